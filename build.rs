@@ -1,0 +1,84 @@
+//! Links libtorch so CUDA is really reachable, embeds rustface's detector model, and
+//! compiles the tiny C++ shim that empties the CUDA caching allocator (tch has no binding).
+
+use std::{env, fs, path::PathBuf, process::Command};
+
+fn main() {
+    println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=src/engine/cuda_cache.cpp");
+    link_libtorch();
+    embed_face_model();
+}
+
+/// torch-sys links with `--as-needed`, which drops `libtorch_cuda.so` because nothing
+/// names its symbols directly: CUDA then silently reports "unavailable". Keep libtorch
+/// needed and record its directory as an rpath so no LD_LIBRARY_PATH is required.
+fn link_libtorch() {
+    let lib = PathBuf::from(
+        env::var("DEP_TCH_LIBTORCH_LIB").expect("torch-sys did not report its libtorch lib dir"),
+    );
+    println!("cargo:rustc-link-search=native={}", lib.display());
+    println!("cargo:rustc-link-arg=-Wl,--no-as-needed");
+    println!("cargo:rustc-link-arg=-ltorch");
+    println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
+
+    let torch = lib.parent().expect("libtorch lib dir has a parent");
+    let mut build = cc::Build::new();
+    build
+        .cpp(true)
+        .std("c++17")
+        .warnings(false)
+        .include(torch.join("include"))
+        .include(torch.join("include/torch/csrc/api/include"))
+        .file("src/engine/cuda_cache.cpp");
+    match cuda_include_dir(torch) {
+        Some(dir) => {
+            build.include(dir).define("RENDER_WITH_CUDA", None);
+            // emptyCache lives in libc10_cuda.
+            println!("cargo:rustc-link-arg=-lc10_cuda");
+        }
+        None => println!("cargo:warning=no CUDA headers beside libtorch: empty_cache is a no-op"),
+    }
+    build.compile("render_cuda_cache");
+}
+
+/// The PyPI wheels carry the CUDA runtime headers in their `nvidia-*` dependencies.
+fn cuda_include_dir(torch: &std::path::Path) -> Option<PathBuf> {
+    let site = torch.parent()?;
+    let has_cuda_lib = torch.join("lib/libc10_cuda.so").exists();
+    if !has_cuda_lib {
+        return None;
+    }
+    let candidates = ["nvidia/cuda_runtime/include", "nvidia/cu13/include", "nvidia/cu12/include"];
+    candidates
+        .iter()
+        .map(|c| site.join(c))
+        .find(|dir| dir.join("cuda_runtime_api.h").exists())
+}
+
+/// rustface ships its SeetaFace model inside the crate's source; embed it so the
+/// detector works with no download and no path to configure.
+fn embed_face_model() {
+    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let output = Command::new(cargo)
+        .args(["metadata", "--format-version", "1", "--offline"])
+        .current_dir(env::var("CARGO_MANIFEST_DIR").unwrap())
+        .output()
+        .expect("cargo metadata runs");
+    let metadata: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("cargo metadata prints JSON");
+    let manifest = metadata["packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["name"] == "rustface")
+        .and_then(|p| p["manifest_path"].as_str())
+        .expect("rustface is a dependency");
+    let model = PathBuf::from(manifest)
+        .parent()
+        .unwrap()
+        .join("model/seeta_fd_frontal_v1.0.bin");
+    let out = PathBuf::from(env::var("OUT_DIR").unwrap()).join("seeta_fd_frontal_v1.0.bin");
+    fs::copy(&model, &out).unwrap_or_else(|e| panic!("copy {}: {e}", model.display()));
+    println!("cargo:rerun-if-changed={}", model.display());
+}
