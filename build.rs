@@ -17,6 +17,9 @@ fn link_libtorch() {
     let lib = PathBuf::from(
         env::var("DEP_TCH_LIBTORCH_LIB").expect("torch-sys did not report its libtorch lib dir"),
     );
+    // Resolve the `.venv/libtorch` link: the rpath and the CUDA headers are found from the
+    // real site-packages folder.
+    let lib = lib.canonicalize().unwrap_or(lib);
     println!("cargo:rustc-link-search=native={}", lib.display());
     println!("cargo:rustc-link-arg=-Wl,--no-as-needed");
     println!("cargo:rustc-link-arg=-ltorch");
@@ -60,13 +63,18 @@ fn cuda_include_dir(torch: &std::path::Path) -> Option<PathBuf> {
 /// detector works with no download and no path to configure.
 fn embed_face_model() {
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let output = Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--offline"])
-        .current_dir(env::var("CARGO_MANIFEST_DIR").unwrap())
-        .output()
-        .expect("cargo metadata runs");
-    let metadata: serde_json::Value =
-        serde_json::from_slice(&output.stdout).expect("cargo metadata prints JSON");
+    let metadata = |extra: &[&str]| {
+        let output = Command::new(&cargo)
+            .args(["metadata", "--format-version", "1"])
+            .args(extra)
+            .current_dir(env::var("CARGO_MANIFEST_DIR").unwrap())
+            .output()
+            .expect("cargo metadata runs");
+        serde_json::from_slice::<serde_json::Value>(&output.stdout).ok()
+    };
+    let metadata = metadata(&["--offline"])
+        .or_else(|| metadata(&[]))
+        .expect("cargo metadata lists the dependencies");
     let manifest = metadata["packages"]
         .as_array()
         .into_iter()

@@ -1,0 +1,230 @@
+//! The content-addressed cache: `cache/objects/<2 hex>/<key>/` holds an artifact's files
+//! plus `record.json`. Everything is written under `cache/tmp/`, checked, and renamed into
+//! place whole, so a crash at any instant leaves the old state or the new one, never half
+//! of either. `out/` is published from the cache the same way (hard link, then rename).
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::key::{Key, KeySpec};
+use crate::sources::hash_file;
+
+/// What an object is and how it was made; written last, so its presence means "complete".
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Record {
+    pub name: String,
+    pub key: Key,
+    pub spec: KeySpec,
+    pub outputs: Vec<OutputFile>,
+    pub tool: String,
+    pub device: String,
+    pub precision: String,
+    pub seconds: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch_size: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_memory_bytes: Option<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputFile {
+    pub file: String,
+    pub bytes: u64,
+    pub blake3: Key,
+}
+
+pub const RECORD: &str = "record.json";
+
+pub struct Cache {
+    pub dir: PathBuf,
+}
+
+static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl Cache {
+    pub fn new(content_root: &Path) -> Cache {
+        Cache {
+            dir: content_root.join("cache"),
+        }
+    }
+
+    pub fn objects_dir(&self) -> PathBuf {
+        self.dir.join("objects")
+    }
+
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.dir.join("tmp")
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.join("state")
+    }
+
+    pub fn object_dir(&self, key: &Key) -> PathBuf {
+        let hex = key.hex();
+        self.objects_dir().join(&hex[..2]).join(hex)
+    }
+
+    /// Creates the cache folders; call with the build lock held.
+    pub fn prepare(&self) -> Result<()> {
+        for dir in [self.objects_dir(), self.tmp_dir(), self.state_dir()] {
+            std::fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create", &dir, e))?;
+        }
+        Ok(())
+    }
+
+    /// Removes what interrupted builds left under `cache/tmp/`. Only safe under the lock.
+    pub fn sweep_tmp(&self) -> Result<()> {
+        let tmp = self.tmp_dir();
+        let entries = match std::fs::read_dir(&tmp) {
+            Ok(entries) => entries,
+            Err(_) => return Ok(()),
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let result = if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+            result.map_err(|e| Error::io("cannot remove", &path, e))?;
+        }
+        Ok(())
+    }
+
+    /// Whether the object exists (its record is the last thing written).
+    pub fn has(&self, key: &Key) -> bool {
+        self.object_dir(key).join(RECORD).is_file()
+    }
+
+    pub fn record(&self, key: &Key) -> Option<Record> {
+        let bytes = std::fs::read(self.object_dir(key).join(RECORD)).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// A fresh private folder under `cache/tmp/` for one job.
+    pub fn job_dir(&self, key: &Key) -> Result<PathBuf> {
+        let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let dir = self
+            .tmp_dir()
+            .join(format!("{}-{}-{n}", &key.hex()[..16], std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create", &dir, e))?;
+        Ok(dir)
+    }
+
+    /// Seals a finished job folder as the object for `record.key`: hashes the outputs into
+    /// the record, writes the record, and renames the folder into place.
+    pub fn commit(&self, job_dir: &Path, mut record: Record, outputs: &[&str]) -> Result<Record> {
+        record.outputs = outputs
+            .iter()
+            .map(|name| {
+                let path = job_dir.join(name);
+                let bytes = std::fs::metadata(&path)
+                    .map_err(|e| Error::io("cannot read", &path, e))?
+                    .len();
+                Ok(OutputFile {
+                    file: name.to_string(),
+                    bytes,
+                    blake3: hash_file(&path)?,
+                })
+            })
+            .collect::<Result<_>>()?;
+        // Anything else the job left (logs, intermediate files) stays out of the object.
+        for entry in std::fs::read_dir(job_dir).map_err(|e| Error::io("cannot read", job_dir, e))? {
+            let entry = entry.map_err(|e| Error::io("cannot read", job_dir, e))?;
+            let name = entry.file_name();
+            if !outputs.iter().any(|o| name == **o) {
+                let path = entry.path();
+                let _ = if path.is_dir() {
+                    std::fs::remove_dir_all(&path)
+                } else {
+                    std::fs::remove_file(&path)
+                };
+            }
+        }
+        let json = serde_json::to_vec_pretty(&record).expect("record serialises");
+        let record_path = job_dir.join(RECORD);
+        std::fs::write(&record_path, json).map_err(|e| Error::io("cannot write", &record_path, e))?;
+
+        let target = self.object_dir(&record.key);
+        let parent = target.parent().unwrap();
+        std::fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;
+        match std::fs::rename(job_dir, &target) {
+            Ok(()) => Ok(record),
+            // Another job with the same key won the race; its object is just as good.
+            Err(_) if self.has(&record.key) => {
+                let _ = std::fs::remove_dir_all(job_dir);
+                Ok(record)
+            }
+            Err(e) => Err(Error::io("cannot move into the cache", &target, e)),
+        }
+    }
+
+    /// Checks an object's files against its record.
+    pub fn verify(&self, key: &Key) -> std::result::Result<(), String> {
+        let record = self.record(key).ok_or("no readable record")?;
+        if record.key != *key || record.spec.key() != *key {
+            return Err("record does not describe this key".into());
+        }
+        let dir = self.object_dir(key);
+        for output in &record.outputs {
+            let path = dir.join(&output.file);
+            let hash = hash_file(&path).map_err(|e| e.to_string())?;
+            if hash != output.blake3 {
+                return Err(format!("{} does not match its record", output.file));
+            }
+        }
+        Ok(())
+    }
+
+    /// Publishes `source` (an object's file) at `target` atomically. Returns false when
+    /// `target` already is that file, so a no-op build leaves `out/` untouched.
+    pub fn publish(&self, source: &Path, target: &Path) -> Result<bool> {
+        if same_file(source, target) {
+            return Ok(false);
+        }
+        let parent = target.parent().unwrap();
+        std::fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;
+        let staged = self.tmp_dir().join(format!(
+            "publish-{}-{}",
+            std::process::id(),
+            TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        if std::fs::hard_link(source, &staged).is_err() {
+            std::fs::copy(source, &staged).map_err(|e| Error::io("cannot copy", source, e))?;
+        }
+        std::fs::rename(&staged, target).map_err(|e| {
+            let _ = std::fs::remove_file(&staged);
+            Error::io("cannot publish", target, e)
+        })?;
+        Ok(true)
+    }
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
+        _ => false,
+    }
+}
+
+/// Writes a small file by writing a sibling temp file and renaming it over the target.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let parent = path.parent().unwrap();
+    std::fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;
+    let tmp = parent.join(format!(
+        ".{}.tmp-{}-{}",
+        path.file_name().unwrap().to_string_lossy(),
+        std::process::id(),
+        TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::write(&tmp, bytes).map_err(|e| Error::io("cannot write", &tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::io("cannot write", path, e)
+    })
+}

@@ -1,0 +1,53 @@
+//! The command line, in one place: every subcommand and flag with its help text.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "render",
+    version,
+    about = "Turns a folder of TOML declarations into talking-head videos, rebuilding only what is stale"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Make every stale artifact and publish the scenes to out/<project>/<scene>.mp4
+    Build(BuildArgs),
+    /// List every stale artifact and why it is stale, without making anything
+    Plan {
+        /// The content folder (holding Renderfile.toml)
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Remove everything render made: cache/ and out/
+    Clean {
+        /// The content folder (holding Renderfile.toml)
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BuildArgs {
+    /// The content folder (holding Renderfile.toml)
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// CPU jobs to run at once [default: Renderfile's `jobs`, else the number of cores]
+    #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
+    /// Build everything that does not depend on a failure (and skip invalid scenes)
+    #[arg(short, long)]
+    pub keep_going: bool,
+    /// Show what would be made, and why, without making it
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+    /// Write every artifact with its kind, key, status and seconds to FILE as JSON
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+}

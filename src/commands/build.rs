@@ -1,0 +1,170 @@
+//! `render build`: load, plan, make the stale artifacts, publish the scenes, report.
+
+use std::time::Instant;
+
+use crate::cache::{Cache, Record};
+use crate::cli::BuildArgs;
+use crate::commands::{self, EXIT_CONFIG, EXIT_FAILED};
+use crate::error::{Error, Result};
+use crate::graph::{Graph, LastBuild};
+use crate::lock::BuildLock;
+use crate::report::{ArtifactReport, Progress, Summary};
+use crate::scheduler::{self, Event, Outcome};
+use crate::sources::SourceHashes;
+use crate::stage::{Context, Node};
+
+pub fn run(args: &BuildArgs) -> i32 {
+    let start = Instant::now();
+    let (manifest, partial) = match commands::load(&args.dir, args.keep_going) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
+    let cache = Cache::new(&manifest.root);
+    let result = (|| -> Result<i32> {
+        let _lock = BuildLock::acquire(&cache.dir)?;
+        cache.prepare()?;
+        cache.sweep_tmp()?;
+        let hashes_path = cache.state_dir().join("sources.json");
+        let last_path = cache.state_dir().join("last-build.json");
+        let hashes = SourceHashes::load(&hashes_path);
+        let graph = Graph::from_manifest(&manifest, &hashes)?;
+        hashes.save(&hashes_path)?;
+        let make = graph.stale(&cache);
+        let mut last = LastBuild::load(&last_path);
+
+        if args.dry_run {
+            crate::commands::plan::print(&graph, &make, &last);
+            return Ok(0);
+        }
+
+        let jobs = args
+            .jobs
+            .map(usize::from)
+            .or(manifest.settings.jobs)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let progress = Progress::new(make.iter().filter(|m| **m).count());
+        let ctx = Context {
+            root: &manifest.root,
+            cache: &cache,
+        };
+        let deps: Vec<Vec<usize>> = graph.nodes.iter().map(|n| n.deps.clone()).collect();
+        let outcomes = scheduler::run(
+            &deps,
+            &make,
+            jobs,
+            args.keep_going,
+            |i| make_node(&graph.nodes[i], &ctx),
+            |event, outcomes| match event {
+                Event::Started(i) => progress.started(&graph.nodes[i].name),
+                Event::Finished(i) => {
+                    let node = &graph.nodes[i];
+                    let outcome = outcomes[i].as_ref().expect("finished nodes have an outcome");
+                    progress.finished(&node.name, outcome);
+                    if let Outcome::Failed(error) = outcome {
+                        if !matches!(error, Error::Interrupted) {
+                            progress.println(&commands::render(&ArtifactFailed {
+                                artifact: &node.name,
+                                cause: error,
+                            }));
+                        }
+                    }
+                }
+            },
+        );
+        progress.done();
+
+        let mut summary = Summary::default();
+        let mut failed_publish = false;
+        for (i, node) in graph.nodes.iter().enumerate() {
+            let (status, seconds) = match &outcomes[i] {
+                Some(Outcome::Made { seconds }) => ("made", *seconds),
+                Some(Outcome::Failed(_)) => ("failed", 0.0),
+                Some(Outcome::Skipped) => ("skipped", 0.0),
+                Some(Outcome::NotStarted) => ("not-started", 0.0),
+                None => ("reused", 0.0),
+            };
+            if matches!(status, "made" | "reused") && cache.has(&node.key) {
+                last.specs.insert(node.name.clone(), node.spec.clone());
+                for target in &node.publish {
+                    let source = cache.object_dir(&node.key).join(node.job.main_output());
+                    match cache.publish(&source, target) {
+                        Ok(true) => summary.published += 1,
+                        Ok(false) => {}
+                        Err(error) => {
+                            failed_publish = true;
+                            commands::report(error);
+                        }
+                    }
+                }
+            }
+            summary.add(ArtifactReport {
+                name: node.name.clone(),
+                kind: node.kind().to_string(),
+                key: node.key.hex(),
+                status,
+                seconds,
+            });
+        }
+        last.save(&last_path)?;
+        summary.seconds = start.elapsed().as_secs_f64();
+        eprintln!("{}", summary.line());
+        if let Some(path) = &args.json {
+            summary.write_json(path)?;
+        }
+        if crate::process::interrupted() {
+            eprintln!("render: interrupted; the cache is consistent and the next build resumes");
+            return Ok(130);
+        }
+        Ok(if partial {
+            EXIT_CONFIG
+        } else if summary.failed > 0 || summary.skipped > 0 || failed_publish {
+            EXIT_FAILED
+        } else {
+            0
+        })
+    })();
+    commands::exit_code(result)
+}
+
+/// Makes one artifact in a private folder and moves it into the cache, or leaves nothing.
+fn make_node(node: &Node, ctx: &Context) -> Result<()> {
+    let dir = ctx.cache.job_dir(&node.key)?;
+    let start = Instant::now();
+    let made = node.job.run(node, ctx, &dir);
+    let made = match made {
+        Ok(made) => made,
+        Err(error) => {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(error);
+        }
+    };
+    let record = Record {
+        name: node.name.clone(),
+        key: node.key,
+        spec: node.spec.clone(),
+        outputs: Vec::new(),
+        tool: format!("render {}", env!("CARGO_PKG_VERSION")),
+        device: made.device,
+        precision: made.precision,
+        seconds: start.elapsed().as_secs_f64(),
+        batch_size: made.batch_size,
+        peak_memory_bytes: made.peak_memory_bytes,
+    };
+    ctx.cache.commit(&dir, record, &made.outputs).map(|_| ()).inspect_err(|_| {
+        let _ = std::fs::remove_dir_all(&dir);
+    })
+}
+
+/// "cannot make <artifact>", with the cause and its help underneath.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot make {artifact}")]
+struct ArtifactFailed<'a> {
+    artifact: &'a str,
+    cause: &'a Error,
+}
+
+impl miette::Diagnostic for ArtifactFailed<'_> {
+    fn diagnostic_source(&self) -> Option<&dyn miette::Diagnostic> {
+        Some(self.cause)
+    }
+}

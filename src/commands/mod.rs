@@ -1,0 +1,81 @@
+//! The subcommands. Each loads what it needs and returns an exit code; errors are printed
+//! as miette diagnostics here, once.
+
+pub mod build;
+pub mod clean;
+pub mod plan;
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::manifest::{self, Manifest};
+
+/// Exit codes: 0 ok, 1 an artifact failed, 2 a configuration error.
+pub const EXIT_FAILED: i32 = 1;
+pub const EXIT_CONFIG: i32 = 2;
+
+/// The content folder, canonicalised, or a configuration error saying why not.
+pub fn content_root(dir: &Path) -> std::result::Result<PathBuf, Error> {
+    let root = dir.canonicalize().map_err(|e| Error::io("cannot open the content folder", dir, e))?;
+    Ok(root)
+}
+
+/// Loads the manifest. Returns the manifest and whether some scenes were left out.
+pub fn load(dir: &Path, keep_going: bool) -> std::result::Result<(Manifest, bool), i32> {
+    let root = match content_root(dir) {
+        Ok(root) => root,
+        Err(error) => {
+            report(error);
+            return Err(EXIT_CONFIG);
+        }
+    };
+    match manifest::load(&root) {
+        Err(errors) => {
+            errors.into_iter().for_each(|e| report(e.into()));
+            Err(EXIT_CONFIG)
+        }
+        Ok(loaded) => {
+            let partial = !loaded.errors.is_empty();
+            for error in loaded.errors {
+                report(error.into());
+            }
+            if partial && !keep_going {
+                eprintln!("render: nothing was built; fix the errors above, or pass --keep-going to build the valid scenes");
+                return Err(EXIT_CONFIG);
+            }
+            Ok((loaded.manifest, partial))
+        }
+    }
+}
+
+pub fn report(error: Error) {
+    eprint!("{}", render(&error));
+}
+
+/// Renders a diagnostic the same way everywhere: colour on a terminal, plain text in logs
+/// (and tests), file:line:col and a snippet for configuration errors.
+pub fn render(diagnostic: &dyn miette::Diagnostic) -> String {
+    use miette::{GraphicalReportHandler, GraphicalTheme};
+    use std::io::IsTerminal;
+    let theme = if std::io::stderr().is_terminal() {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
+    let mut out = String::new();
+    let _ = GraphicalReportHandler::new_themed(theme)
+        .with_width(100)
+        .render_report(&mut out, diagnostic);
+    out
+}
+
+pub fn exit_code(result: Result<i32>) -> i32 {
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            let code = if error.is_config() { EXIT_CONFIG } else { EXIT_FAILED };
+            report(error);
+            code
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! The one error type of render. Every variant carries what a user needs to act on it:
+//! the file, the artifact, the program, and a hint. Configuration errors exit with 2,
+//! failed artifacts with 1.
+
+use std::path::PathBuf;
+
+use miette::Diagnostic;
+use thiserror::Error;
+
+use crate::manifest::diagnostic::ConfigError;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, Error, Diagnostic)]
+pub enum Error {
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Config(Box<ConfigError>),
+
+    #[error("{action} `{}`: {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("`{program}` is not installed or not on PATH")]
+    #[diagnostic(help("{hint}"))]
+    ToolMissing { program: String, hint: String },
+
+    #[error("{program} failed while making {artifact}: {status}\n{log}")]
+    #[diagnostic(help("the full log is above; the inputs are left untouched"))]
+    ToolFailed {
+        program: String,
+        artifact: String,
+        status: String,
+        log: String,
+    },
+
+    #[error("cannot read `{file}`: {detail}")]
+    #[diagnostic(help("{hint}"))]
+    UnreadableMedia {
+        file: String,
+        detail: String,
+        hint: String,
+    },
+
+    #[error("no face found in `{file}` (frame {frame})")]
+    #[diagnostic(help(
+        "use a front-facing portrait where the whole face is visible and at least 40 pixels tall"
+    ))]
+    NoFace { file: String, frame: usize },
+
+    #[error("{artifact} made an invalid output: {detail}")]
+    InvalidOutput { artifact: String, detail: String },
+
+    #[error("interrupted")]
+    Interrupted,
+
+    #[error("{0}")]
+    Other(String),
+}
+
+impl Error {
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Error {
+        Error::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// Configuration errors are the user's to fix before anything can build.
+    pub fn is_config(&self) -> bool {
+        matches!(self, Error::Config(_))
+    }
+}
+
+impl From<ConfigError> for Error {
+    fn from(error: ConfigError) -> Error {
+        Error::Config(Box::new(error))
+    }
+}

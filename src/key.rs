@@ -1,0 +1,289 @@
+//! Artifact keys: blake3 over a canonical encoding of everything that can change an
+//! artifact's bytes — its kind, the stage version, the engine, its parameters, the keys of
+//! its inputs, the content hashes of its source files and the precision it runs at. Paths,
+//! timestamps and a line's position never enter a key, so moving or reordering changes
+//! nothing that does not have to change.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// What an artifact is, in the user's words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ArtifactKind {
+    Speech,
+    FaceTrack,
+    Clip,
+    Scene,
+}
+
+impl ArtifactKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ArtifactKind::Speech => "speech",
+            ArtifactKind::FaceTrack => "face-track",
+            ArtifactKind::Clip => "clip",
+            ArtifactKind::Scene => "scene",
+        }
+    }
+}
+
+impl fmt::Display for ArtifactKind {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A 256-bit content key, shown as 64 hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Key(pub [u8; 32]);
+
+impl Key {
+    pub fn hex(&self) -> String {
+        blake3::Hash::from_bytes(self.0).to_hex().to_string()
+    }
+
+    pub fn from_hex(hex: &str) -> Option<Key> {
+        blake3::Hash::from_hex(hex)
+            .ok()
+            .map(|hash| Key(*hash.as_bytes()))
+    }
+
+    /// A stable number derived from the key, for choices that must not depend on
+    /// anything but the artifact itself (e.g. a video avatar's start frame).
+    pub fn seed(&self) -> u64 {
+        u64::from_le_bytes(self.0[..8].try_into().unwrap())
+    }
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(&self.hex())
+    }
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "Key({})", &self.hex()[..12])
+    }
+}
+
+impl Serialize for Key {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.hex())
+    }
+}
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Key, D::Error> {
+        let hex = String::deserialize(d)?;
+        Key::from_hex(&hex).ok_or_else(|| serde::de::Error::custom("not a 64-digit hex key"))
+    }
+}
+
+/// A source file as it enters a key: its content hash. The path is kept for explanations
+/// only and is not hashed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceRef {
+    pub path: String,
+    pub hash: Key,
+}
+
+/// Everything an artifact's bytes depend on. Stored in each object's record so that
+/// `render plan` can say what changed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeySpec {
+    pub kind: ArtifactKind,
+    /// Bumped whenever a stage's code changes its output.
+    pub version: String,
+    pub engine: String,
+    /// "fp32", "fp16", or "-" for stages with no numeric model.
+    pub precision: String,
+    pub params: BTreeMap<String, String>,
+    pub inputs: BTreeMap<String, Key>,
+    pub sources: BTreeMap<String, SourceRef>,
+}
+
+impl KeySpec {
+    pub fn new(kind: ArtifactKind, version: &str, engine: &str) -> KeySpec {
+        KeySpec {
+            kind,
+            version: version.to_string(),
+            engine: engine.to_string(),
+            precision: "-".to_string(),
+            params: BTreeMap::new(),
+            inputs: BTreeMap::new(),
+            sources: BTreeMap::new(),
+        }
+    }
+
+    pub fn param(mut self, name: &str, value: impl ToString) -> KeySpec {
+        self.params.insert(name.to_string(), value.to_string());
+        self
+    }
+
+    pub fn input(mut self, name: &str, key: Key) -> KeySpec {
+        self.inputs.insert(name.to_string(), key);
+        self
+    }
+
+    pub fn source(mut self, name: &str, path: &str, hash: Key) -> KeySpec {
+        self.sources.insert(
+            name.to_string(),
+            SourceRef {
+                path: path.to_string(),
+                hash,
+            },
+        );
+        self
+    }
+
+    /// The key: length-prefixed fields in a fixed order, maps in sorted order.
+    pub fn key(&self) -> Key {
+        let mut hasher = blake3::Hasher::new();
+        let mut field = |tag: &str, bytes: &[u8]| {
+            hasher.update(&(tag.len() as u64).to_le_bytes());
+            hasher.update(tag.as_bytes());
+            hasher.update(&(bytes.len() as u64).to_le_bytes());
+            hasher.update(bytes);
+        };
+        field("render-key", b"1");
+        field("kind", self.kind.as_str().as_bytes());
+        field("version", self.version.as_bytes());
+        field("engine", self.engine.as_bytes());
+        field("precision", self.precision.as_bytes());
+        for (name, value) in &self.params {
+            field("param", name.as_bytes());
+            field("value", value.as_bytes());
+        }
+        for (name, key) in &self.inputs {
+            field("input", name.as_bytes());
+            field("key", &key.0);
+        }
+        for (name, source) in &self.sources {
+            field("source", name.as_bytes());
+            field("hash", &source.hash.0);
+        }
+        Key(*hasher.finalize().as_bytes())
+    }
+
+    /// Why `self` differs from the spec the same artifact had before, in a few words.
+    pub fn explain_change(&self, before: &KeySpec) -> String {
+        if self.engine != before.engine {
+            return format!("engine changed: {} → {}", before.engine, self.engine);
+        }
+        if self.version != before.version {
+            return format!("stage version changed: {} → {}", before.version, self.version);
+        }
+        if self.precision != before.precision {
+            return format!(
+                "precision changed: {} → {}",
+                before.precision, self.precision
+            );
+        }
+        let mut changes = Vec::new();
+        for name in union(&self.params, &before.params) {
+            match (before.params.get(name), self.params.get(name)) {
+                (Some(a), Some(b)) if a == b => {}
+                (Some(a), Some(b)) => changes.push(format!("{name} {} → {}", short(a), short(b))),
+                (None, Some(b)) => changes.push(format!("{name} added ({})", short(b))),
+                (Some(_), None) => changes.push(format!("{name} removed")),
+                (None, None) => {}
+            }
+        }
+        if !changes.is_empty() {
+            return format!("params changed: {}", changes.join(", "));
+        }
+        let sources: Vec<&str> = union(&self.sources, &before.sources)
+            .filter(|name| self.sources.get(*name) != before.sources.get(*name))
+            .map(|name| {
+                self.sources
+                    .get(name)
+                    .or(before.sources.get(name))
+                    .map(|s| s.path.as_str())
+                    .unwrap_or(name)
+            })
+            .collect();
+        if !sources.is_empty() {
+            return format!("source changed: {}", sources.join(", "));
+        }
+        let inputs: Vec<&str> = union(&self.inputs, &before.inputs)
+            .filter(|name| self.inputs.get(*name) != before.inputs.get(*name))
+            .map(String::as_str)
+            .collect();
+        if !inputs.is_empty() {
+            return format!("input changed: {}", inputs.join(", "));
+        }
+        "output missing".to_string()
+    }
+}
+
+fn union<'a, V>(
+    a: &'a BTreeMap<String, V>,
+    b: &'a BTreeMap<String, V>,
+) -> impl Iterator<Item = &'a String> {
+    let mut names: Vec<&String> = a.keys().chain(b.keys()).collect();
+    names.sort();
+    names.dedup();
+    names.into_iter()
+}
+
+fn short(value: &str) -> String {
+    let value = value.replace('\n', " ");
+    if value.chars().count() > 40 {
+        format!("{:?}…", value.chars().take(37).collect::<String>())
+    } else {
+        format!("{value:?}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> KeySpec {
+        KeySpec::new(ArtifactKind::Speech, "1", "espeak")
+            .param("text", "hello")
+            .param("pitch", 50)
+    }
+
+    #[test]
+    fn key_changes_with_every_part_but_source_paths() {
+        let base = spec().key();
+        assert_eq!(base, spec().key());
+        assert_ne!(base, spec().param("pitch", 51).key());
+        assert_ne!(base, KeySpec::new(ArtifactKind::Clip, "1", "espeak").key());
+        let mut fp16 = spec();
+        fp16.precision = "fp16".into();
+        assert_ne!(base, fp16.key());
+        let hash = Key([7; 32]);
+        assert_eq!(
+            spec().source("audio", "a.wav", hash).key(),
+            spec().source("audio", "renamed/b.wav", hash).key()
+        );
+        assert_ne!(
+            spec().source("audio", "a.wav", hash).key(),
+            spec().source("audio", "a.wav", Key([8; 32])).key()
+        );
+    }
+
+    #[test]
+    fn explains_what_changed() {
+        assert_eq!(
+            spec().param("pitch", 60).explain_change(&spec()),
+            "params changed: pitch \"50\" → \"60\""
+        );
+        assert_eq!(spec().explain_change(&spec()), "output missing");
+        let before = spec().input("speech", Key([1; 32]));
+        let after = spec().input("speech", Key([2; 32]));
+        assert_eq!(after.explain_change(&before), "input changed: speech");
+    }
+
+    #[test]
+    fn hex_round_trips() {
+        let key = spec().key();
+        assert_eq!(Key::from_hex(&key.hex()), Some(key));
+    }
+}

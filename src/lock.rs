@@ -1,0 +1,59 @@
+//! One build at a time per content folder: an advisory `flock` on `cache/lock`. The kernel
+//! drops it when the process dies, so a killed build never leaves a stale lock behind.
+
+use std::fs::File;
+use std::io::{Read, Seek, Write};
+use std::os::unix::io::AsRawFd;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+pub struct BuildLock {
+    _file: File,
+}
+
+impl BuildLock {
+    /// Takes the lock, waiting (and saying so on stderr) while another build holds it.
+    pub fn acquire(cache_dir: &Path) -> Result<BuildLock> {
+        std::fs::create_dir_all(cache_dir).map_err(|e| Error::io("cannot create", cache_dir, e))?;
+        let path = cache_dir.join("lock");
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| Error::io("cannot open", &path, e))?;
+        if !flock(&file, libc::LOCK_EX | libc::LOCK_NB) {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            eprintln!(
+                "render: waiting for another build of this folder to finish (pid {})",
+                holder.trim()
+            );
+            if !flock(&file, libc::LOCK_EX) {
+                return Err(Error::io(
+                    "cannot lock",
+                    &path,
+                    std::io::Error::last_os_error(),
+                ));
+            }
+        }
+        let _ = file.set_len(0);
+        let _ = file.rewind();
+        let _ = write!(file, "{}", std::process::id());
+        Ok(BuildLock { _file: file })
+    }
+}
+
+fn flock(file: &File, operation: libc::c_int) -> bool {
+    loop {
+        // SAFETY: flock on a file descriptor we own.
+        if unsafe { libc::flock(file.as_raw_fd(), operation) } == 0 {
+            return true;
+        }
+        if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            return false;
+        }
+    }
+}

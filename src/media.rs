@@ -1,0 +1,334 @@
+//! Reading and writing media: WAV through hound, images through `image`, video frames in
+//! and out of ffmpeg (through ffmpeg-sidecar, the system binary), and ffprobe for the checks
+//! that run before anything is moved into the cache.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::Command;
+
+use ffmpeg_sidecar::command::FfmpegCommand;
+use ffmpeg_sidecar::event::{FfmpegEvent, LogLevel};
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::frame::Frame;
+use crate::process;
+
+/// Mono speech samples in [-1, 1].
+#[derive(Clone, Debug)]
+pub struct Audio {
+    pub samples: Vec<f32>,
+    pub sample_rate: u32,
+}
+
+impl Audio {
+    pub fn seconds(&self) -> f64 {
+        self.samples.len() as f64 / self.sample_rate as f64
+    }
+}
+
+/// Reads a PCM WAV (any bit depth, any channel count, downmixed to mono).
+pub fn read_wav(path: &Path) -> std::result::Result<Audio, String> {
+    let mut reader = hound::WavReader::open(path).map_err(|e| e.to_string())?;
+    let spec = reader.spec();
+    let channels = spec.channels.max(1) as usize;
+    let interleaved: Vec<f32> = match spec.sample_format {
+        hound::SampleFormat::Float => reader
+            .samples::<f32>()
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| e.to_string())?,
+        hound::SampleFormat::Int => {
+            let scale = 1.0 / (1u64 << (spec.bits_per_sample - 1)) as f32;
+            reader
+                .samples::<i32>()
+                .map(|s| s.map(|s| s as f32 * scale))
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|e| e.to_string())?
+        }
+    };
+    let samples: Vec<f32> = interleaved
+        .chunks(channels)
+        .map(|frame| frame.iter().sum::<f32>() / channels as f32)
+        .collect();
+    if samples.is_empty() {
+        return Err("it holds no audio samples".into());
+    }
+    Ok(Audio {
+        samples,
+        sample_rate: spec.sample_rate,
+    })
+}
+
+/// Writes mono 16-bit PCM.
+pub fn write_wav(path: &Path, audio: &Audio) -> Result<()> {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: audio.sample_rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let io = |e: hound::Error| Error::Other(format!("cannot write {}: {e}", path.display()));
+    let mut writer = hound::WavWriter::create(path, spec).map_err(io)?;
+    for sample in &audio.samples {
+        writer
+            .write_sample((sample.clamp(-1.0, 1.0) * 32767.0).round() as i16)
+            .map_err(io)?;
+    }
+    writer.finalize().map_err(io)
+}
+
+/// Decodes an image into an RGB frame with even dimensions (what yuv420p needs).
+pub fn read_image(path: &Path) -> std::result::Result<Frame, String> {
+    let image = image::ImageReader::open(path)
+        .map_err(|e| e.to_string())?
+        .with_guessed_format()
+        .map_err(|e| e.to_string())?
+        .decode()
+        .map_err(|e| e.to_string())?
+        .to_rgb8();
+    let (width, height) = (image.width() & !1, image.height() & !1);
+    if width < 16 || height < 16 {
+        return Err(format!("{}x{} is too small", image.width(), image.height()));
+    }
+    let mut frame = Frame::new(width, height);
+    for y in 0..height {
+        let row = &image.as_raw()[(y * image.width() * 3) as usize..][..(width * 3) as usize];
+        frame.data[(y * width * 3) as usize..][..(width * 3) as usize].copy_from_slice(row);
+    }
+    Ok(frame)
+}
+
+/// What ffprobe says about a media file.
+#[derive(Clone, Debug, Default)]
+pub struct Probe {
+    pub video: Option<StreamInfo>,
+    pub audio: Option<StreamInfo>,
+    pub format_seconds: f64,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct StreamInfo {
+    pub codec: String,
+    pub seconds: f64,
+    pub packets: u64,
+    pub width: u32,
+    pub height: u32,
+    pub fps: f64,
+    pub pix_fmt: String,
+}
+
+#[derive(Deserialize)]
+struct RawProbe {
+    #[serde(default)]
+    streams: Vec<RawStream>,
+    format: Option<RawFormat>,
+}
+
+#[derive(Deserialize)]
+struct RawStream {
+    codec_type: Option<String>,
+    codec_name: Option<String>,
+    duration: Option<String>,
+    nb_read_packets: Option<String>,
+    width: Option<u32>,
+    height: Option<u32>,
+    avg_frame_rate: Option<String>,
+    pix_fmt: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawFormat {
+    duration: Option<String>,
+}
+
+pub fn probe(path: &Path) -> std::result::Result<Probe, String> {
+    let mut command = Command::new("ffprobe");
+    command
+        .args(["-v", "error", "-count_packets", "-print_format", "json"])
+        .args(["-show_streams", "-show_format"])
+        .arg(path);
+    let output = process::run(&mut command, "a probe").map_err(|e| e.to_string())?;
+    let raw: RawProbe = serde_json::from_slice(&output.stdout).map_err(|e| e.to_string())?;
+    let number = |s: &Option<String>| s.as_deref().and_then(|s| s.parse::<f64>().ok());
+    let mut probe = Probe {
+        format_seconds: raw
+            .format
+            .as_ref()
+            .and_then(|f| number(&f.duration))
+            .unwrap_or(0.0),
+        ..Probe::default()
+    };
+    for stream in raw.streams {
+        let info = StreamInfo {
+            codec: stream.codec_name.clone().unwrap_or_default(),
+            seconds: number(&stream.duration).unwrap_or(0.0),
+            packets: number(&stream.nb_read_packets).unwrap_or(0.0) as u64,
+            width: stream.width.unwrap_or(0),
+            height: stream.height.unwrap_or(0),
+            fps: stream
+                .avg_frame_rate
+                .as_deref()
+                .and_then(parse_ratio)
+                .unwrap_or(0.0),
+            pix_fmt: stream.pix_fmt.unwrap_or_default(),
+        };
+        match stream.codec_type.as_deref() {
+            Some("video") if probe.video.is_none() => probe.video = Some(info),
+            Some("audio") if probe.audio.is_none() => probe.audio = Some(info),
+            _ => {}
+        }
+    }
+    Ok(probe)
+}
+
+fn parse_ratio(ratio: &str) -> Option<f64> {
+    let (num, den) = ratio.split_once('/')?;
+    let (num, den): (f64, f64) = (num.parse().ok()?, den.parse().ok()?);
+    (den > 0.0 && num > 0.0).then_some(num / den)
+}
+
+/// A video decoded into frames, at its own frame rate.
+pub struct Video {
+    pub frames: Vec<Frame>,
+    pub fps: f64,
+}
+
+/// Decodes every frame of a video (even dimensions, RGB24).
+pub fn read_video(path: &Path) -> std::result::Result<Video, String> {
+    let probe = probe(path)?;
+    let fps = probe
+        .video
+        .as_ref()
+        .map(|v| v.fps)
+        .filter(|fps| *fps > 0.0)
+        .ok_or("it has no video stream")?;
+    let mut command = FfmpegCommand::new();
+    command
+        .hide_banner()
+        .arg("-nostdin")
+        .input(path)
+        .args(["-an", "-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2"])
+        .rawvideo();
+    process::prepare(command.as_inner_mut());
+    let mut child = command
+        .spawn()
+        .map_err(|e| process::missing_or_io("ffmpeg", e).to_string())?;
+    let _registration = process::Registration::new(child.as_inner().id());
+    let mut frames = Vec::new();
+    let mut errors = Vec::new();
+    for event in child.iter().map_err(|e| e.to_string())? {
+        match event {
+            FfmpegEvent::OutputFrame(frame) => {
+                frames.push(Frame::from_rgb(frame.width, frame.height, frame.data))
+            }
+            FfmpegEvent::Log(LogLevel::Error | LogLevel::Fatal, line) | FfmpegEvent::Error(line) => {
+                errors.push(line)
+            }
+            _ => {}
+        }
+    }
+    let status = child.wait().map_err(|e| e.to_string())?;
+    if process::interrupted() {
+        return Err("interrupted".into());
+    }
+    if !status.success() || frames.is_empty() {
+        return Err(if errors.is_empty() {
+            "ffmpeg decoded no frames".to_string()
+        } else {
+            errors.join("; ")
+        });
+    }
+    Ok(Video { frames, fps })
+}
+
+/// Streams RGB frames into ffmpeg, which writes an H.264 file.
+pub struct VideoEncoder {
+    child: ffmpeg_sidecar::child::FfmpegChild,
+    stdin: Option<std::process::ChildStdin>,
+    stderr: Option<std::thread::JoinHandle<Vec<u8>>>,
+    _registration: process::Registration,
+    width: u32,
+    height: u32,
+}
+
+impl VideoEncoder {
+    pub fn new(path: &Path, width: u32, height: u32, fps: u32, crf: u32) -> Result<VideoEncoder> {
+        process::check_interrupted()?;
+        let mut command = FfmpegCommand::new();
+        command
+            .hide_banner()
+            .args(["-f", "rawvideo", "-pix_fmt", "rgb24"])
+            .args(["-s", &format!("{width}x{height}"), "-r", &fps.to_string()])
+            .input("-")
+            .codec_video("libx264")
+            .preset("veryfast")
+            .crf(crf)
+            .pix_fmt("yuv420p")
+            .args(["-movflags", "+faststart", "-f", "mp4"])
+            .overwrite()
+            .output(path);
+        process::prepare(command.as_inner_mut());
+        let mut child = command
+            .spawn()
+            .map_err(|e| process::missing_or_io("ffmpeg", e))?;
+        let registration = process::Registration::new(child.as_inner().id());
+        let stdin = child.take_stdin();
+        let stderr = Some(process::read_in_background(child.take_stderr()));
+        drop(process::read_in_background(child.take_stdout()));
+        Ok(VideoEncoder {
+            child,
+            stdin,
+            stderr,
+            _registration: registration,
+            width,
+            height,
+        })
+    }
+
+    pub fn write(&mut self, frame: &Frame) -> Result<()> {
+        assert_eq!((frame.width, frame.height), (self.width, self.height));
+        let stdin = self.stdin.as_mut().expect("encoder is open");
+        if stdin.write_all(&frame.data).is_err() {
+            // ffmpeg quit early; `finish` reports why.
+            self.stdin = None;
+            return self.finish_inner("a clip");
+        }
+        Ok(())
+    }
+
+    pub fn finish(mut self, artifact: &str) -> Result<()> {
+        self.finish_inner(artifact)
+    }
+
+    fn finish_inner(&mut self, artifact: &str) -> Result<()> {
+        self.stdin = None;
+        let status = self
+            .child
+            .wait()
+            .map_err(|e| Error::Other(format!("ffmpeg: {e}")))?;
+        let log = self
+            .stderr
+            .take()
+            .map(|t| t.join().unwrap_or_default())
+            .unwrap_or_default();
+        process::check_interrupted()?;
+        if !status.success() {
+            return Err(Error::ToolFailed {
+                program: "ffmpeg".into(),
+                artifact: artifact.into(),
+                status: status.to_string(),
+                log: process::tail(&String::from_utf8_lossy(&log), 20),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Drop for VideoEncoder {
+    fn drop(&mut self) {
+        if self.stderr.is_some() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}

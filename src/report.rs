@@ -1,0 +1,122 @@
+//! What a build tells its user: a progress bar on a terminal, one plain line per artifact
+//! otherwise (logs of nightly runs stay readable), a summary line, and `--json`.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use crate::cache::write_atomically;
+use crate::error::Result;
+use crate::scheduler::Outcome;
+
+pub enum Progress {
+    Bar(ProgressBar),
+    Lines,
+}
+
+impl Progress {
+    pub fn new(total: usize) -> Progress {
+        if std::io::stderr().is_terminal() && total > 0 {
+            let bar = ProgressBar::new(total as u64);
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {wide_msg}")
+                    .expect("template parses"),
+            );
+            bar.enable_steady_tick(Duration::from_millis(120));
+            Progress::Bar(bar)
+        } else {
+            Progress::Lines
+        }
+    }
+
+    pub fn started(&self, name: &str) {
+        if let Progress::Bar(bar) = self {
+            bar.set_message(name.to_string());
+        }
+    }
+
+    pub fn finished(&self, name: &str, outcome: &Outcome) {
+        let line = match outcome {
+            Outcome::Made { seconds } => format!("made {name} ({seconds:.2} s)"),
+            Outcome::Failed(_) => format!("FAILED {name}"),
+            Outcome::Skipped => format!("skipped {name} (an input failed)"),
+            Outcome::NotStarted => return,
+        };
+        match self {
+            Progress::Bar(bar) => {
+                bar.inc(1);
+                if !matches!(outcome, Outcome::Made { .. }) {
+                    bar.println(line);
+                }
+            }
+            Progress::Lines => eprintln!("{line}"),
+        }
+    }
+
+    /// Prints above the bar, or plainly.
+    pub fn println(&self, text: &str) {
+        match self {
+            Progress::Bar(bar) => bar.suspend(|| eprint!("{text}")),
+            Progress::Lines => eprint!("{text}"),
+        }
+    }
+
+    pub fn done(&self) {
+        if let Progress::Bar(bar) = self {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct ArtifactReport {
+    pub name: String,
+    pub kind: String,
+    pub key: String,
+    /// made | reused | failed | skipped | not-started
+    pub status: &'static str,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Summary {
+    pub made: usize,
+    pub reused: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    pub published: usize,
+    pub seconds: f64,
+    pub artifacts: Vec<ArtifactReport>,
+}
+
+impl Summary {
+    pub fn add(&mut self, report: ArtifactReport) {
+        match report.status {
+            "made" => self.made += 1,
+            "reused" => self.reused += 1,
+            "failed" => self.failed += 1,
+            _ => self.skipped += 1,
+        }
+        self.artifacts.push(report);
+    }
+
+    pub fn line(&self) -> String {
+        let mut line = format!(
+            "render: made {}, reused {}, failed {}",
+            self.made, self.reused, self.failed
+        );
+        if self.skipped > 0 {
+            line.push_str(&format!(", skipped {}", self.skipped));
+        }
+        line.push_str(&format!(" in {:.2} s", self.seconds));
+        line
+    }
+
+    pub fn write_json(&self, path: &Path) -> Result<()> {
+        let json = serde_json::to_vec_pretty(self).expect("summary serialises");
+        write_atomically(path, &json)
+    }
+}

@@ -1,0 +1,124 @@
+//! Content hashes of the user's source files, remembered by (path, size, mtime, inode) so
+//! that a no-op build stats files instead of reading them — the trick of ninja's log,
+//! git's index and DVC's state. A touched but unchanged file is re-hashed once and keeps
+//! its key.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::sync::Mutex;
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::cache::write_atomically;
+use crate::error::{Error, Result};
+use crate::key::Key;
+use crate::manifest::SourceFile;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Stamp {
+    size: u64,
+    mtime_ns: i128,
+    inode: u64,
+    hash: Key,
+}
+
+/// The remembered hashes, loaded from and saved to `cache/state/sources.json`.
+#[derive(Default)]
+pub struct SourceHashes {
+    stamps: Mutex<BTreeMap<String, Stamp>>,
+    /// How many files were actually read this run (for tests and `--explain`).
+    pub files_read: std::sync::atomic::AtomicUsize,
+}
+
+impl SourceHashes {
+    pub fn load(path: &Path) -> SourceHashes {
+        // A missing or unreadable state only costs re-hashing, never correctness.
+        let stamps = std::fs::read(path)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default();
+        SourceHashes {
+            stamps: Mutex::new(stamps),
+            files_read: Default::default(),
+        }
+    }
+
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let bytes = serde_json::to_vec(&*self.stamps.lock().unwrap()).expect("stamps serialise");
+        write_atomically(path, &bytes)
+    }
+
+    /// Hashes every file in parallel (reading only those whose stamp changed).
+    pub fn hash_all<'a>(&self, files: impl IntoIterator<Item = &'a SourceFile>) -> Result<()> {
+        let mut files: Vec<&SourceFile> = files.into_iter().collect();
+        files.sort();
+        files.dedup();
+        files.par_iter().try_for_each(|file| self.hash(file).map(|_| ()))
+    }
+
+    /// The content hash of one file.
+    pub fn hash(&self, file: &SourceFile) -> Result<Key> {
+        let meta = std::fs::metadata(&file.abs).map_err(|e| Error::io("cannot read", &file.abs, e))?;
+        let mtime_ns = meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128;
+        if let Some(stamp) = self.stamps.lock().unwrap().get(&file.rel) {
+            if stamp.size == meta.len() && stamp.mtime_ns == mtime_ns && stamp.inode == meta.ino()
+            {
+                return Ok(stamp.hash);
+            }
+        }
+        let hash = hash_file(&file.abs)?;
+        self.files_read
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.stamps.lock().unwrap().insert(
+            file.rel.clone(),
+            Stamp {
+                size: meta.len(),
+                mtime_ns,
+                inode: meta.ino(),
+                hash,
+            },
+        );
+        Ok(hash)
+    }
+}
+
+pub fn hash_file(path: &Path) -> Result<Key> {
+    let mut hasher = blake3::Hasher::new();
+    hasher
+        .update_mmap(path)
+        .map_err(|e| Error::io("cannot read", path, e))?;
+    Ok(Key(*hasher.finalize().as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::Ordering;
+
+    #[test]
+    fn rereads_only_when_the_stamp_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let abs = dir.path().join("a.txt");
+        std::fs::write(&abs, "one").unwrap();
+        let file = SourceFile {
+            rel: "a.txt".into(),
+            abs: abs.clone(),
+        };
+        let hashes = SourceHashes::default();
+        let first = hashes.hash(&file).unwrap();
+        assert_eq!(hashes.hash(&file).unwrap(), first);
+        assert_eq!(hashes.files_read.load(Ordering::Relaxed), 1);
+
+        let state = dir.path().join("state.json");
+        hashes.save(&state).unwrap();
+        let reloaded = SourceHashes::load(&state);
+        assert_eq!(reloaded.hash(&file).unwrap(), first);
+        assert_eq!(reloaded.files_read.load(Ordering::Relaxed), 0);
+
+        std::fs::write(&abs, "two!").unwrap();
+        assert_ne!(reloaded.hash(&file).unwrap(), first);
+        assert_eq!(reloaded.files_read.load(Ordering::Relaxed), 1);
+    }
+}

@@ -1,0 +1,170 @@
+//! Lip-sync: one clip per script line — the avatar's frames with the mouth moved by that
+//! line's speech. A clip depends only on its own speech and the avatar's face track, never
+//! on its neighbours, so editing one line re-makes one clip. For a video avatar the frames
+//! are ping-ponged from an offset chosen by the clip's own key: stable across builds and
+//! unaffected by other lines.
+
+use std::path::Path;
+
+use rayon::prelude::*;
+
+use crate::engine::builtin_lipsync;
+use crate::error::{Error, Result};
+use crate::key::{ArtifactKind, Key, KeySpec};
+use crate::manifest::{Avatar, AvatarKind, SourceFile};
+use crate::media::{self, VideoEncoder};
+use crate::sources::SourceHashes;
+use crate::stage::{face_track, speech, Context, Made, Node};
+use crate::toolchain;
+
+pub const OUTPUT: &str = "clip.mp4";
+const VERSION: &str = "clip-1";
+/// Clips are intermediate: keep them close to lossless, the scene encode decides quality.
+const CLIP_CRF: u32 = 14;
+
+#[derive(Debug)]
+pub struct ClipJob {
+    pub face_track: Key,
+    pub speech: Key,
+    pub source: SourceFile,
+    pub kind: AvatarKind,
+    pub fps: u32,
+}
+
+pub fn plan(
+    avatar: &Avatar,
+    face_track: Key,
+    speech: Key,
+    fps: u32,
+    hashes: &SourceHashes,
+) -> Result<(KeySpec, ClipJob)> {
+    let spec = KeySpec::new(ArtifactKind::Clip, VERSION, &avatar.lipsync)
+        .param("fps", fps)
+        .param("crf", CLIP_CRF)
+        .param("ffmpeg", toolchain::ffmpeg()?)
+        .input("face-track", face_track)
+        .input("speech", speech)
+        .source("avatar", &avatar.source.rel, hashes.hash(&avatar.source)?);
+    let job = ClipJob {
+        face_track,
+        speech,
+        source: avatar.source.clone(),
+        kind: avatar.kind,
+        fps,
+    };
+    Ok((spec, job))
+}
+
+/// How many video frames cover `seconds` of speech.
+pub fn frame_count(seconds: f64, fps: u32) -> usize {
+    ((seconds * fps as f64) - 1e-9).ceil().max(1.0) as usize
+}
+
+/// Which avatar frame shows at clip frame `i`: the source plays forward then backward
+/// (ping-pong) from `offset`, at its own frame rate.
+pub fn source_frame(i: usize, offset: usize, source_frames: usize, source_fps: f64, fps: u32) -> usize {
+    if source_frames <= 1 {
+        return 0;
+    }
+    let period = 2 * (source_frames - 1);
+    let position = offset + (i as f64 * source_fps / fps as f64).floor() as usize;
+    let phase = position % period;
+    if phase < source_frames {
+        phase
+    } else {
+        period - phase
+    }
+}
+
+impl ClipJob {
+    pub fn run(&self, node: &Node, ctx: &Context, dir: &Path) -> Result<Made> {
+        let speech_path = ctx.cache.object_dir(&self.speech).join(speech::OUTPUT);
+        let audio = media::read_wav(&speech_path).map_err(|detail| Error::InvalidOutput {
+            artifact: format!("the speech of {}", node.name),
+            detail,
+        })?;
+        let track =
+            face_track::read_track(&ctx.cache.object_dir(&self.face_track).join(face_track::OUTPUT))?;
+        let (frames, source_fps) = face_track::load_frames(&self.source, self.kind)?;
+        if frames.len() != track.boxes.len() {
+            return Err(Error::Other(format!(
+                "the face track of `{}` has {} frames but the avatar has {}",
+                self.source.rel,
+                track.boxes.len(),
+                frames.len()
+            )));
+        }
+
+        let count = frame_count(audio.seconds(), self.fps);
+        let mut openness = builtin_lipsync::mouth_openness(
+            &audio.samples,
+            audio.sample_rate,
+            self.fps as f64,
+            count,
+        );
+        // Every clip ends with the mouth closed, so the scene's pause holds a still face.
+        if let Some(last) = openness.last_mut() {
+            *last = 0.0;
+        }
+        let offset = (node.key.seed() % frames.len() as u64) as usize;
+
+        let (width, height) = (frames[0].width, frames[0].height);
+        let output = dir.join(OUTPUT);
+        let mut encoder = VideoEncoder::new(&output, width, height, self.fps, CLIP_CRF)?;
+        let indices: Vec<usize> = (0..count).collect();
+        for chunk in indices.chunks(32) {
+            crate::process::check_interrupted()?;
+            let animated: Vec<_> = chunk
+                .par_iter()
+                .map(|&i| {
+                    let src = source_frame(i, offset, frames.len(), source_fps, self.fps);
+                    builtin_lipsync::animate(&frames[src], &track.boxes[src], openness[i])
+                })
+                .collect();
+            for frame in &animated {
+                encoder.write(frame)?;
+            }
+        }
+        encoder.finish(&node.name)?;
+        check(&node.name, &output, count)?;
+        Ok(Made::cpu(vec![OUTPUT]))
+    }
+}
+
+/// A clip must be H.264 with exactly one frame per `1/fps` of its speech.
+fn check(artifact: &str, path: &Path, frames: usize) -> Result<()> {
+    let invalid = |detail: String| Error::InvalidOutput {
+        artifact: artifact.to_string(),
+        detail,
+    };
+    let probe = media::probe(path).map_err(invalid)?;
+    let video = probe.video.ok_or_else(|| invalid("no video stream".into()))?;
+    if video.codec != "h264" || video.packets as usize != frames {
+        return Err(invalid(format!(
+            "expected {frames} H.264 frames, ffprobe found {} {} frames",
+            video.packets, video.codec
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ping_pong_walks_forward_then_back() {
+        let walk: Vec<usize> = (0..8).map(|i| source_frame(i, 0, 4, 25.0, 25)).collect();
+        assert_eq!(walk, [0, 1, 2, 3, 2, 1, 0, 1]);
+        let offset: Vec<usize> = (0..4).map(|i| source_frame(i, 2, 4, 25.0, 25)).collect();
+        assert_eq!(offset, [2, 3, 2, 1]);
+        assert_eq!(source_frame(5, 3, 1, 0.0, 25), 0);
+    }
+
+    #[test]
+    fn frame_count_covers_the_speech() {
+        assert_eq!(frame_count(1.0, 25), 25);
+        assert_eq!(frame_count(1.01, 25), 26);
+        assert_eq!(frame_count(0.0, 25), 1);
+    }
+}

@@ -1,0 +1,94 @@
+//! Stages: one file per artifact kind, each telling its whole story — which inputs it
+//! reads, what goes into its key, how it runs, and how its output is checked before it may
+//! enter the cache.
+
+pub mod face_track;
+pub mod lipsync;
+pub mod scene;
+pub mod speech;
+
+use std::path::{Path, PathBuf};
+
+use crate::cache::Cache;
+use crate::error::Result;
+use crate::key::{ArtifactKind, Key, KeySpec};
+
+/// One artifact to make (or reuse): a node of the build graph.
+#[derive(Debug)]
+pub struct Node {
+    /// How users see it in logs and plans, e.g. `clip demo/welcome:2`.
+    pub name: String,
+    pub spec: KeySpec,
+    pub key: Key,
+    /// Indices of the nodes whose outputs this one reads.
+    pub deps: Vec<usize>,
+    pub job: Job,
+    /// Where the finished artifact is published (scenes: `out/<project>/<scene>.mp4`;
+    /// more than one when two scenes render to the same bytes).
+    pub publish: Vec<PathBuf>,
+}
+
+impl Node {
+    pub fn kind(&self) -> ArtifactKind {
+        self.spec.kind
+    }
+}
+
+#[derive(Debug)]
+pub enum Job {
+    Speech(speech::SpeechJob),
+    FaceTrack(face_track::FaceTrackJob),
+    Clip(lipsync::ClipJob),
+    Scene(scene::SceneJob),
+}
+
+/// How a finished job describes itself in its record.
+#[derive(Debug)]
+pub struct Made {
+    /// Files in the job folder that make up the object.
+    pub outputs: Vec<&'static str>,
+    pub device: String,
+    pub precision: String,
+    pub batch_size: Option<usize>,
+    pub peak_memory_bytes: Option<u64>,
+}
+
+impl Made {
+    pub fn cpu(outputs: Vec<&'static str>) -> Made {
+        Made {
+            outputs,
+            device: "cpu".into(),
+            precision: "-".into(),
+            batch_size: None,
+            peak_memory_bytes: None,
+        }
+    }
+}
+
+/// What every job can see while it runs.
+pub struct Context<'a> {
+    pub root: &'a Path,
+    pub cache: &'a Cache,
+}
+
+impl Job {
+    /// Runs the job in `dir` (a private folder under cache/tmp) and checks its output.
+    pub fn run(&self, node: &Node, ctx: &Context, dir: &Path) -> Result<Made> {
+        match self {
+            Job::Speech(job) => job.run(node, dir),
+            Job::FaceTrack(job) => job.run(node, dir),
+            Job::Clip(job) => job.run(node, ctx, dir),
+            Job::Scene(job) => job.run(node, ctx, dir),
+        }
+    }
+
+    /// The file users care about, for `out/` and `--json`.
+    pub fn main_output(&self) -> &'static str {
+        match self {
+            Job::Speech(_) => speech::OUTPUT,
+            Job::FaceTrack(_) => face_track::OUTPUT,
+            Job::Clip(_) => lipsync::OUTPUT,
+            Job::Scene(_) => scene::OUTPUT,
+        }
+    }
+}

@@ -1,0 +1,44 @@
+//! Versions of the external programs render drives. They enter the keys of the artifacts
+//! those programs make, so upgrading ffmpeg or espeak-ng re-makes what they made — the same
+//! rule as a change to render's own stage code.
+
+use std::process::Command;
+use std::sync::OnceLock;
+
+use crate::error::{Error, Result};
+use crate::process;
+
+fn first_line(program: &'static str, args: &[&str]) -> Result<String> {
+    let output = process::run(Command::new(program).args(args), "a version check")?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    Ok(text.lines().next().unwrap_or("").trim().to_string())
+}
+
+fn cached(
+    cell: &'static OnceLock<std::result::Result<String, String>>,
+    program: &'static str,
+    args: &[&str],
+) -> Result<String> {
+    cell.get_or_init(|| first_line(program, args).map_err(|e| e.to_string()))
+        .clone()
+        .map_err(|message| match first_line(program, args) {
+            Err(error) => error,
+            Ok(_) => Error::Other(message),
+        })
+}
+
+pub fn espeak() -> Result<String> {
+    static CELL: OnceLock<std::result::Result<String, String>> = OnceLock::new();
+    cached(&CELL, "espeak-ng", &["--version"])
+}
+
+pub fn ffmpeg() -> Result<String> {
+    static CELL: OnceLock<std::result::Result<String, String>> = OnceLock::new();
+    // "ffmpeg version 5.1.6-0+deb12u1 Copyright (c) ..." → keep the version words only.
+    cached(&CELL, "ffmpeg", &["-version"]).map(|line| {
+        line.split(" Copyright")
+            .next()
+            .unwrap_or(&line)
+            .to_string()
+    })
+}

@@ -1,0 +1,171 @@
+//! `render build` on the demo content folder, end to end: what gets made, what is reused,
+//! and what a viewer would see and hear.
+
+mod common;
+
+use common::{ffmpeg, pearson, probe, Folder};
+use std::os::unix::fs::MetadataExt;
+
+const SCENES: [&str; 2] = ["out/demo/dialogue.mp4", "out/demo/welcome.mp4"];
+
+/// Per-frame mouth movement (mean absolute difference of each frame from the scene's last
+/// frame, where every clip ends closed) and per-frame speech RMS.
+fn movement_and_loudness(video: &std::path::Path, fps: usize) -> (Vec<f64>, Vec<f64>) {
+    let path = video.to_str().unwrap();
+    let (w, h) = (320usize, 180usize);
+    let gray = ffmpeg(&["-i", path, "-vf", &format!("scale={w}:{h}"), "-f", "rawvideo", "-pix_fmt", "gray", "-"]);
+    let frames: Vec<&[u8]> = gray.chunks_exact(w * h).collect();
+    let last = frames[frames.len() - 1];
+    let movement: Vec<f64> = frames
+        .iter()
+        .map(|f| f.iter().zip(last).map(|(a, b)| (*a as f64 - *b as f64).abs()).sum::<f64>() / (w * h) as f64)
+        .collect();
+    let pcm = ffmpeg(&["-i", path, "-vn", "-ac", "1", "-ar", "48000", "-f", "s16le", "-"]);
+    let samples: Vec<f64> = pcm
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]) as f64 / 32768.0)
+        .collect();
+    let per_frame = 48000 / fps;
+    let loudness: Vec<f64> = samples
+        .chunks(per_frame)
+        .map(|c| (c.iter().map(|s| s * s).sum::<f64>() / c.len() as f64).sqrt())
+        .collect();
+    (movement, loudness)
+}
+
+#[test]
+fn fresh_build_of_the_demo_renders_every_scene() {
+    let folder = Folder::demo();
+    let run = folder.build();
+    assert_eq!(folder.out_files(), SCENES);
+    assert!(run.with_status("failed").is_empty());
+    assert!(run.stderr.contains("render: made 21, reused 0, failed 0"), "{}", run.stderr);
+
+    let mut best = f64::MIN;
+    for scene in SCENES {
+        let (video, audio, video_s, audio_s) = probe(&folder.file(scene));
+        assert_eq!((video.as_str(), audio.as_str()), ("h264", "aac"));
+        assert!((video_s - audio_s).abs() <= 0.040, "{scene}: video {video_s} s, audio {audio_s} s");
+        let (movement, loudness) = movement_and_loudness(&folder.file(scene), 25);
+        let r = pearson(&movement, &loudness);
+        eprintln!("{scene}: mouth movement vs speech RMS r = {r:.3}");
+        best = best.max(r);
+    }
+    assert!(best >= 0.5, "mouth movement does not follow the speech (best r = {best:.3})");
+    assert_eq!(folder.verify_cache(), 21);
+}
+
+#[test]
+fn second_build_makes_nothing_and_leaves_out_untouched() {
+    let folder = Folder::small_demo();
+    folder.build();
+    let stamp = |rel: &str| {
+        let meta = std::fs::metadata(folder.file(rel)).unwrap();
+        (meta.ino(), meta.mtime(), meta.mtime_nsec(), meta.len())
+    };
+    let before: Vec<_> = SCENES.iter().map(|s| stamp(s)).collect();
+
+    let again = folder.build();
+    assert_eq!(again.made(), Vec::<String>::new());
+    assert!(again.stderr.contains("render: made 0, reused 21, failed 0"), "{}", again.stderr);
+    assert_eq!(SCENES.iter().map(|s| stamp(s)).collect::<Vec<_>>(), before);
+
+    // A new mtime on every source file changes no content, so nothing is made.
+    for rel in ["Renderfile.toml", "projects/demo/project.toml", "projects/demo/welcome.txt", "avatars/astronaut.png"] {
+        let file = std::fs::File::options().write(true).open(folder.file(rel)).unwrap();
+        file.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(5)).unwrap();
+    }
+    assert_eq!(folder.build().made(), Vec::<String>::new());
+    assert_eq!(folder.render(&["plan"]).stdout, "up to date (21 artifacts)\n");
+}
+
+#[test]
+fn editing_one_line_remakes_its_speech_its_clip_and_its_scene() {
+    let folder = Folder::small_demo();
+    folder.build();
+    folder.edit(
+        "projects/demo/project.toml",
+        "And the other lines come straight from the cache?",
+        "And every other line comes straight from the cache?",
+    );
+    let plan = folder.render(&["plan"]);
+    assert!(
+        plan.stdout.contains("speech demo/dialogue:3: params changed: text"),
+        "{}",
+        plan.stdout
+    );
+    let run = folder.build();
+    assert_eq!(
+        run.made(),
+        ["clip demo/dialogue:3", "scene demo/dialogue", "speech demo/dialogue:3"]
+    );
+}
+
+#[test]
+fn inserting_a_line_makes_only_that_line_and_its_scene() {
+    let folder = Folder::small_demo();
+    folder.build();
+    folder.edit(
+        "projects/demo/welcome.txt",
+        "Think of it as make",
+        "Nothing is rendered twice.\nThink of it as make",
+    );
+    let run = folder.build();
+    assert_eq!(
+        run.made(),
+        ["clip demo/welcome:3", "scene demo/welcome", "speech demo/welcome:3"]
+    );
+}
+
+#[test]
+fn changing_a_voice_remakes_only_that_voices_lines_and_their_scenes() {
+    let folder = Folder::small_demo();
+    folder.build();
+    folder.edit("Renderfile.toml", "pitch = 65", "pitch = 70");
+    let run = folder.build();
+    // guest speaks dialogue lines 2 and 4 and welcome line 4.
+    assert_eq!(
+        run.made(),
+        [
+            "clip demo/dialogue:2",
+            "clip demo/dialogue:4",
+            "clip demo/welcome:4",
+            "scene demo/dialogue",
+            "scene demo/welcome",
+            "speech demo/dialogue:2",
+            "speech demo/dialogue:4",
+            "speech demo/welcome:4",
+        ]
+    );
+}
+
+#[test]
+fn a_video_avatar_works() {
+    let folder = Folder::small_demo();
+    // A 2 s video that pans across the portrait, so every frame differs.
+    ffmpeg(&[
+        "-loop", "1", "-i", folder.file("avatars/astronaut.png").to_str().unwrap(),
+        "-vf", "crop=448:448:32+24*sin(2*PI*t):24,format=yuv420p", "-t", "2", "-r", "25",
+        "-c:v", "libx264", "-crf", "18", folder.file("avatars/talk.mp4").to_str().unwrap(),
+    ]);
+    folder.edit("Renderfile.toml", "image = \"avatars/astronaut.png\"", "video = \"avatars/talk.mp4\"");
+    let run = folder.build();
+    assert!(run.made().contains(&"face-track astronaut".to_string()));
+    for scene in SCENES {
+        let (video, audio, video_s, audio_s) = probe(&folder.file(scene));
+        assert_eq!((video.as_str(), audio.as_str()), ("h264", "aac"));
+        assert!((video_s - audio_s).abs() <= 0.040);
+    }
+    let track: serde_json::Value = {
+        let record = folder.file("cache/objects");
+        let mut found = None;
+        for entry in walkdir::WalkDir::new(record) {
+            let entry = entry.unwrap();
+            if entry.file_name() == "track.json" {
+                found = Some(serde_json::from_slice(&std::fs::read(entry.path()).unwrap()).unwrap());
+            }
+        }
+        found.expect("a face track object")
+    };
+    assert_eq!(track["boxes"].as_array().unwrap().len(), 50);
+}

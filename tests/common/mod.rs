@@ -1,0 +1,252 @@
+//! Test harness: copies a content folder to a temp dir, runs the real `render` binary on
+//! it, and reads back what a user would look at — exit code, stderr, --json, out/, cache/.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub struct Folder {
+    pub dir: tempfile::TempDir,
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    /// From --json: artifact name → status.
+    pub statuses: BTreeMap<String, String>,
+}
+
+impl Run {
+    pub fn made(&self) -> Vec<String> {
+        self.with_status("made")
+    }
+
+    pub fn with_status(&self, status: &str) -> Vec<String> {
+        self.statuses
+            .iter()
+            .filter(|(_, s)| *s == status)
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_render")
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    for entry in walkdir::WalkDir::new(from) {
+        let entry = entry.unwrap();
+        let target = to.join(entry.path().strip_prefix(from).unwrap());
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+impl Folder {
+    /// A copy of the repository's demo content folder.
+    pub fn demo() -> Folder {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(repo().join("Renderfile.toml"), dir.path().join("Renderfile.toml")).unwrap();
+        copy_tree(&repo().join("projects"), &dir.path().join("projects"));
+        copy_tree(&repo().join("avatars"), &dir.path().join("avatars"));
+        Folder { dir }
+    }
+
+    /// The demo at a small output size, so tests that build it often stay quick.
+    pub fn small_demo() -> Folder {
+        let folder = Folder::demo();
+        folder.edit("Renderfile.toml", "size = [1280, 720]", "size = [320, 180]");
+        folder
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn file(&self, rel: &str) -> PathBuf {
+        self.path().join(rel)
+    }
+
+    pub fn write(&self, rel: &str, text: &str) {
+        let path = self.file(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.file(rel)).unwrap()
+    }
+
+    /// Replaces `from` (which must occur) with `to` in a file.
+    pub fn edit(&self, rel: &str, from: &str, to: &str) {
+        let text = self.read(rel);
+        assert!(text.contains(from), "{rel} does not contain {from:?}");
+        self.write(rel, &text.replacen(from, to, 1));
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(bin());
+        command.args(args).current_dir(self.path());
+        command
+    }
+
+    pub fn render(&self, args: &[&str]) -> Run {
+        let json = self.path().join("report.json");
+        let _ = std::fs::remove_file(&json);
+        let mut full: Vec<&str> = args.to_vec();
+        let json_arg = json.to_string_lossy().to_string();
+        if args.first() == Some(&"build") && !args.contains(&"--dry-run") {
+            full.extend(["--json", &json_arg]);
+        }
+        let output: Output = self.command(&full).output().unwrap();
+        let statuses = std::fs::read(&json)
+            .ok()
+            .map(|bytes| {
+                let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+                value["artifacts"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|a| {
+                        (
+                            a["name"].as_str().unwrap().to_string(),
+                            a["status"].as_str().unwrap().to_string(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into(),
+            stderr: String::from_utf8_lossy(&output.stderr).into(),
+            statuses,
+        }
+    }
+
+    /// `render build` that must succeed.
+    pub fn build(&self) -> Run {
+        let run = self.render(&["build"]);
+        assert_eq!(run.code, 0, "build failed:\n{}", run.stderr);
+        run
+    }
+
+    /// Every file under out/, relative.
+    pub fn out_files(&self) -> Vec<String> {
+        files_under(&self.file("out"), self.path())
+    }
+
+    /// Checks every object in cache/objects against its record; returns how many.
+    pub fn verify_cache(&self) -> usize {
+        let mut count = 0;
+        let objects = self.file("cache/objects");
+        for shard in std::fs::read_dir(&objects).unwrap() {
+            for object in std::fs::read_dir(shard.unwrap().path()).unwrap() {
+                let dir = object.unwrap().path();
+                let record: serde_json::Value =
+                    serde_json::from_slice(&std::fs::read(dir.join("record.json")).unwrap())
+                        .unwrap_or_else(|e| panic!("{}: bad record: {e}", dir.display()));
+                assert_eq!(
+                    record["key"].as_str().unwrap(),
+                    dir.file_name().unwrap().to_str().unwrap()
+                );
+                let mut names = vec!["record.json".to_string()];
+                for output in record["outputs"].as_array().unwrap() {
+                    let file = output["file"].as_str().unwrap();
+                    let bytes = std::fs::read(dir.join(file)).unwrap();
+                    assert_eq!(bytes.len() as u64, output["bytes"].as_u64().unwrap());
+                    assert_eq!(
+                        blake3::hash(&bytes).to_hex().as_str(),
+                        output["blake3"].as_str().unwrap(),
+                        "{}/{file} does not match its record",
+                        dir.display()
+                    );
+                    names.push(file.to_string());
+                }
+                let mut present: Vec<String> = std::fs::read_dir(&dir)
+                    .unwrap()
+                    .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+                    .collect();
+                present.sort();
+                names.sort();
+                assert_eq!(present, names, "{} holds stray files", dir.display());
+                count += 1;
+            }
+        }
+        count
+    }
+}
+
+pub fn files_under(dir: &Path, base: &Path) -> Vec<String> {
+    if !dir.exists() {
+        return Vec::new();
+    }
+    let mut files: Vec<String> = walkdir::WalkDir::new(dir)
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| !e.file_type().is_dir())
+        .map(|e| e.path().strip_prefix(base).unwrap().to_string_lossy().to_string())
+        .collect();
+    files.sort();
+    files
+}
+
+/// ffprobe's view of a finished video: (video codec, audio codec, video s, audio s).
+pub fn probe(path: &Path) -> (String, String, f64, f64) {
+    let output = Command::new("ffprobe")
+        .args(["-v", "error", "-print_format", "json", "-show_streams"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "ffprobe failed on {}", path.display());
+    let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let mut result = (String::new(), String::new(), 0.0, 0.0);
+    for stream in value["streams"].as_array().unwrap() {
+        let codec = stream["codec_name"].as_str().unwrap().to_string();
+        let seconds: f64 = stream["duration"].as_str().unwrap().parse().unwrap();
+        match stream["codec_type"].as_str().unwrap() {
+            "video" => (result.0, result.2) = (codec, seconds),
+            "audio" => (result.1, result.3) = (codec, seconds),
+            _ => {}
+        }
+    }
+    result
+}
+
+/// Runs ffmpeg with the given arguments (no shell); panics with its log on failure.
+pub fn ffmpeg(args: &[&str]) -> Vec<u8> {
+    let output = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "ffmpeg {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
+/// Pearson correlation.
+pub fn pearson(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len().min(b.len()) as f64;
+    let (a, b) = (&a[..n as usize], &b[..n as usize]);
+    let ma = a.iter().sum::<f64>() / n;
+    let mb = b.iter().sum::<f64>() / n;
+    let cov: f64 = a.iter().zip(b).map(|(x, y)| (x - ma) * (y - mb)).sum();
+    let va: f64 = a.iter().map(|x| (x - ma).powi(2)).sum();
+    let vb: f64 = b.iter().map(|y| (y - mb).powi(2)).sum();
+    cov / (va * vb).sqrt()
+}

@@ -1,0 +1,64 @@
+//! Builds killed with SIGKILL at random moments never corrupt the cache or out/: the next
+//! normal build succeeds, every object matches its record, and out/ holds only whole
+//! videos that are exactly cached scenes.
+
+mod common;
+
+use common::Folder;
+use std::process::Stdio;
+use std::time::{Duration, Instant, SystemTime};
+
+#[test]
+fn killed_builds_leave_a_consistent_cache() {
+    let folder = Folder::small_demo();
+    let seed = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    eprintln!("seed {seed}");
+    let mut state = seed | 1;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+
+    // How long a cold build takes here, to spread the kills over it.
+    let start = Instant::now();
+    folder.build();
+    let cold = start.elapsed();
+    std::fs::remove_dir_all(folder.file("cache")).unwrap();
+    std::fs::remove_dir_all(folder.file("out")).unwrap();
+
+    for round in 0..10 {
+        // Changing a line each round keeps some work stale, so kills land mid-build.
+        folder.write(
+            "projects/demo/welcome.txt",
+            &format!("Round {round} starts now.\nThe cache must survive this.\n[guest] Kill me if you can.\n"),
+        );
+        let mut child = folder
+            .command(&["build"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let delay = Duration::from_millis(next() % (cold.as_millis() as u64).max(50));
+        std::thread::sleep(delay);
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+
+        let run = folder.render(&["build"]);
+        assert_eq!(run.code, 0, "round {round} (killed after {delay:?}):\n{}", run.stderr);
+        folder.verify_cache();
+        for file in folder.out_files() {
+            assert!(file.ends_with(".mp4") && !file.contains("tmp"), "partial file {file} in out/");
+            let bytes = std::fs::read(folder.file(&file)).unwrap();
+            let hash = blake3::hash(&bytes).to_hex().to_string();
+            let cached = walkdir::WalkDir::new(folder.file("cache/objects"))
+                .into_iter()
+                .map(|e| e.unwrap())
+                .filter(|e| e.file_name() == "scene.mp4")
+                .any(|e| blake3::hash(&std::fs::read(e.path()).unwrap()).to_hex().to_string() == hash);
+            assert!(cached, "{file} is not a cached scene");
+        }
+        assert_eq!(common::files_under(&folder.file("cache/tmp"), folder.path()), Vec::<String>::new());
+    }
+}
