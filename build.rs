@@ -60,8 +60,10 @@ fn cuda_include_dir(torch: &std::path::Path) -> Option<PathBuf> {
 /// detector works with no download and no path to configure.
 fn embed_face_model() {
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    // Offline metadata for every platform would need crates never downloaded (Windows ones).
+    let target = env::var("TARGET").expect("cargo sets TARGET for build scripts");
     let output = Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--offline"])
+        .args(["metadata", "--format-version", "1", "--offline", "--filter-platform", &target])
         .current_dir(env::var("CARGO_MANIFEST_DIR").unwrap())
         .output()
         .expect("cargo metadata runs");
