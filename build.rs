@@ -49,7 +49,11 @@ fn cuda_include_dir(torch: &std::path::Path) -> Option<PathBuf> {
     if !has_cuda_lib {
         return None;
     }
-    let candidates = ["nvidia/cuda_runtime/include", "nvidia/cu13/include", "nvidia/cu12/include"];
+    let candidates = [
+        "nvidia/cuda_runtime/include",
+        "nvidia/cu13/include",
+        "nvidia/cu12/include",
+    ];
     candidates
         .iter()
         .map(|c| site.join(c))
@@ -63,7 +67,14 @@ fn embed_face_model() {
     // Offline metadata for every platform would need crates never downloaded (Windows ones).
     let target = env::var("TARGET").expect("cargo sets TARGET for build scripts");
     let output = Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--offline", "--filter-platform", &target])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--offline",
+            "--filter-platform",
+            &target,
+        ])
         .current_dir(env::var("CARGO_MANIFEST_DIR").unwrap())
         .output()
         .expect("cargo metadata runs");

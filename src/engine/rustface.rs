@@ -259,10 +259,7 @@ mod tests {
 
     #[test]
     fn no_face_names_the_frame() {
-        assert_eq!(
-            NoFace { frame: 7 }.to_string(),
-            "no face found in frame 7"
-        );
+        assert_eq!(NoFace { frame: 7 }.to_string(), "no face found in frame 7");
     }
 
     #[test]
