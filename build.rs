@@ -52,7 +52,11 @@ fn cuda_include_dir(torch: &std::path::Path) -> Option<PathBuf> {
     if !has_cuda_lib {
         return None;
     }
-    let candidates = ["nvidia/cuda_runtime/include", "nvidia/cu13/include", "nvidia/cu12/include"];
+    let candidates = [
+        "nvidia/cuda_runtime/include",
+        "nvidia/cu13/include",
+        "nvidia/cu12/include",
+    ];
     candidates
         .iter()
         .map(|c| site.join(c))
@@ -63,9 +67,12 @@ fn cuda_include_dir(torch: &std::path::Path) -> Option<PathBuf> {
 /// detector works with no download and no path to configure.
 fn embed_face_model() {
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    // Offline metadata for every platform would need crates never downloaded (Windows
+    // ones), so ask for this target only; go online only if offline resolution fails.
+    let target = env::var("TARGET").expect("cargo sets TARGET for build scripts");
     let metadata = |extra: &[&str]| {
         let output = Command::new(&cargo)
-            .args(["metadata", "--format-version", "1"])
+            .args(["metadata", "--format-version", "1", "--filter-platform", &target])
             .args(extra)
             .current_dir(env::var("CARGO_MANIFEST_DIR").unwrap())
             .output()

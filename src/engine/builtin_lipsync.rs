@@ -1,0 +1,606 @@
+//! Lip-sync that runs on the CPU with no model weights: the audio's loudness opens the
+//! avatar's mouth by warping the lower lip and jaw down and painting a dark mouth
+//! interior between the lips. It is the fallback that always works, not a lip reader.
+
+use super::rustface::FaceBox;
+use crate::frame::Frame;
+
+/// Loudness that leaves the mouth closed, and loudness that opens it fully.
+const QUIET_DBFS: f32 = -45.0;
+const LOUD_DBFS: f32 = -12.0;
+
+/// Time constants of the opening (fast, so syllables land on time) and the closing
+/// (slower, so the mouth does not flutter between syllables).
+const ATTACK_SECONDS: f64 = 0.015;
+const RELEASE_SECONDS: f64 = 0.08;
+
+/// Openness below this is shown as a closed mouth, so silence leaves frames untouched.
+const CLOSED_BELOW: f32 = 0.02;
+
+/// How open the mouth is (0 closed, 1 fully open) in each of `n_frames` video frames,
+/// following the loudness of mono `samples` in [-1, 1].
+pub fn mouth_openness(samples: &[f32], sample_rate: u32, fps: f64, n_frames: usize) -> Vec<f32> {
+    if sample_rate == 0 || !(fps.is_finite() && fps > 0.0) {
+        return vec![0.0; n_frames];
+    }
+    let samples_per_frame = sample_rate as f64 / fps;
+    let frame_seconds = 1.0 / fps;
+    let attack = (1.0 - (-frame_seconds / ATTACK_SECONDS).exp()) as f32;
+    let release = (1.0 - (-frame_seconds / RELEASE_SECONDS).exp()) as f32;
+
+    let mut level = 0.0f32;
+    (0..n_frames)
+        .map(|i| {
+            let start = ((i as f64 * samples_per_frame) as usize).min(samples.len());
+            let end = (((i + 1) as f64 * samples_per_frame) as usize).min(samples.len());
+            let target = loudness_to_openness(rms(&samples[start..end]));
+            let rate = if target > level { attack } else { release };
+            level += (target - level) * rate;
+            if level < CLOSED_BELOW {
+                level = 0.0;
+            }
+            level
+        })
+        .collect()
+}
+
+/// Root mean square, ignoring non-finite samples from a broken decoder.
+fn rms(window: &[f32]) -> f32 {
+    if window.is_empty() {
+        return 0.0;
+    }
+    let sum: f64 = window
+        .iter()
+        .filter(|s| s.is_finite())
+        .map(|&s| (s as f64) * (s as f64))
+        .sum();
+    (sum / window.len() as f64).sqrt() as f32
+}
+
+fn loudness_to_openness(rms: f32) -> f32 {
+    if rms <= 0.0 {
+        return 0.0;
+    }
+    let dbfs = 20.0 * rms.log10();
+    ((dbfs - QUIET_DBFS) / (LOUD_DBFS - QUIET_DBFS)).clamp(0.0, 1.0)
+}
+
+/// Where the mouth sits in a frame, and the rectangle the animation may touch.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MouthRegion {
+    /// Centre of the line between the lips.
+    pub centre_x: f32,
+    pub centre_y: f32,
+    /// Half the mouth's width, corner to corner.
+    pub half_width: f32,
+    /// How far the lower lip drops when fully open.
+    pub max_drop: f32,
+    /// Distance above the lips over which the upper lip's lift fades out.
+    pub reach_up: f32,
+    /// Distance below the lips over which the jaw's drop fades out (down past the chin).
+    pub reach_down: f32,
+    /// Half the width over which the jaw's drop fades out sideways.
+    pub reach_side: f32,
+    /// Pixel rectangle `[x0, x1) x [y0, y1)`, clamped to the frame; nothing outside changes.
+    pub x0: u32,
+    pub y0: u32,
+    pub x1: u32,
+    pub y1: u32,
+}
+
+// Mouth geometry as fractions of a SeetaFace box, checked on the astronaut portrait.
+const MOUTH_Y: f32 = 0.80;
+const MOUTH_HALF_WIDTH: f32 = 0.19;
+const MAX_DROP: f32 = 0.10;
+const REACH_UP: f32 = 0.12;
+const REACH_DOWN: f32 = 0.36;
+const REACH_SIDE: f32 = 0.34;
+
+/// Share of the opening taken by the upper lip lifting; the jaw does the rest.
+const UPPER_LIP_SHARE: f32 = 0.2;
+
+impl MouthRegion {
+    pub fn locate(face: &FaceBox, frame_w: u32, frame_h: u32) -> MouthRegion {
+        let centre_x = face.x + face.w * 0.5;
+        let centre_y = face.y + face.h * MOUTH_Y;
+        let reach_up = face.h * REACH_UP;
+        let reach_down = face.h * REACH_DOWN;
+        let reach_side = face.w * REACH_SIDE;
+        let clamp_x = |v: f32| v.clamp(0.0, frame_w as f32) as u32;
+        let clamp_y = |v: f32| v.clamp(0.0, frame_h as f32) as u32;
+        MouthRegion {
+            centre_x,
+            centre_y,
+            half_width: face.w * MOUTH_HALF_WIDTH,
+            max_drop: face.h * MAX_DROP,
+            reach_up,
+            reach_down,
+            reach_side,
+            x0: clamp_x((centre_x - reach_side).floor()),
+            x1: clamp_x((centre_x + reach_side).ceil() + 1.0),
+            y0: clamp_y((centre_y - reach_up).floor()),
+            y1: clamp_y((centre_y + reach_down).ceil() + 1.0),
+        }
+    }
+
+    /// Whether `(x, y)` lies in the region's rectangle.
+    pub fn contains(&self, x: u32, y: u32) -> bool {
+        (self.x0..self.x1).contains(&x) && (self.y0..self.y1).contains(&y)
+    }
+}
+
+/// The frame with the mouth opened by `openness` (0 closed .. 1 wide). A closed mouth
+/// returns the frame unchanged, byte for byte; only the mouth region's rectangle is touched.
+pub fn animate(frame: &Frame, face: &FaceBox, openness: f32) -> Frame {
+    let mut out = frame.clone();
+    let well_formed = frame.data.len() == frame.width as usize * frame.height as usize * 3;
+    // NaN reads as closed.
+    let closed = openness.is_nan() || openness <= 0.0;
+    if closed || !well_formed || !face_is_finite(face) {
+        return out;
+    }
+    let open = openness.min(1.0);
+    let mouth = MouthRegion::locate(face, frame.width, frame.height);
+    if mouth.x0 >= mouth.x1 || mouth.y0 >= mouth.y1 || mouth.half_width < 1.0 {
+        return out;
+    }
+
+    let drop = mouth.max_drop * open * (1.0 - UPPER_LIP_SHARE);
+    let lift = mouth.max_drop * open * UPPER_LIP_SHARE;
+    let feather = feather_width(&mouth);
+
+    for y in mouth.y0..mouth.y1 {
+        for x in mouth.x0..mouth.x1 {
+            let weight = feather_weight(&mouth, x, y, feather);
+            if weight <= 0.0 {
+                continue;
+            }
+            let (px, py) = (x as f32 + 0.5, y as f32 + 0.5);
+            let dx = px - mouth.centre_x;
+            let side = jaw_falloff(dx.abs() / mouth.reach_side);
+            let lower_shift = drop * side;
+            let upper_shift = lift * side;
+            let dy = py - mouth.centre_y;
+
+            let warped = if dy >= lower_shift {
+                // Jaw and lower lip, pulled down: find where this pixel came from.
+                let source_y = invert_drop(dy, lower_shift, mouth.reach_down);
+                sample(frame, px, mouth.centre_y + source_y)
+            } else if dy <= -upper_shift {
+                let source_y = -invert_drop(-dy, upper_shift, mouth.reach_up);
+                sample(frame, px, mouth.centre_y + source_y)
+            } else {
+                // Between the lips: stretched lip seam, with the dark interior over it.
+                let seam = sample(frame, px, mouth.centre_y);
+                let gap_top = -upper_shift;
+                let gap_bottom = lower_shift;
+                interior(seam, dx, dy, gap_top, gap_bottom, mouth.half_width)
+            };
+
+            let i = (y as usize * frame.width as usize + x as usize) * 3;
+            let original = &frame.data[i..i + 3];
+            for ((dst, &src), target) in out.data[i..i + 3].iter_mut().zip(original).zip(warped) {
+                let blended = src as f32 + (target - src as f32) * weight;
+                *dst = blended.round().clamp(0.0, 255.0) as u8;
+            }
+        }
+    }
+    out
+}
+
+fn face_is_finite(face: &FaceBox) -> bool {
+    [face.x, face.y, face.w, face.h]
+        .iter()
+        .all(|v| v.is_finite())
+}
+
+/// 1 across the mouth, easing to 0 at the edge of the jaw's reach.
+fn jaw_falloff(distance: f32) -> f32 {
+    1.0 - smoothstep(0.45, 1.0, distance)
+}
+
+/// Forward map of a point `d` past the lip line: moved out by `shift` near the lips,
+/// fading to no move at `reach`. Returns the source offset for output offset `d`.
+fn invert_drop(d: f32, shift: f32, reach: f32) -> f32 {
+    if shift <= 0.0 {
+        return d;
+    }
+    // d = s + shift * (1 - smoothstep(0, reach, s)) is monotonic in s (shift < reach),
+    // so a few fixed-point steps converge.
+    let mut s = (d - shift).max(0.0);
+    for _ in 0..6 {
+        s = (d - shift * (1.0 - smoothstep(0.0, reach, s))).max(0.0);
+    }
+    s
+}
+
+/// Colour between the lips: a shaded dark ellipse filling the opening, with the
+/// stretched lip seam showing only at the mouth corners where the ellipse narrows.
+fn interior(
+    seam: [f32; 3],
+    dx: f32,
+    dy: f32,
+    gap_top: f32,
+    gap_bottom: f32,
+    half_width: f32,
+) -> [f32; 3] {
+    let centre = (gap_top + gap_bottom) * 0.5;
+    let half_height = (gap_bottom - gap_top) * 0.5;
+    let a = half_width * 0.95;
+    if half_height <= 0.0 {
+        return seam;
+    }
+    let u = dx / a;
+    let v = (dy - centre) / half_height;
+    let r = (u * u + v * v).sqrt();
+    // Anti-aliased edge about a pixel wide.
+    let edge_px = (1.0 - r) * half_height.min(a);
+    let coverage = edge_px.clamp(0.0, 1.0);
+    if coverage <= 0.0 {
+        return seam;
+    }
+    // Darkest in the throat at the top, a hint of tongue at the bottom, lips' shadow at
+    // the rim.
+    let depth = (1.0 - r).clamp(0.0, 1.0).sqrt();
+    let tongue = ((v + 0.2) / 1.2).clamp(0.0, 1.0) * depth;
+    let throat = [18.0, 6.0, 8.0];
+    let tongue_colour = [92.0, 32.0, 36.0];
+    let rim = [seam[0] * 0.35, seam[1] * 0.25, seam[2] * 0.25];
+    let mut colour = [0.0f32; 3];
+    for c in 0..3 {
+        let inner = throat[c] + (tongue_colour[c] - throat[c]) * tongue * 0.7;
+        let shaded = rim[c] + (inner - rim[c]) * smoothstep(0.0, 0.35, depth);
+        colour[c] = seam[c] + (shaded - seam[c]) * coverage;
+    }
+    colour
+}
+
+/// Width of the mask's fade-in from the region's border.
+fn feather_width(mouth: &MouthRegion) -> f32 {
+    let w = (mouth.x1 - mouth.x0) as f32;
+    let h = (mouth.y1 - mouth.y0) as f32;
+    (w.min(h) * 0.25).max(1.0)
+}
+
+/// Compositing weight: exactly 0 on the region's border rows and columns, rising
+/// smoothly to 1 a `feather` inside, so the edit has no seam.
+fn feather_weight(mouth: &MouthRegion, x: u32, y: u32, feather: f32) -> f32 {
+    let to_edge = (x - mouth.x0)
+        .min(mouth.x1 - 1 - x)
+        .min(y - mouth.y0)
+        .min(mouth.y1 - 1 - y) as f32;
+    smoothstep(0.0, feather, to_edge)
+}
+
+fn smoothstep(edge0: f32, edge1: f32, x: f32) -> f32 {
+    let t = ((x - edge0) / (edge1 - edge0)).clamp(0.0, 1.0);
+    t * t * (3.0 - 2.0 * t)
+}
+
+/// Bilinear sample at pixel-centre coordinates, clamped to the frame.
+fn sample(frame: &Frame, x: f32, y: f32) -> [f32; 3] {
+    let max_x = frame.width as f32 - 1.0;
+    let max_y = frame.height as f32 - 1.0;
+    let fx = (x - 0.5).clamp(0.0, max_x);
+    let fy = (y - 0.5).clamp(0.0, max_y);
+    let x0 = fx.floor() as usize;
+    let y0 = fy.floor() as usize;
+    let x1 = (x0 + 1).min(frame.width as usize - 1);
+    let y1 = (y0 + 1).min(frame.height as usize - 1);
+    let tx = fx - x0 as f32;
+    let ty = fy - y0 as f32;
+    let stride = frame.width as usize;
+    let at = |px: usize, py: usize, c: usize| frame.data[(py * stride + px) * 3 + c] as f32;
+    let mut rgb = [0.0f32; 3];
+    for (c, value) in rgb.iter_mut().enumerate() {
+        let top = at(x0, y0, c) + (at(x1, y0, c) - at(x0, y0, c)) * tx;
+        let bottom = at(x0, y1, c) + (at(x1, y1, c) - at(x0, y1, c)) * tx;
+        *value = top + (bottom - top) * ty;
+    }
+    rgb
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::rustface::{test_portrait, FaceDetector};
+    use super::*;
+
+    const RATE: u32 = 16_000;
+    const FPS: f64 = 25.0;
+
+    fn sine(seconds: f64, amplitude: f32) -> Vec<f32> {
+        let n = (seconds * RATE as f64) as usize;
+        (0..n)
+            .map(|i| {
+                let t = i as f32 / RATE as f32;
+                amplitude * (2.0 * std::f32::consts::PI * 200.0 * t).sin()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn silence_keeps_the_mouth_closed() {
+        let silence = vec![0.0; RATE as usize * 2];
+        let open = mouth_openness(&silence, RATE, FPS, 50);
+        assert_eq!(open, vec![0.0; 50]);
+        // Frames past the end of the audio are silent too.
+        assert_eq!(mouth_openness(&[], RATE, FPS, 3), vec![0.0; 3]);
+    }
+
+    #[test]
+    fn loud_speech_opens_the_mouth_fully() {
+        let loud = sine(1.0, 0.5);
+        let open = mouth_openness(&loud, RATE, FPS, 25);
+        for (i, v) in open.iter().enumerate().skip(1) {
+            assert!(*v > 0.95, "frame {i}: {v}");
+        }
+    }
+
+    #[test]
+    fn quiet_speech_opens_it_partly() {
+        // A 0.02 amplitude sine is about -37 dBFS.
+        let open = mouth_openness(&sine(1.0, 0.02), RATE, FPS, 25);
+        assert!(open[20] > 0.1 && open[20] < 0.5, "{}", open[20]);
+    }
+
+    #[test]
+    fn opens_on_onset_and_closes_over_several_frames() {
+        // 0.4 s of silence, 0.4 s of speech, 0.8 s of silence.
+        let mut audio = vec![0.0; (0.4 * RATE as f64) as usize];
+        audio.extend(sine(0.4, 0.5));
+        audio.extend(vec![0.0; (0.8 * RATE as f64) as usize]);
+        let open = mouth_openness(&audio, RATE, FPS, 40);
+        // Speech starts exactly at frame 10.
+        assert_eq!(open[9], 0.0);
+        assert!(open[10] > 0.8, "onset {}", open[10]);
+        // Speech ends at frame 20: the mouth closes gradually, not at once.
+        assert!(open[20] > 0.3 && open[20] < 0.9, "{:?}", &open[19..26]);
+        assert!(open[21] < open[20] && open[21] > 0.1, "{:?}", &open[19..26]);
+        for i in 20..26 {
+            assert!(open[i + 1] <= open[i]);
+        }
+        // ...and is shut well before the clip ends.
+        assert_eq!(open[32], 0.0);
+    }
+
+    #[test]
+    fn bad_audio_parameters_give_a_closed_mouth() {
+        let loud = sine(0.2, 0.5);
+        assert_eq!(mouth_openness(&loud, 0, FPS, 4), vec![0.0; 4]);
+        assert_eq!(mouth_openness(&loud, RATE, 0.0, 4), vec![0.0; 4]);
+        assert_eq!(mouth_openness(&loud, RATE, f64::NAN, 4), vec![0.0; 4]);
+        let broken = vec![f32::NAN; 1000];
+        assert_eq!(mouth_openness(&broken, RATE, FPS, 2), vec![0.0; 2]);
+    }
+
+    /// A skin-coloured frame with lips and some texture, so warps visibly move pixels.
+    fn synthetic_face() -> (Frame, FaceBox) {
+        let (w, h) = (200u32, 200u32);
+        let mut frame = Frame::new(w, h);
+        for y in 0..h {
+            for x in 0..w {
+                let stripe = ((y * 7 + x * 3) % 23) as u8;
+                frame.set_pixel(x, y, [200 - stripe, 150 + stripe, 120 + stripe / 2]);
+            }
+        }
+        let face = FaceBox {
+            x: 50.0,
+            y: 40.0,
+            w: 100.0,
+            h: 110.0,
+        };
+        let mouth = MouthRegion::locate(&face, w, h);
+        for y in (mouth.centre_y - 5.0) as u32..(mouth.centre_y + 5.0) as u32 {
+            for x in (mouth.centre_x - mouth.half_width) as u32
+                ..(mouth.centre_x + mouth.half_width) as u32
+            {
+                frame.set_pixel(x, y, [170, 60, 70]);
+            }
+        }
+        (frame, face)
+    }
+
+    fn mean_change(a: &Frame, b: &Frame, mouth: &MouthRegion) -> f64 {
+        let mut total = 0u64;
+        let mut count = 0u64;
+        for y in mouth.y0..mouth.y1 {
+            for x in mouth.x0..mouth.x1 {
+                let (p, q) = (a.pixel(x, y), b.pixel(x, y));
+                total += (0..3).map(|c| p[c].abs_diff(q[c]) as u64).sum::<u64>();
+                count += 3;
+            }
+        }
+        total as f64 / count as f64
+    }
+
+    #[test]
+    fn closed_mouth_leaves_the_frame_untouched() {
+        let (frame, face) = synthetic_face();
+        assert_eq!(animate(&frame, &face, 0.0), frame);
+        assert_eq!(animate(&frame, &face, -1.0), frame);
+        assert_eq!(animate(&frame, &face, f32::NAN), frame);
+    }
+
+    #[test]
+    fn open_mouth_changes_only_the_mouth_region() {
+        let (frame, face) = synthetic_face();
+        let mouth = MouthRegion::locate(&face, frame.width, frame.height);
+        let opened = animate(&frame, &face, 1.0);
+        let mut changed_inside = 0;
+        for y in 0..frame.height {
+            for x in 0..frame.width {
+                let moved = opened.pixel(x, y) != frame.pixel(x, y);
+                if mouth.contains(x, y) {
+                    changed_inside += moved as usize;
+                } else {
+                    assert!(!moved, "pixel ({x}, {y}) outside {mouth:?} changed");
+                }
+            }
+        }
+        assert!(changed_inside > 200, "only {changed_inside} pixels changed");
+        // The opening is dark at the lips' centre.
+        let [r, g, b] = opened.pixel(mouth.centre_x as u32, (mouth.centre_y + 3.0) as u32);
+        assert!(r < 110 && g < 60 && b < 60, "centre is {:?}", [r, g, b]);
+    }
+
+    #[test]
+    fn more_openness_changes_more() {
+        let (frame, face) = synthetic_face();
+        let mouth = MouthRegion::locate(&face, frame.width, frame.height);
+        let changes: Vec<f64> = [0.25, 0.5, 1.0]
+            .iter()
+            .map(|&o| mean_change(&frame, &animate(&frame, &face, o), &mouth))
+            .collect();
+        assert!(changes[0] > 0.0, "{changes:?}");
+        assert!(
+            changes[0] < changes[1] && changes[1] < changes[2],
+            "{changes:?}"
+        );
+    }
+
+    #[test]
+    fn region_border_is_feathered_to_nothing() {
+        let (frame, face) = synthetic_face();
+        let mouth = MouthRegion::locate(&face, frame.width, frame.height);
+        let opened = animate(&frame, &face, 1.0);
+        for x in mouth.x0..mouth.x1 {
+            for y in [mouth.y0, mouth.y1 - 1] {
+                assert_eq!(opened.pixel(x, y), frame.pixel(x, y), "({x}, {y})");
+            }
+        }
+        for y in mouth.y0..mouth.y1 {
+            for x in [mouth.x0, mouth.x1 - 1] {
+                assert_eq!(opened.pixel(x, y), frame.pixel(x, y), "({x}, {y})");
+            }
+        }
+    }
+
+    #[test]
+    fn mask_is_zero_on_the_border_and_full_in_the_middle() {
+        let (frame, face) = synthetic_face();
+        let mouth = MouthRegion::locate(&face, frame.width, frame.height);
+        let feather = feather_width(&mouth);
+        for x in mouth.x0..mouth.x1 {
+            assert_eq!(feather_weight(&mouth, x, mouth.y0, feather), 0.0);
+            assert_eq!(feather_weight(&mouth, x, mouth.y1 - 1, feather), 0.0);
+        }
+        for y in mouth.y0..mouth.y1 {
+            assert_eq!(feather_weight(&mouth, mouth.x0, y, feather), 0.0);
+            assert_eq!(feather_weight(&mouth, mouth.x1 - 1, y, feather), 0.0);
+        }
+        let inside = feather_weight(&mouth, mouth.x0 + 1, mouth.centre_y as u32, feather);
+        assert!(inside > 0.0 && inside < 0.1, "{inside}");
+        let middle = feather_weight(
+            &mouth,
+            mouth.centre_x as u32,
+            mouth.centre_y as u32,
+            feather,
+        );
+        assert_eq!(middle, 1.0);
+    }
+
+    #[test]
+    fn faces_off_the_frame_edge_do_not_panic() {
+        let (frame, _) = synthetic_face();
+        for face in [
+            FaceBox {
+                x: -80.0,
+                y: 150.0,
+                w: 100.0,
+                h: 120.0,
+            },
+            FaceBox {
+                x: 500.0,
+                y: 500.0,
+                w: 100.0,
+                h: 100.0,
+            },
+            FaceBox {
+                x: 10.0,
+                y: 10.0,
+                w: 0.0,
+                h: 0.0,
+            },
+            FaceBox {
+                x: f32::NAN,
+                y: 10.0,
+                w: 50.0,
+                h: 50.0,
+            },
+        ] {
+            let _ = animate(&frame, &face, 1.0);
+        }
+        let broken = Frame {
+            width: 10,
+            height: 10,
+            data: vec![],
+        };
+        assert_eq!(
+            animate(
+                &broken,
+                &FaceBox {
+                    x: 0.0,
+                    y: 0.0,
+                    w: 10.0,
+                    h: 10.0
+                },
+                1.0
+            ),
+            broken
+        );
+    }
+
+    #[test]
+    fn opens_the_astronauts_mouth_where_her_mouth_is() {
+        let portrait = test_portrait();
+        let face = FaceDetector::new().detect(&portrait).unwrap();
+        let mouth = MouthRegion::locate(&face, portrait.width, portrait.height);
+        // Her lips meet at about (222, 146) in the photo.
+        assert!((mouth.centre_x - 222.0).abs() < 8.0, "{mouth:?}");
+        assert!((mouth.centre_y - 146.0).abs() < 8.0, "{mouth:?}");
+        let opened = animate(&portrait, &face, 1.0);
+        let [r, g, b] = opened.pixel(mouth.centre_x as u32, (mouth.centre_y + 2.0) as u32);
+        assert!(r < 90 && g < 50 && b < 50, "centre is {:?}", [r, g, b]);
+    }
+
+    #[test]
+    fn animating_a_portrait_is_fast() {
+        let portrait = test_portrait();
+        let face = FaceDetector::new().detect(&portrait).unwrap();
+        let start = std::time::Instant::now();
+        for i in 0..50 {
+            std::hint::black_box(animate(&portrait, &face, (i % 10) as f32 / 10.0));
+        }
+        let each = start.elapsed() / 50;
+        // Generous for debug builds on a busy machine; release is far below a millisecond.
+        assert!(
+            each < std::time::Duration::from_millis(20),
+            "{each:?} per frame"
+        );
+    }
+
+    /// Renders the portrait closed, half open and open side by side to
+    /// /tmp/mouth_check.png, for eyeballing the mouth geometry.
+    #[test]
+    #[ignore]
+    fn write_mouth_check_image() {
+        let portrait = test_portrait();
+        let face = FaceDetector::new().detect(&portrait).unwrap();
+        eprintln!("face {face:?}");
+        eprintln!(
+            "mouth {:?}",
+            MouthRegion::locate(&face, portrait.width, portrait.height)
+        );
+        let (w, h) = (portrait.width, portrait.height);
+        let mut sheet = image::RgbImage::new(w * 3, h);
+        for (k, open) in [0.0, 0.5, 1.0].into_iter().enumerate() {
+            let f = animate(&portrait, &face, open);
+            for y in 0..h {
+                for x in 0..w {
+                    sheet.put_pixel(k as u32 * w + x, y, image::Rgb(f.pixel(x, y)));
+                }
+            }
+        }
+        sheet.save("/tmp/mouth_check.png").unwrap();
+    }
+}

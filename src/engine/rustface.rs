@@ -1,0 +1,347 @@
+//! Finds the avatar's face in every frame with rustface's built-in SeetaFace detector, so
+//! lip-sync knows where the mouth is without any downloaded model. The model ships inside
+//! the binary; a face track is detected, gap-filled and smoothed so the mouth does not jitter.
+
+use crate::frame::Frame;
+use rayon::prelude::*;
+
+/// rustface's frontal-face model, copied into `OUT_DIR` by build.rs.
+static MODEL: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/seeta_fd_frontal_v1.0.bin"));
+
+/// Longest run of frames without a detection that is bridged from its neighbours.
+const MAX_GAP: usize = 5;
+
+/// Frames averaged when smoothing a track (centred).
+const SMOOTH_WINDOW: usize = 5;
+
+/// A face's bounding box in pixel coordinates of its frame.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FaceBox {
+    pub x: f32,
+    pub y: f32,
+    pub w: f32,
+    pub h: f32,
+}
+
+impl FaceBox {
+    /// Grows the box by fractions of its height (`top`, `bottom`) and width (`left`,
+    /// `right`), then clamps it to the frame: crops for lip-sync models want chin and cheeks.
+    pub fn padded(
+        &self,
+        top: f32,
+        bottom: f32,
+        left: f32,
+        right: f32,
+        frame_w: u32,
+        frame_h: u32,
+    ) -> FaceBox {
+        let x0 = (self.x - left * self.w).clamp(0.0, frame_w as f32);
+        let y0 = (self.y - top * self.h).clamp(0.0, frame_h as f32);
+        let x1 = (self.x + self.w + right * self.w).clamp(0.0, frame_w as f32);
+        let y1 = (self.y + self.h + bottom * self.h).clamp(0.0, frame_h as f32);
+        FaceBox {
+            x: x0,
+            y: y0,
+            w: (x1 - x0).max(0.0),
+            h: (y1 - y0).max(0.0),
+        }
+    }
+
+    /// The box's centre point.
+    pub fn centre(&self) -> (f32, f32) {
+        (self.x + self.w / 2.0, self.y + self.h / 2.0)
+    }
+
+    fn lerp(&self, other: &FaceBox, t: f32) -> FaceBox {
+        FaceBox {
+            x: self.x + (other.x - self.x) * t,
+            y: self.y + (other.y - self.y) * t,
+            w: self.w + (other.w - self.w) * t,
+            h: self.h + (other.h - self.h) * t,
+        }
+    }
+}
+
+/// An avatar in which no face could be followed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no face found in frame {frame}")]
+pub struct NoFace {
+    /// First frame (0-based) of the stretch where the face was lost.
+    pub frame: usize,
+}
+
+/// rustface's detector set up for talking-head portraits.
+pub struct FaceDetector {
+    inner: Box<dyn rustface::Detector>,
+}
+
+impl Default for FaceDetector {
+    fn default() -> Self {
+        FaceDetector::new()
+    }
+}
+
+impl FaceDetector {
+    pub fn new() -> FaceDetector {
+        // The model is compiled in and known good, so failing to parse it is a build bug.
+        let model = rustface::read_model(std::io::Cursor::new(MODEL))
+            .expect("embedded SeetaFace model parses");
+        let mut inner = rustface::create_detector_with_model(model);
+        inner.set_min_face_size(40);
+        inner.set_score_thresh(2.0);
+        inner.set_pyramid_scale_factor(0.8);
+        inner.set_slide_window_step(4, 4);
+        FaceDetector { inner }
+    }
+
+    /// The highest-scoring face in the frame, if any.
+    pub fn detect(&mut self, frame: &Frame) -> Option<FaceBox> {
+        // The detector scans 40 px windows and panics on malformed images.
+        let expected = frame.width as usize * frame.height as usize * 3;
+        if frame.width < 40 || frame.height < 40 || frame.data.len() != expected {
+            return None;
+        }
+        let gray = frame.to_gray();
+        let image = rustface::ImageData::new(&gray, frame.width, frame.height);
+        self.inner
+            .detect(&image)
+            .into_iter()
+            .max_by(|a, b| a.score().total_cmp(&b.score()))
+            .map(|face| {
+                let b = face.bbox();
+                FaceBox {
+                    x: b.x() as f32,
+                    y: b.y() as f32,
+                    w: b.width() as f32,
+                    h: b.height() as f32,
+                }
+            })
+    }
+}
+
+/// One face box per frame: detected in parallel, short misses bridged from the
+/// neighbouring detections, then smoothed so the box does not jitter between frames.
+pub fn track(frames: &[Frame]) -> Result<Vec<FaceBox>, NoFace> {
+    let detections: Vec<Option<FaceBox>> = frames
+        .par_iter()
+        .map_init(FaceDetector::new, |detector, frame| detector.detect(frame))
+        .collect();
+    let filled = fill_gaps(detections)?;
+    Ok(smooth(&filled))
+}
+
+/// Replaces missed detections with boxes interpolated from the nearest detections on
+/// either side (or held from the only side there is), when the miss lasts at most
+/// `MAX_GAP` frames.
+fn fill_gaps(detections: Vec<Option<FaceBox>>) -> Result<Vec<FaceBox>, NoFace> {
+    let n = detections.len();
+    let mut filled = Vec::with_capacity(n);
+    let mut i = 0;
+    while i < n {
+        if let Some(face) = detections[i] {
+            filled.push(face);
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let end = (start..n).find(|&j| detections[j].is_some()).unwrap_or(n);
+        let before = start.checked_sub(1).and_then(|j| detections[j]);
+        let after = detections.get(end).copied().flatten();
+        let gap = end - start;
+        match (before, after) {
+            (Some(a), Some(b)) if gap <= MAX_GAP => {
+                for k in 1..=gap {
+                    filled.push(a.lerp(&b, k as f32 / (gap + 1) as f32));
+                }
+            }
+            (Some(held), None) | (None, Some(held)) if gap <= MAX_GAP => {
+                filled.extend(std::iter::repeat_n(held, gap));
+            }
+            _ => return Err(NoFace { frame: start }),
+        }
+        i = end;
+    }
+    Ok(filled)
+}
+
+/// Centred moving average over `SMOOTH_WINDOW` frames; at the ends the edge box is
+/// repeated so a still face stays exactly still.
+fn smooth(track: &[FaceBox]) -> Vec<FaceBox> {
+    let n = track.len();
+    let half = (SMOOTH_WINDOW / 2) as isize;
+    (0..n as isize)
+        .map(|i| {
+            let mut sum = [0.0f32; 4];
+            for k in -half..=half {
+                let b = track[(i + k).clamp(0, n as isize - 1) as usize];
+                sum[0] += b.x;
+                sum[1] += b.y;
+                sum[2] += b.w;
+                sum[3] += b.h;
+            }
+            let count = SMOOTH_WINDOW as f32;
+            FaceBox {
+                x: sum[0] / count,
+                y: sum[1] / count,
+                w: sum[2] / count,
+                h: sum[3] / count,
+            }
+        })
+        .collect()
+}
+
+/// The NASA astronaut portrait (public domain) that ships with scikit-image in the
+/// project venv: a real face for detector and lip-sync tests.
+#[cfg(test)]
+pub(crate) fn test_portrait() -> Frame {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/.venv/lib/python3.11/site-packages/skimage/data/astronaut.png"
+    );
+    let image = image::open(path)
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+        .to_rgb8();
+    Frame::from_rgb(image.width(), image.height(), image.into_raw())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn face(x: f32, y: f32, w: f32, h: f32) -> FaceBox {
+        FaceBox { x, y, w, h }
+    }
+
+    #[test]
+    fn finds_the_astronauts_face() {
+        let portrait = test_portrait();
+        let found = FaceDetector::new()
+            .detect(&portrait)
+            .expect("a face in the portrait");
+        let (cx, cy) = found.centre();
+        // Her face spans about x 170..280, y 50..185 in the 512x512 photo.
+        assert!((190.0..260.0).contains(&cx), "{found:?}");
+        assert!((90.0..150.0).contains(&cy), "{found:?}");
+        assert!((70.0..160.0).contains(&found.w), "{found:?}");
+        assert!((70.0..160.0).contains(&found.h), "{found:?}");
+    }
+
+    #[test]
+    fn tracks_a_still_portrait_without_drift() {
+        let portrait = test_portrait();
+        let frames = vec![portrait; 3];
+        let boxes = track(&frames).unwrap();
+        assert_eq!(boxes.len(), 3);
+        let single = FaceDetector::new().detect(&frames[0]).unwrap();
+        for b in &boxes {
+            assert!((b.x - single.x).abs() < 1e-3 && (b.h - single.h).abs() < 1e-3);
+        }
+    }
+
+    #[test]
+    fn flat_grey_image_has_no_face() {
+        let grey = Frame::from_rgb(256, 256, vec![128; 256 * 256 * 3]);
+        assert_eq!(track(&[grey]), Err(NoFace { frame: 0 }));
+    }
+
+    #[test]
+    fn tiny_or_malformed_frames_have_no_face() {
+        let mut detector = FaceDetector::new();
+        assert_eq!(detector.detect(&Frame::new(0, 0)), None);
+        assert_eq!(detector.detect(&Frame::new(20, 300)), None);
+        let broken = Frame {
+            width: 100,
+            height: 100,
+            data: vec![0; 10],
+        };
+        assert_eq!(detector.detect(&broken), None);
+    }
+
+    #[test]
+    fn no_face_names_the_frame() {
+        assert_eq!(NoFace { frame: 7 }.to_string(), "no face found in frame 7");
+    }
+
+    #[test]
+    fn short_gap_is_interpolated() {
+        let a = face(0.0, 10.0, 100.0, 100.0);
+        let b = face(40.0, 10.0, 140.0, 100.0);
+        let filled = fill_gaps(vec![Some(a), None, None, None, Some(b)]).unwrap();
+        assert_eq!(filled.len(), 5);
+        assert_eq!(filled[0], a);
+        assert_eq!(filled[2], face(20.0, 10.0, 120.0, 100.0));
+        assert_eq!(filled[1].x, 10.0);
+        assert_eq!(filled[3].x, 30.0);
+        assert_eq!(filled[4], b);
+    }
+
+    #[test]
+    fn gaps_at_the_ends_hold_the_nearest_face() {
+        let a = face(5.0, 6.0, 50.0, 60.0);
+        let b = face(9.0, 6.0, 50.0, 60.0);
+        let filled = fill_gaps(vec![None, None, Some(a), Some(b), None]).unwrap();
+        assert_eq!(filled, vec![a, a, a, b, b]);
+    }
+
+    #[test]
+    fn long_gap_is_an_error_at_its_first_frame() {
+        let a = face(0.0, 0.0, 50.0, 50.0);
+        let mut detections = vec![Some(a), Some(a)];
+        detections.extend(std::iter::repeat_n(None, MAX_GAP + 1));
+        detections.push(Some(a));
+        assert_eq!(fill_gaps(detections), Err(NoFace { frame: 2 }));
+
+        // Exactly MAX_GAP is still bridged.
+        let mut detections = vec![Some(a)];
+        detections.extend(std::iter::repeat_n(None, MAX_GAP));
+        detections.push(Some(a));
+        assert_eq!(fill_gaps(detections).unwrap().len(), MAX_GAP + 2);
+
+        let mut trailing = vec![Some(a)];
+        trailing.extend(std::iter::repeat_n(None, MAX_GAP + 1));
+        assert_eq!(fill_gaps(trailing), Err(NoFace { frame: 1 }));
+    }
+
+    #[test]
+    fn no_detection_at_all_is_frame_zero() {
+        assert_eq!(fill_gaps(vec![None]), Err(NoFace { frame: 0 }));
+        assert_eq!(fill_gaps(vec![None; 3]), Err(NoFace { frame: 0 }));
+    }
+
+    #[test]
+    fn smoothing_keeps_a_still_face_still() {
+        let still = vec![face(12.5, 30.0, 80.0, 90.0); 9];
+        assert_eq!(smooth(&still), still);
+        assert_eq!(smooth(&still[..1]), still[..1].to_vec());
+        assert!(smooth(&[]).is_empty());
+    }
+
+    #[test]
+    fn smoothing_reduces_jitter() {
+        let jittery: Vec<FaceBox> = (0..20)
+            .map(|i| {
+                let wobble = if i % 2 == 0 { 4.0 } else { -4.0 };
+                face(100.0 + wobble, 50.0 - wobble, 80.0 + wobble, 80.0)
+            })
+            .collect();
+        let smoothed = smooth(&jittery);
+        let step = |t: &[FaceBox]| -> f32 {
+            t.windows(2).map(|w| (w[1].x - w[0].x).abs()).sum::<f32>() / (t.len() - 1) as f32
+        };
+        assert!(step(&smoothed) < step(&jittery) / 4.0);
+        // Still centred on the true position.
+        for b in &smoothed[2..18] {
+            assert!((b.x - 100.0).abs() <= 1.0, "{b:?}");
+            assert!((b.y - 50.0).abs() <= 1.0, "{b:?}");
+        }
+    }
+
+    #[test]
+    fn padding_grows_and_clamps_to_the_frame() {
+        let b = face(100.0, 100.0, 100.0, 50.0);
+        let p = b.padded(0.2, 0.1, 0.5, 0.0, 1000, 1000);
+        assert_eq!(p, face(50.0, 90.0, 150.0, 65.0));
+        let edge = face(10.0, 10.0, 100.0, 100.0).padded(0.5, 0.5, 0.5, 0.5, 150, 130);
+        assert_eq!(edge, face(0.0, 0.0, 150.0, 130.0));
+    }
+}
