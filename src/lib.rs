@@ -1,5 +1,6 @@
 //! render: a make-like builder of talking-head videos from TOML declarations.
 
+pub mod engine;
 pub mod frame;
 pub mod manifest;
 

@@ -1,0 +1,3 @@
+//! Engines: how a stage is done.
+
+pub mod mel;
