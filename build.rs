@@ -26,41 +26,15 @@ fn link_libtorch() {
     println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
 
     let torch = lib.parent().expect("libtorch lib dir has a parent");
-    let mut build = cc::Build::new();
-    build
+    cc::Build::new()
         .cpp(true)
         .std("c++17")
         .warnings(false)
         .include(torch.join("include"))
         .include(torch.join("include/torch/csrc/api/include"))
-        .file("src/engine/cuda_cache.cpp");
-    match cuda_include_dir(torch) {
-        Some(dir) => {
-            build.include(dir).define("RENDER_WITH_CUDA", None);
-            // emptyCache lives in libc10_cuda.
-            println!("cargo:rustc-link-arg=-lc10_cuda");
-        }
-        None => println!("cargo:warning=no CUDA headers beside libtorch: empty_cache is a no-op"),
-    }
-    build.compile("render_cuda_cache");
-}
-
-/// The PyPI wheels carry the CUDA runtime headers in their `nvidia-*` dependencies.
-fn cuda_include_dir(torch: &std::path::Path) -> Option<PathBuf> {
-    let site = torch.parent()?;
-    let has_cuda_lib = torch.join("lib/libc10_cuda.so").exists();
-    if !has_cuda_lib {
-        return None;
-    }
-    let candidates = [
-        "nvidia/cuda_runtime/include",
-        "nvidia/cu13/include",
-        "nvidia/cu12/include",
-    ];
-    candidates
-        .iter()
-        .map(|c| site.join(c))
-        .find(|dir| dir.join("cuda_runtime_api.h").exists())
+        .file("src/engine/cuda_cache.cpp")
+        .compile("render_cuda_cache");
+    println!("cargo:rustc-link-arg=-lc10");
 }
 
 /// rustface ships its SeetaFace model inside the crate's source; embed it so the
