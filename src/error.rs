@@ -55,6 +55,19 @@ pub enum Error {
     #[error("{artifact} made an invalid output: {detail}")]
     InvalidOutput { artifact: String, detail: String },
 
+    #[error("model `{model}` broke the {contract} contract: expected output {expected}, got {got}")]
+    #[diagnostic(help("re-export the model with tools/export, or check `contract` in its model.toml"))]
+    ContractViolation {
+        model: String,
+        contract: String,
+        expected: String,
+        got: String,
+    },
+
+    #[error("model `{model}` ran out of GPU memory even at batch size 1")]
+    #[diagnostic(help("close other GPU programs, or lower `batch_size` in its model.toml"))]
+    OutOfMemory { model: String },
+
     #[error("interrupted")]
     Interrupted,
 

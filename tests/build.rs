@@ -8,29 +8,44 @@ use std::os::unix::fs::MetadataExt;
 
 const SCENES: [&str; 2] = ["out/demo/dialogue.mp4", "out/demo/welcome.mp4"];
 
-/// Per-frame mouth movement (mean absolute difference of each frame from the scene's last
-/// frame, where every clip ends closed) and per-frame speech RMS.
+/// Per-frame mouth movement and per-frame speech RMS of a scene. The mouth region is found
+/// from the video itself: the 0.5% of pixels that change most over time. Movement is their
+/// mean distance from the silent frames (the pauses between lines).
 fn movement_and_loudness(video: &std::path::Path, fps: usize) -> (Vec<f64>, Vec<f64>) {
     let path = video.to_str().unwrap();
-    let (w, h) = (320usize, 180usize);
+    let (w, h) = (640usize, 360usize);
     let gray = ffmpeg(&["-i", path, "-vf", &format!("scale={w}:{h}"), "-f", "rawvideo", "-pix_fmt", "gray", "-"]);
     let frames: Vec<&[u8]> = gray.chunks_exact(w * h).collect();
-    let last = frames[frames.len() - 1];
-    let movement: Vec<f64> = frames
-        .iter()
-        .map(|f| f.iter().zip(last).map(|(a, b)| (*a as f64 - *b as f64).abs()).sum::<f64>() / (w * h) as f64)
-        .collect();
     let pcm = ffmpeg(&["-i", path, "-vn", "-ac", "1", "-ar", "48000", "-f", "s16le", "-"]);
     let samples: Vec<f64> = pcm
         .chunks_exact(2)
         .map(|b| i16::from_le_bytes([b[0], b[1]]) as f64 / 32768.0)
         .collect();
-    let per_frame = 48000 / fps;
     let loudness: Vec<f64> = samples
-        .chunks(per_frame)
+        .chunks(48000 / fps)
         .map(|c| (c.iter().map(|s| s * s).sum::<f64>() / c.len() as f64).sqrt())
         .collect();
-    (movement, loudness)
+    let n = frames.len().min(loudness.len());
+
+    let mut spread: Vec<(f64, usize)> = (0..w * h)
+        .map(|p| {
+            let mean = frames[..n].iter().map(|f| f[p] as f64).sum::<f64>() / n as f64;
+            let var = frames[..n].iter().map(|f| (f[p] as f64 - mean).powi(2)).sum::<f64>() / n as f64;
+            (var, p)
+        })
+        .collect();
+    spread.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let region: Vec<usize> = spread[..w * h / 200].iter().map(|(_, p)| *p).collect();
+    let silent: Vec<usize> = (0..n).filter(|&i| loudness[i] < 1e-3).collect();
+    assert!(!silent.is_empty(), "the scene has no pause");
+    let rest: Vec<f64> = region
+        .iter()
+        .map(|&p| silent.iter().map(|&i| frames[i][p] as f64).sum::<f64>() / silent.len() as f64)
+        .collect();
+    let movement = (0..n)
+        .map(|i| region.iter().zip(&rest).map(|(&p, r)| (frames[i][p] as f64 - r).abs()).sum::<f64>() / region.len() as f64)
+        .collect();
+    (movement, loudness[..n].to_vec())
 }
 
 #[test]

@@ -5,9 +5,13 @@
 use super::rustface::FaceBox;
 use crate::frame::Frame;
 
-/// Loudness that leaves the mouth closed, and loudness that opens it fully.
+/// Below this loudness the mouth stays closed.
 const QUIET_DBFS: f32 = -45.0;
-const LOUD_DBFS: f32 = -12.0;
+/// The line's loud frames (this percentile of its voiced frames) open the mouth fully;
+/// the jaw follows the amplitude linearly below that, as it roughly does in speech.
+const LOUD_PERCENTILE: f64 = 0.95;
+/// ...but a quiet recording is not blown up to a shout.
+const MIN_LOUD_DBFS: f32 = -30.0;
 
 /// Time constants of the opening (fast, so syllables land on time) and the closing
 /// (slower, so the mouth does not flutter between syllables).
@@ -28,12 +32,19 @@ pub fn mouth_openness(samples: &[f32], sample_rate: u32, fps: f64, n_frames: usi
     let attack = (1.0 - (-frame_seconds / ATTACK_SECONDS).exp()) as f32;
     let release = (1.0 - (-frame_seconds / RELEASE_SECONDS).exp()) as f32;
 
-    let mut level = 0.0f32;
-    (0..n_frames)
+    let loudness: Vec<f32> = (0..n_frames)
         .map(|i| {
             let start = ((i as f64 * samples_per_frame) as usize).min(samples.len());
             let end = (((i + 1) as f64 * samples_per_frame) as usize).min(samples.len());
-            let target = loudness_to_openness(rms(&samples[start..end]));
+            rms(&samples[start..end])
+        })
+        .collect();
+    let loud = loud_reference(&loudness);
+    let mut level = 0.0f32;
+    loudness
+        .iter()
+        .map(|&rms| {
+            let target = loudness_to_openness(rms, loud);
             let rate = if target > level { attack } else { release };
             level += (target - level) * rate;
             if level < CLOSED_BELOW {
@@ -57,12 +68,27 @@ fn rms(window: &[f32]) -> f32 {
     (sum / window.len() as f64).sqrt() as f32
 }
 
-fn loudness_to_openness(rms: f32) -> f32 {
-    if rms <= 0.0 {
+fn dbfs_to_amplitude(dbfs: f32) -> f32 {
+    10f32.powf(dbfs / 20.0)
+}
+
+/// The RMS that opens the mouth fully: a high percentile of the voiced frames.
+fn loud_reference(loudness: &[f32]) -> f32 {
+    let quiet = dbfs_to_amplitude(QUIET_DBFS);
+    let mut voiced: Vec<f32> = loudness.iter().copied().filter(|&r| r > quiet).collect();
+    if voiced.is_empty() {
+        return f32::INFINITY;
+    }
+    voiced.sort_by(f32::total_cmp);
+    let index = ((voiced.len() - 1) as f64 * LOUD_PERCENTILE).round() as usize;
+    voiced[index].max(dbfs_to_amplitude(MIN_LOUD_DBFS))
+}
+
+fn loudness_to_openness(rms: f32, loud: f32) -> f32 {
+    if !(rms > dbfs_to_amplitude(QUIET_DBFS)) {
         return 0.0;
     }
-    let dbfs = 20.0 * rms.log10();
-    ((dbfs - QUIET_DBFS) / (LOUD_DBFS - QUIET_DBFS)).clamp(0.0, 1.0)
+    (rms / loud).clamp(0.0, 1.0)
 }
 
 /// Where the mouth sits in a frame, and the rectangle the animation may touch.

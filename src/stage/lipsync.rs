@@ -18,7 +18,7 @@ use crate::stage::{face_track, speech, Context, Made, Node};
 use crate::toolchain;
 
 pub const OUTPUT: &str = "clip.mp4";
-const VERSION: &str = "clip-1";
+const VERSION: &str = "clip-2";
 /// Clips are intermediate: keep them close to lossless, the scene encode decides quality.
 const CLIP_CRF: u32 = 14;
 

@@ -1,0 +1,277 @@
+//! The libtorch engine: TorchScript modules loaded with tch's `CModule` and run under
+//! no-grad, in FP16 on CUDA and FP32 on the CPU. This file owns device choice, loading,
+//! the wav2lip contract's shapes, halving the batch on CUDA out-of-memory, and the CUDA
+//! caching allocator (emptied through a small C++ shim; tch has no binding).
+
+use std::path::Path;
+
+use tch::{CModule, Device, Kind, Tensor};
+
+use crate::error::{Error, Result};
+
+extern "C" {
+    fn render_cuda_empty_cache() -> i32;
+    fn render_cuda_peak_allocated(device: i32) -> i64;
+    fn render_cuda_reset_peak(device: i32) -> i32;
+}
+
+/// Where models run, resolved from Renderfile's `device`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Accelerator {
+    pub device: Device,
+}
+
+impl Accelerator {
+    /// `auto` picks CUDA when libtorch sees a GPU and falls back to the CPU with a notice;
+    /// `cuda:N` without CUDA is an error rather than a silent 50× slowdown.
+    pub fn resolve(setting: &str) -> std::result::Result<(Accelerator, Option<String>), String> {
+        let cpu = Accelerator {
+            device: Device::Cpu,
+        };
+        match setting {
+            "cpu" => Ok((cpu, None)),
+            "auto" if tch::Cuda::is_available() => Ok((
+                Accelerator {
+                    device: Device::Cuda(0),
+                },
+                None,
+            )),
+            "auto" => Ok((
+                cpu,
+                Some("no CUDA device found; models run on the CPU in FP32".into()),
+            )),
+            other => {
+                let index: usize = other
+                    .strip_prefix("cuda:")
+                    .and_then(|n| n.parse().ok())
+                    .ok_or_else(|| format!("`{other}` is not a device"))?;
+                if !tch::Cuda::is_available() {
+                    return Err(format!("`{other}` was asked for but CUDA is not available"));
+                }
+                let count = tch::Cuda::device_count() as usize;
+                if index >= count {
+                    return Err(format!("`{other}` was asked for but only {count} CUDA device(s) exist"));
+                }
+                Ok((
+                    Accelerator {
+                        device: Device::Cuda(index),
+                    },
+                    None,
+                ))
+            }
+        }
+    }
+
+    pub fn is_cuda(&self) -> bool {
+        self.device.is_cuda()
+    }
+
+    /// FP16 on CUDA (half the memory, tensor cores); FP32 on the CPU, where half is slow.
+    pub fn kind(&self) -> Kind {
+        if self.is_cuda() {
+            Kind::Half
+        } else {
+            Kind::Float
+        }
+    }
+
+    pub fn precision(&self) -> &'static str {
+        if self.is_cuda() {
+            "fp16"
+        } else {
+            "fp32"
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self.device {
+            Device::Cuda(index) => format!("cuda:{index}"),
+            _ => "cpu".into(),
+        }
+    }
+
+    /// Returns the CUDA caching allocator's free blocks to the driver, so the next model
+    /// (or another GPU program) can have the memory.
+    pub fn empty_cache(&self) {
+        if self.is_cuda() {
+            // SAFETY: plain C call into libtorch; it catches its own exceptions.
+            unsafe {
+                render_cuda_empty_cache();
+            }
+        }
+    }
+
+    pub fn reset_peak_memory(&self) {
+        if let Device::Cuda(index) = self.device {
+            // SAFETY: as above.
+            unsafe {
+                render_cuda_reset_peak(index as i32);
+            }
+        }
+    }
+
+    pub fn peak_memory(&self) -> Option<u64> {
+        match self.device {
+            // SAFETY: as above.
+            Device::Cuda(index) => {
+                let peak = unsafe { render_cuda_peak_allocated(index as i32) };
+                (peak >= 0).then_some(peak as u64)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A TorchScript module loaded on the lane's device.
+pub struct LoadedModel {
+    pub name: String,
+    pub module: CModule,
+    pub accelerator: Accelerator,
+}
+
+impl LoadedModel {
+    pub fn load(name: &str, file: &Path, accelerator: Accelerator) -> Result<LoadedModel> {
+        let mut module = CModule::load_on_device(file, accelerator.device).map_err(|e| {
+            Error::Other(format!(
+                "model `{name}`: cannot load {} as TorchScript: {}",
+                file.display(),
+                first_line(&e.to_string())
+            ))
+        })?;
+        module.set_eval();
+        module.to(accelerator.device, accelerator.kind(), false);
+        Ok(LoadedModel {
+            name: name.to_string(),
+            module,
+            accelerator,
+        })
+    }
+
+    /// Runs the wav2lip contract on `batch` frames: mel `[B,1,80,16]` and faces
+    /// `[B,6,96,96]` (0..1) in, `[B,3,96,96]` out. Returns the output as f32.
+    pub fn wav2lip(&self, mel: &[f32], faces: &[f32], batch: usize) -> Result<Vec<f32>> {
+        let _guard = tch::no_grad_guard();
+        let device = self.accelerator.device;
+        let kind = self.accelerator.kind();
+        let torch = |e: tch::TchError| self.torch_error(e);
+        let mel = Tensor::from_slice(mel)
+            .f_view([batch as i64, 1, 80, 16])
+            .and_then(|t| t.f_to_device(device))
+            .and_then(|t| t.f_to_kind(kind))
+            .map_err(torch)?;
+        let faces = Tensor::from_slice(faces)
+            .f_view([batch as i64, 6, 96, 96])
+            .and_then(|t| t.f_to_device(device))
+            .and_then(|t| t.f_to_kind(kind))
+            .map_err(torch)?;
+        let output = self.module.forward_ts(&[mel, faces]).map_err(torch)?;
+        let expected = vec![batch as i64, 3, 96, 96];
+        if output.size() != expected {
+            return Err(Error::ContractViolation {
+                model: self.name.clone(),
+                contract: "wav2lip".into(),
+                expected: format!("{expected:?}"),
+                got: format!("{:?}", output.size()),
+            });
+        }
+        let output = output
+            .f_to_kind(Kind::Float)
+            .and_then(|t| t.f_to_device(Device::Cpu))
+            .and_then(|t| t.f_contiguous())
+            .map_err(torch)?;
+        let mut data = vec![0f32; batch * 3 * 96 * 96];
+        output.f_copy_data(&mut data, data.len()).map_err(torch)?;
+        Ok(data)
+    }
+
+    fn torch_error(&self, error: tch::TchError) -> Error {
+        let message = error.to_string();
+        if is_out_of_memory(&message) {
+            Error::OutOfMemory {
+                model: self.name.clone(),
+            }
+        } else {
+            Error::Other(format!("model `{}`: {}", self.name, first_line(&message)))
+        }
+    }
+}
+
+fn is_out_of_memory(message: &str) -> bool {
+    message.contains("CUDA out of memory") || message.contains("OutOfMemoryError")
+}
+
+fn first_line(message: &str) -> &str {
+    message.lines().next().unwrap_or(message)
+}
+
+/// Runs `frames` items through `run` in batches of at most `batch_size`, halving the batch
+/// and retrying when the GPU runs out of memory. Returns the batch size that worked.
+pub fn in_batches(
+    frames: usize,
+    batch_size: usize,
+    accelerator: &Accelerator,
+    mut run: impl FnMut(std::ops::Range<usize>) -> Result<()>,
+) -> Result<usize> {
+    let mut size = batch_size.max(1);
+    let mut start = 0;
+    while start < frames {
+        let end = (start + size).min(frames);
+        match run(start..end) {
+            Ok(()) => start = end,
+            Err(Error::OutOfMemory { .. }) if size > 1 => {
+                size /= 2;
+                accelerator.empty_cache();
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_and_auto_resolve_without_cuda() {
+        let (cpu, notice) = Accelerator::resolve("cpu").unwrap();
+        assert_eq!(cpu.device, Device::Cpu);
+        assert_eq!(notice, None);
+        assert_eq!(cpu.precision(), "fp32");
+        if !tch::Cuda::is_available() {
+            let (auto, notice) = Accelerator::resolve("auto").unwrap();
+            assert_eq!(auto.device, Device::Cpu);
+            assert_eq!(
+                notice.as_deref(),
+                Some("no CUDA device found; models run on the CPU in FP32")
+            );
+            assert_eq!(
+                Accelerator::resolve("cuda:0").unwrap_err(),
+                "`cuda:0` was asked for but CUDA is not available"
+            );
+        }
+        assert_eq!(Accelerator::resolve("tpu").unwrap_err(), "`tpu` is not a device");
+    }
+
+    #[test]
+    fn out_of_memory_halves_the_batch_and_retries() {
+        let cpu = Accelerator { device: Device::Cpu };
+        let mut seen = Vec::new();
+        let used = in_batches(10, 8, &cpu, |range| {
+            seen.push(range.clone());
+            if range.len() > 2 {
+                Err(Error::OutOfMemory {
+                    model: "m".into(),
+                })
+            } else {
+                Ok(())
+            }
+        })
+        .unwrap();
+        assert_eq!(used, 2);
+        assert_eq!(seen[..3], [0..8, 0..4, 0..2]);
+        assert_eq!(seen.last().unwrap(), &(8..10));
+        let covered: usize = seen.iter().filter(|r| r.len() <= 2).map(|r| r.len()).sum();
+        assert_eq!(covered, 10);
+    }
+}
