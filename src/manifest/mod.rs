@@ -5,8 +5,137 @@
 //! Parsing and diagnostics live in the submodules; this file is the resolved model that the
 //! rest of render reads.
 
+mod check;
+pub mod diagnostic;
+pub mod paths;
+mod project;
+mod renderfile;
+
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+pub use diagnostic::{render_report, ConfigError};
+pub use paths::PathProblem;
+
+/// The result of [`load`] when Renderfile.toml is usable.
+#[derive(Debug)]
+pub struct Loaded {
+    /// Every valid project and scene.
+    pub manifest: Manifest,
+    /// Problems in projects: each left out the scene (or, if its project.toml could not be
+    /// parsed or no scene was valid, the project) it was found in. Empty = everything is valid.
+    /// `render build` fails on these; `render build --keep-going` builds the rest.
+    pub errors: Vec<ConfigError>,
+}
+
+/// Reads and checks the content folder `root`: `Renderfile.toml` and every
+/// `projects/<name>/project.toml` (folders without one are ignored).
+///
+/// Err = fatal: Renderfile.toml is missing, unparseable or invalid (all its errors). Ok with
+/// non-empty [`Loaded::errors`] = some projects or scenes were invalid and have been left out
+/// of [`Manifest::projects`]. Every project in the manifest has at least one scene.
+pub fn load(root: &Path) -> Result<Loaded, Vec<ConfigError>> {
+    const RENDERFILE: &str = "Renderfile.toml";
+    let root = root.canonicalize().map_err(|e| {
+        vec![ConfigError::in_file(
+            RENDERFILE,
+            format!("cannot open the content folder `{}`: {e}", root.display()),
+        )
+        .with_help("pass the folder that holds Renderfile.toml")]
+    })?;
+    let text = match paths::resolve(&root, RENDERFILE) {
+        Ok(f) => std::fs::read_to_string(&f.abs).map_err(|e| PathProblem::Io(e.to_string())),
+        Err(p) => Err(p),
+    };
+    let text = text.map_err(|problem| {
+        let (message, help) = match problem {
+            PathProblem::NotFound => (
+                format!("no `{RENDERFILE}` in `{}`", root.display()),
+                "a content folder needs a Renderfile.toml declaring its [voices.<name>] and [avatars.<name>]; run render in (or pass) the content folder".to_string(),
+            ),
+            other => (
+                format!("cannot read `{RENDERFILE}`: {}", other.message(RENDERFILE)),
+                other.help(),
+            ),
+        };
+        vec![ConfigError::in_file(RENDERFILE, message).with_help(help)]
+    })?;
+    let doc = diagnostic::Doc::new(RENDERFILE, text);
+    let rf = renderfile::parse(&root, &doc)?;
+
+    let cx = project::Context {
+        root: &root,
+        defaults: &rf.defaults,
+        voices: &rf.voices,
+        avatars: &rf.avatars,
+    };
+    let mut projects = Vec::new();
+    let mut errors = Vec::new();
+    for name in project_folders(&root) {
+        let rel = format!("projects/{name}/project.toml");
+        if !check::is_identifier(&name) {
+            errors.push(
+                ConfigError::in_file(&rel, format!("project folder name `{name}` is not allowed (in `{rel}`)"))
+                    .with_help("rename the folder using only letters, digits, `-` and `_`: the name becomes out/<project>/"),
+            );
+            continue;
+        }
+        let file = match paths::resolve(&root, &rel) {
+            Ok(f) => f,
+            Err(p) => {
+                errors.push(ConfigError::in_file(&rel, p.message(&rel)).with_help(p.help()));
+                continue;
+            }
+        };
+        let text = match std::fs::read(&file.abs).map(String::from_utf8) {
+            Ok(Ok(t)) => t,
+            Ok(Err(_)) => {
+                errors.push(
+                    ConfigError::in_file(&rel, format!("`{rel}` is not UTF-8 text"))
+                        .with_help("TOML files must be UTF-8"),
+                );
+                continue;
+            }
+            Err(e) => {
+                errors.push(ConfigError::in_file(
+                    &rel,
+                    format!("cannot read `{rel}`: {e}"),
+                ));
+                continue;
+            }
+        };
+        let doc = diagnostic::Doc::new(rel, text);
+        let (project, mut errs) = project::parse(&cx, &name, file.abs, &doc);
+        projects.extend(project);
+        errors.append(&mut errs);
+    }
+
+    Ok(Loaded {
+        manifest: Manifest {
+            root,
+            settings: rf.settings,
+            voices: rf.voices,
+            avatars: rf.avatars,
+            projects,
+        },
+        errors,
+    })
+}
+
+/// Names of the folders `projects/*` that hold a project.toml (possibly through a symbolic
+/// link, which `resolve` then checks), sorted.
+fn project_folders(root: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(root.join("projects")) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| std::fs::symlink_metadata(e.path().join("project.toml")).is_ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
 
 /// Everything `render build` needs to know about a content folder.
 #[derive(Clone, Debug)]
@@ -109,4 +238,319 @@ pub struct Line {
     pub voice: String,
     /// A recorded WAV to use instead of synthesising `text`.
     pub audio: Option<SourceFile>,
+}
+
+#[cfg(test)]
+pub(crate) mod testutil {
+    //! A content folder in a temporary directory, for the tests of every manifest module.
+
+    use std::fs;
+    use std::path::Path;
+
+    use super::{load, ConfigError, Loaded};
+
+    /// Two voices (narrator is the default), one avatar (so the default), device cpu.
+    pub const RENDERFILE: &str = r#"[render]
+device = "cpu"
+
+[defaults]
+voice = "narrator"
+
+[voices.narrator]
+variant = "m3"
+
+[voices.guest]
+language = "en-gb"
+pitch = 60
+
+[avatars.astronaut]
+image = "avatars/astronaut.png"
+"#;
+
+    pub struct Folder {
+        pub dir: tempfile::TempDir,
+    }
+
+    impl Folder {
+        /// A content folder with `renderfile` and `avatars/astronaut.png`.
+        pub fn new(renderfile: &str) -> Self {
+            let f = Folder {
+                dir: tempfile::tempdir().unwrap(),
+            };
+            f.write("Renderfile.toml", renderfile);
+            f.write("avatars/astronaut.png", "png");
+            f
+        }
+
+        pub fn root(&self) -> &Path {
+            self.dir.path()
+        }
+
+        pub fn write(&self, rel: &str, contents: &str) -> &Self {
+            let path = self.root().join(rel);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, contents).unwrap();
+            self
+        }
+
+        pub fn project(&self, name: &str, toml: &str) -> &Self {
+            self.write(&format!("projects/{name}/project.toml"), toml)
+        }
+
+        pub fn load(&self) -> Loaded {
+            match load(self.root()) {
+                Ok(l) => l,
+                Err(errors) => panic!("fatal errors: {}", show(&errors)),
+            }
+        }
+
+        pub fn fatal(&self) -> Vec<ConfigError> {
+            match load(self.root()) {
+                Ok(_) => panic!("expected fatal errors"),
+                Err(errors) => errors,
+            }
+        }
+
+        /// The errors of loading projects (Renderfile.toml must be valid).
+        pub fn errors(&self) -> Vec<ConfigError> {
+            self.load().errors
+        }
+    }
+
+    /// Every error's `location: message (help)`, for assertion messages.
+    pub fn show(errors: &[ConfigError]) -> String {
+        errors
+            .iter()
+            .map(|e| format!("\n{}: {} ({:?})", e.location(), e.message, e.help))
+            .collect()
+    }
+
+    /// The only error; asserts its message, location (`file:line:col`) and that its help
+    /// contains `help`.
+    #[track_caller]
+    pub fn assert_one(errors: &[ConfigError], message: &str, location: &str, help: &str) {
+        assert_eq!(errors.len(), 1, "expected one error, got {}", show(errors));
+        assert_error(&errors[0], message, location, help);
+    }
+
+    #[track_caller]
+    pub fn assert_error(e: &ConfigError, message: &str, location: &str, help: &str) {
+        assert_eq!(e.message, message, "{}", show(std::slice::from_ref(e)));
+        assert_eq!(e.location(), location, "{}", show(std::slice::from_ref(e)));
+        let h = e.help.as_deref().unwrap_or("");
+        assert!(h.contains(help), "help {h:?} lacks {help:?}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testutil::*;
+    use super::*;
+
+    #[test]
+    fn happy_path_with_defaults_overrides_mixed_lines_and_a_script() {
+        let f = Folder::new(RENDERFILE);
+        f.project(
+            "demo",
+            r##"[[scene]]
+name = "intro"
+lines = [
+  "Hello and welcome.",
+  { text = "Thanks for having me.", voice = "guest" },
+  { audio = "assets/applause.wav" },
+  { audio = "assets/applause.wav", text = "(applause)" },
+]
+
+[[scene]]
+name = "interview"
+pause = 0.5
+size = [640, 360]
+background = "#000000"
+script = "scripts/interview.txt"
+"##,
+        );
+        f.write("assets/applause.wav", "RIFF");
+        f.write(
+            "scripts/interview.txt",
+            "# The interview\n\nSo, tell us about space.\n[guest] It is big.\r\n  [ narrator ]  Indeed.  \n",
+        );
+        f.project("another", "[[scene]]\nname = \"a\"\nlines = [\"A\"]\n");
+        std::fs::create_dir_all(f.root().join("projects/notes")).unwrap(); // no project.toml
+
+        let l = f.load();
+        assert!(l.errors.is_empty(), "{}", show(&l.errors));
+        let m = l.manifest;
+        assert_eq!(m.root, f.root().canonicalize().unwrap());
+        assert_eq!(
+            m.settings,
+            Settings {
+                device: "cpu".into(),
+                jobs: None
+            }
+        );
+        assert_eq!(m.voices.keys().collect::<Vec<_>>(), ["guest", "narrator"]);
+        let astronaut = &m.avatars["astronaut"];
+        assert_eq!(astronaut.kind, AvatarKind::Image);
+        assert_eq!(astronaut.lipsync, "builtin");
+        assert_eq!(astronaut.source.rel, "avatars/astronaut.png");
+        assert_eq!(astronaut.source.abs, m.root.join("avatars/astronaut.png"));
+
+        let names: Vec<&str> = m.projects.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["another", "demo"]);
+        let demo = &m.projects[1];
+        assert_eq!(demo.file, m.root.join("projects/demo/project.toml"));
+
+        let intro = &demo.scenes[0];
+        assert_eq!(intro.name, "intro");
+        assert_eq!(intro.avatar, "astronaut");
+        assert_eq!(intro.background, Background::Colour([0x1e, 0x24, 0x30]));
+        assert_eq!(
+            (intro.fps, intro.width, intro.height, intro.pause),
+            (25, 1280, 720, 0.4)
+        );
+        let applause = SourceFile {
+            rel: "assets/applause.wav".into(),
+            abs: m.root.join("assets/applause.wav"),
+        };
+        let line = |text: &str, voice: &str, audio: Option<&SourceFile>| Line {
+            text: text.into(),
+            voice: voice.into(),
+            audio: audio.cloned(),
+        };
+        assert_eq!(
+            intro.lines,
+            [
+                line("Hello and welcome.", "narrator", None),
+                line("Thanks for having me.", "guest", None),
+                line("", "narrator", Some(&applause)),
+                line("(applause)", "narrator", Some(&applause)),
+            ]
+        );
+
+        let interview = &demo.scenes[1];
+        assert_eq!(interview.background, Background::Colour([0, 0, 0]));
+        assert_eq!(
+            (
+                interview.fps,
+                interview.width,
+                interview.height,
+                interview.pause
+            ),
+            (25, 640, 360, 0.5)
+        );
+        assert_eq!(
+            interview.lines,
+            [
+                line("So, tell us about space.", "narrator", None),
+                line("It is big.", "guest", None),
+                line("Indeed.", "narrator", None),
+            ]
+        );
+    }
+
+    #[test]
+    fn keep_going_drops_only_the_bad_scenes_and_projects() {
+        let f = Folder::new(RENDERFILE);
+        f.project(
+            "demo",
+            "[[scene]]\nname = \"one\"\nlines = [\"1\"]\n\n[[scene]]\nname = \"two\"\nvoice = \"gust\"\nlines = [\"2\"]\n\n[[scene]]\nname = \"three\"\nlines = [\"3\"]\n",
+        );
+        f.project(
+            "broken",
+            "[[scene]]\nname = \"x\"\nlines = [\"unterminated]\n",
+        );
+        f.project("fine", "[[scene]]\nname = \"only\"\nlines = [\"Hi\"]\n");
+
+        let l = f.load();
+        assert_eq!(l.errors.len(), 2, "{}", show(&l.errors));
+        assert_error(
+            &l.errors[0],
+            "TOML syntax error: invalid basic string, expected `\"`",
+            "projects/broken/project.toml:3:24",
+            "a string is missing its closing `\"`",
+        );
+        assert_error(
+            &l.errors[1],
+            "unknown voice `gust`",
+            "projects/demo/project.toml:7:9",
+            "did you mean `guest`?",
+        );
+        let names: Vec<&str> = l
+            .manifest
+            .projects
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect();
+        assert_eq!(names, ["demo", "fine"]);
+        let scenes: Vec<&str> = l.manifest.projects[0]
+            .scenes
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect();
+        assert_eq!(scenes, ["one", "three"]);
+    }
+
+    #[test]
+    fn renderfile_errors_are_fatal_and_hide_project_errors() {
+        let f = Folder::new(&RENDERFILE.replace("pitch = 60", "pitch = 100"));
+        f.project("demo", "[[scene]]\nname = \"bad name\"\n");
+        let errors = f.fatal();
+        assert_one(
+            &errors,
+            "`pitch` must be between 0 and 99, not 100",
+            "Renderfile.toml:12:9",
+            "50 is normal",
+        );
+    }
+
+    #[test]
+    fn nothing_declared_still_loads_but_scenes_explain() {
+        let f = Folder::new("");
+        f.project("demo", "[[scene]]\nname = \"intro\"\nlines = [\"Hi\"]\n");
+        let l = f.load();
+        assert!(l.manifest.projects.is_empty());
+        assert_eq!(l.errors.len(), 2, "{}", show(&l.errors));
+        assert_error(
+            &l.errors[0],
+            "scene `intro` has no avatar",
+            "projects/demo/project.toml:2:8",
+            "no avatars are declared",
+        );
+        assert_error(
+            &l.errors[1],
+            "no voice for this line of scene `intro`",
+            "projects/demo/project.toml:3:10",
+            "no voices are declared",
+        );
+    }
+
+    #[test]
+    fn bad_project_folder_name() {
+        let f = Folder::new(RENDERFILE);
+        f.project("my demo", "[[scene]]\nname = \"intro\"\nlines = [\"Hi\"]\n");
+        let l = f.load();
+        assert_eq!(l.errors.len(), 1);
+        assert_eq!(l.errors[0].location(), "projects/my demo/project.toml");
+        assert_eq!(
+            l.errors[0].message,
+            "project folder name `my demo` is not allowed (in `projects/my demo/project.toml`)"
+        );
+    }
+
+    #[test]
+    fn rendered_report_has_the_location() {
+        let f = Folder::new(RENDERFILE);
+        f.project(
+            "demo",
+            "[[scene]]\nname = \"intro\"\nlines = [\"Hi\"]\nvoice = \"gust\"\n",
+        );
+        let errors = f.errors();
+        let report = render_report(&errors[0]);
+        assert!(report.contains("unknown voice `gust`"), "{report}");
+        assert!(
+            report.contains("[projects/demo/project.toml:4:9]"),
+            "{report}"
+        );
+        assert!(report.contains("help: did you mean `guest`?"), "{report}");
+    }
 }

@@ -1,0 +1,382 @@
+//! [`ConfigError`]: a problem in the content folder's declarations, pointing at the file (and,
+//! where there is one, the exact TOML value) that caused it, with a hint on how to fix it.
+//!
+//! Rendered with miette's graphical handler it looks like this:
+//!
+//! ```text
+//!   × unknown key `pich` in voice `narrator`
+//!    ╭─[Renderfile.toml:2:1]
+//!  1 │ [voices.narrator]
+//!  2 │ pich = 3
+//!    · ──┬─
+//!    ·   ╰── unknown key
+//!    ╰────
+//!   help: did you mean `pitch`?
+//! ```
+
+use std::fmt::Write as _;
+use std::ops::Range;
+use std::sync::Arc;
+
+use miette::{
+    Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan,
+};
+
+/// One problem in `Renderfile.toml`, a `project.toml` or a script file.
+///
+/// Every error names its file (`source_code`'s name, relative to the content folder, e.g.
+/// `projects/demo/project.toml`). Errors about a TOML value also carry its span (the primary
+/// label), from which miette prints `[file:line:col]`; errors without one (an unreadable
+/// file, say) name the file in `message` itself.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+#[error("{message}")]
+pub struct ConfigError {
+    /// What is wrong, in one line.
+    pub message: String,
+    /// The file, named relative to the content folder, with its text (shared by all the
+    /// errors in one file; the `Arc` also keeps `Result<_, ConfigError>` small).
+    #[source_code]
+    pub source_code: Arc<NamedSource<String>>,
+    /// The offending value (primary) and any related places ("first defined here").
+    #[label(collection)]
+    pub labels: Vec<LabeledSpan>,
+    /// How to fix it.
+    #[help]
+    pub help: Option<String>,
+}
+
+impl ConfigError {
+    /// An error about the whole of `file` (no location inside it). `message` should name
+    /// the file, since nothing else will.
+    pub fn in_file(file: impl AsRef<str>, message: impl Into<String>) -> Self {
+        ConfigError {
+            message: message.into(),
+            source_code: Arc::new(NamedSource::new(file, String::new())),
+            labels: Vec::new(),
+            help: None,
+        }
+    }
+
+    /// An error at `span` (byte offsets) of `doc`, with a short `label` under the value.
+    pub(crate) fn at(
+        doc: &Doc,
+        span: Range<usize>,
+        message: impl Into<String>,
+        label: impl Into<String>,
+    ) -> Self {
+        let span = doc.clamp(span);
+        let label = label.into();
+        ConfigError {
+            message: message.into(),
+            source_code: doc.source.clone(),
+            labels: vec![LabeledSpan::new_primary_with_span(
+                (!label.is_empty()).then_some(label),
+                span,
+            )],
+            help: None,
+        }
+    }
+
+    /// Adds (or replaces) the hint.
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    /// Adds a secondary label, e.g. "first defined here".
+    pub(crate) fn with_related(mut self, span: Range<usize>, label: impl Into<String>) -> Self {
+        let len = self.source_code.inner().len();
+        let span = span.start.min(len)..span.end.min(len);
+        self.labels
+            .push(LabeledSpan::new_with_span(Some(label.into()), span));
+        self
+    }
+
+    /// The file, relative to the content folder (e.g. `projects/demo/project.toml`).
+    pub fn file(&self) -> &str {
+        self.source_code.name()
+    }
+
+    /// The offending value's byte span in [`ConfigError::file`], if the error has one.
+    pub fn span(&self) -> Option<SourceSpan> {
+        self.labels
+            .iter()
+            .find(|l| l.primary())
+            .or(self.labels.first())
+            .map(|l| *l.inner())
+    }
+
+    /// 1-based line and column (in characters) of the start of [`ConfigError::span`].
+    pub fn line_col(&self) -> Option<(usize, usize)> {
+        let offset = self.span()?.offset();
+        Some(line_col(self.source_code.inner(), offset))
+    }
+
+    /// `file:line:col`, or just `file` when there is no location.
+    pub fn location(&self) -> String {
+        match self.line_col() {
+            Some((line, col)) => format!("{}:{line}:{col}", self.file()),
+            None => self.file().to_string(),
+        }
+    }
+}
+
+/// 1-based line and column (in characters) of byte `offset` in `text`.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let col = text[line_start..offset].chars().count() + 1;
+    (line, col)
+}
+
+/// Renders `err` the way `render` prints it: miette's graphical report, without colour, e.g.
+/// `× unknown key ...`, `╭─[projects/demo/project.toml:3:5]`, the source lines, `help: ...`.
+pub fn render_report(err: &ConfigError) -> String {
+    let mut out = String::new();
+    let handler = GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor())
+        .with_width(100)
+        .with_links(false);
+    if handler.render_report(&mut out, err).is_err() {
+        // Cannot really happen (spans are clamped to the text); fall back to plain text.
+        out.clear();
+        let _ = write!(out, "{}: {}", err.location(), err.message);
+        if let Some(help) = &err.help {
+            let _ = write!(out, "\n  help: {help}");
+        }
+    }
+    out
+}
+
+/// A file being checked: its name relative to the content folder, and its text.
+pub(crate) struct Doc {
+    pub name: String,
+    pub text: String,
+    source: Arc<NamedSource<String>>,
+}
+
+impl Doc {
+    pub fn new(name: impl Into<String>, text: impl Into<String>) -> Self {
+        let (name, text) = (name.into(), text.into());
+        Doc {
+            source: Arc::new(NamedSource::new(&name, text.clone())),
+            name,
+            text,
+        }
+    }
+
+    fn clamp(&self, span: Range<usize>) -> Range<usize> {
+        let len = self.text.len();
+        let start = span.start.min(len);
+        start..span.end.clamp(start, len)
+    }
+
+    /// A TOML syntax error from the parser.
+    pub fn syntax_error(&self, err: &toml::de::Error) -> ConfigError {
+        let span = self.clamp(err.span().unwrap_or(0..0));
+        let msg = err.message().trim();
+        let (first, rest) = msg.split_once('\n').unwrap_or((msg, ""));
+        // toml reads a bare word by its first letters: `intro` is an "invalid float" (inf),
+        // `true_x` an "invalid boolean". Say what it is.
+        let word = &self.text[span.clone()];
+        let bare = word.starts_with(|c: char| c.is_ascii_alphabetic())
+            && word
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if bare {
+            return ConfigError::at(
+                self,
+                span,
+                format!("TOML syntax error: unquoted text `{word}`"),
+                "not quoted",
+            )
+            .with_help(format!("put text in double quotes: \"{word}\""));
+        }
+        let e = ConfigError::at(self, span, format!("TOML syntax error: {first}"), "here");
+        let rest = rest.trim();
+        let help = if !rest.is_empty() {
+            rest
+        } else if first.starts_with("duplicate key") {
+            "each key may appear only once in a table"
+        } else if first.starts_with("invalid basic string") {
+            "a string is missing its closing `\"`"
+        } else {
+            "see https://toml.io for TOML's syntax"
+        };
+        e.with_help(help.to_string())
+    }
+
+    /// A serde error from deserialising the value at `fallback` (used when the error carries
+    /// no span of its own); `context` (e.g. "in voice `narrator`") is appended to the message
+    /// of unknown/missing key errors.
+    pub fn de_error(
+        &self,
+        err: &toml::de::Error,
+        fallback: Range<usize>,
+        context: &str,
+    ) -> ConfigError {
+        let span = err.span().unwrap_or(fallback);
+        let msg = err.message().trim();
+        let ctx = if context.is_empty() {
+            String::new()
+        } else {
+            format!(" {context}")
+        };
+        if let Some(rest) = msg.strip_prefix("unknown field ") {
+            let mut names = backticked(rest);
+            if !names.is_empty() {
+                let unknown = names.remove(0);
+                return unknown_key(self, span, &unknown, &names, &ctx);
+            }
+        }
+        if let Some(rest) = msg.strip_prefix("missing field ") {
+            if let Some(name) = backticked(rest).first() {
+                return ConfigError::at(self, span, format!("missing key `{name}`{ctx}"), "")
+                    .with_help(format!("add `{name} = ...` here"));
+            }
+        }
+        ConfigError::at(self, span, humanise_serde(msg), "")
+    }
+}
+
+/// "unknown key `x`" with a did-you-mean (or the list of valid keys) as the hint.
+pub(crate) fn unknown_key(
+    doc: &Doc,
+    span: Range<usize>,
+    key: &str,
+    expected: &[String],
+    ctx: &str,
+) -> ConfigError {
+    let ctx = match ctx.trim() {
+        "" => String::new(),
+        c => format!(" {c}"),
+    };
+    let e = ConfigError::at(
+        doc,
+        span,
+        format!("unknown key `{key}`{ctx}"),
+        "unknown key",
+    );
+    match did_you_mean(key, expected.iter().map(String::as_str)) {
+        Some(m) => e.with_help(format!("did you mean `{m}`?")),
+        None if expected.is_empty() => e.with_help("no keys are allowed here"),
+        None => e.with_help(format!("valid keys here are {}", list(expected))),
+    }
+}
+
+/// "unknown voice `x`" etc. with a did-you-mean from the declared names, else their list.
+pub(crate) fn unknown_name<'a>(
+    doc: &Doc,
+    span: Range<usize>,
+    what: &str,
+    name: &str,
+    declared: impl IntoIterator<Item = &'a String> + Clone,
+    declare_hint: &str,
+) -> ConfigError {
+    let e = ConfigError::at(
+        doc,
+        span,
+        format!("unknown {what} `{name}`"),
+        format!("not a declared {what}"),
+    );
+    let names: Vec<String> = declared.into_iter().cloned().collect();
+    match did_you_mean(name, names.iter().map(String::as_str)) {
+        Some(m) => e.with_help(format!("did you mean `{m}`?")),
+        None if names.is_empty() => e.with_help(format!("no {what}s are declared; {declare_hint}")),
+        None => e.with_help(format!(
+            "declared {what}s: {}; {declare_hint}",
+            list(&names)
+        )),
+    }
+}
+
+/// The candidate closest to `name` by edit distance, if it is close enough to be a typo.
+pub(crate) fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let lower = name.to_lowercase();
+    candidates
+        .into_iter()
+        .filter_map(|c| {
+            let d = strsim::damerau_levenshtein(&lower, &c.to_lowercase());
+            let limit = (name.chars().count().max(c.chars().count()) / 3).max(1);
+            (d <= limit).then_some((d, c))
+        })
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// "`a`, `b` and `c`"
+pub(crate) fn list(names: &[String]) -> String {
+    let quoted: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+    match quoted.as_slice() {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
+/// The `backticked` words of serde's "unknown field `x`, expected one of `a`, `b`".
+fn backticked(s: &str) -> Vec<String> {
+    s.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect()
+}
+
+/// serde's type words into TOML's: "invalid type: map, expected u32" → "... table, expected
+/// an integer".
+fn humanise_serde(msg: &str) -> String {
+    let mut out = msg.to_string();
+    for (from, to) in [
+        ("expected i64", "expected an integer"),
+        ("expected u64", "expected an integer"),
+        ("expected u32", "expected an integer"),
+        ("expected usize", "expected an integer"),
+        ("expected f64", "expected a number"),
+        ("expected a sequence", "expected an array"),
+        ("expected a map", "expected a table"),
+        ("expected struct ", "expected a table "),
+        ("invalid type: map", "invalid type: table"),
+        ("invalid type: sequence", "invalid type: array"),
+    ] {
+        out = out.replace(from, to);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_line_col_counts_from_one() {
+        let text = "a = 1\nbé = 2\n";
+        assert_eq!(line_col(text, 0), (1, 1));
+        assert_eq!(line_col(text, 6), (2, 1));
+        assert_eq!(line_col(text, 9), (2, 3)); // after the two-byte é
+        assert_eq!(line_col(text, 1000), (3, 1));
+    }
+
+    #[test]
+    fn manifest_did_you_mean_finds_typos_only() {
+        let keys = ["engine", "language", "variant", "pitch", "rate"];
+        assert_eq!(did_you_mean("pich", keys), Some("pitch"));
+        assert_eq!(did_you_mean("Pitch", keys), Some("pitch"));
+        assert_eq!(did_you_mean("langauge", keys), Some("language"));
+        assert_eq!(did_you_mean("colour", keys), None);
+    }
+
+    #[test]
+    fn manifest_error_without_location_names_its_file() {
+        let e = ConfigError::in_file("Renderfile.toml", "cannot read `Renderfile.toml`: denied");
+        assert_eq!(e.location(), "Renderfile.toml");
+        assert!(render_report(&e).contains("cannot read `Renderfile.toml`"));
+    }
+}

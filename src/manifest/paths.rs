@@ -1,0 +1,277 @@
+//! Confinement of user paths to the content folder.
+//!
+//! Every file a declaration names (avatar, background image, recorded audio, script) is
+//! written relative to the content folder and must stay inside it: no absolute paths, no `..`
+//! that climbs out, and no symbolic link (at any component) whose target lies outside the
+//! canonical content folder. [`resolve`] checks all of that and that the file exists.
+
+use std::fmt;
+use std::fs;
+use std::io;
+use std::path::{Component, Path, PathBuf};
+
+use super::SourceFile;
+
+/// Why a path written in a declaration cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PathProblem {
+    /// `""`
+    Empty,
+    /// `/etc/passwd`, `C:\x`
+    Absolute,
+    /// `../x`, `a/../../x`: `..` climbs out of the content folder.
+    LeavesFolder,
+    /// A component (`link`, relative to the content folder) is a symbolic link to `target`,
+    /// outside the content folder.
+    SymlinkOutside { link: String, target: PathBuf },
+    /// No such file.
+    NotFound,
+    /// A component (`link`) is a symbolic link to `target`, which does not exist.
+    BrokenLink { link: String, target: PathBuf },
+    /// It exists but is a directory (or something else that is not a file).
+    NotAFile,
+    /// Some other I/O error (permissions, ...).
+    Io(String),
+}
+
+impl PathProblem {
+    /// One-line message about the path `rel` as the user wrote it, e.g.
+    /// "`../../etc/passwd` is outside the content folder".
+    pub fn message(&self, rel: &str) -> String {
+        match self {
+            PathProblem::Empty => "empty path".to_string(),
+            PathProblem::Absolute
+            | PathProblem::LeavesFolder
+            | PathProblem::SymlinkOutside { .. } => {
+                format!("`{rel}` is outside the content folder")
+            }
+            PathProblem::NotFound | PathProblem::BrokenLink { .. } => {
+                format!("file `{rel}` not found")
+            }
+            PathProblem::NotAFile => format!("`{rel}` is not a file"),
+            PathProblem::Io(e) => format!("cannot read `{rel}`: {e}"),
+        }
+    }
+
+    /// A hint on how to fix it.
+    pub fn help(&self) -> String {
+        const RELATIVE: &str =
+            "paths are relative to the content folder (the folder holding Renderfile.toml)";
+        match self {
+            PathProblem::Empty => {
+                format!("write a path, e.g. \"avatars/host.png\"; {RELATIVE}")
+            }
+            PathProblem::Absolute => format!("absolute paths are not allowed; {RELATIVE}"),
+            PathProblem::LeavesFolder => {
+                format!("`..` may not climb out of the content folder; {RELATIVE}, so copy the file into it")
+            }
+            PathProblem::SymlinkOutside { link, target } => format!(
+                "`{link}` is a symbolic link to `{}`, outside the content folder; copy the file into the content folder instead of linking to it",
+                target.display()
+            ),
+            PathProblem::NotFound => RELATIVE.to_string(),
+            PathProblem::BrokenLink { link, target } => format!(
+                "`{link}` is a symbolic link to `{}`, which does not exist",
+                target.display()
+            ),
+            PathProblem::NotAFile => format!("this names a directory; name a file in it; {RELATIVE}"),
+            PathProblem::Io(_) => "check the file's permissions".to_string(),
+        }
+    }
+}
+
+impl fmt::Display for PathProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PathProblem::Empty => "empty path",
+            PathProblem::Absolute => "absolute path",
+            PathProblem::LeavesFolder => "`..` leaves the content folder",
+            PathProblem::SymlinkOutside { .. } => "symbolic link to outside the content folder",
+            PathProblem::NotFound => "not found",
+            PathProblem::BrokenLink { .. } => "broken symbolic link",
+            PathProblem::NotAFile => "not a file",
+            PathProblem::Io(e) => e,
+        })
+    }
+}
+
+impl std::error::Error for PathProblem {}
+
+/// Resolves `rel` (as written in a declaration, relative to the content folder `root`) to an
+/// existing regular file inside the content folder.
+///
+/// `rel` of the result is normalised (`/`-separated, no `.` or `..`); `abs` is the canonical
+/// content folder joined with it.
+pub fn resolve(root: &Path, rel: &str) -> Result<SourceFile, PathProblem> {
+    if rel.trim().is_empty() {
+        return Err(PathProblem::Empty);
+    }
+    let path = Path::new(rel);
+    if path.is_absolute() || path.has_root() {
+        return Err(PathProblem::Absolute);
+    }
+    let mut parts: Vec<&str> = Vec::new();
+    for component in path.components() {
+        match component {
+            Component::Prefix(_) | Component::RootDir => return Err(PathProblem::Absolute),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if parts.pop().is_none() {
+                    return Err(PathProblem::LeavesFolder);
+                }
+            }
+            // `rel` is a str, so every component is valid UTF-8.
+            Component::Normal(part) => parts.push(part.to_str().unwrap_or_default()),
+        }
+    }
+    if parts.is_empty() {
+        // "." or "a/..": the content folder itself.
+        return Err(PathProblem::NotAFile);
+    }
+
+    let root = root.canonicalize().map_err(io_problem)?;
+    let mut abs = root.clone();
+    for (i, part) in parts.iter().enumerate() {
+        abs.push(part);
+        let meta = fs::symlink_metadata(&abs).map_err(io_problem)?;
+        if !meta.file_type().is_symlink() {
+            continue;
+        }
+        let link = parts[..=i].join("/");
+        match abs.canonicalize() {
+            Ok(target) if target.starts_with(&root) => {}
+            Ok(target) => return Err(PathProblem::SymlinkOutside { link, target }),
+            Err(_) => {
+                // Dangling: say where it points, and whether that is outside anyway.
+                let raw = fs::read_link(&abs).unwrap_or_default();
+                let target = normalise(&abs.parent().unwrap_or(&root).join(raw));
+                if target.starts_with(&root) {
+                    return Err(PathProblem::BrokenLink { link, target });
+                }
+                return Err(PathProblem::SymlinkOutside { link, target });
+            }
+        }
+    }
+    let meta = fs::metadata(&abs).map_err(io_problem)?;
+    if !meta.is_file() {
+        return Err(PathProblem::NotAFile);
+    }
+    Ok(SourceFile {
+        rel: parts.join("/"),
+        abs,
+    })
+}
+
+/// A directory inside the content folder (`""` = the content folder itself), for listing.
+pub(crate) fn resolve_dir(root: &Path, rel: &str) -> Option<PathBuf> {
+    let root = root.canonicalize().ok()?;
+    let dir = root.join(rel).canonicalize().ok()?;
+    (dir.starts_with(&root) && dir.is_dir()).then_some(dir)
+}
+
+fn io_problem(e: io::Error) -> PathProblem {
+    match e.kind() {
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => PathProblem::NotFound,
+        _ => PathProblem::Io(e.to_string()),
+    }
+}
+
+/// Lexical normalisation of an absolute path (`.` and `..` removed).
+fn normalise(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn folder() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("content/avatars")).unwrap();
+        fs::write(dir.path().join("content/avatars/a.png"), b"png").unwrap();
+        fs::write(dir.path().join("secret.txt"), b"secret").unwrap();
+        dir
+    }
+
+    #[test]
+    fn manifest_paths_resolve_normalises() {
+        let dir = folder();
+        let root = dir.path().join("content");
+        let f = resolve(&root, "./avatars/../avatars//a.png").unwrap();
+        assert_eq!(f.rel, "avatars/a.png");
+        assert_eq!(f.abs, root.canonicalize().unwrap().join("avatars/a.png"));
+    }
+
+    #[test]
+    fn manifest_paths_reject_escapes() {
+        let dir = folder();
+        let root = dir.path().join("content");
+        assert_eq!(resolve(&root, ""), Err(PathProblem::Empty));
+        assert_eq!(resolve(&root, "/etc/passwd"), Err(PathProblem::Absolute));
+        assert_eq!(
+            resolve(&root, "../secret.txt"),
+            Err(PathProblem::LeavesFolder)
+        );
+        assert_eq!(
+            resolve(&root, "avatars/../../secret.txt"),
+            Err(PathProblem::LeavesFolder)
+        );
+        assert_eq!(resolve(&root, "avatars/b.png"), Err(PathProblem::NotFound));
+        assert_eq!(
+            resolve(&root, "avatars/a.png/x"),
+            Err(PathProblem::NotFound)
+        );
+        assert_eq!(resolve(&root, "avatars"), Err(PathProblem::NotAFile));
+        assert_eq!(resolve(&root, "."), Err(PathProblem::NotAFile));
+        assert_eq!(
+            PathProblem::LeavesFolder.message("../../etc/passwd"),
+            "`../../etc/passwd` is outside the content folder"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn manifest_paths_reject_symlinks_out() {
+        use std::os::unix::fs::symlink;
+        let dir = folder();
+        let root = dir.path().join("content");
+        symlink(dir.path().join("secret.txt"), root.join("leak.txt")).unwrap();
+        symlink(dir.path(), root.join("outside")).unwrap();
+        symlink("avatars", root.join("inside")).unwrap();
+        symlink("nowhere.png", root.join("broken.png")).unwrap();
+        symlink("/nonexistent/x.png", root.join("broken-out.png")).unwrap();
+
+        assert!(matches!(
+            resolve(&root, "leak.txt"),
+            Err(PathProblem::SymlinkOutside { link, .. }) if link == "leak.txt"
+        ));
+        assert!(matches!(
+            resolve(&root, "outside/secret.txt"),
+            Err(PathProblem::SymlinkOutside { link, .. }) if link == "outside"
+        ));
+        assert!(matches!(
+            resolve(&root, "broken.png"),
+            Err(PathProblem::BrokenLink { .. })
+        ));
+        assert!(matches!(
+            resolve(&root, "broken-out.png"),
+            Err(PathProblem::SymlinkOutside { .. })
+        ));
+        // A link that stays inside is fine.
+        let f = resolve(&root, "inside/a.png").unwrap();
+        assert_eq!(f.rel, "inside/a.png");
+        // The content folder itself may be reached through a link.
+        symlink(&root, dir.path().join("alias")).unwrap();
+        assert!(resolve(&dir.path().join("alias"), "avatars/a.png").is_ok());
+    }
+}

@@ -1,0 +1,1134 @@
+//! `projects/<name>/project.toml`: the scenes of one project and their script lines.
+//!
+//! Problems here are not fatal: a scene with a problem is left out (its errors reported), and
+//! a project.toml that cannot be parsed leaves out the whole project.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+use toml::de::DeValue;
+use toml::Spanned;
+
+use super::check::{self, de, unknown_keys};
+use super::diagnostic::{unknown_name, ConfigError, Doc};
+use super::renderfile::Defaults;
+use super::{Avatar, Line, Project, Scene, SourceFile, Voice};
+
+const TOP_KEYS: &[&str] = &["scene"];
+const SCENE_KEYS: &[&str] = &[
+    "name",
+    "avatar",
+    "voice",
+    "background",
+    "fps",
+    "size",
+    "pause",
+    "lines",
+    "script",
+];
+
+const VOICE_DECLARE: &str = "voices are declared in Renderfile.toml as [voices.<name>]";
+const AVATAR_DECLARE: &str = "avatars are declared in Renderfile.toml as [avatars.<name>]";
+
+/// `[[scene]]`, less `lines` (deserialised one line at a time, so that every bad line is
+/// reported).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScene {
+    name: Option<Spanned<String>>,
+    avatar: Option<Spanned<String>>,
+    voice: Option<Spanned<String>>,
+    background: Option<Spanned<String>>,
+    fps: Option<Spanned<i64>>,
+    size: Option<Spanned<Vec<Spanned<i64>>>>,
+    pause: Option<Spanned<f64>>,
+    script: Option<Spanned<String>>,
+}
+
+/// One element of `lines`: `"text"` or `{ text = "...", voice = "...", audio = "..." }`.
+#[derive(Debug, PartialEq)]
+pub(crate) enum RawLine {
+    Text(String),
+    Table(RawLineTable),
+}
+
+#[derive(Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLineTable {
+    text: Option<Spanned<String>>,
+    voice: Option<Spanned<String>>,
+    audio: Option<Spanned<String>>,
+}
+
+impl<'de> Deserialize<'de> for RawLine {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(LineVisitor)
+    }
+}
+
+struct LineVisitor;
+
+impl<'de> Visitor<'de> for LineVisitor {
+    type Value = RawLine;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string, or a table such as { text = \"...\", voice = \"guest\" }")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<RawLine, E> {
+        Ok(RawLine::Text(v.to_string()))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<RawLine, E> {
+        Ok(RawLine::Text(v))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawLine, A::Error> {
+        RawLineTable::deserialize(MapAccessDeserializer::new(map)).map(RawLine::Table)
+    }
+}
+
+/// What projects are checked against.
+pub(crate) struct Context<'a> {
+    /// The canonical content folder.
+    pub root: &'a Path,
+    pub defaults: &'a Defaults,
+    pub voices: &'a BTreeMap<String, Voice>,
+    pub avatars: &'a BTreeMap<String, Avatar>,
+}
+
+/// Checks the project `name` whose project.toml is `doc` (at `file`). Returns the project with
+/// its valid scenes (None if none is), and the errors.
+pub(crate) fn parse(
+    cx: &Context<'_>,
+    name: &str,
+    file: PathBuf,
+    doc: &Doc,
+) -> (Option<Project>, Vec<ConfigError>) {
+    let top = match check::parse_document(doc) {
+        Ok(t) => t,
+        Err(errors) => return (None, errors),
+    };
+    let mut errors = Vec::new();
+    let mut top = top.into_inner();
+    unknown_keys(doc, &mut top, TOP_KEYS, "in project.toml", &mut errors);
+
+    let folder = format!("projects/{name}");
+    let mut scenes: Vec<Scene> = Vec::new();
+    // Name → span of its first use, for duplicates.
+    let mut seen: BTreeMap<String, Range<usize>> = BTreeMap::new();
+    let mut declared_any = false;
+    if let Some(value) = top.remove("scene") {
+        let span = value.span();
+        match value.into_inner() {
+            DeValue::Array(items) => {
+                for (i, item) in items.into_iter().enumerate() {
+                    let number = i + 1;
+                    declared_any = true;
+                    let mut sx = SceneCheck {
+                        cx,
+                        doc,
+                        project: name,
+                        folder: &folder,
+                        errors: Vec::new(),
+                    };
+                    if let Some(scene) = sx.scene(item, number, &mut seen) {
+                        scenes.push(scene);
+                    }
+                    errors.append(&mut sx.errors);
+                }
+            }
+            other => {
+                declared_any = true;
+                errors.push(
+                    ConfigError::at(
+                        doc,
+                        span,
+                        "`scene` must be an array of tables",
+                        format!("this is {}", check::a_type(&other)),
+                    )
+                    .with_help("write each scene as a [[scene]] section (double brackets)"),
+                );
+            }
+        }
+    }
+    if !declared_any {
+        errors.push(
+            ConfigError::in_file(&doc.name, format!("`{}` declares no scenes", doc.name))
+                .with_help("add a scene:\n[[scene]]\nname = \"intro\"\nlines = [\"Hello!\"]"),
+        );
+    }
+    let project = (!scenes.is_empty()).then(|| Project {
+        name: name.to_string(),
+        file,
+        scenes,
+    });
+    (project, errors)
+}
+
+struct SceneCheck<'a> {
+    cx: &'a Context<'a>,
+    doc: &'a Doc,
+    project: &'a str,
+    /// `projects/<name>`, where users may think paths start.
+    folder: &'a str,
+    errors: Vec<ConfigError>,
+}
+
+impl SceneCheck<'_> {
+    /// Records `r`'s error, if any; returns its value.
+    fn ok<T>(&mut self, r: Result<T, ConfigError>) -> Option<T> {
+        r.map_err(|e| self.errors.push(e)).ok()
+    }
+
+    fn scene(
+        &mut self,
+        item: Spanned<DeValue<'_>>,
+        number: usize,
+        seen: &mut BTreeMap<String, Range<usize>>,
+    ) -> Option<Scene> {
+        let doc = self.doc;
+        let before = self.errors.len();
+        let (span, mut table) = self.ok(check::table(doc, item, || {
+            (
+                "each scene must be a table".to_string(),
+                "write each scene as a [[scene]] section".to_string(),
+            )
+        }))?;
+        let early_desc = match table.get("name").and_then(|n| n.get_ref().as_str()) {
+            Some(name) => format!("scene `{name}`"),
+            None => format!("scene {number}"),
+        };
+        let ctx = format!("in {early_desc}");
+        unknown_keys(doc, &mut table, SCENE_KEYS, &ctx, &mut self.errors);
+        let lines = table.remove("lines");
+        let raw: RawScene = match de(doc, Spanned::new(span.clone(), DeValue::Table(table)), &ctx) {
+            Ok(raw) => raw,
+            Err(e) => {
+                // Still report the lines' own problems.
+                self.errors.push(e);
+                if let Some(l) = lines {
+                    self.inline_lines(&early_desc, l, Err(()));
+                }
+                return None;
+            }
+        };
+
+        // Name: required, a file name, unique. Without one, the rest is still checked.
+        let (desc, anchor) = match &raw.name {
+            Some(name) => (format!("scene `{}`", name.get_ref()), name.span()),
+            None => {
+                self.errors.push(
+                    ConfigError::at(doc, span.clone(), format!("scene {number} has no `name`"), "this scene")
+                        .with_help(format!(
+                            "add `name = \"intro\"`; the name becomes the video's file name, out/{}/<name>.mp4",
+                            self.project
+                        )),
+                );
+                (format!("scene {number}"), span.clone())
+            }
+        };
+        if let Some(name) = &raw.name {
+            let scene_name = name.get_ref();
+            if !check::is_identifier(scene_name) {
+                self.errors.push(
+                    ConfigError::at(
+                        doc,
+                        name.span(),
+                        format!("scene name `{scene_name}` is not allowed"),
+                        "bad name",
+                    )
+                    .with_help(format!(
+                        "use only letters, digits, `-` and `_`: the name becomes out/{}/<name>.mp4",
+                        self.project
+                    )),
+                );
+            } else if let Some(first) = seen.get(scene_name) {
+                self.errors.push(
+                    ConfigError::at(
+                        doc,
+                        name.span(),
+                        format!("duplicate scene name `{scene_name}`"),
+                        "used again here",
+                    )
+                    .with_related(first.clone(), "first used here")
+                    .with_help(format!(
+                        "scene names must be unique within a project: each becomes out/{}/{scene_name}.mp4",
+                        self.project
+                    )),
+                );
+            } else {
+                seen.insert(scene_name.clone(), name.span());
+            }
+        }
+
+        let cx = self.cx;
+        let d = cx.defaults;
+        let avatar = match &raw.avatar {
+            Some(a) if cx.avatars.contains_key(a.get_ref()) => Some(a.get_ref().clone()),
+            Some(a) => {
+                let e = unknown_name(
+                    doc,
+                    a.span(),
+                    "avatar",
+                    a.get_ref(),
+                    cx.avatars.keys(),
+                    AVATAR_DECLARE,
+                );
+                self.errors.push(e);
+                None
+            }
+            None if d.avatar.is_some() => d.avatar.clone(),
+            None => {
+                let declared: Vec<String> = cx.avatars.keys().cloned().collect();
+                let help = if declared.is_empty() {
+                    "no avatars are declared: add one to Renderfile.toml, e.g. [avatars.host] with image = \"avatars/host.png\"".to_string()
+                } else {
+                    format!(
+                        "add `avatar = \"{}\"` to the scene, or set `avatar` under [defaults] in Renderfile.toml (declared avatars: {})",
+                        declared[0],
+                        super::diagnostic::list(&declared)
+                    )
+                };
+                self.errors.push(
+                    ConfigError::at(
+                        doc,
+                        anchor.clone(),
+                        format!("{desc} has no avatar"),
+                        "which avatar?",
+                    )
+                    .with_help(help),
+                );
+                None
+            }
+        };
+        // The scene's voice: Ok(None) = none given and no default.
+        let voice = match &raw.voice {
+            Some(v) if cx.voices.contains_key(v.get_ref()) => Ok(Some(v.get_ref().clone())),
+            Some(v) => {
+                let e = unknown_name(
+                    doc,
+                    v.span(),
+                    "voice",
+                    v.get_ref(),
+                    cx.voices.keys(),
+                    VOICE_DECLARE,
+                );
+                self.errors.push(e);
+                Err(())
+            }
+            None => Ok(d.voice.clone()),
+        };
+        let background = match &raw.background {
+            Some(b) => self.ok(check::background(doc, cx.root, b, Some(self.folder))),
+            None => Some(d.background.clone()),
+        };
+        let fps = match &raw.fps {
+            Some(v) => self.ok(check::fps(doc, v)),
+            None => Some(d.fps),
+        };
+        let size = match &raw.size {
+            Some(v) => self.ok(check::size(doc, v)),
+            None => Some((d.width, d.height)),
+        };
+        let pause = match &raw.pause {
+            Some(v) => self.ok(check::pause(doc, v)),
+            None => Some(d.pause),
+        };
+
+        let lines = match (lines, &raw.script) {
+            (Some(l), Some(s)) => {
+                self.errors.push(
+                    ConfigError::at(
+                        doc,
+                        s.span(),
+                        format!("{desc} has both `lines` and `script`"),
+                        "second source of lines",
+                    )
+                    .with_related(l.span(), "lines here")
+                    .with_help("give the lines inline with `lines = [...]` or in a file with `script = \"...\"`, not both"),
+                );
+                None
+            }
+            (Some(l), None) => self.inline_lines(&desc, l, voice),
+            (None, Some(s)) => self.script_lines(&desc, s, voice),
+            (None, None) => {
+                self.errors.push(
+                    ConfigError::at(
+                        doc,
+                        anchor,
+                        format!("{desc} has no script lines"),
+                        "nothing to say",
+                    )
+                    .with_help("add `lines = [\"Hello!\", ...]`, or `script = \"scripts/intro.txt\"` naming a text file with one line per line"),
+                );
+                None
+            }
+        };
+
+        if self.errors.len() != before {
+            return None;
+        }
+        let (width, height) = size?;
+        Some(Scene {
+            name: raw.name?.into_inner(),
+            avatar: avatar?,
+            background: background?,
+            fps: fps?,
+            width,
+            height,
+            pause: pause?,
+            lines: lines?,
+        })
+    }
+
+    /// `lines = [...]`, each element deserialised on its own.
+    fn inline_lines(
+        &mut self,
+        scene: &str,
+        value: Spanned<DeValue<'_>>,
+        voice: Result<Option<String>, ()>,
+    ) -> Option<Vec<Line>> {
+        let doc = self.doc;
+        let span = value.span();
+        let items = match value.into_inner() {
+            DeValue::Array(items) => items,
+            other => {
+                self.errors.push(
+                    ConfigError::at(
+                        doc,
+                        span,
+                        "`lines` must be an array",
+                        format!("this is {}", check::a_type(&other)),
+                    )
+                    .with_help("e.g. lines = [\"Hello!\", { text = \"Hi.\", voice = \"guest\" }]"),
+                );
+                return None;
+            }
+        };
+        if items.is_empty() {
+            self.errors.push(
+                ConfigError::at(doc, span, format!("{scene} has no script lines"), "empty")
+                    .with_help("add at least one line, e.g. lines = [\"Hello!\"]"),
+            );
+            return None;
+        }
+        let mut lines = Vec::new();
+        let mut missing_voice: Option<Range<usize>> = None;
+        for (i, item) in items.into_iter().enumerate() {
+            let number = i + 1;
+            let item_span = item.span();
+            let Some(raw) = self.ok(de::<RawLine>(
+                doc,
+                item,
+                &format!("in line {number} of {scene}"),
+            )) else {
+                continue;
+            };
+            let (text, text_span, line_voice, audio) = match raw {
+                RawLine::Text(t) => (t, item_span.clone(), None, None),
+                RawLine::Table(t) => {
+                    let text_span = t.text.as_ref().map_or(item_span.clone(), |t| t.span());
+                    (
+                        t.text.map(Spanned::into_inner).unwrap_or_default(),
+                        text_span,
+                        t.voice,
+                        t.audio,
+                    )
+                }
+            };
+            let text = text.trim().to_string();
+            let audio = match &audio {
+                Some(a) => self.audio(a),
+                None => {
+                    if text.is_empty() {
+                        self.errors.push(
+                            ConfigError::at(doc, text_span, format!("line {number} of {scene} is empty"), "empty line")
+                                .with_help("write what should be said, or remove the line (a line table needs `text` and/or `audio`)"),
+                        );
+                    }
+                    None
+                }
+            };
+            let voice = match &line_voice {
+                Some(v) if self.cx.voices.contains_key(v.get_ref()) => Some(v.get_ref().clone()),
+                Some(v) => {
+                    let e = unknown_name(
+                        doc,
+                        v.span(),
+                        "voice",
+                        v.get_ref(),
+                        self.cx.voices.keys(),
+                        VOICE_DECLARE,
+                    );
+                    self.errors.push(e);
+                    None
+                }
+                None => {
+                    if matches!(voice, Ok(None)) && missing_voice.is_none() {
+                        missing_voice = Some(item_span.clone());
+                    }
+                    voice.clone().ok().flatten()
+                }
+            };
+            if let Some(voice) = voice {
+                lines.push(Line { text, voice, audio });
+            }
+        }
+        if let Some(span) = missing_voice {
+            self.no_voice(self.doc, span, scene);
+        }
+        Some(lines)
+    }
+
+    /// `audio = "..."`: a WAV file in the content folder (None = error, recorded).
+    fn audio(&mut self, a: &Spanned<String>) -> Option<SourceFile> {
+        let doc = self.doc;
+        let file = self.ok(check::file(doc, self.cx.root, a, Some(self.folder)));
+        if let Some(f) = &file {
+            if !check::has_ext(&f.rel, &["wav"]) {
+                self.errors.push(
+                    ConfigError::at(doc, a.span(), format!("`{}` is not a WAV file", a.get_ref()), "not .wav")
+                        .with_help(format!(
+                            "recorded audio must be a .wav file; convert it, e.g. `ffmpeg -i {0} {1}.wav`",
+                            f.rel,
+                            f.rel.rsplit_once('.').map_or(f.rel.as_str(), |(stem, _)| stem)
+                        )),
+                );
+                return None;
+            }
+        }
+        file
+    }
+
+    /// `script = "scripts/intro.txt"`: one line per non-empty, non-`#` line; `[voice] text`.
+    fn script_lines(
+        &mut self,
+        scene: &str,
+        value: &Spanned<String>,
+        voice: Result<Option<String>, ()>,
+    ) -> Option<Vec<Line>> {
+        let file = self.ok(check::file(
+            self.doc,
+            self.cx.root,
+            value,
+            Some(self.folder),
+        ))?;
+        let text = match std::fs::read(&file.abs).map(String::from_utf8) {
+            Ok(Ok(t)) => t,
+            Ok(Err(_)) => {
+                self.errors.push(
+                    ConfigError::at(
+                        self.doc,
+                        value.span(),
+                        format!("script `{}` is not UTF-8 text", file.rel),
+                        "not text",
+                    )
+                    .with_help("save it as UTF-8 plain text"),
+                );
+                return None;
+            }
+            Err(e) => {
+                self.errors.push(ConfigError::at(
+                    self.doc,
+                    value.span(),
+                    format!("cannot read script `{}`: {e}", file.rel),
+                    "unreadable",
+                ));
+                return None;
+            }
+        };
+        let script = Doc::new(file.rel.clone(), text);
+        let mut lines = Vec::new();
+        let mut missing_voice = None;
+        let mut offset = 0;
+        let mut content_lines = 0;
+        for raw_line in script.text.split_inclusive('\n') {
+            let start = offset;
+            offset += raw_line.len();
+            let content = raw_line.trim_end_matches(['\n', '\r']);
+            let lead = content.len() - content.trim_start().len();
+            let trimmed = content.trim();
+            if trimmed.is_empty() || trimmed.starts_with('#') {
+                continue;
+            }
+            content_lines += 1;
+            let at = start + lead; // where the trimmed line begins
+            let line_span = at..at + trimmed.len();
+            let (line_voice, text) = match trimmed.strip_prefix('[') {
+                Some(rest) => match rest.split_once(']') {
+                    Some((v, text)) => {
+                        let v_trim = v.trim();
+                        let v_at = at + 1 + (v.len() - v.trim_start().len());
+                        (
+                            Some(Spanned::new(v_at..v_at + v_trim.len(), v_trim.to_string())),
+                            text.trim(),
+                        )
+                    }
+                    None => {
+                        self.errors.push(
+                            ConfigError::at(
+                                &script,
+                                at..at + 1,
+                                "unclosed `[` in script line",
+                                "no matching `]`",
+                            )
+                            .with_help(
+                                "write `[guest] Text...` to give a line to the voice `guest`",
+                            ),
+                        );
+                        continue;
+                    }
+                },
+                None => (None, trimmed),
+            };
+            if text.is_empty() {
+                self.errors.push(
+                    ConfigError::at(
+                        &script,
+                        line_span.clone(),
+                        format!("empty line in the script of {scene}"),
+                        "nothing to say",
+                    )
+                    .with_help("write what the voice should say after `[voice]`"),
+                );
+                continue;
+            }
+            let voice = match &line_voice {
+                Some(v) if self.cx.voices.contains_key(v.get_ref()) => Some(v.get_ref().clone()),
+                Some(v) => {
+                    let e = if v.get_ref().is_empty() {
+                        ConfigError::at(&script, v.span(), "empty voice name in `[]`", "empty")
+                            .with_help(
+                                "write `[guest] Text...` to give a line to the voice `guest`",
+                            )
+                    } else {
+                        unknown_name(
+                            &script,
+                            v.span(),
+                            "voice",
+                            v.get_ref(),
+                            self.cx.voices.keys(),
+                            VOICE_DECLARE,
+                        )
+                    };
+                    self.errors.push(e);
+                    None
+                }
+                None => {
+                    if matches!(voice, Ok(None)) && missing_voice.is_none() {
+                        missing_voice = Some(line_span.clone());
+                    }
+                    voice.clone().ok().flatten()
+                }
+            };
+            if let Some(voice) = voice {
+                lines.push(Line {
+                    text: text.to_string(),
+                    voice,
+                    audio: None,
+                });
+            }
+        }
+        if let Some(span) = missing_voice {
+            self.no_voice(&script, span, scene);
+        }
+        if content_lines == 0 {
+            self.errors.push(
+                ConfigError::at(self.doc, value.span(), format!("{scene} has no script lines"), "empty script")
+                    .with_help(format!(
+                        "write the lines into `{}`, one per line (`#` starts a comment; `[guest] ` at the start gives a line to the voice `guest`)",
+                        file.rel
+                    )),
+            );
+            return None;
+        }
+        Some(lines)
+    }
+
+    /// A line (at `span` of `doc`) has no voice and there is no default.
+    fn no_voice(&mut self, doc: &Doc, span: Range<usize>, scene: &str) {
+        let declared: Vec<String> = self.cx.voices.keys().cloned().collect();
+        let help = if declared.is_empty() {
+            "no voices are declared: add one to Renderfile.toml, e.g. [voices.narrator] with language = \"en-us\"".to_string()
+        } else {
+            format!(
+                "set `voice = \"{}\"` on the scene or the line, or `voice` under [defaults] in Renderfile.toml (declared voices: {})",
+                declared[0],
+                super::diagnostic::list(&declared)
+            )
+        };
+        self.errors.push(
+            ConfigError::at(
+                doc,
+                span,
+                format!("no voice for this line of {scene}"),
+                "which voice?",
+            )
+            .with_help(help),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::*;
+    use super::super::{render_report, Background};
+
+    /// A folder with the standard Renderfile and `projects/demo/project.toml` = `toml`.
+    fn demo(toml: &str) -> Folder {
+        let f = Folder::new(RENDERFILE);
+        f.project("demo", toml);
+        f
+    }
+
+    const P: &str = "projects/demo/project.toml";
+
+    #[test]
+    fn syntax_error_drops_the_project() {
+        let f = demo("[[scene]]\nname = \"intro\nlines = [\"Hi\"]\n");
+        let l = f.load();
+        assert!(l.manifest.projects.is_empty());
+        assert_eq!(l.errors.len(), 1, "{}", show(&l.errors));
+        let e = &l.errors[0];
+        assert!(
+            e.message.starts_with("TOML syntax error: "),
+            "{}",
+            e.message
+        );
+        assert_eq!(e.location(), format!("{P}:2:14"));
+
+        // Independent mistakes are all reported, one per line.
+        let f = demo("[[scene]]\nname = intro\nlines = [\"Hi\" \"there\"]\n");
+        let errors = f.errors();
+        assert_eq!(errors.len(), 2, "{}", show(&errors));
+        assert_error(
+            &errors[0],
+            "TOML syntax error: unquoted text `intro`",
+            &format!("{P}:2:8"),
+            "put text in double quotes: \"intro\"",
+        );
+        assert_error(
+            &errors[1],
+            "TOML syntax error: missing comma between array elements, expected `,`",
+            &format!("{P}:3:15"),
+            "toml.io",
+        );
+    }
+
+    #[test]
+    fn unknown_scene_key_suggests_the_right_one() {
+        let f = demo("[[scene]]\nname = \"intro\"\nlnes = [\"Hi\"]\n");
+        let errors = f.errors();
+        assert_error(
+            &errors[0],
+            "unknown key `lnes` in scene `intro`",
+            &format!("{P}:3:1"),
+            "did you mean `lines`?",
+        );
+        // Without `lines`, the scene also has nothing to say.
+        assert_eq!(errors[1].message, "scene `intro` has no script lines");
+    }
+
+    #[test]
+    fn unknown_key_without_a_close_match_lists_the_valid_ones() {
+        let f = demo("[[scene]]\nname = \"intro\"\nlines = [\"Hi\"]\ncolour = \"#000000\"\n");
+        assert_one(
+            &f.errors(),
+            "unknown key `colour` in scene `intro`",
+            &format!("{P}:4:1"),
+            "valid keys here are `name`, `avatar`, `voice`, `background`, `fps`, `size`, `pause`, `lines` and `script`",
+        );
+    }
+
+    #[test]
+    fn unknown_key_in_a_line_table_points_at_the_key() {
+        let f =
+            demo("[[scene]]\nname = \"intro\"\nlines = [\n  \"Hi\",\n  { txt = \"Hello\" },\n]\n");
+        assert_one(
+            &f.errors(),
+            "unknown key `txt` in line 2 of scene `intro`",
+            &format!("{P}:5:5"),
+            "did you mean `text`?",
+        );
+    }
+
+    #[test]
+    fn unknown_top_level_key() {
+        let f = demo("[[scenes]]\nname = \"intro\"\nlines = [\"Hi\"]\n");
+        let errors = f.errors();
+        assert_error(
+            &errors[0],
+            "unknown key `scenes` in project.toml",
+            &format!("{P}:1:3"),
+            "did you mean `scene`?",
+        );
+        assert_eq!(errors[1].message, format!("`{P}` declares no scenes"));
+        assert_eq!(errors[1].location(), P);
+    }
+
+    #[test]
+    fn scene_as_a_single_table_explains_double_brackets() {
+        let f = demo("[scene]\nname = \"intro\"\nlines = [\"Hi\"]\n");
+        let errors = f.errors();
+        assert_eq!(errors[0].message, "`scene` must be an array of tables");
+        assert!(errors[0].help.as_deref().unwrap().contains("[[scene]]"));
+    }
+
+    #[test]
+    fn scene_without_lines() {
+        let f = demo("[[scene]]\nname = \"intro\"\n");
+        assert_one(
+            &f.errors(),
+            "scene `intro` has no script lines",
+            &format!("{P}:2:8"),
+            "add `lines = [",
+        );
+        let f = demo("[[scene]]\nname = \"intro\"\nlines = []\n");
+        assert_one(
+            &f.errors(),
+            "scene `intro` has no script lines",
+            &format!("{P}:3:9"),
+            "add at least one line",
+        );
+        let f = demo("[[scene]]\nname = \"intro\"\nscript = \"scripts/intro.txt\"\n");
+        f.write("scripts/intro.txt", "# just a comment\n\n   \n");
+        assert_one(
+            &f.errors(),
+            "scene `intro` has no script lines",
+            &format!("{P}:3:10"),
+            "write the lines into `scripts/intro.txt`",
+        );
+    }
+
+    #[test]
+    fn lines_and_script_together() {
+        let f =
+            demo("[[scene]]\nname = \"intro\"\nlines = [\"Hi\"]\nscript = \"scripts/intro.txt\"\n");
+        f.write("scripts/intro.txt", "Hello\n");
+        assert_one(
+            &f.errors(),
+            "scene `intro` has both `lines` and `script`",
+            &format!("{P}:4:10"),
+            "not both",
+        );
+    }
+
+    #[test]
+    fn empty_text_lines() {
+        let f =
+            demo("[[scene]]\nname = \"intro\"\nlines = [\"Hi\", \"  \", { voice = \"guest\" }]\n");
+        let errors = f.errors();
+        assert_eq!(errors.len(), 2, "{}", show(&errors));
+        assert_error(
+            &errors[0],
+            "line 2 of scene `intro` is empty",
+            &format!("{P}:3:16"),
+            "write what should be said",
+        );
+        assert_error(
+            &errors[1],
+            "line 3 of scene `intro` is empty",
+            &format!("{P}:3:22"),
+            "`text` and/or `audio`",
+        );
+    }
+
+    #[test]
+    fn missing_name_and_bad_name() {
+        let f = demo("[[scene]]\nlines = [\"Hi\"]\n");
+        assert_one(
+            &f.errors(),
+            "scene 1 has no `name`",
+            &format!("{P}:1:1"),
+            "add `name = ",
+        );
+        let f = demo("[[scene]]\nname = \"the intro\"\nlines = [\"Hi\"]\n");
+        assert_one(
+            &f.errors(),
+            "scene name `the intro` is not allowed",
+            &format!("{P}:2:8"),
+            "letters, digits, `-` and `_`",
+        );
+    }
+
+    #[test]
+    fn unknown_voice_and_avatar() {
+        let f = demo(
+            "[[scene]]\nname = \"intro\"\navatar = \"astronot\"\nlines = [\n  { text = \"Hi\", voice = \"gust\" },\n]\n\n[[scene]]\nname = \"outro\"\nvoice = \"robot\"\nlines = [\"Bye\"]\n",
+        );
+        let errors = f.errors();
+        assert_eq!(errors.len(), 3, "{}", show(&errors));
+        assert_error(
+            &errors[0],
+            "unknown avatar `astronot`",
+            &format!("{P}:3:10"),
+            "did you mean `astronaut`?",
+        );
+        assert_error(
+            &errors[1],
+            "unknown voice `gust`",
+            &format!("{P}:5:26"),
+            "did you mean `guest`?",
+        );
+        assert_error(
+            &errors[2],
+            "unknown voice `robot`",
+            &format!("{P}:10:9"),
+            "declared voices: `guest` and `narrator`",
+        );
+    }
+
+    #[test]
+    fn missing_files() {
+        let f = demo(
+            "[[scene]]\nname = \"intro\"\nbackground = \"bg.png\"\nlines = [{ audio = \"assets/applause.wav\" }]\n",
+        );
+        f.write("projects/demo/bg.png", "png");
+        let errors = f.errors();
+        assert_eq!(errors.len(), 2, "{}", show(&errors));
+        assert_error(
+            &errors[0],
+            "file `bg.png` not found",
+            &format!("{P}:3:14"),
+            "did you mean `projects/demo/bg.png`? paths are relative to the content folder",
+        );
+        assert_error(
+            &errors[1],
+            "file `assets/applause.wav` not found",
+            &format!("{P}:4:20"),
+            "paths are relative to the content folder",
+        );
+    }
+
+    #[test]
+    fn paths_outside_the_content_folder() {
+        let f = demo(
+            "[[scene]]\nname = \"intro\"\nlines = [\n  { audio = \"../../etc/passwd\" },\n  { audio = \"/etc/passwd\" },\n]\n",
+        );
+        let errors = f.errors();
+        assert_eq!(errors.len(), 2, "{}", show(&errors));
+        assert_error(
+            &errors[0],
+            "`../../etc/passwd` is outside the content folder",
+            &format!("{P}:4:13"),
+            "`..` may not climb out of the content folder",
+        );
+        assert_error(
+            &errors[1],
+            "`/etc/passwd` is outside the content folder",
+            &format!("{P}:5:13"),
+            "absolute paths are not allowed",
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlink_pointing_out_of_the_content_folder() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret.wav"), "RIFF").unwrap();
+        let f = demo("[[scene]]\nname = \"intro\"\nlines = [{ audio = \"assets/secret.wav\" }]\n");
+        std::fs::create_dir_all(f.root().join("assets")).unwrap();
+        std::os::unix::fs::symlink(
+            outside.path().join("secret.wav"),
+            f.root().join("assets/secret.wav"),
+        )
+        .unwrap();
+        assert_one(
+            &f.errors(),
+            "`assets/secret.wav` is outside the content folder",
+            &format!("{P}:3:20"),
+            "is a symbolic link to",
+        );
+    }
+
+    #[test]
+    fn audio_must_be_wav() {
+        let f = demo("[[scene]]\nname = \"intro\"\nlines = [{ audio = \"assets/clap.mp3\" }]\n");
+        f.write("assets/clap.mp3", "ID3");
+        assert_one(
+            &f.errors(),
+            "`assets/clap.mp3` is not a WAV file",
+            &format!("{P}:3:20"),
+            "ffmpeg -i assets/clap.mp3 assets/clap.wav",
+        );
+    }
+
+    #[test]
+    fn bad_colour() {
+        let f = demo("[[scene]]\nname = \"intro\"\nbackground = \"#12345\"\nlines = [\"Hi\"]\n");
+        assert_one(
+            &f.errors(),
+            "`#12345` is not a colour",
+            &format!("{P}:3:14"),
+            "\"#rrggbb\"",
+        );
+    }
+
+    #[test]
+    fn out_of_range_numbers() {
+        let f = demo(
+            "[[scene]]\nname = \"intro\"\nfps = 500\nsize = [1280, 721]\npause = -1\nlines = [\"Hi\"]\n\n[[scene]]\nname = \"outro\"\nsize = [8000, 720, 3]\nlines = [\"Bye\"]\n\n[[scene]]\nname = \"credits\"\nsize = [8000, 720]\nlines = [\"Bye\"]\n",
+        );
+        let errors = f.errors();
+        assert_eq!(errors.len(), 5, "{}", show(&errors));
+        assert_error(
+            &errors[0],
+            "`fps` must be between 1 and 120, not 500",
+            &format!("{P}:3:7"),
+            "frames per second",
+        );
+        assert_error(
+            &errors[1],
+            "height must be an even number of pixels, not 721",
+            &format!("{P}:4:15"),
+            "try 720",
+        );
+        assert_error(
+            &errors[2],
+            "`pause` must be between 0 and 30 seconds, not -1",
+            &format!("{P}:5:9"),
+            "seconds of silence",
+        );
+        assert_error(
+            &errors[3],
+            "`size` must be [width, height], not 3 numbers",
+            &format!("{P}:10:8"),
+            "size = [1280, 720]",
+        );
+        assert_error(
+            &errors[4],
+            "width must be between 16 and 7680 pixels, not 8000",
+            &format!("{P}:15:9"),
+            "",
+        );
+        assert!(f.load().manifest.projects.is_empty());
+    }
+
+    #[test]
+    fn wrong_types_are_explained() {
+        let f = demo("[[scene]]\nname = \"intro\"\nfps = \"25\"\nlines = [\"Hi\", 3]\n");
+        let errors = f.errors();
+        assert_eq!(errors.len(), 2, "{}", show(&errors));
+        assert_eq!(
+            errors[0].message,
+            "invalid type: string \"25\", expected an integer"
+        );
+        assert_eq!(errors[0].location(), format!("{P}:3:7"));
+        assert_eq!(
+            errors[1].message,
+            "invalid type: integer `3`, expected a string, or a table such as { text = \"...\", voice = \"guest\" }"
+        );
+        assert_eq!(errors[1].location(), format!("{P}:4:16"));
+    }
+
+    #[test]
+    fn duplicate_scene_names() {
+        let f = demo(
+            "[[scene]]\nname = \"intro\"\nlines = [\"Hi\"]\n\n[[scene]]\nname = \"intro\"\nlines = [\"Again\"]\n",
+        );
+        let l = f.load();
+        assert_one(
+            &l.errors,
+            "duplicate scene name `intro`",
+            &format!("{P}:6:8"),
+            "scene names must be unique within a project: each becomes out/demo/intro.mp4",
+        );
+        // The first one stays.
+        let scenes = &l.manifest.projects[0].scenes;
+        assert_eq!(scenes.len(), 1);
+        assert_eq!(scenes[0].lines[0].text, "Hi");
+        let report = render_report(&l.errors[0]);
+        assert!(report.contains("first used here"), "{report}");
+    }
+
+    #[test]
+    fn script_errors_point_into_the_script_file() {
+        let f = demo("[[scene]]\nname = \"intro\"\nscript = \"scripts/intro.txt\"\n");
+        f.write(
+            "scripts/intro.txt",
+            "# Intro\nHello.\n  [gust] Hi!\n[guest\n[guest]\n",
+        );
+        let errors = f.errors();
+        assert_eq!(errors.len(), 3, "{}", show(&errors));
+        assert_error(
+            &errors[0],
+            "unknown voice `gust`",
+            "scripts/intro.txt:3:4",
+            "did you mean `guest`?",
+        );
+        assert_error(
+            &errors[1],
+            "unclosed `[` in script line",
+            "scripts/intro.txt:4:1",
+            "[guest] Text",
+        );
+        assert_error(
+            &errors[2],
+            "empty line in the script of scene `intro`",
+            "scripts/intro.txt:5:1",
+            "after `[voice]`",
+        );
+    }
+
+    #[test]
+    fn no_voice_without_a_default() {
+        let rf = RENDERFILE.replace("[defaults]\nvoice = \"narrator\"\n", "");
+        let f = Folder::new(&rf);
+        f.project(
+            "demo",
+            "[[scene]]\nname = \"intro\"\nlines = [\"Hi\", \"There\"]\n\n[[scene]]\nname = \"outro\"\nvoice = \"guest\"\nlines = [\"Bye\"]\n",
+        );
+        let l = f.load();
+        assert_one(
+            &l.errors,
+            "no voice for this line of scene `intro`",
+            &format!("{P}:3:10"),
+            "set `voice = \"guest\"` on the scene or the line, or `voice` under [defaults]",
+        );
+        assert_eq!(l.manifest.projects[0].scenes[0].name, "outro");
+    }
+
+    #[test]
+    fn report_shows_file_line_and_column() {
+        let f = demo("[[scene]]\nname = \"intro\"\nfps = 0\n    pich = 3\nlines = [\"Hi\"]\n");
+        let errors = f.errors();
+        let e = errors
+            .iter()
+            .find(|e| e.message.starts_with("unknown key"))
+            .unwrap();
+        let report = render_report(e);
+        assert!(
+            report.contains("[projects/demo/project.toml:4:5]"),
+            "{report}"
+        );
+        assert!(
+            report.contains("unknown key `pich` in scene `intro`"),
+            "{report}"
+        );
+        assert!(report.contains("help: valid keys here are"), "{report}");
+    }
+
+    #[test]
+    fn overrides_apply() {
+        let f = demo(
+            "[[scene]]\nname = \"intro\"\nbackground = \"backgrounds/stars.jpg\"\nfps = 30\nsize = [640, 360]\npause = 1\nvoice = \"guest\"\nlines = [\"Hi\", { text = \"Hello\", voice = \"narrator\" }]\n",
+        );
+        f.write("backgrounds/stars.jpg", "jpg");
+        let l = f.load();
+        assert!(l.errors.is_empty(), "{}", show(&l.errors));
+        let s = &l.manifest.projects[0].scenes[0];
+        assert_eq!((s.fps, s.width, s.height, s.pause), (30, 640, 360, 1.0));
+        match &s.background {
+            Background::Image(file) => assert_eq!(file.rel, "backgrounds/stars.jpg"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(s.lines[0].voice, "guest");
+        assert_eq!(s.lines[1].voice, "narrator");
+    }
+}
