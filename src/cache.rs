@@ -39,6 +39,7 @@ pub struct OutputFile {
 
 pub const RECORD: &str = "record.json";
 
+#[derive(Clone, Debug)]
 pub struct Cache {
     pub dir: PathBuf,
 }

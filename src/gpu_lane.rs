@@ -79,27 +79,9 @@ pub fn run_lane(
     let mut no_more = false;
     let mut hung_up = false;
 
-    let mut apply = |message: ToLane, pending: &mut Vec<Pending>, no_more: &mut bool| match message {
-        ToLane::Run {
-            node,
-            artifact,
-            task,
-        } => pending.push(Pending {
-            node,
-            artifact,
-            task,
-        }),
-        ToLane::Cancel { model } => {
-            if let Some(count) = expected.get_mut(&model) {
-                *count = count.saturating_sub(1);
-            }
-        }
-        ToLane::NoMore => *no_more = true,
-    };
-
     loop {
         while let Ok(message) = requests.try_recv() {
-            apply(message, &mut pending, &mut no_more);
+            apply(message, &mut expected, &mut pending, &mut no_more);
         }
         let current = loaded.as_ref().map(|m| m.name.clone());
         let same_model = current
@@ -120,7 +102,7 @@ pub fn run_lane(
                 break;
             }
             match requests.recv() {
-                Ok(message) => apply(message, &mut pending, &mut no_more),
+                Ok(message) => apply(message, &mut expected, &mut pending, &mut no_more),
                 Err(_) => {
                     hung_up = true;
                     no_more = true;
@@ -176,6 +158,31 @@ pub fn run_lane(
         record("unload", &name, None);
     }
     events
+}
+
+fn apply(
+    message: ToLane,
+    expected: &mut BTreeMap<String, usize>,
+    pending: &mut Vec<Pending>,
+    no_more: &mut bool,
+) {
+    match message {
+        ToLane::Run {
+            node,
+            artifact,
+            task,
+        } => pending.push(Pending {
+            node,
+            artifact,
+            task,
+        }),
+        ToLane::Cancel { model } => {
+            if let Some(count) = expected.get_mut(&model) {
+                *count = count.saturating_sub(1);
+            }
+        }
+        ToLane::NoMore => *no_more = true,
+    }
 }
 
 /// Sends a request; a lane that has already stopped is not an error here (its reply is).

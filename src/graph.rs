@@ -10,6 +10,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::cache::{write_atomically, Cache};
+use crate::engine::torch::Accelerator;
 use crate::error::Result;
 use crate::key::{Key, KeySpec};
 use crate::manifest::Manifest;
@@ -24,7 +25,12 @@ pub struct Graph {
 
 impl Graph {
     /// Builds the graph of every artifact the manifest declares.
-    pub fn from_manifest(manifest: &Manifest, hashes: &SourceHashes) -> Result<Graph> {
+    /// `accelerator` is where models run; needed only when an avatar uses a model.
+    pub fn from_manifest(
+        manifest: &Manifest,
+        hashes: &SourceHashes,
+        accelerator: Option<Accelerator>,
+    ) -> Result<Graph> {
         let mut graph = Graph::default();
         let mut faces: BTreeMap<&str, usize> = BTreeMap::new();
         for project in &manifest.projects {
@@ -56,6 +62,7 @@ impl Graph {
                         graph.nodes[face].key,
                         graph.nodes[speech].key,
                         scene.fps,
+                        accelerator,
                         hashes,
                     )?;
                     let clip = graph.add(format!("clip {at}"), spec, vec![face, speech], Job::Clip(job));
@@ -123,6 +130,15 @@ impl Graph {
         }
         make
     }
+}
+
+/// Whether any avatar of a scene that will be built uses a neural model.
+pub fn uses_models(manifest: &Manifest) -> bool {
+    manifest
+        .projects
+        .iter()
+        .flat_map(|p| &p.scenes)
+        .any(|scene| manifest.avatars[&scene.avatar].model.is_some())
 }
 
 /// Each artifact's key spec at the last build, by name, so a plan can say what changed.

@@ -11,6 +11,7 @@ pub mod commands;
 pub mod engine;
 pub mod error;
 pub mod frame;
+pub mod gpu_lane;
 pub mod graph;
 pub mod key;
 pub mod lock;

@@ -90,6 +90,9 @@ pub struct Summary {
     pub published: usize,
     pub seconds: f64,
     pub artifacts: Vec<ArtifactReport>,
+    /// The GPU lane's own record: every model load and unload, every job's start and end.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub gpu_lane: Vec<crate::gpu_lane::LaneEvent>,
 }
 
 impl Summary {

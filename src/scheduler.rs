@@ -3,11 +3,13 @@
 //! takes a worker's place. A failure stops new launches, or with `--keep-going` only skips
 //! what depends on it. Ctrl-C stops launches; running jobs see their children end.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::mpsc;
 use std::time::Instant;
 
+use crate::engine::torch::Accelerator;
 use crate::error::Error;
+use crate::gpu_lane::{self, Finish, GpuTask, LaneEvent, ToLane};
 use crate::process;
 
 #[derive(Debug)]
@@ -25,22 +27,46 @@ pub enum Event {
     Finished(usize),
 }
 
+/// What a job's CPU part hands back: done, or a GPU part for the lane (which hands back
+/// a last CPU part).
+pub enum Step {
+    Done,
+    Gpu(GpuTask),
+}
+
+/// The GPU lane's device and, per node, the model its GPU part will need.
+pub struct Lane<'a> {
+    pub accelerator: Accelerator,
+    pub model_of: &'a [Option<String>],
+    /// Artifact names, for the lane's record.
+    pub names: &'a [String],
+}
+
+enum Message {
+    Prepared(usize, Result<Step, Error>),
+    Inferred(usize, Result<Finish, Error>),
+    Finished(usize, Result<(), Error>),
+}
+
 /// Runs `work(i)` for every `i` with `make[i]`, after the `deps[i]` that are also made.
-/// Returns one outcome per node (`None` for nodes not to be made).
+/// Returns one outcome per node (`None` for nodes not to be made) and the lane's record.
 pub fn run<W, E>(
     deps: &[Vec<usize>],
     make: &[bool],
     jobs: usize,
     keep_going: bool,
+    lane: Option<Lane>,
     work: W,
     mut on_event: E,
-) -> Vec<Option<Outcome>>
+) -> (Vec<Option<Outcome>>, Vec<LaneEvent>)
 where
-    W: Fn(usize) -> Result<(), Error> + Sync,
+    W: Fn(usize) -> Result<Step, Error> + Sync,
     E: FnMut(Event, &[Option<Outcome>]),
 {
     let n = deps.len();
+    let jobs = jobs.max(1);
     let mut outcomes: Vec<Option<Outcome>> = (0..n).map(|_| None).collect();
+    let mut started: Vec<Option<Instant>> = vec![None; n];
     let mut waiting_on = vec![0usize; n];
     let mut dependents = vec![Vec::new(); n];
     for i in (0..n).filter(|&i| make[i]) {
@@ -53,35 +79,122 @@ where
     }
     let mut ready: VecDeque<usize> = (0..n).filter(|&i| make[i] && waiting_on[i] == 0).collect();
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(jobs.max(1))
+        .num_threads(jobs)
         .thread_name(|i| format!("render-job-{i}"))
         .build()
         .expect("thread pool starts");
-    let (tx, rx) = mpsc::channel::<(usize, Result<f64, Error>)>();
+    let (tx, rx) = mpsc::channel::<Message>();
+
+    // The lane thread exists only when some stale node needs a model.
+    let model_of = |i: usize| lane.as_ref().and_then(|l| l.model_of[i].clone());
+    let mut expected: BTreeMap<String, usize> = BTreeMap::new();
+    for i in (0..n).filter(|&i| make[i]) {
+        if let Some(model) = model_of(i) {
+            *expected.entry(model).or_default() += 1;
+        }
+    }
+    let (lane_tx, lane_thread) = match (&lane, expected.is_empty()) {
+        (Some(lane), false) => {
+            let (lane_tx, lane_rx) = mpsc::channel::<ToLane>();
+            let reply = tx.clone();
+            let accelerator = lane.accelerator;
+            let begin = Instant::now();
+            let thread = std::thread::Builder::new()
+                .name("render-gpu-lane".into())
+                .spawn(move || {
+                    gpu_lane::run_lane(
+                        accelerator,
+                        expected,
+                        lane_rx,
+                        |i, result| {
+                            let _ = reply.send(Message::Inferred(i, result));
+                        },
+                        begin,
+                    )
+                })
+                .expect("the GPU lane starts");
+            (Some(lane_tx), Some(thread))
+        }
+        _ => (None, None),
+    };
+    let cancel = |i: usize| {
+        if let (Some(lane_tx), Some(model)) = (&lane_tx, model_of(i)) {
+            gpu_lane::send(lane_tx, ToLane::Cancel { model });
+        }
+    };
+
     let mut running = 0;
+    let mut on_lane = 0;
     let mut stop = false;
+    let mut told_lane_to_stop = false;
 
     pool.in_place_scope(|scope| loop {
         stop |= process::interrupted();
-        while running < jobs.max(1) && !stop {
+        if stop && !told_lane_to_stop {
+            told_lane_to_stop = true;
+            if let Some(lane_tx) = &lane_tx {
+                gpu_lane::send(lane_tx, ToLane::NoMore);
+            }
+        }
+        while running < jobs && !stop {
             let Some(i) = ready.pop_front() else { break };
             running += 1;
+            started[i] = Some(Instant::now());
             on_event(Event::Started(i), &outcomes);
             let tx = tx.clone();
             let work = &work;
             scope.spawn(move |_| {
-                let start = Instant::now();
-                let result = work(i).map(|()| start.elapsed().as_secs_f64());
-                let _ = tx.send((i, result));
+                let _ = tx.send(Message::Prepared(i, work(i)));
             });
         }
-        if running == 0 {
+        if running == 0 && on_lane == 0 {
             break;
         }
-        let (i, result) = rx.recv().expect("a job reports back");
-        running -= 1;
+        let (i, result) = match rx.recv().expect("a job reports back") {
+            Message::Prepared(i, Ok(Step::Gpu(task))) => {
+                running -= 1;
+                on_lane += 1;
+                let lane_tx = lane_tx.as_ref().expect("a GPU job has a lane");
+                gpu_lane::send(
+                    lane_tx,
+                    ToLane::Run {
+                        node: i,
+                        artifact: lane.as_ref().map_or_else(String::new, |l| l.names[i].clone()),
+                        task,
+                    },
+                );
+                continue;
+            }
+            Message::Inferred(i, Ok(finish)) => {
+                on_lane -= 1;
+                running += 1;
+                let tx = tx.clone();
+                scope.spawn(move |_| {
+                    let _ = tx.send(Message::Finished(i, finish()));
+                });
+                continue;
+            }
+            Message::Prepared(i, Ok(Step::Done)) => {
+                running -= 1;
+                (i, Ok(()))
+            }
+            Message::Prepared(i, Err(error)) => {
+                running -= 1;
+                cancel(i);
+                (i, Err(error))
+            }
+            Message::Inferred(i, Err(error)) => {
+                on_lane -= 1;
+                (i, Err(error))
+            }
+            Message::Finished(i, result) => {
+                running -= 1;
+                (i, result)
+            }
+        };
         match result {
-            Ok(seconds) => {
+            Ok(()) => {
+                let seconds = started[i].map_or(0.0, |t| t.elapsed().as_secs_f64());
                 outcomes[i] = Some(Outcome::Made { seconds });
                 for &next in &dependents[i] {
                     waiting_on[next] -= 1;
@@ -93,26 +206,40 @@ where
             Err(error) => {
                 stop |= !keep_going || matches!(error, Error::Interrupted);
                 outcomes[i] = Some(Outcome::Failed(error));
-                skip_dependents(i, &dependents, &mut outcomes);
+                for skipped in skip_dependents(i, &dependents, &mut outcomes) {
+                    cancel(skipped);
+                }
             }
         }
         on_event(Event::Finished(i), &outcomes);
     });
 
+    drop(lane_tx);
+    let lane_events = lane_thread
+        .map(|thread| thread.join().expect("the GPU lane does not panic"))
+        .unwrap_or_default();
     for i in (0..n).filter(|&i| make[i]) {
         outcomes[i].get_or_insert(Outcome::NotStarted);
     }
-    outcomes
+    (outcomes, lane_events)
 }
 
-fn skip_dependents(failed: usize, dependents: &[Vec<usize>], outcomes: &mut [Option<Outcome>]) {
+/// Marks everything downstream of a failure as skipped; returns what it marked.
+fn skip_dependents(
+    failed: usize,
+    dependents: &[Vec<usize>],
+    outcomes: &mut [Option<Outcome>],
+) -> Vec<usize> {
+    let mut skipped = Vec::new();
     let mut stack = dependents[failed].clone();
     while let Some(i) = stack.pop() {
         if outcomes[i].is_none() {
             outcomes[i] = Some(Outcome::Skipped);
+            skipped.push(i);
             stack.extend(&dependents[i]);
         }
     }
+    skipped
 }
 
 #[cfg(test)]
@@ -125,17 +252,18 @@ mod tests {
         // 0 → 2, 1 → 2, 2 → 3; 4 independent; 1 fails.
         let deps = vec![vec![], vec![], vec![0, 1], vec![2], vec![]];
         let order = Mutex::new(Vec::new());
-        let outcomes = run(
+        let (outcomes, _) = run(
             &deps,
             &[true; 5],
             2,
             true,
+            None,
             |i| {
                 order.lock().unwrap().push(i);
                 if i == 1 {
                     Err(Error::Other("boom".into()))
                 } else {
-                    Ok(())
+                    Ok(Step::Done)
                 }
             },
             |_, _| {},
@@ -152,12 +280,19 @@ mod tests {
     #[test]
     fn without_keep_going_nothing_new_starts_after_a_failure() {
         let deps = vec![vec![], vec![0], vec![1]];
-        let outcomes = run(
+        let (outcomes, _) = run(
             &deps,
             &[true; 3],
             1,
             false,
-            |i| if i == 0 { Err(Error::Other("boom".into())) } else { Ok(()) },
+            None,
+            |i| {
+                if i == 0 {
+                    Err(Error::Other("boom".into()))
+                } else {
+                    Ok(Step::Done)
+                }
+            },
             |_, _| {},
         );
         assert!(matches!(outcomes[0], Some(Outcome::Failed(_))));
@@ -169,9 +304,9 @@ mod tests {
     fn only_stale_nodes_run() {
         let deps = vec![vec![], vec![0]];
         let ran = Mutex::new(Vec::new());
-        let outcomes = run(&deps, &[false, true], 2, false, |i| {
+        let (outcomes, _) = run(&deps, &[false, true], 2, false, None, |i| {
             ran.lock().unwrap().push(i);
-            Ok(())
+            Ok(Step::Done)
         }, |_, _| {});
         assert_eq!(*ran.lock().unwrap(), vec![1]);
         assert!(outcomes[0].is_none());

@@ -9,9 +9,12 @@ use crate::error::{Error, Result};
 use crate::graph::{Graph, LastBuild};
 use crate::lock::BuildLock;
 use crate::report::{ArtifactReport, Progress, Summary};
-use crate::scheduler::{self, Event, Outcome};
+use crate::gpu_lane::{Finish, GpuTask};
+use crate::key::{Key, KeySpec};
+use crate::scheduler::{self, Event, Lane, Outcome, Step};
 use crate::sources::SourceHashes;
-use crate::stage::{Context, Node};
+use crate::stage::{Context, Made, Node, Ran};
+use std::path::PathBuf;
 
 pub fn run(args: &BuildArgs) -> i32 {
     let start = Instant::now();
@@ -27,7 +30,8 @@ pub fn run(args: &BuildArgs) -> i32 {
         let hashes_path = cache.state_dir().join("sources.json");
         let last_path = cache.state_dir().join("last-build.json");
         let hashes = SourceHashes::load(&hashes_path);
-        let graph = Graph::from_manifest(&manifest, &hashes)?;
+        let accelerator = commands::accelerator(&manifest)?;
+        let graph = Graph::from_manifest(&manifest, &hashes, accelerator)?;
         hashes.save(&hashes_path)?;
         let make = graph.stale(&cache);
         let mut last = LastBuild::load(&last_path);
@@ -48,11 +52,23 @@ pub fn run(args: &BuildArgs) -> i32 {
             cache: &cache,
         };
         let deps: Vec<Vec<usize>> = graph.nodes.iter().map(|n| n.deps.clone()).collect();
-        let outcomes = scheduler::run(
+        let model_of: Vec<Option<String>> = graph
+            .nodes
+            .iter()
+            .map(|n| n.job.gpu_model().map(str::to_string))
+            .collect();
+        let names: Vec<String> = graph.nodes.iter().map(|n| n.name.clone()).collect();
+        let lane = accelerator.map(|accelerator| Lane {
+            accelerator,
+            model_of: &model_of,
+            names: &names,
+        });
+        let (outcomes, lane_events) = scheduler::run(
             &deps,
             &make,
             jobs,
             args.keep_going,
+            lane,
             |i| make_node(&graph.nodes[i], &ctx),
             |event, outcomes| match event {
                 Event::Started(i) => progress.started(&graph.nodes[i].name),
@@ -106,6 +122,7 @@ pub fn run(args: &BuildArgs) -> i32 {
             });
         }
         last.save(&last_path)?;
+        summary.gpu_lane = lane_events;
         summary.seconds = start.elapsed().as_secs_f64();
         eprintln!("{}", summary.line());
         if let Some(path) = &args.json {
@@ -127,32 +144,81 @@ pub fn run(args: &BuildArgs) -> i32 {
 }
 
 /// Makes one artifact in a private folder and moves it into the cache, or leaves nothing.
-fn make_node(node: &Node, ctx: &Context) -> Result<()> {
+/// A job with a GPU part returns it for the lane; its last CPU part commits.
+fn make_node(node: &Node, ctx: &Context) -> Result<Step> {
     let dir = ctx.cache.job_dir(&node.key)?;
     let start = Instant::now();
-    let made = node.job.run(node, ctx, &dir);
-    let made = match made {
-        Ok(made) => made,
-        Err(error) => {
-            let _ = std::fs::remove_dir_all(&dir);
-            return Err(error);
-        }
-    };
-    let record = Record {
+    let commit = Committer {
+        cache: ctx.cache.clone(),
+        dir: dir.clone(),
         name: node.name.clone(),
         key: node.key,
         spec: node.spec.clone(),
-        outputs: Vec::new(),
-        tool: format!("render {}", env!("CARGO_PKG_VERSION")),
-        device: made.device,
-        precision: made.precision,
-        seconds: start.elapsed().as_secs_f64(),
-        batch_size: made.batch_size,
-        peak_memory_bytes: made.peak_memory_bytes,
+        start,
     };
-    ctx.cache.commit(&dir, record, &made.outputs).map(|_| ()).inspect_err(|_| {
-        let _ = std::fs::remove_dir_all(&dir);
-    })
+    match node.job.run(node, ctx, &dir) {
+        Ok(Ran::Made(made)) => commit.commit(Ok(made)).map(|()| Step::Done),
+        Ok(Ran::Gpu(work)) => {
+            let infer = work.infer;
+            Ok(Step::Gpu(GpuTask {
+                model: work.model,
+                file: work.file,
+                run: Box::new(move |model| match infer(model) {
+                    Ok(finish) => Ok(Box::new(move || commit.commit(finish())) as Finish),
+                    Err(error) => {
+                        commit.discard();
+                        Err(error)
+                    }
+                }),
+            }))
+        }
+        Err(error) => {
+            commit.discard();
+            Err(error)
+        }
+    }
+}
+
+/// Seals a job folder into the cache, or removes it when the job failed.
+struct Committer {
+    cache: Cache,
+    dir: PathBuf,
+    name: String,
+    key: Key,
+    spec: KeySpec,
+    start: Instant,
+}
+
+impl Committer {
+    fn commit(self, made: Result<Made>) -> Result<()> {
+        let made = match made {
+            Ok(made) => made,
+            Err(error) => {
+                self.discard();
+                return Err(error);
+            }
+        };
+        let record = Record {
+            name: self.name.clone(),
+            key: self.key,
+            spec: self.spec.clone(),
+            outputs: Vec::new(),
+            tool: format!("render {}", env!("CARGO_PKG_VERSION")),
+            device: made.device,
+            precision: made.precision,
+            seconds: self.start.elapsed().as_secs_f64(),
+            batch_size: made.batch_size,
+            peak_memory_bytes: made.peak_memory_bytes,
+        };
+        self.cache
+            .commit(&self.dir, record, &made.outputs)
+            .map(|_| ())
+            .inspect_err(|_| self.discard())
+    }
+
+    fn discard(&self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 /// "cannot make <artifact>", with the cause and its help underneath.

@@ -8,7 +8,8 @@ pub mod plan;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::manifest::{self, Manifest};
+use crate::engine::torch::Accelerator;
+use crate::manifest::{self, ConfigError, Manifest};
 
 /// Exit codes: 0 ok, 1 an artifact failed, 2 a configuration error.
 pub const EXIT_FAILED: i32 = 1;
@@ -46,6 +47,22 @@ pub fn load(dir: &Path, keep_going: bool) -> std::result::Result<(Manifest, bool
             Ok((loaded.manifest, partial))
         }
     }
+}
+
+/// The device for models, when the manifest uses any: `auto` may fall back to the CPU
+/// with a notice; an unusable `cuda:N` is a configuration error.
+pub fn accelerator(manifest: &Manifest) -> Result<Option<Accelerator>> {
+    if !crate::graph::uses_models(manifest) {
+        return Ok(None);
+    }
+    let (accelerator, notice) = Accelerator::resolve(&manifest.settings.device).map_err(|message| {
+        ConfigError::in_file("Renderfile.toml", format!("device {message}"))
+            .with_help("set `device = \"auto\"` (CUDA when present, else the CPU) or `device = \"cpu\"` in [render]")
+    })?;
+    if let Some(notice) = notice {
+        eprintln!("render: {notice}");
+    }
+    Ok(Some(accelerator))
 }
 
 pub fn report(error: Error) {

@@ -17,7 +17,8 @@ pub fn run(dir: &Path) -> i32 {
         let cache = Cache::new(&manifest.root);
         // Read-only: remembered hashes are used but not updated.
         let hashes = SourceHashes::load(&cache.state_dir().join("sources.json"));
-        let graph = Graph::from_manifest(&manifest, &hashes)?;
+        let accelerator = commands::accelerator(&manifest)?;
+        let graph = Graph::from_manifest(&manifest, &hashes, accelerator)?;
         let make = graph.stale(&cache);
         let last = LastBuild::load(&cache.state_dir().join("last-build.json"));
         print(&graph, &make, &last);

@@ -179,8 +179,9 @@ impl LoadedModel {
             .and_then(|t| t.f_to_device(Device::Cpu))
             .and_then(|t| t.f_contiguous())
             .map_err(torch)?;
-        let mut data = vec![0f32; batch * 3 * 96 * 96];
-        output.f_copy_data(&mut data, data.len()).map_err(torch)?;
+        let len = batch * 3 * 96 * 96;
+        let mut data = vec![0f32; len];
+        output.f_copy_data(&mut data, len).map_err(torch)?;
         Ok(data)
     }
 

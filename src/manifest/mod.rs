@@ -7,6 +7,7 @@
 
 mod check;
 pub mod diagnostic;
+pub mod model;
 pub mod paths;
 mod project;
 mod renderfile;
@@ -184,6 +185,8 @@ pub struct Avatar {
     pub kind: AvatarKind,
     /// Lip-sync engine: "builtin" or the name of a model under models/.
     pub lipsync: String,
+    /// The model's manifest, when `lipsync` names one.
+    pub model: Option<model::Model>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

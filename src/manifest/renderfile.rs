@@ -13,6 +13,7 @@ use toml::Spanned;
 use super::check::{self, de, table, unknown_keys};
 use super::diagnostic::{unknown_name, ConfigError, Doc};
 use super::{Avatar, AvatarKind, Background, Settings, Voice, VoiceEngine};
+use super::model::ModelProblem;
 
 const TOP_KEYS: &[&str] = &["render", "defaults", "voices", "avatars"];
 const RENDER_KEYS: &[&str] = &["device", "jobs"];
@@ -391,6 +392,7 @@ fn avatar(
     raw: RawAvatar,
     errors: &mut Vec<ConfigError>,
 ) -> Option<Avatar> {
+    let mut model = None;
     let lipsync = match raw.lipsync {
         None => "builtin".to_string(),
         Some(l) if l.get_ref().trim().is_empty() => {
@@ -405,7 +407,23 @@ fn avatar(
             );
             return None;
         }
-        Some(l) => l.into_inner().trim().to_string(),
+        Some(l) => {
+            let lipsync = l.get_ref().trim().to_string();
+            if lipsync != "builtin" {
+                match super::model::load(root, &lipsync) {
+                    Ok(found) => model = Some(found),
+                    Err(ModelProblem::NotFound { message, help }) => {
+                        errors.push(ConfigError::at(doc, l.span(), message, "no such model").with_help(help));
+                        return None;
+                    }
+                    Err(ModelProblem::Invalid(error)) => {
+                        errors.push(error);
+                        return None;
+                    }
+                }
+            }
+            lipsync
+        }
     };
     let (path, kind) = match (raw.image, raw.video) {
         (Some(i), None) => (i, AvatarKind::Image),
@@ -449,6 +467,7 @@ fn avatar(
         source,
         kind,
         lipsync,
+        model,
     })
 }
 
@@ -714,11 +733,53 @@ mod tests {
             "[voices.narrator]\n\n[avatars.talker]\nvideo = \"avatars/talk.mp4\"\nlipsync = \"wav2lip\"\n",
         );
         f.write("avatars/talk.mp4", "mp4");
+        let errors = f.fatal();
+        assert_one(
+            &errors,
+            "lip-sync model `wav2lip` not found: no `models/wav2lip/model.toml`",
+            "Renderfile.toml:5:11",
+            "tools/export/README.md",
+        );
+
+        f.write(
+            "models/wav2lip/model.toml",
+            "kind = \"lipsync\"\nformat = \"torchscript\"\nfile = \"w.pt\"\ncontract = \"wav2lip\"\nbatch_size = 16\n",
+        );
+        f.write("models/wav2lip/w.pt", "weights");
         let m = f.load().manifest;
         let a = &m.avatars["talker"];
         assert_eq!(a.kind, AvatarKind::Video);
         assert_eq!(a.source.rel, "avatars/talk.mp4");
         assert_eq!(a.lipsync, "wav2lip");
+        let model = a.model.as_ref().unwrap();
+        assert_eq!(model.file.rel, "models/wav2lip/w.pt");
+        assert_eq!(model.batch_size, 16);
+    }
+
+    #[test]
+    fn model_manifests_are_checked() {
+        let f = Folder::new(
+            "[voices.narrator]\n\n[avatars.talker]\nimage = \"avatars/a.png\"\nlipsync = \"m\"\n",
+        );
+        f.write("avatars/a.png", "png");
+        f.write(
+            "models/m/model.toml",
+            "kind = \"lipsync\"\nformat = \"torchscript\"\nfile = \"../../../etc/passwd\"\ncontract = \"wav2lip\"\n",
+        );
+        assert_one(&f.fatal(), "model file `models/m/../../../etc/passwd` not found", "models/m/model.toml:3:8", "relative to the model's folder");
+        f.write(
+            "models/m/model.toml",
+            "kind = \"lipsync\"\nformat = \"onnx\"\nfile = \"m.pt\"\ncontract = \"wav2lip\"\n",
+        );
+        assert_one(&f.fatal(), "unknown model format `onnx`", "models/m/model.toml:2:10", "torchscript");
+        f.write(
+            "models/m/model.toml",
+            "kind = \"lipsync\"\nformat = \"torchscript\"\nfile = \"m.pt\"\ncontract = \"wav2lip\"\nbatch_sise = 4\n",
+        );
+        let errors = f.fatal();
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].message.contains("unknown key `batch_sise`"), "{}", errors[0].message);
+        assert_eq!(errors[0].help.as_deref(), Some("did you mean `batch_size`?"));
     }
 
     #[test]

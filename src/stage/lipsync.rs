@@ -8,13 +8,17 @@ use std::path::Path;
 
 use rayon::prelude::*;
 
-use crate::engine::builtin_lipsync;
+use crate::engine::torch::{self, Accelerator};
+use crate::engine::{builtin_lipsync, mel, wav2lip};
 use crate::error::{Error, Result};
+use crate::frame::Frame;
 use crate::key::{ArtifactKind, Key, KeySpec};
+use crate::manifest::diagnostic::ConfigError;
+use crate::manifest::model::Model;
 use crate::manifest::{Avatar, AvatarKind, SourceFile};
-use crate::media::{self, VideoEncoder};
+use crate::media::{self, Audio, VideoEncoder};
 use crate::sources::SourceHashes;
-use crate::stage::{face_track, speech, Context, Made, Node};
+use crate::stage::{face_track, speech, Context, GpuWork, Made, Node, Ran};
 use crate::toolchain;
 
 pub const OUTPUT: &str = "clip.mp4";
@@ -29,6 +33,15 @@ pub struct ClipJob {
     pub source: SourceFile,
     pub kind: AvatarKind,
     pub fps: u32,
+    /// None: the built-in CPU lip-sync.
+    pub model: Option<ModelRun>,
+}
+
+/// A neural lip-sync model and where it runs.
+#[derive(Debug, Clone)]
+pub struct ModelRun {
+    pub model: Model,
+    pub accelerator: Accelerator,
 }
 
 pub fn plan(
@@ -36,21 +49,55 @@ pub fn plan(
     face_track: Key,
     speech: Key,
     fps: u32,
+    accelerator: Option<Accelerator>,
     hashes: &SourceHashes,
 ) -> Result<(KeySpec, ClipJob)> {
-    let spec = KeySpec::new(ArtifactKind::Clip, VERSION, &avatar.lipsync)
+    let mut spec = KeySpec::new(ArtifactKind::Clip, VERSION, &avatar.lipsync)
         .param("fps", fps)
         .param("crf", CLIP_CRF)
         .param("ffmpeg", toolchain::ffmpeg()?)
         .input("face-track", face_track)
         .input("speech", speech)
         .source("avatar", &avatar.source.rel, hashes.hash(&avatar.source)?);
+    let model = match (&avatar.model, accelerator) {
+        (None, _) => None,
+        (Some(model), Some(accelerator)) => {
+            let hash = hashes.hash(&model.file)?;
+            if let Some(pin) = &model.pin {
+                if *pin != hash.hex() {
+                    return Err(ConfigError::in_file(
+                        &model.manifest.rel,
+                        format!(
+                            "model `{}`: `{}` does not match the blake3 pinned in `{}` (pinned {}…, file {}…)",
+                            model.name,
+                            model.file.rel,
+                            model.manifest.rel,
+                            &pin[..12],
+                            &hash.hex()[..12]
+                        ),
+                    )
+                    .with_help("the weights changed since the pin was written: re-export the model, or update `blake3` if the change is intended")
+                    .into());
+                }
+            }
+            spec = spec
+                .param("contract", model.contract.as_str())
+                .source("model", &model.file.rel, hash);
+            spec.precision = accelerator.precision().to_string();
+            Some(ModelRun {
+                model: model.clone(),
+                accelerator,
+            })
+        }
+        (Some(_), None) => unreachable!("the build resolves a device when an avatar uses a model"),
+    };
     let job = ClipJob {
         face_track,
         speech,
         source: avatar.source.clone(),
         kind: avatar.kind,
         fps,
+        model,
     };
     Ok((spec, job))
 }
@@ -76,8 +123,27 @@ pub fn source_frame(i: usize, offset: usize, source_frames: usize, source_fps: f
     }
 }
 
+/// What both engines start from: the line's speech and the avatar's frames and boxes.
+struct Inputs {
+    audio: Audio,
+    track: face_track::Track,
+    frames: Vec<Frame>,
+    /// Clip frames.
+    count: usize,
+    /// Avatar frame shown at each clip frame.
+    sources: Vec<usize>,
+}
+
 impl ClipJob {
-    pub fn run(&self, node: &Node, ctx: &Context, dir: &Path) -> Result<Made> {
+    pub fn run(&self, node: &Node, ctx: &Context, dir: &Path) -> Result<Ran> {
+        let inputs = self.inputs(node, ctx)?;
+        match &self.model {
+            None => self.run_builtin(node, dir, inputs).map(Ran::Made),
+            Some(run) => Ok(Ran::Gpu(self.run_model(node, dir, inputs, run.clone()))),
+        }
+    }
+
+    fn inputs(&self, node: &Node, ctx: &Context) -> Result<Inputs> {
         let speech_path = ctx.cache.object_dir(&self.speech).join(speech::OUTPUT);
         let audio = media::read_wav(&speech_path).map_err(|detail| Error::InvalidOutput {
             artifact: format!("the speech of {}", node.name),
@@ -94,8 +160,29 @@ impl ClipJob {
                 frames.len()
             )));
         }
-
         let count = frame_count(audio.seconds(), self.fps);
+        let offset = (node.key.seed() % frames.len() as u64) as usize;
+        let sources = (0..count)
+            .map(|i| source_frame(i, offset, frames.len(), source_fps, self.fps))
+            .collect();
+        Ok(Inputs {
+            audio,
+            track,
+            frames,
+            count,
+            sources,
+        })
+    }
+
+    fn run_builtin(&self, node: &Node, dir: &Path, inputs: Inputs) -> Result<Made> {
+        let Inputs {
+            audio,
+            track,
+            frames,
+            count,
+            sources,
+            ..
+        } = inputs;
         let mut openness = builtin_lipsync::mouth_openness(
             &audio.samples,
             audio.sample_rate,
@@ -106,7 +193,6 @@ impl ClipJob {
         if let Some(last) = openness.last_mut() {
             *last = 0.0;
         }
-        let offset = (node.key.seed() % frames.len() as u64) as usize;
 
         let (width, height) = (frames[0].width, frames[0].height);
         let output = dir.join(OUTPUT);
@@ -117,7 +203,7 @@ impl ClipJob {
             let animated: Vec<_> = chunk
                 .par_iter()
                 .map(|&i| {
-                    let src = source_frame(i, offset, frames.len(), source_fps, self.fps);
+                    let src = sources[i];
                     builtin_lipsync::animate(&frames[src], &track.boxes[src], openness[i])
                 })
                 .collect();
@@ -128,6 +214,90 @@ impl ClipJob {
         encoder.finish(&node.name)?;
         check(&node.name, &output, count)?;
         Ok(Made::cpu(vec![OUTPUT]))
+    }
+
+    /// The model path: mel chunks and face crops are made here on the CPU; the returned
+    /// work runs the model on the GPU lane, then pastes and encodes back on the CPU.
+    fn run_model(&self, node: &Node, dir: &Path, inputs: Inputs, run: ModelRun) -> GpuWork {
+        let Inputs {
+            audio,
+            track,
+            frames,
+            count,
+            sources,
+            ..
+        } = inputs;
+        let samples = mel::resample(&audio.samples, audio.sample_rate, mel::SAMPLE_RATE);
+        let spectrogram = mel::wav2lip_mel(&samples);
+        let mel_input: Vec<f32> = mel::mel_chunks(&spectrogram, self.fps as f64, count)
+            .into_iter()
+            .flatten()
+            .collect();
+        const FACE: usize = 6 * wav2lip::SIZE * wav2lip::SIZE;
+        const OUT: usize = 3 * wav2lip::SIZE * wav2lip::SIZE;
+        const MEL: usize = 80 * 16;
+        let mut face_input = vec![0f32; count * FACE];
+        face_input
+            .par_chunks_mut(FACE)
+            .enumerate()
+            .for_each(|(i, out)| {
+                let src = sources[i];
+                wav2lip::face_input(&frames[src], &track.boxes[src], out)
+            });
+
+        let name = node.name.clone();
+        let output = dir.join(OUTPUT);
+        let fps = self.fps;
+        let accelerator = run.accelerator;
+        let batch_size = run.model.batch_size;
+        GpuWork {
+            model: run.model.name.clone(),
+            file: run.model.file.abs.clone(),
+            infer: Box::new(move |loaded| {
+                accelerator.reset_peak_memory();
+                let mut faces_out = vec![0f32; count * OUT];
+                let used = torch::in_batches(count, batch_size, &accelerator, |range| {
+                    let result = loaded.wav2lip(
+                        &mel_input[range.start * MEL..range.end * MEL],
+                        &face_input[range.start * FACE..range.end * FACE],
+                        range.len(),
+                    )?;
+                    faces_out[range.start * OUT..range.end * OUT].copy_from_slice(&result);
+                    Ok(())
+                })?;
+                let peak = accelerator.peak_memory();
+                drop(face_input);
+                Ok(Box::new(move || {
+                    let (width, height) = (frames[0].width, frames[0].height);
+                    let mut encoder = VideoEncoder::new(&output, width, height, fps, CLIP_CRF)?;
+                    let indices: Vec<usize> = (0..count).collect();
+                    for chunk in indices.chunks(32) {
+                        crate::process::check_interrupted()?;
+                        let pasted: Vec<Frame> = chunk
+                            .par_iter()
+                            .map(|&i| {
+                                let src = sources[i];
+                                let mut frame = frames[src].clone();
+                                wav2lip::paste(&mut frame, &track.boxes[src], &faces_out[i * OUT..(i + 1) * OUT]);
+                                frame
+                            })
+                            .collect();
+                        for frame in &pasted {
+                            encoder.write(frame)?;
+                        }
+                    }
+                    encoder.finish(&name)?;
+                    check(&name, &output, count)?;
+                    Ok(Made {
+                        outputs: vec![OUTPUT],
+                        device: accelerator.describe(),
+                        precision: accelerator.precision().to_string(),
+                        batch_size: Some(used),
+                        peak_memory_bytes: peak,
+                    })
+                }) as Box<dyn FnOnce() -> Result<Made> + Send>)
+            }),
+        }
     }
 }
 

@@ -10,6 +10,7 @@ pub mod speech;
 use std::path::{Path, PathBuf};
 
 use crate::cache::Cache;
+use crate::engine::torch::LoadedModel;
 use crate::error::Result;
 use crate::key::{ArtifactKind, Key, KeySpec};
 
@@ -65,6 +66,21 @@ impl Made {
     }
 }
 
+/// What a job's run hands back: a finished artifact, or the GPU part of one for the lane.
+pub enum Ran {
+    Made(Made),
+    Gpu(GpuWork),
+}
+
+/// The part of a job that needs a model: runs on the GPU lane with the model loaded, and
+/// hands back the CPU work that finishes the artifact.
+pub struct GpuWork {
+    pub model: String,
+    pub file: PathBuf,
+    #[allow(clippy::type_complexity)]
+    pub infer: Box<dyn FnOnce(&LoadedModel) -> Result<Box<dyn FnOnce() -> Result<Made> + Send>> + Send>,
+}
+
 /// What every job can see while it runs.
 pub struct Context<'a> {
     pub root: &'a Path,
@@ -73,12 +89,20 @@ pub struct Context<'a> {
 
 impl Job {
     /// Runs the job in `dir` (a private folder under cache/tmp) and checks its output.
-    pub fn run(&self, node: &Node, ctx: &Context, dir: &Path) -> Result<Made> {
+    pub fn run(&self, node: &Node, ctx: &Context, dir: &Path) -> Result<Ran> {
         match self {
-            Job::Speech(job) => job.run(node, dir),
-            Job::FaceTrack(job) => job.run(node, dir),
+            Job::Speech(job) => job.run(node, dir).map(Ran::Made),
+            Job::FaceTrack(job) => job.run(node, dir).map(Ran::Made),
             Job::Clip(job) => job.run(node, ctx, dir),
-            Job::Scene(job) => job.run(node, ctx, dir),
+            Job::Scene(job) => job.run(node, ctx, dir).map(Ran::Made),
+        }
+    }
+
+    /// The model this job needs on the GPU lane, if any.
+    pub fn gpu_model(&self) -> Option<&str> {
+        match self {
+            Job::Clip(job) => job.model.as_ref().map(|m| m.model.name.as_str()),
+            _ => None,
         }
     }
 

@@ -200,6 +200,6 @@ mod tests {
     fn avatar_fits_inside_the_frame_with_even_sides() {
         assert_eq!(fit((512, 512), (1280, 720)), (720, 720));
         assert_eq!(fit((1920, 1080), (1280, 720)), (1280, 720));
-        assert_eq!(fit((501, 333), (640, 360)), (540, 358));
+        assert_eq!(fit((501, 333), (640, 360)), (540, 360));
     }
 }

@@ -1,0 +1,158 @@
+//! Model manifests: `models/<name>/model.toml` declares a neural engine — what it does
+//! (`kind`), how it is stored (`format`), which input/output contract it obeys, its batch
+//! size and optionally a blake3 pin of its weights. An avatar picks one with
+//! `lipsync = "<name>"`. The weights' hash enters every key that uses the model.
+
+use std::path::Path;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::check::is_identifier;
+use super::diagnostic::{ConfigError, Doc};
+use super::paths;
+use super::SourceFile;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Model {
+    pub name: String,
+    /// `models/<name>/model.toml`
+    pub manifest: SourceFile,
+    /// The TorchScript file.
+    pub file: SourceFile,
+    pub contract: Contract,
+    pub batch_size: usize,
+    /// 64 hex digits, when the manifest pins the file's blake3.
+    pub pin: Option<String>,
+}
+
+/// The tensor shapes a model promises.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Contract {
+    /// mel `[B,1,80,16]` + faces `[B,6,96,96]` → `[B,3,96,96]`.
+    Wav2Lip,
+}
+
+impl Contract {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Contract::Wav2Lip => "wav2lip",
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawModel {
+    kind: Spanned<String>,
+    format: Spanned<String>,
+    file: Spanned<String>,
+    contract: Spanned<String>,
+    #[serde(default)]
+    #[allow(dead_code)] // what the exporter traced in; libtorch casts on load
+    precision: Option<String>,
+    batch_size: Option<Spanned<i64>>,
+    blake3: Option<Spanned<String>>,
+    #[serde(default)]
+    #[allow(dead_code)] // provenance, for people
+    source: Option<String>,
+}
+
+/// Why a model named by an avatar cannot be used. `NotFound` is reported at the avatar's
+/// `lipsync` value; `Invalid` points into the model's own model.toml.
+pub enum ModelProblem {
+    NotFound { message: String, help: String },
+    Invalid(ConfigError),
+}
+
+pub fn load(root: &Path, name: &str) -> Result<Model, ModelProblem> {
+    let rel = format!("models/{name}/model.toml");
+    let not_found = |message: String| ModelProblem::NotFound {
+        message,
+        help: format!(
+            "export a model into models/{name}/ (see tools/export/README.md), or use lipsync = \"builtin\""
+        ),
+    };
+    if !is_identifier(name) {
+        return Err(not_found(format!("`{name}` is not a model name")));
+    }
+    let manifest = paths::resolve(root, &rel)
+        .map_err(|_| not_found(format!("lip-sync model `{name}` not found: no `{rel}`")))?;
+    let text = std::fs::read_to_string(&manifest.abs).map_err(|e| {
+        ModelProblem::Invalid(ConfigError::in_file(&rel, format!("cannot read `{rel}`: {e}")))
+    })?;
+    let doc = Doc::new(&rel, text);
+    let raw: RawModel = toml::from_str(&doc.text)
+        .map_err(|e| ModelProblem::Invalid(doc.de_error(&e, 0..0, "in model.toml")))?;
+    let invalid = |span: std::ops::Range<usize>, message: String, help: &str| {
+        ModelProblem::Invalid(ConfigError::at(&doc, span, message, "").with_help(help.to_string()))
+    };
+    if raw.kind.get_ref() != "lipsync" {
+        return Err(invalid(
+            raw.kind.span(),
+            format!("unknown model kind `{}`", raw.kind.get_ref()),
+            "render runs `lipsync` models",
+        ));
+    }
+    if raw.format.get_ref() != "torchscript" {
+        return Err(invalid(
+            raw.format.span(),
+            format!("unknown model format `{}`", raw.format.get_ref()),
+            "render loads `torchscript` files (torch.jit.trace or torch.jit.script, then .save)",
+        ));
+    }
+    let contract = match raw.contract.get_ref().as_str() {
+        "wav2lip" => Contract::Wav2Lip,
+        other => {
+            return Err(invalid(
+                raw.contract.span(),
+                format!("unknown contract `{other}`"),
+                "the contracts render knows: `wav2lip`",
+            ))
+        }
+    };
+    let batch_size = match &raw.batch_size {
+        None => 128,
+        Some(b) if (1..=4096).contains(b.get_ref()) => *b.get_ref() as usize,
+        Some(b) => {
+            return Err(invalid(
+                b.span(),
+                format!("`batch_size` must be between 1 and 4096, not {}", b.get_ref()),
+                "128 suits a 10 GB GPU for wav2lip; render halves it on out-of-memory",
+            ))
+        }
+    };
+    let file_rel = format!("models/{name}/{}", raw.file.get_ref());
+    let file = paths::resolve(root, &file_rel)
+        .ok()
+        .filter(|f| f.rel.starts_with(&format!("models/{name}/")))
+        .ok_or_else(|| {
+            invalid(
+                raw.file.span(),
+                format!("model file `{file_rel}` not found"),
+                "`file` is relative to the model's folder; export it with tools/export/wav2lip.py",
+            )
+        })?;
+    let pin = match raw.blake3 {
+        None => None,
+        Some(pin) => {
+            let hex = pin.get_ref().to_ascii_lowercase();
+            if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(invalid(
+                    pin.span(),
+                    "`blake3` must be 64 hex digits".into(),
+                    "`b3sum FILE` or the exporter prints it",
+                ));
+            }
+            Some(hex)
+        }
+    };
+    Ok(Model {
+        name: name.to_string(),
+        manifest,
+        file,
+        contract,
+        batch_size,
+        pin,
+    })
+}
