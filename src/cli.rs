@@ -25,6 +25,8 @@ pub enum Command {
         #[arg(default_value = ".")]
         dir: PathBuf,
     },
+    /// Measure the lip-sync model through render against plain Python torch
+    Bench(BenchArgs),
     /// Remove everything render made: cache/ and out/
     Clean {
         /// The content folder (holding Renderfile.toml)
@@ -50,4 +52,19 @@ pub struct BuildArgs {
     /// Write every artifact with its kind, key, status and seconds to FILE as JSON
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// A model folder, e.g. models/wav2lip (holding model.toml)
+    pub model: PathBuf,
+    /// Frames to run through the model
+    #[arg(long, default_value_t = 512)]
+    pub frames: usize,
+    /// Batch size [default: the model's]
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// "auto" | "cpu" | "cuda:N"
+    #[arg(long, default_value = "auto")]
+    pub device: String,
 }

@@ -185,6 +185,31 @@ fn apply(
     }
 }
 
+/// "GPU lane: 2 loads, 14 jobs, busy 63% of 12.1 s", from the lane's record.
+pub fn summary(events: &[LaneEvent], build_seconds: f64) -> Option<String> {
+    if events.is_empty() {
+        return None;
+    }
+    let loads = events.iter().filter(|e| e.event == "load").count();
+    let mut jobs = 0;
+    let mut busy = 0.0;
+    let mut started = None;
+    for event in events {
+        match event.event {
+            "start" => started = Some(event.seconds),
+            "end" => {
+                jobs += 1;
+                busy += event.seconds - started.take().unwrap_or(event.seconds);
+            }
+            _ => {}
+        }
+    }
+    Some(format!(
+        "GPU lane: {loads} model load(s), {jobs} job(s), busy {:.0}% of {build_seconds:.1} s",
+        100.0 * busy / build_seconds.max(1e-9)
+    ))
+}
+
 /// Sends a request; a lane that has already stopped is not an error here (its reply is).
 pub fn send(lane: &Sender<ToLane>, message: ToLane) {
     let _ = lane.send(message);

@@ -33,6 +33,7 @@ pub fn run() -> i32 {
     match &cli.command {
         cli::Command::Build(args) => commands::build::run(args),
         cli::Command::Plan { dir } => commands::plan::run(dir),
+        cli::Command::Bench(args) => commands::bench::run(args),
         cli::Command::Clean { dir } => commands::clean::run(dir),
     }
 }

@@ -125,6 +125,9 @@ pub fn run(args: &BuildArgs) -> i32 {
         summary.gpu_lane = lane_events;
         summary.seconds = start.elapsed().as_secs_f64();
         eprintln!("{}", summary.line());
+        if let Some(line) = crate::gpu_lane::summary(&summary.gpu_lane, summary.seconds) {
+            eprintln!("{line}");
+        }
         if let Some(path) = &args.json {
             summary.write_json(path)?;
         }

@@ -1,6 +1,7 @@
 //! The subcommands. Each loads what it needs and returns an exit code; errors are printed
 //! as miette diagnostics here, once.
 
+pub mod bench;
 pub mod build;
 pub mod clean;
 pub mod plan;

@@ -1,0 +1,231 @@
+//! The GPU lane with TorchScript lip-sync models, on whatever device libtorch has (the CPU
+//! in CI): jobs never overlap, each model is loaded once per build, and a model's mistakes
+//! are reported naming the model. Fixture models are made by tools/export/fixtures.py with
+//! the project venv's torch.
+
+mod common;
+
+use common::{repo, Folder};
+use std::process::Command;
+
+fn python() -> String {
+    repo().join(".venv/bin/python").to_string_lossy().into()
+}
+
+/// Writes the fixture models into `models/` of the folder.
+fn add_fixture_models(folder: &Folder) {
+    let status = Command::new(python())
+        .arg(repo().join("tools/export/fixtures.py"))
+        .arg("--out")
+        .arg(folder.file("models"))
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+}
+
+/// The demo with its avatar using `model`.
+fn demo_with_model(model: &str) -> Folder {
+    let folder = Folder::small_demo();
+    add_fixture_models(&folder);
+    folder.edit("Renderfile.toml", "lipsync = \"builtin\"", &format!("lipsync = \"{model}\""));
+    folder
+}
+
+fn lane_events(folder: &Folder) -> Vec<(String, String, Option<String>)> {
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(folder.file("report.json")).unwrap()).unwrap();
+    json["gpu_lane"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["event"].as_str().unwrap().to_string(),
+                e["model"].as_str().unwrap().to_string(),
+                e["artifact"].as_str().map(str::to_string),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn lane_jobs_never_overlap_and_each_model_loads_once() {
+    let folder = demo_with_model("tiny-lipsync");
+    // A second avatar on a second model, used by a scene between two scenes of the first:
+    // a lane that took jobs first come, first served would load tiny-lipsync twice.
+    std::fs::copy(folder.file("avatars/astronaut.png"), folder.file("avatars/twin.png")).unwrap();
+    let renderfile = folder.read("Renderfile.toml")
+        + "\n[avatars.twin]\nimage = \"avatars/twin.png\"\nlipsync = \"slow-lipsync\"\n";
+    folder.write("Renderfile.toml", &renderfile);
+    let project = folder.read("projects/demo/project.toml")
+        + "\n[[scene]]\nname = \"twin\"\navatar = \"twin\"\nlines = [\"One from the twin.\", \"And another.\", \"And a third.\"]\n\
+           \n[[scene]]\nname = \"zcoda\"\nlines = [\"Back to the first model.\", \"Still the first.\"]\n";
+    folder.write("projects/demo/project.toml", &project);
+
+    let run = folder.render(&["build", "--jobs", "2"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let events = lane_events(&folder);
+
+    let mut busy = None;
+    let mut loaded: Option<String> = None;
+    let mut loads: Vec<String> = Vec::new();
+    let mut jobs = 0;
+    for (event, model, artifact) in &events {
+        match event.as_str() {
+            "load" => {
+                assert!(busy.is_none() && loaded.is_none(), "load while busy or loaded: {events:?}");
+                loaded = Some(model.clone());
+                loads.push(model.clone());
+            }
+            "unload" => {
+                assert!(busy.is_none() && loaded.as_ref() == Some(model));
+                loaded = None;
+            }
+            "start" => {
+                assert!(busy.is_none(), "two GPU jobs overlap: {events:?}");
+                assert_eq!(loaded.as_ref(), Some(model));
+                busy = artifact.clone();
+                jobs += 1;
+            }
+            "end" => {
+                assert_eq!(&busy, artifact);
+                busy = None;
+            }
+            other => panic!("unknown lane event {other}"),
+        }
+    }
+    assert!(loaded.is_none(), "the last model is unloaded");
+    loads.sort();
+    assert_eq!(loads, ["slow-lipsync", "tiny-lipsync"], "{events:?}");
+    // 9 demo lines + 3 twin lines + 2 coda lines, each a clip on the lane.
+    assert_eq!(jobs, 14);
+    assert_eq!(run.made().iter().filter(|n| n.starts_with("clip ")).count(), 14);
+}
+
+#[test]
+fn model_clips_record_device_precision_and_batch() {
+    let folder = demo_with_model("tiny-lipsync");
+    let run = folder.render(&["build"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    if !tch::Cuda::is_available() {
+        assert!(run
+            .stderr
+            .contains("render: no CUDA device found; models run on the CPU in FP32\n"));
+    }
+    let mut clips = 0;
+    for entry in walkdir::WalkDir::new(folder.file("cache/objects")) {
+        let entry = entry.unwrap();
+        if entry.file_name() != "record.json" {
+            continue;
+        }
+        let record: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(entry.path()).unwrap()).unwrap();
+        if record["spec"]["kind"] == "clip" {
+            clips += 1;
+            let cuda = tch::Cuda::is_available();
+            assert_eq!(record["device"], if cuda { "cuda:0" } else { "cpu" });
+            assert_eq!(record["precision"], if cuda { "fp16" } else { "fp32" });
+            assert_eq!(record["spec"]["precision"], record["precision"]);
+            assert_eq!(record["batch_size"], 4);
+            assert_eq!(record["spec"]["sources"]["model"]["path"], "models/tiny-lipsync/tiny-lipsync.pt");
+        }
+    }
+    assert_eq!(clips, 9);
+
+    // Going back to the built-in engine re-makes the clips and says why.
+    folder.edit("Renderfile.toml", "lipsync = \"tiny-lipsync\"", "lipsync = \"builtin\"");
+    let plan = folder.render(&["plan"]);
+    assert!(
+        plan.stdout.contains("clip demo/welcome:1: engine changed: tiny-lipsync → builtin\n"),
+        "{}",
+        plan.stdout
+    );
+}
+
+#[test]
+fn a_model_that_breaks_the_contract_fails_naming_the_model() {
+    let folder = demo_with_model("bad-shape");
+    let run = folder.render(&["build"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("model `bad-shape` broke the wav2lip contract: expected output [4, 3, 96, 96], got [4, 3, 48, 48]"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("panicked"));
+    assert!(folder.out_files().is_empty());
+    folder.verify_cache();
+    assert_eq!(common::files_under(&folder.file("cache/tmp"), folder.path()), Vec::<String>::new());
+}
+
+#[test]
+fn a_missing_model_file_is_a_configuration_error() {
+    let folder = demo_with_model("tiny-lipsync");
+    folder.edit("models/tiny-lipsync/model.toml", "file = \"tiny-lipsync.pt\"", "file = \"gone.pt\"");
+    let run = folder.render(&["build"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("  × model file `models/tiny-lipsync/gone.pt` not found\n"), "{}", run.stderr);
+    assert!(run.stderr.contains("[models/tiny-lipsync/model.toml:4:8]"), "{}", run.stderr);
+}
+
+#[test]
+fn weights_that_do_not_match_their_pin_are_refused() {
+    let folder = demo_with_model("tiny-lipsync");
+    let weights = folder.file("models/tiny-lipsync/tiny-lipsync.pt");
+    let mut bytes = std::fs::read(&weights).unwrap();
+    bytes.extend_from_slice(b"tampered");
+    std::fs::write(&weights, bytes).unwrap();
+    let run = folder.render(&["build"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "model `tiny-lipsync`: `models/tiny-lipsync/tiny-lipsync.pt` does not match the blake3 pinned in `models/tiny-lipsync/model.toml`"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(!folder.file("out").exists());
+}
+
+#[test]
+fn cuda_asked_for_without_cuda_is_an_error() {
+    if tch::Cuda::is_available() {
+        return;
+    }
+    let folder = demo_with_model("tiny-lipsync");
+    folder.edit("Renderfile.toml", "device = \"auto\"", "device = \"cuda:0\"");
+    let run = folder.render(&["build"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("  × device `cuda:0` was asked for but CUDA is not available\n"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn the_real_wav2lip_architecture_renders_a_scene() {
+    let folder = Folder::small_demo();
+    let export = Command::new(python())
+        .arg(repo().join("tools/export/wav2lip.py"))
+        .args(["--random-weights", "--batch-size", "16", "--out"])
+        .arg(folder.file("models/wav2lip"))
+        .output()
+        .unwrap();
+    assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
+    folder.edit("Renderfile.toml", "lipsync = \"builtin\"", "lipsync = \"wav2lip\"");
+    // One short scene keeps this quick on a CPU.
+    folder.write(
+        "projects/demo/project.toml",
+        "[[scene]]\nname = \"short\"\nlines = [\"Hello there.\", { text = \"Hi.\", voice = \"guest\" }]\n",
+    );
+    let run = folder.render(&["build"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(folder.out_files(), ["out/demo/short.mp4"]);
+    let (video, audio, video_s, audio_s) = common::probe(&folder.file("out/demo/short.mp4"));
+    assert_eq!((video.as_str(), audio.as_str()), ("h264", "aac"));
+    assert!((video_s - audio_s).abs() <= 0.040);
+    let events = lane_events(&folder);
+    assert_eq!(events.iter().filter(|e| e.0 == "load").count(), 1);
+    assert_eq!(events.iter().filter(|e| e.0 == "start").count(), 2);
+}
