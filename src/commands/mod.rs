@@ -75,14 +75,15 @@ pub fn report(error: Error) {
 pub fn render(diagnostic: &dyn miette::Diagnostic) -> String {
     use miette::{GraphicalReportHandler, GraphicalTheme};
     use std::io::IsTerminal;
-    let theme = if std::io::stderr().is_terminal() {
-        GraphicalTheme::unicode()
+    // Logs are not wrapped: a message stays on one line for grep and for tests.
+    let (theme, width) = if std::io::stderr().is_terminal() {
+        (GraphicalTheme::unicode(), 100)
     } else {
-        GraphicalTheme::unicode_nocolor()
+        (GraphicalTheme::unicode_nocolor(), 400)
     };
     let mut out = String::new();
     let _ = GraphicalReportHandler::new_themed(theme)
-        .with_width(100)
+        .with_width(width)
         .render_report(&mut out, diagnostic);
     out
 }
