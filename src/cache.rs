@@ -149,7 +149,8 @@ impl Cache {
         }
         let json = serde_json::to_vec_pretty(&record).expect("record serialises");
         let record_path = job_dir.join(RECORD);
-        std::fs::write(&record_path, json).map_err(|e| Error::io("cannot write", &record_path, e))?;
+        std::fs::write(&record_path, json)
+            .map_err(|e| Error::io("cannot write", &record_path, e))?;
 
         let target = self.object_dir(&record.key);
         let parent = target.parent().unwrap();

@@ -55,8 +55,12 @@ pub enum Error {
     #[error("{artifact} made an invalid output: {detail}")]
     InvalidOutput { artifact: String, detail: String },
 
-    #[error("model `{model}` broke the {contract} contract: expected output {expected}, got {got}")]
-    #[diagnostic(help("re-export the model with tools/export, or check `contract` in its model.toml"))]
+    #[error(
+        "model `{model}` broke the {contract} contract: expected output {expected}, got {got}"
+    )]
+    #[diagnostic(help(
+        "re-export the model with tools/export, or check `contract` in its model.toml"
+    ))]
     ContractViolation {
         model: String,
         contract: String,

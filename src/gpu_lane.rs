@@ -19,12 +19,14 @@ use crate::process;
 
 /// What a job does on the CPU after its GPU part.
 pub type Finish = Box<dyn FnOnce() -> Result<()> + Send>;
+/// A job's GPU part: runs with the model loaded, hands back its CPU finish.
+pub type Infer = Box<dyn FnOnce(&LoadedModel) -> Result<Finish> + Send>;
 
 /// The GPU part of a job.
 pub struct GpuTask {
     pub model: String,
     pub file: PathBuf,
-    pub run: Box<dyn FnOnce(&LoadedModel) -> Result<Finish> + Send>,
+    pub run: Infer,
 }
 
 pub enum ToLane {
@@ -87,14 +89,16 @@ pub fn run_lane(
         let same_model = current
             .as_ref()
             .and_then(|name| pending.iter().position(|p| &p.task.model == name));
-        let current_expects_more = current.as_ref().is_some_and(|name| {
-            !no_more && expected.get(name).copied().unwrap_or(0) > 0
-        });
+        let current_expects_more = current
+            .as_ref()
+            .is_some_and(|name| !no_more && expected.get(name).copied().unwrap_or(0) > 0);
         let pick = match same_model {
             Some(index) => Some(index),
             // Stay with the loaded model while its jobs are still being prepared.
             None if current_expects_more => None,
-            None => pending.iter().position(|p| !load_errors.contains_key(&p.task.model))
+            None => pending
+                .iter()
+                .position(|p| !load_errors.contains_key(&p.task.model))
                 .or(if pending.is_empty() { None } else { Some(0) }),
         };
         let Some(index) = pick else {

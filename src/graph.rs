@@ -65,7 +65,12 @@ impl Graph {
                         accelerator,
                         hashes,
                     )?;
-                    let clip = graph.add(format!("clip {at}"), spec, vec![face, speech], Job::Clip(job));
+                    let clip = graph.add(
+                        format!("clip {at}"),
+                        spec,
+                        vec![face, speech],
+                        Job::Clip(job),
+                    );
                     lines.push((graph.nodes[clip].key, graph.nodes[speech].key));
                     deps.extend([clip, speech]);
                 }

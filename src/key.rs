@@ -175,7 +175,10 @@ impl KeySpec {
             return format!("engine changed: {} → {}", before.engine, self.engine);
         }
         if self.version != before.version {
-            return format!("stage version changed: {} → {}", before.version, self.version);
+            return format!(
+                "stage version changed: {} → {}",
+                before.version, self.version
+            );
         }
         if self.precision != before.precision {
             return format!(

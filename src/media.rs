@@ -221,9 +221,8 @@ pub fn read_video(path: &Path) -> std::result::Result<Video, String> {
             FfmpegEvent::OutputFrame(frame) => {
                 frames.push(Frame::from_rgb(frame.width, frame.height, frame.data))
             }
-            FfmpegEvent::Log(LogLevel::Error | LogLevel::Fatal, line) | FfmpegEvent::Error(line) => {
-                errors.push(line)
-            }
+            FfmpegEvent::Log(LogLevel::Error | LogLevel::Fatal, line)
+            | FfmpegEvent::Error(line) => errors.push(line),
             _ => {}
         }
     }

@@ -22,8 +22,10 @@ impl Progress {
         if std::io::stderr().is_terminal() && total > 0 {
             let bar = ProgressBar::new(total as u64);
             bar.set_style(
-                ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {wide_msg}")
-                    .expect("template parses"),
+                ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {wide_msg}",
+                )
+                .expect("template parses"),
             );
             bar.enable_steady_tick(Duration::from_millis(120));
             Progress::Bar(bar)

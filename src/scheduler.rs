@@ -14,7 +14,9 @@ use crate::process;
 
 #[derive(Debug)]
 pub enum Outcome {
-    Made { seconds: f64 },
+    Made {
+        seconds: f64,
+    },
     Failed(Error),
     /// Not run because something it depends on failed.
     Skipped,
@@ -159,7 +161,9 @@ where
                     lane_tx,
                     ToLane::Run {
                         node: i,
-                        artifact: lane.as_ref().map_or_else(String::new, |l| l.names[i].clone()),
+                        artifact: lane
+                            .as_ref()
+                            .map_or_else(String::new, |l| l.names[i].clone()),
                         task,
                     },
                 );
@@ -304,10 +308,18 @@ mod tests {
     fn only_stale_nodes_run() {
         let deps = vec![vec![], vec![0]];
         let ran = Mutex::new(Vec::new());
-        let (outcomes, _) = run(&deps, &[false, true], 2, false, None, |i| {
-            ran.lock().unwrap().push(i);
-            Ok(Step::Done)
-        }, |_, _| {});
+        let (outcomes, _) = run(
+            &deps,
+            &[false, true],
+            2,
+            false,
+            None,
+            |i| {
+                ran.lock().unwrap().push(i);
+                Ok(Step::Done)
+            },
+            |_, _| {},
+        );
         assert_eq!(*ran.lock().unwrap(), vec![1]);
         assert!(outcomes[0].is_none());
     }

@@ -55,16 +55,18 @@ impl SourceHashes {
         let mut files: Vec<&SourceFile> = files.into_iter().collect();
         files.sort();
         files.dedup();
-        files.par_iter().try_for_each(|file| self.hash(file).map(|_| ()))
+        files
+            .par_iter()
+            .try_for_each(|file| self.hash(file).map(|_| ()))
     }
 
     /// The content hash of one file.
     pub fn hash(&self, file: &SourceFile) -> Result<Key> {
-        let meta = std::fs::metadata(&file.abs).map_err(|e| Error::io("cannot read", &file.abs, e))?;
+        let meta =
+            std::fs::metadata(&file.abs).map_err(|e| Error::io("cannot read", &file.abs, e))?;
         let mtime_ns = meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128;
         if let Some(stamp) = self.stamps.lock().unwrap().get(&file.rel) {
-            if stamp.size == meta.len() && stamp.mtime_ns == mtime_ns && stamp.inode == meta.ino()
-            {
+            if stamp.size == meta.len() && stamp.mtime_ns == mtime_ns && stamp.inode == meta.ino() {
                 return Ok(stamp.hash);
             }
         }

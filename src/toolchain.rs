@@ -35,10 +35,6 @@ pub fn espeak() -> Result<String> {
 pub fn ffmpeg() -> Result<String> {
     static CELL: OnceLock<std::result::Result<String, String>> = OnceLock::new();
     // "ffmpeg version 5.1.6-0+deb12u1 Copyright (c) ..." → keep the version words only.
-    cached(&CELL, "ffmpeg", &["-version"]).map(|line| {
-        line.split(" Copyright")
-            .next()
-            .unwrap_or(&line)
-            .to_string()
-    })
+    cached(&CELL, "ffmpeg", &["-version"])
+        .map(|line| line.split(" Copyright").next().unwrap_or(&line).to_string())
 }

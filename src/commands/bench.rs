@@ -33,7 +33,11 @@ fn bench(args: &BenchArgs) -> Result<i32> {
         .model
         .canonicalize()
         .map_err(|e| Error::io("cannot open the model folder", &args.model, e))?;
-    let name = dir.file_name().unwrap_or_default().to_string_lossy().to_string();
+    let name = dir
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .to_string();
     let root = dir.parent().and_then(Path::parent).ok_or_else(|| {
         Error::Other("pass a model folder laid out as <folder>/models/<name>/model.toml".into())
     })?;
@@ -115,7 +119,10 @@ fn bench(args: &BenchArgs) -> Result<i32> {
         frames as f64 / stage_seconds
     );
     if let Some(peak) = peak {
-        println!("peak GPU memory  {:>9.1} MiB", peak as f64 / (1 << 20) as f64);
+        println!(
+            "peak GPU memory  {:>9.1} MiB",
+            peak as f64 / (1 << 20) as f64
+        );
     }
     match python_baseline(&model.file.abs, batch, frames, &accelerator) {
         Ok(python_fps) => {
@@ -173,11 +180,18 @@ fn python_baseline(
         .arg(repo.join("tools/bench/torch_baseline.py"))
         .arg("--model")
         .arg(file)
-        .args(["--batch", &batch.to_string(), "--frames", &frames.to_string()])
+        .args([
+            "--batch",
+            &batch.to_string(),
+            "--frames",
+            &frames.to_string(),
+        ])
         .args(["--device", &accelerator.describe()])
         .args(["--threads", &tch::get_num_threads().to_string()]);
     let output = process::run(&mut command, "the python baseline").map_err(|e| e.to_string())?;
     let line = String::from_utf8_lossy(&output.stdout);
     let value: serde_json::Value = serde_json::from_str(line.trim()).map_err(|e| e.to_string())?;
-    value["fps"].as_f64().ok_or_else(|| "no fps in its output".to_string())
+    value["fps"]
+        .as_f64()
+        .ok_or_else(|| "no fps in its output".to_string())
 }

@@ -6,11 +6,11 @@ use crate::cache::{Cache, Record};
 use crate::cli::BuildArgs;
 use crate::commands::{self, EXIT_CONFIG, EXIT_FAILED};
 use crate::error::{Error, Result};
+use crate::gpu_lane::{Finish, GpuTask};
 use crate::graph::{Graph, LastBuild};
+use crate::key::{Key, KeySpec};
 use crate::lock::BuildLock;
 use crate::report::{ArtifactReport, Progress, Summary};
-use crate::gpu_lane::{Finish, GpuTask};
-use crate::key::{Key, KeySpec};
 use crate::scheduler::{self, Event, Lane, Outcome, Step};
 use crate::sources::SourceHashes;
 use crate::stage::{Context, Made, Node, Ran};
@@ -74,7 +74,9 @@ pub fn run(args: &BuildArgs) -> i32 {
                 Event::Started(i) => progress.started(&graph.nodes[i].name),
                 Event::Finished(i) => {
                     let node = &graph.nodes[i];
-                    let outcome = outcomes[i].as_ref().expect("finished nodes have an outcome");
+                    let outcome = outcomes[i]
+                        .as_ref()
+                        .expect("finished nodes have an outcome");
                     progress.finished(&node.name, outcome);
                     if let Outcome::Failed(error) = outcome {
                         if !matches!(error, Error::Interrupted) {

@@ -24,8 +24,12 @@ pub fn run(dir: &Path) -> i32 {
         if out.exists() {
             std::fs::remove_dir_all(&out).map_err(|e| Error::io("cannot remove", &out, e))?;
         }
-        for entry in std::fs::read_dir(&cache.dir).map_err(|e| Error::io("cannot read", &cache.dir, e))? {
-            let path = entry.map_err(|e| Error::io("cannot read", &cache.dir, e))?.path();
+        for entry in
+            std::fs::read_dir(&cache.dir).map_err(|e| Error::io("cannot read", &cache.dir, e))?
+        {
+            let path = entry
+                .map_err(|e| Error::io("cannot read", &cache.dir, e))?
+                .path();
             if path.file_name() == Some("lock".as_ref()) {
                 continue;
             }

@@ -8,8 +8,8 @@ pub mod plan;
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
 use crate::engine::torch::Accelerator;
+use crate::error::{Error, Result};
 use crate::manifest::{self, ConfigError, Manifest};
 
 /// Exit codes: 0 ok, 1 an artifact failed, 2 a configuration error.
@@ -18,7 +18,9 @@ pub const EXIT_CONFIG: i32 = 2;
 
 /// The content folder, canonicalised, or a configuration error saying why not.
 pub fn content_root(dir: &Path) -> std::result::Result<PathBuf, Error> {
-    let root = dir.canonicalize().map_err(|e| Error::io("cannot open the content folder", dir, e))?;
+    let root = dir
+        .canonicalize()
+        .map_err(|e| Error::io("cannot open the content folder", dir, e))?;
     Ok(root)
 }
 
@@ -92,7 +94,11 @@ pub fn exit_code(result: Result<i32>) -> i32 {
     match result {
         Ok(code) => code,
         Err(error) => {
-            let code = if error.is_config() { EXIT_CONFIG } else { EXIT_FAILED };
+            let code = if error.is_config() {
+                EXIT_CONFIG
+            } else {
+                EXIT_FAILED
+            };
             report(error);
             code
         }

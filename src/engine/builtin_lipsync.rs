@@ -85,7 +85,7 @@ fn loud_reference(loudness: &[f32]) -> f32 {
 }
 
 fn loudness_to_openness(rms: f32, loud: f32) -> f32 {
-    if !(rms > dbfs_to_amplitude(QUIET_DBFS)) {
+    if rms.is_nan() || rms <= dbfs_to_amplitude(QUIET_DBFS) {
         return 0.0;
     }
     (rms / loud).clamp(0.0, 1.0)

@@ -50,7 +50,9 @@ impl Accelerator {
                 }
                 let count = tch::Cuda::device_count() as usize;
                 if index >= count {
-                    return Err(format!("`{other}` was asked for but only {count} CUDA device(s) exist"));
+                    return Err(format!(
+                        "`{other}` was asked for but only {count} CUDA device(s) exist"
+                    ));
                 }
                 Ok((
                     Accelerator {
@@ -251,19 +253,22 @@ mod tests {
                 "`cuda:0` was asked for but CUDA is not available"
             );
         }
-        assert_eq!(Accelerator::resolve("tpu").unwrap_err(), "`tpu` is not a device");
+        assert_eq!(
+            Accelerator::resolve("tpu").unwrap_err(),
+            "`tpu` is not a device"
+        );
     }
 
     #[test]
     fn out_of_memory_halves_the_batch_and_retries() {
-        let cpu = Accelerator { device: Device::Cpu };
+        let cpu = Accelerator {
+            device: Device::Cpu,
+        };
         let mut seen = Vec::new();
         let used = in_batches(10, 8, &cpu, |range| {
             seen.push(range.clone());
             if range.len() > 2 {
-                Err(Error::OutOfMemory {
-                    model: "m".into(),
-                })
+                Err(Error::OutOfMemory { model: "m".into() })
             } else {
                 Ok(())
             }

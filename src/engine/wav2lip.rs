@@ -29,7 +29,10 @@ fn sample(frame: &Frame, x: f32, y: f32) -> [f32; 3] {
     let (x0, y0) = (x.floor(), y.floor());
     let (fx, fy) = (x - x0, y - y0);
     let (x0, y0) = (x0 as u32, y0 as u32);
-    let (x1, y1) = ((x0 + 1).min(frame.width - 1), (y0 + 1).min(frame.height - 1));
+    let (x1, y1) = (
+        (x0 + 1).min(frame.width - 1),
+        (y0 + 1).min(frame.height - 1),
+    );
     let (a, b, c, d) = (
         frame.pixel(x0, y0),
         frame.pixel(x1, y0),
@@ -146,7 +149,10 @@ mod tests {
         assert!((at(3, 10, 0) - 200.0 / 255.0).abs() < 1e-6, "B first");
         assert!((at(5, 10, 7) - 57.0 / 255.0).abs() < 1e-6, "R = x");
         assert_eq!(at(2, 60, 7), 0.0, "lower half masked");
-        assert!((at(2, 10, 7) - at(5, 10, 7)).abs() < 1e-6, "upper half kept");
+        assert!(
+            (at(2, 10, 7) - at(5, 10, 7)).abs() < 1e-6,
+            "upper half kept"
+        );
         assert_eq!(crop_box(&face(), 200, 160), (50, 30, 146, 126));
     }
 
@@ -183,6 +189,9 @@ mod tests {
         assert_eq!(centre, [0, 0, 0]);
         let edge = pasted.pixel(x0, (y0 + y1) / 2);
         let original = frame.pixel(x0, (y0 + y1) / 2);
-        assert!(edge[2] as i32 > original[2] as i32 - 20, "edge barely changes: {edge:?}");
+        assert!(
+            edge[2] as i32 > original[2] as i32 - 20,
+            "edge barely changes: {edge:?}"
+        );
     }
 }

@@ -67,11 +67,13 @@ pub enum ModelProblem {
 
 pub fn load(root: &Path, name: &str) -> Result<Model, ModelProblem> {
     let rel = format!("models/{name}/model.toml");
-    let not_found = |message: String| ModelProblem::NotFound {
+    let not_found = |message: String| {
+        ModelProblem::NotFound {
         message,
         help: format!(
             "export a model into models/{name}/ (see tools/export/README.md), or use lipsync = \"builtin\""
         ),
+    }
     };
     if !is_identifier(name) {
         return Err(not_found(format!("`{name}` is not a model name")));
@@ -79,7 +81,10 @@ pub fn load(root: &Path, name: &str) -> Result<Model, ModelProblem> {
     let manifest = paths::resolve(root, &rel)
         .map_err(|_| not_found(format!("lip-sync model `{name}` not found: no `{rel}`")))?;
     let text = std::fs::read_to_string(&manifest.abs).map_err(|e| {
-        ModelProblem::Invalid(ConfigError::in_file(&rel, format!("cannot read `{rel}`: {e}")))
+        ModelProblem::Invalid(ConfigError::in_file(
+            &rel,
+            format!("cannot read `{rel}`: {e}"),
+        ))
     })?;
     let doc = Doc::new(&rel, text);
     let raw: RawModel = toml::from_str(&doc.text)
@@ -117,7 +122,10 @@ pub fn load(root: &Path, name: &str) -> Result<Model, ModelProblem> {
         Some(b) => {
             return Err(invalid(
                 b.span(),
-                format!("`batch_size` must be between 1 and 4096, not {}", b.get_ref()),
+                format!(
+                    "`batch_size` must be between 1 and 4096, not {}",
+                    b.get_ref()
+                ),
                 "128 suits a 10 GB GPU for wav2lip; render halves it on out-of-memory",
             ))
         }

@@ -12,8 +12,8 @@ use toml::Spanned;
 
 use super::check::{self, de, table, unknown_keys};
 use super::diagnostic::{unknown_name, ConfigError, Doc};
-use super::{Avatar, AvatarKind, Background, Settings, Voice, VoiceEngine};
 use super::model::ModelProblem;
+use super::{Avatar, AvatarKind, Background, Settings, Voice, VoiceEngine};
 
 const TOP_KEYS: &[&str] = &["render", "defaults", "voices", "avatars"];
 const RENDER_KEYS: &[&str] = &["device", "jobs"];
@@ -413,7 +413,10 @@ fn avatar(
                 match super::model::load(root, &lipsync) {
                     Ok(found) => model = Some(found),
                     Err(ModelProblem::NotFound { message, help }) => {
-                        errors.push(ConfigError::at(doc, l.span(), message, "no such model").with_help(help));
+                        errors.push(
+                            ConfigError::at(doc, l.span(), message, "no such model")
+                                .with_help(help),
+                        );
                         return None;
                     }
                     Err(ModelProblem::Invalid(error)) => {
@@ -766,20 +769,37 @@ mod tests {
             "models/m/model.toml",
             "kind = \"lipsync\"\nformat = \"torchscript\"\nfile = \"../../../etc/passwd\"\ncontract = \"wav2lip\"\n",
         );
-        assert_one(&f.fatal(), "model file `models/m/../../../etc/passwd` not found", "models/m/model.toml:3:8", "relative to the model's folder");
+        assert_one(
+            &f.fatal(),
+            "model file `models/m/../../../etc/passwd` not found",
+            "models/m/model.toml:3:8",
+            "relative to the model's folder",
+        );
         f.write(
             "models/m/model.toml",
             "kind = \"lipsync\"\nformat = \"onnx\"\nfile = \"m.pt\"\ncontract = \"wav2lip\"\n",
         );
-        assert_one(&f.fatal(), "unknown model format `onnx`", "models/m/model.toml:2:10", "torchscript");
+        assert_one(
+            &f.fatal(),
+            "unknown model format `onnx`",
+            "models/m/model.toml:2:10",
+            "torchscript",
+        );
         f.write(
             "models/m/model.toml",
             "kind = \"lipsync\"\nformat = \"torchscript\"\nfile = \"m.pt\"\ncontract = \"wav2lip\"\nbatch_sise = 4\n",
         );
         let errors = f.fatal();
         assert_eq!(errors.len(), 1);
-        assert!(errors[0].message.contains("unknown key `batch_sise`"), "{}", errors[0].message);
-        assert_eq!(errors[0].help.as_deref(), Some("did you mean `batch_size`?"));
+        assert!(
+            errors[0].message.contains("unknown key `batch_sise`"),
+            "{}",
+            errors[0].message
+        );
+        assert_eq!(
+            errors[0].help.as_deref(),
+            Some("did you mean `batch_size`?")
+        );
     }
 
     #[test]

@@ -59,7 +59,10 @@ pub fn load_frames(source: &SourceFile, kind: AvatarKind) -> Result<(Vec<Frame>,
         },
     };
     match kind {
-        AvatarKind::Image => Ok((vec![media::read_image(&source.abs).map_err(unreadable)?], 0.0)),
+        AvatarKind::Image => Ok((
+            vec![media::read_image(&source.abs).map_err(unreadable)?],
+            0.0,
+        )),
         AvatarKind::Video => {
             let video = media::read_video(&source.abs).map_err(unreadable)?;
             Ok((video.frames, video.fps))

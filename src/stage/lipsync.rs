@@ -18,7 +18,7 @@ use crate::manifest::model::Model;
 use crate::manifest::{Avatar, AvatarKind, SourceFile};
 use crate::media::{self, Audio, VideoEncoder};
 use crate::sources::SourceHashes;
-use crate::stage::{face_track, speech, Context, GpuWork, Made, Node, Ran};
+use crate::stage::{face_track, speech, Context, FinishMade, GpuWork, Made, Node, Ran};
 use crate::toolchain;
 
 pub const OUTPUT: &str = "clip.mp4";
@@ -80,9 +80,11 @@ pub fn plan(
                     .into());
                 }
             }
-            spec = spec
-                .param("contract", model.contract.as_str())
-                .source("model", &model.file.rel, hash);
+            spec = spec.param("contract", model.contract.as_str()).source(
+                "model",
+                &model.file.rel,
+                hash,
+            );
             spec.precision = accelerator.precision().to_string();
             Some(ModelRun {
                 model: model.clone(),
@@ -109,7 +111,13 @@ pub fn frame_count(seconds: f64, fps: u32) -> usize {
 
 /// Which avatar frame shows at clip frame `i`: the source plays forward then backward
 /// (ping-pong) from `offset`, at its own frame rate.
-pub fn source_frame(i: usize, offset: usize, source_frames: usize, source_fps: f64, fps: u32) -> usize {
+pub fn source_frame(
+    i: usize,
+    offset: usize,
+    source_frames: usize,
+    source_fps: f64,
+    fps: u32,
+) -> usize {
     if source_frames <= 1 {
         return 0;
     }
@@ -149,8 +157,11 @@ impl ClipJob {
             artifact: format!("the speech of {}", node.name),
             detail,
         })?;
-        let track =
-            face_track::read_track(&ctx.cache.object_dir(&self.face_track).join(face_track::OUTPUT))?;
+        let track = face_track::read_track(
+            &ctx.cache
+                .object_dir(&self.face_track)
+                .join(face_track::OUTPUT),
+        )?;
         let (frames, source_fps) = face_track::load_frames(&self.source, self.kind)?;
         if frames.len() != track.boxes.len() {
             return Err(Error::Other(format!(
@@ -278,7 +289,11 @@ impl ClipJob {
                             .map(|&i| {
                                 let src = sources[i];
                                 let mut frame = frames[src].clone();
-                                wav2lip::paste(&mut frame, &track.boxes[src], &faces_out[i * OUT..(i + 1) * OUT]);
+                                wav2lip::paste(
+                                    &mut frame,
+                                    &track.boxes[src],
+                                    &faces_out[i * OUT..(i + 1) * OUT],
+                                );
                                 frame
                             })
                             .collect();
@@ -295,7 +310,7 @@ impl ClipJob {
                         batch_size: Some(used),
                         peak_memory_bytes: peak,
                     })
-                }) as Box<dyn FnOnce() -> Result<Made> + Send>)
+                }) as FinishMade)
             }),
         }
     }
@@ -308,7 +323,9 @@ fn check(artifact: &str, path: &Path, frames: usize) -> Result<()> {
         detail,
     };
     let probe = media::probe(path).map_err(invalid)?;
-    let video = probe.video.ok_or_else(|| invalid("no video stream".into()))?;
+    let video = probe
+        .video
+        .ok_or_else(|| invalid("no video stream".into()))?;
     if video.codec != "h264" || video.packets as usize != frames {
         return Err(invalid(format!(
             "expected {frames} H.264 frames, ffprobe found {} {} frames",

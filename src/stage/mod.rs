@@ -72,13 +72,17 @@ pub enum Ran {
     Gpu(GpuWork),
 }
 
+/// The CPU work after a model ran: paste, encode, check.
+pub type FinishMade = Box<dyn FnOnce() -> Result<Made> + Send>;
+/// The model's part of a job, run on the GPU lane.
+pub type InferMade = Box<dyn FnOnce(&LoadedModel) -> Result<FinishMade> + Send>;
+
 /// The part of a job that needs a model: runs on the GPU lane with the model loaded, and
 /// hands back the CPU work that finishes the artifact.
 pub struct GpuWork {
     pub model: String,
     pub file: PathBuf,
-    #[allow(clippy::type_complexity)]
-    pub infer: Box<dyn FnOnce(&LoadedModel) -> Result<Box<dyn FnOnce() -> Result<Made> + Send>> + Send>,
+    pub infer: InferMade,
 }
 
 /// What every job can see while it runs.

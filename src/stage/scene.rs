@@ -34,7 +34,11 @@ pub struct SceneJob {
     pub pause: f64,
 }
 
-pub fn plan(scene: &Scene, lines: Vec<(Key, Key)>, hashes: &SourceHashes) -> Result<(KeySpec, SceneJob)> {
+pub fn plan(
+    scene: &Scene,
+    lines: Vec<(Key, Key)>,
+    hashes: &SourceHashes,
+) -> Result<(KeySpec, SceneJob)> {
     let mut spec = KeySpec::new(ArtifactKind::Scene, VERSION, "ffmpeg")
         .param("ffmpeg", toolchain::ffmpeg()?)
         .param("fps", scene.fps)
@@ -48,9 +52,11 @@ pub fn plan(scene: &Scene, lines: Vec<(Key, Key)>, hashes: &SourceHashes) -> Res
             spec = spec.param("background", format!("#{r:02x}{g:02x}{b:02x}"));
         }
         Background::Image(file) => {
-            spec = spec
-                .param("background", "image")
-                .source("background", &file.rel, hashes.hash(file)?);
+            spec = spec.param("background", "image").source(
+                "background",
+                &file.rel,
+                hashes.hash(file)?,
+            );
         }
     }
     for (i, (clip, speech)) in lines.iter().enumerate() {
@@ -102,7 +108,11 @@ impl SceneJob {
             let speech_path = ctx.cache.object_dir(speech_key).join(speech::OUTPUT);
             let seconds = wav_seconds(&speech_path)?;
             let clip_frames = lipsync::frame_count(seconds, self.fps);
-            let pause = if i + 1 < self.lines.len() { pause_frames } else { 0 };
+            let pause = if i + 1 < self.lines.len() {
+                pause_frames
+            } else {
+                0
+            };
             let slot_frames = clip_frames + pause;
             let slot_samples = slot_frames as u64 * AUDIO_RATE as u64 / self.fps as u64;
             total_frames += slot_frames;
@@ -114,7 +124,11 @@ impl SceneJob {
                 let video = probe.video.unwrap_or_default();
                 avatar_size = (video.width, video.height);
             }
-            command.arg("-i").arg(&clip_path).arg("-i").arg(&speech_path);
+            command
+                .arg("-i")
+                .arg(&clip_path)
+                .arg("-i")
+                .arg(&speech_path);
             let (v, a) = (2 * i + 1, 2 * i + 2);
             graph.push_str(&format!(
                 "[{v}:v]tpad=stop_mode=clone:stop={pause},setpts=PTS-STARTPTS[v{i}];\
@@ -135,9 +149,23 @@ impl SceneJob {
         let output = dir.join(OUTPUT);
         command
             .args(["-filter_complex", &graph, "-map", "[outv]", "-map", "[ca]"])
-            .args(["-c:v", "libx264", "-preset", PRESET, "-crf", &CRF.to_string()])
+            .args([
+                "-c:v",
+                "libx264",
+                "-preset",
+                PRESET,
+                "-crf",
+                &CRF.to_string(),
+            ])
             .args(["-r", &self.fps.to_string(), "-pix_fmt", "yuv420p"])
-            .args(["-c:a", "aac", "-b:a", AUDIO_BITRATE, "-ar", &AUDIO_RATE.to_string()])
+            .args([
+                "-c:a",
+                "aac",
+                "-b:a",
+                AUDIO_BITRATE,
+                "-ar",
+                &AUDIO_RATE.to_string(),
+            ])
             .args(["-movflags", "+faststart", "-f", "mp4"])
             .arg(&output);
         process::run(&mut command, &node.name)?;
@@ -159,7 +187,10 @@ fn fit((w, h): (u32, u32), (fw, fh): (u32, u32)) -> (u32, u32) {
     }
     let scale = (fw as f64 / w as f64).min(fh as f64 / h as f64);
     let even = |v: f64| ((v / 2.0).floor() as u32 * 2).max(2);
-    (even(w as f64 * scale).min(fw), even(h as f64 * scale).min(fh))
+    (
+        even(w as f64 * scale).min(fw),
+        even(h as f64 * scale).min(fh),
+    )
 }
 
 /// A scene must be H.264 + AAC with the planned frame count and matching durations.
@@ -169,8 +200,12 @@ fn check(artifact: &str, path: &Path, frames: usize, fps: u32) -> Result<()> {
         detail,
     };
     let probe = media::probe(path).map_err(invalid)?;
-    let video = probe.video.ok_or_else(|| invalid("no video stream".into()))?;
-    let audio = probe.audio.ok_or_else(|| invalid("no audio stream".into()))?;
+    let video = probe
+        .video
+        .ok_or_else(|| invalid("no video stream".into()))?;
+    let audio = probe
+        .audio
+        .ok_or_else(|| invalid("no audio stream".into()))?;
     if video.codec != "h264" || audio.codec != "aac" {
         return Err(invalid(format!(
             "expected H.264 + AAC, found {} + {}",

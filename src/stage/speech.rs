@@ -19,8 +19,15 @@ const VERSION: &str = "speech-1";
 
 #[derive(Debug)]
 pub enum SpeechJob {
-    Espeak { text: String, voice_arg: String, pitch: u32, rate: u32 },
-    Import { file: SourceFile },
+    Espeak {
+        text: String,
+        voice_arg: String,
+        pitch: u32,
+        rate: u32,
+    },
+    Import {
+        file: SourceFile,
+    },
 }
 
 pub fn plan(line: &Line, voice: &Voice, hashes: &SourceHashes) -> Result<(KeySpec, SpeechJob)> {
@@ -79,7 +86,11 @@ impl SpeechJob {
                     .arg("-f")
                     .arg(&text_file);
                 process::run(&mut command, &node.name)?;
-                if check(&node.name, &output)?.samples.iter().all(|s| s.abs() < 1e-4) {
+                if check(&node.name, &output)?
+                    .samples
+                    .iter()
+                    .all(|s| s.abs() < 1e-4)
+                {
                     return Err(Error::InvalidOutput {
                         artifact: node.name.clone(),
                         detail: format!("espeak-ng made only silence (voice `{voice_arg}`)"),
