@@ -46,7 +46,13 @@ fn embed_face_model() {
     let target = env::var("TARGET").expect("cargo sets TARGET for build scripts");
     let metadata = |extra: &[&str]| {
         let output = Command::new(&cargo)
-            .args(["metadata", "--format-version", "1", "--filter-platform", &target])
+            .args([
+                "metadata",
+                "--format-version",
+                "1",
+                "--filter-platform",
+                &target,
+            ])
             .args(extra)
             .current_dir(env::var("CARGO_MANIFEST_DIR").unwrap())
             .output()

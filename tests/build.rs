@@ -14,9 +14,21 @@ const SCENES: [&str; 2] = ["out/demo/dialogue.mp4", "out/demo/welcome.mp4"];
 fn movement_and_loudness(video: &std::path::Path, fps: usize) -> (Vec<f64>, Vec<f64>) {
     let path = video.to_str().unwrap();
     let (w, h) = (640usize, 360usize);
-    let gray = ffmpeg(&["-i", path, "-vf", &format!("scale={w}:{h}"), "-f", "rawvideo", "-pix_fmt", "gray", "-"]);
+    let gray = ffmpeg(&[
+        "-i",
+        path,
+        "-vf",
+        &format!("scale={w}:{h}"),
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "gray",
+        "-",
+    ]);
     let frames: Vec<&[u8]> = gray.chunks_exact(w * h).collect();
-    let pcm = ffmpeg(&["-i", path, "-vn", "-ac", "1", "-ar", "48000", "-f", "s16le", "-"]);
+    let pcm = ffmpeg(&[
+        "-i", path, "-vn", "-ac", "1", "-ar", "48000", "-f", "s16le", "-",
+    ]);
     let samples: Vec<f64> = pcm
         .chunks_exact(2)
         .map(|b| i16::from_le_bytes([b[0], b[1]]) as f64 / 32768.0)
@@ -30,7 +42,11 @@ fn movement_and_loudness(video: &std::path::Path, fps: usize) -> (Vec<f64>, Vec<
     let mut spread: Vec<(f64, usize)> = (0..w * h)
         .map(|p| {
             let mean = frames[..n].iter().map(|f| f[p] as f64).sum::<f64>() / n as f64;
-            let var = frames[..n].iter().map(|f| (f[p] as f64 - mean).powi(2)).sum::<f64>() / n as f64;
+            let var = frames[..n]
+                .iter()
+                .map(|f| (f[p] as f64 - mean).powi(2))
+                .sum::<f64>()
+                / n as f64;
             (var, p)
         })
         .collect();
@@ -43,7 +59,14 @@ fn movement_and_loudness(video: &std::path::Path, fps: usize) -> (Vec<f64>, Vec<
         .map(|&p| silent.iter().map(|&i| frames[i][p] as f64).sum::<f64>() / silent.len() as f64)
         .collect();
     let movement = (0..n)
-        .map(|i| region.iter().zip(&rest).map(|(&p, r)| (frames[i][p] as f64 - r).abs()).sum::<f64>() / region.len() as f64)
+        .map(|i| {
+            region
+                .iter()
+                .zip(&rest)
+                .map(|(&p, r)| (frames[i][p] as f64 - r).abs())
+                .sum::<f64>()
+                / region.len() as f64
+        })
         .collect();
     (movement, loudness[..n].to_vec())
 }
@@ -54,19 +77,29 @@ fn fresh_build_of_the_demo_renders_every_scene() {
     let run = folder.build();
     assert_eq!(folder.out_files(), SCENES);
     assert!(run.with_status("failed").is_empty());
-    assert!(run.stderr.contains("render: made 21, reused 0, failed 0"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("render: made 21, reused 0, failed 0"),
+        "{}",
+        run.stderr
+    );
 
     let mut best = f64::MIN;
     for scene in SCENES {
         let (video, audio, video_s, audio_s) = probe(&folder.file(scene));
         assert_eq!((video.as_str(), audio.as_str()), ("h264", "aac"));
-        assert!((video_s - audio_s).abs() <= 0.040, "{scene}: video {video_s} s, audio {audio_s} s");
+        assert!(
+            (video_s - audio_s).abs() <= 0.040,
+            "{scene}: video {video_s} s, audio {audio_s} s"
+        );
         let (movement, loudness) = movement_and_loudness(&folder.file(scene), 25);
         let r = pearson(&movement, &loudness);
         eprintln!("{scene}: mouth movement vs speech RMS r = {r:.3}");
         best = best.max(r);
     }
-    assert!(best >= 0.5, "mouth movement does not follow the speech (best r = {best:.3})");
+    assert!(
+        best >= 0.5,
+        "mouth movement does not follow the speech (best r = {best:.3})"
+    );
     assert_eq!(folder.verify_cache(), 21);
 }
 
@@ -82,16 +115,32 @@ fn second_build_makes_nothing_and_leaves_out_untouched() {
 
     let again = folder.build();
     assert_eq!(again.made(), Vec::<String>::new());
-    assert!(again.stderr.contains("render: made 0, reused 21, failed 0"), "{}", again.stderr);
+    assert!(
+        again.stderr.contains("render: made 0, reused 21, failed 0"),
+        "{}",
+        again.stderr
+    );
     assert_eq!(SCENES.iter().map(|s| stamp(s)).collect::<Vec<_>>(), before);
 
     // A new mtime on every source file changes no content, so nothing is made.
-    for rel in ["Renderfile.toml", "projects/demo/project.toml", "projects/demo/welcome.txt", "avatars/astronaut.png"] {
-        let file = std::fs::File::options().write(true).open(folder.file(rel)).unwrap();
-        file.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(5)).unwrap();
+    for rel in [
+        "Renderfile.toml",
+        "projects/demo/project.toml",
+        "projects/demo/welcome.txt",
+        "avatars/astronaut.png",
+    ] {
+        let file = std::fs::File::options()
+            .write(true)
+            .open(folder.file(rel))
+            .unwrap();
+        file.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(5))
+            .unwrap();
     }
     assert_eq!(folder.build().made(), Vec::<String>::new());
-    assert_eq!(folder.render(&["plan"]).stdout, "up to date (21 artifacts)\n");
+    assert_eq!(
+        folder.render(&["plan"]).stdout,
+        "up to date (21 artifacts)\n"
+    );
 }
 
 #[test]
@@ -105,14 +154,19 @@ fn editing_one_line_remakes_its_speech_its_clip_and_its_scene() {
     );
     let plan = folder.render(&["plan"]);
     assert!(
-        plan.stdout.contains("speech demo/dialogue:3: params changed: text"),
+        plan.stdout
+            .contains("speech demo/dialogue:3: params changed: text"),
         "{}",
         plan.stdout
     );
     let run = folder.build();
     assert_eq!(
         run.made(),
-        ["clip demo/dialogue:3", "scene demo/dialogue", "speech demo/dialogue:3"]
+        [
+            "clip demo/dialogue:3",
+            "scene demo/dialogue",
+            "speech demo/dialogue:3"
+        ]
     );
 }
 
@@ -128,7 +182,11 @@ fn inserting_a_line_makes_only_that_line_and_its_scene() {
     let run = folder.build();
     assert_eq!(
         run.made(),
-        ["clip demo/welcome:3", "scene demo/welcome", "speech demo/welcome:3"]
+        [
+            "clip demo/welcome:3",
+            "scene demo/welcome",
+            "speech demo/welcome:3"
+        ]
     );
 }
 
@@ -159,11 +217,27 @@ fn a_video_avatar_works() {
     let folder = Folder::small_demo();
     // A 2 s video that pans across the portrait, so every frame differs.
     ffmpeg(&[
-        "-loop", "1", "-i", folder.file("avatars/astronaut.png").to_str().unwrap(),
-        "-vf", "crop=448:448:32+24*sin(2*PI*t):24,format=yuv420p", "-t", "2", "-r", "25",
-        "-c:v", "libx264", "-crf", "18", folder.file("avatars/talk.mp4").to_str().unwrap(),
+        "-loop",
+        "1",
+        "-i",
+        folder.file("avatars/astronaut.png").to_str().unwrap(),
+        "-vf",
+        "crop=448:448:32+24*sin(2*PI*t):24,format=yuv420p",
+        "-t",
+        "2",
+        "-r",
+        "25",
+        "-c:v",
+        "libx264",
+        "-crf",
+        "18",
+        folder.file("avatars/talk.mp4").to_str().unwrap(),
     ]);
-    folder.edit("Renderfile.toml", "image = \"avatars/astronaut.png\"", "video = \"avatars/talk.mp4\"");
+    folder.edit(
+        "Renderfile.toml",
+        "image = \"avatars/astronaut.png\"",
+        "video = \"avatars/talk.mp4\"",
+    );
     let run = folder.build();
     assert!(run.made().contains(&"face-track astronaut".to_string()));
     for scene in SCENES {
@@ -177,7 +251,8 @@ fn a_video_avatar_works() {
         for entry in walkdir::WalkDir::new(record) {
             let entry = entry.unwrap();
             if entry.file_name() == "track.json" {
-                found = Some(serde_json::from_slice(&std::fs::read(entry.path()).unwrap()).unwrap());
+                found =
+                    Some(serde_json::from_slice(&std::fs::read(entry.path()).unwrap()).unwrap());
             }
         }
         found.expect("a face track object")

@@ -11,7 +11,10 @@ use std::time::{Duration, Instant, SystemTime};
 #[test]
 fn killed_builds_leave_a_consistent_cache() {
     let folder = Folder::small_demo();
-    let seed = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    let seed = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
     eprintln!("seed {seed}");
     let mut state = seed | 1;
     let mut next = move || {
@@ -46,19 +49,34 @@ fn killed_builds_leave_a_consistent_cache() {
         child.wait().unwrap();
 
         let run = folder.render(&["build"]);
-        assert_eq!(run.code, 0, "round {round} (killed after {delay:?}):\n{}", run.stderr);
+        assert_eq!(
+            run.code, 0,
+            "round {round} (killed after {delay:?}):\n{}",
+            run.stderr
+        );
         folder.verify_cache();
         for file in folder.out_files() {
-            assert!(file.ends_with(".mp4") && !file.contains("tmp"), "partial file {file} in out/");
+            assert!(
+                file.ends_with(".mp4") && !file.contains("tmp"),
+                "partial file {file} in out/"
+            );
             let bytes = std::fs::read(folder.file(&file)).unwrap();
             let hash = blake3::hash(&bytes).to_hex().to_string();
             let cached = walkdir::WalkDir::new(folder.file("cache/objects"))
                 .into_iter()
                 .map(|e| e.unwrap())
                 .filter(|e| e.file_name() == "scene.mp4")
-                .any(|e| blake3::hash(&std::fs::read(e.path()).unwrap()).to_hex().to_string() == hash);
+                .any(|e| {
+                    blake3::hash(&std::fs::read(e.path()).unwrap())
+                        .to_hex()
+                        .to_string()
+                        == hash
+                });
             assert!(cached, "{file} is not a cached scene");
         }
-        assert_eq!(common::files_under(&folder.file("cache/tmp"), folder.path()), Vec::<String>::new());
+        assert_eq!(
+            common::files_under(&folder.file("cache/tmp"), folder.path()),
+            Vec::<String>::new()
+        );
     }
 }

@@ -20,14 +20,22 @@ fn add_fixture_models(folder: &Folder) {
         .arg(folder.file("models"))
         .output()
         .unwrap();
-    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
 }
 
 /// The demo with its avatar using `model`.
 fn demo_with_model(model: &str) -> Folder {
     let folder = Folder::small_demo();
     add_fixture_models(&folder);
-    folder.edit("Renderfile.toml", "lipsync = \"builtin\"", &format!("lipsync = \"{model}\""));
+    folder.edit(
+        "Renderfile.toml",
+        "lipsync = \"builtin\"",
+        &format!("lipsync = \"{model}\""),
+    );
     folder
 }
 
@@ -53,7 +61,11 @@ fn lane_jobs_never_overlap_and_each_model_loads_once() {
     let folder = demo_with_model("tiny-lipsync");
     // A second avatar on a second model, used by a scene between two scenes of the first:
     // a lane that took jobs first come, first served would load tiny-lipsync twice.
-    std::fs::copy(folder.file("avatars/astronaut.png"), folder.file("avatars/twin.png")).unwrap();
+    std::fs::copy(
+        folder.file("avatars/astronaut.png"),
+        folder.file("avatars/twin.png"),
+    )
+    .unwrap();
     let renderfile = folder.read("Renderfile.toml")
         + "\n[avatars.twin]\nimage = \"avatars/twin.png\"\nlipsync = \"slow-lipsync\"\n";
     folder.write("Renderfile.toml", &renderfile);
@@ -73,7 +85,10 @@ fn lane_jobs_never_overlap_and_each_model_loads_once() {
     for (event, model, artifact) in &events {
         match event.as_str() {
             "load" => {
-                assert!(busy.is_none() && loaded.is_none(), "load while busy or loaded: {events:?}");
+                assert!(
+                    busy.is_none() && loaded.is_none(),
+                    "load while busy or loaded: {events:?}"
+                );
                 loaded = Some(model.clone());
                 loads.push(model.clone());
             }
@@ -99,7 +114,10 @@ fn lane_jobs_never_overlap_and_each_model_loads_once() {
     assert_eq!(loads, ["slow-lipsync", "tiny-lipsync"], "{events:?}");
     // 9 demo lines + 3 twin lines + 2 coda lines, each a clip on the lane.
     assert_eq!(jobs, 14);
-    assert_eq!(run.made().iter().filter(|n| n.starts_with("clip ")).count(), 14);
+    assert_eq!(
+        run.made().iter().filter(|n| n.starts_with("clip ")).count(),
+        14
+    );
 }
 
 #[test]
@@ -127,16 +145,24 @@ fn model_clips_record_device_precision_and_batch() {
             assert_eq!(record["precision"], if cuda { "fp16" } else { "fp32" });
             assert_eq!(record["spec"]["precision"], record["precision"]);
             assert_eq!(record["batch_size"], 4);
-            assert_eq!(record["spec"]["sources"]["model"]["path"], "models/tiny-lipsync/tiny-lipsync.pt");
+            assert_eq!(
+                record["spec"]["sources"]["model"]["path"],
+                "models/tiny-lipsync/tiny-lipsync.pt"
+            );
         }
     }
     assert_eq!(clips, 9);
 
     // Going back to the built-in engine re-makes the clips and says why.
-    folder.edit("Renderfile.toml", "lipsync = \"tiny-lipsync\"", "lipsync = \"builtin\"");
+    folder.edit(
+        "Renderfile.toml",
+        "lipsync = \"tiny-lipsync\"",
+        "lipsync = \"builtin\"",
+    );
     let plan = folder.render(&["plan"]);
     assert!(
-        plan.stdout.contains("clip demo/welcome:1: engine changed: tiny-lipsync → builtin\n"),
+        plan.stdout
+            .contains("clip demo/welcome:1: engine changed: tiny-lipsync → builtin\n"),
         "{}",
         plan.stdout
     );
@@ -155,17 +181,33 @@ fn a_model_that_breaks_the_contract_fails_naming_the_model() {
     assert!(!run.stderr.contains("panicked"));
     assert!(folder.out_files().is_empty());
     folder.verify_cache();
-    assert_eq!(common::files_under(&folder.file("cache/tmp"), folder.path()), Vec::<String>::new());
+    assert_eq!(
+        common::files_under(&folder.file("cache/tmp"), folder.path()),
+        Vec::<String>::new()
+    );
 }
 
 #[test]
 fn a_missing_model_file_is_a_configuration_error() {
     let folder = demo_with_model("tiny-lipsync");
-    folder.edit("models/tiny-lipsync/model.toml", "file = \"tiny-lipsync.pt\"", "file = \"gone.pt\"");
+    folder.edit(
+        "models/tiny-lipsync/model.toml",
+        "file = \"tiny-lipsync.pt\"",
+        "file = \"gone.pt\"",
+    );
     let run = folder.render(&["build"]);
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("  × model file `models/tiny-lipsync/gone.pt` not found\n"), "{}", run.stderr);
-    assert!(run.stderr.contains("[models/tiny-lipsync/model.toml:4:8]"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("  × model file `models/tiny-lipsync/gone.pt` not found\n"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("[models/tiny-lipsync/model.toml:4:8]"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -193,11 +235,16 @@ fn cuda_asked_for_without_cuda_is_an_error() {
         return;
     }
     let folder = demo_with_model("tiny-lipsync");
-    folder.edit("Renderfile.toml", "device = \"auto\"", "device = \"cuda:0\"");
+    folder.edit(
+        "Renderfile.toml",
+        "device = \"auto\"",
+        "device = \"cuda:0\"",
+    );
     let run = folder.render(&["build"]);
     assert_eq!(run.code, 2);
     assert!(
-        run.stderr.contains("  × device `cuda:0` was asked for but CUDA is not available\n"),
+        run.stderr
+            .contains("  × device `cuda:0` was asked for but CUDA is not available\n"),
         "{}",
         run.stderr
     );
@@ -212,8 +259,16 @@ fn the_real_wav2lip_architecture_renders_a_scene() {
         .arg(folder.file("models/wav2lip"))
         .output()
         .unwrap();
-    assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
-    folder.edit("Renderfile.toml", "lipsync = \"builtin\"", "lipsync = \"wav2lip\"");
+    assert!(
+        export.status.success(),
+        "{}",
+        String::from_utf8_lossy(&export.stderr)
+    );
+    folder.edit(
+        "Renderfile.toml",
+        "lipsync = \"builtin\"",
+        "lipsync = \"wav2lip\"",
+    );
     // One short scene keeps this quick on a CPU.
     folder.write(
         "projects/demo/project.toml",

@@ -57,7 +57,11 @@ impl Folder {
     /// A copy of the repository's demo content folder.
     pub fn demo() -> Folder {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::copy(repo().join("Renderfile.toml"), dir.path().join("Renderfile.toml")).unwrap();
+        std::fs::copy(
+            repo().join("Renderfile.toml"),
+            dir.path().join("Renderfile.toml"),
+        )
+        .unwrap();
         copy_tree(&repo().join("projects"), &dir.path().join("projects"));
         copy_tree(&repo().join("avatars"), &dir.path().join("avatars"));
         Folder { dir }
@@ -196,7 +200,13 @@ pub fn files_under(dir: &Path, base: &Path) -> Vec<String> {
         .into_iter()
         .map(|e| e.unwrap())
         .filter(|e| !e.file_type().is_dir())
-        .map(|e| e.path().strip_prefix(base).unwrap().to_string_lossy().to_string())
+        .map(|e| {
+            e.path()
+                .strip_prefix(base)
+                .unwrap()
+                .to_string_lossy()
+                .to_string()
+        })
         .collect();
     files.sort();
     files
@@ -209,7 +219,11 @@ pub fn probe(path: &Path) -> (String, String, f64, f64) {
         .arg(path)
         .output()
         .unwrap();
-    assert!(output.status.success(), "ffprobe failed on {}", path.display());
+    assert!(
+        output.status.success(),
+        "ffprobe failed on {}",
+        path.display()
+    );
     let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let mut result = (String::new(), String::new(), 0.0, 0.0);
     for stream in value["streams"].as_array().unwrap() {
