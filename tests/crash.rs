@@ -80,3 +80,55 @@ fn killed_builds_leave_a_consistent_cache() {
         );
     }
 }
+
+#[test]
+fn ctrl_c_stops_cleanly_and_the_next_build_resumes() {
+    let folder = Folder::small_demo();
+    let child = folder
+        .command(&["build", "--json", "report.json"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until a clip (an ffmpeg child) is being made, then interrupt.
+    let start = Instant::now();
+    while !folder.file("cache/objects").exists()
+        || walkdir::WalkDir::new(folder.file("cache/objects"))
+            .into_iter()
+            .count()
+            < 8
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the build never got going"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: signalling our own child.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGINT);
+    }
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("render: interrupted; the cache is consistent and the next build resumes"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"));
+    assert_eq!(
+        common::files_under(&folder.file("cache/tmp"), folder.path()),
+        Vec::<String>::new()
+    );
+    let made_before = folder.verify_cache();
+
+    assert!(
+        (1..21).contains(&made_before),
+        "{made_before} objects before the interrupt"
+    );
+
+    // Nothing finished before Ctrl-C is made again.
+    let run = folder.build();
+    assert_eq!(run.made().len(), 21 - made_before, "{}", run.stderr);
+    folder.verify_cache();
+}
