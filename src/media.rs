@@ -286,11 +286,14 @@ impl VideoEncoder {
 
     pub fn write(&mut self, frame: &Frame) -> Result<()> {
         assert_eq!((frame.width, frame.height), (self.width, self.height));
-        let stdin = self.stdin.as_mut().expect("encoder is open");
+        let Some(stdin) = self.stdin.as_mut() else {
+            return Err(Error::Other("ffmpeg stopped reading frames".into()));
+        };
         if stdin.write_all(&frame.data).is_err() {
-            // ffmpeg quit early; `finish` reports why.
+            // ffmpeg quit early: report its own words if it failed, else say so.
             self.stdin = None;
-            return self.finish_inner("a clip");
+            self.finish_inner("a clip")?;
+            return Err(Error::Other("ffmpeg stopped reading frames".into()));
         }
         Ok(())
     }

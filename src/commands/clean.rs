@@ -40,9 +40,8 @@ pub fn run(dir: &Path) -> i32 {
             };
             removed.map_err(|e| Error::io("cannot remove", &path, e))?;
         }
+        // The lock file stays: a build waiting on it must lock the same file as any later one.
         drop(lock);
-        let _ = std::fs::remove_file(cache.dir.join("lock"));
-        let _ = std::fs::remove_dir(&cache.dir);
         eprintln!("render: removed cache/ and out/");
         Ok(0)
     })();
