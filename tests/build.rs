@@ -259,3 +259,31 @@ fn a_video_avatar_works() {
     };
     assert_eq!(track["boxes"].as_array().unwrap().len(), 50);
 }
+
+#[test]
+fn dry_run_makes_nothing_and_clean_removes_what_render_made() {
+    let folder = Folder::small_demo();
+    let dry = folder.render(&["build", "--dry-run"]);
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert!(
+        dry.stdout.contains("scene demo/welcome: new\n"),
+        "{}",
+        dry.stdout
+    );
+    assert!(
+        dry.stdout.ends_with("21 of 21 artifacts to make\n"),
+        "{}",
+        dry.stdout
+    );
+    assert!(folder.out_files().is_empty());
+
+    folder.build();
+    let clean = folder.render(&["clean"]);
+    assert_eq!(clean.code, 0);
+    assert_eq!(clean.stderr, "render: removed cache/ and out/\n");
+    assert!(!folder.file("out").exists() && !folder.file("cache/objects").exists());
+    assert!(folder
+        .render(&["plan"])
+        .stdout
+        .ends_with("21 of 21 artifacts to make\n"));
+}
