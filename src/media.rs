@@ -31,6 +31,13 @@ impl Audio {
 pub fn read_wav(path: &Path) -> std::result::Result<Audio, String> {
     let mut reader = hound::WavReader::open(path).map_err(|e| e.to_string())?;
     let spec = reader.spec();
+    // hound accepts a rate of 0 (and divides by it when the WAV is written back).
+    if spec.sample_rate < 8000 {
+        return Err(format!(
+            "its sample rate is {} Hz; speech needs at least 8000 Hz",
+            spec.sample_rate
+        ));
+    }
     let channels = spec.channels.max(1) as usize;
     let interleaved: Vec<f32> = match spec.sample_format {
         hound::SampleFormat::Float => reader
@@ -179,6 +186,18 @@ pub fn probe(path: &Path) -> std::result::Result<Probe, String> {
         }
     }
     Ok(probe)
+}
+
+/// Probes a file render just made; a failure means the artifact is invalid.
+pub fn probe_output(artifact: &str, path: &Path) -> Result<Probe> {
+    probe(path).map_err(|detail| invalid(artifact, detail))
+}
+
+pub fn invalid(artifact: &str, detail: impl Into<String>) -> Error {
+    Error::InvalidOutput {
+        artifact: artifact.to_string(),
+        detail: detail.into(),
+    }
 }
 
 fn parse_ratio(ratio: &str) -> Option<f64> {

@@ -153,10 +153,8 @@ impl ClipJob {
 
     fn inputs(&self, node: &Node, ctx: &Context) -> Result<Inputs> {
         let speech_path = ctx.cache.object_dir(&self.speech).join(speech::OUTPUT);
-        let audio = media::read_wav(&speech_path).map_err(|detail| Error::InvalidOutput {
-            artifact: format!("the speech of {}", node.name),
-            detail,
-        })?;
+        let audio = media::read_wav(&speech_path)
+            .map_err(|detail| media::invalid(&format!("the speech of {}", node.name), detail))?;
         let track = face_track::read_track(
             &ctx.cache
                 .object_dir(&self.face_track)
@@ -205,25 +203,11 @@ impl ClipJob {
             *last = 0.0;
         }
 
-        let (width, height) = (frames[0].width, frames[0].height);
-        let output = dir.join(OUTPUT);
-        let mut encoder = VideoEncoder::new(&output, width, height, self.fps, CLIP_CRF)?;
-        let indices: Vec<usize> = (0..count).collect();
-        for chunk in indices.chunks(32) {
-            crate::process::check_interrupted()?;
-            let animated: Vec<_> = chunk
-                .par_iter()
-                .map(|&i| {
-                    let src = sources[i];
-                    builtin_lipsync::animate(&frames[src], &track.boxes[src], openness[i])
-                })
-                .collect();
-            for frame in &animated {
-                encoder.write(frame)?;
-            }
-        }
-        encoder.finish(&node.name)?;
-        check(&node.name, &output, count)?;
+        let size = (frames[0].width, frames[0].height);
+        encode(&node.name, &dir.join(OUTPUT), size, self.fps, count, |i| {
+            let src = sources[i];
+            builtin_lipsync::animate(&frames[src], &track.boxes[src], openness[i])
+        })?;
         Ok(Made::cpu(vec![OUTPUT]))
     }
 
@@ -279,30 +263,14 @@ impl ClipJob {
                 let peak = accelerator.peak_memory();
                 drop(face_input);
                 Ok(Box::new(move || {
-                    let (width, height) = (frames[0].width, frames[0].height);
-                    let mut encoder = VideoEncoder::new(&output, width, height, fps, CLIP_CRF)?;
-                    let indices: Vec<usize> = (0..count).collect();
-                    for chunk in indices.chunks(32) {
-                        crate::process::check_interrupted()?;
-                        let pasted: Vec<Frame> = chunk
-                            .par_iter()
-                            .map(|&i| {
-                                let src = sources[i];
-                                let mut frame = frames[src].clone();
-                                wav2lip::paste(
-                                    &mut frame,
-                                    &track.boxes[src],
-                                    &faces_out[i * OUT..(i + 1) * OUT],
-                                );
-                                frame
-                            })
-                            .collect();
-                        for frame in &pasted {
-                            encoder.write(frame)?;
-                        }
-                    }
-                    encoder.finish(&name)?;
-                    check(&name, &output, count)?;
+                    let size = (frames[0].width, frames[0].height);
+                    encode(&name, &output, size, fps, count, |i| {
+                        let src = sources[i];
+                        let mut frame = frames[src].clone();
+                        let face = &faces_out[i * OUT..(i + 1) * OUT];
+                        wav2lip::paste(&mut frame, &track.boxes[src], face);
+                        frame
+                    })?;
                     Ok(Made {
                         outputs: vec![OUTPUT],
                         device: accelerator.describe(),
@@ -316,21 +284,43 @@ impl ClipJob {
     }
 }
 
+/// Makes frame `i` of `count` with `frame_at` (in parallel, written in order), encodes them
+/// into the clip at `output` and checks the result.
+fn encode(
+    artifact: &str,
+    output: &Path,
+    (width, height): (u32, u32),
+    fps: u32,
+    count: usize,
+    frame_at: impl Fn(usize) -> Frame + Sync,
+) -> Result<()> {
+    let mut encoder = VideoEncoder::new(output, width, height, fps, CLIP_CRF)?;
+    let indices: Vec<usize> = (0..count).collect();
+    for chunk in indices.chunks(32) {
+        crate::process::check_interrupted()?;
+        let frames: Vec<Frame> = chunk.par_iter().map(|&i| frame_at(i)).collect();
+        for frame in &frames {
+            encoder.write(frame)?;
+        }
+    }
+    encoder.finish(artifact)?;
+    check(artifact, output, count)
+}
+
 /// A clip must be H.264 with exactly one frame per `1/fps` of its speech.
 fn check(artifact: &str, path: &Path, frames: usize) -> Result<()> {
-    let invalid = |detail: String| Error::InvalidOutput {
-        artifact: artifact.to_string(),
-        detail,
-    };
-    let probe = media::probe(path).map_err(invalid)?;
+    let probe = media::probe_output(artifact, path)?;
     let video = probe
         .video
-        .ok_or_else(|| invalid("no video stream".into()))?;
+        .ok_or_else(|| media::invalid(artifact, "no video stream"))?;
     if video.codec != "h264" || video.packets as usize != frames {
-        return Err(invalid(format!(
-            "expected {frames} H.264 frames, ffprobe found {} {} frames",
-            video.packets, video.codec
-        )));
+        return Err(media::invalid(
+            artifact,
+            format!(
+                "expected {frames} H.264 frames, ffprobe found {} {} frames",
+                video.packets, video.codec
+            ),
+        ));
     }
     Ok(())
 }

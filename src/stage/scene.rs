@@ -117,10 +117,7 @@ impl SceneJob {
             let slot_samples = slot_frames as u64 * AUDIO_RATE as u64 / self.fps as u64;
             total_frames += slot_frames;
             if i == 0 {
-                let probe = media::probe(&clip_path).map_err(|detail| Error::InvalidOutput {
-                    artifact: node.name.clone(),
-                    detail,
-                })?;
+                let probe = media::probe_output(&node.name, &clip_path)?;
                 let video = probe.video.unwrap_or_default();
                 avatar_size = (video.width, video.height);
             }
@@ -195,34 +192,36 @@ fn fit((w, h): (u32, u32), (fw, fh): (u32, u32)) -> (u32, u32) {
 
 /// A scene must be H.264 + AAC with the planned frame count and matching durations.
 fn check(artifact: &str, path: &Path, frames: usize, fps: u32) -> Result<()> {
-    let invalid = |detail: String| Error::InvalidOutput {
-        artifact: artifact.to_string(),
-        detail,
-    };
-    let probe = media::probe(path).map_err(invalid)?;
+    let probe = media::probe_output(artifact, path)?;
     let video = probe
         .video
-        .ok_or_else(|| invalid("no video stream".into()))?;
+        .ok_or_else(|| media::invalid(artifact, "no video stream"))?;
     let audio = probe
         .audio
-        .ok_or_else(|| invalid("no audio stream".into()))?;
+        .ok_or_else(|| media::invalid(artifact, "no audio stream"))?;
     if video.codec != "h264" || audio.codec != "aac" {
-        return Err(invalid(format!(
-            "expected H.264 + AAC, found {} + {}",
-            video.codec, audio.codec
-        )));
+        return Err(media::invalid(
+            artifact,
+            format!(
+                "expected H.264 + AAC, found {} + {}",
+                video.codec, audio.codec
+            ),
+        ));
     }
     if video.packets as usize != frames {
-        return Err(invalid(format!(
-            "expected {frames} frames, found {}",
-            video.packets
-        )));
+        return Err(media::invalid(
+            artifact,
+            format!("expected {frames} frames, found {}", video.packets),
+        ));
     }
     if (video.seconds - audio.seconds).abs() > 1.0 / fps as f64 {
-        return Err(invalid(format!(
-            "video lasts {:.3} s but audio {:.3} s",
-            video.seconds, audio.seconds
-        )));
+        return Err(media::invalid(
+            artifact,
+            format!(
+                "video lasts {:.3} s but audio {:.3} s",
+                video.seconds, audio.seconds
+            ),
+        ));
     }
     Ok(())
 }

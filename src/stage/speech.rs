@@ -91,10 +91,10 @@ impl SpeechJob {
                     .iter()
                     .all(|s| s.abs() < 1e-4)
                 {
-                    return Err(Error::InvalidOutput {
-                        artifact: node.name.clone(),
-                        detail: format!("espeak-ng made only silence (voice `{voice_arg}`)"),
-                    });
+                    return Err(media::invalid(
+                        &node.name,
+                        format!("espeak-ng made only silence (voice `{voice_arg}`)"),
+                    ));
                 }
             }
             SpeechJob::Import { file } => {
@@ -114,8 +114,5 @@ impl SpeechJob {
 
 /// A speech WAV must parse before it may enter the cache.
 fn check(artifact: &str, path: &Path) -> Result<Audio> {
-    media::read_wav(path).map_err(|detail| Error::InvalidOutput {
-        artifact: artifact.to_string(),
-        detail,
-    })
+    media::read_wav(path).map_err(|detail| media::invalid(artifact, detail))
 }
