@@ -264,3 +264,71 @@ pub fn pearson(a: &[f64], b: &[f64]) -> f64 {
     let vb: f64 = b.iter().map(|y| (y - mb).powi(2)).sum();
     cov / (va * vb).sqrt()
 }
+
+impl Folder {
+    /// [`Folder::render`] that fails the test, instead of hanging it, when render has not
+    /// exited after `limit` (it is killed).
+    pub fn render_within(&self, args: &[&str], limit: std::time::Duration) -> Run {
+        use std::io::Read;
+        let json = self.path().join("report.json");
+        let _ = std::fs::remove_file(&json);
+        let json_arg = json.to_string_lossy().to_string();
+        let mut full: Vec<&str> = args.to_vec();
+        if args.first() == Some(&"build") && !args.contains(&"--dry-run") {
+            full.extend(["--json", &json_arg]);
+        }
+        let mut child = self
+            .command(&full)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let drain = |mut pipe: Box<dyn Read + Send>| {
+            std::thread::spawn(move || {
+                let mut bytes = Vec::new();
+                let _ = pipe.read_to_end(&mut bytes);
+                String::from_utf8_lossy(&bytes).into_owned()
+            })
+        };
+        let stdout = drain(Box::new(child.stdout.take().unwrap()));
+        let stderr = drain(Box::new(child.stderr.take().unwrap()));
+        let start = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if start.elapsed() > limit {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                panic!(
+                    "render {args:?} still running after {limit:?}; killed. stderr:\n{}",
+                    stderr.join().unwrap()
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let statuses = std::fs::read(&json)
+            .ok()
+            .map(|bytes| {
+                let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+                value["artifacts"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|a| {
+                        (
+                            a["name"].as_str().unwrap().to_string(),
+                            a["status"].as_str().unwrap().to_string(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Run {
+            code: status.code().unwrap_or(-1),
+            stdout: stdout.join().unwrap(),
+            stderr: stderr.join().unwrap(),
+            statuses,
+        }
+    }
+}

@@ -1,0 +1,534 @@
+//! What a user sees when the content folder is wrong or a source file is bad: the message
+//! on stderr (error, `file:line:col`, hint), the exit code (2 for configuration errors, 1
+//! for a failed artifact), no panic, and nothing half-made left in cache/ or out/.
+
+mod common;
+
+use common::{ffmpeg, files_under, probe, Folder, Run};
+use std::time::Duration;
+
+const NOTHING_BUILT: &str =
+    "render: nothing was built; fix the errors above, or pass --keep-going to build the valid scenes";
+
+/// `render ARGS` in the folder; a build that hangs fails the test instead of hanging it.
+fn render(folder: &Folder, args: &[&str]) -> Run {
+    folder.render_within(args, Duration::from_secs(120))
+}
+
+/// stderr's lines without their indentation and miette's nesting arrow (`╰─▶`), so that
+/// `× no face found ...` matches whether or not it is the cause of another error.
+fn lines(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .map(|l| l.trim_start().trim_start_matches("╰─▶").trim())
+        .collect()
+}
+
+/// stderr has this exact line (indentation aside).
+#[track_caller]
+fn assert_line(run: &Run, line: &str) {
+    assert!(
+        lines(&run.stderr).contains(&line),
+        "stderr has no line {line:?}:\n{}",
+        run.stderr
+    );
+}
+
+/// stderr has a line starting with `prefix` (indentation aside); returns it.
+#[track_caller]
+fn line_starting<'a>(run: &'a Run, prefix: &str) -> &'a str {
+    lines(&run.stderr)
+        .into_iter()
+        .find(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("stderr has no line starting {prefix:?}:\n{}", run.stderr))
+}
+
+/// `╭─[file:line:col]` for where `needle` starts in `rel` (1-based, columns in characters),
+/// computed from the file so edits to the demo's comments do not break the tests.
+fn location(folder: &Folder, rel: &str, needle: &str) -> String {
+    let text = folder.read(rel);
+    let offset = text
+        .find(needle)
+        .unwrap_or_else(|| panic!("{rel} does not contain {needle:?}"));
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before[before.rfind('\n').map_or(0, |i| i + 1)..]
+        .chars()
+        .count()
+        + 1;
+    format!("╭─[{rel}:{line}:{col}]")
+}
+
+/// The exit code, no panic, no temporary files, a cache whose objects match their records,
+/// and exactly `out` (whole, playable videos) in out/.
+#[track_caller]
+fn assert_failed_cleanly(folder: &Folder, run: &Run, code: i32, out: &[&str]) {
+    assert_eq!(run.code, code, "exit code; stderr:\n{}", run.stderr);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    assert_eq!(
+        files_under(&folder.file("cache/tmp"), folder.path()),
+        Vec::<String>::new(),
+        "cache/tmp is not empty"
+    );
+    if folder.file("cache/objects").exists() {
+        folder.verify_cache();
+    }
+    assert_eq!(folder.out_files(), out, "out/; stderr:\n{}", run.stderr);
+    for scene in out {
+        let (video, audio, video_s, audio_s) = probe(&folder.file(scene));
+        assert_eq!((video.as_str(), audio.as_str()), ("h264", "aac"), "{scene}");
+        assert!(
+            (video_s - audio_s).abs() <= 0.040,
+            "{scene}: {video_s} s vs {audio_s} s"
+        );
+    }
+}
+
+/// A configuration error: exit 2 and nothing made at all, no cache and no out/.
+#[track_caller]
+fn assert_config_error(folder: &Folder, run: &Run) {
+    assert_failed_cleanly(folder, run, 2, &[]);
+    assert_eq!(
+        files_under(&folder.file("cache"), folder.path()),
+        Vec::<String>::new(),
+        "a configuration error left files in cache/"
+    );
+    assert!(run.statuses.is_empty(), "{:?}", run.statuses);
+}
+
+/// A flat grey image: a valid PNG with no face in it.
+fn grey_png(folder: &Folder, rel: &str) {
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=gray:s=256x256",
+        "-frames:v",
+        "1",
+        "-y",
+        folder.file(rel).to_str().unwrap(),
+    ]);
+}
+
+/// Bytes that are no image or sound format (xorshift; the same every run).
+fn noise(len: usize) -> Vec<u8> {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
+/// A mono 16-bit PCM WAV of `samples`, with `rate` written into its header as is.
+fn wav_bytes(rate: u32, samples: &[i16]) -> Vec<u8> {
+    let data: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
+    let mut fmt = Vec::new();
+    fmt.extend(1u16.to_le_bytes()); // PCM
+    fmt.extend(1u16.to_le_bytes()); // mono
+    fmt.extend(rate.to_le_bytes());
+    fmt.extend((rate.wrapping_mul(2)).to_le_bytes()); // bytes per second
+    fmt.extend(2u16.to_le_bytes()); // block align
+    fmt.extend(16u16.to_le_bytes()); // bits per sample
+    let mut body = b"WAVE".to_vec();
+    body.extend(b"fmt ");
+    body.extend((fmt.len() as u32).to_le_bytes());
+    body.extend(fmt);
+    body.extend(b"data");
+    body.extend((data.len() as u32).to_le_bytes());
+    body.extend(data);
+    let mut wav = b"RIFF".to_vec();
+    wav.extend((body.len() as u32).to_le_bytes());
+    wav.extend(body);
+    wav
+}
+
+/// Makes the last line of scene `dialogue` a recording, `assets/x.wav`, holding `bytes`.
+fn recorded_line(folder: &Folder, bytes: &[u8]) {
+    std::fs::create_dir_all(folder.file("assets")).unwrap();
+    std::fs::write(folder.file("assets/x.wav"), bytes).unwrap();
+    folder.edit(
+        "projects/demo/project.toml",
+        "\"That sounds like make, for talking heads.\",",
+        "{ audio = \"assets/x.wav\" },",
+    );
+}
+
+#[test]
+fn toml_syntax_error_in_a_project_points_at_the_line() {
+    let folder = Folder::small_demo();
+    folder.edit(
+        "projects/demo/project.toml",
+        "name = \"dialogue\"",
+        "name = \"dialogue",
+    );
+    let run = render(&folder, &["build"]);
+    assert_config_error(&folder, &run);
+    assert_line(
+        &run,
+        "× TOML syntax error: invalid basic string, expected `\"`",
+    );
+    // The string runs to the end of the line: the error points there.
+    let at = location(&folder, "projects/demo/project.toml", "\npause = 0.5");
+    assert_line(&run, &at);
+    assert_line(&run, "help: a string is missing its closing `\"`");
+    assert_line(&run, NOTHING_BUILT);
+}
+
+#[test]
+fn unknown_key_suggests_the_key_it_resembles() {
+    let folder = Folder::small_demo();
+    folder.edit("Renderfile.toml", "pitch = 45", "pich = 40");
+    let run = render(&folder, &["build"]);
+    assert_config_error(&folder, &run);
+    assert_line(&run, "× unknown key `pich` in voice `narrator`");
+    assert_line(&run, &location(&folder, "Renderfile.toml", "pich = 40"));
+    assert_line(&run, "help: did you mean `pitch`?");
+
+    // The same in a scene of a project.toml.
+    let folder = Folder::small_demo();
+    folder.edit("projects/demo/project.toml", "pause = 0.5", "pasue = 0.5");
+    let run = render(&folder, &["build"]);
+    assert_config_error(&folder, &run);
+    assert_line(&run, "× unknown key `pasue` in scene `dialogue`");
+    assert_line(
+        &run,
+        &location(&folder, "projects/demo/project.toml", "pasue = 0.5"),
+    );
+    assert_line(&run, "help: did you mean `pause`?");
+    assert_line(&run, NOTHING_BUILT);
+}
+
+#[test]
+fn missing_avatar_file_is_a_configuration_error() {
+    let folder = Folder::small_demo();
+    std::fs::remove_file(folder.file("avatars/astronaut.png")).unwrap();
+    let run = render(&folder, &["build"]);
+    assert_config_error(&folder, &run);
+    assert_line(&run, "× file `avatars/astronaut.png` not found");
+    assert_line(
+        &run,
+        &location(&folder, "Renderfile.toml", "\"avatars/astronaut.png\""),
+    );
+    assert_line(
+        &run,
+        "help: paths are relative to the content folder (the folder holding Renderfile.toml)",
+    );
+}
+
+#[test]
+fn avatar_without_a_face_fails_its_face_track() {
+    let folder = Folder::small_demo();
+    grey_png(&folder, "avatars/grey.png");
+    folder.edit(
+        "Renderfile.toml",
+        "\"avatars/astronaut.png\"",
+        "\"avatars/grey.png\"",
+    );
+    let run = render(&folder, &["build"]);
+    assert_failed_cleanly(&folder, &run, 1, &[]);
+    assert_line(&run, "FAILED face-track astronaut");
+    assert_line(&run, "× cannot make face-track astronaut");
+    assert_line(&run, "× no face found in `avatars/grey.png` (frame 0)");
+    assert_line(
+        &run,
+        "help: use a front-facing portrait where the whole face is visible and at least 40 pixels tall",
+    );
+    assert!(line_starting(&run, "render: made ").contains(", failed 1,"));
+    assert_eq!(run.statuses["face-track astronaut"], "failed");
+    assert_eq!(run.with_status("failed"), ["face-track astronaut"]);
+}
+
+#[test]
+fn corrupt_or_truncated_png_avatar_fails_naming_the_file() {
+    let png = std::fs::read(common::repo().join("avatars/astronaut.png")).unwrap();
+    for (what, bytes, detail) in [
+        ("noise", noise(4000), "Invalid PNG signature"),
+        ("truncated", png[..3000].to_vec(), ""),
+    ] {
+        let folder = Folder::small_demo();
+        std::fs::write(folder.file("avatars/astronaut.png"), bytes).unwrap();
+        let run = render(&folder, &["build"]);
+        assert_failed_cleanly(&folder, &run, 1, &[]);
+        assert_line(&run, "× cannot make face-track astronaut");
+        let line = line_starting(&run, "× cannot read `avatars/astronaut.png`: ");
+        assert!(line.contains(detail), "{what}: {line}");
+        assert_line(&run, "help: avatars must be PNG or JPEG images");
+        assert_eq!(
+            run.with_status("failed"),
+            ["face-track astronaut"],
+            "{what}"
+        );
+    }
+}
+
+#[test]
+fn corrupt_recorded_line_fails_naming_the_file() {
+    let folder = Folder::small_demo();
+    // A RIFF/WAVE header and then junk instead of chunks.
+    recorded_line(&folder, b"RIFF\x24\x00\x00\x00WAVEjunkjunkjunk");
+    let run = render(&folder, &["build"]);
+    assert_failed_cleanly(&folder, &run, 1, &[]);
+    assert_line(&run, "FAILED speech demo/dialogue:5");
+    assert_line(&run, "× cannot make speech demo/dialogue:5");
+    line_starting(&run, "× cannot read `assets/x.wav`: ");
+    assert_line(
+        &run,
+        "help: render reads PCM WAV files; convert others with `ffmpeg -i in.mp3 out.wav`",
+    );
+    assert_eq!(run.with_status("failed"), ["speech demo/dialogue:5"]);
+}
+
+#[test]
+fn recorded_line_with_a_zero_sample_rate_fails_without_a_panic() {
+    // hound reads a rate of 0 and divided by it when the WAV was written back: a panic in a
+    // job, after which the build never finished.
+    let folder = Folder::small_demo();
+    recorded_line(&folder, &wav_bytes(0, &[4096; 1600]));
+    let run = render(&folder, &["build"]);
+    assert_failed_cleanly(&folder, &run, 1, &[]);
+    assert_line(
+        &run,
+        "× cannot read `assets/x.wav`: its sample rate is 0 Hz; speech needs at least 8000 Hz",
+    );
+    assert_eq!(run.with_status("failed"), ["speech demo/dialogue:5"]);
+}
+
+#[test]
+fn empty_scripts_are_configuration_errors() {
+    let folder = Folder::small_demo();
+    let text = folder.read("projects/demo/project.toml");
+    let start = text.find("lines = [").unwrap();
+    let end = start + text[start..].find("\n]").unwrap() + 2;
+    folder.write(
+        "projects/demo/project.toml",
+        &format!("{}lines = []{}", &text[..start], &text[end..]),
+    );
+    let run = render(&folder, &["build"]);
+    assert_config_error(&folder, &run);
+    assert_line(&run, "× scene `dialogue` has no script lines");
+    assert_line(&run, &location(&folder, "projects/demo/project.toml", "[]"));
+    assert_line(
+        &run,
+        "help: add at least one line, e.g. lines = [\"Hello!\"]",
+    );
+    assert_line(&run, NOTHING_BUILT);
+
+    // A script file with only comments and blank lines.
+    let folder = Folder::small_demo();
+    folder.write(
+        "projects/demo/welcome.txt",
+        "# The welcome scene\n\n   \n# nothing to say yet\n",
+    );
+    let run = render(&folder, &["build"]);
+    assert_config_error(&folder, &run);
+    assert_line(&run, "× scene `welcome` has no script lines");
+    assert_line(
+        &run,
+        &location(
+            &folder,
+            "projects/demo/project.toml",
+            "\"projects/demo/welcome.txt\"",
+        ),
+    );
+    let help = line_starting(
+        &run,
+        "help: write the lines into `projects/demo/welcome.txt`",
+    );
+    assert!(help.contains("`#` starts a comment"), "{help}");
+    assert_line(&run, NOTHING_BUILT);
+}
+
+#[test]
+fn paths_outside_the_content_folder_are_refused() {
+    // `..` that climbs out, in a project.
+    let folder = Folder::small_demo();
+    folder.edit(
+        "projects/demo/project.toml",
+        "\"projects/demo/welcome.txt\"",
+        "\"../../etc/passwd\"",
+    );
+    let run = render(&folder, &["build"]);
+    assert_config_error(&folder, &run);
+    assert_line(&run, "× `../../etc/passwd` is outside the content folder");
+    assert_line(
+        &run,
+        &location(
+            &folder,
+            "projects/demo/project.toml",
+            "\"../../etc/passwd\"",
+        ),
+    );
+    assert_line(&run, "help: `..` may not climb out of the content folder; paths are relative to the content folder (the folder holding Renderfile.toml), so copy the file into it");
+    assert_line(&run, NOTHING_BUILT);
+
+    // An absolute path, in Renderfile.toml.
+    let folder = Folder::small_demo();
+    folder.edit(
+        "Renderfile.toml",
+        "\"avatars/astronaut.png\"",
+        "\"/etc/passwd\"",
+    );
+    let run = render(&folder, &["build"]);
+    assert_config_error(&folder, &run);
+    assert_line(&run, "× `/etc/passwd` is outside the content folder");
+    assert_line(
+        &run,
+        &location(&folder, "Renderfile.toml", "\"/etc/passwd\""),
+    );
+    assert_line(&run, "help: absolute paths are not allowed; paths are relative to the content folder (the folder holding Renderfile.toml)");
+
+    // A symbolic link inside the folder to a file outside it.
+    let folder = Folder::small_demo();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        folder.file("avatars/astronaut.png"),
+        outside.path().join("face.png"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(
+        outside.path().join("face.png"),
+        folder.file("avatars/linked.png"),
+    )
+    .unwrap();
+    folder.edit(
+        "Renderfile.toml",
+        "\"avatars/astronaut.png\"",
+        "\"avatars/linked.png\"",
+    );
+    let run = render(&folder, &["build"]);
+    assert_config_error(&folder, &run);
+    assert_line(&run, "× `avatars/linked.png` is outside the content folder");
+    assert_line(
+        &run,
+        &location(&folder, "Renderfile.toml", "\"avatars/linked.png\""),
+    );
+    let target = outside.path().join("face.png").canonicalize().unwrap();
+    assert_line(
+        &run,
+        &format!(
+            "help: `avatars/linked.png` is a symbolic link to `{}`, outside the content folder; copy the file into the content folder instead of linking to it",
+            target.display()
+        ),
+    );
+}
+
+#[test]
+fn unknown_voice_on_a_line_suggests_a_declared_one() {
+    let folder = Folder::small_demo();
+    folder.edit(
+        "projects/demo/project.toml",
+        "voice = \"guest\"",
+        "voice = \"gust\"",
+    );
+    let run = render(&folder, &["build"]);
+    assert_config_error(&folder, &run);
+    assert_line(&run, "× unknown voice `gust`");
+    assert_line(
+        &run,
+        &location(&folder, "projects/demo/project.toml", "\"gust\""),
+    );
+    assert!(
+        run.stderr.contains("╰── not a declared voice"),
+        "{}",
+        run.stderr
+    );
+    assert_line(&run, "help: did you mean `guest`?");
+    assert_line(&run, NOTHING_BUILT);
+}
+
+#[test]
+fn keep_going_builds_the_valid_scenes_around_a_configuration_error() {
+    let folder = Folder::small_demo();
+    folder.edit(
+        "projects/demo/project.toml",
+        "voice = \"guest\"",
+        "voice = \"gust\"",
+    );
+
+    let run = render(&folder, &["build"]);
+    assert_config_error(&folder, &run);
+    assert!(!folder.file("out").exists());
+    assert_line(&run, "× unknown voice `gust`");
+    assert_line(&run, NOTHING_BUILT);
+
+    let run = render(&folder, &["build", "--keep-going"]);
+    assert_failed_cleanly(&folder, &run, 2, &["out/demo/welcome.mp4"]);
+    assert_line(&run, "× unknown voice `gust`");
+    assert!(!run.stderr.contains(NOTHING_BUILT), "{}", run.stderr);
+    assert_eq!(run.statuses["scene demo/welcome"], "made");
+    // The bad scene is not in the graph at all.
+    assert!(
+        run.statuses.keys().all(|name| !name.contains("dialogue")),
+        "{:?}",
+        run.statuses
+    );
+}
+
+#[test]
+fn keep_going_builds_the_scenes_that_do_not_need_a_failed_artifact() {
+    let folder = Folder::small_demo();
+    grey_png(&folder, "avatars/grey.png");
+    let renderfile = folder.read("Renderfile.toml");
+    folder.write(
+        "Renderfile.toml",
+        &format!(
+            "{renderfile}\n[avatars.blank]\nimage = \"avatars/grey.png\"\nlipsync = \"builtin\"\n"
+        ),
+    );
+    folder.edit(
+        "projects/demo/project.toml",
+        "pause = 0.5",
+        "pause = 0.5\navatar = \"blank\"",
+    );
+
+    // Without --keep-going the build stops at the failure.
+    let run = render(&folder, &["build"]);
+    assert_failed_cleanly(&folder, &run, 1, &[]);
+    assert_line(&run, "× no face found in `avatars/grey.png` (frame 0)");
+    assert_eq!(run.statuses["face-track blank"], "failed");
+    assert_ne!(run.statuses["scene demo/welcome"], "made");
+    assert_eq!(run.statuses["scene demo/dialogue"], "skipped");
+
+    let run = render(&folder, &["build", "--keep-going"]);
+    assert_failed_cleanly(&folder, &run, 1, &["out/demo/welcome.mp4"]);
+    assert_line(&run, "FAILED face-track blank");
+    assert_line(&run, "× no face found in `avatars/grey.png` (frame 0)");
+    assert_eq!(run.with_status("failed"), ["face-track blank"]);
+    assert_eq!(run.statuses["scene demo/welcome"], "made");
+    for (name, status) in &run.statuses {
+        if name.starts_with("clip demo/dialogue") || name == "scene demo/dialogue" {
+            assert_eq!(status, "skipped", "{name}");
+        }
+    }
+    assert!(line_starting(&run, "render: made ").contains(", failed 1,"));
+}
+
+#[test]
+fn a_folder_without_renderfile_is_a_configuration_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(common::bin())
+        .arg("build")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let run = Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into(),
+        stderr: String::from_utf8_lossy(&output.stderr).into(),
+        statuses: Default::default(),
+    };
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    let root = dir.path().canonicalize().unwrap();
+    assert_line(
+        &run,
+        &format!("× no `Renderfile.toml` in `{}`", root.display()),
+    );
+    line_starting(&run, "help: a content folder needs a Renderfile.toml");
+    // Nothing was made in a folder that is not a content folder.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
