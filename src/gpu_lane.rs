@@ -151,7 +151,7 @@ pub fn run_lane(
         }
         let model = loaded.as_ref().expect("the job's model is loaded");
         record("start", &model.name, Some(&job.artifact));
-        let result = (job.task.run)(model);
+        let result = crate::scheduler::contained(|| (job.task.run)(model));
         record("end", &model.name, Some(&job.artifact));
         reply(job.node, result);
     }

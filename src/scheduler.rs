@@ -146,7 +146,7 @@ where
             let tx = tx.clone();
             let work = &work;
             scope.spawn(move |_| {
-                let _ = tx.send(Message::Prepared(i, work(i)));
+                let _ = tx.send(Message::Prepared(i, contained(|| work(i))));
             });
         }
         if running == 0 && on_lane == 0 {
@@ -174,7 +174,7 @@ where
                 running += 1;
                 let tx = tx.clone();
                 scope.spawn(move |_| {
-                    let _ = tx.send(Message::Finished(i, finish()));
+                    let _ = tx.send(Message::Finished(i, contained(finish)));
                 });
                 continue;
             }
@@ -226,6 +226,21 @@ where
         outcomes[i].get_or_insert(Outcome::NotStarted);
     }
     (outcomes, lane_events)
+}
+
+/// Runs a job, turning a panic into an error: a job that never reports back would leave
+/// the build waiting forever.
+pub fn contained<T>(job: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        Err(Error::Other(format!(
+            "internal error (a bug in render): {message}"
+        )))
+    })
 }
 
 /// Marks everything downstream of a failure as skipped; returns what it marked.
@@ -302,6 +317,33 @@ mod tests {
         assert!(matches!(outcomes[0], Some(Outcome::Failed(_))));
         assert!(matches!(outcomes[1], Some(Outcome::Skipped)));
         assert!(matches!(outcomes[2], Some(Outcome::Skipped)));
+    }
+
+    #[test]
+    fn a_panicking_job_fails_instead_of_hanging_the_build() {
+        let deps = vec![vec![], vec![0]];
+        let (outcomes, _) = run(
+            &deps,
+            &[true, true],
+            2,
+            true,
+            None,
+            |i| {
+                if i == 0 {
+                    panic!("boom")
+                } else {
+                    Ok(Step::Done)
+                }
+            },
+            |_, _| {},
+        );
+        match &outcomes[0] {
+            Some(Outcome::Failed(error)) => {
+                assert_eq!(error.to_string(), "internal error (a bug in render): boom")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(outcomes[1], Some(Outcome::Skipped)));
     }
 
     #[test]

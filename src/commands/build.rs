@@ -133,6 +133,9 @@ pub fn run(args: &BuildArgs) -> i32 {
         if let Some(path) = &args.json {
             summary.write_json(path)?;
         }
+        if partial {
+            eprintln!("render: scenes with configuration errors (above) were left out");
+        }
         if crate::process::interrupted() {
             eprintln!("render: interrupted; the cache is consistent and the next build resumes");
             return Ok(130);
