@@ -459,7 +459,10 @@ fn keep_going_builds_the_valid_scenes_around_a_configuration_error() {
     assert_failed_cleanly(&folder, &run, 2, &["out/demo/welcome.mp4"]);
     assert_line(&run, "× unknown voice `gust`");
     assert!(!run.stderr.contains(NOTHING_BUILT), "{}", run.stderr);
-    assert_line(&run, "render: scenes with configuration errors (above) were left out");
+    assert_line(
+        &run,
+        "render: scenes with configuration errors (above) were left out",
+    );
     assert_eq!(run.statuses["scene demo/welcome"], "made");
     // The bad scene is not in the graph at all.
     assert!(
