@@ -5,7 +5,7 @@
 use std::process::Command;
 use std::sync::OnceLock;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::process;
 
 fn first_line(program: &'static str, args: &[&str]) -> Result<String> {
@@ -14,26 +14,22 @@ fn first_line(program: &'static str, args: &[&str]) -> Result<String> {
     Ok(text.lines().next().unwrap_or("").trim().to_string())
 }
 
-fn cached(
-    cell: &'static OnceLock<std::result::Result<String, String>>,
-    program: &'static str,
-    args: &[&str],
-) -> Result<String> {
-    cell.get_or_init(|| first_line(program, args).map_err(|e| e.to_string()))
-        .clone()
-        .map_err(|message| match first_line(program, args) {
-            Err(error) => error,
-            Ok(_) => Error::Other(message),
-        })
+/// The version line, asked once per process (only a success is remembered).
+fn cached(cell: &'static OnceLock<String>, program: &'static str, args: &[&str]) -> Result<String> {
+    if let Some(version) = cell.get() {
+        return Ok(version.clone());
+    }
+    let version = first_line(program, args)?;
+    Ok(cell.get_or_init(|| version).clone())
 }
 
 pub fn espeak() -> Result<String> {
-    static CELL: OnceLock<std::result::Result<String, String>> = OnceLock::new();
+    static CELL: OnceLock<String> = OnceLock::new();
     cached(&CELL, "espeak-ng", &["--version"])
 }
 
 pub fn ffmpeg() -> Result<String> {
-    static CELL: OnceLock<std::result::Result<String, String>> = OnceLock::new();
+    static CELL: OnceLock<String> = OnceLock::new();
     // "ffmpeg version 5.1.6-0+deb12u1 Copyright (c) ..." → keep the version words only.
     cached(&CELL, "ffmpeg", &["-version"])
         .map(|line| line.split(" Copyright").next().unwrap_or(&line).to_string())

@@ -1,5 +1,6 @@
 //! `render build`: load, plan, make the stale artifacts, publish the scenes, report.
 
+use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::cache::{Cache, Record};
@@ -14,7 +15,6 @@ use crate::report::{ArtifactReport, Progress, Summary};
 use crate::scheduler::{self, Event, Lane, Outcome, Step};
 use crate::sources::SourceHashes;
 use crate::stage::{Context, Made, Node, Ran};
-use std::path::PathBuf;
 
 pub fn run(args: &BuildArgs) -> i32 {
     let start = Instant::now();
@@ -47,10 +47,7 @@ pub fn run(args: &BuildArgs) -> i32 {
             .or(manifest.settings.jobs)
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
         let progress = Progress::new(make.iter().filter(|m| **m).count());
-        let ctx = Context {
-            root: &manifest.root,
-            cache: &cache,
-        };
+        let ctx = Context { cache: &cache };
         let deps: Vec<Vec<usize>> = graph.nodes.iter().map(|n| n.deps.clone()).collect();
         let model_of: Vec<Option<String>> = graph
             .nodes

@@ -87,7 +87,7 @@ pub struct GpuWork {
 
 /// What every job can see while it runs.
 pub struct Context<'a> {
-    pub root: &'a Path,
+    /// Where the inputs' objects are.
     pub cache: &'a Cache,
 }
 
