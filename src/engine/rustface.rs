@@ -190,14 +190,11 @@ fn smooth(track: &[FaceBox]) -> Vec<FaceBox> {
         .collect()
 }
 
-/// The NASA astronaut portrait (public domain) that ships with scikit-image in the
-/// project venv: a real face for detector and lip-sync tests.
+/// The demo's NASA astronaut portrait (public domain, from scikit-image's sample data): a
+/// real face for detector and lip-sync tests.
 #[cfg(test)]
 pub(crate) fn test_portrait() -> Frame {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/.venv/lib/python3.11/site-packages/skimage/data/astronaut.png"
-    );
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/avatars/astronaut.png");
     let image = image::open(path)
         .unwrap_or_else(|e| panic!("{path}: {e}"))
         .to_rgb8();
