@@ -132,3 +132,38 @@ fn ctrl_c_stops_cleanly_and_the_next_build_resumes() {
     assert_eq!(run.made().len(), 21 - made_before, "{}", run.stderr);
     folder.verify_cache();
 }
+
+#[test]
+fn a_second_build_of_the_same_folder_waits_for_the_first() {
+    let folder = Folder::small_demo();
+    let first = folder
+        .command(&["build"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Let the first build take the lock.
+    let start = Instant::now();
+    while !folder.file("cache/objects").exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the first build never started"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let pid = first.id();
+    let second = folder.render(&["build"]);
+    let first = first.wait_with_output().unwrap();
+    assert_eq!(first.status.code(), Some(0));
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert!(
+        second.stderr.starts_with(&format!(
+            "render: waiting for another build of this folder to finish (pid {pid})\n"
+        )),
+        "{}",
+        second.stderr
+    );
+    // The first build made everything; the second found it all done.
+    assert_eq!(second.made(), Vec::<String>::new());
+    folder.verify_cache();
+}
