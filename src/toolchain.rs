@@ -34,3 +34,48 @@ pub fn ffmpeg() -> Result<String> {
     cached(&CELL, "ffmpeg", &["-version"])
         .map(|line| line.split(" Copyright").next().unwrap_or(&line).to_string())
 }
+
+/// The names espeak-ng accepts for `-v <language>+<variant>`, from `--voices` and
+/// `--voices=variant`. espeak-ng quietly falls back to its default voice for an unknown
+/// name, so render checks names itself. None when espeak-ng cannot be asked.
+#[derive(Debug, Default)]
+pub struct EspeakNames {
+    /// Language codes ("en-us"), what render suggests.
+    pub languages: std::collections::BTreeSet<String>,
+    /// Voice file names ("en-US"), which espeak-ng accepts too.
+    pub voice_files: std::collections::BTreeSet<String>,
+    pub variants: std::collections::BTreeSet<String>,
+}
+
+pub fn espeak_names() -> Option<&'static EspeakNames> {
+    static CELL: OnceLock<Option<EspeakNames>> = OnceLock::new();
+    CELL.get_or_init(|| {
+        let list = |arg: &str| -> Option<Vec<(String, String)>> {
+            let output = process::run(Command::new("espeak-ng").arg(arg), "a voice list").ok()?;
+            let text = String::from_utf8_lossy(&output.stdout).to_string();
+            // "Pty Language Age/Gender VoiceName File Other Languages"
+            Some(
+                text.lines()
+                    .skip(1)
+                    .filter_map(|line| {
+                        let columns: Vec<&str> = line.split_whitespace().collect();
+                        let file = columns.get(4)?;
+                        let base = file.rsplit('/').next()?;
+                        Some((columns.get(1)?.to_string(), base.to_string()))
+                    })
+                    .collect(),
+            )
+        };
+        let (languages, voice_files) = list("--voices")?.into_iter().unzip();
+        let variants = list("--voices=variant")?
+            .into_iter()
+            .map(|(_, file)| file)
+            .collect();
+        Some(EspeakNames {
+            languages,
+            voice_files,
+            variants,
+        })
+    })
+    .as_ref()
+}

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::check::{self, de, table, unknown_keys};
-use super::diagnostic::{unknown_name, ConfigError, Doc};
+use super::diagnostic::{did_you_mean, unknown_name, ConfigError, Doc};
 use super::model::ModelProblem;
 use super::{Avatar, AvatarKind, Background, Settings, Voice, VoiceEngine};
 
@@ -317,6 +317,25 @@ fn settings(doc: &Doc, raw: RawRender, errors: &mut Vec<ConfigError>) -> Setting
     settings
 }
 
+/// (message, help) when the installed espeak-ng does not know `name` as a `key`
+/// ("language" or "variant"); None when it does, or when espeak-ng cannot be asked.
+fn unknown_to_espeak(name: &str, key: &str) -> Option<(String, String)> {
+    let names = crate::toolchain::espeak_names()?;
+    let (known, list) = if key == "language" {
+        (&names.languages, "espeak-ng --voices")
+    } else {
+        (&names.variants, "espeak-ng --voices=variant")
+    };
+    if known.contains(name) || (key == "language" && names.voice_files.contains(name)) {
+        return None;
+    }
+    let help = match did_you_mean(name, known.iter().map(String::as_str)) {
+        Some(near) => format!("did you mean `{near}`? `{list}` lists them"),
+        None => format!("`{list}` lists them"),
+    };
+    Some((format!("espeak-ng has no {key} `{name}`"), help))
+}
+
 fn voice(doc: &Doc, name: String, raw: RawVoice, errors: &mut Vec<ConfigError>) -> Option<Voice> {
     let before = errors.len();
     if let Some(engine) = &raw.engine {
@@ -348,6 +367,12 @@ fn voice(doc: &Doc, name: String, raw: RawVoice, errors: &mut Vec<ConfigError>) 
                 } else {
                     "an espeak-ng variant such as \"m3\" or \"f2\" (`espeak-ng --voices=variant` lists them)"
                 }),
+            );
+            None
+        } else if let Some(problem) = unknown_to_espeak(s, key) {
+            errors.push(
+                ConfigError::at(doc, v.span(), problem.0, "unknown to espeak-ng")
+                    .with_help(problem.1),
             );
             None
         } else {
@@ -757,6 +782,33 @@ mod tests {
         let model = a.model.as_ref().unwrap();
         assert_eq!(model.file.rel, "models/wav2lip/w.pt");
         assert_eq!(model.batch_size, 16);
+    }
+
+    #[test]
+    fn voices_must_be_known_to_espeak() {
+        if crate::toolchain::espeak_names().is_none() {
+            return; // no espeak-ng here: the build reports that instead
+        }
+        let f = Folder::new(
+            "[voices.narrator]\nlanguage = \"en-uss\"\nvariant = \"m3\"\n\n[avatars.a]\nimage = \"avatars/a.png\"\n",
+        );
+        f.write("avatars/a.png", "png");
+        assert_one(
+            &f.fatal(),
+            "espeak-ng has no language `en-uss`",
+            "Renderfile.toml:2:12",
+            "did you mean `en-us`?",
+        );
+        f.write(
+            "Renderfile.toml",
+            "[voices.narrator]\nlanguage = \"en-us\"\nvariant = \"zz9\"\n\n[avatars.a]\nimage = \"avatars/a.png\"\n",
+        );
+        assert_one(
+            &f.fatal(),
+            "espeak-ng has no variant `zz9`",
+            "Renderfile.toml:3:11",
+            "espeak-ng --voices=variant",
+        );
     }
 
     #[test]
