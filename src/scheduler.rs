@@ -127,6 +127,8 @@ where
 
     let mut running = 0;
     let mut on_lane = 0;
+    // The model of the last job sent to the lane: what it has loaded, or soon will.
+    let mut lane_model: Option<String> = None;
     let mut stop = false;
     let mut told_lane_to_stop = false;
 
@@ -139,7 +141,9 @@ where
             }
         }
         while running < jobs && !stop {
-            let Some(i) = ready.pop_front() else { break };
+            let Some(i) = next_ready(&mut ready, lane_model.as_deref(), model_of) else {
+                break;
+            };
             running += 1;
             started[i] = Some(Instant::now());
             on_event(Event::Started(i), &outcomes);
@@ -157,6 +161,7 @@ where
                 running -= 1;
                 on_lane += 1;
                 let lane_tx = lane_tx.as_ref().expect("a GPU job has a lane");
+                lane_model = Some(task.model.clone());
                 gpu_lane::send(
                     lane_tx,
                     ToLane::Run {
@@ -226,6 +231,24 @@ where
         outcomes[i].get_or_insert(Outcome::NotStarted);
     }
     (outcomes, lane_events)
+}
+
+/// The next job to start: first in, first out, except that a job for the model the lane
+/// is running goes first — the lane keeps that model until its jobs are done, so it should
+/// not wait for them while other models' jobs are prepared.
+fn next_ready(
+    ready: &mut VecDeque<usize>,
+    lane_model: Option<&str>,
+    model_of: impl Fn(usize) -> Option<String>,
+) -> Option<usize> {
+    let position = lane_model
+        .and_then(|current| {
+            ready
+                .iter()
+                .position(|&i| model_of(i).as_deref() == Some(current))
+        })
+        .unwrap_or(0);
+    ready.remove(position)
 }
 
 /// Runs a job, turning a panic into an error: a job that never reports back would leave
@@ -344,6 +367,17 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(matches!(outcomes[1], Some(Outcome::Skipped)));
+    }
+
+    #[test]
+    fn jobs_for_the_lanes_model_go_first() {
+        let model = |i: usize| [None, Some("b"), Some("a"), Some("b")][i].map(str::to_string);
+        let mut ready: VecDeque<usize> = [0, 2, 3, 1].into();
+        assert_eq!(next_ready(&mut ready, Some("b"), model), Some(3));
+        assert_eq!(next_ready(&mut ready, Some("b"), model), Some(1));
+        assert_eq!(next_ready(&mut ready, Some("b"), model), Some(0));
+        assert_eq!(next_ready(&mut ready, None, model), Some(2));
+        assert_eq!(next_ready(&mut ready, None, model), None);
     }
 
     #[test]
