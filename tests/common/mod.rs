@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 pub struct Folder {
     pub dir: tempfile::TempDir,
@@ -105,38 +105,10 @@ impl Folder {
         command
     }
 
+    /// Runs render with `args` (a build also writes --json); a run that hangs fails the
+    /// test after ten minutes instead of hanging it.
     pub fn render(&self, args: &[&str]) -> Run {
-        let json = self.path().join("report.json");
-        let _ = std::fs::remove_file(&json);
-        let mut full: Vec<&str> = args.to_vec();
-        let json_arg = json.to_string_lossy().to_string();
-        if args.first() == Some(&"build") && !args.contains(&"--dry-run") {
-            full.extend(["--json", &json_arg]);
-        }
-        let output: Output = self.command(&full).output().unwrap();
-        let statuses = std::fs::read(&json)
-            .ok()
-            .map(|bytes| {
-                let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-                value["artifacts"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|a| {
-                        (
-                            a["name"].as_str().unwrap().to_string(),
-                            a["status"].as_str().unwrap().to_string(),
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        Run {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into(),
-            stderr: String::from_utf8_lossy(&output.stderr).into(),
-            statuses,
-        }
+        self.render_within(args, std::time::Duration::from_secs(600))
     }
 
     /// `render build` that must succeed.
