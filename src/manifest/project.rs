@@ -309,19 +309,7 @@ impl SceneCheck<'_> {
         };
         // The scene's voice: Ok(None) = none given and no default.
         let voice = match &raw.voice {
-            Some(v) if cx.voices.contains_key(v.get_ref()) => Ok(Some(v.get_ref().clone())),
-            Some(v) => {
-                let e = unknown_name(
-                    doc,
-                    v.span(),
-                    "voice",
-                    v.get_ref(),
-                    cx.voices.keys(),
-                    VOICE_DECLARE,
-                );
-                self.errors.push(e);
-                Err(())
-            }
+            Some(v) => self.declared_voice(doc, v).map(Some).ok_or(()),
             None => Ok(d.voice.clone()),
         };
         let background = match &raw.background {
@@ -455,27 +443,13 @@ impl SceneCheck<'_> {
                     None
                 }
             };
-            let voice = match &line_voice {
-                Some(v) if self.cx.voices.contains_key(v.get_ref()) => Some(v.get_ref().clone()),
-                Some(v) => {
-                    let e = unknown_name(
-                        doc,
-                        v.span(),
-                        "voice",
-                        v.get_ref(),
-                        self.cx.voices.keys(),
-                        VOICE_DECLARE,
-                    );
-                    self.errors.push(e);
-                    None
-                }
-                None => {
-                    if matches!(voice, Ok(None)) && missing_voice.is_none() {
-                        missing_voice = Some(item_span.clone());
-                    }
-                    voice.clone().ok().flatten()
-                }
-            };
+            let voice = self.line_voice(
+                doc,
+                line_voice.as_ref(),
+                &voice,
+                &item_span,
+                &mut missing_voice,
+            );
             if let Some(voice) = voice {
                 lines.push(Line { text, voice, audio });
             }
@@ -504,6 +478,44 @@ impl SceneCheck<'_> {
             }
         }
         file
+    }
+
+    /// The voice named at `v`, if declared; otherwise an error with a did-you-mean.
+    fn declared_voice(&mut self, doc: &Doc, v: &Spanned<String>) -> Option<String> {
+        if self.cx.voices.contains_key(v.get_ref()) {
+            return Some(v.get_ref().clone());
+        }
+        let e = unknown_name(
+            doc,
+            v.span(),
+            "voice",
+            v.get_ref(),
+            self.cx.voices.keys(),
+            VOICE_DECLARE,
+        );
+        self.errors.push(e);
+        None
+    }
+
+    /// A line's voice: its own (`named`), else the scene's. The first line left with none
+    /// is remembered in `missing` for one "no voice" error per scene.
+    fn line_voice(
+        &mut self,
+        doc: &Doc,
+        named: Option<&Spanned<String>>,
+        scene_voice: &Result<Option<String>, ()>,
+        span: &Range<usize>,
+        missing: &mut Option<Range<usize>>,
+    ) -> Option<String> {
+        match named {
+            Some(v) => self.declared_voice(doc, v),
+            None => {
+                if matches!(scene_voice, Ok(None)) && missing.is_none() {
+                    *missing = Some(span.clone());
+                }
+                scene_voice.clone().ok().flatten()
+            }
+        }
     }
 
     /// `script = "scripts/intro.txt"`: one line per non-empty, non-`#` line; `[voice] text`.
@@ -599,34 +611,20 @@ impl SceneCheck<'_> {
                 );
                 continue;
             }
-            let voice = match &line_voice {
-                Some(v) if self.cx.voices.contains_key(v.get_ref()) => Some(v.get_ref().clone()),
-                Some(v) => {
-                    let e = if v.get_ref().is_empty() {
-                        ConfigError::at(&script, v.span(), "empty voice name in `[]`", "empty")
-                            .with_help(
-                                "write `[guest] Text...` to give a line to the voice `guest`",
-                            )
-                    } else {
-                        unknown_name(
-                            &script,
-                            v.span(),
-                            "voice",
-                            v.get_ref(),
-                            self.cx.voices.keys(),
-                            VOICE_DECLARE,
-                        )
-                    };
-                    self.errors.push(e);
-                    None
-                }
-                None => {
-                    if matches!(voice, Ok(None)) && missing_voice.is_none() {
-                        missing_voice = Some(line_span.clone());
-                    }
-                    voice.clone().ok().flatten()
-                }
-            };
+            if let Some(v) = line_voice.as_ref().filter(|v| v.get_ref().is_empty()) {
+                self.errors.push(
+                    ConfigError::at(&script, v.span(), "empty voice name in `[]`", "empty")
+                        .with_help("write `[guest] Text...` to give a line to the voice `guest`"),
+                );
+                continue;
+            }
+            let voice = self.line_voice(
+                &script,
+                line_voice.as_ref(),
+                &voice,
+                &line_span,
+                &mut missing_voice,
+            );
             if let Some(voice) = voice {
                 lines.push(Line {
                     text: text.to_string(),
