@@ -207,6 +207,38 @@ impl Cache {
     }
 }
 
+impl Cache {
+    /// Removes the videos in `out/<project>/<scene>.mp4` that no scene publishes any more
+    /// (a renamed or deleted scene), and then-empty project folders. Returns what it removed,
+    /// relative to the content folder. Files of other shapes are left alone.
+    pub fn unpublish_undeclared(&self, out: &Path, declared: &[&PathBuf]) -> Result<Vec<String>> {
+        let mut removed = Vec::new();
+        let Ok(projects) = std::fs::read_dir(out) else {
+            return Ok(removed);
+        };
+        for project in projects.flatten().filter(|e| e.path().is_dir()) {
+            let dir = project.path();
+            for entry in std::fs::read_dir(&dir).map_err(|e| Error::io("cannot read", &dir, e))? {
+                let path = entry.map_err(|e| Error::io("cannot read", &dir, e))?.path();
+                let is_video = path.extension().is_some_and(|e| e == "mp4") && path.is_file();
+                if is_video && !declared.iter().any(|d| **d == path) {
+                    std::fs::remove_file(&path)
+                        .map_err(|e| Error::io("cannot remove", &path, e))?;
+                    let name = path.file_name().unwrap().to_string_lossy();
+                    removed.push(format!(
+                        "out/{}/{name}",
+                        project.file_name().to_string_lossy()
+                    ));
+                }
+            }
+            // Fails, harmlessly, when the folder still holds something.
+            let _ = std::fs::remove_dir(&dir);
+        }
+        removed.sort();
+        Ok(removed)
+    }
+}
+
 fn same_file(a: &Path, b: &Path) -> bool {
     match (std::fs::metadata(a), std::fs::metadata(b)) {
         (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),

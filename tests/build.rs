@@ -287,3 +287,32 @@ fn dry_run_makes_nothing_and_clean_removes_what_render_made() {
         .stdout
         .ends_with("21 of 21 artifacts to make\n"));
 }
+
+#[test]
+fn renaming_a_scene_removes_its_old_video() {
+    let folder = Folder::small_demo();
+    folder.build();
+    folder.write("out/demo/notes.txt", "mine");
+    folder.edit(
+        "projects/demo/project.toml",
+        "name = \"dialogue\"",
+        "name = \"talk\"",
+    );
+    let run = folder.build();
+    assert!(
+        run.stderr
+            .contains("render: removed out/demo/dialogue.mp4 (its scene is no longer declared)\n"),
+        "{}",
+        run.stderr
+    );
+    // The renamed scene's video is the same object: published again, nothing made.
+    assert_eq!(run.made(), Vec::<String>::new());
+    assert_eq!(
+        folder.out_files(),
+        [
+            "out/demo/notes.txt",
+            "out/demo/talk.mp4",
+            "out/demo/welcome.mp4"
+        ]
+    );
+}

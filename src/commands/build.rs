@@ -121,6 +121,13 @@ pub fn run(args: &BuildArgs) -> i32 {
             });
         }
         last.save(&last_path)?;
+        // Only a build that saw every scene may say which videos are no longer declared.
+        if !partial && !crate::process::interrupted() {
+            let declared: Vec<&PathBuf> = graph.nodes.iter().flat_map(|n| &n.publish).collect();
+            for stale in cache.unpublish_undeclared(&manifest.root.join("out"), &declared)? {
+                eprintln!("render: removed {stale} (its scene is no longer declared)");
+            }
+        }
         summary.gpu_lane = lane_events;
         summary.seconds = start.elapsed().as_secs_f64();
         eprintln!("{}", summary.line());
