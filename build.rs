@@ -1,5 +1,6 @@
-//! Links libtorch so CUDA is really reachable, embeds rustface's detector model, and
-//! compiles the tiny C++ shim that empties the CUDA caching allocator (tch has no binding).
+//! Links libtorch into `render-worker` so CUDA is really reachable (and into nothing else:
+//! `render` must start fast and small), embeds rustface's detector model, and compiles the
+//! tiny C++ shim that empties the CUDA caching allocator (tch has no binding).
 
 use std::{env, fs, path::PathBuf, process::Command};
 
@@ -12,7 +13,9 @@ fn main() {
 
 /// torch-sys links with `--as-needed`, which drops `libtorch_cuda.so` because nothing
 /// names its symbols directly: CUDA then silently reports "unavailable". Keep libtorch
-/// needed and record its directory as an rpath so no LD_LIBRARY_PATH is required.
+/// needed in the worker only, and record its directory as an rpath (for the worker and the
+/// test binaries that use tch) so no LD_LIBRARY_PATH is required. `render` itself names no
+/// torch symbol, so `--as-needed` leaves libtorch out of it.
 fn link_libtorch() {
     let lib = PathBuf::from(
         env::var("DEP_TCH_LIBTORCH_LIB").expect("torch-sys did not report its libtorch lib dir"),
@@ -21,8 +24,9 @@ fn link_libtorch() {
     // real site-packages folder.
     let lib = lib.canonicalize().unwrap_or(lib);
     println!("cargo:rustc-link-search=native={}", lib.display());
-    println!("cargo:rustc-link-arg=-Wl,--no-as-needed");
-    println!("cargo:rustc-link-arg=-ltorch");
+    println!("cargo:rustc-link-arg-bin=render-worker=-Wl,--no-as-needed");
+    println!("cargo:rustc-link-arg-bin=render-worker=-ltorch");
+    println!("cargo:rustc-link-arg-bin=render-worker=-Wl,--as-needed");
     println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
 
     let torch = lib.parent().expect("libtorch lib dir has a parent");
@@ -34,7 +38,8 @@ fn link_libtorch() {
         .include(torch.join("include/torch/csrc/api/include"))
         .file("src/engine/cuda_cache.cpp")
         .compile("render_cuda_cache");
-    println!("cargo:rustc-link-arg=-lc10");
+    println!("cargo:rustc-link-arg-bin=render-worker=-lc10");
+    println!("cargo:rustc-link-arg-tests=-lc10");
 }
 
 /// rustface ships its SeetaFace model inside the crate's source; embed it so the

@@ -5,13 +5,12 @@
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::files::{hash_file, unique_suffix};
 use crate::key::{Key, KeySpec};
-use crate::sources::hash_file;
 
 /// What an object is and how it was made; written last, so its presence means "complete".
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -44,12 +43,15 @@ pub struct Cache {
     pub dir: PathBuf,
 }
 
-static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
 impl Cache {
     pub fn new(content_root: &Path) -> Cache {
+        Cache::at(&content_root.join("cache"))
+    }
+
+    /// The cache in folder `dir` (a job spec names it).
+    pub fn at(dir: &Path) -> Cache {
         Cache {
-            dir: content_root.join("cache"),
+            dir: dir.to_path_buf(),
         }
     }
 
@@ -109,10 +111,9 @@ impl Cache {
 
     /// A fresh private folder under `cache/tmp/` for one job.
     pub fn job_dir(&self, key: &Key) -> Result<PathBuf> {
-        let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
         let dir = self
             .tmp_dir()
-            .join(format!("{}-{}-{n}", &key.hex()[..16], std::process::id()));
+            .join(format!("{}-{}", &key.hex()[..16], unique_suffix()));
         std::fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create", &dir, e))?;
         Ok(dir)
     }
@@ -191,11 +192,7 @@ impl Cache {
         }
         let parent = target.parent().unwrap();
         std::fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;
-        let staged = self.tmp_dir().join(format!(
-            "publish-{}-{}",
-            std::process::id(),
-            TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
+        let staged = self.tmp_dir().join(format!("publish-{}", unique_suffix()));
         if std::fs::hard_link(source, &staged).is_err() {
             std::fs::copy(source, &staged).map_err(|e| Error::io("cannot copy", source, e))?;
         }
@@ -244,21 +241,4 @@ fn same_file(a: &Path, b: &Path) -> bool {
         (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
         _ => false,
     }
-}
-
-/// Writes a small file by writing a sibling temp file and renaming it over the target.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let parent = path.parent().unwrap();
-    std::fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;
-    let tmp = parent.join(format!(
-        ".{}.tmp-{}-{}",
-        path.file_name().unwrap().to_string_lossy(),
-        std::process::id(),
-        TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::write(&tmp, bytes).map_err(|e| Error::io("cannot write", &tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::io("cannot write", path, e)
-    })
 }

@@ -24,6 +24,15 @@ pub enum Command {
         /// The content folder (holding Renderfile.toml)
         #[arg(default_value = ".")]
         dir: PathBuf,
+        /// Also write each stale artifact's job spec into DIR, numbered in an order that
+        /// runs every job after its inputs (for `render run-job`)
+        #[arg(long, value_name = "DIR")]
+        write_jobs: Option<PathBuf>,
+    },
+    /// Run one job from its spec file (written by `plan --write-jobs`) into the cache
+    RunJob {
+        /// The job spec (JSON)
+        spec: PathBuf,
     },
     /// Measure the lip-sync model through render against plain Python torch
     Bench(BenchArgs),

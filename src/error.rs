@@ -72,6 +72,17 @@ pub enum Error {
     #[diagnostic(help("close other GPU programs, or lower `batch_size` in its model.toml"))]
     OutOfMemory { model: String },
 
+    #[error("model `{model}`: its worker stopped while {doing} ({status})\n{log}")]
+    #[diagnostic(help(
+        "the end of the worker's log is above; a crash while loading is often a model file made by another torch version, or a GPU out of memory"
+    ))]
+    WorkerCrashed {
+        model: String,
+        doing: String,
+        status: String,
+        log: String,
+    },
+
     #[error("interrupted")]
     Interrupted,
 

@@ -1,39 +1,28 @@
-//! The GPU lane: one thread that owns the accelerator and runs one job at a time. Jobs are
-//! taken model by model — the lane keeps its model while more jobs for it are expected —
-//! so each model is loaded once per build; the old module is dropped and the CUDA caching
-//! allocator emptied before the next one loads (a 10 GB card holds one model at a time).
-//! CPU work around a job (decode, mel, crops, paste-back, encode) runs on the rayon pool,
-//! so the lane only ever does tensor work. Every load, unload, start and end is recorded
-//! with a timestamp: the lane's own account, which tests and `--json` read.
+//! The GPU lane: the executor for model calls. One thread runs one call at a time, each in
+//! the worker process of its model (`worker.rs`). Calls are taken model by model — the lane
+//! keeps its worker while more calls for that model are expected — so each model is loaded
+//! once per build; the worker is closed, which frees all of its GPU memory, before the next
+//! model's worker starts (a 10 GB card holds one model at a time). CPU work around a call
+//! (decode, mel, crops, paste-back, encode) runs on the pool, so the lane only ever waits on
+//! tensor work. Every load, unload, start and end is recorded with a timestamp: the lane's
+//! own account, which tests and `--json` read.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, Sender};
 use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::engine::torch::{Accelerator, LoadedModel};
+use crate::engine::{ModelCall, ModelDone};
 use crate::error::{Error, Result};
 use crate::process;
-
-/// What a job does on the CPU after its GPU part.
-pub type Finish = Box<dyn FnOnce() -> Result<()> + Send>;
-/// A job's GPU part: runs with the model loaded, hands back its CPU finish.
-pub type Infer = Box<dyn FnOnce(&LoadedModel) -> Result<Finish> + Send>;
-
-/// The GPU part of a job.
-pub struct GpuTask {
-    pub model: String,
-    pub file: PathBuf,
-    pub run: Infer,
-}
+use crate::worker::Worker;
 
 pub enum ToLane {
     Run {
         node: usize,
         artifact: String,
-        task: GpuTask,
+        call: ModelCall,
     },
     /// A job expected for `model` will never come (it failed or was skipped).
     Cancel { model: String },
@@ -44,7 +33,7 @@ pub enum ToLane {
 #[derive(Clone, Debug, Serialize)]
 pub struct LaneEvent {
     pub seconds: f64,
-    /// load | unload | start | end
+    /// load | load-failed | unload | start | end
     pub event: &'static str,
     pub model: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -54,15 +43,14 @@ pub struct LaneEvent {
 struct Pending {
     node: usize,
     artifact: String,
-    task: GpuTask,
+    call: ModelCall,
 }
 
-/// Runs the lane until the scheduler hangs up. `expected` counts the jobs per model.
+/// Runs the lane until the scheduler hangs up. `expected` counts the calls per model.
 pub fn run_lane(
-    accelerator: Accelerator,
     mut expected: BTreeMap<String, usize>,
     requests: Receiver<ToLane>,
-    reply: impl Fn(usize, Result<Finish>),
+    reply: impl Fn(usize, Result<ModelDone>),
     start: Instant,
 ) -> Vec<LaneEvent> {
     let mut events = Vec::new();
@@ -75,7 +63,7 @@ pub fn run_lane(
         })
     };
     let mut pending: Vec<Pending> = Vec::new();
-    let mut loaded: Option<LoadedModel> = None;
+    let mut loaded: Option<Worker> = None;
     // A model that failed to load fails every job that needs it, without reloading.
     let mut load_errors: BTreeMap<String, String> = BTreeMap::new();
     let mut no_more = false;
@@ -85,10 +73,10 @@ pub fn run_lane(
         while let Ok(message) = requests.try_recv() {
             apply(message, &mut expected, &mut pending, &mut no_more);
         }
-        let current = loaded.as_ref().map(|m| m.name.clone());
+        let current = loaded.as_ref().map(|w| w.model().to_string());
         let same_model = current
             .as_ref()
-            .and_then(|name| pending.iter().position(|p| &p.task.model == name));
+            .and_then(|name| pending.iter().position(|p| &p.call.model == name));
         let current_expects_more = current
             .as_ref()
             .is_some_and(|name| !no_more && expected.get(name).copied().unwrap_or(0) > 0);
@@ -98,7 +86,7 @@ pub fn run_lane(
             None if current_expects_more => None,
             None => pending
                 .iter()
-                .position(|p| !load_errors.contains_key(&p.task.model))
+                .position(|p| !load_errors.contains_key(&p.call.model))
                 .or(if pending.is_empty() { None } else { Some(0) }),
         };
         let Some(index) = pick else {
@@ -119,46 +107,56 @@ pub fn run_lane(
         };
 
         let job = pending.remove(index);
-        if let Some(count) = expected.get_mut(&job.task.model) {
+        let model = job.call.model.clone();
+        if let Some(count) = expected.get_mut(&model) {
             *count = count.saturating_sub(1);
         }
         if process::interrupted() {
             reply(job.node, Err(Error::Interrupted));
             continue;
         }
-        if let Some(message) = load_errors.get(&job.task.model) {
+        if let Some(message) = load_errors.get(&model) {
             reply(job.node, Err(Error::Other(message.clone())));
             continue;
         }
-        if current.as_deref() != Some(job.task.model.as_str()) {
+        if current.as_deref() != Some(model.as_str()) {
             if let Some(old) = loaded.take() {
-                let name = old.name.clone();
-                drop(old);
-                accelerator.empty_cache();
+                let name = old.model().to_string();
+                old.stop();
                 record("unload", &name, None);
             }
-            match LoadedModel::load(&job.task.model, &job.task.file, accelerator) {
-                Ok(model) => {
-                    record("load", &job.task.model, None);
-                    loaded = Some(model);
+            match Worker::start(&model, &job.call.file, job.call.device) {
+                Ok(worker) => {
+                    record("load", &model, None);
+                    loaded = Some(worker);
                 }
                 Err(error) => {
-                    load_errors.insert(job.task.model.clone(), error.to_string());
+                    record("load-failed", &model, None);
+                    // Every later call for this model fails with the same words, at once.
+                    load_errors.insert(model.clone(), error.to_string());
                     reply(job.node, Err(error));
                     continue;
                 }
             }
         }
-        let model = loaded.as_ref().expect("the job's model is loaded");
-        record("start", &model.name, Some(&job.artifact));
-        let result = crate::scheduler::contained(|| (job.task.run)(model));
-        record("end", &model.name, Some(&job.artifact));
+        let worker = loaded.as_mut().expect("the job's model is loaded");
+        record("start", &model, Some(&job.artifact));
+        let result = worker.run(&job.call);
+        record("end", &model, Some(&job.artifact));
+        if let Err(error @ Error::WorkerCrashed { .. }) = &result {
+            // A crashed worker serves no more calls, and its model's remaining calls fail
+            // at once with the same words rather than crash it again one by one.
+            load_errors.insert(model.clone(), error.to_string());
+            if let Some(old) = loaded.take() {
+                old.stop();
+                record("unload", &model, None);
+            }
+        }
         reply(job.node, result);
     }
     if let Some(old) = loaded.take() {
-        let name = old.name.clone();
-        drop(old);
-        accelerator.empty_cache();
+        let name = old.model().to_string();
+        old.stop();
         record("unload", &name, None);
     }
     events
@@ -174,11 +172,11 @@ fn apply(
         ToLane::Run {
             node,
             artifact,
-            task,
+            call,
         } => pending.push(Pending {
             node,
             artifact,
-            task,
+            call,
         }),
         ToLane::Cancel { model } => {
             if let Some(count) = expected.get_mut(&model) {

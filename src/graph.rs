@@ -1,92 +1,109 @@
 //! The artifact graph: one node per speech WAV, face track, line clip and scene, built from
-//! the manifest, deduplicated by key (two identical lines are one artifact). This file also
-//! decides staleness and says why, the way ninja's `-d explain` does: an artifact is stale
-//! when its object is missing from the cache, and the reason compares its key spec with the
-//! one the same artifact had at the last build.
+//! the manifest, deduplicated by key (two identical lines are one artifact). A node's
+//! dependencies are exactly the inputs its key spec names — declared once, in the stage's
+//! `plan` — so the graph cannot disagree with the keys. This file also decides staleness
+//! and says why, the way ninja's `-d explain` does: an artifact is stale when its object is
+//! missing from the cache, and the reason compares its key spec with the one the same
+//! artifact had at the last build.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::cache::{write_atomically, Cache};
-use crate::engine::torch::Accelerator;
+use crate::cache::Cache;
+use crate::device::Device;
+use crate::engine::EngineJob;
 use crate::error::Result;
-use crate::key::{Key, KeySpec};
+use crate::files::write_atomically;
+use crate::job::Job;
+use crate::key::{ArtifactKind, Key, KeySpec};
 use crate::manifest::Manifest;
 use crate::sources::SourceHashes;
-use crate::stage::{face_track, lipsync, scene, speech, Job, Node};
+use crate::stage::{face_track, lipsync, scene, speech};
 
-#[derive(Debug, Default)]
+/// One artifact to make (or reuse).
+#[derive(Debug)]
+pub struct Node {
+    pub job: Job,
+    /// Indices of the nodes whose objects this one reads: its key spec's inputs.
+    pub deps: Vec<usize>,
+    /// Where the finished artifact is published (scenes: `out/<project>/<scene>.mp4`;
+    /// more than one when two scenes render to the same bytes).
+    pub publish: Vec<PathBuf>,
+}
+
+impl Node {
+    pub fn name(&self) -> &str {
+        &self.job.name
+    }
+
+    pub fn key(&self) -> Key {
+        self.job.key
+    }
+
+    pub fn spec(&self) -> &KeySpec {
+        &self.job.spec
+    }
+
+    pub fn kind(&self) -> ArtifactKind {
+        self.job.kind()
+    }
+}
+
+#[derive(Debug)]
 pub struct Graph {
     pub nodes: Vec<Node>,
     by_key: HashMap<Key, usize>,
+    cache: Cache,
 }
 
 impl Graph {
-    /// Builds the graph of every artifact the manifest declares.
-    /// `accelerator` is where models run; needed only when an avatar uses a model.
+    /// Builds the graph of every artifact the manifest declares. `device` is where models
+    /// run; needed only when an avatar uses a model.
     pub fn from_manifest(
         manifest: &Manifest,
         hashes: &SourceHashes,
-        accelerator: Option<Accelerator>,
+        device: Option<Device>,
     ) -> Result<Graph> {
-        let mut graph = Graph::default();
-        let mut faces: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut graph = Graph {
+            nodes: Vec::new(),
+            by_key: HashMap::new(),
+            cache: Cache::new(&manifest.root),
+        };
+        let mut faces: BTreeMap<&str, Key> = BTreeMap::new();
         for project in &manifest.projects {
             for scene in &project.scenes {
                 let avatar = &manifest.avatars[&scene.avatar];
                 let face = match faces.get(avatar.name.as_str()) {
                     Some(&face) => face,
                     None => {
-                        let (spec, job) = face_track::plan(avatar, hashes)?;
-                        let face = graph.add(
-                            format!("face-track {}", avatar.name),
-                            spec,
-                            vec![],
-                            Job::FaceTrack(job),
-                        );
+                        let (spec, work) = face_track::plan(avatar, hashes)?;
+                        let face = graph.add(format!("face-track {}", avatar.name), spec, work);
                         faces.insert(&avatar.name, face);
                         face
                     }
                 };
                 let mut lines = Vec::new();
-                let mut deps = Vec::new();
                 for (i, line) in scene.lines.iter().enumerate() {
                     let at = format!("{}/{}:{}", project.name, scene.name, i + 1);
                     let voice = &manifest.voices[&line.voice];
-                    let (spec, job) = speech::plan(line, voice, hashes)?;
-                    let speech = graph.add(format!("speech {at}"), spec, vec![], Job::Speech(job));
-                    let (spec, job) = lipsync::plan(
-                        avatar,
-                        graph.nodes[face].key,
-                        graph.nodes[speech].key,
-                        scene.fps,
-                        accelerator,
-                        hashes,
-                    )?;
-                    let clip = graph.add(
-                        format!("clip {at}"),
-                        spec,
-                        vec![face, speech],
-                        Job::Clip(job),
-                    );
-                    lines.push((graph.nodes[clip].key, graph.nodes[speech].key));
-                    deps.extend([clip, speech]);
+                    let (spec, work) = speech::plan(line, voice, hashes)?;
+                    let speech = graph.add(format!("speech {at}"), spec, work);
+                    let (spec, work) =
+                        lipsync::plan(avatar, face, speech, scene.fps, device, hashes)?;
+                    let clip = graph.add(format!("clip {at}"), spec, work);
+                    lines.push((clip, speech));
                 }
-                let (spec, job) = scene::plan(scene, lines, hashes)?;
-                let index = graph.add(
-                    format!("scene {}/{}", project.name, scene.name),
-                    spec,
-                    deps,
-                    Job::Scene(job),
-                );
+                let (spec, work) = scene::plan(scene, lines, hashes)?;
+                let key = graph.add(format!("scene {}/{}", project.name, scene.name), spec, work);
                 // Two scenes may render identically; each still gets its own file in out/.
                 let target = manifest
                     .root
                     .join("out")
                     .join(&project.name)
                     .join(format!("{}.mp4", scene.name));
+                let index = graph.by_key[&key];
                 let publish = &mut graph.nodes[index].publish;
                 if !publish.contains(&target) {
                     publish.push(target);
@@ -96,22 +113,27 @@ impl Graph {
         Ok(graph)
     }
 
-    fn add(&mut self, name: String, spec: KeySpec, deps: Vec<usize>, job: Job) -> usize {
-        let key = spec.key();
-        if let Some(&index) = self.by_key.get(&key) {
-            return index;
+    /// Adds an artifact unless one with the same key exists; its edges are its spec's inputs,
+    /// which must already be in the graph (stages plan inputs first).
+    fn add(&mut self, name: String, spec: KeySpec, work: EngineJob) -> Key {
+        let job = Job::new(name, spec, work, &self.cache);
+        let key = job.key;
+        if self.by_key.contains_key(&key) {
+            return key;
         }
-        let index = self.nodes.len();
+        let deps = job
+            .spec
+            .inputs
+            .values()
+            .map(|input| self.by_key[input])
+            .collect();
+        self.by_key.insert(key, self.nodes.len());
         self.nodes.push(Node {
-            name,
-            spec,
-            key,
-            deps,
             job,
+            deps,
             publish: Vec::new(),
         });
-        self.by_key.insert(key, index);
-        index
+        key
     }
 
     /// Which nodes must be made: every node whose object is missing and that is needed —
@@ -126,7 +148,7 @@ impl Graph {
             if !node.publish.is_empty() {
                 needed[index] = true;
             }
-            if needed[index] && !cache.has(&node.key) {
+            if needed[index] && !cache.has(&node.key()) {
                 make[index] = true;
                 for &dep in &node.deps {
                     needed[dep] = true;
@@ -166,9 +188,9 @@ impl LastBuild {
 
     /// Why `node` must be made.
     pub fn reason(&self, node: &Node) -> String {
-        match self.specs.get(&node.name) {
+        match self.specs.get(node.name()) {
             None => "new".to_string(),
-            Some(before) => node.spec.explain_change(before),
+            Some(before) => node.spec().explain_change(before),
         }
     }
 }

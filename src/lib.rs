@@ -1,18 +1,27 @@
 //! render: a make-like builder of talking-head videos from TOML declarations.
 //!
 //! The flow of `render build`: `manifest` reads the content folder, `graph` turns it into
-//! content-keyed artifacts (`key`, `sources`), `scheduler` makes the stale ones through the
-//! `stage`s and their `engine`s, and `cache` moves each finished artifact into place
-//! atomically and publishes the scenes to `out/`.
+//! content-keyed jobs (`key`, `sources`, `stage`, `job`), `scheduler` decides what runs when
+//! and hands each job to an executor (`executor` on the CPU pool, `gpu_lane` with its
+//! `worker` processes for models), the `engine`s do the work, and `cache` moves each
+//! finished artifact into place atomically and publishes the scenes to `out/`.
+//! ARCHITECTURE.md has the map.
+//!
+//! Two binaries: `render` (`main.rs`), which never links libtorch, and `render-worker`
+//! (`bin/render-worker/`), the only code that touches tch.
 
 pub mod cache;
 pub mod cli;
 pub mod commands;
+pub mod device;
 pub mod engine;
 pub mod error;
+pub mod executor;
+pub mod files;
 pub mod frame;
 pub mod gpu_lane;
 pub mod graph;
+pub mod job;
 pub mod key;
 pub mod lock;
 pub mod manifest;
@@ -23,6 +32,7 @@ pub mod scheduler;
 pub mod sources;
 pub mod stage;
 pub mod toolchain;
+pub mod worker;
 
 use clap::Parser;
 
@@ -32,7 +42,8 @@ pub fn run() -> i32 {
     process::install_interrupt_handler();
     match &cli.command {
         cli::Command::Build(args) => commands::build::run(args),
-        cli::Command::Plan { dir } => commands::plan::run(dir),
+        cli::Command::Plan { dir, write_jobs } => commands::plan::run(dir, write_jobs.as_deref()),
+        cli::Command::RunJob { spec } => commands::run_job::run(spec),
         cli::Command::Bench(args) => commands::bench::run(args),
         cli::Command::Clean { dir } => commands::clean::run(dir),
     }

@@ -8,8 +8,8 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use crate::cache::write_atomically;
 use crate::error::Result;
+use crate::files::write_atomically;
 use crate::scheduler::Outcome;
 
 pub enum Progress {

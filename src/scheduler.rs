@@ -1,16 +1,19 @@
-//! Runs the stale part of the graph in dependency order. CPU jobs share a rayon pool of
-//! `--jobs N` threads; the loop that hands out work runs on the calling thread so it never
-//! takes a worker's place. A failure stops new launches, or with `--keep-going` only skips
-//! what depends on it. Ctrl-C stops launches; running jobs see their children end.
+//! Runs the stale part of the graph in dependency order. The scheduler decides readiness,
+//! order and failure only; executors do the work (`executor.rs`): a job's CPU parts run on
+//! a rayon pool of `--jobs N` threads, its model call on the GPU lane (`gpu_lane.rs`). The
+//! loop that hands out work runs on the calling thread so it never takes a worker's place.
+//! A failure stops new launches, or with `--keep-going` only skips what depends on it.
+//! Ctrl-C stops launches; running jobs see their children end.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::mpsc;
 use std::time::Instant;
 
-use crate::engine::torch::Accelerator;
+use crate::engine::ModelDone;
 use crate::error::Error;
-use crate::gpu_lane::{self, Finish, GpuTask, LaneEvent, ToLane};
-use crate::process;
+use crate::executor::{Pending, Started};
+use crate::gpu_lane::{self, LaneEvent, ToLane};
+use crate::process::{self, contained};
 
 #[derive(Debug)]
 pub enum Outcome {
@@ -29,40 +32,36 @@ pub enum Event {
     Finished(usize),
 }
 
-/// What a job's CPU part hands back: done, or a GPU part for the lane (which hands back
-/// a last CPU part).
-pub enum Step {
-    Done,
-    Gpu(GpuTask),
-}
-
-/// The GPU lane's device and, per node, the model its GPU part will need.
+/// Per node, the model its call on the GPU lane will need.
 pub struct Lane<'a> {
-    pub accelerator: Accelerator,
     pub model_of: &'a [Option<String>],
     /// Artifact names, for the lane's record.
     pub names: &'a [String],
 }
 
 enum Message {
-    Prepared(usize, Result<Step, Error>),
-    Inferred(usize, Result<Finish, Error>),
+    Started(usize, Result<Started, Error>),
+    Inferred(usize, Result<ModelDone, Error>),
     Finished(usize, Result<(), Error>),
 }
 
-/// Runs `work(i)` for every `i` with `make[i]`, after the `deps[i]` that are also made.
+/// Runs `start(i)` for every `i` with `make[i]`, after the `deps[i]` that are also made;
+/// a job that needs a model has its call run on the lane, then `finish` on the pool.
 /// Returns one outcome per node (`None` for nodes not to be made) and the lane's record.
-pub fn run<W, E>(
+#[allow(clippy::too_many_arguments)]
+pub fn run<S, F, E>(
     deps: &[Vec<usize>],
     make: &[bool],
     jobs: usize,
     keep_going: bool,
     lane: Option<Lane>,
-    work: W,
+    start: S,
+    finish: F,
     mut on_event: E,
 ) -> (Vec<Option<Outcome>>, Vec<LaneEvent>)
 where
-    W: Fn(usize) -> Result<Step, Error> + Sync,
+    S: Fn(usize) -> Result<Started, Error> + Sync,
+    F: Fn(usize, Pending, Result<ModelDone, Error>) -> Result<(), Error> + Sync,
     E: FnMut(Event, &[Option<Outcome>]),
 {
     let n = deps.len();
@@ -96,16 +95,14 @@ where
         }
     }
     let (lane_tx, lane_thread) = match (&lane, expected.is_empty()) {
-        (Some(lane), false) => {
+        (Some(_), false) => {
             let (lane_tx, lane_rx) = mpsc::channel::<ToLane>();
             let reply = tx.clone();
-            let accelerator = lane.accelerator;
             let begin = Instant::now();
             let thread = std::thread::Builder::new()
                 .name("render-gpu-lane".into())
                 .spawn(move || {
                     gpu_lane::run_lane(
-                        accelerator,
                         expected,
                         lane_rx,
                         |i, result| {
@@ -125,6 +122,8 @@ where
         }
     };
 
+    // Jobs whose model call is on the lane: their folders, until they finish.
+    let mut waiting: Vec<Option<Pending>> = (0..n).map(|_| None).collect();
     let mut running = 0;
     let mut on_lane = 0;
     // The model of the last job sent to the lane: what it has loaded, or soon will.
@@ -148,52 +147,69 @@ where
             started[i] = Some(Instant::now());
             on_event(Event::Started(i), &outcomes);
             let tx = tx.clone();
-            let work = &work;
+            let start = &start;
             scope.spawn(move |_| {
-                let _ = tx.send(Message::Prepared(i, contained(|| work(i))));
+                let _ = tx.send(Message::Started(i, contained(|| start(i))));
             });
         }
         if running == 0 && on_lane == 0 {
             break;
         }
         let (i, result) = match rx.recv().expect("a job reports back") {
-            Message::Prepared(i, Ok(Step::Gpu(task))) => {
+            Message::Started(i, Ok(Started::NeedsModel(pending))) => {
                 running -= 1;
-                on_lane += 1;
-                let lane_tx = lane_tx.as_ref().expect("a GPU job has a lane");
-                lane_model = Some(task.model.clone());
-                gpu_lane::send(
-                    lane_tx,
-                    ToLane::Run {
-                        node: i,
-                        artifact: lane
-                            .as_ref()
-                            .map_or_else(String::new, |l| l.names[i].clone()),
-                        task,
-                    },
-                );
-                continue;
+                match lane_tx.as_ref() {
+                    None => {
+                        let error = Error::Other(format!(
+                            "internal error (a bug in render): model `{}` has no GPU lane",
+                            pending.call.model
+                        ));
+                        (i, finish(i, pending, Err(error)))
+                    }
+                    Some(lane_tx) => {
+                        on_lane += 1;
+                        lane_model = Some(pending.call.model.clone());
+                        gpu_lane::send(
+                            lane_tx,
+                            ToLane::Run {
+                                node: i,
+                                artifact: lane
+                                    .as_ref()
+                                    .map_or_else(String::new, |l| l.names[i].clone()),
+                                call: pending.call.clone(),
+                            },
+                        );
+                        waiting[i] = Some(pending);
+                        continue;
+                    }
+                }
             }
-            Message::Inferred(i, Ok(finish)) => {
+            Message::Inferred(i, result) => {
                 on_lane -= 1;
-                running += 1;
-                let tx = tx.clone();
-                scope.spawn(move |_| {
-                    let _ = tx.send(Message::Finished(i, contained(finish)));
-                });
-                continue;
+                let pending = waiting[i]
+                    .take()
+                    .expect("a lane reply is for a waiting job");
+                if result.is_err() {
+                    // Nothing to finish: remove the folder here and report.
+                    (i, finish(i, pending, result))
+                } else {
+                    running += 1;
+                    let tx = tx.clone();
+                    let finish = &finish;
+                    scope.spawn(move |_| {
+                        let done = contained(|| finish(i, pending, result));
+                        let _ = tx.send(Message::Finished(i, done));
+                    });
+                    continue;
+                }
             }
-            Message::Prepared(i, Ok(Step::Done)) => {
+            Message::Started(i, Ok(Started::Committed)) => {
                 running -= 1;
                 (i, Ok(()))
             }
-            Message::Prepared(i, Err(error)) => {
+            Message::Started(i, Err(error)) => {
                 running -= 1;
                 cancel(i);
-                (i, Err(error))
-            }
-            Message::Inferred(i, Err(error)) => {
-                on_lane -= 1;
                 (i, Err(error))
             }
             Message::Finished(i, result) => {
@@ -251,21 +267,6 @@ fn next_ready(
     ready.remove(position)
 }
 
-/// Runs a job, turning a panic into an error: a job that never reports back would leave
-/// the build waiting forever.
-pub fn contained<T>(job: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).unwrap_or_else(|panic| {
-        let message = panic
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic".into());
-        Err(Error::Other(format!(
-            "internal error (a bug in render): {message}"
-        )))
-    })
-}
-
 /// Marks everything downstream of a failure as skipped; returns what it marked.
 fn skip_dependents(
     failed: usize,
@@ -289,6 +290,10 @@ mod tests {
     use super::*;
     use std::sync::Mutex;
 
+    fn no_finish(_: usize, _: Pending, _: Result<ModelDone, Error>) -> Result<(), Error> {
+        unreachable!("no job here needs a model")
+    }
+
     #[test]
     fn runs_dependencies_first_and_skips_after_a_failure() {
         // 0 → 2, 1 → 2, 2 → 3; 4 independent; 1 fails.
@@ -305,9 +310,10 @@ mod tests {
                 if i == 1 {
                     Err(Error::Other("boom".into()))
                 } else {
-                    Ok(Step::Done)
+                    Ok(Started::Committed)
                 }
             },
+            no_finish,
             |_, _| {},
         );
         assert!(matches!(outcomes[0], Some(Outcome::Made { .. })));
@@ -332,9 +338,10 @@ mod tests {
                 if i == 0 {
                     Err(Error::Other("boom".into()))
                 } else {
-                    Ok(Step::Done)
+                    Ok(Started::Committed)
                 }
             },
+            no_finish,
             |_, _| {},
         );
         assert!(matches!(outcomes[0], Some(Outcome::Failed(_))));
@@ -355,9 +362,10 @@ mod tests {
                 if i == 0 {
                     panic!("boom")
                 } else {
-                    Ok(Step::Done)
+                    Ok(Started::Committed)
                 }
             },
+            no_finish,
             |_, _| {},
         );
         match &outcomes[0] {
@@ -392,8 +400,9 @@ mod tests {
             None,
             |i| {
                 ran.lock().unwrap().push(i);
-                Ok(Step::Done)
+                Ok(Started::Committed)
             },
+            no_finish,
             |_, _| {},
         );
         assert_eq!(*ran.lock().unwrap(), vec![1]);

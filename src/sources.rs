@@ -11,8 +11,9 @@ use std::sync::Mutex;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::cache::write_atomically;
 use crate::error::{Error, Result};
+pub use crate::files::hash_file;
+use crate::files::write_atomically;
 use crate::key::Key;
 use crate::manifest::SourceFile;
 
@@ -84,14 +85,6 @@ impl SourceHashes {
         );
         Ok(hash)
     }
-}
-
-pub fn hash_file(path: &Path) -> Result<Key> {
-    let mut hasher = blake3::Hasher::new();
-    hasher
-        .update_mmap(path)
-        .map_err(|e| Error::io("cannot read", path, e))?;
-    Ok(Key(*hasher.finalize().as_bytes()))
 }
 
 #[cfg(test)]

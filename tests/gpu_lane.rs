@@ -5,26 +5,12 @@
 
 mod common;
 
-use common::{repo, Folder};
+use common::{add_fixture_models, repo, Folder};
 use std::process::Command;
+use std::time::Duration;
 
 fn python() -> String {
     repo().join(".venv/bin/python").to_string_lossy().into()
-}
-
-/// Writes the fixture models into `models/` of the folder.
-fn add_fixture_models(folder: &Folder) {
-    let status = Command::new(python())
-        .arg(repo().join("tools/export/fixtures.py"))
-        .arg("--out")
-        .arg(folder.file("models"))
-        .output()
-        .unwrap();
-    assert!(
-        status.status.success(),
-        "{}",
-        String::from_utf8_lossy(&status.stderr)
-    );
 }
 
 /// The demo with its avatar using `model`.
@@ -37,6 +23,116 @@ fn demo_with_model(model: &str) -> Folder {
         &format!("lipsync = \"{model}\""),
     );
     folder
+}
+
+/// The lane's record with timestamps: (seconds, event, model).
+fn lane_times(folder: &Folder) -> Vec<(f64, String, String)> {
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(folder.file("report.json")).unwrap()).unwrap();
+    json["gpu_lane"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["seconds"].as_f64().unwrap(),
+                e["event"].as_str().unwrap().to_string(),
+                e["model"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The demo on `tiny-lipsync`, plus a scene whose avatar uses the built-in engine.
+fn demo_with_model_and_a_builtin_scene() -> Folder {
+    let folder = demo_with_model("tiny-lipsync");
+    std::fs::copy(
+        folder.file("avatars/astronaut.png"),
+        folder.file("avatars/plain.png"),
+    )
+    .unwrap();
+    let renderfile = folder.read("Renderfile.toml")
+        + "\n[avatars.plain]\nimage = \"avatars/plain.png\"\nlipsync = \"builtin\"\n";
+    folder.write("Renderfile.toml", &renderfile);
+    folder.write(
+        "projects/demo/project.toml",
+        "[[scene]]\nname = \"modelled\"\nlines = [\"Through the model.\", \"Twice.\"]\n\n\
+         [[scene]]\nname = \"plain\"\navatar = \"plain\"\nlines = [\"No model here.\"]\n",
+    );
+    folder
+}
+
+#[test]
+fn a_worker_that_panics_while_loading_fails_its_models_jobs_and_the_rest_completes() {
+    let folder = demo_with_model_and_a_builtin_scene();
+    let run = folder.render_with_env(
+        &["build", "--keep-going"],
+        &[("RENDER_WORKER_FAULT", "panic-on-load:tiny-lipsync")],
+        Duration::from_secs(300),
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("model `tiny-lipsync`: its worker stopped while loading (exit status: 101)"),
+        "{}",
+        run.stderr
+    );
+    // The worker's own last words (the panic) are shown.
+    assert!(
+        run.stderr
+            .contains("injected fault while loading model `tiny-lipsync` (RENDER_WORKER_FAULT)"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        run.with_status("failed"),
+        ["clip demo/modelled:1", "clip demo/modelled:2"]
+    );
+    assert_eq!(run.with_status("skipped"), ["scene demo/modelled"]);
+    assert!(run.made().contains(&"scene demo/plain".to_string()));
+    assert_eq!(folder.out_files(), ["out/demo/plain.mp4"]);
+    // The failure came at once, not after a hang: within 10 s of the lane starting it.
+    let events = lane_times(&folder);
+    let failed = events
+        .iter()
+        .find(|(_, event, _)| event == "load-failed")
+        .unwrap_or_else(|| panic!("no load-failed event: {events:?}"));
+    assert!(failed.0 < 10.0, "{events:?}");
+    assert_eq!(events.iter().filter(|e| e.1 == "load").count(), 0);
+    folder.verify_cache();
+    assert_eq!(
+        common::files_under(&folder.file("cache/tmp"), folder.path()),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn a_model_file_that_is_not_torchscript_fails_naming_the_model() {
+    let folder = demo_with_model_and_a_builtin_scene();
+    std::fs::write(
+        folder.file("models/tiny-lipsync/tiny-lipsync.pt"),
+        b"PK\x03\x04 this is not a TorchScript archive",
+    )
+    .unwrap();
+    // The pin would refuse the file before any worker starts; drop it to reach the load.
+    let toml = folder.read("models/tiny-lipsync/model.toml");
+    let unpinned: String = toml
+        .lines()
+        .filter(|l| !l.starts_with("blake3"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    folder.write("models/tiny-lipsync/model.toml", &unpinned);
+    let run = folder.render(&["build", "--keep-going"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let needle = "model `tiny-lipsync`: cannot load ";
+    assert!(run.stderr.contains(needle), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("tiny-lipsync.pt as TorchScript"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    assert_eq!(folder.out_files(), ["out/demo/plain.mp4"]);
 }
 
 fn lane_events(folder: &Folder) -> Vec<(String, String, Option<String>)> {

@@ -3,18 +3,16 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::cache::{Cache, Record};
+use crate::cache::Cache;
 use crate::cli::BuildArgs;
 use crate::commands::{self, EXIT_CONFIG, EXIT_FAILED};
 use crate::error::{Error, Result};
-use crate::gpu_lane::{Finish, GpuTask};
+use crate::executor;
 use crate::graph::{Graph, LastBuild};
-use crate::key::{Key, KeySpec};
 use crate::lock::BuildLock;
 use crate::report::{ArtifactReport, Progress, Summary};
-use crate::scheduler::{self, Event, Lane, Outcome, Step};
+use crate::scheduler::{self, Event, Lane, Outcome};
 use crate::sources::SourceHashes;
-use crate::stage::{Context, Made, Node, Ran};
 
 pub fn run(args: &BuildArgs) -> i32 {
     let start = Instant::now();
@@ -30,8 +28,8 @@ pub fn run(args: &BuildArgs) -> i32 {
         let hashes_path = cache.state_dir().join("sources.json");
         let last_path = cache.state_dir().join("last-build.json");
         let hashes = SourceHashes::load(&hashes_path);
-        let accelerator = commands::accelerator(&manifest)?;
-        let graph = Graph::from_manifest(&manifest, &hashes, accelerator)?;
+        let device = commands::device(&manifest)?;
+        let graph = Graph::from_manifest(&manifest, &hashes, device)?;
         hashes.save(&hashes_path)?;
         let make = graph.stale(&cache);
         let mut last = LastBuild::load(&last_path);
@@ -47,16 +45,10 @@ pub fn run(args: &BuildArgs) -> i32 {
             .or(manifest.settings.jobs)
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
         let progress = Progress::new(make.iter().filter(|m| **m).count());
-        let ctx = Context { cache: &cache };
         let deps: Vec<Vec<usize>> = graph.nodes.iter().map(|n| n.deps.clone()).collect();
-        let model_of: Vec<Option<String>> = graph
-            .nodes
-            .iter()
-            .map(|n| n.job.gpu_model().map(str::to_string))
-            .collect();
-        let names: Vec<String> = graph.nodes.iter().map(|n| n.name.clone()).collect();
-        let lane = accelerator.map(|accelerator| Lane {
-            accelerator,
+        let model_of: Vec<Option<String>> = graph.nodes.iter().map(|n| n.job.model()).collect();
+        let names: Vec<String> = graph.nodes.iter().map(|n| n.name().to_string()).collect();
+        let lane = device.map(|_| Lane {
             model_of: &model_of,
             names: &names,
         });
@@ -66,19 +58,20 @@ pub fn run(args: &BuildArgs) -> i32 {
             jobs,
             args.keep_going,
             lane,
-            |i| make_node(&graph.nodes[i], &ctx),
+            |i| executor::start(&graph.nodes[i].job),
+            |i, pending, model| executor::finish(&graph.nodes[i].job, pending, model),
             |event, outcomes| match event {
-                Event::Started(i) => progress.started(&graph.nodes[i].name),
+                Event::Started(i) => progress.started(graph.nodes[i].name()),
                 Event::Finished(i) => {
                     let node = &graph.nodes[i];
                     let outcome = outcomes[i]
                         .as_ref()
                         .expect("finished nodes have an outcome");
-                    progress.finished(&node.name, outcome);
+                    progress.finished(node.name(), outcome);
                     if let Outcome::Failed(error) = outcome {
                         if !matches!(error, Error::Interrupted) {
                             progress.println(&commands::render(&ArtifactFailed {
-                                artifact: &node.name,
+                                artifact: node.name(),
                                 cause: error,
                             }));
                         }
@@ -98,10 +91,11 @@ pub fn run(args: &BuildArgs) -> i32 {
                 Some(Outcome::NotStarted) => ("not-started", 0.0),
                 None => ("reused", 0.0),
             };
-            if matches!(status, "made" | "reused") && cache.has(&node.key) {
-                last.specs.insert(node.name.clone(), node.spec.clone());
+            if matches!(status, "made" | "reused") && cache.has(&node.key()) {
+                last.specs
+                    .insert(node.name().to_string(), node.spec().clone());
                 for target in &node.publish {
-                    let source = cache.object_dir(&node.key).join(node.job.main_output());
+                    let source = cache.object_dir(&node.key()).join(node.job.main_output());
                     match cache.publish(&source, target) {
                         Ok(true) => summary.published += 1,
                         Ok(false) => {}
@@ -113,9 +107,9 @@ pub fn run(args: &BuildArgs) -> i32 {
                 }
             }
             summary.add(ArtifactReport {
-                name: node.name.clone(),
+                name: node.name().to_string(),
                 kind: node.kind().to_string(),
-                key: node.key.hex(),
+                key: node.key().hex(),
                 status,
                 seconds,
             });
@@ -153,84 +147,6 @@ pub fn run(args: &BuildArgs) -> i32 {
         })
     })();
     commands::exit_code(result)
-}
-
-/// Makes one artifact in a private folder and moves it into the cache, or leaves nothing.
-/// A job with a GPU part returns it for the lane; its last CPU part commits.
-fn make_node(node: &Node, ctx: &Context) -> Result<Step> {
-    let dir = ctx.cache.job_dir(&node.key)?;
-    let start = Instant::now();
-    let commit = Committer {
-        cache: ctx.cache.clone(),
-        dir: dir.clone(),
-        name: node.name.clone(),
-        key: node.key,
-        spec: node.spec.clone(),
-        start,
-    };
-    match node.job.run(node, ctx, &dir) {
-        Ok(Ran::Made(made)) => commit.commit(Ok(made)).map(|()| Step::Done),
-        Ok(Ran::Gpu(work)) => {
-            let infer = work.infer;
-            Ok(Step::Gpu(GpuTask {
-                model: work.model,
-                file: work.file,
-                run: Box::new(move |model| match infer(model) {
-                    Ok(finish) => Ok(Box::new(move || commit.commit(finish())) as Finish),
-                    Err(error) => {
-                        commit.discard();
-                        Err(error)
-                    }
-                }),
-            }))
-        }
-        Err(error) => {
-            commit.discard();
-            Err(error)
-        }
-    }
-}
-
-/// Seals a job folder into the cache, or removes it when the job failed.
-struct Committer {
-    cache: Cache,
-    dir: PathBuf,
-    name: String,
-    key: Key,
-    spec: KeySpec,
-    start: Instant,
-}
-
-impl Committer {
-    fn commit(self, made: Result<Made>) -> Result<()> {
-        let made = match made {
-            Ok(made) => made,
-            Err(error) => {
-                self.discard();
-                return Err(error);
-            }
-        };
-        let record = Record {
-            name: self.name.clone(),
-            key: self.key,
-            spec: self.spec.clone(),
-            outputs: Vec::new(),
-            tool: format!("render {}", env!("CARGO_PKG_VERSION")),
-            device: made.device,
-            precision: made.precision,
-            seconds: self.start.elapsed().as_secs_f64(),
-            batch_size: made.batch_size,
-            peak_memory_bytes: made.peak_memory_bytes,
-        };
-        self.cache
-            .commit(&self.dir, record, &made.outputs)
-            .map(|_| ())
-            .inspect_err(|_| self.discard())
-    }
-
-    fn discard(&self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
 }
 
 /// "cannot make <artifact>", with the cause and its help underneath.

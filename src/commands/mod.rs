@@ -5,10 +5,11 @@ pub mod bench;
 pub mod build;
 pub mod clean;
 pub mod plan;
+pub mod run_job;
 
 use std::path::{Path, PathBuf};
 
-use crate::engine::torch::Accelerator;
+use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::manifest::{self, ConfigError, Manifest};
 
@@ -54,18 +55,19 @@ pub fn load(dir: &Path, keep_going: bool) -> std::result::Result<(Manifest, bool
 
 /// The device for models, when the manifest uses any: `auto` may fall back to the CPU
 /// with a notice; an unusable `cuda:N` is a configuration error.
-pub fn accelerator(manifest: &Manifest) -> Result<Option<Accelerator>> {
+pub fn device(manifest: &Manifest) -> Result<Option<Device>> {
     if !crate::graph::uses_models(manifest) {
         return Ok(None);
     }
-    let (accelerator, notice) = Accelerator::resolve(&manifest.settings.device).map_err(|message| {
+    let resolved = Device::resolve(&manifest.settings.device, crate::worker::cuda_devices);
+    let (device, notice) = resolved.map_err(|message| {
         ConfigError::in_file("Renderfile.toml", format!("device {message}"))
             .with_help("set `device = \"auto\"` (CUDA when present, else the CPU) or `device = \"cpu\"` in [render]")
     })?;
     if let Some(notice) = notice {
         eprintln!("render: {notice}");
     }
-    Ok(Some(accelerator))
+    Ok(Some(device))
 }
 
 pub fn report(error: Error) {

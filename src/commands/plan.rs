@@ -1,14 +1,16 @@
 //! `render plan`: every stale artifact and why, without making anything or taking the lock.
+//! `--write-jobs DIR` also writes each stale artifact's job spec, numbered in an order that
+//! runs every job after its inputs, for `render run-job` (e.g. on a cluster).
 
 use std::path::Path;
 
 use crate::cache::Cache;
 use crate::commands;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::graph::{Graph, LastBuild};
 use crate::sources::SourceHashes;
 
-pub fn run(dir: &Path) -> i32 {
+pub fn run(dir: &Path, write_jobs: Option<&Path>) -> i32 {
     let (manifest, partial) = match commands::load(dir, true) {
         Ok(loaded) => loaded,
         Err(code) => return code,
@@ -17,11 +19,14 @@ pub fn run(dir: &Path) -> i32 {
         let cache = Cache::new(&manifest.root);
         // Read-only: remembered hashes are used but not updated.
         let hashes = SourceHashes::load(&cache.state_dir().join("sources.json"));
-        let accelerator = commands::accelerator(&manifest)?;
-        let graph = Graph::from_manifest(&manifest, &hashes, accelerator)?;
+        let device = commands::device(&manifest)?;
+        let graph = Graph::from_manifest(&manifest, &hashes, device)?;
         let make = graph.stale(&cache);
         let last = LastBuild::load(&cache.state_dir().join("last-build.json"));
         print(&graph, &make, &last);
+        if let Some(out) = write_jobs {
+            write(&graph, &make, out)?;
+        }
         Ok(if partial { commands::EXIT_CONFIG } else { 0 })
     })();
     commands::exit_code(result)
@@ -37,11 +42,22 @@ pub fn print(graph: &Graph, make: &[bool], last: &LastBuild) {
         .map(|(node, _)| node)
         .collect();
     for node in &stale {
-        println!("{}: {}", node.name, last.reason(node));
+        println!("{}: {}", node.name(), last.reason(node));
     }
     if stale.is_empty() {
         println!("up to date ({} artifacts)", graph.nodes.len());
     } else {
         println!("{} of {} artifacts to make", stale.len(), graph.nodes.len());
     }
+}
+
+/// `DIR/0001-speech.json`, …: nodes are in dependency order already (inputs first).
+fn write(graph: &Graph, make: &[bool], out: &Path) -> Result<()> {
+    std::fs::create_dir_all(out).map_err(|e| Error::io("cannot create", out, e))?;
+    let stale = graph.nodes.iter().zip(make).filter(|(_, make)| **make);
+    for (n, (node, _)) in stale.enumerate() {
+        let path = out.join(format!("{:04}-{}.json", n + 1, node.kind()));
+        crate::files::write_atomically(&path, &node.job.to_json())?;
+    }
+    Ok(())
 }

@@ -2,8 +2,44 @@
 //! avatar's mouth by warping the lower lip and jaw down and painting a dark mouth
 //! interior between the lips. It is the fallback that always works, not a lip reader.
 
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
 use super::rustface::FaceBox;
+use super::{Engine, Made, Step};
+use crate::error::Result;
 use crate::frame::Frame;
+use crate::job::Job;
+use crate::stage::lipsync::{AvatarFrames, Inputs, OUTPUT};
+
+/// The clip engine: the avatar's frames with the mouth opened by the speech's loudness.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct BuiltinLipsync(pub AvatarFrames);
+
+impl Engine for BuiltinLipsync {
+    fn run(&self, job: &Job, dir: &Path) -> Result<Step> {
+        let Inputs {
+            audio,
+            track,
+            frames,
+            count,
+            sources,
+        } = self.0.inputs(job)?;
+        let mut openness =
+            mouth_openness(&audio.samples, audio.sample_rate, self.0.fps as f64, count);
+        // Every clip ends with the mouth closed, so the scene's pause holds a still face.
+        if let Some(last) = openness.last_mut() {
+            *last = 0.0;
+        }
+        let size = (frames[0].width, frames[0].height);
+        self.0.encode(job, dir, size, count, |i| {
+            let src = sources[i];
+            animate(&frames[src], &track.boxes[src], openness[i])
+        })?;
+        Ok(Step::Done(Made::cpu(vec![OUTPUT])))
+    }
+}
 
 /// Below this loudness the mouth stays closed.
 const QUIET_DBFS: f32 = -45.0;

@@ -1,9 +1,156 @@
-//! Engines: how a stage is done. `builtin_lipsync` and `rustface` ship in the binary and
-//! need no weights; `torch` runs TorchScript models on the GPU lane, with `mel` and
-//! `wav2lip` preparing and placing their tensors exactly as the wav2lip contract expects.
+//! Engines: how a stage is done. A stage (`src/stage/`) says what an artifact is made from,
+//! what enters its key and how its output is checked; an engine is one way of making it —
+//! espeak-ng or a recording for speech, rustface for face tracks, the built-in CPU mouth or
+//! a TorchScript model for clips, ffmpeg for scenes.
+//!
+//! Every engine is plain data (its parameters, serialisable), so a job can be written to a
+//! file and run anywhere that mounts the content folder (`render run-job`). Its `run` sees
+//! only that data, the paths of its input objects and a fresh private folder.
+//!
+//! **Adding an engine**: a file here with a serialisable struct implementing [`Engine`], one
+//! line in the `engines!` list below, a choice in the stage that plans it, and its tests.
 
 pub mod builtin_lipsync;
+pub mod espeak;
+pub mod ffmpeg;
 pub mod mel;
+pub mod recording;
 pub mod rustface;
-pub mod torch;
+pub mod torchscript;
 pub mod wav2lip;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::device::Device;
+use crate::error::{Error, Result};
+use crate::job::Job;
+
+/// Which executor runs an engine's jobs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Resource {
+    /// The CPU pool (`--jobs N`).
+    Cpu,
+    /// The GPU lane, one job at a time, grouped by model so each loads once per build.
+    /// The CPU parts before and after the model still run on the pool.
+    Gpu { model: String },
+}
+
+/// What a job's run hands back.
+#[derive(Debug)]
+pub enum Step {
+    /// The artifact is complete in the job folder.
+    Done(Made),
+    /// A model must run on the lane; then [`Engine::finish`] completes the artifact.
+    Model(ModelCall),
+}
+
+/// How a finished job describes itself in its record.
+#[derive(Debug, Clone)]
+pub struct Made {
+    /// Files in the job folder that make up the object.
+    pub outputs: Vec<&'static str>,
+    pub device: String,
+    pub precision: String,
+    pub batch_size: Option<usize>,
+    pub peak_memory_bytes: Option<u64>,
+}
+
+impl Made {
+    pub fn cpu(outputs: Vec<&'static str>) -> Made {
+        Made {
+            outputs,
+            device: "cpu".into(),
+            precision: "-".into(),
+            batch_size: None,
+            peak_memory_bytes: None,
+        }
+    }
+}
+
+/// One call into a model, as data: what a worker process needs to run it. Tensors travel
+/// as files of little-endian f32 in the job folder (the page cache makes this cheap, and a
+/// crashed worker leaves nothing half-sent).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ModelCall {
+    /// The model's name (`models/<name>/`), which is also its lane group.
+    pub model: String,
+    /// The TorchScript file.
+    pub file: PathBuf,
+    pub device: Device,
+    /// The tensor contract, e.g. `wav2lip`.
+    pub contract: String,
+    pub batch_size: usize,
+    /// Items in the batch dimension.
+    pub frames: usize,
+    /// Input tensors by contract name (`mel`, `faces`).
+    pub inputs: BTreeMap<String, PathBuf>,
+    /// Where the output tensor goes.
+    pub output: PathBuf,
+}
+
+/// What a model call reports back.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ModelDone {
+    pub device: String,
+    pub precision: String,
+    /// The batch size that fit (halved on out-of-memory).
+    pub batch_size: usize,
+    pub peak_memory_bytes: Option<u64>,
+}
+
+/// One way of making an artifact.
+pub trait Engine {
+    /// Where its jobs run.
+    fn resource(&self) -> Resource {
+        Resource::Cpu
+    }
+
+    /// Makes the artifact (or its part before a model) in `dir`, a fresh private folder.
+    fn run(&self, job: &Job, dir: &Path) -> Result<Step>;
+
+    /// Completes the artifact after its model call.
+    fn finish(&self, job: &Job, _dir: &Path, _model: ModelDone) -> Result<Made> {
+        Err(Error::Other(format!(
+            "internal error (a bug in render): {} has no model step",
+            job.name
+        )))
+    }
+}
+
+macro_rules! engines {
+    ($($variant:ident($engine:ty) = $name:literal,)*) => {
+        /// Every engine, by the name it has in job specs and keys.
+        #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+        #[serde(tag = "engine")]
+        pub enum EngineJob {
+            $(#[serde(rename = $name)] $variant($engine),)*
+        }
+
+        impl EngineJob {
+            pub fn engine(&self) -> &dyn Engine {
+                match self {
+                    $(EngineJob::$variant(engine) => engine,)*
+                }
+            }
+
+            /// The engine's name, as it appears in keys and job specs.
+            pub fn name(&self) -> &'static str {
+                match self {
+                    $(EngineJob::$variant(_) => $name,)*
+                }
+            }
+        }
+    };
+}
+
+engines! {
+    Espeak(espeak::Espeak) = "espeak-ng",
+    Recording(recording::Recording) = "recording",
+    Rustface(rustface::Rustface) = "rustface",
+    BuiltinLipsync(builtin_lipsync::BuiltinLipsync) = "builtin-lipsync",
+    Torchscript(torchscript::Torchscript) = "torchscript",
+    Ffmpeg(ffmpeg::SceneMux) = "ffmpeg",
+}

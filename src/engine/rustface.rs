@@ -2,8 +2,57 @@
 //! lip-sync knows where the mouth is without any downloaded model. The model ships inside
 //! the binary; a face track is detected, gap-filled and smoothed so the mouth does not jitter.
 
-use crate::frame::Frame;
+use std::path::Path;
+
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::{Engine, Made, Step};
+use crate::error::{Error, Result};
+use crate::frame::Frame;
+use crate::job::Job;
+use crate::manifest::{AvatarKind, SourceFile};
+use crate::stage::face_track::{self, Track, CROP, OUTPUT};
+
+/// The face-track engine: the detector on every avatar frame.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Rustface {
+    pub source: SourceFile,
+    pub kind: AvatarKind,
+}
+
+impl Engine for Rustface {
+    fn run(&self, _job: &Job, dir: &Path) -> Result<Step> {
+        let (frames, fps) = face_track::load_frames(&self.source, self.kind)?;
+        let boxes = track(&frames).map_err(|no_face| Error::NoFace {
+            file: self.source.rel.clone(),
+            frame: no_face.frame,
+        })?;
+        let track = Track {
+            width: frames[0].width,
+            height: frames[0].height,
+            fps,
+            boxes,
+        };
+        face_track::write_track(&dir.join(OUTPUT), &track)?;
+        save_crop(&frames[0], &track.boxes[0], &dir.join(CROP))?;
+        Ok(Step::Done(Made::cpu(vec![OUTPUT, CROP])))
+    }
+}
+
+fn save_crop(frame: &Frame, face: &FaceBox, path: &Path) -> Result<()> {
+    let crop = face.padded(0.1, 0.1, 0.1, 0.1, frame.width, frame.height);
+    let (x0, y0) = (crop.x.max(0.0) as u32, crop.y.max(0.0) as u32);
+    let w = (crop.w as u32).clamp(1, frame.width - x0);
+    let h = (crop.h as u32).clamp(1, frame.height - y0);
+    let mut image = image::RgbImage::new(w, h);
+    for (x, y, pixel) in image.enumerate_pixels_mut() {
+        *pixel = image::Rgb(frame.pixel(x0 + x, y0 + y));
+    }
+    image
+        .save(path)
+        .map_err(|e| Error::Other(format!("cannot write {}: {e}", path.display())))
+}
 
 /// rustface's frontal-face model, copied into `OUT_DIR` by build.rs.
 static MODEL: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/seeta_fd_frontal_v1.0.bin"));
@@ -15,7 +64,7 @@ const MAX_GAP: usize = 5;
 const SMOOTH_WINDOW: usize = 5;
 
 /// A face's bounding box in pixel coordinates of its frame.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FaceBox {
     pub x: f32,
     pub y: f32,

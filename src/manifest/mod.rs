@@ -189,14 +189,17 @@ pub struct Avatar {
     pub model: Option<model::Model>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum AvatarKind {
     Image,
     Video,
 }
 
 /// A user file inside the content folder.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct SourceFile {
     /// Relative to the content folder, `/`-separated, normalised (no `.`/`..`).
     pub rel: String,
@@ -227,7 +230,8 @@ pub struct Scene {
     pub lines: Vec<Line>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Background {
     Colour([u8; 3]),
     Image(SourceFile),

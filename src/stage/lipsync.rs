@@ -1,107 +1,75 @@
 //! Lip-sync: one clip per script line — the avatar's frames with the mouth moved by that
-//! line's speech. A clip depends only on its own speech and the avatar's face track, never
-//! on its neighbours, so editing one line re-makes one clip. For a video avatar the frames
-//! are ping-ponged from an offset chosen by the clip's own key: stable across builds and
-//! unaffected by other lines.
+//! line's speech. Made by the built-in CPU mouth (`engine/builtin_lipsync.rs`) or a
+//! TorchScript model on the GPU lane (`engine/torchscript.rs`). A clip depends only on its
+//! own speech and the avatar's face track, never on its neighbours, so editing one line
+//! re-makes one clip. For a video avatar the frames are ping-ponged from an offset chosen by
+//! the clip's own key: stable across builds and unaffected by other lines.
 
 use std::path::Path;
 
 use rayon::prelude::*;
 
-use crate::engine::torch::{self, Accelerator};
-use crate::engine::{builtin_lipsync, mel, wav2lip};
+use crate::device::Device;
+use crate::engine::builtin_lipsync::BuiltinLipsync;
+use crate::engine::torchscript::Torchscript;
+use crate::engine::EngineJob;
 use crate::error::{Error, Result};
 use crate::frame::Frame;
+use crate::job::Job;
 use crate::key::{ArtifactKind, Key, KeySpec};
-use crate::manifest::diagnostic::ConfigError;
-use crate::manifest::model::Model;
 use crate::manifest::{Avatar, AvatarKind, SourceFile};
 use crate::media::{self, Audio, VideoEncoder};
 use crate::sources::SourceHashes;
-use crate::stage::{face_track, speech, Context, FinishMade, GpuWork, Made, Node, Ran};
+use crate::stage::{face_track, speech};
 use crate::toolchain;
 
 pub const OUTPUT: &str = "clip.mp4";
 const VERSION: &str = "clip-2";
 /// Clips are intermediate: keep them close to lossless, the scene encode decides quality.
-const CLIP_CRF: u32 = 14;
+pub const CLIP_CRF: u32 = 14;
 
-#[derive(Debug)]
-pub struct ClipJob {
-    pub face_track: Key,
-    pub speech: Key,
-    pub source: SourceFile,
-    pub kind: AvatarKind,
-    pub fps: u32,
-    /// None: the built-in CPU lip-sync.
-    pub model: Option<ModelRun>,
-}
-
-/// A neural lip-sync model and where it runs.
-#[derive(Debug, Clone)]
-pub struct ModelRun {
-    pub model: Model,
-    pub accelerator: Accelerator,
-}
-
+/// The line's clip: its key spec and the engine that makes it. `device` is where models
+/// run; needed only when the avatar uses a model.
 pub fn plan(
     avatar: &Avatar,
     face_track: Key,
     speech: Key,
     fps: u32,
-    accelerator: Option<Accelerator>,
+    device: Option<Device>,
     hashes: &SourceHashes,
-) -> Result<(KeySpec, ClipJob)> {
-    let mut spec = KeySpec::new(ArtifactKind::Clip, VERSION, &avatar.lipsync)
+) -> Result<(KeySpec, EngineJob)> {
+    let spec = KeySpec::new(ArtifactKind::Clip, VERSION, &avatar.lipsync)
         .param("fps", fps)
         .param("crf", CLIP_CRF)
         .param("ffmpeg", toolchain::ffmpeg()?)
         .input("face-track", face_track)
         .input("speech", speech)
         .source("avatar", &avatar.source.rel, hashes.hash(&avatar.source)?);
-    let model = match (&avatar.model, accelerator) {
-        (None, _) => None,
-        (Some(model), Some(accelerator)) => {
-            let hash = hashes.hash(&model.file)?;
-            if let Some(pin) = &model.pin {
-                if *pin != hash.hex() {
-                    return Err(ConfigError::in_file(
-                        &model.manifest.rel,
-                        format!(
-                            "model `{}`: `{}` does not match the blake3 pinned in `{}` (pinned {}…, file {}…)",
-                            model.name,
-                            model.file.rel,
-                            model.manifest.rel,
-                            &pin[..12],
-                            &hash.hex()[..12]
-                        ),
-                    )
-                    .with_help("the weights changed since the pin was written: re-export the model, or update `blake3` if the change is intended")
-                    .into());
-                }
-            }
-            spec = spec.param("contract", model.contract.as_str()).source(
-                "model",
-                &model.file.rel,
-                hash,
-            );
-            spec.precision = accelerator.precision().to_string();
-            Some(ModelRun {
-                model: model.clone(),
-                accelerator,
-            })
-        }
-        (Some(_), None) => unreachable!("the build resolves a device when an avatar uses a model"),
-    };
-    let job = ClipJob {
-        face_track,
-        speech,
+    let avatar_frames = AvatarFrames {
         source: avatar.source.clone(),
         kind: avatar.kind,
         fps,
-        model,
     };
-    Ok((spec, job))
+    match (&avatar.model, device) {
+        (None, _) => Ok((
+            spec,
+            EngineJob::BuiltinLipsync(BuiltinLipsync(avatar_frames)),
+        )),
+        (Some(model), Some(device)) => {
+            let (spec, engine) = Torchscript::plan(spec, avatar_frames, model, device, hashes)?;
+            Ok((spec, EngineJob::Torchscript(engine)))
+        }
+        (Some(_), None) => unreachable!("the build resolves a device when an avatar uses a model"),
+    }
+}
+
+/// What every lip-sync engine needs to know of the avatar.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct AvatarFrames {
+    pub source: SourceFile,
+    pub kind: AvatarKind,
+    /// The clip's frame rate (the scene's).
+    pub fps: u32,
 }
 
 /// How many video frames cover `seconds` of speech.
@@ -131,35 +99,24 @@ pub fn source_frame(
     }
 }
 
-/// What both engines start from: the line's speech and the avatar's frames and boxes.
-struct Inputs {
-    audio: Audio,
-    track: face_track::Track,
-    frames: Vec<Frame>,
+/// What every engine starts from: the line's speech and the avatar's frames and boxes,
+/// read from the job's input objects.
+pub struct Inputs {
+    pub audio: Audio,
+    pub track: face_track::Track,
+    pub frames: Vec<Frame>,
     /// Clip frames.
-    count: usize,
+    pub count: usize,
     /// Avatar frame shown at each clip frame.
-    sources: Vec<usize>,
+    pub sources: Vec<usize>,
 }
 
-impl ClipJob {
-    pub fn run(&self, node: &Node, ctx: &Context, dir: &Path) -> Result<Ran> {
-        let inputs = self.inputs(node, ctx)?;
-        match &self.model {
-            None => self.run_builtin(node, dir, inputs).map(Ran::Made),
-            Some(run) => Ok(Ran::Gpu(self.run_model(node, dir, inputs, run.clone()))),
-        }
-    }
-
-    fn inputs(&self, node: &Node, ctx: &Context) -> Result<Inputs> {
-        let speech_path = ctx.cache.object_dir(&self.speech).join(speech::OUTPUT);
+impl AvatarFrames {
+    pub fn inputs(&self, job: &Job) -> Result<Inputs> {
+        let speech_path = job.input_file("speech", speech::OUTPUT)?;
         let audio = media::read_wav(&speech_path)
-            .map_err(|detail| media::invalid(&format!("the speech of {}", node.name), detail))?;
-        let track = face_track::read_track(
-            &ctx.cache
-                .object_dir(&self.face_track)
-                .join(face_track::OUTPUT),
-        )?;
+            .map_err(|detail| media::invalid(&format!("the speech of {}", job.name), detail))?;
+        let track = face_track::read_track(&job.input_file("face-track", face_track::OUTPUT)?)?;
         let (frames, source_fps) = face_track::load_frames(&self.source, self.kind)?;
         if frames.len() != track.boxes.len() {
             return Err(Error::Other(format!(
@@ -170,7 +127,7 @@ impl ClipJob {
             )));
         }
         let count = frame_count(audio.seconds(), self.fps);
-        let offset = (node.key.seed() % frames.len() as u64) as usize;
+        let offset = (job.key.seed() % frames.len() as u64) as usize;
         let sources = (0..count)
             .map(|i| source_frame(i, offset, frames.len(), source_fps, self.fps))
             .collect();
@@ -183,128 +140,29 @@ impl ClipJob {
         })
     }
 
-    fn run_builtin(&self, node: &Node, dir: &Path, inputs: Inputs) -> Result<Made> {
-        let Inputs {
-            audio,
-            track,
-            frames,
-            count,
-            sources,
-            ..
-        } = inputs;
-        let mut openness = builtin_lipsync::mouth_openness(
-            &audio.samples,
-            audio.sample_rate,
-            self.fps as f64,
-            count,
-        );
-        // Every clip ends with the mouth closed, so the scene's pause holds a still face.
-        if let Some(last) = openness.last_mut() {
-            *last = 0.0;
-        }
-
-        let size = (frames[0].width, frames[0].height);
-        encode(&node.name, &dir.join(OUTPUT), size, self.fps, count, |i| {
-            let src = sources[i];
-            builtin_lipsync::animate(&frames[src], &track.boxes[src], openness[i])
-        })?;
-        Ok(Made::cpu(vec![OUTPUT]))
-    }
-
-    /// The model path: mel chunks and face crops are made here on the CPU; the returned
-    /// work runs the model on the GPU lane, then pastes and encodes back on the CPU.
-    fn run_model(&self, node: &Node, dir: &Path, inputs: Inputs, run: ModelRun) -> GpuWork {
-        let Inputs {
-            audio,
-            track,
-            frames,
-            count,
-            sources,
-            ..
-        } = inputs;
-        let samples = mel::resample(&audio.samples, audio.sample_rate, mel::SAMPLE_RATE);
-        let spectrogram = mel::wav2lip_mel(&samples);
-        let mel_input: Vec<f32> = mel::mel_chunks(&spectrogram, self.fps as f64, count)
-            .into_iter()
-            .flatten()
-            .collect();
-        const FACE: usize = 6 * wav2lip::SIZE * wav2lip::SIZE;
-        const OUT: usize = 3 * wav2lip::SIZE * wav2lip::SIZE;
-        const MEL: usize = 80 * 16;
-        let mut face_input = vec![0f32; count * FACE];
-        face_input
-            .par_chunks_mut(FACE)
-            .enumerate()
-            .for_each(|(i, out)| {
-                let src = sources[i];
-                wav2lip::face_input(&frames[src], &track.boxes[src], out)
-            });
-
-        let name = node.name.clone();
+    /// Makes frame `i` of `count` with `frame_at` (in parallel, written in order), encodes
+    /// them into the clip in `dir` and checks the result.
+    pub fn encode(
+        &self,
+        job: &Job,
+        dir: &Path,
+        (width, height): (u32, u32),
+        count: usize,
+        frame_at: impl Fn(usize) -> Frame + Sync,
+    ) -> Result<()> {
         let output = dir.join(OUTPUT);
-        let fps = self.fps;
-        let accelerator = run.accelerator;
-        let batch_size = run.model.batch_size;
-        GpuWork {
-            model: run.model.name.clone(),
-            file: run.model.file.abs.clone(),
-            infer: Box::new(move |loaded| {
-                accelerator.reset_peak_memory();
-                let mut faces_out = vec![0f32; count * OUT];
-                let used = torch::in_batches(count, batch_size, &accelerator, |range| {
-                    let result = loaded.wav2lip(
-                        &mel_input[range.start * MEL..range.end * MEL],
-                        &face_input[range.start * FACE..range.end * FACE],
-                        range.len(),
-                    )?;
-                    faces_out[range.start * OUT..range.end * OUT].copy_from_slice(&result);
-                    Ok(())
-                })?;
-                let peak = accelerator.peak_memory();
-                drop(face_input);
-                Ok(Box::new(move || {
-                    let size = (frames[0].width, frames[0].height);
-                    encode(&name, &output, size, fps, count, |i| {
-                        let src = sources[i];
-                        let mut frame = frames[src].clone();
-                        let face = &faces_out[i * OUT..(i + 1) * OUT];
-                        wav2lip::paste(&mut frame, &track.boxes[src], face);
-                        frame
-                    })?;
-                    Ok(Made {
-                        outputs: vec![OUTPUT],
-                        device: accelerator.describe(),
-                        precision: accelerator.precision().to_string(),
-                        batch_size: Some(used),
-                        peak_memory_bytes: peak,
-                    })
-                }) as FinishMade)
-            }),
+        let mut encoder = VideoEncoder::new(&output, width, height, self.fps, CLIP_CRF)?;
+        let indices: Vec<usize> = (0..count).collect();
+        for chunk in indices.chunks(32) {
+            crate::process::check_interrupted()?;
+            let frames: Vec<Frame> = chunk.par_iter().map(|&i| frame_at(i)).collect();
+            for frame in &frames {
+                encoder.write(frame)?;
+            }
         }
+        encoder.finish(&job.name)?;
+        check(&job.name, &output, count)
     }
-}
-
-/// Makes frame `i` of `count` with `frame_at` (in parallel, written in order), encodes them
-/// into the clip at `output` and checks the result.
-fn encode(
-    artifact: &str,
-    output: &Path,
-    (width, height): (u32, u32),
-    fps: u32,
-    count: usize,
-    frame_at: impl Fn(usize) -> Frame + Sync,
-) -> Result<()> {
-    let mut encoder = VideoEncoder::new(output, width, height, fps, CLIP_CRF)?;
-    let indices: Vec<usize> = (0..count).collect();
-    for chunk in indices.chunks(32) {
-        crate::process::check_interrupted()?;
-        let frames: Vec<Frame> = chunk.par_iter().map(|&i| frame_at(i)).collect();
-        for frame in &frames {
-            encoder.write(frame)?;
-        }
-    }
-    encoder.finish(artifact)?;
-    check(artifact, output, count)
 }
 
 /// A clip must be H.264 with exactly one frame per `1/fps` of its speech.

@@ -41,6 +41,43 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_render")
 }
 
+/// Writes the tiny TorchScript fixture models (tools/export/fixtures.py, with the project
+/// venv's torch) into `models/` of the folder.
+pub fn add_fixture_models(folder: &Folder) {
+    let output = Command::new(repo().join(".venv/bin/python"))
+        .arg(repo().join("tools/export/fixtures.py"))
+        .arg("--out")
+        .arg(folder.file("models"))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A mono 16-bit WAV of `seconds` of a 220 Hz tone, swelling and fading like a voice.
+pub fn tone_wav(rate: u32, seconds: f64) -> Vec<u8> {
+    let n = (rate as f64 * seconds) as usize;
+    let mut bytes = Vec::new();
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut writer = hound::WavWriter::new(std::io::Cursor::new(&mut bytes), spec).unwrap();
+    for i in 0..n {
+        let t = i as f64 / rate as f64;
+        let envelope = (std::f64::consts::PI * t / seconds).sin() * (0.6 + 0.4 * (9.0 * t).sin());
+        let sample = 12_000.0 * envelope * (2.0 * std::f64::consts::PI * 220.0 * t).sin();
+        writer.write_sample(sample as i16).unwrap();
+    }
+    writer.finalize().unwrap();
+    bytes
+}
+
 fn copy_tree(from: &Path, to: &Path) {
     for entry in walkdir::WalkDir::new(from) {
         let entry = entry.unwrap();
@@ -241,6 +278,16 @@ impl Folder {
     /// [`Folder::render`] that fails the test, instead of hanging it, when render has not
     /// exited after `limit` (it is killed).
     pub fn render_within(&self, args: &[&str], limit: std::time::Duration) -> Run {
+        self.render_with_env(args, &[], limit)
+    }
+
+    /// [`Folder::render_within`] with extra environment variables.
+    pub fn render_with_env(
+        &self,
+        args: &[&str],
+        env: &[(&str, &str)],
+        limit: std::time::Duration,
+    ) -> Run {
         use std::io::Read;
         let json = self.path().join("report.json");
         let _ = std::fs::remove_file(&json);
@@ -251,6 +298,7 @@ impl Folder {
         }
         let mut child = self
             .command(&full)
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()

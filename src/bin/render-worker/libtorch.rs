@@ -1,13 +1,14 @@
-//! The libtorch engine: TorchScript modules loaded with tch's `CModule` and run under
-//! no-grad, in FP16 on CUDA and FP32 on the CPU. This file owns device choice, loading,
-//! the wav2lip contract's shapes, halving the batch on CUDA out-of-memory, and the CUDA
-//! caching allocator (emptied through a small C++ shim; tch has no binding).
+//! libtorch, inside the worker process only (`render-worker`; the coordinator never links
+//! it): TorchScript modules loaded with tch's `CModule` and run under no-grad, in FP16 on
+//! CUDA and FP32 on the CPU. This file owns loading, the wav2lip contract's shapes, halving
+//! the batch on CUDA out-of-memory, and the CUDA caching allocator (emptied through a small
+//! C++ shim; tch has no binding).
 
 use std::path::Path;
 
 use tch::{CModule, Device, Kind, Tensor};
 
-use crate::error::{Error, Result};
+use render::error::{Error, Result};
 
 extern "C" {
     fn render_cuda_empty_cache() -> i32;
@@ -15,52 +16,28 @@ extern "C" {
     fn render_cuda_reset_peak(device: i32) -> i32;
 }
 
-/// Where models run, resolved from Renderfile's `device`.
+/// Where models run, as libtorch sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Accelerator {
     pub device: Device,
 }
 
 impl Accelerator {
-    /// `auto` picks CUDA when libtorch sees a GPU and falls back to the CPU with a notice;
-    /// `cuda:N` without CUDA is an error rather than a silent 50× slowdown.
-    pub fn resolve(setting: &str) -> std::result::Result<(Accelerator, Option<String>), String> {
-        let cpu = Accelerator {
-            device: Device::Cpu,
-        };
-        match setting {
-            "cpu" => Ok((cpu, None)),
-            "auto" if tch::Cuda::is_available() => Ok((
-                Accelerator {
-                    device: Device::Cuda(0),
-                },
-                None,
-            )),
-            "auto" => Ok((
-                cpu,
-                Some("no CUDA device found; models run on the CPU in FP32".into()),
-            )),
-            other => {
-                let index: usize = other
-                    .strip_prefix("cuda:")
-                    .and_then(|n| n.parse().ok())
-                    .ok_or_else(|| format!("`{other}` is not a device"))?;
-                if !tch::Cuda::is_available() {
-                    return Err(format!("`{other}` was asked for but CUDA is not available"));
-                }
-                let count = tch::Cuda::device_count() as usize;
-                if index >= count {
-                    return Err(format!(
-                        "`{other}` was asked for but only {count} CUDA device(s) exist"
-                    ));
-                }
-                Ok((
-                    Accelerator {
-                        device: Device::Cuda(index),
-                    },
-                    None,
-                ))
-            }
+    pub fn new(device: render::device::Device) -> Accelerator {
+        Accelerator {
+            device: match device {
+                render::device::Device::Cpu => Device::Cpu,
+                render::device::Device::Cuda(index) => Device::Cuda(index),
+            },
+        }
+    }
+
+    /// How many CUDA devices libtorch sees.
+    pub fn cuda_devices() -> usize {
+        if tch::Cuda::is_available() {
+            tch::Cuda::device_count() as usize
+        } else {
+            0
         }
     }
 
@@ -74,21 +51,6 @@ impl Accelerator {
             Kind::Half
         } else {
             Kind::Float
-        }
-    }
-
-    pub fn precision(&self) -> &'static str {
-        if self.is_cuda() {
-            "fp16"
-        } else {
-            "fp32"
-        }
-    }
-
-    pub fn describe(&self) -> String {
-        match self.device {
-            Device::Cuda(index) => format!("cuda:{index}"),
-            _ => "cpu".into(),
         }
     }
 
@@ -187,7 +149,7 @@ impl LoadedModel {
         Ok(data)
     }
 
-    fn torch_error(&self, error: tch::TchError) -> Error {
+    pub fn torch_error(&self, error: tch::TchError) -> Error {
         let message = error.to_string();
         if is_out_of_memory(&message) {
             Error::OutOfMemory {
@@ -234,30 +196,6 @@ pub fn in_batches(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cpu_and_auto_resolve_without_cuda() {
-        let (cpu, notice) = Accelerator::resolve("cpu").unwrap();
-        assert_eq!(cpu.device, Device::Cpu);
-        assert_eq!(notice, None);
-        assert_eq!(cpu.precision(), "fp32");
-        if !tch::Cuda::is_available() {
-            let (auto, notice) = Accelerator::resolve("auto").unwrap();
-            assert_eq!(auto.device, Device::Cpu);
-            assert_eq!(
-                notice.as_deref(),
-                Some("no CUDA device found; models run on the CPU in FP32")
-            );
-            assert_eq!(
-                Accelerator::resolve("cuda:0").unwrap_err(),
-                "`cuda:0` was asked for but CUDA is not available"
-            );
-        }
-        assert_eq!(
-            Accelerator::resolve("tpu").unwrap_err(),
-            "`tpu` is not a device"
-        );
-    }
 
     #[test]
     fn out_of_memory_halves_the_batch_and_retries() {

@@ -1,0 +1,178 @@
+//! `render-worker`: the only process that links libtorch (see `src/worker.rs` for why and
+//! for the protocol). `serve` loads one model and runs calls until its input closes;
+//! `probe` says how many CUDA devices libtorch sees; `bench` is `render bench`'s
+//! measurement. The torch code lives in this binary's own modules, never in the library,
+//! so `render` (which links the library) cannot pull libtorch in.
+
+mod bench;
+mod libtorch;
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+
+use render::device::Device;
+use render::engine::torchscript::{read_f32, write_f32};
+use render::engine::{ModelCall, ModelDone};
+use render::error::{Error, Result};
+use render::worker::{Reply, Request};
+
+use crate::libtorch::{Accelerator, LoadedModel};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "render-worker",
+    version,
+    about = "render's libtorch worker (started by render)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Load a model and run the calls render sends on stdin (one JSON line each)
+    Serve {
+        #[arg(long)]
+        model: String,
+        #[arg(long)]
+        file: PathBuf,
+        #[arg(long)]
+        device: Device,
+    },
+    /// Print how many CUDA devices libtorch sees, as JSON
+    Probe,
+    /// `render bench`, run where libtorch is
+    Bench(render::cli::BenchArgs),
+}
+
+fn main() {
+    std::process::exit(run());
+}
+
+/// Runs the worker's command line and returns its exit code.
+fn run() -> i32 {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve {
+            model,
+            file,
+            device,
+        } => serve(&model, &file, device),
+        Command::Probe => {
+            println!("{{\"cuda_devices\":{}}}", Accelerator::cuda_devices());
+            0
+        }
+        Command::Bench(args) => bench::run(&args),
+    }
+}
+
+fn send(reply: &Reply) {
+    let mut line = serde_json::to_vec(reply).expect("replies serialise");
+    line.push(b'\n');
+    let mut stdout = std::io::stdout().lock();
+    // render went away: nothing left to do but finish the call and exit on closed stdin.
+    let _ = stdout.write_all(&line).and_then(|()| stdout.flush());
+}
+
+fn serve(model: &str, file: &std::path::Path, device: Device) -> i32 {
+    let start = Instant::now();
+    let accelerator = Accelerator::new(device);
+    // A test hook: the fault a CUDA error in tch looks like (tch panics), on demand.
+    if std::env::var("RENDER_WORKER_FAULT").as_deref() == Ok(&format!("panic-on-load:{model}")) {
+        panic!("injected fault while loading model `{model}` (RENDER_WORKER_FAULT)");
+    }
+    let loaded = match LoadedModel::load(model, file, accelerator) {
+        Ok(loaded) => loaded,
+        Err(error) => {
+            send(&Reply::Failed {
+                id: None,
+                message: error.to_string(),
+                out_of_memory: false,
+            });
+            return 1;
+        }
+    };
+    send(&Reply::Ready {
+        device: device.to_string(),
+        precision: device.precision().to_string(),
+        seconds: start.elapsed().as_secs_f64(),
+    });
+    for line in std::io::stdin().lock().lines() {
+        let Ok(line) = line else { break };
+        let request: Request = match serde_json::from_str(&line) {
+            Ok(request) => request,
+            Err(error) => {
+                send(&Reply::Failed {
+                    id: None,
+                    message: format!("model `{model}`: unreadable request: {error}"),
+                    out_of_memory: false,
+                });
+                continue;
+            }
+        };
+        let reply = match run_call(&loaded, &request.call) {
+            Ok(result) => Reply::Done {
+                id: request.id,
+                result,
+            },
+            Err(error) => Reply::Failed {
+                id: Some(request.id),
+                out_of_memory: matches!(error, Error::OutOfMemory { .. }),
+                message: error.to_string(),
+            },
+        };
+        send(&reply);
+    }
+    drop(loaded);
+    accelerator.empty_cache();
+    0
+}
+
+/// One call of the wav2lip contract: mel `[B,1,80,16]` + faces `[B,6,96,96]` in,
+/// `[B,3,96,96]` out, in batches that halve on out-of-memory.
+fn run_call(loaded: &LoadedModel, call: &ModelCall) -> Result<ModelDone> {
+    const FACE: usize = 6 * 96 * 96;
+    const OUT: usize = 3 * 96 * 96;
+    const MEL: usize = 80 * 16;
+    if call.contract != "wav2lip" {
+        return Err(Error::Other(format!(
+            "model `{}`: unknown contract `{}`",
+            call.model, call.contract
+        )));
+    }
+    let input = |name: &str, len: usize| -> Result<Vec<f32>> {
+        let path = call.inputs.get(name).ok_or_else(|| {
+            Error::Other(format!(
+                "model `{}`: the call has no `{name}` input",
+                call.model
+            ))
+        })?;
+        read_f32(path, len)
+    };
+    let frames = call.frames;
+    let mel = input("mel", frames * MEL)?;
+    let faces = input("faces", frames * FACE)?;
+    let accelerator = loaded.accelerator;
+    accelerator.reset_peak_memory();
+    let mut output = vec![0f32; frames * OUT];
+    let used = crate::libtorch::in_batches(frames, call.batch_size, &accelerator, |range| {
+        let result = loaded.wav2lip(
+            &mel[range.start * MEL..range.end * MEL],
+            &faces[range.start * FACE..range.end * FACE],
+            range.len(),
+        )?;
+        output[range.start * OUT..range.end * OUT].copy_from_slice(&result);
+        Ok(())
+    })?;
+    write_f32(&call.output, &output)?;
+    Ok(ModelDone {
+        device: call.device.to_string(),
+        precision: call.device.precision().to_string(),
+        batch_size: used,
+        peak_memory_bytes: accelerator.peak_memory(),
+    })
+}

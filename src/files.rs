@@ -1,0 +1,45 @@
+//! File primitives shared by the cache, the source hashes and the state files: content
+//! hashing and atomic replacement. A leaf module on purpose, so `cache` and `sources` can
+//! both use it without depending on each other.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::error::{Error, Result};
+use crate::key::Key;
+
+static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A name no other writer in this process (or another process) is using right now.
+pub fn unique_suffix() -> String {
+    format!(
+        "{}-{}",
+        std::process::id(),
+        TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The blake3 of a file's bytes.
+pub fn hash_file(path: &Path) -> Result<Key> {
+    let mut hasher = blake3::Hasher::new();
+    hasher
+        .update_mmap(path)
+        .map_err(|e| Error::io("cannot read", path, e))?;
+    Ok(Key(*hasher.finalize().as_bytes()))
+}
+
+/// Writes a small file by writing a sibling temp file and renaming it over the target.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let parent = path.parent().unwrap();
+    std::fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;
+    let tmp = parent.join(format!(
+        ".{}.tmp-{}",
+        path.file_name().unwrap().to_string_lossy(),
+        unique_suffix()
+    ));
+    std::fs::write(&tmp, bytes).map_err(|e| Error::io("cannot write", &tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::io("cannot write", path, e)
+    })
+}

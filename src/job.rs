@@ -1,0 +1,125 @@
+//! A job is data: the artifact's name, its key spec, the engine that makes it with all of
+//! its parameters, the paths of its input objects and the cache they live in. Nothing in a
+//! job refers to memory of the process that planned it, so any executor can run it from
+//! its spec alone — the local CPU pool, the GPU lane, or `render run-job SPEC` on another
+//! machine that mounts the content folder at the same path (a cluster executor's unit).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::cache::Cache;
+use crate::engine::{EngineJob, Resource};
+use crate::error::{Error, Result};
+use crate::key::{ArtifactKind, Key, KeySpec};
+use crate::stage;
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Job {
+    /// How users see it in logs and plans, e.g. `clip demo/welcome:2`.
+    pub name: String,
+    /// The object it makes: `spec.key()`.
+    pub key: Key,
+    /// Everything the artifact's bytes depend on (stored in the object's record).
+    pub spec: KeySpec,
+    /// The engine that makes it, with its parameters.
+    pub work: EngineJob,
+    /// Input objects by the names the key spec gives them (`speech`, `line0001.clip`, …).
+    pub inputs: BTreeMap<String, PathBuf>,
+    /// The cache folder: where the inputs are and where the object goes.
+    pub cache: PathBuf,
+}
+
+impl Job {
+    /// A job for `spec`; its inputs are the objects the spec names, in `cache`.
+    pub fn new(name: String, spec: KeySpec, work: EngineJob, cache: &Cache) -> Job {
+        let inputs = spec
+            .inputs
+            .iter()
+            .map(|(name, key)| (name.clone(), cache.object_dir(key)))
+            .collect();
+        Job {
+            name,
+            key: spec.key(),
+            spec,
+            work,
+            inputs,
+            cache: cache.dir.clone(),
+        }
+    }
+
+    pub fn kind(&self) -> ArtifactKind {
+        self.spec.kind
+    }
+
+    pub fn cache(&self) -> Cache {
+        Cache::at(&self.cache)
+    }
+
+    /// The folder of the input object called `name` in the key spec.
+    pub fn input(&self, name: &str) -> Result<&Path> {
+        self.inputs.get(name).map(PathBuf::as_path).ok_or_else(|| {
+            Error::Other(format!(
+                "internal error (a bug in render): {} has no input `{name}`",
+                self.name
+            ))
+        })
+    }
+
+    /// A file of an input object, e.g. `input_file("speech", "speech.wav")`.
+    pub fn input_file(&self, name: &str, file: &str) -> Result<PathBuf> {
+        Ok(self.input(name)?.join(file))
+    }
+
+    pub fn resource(&self) -> Resource {
+        self.work.engine().resource()
+    }
+
+    /// The model whose lane group this job joins, if it needs one.
+    pub fn model(&self) -> Option<String> {
+        match self.resource() {
+            Resource::Gpu { model } => Some(model),
+            Resource::Cpu => None,
+        }
+    }
+
+    /// The file users care about, for `out/` and `--json`.
+    pub fn main_output(&self) -> &'static str {
+        stage::main_output(self.kind())
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec_pretty(self).expect("jobs serialise")
+    }
+
+    /// Reads a job spec file, checking that it describes the object it claims to.
+    pub fn read(path: &Path) -> Result<Job> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io("cannot read", path, e))?;
+        let job: Job = serde_json::from_slice(&bytes).map_err(|e| {
+            Error::Other(format!(
+                "`{}` is not a render job spec: {e}",
+                path.display()
+            ))
+        })?;
+        if job.spec.key() != job.key {
+            return Err(Error::Other(format!(
+                "`{}` is not a valid job spec: its key does not match its key spec",
+                path.display()
+            )));
+        }
+        let expected: BTreeMap<String, PathBuf> = job
+            .spec
+            .inputs
+            .iter()
+            .map(|(name, key)| (name.clone(), job.cache().object_dir(key)))
+            .collect();
+        if expected != job.inputs {
+            return Err(Error::Other(format!(
+                "`{}` is not a valid job spec: its inputs are not the objects its key spec names",
+                path.display()
+            )));
+        }
+        Ok(job)
+    }
+}
