@@ -380,3 +380,38 @@ fn the_real_wav2lip_architecture_renders_a_scene() {
     assert_eq!(events.iter().filter(|e| e.0 == "load").count(), 1);
     assert_eq!(events.iter().filter(|e| e.0 == "start").count(), 2);
 }
+
+#[test]
+fn bench_runs_through_the_worker_and_compares_with_python() {
+    let folder = Folder::small_demo();
+    add_fixture_models(&folder);
+    let run = folder.render(&[
+        "bench",
+        "models/tiny-lipsync",
+        "--frames",
+        "32",
+        "--device",
+        "cpu",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(
+        lines[0],
+        "lip-sync bench: model `tiny-lipsync` (models/tiny-lipsync/tiny-lipsync.pt), 32 frames, batch 4, cpu fp32"
+    );
+    assert!(
+        lines[1].starts_with("render (tch)     model "),
+        "{}",
+        run.stdout
+    );
+    assert!(lines[1].ends_with("frames/s  (batch 4)"), "{}", run.stdout);
+    assert!(
+        lines.iter().any(|l| l.starts_with("ratio render/python  ")),
+        "{}",
+        run.stdout
+    );
+    // A folder that is not a model is refused with the layout it expects.
+    let run = folder.render(&["bench", "avatars"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("model"), "{}", run.stderr);
+}
