@@ -1,7 +1,7 @@
 //! Executors run jobs; the scheduler only decides readiness, order and failure (ninja's
 //! `CommandRunner` seam). A job runs in up to three parts: its engine's `run` in a fresh
-//! private folder under `cache/tmp/`; for a model engine, the model call on the GPU lane
-//! (in a worker process); then the engine's `finish`. The last part commits the folder
+//! private folder under `cache/tmp/`; for a GPU engine, its lane call on the GPU lane (a
+//! model call in a worker process, or an external program); then the engine's `finish`. The last part commits the folder
 //! into the cache through the cache module, or removes it on failure, so a failed or
 //! interrupted job leaves nothing behind.
 //!
@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::cache::Record;
-use crate::engine::{Made, ModelCall, ModelDone, Step};
+use crate::engine::{LaneCall, LaneDone, Made, Step};
 use crate::error::{Error, Result};
 use crate::job::Job;
 use crate::worker::Worker;
@@ -23,14 +23,14 @@ use crate::worker::Worker;
 pub enum Started {
     /// The object is in the cache.
     Committed,
-    /// The model must run; then [`finish`] with the same folder.
-    NeedsModel(Pending),
+    /// Its lane call must run; then [`finish`] with the same folder.
+    NeedsLane(Pending),
 }
 
-/// A job waiting for its model call.
+/// A job waiting for its lane call.
 #[derive(Debug)]
 pub struct Pending {
-    pub call: ModelCall,
+    pub call: LaneCall,
     pub dir: PathBuf,
     pub started: Instant,
 }
@@ -40,10 +40,10 @@ pub fn start(job: &Job) -> Result<Started> {
     let started = Instant::now();
     let cache = job.cache();
     let dir = cache.job_dir(&job.key)?;
-    let step = crate::process::contained(|| job.work.engine().run(job, &dir));
+    let step = crate::process::contained(|| job.work.engine().run(&job.task(), &dir));
     match step {
         Ok(Step::Done(made)) => commit(job, dir, made, started).map(|()| Started::Committed),
-        Ok(Step::Model(call)) => Ok(Started::NeedsModel(Pending { call, dir, started })),
+        Ok(Step::Lane(call)) => Ok(Started::NeedsLane(Pending { call, dir, started })),
         Err(error) => {
             discard(&dir);
             Err(error)
@@ -51,11 +51,12 @@ pub fn start(job: &Job) -> Result<Started> {
     }
 }
 
-/// Runs a job's last part after its model call, and commits it.
-pub fn finish(job: &Job, pending: Pending, model: Result<ModelDone>) -> Result<()> {
+/// Runs a job's last part after its lane call, and commits it.
+pub fn finish(job: &Job, pending: Pending, lane: Result<LaneDone>) -> Result<()> {
     let Pending { dir, started, .. } = pending;
-    let made = model
-        .and_then(|model| crate::process::contained(|| job.work.engine().finish(job, &dir, model)));
+    let made = lane.and_then(|done| {
+        crate::process::contained(|| job.work.engine().finish(&job.task(), &dir, done))
+    });
     match made {
         Ok(made) => commit(job, dir, made, started),
         Err(error) => {
@@ -65,13 +66,8 @@ pub fn finish(job: &Job, pending: Pending, model: Result<ModelDone>) -> Result<(
     }
 }
 
-/// Throws away a job's folder (a model call that will never run).
-pub fn abandon(pending: Pending) {
-    discard(&pending.dir);
-}
-
-/// Runs a whole job here, starting a worker for its model call if it has one. Returns
-/// false when its object was already in the cache.
+/// Runs a whole job here, its lane call included (starting a worker for a model call).
+/// Returns false when its object was already in the cache.
 pub fn run_here(job: &Job) -> Result<bool> {
     let cache = job.cache();
     if cache.has(&job.key) {
@@ -89,14 +85,17 @@ pub fn run_here(job: &Job) -> Result<bool> {
     }
     match start(job)? {
         Started::Committed => Ok(true),
-        Started::NeedsModel(pending) => {
-            let model = Worker::start(&pending.call.model, &pending.call.file, pending.call.device)
-                .and_then(|mut worker| {
-                    let done = worker.run(&pending.call);
-                    worker.stop();
-                    done
-                });
-            finish(job, pending, model).map(|()| true)
+        Started::NeedsLane(pending) => {
+            let done = match &pending.call {
+                LaneCall::Model(call) => Worker::start(&call.model, &call.file, call.device)
+                    .and_then(|mut worker| {
+                        let done = worker.run(call);
+                        worker.stop();
+                        done
+                    }),
+                LaneCall::Program(call) => crate::gpu_lane::run_program(call, &job.name),
+            };
+            finish(job, pending, done).map(|()| true)
         }
     }
 }

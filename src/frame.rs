@@ -1,4 +1,7 @@
-//! An RGB24 video frame in memory: the unit every CPU image stage works on.
+//! An RGB24 video frame in memory — the unit every CPU image stage works on — and the box
+//! of a face in one.
+
+use serde::{Deserialize, Serialize};
 
 /// Row-major RGB24 pixels, `width * height * 3` bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,5 +45,53 @@ impl Frame {
             .chunks_exact(3)
             .map(|p| ((p[0] as u32 * 299 + p[1] as u32 * 587 + p[2] as u32 * 114) / 1000) as u8)
             .collect()
+    }
+}
+
+/// A face's bounding box in pixel coordinates of its frame.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FaceBox {
+    pub x: f32,
+    pub y: f32,
+    pub w: f32,
+    pub h: f32,
+}
+
+impl FaceBox {
+    /// Grows the box by fractions of its height (`top`, `bottom`) and width (`left`,
+    /// `right`), then clamps it to the frame: crops for lip-sync models want chin and cheeks.
+    pub fn padded(
+        &self,
+        top: f32,
+        bottom: f32,
+        left: f32,
+        right: f32,
+        frame_w: u32,
+        frame_h: u32,
+    ) -> FaceBox {
+        let x0 = (self.x - left * self.w).clamp(0.0, frame_w as f32);
+        let y0 = (self.y - top * self.h).clamp(0.0, frame_h as f32);
+        let x1 = (self.x + self.w + right * self.w).clamp(0.0, frame_w as f32);
+        let y1 = (self.y + self.h + bottom * self.h).clamp(0.0, frame_h as f32);
+        FaceBox {
+            x: x0,
+            y: y0,
+            w: (x1 - x0).max(0.0),
+            h: (y1 - y0).max(0.0),
+        }
+    }
+
+    /// The box's centre point.
+    pub fn centre(&self) -> (f32, f32) {
+        (self.x + self.w / 2.0, self.y + self.h / 2.0)
+    }
+
+    pub fn lerp(&self, other: &FaceBox, t: f32) -> FaceBox {
+        FaceBox {
+            x: self.x + (other.x - self.x) * t,
+            y: self.y + (other.y - self.y) * t,
+            w: self.w + (other.w - self.w) * t,
+            h: self.h + (other.h - self.h) * t,
+        }
     }
 }

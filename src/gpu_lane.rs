@@ -1,19 +1,21 @@
-//! The GPU lane: the executor for model calls. One thread runs one call at a time, each in
-//! the worker process of its model (`worker.rs`). Calls are taken model by model — the lane
-//! keeps its worker while more calls for that model are expected — so each model is loaded
-//! once per build; the worker is closed, which frees all of its GPU memory, before the next
-//! model's worker starts (a 10 GB card holds one model at a time). CPU work around a call
+//! The GPU lane: the executor for everything that needs the GPU. One thread runs one call
+//! at a time: a model call in the worker process of its model (`worker.rs`), or an
+//! external GPU program. Calls are taken group by group (a model, or a program's engine) —
+//! the lane keeps its group while more calls for it are expected — so each model is loaded
+//! once per build; a worker is closed, which frees all of its GPU memory, before another
+//! group runs (a 10 GB card holds one model at a time). CPU work around a call
 //! (decode, mel, crops, paste-back, encode) runs on the pool, so the lane only ever waits on
 //! tensor work. Every load, unload, start and end is recorded with a timestamp: the lane's
 //! own account, which tests and `--json` read.
 
 use std::collections::BTreeMap;
+use std::process::Command;
 use std::sync::mpsc::{Receiver, Sender};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::engine::{ModelCall, ModelDone};
+use crate::engine::{LaneCall, LaneDone, ProgramCall};
 use crate::error::{Error, Result};
 use crate::process;
 use crate::worker::Worker;
@@ -22,7 +24,7 @@ pub enum ToLane {
     Run {
         node: usize,
         artifact: String,
-        call: ModelCall,
+        call: LaneCall,
     },
     /// A job expected for `model` will never come (it failed or was skipped).
     Cancel { model: String },
@@ -43,28 +45,30 @@ pub struct LaneEvent {
 struct Pending {
     node: usize,
     artifact: String,
-    call: ModelCall,
+    call: LaneCall,
 }
 
-/// Runs the lane until the scheduler hangs up. `expected` counts the calls per model.
+/// Runs the lane until the scheduler hangs up. `expected` counts the calls per group.
 pub fn run_lane(
     mut expected: BTreeMap<String, usize>,
     requests: Receiver<ToLane>,
-    reply: impl Fn(usize, Result<ModelDone>),
+    reply: impl Fn(usize, Result<LaneDone>),
     start: Instant,
 ) -> Vec<LaneEvent> {
     let mut events = Vec::new();
-    let mut record = |event: &'static str, model: &str, artifact: Option<&str>| {
+    let mut record = |event: &'static str, group: &str, artifact: Option<&str>| {
         events.push(LaneEvent {
             seconds: start.elapsed().as_secs_f64(),
             event,
-            model: model.to_string(),
+            model: group.to_string(),
             artifact: artifact.map(str::to_string),
         })
     };
     let mut pending: Vec<Pending> = Vec::new();
+    // The group whose calls the lane is running, and its worker when it is a model.
+    let mut current: Option<String> = None;
     let mut loaded: Option<Worker> = None;
-    // A model that failed to load fails every job that needs it, without reloading.
+    // A model that failed to load fails every call that needs it, without reloading.
     let mut load_errors: BTreeMap<String, String> = BTreeMap::new();
     let mut no_more = false;
     let mut hung_up = false;
@@ -73,20 +77,19 @@ pub fn run_lane(
         while let Ok(message) = requests.try_recv() {
             apply(message, &mut expected, &mut pending, &mut no_more);
         }
-        let current = loaded.as_ref().map(|w| w.model().to_string());
-        let same_model = current
+        let same_group = current
             .as_ref()
-            .and_then(|name| pending.iter().position(|p| &p.call.model == name));
+            .and_then(|group| pending.iter().position(|p| p.call.group() == group));
         let current_expects_more = current
             .as_ref()
-            .is_some_and(|name| !no_more && expected.get(name).copied().unwrap_or(0) > 0);
-        let pick = match same_model {
+            .is_some_and(|group| !no_more && expected.get(group).copied().unwrap_or(0) > 0);
+        let pick = match same_group {
             Some(index) => Some(index),
-            // Stay with the loaded model while its jobs are still being prepared.
+            // Stay with the current group while its calls are still being prepared.
             None if current_expects_more => None,
             None => pending
                 .iter()
-                .position(|p| !load_errors.contains_key(&p.call.model))
+                .position(|p| !load_errors.contains_key(p.call.group()))
                 .or(if pending.is_empty() { None } else { Some(0) }),
         };
         let Some(index) = pick else {
@@ -107,50 +110,60 @@ pub fn run_lane(
         };
 
         let job = pending.remove(index);
-        let model = job.call.model.clone();
-        if let Some(count) = expected.get_mut(&model) {
+        let group = job.call.group().to_string();
+        if let Some(count) = expected.get_mut(&group) {
             *count = count.saturating_sub(1);
         }
         if process::interrupted() {
             reply(job.node, Err(Error::Interrupted));
             continue;
         }
-        if let Some(message) = load_errors.get(&model) {
+        if let Some(message) = load_errors.get(&group) {
             reply(job.node, Err(Error::Other(message.clone())));
             continue;
         }
-        if current.as_deref() != Some(model.as_str()) {
+        if current.as_deref() != Some(group.as_str()) {
+            // The card is emptied before another group runs: the old worker exits.
             if let Some(old) = loaded.take() {
                 let name = old.model().to_string();
                 old.stop();
                 record("unload", &name, None);
             }
-            match Worker::start(&model, &job.call.file, job.call.device) {
-                Ok(worker) => {
-                    record("load", &model, None);
-                    loaded = Some(worker);
-                }
-                Err(error) => {
-                    record("load-failed", &model, None);
-                    // Every later call for this model fails with the same words, at once.
-                    load_errors.insert(model.clone(), error.to_string());
-                    reply(job.node, Err(error));
-                    continue;
+            current = Some(group.clone());
+            if let LaneCall::Model(call) = &job.call {
+                match Worker::start(&call.model, &call.file, call.device) {
+                    Ok(worker) => {
+                        record("load", &group, None);
+                        loaded = Some(worker);
+                    }
+                    Err(error) => {
+                        record("load-failed", &group, None);
+                        // Every later call for this model fails with the same words, at once.
+                        load_errors.insert(group.clone(), error.to_string());
+                        reply(job.node, Err(error));
+                        continue;
+                    }
                 }
             }
         }
-        let worker = loaded.as_mut().expect("the job's model is loaded");
-        record("start", &model, Some(&job.artifact));
-        let result = worker.run(&job.call);
-        record("end", &model, Some(&job.artifact));
+        record("start", &group, Some(&job.artifact));
+        let result = match &job.call {
+            LaneCall::Model(call) => loaded
+                .as_mut()
+                .expect("the call's model is loaded")
+                .run(call),
+            LaneCall::Program(call) => run_program(call, &job.artifact),
+        };
+        record("end", &group, Some(&job.artifact));
         if let Err(error @ Error::WorkerCrashed { .. }) = &result {
             // A crashed worker serves no more calls, and its model's remaining calls fail
             // at once with the same words rather than crash it again one by one.
-            load_errors.insert(model.clone(), error.to_string());
+            load_errors.insert(group.clone(), error.to_string());
             if let Some(old) = loaded.take() {
                 old.stop();
-                record("unload", &model, None);
+                record("unload", &group, None);
             }
+            current = None;
         }
         reply(job.node, result);
     }
@@ -160,6 +173,40 @@ pub fn run_lane(
         record("unload", &name, None);
     }
     events
+}
+
+/// Runs an external GPU program to completion within its deadline; its output is kept in
+/// `program.log` in its folder, and the end of it is shown if it fails.
+pub fn run_program(call: &ProgramCall, artifact: &str) -> Result<LaneDone> {
+    let mut command = Command::new(&call.program);
+    command
+        .args(&call.args)
+        .current_dir(&call.dir)
+        .env_clear()
+        .envs(
+            ["PATH", "HOME", "LANG"]
+                .into_iter()
+                .filter_map(|name| std::env::var_os(name).map(|value| (name, value))),
+        )
+        .envs(&call.env);
+    let output = process::run_with_deadline(
+        &mut command,
+        artifact,
+        Duration::from_secs(call.timeout_seconds),
+    );
+    let log = call.dir.join("program.log");
+    if let Ok(output) | Err((_, Some(output))) = &output {
+        let mut text = output.stdout.clone();
+        text.extend_from_slice(&output.stderr);
+        std::fs::write(&log, text).map_err(|e| Error::io("cannot write", &log, e))?;
+    }
+    output.map_err(|(error, _)| error)?;
+    Ok(LaneDone {
+        device: call.device.to_string(),
+        precision: "-".into(),
+        batch_size: None,
+        peak_memory_bytes: None,
+    })
 }
 
 fn apply(
@@ -215,4 +262,111 @@ pub fn summary(events: &[LaneEvent], build_seconds: f64) -> Option<String> {
 /// Sends a request; a lane that has already stopped is not an error here (its reply is).
 pub fn send(lane: &Sender<ToLane>, message: ToLane) {
     let _ = lane.send(message);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::Device;
+    use std::sync::mpsc;
+    use std::sync::Mutex;
+
+    fn program(dir: &std::path::Path, script: &str, timeout_seconds: u64) -> ProgramCall {
+        ProgramCall {
+            group: "talker".into(),
+            program: "/bin/sh".into(),
+            args: vec!["-c".into(), script.into()],
+            env: BTreeMap::from([("GREETING".to_string(), "hello".to_string())]),
+            dir: dir.to_path_buf(),
+            timeout_seconds,
+            device: Device::Cpu,
+        }
+    }
+
+    #[test]
+    fn program_calls_run_one_at_a_time_with_their_log_kept() {
+        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let (tx, rx) = mpsc::channel();
+        for (node, dir) in dirs.iter().enumerate() {
+            let call = program(
+                dir.path(),
+                "echo \"$GREETING from $PWD\"; echo warn >&2",
+                10,
+            );
+            tx.send(ToLane::Run {
+                node,
+                artifact: format!("clip {node}"),
+                call: LaneCall::Program(call),
+            })
+            .unwrap();
+        }
+        drop(tx);
+        let replies = Mutex::new(Vec::new());
+        let events = run_lane(
+            BTreeMap::from([("talker".to_string(), 2)]),
+            rx,
+            |node, result| replies.lock().unwrap().push((node, result.is_ok())),
+            Instant::now(),
+        );
+        assert_eq!(*replies.lock().unwrap(), [(0, true), (1, true)]);
+        let kinds: Vec<&str> = events.iter().map(|e| e.event).collect();
+        assert_eq!(
+            kinds,
+            ["start", "end", "start", "end"],
+            "no worker for a program"
+        );
+        for dir in &dirs {
+            let log = std::fs::read_to_string(dir.path().join("program.log")).unwrap();
+            let pwd = dir.path().canonicalize().unwrap();
+            assert_eq!(log, format!("hello from {}\nwarn\n", pwd.display()));
+        }
+    }
+
+    #[test]
+    fn a_program_past_its_deadline_is_stopped_with_its_children() {
+        let dir = tempfile::tempdir().unwrap();
+        // A wrapper whose child hangs: killing only the wrapper would leave the child.
+        let call = program(
+            dir.path(),
+            "sleep 30 & echo $! > child; echo started >&2; wait",
+            1,
+        );
+        let start = Instant::now();
+        let error = run_program(&call, "clip demo/a:1").unwrap_err();
+        assert!(start.elapsed() < Duration::from_secs(10));
+        assert_eq!(
+            error.to_string(),
+            "/bin/sh failed while making clip demo/a:1: stopped after 1 s, its deadline\nstarted"
+        );
+        let child: i32 = std::fs::read_to_string(dir.path().join("child"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        // Killed means gone or a zombie (not yet reaped by whoever inherited it).
+        let state = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
+        let running = state
+            .rsplit(") ")
+            .next()
+            .is_some_and(|rest| !rest.starts_with('Z') && !rest.is_empty());
+        assert!(
+            !running,
+            "the wrapper's child outlived the deadline: {state}"
+        );
+    }
+
+    #[test]
+    fn a_failing_program_shows_the_end_of_its_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let call = program(dir.path(), "echo loading weights >&2; exit 3", 10);
+        let error = run_program(&call, "clip demo/a:1").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "/bin/sh failed while making clip demo/a:1: exit status: 3\nloading weights"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("program.log")).unwrap(),
+            "loading weights\n"
+        );
+    }
 }

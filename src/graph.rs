@@ -19,8 +19,8 @@ use crate::files::write_atomically;
 use crate::job::Job;
 use crate::key::{ArtifactKind, Key, KeySpec};
 use crate::manifest::Manifest;
+use crate::plan;
 use crate::sources::SourceHashes;
-use crate::stage::{face_track, lipsync, scene, speech};
 
 /// One artifact to make (or reuse).
 #[derive(Debug)]
@@ -78,7 +78,7 @@ impl Graph {
                 let face = match faces.get(avatar.name.as_str()) {
                     Some(&face) => face,
                     None => {
-                        let (spec, work) = face_track::plan(avatar, hashes)?;
+                        let (spec, work) = plan::face_track(avatar, hashes)?;
                         let face = graph.add(format!("face-track {}", avatar.name), spec, work);
                         faces.insert(&avatar.name, face);
                         face
@@ -88,14 +88,13 @@ impl Graph {
                 for (i, line) in scene.lines.iter().enumerate() {
                     let at = format!("{}/{}:{}", project.name, scene.name, i + 1);
                     let voice = &manifest.voices[&line.voice];
-                    let (spec, work) = speech::plan(line, voice, hashes)?;
+                    let (spec, work) = plan::speech(line, voice, hashes)?;
                     let speech = graph.add(format!("speech {at}"), spec, work);
-                    let (spec, work) =
-                        lipsync::plan(avatar, face, speech, scene.fps, device, hashes)?;
+                    let (spec, work) = plan::clip(avatar, face, speech, scene.fps, device, hashes)?;
                     let clip = graph.add(format!("clip {at}"), spec, work);
                     lines.push((clip, speech));
                 }
-                let (spec, work) = scene::plan(scene, lines, hashes)?;
+                let (spec, work) = plan::scene(scene, &lines, hashes)?;
                 let key = graph.add(format!("scene {}/{}", project.name, scene.name), spec, work);
                 // Two scenes may render identically; each still gets its own file in out/.
                 let target = manifest

@@ -10,10 +10,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::cache::Cache;
-use crate::engine::{EngineJob, Resource};
+use crate::engine::{EngineJob, Resource, Task};
 use crate::error::{Error, Result};
 use crate::key::{ArtifactKind, Key, KeySpec};
-use crate::stage;
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Job {
@@ -57,36 +56,25 @@ impl Job {
         Cache::at(&self.cache)
     }
 
-    /// The folder of the input object called `name` in the key spec.
-    pub fn input(&self, name: &str) -> Result<&Path> {
-        self.inputs.get(name).map(PathBuf::as_path).ok_or_else(|| {
-            Error::Other(format!(
-                "internal error (a bug in render): {} has no input `{name}`",
-                self.name
-            ))
-        })
-    }
-
-    /// A file of an input object, e.g. `input_file("speech", "speech.wav")`.
-    pub fn input_file(&self, name: &str, file: &str) -> Result<PathBuf> {
-        Ok(self.input(name)?.join(file))
+    /// The job as its engine sees it.
+    pub fn task(&self) -> Task<'_> {
+        Task {
+            name: &self.name,
+            key: self.key,
+            inputs: &self.inputs,
+        }
     }
 
     pub fn resource(&self) -> Resource {
         self.work.engine().resource()
     }
 
-    /// The model whose lane group this job joins, if it needs one.
-    pub fn model(&self) -> Option<String> {
+    /// The GPU lane group this job joins (its model, say), if it needs the GPU.
+    pub fn lane_group(&self) -> Option<String> {
         match self.resource() {
-            Resource::Gpu { model } => Some(model),
+            Resource::Gpu { group } => Some(group),
             Resource::Cpu => None,
         }
-    }
-
-    /// The file users care about, for `out/` and `--json`.
-    pub fn main_output(&self) -> &'static str {
-        stage::main_output(self.kind())
     }
 
     pub fn to_json(&self) -> Vec<u8> {

@@ -1,7 +1,7 @@
 //! render: a make-like builder of talking-head videos from TOML declarations.
 //!
 //! The flow of `render build`: `manifest` reads the content folder, `graph` turns it into
-//! content-keyed jobs (`key`, `sources`, `stage`, `job`), `scheduler` decides what runs when
+//! content-keyed jobs (`plan` joins each `stage` to its `engine`; `key`, `sources`, `job`), `scheduler` decides what runs when
 //! and hands each job to an executor (`executor` on the CPU pool, `gpu_lane` with its
 //! `worker` processes for models), the `engine`s do the work, and `cache` moves each
 //! finished artifact into place atomically and publishes the scenes to `out/`.
@@ -26,6 +26,7 @@ pub mod key;
 pub mod lock;
 pub mod manifest;
 pub mod media;
+pub mod plan;
 pub mod process;
 pub mod report;
 pub mod scheduler;

@@ -138,6 +138,73 @@ pub fn run(command: &mut Command, artifact: &str) -> Result<Output> {
     Ok(output)
 }
 
+/// Runs a program in its own process group with stdout and stderr captured, killing the
+/// whole group if it outlives `deadline` (a wrapper's children included). A failure comes
+/// with whatever output there was.
+pub fn run_with_deadline(
+    command: &mut Command,
+    artifact: &str,
+    deadline: std::time::Duration,
+) -> std::result::Result<Output, (Error, Option<Output>)> {
+    use std::os::unix::process::CommandExt as _;
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let program = command.get_program().to_string_lossy().to_string();
+    let mut tracked = spawn(command).map_err(|e| (e, None))?;
+    let pid = tracked.child.id() as libc::pid_t;
+    let stdout = read_in_background(tracked.child.stdout.take());
+    let stderr = read_in_background(tracked.child.stderr.take());
+    let start = std::time::Instant::now();
+    let mut timed_out = false;
+    let status = loop {
+        match tracked.child.try_wait() {
+            Ok(Some(status)) => break Ok(status),
+            Ok(None) if start.elapsed() >= deadline || interrupted() => {
+                timed_out = !interrupted();
+                // SAFETY: signalling the process group of a child we started.
+                unsafe {
+                    libc::kill(-pid, libc::SIGKILL);
+                }
+                break tracked.child.wait();
+            }
+            Ok(None) => std::thread::sleep(std::time::Duration::from_millis(20)),
+            Err(e) => break Err(e),
+        }
+    };
+    drop(tracked);
+    let status = status.map_err(|e| (Error::Other(format!("{program}: {e}")), None))?;
+    let output = Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    };
+    if interrupted() {
+        return Err((Error::Interrupted, Some(output)));
+    }
+    if timed_out {
+        let error = Error::ToolFailed {
+            program,
+            artifact: artifact.to_string(),
+            status: format!("stopped after {} s, its deadline", deadline.as_secs()),
+            log: tail(&String::from_utf8_lossy(&output.stderr), 20),
+        };
+        return Err((error, Some(output)));
+    }
+    if !output.status.success() {
+        let error = Error::ToolFailed {
+            program,
+            artifact: artifact.to_string(),
+            status: output.status.to_string(),
+            log: tail(&String::from_utf8_lossy(&output.stderr), 20),
+        };
+        return Err((error, Some(output)));
+    }
+    Ok(output)
+}
+
 /// Drains a pipe on its own thread so a chatty child never blocks on a full pipe.
 pub fn read_in_background(
     pipe: Option<impl std::io::Read + Send + 'static>,

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::mpsc;
 use std::time::Instant;
 
-use crate::engine::ModelDone;
+use crate::engine::LaneDone;
 use crate::error::Error;
 use crate::executor::{Pending, Started};
 use crate::gpu_lane::{self, LaneEvent, ToLane};
@@ -41,7 +41,7 @@ pub struct Lane<'a> {
 
 enum Message {
     Started(usize, Result<Started, Error>),
-    Inferred(usize, Result<ModelDone, Error>),
+    Inferred(usize, Result<LaneDone, Error>),
     Finished(usize, Result<(), Error>),
 }
 
@@ -61,7 +61,7 @@ pub fn run<S, F, E>(
 ) -> (Vec<Option<Outcome>>, Vec<LaneEvent>)
 where
     S: Fn(usize) -> Result<Started, Error> + Sync,
-    F: Fn(usize, Pending, Result<ModelDone, Error>) -> Result<(), Error> + Sync,
+    F: Fn(usize, Pending, Result<LaneDone, Error>) -> Result<(), Error> + Sync,
     E: FnMut(Event, &[Option<Outcome>]),
 {
     let n = deps.len();
@@ -156,19 +156,19 @@ where
             break;
         }
         let (i, result) = match rx.recv().expect("a job reports back") {
-            Message::Started(i, Ok(Started::NeedsModel(pending))) => {
+            Message::Started(i, Ok(Started::NeedsLane(pending))) => {
                 running -= 1;
                 match lane_tx.as_ref() {
                     None => {
                         let error = Error::Other(format!(
-                            "internal error (a bug in render): model `{}` has no GPU lane",
-                            pending.call.model
+                            "internal error (a bug in render): `{}` has no GPU lane",
+                            pending.call.group()
                         ));
                         (i, finish(i, pending, Err(error)))
                     }
                     Some(lane_tx) => {
                         on_lane += 1;
-                        lane_model = Some(pending.call.model.clone());
+                        lane_model = Some(pending.call.group().to_string());
                         gpu_lane::send(
                             lane_tx,
                             ToLane::Run {
@@ -290,7 +290,7 @@ mod tests {
     use super::*;
     use std::sync::Mutex;
 
-    fn no_finish(_: usize, _: Pending, _: Result<ModelDone, Error>) -> Result<(), Error> {
+    fn no_finish(_: usize, _: Pending, _: Result<LaneDone, Error>) -> Result<(), Error> {
         unreachable!("no job here needs a model")
     }
 

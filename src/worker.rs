@@ -15,7 +15,7 @@
 //! worker → render, once:  {"ready":{"device":"cuda:0","precision":"fp16","seconds":1.9}}
 //!                     or  {"failed":{"id":null,"message":"cannot load …"}} and exit 1
 //! render → worker:        {"id":7,"call":{ModelCall}}          (tensors are files)
-//! worker → render:        {"done":{"id":7,"result":{ModelDone}}}
+//! worker → render:        {"done":{"id":7,"result":{LaneDone}}}
 //!                     or  {"failed":{"id":7,"message":"…","out_of_memory":false}}
 //! render closes stdin:    the worker drops the model, empties the CUDA cache, exits 0.
 //! ```
@@ -33,7 +33,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::device::Device;
-use crate::engine::{ModelCall, ModelDone};
+use crate::engine::{LaneDone, ModelCall};
 use crate::error::{Error, Result};
 use crate::process;
 
@@ -58,7 +58,7 @@ pub enum Reply {
     },
     Done {
         id: u64,
-        result: ModelDone,
+        result: LaneDone,
     },
     Failed {
         id: Option<u64>,
@@ -186,7 +186,7 @@ impl Worker {
     }
 
     /// Runs one call and waits for its result.
-    pub fn run(&mut self, call: &ModelCall) -> Result<ModelDone> {
+    pub fn run(&mut self, call: &ModelCall) -> Result<LaneDone> {
         self.next_id += 1;
         let id = self.next_id;
         let request = Request {

@@ -46,7 +46,8 @@ pub fn run(args: &BuildArgs) -> i32 {
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
         let progress = Progress::new(make.iter().filter(|m| **m).count());
         let deps: Vec<Vec<usize>> = graph.nodes.iter().map(|n| n.deps.clone()).collect();
-        let model_of: Vec<Option<String>> = graph.nodes.iter().map(|n| n.job.model()).collect();
+        let model_of: Vec<Option<String>> =
+            graph.nodes.iter().map(|n| n.job.lane_group()).collect();
         let names: Vec<String> = graph.nodes.iter().map(|n| n.name().to_string()).collect();
         let lane = device.map(|_| Lane {
             model_of: &model_of,
@@ -95,7 +96,9 @@ pub fn run(args: &BuildArgs) -> i32 {
                 last.specs
                     .insert(node.name().to_string(), node.spec().clone());
                 for target in &node.publish {
-                    let source = cache.object_dir(&node.key()).join(node.job.main_output());
+                    let source = cache
+                        .object_dir(&node.key())
+                        .join(crate::stage::main_output(node.kind()));
                     match cache.publish(&source, target) {
                         Ok(true) => summary.published += 1,
                         Ok(false) => {}

@@ -6,26 +6,30 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::rustface::FaceBox;
-use super::{Engine, Made, Step};
+use super::{Engine, Made, Step, Task};
 use crate::error::Result;
-use crate::frame::Frame;
-use crate::job::Job;
-use crate::stage::lipsync::{AvatarFrames, Inputs, OUTPUT};
+use crate::frame::{FaceBox, Frame};
+use crate::stage::lipsync::{AvatarFrames, Inputs, FACE_TRACK, OUTPUT, SPEECH};
+use crate::stage::{face_track, speech};
 
 /// The clip engine: the avatar's frames with the mouth opened by the speech's loudness.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct BuiltinLipsync(pub AvatarFrames);
 
 impl Engine for BuiltinLipsync {
-    fn run(&self, job: &Job, dir: &Path) -> Result<Step> {
+    fn run(&self, job: &Task, dir: &Path) -> Result<Step> {
         let Inputs {
             audio,
             track,
             frames,
             count,
             sources,
-        } = self.0.inputs(job)?;
+        } = self.0.inputs(
+            job.name,
+            job.key,
+            &job.file(SPEECH, speech::OUTPUT)?,
+            &job.file(FACE_TRACK, face_track::OUTPUT)?,
+        )?;
         let mut openness =
             mouth_openness(&audio.samples, audio.sample_rate, self.0.fps as f64, count);
         // Every clip ends with the mouth closed, so the scene's pause holds a still face.
@@ -33,7 +37,7 @@ impl Engine for BuiltinLipsync {
             *last = 0.0;
         }
         let size = (frames[0].width, frames[0].height);
-        self.0.encode(job, dir, size, count, |i| {
+        self.0.encode(job.name, dir, size, count, |i| {
             let src = sources[i];
             animate(&frames[src], &track.boxes[src], openness[i])
         })?;

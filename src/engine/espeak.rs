@@ -7,9 +7,8 @@ use std::process::Command;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Engine, Made, Step};
+use super::{Engine, Made, Step, Task};
 use crate::error::{Error, Result};
-use crate::job::Job;
 use crate::key::KeySpec;
 use crate::manifest::VoiceEngine;
 use crate::media;
@@ -56,7 +55,7 @@ impl Espeak {
 }
 
 impl Engine for Espeak {
-    fn run(&self, job: &Job, dir: &Path) -> Result<Step> {
+    fn run(&self, job: &Task, dir: &Path) -> Result<Step> {
         let output = dir.join(OUTPUT);
         let text_file = dir.join("text.txt");
         std::fs::write(&text_file, &self.text)

@@ -9,9 +9,8 @@ use std::process::Command;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Engine, Made, Step};
+use super::{Engine, Made, Step, Task};
 use crate::error::{Error, Result};
-use crate::job::Job;
 use crate::manifest::Background;
 use crate::media;
 use crate::process;
@@ -30,7 +29,7 @@ pub struct SceneMux {
 }
 
 impl Engine for SceneMux {
-    fn run(&self, job: &Job, dir: &Path) -> Result<Step> {
+    fn run(&self, job: &Task, dir: &Path) -> Result<Step> {
         let pause_frames = (self.pause * self.fps as f64).round() as usize;
         let mut command = Command::new("ffmpeg");
         command.args(["-hide_banner", "-nostdin", "-loglevel", "error", "-y"]);
@@ -59,8 +58,8 @@ impl Engine for SceneMux {
         let mut avatar_size = (0, 0);
         for i in 0..self.lines {
             let (clip_name, speech_name) = scene::line_inputs(i);
-            let clip_path = job.input_file(&clip_name, lipsync::OUTPUT)?;
-            let speech_path = job.input_file(&speech_name, speech::OUTPUT)?;
+            let clip_path = job.file(&clip_name, lipsync::OUTPUT)?;
+            let speech_path = job.file(&speech_name, speech::OUTPUT)?;
             let seconds = wav_seconds(&speech_path)?;
             let clip_frames = lipsync::frame_count(seconds, self.fps);
             let pause = if i + 1 < self.lines { pause_frames } else { 0 };
@@ -129,7 +128,7 @@ fn wav_seconds(path: &Path) -> Result<f64> {
 }
 
 /// The largest even size with the avatar's aspect ratio that fits the frame.
-pub fn fit((w, h): (u32, u32), (fw, fh): (u32, u32)) -> (u32, u32) {
+fn fit((w, h): (u32, u32), (fw, fh): (u32, u32)) -> (u32, u32) {
     if w == 0 || h == 0 {
         return (fw & !1, fh & !1);
     }
@@ -139,4 +138,16 @@ pub fn fit((w, h): (u32, u32), (fw, fh): (u32, u32)) -> (u32, u32) {
         even(w as f64 * scale).min(fw),
         even(h as f64 * scale).min(fh),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fit;
+
+    #[test]
+    fn avatar_fits_inside_the_frame_with_even_sides() {
+        assert_eq!(fit((512, 512), (1280, 720)), (720, 720));
+        assert_eq!(fit((1920, 1080), (1280, 720)), (1280, 720));
+        assert_eq!(fit((501, 333), (640, 360)), (540, 360));
+    }
 }

@@ -5,10 +5,10 @@
 //!
 //! Every engine is plain data (its parameters, serialisable), so a job can be written to a
 //! file and run anywhere that mounts the content folder (`render run-job`). Its `run` sees
-//! only that data, the paths of its input objects and a fresh private folder.
+//! only that data, its [`Task`] (name, key, input objects) and a fresh private folder.
 //!
 //! **Adding an engine**: a file here with a serialisable struct implementing [`Engine`], one
-//! line in the `engines!` list below, a choice in the stage that plans it, and its tests.
+//! line in the `engines!` list below, its choice in `src/plan.rs`, and its tests.
 
 pub mod builtin_lipsync;
 pub mod espeak;
@@ -26,16 +26,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::device::Device;
 use crate::error::{Error, Result};
-use crate::job::Job;
+use crate::key::Key;
 
 /// Which executor runs an engine's jobs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Resource {
     /// The CPU pool (`--jobs N`).
     Cpu,
-    /// The GPU lane, one job at a time, grouped by model so each loads once per build.
+    /// The GPU lane, one job at a time, grouped (by model, or by program engine) so each
+    /// model loads once per build.
     /// The CPU parts before and after the model still run on the pool.
-    Gpu { model: String },
+    Gpu { group: String },
 }
 
 /// What a job's run hands back.
@@ -43,8 +44,43 @@ pub enum Resource {
 pub enum Step {
     /// The artifact is complete in the job folder.
     Done(Made),
-    /// A model must run on the lane; then [`Engine::finish`] completes the artifact.
+    /// Something must run on the GPU lane; then [`Engine::finish`] completes the artifact.
+    Lane(LaneCall),
+}
+
+/// What runs on the GPU lane, one at a time, grouped so each group's calls run together:
+/// a call into a model (in its worker process), or an external GPU program.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub enum LaneCall {
     Model(ModelCall),
+    Program(ProgramCall),
+}
+
+impl LaneCall {
+    /// The lane group: the model's name, or the program's engine name.
+    pub fn group(&self) -> &str {
+        match self {
+            LaneCall::Model(call) => &call.model,
+            LaneCall::Program(call) => &call.group,
+        }
+    }
+}
+
+/// An external program that needs the GPU to itself (a lip-sync model in its own Python
+/// environment, say): run without a shell, in its own process group, in `dir`, with a
+/// controlled environment and a deadline. The lane closes any model worker first, so the
+/// program has the whole card.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ProgramCall {
+    pub group: String,
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    /// Added to a minimal environment (PATH, HOME, LANG).
+    pub env: BTreeMap<String, String>,
+    pub dir: PathBuf,
+    pub timeout_seconds: u64,
+    pub device: Device,
 }
 
 /// How a finished job describes itself in its record.
@@ -91,14 +127,36 @@ pub struct ModelCall {
     pub output: PathBuf,
 }
 
-/// What a model call reports back.
+/// What a lane call reports back.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct ModelDone {
+pub struct LaneDone {
     pub device: String,
     pub precision: String,
-    /// The batch size that fit (halved on out-of-memory).
-    pub batch_size: usize,
+    /// The batch size that fit (halved on out-of-memory), for models.
+    pub batch_size: Option<usize>,
     pub peak_memory_bytes: Option<u64>,
+}
+
+/// A job as its engine sees it: a name for messages, its key (a stable seed for choices
+/// that must depend on nothing but the artifact itself), and its input objects by the
+/// names its key spec gives them.
+pub struct Task<'a> {
+    pub name: &'a str,
+    pub key: Key,
+    pub inputs: &'a BTreeMap<String, PathBuf>,
+}
+
+impl Task<'_> {
+    /// A file of the input object called `input`, e.g. `file("speech", "speech.wav")`.
+    pub fn file(&self, input: &str, file: &str) -> Result<PathBuf> {
+        let dir = self.inputs.get(input).ok_or_else(|| {
+            Error::Other(format!(
+                "internal error (a bug in render): {} has no input `{input}`",
+                self.name
+            ))
+        })?;
+        Ok(dir.join(file))
+    }
 }
 
 /// One way of making an artifact.
@@ -109,12 +167,12 @@ pub trait Engine {
     }
 
     /// Makes the artifact (or its part before a model) in `dir`, a fresh private folder.
-    fn run(&self, job: &Job, dir: &Path) -> Result<Step>;
+    fn run(&self, job: &Task, dir: &Path) -> Result<Step>;
 
-    /// Completes the artifact after its model call.
-    fn finish(&self, job: &Job, _dir: &Path, _model: ModelDone) -> Result<Made> {
+    /// Completes the artifact after its lane call.
+    fn finish(&self, job: &Task, _dir: &Path, _done: LaneDone) -> Result<Made> {
         Err(Error::Other(format!(
-            "internal error (a bug in render): {} has no model step",
+            "internal error (a bug in render): {} has no GPU lane step",
             job.name
         )))
     }

@@ -5,9 +5,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Engine, Made, Step};
+use super::{Engine, Made, Step, Task};
 use crate::error::{Error, Result};
-use crate::job::Job;
 use crate::key::KeySpec;
 use crate::manifest::SourceFile;
 use crate::media;
@@ -26,7 +25,7 @@ impl Recording {
 }
 
 impl Engine for Recording {
-    fn run(&self, job: &Job, dir: &Path) -> Result<Step> {
+    fn run(&self, job: &Task, dir: &Path) -> Result<Step> {
         let output = dir.join(OUTPUT);
         let audio = media::read_wav(&self.file.abs).map_err(|detail| Error::UnreadableMedia {
             file: self.file.rel.clone(),

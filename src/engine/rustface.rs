@@ -7,10 +7,9 @@ use std::path::Path;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{Engine, Made, Step};
+use super::{Engine, Made, Step, Task};
 use crate::error::{Error, Result};
-use crate::frame::Frame;
-use crate::job::Job;
+use crate::frame::{FaceBox, Frame};
 use crate::manifest::{AvatarKind, SourceFile};
 use crate::stage::face_track::{self, Track, CROP, OUTPUT};
 
@@ -22,7 +21,7 @@ pub struct Rustface {
 }
 
 impl Engine for Rustface {
-    fn run(&self, _job: &Job, dir: &Path) -> Result<Step> {
+    fn run(&self, _job: &Task, dir: &Path) -> Result<Step> {
         let (frames, fps) = face_track::load_frames(&self.source, self.kind)?;
         let boxes = track(&frames).map_err(|no_face| Error::NoFace {
             file: self.source.rel.clone(),
@@ -62,54 +61,6 @@ const MAX_GAP: usize = 5;
 
 /// Frames averaged when smoothing a track (centred).
 const SMOOTH_WINDOW: usize = 5;
-
-/// A face's bounding box in pixel coordinates of its frame.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct FaceBox {
-    pub x: f32,
-    pub y: f32,
-    pub w: f32,
-    pub h: f32,
-}
-
-impl FaceBox {
-    /// Grows the box by fractions of its height (`top`, `bottom`) and width (`left`,
-    /// `right`), then clamps it to the frame: crops for lip-sync models want chin and cheeks.
-    pub fn padded(
-        &self,
-        top: f32,
-        bottom: f32,
-        left: f32,
-        right: f32,
-        frame_w: u32,
-        frame_h: u32,
-    ) -> FaceBox {
-        let x0 = (self.x - left * self.w).clamp(0.0, frame_w as f32);
-        let y0 = (self.y - top * self.h).clamp(0.0, frame_h as f32);
-        let x1 = (self.x + self.w + right * self.w).clamp(0.0, frame_w as f32);
-        let y1 = (self.y + self.h + bottom * self.h).clamp(0.0, frame_h as f32);
-        FaceBox {
-            x: x0,
-            y: y0,
-            w: (x1 - x0).max(0.0),
-            h: (y1 - y0).max(0.0),
-        }
-    }
-
-    /// The box's centre point.
-    pub fn centre(&self) -> (f32, f32) {
-        (self.x + self.w / 2.0, self.y + self.h / 2.0)
-    }
-
-    fn lerp(&self, other: &FaceBox, t: f32) -> FaceBox {
-        FaceBox {
-            x: self.x + (other.x - self.x) * t,
-            y: self.y + (other.y - self.y) * t,
-            w: self.w + (other.w - self.w) * t,
-            h: self.h + (other.h - self.h) * t,
-        }
-    }
-}
 
 /// An avatar in which no face could be followed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

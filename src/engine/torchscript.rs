@@ -13,16 +13,16 @@ use std::path::Path;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{mel, wav2lip, Engine, Made, ModelCall, ModelDone, Resource, Step};
+use super::{mel, wav2lip, Engine, LaneCall, LaneDone, Made, ModelCall, Resource, Step, Task};
 use crate::device::Device;
 use crate::error::{Error, Result};
-use crate::job::Job;
 use crate::key::KeySpec;
 use crate::manifest::diagnostic::ConfigError;
 use crate::manifest::model::Model;
 use crate::manifest::SourceFile;
 use crate::sources::SourceHashes;
-use crate::stage::lipsync::{AvatarFrames, Inputs, OUTPUT};
+use crate::stage::lipsync::{AvatarFrames, Inputs, FACE_TRACK, OUTPUT, SPEECH};
+use crate::stage::{face_track, speech};
 
 const MEL_FILE: &str = "mel.f32";
 const FACES_FILE: &str = "faces.f32";
@@ -87,19 +87,24 @@ impl Torchscript {
 impl Engine for Torchscript {
     fn resource(&self) -> Resource {
         Resource::Gpu {
-            model: self.model.clone(),
+            group: self.model.clone(),
         }
     }
 
     /// Mel chunks and face crops for every clip frame, written for the model.
-    fn run(&self, job: &Job, dir: &Path) -> Result<Step> {
+    fn run(&self, job: &Task, dir: &Path) -> Result<Step> {
         let Inputs {
             audio,
             track,
             frames,
             count,
             sources,
-        } = self.avatar.inputs(job)?;
+        } = self.avatar.inputs(
+            job.name,
+            job.key,
+            &job.file(SPEECH, speech::OUTPUT)?,
+            &job.file(FACE_TRACK, face_track::OUTPUT)?,
+        )?;
         let samples = mel::resample(&audio.samples, audio.sample_rate, mel::SAMPLE_RATE);
         let spectrogram = mel::wav2lip_mel(&samples);
         let mel_input: Vec<f32> = mel::mel_chunks(&spectrogram, self.avatar.fps as f64, count)
@@ -116,7 +121,7 @@ impl Engine for Torchscript {
             });
         write_f32(&dir.join(MEL_FILE), &mel_input)?;
         write_f32(&dir.join(FACES_FILE), &face_input)?;
-        Ok(Step::Model(ModelCall {
+        Ok(Step::Lane(LaneCall::Model(ModelCall {
             model: self.model.clone(),
             file: self.file.abs.clone(),
             device: self.device,
@@ -128,21 +133,26 @@ impl Engine for Torchscript {
                 ("faces".to_string(), dir.join(FACES_FILE)),
             ]),
             output: dir.join(FACES_OUT_FILE),
-        }))
+        })))
     }
 
     /// Pastes the model's faces back into the avatar's frames and encodes the clip.
-    fn finish(&self, job: &Job, dir: &Path, model: ModelDone) -> Result<Made> {
+    fn finish(&self, job: &Task, dir: &Path, model: LaneDone) -> Result<Made> {
         let Inputs {
             track,
             frames,
             count,
             sources,
             ..
-        } = self.avatar.inputs(job)?;
+        } = self.avatar.inputs(
+            job.name,
+            job.key,
+            &job.file(SPEECH, speech::OUTPUT)?,
+            &job.file(FACE_TRACK, face_track::OUTPUT)?,
+        )?;
         let faces = read_f32(&dir.join(FACES_OUT_FILE), count * OUT)?;
         let size = (frames[0].width, frames[0].height);
-        self.avatar.encode(job, dir, size, count, |i| {
+        self.avatar.encode(job.name, dir, size, count, |i| {
             let src = sources[i];
             let mut frame = frames[src].clone();
             wav2lip::paste(
@@ -156,7 +166,7 @@ impl Engine for Torchscript {
             outputs: vec![OUTPUT],
             device: model.device,
             precision: model.precision,
-            batch_size: Some(model.batch_size),
+            batch_size: model.batch_size,
             peak_memory_bytes: model.peak_memory_bytes,
         })
     }

@@ -3,8 +3,7 @@
 //! the way back — the 96×96 output resized to the box and blended in with a feathered
 //! mask, so unlike the reference implementation's hard paste there is no visible seam.
 
-use crate::engine::rustface::FaceBox;
-use crate::frame::Frame;
+use crate::frame::{FaceBox, Frame};
 
 pub const SIZE: usize = 96;
 /// Wav2Lip's `--pads 0 10 0 0` (top, bottom, left, right) in pixels: keeps the chin.

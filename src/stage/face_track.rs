@@ -1,15 +1,14 @@
 //! Face track: one per avatar — a face box on every frame of the avatar image or video,
-//! gap-filled and smoothed (made by the rustface engine). The object holds `track.json`
-//! and a padded crop of the first frame (`face.png`) to look at when a lip-sync looks off.
+//! gap-filled and smoothed (made by `engine/rustface.rs`). It reads the avatar's file. The
+//! object holds `track.json` and a padded crop of the first frame (`face.png`) to look at
+//! when a lip-sync looks off.
 
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::rustface::{FaceBox, Rustface};
-use crate::engine::EngineJob;
 use crate::error::{Error, Result};
-use crate::frame::Frame;
+use crate::frame::{FaceBox, Frame};
 use crate::key::{ArtifactKind, KeySpec};
 use crate::manifest::{Avatar, AvatarKind, SourceFile};
 use crate::media;
@@ -28,18 +27,15 @@ pub struct Track {
     pub boxes: Vec<FaceBox>,
 }
 
-/// The avatar's face track: its key spec and the engine that makes it.
-pub fn plan(avatar: &Avatar, hashes: &SourceHashes) -> Result<(KeySpec, EngineJob)> {
-    let spec = KeySpec::new(ArtifactKind::FaceTrack, VERSION, "rustface").source(
-        "avatar",
-        &avatar.source.rel,
-        hashes.hash(&avatar.source)?,
-    );
-    let engine = Rustface {
-        source: avatar.source.clone(),
-        kind: avatar.kind,
-    };
-    Ok((spec, EngineJob::Rustface(engine)))
+/// The avatar's face-track key (made by `engine`).
+pub fn key(avatar: &Avatar, engine: &str, hashes: &SourceHashes) -> Result<KeySpec> {
+    Ok(
+        KeySpec::new(ArtifactKind::FaceTrack, VERSION, engine).source(
+            "avatar",
+            &avatar.source.rel,
+            hashes.hash(&avatar.source)?,
+        ),
+    )
 }
 
 /// The avatar's frames: one for an image, every frame for a video.

@@ -1,26 +1,21 @@
 //! Lip-sync: one clip per script line — the avatar's frames with the mouth moved by that
 //! line's speech. Made by the built-in CPU mouth (`engine/builtin_lipsync.rs`) or a
-//! TorchScript model on the GPU lane (`engine/torchscript.rs`). A clip depends only on its
-//! own speech and the avatar's face track, never on its neighbours, so editing one line
-//! re-makes one clip. For a video avatar the frames are ping-ponged from an offset chosen by
+//! TorchScript model on the GPU lane (`engine/torchscript.rs`); this file holds what both
+//! share. A clip reads only its own speech and the avatar's face track (its key's inputs),
+//! never its neighbours, so editing one line re-makes one clip. For a video avatar the frames are ping-ponged from an offset chosen by
 //! the clip's own key: stable across builds and unaffected by other lines.
 
 use std::path::Path;
 
 use rayon::prelude::*;
 
-use crate::device::Device;
-use crate::engine::builtin_lipsync::BuiltinLipsync;
-use crate::engine::torchscript::Torchscript;
-use crate::engine::EngineJob;
 use crate::error::{Error, Result};
 use crate::frame::Frame;
-use crate::job::Job;
 use crate::key::{ArtifactKind, Key, KeySpec};
 use crate::manifest::{Avatar, AvatarKind, SourceFile};
 use crate::media::{self, Audio, VideoEncoder};
 use crate::sources::SourceHashes;
-use crate::stage::{face_track, speech};
+use crate::stage::face_track;
 use crate::toolchain;
 
 pub const OUTPUT: &str = "clip.mp4";
@@ -28,40 +23,27 @@ const VERSION: &str = "clip-2";
 /// Clips are intermediate: keep them close to lossless, the scene encode decides quality.
 pub const CLIP_CRF: u32 = 14;
 
-/// The line's clip: its key spec and the engine that makes it. `device` is where models
-/// run; needed only when the avatar uses a model.
-pub fn plan(
+/// The stage's part of a clip key: its inputs (the avatar's face track and the line's
+/// speech), the avatar's file and the encode; the engine adds its own.
+pub fn key(
     avatar: &Avatar,
     face_track: Key,
     speech: Key,
     fps: u32,
-    device: Option<Device>,
     hashes: &SourceHashes,
-) -> Result<(KeySpec, EngineJob)> {
-    let spec = KeySpec::new(ArtifactKind::Clip, VERSION, &avatar.lipsync)
+) -> Result<KeySpec> {
+    Ok(KeySpec::new(ArtifactKind::Clip, VERSION, &avatar.lipsync)
         .param("fps", fps)
         .param("crf", CLIP_CRF)
         .param("ffmpeg", toolchain::ffmpeg()?)
-        .input("face-track", face_track)
-        .input("speech", speech)
-        .source("avatar", &avatar.source.rel, hashes.hash(&avatar.source)?);
-    let avatar_frames = AvatarFrames {
-        source: avatar.source.clone(),
-        kind: avatar.kind,
-        fps,
-    };
-    match (&avatar.model, device) {
-        (None, _) => Ok((
-            spec,
-            EngineJob::BuiltinLipsync(BuiltinLipsync(avatar_frames)),
-        )),
-        (Some(model), Some(device)) => {
-            let (spec, engine) = Torchscript::plan(spec, avatar_frames, model, device, hashes)?;
-            Ok((spec, EngineJob::Torchscript(engine)))
-        }
-        (Some(_), None) => unreachable!("the build resolves a device when an avatar uses a model"),
-    }
+        .input(FACE_TRACK, face_track)
+        .input(SPEECH, speech)
+        .source("avatar", &avatar.source.rel, hashes.hash(&avatar.source)?))
 }
+
+/// The names of a clip's inputs in its key spec.
+pub const FACE_TRACK: &str = "face-track";
+pub const SPEECH: &str = "speech";
 
 /// What every lip-sync engine needs to know of the avatar.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq)]
@@ -112,11 +94,12 @@ pub struct Inputs {
 }
 
 impl AvatarFrames {
-    pub fn inputs(&self, job: &Job) -> Result<Inputs> {
-        let speech_path = job.input_file("speech", speech::OUTPUT)?;
-        let audio = media::read_wav(&speech_path)
-            .map_err(|detail| media::invalid(&format!("the speech of {}", job.name), detail))?;
-        let track = face_track::read_track(&job.input_file("face-track", face_track::OUTPUT)?)?;
+    /// Reads clip `artifact`'s inputs: the speech and face-track files, and the avatar.
+    /// `key` is the clip's own (a video avatar's start frame derives from it).
+    pub fn inputs(&self, artifact: &str, key: Key, speech: &Path, track: &Path) -> Result<Inputs> {
+        let audio = media::read_wav(speech)
+            .map_err(|detail| media::invalid(&format!("the speech of {artifact}"), detail))?;
+        let track = face_track::read_track(track)?;
         let (frames, source_fps) = face_track::load_frames(&self.source, self.kind)?;
         if frames.len() != track.boxes.len() {
             return Err(Error::Other(format!(
@@ -127,7 +110,7 @@ impl AvatarFrames {
             )));
         }
         let count = frame_count(audio.seconds(), self.fps);
-        let offset = (job.key.seed() % frames.len() as u64) as usize;
+        let offset = (key.seed() % frames.len() as u64) as usize;
         let sources = (0..count)
             .map(|i| source_frame(i, offset, frames.len(), source_fps, self.fps))
             .collect();
@@ -144,7 +127,7 @@ impl AvatarFrames {
     /// them into the clip in `dir` and checks the result.
     pub fn encode(
         &self,
-        job: &Job,
+        artifact: &str,
         dir: &Path,
         (width, height): (u32, u32),
         count: usize,
@@ -160,8 +143,8 @@ impl AvatarFrames {
                 encoder.write(frame)?;
             }
         }
-        encoder.finish(&job.name)?;
-        check(&job.name, &output, count)
+        encoder.finish(artifact)?;
+        check(artifact, &output, count)
     }
 }
 

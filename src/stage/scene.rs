@@ -1,12 +1,11 @@
 //! Scene: the finished MP4, muxed by ffmpeg (`engine/ffmpeg.rs`) from each line's clip and
 //! speech, in script order, over the background. The key names every line's clip and
 //! speech as inputs (which is also what makes them the scene's dependencies), plus the
-//! encode settings and the background.
+//! encode settings and the background; the output must be H.264 + AAC with the planned
+//! frame count.
 
 use std::path::Path;
 
-use crate::engine::ffmpeg::SceneMux;
-use crate::engine::EngineJob;
 use crate::error::Result;
 use crate::key::{ArtifactKind, Key, KeySpec};
 use crate::manifest::{Background, Scene};
@@ -29,12 +28,8 @@ pub fn line_inputs(i: usize) -> (String, String) {
     )
 }
 
-/// The scene's key spec and its mux. `lines` is (clip, speech) per line, in script order.
-pub fn plan(
-    scene: &Scene,
-    lines: Vec<(Key, Key)>,
-    hashes: &SourceHashes,
-) -> Result<(KeySpec, EngineJob)> {
+/// The scene's key. `lines` is (clip, speech) per line, in script order.
+pub fn key(scene: &Scene, lines: &[(Key, Key)], hashes: &SourceHashes) -> Result<KeySpec> {
     let mut spec = KeySpec::new(ArtifactKind::Scene, VERSION, "ffmpeg")
         .param("ffmpeg", toolchain::ffmpeg()?)
         .param("fps", scene.fps)
@@ -59,15 +54,7 @@ pub fn plan(
         let (clip_name, speech_name) = line_inputs(i);
         spec = spec.input(&clip_name, *clip).input(&speech_name, *speech);
     }
-    let engine = SceneMux {
-        lines: lines.len(),
-        background: scene.background.clone(),
-        fps: scene.fps,
-        width: scene.width,
-        height: scene.height,
-        pause: scene.pause,
-    };
-    Ok((spec, EngineJob::Ffmpeg(engine)))
+    Ok(spec)
 }
 
 /// A scene must be H.264 + AAC with the planned frame count and matching durations.
@@ -104,16 +91,4 @@ pub fn check(artifact: &str, path: &Path, frames: usize, fps: u32) -> Result<()>
         ));
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use crate::engine::ffmpeg::fit;
-
-    #[test]
-    fn avatar_fits_inside_the_frame_with_even_sides() {
-        assert_eq!(fit((512, 512), (1280, 720)), (720, 720));
-        assert_eq!(fit((1920, 1080), (1280, 720)), (1280, 720));
-        assert_eq!(fit((501, 333), (640, 360)), (540, 360));
-    }
 }

@@ -14,10 +14,10 @@ use crate::libtorch::{self as torch, Accelerator, LoadedModel};
 use render::cli::BenchArgs;
 use render::commands;
 use render::device::Device;
-use render::engine::rustface::FaceBox;
+
 use render::engine::wav2lip;
 use render::error::{Error, Result};
-use render::frame::Frame;
+use render::frame::{FaceBox, Frame};
 use render::manifest::model;
 use render::process;
 

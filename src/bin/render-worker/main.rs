@@ -15,7 +15,7 @@ use clap::{Parser, Subcommand};
 
 use render::device::Device;
 use render::engine::torchscript::{read_f32, write_f32};
-use render::engine::{ModelCall, ModelDone};
+use render::engine::{LaneDone, ModelCall};
 use render::error::{Error, Result};
 use render::worker::{Reply, Request};
 
@@ -134,7 +134,7 @@ fn serve(model: &str, file: &std::path::Path, device: Device) -> i32 {
 
 /// One call of the wav2lip contract: mel `[B,1,80,16]` + faces `[B,6,96,96]` in,
 /// `[B,3,96,96]` out, in batches that halve on out-of-memory.
-fn run_call(loaded: &LoadedModel, call: &ModelCall) -> Result<ModelDone> {
+fn run_call(loaded: &LoadedModel, call: &ModelCall) -> Result<LaneDone> {
     const FACE: usize = 6 * 96 * 96;
     const OUT: usize = 3 * 96 * 96;
     const MEL: usize = 80 * 16;
@@ -169,10 +169,10 @@ fn run_call(loaded: &LoadedModel, call: &ModelCall) -> Result<ModelDone> {
         Ok(())
     })?;
     write_f32(&call.output, &output)?;
-    Ok(ModelDone {
+    Ok(LaneDone {
         device: call.device.to_string(),
         precision: call.device.precision().to_string(),
-        batch_size: used,
+        batch_size: Some(used),
         peak_memory_bytes: accelerator.peak_memory(),
     })
 }

@@ -1,0 +1,90 @@
+//! Planning: for every line, avatar and scene, the stage's key and the engine that makes the
+//! artifact — the one place that turns the user's declarations (a voice's engine, an
+//! avatar's `lipsync`) into engine choices. Stages (`src/stage/`) say what an artifact is;
+//! engines (`src/engine/`) say how it is made; this file joins them, so neither depends on
+//! the other's choices.
+
+use crate::device::Device;
+use crate::engine::builtin_lipsync::BuiltinLipsync;
+use crate::engine::espeak::Espeak;
+use crate::engine::ffmpeg::SceneMux;
+use crate::engine::recording::Recording;
+use crate::engine::rustface::Rustface;
+use crate::engine::torchscript::Torchscript;
+use crate::engine::EngineJob;
+use crate::error::Result;
+use crate::key::{Key, KeySpec};
+use crate::manifest::{Avatar, Line, Scene, Voice, VoiceEngine};
+use crate::sources::SourceHashes;
+use crate::stage::lipsync::AvatarFrames;
+use crate::stage::{face_track, lipsync, scene, speech};
+
+/// A line's speech: a recording when it has one, else its voice's engine.
+pub fn speech(line: &Line, voice: &Voice, hashes: &SourceHashes) -> Result<(KeySpec, EngineJob)> {
+    if let Some(file) = &line.audio {
+        let engine = Recording { file: file.clone() };
+        let spec = engine.key(speech::key("import"), hashes)?;
+        return Ok((spec, EngineJob::Recording(engine)));
+    }
+    match &voice.engine {
+        VoiceEngine::Espeak { .. } => {
+            let engine = Espeak::new(&line.text, &voice.engine);
+            let spec = engine.key(speech::key("espeak-ng"))?;
+            Ok((spec, EngineJob::Espeak(engine)))
+        }
+    }
+}
+
+/// An avatar's face track: rustface, the detector built into the binary.
+pub fn face_track(avatar: &Avatar, hashes: &SourceHashes) -> Result<(KeySpec, EngineJob)> {
+    let spec = face_track::key(avatar, "rustface", hashes)?;
+    let engine = Rustface {
+        source: avatar.source.clone(),
+        kind: avatar.kind,
+    };
+    Ok((spec, EngineJob::Rustface(engine)))
+}
+
+/// A line's clip: the avatar's model when it names one (on `device`, which the build
+/// resolves whenever an avatar uses a model), else the built-in mouth.
+pub fn clip(
+    avatar: &Avatar,
+    face_track: Key,
+    speech: Key,
+    fps: u32,
+    device: Option<Device>,
+    hashes: &SourceHashes,
+) -> Result<(KeySpec, EngineJob)> {
+    let spec = lipsync::key(avatar, face_track, speech, fps, hashes)?;
+    let frames = AvatarFrames {
+        source: avatar.source.clone(),
+        kind: avatar.kind,
+        fps,
+    };
+    match (&avatar.model, device) {
+        (None, _) => Ok((spec, EngineJob::BuiltinLipsync(BuiltinLipsync(frames)))),
+        (Some(model), Some(device)) => {
+            let (spec, engine) = Torchscript::plan(spec, frames, model, device, hashes)?;
+            Ok((spec, EngineJob::Torchscript(engine)))
+        }
+        (Some(_), None) => unreachable!("the build resolves a device when an avatar uses a model"),
+    }
+}
+
+/// A scene: muxed by ffmpeg from its lines' (clip, speech), in script order.
+pub fn scene(
+    scene: &Scene,
+    lines: &[(Key, Key)],
+    hashes: &SourceHashes,
+) -> Result<(KeySpec, EngineJob)> {
+    let spec = scene::key(scene, lines, hashes)?;
+    let engine = SceneMux {
+        lines: lines.len(),
+        background: scene.background.clone(),
+        fps: scene.fps,
+        width: scene.width,
+        height: scene.height,
+        pause: scene.pause,
+    };
+    Ok((spec, EngineJob::Ffmpeg(engine)))
+}
