@@ -189,18 +189,14 @@ pub fn run_program(call: &ProgramCall, artifact: &str) -> Result<LaneDone> {
                 .filter_map(|name| std::env::var_os(name).map(|value| (name, value))),
         )
         .envs(&call.env);
-    let output = process::run_with_deadline(
-        &mut command,
-        artifact,
-        Duration::from_secs(call.timeout_seconds),
-    );
-    let log = call.dir.join("program.log");
-    if let Ok(output) | Err((_, Some(output))) = &output {
-        let mut text = output.stdout.clone();
-        text.extend_from_slice(&output.stderr);
+    let deadline = Duration::from_secs(call.timeout_seconds);
+    let (result, output) = process::run_with_deadline(&mut command, artifact, deadline);
+    if let Some(output) = output {
+        let log = call.dir.join("program.log");
+        let text = [output.stdout, output.stderr].concat();
         std::fs::write(&log, text).map_err(|e| Error::io("cannot write", &log, e))?;
     }
-    output.map_err(|(error, _)| error)?;
+    result?;
     Ok(LaneDone {
         device: call.device.to_string(),
         precision: "-".into(),

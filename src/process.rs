@@ -139,13 +139,13 @@ pub fn run(command: &mut Command, artifact: &str) -> Result<Output> {
 }
 
 /// Runs a program in its own process group with stdout and stderr captured, killing the
-/// whole group if it outlives `deadline` (a wrapper's children included). A failure comes
-/// with whatever output there was.
+/// whole group if it outlives `deadline` (a wrapper's children included). Whatever output
+/// there was comes back with the result, failed or not.
 pub fn run_with_deadline(
     command: &mut Command,
     artifact: &str,
     deadline: std::time::Duration,
-) -> std::result::Result<Output, (Error, Option<Output>)> {
+) -> (Result<()>, Option<Output>) {
     use std::os::unix::process::CommandExt as _;
     command
         .stdin(Stdio::null())
@@ -153,7 +153,10 @@ pub fn run_with_deadline(
         .stderr(Stdio::piped())
         .process_group(0);
     let program = command.get_program().to_string_lossy().to_string();
-    let mut tracked = spawn(command).map_err(|e| (e, None))?;
+    let mut tracked = match spawn(command) {
+        Ok(tracked) => tracked,
+        Err(error) => return (Err(error), None),
+    };
     let pid = tracked.child.id() as libc::pid_t;
     let stdout = read_in_background(tracked.child.stdout.take());
     let stderr = read_in_background(tracked.child.stderr.take());
@@ -175,34 +178,36 @@ pub fn run_with_deadline(
         }
     };
     drop(tracked);
-    let status = status.map_err(|e| (Error::Other(format!("{program}: {e}")), None))?;
+    let status = match status {
+        Ok(status) => status,
+        Err(e) => return (Err(Error::Other(format!("{program}: {e}"))), None),
+    };
     let output = Output {
         status,
         stdout: stdout.join().unwrap_or_default(),
         stderr: stderr.join().unwrap_or_default(),
     };
-    if interrupted() {
-        return Err((Error::Interrupted, Some(output)));
-    }
-    if timed_out {
-        let error = Error::ToolFailed {
-            program,
+    let failed = |status: String| {
+        Err(Error::ToolFailed {
+            program: program.clone(),
             artifact: artifact.to_string(),
-            status: format!("stopped after {} s, its deadline", deadline.as_secs()),
+            status,
             log: tail(&String::from_utf8_lossy(&output.stderr), 20),
-        };
-        return Err((error, Some(output)));
-    }
-    if !output.status.success() {
-        let error = Error::ToolFailed {
-            program,
-            artifact: artifact.to_string(),
-            status: output.status.to_string(),
-            log: tail(&String::from_utf8_lossy(&output.stderr), 20),
-        };
-        return Err((error, Some(output)));
-    }
-    Ok(output)
+        })
+    };
+    let result = if interrupted() {
+        Err(Error::Interrupted)
+    } else if timed_out {
+        failed(format!(
+            "stopped after {} s, its deadline",
+            deadline.as_secs()
+        ))
+    } else if !output.status.success() {
+        failed(output.status.to_string())
+    } else {
+        Ok(())
+    };
+    (result, Some(output))
 }
 
 /// Drains a pipe on its own thread so a chatty child never blocks on a full pipe.

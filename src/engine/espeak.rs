@@ -67,14 +67,14 @@ impl Engine for Espeak {
             .arg(&output)
             .arg("-f")
             .arg(&text_file);
-        process::run(&mut command, &job.name)?;
-        if check(&job.name, &output)?
+        process::run(&mut command, job.name)?;
+        if check(job.name, &output)?
             .samples
             .iter()
             .all(|s| s.abs() < 1e-4)
         {
             return Err(media::invalid(
-                &job.name,
+                job.name,
                 format!("espeak-ng made only silence (voice `{}`)", self.voice),
             ));
         }

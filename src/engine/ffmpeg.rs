@@ -67,7 +67,7 @@ impl Engine for SceneMux {
             let slot_samples = slot_frames as u64 * AUDIO_RATE as u64 / self.fps as u64;
             total_frames += slot_frames;
             if i == 0 {
-                let probe = media::probe_output(&job.name, &clip_path)?;
+                let probe = media::probe_output(job.name, &clip_path)?;
                 let video = probe.video.unwrap_or_default();
                 avatar_size = (video.width, video.height);
             }
@@ -115,8 +115,8 @@ impl Engine for SceneMux {
             ])
             .args(["-movflags", "+faststart", "-f", "mp4"])
             .arg(&output);
-        process::run(&mut command, &job.name)?;
-        scene::check(&job.name, &output, total_frames, self.fps)?;
+        process::run(&mut command, job.name)?;
+        scene::check(job.name, &output, total_frames, self.fps)?;
         Ok(Step::Done(Made::cpu(vec![OUTPUT])))
     }
 }

@@ -34,7 +34,7 @@ impl Engine for Recording {
                 .into(),
         })?;
         media::write_wav(&output, &audio)?;
-        check(&job.name, &output)?;
+        check(job.name, &output)?;
         Ok(Step::Done(Made::cpu(vec![OUTPUT])))
     }
 }
