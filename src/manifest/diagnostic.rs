@@ -21,6 +21,7 @@ use std::sync::Arc;
 use miette::{
     Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan,
 };
+use toml::Spanned;
 
 /// One problem in `Renderfile.toml`, a `project.toml` or a script file.
 ///
@@ -211,8 +212,8 @@ impl Doc {
     }
 
     /// A serde error from deserialising the value at `fallback` (used when the error carries
-    /// no span of its own); `context` (e.g. "in voice `narrator`") is appended to the message
-    /// of unknown/missing key errors.
+    /// no span of its own); `context` (e.g. "in model.toml") is appended to the message of
+    /// missing key errors.
     pub fn de_error(
         &self,
         err: &toml::de::Error,
@@ -221,25 +222,16 @@ impl Doc {
     ) -> ConfigError {
         let span = err.span().unwrap_or(fallback);
         let msg = err.message().trim();
-        let ctx = if context.is_empty() {
-            String::new()
-        } else {
-            format!(" {context}")
-        };
-        if let Some(rest) = msg.strip_prefix("unknown field ") {
-            let mut names = backticked(rest);
-            if !names.is_empty() {
-                let unknown = names.remove(0);
-                return unknown_key(self, span, &unknown, &names, &ctx);
+        let missing = msg
+            .strip_prefix("missing field `")
+            .and_then(|r| r.split_once('`'));
+        match missing {
+            Some((name, _)) => {
+                ConfigError::at(self, span, format!("missing key `{name}` {context}"), "")
+                    .with_help(format!("add `{name} = ...` here"))
             }
+            None => ConfigError::at(self, span, humanise_serde(msg), ""),
         }
-        if let Some(rest) = msg.strip_prefix("missing field ") {
-            if let Some(name) = backticked(rest).first() {
-                return ConfigError::at(self, span, format!("missing key `{name}`{ctx}"), "")
-                    .with_help(format!("add `{name} = ...` here"));
-            }
-        }
-        ConfigError::at(self, span, humanise_serde(msg), "")
     }
 }
 
@@ -248,7 +240,7 @@ pub(crate) fn unknown_key(
     doc: &Doc,
     span: Range<usize>,
     key: &str,
-    expected: &[String],
+    expected: &[&str],
     ctx: &str,
 ) -> ConfigError {
     let ctx = match ctx.trim() {
@@ -261,35 +253,37 @@ pub(crate) fn unknown_key(
         format!("unknown key `{key}`{ctx}"),
         "unknown key",
     );
-    match did_you_mean(key, expected.iter().map(String::as_str)) {
+    match did_you_mean(key, expected.iter().copied()) {
         Some(m) => e.with_help(format!("did you mean `{m}`?")),
         None if expected.is_empty() => e.with_help("no keys are allowed here"),
         None => e.with_help(format!("valid keys here are {}", list(expected))),
     }
 }
 
-/// "unknown voice `x`" etc. with a did-you-mean from the declared names, else their list.
-pub(crate) fn unknown_name<'a>(
+/// "unknown voice `x`" etc. at `v`, with a did-you-mean from the `declared` names, else
+/// their list.
+pub(crate) fn unknown_name(
     doc: &Doc,
-    span: Range<usize>,
+    v: &Spanned<String>,
     what: &str,
-    name: &str,
-    declared: impl IntoIterator<Item = &'a String> + Clone,
+    declared: &[String],
     declare_hint: &str,
 ) -> ConfigError {
+    let name = v.get_ref();
     let e = ConfigError::at(
         doc,
-        span,
+        v.span(),
         format!("unknown {what} `{name}`"),
         format!("not a declared {what}"),
     );
-    let names: Vec<String> = declared.into_iter().cloned().collect();
-    match did_you_mean(name, names.iter().map(String::as_str)) {
+    match did_you_mean(name, declared.iter().map(String::as_str)) {
         Some(m) => e.with_help(format!("did you mean `{m}`?")),
-        None if names.is_empty() => e.with_help(format!("no {what}s are declared; {declare_hint}")),
+        None if declared.is_empty() => {
+            e.with_help(format!("no {what}s are declared; {declare_hint}"))
+        }
         None => e.with_help(format!(
             "declared {what}s: {}; {declare_hint}",
-            list(&names)
+            list(declared)
         )),
     }
 }
@@ -312,22 +306,13 @@ pub(crate) fn did_you_mean<'a>(
 }
 
 /// "`a`, `b` and `c`"
-pub(crate) fn list(names: &[String]) -> String {
-    let quoted: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+pub(crate) fn list(names: &[impl AsRef<str>]) -> String {
+    let quoted: Vec<String> = names.iter().map(|n| format!("`{}`", n.as_ref())).collect();
     match quoted.as_slice() {
         [] => String::new(),
         [one] => one.clone(),
         [init @ .., last] => format!("{} and {last}", init.join(", ")),
     }
-}
-
-/// The `backticked` words of serde's "unknown field `x`, expected one of `a`, `b`".
-fn backticked(s: &str) -> Vec<String> {
-    s.split('`')
-        .skip(1)
-        .step_by(2)
-        .map(str::to_string)
-        .collect()
 }
 
 /// serde's type words into TOML's: "invalid type: map, expected u32" → "... table, expected

@@ -5,18 +5,23 @@
 //! Parsing and diagnostics live in the submodules; this file is the resolved model that the
 //! rest of render reads.
 
-mod check;
 pub mod diagnostic;
+mod espeak;
 pub mod model;
 pub mod paths;
 mod project;
 mod renderfile;
+mod settings;
+mod table;
+mod values;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use diagnostic::{render_report, ConfigError};
 pub use paths::PathProblem;
+
+const RENDERFILE_NAME: &str = "Renderfile.toml";
 
 /// The result of [`load`] when Renderfile.toml is usable.
 #[derive(Debug)]
@@ -36,79 +41,46 @@ pub struct Loaded {
 /// non-empty [`Loaded::errors`] = some projects or scenes were invalid and have been left out
 /// of [`Manifest::projects`]. Every project in the manifest has at least one scene.
 pub fn load(root: &Path) -> Result<Loaded, Vec<ConfigError>> {
-    const RENDERFILE: &str = "Renderfile.toml";
     let root = root.canonicalize().map_err(|e| {
         vec![ConfigError::in_file(
-            RENDERFILE,
+            RENDERFILE_NAME,
             format!("cannot open the content folder `{}`: {e}", root.display()),
         )
         .with_help("pass the folder that holds Renderfile.toml")]
     })?;
-    let text = match paths::resolve(&root, RENDERFILE) {
-        Ok(f) => std::fs::read_to_string(&f.abs).map_err(|e| PathProblem::Io(e.to_string())),
-        Err(p) => Err(p),
-    };
+    let text = paths::resolve(&root, RENDERFILE_NAME)
+        .and_then(|f| std::fs::read_to_string(&f.abs).map_err(|e| PathProblem::Io(e.to_string())));
     let text = text.map_err(|problem| {
         let (message, help) = match problem {
             PathProblem::NotFound => (
-                format!("no `{RENDERFILE}` in `{}`", root.display()),
+                format!("no `{RENDERFILE_NAME}` in `{}`", root.display()),
                 "a content folder needs a Renderfile.toml declaring its [voices.<name>] and [avatars.<name>]; run render in (or pass) the content folder".to_string(),
             ),
             other => (
-                format!("cannot read `{RENDERFILE}`: {}", other.message(RENDERFILE)),
+                format!("cannot read `{RENDERFILE_NAME}`: {}", other.message(RENDERFILE_NAME)),
                 other.help(),
             ),
         };
-        vec![ConfigError::in_file(RENDERFILE, message).with_help(help)]
+        vec![ConfigError::in_file(RENDERFILE_NAME, message).with_help(help)]
     })?;
-    let doc = diagnostic::Doc::new(RENDERFILE, text);
+    let doc = diagnostic::Doc::new(RENDERFILE_NAME, text);
     let rf = renderfile::parse(&root, &doc)?;
 
     let cx = project::Context {
-        root: &root,
+        declared: &rf.declared,
         defaults: &rf.defaults,
-        voices: &rf.voices,
-        avatars: &rf.avatars,
     };
     let mut projects = Vec::new();
     let mut errors = Vec::new();
     for name in project_folders(&root) {
-        let rel = format!("projects/{name}/project.toml");
-        if !check::is_identifier(&name) {
-            errors.push(
-                ConfigError::in_file(&rel, format!("project folder name `{name}` is not allowed (in `{rel}`)"))
-                    .with_help("rename the folder using only letters, digits, `-` and `_`: the name becomes out/<project>/"),
-            );
-            continue;
+        match project_doc(&root, &name) {
+            Ok((file, doc)) => {
+                let (project, errs) = project::parse(&cx, &name, file, &doc);
+                projects.extend(project);
+                errors.extend(errs);
+            }
+            Err(e) => errors.push(e),
         }
-        let file = match paths::resolve(&root, &rel) {
-            Ok(f) => f,
-            Err(p) => {
-                errors.push(ConfigError::in_file(&rel, p.message(&rel)).with_help(p.help()));
-                continue;
-            }
-        };
-        let text = match std::fs::read(&file.abs).map(String::from_utf8) {
-            Ok(Ok(t)) => t,
-            Ok(Err(_)) => {
-                errors.push(
-                    ConfigError::in_file(&rel, format!("`{rel}` is not UTF-8 text"))
-                        .with_help("TOML files must be UTF-8"),
-                );
-                continue;
-            }
-            Err(e) => {
-                errors.push(ConfigError::in_file(
-                    &rel,
-                    format!("cannot read `{rel}`: {e}"),
-                ));
-                continue;
-            }
-        };
-        let doc = diagnostic::Doc::new(rel, text);
-        let (project, mut errs) = project::parse(&cx, &name, file.abs, &doc);
-        projects.extend(project);
-        errors.append(&mut errs);
     }
 
     Ok(Loaded {
@@ -121,6 +93,26 @@ pub fn load(root: &Path) -> Result<Loaded, Vec<ConfigError>> {
         },
         errors,
     })
+}
+
+/// The project.toml of the project folder `name`: its path and text.
+fn project_doc(root: &Path, name: &str) -> Result<(PathBuf, diagnostic::Doc), ConfigError> {
+    let rel = format!("projects/{name}/project.toml");
+    if !paths::is_identifier(name) {
+        return Err(
+            ConfigError::in_file(&rel, format!("project folder name `{name}` is not allowed (in `{rel}`)"))
+                .with_help("rename the folder using only letters, digits, `-` and `_`: the name becomes out/<project>/"),
+        );
+    }
+    let file = paths::resolve(root, &rel)
+        .map_err(|p| ConfigError::in_file(&rel, p.message(&rel)).with_help(p.help()))?;
+    let bytes = std::fs::read(&file.abs)
+        .map_err(|e| ConfigError::in_file(&rel, format!("cannot read `{rel}`: {e}")))?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        ConfigError::in_file(&rel, format!("`{rel}` is not UTF-8 text"))
+            .with_help("TOML files must be UTF-8")
+    })?;
+    Ok((file.abs, diagnostic::Doc::new(rel, text)))
 }
 
 /// Names of the folders `projects/*` that hold a project.toml (possibly through a symbolic

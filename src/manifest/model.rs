@@ -8,10 +8,9 @@ use std::path::Path;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::check::is_identifier;
 use super::diagnostic::{ConfigError, Doc};
-use super::paths;
-use super::SourceFile;
+use super::paths::{self, is_identifier};
+use super::{table, SourceFile};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Model {
@@ -41,8 +40,19 @@ impl Contract {
     }
 }
 
+/// The keys of [`RawModel`].
+const KEYS: &[&str] = &[
+    "kind",
+    "format",
+    "file",
+    "contract",
+    "precision",
+    "batch_size",
+    "blake3",
+    "source",
+];
+
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawModel {
     kind: Spanned<String>,
     format: Spanned<String>,
@@ -87,8 +97,18 @@ pub fn load(root: &Path, name: &str) -> Result<Model, ModelProblem> {
         ))
     })?;
     let doc = Doc::new(&rel, text);
-    let raw: RawModel = toml::from_str(&doc.text)
-        .map_err(|e| ModelProblem::Invalid(doc.de_error(&e, 0..0, "in model.toml")))?;
+    // Only the first problem: model.toml is written by the exporter, rarely by hand.
+    let mut errors = Vec::new();
+    let raw = match table::parse_document(&doc) {
+        Ok(t) => table::read::<RawModel>(&doc, 0..0, t, KEYS, "in model.toml", &mut errors),
+        Err(syntax) => {
+            errors = syntax;
+            None
+        }
+    };
+    let Some(raw) = raw.filter(|_| errors.is_empty()) else {
+        return Err(ModelProblem::Invalid(errors.remove(0)));
+    };
     let invalid = |span: std::ops::Range<usize>, message: String, help: &str| {
         ModelProblem::Invalid(ConfigError::at(&doc, span, message, "").with_help(help.to_string()))
     };

@@ -3,13 +3,17 @@
 //! Every file a declaration names (avatar, background image, recorded audio, script) is
 //! written relative to the content folder and must stay inside it: no absolute paths, no `..`
 //! that climbs out, and no symbolic link (at any component) whose target lies outside the
-//! canonical content folder. [`resolve`] checks all of that and that the file exists.
+//! canonical content folder. [`resolve`] checks all of that and that the file exists;
+//! [`file`] turns its answer into the diagnostic at the value that named the path.
 
 use std::fmt;
 use std::fs;
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
+use toml::Spanned;
+
+use super::diagnostic::{did_you_mean, ConfigError, Doc};
 use super::SourceFile;
 
 /// Why a path written in a declaration cannot be used.
@@ -162,8 +166,91 @@ pub fn resolve(root: &Path, rel: &str) -> Result<SourceFile, PathProblem> {
     })
 }
 
+/// A file inside the content folder, named by the string value `v`. `base` (e.g.
+/// `projects/demo`) is where users may mistakenly think paths start; a file found there
+/// becomes a did-you-mean.
+pub(crate) fn file(
+    doc: &Doc,
+    root: &Path,
+    v: &Spanned<String>,
+    base: Option<&str>,
+) -> Result<SourceFile, ConfigError> {
+    let rel = v.get_ref();
+    resolve(root, rel).map_err(|problem| {
+        let label = match &problem {
+            PathProblem::NotFound | PathProblem::BrokenLink { .. } => "not found",
+            PathProblem::Absolute
+            | PathProblem::LeavesFolder
+            | PathProblem::SymlinkOutside { .. } => "outside the content folder",
+            _ => "",
+        };
+        let mut help = problem.help();
+        if problem == PathProblem::NotFound {
+            if let Some(found) = base.and_then(|b| resolve(root, &format!("{b}/{rel}")).ok()) {
+                help = format!(
+                    "did you mean `{}`? paths are relative to the content folder (the folder holding Renderfile.toml), not to project.toml",
+                    found.rel
+                );
+            } else if let Some(near) = near_file(root, rel) {
+                help = format!("did you mean `{near}`? {help}");
+            }
+        }
+        ConfigError::at(doc, v.span(), problem.message(rel), label).with_help(help)
+    })
+}
+
+/// A sibling of the missing file `rel` with a similar name (a typo), if any.
+fn near_file(root: &Path, rel: &str) -> Option<String> {
+    let (dir, name) = match rel.rsplit_once('/') {
+        Some((d, n)) => (Some(d), n),
+        None => (None, rel),
+    };
+    let folder = resolve_dir(root, dir.unwrap_or(""))?;
+    let names: Vec<String> = fs::read_dir(folder)
+        .ok()?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect();
+    let near = did_you_mean(name, names.iter().map(String::as_str))?;
+    Some(match dir {
+        Some(d) => format!("{d}/{near}"),
+        None => near.to_string(),
+    })
+}
+
+/// The file named at `v` must be a PNG or JPEG (the only formats the frame renderer reads).
+pub(crate) fn image_ext(
+    doc: &Doc,
+    v: &Spanned<String>,
+    file: &SourceFile,
+) -> Result<(), ConfigError> {
+    if has_ext(&file.rel, &["png", "jpg", "jpeg"]) {
+        return Ok(());
+    }
+    Err(ConfigError::at(
+        doc,
+        v.span(),
+        format!("`{}` is not a PNG or JPEG image", v.get_ref()),
+        "not .png/.jpg",
+    )
+    .with_help("use a .png or .jpg file"))
+}
+
+pub(crate) fn has_ext(rel: &str, exts: &[&str]) -> bool {
+    Path::new(rel)
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| exts.iter().any(|x| e.eq_ignore_ascii_case(x)))
+}
+
+/// `[A-Za-z0-9_-]+`: names that become file or folder names (projects, scenes, models).
+pub(crate) fn is_identifier(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
 /// A directory inside the content folder (`""` = the content folder itself), for listing.
-pub(crate) fn resolve_dir(root: &Path, rel: &str) -> Option<PathBuf> {
+fn resolve_dir(root: &Path, rel: &str) -> Option<PathBuf> {
     let root = root.canonicalize().ok()?;
     let dir = root.join(rel).canonicalize().ok()?;
     (dir.starts_with(&root) && dir.is_dir()).then_some(dir)

@@ -4,22 +4,19 @@
 //! a project.toml that cannot be parsed leaves out the whole project.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use serde::de::value::MapAccessDeserializer;
-use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use toml::de::DeValue;
 use toml::Spanned;
 
-use super::check::{self, de, unknown_keys};
-use super::diagnostic::{unknown_name, ConfigError, Doc};
-use super::renderfile::Defaults;
-use super::{Avatar, Line, Project, Scene, SourceFile, Voice};
+use super::diagnostic::{list, ConfigError, Doc};
+use super::settings::{Declared, RawSettings, SceneSettings};
+use super::{paths, table, Line, Project, Scene, SourceFile};
 
 const TOP_KEYS: &[&str] = &["scene"];
+/// A scene's keys: its name, the settings it may override, and where its lines come from.
 const SCENE_KEYS: &[&str] = &[
     "name",
     "avatar",
@@ -31,75 +28,34 @@ const SCENE_KEYS: &[&str] = &[
     "lines",
     "script",
 ];
+const LINE_KEYS: &[&str] = &["text", "voice", "audio"];
 
-const VOICE_DECLARE: &str = "voices are declared in Renderfile.toml as [voices.<name>]";
-const AVATAR_DECLARE: &str = "avatars are declared in Renderfile.toml as [avatars.<name>]";
-
-/// `[[scene]]`, less `lines` (deserialised one line at a time, so that every bad line is
-/// reported).
+/// `[[scene]]`'s own keys. Its settings are a [`RawSettings`] read from the same table, and
+/// `lines` is read one line at a time, so that every bad line is reported.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawScene {
     name: Option<Spanned<String>>,
-    avatar: Option<Spanned<String>>,
-    voice: Option<Spanned<String>>,
-    background: Option<Spanned<String>>,
-    fps: Option<Spanned<i64>>,
-    size: Option<Spanned<Vec<Spanned<i64>>>>,
-    pause: Option<Spanned<f64>>,
     script: Option<Spanned<String>>,
 }
 
-/// One element of `lines`: `"text"` or `{ text = "...", voice = "...", audio = "..." }`.
-#[derive(Debug, PartialEq)]
-pub(crate) enum RawLine {
-    Text(String),
-    Table(RawLineTable),
-}
-
-#[derive(Debug, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawLineTable {
+/// One element of `lines`: `{ text = "...", voice = "...", audio = "..." }`, or a string
+/// (read as `text`).
+#[derive(Deserialize)]
+struct RawLine {
     text: Option<Spanned<String>>,
     voice: Option<Spanned<String>>,
     audio: Option<Spanned<String>>,
 }
 
-impl<'de> Deserialize<'de> for RawLine {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(LineVisitor)
-    }
-}
-
-struct LineVisitor;
-
-impl<'de> Visitor<'de> for LineVisitor {
-    type Value = RawLine;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a string, or a table such as { text = \"...\", voice = \"guest\" }")
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<RawLine, E> {
-        Ok(RawLine::Text(v.to_string()))
-    }
-
-    fn visit_string<E: de::Error>(self, v: String) -> Result<RawLine, E> {
-        Ok(RawLine::Text(v))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawLine, A::Error> {
-        RawLineTable::deserialize(MapAccessDeserializer::new(map)).map(RawLine::Table)
-    }
-}
+/// The voice of the lines that name none: Ok(None) = there is none (one error per scene);
+/// Err = the scene could not be read (already reported), so nothing more is said.
+type SceneVoice = Result<Option<String>, ()>;
 
 /// What projects are checked against.
 pub(crate) struct Context<'a> {
-    /// The canonical content folder.
-    pub root: &'a Path,
-    pub defaults: &'a Defaults,
-    pub voices: &'a BTreeMap<String, Voice>,
-    pub avatars: &'a BTreeMap<String, Avatar>,
+    pub declared: &'a Declared,
+    /// `[defaults]`, which scenes override.
+    pub defaults: &'a SceneSettings,
 }
 
 /// Checks the project `name` whose project.toml is `doc` (at `file`). Returns the project with
@@ -110,53 +66,47 @@ pub(crate) fn parse(
     file: PathBuf,
     doc: &Doc,
 ) -> (Option<Project>, Vec<ConfigError>) {
-    let top = match check::parse_document(doc) {
+    let mut top = match table::parse_document(doc) {
         Ok(t) => t,
         Err(errors) => return (None, errors),
     };
     let mut errors = Vec::new();
-    let mut top = top.into_inner();
-    unknown_keys(doc, &mut top, TOP_KEYS, "in project.toml", &mut errors);
+    table::unknown_keys(doc, &mut top, TOP_KEYS, "in project.toml", &mut errors);
 
     let folder = format!("projects/{name}");
+    let mut sx = SceneCheck {
+        cx,
+        doc,
+        project: name,
+        folder: &folder,
+        errors,
+    };
     let mut scenes: Vec<Scene> = Vec::new();
     // Name → span of its first use, for duplicates.
     let mut seen: BTreeMap<String, Range<usize>> = BTreeMap::new();
     let mut declared_any = false;
     if let Some(value) = top.remove("scene") {
+        declared_any = true;
         let span = value.span();
         match value.into_inner() {
             DeValue::Array(items) => {
+                declared_any = !items.is_empty();
                 for (i, item) in items.into_iter().enumerate() {
-                    let number = i + 1;
-                    declared_any = true;
-                    let mut sx = SceneCheck {
-                        cx,
-                        doc,
-                        project: name,
-                        folder: &folder,
-                        errors: Vec::new(),
-                    };
-                    if let Some(scene) = sx.scene(item, number, &mut seen) {
-                        scenes.push(scene);
-                    }
-                    errors.append(&mut sx.errors);
+                    scenes.extend(sx.scene(item, i + 1, &mut seen));
                 }
             }
-            other => {
-                declared_any = true;
-                errors.push(
-                    ConfigError::at(
-                        doc,
-                        span,
-                        "`scene` must be an array of tables",
-                        format!("this is {}", check::a_type(&other)),
-                    )
-                    .with_help("write each scene as a [[scene]] section (double brackets)"),
-                );
-            }
+            other => sx.errors.push(
+                ConfigError::at(
+                    doc,
+                    span,
+                    "`scene` must be an array of tables",
+                    format!("this is {}", table::a_type(&other)),
+                )
+                .with_help("write each scene as a [[scene]] section (double brackets)"),
+            ),
         }
     }
+    let mut errors = sx.errors;
     if !declared_any {
         errors.push(
             ConfigError::in_file(&doc.name, format!("`{}` declares no scenes", doc.name))
@@ -194,7 +144,7 @@ impl SceneCheck<'_> {
     ) -> Option<Scene> {
         let doc = self.doc;
         let before = self.errors.len();
-        let (span, mut table) = self.ok(check::table(doc, item, || {
+        let (span, mut table) = self.ok(table::table(doc, item, || {
             (
                 "each scene must be a table".to_string(),
                 "write each scene as a [[scene]] section".to_string(),
@@ -205,15 +155,18 @@ impl SceneCheck<'_> {
             None => format!("scene {number}"),
         };
         let ctx = format!("in {early_desc}");
-        unknown_keys(doc, &mut table, SCENE_KEYS, &ctx, &mut self.errors);
+        table::unknown_keys(doc, &mut table, SCENE_KEYS, &ctx, &mut self.errors);
         let lines = table.remove("lines");
-        let raw: RawScene = match de(doc, Spanned::new(span.clone(), DeValue::Table(table)), &ctx) {
-            Ok(raw) => raw,
-            Err(e) => {
+        let value = Spanned::new(span.clone(), DeValue::Table(table));
+        let raw = table::de::<RawScene>(doc, value.clone(), &ctx);
+        let (raw, settings) = match (raw, table::de::<RawSettings>(doc, value, &ctx)) {
+            (Ok(raw), Ok(settings)) => (raw, settings),
+            (raw, settings) => {
                 // Still report the lines' own problems.
-                self.errors.push(e);
+                self.errors
+                    .extend(raw.err().into_iter().chain(settings.err()));
                 if let Some(l) = lines {
-                    self.inline_lines(&early_desc, l, Err(()));
+                    self.inline_lines(&early_desc, l, &Err(()));
                 }
                 return None;
             }
@@ -235,7 +188,7 @@ impl SceneCheck<'_> {
         };
         if let Some(name) = &raw.name {
             let scene_name = name.get_ref();
-            if !check::is_identifier(scene_name) {
+            if !paths::is_identifier(scene_name) {
                 self.errors.push(
                     ConfigError::at(
                         doc,
@@ -268,66 +221,28 @@ impl SceneCheck<'_> {
         }
 
         let cx = self.cx;
-        let d = cx.defaults;
-        let avatar = match &raw.avatar {
-            Some(a) if cx.avatars.contains_key(a.get_ref()) => Some(a.get_ref().clone()),
-            Some(a) => {
-                let e = unknown_name(
+        if settings.avatar.is_none() && cx.defaults.avatar.is_none() {
+            let declared = &cx.declared.avatars;
+            let help = match declared.first() {
+                None => "no avatars are declared: add one to Renderfile.toml, e.g. [avatars.host] with image = \"avatars/host.png\"".to_string(),
+                Some(first) => format!(
+                    "add `avatar = \"{first}\"` to the scene, or set `avatar` under [defaults] in Renderfile.toml (declared avatars: {})",
+                    list(declared)
+                ),
+            };
+            self.errors.push(
+                ConfigError::at(
                     doc,
-                    a.span(),
-                    "avatar",
-                    a.get_ref(),
-                    cx.avatars.keys(),
-                    AVATAR_DECLARE,
-                );
-                self.errors.push(e);
-                None
-            }
-            None if d.avatar.is_some() => d.avatar.clone(),
-            None => {
-                let declared: Vec<String> = cx.avatars.keys().cloned().collect();
-                let help = if declared.is_empty() {
-                    "no avatars are declared: add one to Renderfile.toml, e.g. [avatars.host] with image = \"avatars/host.png\"".to_string()
-                } else {
-                    format!(
-                        "add `avatar = \"{}\"` to the scene, or set `avatar` under [defaults] in Renderfile.toml (declared avatars: {})",
-                        declared[0],
-                        super::diagnostic::list(&declared)
-                    )
-                };
-                self.errors.push(
-                    ConfigError::at(
-                        doc,
-                        anchor.clone(),
-                        format!("{desc} has no avatar"),
-                        "which avatar?",
-                    )
-                    .with_help(help),
-                );
-                None
-            }
-        };
-        // The scene's voice: Ok(None) = none given and no default.
-        let voice = match &raw.voice {
-            Some(v) => self.declared_voice(doc, v).map(Some).ok_or(()),
-            None => Ok(d.voice.clone()),
-        };
-        let background = match &raw.background {
-            Some(b) => self.ok(check::background(doc, cx.root, b, Some(self.folder))),
-            None => Some(d.background.clone()),
-        };
-        let fps = match &raw.fps {
-            Some(v) => self.ok(check::fps(doc, v)),
-            None => Some(d.fps),
-        };
-        let size = match &raw.size {
-            Some(v) => self.ok(check::size(doc, v)),
-            None => Some((d.width, d.height)),
-        };
-        let pause = match &raw.pause {
-            Some(v) => self.ok(check::pause(doc, v)),
-            None => Some(d.pause),
-        };
+                    anchor.clone(),
+                    format!("{desc} has no avatar"),
+                    "which avatar?",
+                )
+                .with_help(help),
+            );
+        }
+        let folder = Some(self.folder);
+        let settings = (cx.defaults).resolve(&settings, doc, folder, cx.declared, &mut self.errors);
+        let voice = Ok(settings.voice.clone());
 
         let lines = match (lines, &raw.script) {
             (Some(l), Some(s)) => {
@@ -343,8 +258,8 @@ impl SceneCheck<'_> {
                 );
                 None
             }
-            (Some(l), None) => self.inline_lines(&desc, l, voice),
-            (None, Some(s)) => self.script_lines(&desc, s, voice),
+            (Some(l), None) => self.inline_lines(&desc, l, &voice),
+            (None, Some(s)) => self.script_lines(&desc, s, &voice),
             (None, None) => {
                 self.errors.push(
                     ConfigError::at(
@@ -362,25 +277,24 @@ impl SceneCheck<'_> {
         if self.errors.len() != before {
             return None;
         }
-        let (width, height) = size?;
         Some(Scene {
             name: raw.name?.into_inner(),
-            avatar: avatar?,
-            background: background?,
-            fps: fps?,
-            width,
-            height,
-            pause: pause?,
+            avatar: settings.avatar?,
+            background: settings.background,
+            fps: settings.fps.0,
+            width: settings.size.width,
+            height: settings.size.height,
+            pause: settings.pause.0,
             lines: lines?,
         })
     }
 
-    /// `lines = [...]`, each element deserialised on its own.
+    /// `lines = [...]`, each element read on its own.
     fn inline_lines(
         &mut self,
         scene: &str,
         value: Spanned<DeValue<'_>>,
-        voice: Result<Option<String>, ()>,
+        voice: &SceneVoice,
     ) -> Option<Vec<Line>> {
         let doc = self.doc;
         let span = value.span();
@@ -392,7 +306,7 @@ impl SceneCheck<'_> {
                         doc,
                         span,
                         "`lines` must be an array",
-                        format!("this is {}", check::a_type(&other)),
+                        format!("this is {}", table::a_type(&other)),
                     )
                     .with_help("e.g. lines = [\"Hello!\", { text = \"Hi.\", voice = \"guest\" }]"),
                 );
@@ -411,51 +325,55 @@ impl SceneCheck<'_> {
         for (i, item) in items.into_iter().enumerate() {
             let number = i + 1;
             let item_span = item.span();
-            let Some(raw) = self.ok(de::<RawLine>(
-                doc,
-                item,
-                &format!("in line {number} of {scene}"),
-            )) else {
+            let ctx = format!("in line {number} of {scene}");
+            let raw = match item.into_inner() {
+                DeValue::Table(mut t) => {
+                    // A line with a misspelt key is left out: "empty line" would only add noise.
+                    if table::unknown_keys(doc, &mut t, LINE_KEYS, &ctx, &mut self.errors) {
+                        continue;
+                    }
+                    let value = Spanned::new(item_span.clone(), DeValue::Table(t));
+                    table::de::<RawLine>(doc, value, &ctx)
+                }
+                other => table::de::<String>(doc, Spanned::new(item_span.clone(), other), &ctx)
+                    .map(|text| RawLine {
+                        text: Some(Spanned::new(item_span.clone(), text)),
+                        voice: None,
+                        audio: None,
+                    })
+                    .map_err(|mut e| {
+                        // serde's message ends "expected a string"; a table will do too.
+                        e.message
+                            .push_str(", or a table such as { text = \"...\", voice = \"guest\" }");
+                        e
+                    }),
+            };
+            let Some(raw) = self.ok(raw) else {
                 continue;
             };
-            let (text, text_span, line_voice, audio) = match raw {
-                RawLine::Text(t) => (t, item_span.clone(), None, None),
-                RawLine::Table(t) => {
-                    let text_span = t.text.as_ref().map_or(item_span.clone(), |t| t.span());
-                    (
-                        t.text.map(Spanned::into_inner).unwrap_or_default(),
-                        text_span,
-                        t.voice,
-                        t.audio,
-                    )
-                }
-            };
-            let text = text.trim().to_string();
-            let audio = match &audio {
+            let text = raw.text.as_ref().map_or("", |t| t.get_ref().trim());
+            let audio = match &raw.audio {
                 Some(a) => self.audio(a),
                 None => {
                     if text.is_empty() {
+                        let at = raw.text.as_ref().map_or(item_span.clone(), |t| t.span());
                         self.errors.push(
-                            ConfigError::at(doc, text_span, format!("line {number} of {scene} is empty"), "empty line")
+                            ConfigError::at(doc, at, format!("line {number} of {scene} is empty"), "empty line")
                                 .with_help("write what should be said, or remove the line (a line table needs `text` and/or `audio`)"),
                         );
                     }
                     None
                 }
             };
-            let voice = self.line_voice(
-                doc,
-                line_voice.as_ref(),
-                &voice,
-                &item_span,
-                &mut missing_voice,
-            );
-            if let Some(voice) = voice {
+            let text = text.to_string();
+            let named = raw.voice.as_ref();
+            if let Some(voice) = self.line_voice(doc, named, voice, &item_span, &mut missing_voice)
+            {
                 lines.push(Line { text, voice, audio });
             }
         }
         if let Some(span) = missing_voice {
-            self.no_voice(self.doc, span, scene);
+            self.no_voice(doc, span, scene);
         }
         Some(lines)
     }
@@ -463,52 +381,50 @@ impl SceneCheck<'_> {
     /// `audio = "..."`: a WAV file in the content folder (None = error, recorded).
     fn audio(&mut self, a: &Spanned<String>) -> Option<SourceFile> {
         let doc = self.doc;
-        let file = self.ok(check::file(doc, self.cx.root, a, Some(self.folder)));
-        if let Some(f) = &file {
-            if !check::has_ext(&f.rel, &["wav"]) {
-                self.errors.push(
-                    ConfigError::at(doc, a.span(), format!("`{}` is not a WAV file", a.get_ref()), "not .wav")
-                        .with_help(format!(
-                            "recorded audio must be a .wav file; convert it, e.g. `ffmpeg -i {0} {1}.wav`",
-                            f.rel,
-                            f.rel.rsplit_once('.').map_or(f.rel.as_str(), |(stem, _)| stem)
-                        )),
-                );
-                return None;
-            }
-        }
-        file
-    }
-
-    /// The voice named at `v`, if declared; otherwise an error with a did-you-mean.
-    fn declared_voice(&mut self, doc: &Doc, v: &Spanned<String>) -> Option<String> {
-        if self.cx.voices.contains_key(v.get_ref()) {
-            return Some(v.get_ref().clone());
-        }
-        let e = unknown_name(
+        let file = self.ok(paths::file(
             doc,
-            v.span(),
-            "voice",
-            v.get_ref(),
-            self.cx.voices.keys(),
-            VOICE_DECLARE,
+            &self.cx.declared.root,
+            a,
+            Some(self.folder),
+        ))?;
+        if paths::has_ext(&file.rel, &["wav"]) {
+            return Some(file);
+        }
+        let stem = file
+            .rel
+            .rsplit_once('.')
+            .map_or(file.rel.as_str(), |(stem, _)| stem);
+        self.errors.push(
+            ConfigError::at(
+                doc,
+                a.span(),
+                format!("`{}` is not a WAV file", a.get_ref()),
+                "not .wav",
+            )
+            .with_help(format!(
+                "recorded audio must be a .wav file; convert it, e.g. `ffmpeg -i {} {stem}.wav`",
+                file.rel,
+            )),
         );
-        self.errors.push(e);
         None
     }
 
-    /// A line's voice: its own (`named`), else the scene's. The first line left with none
-    /// is remembered in `missing` for one "no voice" error per scene.
+    /// A line's voice: its own (`named`, in `doc`), else the scene's. The first line left
+    /// with none is remembered in `missing`, for one "no voice" error per scene.
     fn line_voice(
         &mut self,
         doc: &Doc,
         named: Option<&Spanned<String>>,
-        scene_voice: &Result<Option<String>, ()>,
+        scene_voice: &SceneVoice,
         span: &Range<usize>,
         missing: &mut Option<Range<usize>>,
     ) -> Option<String> {
         match named {
-            Some(v) => self.declared_voice(doc, v),
+            Some(v) => {
+                let unknown = self.cx.declared.check(doc, "voice", v).err();
+                self.errors.extend(unknown);
+                Some(v.get_ref().clone())
+            }
             None => {
                 if matches!(scene_voice, Ok(None)) && missing.is_none() {
                     *missing = Some(span.clone());
@@ -523,14 +439,10 @@ impl SceneCheck<'_> {
         &mut self,
         scene: &str,
         value: &Spanned<String>,
-        voice: Result<Option<String>, ()>,
+        voice: &SceneVoice,
     ) -> Option<Vec<Line>> {
-        let file = self.ok(check::file(
-            self.doc,
-            self.cx.root,
-            value,
-            Some(self.folder),
-        ))?;
+        let file = paths::file(self.doc, &self.cx.declared.root, value, Some(self.folder));
+        let file = self.ok(file)?;
         let text = match std::fs::read(&file.abs).map(String::from_utf8) {
             Ok(Ok(t)) => t,
             Ok(Err(_)) => {
@@ -572,6 +484,7 @@ impl SceneCheck<'_> {
             content_lines += 1;
             let at = start + lead; // where the trimmed line begins
             let line_span = at..at + trimmed.len();
+            let give_a_voice = "write `[guest] Text...` to give a line to the voice `guest`";
             let (line_voice, text) = match trimmed.strip_prefix('[') {
                 Some(rest) => match rest.split_once(']') {
                     Some((v, text)) => {
@@ -590,9 +503,7 @@ impl SceneCheck<'_> {
                                 "unclosed `[` in script line",
                                 "no matching `]`",
                             )
-                            .with_help(
-                                "write `[guest] Text...` to give a line to the voice `guest`",
-                            ),
+                            .with_help(give_a_voice),
                         );
                         continue;
                     }
@@ -614,18 +525,14 @@ impl SceneCheck<'_> {
             if let Some(v) = line_voice.as_ref().filter(|v| v.get_ref().is_empty()) {
                 self.errors.push(
                     ConfigError::at(&script, v.span(), "empty voice name in `[]`", "empty")
-                        .with_help("write `[guest] Text...` to give a line to the voice `guest`"),
+                        .with_help(give_a_voice),
                 );
                 continue;
             }
-            let voice = self.line_voice(
-                &script,
-                line_voice.as_ref(),
-                &voice,
-                &line_span,
-                &mut missing_voice,
-            );
-            if let Some(voice) = voice {
+            let named = line_voice.as_ref();
+            if let Some(voice) =
+                self.line_voice(&script, named, voice, &line_span, &mut missing_voice)
+            {
                 lines.push(Line {
                     text: text.to_string(),
                     voice,
@@ -651,15 +558,13 @@ impl SceneCheck<'_> {
 
     /// A line (at `span` of `doc`) has no voice and there is no default.
     fn no_voice(&mut self, doc: &Doc, span: Range<usize>, scene: &str) {
-        let declared: Vec<String> = self.cx.voices.keys().cloned().collect();
-        let help = if declared.is_empty() {
-            "no voices are declared: add one to Renderfile.toml, e.g. [voices.narrator] with language = \"en-us\"".to_string()
-        } else {
-            format!(
-                "set `voice = \"{}\"` on the scene or the line, or `voice` under [defaults] in Renderfile.toml (declared voices: {})",
-                declared[0],
-                super::diagnostic::list(&declared)
-            )
+        let declared = &self.cx.declared.voices;
+        let help = match declared.first() {
+            None => "no voices are declared: add one to Renderfile.toml, e.g. [voices.narrator] with language = \"en-us\"".to_string(),
+            Some(first) => format!(
+                "set `voice = \"{first}\"` on the scene or the line, or `voice` under [defaults] in Renderfile.toml (declared voices: {})",
+                list(declared)
+            ),
         };
         self.errors.push(
             ConfigError::at(

@@ -7,143 +7,69 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::Path;
 
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
+use toml::de::DeTable;
 use toml::Spanned;
 
-use super::check::{self, de, table, unknown_keys};
-use super::diagnostic::{did_you_mean, unknown_name, ConfigError, Doc};
+use super::diagnostic::{ConfigError, Doc};
+use super::espeak::{self, espeak_voice, RawVoice};
 use super::model::ModelProblem;
-use super::{Avatar, AvatarKind, Background, Settings, Voice, VoiceEngine};
+use super::settings::{self, Declared, RawSettings, SceneSettings};
+use super::values::{int_in, Device};
+use super::{paths, table, Avatar, AvatarKind, Settings, Voice};
 
 const TOP_KEYS: &[&str] = &["render", "defaults", "voices", "avatars"];
 const RENDER_KEYS: &[&str] = &["device", "jobs"];
-const DEFAULTS_KEYS: &[&str] = &["fps", "size", "pause", "background", "voice", "avatar"];
-const VOICE_KEYS: &[&str] = &["engine", "language", "variant", "pitch", "rate"];
 const AVATAR_KEYS: &[&str] = &["image", "video", "lipsync"];
-
-pub(crate) const DEFAULT_FPS: u32 = 25;
-pub(crate) const DEFAULT_SIZE: (u32, u32) = (1280, 720);
-pub(crate) const DEFAULT_PAUSE: f64 = 0.4;
-pub(crate) const DEFAULT_BACKGROUND: [u8; 3] = [0x1e, 0x24, 0x30];
 
 /// `[render]`
 #[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
 struct RawRender {
     device: Option<Spanned<String>>,
     jobs: Option<Spanned<i64>>,
 }
 
-/// `[defaults]`
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawDefaults {
-    fps: Option<Spanned<i64>>,
-    size: Option<Spanned<Vec<Spanned<i64>>>>,
-    pause: Option<Spanned<f64>>,
-    background: Option<Spanned<String>>,
-    voice: Option<Spanned<String>>,
-    avatar: Option<Spanned<String>>,
-}
-
-/// `[voices.<name>]`
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawVoice {
-    engine: Option<Spanned<String>>,
-    language: Option<Spanned<String>>,
-    variant: Option<Spanned<String>>,
-    pitch: Option<Spanned<i64>>,
-    rate: Option<Spanned<i64>>,
-}
-
 /// `[avatars.<name>]`
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawAvatar {
     image: Option<Spanned<String>>,
     video: Option<Spanned<String>>,
     lipsync: Option<Spanned<String>>,
 }
 
-/// Scene settings that projects inherit, with the built-in defaults applied.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) struct Defaults {
-    pub fps: u32,
-    pub width: u32,
-    pub height: u32,
-    pub pause: f64,
-    pub background: Background,
-    /// `defaults.voice`, or the only voice.
-    pub voice: Option<String>,
-    /// `defaults.avatar`, or the only avatar.
-    pub avatar: Option<String>,
-}
-
 pub(crate) struct Renderfile {
     pub settings: Settings,
-    pub defaults: Defaults,
+    /// `[defaults]` over the built-in settings.
+    pub defaults: SceneSettings,
+    pub declared: Declared,
     pub voices: BTreeMap<String, Voice>,
     pub avatars: BTreeMap<String, Avatar>,
 }
 
-/// Checks `Renderfile.toml` (`doc`) in the content folder `root`.
+/// Checks `Renderfile.toml` (`doc`) in the canonical content folder `root`.
 pub(crate) fn parse(root: &Path, doc: &Doc) -> Result<Renderfile, Vec<ConfigError>> {
-    let top = check::parse_document(doc)?;
+    let mut top = table::parse_document(doc)?;
     let mut errors = Vec::new();
-    let mut top = top.into_inner();
     misplaced_keys(doc, &mut top, &mut errors);
-    unknown_keys(doc, &mut top, TOP_KEYS, "in Renderfile.toml", &mut errors);
+    table::unknown_keys(doc, &mut top, TOP_KEYS, "in Renderfile.toml", &mut errors);
 
-    let mut render = RawRender::default();
-    let mut defaults = RawDefaults::default();
-    let mut raw_voices = Vec::new();
-    let mut raw_avatars = Vec::new();
-    for (key, value) in top {
-        match key.get_ref().as_ref() {
-            "render" => {
-                if let Some(t) = section(doc, value, "render", RENDER_KEYS, &mut errors) {
-                    match de(doc, t, "in [render]") {
-                        Ok(r) => render = r,
-                        Err(e) => errors.push(e),
-                    }
-                }
-            }
-            "defaults" => {
-                if let Some(t) = section(doc, value, "defaults", DEFAULTS_KEYS, &mut errors) {
-                    match de(doc, t, "in [defaults]") {
-                        Ok(d) => defaults = d,
-                        Err(e) => errors.push(e),
-                    }
-                }
-            }
-            "voices" => {
-                for (name, span, t) in named_tables(doc, value, "voice", VOICE_KEYS, &mut errors) {
-                    match de::<RawVoice>(doc, t, &format!("in voice `{name}`")) {
-                        Ok(v) => raw_voices.push((name, span, v)),
-                        Err(e) => errors.push(e),
-                    }
-                }
-            }
-            "avatars" => {
-                for (name, span, t) in named_tables(doc, value, "avatar", AVATAR_KEYS, &mut errors)
-                {
-                    match de::<RawAvatar>(doc, t, &format!("in avatar `{name}`")) {
-                        Ok(a) => raw_avatars.push((name, span, a)),
-                        Err(e) => errors.push(e),
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
+    let render: RawRender = section(doc, &mut top, "render", RENDER_KEYS, &mut errors);
+    let defaults: RawSettings = section(doc, &mut top, "defaults", settings::KEYS, &mut errors);
+    let raw_voices: Vec<(String, Range<usize>, RawVoice)> =
+        named(doc, &mut top, "voice", espeak::KEYS, &mut errors);
+    let raw_avatars: Vec<(String, Range<usize>, RawAvatar)> =
+        named(doc, &mut top, "avatar", AVATAR_KEYS, &mut errors);
 
-    let settings = settings(doc, render, &mut errors);
-    let declared_voices: Vec<String> = raw_voices.iter().map(|v| v.0.clone()).collect();
-    let declared_avatars: Vec<String> = raw_avatars.iter().map(|a| a.0.clone()).collect();
+    let settings = farm_settings(doc, render, &mut errors);
+    let declared = Declared {
+        root: root.to_path_buf(),
+        voices: raw_voices.iter().map(|v| v.0.clone()).collect(),
+        avatars: raw_avatars.iter().map(|a| a.0.clone()).collect(),
+    };
     let mut voices = BTreeMap::new();
     for (name, _, raw) in raw_voices {
-        if let Some(v) = voice(doc, name.clone(), raw, &mut errors) {
+        if let Some(v) = espeak_voice(doc, &name, raw, &mut errors) {
             voices.insert(name, v);
         }
     }
@@ -153,27 +79,24 @@ pub(crate) fn parse(root: &Path, doc: &Doc) -> Result<Renderfile, Vec<ConfigErro
             avatars.insert(name, a);
         }
     }
-    let declared = Declared {
-        voices: &declared_voices,
-        avatars: &declared_avatars,
-    };
-    let defaults = resolve_defaults(doc, root, defaults, &declared, &mut errors);
+    let defaults =
+        SceneSettings::builtin(&declared).resolve(&defaults, doc, None, &declared, &mut errors);
 
-    if errors.is_empty() {
-        Ok(Renderfile {
-            settings,
-            defaults,
-            voices,
-            avatars,
-        })
-    } else {
+    if !errors.is_empty() {
         errors.sort_by_key(|e| e.span().map_or(0, |s| s.offset()));
-        Err(errors)
+        return Err(errors);
     }
+    Ok(Renderfile {
+        settings,
+        defaults,
+        declared,
+        voices,
+        avatars,
+    })
 }
 
 /// Top-level keys that belong in a section (`device = "cpu"` written above `[render]`).
-fn misplaced_keys(doc: &Doc, top: &mut toml::de::DeTable<'_>, errors: &mut Vec<ConfigError>) {
+fn misplaced_keys(doc: &Doc, top: &mut DeTable<'_>, errors: &mut Vec<ConfigError>) {
     let misplaced: Vec<(String, Range<usize>, &str)> = top
         .iter()
         .filter(|(_, v)| !v.get_ref().is_table())
@@ -181,7 +104,7 @@ fn misplaced_keys(doc: &Doc, top: &mut toml::de::DeTable<'_>, errors: &mut Vec<C
             let key = k.get_ref().as_ref();
             let section = if RENDER_KEYS.contains(&key) {
                 "render"
-            } else if DEFAULTS_KEYS.contains(&key) {
+            } else if settings::KEYS.contains(&key) {
                 "defaults"
             } else {
                 return None;
@@ -205,208 +128,107 @@ fn misplaced_keys(doc: &Doc, top: &mut toml::de::DeTable<'_>, errors: &mut Vec<C
     }
 }
 
-/// `[render]` / `[defaults]`: a table with only `allowed` keys.
-fn section<'i>(
+/// `[render]` / `[defaults]`: a table of `keys`, read into `T` (default when absent or bad).
+fn section<T: DeserializeOwned + Default>(
     doc: &Doc,
-    value: Spanned<toml::de::DeValue<'i>>,
+    top: &mut DeTable<'_>,
     name: &str,
-    allowed: &[&str],
+    keys: &[&str],
     errors: &mut Vec<ConfigError>,
-) -> Option<Spanned<toml::de::DeValue<'i>>> {
-    let (span, mut t) = table(doc, value, || {
+) -> T {
+    let Some(value) = top.remove(name) else {
+        return T::default();
+    };
+    let found = table::table(doc, value, || {
         (
             format!("`{name}` must be a table"),
             format!("write it as a [{name}] section"),
         )
-    })
-    .map_err(|e| errors.push(e))
-    .ok()?;
-    unknown_keys(doc, &mut t, allowed, &format!("in [{name}]"), errors);
-    Some(Spanned::new(span, toml::de::DeValue::Table(t)))
+    });
+    match found {
+        Ok((span, t)) => table::read(doc, span, t, keys, &format!("in [{name}]"), errors),
+        Err(e) => {
+            errors.push(e);
+            None
+        }
+    }
+    .unwrap_or_default()
 }
 
-/// `[voices.<name>]` / `[avatars.<name>]`: (name, span of the name, table) for each.
-fn named_tables<'i>(
+/// `[voices.<name>]` / `[avatars.<name>]` (`what` = "voice" / "avatar"): (name, span of the
+/// name, `T`) for each that could be read.
+fn named<T: DeserializeOwned>(
     doc: &Doc,
-    value: Spanned<toml::de::DeValue<'i>>,
+    top: &mut DeTable<'_>,
     what: &str,
-    allowed: &[&str],
+    keys: &[&str],
     errors: &mut Vec<ConfigError>,
-) -> Vec<(String, Range<usize>, Spanned<toml::de::DeValue<'i>>)> {
-    let Ok((_, all)) = table(doc, value, || {
+) -> Vec<(String, Range<usize>, T)> {
+    let Some(value) = top.remove(format!("{what}s").as_str()) else {
+        return Vec::new();
+    };
+    let all = table::table(doc, value, || {
         (
             format!("`{what}s` must be a table of {what}s"),
             format!("declare each {what} as its own section, e.g. [{what}s.narrator]"),
         )
-    })
-    .map_err(|e| errors.push(e)) else {
-        return Vec::new();
+    });
+    let all = match all {
+        Ok((_, all)) => all,
+        Err(e) => {
+            errors.push(e);
+            return Vec::new();
+        }
+    };
+    let example = if what == "voice" {
+        "engine = \"espeak\""
+    } else {
+        "image = \"avatars/host.png\""
     };
     let mut out = Vec::new();
     for (key, value) in all {
         let name = key.get_ref().to_string();
-        let key_span = key.span();
-        let example = if what == "voice" {
-            "engine = \"espeak\""
-        } else {
-            "image = \"avatars/host.png\""
-        };
-        let Ok((span, mut t)) = table(doc, value, || {
+        let found = table::table(doc, value, || {
             (
                 format!("{what} `{name}` must be a table"),
                 format!(
                     "declare each {what} as its own section: [{what}s.<name>] followed by its keys (e.g. {example}); `{name}` looks like a key written directly under [{what}s]"
                 ),
             )
-        })
-        .map_err(|e| errors.push(e)) else {
-            continue;
-        };
-        unknown_keys(doc, &mut t, allowed, &format!("in {what} `{name}`"), errors);
-        out.push((
-            name,
-            key_span,
-            Spanned::new(span, toml::de::DeValue::Table(t)),
-        ));
+        });
+        match found {
+            Ok((span, t)) => {
+                let ctx = format!("in {what} `{name}`");
+                if let Some(raw) = table::read(doc, span, t, keys, &ctx, errors) {
+                    out.push((name, key.span(), raw));
+                }
+            }
+            Err(e) => errors.push(e),
+        }
     }
     out
 }
 
-fn settings(doc: &Doc, raw: RawRender, errors: &mut Vec<ConfigError>) -> Settings {
-    let mut settings = Settings {
-        device: "auto".to_string(),
-        jobs: None,
-    };
-    if let Some(d) = raw.device {
-        let s = d.get_ref().trim();
-        let valid = match s {
-            "auto" | "cpu" => Some(s.to_string()),
-            "cuda" => Some("cuda:0".to_string()),
-            _ => s
-                .strip_prefix("cuda:")
-                .filter(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
-                .and_then(|n| n.parse::<u32>().ok())
-                .map(|n| format!("cuda:{n}")),
-        };
-        match valid {
-            Some(v) => settings.device = v,
-            None => errors.push(
-                ConfigError::at(
-                    doc,
-                    d.span(),
-                    format!("unknown device `{s}`"),
-                    "unknown device",
-                )
-                .with_help("use \"auto\", \"cpu\" or \"cuda:N\" (e.g. \"cuda:0\")"),
-            ),
-        }
-    }
-    if let Some(j) = raw.jobs {
-        match check::int_in(
-            doc,
-            &j,
-            "jobs",
-            1,
-            1024,
-            "the number of parallel jobs; leave it out to use every core",
-        ) {
-            Ok(n) => settings.jobs = Some(n as usize),
-            Err(e) => errors.push(e),
-        }
-    }
-    settings
-}
-
-/// (message, help) when the installed espeak-ng does not know `name` as a `key`
-/// ("language" or "variant"); None when it does, or when espeak-ng cannot be asked.
-fn unknown_to_espeak(name: &str, key: &str) -> Option<(String, String)> {
-    let names = crate::toolchain::espeak_names()?;
-    let (known, list) = if key == "language" {
-        (&names.languages, "espeak-ng --voices")
-    } else {
-        (&names.variants, "espeak-ng --voices=variant")
-    };
-    if known.contains(name) || (key == "language" && names.voice_files.contains(name)) {
-        return None;
-    }
-    let help = match did_you_mean(name, known.iter().map(String::as_str)) {
-        Some(near) => format!("did you mean `{near}`? `{list}` lists them"),
-        None => format!("`{list}` lists them"),
-    };
-    Some((format!("espeak-ng has no {key} `{name}`"), help))
-}
-
-fn voice(doc: &Doc, name: String, raw: RawVoice, errors: &mut Vec<ConfigError>) -> Option<Voice> {
-    let before = errors.len();
-    if let Some(engine) = &raw.engine {
-        if engine.get_ref() != "espeak" {
-            errors.push(
-                ConfigError::at(
-                    doc,
-                    engine.span(),
-                    format!("unknown voice engine `{}`", engine.get_ref()),
-                    "unknown engine",
-                )
-                .with_help("the only engine is \"espeak\" (espeak-ng)"),
-            );
-        }
-    }
-    let word = |v: &Option<Spanned<String>>, key: &str, errors: &mut Vec<ConfigError>| {
-        let v = v.as_ref()?;
-        let s = v.get_ref().trim();
-        if s.is_empty() || s.contains(char::is_whitespace) || s.contains('+') {
-            errors.push(
-                ConfigError::at(
-                    doc,
-                    v.span(),
-                    format!("`{key}` of voice `{name}` is not an espeak-ng name: `{s}`"),
-                    "invalid",
-                )
-                .with_help(if key == "language" {
-                    "an espeak-ng voice such as \"en-us\", \"en-gb\" or \"fr\" (`espeak-ng --voices` lists them)"
-                } else {
-                    "an espeak-ng variant such as \"m3\" or \"f2\" (`espeak-ng --voices=variant` lists them)"
-                }),
-            );
-            None
-        } else if let Some(problem) = unknown_to_espeak(s, key) {
-            errors.push(
-                ConfigError::at(doc, v.span(), problem.0, "unknown to espeak-ng")
-                    .with_help(problem.1),
-            );
-            None
-        } else {
-            Some(s.to_string())
-        }
-    };
-    let language = word(&raw.language, "language", errors).unwrap_or_else(|| "en-us".to_string());
-    let variant = word(&raw.variant, "variant", errors);
-    let pitch = raw.pitch.map_or(Ok(50), |p| {
-        check::int_in(doc, &p, "pitch", 0, 99, "espeak-ng pitch, 50 is normal")
+/// `[render]`
+fn farm_settings(doc: &Doc, raw: RawRender, errors: &mut Vec<ConfigError>) -> Settings {
+    let device = raw.device.map(|d| Device::parse(doc, &d));
+    let jobs = raw.jobs.map(|j| {
+        let help = "the number of parallel jobs; leave it out to use every core";
+        int_in(doc, &j, "jobs", 1..=1024, help)
     });
-    let rate = raw.rate.map_or(Ok(165), |r| {
-        check::int_in(doc, &r, "rate", 80, 450, "words per minute, 165 is normal")
-    });
-    let (pitch, rate) = match (pitch, rate) {
-        (Ok(p), Ok(r)) => (p, r),
-        (p, r) => {
-            errors.extend(p.err());
-            errors.extend(r.err());
-            return None;
-        }
-    };
-    if errors.len() != before {
-        return None;
-    }
-    Some(Voice {
-        name,
-        engine: VoiceEngine::Espeak {
-            language,
-            variant,
-            pitch,
-            rate,
+    Settings {
+        device: match device {
+            Some(Ok(d)) => d.0,
+            Some(Err(e)) => {
+                errors.push(e);
+                "auto".to_string()
+            }
+            None => "auto".to_string(),
         },
-    })
+        jobs: jobs
+            .and_then(|j| j.map_err(|e| errors.push(e)).ok())
+            .map(|n| n as usize),
+    }
 }
 
 fn avatar(
@@ -417,42 +239,29 @@ fn avatar(
     raw: RawAvatar,
     errors: &mut Vec<ConfigError>,
 ) -> Option<Avatar> {
-    let mut model = None;
-    let lipsync = match raw.lipsync {
-        None => "builtin".to_string(),
-        Some(l) if l.get_ref().trim().is_empty() => {
-            errors.push(
-                ConfigError::at(
-                    doc,
-                    l.span(),
-                    format!("empty `lipsync` in avatar `{name}`"),
-                    "empty",
-                )
-                .with_help("leave it out for \"builtin\", or name a lip-sync model"),
-            );
-            return None;
-        }
-        Some(l) => {
-            let lipsync = l.get_ref().trim().to_string();
-            if lipsync != "builtin" {
-                match super::model::load(root, &lipsync) {
-                    Ok(found) => model = Some(found),
-                    Err(ModelProblem::NotFound { message, help }) => {
-                        errors.push(
-                            ConfigError::at(doc, l.span(), message, "no such model")
-                                .with_help(help),
-                        );
-                        return None;
-                    }
-                    Err(ModelProblem::Invalid(error)) => {
-                        errors.push(error);
-                        return None;
-                    }
-                }
+    let lipsync = raw
+        .lipsync
+        .as_ref()
+        .map_or("builtin", |l| l.get_ref().trim());
+    let model = match &raw.lipsync {
+        Some(l) if lipsync.is_empty() => Err(ConfigError::at(
+            doc,
+            l.span(),
+            format!("empty `lipsync` in avatar `{name}`"),
+            "empty",
+        )
+        .with_help("leave it out for \"builtin\", or name a lip-sync model")),
+        Some(l) if lipsync != "builtin" => match super::model::load(root, lipsync) {
+            Ok(model) => Ok(Some(model)),
+            Err(ModelProblem::NotFound { message, help }) => {
+                Err(ConfigError::at(doc, l.span(), message, "no such model").with_help(help))
             }
-            lipsync
-        }
+            Err(ModelProblem::Invalid(error)) => Err(error),
+        },
+        _ => Ok(None),
     };
+    let lipsync = lipsync.to_string();
+    let model = model.map_err(|e| errors.push(e)).ok()?;
     let (path, kind) = match (raw.image, raw.video) {
         (Some(i), None) => (i, AvatarKind::Image),
         (None, Some(v)) => (v, AvatarKind::Video),
@@ -483,9 +292,9 @@ fn avatar(
             return None;
         }
     };
-    let source = check::file(doc, root, &path, None)
+    let source = paths::file(doc, root, &path, None)
         .and_then(|f| match kind {
-            AvatarKind::Image => check::image_ext(doc, &path, &f).map(|()| f),
+            AvatarKind::Image => paths::image_ext(doc, &path, &f).map(|()| f),
             AvatarKind::Video => Ok(f),
         })
         .map_err(|e| errors.push(e))
@@ -497,85 +306,6 @@ fn avatar(
         lipsync,
         model,
     })
-}
-
-/// The names declared under [voices] and [avatars], valid or not.
-struct Declared<'a> {
-    voices: &'a [String],
-    avatars: &'a [String],
-}
-
-fn resolve_defaults(
-    doc: &Doc,
-    root: &Path,
-    raw: RawDefaults,
-    declared: &Declared<'_>,
-    errors: &mut Vec<ConfigError>,
-) -> Defaults {
-    let (voices, avatars) = (declared.voices, declared.avatars);
-    let mut d = Defaults {
-        fps: DEFAULT_FPS,
-        width: DEFAULT_SIZE.0,
-        height: DEFAULT_SIZE.1,
-        pause: DEFAULT_PAUSE,
-        background: Background::Colour(DEFAULT_BACKGROUND),
-        voice: only(voices),
-        avatar: only(avatars),
-    };
-    let mut take = |r: Result<(), ConfigError>| {
-        if let Err(e) = r {
-            errors.push(e);
-        }
-    };
-    if let Some(v) = &raw.fps {
-        take(check::fps(doc, v).map(|n| d.fps = n));
-    }
-    if let Some(v) = &raw.size {
-        take(check::size(doc, v).map(|(w, h)| (d.width, d.height) = (w, h)));
-    }
-    if let Some(v) = &raw.pause {
-        take(check::pause(doc, v).map(|p| d.pause = p));
-    }
-    if let Some(v) = &raw.background {
-        take(check::background(doc, root, v, None).map(|b| d.background = b));
-    }
-    if let Some(v) = &raw.voice {
-        if voices.contains(v.get_ref()) {
-            d.voice = Some(v.get_ref().clone());
-        } else {
-            take(Err(unknown_name(
-                doc,
-                v.span(),
-                "voice",
-                v.get_ref(),
-                voices,
-                "voices are declared as [voices.<name>]",
-            )));
-        }
-    }
-    if let Some(v) = &raw.avatar {
-        if avatars.contains(v.get_ref()) {
-            d.avatar = Some(v.get_ref().clone());
-        } else {
-            take(Err(unknown_name(
-                doc,
-                v.span(),
-                "avatar",
-                v.get_ref(),
-                avatars,
-                "avatars are declared as [avatars.<name>]",
-            )));
-        }
-    }
-    d
-}
-
-/// The name, if there is exactly one.
-fn only(names: &[String]) -> Option<String> {
-    match names {
-        [one] => Some(one.clone()),
-        _ => None,
-    }
 }
 
 #[cfg(test)]
