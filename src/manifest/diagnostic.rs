@@ -315,15 +315,12 @@ pub(crate) fn list(names: &[impl AsRef<str>]) -> String {
     }
 }
 
-/// serde's type words into TOML's: "invalid type: map, expected u32" → "... table, expected
+/// serde's type words into TOML's: "invalid type: map, expected i64" → "... table, expected
 /// an integer".
 fn humanise_serde(msg: &str) -> String {
     let mut out = msg.to_string();
     for (from, to) in [
         ("expected i64", "expected an integer"),
-        ("expected u64", "expected an integer"),
-        ("expected u32", "expected an integer"),
-        ("expected usize", "expected an integer"),
         ("expected f64", "expected a number"),
         ("expected a sequence", "expected an array"),
         ("expected a map", "expected a table"),

@@ -77,13 +77,12 @@ pub enum ModelProblem {
 
 pub fn load(root: &Path, name: &str) -> Result<Model, ModelProblem> {
     let rel = format!("models/{name}/model.toml");
-    let not_found = |message: String| {
-        ModelProblem::NotFound {
+    let help = format!(
+        "export a model into models/{name}/ (see tools/export/README.md), or use lipsync = \"builtin\""
+    );
+    let not_found = |message: String| ModelProblem::NotFound {
         message,
-        help: format!(
-            "export a model into models/{name}/ (see tools/export/README.md), or use lipsync = \"builtin\""
-        ),
-    }
+        help: help.clone(),
     };
     if !is_identifier(name) {
         return Err(not_found(format!("`{name}` is not a model name")));

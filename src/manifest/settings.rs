@@ -30,8 +30,8 @@ pub(crate) struct RawSettings {
 pub(crate) struct Declared {
     /// The canonical content folder.
     pub root: PathBuf,
-    /// The names under [voices] and [avatars] (sorted), valid or not: a problem inside a
-    /// voice is reported there, not again where it is used.
+    /// The names under [voices] and [avatars] whose tables could be read (sorted), valid or
+    /// not: a bad value inside a voice is reported there, not again where it is used.
     pub voices: Vec<String>,
     pub avatars: Vec<String>,
 }
