@@ -23,6 +23,8 @@ use miette::{
 };
 use toml::Spanned;
 
+use super::paths;
+
 /// One problem in `Renderfile.toml`, a `project.toml` or a script file.
 ///
 /// Every error names its file (`source_code`'s name, relative to the content folder, e.g.
@@ -54,26 +56,6 @@ impl ConfigError {
             message: message.into(),
             source_code: Arc::new(NamedSource::new(file, String::new())),
             labels: Vec::new(),
-            help: None,
-        }
-    }
-
-    /// An error at `span` (byte offsets) of `doc`, with a short `label` under the value.
-    pub(crate) fn at(
-        doc: &Doc,
-        span: Range<usize>,
-        message: impl Into<String>,
-        label: impl Into<String>,
-    ) -> Self {
-        let span = doc.clamp(span);
-        let label = label.into();
-        ConfigError {
-            message: message.into(),
-            source_code: doc.source.clone(),
-            labels: vec![LabeledSpan::new_primary_with_span(
-                (!label.is_empty()).then_some(label),
-                span,
-            )],
             help: None,
         }
     }
@@ -170,45 +152,51 @@ impl Doc {
         }
     }
 
-    fn clamp(&self, span: Range<usize>) -> Range<usize> {
+    /// An error at `span` (byte offsets), with a short `label` under the value and a `help`
+    /// ("" = none).
+    pub fn err(
+        &self,
+        span: Range<usize>,
+        message: impl Into<String>,
+        label: impl Into<String>,
+        help: impl Into<String>,
+    ) -> ConfigError {
         let len = self.text.len();
         let start = span.start.min(len);
-        start..span.end.clamp(start, len)
+        let (label, help) = (label.into(), help.into());
+        ConfigError {
+            message: message.into(),
+            source_code: self.source.clone(),
+            labels: vec![LabeledSpan::new_primary_with_span(
+                (!label.is_empty()).then_some(label),
+                start..span.end.clamp(start, len),
+            )],
+            help: (!help.is_empty()).then_some(help),
+        }
     }
 
     /// A TOML syntax error from the parser.
     pub fn syntax_error(&self, err: &toml::de::Error) -> ConfigError {
-        let span = self.clamp(err.span().unwrap_or(0..0));
-        let msg = err.message().trim();
-        let (first, rest) = msg.split_once('\n').unwrap_or((msg, ""));
+        let span = err.span().unwrap_or(0..0);
+        let word = self.text.get(span.clone()).unwrap_or_default();
         // toml reads a bare word by its first letters: `intro` is an "invalid float" (inf),
         // `true_x` an "invalid boolean". Say what it is.
-        let word = &self.text[span.clone()];
-        let bare = word.starts_with(|c: char| c.is_ascii_alphabetic())
-            && word
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-        if bare {
-            return ConfigError::at(
-                self,
-                span,
-                format!("TOML syntax error: unquoted text `{word}`"),
-                "not quoted",
-            )
-            .with_help(format!("put text in double quotes: \"{word}\""));
+        if word.starts_with(|c: char| c.is_ascii_alphabetic()) && paths::is_identifier(word) {
+            let help = format!("put text in double quotes: \"{word}\"");
+            let message = format!("TOML syntax error: unquoted text `{word}`");
+            return self.err(span, message, "not quoted", help);
         }
-        let e = ConfigError::at(self, span, format!("TOML syntax error: {first}"), "here");
-        let rest = rest.trim();
-        let help = if !rest.is_empty() {
-            rest
-        } else if first.starts_with("duplicate key") {
-            "each key may appear only once in a table"
-        } else if first.starts_with("invalid basic string") {
-            "a string is missing its closing `\"`"
-        } else {
-            "see https://toml.io for TOML's syntax"
+        let msg = err.message().trim();
+        let (first, rest) = msg.split_once('\n').unwrap_or((msg, ""));
+        let help = match rest.trim() {
+            "" if first.starts_with("duplicate key") => "each key may appear only once in a table",
+            "" if first.starts_with("invalid basic string") => {
+                "a string is missing its closing `\"`"
+            }
+            "" => "see https://toml.io for TOML's syntax",
+            rest => rest,
         };
-        e.with_help(help.to_string())
+        self.err(span, format!("TOML syntax error: {first}"), "here", help)
     }
 
     /// A serde error from deserialising the value at `fallback` (used when the error carries
@@ -222,15 +210,15 @@ impl Doc {
     ) -> ConfigError {
         let span = err.span().unwrap_or(fallback);
         let msg = err.message().trim();
-        let missing = msg
+        match msg
             .strip_prefix("missing field `")
-            .and_then(|r| r.split_once('`'));
-        match missing {
+            .and_then(|r| r.split_once('`'))
+        {
             Some((name, _)) => {
-                ConfigError::at(self, span, format!("missing key `{name}` {context}"), "")
-                    .with_help(format!("add `{name} = ...` here"))
+                let help = format!("add `{name} = ...` here");
+                self.err(span, format!("missing key `{name}` {context}"), "", help)
             }
-            None => ConfigError::at(self, span, humanise_serde(msg), ""),
+            None => self.err(span, humanise_serde(msg), "", ""),
         }
     }
 }
@@ -243,21 +231,15 @@ pub(crate) fn unknown_key(
     expected: &[&str],
     ctx: &str,
 ) -> ConfigError {
-    let ctx = match ctx.trim() {
-        "" => String::new(),
-        c => format!(" {c}"),
-    };
-    let e = ConfigError::at(
-        doc,
+    let help = suggest(key, expected, || {
+        format!("valid keys here are {}", list(expected))
+    });
+    doc.err(
         span,
-        format!("unknown key `{key}`{ctx}"),
+        format!("unknown key `{key}` {ctx}"),
         "unknown key",
-    );
-    match did_you_mean(key, expected.iter().copied()) {
-        Some(m) => e.with_help(format!("did you mean `{m}`?")),
-        None if expected.is_empty() => e.with_help("no keys are allowed here"),
-        None => e.with_help(format!("valid keys here are {}", list(expected))),
-    }
+        help,
+    )
 }
 
 /// "unknown voice `x`" etc. at `v`, with a did-you-mean from the `declared` names, else
@@ -267,24 +249,26 @@ pub(crate) fn unknown_name(
     v: &Spanned<String>,
     what: &str,
     declared: &[String],
-    declare_hint: &str,
+    hint: &str,
 ) -> ConfigError {
     let name = v.get_ref();
-    let e = ConfigError::at(
-        doc,
-        v.span(),
-        format!("unknown {what} `{name}`"),
-        format!("not a declared {what}"),
-    );
-    match did_you_mean(name, declared.iter().map(String::as_str)) {
-        Some(m) => e.with_help(format!("did you mean `{m}`?")),
-        None if declared.is_empty() => {
-            e.with_help(format!("no {what}s are declared; {declare_hint}"))
-        }
-        None => e.with_help(format!(
-            "declared {what}s: {}; {declare_hint}",
-            list(declared)
-        )),
+    let help = suggest(name, declared, || match declared {
+        [] => format!("no {what}s are declared; {hint}"),
+        _ => format!("declared {what}s: {}; {hint}", list(declared)),
+    });
+    let message = format!("unknown {what} `{name}`");
+    doc.err(v.span(), message, format!("not a declared {what}"), help)
+}
+
+/// "did you mean `x`?" for a typo of one of `candidates`, else `otherwise()`.
+fn suggest(
+    name: &str,
+    candidates: &[impl AsRef<str>],
+    otherwise: impl FnOnce() -> String,
+) -> String {
+    match did_you_mean(name, candidates.iter().map(AsRef::as_ref)) {
+        Some(m) => format!("did you mean `{m}`?"),
+        None => otherwise(),
     }
 }
 

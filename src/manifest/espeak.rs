@@ -6,7 +6,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::diagnostic::{did_you_mean, ConfigError, Doc};
-use super::values::int_in;
+use super::values::in_range;
 use super::{Voice, VoiceEngine};
 
 /// The keys of [`RawVoice`].
@@ -31,15 +31,9 @@ pub(crate) fn espeak_voice(
 ) -> Option<Voice> {
     let before = errors.len();
     if let Some(engine) = raw.engine.as_ref().filter(|e| e.get_ref() != "espeak") {
-        errors.push(
-            ConfigError::at(
-                doc,
-                engine.span(),
-                format!("unknown voice engine `{}`", engine.get_ref()),
-                "unknown engine",
-            )
-            .with_help("the only engine is \"espeak\" (espeak-ng)"),
-        );
+        let message = format!("unknown voice engine `{}`", engine.get_ref());
+        let help = "the only engine is \"espeak\" (espeak-ng)";
+        errors.push(doc.err(engine.span(), message, "unknown engine", help));
     }
     let mut word = |v: &Option<Spanned<String>>, key: &str| {
         let v = v.as_ref()?;
@@ -51,9 +45,9 @@ pub(crate) fn espeak_voice(
                 "an espeak-ng variant such as \"m3\" or \"f2\" (`espeak-ng --voices=variant` lists them)"
             };
             let message = format!("`{key}` of voice `{name}` is not an espeak-ng name: `{s}`");
-            ConfigError::at(doc, v.span(), message, "invalid").with_help(help)
+            doc.err(v.span(), message, "invalid", help)
         } else if let Some((message, help)) = unknown_to_espeak(s, key) {
-            ConfigError::at(doc, v.span(), message, "unknown to espeak-ng").with_help(help)
+            doc.err(v.span(), message, "unknown to espeak-ng", help)
         } else {
             return Some(s.to_string());
         };
@@ -62,32 +56,31 @@ pub(crate) fn espeak_voice(
     };
     let language = word(&raw.language, "language").unwrap_or_else(|| "en-us".to_string());
     let variant = word(&raw.variant, "variant");
-    let number = |v: Option<Spanned<i64>>, key, range, default, help| {
-        v.map_or(Ok(default), |v| int_in(doc, &v, key, range, help))
+    let mut number = |v: Option<Spanned<i64>>, key, range, default, help| match v {
+        None => Some(default),
+        Some(v) => in_range(doc, &v, key, (range, ""), help)
+            .map(|n| n as u32)
+            .map_err(|e| errors.push(e))
+            .ok(),
     };
     let pitch = number(
         raw.pitch,
-        "pitch",
+        "`pitch`",
         0..=99,
         50,
         "espeak-ng pitch, 50 is normal",
     );
     let rate = number(
         raw.rate,
-        "rate",
+        "`rate`",
         80..=450,
         165,
         "words per minute, 165 is normal",
     );
-    let (pitch, rate) = match (pitch, rate) {
-        (Ok(p), Ok(r)) if errors.len() == before => (p, r),
-        (p, r) => {
-            errors.extend(p.err());
-            errors.extend(r.err());
-            return None;
-        }
+    let (Some(pitch), Some(rate)) = (pitch, rate) else {
+        return None;
     };
-    Some(Voice {
+    (errors.len() == before).then(|| Voice {
         name: name.to_string(),
         engine: VoiceEngine::Espeak {
             language,

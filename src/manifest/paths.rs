@@ -6,7 +6,6 @@
 //! canonical content folder. [`resolve`] checks all of that and that the file exists;
 //! [`file`] turns its answer into the diagnostic at the value that named the path.
 
-use std::fmt;
 use std::fs;
 use std::io;
 use std::path::{Component, Path, PathBuf};
@@ -42,64 +41,48 @@ impl PathProblem {
     /// One-line message about the path `rel` as the user wrote it, e.g.
     /// "`../../etc/passwd` is outside the content folder".
     pub fn message(&self, rel: &str) -> String {
+        use PathProblem::*;
         match self {
-            PathProblem::Empty => "empty path".to_string(),
-            PathProblem::Absolute
-            | PathProblem::LeavesFolder
-            | PathProblem::SymlinkOutside { .. } => {
+            Empty => "empty path".to_string(),
+            Absolute | LeavesFolder | SymlinkOutside { .. } => {
                 format!("`{rel}` is outside the content folder")
             }
-            PathProblem::NotFound | PathProblem::BrokenLink { .. } => {
-                format!("file `{rel}` not found")
-            }
-            PathProblem::NotAFile => format!("`{rel}` is not a file"),
-            PathProblem::Io(e) => format!("cannot read `{rel}`: {e}"),
+            NotFound | BrokenLink { .. } => format!("file `{rel}` not found"),
+            NotAFile => format!("`{rel}` is not a file"),
+            Io(e) => format!("cannot read `{rel}`: {e}"),
+        }
+    }
+
+    /// The label under the value that named the path.
+    fn label(&self) -> &'static str {
+        use PathProblem::*;
+        match self {
+            NotFound | BrokenLink { .. } => "not found",
+            Absolute | LeavesFolder | SymlinkOutside { .. } => "outside the content folder",
+            _ => "",
         }
     }
 
     /// A hint on how to fix it.
     pub fn help(&self) -> String {
+        use PathProblem::*;
         const RELATIVE: &str =
             "paths are relative to the content folder (the folder holding Renderfile.toml)";
         match self {
-            PathProblem::Empty => {
-                format!("write a path, e.g. \"avatars/host.png\"; {RELATIVE}")
-            }
-            PathProblem::Absolute => format!("absolute paths are not allowed; {RELATIVE}"),
-            PathProblem::LeavesFolder => {
-                format!("`..` may not climb out of the content folder; {RELATIVE}, so copy the file into it")
-            }
-            PathProblem::SymlinkOutside { link, target } => format!(
+            Empty => format!("write a path, e.g. \"avatars/host.png\"; {RELATIVE}"),
+            Absolute => format!("absolute paths are not allowed; {RELATIVE}"),
+            LeavesFolder => format!("`..` may not climb out of the content folder; {RELATIVE}, so copy the file into it"),
+            SymlinkOutside { link, target } => format!(
                 "`{link}` is a symbolic link to `{}`, outside the content folder; copy the file into the content folder instead of linking to it",
                 target.display()
             ),
-            PathProblem::NotFound => RELATIVE.to_string(),
-            PathProblem::BrokenLink { link, target } => format!(
-                "`{link}` is a symbolic link to `{}`, which does not exist",
-                target.display()
-            ),
-            PathProblem::NotAFile => format!("this names a directory; name a file in it; {RELATIVE}"),
-            PathProblem::Io(_) => "check the file's permissions".to_string(),
+            NotFound => RELATIVE.to_string(),
+            BrokenLink { link, target } => format!("`{link}` is a symbolic link to `{}`, which does not exist", target.display()),
+            NotAFile => format!("this names a directory; name a file in it; {RELATIVE}"),
+            Io(_) => "check the file's permissions".to_string(),
         }
     }
 }
-
-impl fmt::Display for PathProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            PathProblem::Empty => "empty path",
-            PathProblem::Absolute => "absolute path",
-            PathProblem::LeavesFolder => "`..` leaves the content folder",
-            PathProblem::SymlinkOutside { .. } => "symbolic link to outside the content folder",
-            PathProblem::NotFound => "not found",
-            PathProblem::BrokenLink { .. } => "broken symbolic link",
-            PathProblem::NotAFile => "not a file",
-            PathProblem::Io(e) => e,
-        })
-    }
-}
-
-impl std::error::Error for PathProblem {}
 
 /// Resolves `rel` (as written in a declaration, relative to the content folder `root`) to an
 /// existing regular file inside the content folder.
@@ -177,13 +160,6 @@ pub(crate) fn file(
 ) -> Result<SourceFile, ConfigError> {
     let rel = v.get_ref();
     resolve(root, rel).map_err(|problem| {
-        let label = match &problem {
-            PathProblem::NotFound | PathProblem::BrokenLink { .. } => "not found",
-            PathProblem::Absolute
-            | PathProblem::LeavesFolder
-            | PathProblem::SymlinkOutside { .. } => "outside the content folder",
-            _ => "",
-        };
         let mut help = problem.help();
         if problem == PathProblem::NotFound {
             if let Some(found) = base.and_then(|b| resolve(root, &format!("{b}/{rel}")).ok()) {
@@ -195,7 +171,7 @@ pub(crate) fn file(
                 help = format!("did you mean `{near}`? {help}");
             }
         }
-        ConfigError::at(doc, v.span(), problem.message(rel), label).with_help(help)
+        doc.err(v.span(), problem.message(rel), problem.label(), help)
     })
 }
 
@@ -226,13 +202,13 @@ pub(crate) fn image_ext(
     if has_ext(&file.rel, &["png", "jpg", "jpeg"]) {
         return Ok(());
     }
-    Err(ConfigError::at(
-        doc,
+    let message = format!("`{}` is not a PNG or JPEG image", v.get_ref());
+    Err(doc.err(
         v.span(),
-        format!("`{}` is not a PNG or JPEG image", v.get_ref()),
+        message,
         "not .png/.jpg",
-    )
-    .with_help("use a .png or .jpg file"))
+        "use a .png or .jpg file",
+    ))
 }
 
 pub(crate) fn has_ext(rel: &str, exts: &[&str]) -> bool {

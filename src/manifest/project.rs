@@ -40,7 +40,7 @@ struct RawScene {
 
 /// One element of `lines`: `{ text = "...", voice = "...", audio = "..." }`, or a string
 /// (read as `text`).
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct RawLine {
     text: Option<Spanned<String>>,
     voice: Option<Spanned<String>>,
@@ -72,45 +72,41 @@ pub(crate) fn parse(
     };
     let mut errors = Vec::new();
     table::unknown_keys(doc, &mut top, TOP_KEYS, "in project.toml", &mut errors);
-
     let folder = format!("projects/{name}");
+    let (project, seen) = (name, BTreeMap::new());
     let mut sx = SceneCheck {
         cx,
         doc,
-        project: name,
+        project,
         folder: &folder,
         errors,
+        seen,
     };
     let mut scenes: Vec<Scene> = Vec::new();
-    // Name → span of its first use, for duplicates.
-    let mut seen: BTreeMap<String, Range<usize>> = BTreeMap::new();
-    let mut declared_any = false;
-    if let Some(value) = top.remove("scene") {
-        declared_any = true;
-        let span = value.span();
-        match value.into_inner() {
-            DeValue::Array(items) => {
+    let mut declared_any = true;
+    match top.remove("scene") {
+        None => declared_any = false,
+        Some(value) => {
+            let help = "write each scene as a [[scene]] section (double brackets)";
+            if let Some((_, items)) = sx.ok(table::array(
+                doc,
+                value,
+                "`scene` must be an array of tables",
+                help,
+            )) {
                 declared_any = !items.is_empty();
                 for (i, item) in items.into_iter().enumerate() {
-                    scenes.extend(sx.scene(item, i + 1, &mut seen));
+                    scenes.extend(sx.scene(item, i + 1));
                 }
             }
-            other => sx.errors.push(
-                ConfigError::at(
-                    doc,
-                    span,
-                    "`scene` must be an array of tables",
-                    format!("this is {}", table::a_type(&other)),
-                )
-                .with_help("write each scene as a [[scene]] section (double brackets)"),
-            ),
         }
     }
     let mut errors = sx.errors;
     if !declared_any {
+        let help = "add a scene:\n[[scene]]\nname = \"intro\"\nlines = [\"Hello!\"]";
         errors.push(
             ConfigError::in_file(&doc.name, format!("`{}` declares no scenes", doc.name))
-                .with_help("add a scene:\n[[scene]]\nname = \"intro\"\nlines = [\"Hello!\"]"),
+                .with_help(help),
         );
     }
     let project = (!scenes.is_empty()).then(|| Project {
@@ -128,6 +124,8 @@ struct SceneCheck<'a> {
     /// `projects/<name>`, where users may think paths start.
     folder: &'a str,
     errors: Vec<ConfigError>,
+    /// Scene name → span of its first use, for duplicates.
+    seen: BTreeMap<String, Range<usize>>,
 }
 
 impl SceneCheck<'_> {
@@ -136,20 +134,16 @@ impl SceneCheck<'_> {
         r.map_err(|e| self.errors.push(e)).ok()
     }
 
-    fn scene(
-        &mut self,
-        item: Spanned<DeValue<'_>>,
-        number: usize,
-        seen: &mut BTreeMap<String, Range<usize>>,
-    ) -> Option<Scene> {
-        let doc = self.doc;
+    fn scene(&mut self, item: Spanned<DeValue<'_>>, number: usize) -> Option<Scene> {
+        let (doc, cx, project) = (self.doc, self.cx, self.project);
         let before = self.errors.len();
-        let (span, mut table) = self.ok(table::table(doc, item, || {
+        let not_a_table = || {
             (
-                "each scene must be a table".to_string(),
-                "write each scene as a [[scene]] section".to_string(),
+                "each scene must be a table".into(),
+                "write each scene as a [[scene]] section".into(),
             )
-        }))?;
+        };
+        let (span, mut table) = self.ok(table::table(doc, item, not_a_table))?;
         let early_desc = match table.get("name").and_then(|n| n.get_ref().as_str()) {
             Some(name) => format!("scene `{name}`"),
             None => format!("scene {number}"),
@@ -158,13 +152,15 @@ impl SceneCheck<'_> {
         table::unknown_keys(doc, &mut table, SCENE_KEYS, &ctx, &mut self.errors);
         let lines = table.remove("lines");
         let value = Spanned::new(span.clone(), DeValue::Table(table));
-        let raw = table::de::<RawScene>(doc, value.clone(), &ctx);
-        let (raw, settings) = match (raw, table::de::<RawSettings>(doc, value, &ctx)) {
+        let (raw, settings) = match (
+            table::de::<RawScene>(doc, value.clone(), &ctx),
+            table::de::<RawSettings>(doc, value, &ctx),
+        ) {
             (Ok(raw), Ok(settings)) => (raw, settings),
             (raw, settings) => {
-                // Still report the lines' own problems.
                 self.errors
                     .extend(raw.err().into_iter().chain(settings.err()));
+                // Still report the lines' own problems.
                 if let Some(l) = lines {
                     self.inline_lines(&early_desc, l, &Err(()));
                 }
@@ -176,104 +172,89 @@ impl SceneCheck<'_> {
         let (desc, anchor) = match &raw.name {
             Some(name) => (format!("scene `{}`", name.get_ref()), name.span()),
             None => {
-                self.errors.push(
-                    ConfigError::at(doc, span.clone(), format!("scene {number} has no `name`"), "this scene")
-                        .with_help(format!(
-                            "add `name = \"intro\"`; the name becomes the video's file name, out/{}/<name>.mp4",
-                            self.project
-                        )),
-                );
-                (format!("scene {number}"), span.clone())
+                let help = format!("add `name = \"intro\"`; the name becomes the video's file name, out/{project}/<name>.mp4");
+                self.errors.push(doc.err(
+                    span.clone(),
+                    format!("scene {number} has no `name`"),
+                    "this scene",
+                    help,
+                ));
+                (format!("scene {number}"), span)
             }
         };
         if let Some(name) = &raw.name {
-            let scene_name = name.get_ref();
-            if !paths::is_identifier(scene_name) {
-                self.errors.push(
-                    ConfigError::at(
-                        doc,
-                        name.span(),
-                        format!("scene name `{scene_name}` is not allowed"),
-                        "bad name",
-                    )
-                    .with_help(format!(
-                        "use only letters, digits, `-` and `_`: the name becomes out/{}/<name>.mp4",
-                        self.project
-                    )),
+            let n = name.get_ref();
+            if !paths::is_identifier(n) {
+                let help = format!("use only letters, digits, `-` and `_`: the name becomes out/{project}/<name>.mp4");
+                self.errors.push(doc.err(
+                    name.span(),
+                    format!("scene name `{n}` is not allowed"),
+                    "bad name",
+                    help,
+                ));
+            } else if let Some(first) = self.seen.get(n) {
+                let help = format!("scene names must be unique within a project: each becomes out/{project}/{n}.mp4");
+                let e = doc.err(
+                    name.span(),
+                    format!("duplicate scene name `{n}`"),
+                    "used again here",
+                    help,
                 );
-            } else if let Some(first) = seen.get(scene_name) {
-                self.errors.push(
-                    ConfigError::at(
-                        doc,
-                        name.span(),
-                        format!("duplicate scene name `{scene_name}`"),
-                        "used again here",
-                    )
-                    .with_related(first.clone(), "first used here")
-                    .with_help(format!(
-                        "scene names must be unique within a project: each becomes out/{}/{scene_name}.mp4",
-                        self.project
-                    )),
-                );
+                self.errors
+                    .push(e.with_related(first.clone(), "first used here"));
             } else {
-                seen.insert(scene_name.clone(), name.span());
+                self.seen.insert(n.clone(), name.span());
             }
         }
 
-        let cx = self.cx;
         if settings.avatar.is_none() && cx.defaults.avatar.is_none() {
-            let declared = &cx.declared.avatars;
-            let help = match declared.first() {
-                None => "no avatars are declared: add one to Renderfile.toml, e.g. [avatars.host] with image = \"avatars/host.png\"".to_string(),
-                Some(first) => format!(
-                    "add `avatar = \"{first}\"` to the scene, or set `avatar` under [defaults] in Renderfile.toml (declared avatars: {})",
-                    list(declared)
-                ),
-            };
-            self.errors.push(
-                ConfigError::at(
-                    doc,
-                    anchor.clone(),
-                    format!("{desc} has no avatar"),
-                    "which avatar?",
-                )
-                .with_help(help),
+            let help = none_declared(
+                &cx.declared.avatars,
+                "avatar",
+                "[avatars.host] with image = \"avatars/host.png\"",
+                |first| format!("add `avatar = \"{first}\"` to the scene, or set `avatar`"),
             );
+            self.errors.push(doc.err(
+                anchor.clone(),
+                format!("{desc} has no avatar"),
+                "which avatar?",
+                help,
+            ));
         }
-        let folder = Some(self.folder);
-        let settings = (cx.defaults).resolve(&settings, doc, folder, cx.declared, &mut self.errors);
+        let settings = cx.defaults.resolve(
+            &settings,
+            doc,
+            Some(self.folder),
+            cx.declared,
+            &mut self.errors,
+        );
         let voice = Ok(settings.voice.clone());
 
         let lines = match (lines, &raw.script) {
             (Some(l), Some(s)) => {
-                self.errors.push(
-                    ConfigError::at(
-                        doc,
-                        s.span(),
-                        format!("{desc} has both `lines` and `script`"),
-                        "second source of lines",
-                    )
-                    .with_related(l.span(), "lines here")
-                    .with_help("give the lines inline with `lines = [...]` or in a file with `script = \"...\"`, not both"),
+                let help = "give the lines inline with `lines = [...]` or in a file with `script = \"...\"`, not both";
+                let e = doc.err(
+                    s.span(),
+                    format!("{desc} has both `lines` and `script`"),
+                    "second source of lines",
+                    help,
                 );
+                self.errors.push(e.with_related(l.span(), "lines here"));
                 None
             }
             (Some(l), None) => self.inline_lines(&desc, l, &voice),
             (None, Some(s)) => self.script_lines(&desc, s, &voice),
             (None, None) => {
-                self.errors.push(
-                    ConfigError::at(
-                        doc,
-                        anchor,
-                        format!("{desc} has no script lines"),
-                        "nothing to say",
-                    )
-                    .with_help("add `lines = [\"Hello!\", ...]`, or `script = \"scripts/intro.txt\"` naming a text file with one line per line"),
-                );
+                let help = "add `lines = [\"Hello!\", ...]`, or `script = \"scripts/intro.txt\"` naming a text file with one line per line";
+                self.errors.push(doc.err(
+                    anchor,
+                    format!("{desc} has no script lines"),
+                    "nothing to say",
+                    help,
+                ));
                 None
             }
         };
-
         if self.errors.len() != before {
             return None;
         }
@@ -297,34 +278,17 @@ impl SceneCheck<'_> {
         voice: &SceneVoice,
     ) -> Option<Vec<Line>> {
         let doc = self.doc;
-        let span = value.span();
-        let items = match value.into_inner() {
-            DeValue::Array(items) => items,
-            other => {
-                self.errors.push(
-                    ConfigError::at(
-                        doc,
-                        span,
-                        "`lines` must be an array",
-                        format!("this is {}", table::a_type(&other)),
-                    )
-                    .with_help("e.g. lines = [\"Hello!\", { text = \"Hi.\", voice = \"guest\" }]"),
-                );
-                return None;
-            }
-        };
+        let help = "e.g. lines = [\"Hello!\", { text = \"Hi.\", voice = \"guest\" }]";
+        let (span, items) = self.ok(table::array(doc, value, "`lines` must be an array", help))?;
         if items.is_empty() {
-            self.errors.push(
-                ConfigError::at(doc, span, format!("{scene} has no script lines"), "empty")
-                    .with_help("add at least one line, e.g. lines = [\"Hello!\"]"),
-            );
+            let help = "add at least one line, e.g. lines = [\"Hello!\"]";
+            self.errors
+                .push(doc.err(span, format!("{scene} has no script lines"), "empty", help));
             return None;
         }
-        let mut lines = Vec::new();
-        let mut missing_voice: Option<Range<usize>> = None;
+        let (mut lines, mut missing_voice) = (Vec::new(), None);
         for (i, item) in items.into_iter().enumerate() {
-            let number = i + 1;
-            let item_span = item.span();
+            let (number, span) = (i + 1, item.span());
             let ctx = format!("in line {number} of {scene}");
             let raw = match item.into_inner() {
                 DeValue::Table(mut t) => {
@@ -332,14 +296,12 @@ impl SceneCheck<'_> {
                     if table::unknown_keys(doc, &mut t, LINE_KEYS, &ctx, &mut self.errors) {
                         continue;
                     }
-                    let value = Spanned::new(item_span.clone(), DeValue::Table(t));
-                    table::de::<RawLine>(doc, value, &ctx)
+                    table::de::<RawLine>(doc, Spanned::new(span.clone(), DeValue::Table(t)), &ctx)
                 }
-                other => table::de::<String>(doc, Spanned::new(item_span.clone(), other), &ctx)
+                other => table::de::<String>(doc, Spanned::new(span.clone(), other), &ctx)
                     .map(|text| RawLine {
-                        text: Some(Spanned::new(item_span.clone(), text)),
-                        voice: None,
-                        audio: None,
+                        text: Some(Spanned::new(span.clone(), text)),
+                        ..RawLine::default()
                     })
                     .map_err(|mut e| {
                         // serde's message ends "expected a string"; a table will do too.
@@ -352,41 +314,44 @@ impl SceneCheck<'_> {
                 continue;
             };
             let text = raw.text.as_ref().map_or("", |t| t.get_ref().trim());
-            let audio = match &raw.audio {
-                Some(a) => self.audio(a),
-                None => {
-                    if text.is_empty() {
-                        let at = raw.text.as_ref().map_or(item_span.clone(), |t| t.span());
-                        self.errors.push(
-                            ConfigError::at(doc, at, format!("line {number} of {scene} is empty"), "empty line")
-                                .with_help("write what should be said, or remove the line (a line table needs `text` and/or `audio`)"),
-                        );
-                    }
-                    None
-                }
-            };
-            let text = text.to_string();
-            let named = raw.voice.as_ref();
-            if let Some(voice) = self.line_voice(doc, named, voice, &item_span, &mut missing_voice)
+            if raw.audio.is_none() && text.is_empty() {
+                let at = raw.text.as_ref().map_or(span.clone(), |t| t.span());
+                let help = "write what should be said, or remove the line (a line table needs `text` and/or `audio`)";
+                self.errors.push(doc.err(
+                    at,
+                    format!("line {number} of {scene} is empty"),
+                    "empty line",
+                    help,
+                ));
+            }
+            let audio = raw.audio.as_ref().and_then(|a| self.audio(a));
+            if let Some(voice) =
+                self.line_voice(doc, raw.voice.as_ref(), voice, span, &mut missing_voice)
             {
-                lines.push(Line { text, voice, audio });
+                lines.push(Line {
+                    text: text.to_string(),
+                    voice,
+                    audio,
+                });
             }
         }
-        if let Some(span) = missing_voice {
-            self.no_voice(doc, span, scene);
-        }
+        self.no_voice(doc, missing_voice, scene);
         Some(lines)
+    }
+
+    /// The file named at `v` (None = error, recorded).
+    fn file(&mut self, v: &Spanned<String>) -> Option<SourceFile> {
+        self.ok(paths::file(
+            self.doc,
+            &self.cx.declared.root,
+            v,
+            Some(self.folder),
+        ))
     }
 
     /// `audio = "..."`: a WAV file in the content folder (None = error, recorded).
     fn audio(&mut self, a: &Spanned<String>) -> Option<SourceFile> {
-        let doc = self.doc;
-        let file = self.ok(paths::file(
-            doc,
-            &self.cx.declared.root,
-            a,
-            Some(self.folder),
-        ))?;
+        let file = self.file(a)?;
         if paths::has_ext(&file.rel, &["wav"]) {
             return Some(file);
         }
@@ -394,44 +359,57 @@ impl SceneCheck<'_> {
             .rel
             .rsplit_once('.')
             .map_or(file.rel.as_str(), |(stem, _)| stem);
-        self.errors.push(
-            ConfigError::at(
-                doc,
-                a.span(),
-                format!("`{}` is not a WAV file", a.get_ref()),
-                "not .wav",
-            )
-            .with_help(format!(
-                "recorded audio must be a .wav file; convert it, e.g. `ffmpeg -i {} {stem}.wav`",
-                file.rel,
-            )),
+        let help = format!(
+            "recorded audio must be a .wav file; convert it, e.g. `ffmpeg -i {} {stem}.wav`",
+            file.rel
         );
+        self.errors.push(self.doc.err(
+            a.span(),
+            format!("`{}` is not a WAV file", a.get_ref()),
+            "not .wav",
+            help,
+        ));
         None
     }
 
-    /// A line's voice: its own (`named`, in `doc`), else the scene's. The first line left
-    /// with none is remembered in `missing`, for one "no voice" error per scene.
+    /// A line's voice: its own (`named`, in `doc`), else the scene's. The first line (at
+    /// `span`) left with none is remembered in `missing`, for one "no voice" error per scene.
     fn line_voice(
         &mut self,
         doc: &Doc,
         named: Option<&Spanned<String>>,
         scene_voice: &SceneVoice,
-        span: &Range<usize>,
+        span: Range<usize>,
         missing: &mut Option<Range<usize>>,
     ) -> Option<String> {
-        match named {
-            Some(v) => {
-                let unknown = self.cx.declared.check(doc, "voice", v).err();
-                self.errors.extend(unknown);
-                Some(v.get_ref().clone())
+        let Some(v) = named else {
+            if matches!(scene_voice, Ok(None)) {
+                missing.get_or_insert(span);
             }
-            None => {
-                if matches!(scene_voice, Ok(None)) && missing.is_none() {
-                    *missing = Some(span.clone());
-                }
-                scene_voice.clone().ok().flatten()
-            }
-        }
+            return scene_voice.clone().ok().flatten();
+        };
+        self.errors
+            .extend(self.cx.declared.check(doc, "voice", v).err());
+        Some(v.get_ref().clone())
+    }
+
+    /// The first line without a voice (at `missing` in `doc`), when there is no default.
+    fn no_voice(&mut self, doc: &Doc, missing: Option<Range<usize>>, scene: &str) {
+        let Some(span) = missing else {
+            return;
+        };
+        let help = none_declared(
+            &self.cx.declared.voices,
+            "voice",
+            "[voices.narrator] with language = \"en-us\"",
+            |first| format!("set `voice = \"{first}\"` on the scene or the line, or `voice`"),
+        );
+        self.errors.push(doc.err(
+            span,
+            format!("no voice for this line of {scene}"),
+            "which voice?",
+            help,
+        ));
     }
 
     /// `script = "scripts/intro.txt"`: one line per non-empty, non-`#` line; `[voice] text`.
@@ -441,98 +419,87 @@ impl SceneCheck<'_> {
         value: &Spanned<String>,
         voice: &SceneVoice,
     ) -> Option<Vec<Line>> {
-        let file = paths::file(self.doc, &self.cx.declared.root, value, Some(self.folder));
-        let file = self.ok(file)?;
-        let text = match std::fs::read(&file.abs).map(String::from_utf8) {
-            Ok(Ok(t)) => t,
-            Ok(Err(_)) => {
-                self.errors.push(
-                    ConfigError::at(
-                        self.doc,
-                        value.span(),
-                        format!("script `{}` is not UTF-8 text", file.rel),
-                        "not text",
-                    )
-                    .with_help("save it as UTF-8 plain text"),
-                );
-                return None;
-            }
-            Err(e) => {
-                self.errors.push(ConfigError::at(
-                    self.doc,
-                    value.span(),
+        let (doc, span) = (self.doc, value.span());
+        let file = self.file(value)?;
+        let text = std::fs::read(&file.abs)
+            .map_err(|e| {
+                doc.err(
+                    span.clone(),
                     format!("cannot read script `{}`: {e}", file.rel),
                     "unreadable",
-                ));
-                return None;
-            }
-        };
-        let script = Doc::new(file.rel.clone(), text);
-        let mut lines = Vec::new();
-        let mut missing_voice = None;
-        let mut offset = 0;
-        let mut content_lines = 0;
+                    "",
+                )
+            })
+            .and_then(|bytes| {
+                let message = format!("script `{}` is not UTF-8 text", file.rel);
+                String::from_utf8(bytes).map_err(|_| {
+                    doc.err(
+                        span.clone(),
+                        message,
+                        "not text",
+                        "save it as UTF-8 plain text",
+                    )
+                })
+            });
+        let script = Doc::new(file.rel.clone(), self.ok(text)?);
+        let (mut lines, mut missing_voice, mut offset, mut content_lines) =
+            (Vec::new(), None, 0, 0);
+        let give_a_voice = "write `[guest] Text...` to give a line to the voice `guest`";
         for raw_line in script.text.split_inclusive('\n') {
-            let start = offset;
+            let at = offset + raw_line.len() - raw_line.trim_start().len(); // where the text begins
             offset += raw_line.len();
-            let content = raw_line.trim_end_matches(['\n', '\r']);
-            let lead = content.len() - content.trim_start().len();
-            let trimmed = content.trim();
+            let trimmed = raw_line.trim();
             if trimmed.is_empty() || trimmed.starts_with('#') {
                 continue;
             }
             content_lines += 1;
-            let at = start + lead; // where the trimmed line begins
             let line_span = at..at + trimmed.len();
-            let give_a_voice = "write `[guest] Text...` to give a line to the voice `guest`";
-            let (line_voice, text) = match trimmed.strip_prefix('[') {
-                Some(rest) => match rest.split_once(']') {
-                    Some((v, text)) => {
-                        let v_trim = v.trim();
-                        let v_at = at + 1 + (v.len() - v.trim_start().len());
-                        (
-                            Some(Spanned::new(v_at..v_at + v_trim.len(), v_trim.to_string())),
-                            text.trim(),
-                        )
-                    }
-                    None => {
-                        self.errors.push(
-                            ConfigError::at(
-                                &script,
-                                at..at + 1,
-                                "unclosed `[` in script line",
-                                "no matching `]`",
-                            )
-                            .with_help(give_a_voice),
-                        );
-                        continue;
-                    }
-                },
+            let (named, text) = match trimmed.strip_prefix('[').map(|rest| rest.split_once(']')) {
                 None => (None, trimmed),
+                Some(Some((v, text))) => {
+                    let v_at = at + 1 + v.len() - v.trim_start().len();
+                    (
+                        Some(Spanned::new(
+                            v_at..v_at + v.trim().len(),
+                            v.trim().to_string(),
+                        )),
+                        text.trim(),
+                    )
+                }
+                Some(None) => {
+                    let e = script.err(
+                        at..at + 1,
+                        "unclosed `[` in script line",
+                        "no matching `]`",
+                        give_a_voice,
+                    );
+                    self.errors.push(e);
+                    continue;
+                }
             };
             if text.is_empty() {
-                self.errors.push(
-                    ConfigError::at(
-                        &script,
-                        line_span.clone(),
-                        format!("empty line in the script of {scene}"),
-                        "nothing to say",
-                    )
-                    .with_help("write what the voice should say after `[voice]`"),
-                );
+                let help = "write what the voice should say after `[voice]`";
+                let message = format!("empty line in the script of {scene}");
+                self.errors
+                    .push(script.err(line_span, message, "nothing to say", help));
                 continue;
             }
-            if let Some(v) = line_voice.as_ref().filter(|v| v.get_ref().is_empty()) {
-                self.errors.push(
-                    ConfigError::at(&script, v.span(), "empty voice name in `[]`", "empty")
-                        .with_help(give_a_voice),
-                );
+            if let Some(v) = named.as_ref().filter(|v| v.get_ref().is_empty()) {
+                self.errors.push(script.err(
+                    v.span(),
+                    "empty voice name in `[]`",
+                    "empty",
+                    give_a_voice,
+                ));
                 continue;
             }
-            let named = line_voice.as_ref();
-            if let Some(voice) =
-                self.line_voice(&script, named, voice, &line_span, &mut missing_voice)
-            {
+            if let Some(voice) = self.line_voice(
+                &script,
+                named.as_ref(),
+                voice,
+                line_span,
+                &mut missing_voice,
+            ) {
                 lines.push(Line {
                     text: text.to_string(),
                     voice,
@@ -540,41 +507,39 @@ impl SceneCheck<'_> {
                 });
             }
         }
-        if let Some(span) = missing_voice {
-            self.no_voice(&script, span, scene);
-        }
+        self.no_voice(&script, missing_voice, scene);
         if content_lines == 0 {
-            self.errors.push(
-                ConfigError::at(self.doc, value.span(), format!("{scene} has no script lines"), "empty script")
-                    .with_help(format!(
-                        "write the lines into `{}`, one per line (`#` starts a comment; `[guest] ` at the start gives a line to the voice `guest`)",
-                        file.rel
-                    )),
+            let help = format!(
+                "write the lines into `{}`, one per line (`#` starts a comment; `[guest] ` at the start gives a line to the voice `guest`)",
+                file.rel
             );
+            self.errors.push(doc.err(
+                span,
+                format!("{scene} has no script lines"),
+                "empty script",
+                help,
+            ));
             return None;
         }
         Some(lines)
     }
+}
 
-    /// A line (at `span` of `doc`) has no voice and there is no default.
-    fn no_voice(&mut self, doc: &Doc, span: Range<usize>, scene: &str) {
-        let declared = &self.cx.declared.voices;
-        let help = match declared.first() {
-            None => "no voices are declared: add one to Renderfile.toml, e.g. [voices.narrator] with language = \"en-us\"".to_string(),
-            Some(first) => format!(
-                "set `voice = \"{first}\"` on the scene or the line, or `voice` under [defaults] in Renderfile.toml (declared voices: {})",
-                list(declared)
-            ),
-        };
-        self.errors.push(
-            ConfigError::at(
-                doc,
-                span,
-                format!("no voice for this line of {scene}"),
-                "which voice?",
-            )
-            .with_help(help),
-        );
+/// The help of "has no avatar" / "no voice for this line": declare one (`example`) if none
+/// is, else `set(first declared)` under [defaults].
+fn none_declared(
+    declared: &[String],
+    what: &str,
+    example: &str,
+    set: impl FnOnce(&str) -> String,
+) -> String {
+    match declared.first() {
+        None => format!("no {what}s are declared: add one to Renderfile.toml, e.g. {example}"),
+        Some(first) => format!(
+            "{} under [defaults] in Renderfile.toml (declared {what}s: {})",
+            set(first),
+            list(declared)
+        ),
     }
 }
 

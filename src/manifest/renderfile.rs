@@ -16,7 +16,7 @@ use super::diagnostic::{ConfigError, Doc};
 use super::espeak::{self, espeak_voice, RawVoice};
 use super::model::ModelProblem;
 use super::settings::{self, Declared, RawSettings, SceneSettings};
-use super::values::{int_in, Device};
+use super::values::{in_range, Device};
 use super::{paths, table, Avatar, AvatarKind, Settings, Voice};
 
 const TOP_KEYS: &[&str] = &["render", "defaults", "voices", "avatars"];
@@ -97,34 +97,28 @@ pub(crate) fn parse(root: &Path, doc: &Doc) -> Result<Renderfile, Vec<ConfigErro
 
 /// Top-level keys that belong in a section (`device = "cpu"` written above `[render]`).
 fn misplaced_keys(doc: &Doc, top: &mut DeTable<'_>, errors: &mut Vec<ConfigError>) {
-    let misplaced: Vec<(String, Range<usize>, &str)> = top
+    let misplaced: Vec<(String, Range<usize>)> = top
         .iter()
-        .filter(|(_, v)| !v.get_ref().is_table())
-        .filter_map(|(k, _)| {
-            let key = k.get_ref().as_ref();
-            let section = if RENDER_KEYS.contains(&key) {
-                "render"
-            } else if settings::KEYS.contains(&key) {
-                "defaults"
-            } else {
-                return None;
-            };
-            Some((key.to_string(), k.span(), section))
+        .filter(|(k, v)| {
+            !v.get_ref().is_table()
+                && [RENDER_KEYS, settings::KEYS]
+                    .concat()
+                    .contains(&k.get_ref().as_ref())
         })
+        .map(|(k, _)| (k.get_ref().to_string(), k.span()))
         .collect();
-    for (key, span, section) in misplaced {
+    for (key, span) in misplaced {
         top.remove(key.as_str());
-        errors.push(
-            ConfigError::at(
-                doc,
-                span,
-                format!("`{key}` belongs in the [{section}] section"),
-                "not in a section",
-            )
-            .with_help(format!(
-                "move it below a `[{section}]` line; keys above the first [section] are top-level"
-            )),
+        let section = if RENDER_KEYS.contains(&key.as_str()) {
+            "render"
+        } else {
+            "defaults"
+        };
+        let help = format!(
+            "move it below a `[{section}]` line; keys above the first [section] are top-level"
         );
+        let message = format!("`{key}` belongs in the [{section}] section");
+        errors.push(doc.err(span, message, "not in a section", help));
     }
 }
 
@@ -139,20 +133,16 @@ fn section<T: DeserializeOwned + Default>(
     let Some(value) = top.remove(name) else {
         return T::default();
     };
-    let found = table::table(doc, value, || {
+    let message = || {
         (
             format!("`{name}` must be a table"),
             format!("write it as a [{name}] section"),
         )
-    });
-    match found {
-        Ok((span, t)) => table::read(doc, span, t, keys, &format!("in [{name}]"), errors),
-        Err(e) => {
-            errors.push(e);
-            None
-        }
-    }
-    .unwrap_or_default()
+    };
+    let read = table::table(doc, value, message).map_err(|e| errors.push(e));
+    read.ok()
+        .and_then(|(span, t)| table::read(doc, span, t, keys, &format!("in [{name}]"), errors))
+        .unwrap_or_default()
 }
 
 /// `[voices.<name>]` / `[avatars.<name>]` (`what` = "voice" / "avatar"): (name, span of the
@@ -168,10 +158,8 @@ fn named<T: DeserializeOwned>(
         return Vec::new();
     };
     let all = table::table(doc, value, || {
-        (
-            format!("`{what}s` must be a table of {what}s"),
-            format!("declare each {what} as its own section, e.g. [{what}s.narrator]"),
-        )
+        let help = format!("declare each {what} as its own section, e.g. [{what}s.narrator]");
+        (format!("`{what}s` must be a table of {what}s"), help)
     });
     let all = match all {
         Ok((_, all)) => all,
@@ -189,21 +177,15 @@ fn named<T: DeserializeOwned>(
     for (key, value) in all {
         let name = key.get_ref().to_string();
         let found = table::table(doc, value, || {
-            (
-                format!("{what} `{name}` must be a table"),
-                format!(
-                    "declare each {what} as its own section: [{what}s.<name>] followed by its keys (e.g. {example}); `{name}` looks like a key written directly under [{what}s]"
-                ),
-            )
+            let help = format!(
+                "declare each {what} as its own section: [{what}s.<name>] followed by its keys (e.g. {example}); `{name}` looks like a key written directly under [{what}s]"
+            );
+            (format!("{what} `{name}` must be a table"), help)
         });
-        match found {
-            Ok((span, t)) => {
-                let ctx = format!("in {what} `{name}`");
-                if let Some(raw) = table::read(doc, span, t, keys, &ctx, errors) {
-                    out.push((name, key.span(), raw));
-                }
-            }
-            Err(e) => errors.push(e),
+        let ctx = format!("in {what} `{name}`");
+        let raw = found.map_err(|e| errors.push(e)).ok();
+        if let Some(raw) = raw.and_then(|(span, t)| table::read(doc, span, t, keys, &ctx, errors)) {
+            out.push((name, key.span(), raw));
         }
     }
     out
@@ -211,23 +193,18 @@ fn named<T: DeserializeOwned>(
 
 /// `[render]`
 fn farm_settings(doc: &Doc, raw: RawRender, errors: &mut Vec<ConfigError>) -> Settings {
-    let device = raw.device.map(|d| Device::parse(doc, &d));
+    let device = raw
+        .device
+        .map(|d| Device::parse(doc, &d).map_err(|e| errors.push(e)));
     let jobs = raw.jobs.map(|j| {
         let help = "the number of parallel jobs; leave it out to use every core";
-        int_in(doc, &j, "jobs", 1..=1024, help)
+        in_range(doc, &j, "`jobs`", (1..=1024, ""), help).map_err(|e| errors.push(e))
     });
     Settings {
-        device: match device {
-            Some(Ok(d)) => d.0,
-            Some(Err(e)) => {
-                errors.push(e);
-                "auto".to_string()
-            }
-            None => "auto".to_string(),
-        },
-        jobs: jobs
-            .and_then(|j| j.map_err(|e| errors.push(e)).ok())
-            .map(|n| n as usize),
+        device: device
+            .and_then(Result::ok)
+            .map_or_else(|| "auto".to_string(), |d| d.0),
+        jobs: jobs.and_then(Result::ok).map(|n| n as usize),
     }
 }
 
@@ -242,53 +219,47 @@ fn avatar(
     let lipsync = raw
         .lipsync
         .as_ref()
-        .map_or("builtin", |l| l.get_ref().trim());
+        .map_or("builtin", |l| l.get_ref().trim())
+        .to_string();
     let model = match &raw.lipsync {
-        Some(l) if lipsync.is_empty() => Err(ConfigError::at(
-            doc,
-            l.span(),
-            format!("empty `lipsync` in avatar `{name}`"),
-            "empty",
-        )
-        .with_help("leave it out for \"builtin\", or name a lip-sync model")),
-        Some(l) if lipsync != "builtin" => match super::model::load(root, lipsync) {
+        Some(l) if lipsync.is_empty() => {
+            let help = "leave it out for \"builtin\", or name a lip-sync model";
+            Err(doc.err(
+                l.span(),
+                format!("empty `lipsync` in avatar `{name}`"),
+                "empty",
+                help,
+            ))
+        }
+        Some(l) if lipsync != "builtin" => match super::model::load(root, &lipsync) {
             Ok(model) => Ok(Some(model)),
             Err(ModelProblem::NotFound { message, help }) => {
-                Err(ConfigError::at(doc, l.span(), message, "no such model").with_help(help))
+                Err(doc.err(l.span(), message, "no such model", help))
             }
             Err(ModelProblem::Invalid(error)) => Err(error),
         },
         _ => Ok(None),
     };
-    let lipsync = lipsync.to_string();
     let model = model.map_err(|e| errors.push(e)).ok()?;
     let (path, kind) = match (raw.image, raw.video) {
         (Some(i), None) => (i, AvatarKind::Image),
         (None, Some(v)) => (v, AvatarKind::Video),
         (None, None) => {
-            errors.push(
-                ConfigError::at(
-                    doc,
-                    name_span,
-                    format!("avatar `{name}` has no `image` or `video`"),
-                    "no picture",
-                )
-                .with_help(format!(
-                    "add `image = \"avatars/{name}.png\"` (a still portrait) or `video = \"avatars/{name}.mp4\"` (a clip of the face)"
-                )),
+            let help = format!(
+                "add `image = \"avatars/{name}.png\"` (a still portrait) or `video = \"avatars/{name}.mp4\"` (a clip of the face)"
             );
+            let message = format!("avatar `{name}` has no `image` or `video`");
+            errors.push(doc.err(name_span, message, "no picture", help));
             return None;
         }
         (Some(_), Some(v)) => {
-            errors.push(
-                ConfigError::at(
-                    doc,
-                    v.span(),
-                    format!("avatar `{name}` has both `image` and `video`"),
-                    "second picture",
-                )
-                .with_help("keep exactly one of them"),
-            );
+            let message = format!("avatar `{name}` has both `image` and `video`");
+            errors.push(doc.err(
+                v.span(),
+                message,
+                "second picture",
+                "keep exactly one of them",
+            ));
             return None;
         }
     };

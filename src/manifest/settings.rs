@@ -97,10 +97,16 @@ impl SceneSettings {
         declared: &Declared,
         errors: &mut Vec<ConfigError>,
     ) -> Self {
-        fn set<T>(slot: &mut T, value: Result<T, ConfigError>, errors: &mut Vec<ConfigError>) {
-            match value {
-                Ok(v) => *slot = v,
-                Err(e) => errors.push(e),
+        fn set<R, T>(
+            slot: &mut T,
+            raw: &Option<R>,
+            parse: impl FnOnce(&R) -> Result<T, ConfigError>,
+            errors: &mut Vec<ConfigError>,
+        ) {
+            match raw.as_ref().map(parse) {
+                Some(Ok(v)) => *slot = v,
+                Some(Err(e)) => errors.push(e),
+                None => {}
             }
         }
         let mut s = self.clone();
@@ -113,19 +119,11 @@ impl SceneSettings {
                 *slot = Some(v.get_ref().clone());
             }
         }
-        if let Some(v) = &raw.background {
-            let background = Background::parse(doc, &declared.root, v, base);
-            set(&mut s.background, background, errors);
-        }
-        if let Some(v) = &raw.fps {
-            set(&mut s.fps, Fps::parse(doc, v), errors);
-        }
-        if let Some(v) = &raw.size {
-            set(&mut s.size, Size::parse(doc, v), errors);
-        }
-        if let Some(v) = &raw.pause {
-            set(&mut s.pause, Pause::parse(doc, v), errors);
-        }
+        let background = |v: &_| Background::parse(doc, &declared.root, v, base);
+        set(&mut s.background, &raw.background, background, errors);
+        set(&mut s.fps, &raw.fps, |v| Fps::parse(doc, v), errors);
+        set(&mut s.size, &raw.size, |v| Size::parse(doc, v), errors);
+        set(&mut s.pause, &raw.pause, |v| Pause::parse(doc, v), errors);
         s
     }
 }

@@ -8,7 +8,7 @@
 use std::ops::Range;
 
 use serde::de::DeserializeOwned;
-use toml::de::{DeTable, DeValue, ValueDeserializer};
+use toml::de::{DeArray, DeTable, DeValue, ValueDeserializer};
 use toml::Spanned;
 
 use super::diagnostic::{unknown_key, ConfigError, Doc};
@@ -94,17 +94,34 @@ pub(crate) fn table<'i>(
         DeValue::Table(t) => Ok((span, t)),
         other => {
             let (msg, help) = message();
-            Err(
-                ConfigError::at(doc, span, msg, format!("this is {}", a_type(&other)))
-                    .with_help(help),
-            )
+            Err(not_a(doc, span, &other, msg, &help))
         }
     }
 }
 
-/// "a string", "an array", ...
-pub(crate) fn a_type(v: &DeValue<'_>) -> &'static str {
-    match v {
+/// Takes an array value apart, or reports that it should have been one.
+pub(crate) fn array<'i>(
+    doc: &Doc,
+    value: Spanned<DeValue<'i>>,
+    msg: &str,
+    help: &str,
+) -> Result<(Range<usize>, DeArray<'i>), ConfigError> {
+    let span = value.span();
+    match value.into_inner() {
+        DeValue::Array(items) => Ok((span, items)),
+        other => Err(not_a(doc, span, &other, msg, help)),
+    }
+}
+
+/// `value` (at `span`) is not what it should be.
+pub(crate) fn not_a(
+    doc: &Doc,
+    span: Range<usize>,
+    value: &DeValue<'_>,
+    msg: impl Into<String>,
+    help: &str,
+) -> ConfigError {
+    let a = match value {
         DeValue::String(_) => "a string",
         DeValue::Integer(_) => "an integer",
         DeValue::Float(_) => "a float",
@@ -112,5 +129,6 @@ pub(crate) fn a_type(v: &DeValue<'_>) -> &'static str {
         DeValue::Datetime(_) => "a date",
         DeValue::Array(_) => "an array",
         DeValue::Table(_) => "a table",
-    }
+    };
+    doc.err(span, msg, format!("this is {a}"), help)
 }

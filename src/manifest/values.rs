@@ -2,6 +2,7 @@
 //! with it: numbers in range, a frame rate, a video size, a pause, a colour or background, a
 //! device. Readers get the validated value or the one diagnostic for it.
 
+use std::fmt::Display;
 use std::ops::RangeInclusive;
 use std::path::Path;
 
@@ -10,26 +11,21 @@ use toml::Spanned;
 use super::diagnostic::{ConfigError, Doc};
 use super::{paths, Background};
 
-/// An integer in `range`, e.g. `jobs` or espeak's `pitch`.
-pub(crate) fn int_in(
+/// `v` if it lies in `range`: "`{what}` must be between {lo} and {hi}{unit}, not {v}".
+pub(crate) fn in_range<T: PartialOrd + Display + Copy>(
     doc: &Doc,
-    v: &Spanned<i64>,
-    key: &str,
-    range: RangeInclusive<i64>,
+    v: &Spanned<T>,
+    what: &str,
+    (range, unit): (RangeInclusive<T>, &str),
     help: &str,
-) -> Result<u32, ConfigError> {
+) -> Result<T, ConfigError> {
     let n = *v.get_ref();
     if range.contains(&n) {
-        return Ok(n as u32);
+        return Ok(n);
     }
     let (lo, hi) = range.into_inner();
-    Err(ConfigError::at(
-        doc,
-        v.span(),
-        format!("`{key}` must be between {lo} and {hi}, not {n}"),
-        "out of range",
-    )
-    .with_help(help))
+    let message = format!("{what} must be between {lo} and {hi}{unit}, not {n}");
+    Err(doc.err(v.span(), message, "out of range", help))
 }
 
 /// Frames per second, 1..=120.
@@ -40,7 +36,8 @@ impl Fps {
     pub const DEFAULT: Fps = Fps(25);
 
     pub fn parse(doc: &Doc, v: &Spanned<i64>) -> Result<Self, ConfigError> {
-        int_in(doc, v, "fps", 1..=120, "frames per second, e.g. 25 or 30").map(Fps)
+        let help = "frames per second, e.g. 25 or 30";
+        in_range(doc, v, "`fps`", (1..=120, ""), help).map(|n| Fps(n as u32))
     }
 }
 
@@ -60,35 +57,24 @@ impl Size {
     pub fn parse(doc: &Doc, v: &Spanned<Vec<Spanned<i64>>>) -> Result<Self, ConfigError> {
         let [w, h] = v.get_ref().as_slice() else {
             let n = v.get_ref().len();
-            return Err(ConfigError::at(
-                doc,
+            let s = if n == 1 { "" } else { "s" };
+            let message = format!("`size` must be [width, height], not {n} number{s}");
+            return Err(doc.err(
                 v.span(),
-                format!(
-                    "`size` must be [width, height], not {n} number{}",
-                    if n == 1 { "" } else { "s" }
-                ),
+                message,
                 "expected two numbers",
-            )
-            .with_help("e.g. size = [1280, 720]"));
+                "e.g. size = [1280, 720]",
+            ));
         };
         let dimension = |what: &str, n: &Spanned<i64>| {
-            let value = *n.get_ref();
-            let (message, label, help) = if !(16..=7680).contains(&value) {
-                (
-                    format!("{what} must be between 16 and 7680 pixels, not {value}"),
-                    "out of range",
-                    "e.g. size = [1280, 720] or [1920, 1080]".to_string(),
-                )
-            } else if value % 2 != 0 {
-                (
-                    format!("{what} must be an even number of pixels, not {value}"),
-                    "odd",
-                    format!("video encoders need even sizes; try {}", value - 1),
-                )
-            } else {
+            let help = "e.g. size = [1280, 720] or [1920, 1080]";
+            let value = in_range(doc, n, what, (16..=7680, " pixels"), help)?;
+            if value % 2 == 0 {
                 return Ok(value as u32);
-            };
-            Err(ConfigError::at(doc, n.span(), message, label).with_help(help))
+            }
+            let message = format!("{what} must be an even number of pixels, not {value}");
+            let help = format!("video encoders need even sizes; try {}", value - 1);
+            Err(doc.err(n.span(), message, "odd", help))
         };
         Ok(Size {
             width: dimension("width", w)?,
@@ -105,17 +91,8 @@ impl Pause {
     pub const DEFAULT: Pause = Pause(0.4);
 
     pub fn parse(doc: &Doc, v: &Spanned<f64>) -> Result<Self, ConfigError> {
-        let p = *v.get_ref();
-        if p.is_finite() && (0.0..=30.0).contains(&p) {
-            return Ok(Pause(p));
-        }
-        Err(ConfigError::at(
-            doc,
-            v.span(),
-            format!("`pause` must be between 0 and 30 seconds, not {p}"),
-            "out of range",
-        )
-        .with_help("seconds of silence between lines, e.g. 0.4"))
+        let help = "seconds of silence between lines, e.g. 0.4";
+        in_range(doc, v, "`pause`", (0.0..=30.0, " seconds"), help).map(Pause)
     }
 }
 
@@ -133,13 +110,13 @@ impl Colour {
             let byte = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).unwrap_or(0);
             return Ok(Colour([byte(0), byte(2), byte(4)]));
         }
-        Err(ConfigError::at(
-            doc,
+        let help = "write colours as \"#rrggbb\" (six hex digits), e.g. \"#1e2430\"";
+        Err(doc.err(
             v.span(),
             format!("`{s}` is not a colour"),
             "bad colour",
-        )
-        .with_help("write colours as \"#rrggbb\" (six hex digits), e.g. \"#1e2430\""))
+            help,
+        ))
     }
 }
 
@@ -155,10 +132,10 @@ impl Background {
         if v.get_ref().trim_start().starts_with('#') {
             return Colour::parse(doc, v).map(|c| Background::Colour(c.0));
         }
-        let hint = "a background is a \"#rrggbb\" colour or the path of a .png/.jpg image";
-        let file = paths::file(doc, root, v, base).map_err(|e| {
-            let help = e.help.clone().unwrap_or_default();
-            e.with_help(format!("{help}; {hint}"))
+        let file = paths::file(doc, root, v, base).map_err(|mut e| {
+            let hint = "a background is a \"#rrggbb\" colour or the path of a .png/.jpg image";
+            e.help = Some(format!("{}; {hint}", e.help.unwrap_or_default()));
+            e
         })?;
         paths::image_ext(doc, v, &file)?;
         Ok(Background::Image(file))
@@ -177,18 +154,14 @@ impl Device {
             "cuda" => Some("cuda:0".to_string()),
             _ => s
                 .strip_prefix("cuda:")
-                .filter(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+                .filter(|n| n.chars().all(|c| c.is_ascii_digit()))
                 .and_then(|n| n.parse::<u32>().ok())
                 .map(|n| format!("cuda:{n}")),
         };
-        valid.map(Device).ok_or_else(|| {
-            ConfigError::at(
-                doc,
-                v.span(),
-                format!("unknown device `{s}`"),
-                "unknown device",
-            )
-            .with_help("use \"auto\", \"cpu\" or \"cuda:N\" (e.g. \"cuda:0\")")
-        })
+        let help = "use \"auto\", \"cpu\" or \"cuda:N\" (e.g. \"cuda:0\")";
+        let message = format!("unknown device `{s}`");
+        valid
+            .map(Device)
+            .ok_or_else(|| doc.err(v.span(), message, "unknown device", help))
     }
 }
