@@ -320,20 +320,31 @@ image = "avatars/astronaut.png"
             .collect()
     }
 
-    /// The only error; asserts its message, location (`file:line:col`) and that its help
-    /// contains `help`.
+    /// Asserts `errors`, each written `file:line:col: message | part of its help`.
     #[track_caller]
-    pub fn assert_one(errors: &[ConfigError], message: &str, location: &str, help: &str) {
-        assert_eq!(errors.len(), 1, "expected one error, got {}", show(errors));
-        assert_error(&errors[0], message, location, help);
+    pub fn assert_errors(errors: &[ConfigError], expected: &[&str]) {
+        let got: Vec<String> = errors
+            .iter()
+            .map(|e| format!("{}: {}", e.location(), e.message))
+            .collect();
+        let want: Vec<&str> = expected
+            .iter()
+            .map(|x| x.split_once(" | ").map_or(*x, |p| p.0))
+            .collect();
+        assert_eq!(got, want, "{}", show(errors));
+        for (e, x) in errors.iter().zip(expected) {
+            let (h, help) = (
+                e.help.as_deref().unwrap_or(""),
+                x.split_once(" | ").map_or("", |p| p.1),
+            );
+            assert!(h.contains(help), "help {h:?} lacks {help:?}");
+        }
     }
 
+    /// [`assert_errors`] for one error of several.
     #[track_caller]
-    pub fn assert_error(e: &ConfigError, message: &str, location: &str, help: &str) {
-        assert_eq!(e.message, message, "{}", show(std::slice::from_ref(e)));
-        assert_eq!(e.location(), location, "{}", show(std::slice::from_ref(e)));
-        let h = e.help.as_deref().unwrap_or("");
-        assert!(h.contains(help), "help {h:?} lacks {help:?}");
+    pub fn assert_error(e: &ConfigError, expected: &str) {
+        assert_errors(std::slice::from_ref(e), &[expected]);
     }
 }
 
@@ -457,18 +468,12 @@ script = "scripts/interview.txt"
         f.project("fine", "[[scene]]\nname = \"only\"\nlines = [\"Hi\"]\n");
 
         let l = f.load();
-        assert_eq!(l.errors.len(), 2, "{}", show(&l.errors));
-        assert_error(
-            &l.errors[0],
-            "TOML syntax error: invalid basic string, expected `\"`",
-            "projects/broken/project.toml:3:24",
-            "a string is missing its closing `\"`",
-        );
-        assert_error(
-            &l.errors[1],
-            "unknown voice `gust`",
-            "projects/demo/project.toml:7:9",
-            "did you mean `guest`?",
+        assert_errors(
+            &l.errors,
+            &[
+                "projects/broken/project.toml:3:24: TOML syntax error: invalid basic string, expected `\"` | a string is missing its closing `\"`",
+                "projects/demo/project.toml:7:9: unknown voice `gust` | did you mean `guest`?",
+            ],
         );
         let names: Vec<&str> = l
             .manifest
@@ -490,11 +495,9 @@ script = "scripts/interview.txt"
         let f = Folder::new(&RENDERFILE.replace("pitch = 60", "pitch = 100"));
         f.project("demo", "[[scene]]\nname = \"bad name\"\n");
         let errors = f.fatal();
-        assert_one(
+        assert_errors(
             &errors,
-            "`pitch` must be between 0 and 99, not 100",
-            "Renderfile.toml:12:9",
-            "50 is normal",
+            &["Renderfile.toml:12:9: `pitch` must be between 0 and 99, not 100 | 50 is normal"],
         );
     }
 
@@ -504,18 +507,12 @@ script = "scripts/interview.txt"
         f.project("demo", "[[scene]]\nname = \"intro\"\nlines = [\"Hi\"]\n");
         let l = f.load();
         assert!(l.manifest.projects.is_empty());
-        assert_eq!(l.errors.len(), 2, "{}", show(&l.errors));
-        assert_error(
-            &l.errors[0],
-            "scene `intro` has no avatar",
-            "projects/demo/project.toml:2:8",
-            "no avatars are declared",
-        );
-        assert_error(
-            &l.errors[1],
-            "no voice for this line of scene `intro`",
-            "projects/demo/project.toml:3:10",
-            "no voices are declared",
+        assert_errors(
+            &l.errors,
+            &[
+                "projects/demo/project.toml:2:8: scene `intro` has no avatar | no avatars are declared",
+                "projects/demo/project.toml:3:10: no voice for this line of scene `intro` | no voices are declared",
+            ],
         );
     }
 

@@ -574,18 +574,12 @@ mod tests {
         // Independent mistakes are all reported, one per line.
         let f = demo("[[scene]]\nname = intro\nlines = [\"Hi\" \"there\"]\n");
         let errors = f.errors();
-        assert_eq!(errors.len(), 2, "{}", show(&errors));
-        assert_error(
-            &errors[0],
-            "TOML syntax error: unquoted text `intro`",
-            &format!("{P}:2:8"),
-            "put text in double quotes: \"intro\"",
-        );
-        assert_error(
-            &errors[1],
-            "TOML syntax error: missing comma between array elements, expected `,`",
-            &format!("{P}:3:15"),
-            "toml.io",
+        assert_errors(
+            &errors,
+            &[
+                "projects/demo/project.toml:2:8: TOML syntax error: unquoted text `intro` | put text in double quotes: \"intro\"",
+                "projects/demo/project.toml:3:15: TOML syntax error: missing comma between array elements, expected `,` | toml.io",
+            ],
         );
     }
 
@@ -593,12 +587,7 @@ mod tests {
     fn unknown_scene_key_suggests_the_right_one() {
         let f = demo("[[scene]]\nname = \"intro\"\nlnes = [\"Hi\"]\n");
         let errors = f.errors();
-        assert_error(
-            &errors[0],
-            "unknown key `lnes` in scene `intro`",
-            &format!("{P}:3:1"),
-            "did you mean `lines`?",
-        );
+        assert_error(&errors[0], "projects/demo/project.toml:3:1: unknown key `lnes` in scene `intro` | did you mean `lines`?");
         // Without `lines`, the scene also has nothing to say.
         assert_eq!(errors[1].message, "scene `intro` has no script lines");
     }
@@ -606,36 +595,21 @@ mod tests {
     #[test]
     fn unknown_key_without_a_close_match_lists_the_valid_ones() {
         let f = demo("[[scene]]\nname = \"intro\"\nlines = [\"Hi\"]\ncolour = \"#000000\"\n");
-        assert_one(
-            &f.errors(),
-            "unknown key `colour` in scene `intro`",
-            &format!("{P}:4:1"),
-            "valid keys here are `name`, `avatar`, `voice`, `background`, `fps`, `size`, `pause`, `lines` and `script`",
-        );
+        assert_errors(&f.errors(), &["projects/demo/project.toml:4:1: unknown key `colour` in scene `intro` | valid keys here are `name`, `avatar`, `voice`, `background`, `fps`, `size`, `pause`, `lines` and `script`"]);
     }
 
     #[test]
     fn unknown_key_in_a_line_table_points_at_the_key() {
         let f =
             demo("[[scene]]\nname = \"intro\"\nlines = [\n  \"Hi\",\n  { txt = \"Hello\" },\n]\n");
-        assert_one(
-            &f.errors(),
-            "unknown key `txt` in line 2 of scene `intro`",
-            &format!("{P}:5:5"),
-            "did you mean `text`?",
-        );
+        assert_errors(&f.errors(), &["projects/demo/project.toml:5:5: unknown key `txt` in line 2 of scene `intro` | did you mean `text`?"]);
     }
 
     #[test]
     fn unknown_top_level_key() {
         let f = demo("[[scenes]]\nname = \"intro\"\nlines = [\"Hi\"]\n");
         let errors = f.errors();
-        assert_error(
-            &errors[0],
-            "unknown key `scenes` in project.toml",
-            &format!("{P}:1:3"),
-            "did you mean `scene`?",
-        );
+        assert_error(&errors[0], "projects/demo/project.toml:1:3: unknown key `scenes` in project.toml | did you mean `scene`?");
         assert_eq!(errors[1].message, format!("`{P}` declares no scenes"));
         assert_eq!(errors[1].location(), P);
     }
@@ -651,27 +625,12 @@ mod tests {
     #[test]
     fn scene_without_lines() {
         let f = demo("[[scene]]\nname = \"intro\"\n");
-        assert_one(
-            &f.errors(),
-            "scene `intro` has no script lines",
-            &format!("{P}:2:8"),
-            "add `lines = [",
-        );
+        assert_errors(&f.errors(), &["projects/demo/project.toml:2:8: scene `intro` has no script lines | add `lines = ["]);
         let f = demo("[[scene]]\nname = \"intro\"\nlines = []\n");
-        assert_one(
-            &f.errors(),
-            "scene `intro` has no script lines",
-            &format!("{P}:3:9"),
-            "add at least one line",
-        );
+        assert_errors(&f.errors(), &["projects/demo/project.toml:3:9: scene `intro` has no script lines | add at least one line"]);
         let f = demo("[[scene]]\nname = \"intro\"\nscript = \"scripts/intro.txt\"\n");
         f.write("scripts/intro.txt", "# just a comment\n\n   \n");
-        assert_one(
-            &f.errors(),
-            "scene `intro` has no script lines",
-            &format!("{P}:3:10"),
-            "write the lines into `scripts/intro.txt`",
-        );
+        assert_errors(&f.errors(), &["projects/demo/project.toml:3:10: scene `intro` has no script lines | write the lines into `scripts/intro.txt`"]);
     }
 
     #[test]
@@ -679,12 +638,7 @@ mod tests {
         let f =
             demo("[[scene]]\nname = \"intro\"\nlines = [\"Hi\"]\nscript = \"scripts/intro.txt\"\n");
         f.write("scripts/intro.txt", "Hello\n");
-        assert_one(
-            &f.errors(),
-            "scene `intro` has both `lines` and `script`",
-            &format!("{P}:4:10"),
-            "not both",
-        );
+        assert_errors(&f.errors(), &["projects/demo/project.toml:4:10: scene `intro` has both `lines` and `script` | not both"]);
     }
 
     #[test]
@@ -692,37 +646,24 @@ mod tests {
         let f =
             demo("[[scene]]\nname = \"intro\"\nlines = [\"Hi\", \"  \", { voice = \"guest\" }]\n");
         let errors = f.errors();
-        assert_eq!(errors.len(), 2, "{}", show(&errors));
-        assert_error(
-            &errors[0],
-            "line 2 of scene `intro` is empty",
-            &format!("{P}:3:16"),
-            "write what should be said",
-        );
-        assert_error(
-            &errors[1],
-            "line 3 of scene `intro` is empty",
-            &format!("{P}:3:22"),
-            "`text` and/or `audio`",
+        assert_errors(
+            &errors,
+            &[
+                "projects/demo/project.toml:3:16: line 2 of scene `intro` is empty | write what should be said",
+                "projects/demo/project.toml:3:22: line 3 of scene `intro` is empty | `text` and/or `audio`",
+            ],
         );
     }
 
     #[test]
     fn missing_name_and_bad_name() {
         let f = demo("[[scene]]\nlines = [\"Hi\"]\n");
-        assert_one(
+        assert_errors(
             &f.errors(),
-            "scene 1 has no `name`",
-            &format!("{P}:1:1"),
-            "add `name = ",
+            &["projects/demo/project.toml:1:1: scene 1 has no `name` | add `name = "],
         );
         let f = demo("[[scene]]\nname = \"the intro\"\nlines = [\"Hi\"]\n");
-        assert_one(
-            &f.errors(),
-            "scene name `the intro` is not allowed",
-            &format!("{P}:2:8"),
-            "letters, digits, `-` and `_`",
-        );
+        assert_errors(&f.errors(), &["projects/demo/project.toml:2:8: scene name `the intro` is not allowed | letters, digits, `-` and `_`"]);
     }
 
     #[test]
@@ -731,24 +672,13 @@ mod tests {
             "[[scene]]\nname = \"intro\"\navatar = \"astronot\"\nlines = [\n  { text = \"Hi\", voice = \"gust\" },\n]\n\n[[scene]]\nname = \"outro\"\nvoice = \"robot\"\nlines = [\"Bye\"]\n",
         );
         let errors = f.errors();
-        assert_eq!(errors.len(), 3, "{}", show(&errors));
-        assert_error(
-            &errors[0],
-            "unknown avatar `astronot`",
-            &format!("{P}:3:10"),
-            "did you mean `astronaut`?",
-        );
-        assert_error(
-            &errors[1],
-            "unknown voice `gust`",
-            &format!("{P}:5:26"),
-            "did you mean `guest`?",
-        );
-        assert_error(
-            &errors[2],
-            "unknown voice `robot`",
-            &format!("{P}:10:9"),
-            "declared voices: `guest` and `narrator`",
+        assert_errors(
+            &errors,
+            &[
+                "projects/demo/project.toml:3:10: unknown avatar `astronot` | did you mean `astronaut`?",
+                "projects/demo/project.toml:5:26: unknown voice `gust` | did you mean `guest`?",
+                "projects/demo/project.toml:10:9: unknown voice `robot` | declared voices: `guest` and `narrator`",
+            ],
         );
     }
 
@@ -759,18 +689,12 @@ mod tests {
         );
         f.write("projects/demo/bg.png", "png");
         let errors = f.errors();
-        assert_eq!(errors.len(), 2, "{}", show(&errors));
-        assert_error(
-            &errors[0],
-            "file `bg.png` not found",
-            &format!("{P}:3:14"),
-            "did you mean `projects/demo/bg.png`? paths are relative to the content folder",
-        );
-        assert_error(
-            &errors[1],
-            "file `assets/applause.wav` not found",
-            &format!("{P}:4:20"),
-            "paths are relative to the content folder",
+        assert_errors(
+            &errors,
+            &[
+                "projects/demo/project.toml:3:14: file `bg.png` not found | did you mean `projects/demo/bg.png`? paths are relative to the content folder",
+                "projects/demo/project.toml:4:20: file `assets/applause.wav` not found | paths are relative to the content folder",
+            ],
         );
     }
 
@@ -780,18 +704,12 @@ mod tests {
             "[[scene]]\nname = \"intro\"\nlines = [\n  { audio = \"../../etc/passwd\" },\n  { audio = \"/etc/passwd\" },\n]\n",
         );
         let errors = f.errors();
-        assert_eq!(errors.len(), 2, "{}", show(&errors));
-        assert_error(
-            &errors[0],
-            "`../../etc/passwd` is outside the content folder",
-            &format!("{P}:4:13"),
-            "`..` may not climb out of the content folder",
-        );
-        assert_error(
-            &errors[1],
-            "`/etc/passwd` is outside the content folder",
-            &format!("{P}:5:13"),
-            "absolute paths are not allowed",
+        assert_errors(
+            &errors,
+            &[
+                "projects/demo/project.toml:4:13: `../../etc/passwd` is outside the content folder | `..` may not climb out of the content folder",
+                "projects/demo/project.toml:5:13: `/etc/passwd` is outside the content folder | absolute paths are not allowed",
+            ],
         );
     }
 
@@ -807,34 +725,22 @@ mod tests {
             f.root().join("assets/secret.wav"),
         )
         .unwrap();
-        assert_one(
-            &f.errors(),
-            "`assets/secret.wav` is outside the content folder",
-            &format!("{P}:3:20"),
-            "is a symbolic link to",
-        );
+        assert_errors(&f.errors(), &["projects/demo/project.toml:3:20: `assets/secret.wav` is outside the content folder | is a symbolic link to"]);
     }
 
     #[test]
     fn audio_must_be_wav() {
         let f = demo("[[scene]]\nname = \"intro\"\nlines = [{ audio = \"assets/clap.mp3\" }]\n");
         f.write("assets/clap.mp3", "ID3");
-        assert_one(
-            &f.errors(),
-            "`assets/clap.mp3` is not a WAV file",
-            &format!("{P}:3:20"),
-            "ffmpeg -i assets/clap.mp3 assets/clap.wav",
-        );
+        assert_errors(&f.errors(), &["projects/demo/project.toml:3:20: `assets/clap.mp3` is not a WAV file | ffmpeg -i assets/clap.mp3 assets/clap.wav"]);
     }
 
     #[test]
     fn bad_colour() {
         let f = demo("[[scene]]\nname = \"intro\"\nbackground = \"#12345\"\nlines = [\"Hi\"]\n");
-        assert_one(
+        assert_errors(
             &f.errors(),
-            "`#12345` is not a colour",
-            &format!("{P}:3:14"),
-            "\"#rrggbb\"",
+            &["projects/demo/project.toml:3:14: `#12345` is not a colour | \"#rrggbb\""],
         );
     }
 
@@ -844,36 +750,15 @@ mod tests {
             "[[scene]]\nname = \"intro\"\nfps = 500\nsize = [1280, 721]\npause = -1\nlines = [\"Hi\"]\n\n[[scene]]\nname = \"outro\"\nsize = [8000, 720, 3]\nlines = [\"Bye\"]\n\n[[scene]]\nname = \"credits\"\nsize = [8000, 720]\nlines = [\"Bye\"]\n",
         );
         let errors = f.errors();
-        assert_eq!(errors.len(), 5, "{}", show(&errors));
-        assert_error(
-            &errors[0],
-            "`fps` must be between 1 and 120, not 500",
-            &format!("{P}:3:7"),
-            "frames per second",
-        );
-        assert_error(
-            &errors[1],
-            "height must be an even number of pixels, not 721",
-            &format!("{P}:4:15"),
-            "try 720",
-        );
-        assert_error(
-            &errors[2],
-            "`pause` must be between 0 and 30 seconds, not -1",
-            &format!("{P}:5:9"),
-            "seconds of silence",
-        );
-        assert_error(
-            &errors[3],
-            "`size` must be [width, height], not 3 numbers",
-            &format!("{P}:10:8"),
-            "size = [1280, 720]",
-        );
-        assert_error(
-            &errors[4],
-            "width must be between 16 and 7680 pixels, not 8000",
-            &format!("{P}:15:9"),
-            "",
+        assert_errors(
+            &errors,
+            &[
+                "projects/demo/project.toml:3:7: `fps` must be between 1 and 120, not 500 | frames per second",
+                "projects/demo/project.toml:4:15: height must be an even number of pixels, not 721 | try 720",
+                "projects/demo/project.toml:5:9: `pause` must be between 0 and 30 seconds, not -1 | seconds of silence",
+                "projects/demo/project.toml:10:8: `size` must be [width, height], not 3 numbers | size = [1280, 720]",
+                "projects/demo/project.toml:15:9: width must be between 16 and 7680 pixels, not 8000 | ",
+            ],
         );
         assert!(f.load().manifest.projects.is_empty());
     }
@@ -901,12 +786,7 @@ mod tests {
             "[[scene]]\nname = \"intro\"\nlines = [\"Hi\"]\n\n[[scene]]\nname = \"intro\"\nlines = [\"Again\"]\n",
         );
         let l = f.load();
-        assert_one(
-            &l.errors,
-            "duplicate scene name `intro`",
-            &format!("{P}:6:8"),
-            "scene names must be unique within a project: each becomes out/demo/intro.mp4",
-        );
+        assert_errors(&l.errors, &["projects/demo/project.toml:6:8: duplicate scene name `intro` | scene names must be unique within a project: each becomes out/demo/intro.mp4"]);
         // The first one stays.
         let scenes = &l.manifest.projects[0].scenes;
         assert_eq!(scenes.len(), 1);
@@ -923,24 +803,13 @@ mod tests {
             "# Intro\nHello.\n  [gust] Hi!\n[guest\n[guest]\n",
         );
         let errors = f.errors();
-        assert_eq!(errors.len(), 3, "{}", show(&errors));
-        assert_error(
-            &errors[0],
-            "unknown voice `gust`",
-            "scripts/intro.txt:3:4",
-            "did you mean `guest`?",
-        );
-        assert_error(
-            &errors[1],
-            "unclosed `[` in script line",
-            "scripts/intro.txt:4:1",
-            "[guest] Text",
-        );
-        assert_error(
-            &errors[2],
-            "empty line in the script of scene `intro`",
-            "scripts/intro.txt:5:1",
-            "after `[voice]`",
+        assert_errors(
+            &errors,
+            &[
+                "scripts/intro.txt:3:4: unknown voice `gust` | did you mean `guest`?",
+                "scripts/intro.txt:4:1: unclosed `[` in script line | [guest] Text",
+                "scripts/intro.txt:5:1: empty line in the script of scene `intro` | after `[voice]`",
+            ],
         );
     }
 
@@ -953,12 +822,7 @@ mod tests {
             "[[scene]]\nname = \"intro\"\nlines = [\"Hi\", \"There\"]\n\n[[scene]]\nname = \"outro\"\nvoice = \"guest\"\nlines = [\"Bye\"]\n",
         );
         let l = f.load();
-        assert_one(
-            &l.errors,
-            "no voice for this line of scene `intro`",
-            &format!("{P}:3:10"),
-            "set `voice = \"guest\"` on the scene or the line, or `voice` under [defaults]",
-        );
+        assert_errors(&l.errors, &["projects/demo/project.toml:3:10: no voice for this line of scene `intro` | set `voice = \"guest\"` on the scene or the line, or `voice` under [defaults]"]);
         assert_eq!(l.manifest.projects[0].scenes[0].name, "outro");
     }
 

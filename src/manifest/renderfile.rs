@@ -319,40 +319,27 @@ mod tests {
     #[test]
     fn unknown_voice_key_suggests_the_right_one() {
         let errors = fatal("[voices.narrator]\npich = 40\n\n[avatars.astronaut]\nimage = \"avatars/astronaut.png\"\n");
-        assert_one(
-            &errors,
-            "unknown key `pich` in voice `narrator`",
-            "Renderfile.toml:2:1",
-            "did you mean `pitch`?",
-        );
+        assert_errors(&errors, &["Renderfile.toml:2:1: unknown key `pich` in voice `narrator` | did you mean `pitch`?"]);
     }
 
     #[test]
     fn unknown_section_and_misplaced_keys() {
         let errors = fatal("device = \"cpu\"\n\n[voice.narrator]\npitch = 40\n");
-        assert_eq!(errors.len(), 2, "{}", show(&errors));
-        assert_error(
-            &errors[0],
-            "`device` belongs in the [render] section",
-            "Renderfile.toml:1:1",
-            "below a `[render]` line",
-        );
-        assert_error(
-            &errors[1],
-            "unknown key `voice` in Renderfile.toml",
-            "Renderfile.toml:3:2",
-            "did you mean `voices`?",
+        assert_errors(
+            &errors,
+            &[
+                "Renderfile.toml:1:1: `device` belongs in the [render] section | below a `[render]` line",
+                "Renderfile.toml:3:2: unknown key `voice` in Renderfile.toml | did you mean `voices`?",
+            ],
         );
     }
 
     #[test]
     fn voice_written_as_keys_under_voices() {
         let errors = fatal("[voices]\nengine = \"espeak\"\n");
-        assert_one(
+        assert_errors(
             &errors,
-            "voice `engine` must be a table",
-            "Renderfile.toml:2:10",
-            "[voices.<name>]",
+            &["Renderfile.toml:2:10: voice `engine` must be a table | [voices.<name>]"],
         );
     }
 
@@ -361,42 +348,16 @@ mod tests {
         let errors = fatal(
             "[render]\ndevice = \"gpu\"\njobs = 0\n\n[voices.narrator]\nengine = \"festival\"\npitch = 120\nrate = 20\nlanguage = \"en us\"\n\n[avatars.astronaut]\nimage = \"avatars/astronaut.png\"\n",
         );
-        assert_eq!(errors.len(), 6, "{}", show(&errors));
-        assert_error(
-            &errors[0],
-            "unknown device `gpu`",
-            "Renderfile.toml:2:10",
-            "\"auto\", \"cpu\" or \"cuda:N\"",
-        );
-        assert_error(
-            &errors[1],
-            "`jobs` must be between 1 and 1024, not 0",
-            "Renderfile.toml:3:8",
-            "parallel jobs",
-        );
-        assert_error(
-            &errors[2],
-            "unknown voice engine `festival`",
-            "Renderfile.toml:6:10",
-            "the only engine is \"espeak\"",
-        );
-        assert_error(
-            &errors[3],
-            "`pitch` must be between 0 and 99, not 120",
-            "Renderfile.toml:7:9",
-            "50 is normal",
-        );
-        assert_error(
-            &errors[4],
-            "`rate` must be between 80 and 450, not 20",
-            "Renderfile.toml:8:8",
-            "words per minute",
-        );
-        assert_error(
-            &errors[5],
-            "`language` of voice `narrator` is not an espeak-ng name: `en us`",
-            "Renderfile.toml:9:12",
-            "espeak-ng --voices",
+        assert_errors(
+            &errors,
+            &[
+                "Renderfile.toml:2:10: unknown device `gpu` | \"auto\", \"cpu\" or \"cuda:N\"",
+                "Renderfile.toml:3:8: `jobs` must be between 1 and 1024, not 0 | parallel jobs",
+                "Renderfile.toml:6:10: unknown voice engine `festival` | the only engine is \"espeak\"",
+                "Renderfile.toml:7:9: `pitch` must be between 0 and 99, not 120 | 50 is normal",
+                "Renderfile.toml:8:8: `rate` must be between 80 and 450, not 20 | words per minute",
+                "Renderfile.toml:9:12: `language` of voice `narrator` is not an espeak-ng name: `en us` | espeak-ng --voices",
+            ],
         );
     }
 
@@ -414,11 +375,9 @@ mod tests {
             assert_eq!(f.load().manifest.settings.device, device);
         }
         let errors = fatal(&RENDERFILE.replace("device = \"cpu\"", "device = \"cuda:x\""));
-        assert_one(
+        assert_errors(
             &errors,
-            "unknown device `cuda:x`",
-            "Renderfile.toml:2:10",
-            "cuda:0",
+            &["Renderfile.toml:2:10: unknown device `cuda:x` | cuda:0"],
         );
     }
 
@@ -429,30 +388,14 @@ mod tests {
         );
         f.write("avatars/d.gif", "gif");
         let errors = f.fatal();
-        assert_eq!(errors.len(), 4, "{}", show(&errors));
-        assert_error(
-            &errors[0],
-            "avatar `a` has both `image` and `video`",
-            "Renderfile.toml:5:9",
-            "exactly one",
-        );
-        assert_error(
-            &errors[1],
-            "avatar `b` has no `image` or `video`",
-            "Renderfile.toml:7:10",
-            "image = \"avatars/b.png\"",
-        );
-        assert_error(
-            &errors[2],
-            "file `avatars/astronot.png` not found",
-            "Renderfile.toml:11:9",
-            "did you mean `avatars/astronaut.png`?",
-        );
-        assert_error(
-            &errors[3],
-            "`avatars/d.gif` is not a PNG or JPEG image",
-            "Renderfile.toml:14:9",
-            ".png or .jpg",
+        assert_errors(
+            &errors,
+            &[
+                "Renderfile.toml:5:9: avatar `a` has both `image` and `video` | exactly one",
+                "Renderfile.toml:7:10: avatar `b` has no `image` or `video` | image = \"avatars/b.png\"",
+                "Renderfile.toml:11:9: file `avatars/astronot.png` not found | did you mean `avatars/astronaut.png`?",
+                "Renderfile.toml:14:9: `avatars/d.gif` is not a PNG or JPEG image | .png or .jpg",
+            ],
         );
     }
 
@@ -463,12 +406,7 @@ mod tests {
         );
         f.write("avatars/talk.mp4", "mp4");
         let errors = f.fatal();
-        assert_one(
-            &errors,
-            "lip-sync model `wav2lip` not found: no `models/wav2lip/model.toml`",
-            "Renderfile.toml:5:11",
-            "tools/export/README.md",
-        );
+        assert_errors(&errors, &["Renderfile.toml:5:11: lip-sync model `wav2lip` not found: no `models/wav2lip/model.toml` | tools/export/README.md"]);
 
         f.write(
             "models/wav2lip/model.toml",
@@ -494,21 +432,17 @@ mod tests {
             "[voices.narrator]\nlanguage = \"en-uss\"\nvariant = \"m3\"\n\n[avatars.a]\nimage = \"avatars/a.png\"\n",
         );
         f.write("avatars/a.png", "png");
-        assert_one(
+        assert_errors(
             &f.fatal(),
-            "espeak-ng has no language `en-uss`",
-            "Renderfile.toml:2:12",
-            "did you mean `en-us`?",
+            &["Renderfile.toml:2:12: espeak-ng has no language `en-uss` | did you mean `en-us`?"],
         );
         f.write(
             "Renderfile.toml",
             "[voices.narrator]\nlanguage = \"en-us\"\nvariant = \"zz9\"\n\n[avatars.a]\nimage = \"avatars/a.png\"\n",
         );
-        assert_one(
+        assert_errors(
             &f.fatal(),
-            "espeak-ng has no variant `zz9`",
-            "Renderfile.toml:3:11",
-            "espeak-ng --voices=variant",
+            &["Renderfile.toml:3:11: espeak-ng has no variant `zz9` | espeak-ng --voices=variant"],
         );
     }
 
@@ -522,21 +456,14 @@ mod tests {
             "models/m/model.toml",
             "kind = \"lipsync\"\nformat = \"torchscript\"\nfile = \"../../../etc/passwd\"\ncontract = \"wav2lip\"\n",
         );
-        assert_one(
-            &f.fatal(),
-            "model file `models/m/../../../etc/passwd` not found",
-            "models/m/model.toml:3:8",
-            "relative to the model's folder",
-        );
+        assert_errors(&f.fatal(), &["models/m/model.toml:3:8: model file `models/m/../../../etc/passwd` not found | relative to the model's folder"]);
         f.write(
             "models/m/model.toml",
             "kind = \"lipsync\"\nformat = \"onnx\"\nfile = \"m.pt\"\ncontract = \"wav2lip\"\n",
         );
-        assert_one(
+        assert_errors(
             &f.fatal(),
-            "unknown model format `onnx`",
-            "models/m/model.toml:2:10",
-            "torchscript",
+            &["models/m/model.toml:2:10: unknown model format `onnx` | torchscript"],
         );
         f.write(
             "models/m/model.toml",
@@ -560,18 +487,12 @@ mod tests {
         let errors = fatal(
             "[defaults]\nvoice = \"narator\"\navatar = \"robot\"\n\n[voices.narrator]\n[voices.guest]\n\n[avatars.astronaut]\nimage = \"avatars/astronaut.png\"\n",
         );
-        assert_eq!(errors.len(), 2, "{}", show(&errors));
-        assert_error(
-            &errors[0],
-            "unknown voice `narator`",
-            "Renderfile.toml:2:9",
-            "did you mean `narrator`?",
-        );
-        assert_error(
-            &errors[1],
-            "unknown avatar `robot`",
-            "Renderfile.toml:3:10",
-            "declared avatars: `astronaut`; avatars are declared as [avatars.<name>]",
+        assert_errors(
+            &errors,
+            &[
+                "Renderfile.toml:2:9: unknown voice `narator` | did you mean `narrator`?",
+                "Renderfile.toml:3:10: unknown avatar `robot` | declared avatars: `astronaut`; avatars are declared as [avatars.<name>]",
+            ],
         );
     }
 
