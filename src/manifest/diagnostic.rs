@@ -104,6 +104,18 @@ impl ConfigError {
     }
 }
 
+/// Collects the problems of a document: `errors.keep(r)` records `r`'s error, if any, and
+/// returns its value.
+pub(crate) trait Errors {
+    fn keep<T>(&mut self, r: Result<T, ConfigError>) -> Option<T>;
+}
+
+impl Errors for Vec<ConfigError> {
+    fn keep<T>(&mut self, r: Result<T, ConfigError>) -> Option<T> {
+        r.map_err(|e| self.push(e)).ok()
+    }
+}
+
 /// 1-based line and column (in characters) of byte `offset` in `text`.
 pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let mut offset = offset.min(text.len());

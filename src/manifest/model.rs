@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use serde::Deserialize;
+use toml::de::DeValue;
 use toml::Spanned;
 
 use super::diagnostic::{ConfigError, Doc};
@@ -95,7 +96,8 @@ pub fn load(root: &Path, name: &str) -> Result<Model, ModelProblem> {
     // Only the first problem: model.toml is written by the exporter, rarely by hand.
     let raw = table::parse_document(&doc).and_then(|t| {
         let mut errors = Vec::new();
-        let raw = table::read::<RawModel>(&doc, 0..0, t, KEYS, "in model.toml", &mut errors);
+        let t = Spanned::new(0..0, DeValue::Table(t));
+        let raw = table::read::<RawModel>(&doc, t, ["", ""], KEYS, "in model.toml", &mut errors);
         raw.filter(|_| errors.is_empty()).ok_or(errors)
     });
     let raw = raw.map_err(|mut errors| ModelProblem::Invalid(errors.remove(0)))?;

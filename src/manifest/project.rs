@@ -49,7 +49,7 @@ struct RawLine {
 
 /// The voice of the lines that name none: Ok(None) = there is none (one error per scene);
 /// Err = the scene could not be read (already reported), so nothing more is said.
-type SceneVoice = Result<Option<String>, ()>;
+type Voices = Result<Option<String>, ()>;
 
 /// What projects are checked against.
 pub(crate) struct Context<'a> {
@@ -137,13 +137,11 @@ impl SceneCheck<'_> {
     fn scene(&mut self, item: Spanned<DeValue<'_>>, number: usize) -> Option<Scene> {
         let (doc, cx, project) = (self.doc, self.cx, self.project);
         let before = self.errors.len();
-        let not_a_table = || {
-            (
-                "each scene must be a table".into(),
-                "write each scene as a [[scene]] section".into(),
-            )
-        };
-        let (span, mut table) = self.ok(table::table(doc, item, not_a_table))?;
+        let (msg, help) = (
+            "each scene must be a table",
+            "write each scene as a [[scene]] section",
+        );
+        let (span, mut table) = self.ok(table::table(doc, item, msg, help))?;
         let early_desc = match table.get("name").and_then(|n| n.get_ref().as_str()) {
             Some(name) => format!("scene `{name}`"),
             None => format!("scene {number}"),
@@ -152,10 +150,8 @@ impl SceneCheck<'_> {
         table::unknown_keys(doc, &mut table, SCENE_KEYS, &ctx, &mut self.errors);
         let lines = table.remove("lines");
         let value = Spanned::new(span.clone(), DeValue::Table(table));
-        let (raw, settings) = match (
-            table::de::<RawScene>(doc, value.clone(), &ctx),
-            table::de::<RawSettings>(doc, value, &ctx),
-        ) {
+        let raw = table::de::<RawScene>(doc, value.clone(), &ctx);
+        let (raw, settings) = match (raw, table::de::<RawSettings>(doc, value, &ctx)) {
             (Ok(raw), Ok(settings)) => (raw, settings),
             (raw, settings) => {
                 self.errors
@@ -172,34 +168,24 @@ impl SceneCheck<'_> {
         let (desc, anchor) = match &raw.name {
             Some(name) => (format!("scene `{}`", name.get_ref()), name.span()),
             None => {
+                let msg = format!("scene {number} has no `name`");
                 let help = format!("add `name = \"intro\"`; the name becomes the video's file name, out/{project}/<name>.mp4");
-                self.errors.push(doc.err(
-                    span.clone(),
-                    format!("scene {number} has no `name`"),
-                    "this scene",
-                    help,
-                ));
+                self.errors
+                    .push(doc.err(span.clone(), msg, "this scene", help));
                 (format!("scene {number}"), span)
             }
         };
         if let Some(name) = &raw.name {
             let n = name.get_ref();
             if !paths::is_identifier(n) {
+                let msg = format!("scene name `{n}` is not allowed");
                 let help = format!("use only letters, digits, `-` and `_`: the name becomes out/{project}/<name>.mp4");
-                self.errors.push(doc.err(
-                    name.span(),
-                    format!("scene name `{n}` is not allowed"),
-                    "bad name",
-                    help,
-                ));
+                self.errors
+                    .push(doc.err(name.span(), msg, "bad name", help));
             } else if let Some(first) = self.seen.get(n) {
+                let msg = format!("duplicate scene name `{n}`");
                 let help = format!("scene names must be unique within a project: each becomes out/{project}/{n}.mp4");
-                let e = doc.err(
-                    name.span(),
-                    format!("duplicate scene name `{n}`"),
-                    "used again here",
-                    help,
-                );
+                let e = doc.err(name.span(), msg, "used again here", help);
                 self.errors
                     .push(e.with_related(first.clone(), "first used here"));
             } else {
@@ -208,50 +194,35 @@ impl SceneCheck<'_> {
         }
 
         if settings.avatar.is_none() && cx.defaults.avatar.is_none() {
-            let help = none_declared(
-                &cx.declared.avatars,
-                "avatar",
-                "[avatars.host] with image = \"avatars/host.png\"",
-                |first| format!("add `avatar = \"{first}\"` to the scene, or set `avatar`"),
-            );
-            self.errors.push(doc.err(
-                anchor.clone(),
-                format!("{desc} has no avatar"),
-                "which avatar?",
-                help,
-            ));
+            let example = "[avatars.host] with image = \"avatars/host.png\"";
+            let help = none_declared(&cx.declared.avatars, "avatar", example, |first| {
+                format!("add `avatar = \"{first}\"` to the scene, or set `avatar`")
+            });
+            let msg = format!("{desc} has no avatar");
+            self.errors
+                .push(doc.err(anchor.clone(), msg, "which avatar?", help));
         }
-        let settings = cx.defaults.resolve(
-            &settings,
-            doc,
-            Some(self.folder),
-            cx.declared,
-            &mut self.errors,
-        );
+        let (folder, errors) = (Some(self.folder), &mut self.errors);
+        let settings = cx
+            .defaults
+            .resolve(&settings, doc, folder, cx.declared, errors);
         let voice = Ok(settings.voice.clone());
 
         let lines = match (lines, &raw.script) {
             (Some(l), Some(s)) => {
+                let msg = format!("{desc} has both `lines` and `script`");
                 let help = "give the lines inline with `lines = [...]` or in a file with `script = \"...\"`, not both";
-                let e = doc.err(
-                    s.span(),
-                    format!("{desc} has both `lines` and `script`"),
-                    "second source of lines",
-                    help,
-                );
+                let e = doc.err(s.span(), msg, "second source of lines", help);
                 self.errors.push(e.with_related(l.span(), "lines here"));
                 None
             }
             (Some(l), None) => self.inline_lines(&desc, l, &voice),
             (None, Some(s)) => self.script_lines(&desc, s, &voice),
             (None, None) => {
+                let msg = format!("{desc} has no script lines");
                 let help = "add `lines = [\"Hello!\", ...]`, or `script = \"scripts/intro.txt\"` naming a text file with one line per line";
-                self.errors.push(doc.err(
-                    anchor,
-                    format!("{desc} has no script lines"),
-                    "nothing to say",
-                    help,
-                ));
+                self.errors
+                    .push(doc.err(anchor, msg, "nothing to say", help));
                 None
             }
         };
@@ -274,16 +245,16 @@ impl SceneCheck<'_> {
     fn inline_lines(
         &mut self,
         scene: &str,
-        value: Spanned<DeValue<'_>>,
-        voice: &SceneVoice,
+        v: Spanned<DeValue>,
+        voice: &Voices,
     ) -> Option<Vec<Line>> {
         let doc = self.doc;
         let help = "e.g. lines = [\"Hello!\", { text = \"Hi.\", voice = \"guest\" }]";
-        let (span, items) = self.ok(table::array(doc, value, "`lines` must be an array", help))?;
+        let (span, items) = self.ok(table::array(doc, v, "`lines` must be an array", help))?;
         if items.is_empty() {
             let help = "add at least one line, e.g. lines = [\"Hello!\"]";
-            self.errors
-                .push(doc.err(span, format!("{scene} has no script lines"), "empty", help));
+            let msg = format!("{scene} has no script lines");
+            self.errors.push(doc.err(span, msg, "empty", help));
             return None;
         }
         let (mut lines, mut missing_voice) = (Vec::new(), None);
@@ -305,8 +276,7 @@ impl SceneCheck<'_> {
                     })
                     .map_err(|mut e| {
                         // serde's message ends "expected a string"; a table will do too.
-                        e.message
-                            .push_str(", or a table such as { text = \"...\", voice = \"guest\" }");
+                        e.message += ", or a table such as { text = \"...\", voice = \"guest\" }";
                         e
                     }),
             };
@@ -316,23 +286,15 @@ impl SceneCheck<'_> {
             let text = raw.text.as_ref().map_or("", |t| t.get_ref().trim());
             if raw.audio.is_none() && text.is_empty() {
                 let at = raw.text.as_ref().map_or(span.clone(), |t| t.span());
+                let msg = format!("line {number} of {scene} is empty");
                 let help = "write what should be said, or remove the line (a line table needs `text` and/or `audio`)";
-                self.errors.push(doc.err(
-                    at,
-                    format!("line {number} of {scene} is empty"),
-                    "empty line",
-                    help,
-                ));
+                self.errors.push(doc.err(at, msg, "empty line", help));
             }
             let audio = raw.audio.as_ref().and_then(|a| self.audio(a));
-            if let Some(voice) =
-                self.line_voice(doc, raw.voice.as_ref(), voice, span, &mut missing_voice)
-            {
-                lines.push(Line {
-                    text: text.to_string(),
-                    voice,
-                    audio,
-                });
+            let missing = &mut missing_voice;
+            if let Some(voice) = self.line_voice(doc, raw.voice.as_ref(), voice, span, missing) {
+                let text = text.to_string();
+                lines.push(Line { text, voice, audio });
             }
         }
         self.no_voice(doc, missing_voice, scene);
@@ -341,12 +303,8 @@ impl SceneCheck<'_> {
 
     /// The file named at `v` (None = error, recorded).
     fn file(&mut self, v: &Spanned<String>) -> Option<SourceFile> {
-        self.ok(paths::file(
-            self.doc,
-            &self.cx.declared.root,
-            v,
-            Some(self.folder),
-        ))
+        let folder = Some(self.folder);
+        self.ok(paths::file(self.doc, &self.cx.declared.root, v, folder))
     }
 
     /// `audio = "..."`: a WAV file in the content folder (None = error, recorded).
@@ -355,20 +313,13 @@ impl SceneCheck<'_> {
         if paths::has_ext(&file.rel, &["wav"]) {
             return Some(file);
         }
-        let stem = file
-            .rel
-            .rsplit_once('.')
-            .map_or(file.rel.as_str(), |(stem, _)| stem);
+        let (rel, msg) = (&file.rel, format!("`{}` is not a WAV file", a.get_ref()));
+        let stem = rel.rsplit_once('.').map_or(rel.as_str(), |(stem, _)| stem);
         let help = format!(
-            "recorded audio must be a .wav file; convert it, e.g. `ffmpeg -i {} {stem}.wav`",
-            file.rel
+            "recorded audio must be a .wav file; convert it, e.g. `ffmpeg -i {rel} {stem}.wav`"
         );
-        self.errors.push(self.doc.err(
-            a.span(),
-            format!("`{}` is not a WAV file", a.get_ref()),
-            "not .wav",
-            help,
-        ));
+        self.errors
+            .push(self.doc.err(a.span(), msg, "not .wav", help));
         None
     }
 
@@ -378,7 +329,7 @@ impl SceneCheck<'_> {
         &mut self,
         doc: &Doc,
         named: Option<&Spanned<String>>,
-        scene_voice: &SceneVoice,
+        scene_voice: &Voices,
         span: Range<usize>,
         missing: &mut Option<Range<usize>>,
     ) -> Option<String> {
@@ -398,52 +349,36 @@ impl SceneCheck<'_> {
         let Some(span) = missing else {
             return;
         };
-        let help = none_declared(
-            &self.cx.declared.voices,
-            "voice",
-            "[voices.narrator] with language = \"en-us\"",
-            |first| format!("set `voice = \"{first}\"` on the scene or the line, or `voice`"),
-        );
-        self.errors.push(doc.err(
-            span,
-            format!("no voice for this line of {scene}"),
-            "which voice?",
-            help,
-        ));
+        let example = "[voices.narrator] with language = \"en-us\"";
+        let help = none_declared(&self.cx.declared.voices, "voice", example, |first| {
+            format!("set `voice = \"{first}\"` on the scene or the line, or `voice`")
+        });
+        let msg = format!("no voice for this line of {scene}");
+        self.errors.push(doc.err(span, msg, "which voice?", help));
     }
 
     /// `script = "scripts/intro.txt"`: one line per non-empty, non-`#` line; `[voice] text`.
     fn script_lines(
         &mut self,
         scene: &str,
-        value: &Spanned<String>,
-        voice: &SceneVoice,
+        v: &Spanned<String>,
+        voice: &Voices,
     ) -> Option<Vec<Line>> {
-        let (doc, span) = (self.doc, value.span());
-        let file = self.file(value)?;
-        let text = std::fs::read(&file.abs)
-            .map_err(|e| {
-                doc.err(
-                    span.clone(),
-                    format!("cannot read script `{}`: {e}", file.rel),
-                    "unreadable",
-                    "",
-                )
-            })
-            .and_then(|bytes| {
-                let message = format!("script `{}` is not UTF-8 text", file.rel);
-                String::from_utf8(bytes).map_err(|_| {
-                    doc.err(
-                        span.clone(),
-                        message,
-                        "not text",
-                        "save it as UTF-8 plain text",
-                    )
-                })
-            });
+        let (doc, span) = (self.doc, v.span());
+        let file = self.file(v)?;
+        let text = match std::fs::read(&file.abs).map(String::from_utf8) {
+            Ok(Ok(text)) => Ok(text),
+            Ok(Err(_)) => {
+                let msg = format!("script `{}` is not UTF-8 text", file.rel);
+                Err(doc.err(span.clone(), msg, "not text", "save it as UTF-8 plain text"))
+            }
+            Err(e) => {
+                let msg = format!("cannot read script `{}`: {e}", file.rel);
+                Err(doc.err(span.clone(), msg, "unreadable", ""))
+            }
+        };
         let script = Doc::new(file.rel.clone(), self.ok(text)?);
-        let (mut lines, mut missing_voice, mut offset, mut content_lines) =
-            (Vec::new(), None, 0, 0);
+        let (mut lines, mut missing_voice, mut offset, mut content_lines) = (vec![], None, 0, 0);
         let give_a_voice = "write `[guest] Text...` to give a line to the voice `guest`";
         for raw_line in script.text.split_inclusive('\n') {
             let at = offset + raw_line.len() - raw_line.trim_start().len(); // where the text begins
@@ -458,50 +393,35 @@ impl SceneCheck<'_> {
                 None => (None, trimmed),
                 Some(Some((v, text))) => {
                     let v_at = at + 1 + v.len() - v.trim_start().len();
-                    (
-                        Some(Spanned::new(
-                            v_at..v_at + v.trim().len(),
-                            v.trim().to_string(),
-                        )),
-                        text.trim(),
-                    )
+                    let named = Spanned::new(v_at..v_at + v.trim().len(), v.trim().to_string());
+                    (Some(named), text.trim())
                 }
                 Some(None) => {
-                    let e = script.err(
-                        at..at + 1,
-                        "unclosed `[` in script line",
-                        "no matching `]`",
-                        give_a_voice,
-                    );
-                    self.errors.push(e);
+                    let msg = "unclosed `[` in script line";
+                    self.errors
+                        .push(script.err(at..at + 1, msg, "no matching `]`", give_a_voice));
                     continue;
                 }
             };
             if text.is_empty() {
                 let help = "write what the voice should say after `[voice]`";
-                let message = format!("empty line in the script of {scene}");
+                let msg = format!("empty line in the script of {scene}");
                 self.errors
-                    .push(script.err(line_span, message, "nothing to say", help));
+                    .push(script.err(line_span, msg, "nothing to say", help));
                 continue;
             }
             if let Some(v) = named.as_ref().filter(|v| v.get_ref().is_empty()) {
-                self.errors.push(script.err(
-                    v.span(),
-                    "empty voice name in `[]`",
-                    "empty",
-                    give_a_voice,
-                ));
+                let msg = "empty voice name in `[]`";
+                self.errors
+                    .push(script.err(v.span(), msg, "empty", give_a_voice));
                 continue;
             }
-            if let Some(voice) = self.line_voice(
-                &script,
-                named.as_ref(),
-                voice,
-                line_span,
-                &mut missing_voice,
-            ) {
+            let missing = &mut missing_voice;
+            if let Some(voice) = self.line_voice(&script, named.as_ref(), voice, line_span, missing)
+            {
+                let text = text.to_string();
                 lines.push(Line {
-                    text: text.to_string(),
+                    text,
                     voice,
                     audio: None,
                 });
@@ -513,12 +433,8 @@ impl SceneCheck<'_> {
                 "write the lines into `{}`, one per line (`#` starts a comment; `[guest] ` at the start gives a line to the voice `guest`)",
                 file.rel
             );
-            self.errors.push(doc.err(
-                span,
-                format!("{scene} has no script lines"),
-                "empty script",
-                help,
-            ));
+            let msg = format!("{scene} has no script lines");
+            self.errors.push(doc.err(span, msg, "empty script", help));
             return None;
         }
         Some(lines)
@@ -530,17 +446,17 @@ impl SceneCheck<'_> {
 fn none_declared(
     declared: &[String],
     what: &str,
-    example: &str,
-    set: impl FnOnce(&str) -> String,
+    ex: &str,
+    set: impl Fn(&str) -> String,
 ) -> String {
-    match declared.first() {
-        None => format!("no {what}s are declared: add one to Renderfile.toml, e.g. {example}"),
-        Some(first) => format!(
-            "{} under [defaults] in Renderfile.toml (declared {what}s: {})",
-            set(first),
-            list(declared)
-        ),
-    }
+    let Some(first) = declared.first() else {
+        return format!("no {what}s are declared: add one to Renderfile.toml, e.g. {ex}");
+    };
+    let set = set(first);
+    format!(
+        "{set} under [defaults] in Renderfile.toml (declared {what}s: {})",
+        list(declared)
+    )
 }
 
 #[cfg(test)]

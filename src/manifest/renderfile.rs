@@ -12,7 +12,7 @@ use serde::Deserialize;
 use toml::de::DeTable;
 use toml::Spanned;
 
-use super::diagnostic::{ConfigError, Doc};
+use super::diagnostic::{ConfigError, Doc, Errors};
 use super::espeak::{self, espeak_voice, RawVoice};
 use super::model::ModelProblem;
 use super::settings::{self, Declared, RawSettings, SceneSettings};
@@ -51,37 +51,30 @@ pub(crate) struct Renderfile {
 pub(crate) fn parse(root: &Path, doc: &Doc) -> Result<Renderfile, Vec<ConfigError>> {
     let mut top = table::parse_document(doc)?;
     let mut errors = Vec::new();
-    misplaced_keys(doc, &mut top, &mut errors);
-    table::unknown_keys(doc, &mut top, TOP_KEYS, "in Renderfile.toml", &mut errors);
+    let e = &mut errors;
+    misplaced_keys(doc, &mut top, e);
+    table::unknown_keys(doc, &mut top, TOP_KEYS, "in Renderfile.toml", e);
 
-    let render: RawRender = section(doc, &mut top, "render", RENDER_KEYS, &mut errors);
-    let defaults: RawSettings = section(doc, &mut top, "defaults", settings::KEYS, &mut errors);
-    let raw_voices: Vec<(String, Range<usize>, RawVoice)> =
-        named(doc, &mut top, "voice", espeak::KEYS, &mut errors);
-    let raw_avatars: Vec<(String, Range<usize>, RawAvatar)> =
-        named(doc, &mut top, "avatar", AVATAR_KEYS, &mut errors);
+    let render: RawRender = section(doc, &mut top, "render", RENDER_KEYS, e);
+    let defaults: RawSettings = section(doc, &mut top, "defaults", settings::KEYS, e);
+    let raw_voices: Vec<(_, _, RawVoice)> = named(doc, &mut top, "voice", espeak::KEYS, e);
+    let raw_avatars: Vec<(_, _, RawAvatar)> = named(doc, &mut top, "avatar", AVATAR_KEYS, e);
 
-    let settings = farm_settings(doc, render, &mut errors);
+    let settings = farm_settings(doc, render, e);
     let declared = Declared {
         root: root.to_path_buf(),
         voices: raw_voices.iter().map(|v| v.0.clone()).collect(),
         avatars: raw_avatars.iter().map(|a| a.0.clone()).collect(),
     };
-    let mut voices = BTreeMap::new();
-    for (name, _, raw) in raw_voices {
-        if let Some(v) = espeak_voice(doc, &name, raw, &mut errors) {
-            voices.insert(name, v);
-        }
-    }
-    let mut avatars = BTreeMap::new();
-    for (name, span, raw) in raw_avatars {
-        if let Some(a) = avatar(doc, root, name.clone(), span, raw, &mut errors) {
-            avatars.insert(name, a);
-        }
-    }
-    let defaults =
-        SceneSettings::builtin(&declared).resolve(&defaults, doc, None, &declared, &mut errors);
-
+    let voices = (raw_voices.into_iter())
+        .filter_map(|(name, _, raw)| Some((name.clone(), espeak_voice(doc, &name, raw, e)?)))
+        .collect();
+    let avatars = (raw_avatars.into_iter())
+        .filter_map(|(name, span, raw)| {
+            Some((name.clone(), avatar(doc, root, name, span, raw, e)?))
+        })
+        .collect();
+    let defaults = SceneSettings::builtin(&declared).resolve(&defaults, doc, None, &declared, e);
     if !errors.is_empty() {
         errors.sort_by_key(|e| e.span().map_or(0, |s| s.offset()));
         return Err(errors);
@@ -97,8 +90,7 @@ pub(crate) fn parse(root: &Path, doc: &Doc) -> Result<Renderfile, Vec<ConfigErro
 
 /// Top-level keys that belong in a section (`device = "cpu"` written above `[render]`).
 fn misplaced_keys(doc: &Doc, top: &mut DeTable<'_>, errors: &mut Vec<ConfigError>) {
-    let misplaced: Vec<(String, Range<usize>)> = top
-        .iter()
+    let misplaced: Vec<(String, Range<usize>)> = (top.iter())
         .filter(|(k, v)| {
             !v.get_ref().is_table()
                 && [RENDER_KEYS, settings::KEYS]
@@ -133,16 +125,19 @@ fn section<T: DeserializeOwned + Default>(
     let Some(value) = top.remove(name) else {
         return T::default();
     };
-    let message = || {
-        (
-            format!("`{name}` must be a table"),
-            format!("write it as a [{name}] section"),
-        )
-    };
-    let read = table::table(doc, value, message).map_err(|e| errors.push(e));
-    read.ok()
-        .and_then(|(span, t)| table::read(doc, span, t, keys, &format!("in [{name}]"), errors))
-        .unwrap_or_default()
+    let (msg, help) = (
+        format!("`{name}` must be a table"),
+        format!("write it as a [{name}] section"),
+    );
+    table::read(
+        doc,
+        value,
+        [&msg, &help],
+        keys,
+        &format!("in [{name}]"),
+        errors,
+    )
+    .unwrap_or_default()
 }
 
 /// `[voices.<name>]` / `[avatars.<name>]` (`what` = "voice" / "avatar"): (name, span of the
@@ -157,34 +152,27 @@ fn named<T: DeserializeOwned>(
     let Some(value) = top.remove(format!("{what}s").as_str()) else {
         return Vec::new();
     };
-    let all = table::table(doc, value, || {
-        let help = format!("declare each {what} as its own section, e.g. [{what}s.narrator]");
-        (format!("`{what}s` must be a table of {what}s"), help)
-    });
-    let all = match all {
-        Ok((_, all)) => all,
-        Err(e) => {
-            errors.push(e);
-            return Vec::new();
-        }
+    let msg = format!("`{what}s` must be a table of {what}s");
+    let help = format!("declare each {what} as its own section, e.g. [{what}s.narrator]");
+    let Some((_, all)) = errors.keep(table::table(doc, value, msg, &help)) else {
+        return Vec::new();
     };
     let example = if what == "voice" {
-        "engine = \"espeak\""
+        r#"engine = "espeak""#
     } else {
-        "image = \"avatars/host.png\""
+        r#"image = "avatars/host.png""#
     };
     let mut out = Vec::new();
     for (key, value) in all {
         let name = key.get_ref().to_string();
-        let found = table::table(doc, value, || {
-            let help = format!(
-                "declare each {what} as its own section: [{what}s.<name>] followed by its keys (e.g. {example}); `{name}` looks like a key written directly under [{what}s]"
-            );
-            (format!("{what} `{name}` must be a table"), help)
-        });
-        let ctx = format!("in {what} `{name}`");
-        let raw = found.map_err(|e| errors.push(e)).ok();
-        if let Some(raw) = raw.and_then(|(span, t)| table::read(doc, span, t, keys, &ctx, errors)) {
+        let help = format!(
+            "declare each {what} as its own section: [{what}s.<name>] followed by its keys (e.g. {example}); `{name}` looks like a key written directly under [{what}s]"
+        );
+        let (msg, ctx) = (
+            format!("{what} `{name}` must be a table"),
+            format!("in {what} `{name}`"),
+        );
+        if let Some(raw) = table::read(doc, value, [&msg, &help], keys, &ctx, errors) {
             out.push((name, key.span(), raw));
         }
     }
@@ -193,18 +181,14 @@ fn named<T: DeserializeOwned>(
 
 /// `[render]`
 fn farm_settings(doc: &Doc, raw: RawRender, errors: &mut Vec<ConfigError>) -> Settings {
-    let device = raw
-        .device
-        .map(|d| Device::parse(doc, &d).map_err(|e| errors.push(e)));
-    let jobs = raw.jobs.map(|j| {
-        let help = "the number of parallel jobs; leave it out to use every core";
-        in_range(doc, &j, "`jobs`", (1..=1024, ""), help).map_err(|e| errors.push(e))
-    });
+    let device = raw.device.and_then(|d| errors.keep(Device::parse(doc, &d)));
+    let help = "the number of parallel jobs; leave it out to use every core";
+    let jobs = raw
+        .jobs
+        .and_then(|j| errors.keep(in_range(doc, &j, "`jobs`", (1..=1024, ""), help)));
     Settings {
-        device: device
-            .and_then(Result::ok)
-            .map_or_else(|| "auto".to_string(), |d| d.0),
-        jobs: jobs.and_then(Result::ok).map(|n| n as usize),
+        device: device.map_or_else(|| "auto".to_string(), |d| d.0),
+        jobs: jobs.map(|n| n as usize),
     }
 }
 
@@ -221,26 +205,26 @@ fn avatar(
         .as_ref()
         .map_or("builtin", |l| l.get_ref().trim())
         .to_string();
-    let model = match &raw.lipsync {
-        Some(l) if lipsync.is_empty() => {
-            let help = "leave it out for \"builtin\", or name a lip-sync model";
-            Err(doc.err(
-                l.span(),
-                format!("empty `lipsync` in avatar `{name}`"),
-                "empty",
-                help,
-            ))
-        }
-        Some(l) if lipsync != "builtin" => match super::model::load(root, &lipsync) {
-            Ok(model) => Ok(Some(model)),
-            Err(ModelProblem::NotFound { message, help }) => {
-                Err(doc.err(l.span(), message, "no such model", help))
+    let model =
+        match &raw.lipsync {
+            Some(l) if lipsync.is_empty() => {
+                let (msg, help) = (
+                    format!("empty `lipsync` in avatar `{name}`"),
+                    "leave it out for \"builtin\", or name a lip-sync model",
+                );
+                Err(doc.err(l.span(), msg, "empty", help))
             }
-            Err(ModelProblem::Invalid(error)) => Err(error),
-        },
-        _ => Ok(None),
-    };
-    let model = model.map_err(|e| errors.push(e)).ok()?;
+            Some(l) if lipsync != "builtin" => super::model::load(root, &lipsync)
+                .map(Some)
+                .map_err(|p| match p {
+                    ModelProblem::NotFound { message, help } => {
+                        doc.err(l.span(), message, "no such model", help)
+                    }
+                    ModelProblem::Invalid(error) => error,
+                }),
+            _ => Ok(None),
+        };
+    let model = errors.keep(model)?;
     let (path, kind) = match (raw.image, raw.video) {
         (Some(i), None) => (i, AvatarKind::Image),
         (None, Some(v)) => (v, AvatarKind::Video),
@@ -253,23 +237,19 @@ fn avatar(
             return None;
         }
         (Some(_), Some(v)) => {
-            let message = format!("avatar `{name}` has both `image` and `video`");
-            errors.push(doc.err(
-                v.span(),
-                message,
-                "second picture",
+            let (msg, help) = (
+                format!("avatar `{name}` has both `image` and `video`"),
                 "keep exactly one of them",
-            ));
+            );
+            errors.push(doc.err(v.span(), msg, "second picture", help));
             return None;
         }
     };
-    let source = paths::file(doc, root, &path, None)
-        .and_then(|f| match kind {
-            AvatarKind::Image => paths::image_ext(doc, &path, &f).map(|()| f),
-            AvatarKind::Video => Ok(f),
-        })
-        .map_err(|e| errors.push(e))
-        .ok()?;
+    let source = paths::file(doc, root, &path, None).and_then(|f| match kind {
+        AvatarKind::Image => paths::image_ext(doc, &path, &f).map(|()| f),
+        AvatarKind::Video => Ok(f),
+    });
+    let source = errors.keep(source)?;
     Some(Avatar {
         name,
         source,

@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use toml::de::{DeArray, DeTable, DeValue, ValueDeserializer};
 use toml::Spanned;
 
-use super::diagnostic::{unknown_key, ConfigError, Doc};
+use super::diagnostic::{unknown_key, ConfigError, Doc, Errors};
 
 /// Parses a whole TOML document; Err = every syntax error.
 pub(crate) fn parse_document(doc: &Doc) -> Result<DeTable<'_>, Vec<ConfigError>> {
@@ -67,35 +67,32 @@ pub(crate) fn de<T: DeserializeOwned>(
     T::deserialize(ValueDeserializer::from(value)).map_err(|e| doc.de_error(&e, span, ctx))
 }
 
-/// A table with only the `keys` of `T`, deserialised; None = every problem is in `errors`.
+/// A table value (else the error `not_table`: message, help) of `keys` only, deserialised;
+/// None = every problem is in `errors`.
 pub(crate) fn read<T: DeserializeOwned>(
     doc: &Doc,
-    span: Range<usize>,
-    mut table: DeTable<'_>,
+    value: Spanned<DeValue<'_>>,
+    [msg, help]: [&str; 2],
     keys: &[&str],
     ctx: &str,
     errors: &mut Vec<ConfigError>,
 ) -> Option<T> {
+    let (span, mut table) = errors.keep(table(doc, value, msg, help))?;
     unknown_keys(doc, &mut table, keys, ctx, errors);
-    de(doc, Spanned::new(span, DeValue::Table(table)), ctx)
-        .map_err(|e| errors.push(e))
-        .ok()
+    errors.keep(de(doc, Spanned::new(span, DeValue::Table(table)), ctx))
 }
 
-/// Takes a table value apart, or reports what it should have been: `message()` gives the
-/// (message, help).
+/// Takes a table value apart, or reports that it should have been one.
 pub(crate) fn table<'i>(
     doc: &Doc,
     value: Spanned<DeValue<'i>>,
-    message: impl FnOnce() -> (String, String),
+    msg: impl Into<String>,
+    help: &str,
 ) -> Result<(Range<usize>, DeTable<'i>), ConfigError> {
     let span = value.span();
     match value.into_inner() {
         DeValue::Table(t) => Ok((span, t)),
-        other => {
-            let (msg, help) = message();
-            Err(not_a(doc, span, &other, msg, &help))
-        }
+        other => Err(not_a(doc, span, &other, msg, help)),
     }
 }
 
