@@ -14,7 +14,6 @@
 //!   help: did you mean `pitch`?
 //! ```
 
-use std::fmt::Write as _;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -75,31 +74,21 @@ impl ConfigError {
         self
     }
 
-    /// The file, relative to the content folder (e.g. `projects/demo/project.toml`).
-    pub fn file(&self) -> &str {
-        self.source_code.name()
-    }
-
-    /// The offending value's byte span in [`ConfigError::file`], if the error has one.
+    /// The offending value's byte span, if the error has one.
     pub fn span(&self) -> Option<SourceSpan> {
-        self.labels
-            .iter()
-            .find(|l| l.primary())
-            .or(self.labels.first())
-            .map(|l| *l.inner())
+        let primary = self.labels.iter().find(|l| l.primary());
+        primary.or(self.labels.first()).map(|l| *l.inner())
     }
 
-    /// 1-based line and column (in characters) of the start of [`ConfigError::span`].
-    pub fn line_col(&self) -> Option<(usize, usize)> {
-        let offset = self.span()?.offset();
-        Some(line_col(self.source_code.inner(), offset))
-    }
-
-    /// `file:line:col`, or just `file` when there is no location.
+    /// `file:line:col` (1-based, in characters), or just `file` when there is no location.
     pub fn location(&self) -> String {
-        match self.line_col() {
-            Some((line, col)) => format!("{}:{line}:{col}", self.file()),
-            None => self.file().to_string(),
+        let file = self.source_code.name();
+        match self.span() {
+            Some(span) => {
+                let (line, col) = line_col(self.source_code.inner(), span.offset());
+                format!("{file}:{line}:{col}")
+            }
+            None => file.to_string(),
         }
     }
 }
@@ -138,11 +127,13 @@ pub fn render_report(err: &ConfigError) -> String {
         .with_links(false);
     if handler.render_report(&mut out, err).is_err() {
         // Cannot really happen (spans are clamped to the text); fall back to plain text.
-        out.clear();
-        let _ = write!(out, "{}: {}", err.location(), err.message);
-        if let Some(help) = &err.help {
-            let _ = write!(out, "\n  help: {help}");
-        }
+        let help = err.help.as_ref().map(|h| format!("\n  help: {h}"));
+        out = format!(
+            "{}: {}{}",
+            err.location(),
+            err.message,
+            help.unwrap_or_default()
+        );
     }
     out
 }
@@ -222,10 +213,10 @@ impl Doc {
     ) -> ConfigError {
         let span = err.span().unwrap_or(fallback);
         let msg = err.message().trim();
-        match msg
+        let missing = msg
             .strip_prefix("missing field `")
-            .and_then(|r| r.split_once('`'))
-        {
+            .and_then(|r| r.split_once('`'));
+        match missing {
             Some((name, _)) => {
                 let help = format!("add `{name} = ...` here");
                 self.err(span, format!("missing key `{name}` {context}"), "", help)
@@ -233,25 +224,6 @@ impl Doc {
             None => self.err(span, humanise_serde(msg), "", ""),
         }
     }
-}
-
-/// "unknown key `x`" with a did-you-mean (or the list of valid keys) as the hint.
-pub(crate) fn unknown_key(
-    doc: &Doc,
-    span: Range<usize>,
-    key: &str,
-    expected: &[&str],
-    ctx: &str,
-) -> ConfigError {
-    let help = suggest(key, expected, || {
-        format!("valid keys here are {}", list(expected))
-    });
-    doc.err(
-        span,
-        format!("unknown key `{key}` {ctx}"),
-        "unknown key",
-        help,
-    )
 }
 
 /// "unknown voice `x`" etc. at `v`, with a did-you-mean from the `declared` names, else
@@ -273,7 +245,7 @@ pub(crate) fn unknown_name(
 }
 
 /// "did you mean `x`?" for a typo of one of `candidates`, else `otherwise()`.
-fn suggest(
+pub(crate) fn suggest(
     name: &str,
     candidates: &[impl AsRef<str>],
     otherwise: impl FnOnce() -> String,
@@ -304,10 +276,9 @@ pub(crate) fn did_you_mean<'a>(
 /// "`a`, `b` and `c`"
 pub(crate) fn list(names: &[impl AsRef<str>]) -> String {
     let quoted: Vec<String> = names.iter().map(|n| format!("`{}`", n.as_ref())).collect();
-    match quoted.as_slice() {
-        [] => String::new(),
-        [one] => one.clone(),
-        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    match quoted.split_last() {
+        Some((last, init)) if !init.is_empty() => format!("{} and {last}", init.join(", ")),
+        _ => quoted.concat(),
     }
 }
 

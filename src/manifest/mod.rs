@@ -41,37 +41,28 @@ pub struct Loaded {
 /// non-empty [`Loaded::errors`] = some projects or scenes were invalid and have been left out
 /// of [`Manifest::projects`]. Every project in the manifest has at least one scene.
 pub fn load(root: &Path) -> Result<Loaded, Vec<ConfigError>> {
+    let fatal = |msg: String, help: String| {
+        vec![ConfigError::in_file(RENDERFILE_NAME, msg).with_help(help)]
+    };
     let root = root.canonicalize().map_err(|e| {
-        vec![ConfigError::in_file(
-            RENDERFILE_NAME,
-            format!("cannot open the content folder `{}`: {e}", root.display()),
-        )
-        .with_help("pass the folder that holds Renderfile.toml")]
+        let msg = format!("cannot open the content folder `{}`: {e}", root.display());
+        fatal(msg, "pass the folder that holds Renderfile.toml".into())
     })?;
     let text = paths::resolve(&root, RENDERFILE_NAME)
-        .and_then(|f| std::fs::read_to_string(&f.abs).map_err(|e| PathProblem::Io(e.to_string())));
-    let text = text.map_err(|problem| {
-        let (message, help) = match problem {
-            PathProblem::NotFound => (
+        .and_then(|f| std::fs::read_to_string(&f.abs).map_err(|e| PathProblem::Io(e.to_string())))
+        .map_err(|problem| match problem {
+            PathProblem::NotFound => fatal(
                 format!("no `{RENDERFILE_NAME}` in `{}`", root.display()),
-                "a content folder needs a Renderfile.toml declaring its [voices.<name>] and [avatars.<name>]; run render in (or pass) the content folder".to_string(),
+                "a content folder needs a Renderfile.toml declaring its [voices.<name>] and [avatars.<name>]; run render in (or pass) the content folder".into(),
             ),
-            other => (
-                format!("cannot read `{RENDERFILE_NAME}`: {}", other.message(RENDERFILE_NAME)),
-                other.help(),
-            ),
-        };
-        vec![ConfigError::in_file(RENDERFILE_NAME, message).with_help(help)]
-    })?;
-    let doc = diagnostic::Doc::new(RENDERFILE_NAME, text);
-    let rf = renderfile::parse(&root, &doc)?;
-
+            other => fatal(format!("cannot read `{RENDERFILE_NAME}`: {}", other.message(RENDERFILE_NAME)), other.help()),
+        })?;
+    let rf = renderfile::parse(&root, &diagnostic::Doc::new(RENDERFILE_NAME, text))?;
     let cx = project::Context {
         declared: &rf.declared,
         defaults: &rf.defaults,
     };
-    let mut projects = Vec::new();
-    let mut errors = Vec::new();
+    let (mut projects, mut errors) = (Vec::new(), Vec::new());
     for name in project_folders(&root) {
         match project_doc(&root, &name) {
             Ok((file, doc)) => {
@@ -82,13 +73,13 @@ pub fn load(root: &Path) -> Result<Loaded, Vec<ConfigError>> {
             Err(e) => errors.push(e),
         }
     }
-
+    let (settings, voices, avatars) = (rf.settings, rf.voices, rf.avatars);
     Ok(Loaded {
         manifest: Manifest {
             root,
-            settings: rf.settings,
-            voices: rf.voices,
-            avatars: rf.avatars,
+            settings,
+            voices,
+            avatars,
             projects,
         },
         errors,
@@ -98,19 +89,19 @@ pub fn load(root: &Path) -> Result<Loaded, Vec<ConfigError>> {
 /// The project.toml of the project folder `name`: its path and text.
 fn project_doc(root: &Path, name: &str) -> Result<(PathBuf, diagnostic::Doc), ConfigError> {
     let rel = format!("projects/{name}/project.toml");
+    let error = |msg: String| ConfigError::in_file(&rel, msg);
     if !paths::is_identifier(name) {
-        return Err(
-            ConfigError::in_file(&rel, format!("project folder name `{name}` is not allowed (in `{rel}`)"))
-                .with_help("rename the folder using only letters, digits, `-` and `_`: the name becomes out/<project>/"),
-        );
+        let help = "rename the folder using only letters, digits, `-` and `_`: the name becomes out/<project>/";
+        return Err(error(format!(
+            "project folder name `{name}` is not allowed (in `{rel}`)"
+        ))
+        .with_help(help));
     }
-    let file = paths::resolve(root, &rel)
-        .map_err(|p| ConfigError::in_file(&rel, p.message(&rel)).with_help(p.help()))?;
-    let bytes = std::fs::read(&file.abs)
-        .map_err(|e| ConfigError::in_file(&rel, format!("cannot read `{rel}`: {e}")))?;
+    let file =
+        paths::resolve(root, &rel).map_err(|p| error(p.message(&rel)).with_help(p.help()))?;
+    let bytes = std::fs::read(&file.abs).map_err(|e| error(format!("cannot read `{rel}`: {e}")))?;
     let text = String::from_utf8(bytes).map_err(|_| {
-        ConfigError::in_file(&rel, format!("`{rel}` is not UTF-8 text"))
-            .with_help("TOML files must be UTF-8")
+        error(format!("`{rel}` is not UTF-8 text")).with_help("TOML files must be UTF-8")
     })?;
     Ok((file.abs, diagnostic::Doc::new(rel, text)))
 }
@@ -118,11 +109,10 @@ fn project_doc(root: &Path, name: &str) -> Result<(PathBuf, diagnostic::Doc), Co
 /// Names of the folders `projects/*` that hold a project.toml (possibly through a symbolic
 /// link, which `resolve` then checks), sorted.
 fn project_folders(root: &Path) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(root.join("projects")) else {
-        return Vec::new();
-    };
-    let mut names: Vec<String> = entries
-        .filter_map(|e| e.ok())
+    let entries = std::fs::read_dir(root.join("projects"))
+        .into_iter()
+        .flatten();
+    let mut names: Vec<String> = (entries.flatten())
         .filter(|e| std::fs::symlink_metadata(e.path().join("project.toml")).is_ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();

@@ -14,6 +14,7 @@ use toml::Spanned;
 
 use super::diagnostic::{did_you_mean, ConfigError, Doc};
 use super::SourceFile;
+use PathProblem::*;
 
 /// Why a path written in a declaration cannot be used.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,7 +42,6 @@ impl PathProblem {
     /// One-line message about the path `rel` as the user wrote it, e.g.
     /// "`../../etc/passwd` is outside the content folder".
     pub fn message(&self, rel: &str) -> String {
-        use PathProblem::*;
         match self {
             Empty => "empty path".to_string(),
             Absolute | LeavesFolder | SymlinkOutside { .. } => {
@@ -55,7 +55,6 @@ impl PathProblem {
 
     /// The label under the value that named the path.
     fn label(&self) -> &'static str {
-        use PathProblem::*;
         match self {
             NotFound | BrokenLink { .. } => "not found",
             Absolute | LeavesFolder | SymlinkOutside { .. } => "outside the content folder",
@@ -65,7 +64,6 @@ impl PathProblem {
 
     /// A hint on how to fix it.
     pub fn help(&self) -> String {
-        use PathProblem::*;
         const RELATIVE: &str =
             "paths are relative to the content folder (the folder holding Renderfile.toml)";
         match self {
@@ -91,20 +89,20 @@ impl PathProblem {
 /// content folder joined with it.
 pub fn resolve(root: &Path, rel: &str) -> Result<SourceFile, PathProblem> {
     if rel.trim().is_empty() {
-        return Err(PathProblem::Empty);
+        return Err(Empty);
     }
     let path = Path::new(rel);
     if path.is_absolute() || path.has_root() {
-        return Err(PathProblem::Absolute);
+        return Err(Absolute);
     }
     let mut parts: Vec<&str> = Vec::new();
     for component in path.components() {
         match component {
-            Component::Prefix(_) | Component::RootDir => return Err(PathProblem::Absolute),
+            Component::Prefix(_) | Component::RootDir => return Err(Absolute),
             Component::CurDir => {}
             Component::ParentDir => {
                 if parts.pop().is_none() {
-                    return Err(PathProblem::LeavesFolder);
+                    return Err(LeavesFolder);
                 }
             }
             // `rel` is a str, so every component is valid UTF-8.
@@ -113,7 +111,7 @@ pub fn resolve(root: &Path, rel: &str) -> Result<SourceFile, PathProblem> {
     }
     if parts.is_empty() {
         // "." or "a/..": the content folder itself.
-        return Err(PathProblem::NotAFile);
+        return Err(NotAFile);
     }
 
     let root = root.canonicalize().map_err(io_problem)?;
@@ -127,21 +125,22 @@ pub fn resolve(root: &Path, rel: &str) -> Result<SourceFile, PathProblem> {
         let link = parts[..=i].join("/");
         match abs.canonicalize() {
             Ok(target) if target.starts_with(&root) => {}
-            Ok(target) => return Err(PathProblem::SymlinkOutside { link, target }),
+            Ok(target) => return Err(SymlinkOutside { link, target }),
             Err(_) => {
                 // Dangling: say where it points, and whether that is outside anyway.
                 let raw = fs::read_link(&abs).unwrap_or_default();
                 let target = normalise(&abs.parent().unwrap_or(&root).join(raw));
-                if target.starts_with(&root) {
-                    return Err(PathProblem::BrokenLink { link, target });
-                }
-                return Err(PathProblem::SymlinkOutside { link, target });
+                let inside = target.starts_with(&root);
+                return Err(if inside {
+                    BrokenLink { link, target }
+                } else {
+                    SymlinkOutside { link, target }
+                });
             }
         }
     }
-    let meta = fs::metadata(&abs).map_err(io_problem)?;
-    if !meta.is_file() {
-        return Err(PathProblem::NotAFile);
+    if !fs::metadata(&abs).map_err(io_problem)?.is_file() {
+        return Err(NotAFile);
     }
     Ok(SourceFile {
         rel: parts.join("/"),
@@ -161,7 +160,7 @@ pub(crate) fn file(
     let rel = v.get_ref();
     resolve(root, rel).map_err(|problem| {
         let mut help = problem.help();
-        if problem == PathProblem::NotFound {
+        if problem == NotFound {
             if let Some(found) = base.and_then(|b| resolve(root, &format!("{b}/{rel}")).ok()) {
                 help = format!(
                     "did you mean `{}`? paths are relative to the content folder (the folder holding Renderfile.toml), not to project.toml",
@@ -177,19 +176,22 @@ pub(crate) fn file(
 
 /// A sibling of the missing file `rel` with a similar name (a typo), if any.
 fn near_file(root: &Path, rel: &str) -> Option<String> {
-    let (dir, name) = match rel.rsplit_once('/') {
-        Some((d, n)) => (Some(d), n),
-        None => (None, rel),
-    };
-    let folder = resolve_dir(root, dir.unwrap_or(""))?;
-    let names: Vec<String> = fs::read_dir(folder)
+    let (dir, name) = rel.rsplit_once('/').unwrap_or(("", rel));
+    let root = root.canonicalize().ok()?;
+    let folder = root
+        .join(dir)
+        .canonicalize()
+        .ok()
+        .filter(|d| d.starts_with(&root) && d.is_dir());
+    let names = fs::read_dir(folder?)
         .ok()?
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .collect();
+        .filter_map(|e| e.ok()?.file_name().into_string().ok());
+    let names: Vec<String> = names.collect();
     let near = did_you_mean(name, names.iter().map(String::as_str))?;
-    Some(match dir {
-        Some(d) => format!("{d}/{near}"),
-        None => near.to_string(),
+    Some(if dir.is_empty() {
+        near.to_string()
+    } else {
+        format!("{dir}/{near}")
     })
 }
 
@@ -202,13 +204,11 @@ pub(crate) fn image_ext(
     if has_ext(&file.rel, &["png", "jpg", "jpeg"]) {
         return Ok(());
     }
-    let message = format!("`{}` is not a PNG or JPEG image", v.get_ref());
-    Err(doc.err(
-        v.span(),
-        message,
-        "not .png/.jpg",
+    let (msg, help) = (
+        format!("`{}` is not a PNG or JPEG image", v.get_ref()),
         "use a .png or .jpg file",
-    ))
+    );
+    Err(doc.err(v.span(), msg, "not .png/.jpg", help))
 }
 
 pub(crate) fn has_ext(rel: &str, exts: &[&str]) -> bool {
@@ -225,17 +225,10 @@ pub(crate) fn is_identifier(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
-/// A directory inside the content folder (`""` = the content folder itself), for listing.
-fn resolve_dir(root: &Path, rel: &str) -> Option<PathBuf> {
-    let root = root.canonicalize().ok()?;
-    let dir = root.join(rel).canonicalize().ok()?;
-    (dir.starts_with(&root) && dir.is_dir()).then_some(dir)
-}
-
 fn io_problem(e: io::Error) -> PathProblem {
     match e.kind() {
-        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => PathProblem::NotFound,
-        _ => PathProblem::Io(e.to_string()),
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => NotFound,
+        _ => Io(e.to_string()),
     }
 }
 

@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use toml::de::{DeArray, DeTable, DeValue, ValueDeserializer};
 use toml::Spanned;
 
-use super::diagnostic::{unknown_key, ConfigError, Doc, Errors};
+use super::diagnostic::{line_col, list, suggest, ConfigError, Doc, Errors};
 
 /// Parses a whole TOML document; Err = every syntax error.
 pub(crate) fn parse_document(doc: &Doc) -> Result<DeTable<'_>, Vec<ConfigError>> {
@@ -23,12 +23,13 @@ pub(crate) fn parse_document(doc: &Doc) -> Result<DeTable<'_>, Vec<ConfigError>>
     // The recovering parser finds independent mistakes, but also follow-on ones: keep one
     // error per line. At the very same place the later one is the cause (an unterminated
     // string is reported after the array it leaves unclosed).
+    let line = |e: &ConfigError| e.span().map(|s| line_col(&doc.text, s.offset()).0);
     let mut out: Vec<ConfigError> = Vec::new();
     for e in &errors {
         let e = doc.syntax_error(e);
         match out.last_mut() {
             Some(last) if last.span() == e.span() => *last = e,
-            Some(last) if last.line_col().map(|l| l.0) == e.line_col().map(|l| l.0) => {}
+            Some(last) if line(last) == line(&e) => {}
             _ => out.push(e),
         }
     }
@@ -52,7 +53,11 @@ pub(crate) fn unknown_keys(
         .collect();
     for (key, span) in &unknown {
         table.remove(key.as_str());
-        errors.push(unknown_key(doc, span.clone(), key, allowed, ctx));
+        let help = suggest(key, allowed, || {
+            format!("valid keys here are {}", list(allowed))
+        });
+        let msg = format!("unknown key `{key}` {ctx}");
+        errors.push(doc.err(span.clone(), msg, "unknown key", help));
     }
     !unknown.is_empty()
 }
