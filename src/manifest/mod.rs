@@ -377,13 +377,7 @@ script = "scripts/interview.txt"
         assert!(l.errors.is_empty(), "{}", show(&l.errors));
         let m = l.manifest;
         assert_eq!(m.root, f.root().canonicalize().unwrap());
-        assert_eq!(
-            m.settings,
-            Settings {
-                device: "cpu".into(),
-                jobs: None
-            }
-        );
+        assert_eq!((m.settings.device.as_str(), m.settings.jobs), ("cpu", None));
         assert_eq!(m.voices.keys().collect::<Vec<_>>(), ["guest", "narrator"]);
         let astronaut = &m.avatars["astronaut"];
         assert_eq!(astronaut.kind, AvatarKind::Image);
@@ -400,10 +394,8 @@ script = "scripts/interview.txt"
         assert_eq!(intro.name, "intro");
         assert_eq!(intro.avatar, "astronaut");
         assert_eq!(intro.background, Background::Colour([0x1e, 0x24, 0x30]));
-        assert_eq!(
-            (intro.fps, intro.width, intro.height, intro.pause),
-            (25, 1280, 720, 0.4)
-        );
+        let shape = |s: &Scene| (s.fps, s.width, s.height, s.pause);
+        assert_eq!(shape(intro), (25, 1280, 720, 0.4));
         let applause = SourceFile {
             rel: "assets/applause.wav".into(),
             abs: m.root.join("assets/applause.wav"),
@@ -425,15 +417,7 @@ script = "scripts/interview.txt"
 
         let interview = &demo.scenes[1];
         assert_eq!(interview.background, Background::Colour([0, 0, 0]));
-        assert_eq!(
-            (
-                interview.fps,
-                interview.width,
-                interview.height,
-                interview.pause
-            ),
-            (25, 640, 360, 0.5)
-        );
+        assert_eq!(shape(interview), (25, 640, 360, 0.5));
         assert_eq!(
             interview.lines,
             [
