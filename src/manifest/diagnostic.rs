@@ -14,13 +14,15 @@
 //!   help: did you mean `pitch`?
 //! ```
 
-use std::fmt::Write as _;
 use std::ops::Range;
 use std::sync::Arc;
 
 use miette::{
     Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan,
 };
+use toml::Spanned;
+
+use super::paths;
 
 /// One problem in `Renderfile.toml`, a `project.toml` or a script file.
 ///
@@ -57,26 +59,6 @@ impl ConfigError {
         }
     }
 
-    /// An error at `span` (byte offsets) of `doc`, with a short `label` under the value.
-    pub(crate) fn at(
-        doc: &Doc,
-        span: Range<usize>,
-        message: impl Into<String>,
-        label: impl Into<String>,
-    ) -> Self {
-        let span = doc.clamp(span);
-        let label = label.into();
-        ConfigError {
-            message: message.into(),
-            source_code: doc.source.clone(),
-            labels: vec![LabeledSpan::new_primary_with_span(
-                (!label.is_empty()).then_some(label),
-                span,
-            )],
-            help: None,
-        }
-    }
-
     /// Adds (or replaces) the hint.
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
@@ -92,32 +74,34 @@ impl ConfigError {
         self
     }
 
-    /// The file, relative to the content folder (e.g. `projects/demo/project.toml`).
-    pub fn file(&self) -> &str {
-        self.source_code.name()
-    }
-
-    /// The offending value's byte span in [`ConfigError::file`], if the error has one.
+    /// The offending value's byte span, if the error has one.
     pub fn span(&self) -> Option<SourceSpan> {
-        self.labels
-            .iter()
-            .find(|l| l.primary())
-            .or(self.labels.first())
-            .map(|l| *l.inner())
+        let primary = self.labels.iter().find(|l| l.primary());
+        primary.or(self.labels.first()).map(|l| *l.inner())
     }
 
-    /// 1-based line and column (in characters) of the start of [`ConfigError::span`].
-    pub fn line_col(&self) -> Option<(usize, usize)> {
-        let offset = self.span()?.offset();
-        Some(line_col(self.source_code.inner(), offset))
-    }
-
-    /// `file:line:col`, or just `file` when there is no location.
+    /// `file:line:col` (1-based, in characters), or just `file` when there is no location.
     pub fn location(&self) -> String {
-        match self.line_col() {
-            Some((line, col)) => format!("{}:{line}:{col}", self.file()),
-            None => self.file().to_string(),
+        let file = self.source_code.name();
+        match self.span() {
+            Some(span) => {
+                let (line, col) = line_col(self.source_code.inner(), span.offset());
+                format!("{file}:{line}:{col}")
+            }
+            None => file.to_string(),
         }
+    }
+}
+
+/// Collects the problems of a document: `errors.keep(r)` records `r`'s error, if any, and
+/// returns its value.
+pub(crate) trait Errors {
+    fn keep<T>(&mut self, r: Result<T, ConfigError>) -> Option<T>;
+}
+
+impl Errors for Vec<ConfigError> {
+    fn keep<T>(&mut self, r: Result<T, ConfigError>) -> Option<T> {
+        r.map_err(|e| self.push(e)).ok()
     }
 }
 
@@ -143,11 +127,13 @@ pub fn render_report(err: &ConfigError) -> String {
         .with_links(false);
     if handler.render_report(&mut out, err).is_err() {
         // Cannot really happen (spans are clamped to the text); fall back to plain text.
-        out.clear();
-        let _ = write!(out, "{}: {}", err.location(), err.message);
-        if let Some(help) = &err.help {
-            let _ = write!(out, "\n  help: {help}");
-        }
+        let help = err.help.as_ref().map(|h| format!("\n  help: {h}"));
+        out = format!(
+            "{}: {}{}",
+            err.location(),
+            err.message,
+            help.unwrap_or_default()
+        );
     }
     out
 }
@@ -169,50 +155,56 @@ impl Doc {
         }
     }
 
-    fn clamp(&self, span: Range<usize>) -> Range<usize> {
+    /// An error at `span` (byte offsets), with a short `label` under the value and a `help`
+    /// ("" = none).
+    pub fn err(
+        &self,
+        span: Range<usize>,
+        message: impl Into<String>,
+        label: impl Into<String>,
+        help: impl Into<String>,
+    ) -> ConfigError {
         let len = self.text.len();
         let start = span.start.min(len);
-        start..span.end.clamp(start, len)
+        let (label, help) = (label.into(), help.into());
+        ConfigError {
+            message: message.into(),
+            source_code: self.source.clone(),
+            labels: vec![LabeledSpan::new_primary_with_span(
+                (!label.is_empty()).then_some(label),
+                start..span.end.clamp(start, len),
+            )],
+            help: (!help.is_empty()).then_some(help),
+        }
     }
 
     /// A TOML syntax error from the parser.
     pub fn syntax_error(&self, err: &toml::de::Error) -> ConfigError {
-        let span = self.clamp(err.span().unwrap_or(0..0));
-        let msg = err.message().trim();
-        let (first, rest) = msg.split_once('\n').unwrap_or((msg, ""));
+        let span = err.span().unwrap_or(0..0);
+        let word = self.text.get(span.clone()).unwrap_or_default();
         // toml reads a bare word by its first letters: `intro` is an "invalid float" (inf),
         // `true_x` an "invalid boolean". Say what it is.
-        let word = &self.text[span.clone()];
-        let bare = word.starts_with(|c: char| c.is_ascii_alphabetic())
-            && word
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-        if bare {
-            return ConfigError::at(
-                self,
-                span,
-                format!("TOML syntax error: unquoted text `{word}`"),
-                "not quoted",
-            )
-            .with_help(format!("put text in double quotes: \"{word}\""));
+        if word.starts_with(|c: char| c.is_ascii_alphabetic()) && paths::is_identifier(word) {
+            let help = format!("put text in double quotes: \"{word}\"");
+            let message = format!("TOML syntax error: unquoted text `{word}`");
+            return self.err(span, message, "not quoted", help);
         }
-        let e = ConfigError::at(self, span, format!("TOML syntax error: {first}"), "here");
-        let rest = rest.trim();
-        let help = if !rest.is_empty() {
-            rest
-        } else if first.starts_with("duplicate key") {
-            "each key may appear only once in a table"
-        } else if first.starts_with("invalid basic string") {
-            "a string is missing its closing `\"`"
-        } else {
-            "see https://toml.io for TOML's syntax"
+        let msg = err.message().trim();
+        let (first, rest) = msg.split_once('\n').unwrap_or((msg, ""));
+        let help = match rest.trim() {
+            "" if first.starts_with("duplicate key") => "each key may appear only once in a table",
+            "" if first.starts_with("invalid basic string") => {
+                "a string is missing its closing `\"`"
+            }
+            "" => "see https://toml.io for TOML's syntax",
+            rest => rest,
         };
-        e.with_help(help.to_string())
+        self.err(span, format!("TOML syntax error: {first}"), "here", help)
     }
 
     /// A serde error from deserialising the value at `fallback` (used when the error carries
-    /// no span of its own); `context` (e.g. "in voice `narrator`") is appended to the message
-    /// of unknown/missing key errors.
+    /// no span of its own); `context` (e.g. "in model.toml") is appended to the message of
+    /// missing key errors.
     pub fn de_error(
         &self,
         err: &toml::de::Error,
@@ -221,76 +213,46 @@ impl Doc {
     ) -> ConfigError {
         let span = err.span().unwrap_or(fallback);
         let msg = err.message().trim();
-        let ctx = if context.is_empty() {
-            String::new()
-        } else {
-            format!(" {context}")
-        };
-        if let Some(rest) = msg.strip_prefix("unknown field ") {
-            let mut names = backticked(rest);
-            if !names.is_empty() {
-                let unknown = names.remove(0);
-                return unknown_key(self, span, &unknown, &names, &ctx);
+        let missing = msg
+            .strip_prefix("missing field `")
+            .and_then(|r| r.split_once('`'));
+        match missing {
+            Some((name, _)) => {
+                let help = format!("add `{name} = ...` here");
+                self.err(span, format!("missing key `{name}` {context}"), "", help)
             }
+            None => self.err(span, humanise_serde(msg), "", ""),
         }
-        if let Some(rest) = msg.strip_prefix("missing field ") {
-            if let Some(name) = backticked(rest).first() {
-                return ConfigError::at(self, span, format!("missing key `{name}`{ctx}"), "")
-                    .with_help(format!("add `{name} = ...` here"));
-            }
-        }
-        ConfigError::at(self, span, humanise_serde(msg), "")
     }
 }
 
-/// "unknown key `x`" with a did-you-mean (or the list of valid keys) as the hint.
-pub(crate) fn unknown_key(
+/// "unknown voice `x`" etc. at `v`, with a did-you-mean from the `declared` names, else
+/// their list.
+pub(crate) fn unknown_name(
     doc: &Doc,
-    span: Range<usize>,
-    key: &str,
-    expected: &[String],
-    ctx: &str,
-) -> ConfigError {
-    let ctx = match ctx.trim() {
-        "" => String::new(),
-        c => format!(" {c}"),
-    };
-    let e = ConfigError::at(
-        doc,
-        span,
-        format!("unknown key `{key}`{ctx}"),
-        "unknown key",
-    );
-    match did_you_mean(key, expected.iter().map(String::as_str)) {
-        Some(m) => e.with_help(format!("did you mean `{m}`?")),
-        None if expected.is_empty() => e.with_help("no keys are allowed here"),
-        None => e.with_help(format!("valid keys here are {}", list(expected))),
-    }
-}
-
-/// "unknown voice `x`" etc. with a did-you-mean from the declared names, else their list.
-pub(crate) fn unknown_name<'a>(
-    doc: &Doc,
-    span: Range<usize>,
+    v: &Spanned<String>,
     what: &str,
-    name: &str,
-    declared: impl IntoIterator<Item = &'a String> + Clone,
-    declare_hint: &str,
+    declared: &[String],
+    hint: &str,
 ) -> ConfigError {
-    let e = ConfigError::at(
-        doc,
-        span,
-        format!("unknown {what} `{name}`"),
-        format!("not a declared {what}"),
-    );
-    let names: Vec<String> = declared.into_iter().cloned().collect();
-    match did_you_mean(name, names.iter().map(String::as_str)) {
-        Some(m) => e.with_help(format!("did you mean `{m}`?")),
-        None if names.is_empty() => e.with_help(format!("no {what}s are declared; {declare_hint}")),
-        None => e.with_help(format!(
-            "declared {what}s: {}; {declare_hint}",
-            list(&names)
-        )),
+    let name = v.get_ref();
+    let help = suggest(name, declared, || match declared {
+        [] => format!("no {what}s are declared; {hint}"),
+        _ => format!("declared {what}s: {}; {hint}", list(declared)),
+    });
+    let message = format!("unknown {what} `{name}`");
+    doc.err(v.span(), message, format!("not a declared {what}"), help)
+}
+
+/// "did you mean `x`?" for a typo of one of `candidates`, else `otherwise()`.
+pub(crate) fn suggest(
+    name: &str,
+    candidates: &[impl AsRef<str>],
+    otherwise: impl FnOnce() -> String,
+) -> String {
+    match did_you_mean(name, candidates.iter().map(AsRef::as_ref)) {
+        Some(m) => format!("did you mean `{m}`?"),
+        None => otherwise(),
     }
 }
 
@@ -312,33 +274,20 @@ pub(crate) fn did_you_mean<'a>(
 }
 
 /// "`a`, `b` and `c`"
-pub(crate) fn list(names: &[String]) -> String {
-    let quoted: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
-    match quoted.as_slice() {
-        [] => String::new(),
-        [one] => one.clone(),
-        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+pub(crate) fn list(names: &[impl AsRef<str>]) -> String {
+    let quoted: Vec<String> = names.iter().map(|n| format!("`{}`", n.as_ref())).collect();
+    match quoted.split_last() {
+        Some((last, init)) if !init.is_empty() => format!("{} and {last}", init.join(", ")),
+        _ => quoted.concat(),
     }
 }
 
-/// The `backticked` words of serde's "unknown field `x`, expected one of `a`, `b`".
-fn backticked(s: &str) -> Vec<String> {
-    s.split('`')
-        .skip(1)
-        .step_by(2)
-        .map(str::to_string)
-        .collect()
-}
-
-/// serde's type words into TOML's: "invalid type: map, expected u32" → "... table, expected
+/// serde's type words into TOML's: "invalid type: map, expected i64" → "... table, expected
 /// an integer".
 fn humanise_serde(msg: &str) -> String {
     let mut out = msg.to_string();
     for (from, to) in [
         ("expected i64", "expected an integer"),
-        ("expected u64", "expected an integer"),
-        ("expected u32", "expected an integer"),
-        ("expected usize", "expected an integer"),
         ("expected f64", "expected a number"),
         ("expected a sequence", "expected an array"),
         ("expected a map", "expected a table"),

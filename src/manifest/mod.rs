@@ -5,18 +5,23 @@
 //! Parsing and diagnostics live in the submodules; this file is the resolved model that the
 //! rest of render reads.
 
-mod check;
 pub mod diagnostic;
+mod espeak;
 pub mod model;
 pub mod paths;
 mod project;
 mod renderfile;
+mod settings;
+mod table;
+mod values;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use diagnostic::{render_report, ConfigError};
 pub use paths::PathProblem;
+
+const RENDERFILE_NAME: &str = "Renderfile.toml";
 
 /// The result of [`load`] when Renderfile.toml is usable.
 #[derive(Debug)]
@@ -36,101 +41,78 @@ pub struct Loaded {
 /// non-empty [`Loaded::errors`] = some projects or scenes were invalid and have been left out
 /// of [`Manifest::projects`]. Every project in the manifest has at least one scene.
 pub fn load(root: &Path) -> Result<Loaded, Vec<ConfigError>> {
-    const RENDERFILE: &str = "Renderfile.toml";
+    let fatal = |msg: String, help: String| {
+        vec![ConfigError::in_file(RENDERFILE_NAME, msg).with_help(help)]
+    };
     let root = root.canonicalize().map_err(|e| {
-        vec![ConfigError::in_file(
-            RENDERFILE,
-            format!("cannot open the content folder `{}`: {e}", root.display()),
-        )
-        .with_help("pass the folder that holds Renderfile.toml")]
+        let msg = format!("cannot open the content folder `{}`: {e}", root.display());
+        fatal(msg, "pass the folder that holds Renderfile.toml".into())
     })?;
-    let text = match paths::resolve(&root, RENDERFILE) {
-        Ok(f) => std::fs::read_to_string(&f.abs).map_err(|e| PathProblem::Io(e.to_string())),
-        Err(p) => Err(p),
-    };
-    let text = text.map_err(|problem| {
-        let (message, help) = match problem {
-            PathProblem::NotFound => (
-                format!("no `{RENDERFILE}` in `{}`", root.display()),
-                "a content folder needs a Renderfile.toml declaring its [voices.<name>] and [avatars.<name>]; run render in (or pass) the content folder".to_string(),
+    let text = paths::resolve(&root, RENDERFILE_NAME)
+        .and_then(|f| std::fs::read_to_string(&f.abs).map_err(|e| PathProblem::Io(e.to_string())))
+        .map_err(|problem| match problem {
+            PathProblem::NotFound => fatal(
+                format!("no `{RENDERFILE_NAME}` in `{}`", root.display()),
+                "a content folder needs a Renderfile.toml declaring its [voices.<name>] and [avatars.<name>]; run render in (or pass) the content folder".into(),
             ),
-            other => (
-                format!("cannot read `{RENDERFILE}`: {}", other.message(RENDERFILE)),
-                other.help(),
-            ),
-        };
-        vec![ConfigError::in_file(RENDERFILE, message).with_help(help)]
-    })?;
-    let doc = diagnostic::Doc::new(RENDERFILE, text);
-    let rf = renderfile::parse(&root, &doc)?;
-
+            other => fatal(format!("cannot read `{RENDERFILE_NAME}`: {}", other.message(RENDERFILE_NAME)), other.help()),
+        })?;
+    let rf = renderfile::parse(&root, &diagnostic::Doc::new(RENDERFILE_NAME, text))?;
     let cx = project::Context {
-        root: &root,
+        declared: &rf.declared,
         defaults: &rf.defaults,
-        voices: &rf.voices,
-        avatars: &rf.avatars,
     };
-    let mut projects = Vec::new();
-    let mut errors = Vec::new();
+    let (mut projects, mut errors) = (Vec::new(), Vec::new());
     for name in project_folders(&root) {
-        let rel = format!("projects/{name}/project.toml");
-        if !check::is_identifier(&name) {
-            errors.push(
-                ConfigError::in_file(&rel, format!("project folder name `{name}` is not allowed (in `{rel}`)"))
-                    .with_help("rename the folder using only letters, digits, `-` and `_`: the name becomes out/<project>/"),
-            );
-            continue;
+        match project_doc(&root, &name) {
+            Ok((file, doc)) => {
+                let (project, errs) = project::parse(&cx, &name, file, &doc);
+                projects.extend(project);
+                errors.extend(errs);
+            }
+            Err(e) => errors.push(e),
         }
-        let file = match paths::resolve(&root, &rel) {
-            Ok(f) => f,
-            Err(p) => {
-                errors.push(ConfigError::in_file(&rel, p.message(&rel)).with_help(p.help()));
-                continue;
-            }
-        };
-        let text = match std::fs::read(&file.abs).map(String::from_utf8) {
-            Ok(Ok(t)) => t,
-            Ok(Err(_)) => {
-                errors.push(
-                    ConfigError::in_file(&rel, format!("`{rel}` is not UTF-8 text"))
-                        .with_help("TOML files must be UTF-8"),
-                );
-                continue;
-            }
-            Err(e) => {
-                errors.push(ConfigError::in_file(
-                    &rel,
-                    format!("cannot read `{rel}`: {e}"),
-                ));
-                continue;
-            }
-        };
-        let doc = diagnostic::Doc::new(rel, text);
-        let (project, mut errs) = project::parse(&cx, &name, file.abs, &doc);
-        projects.extend(project);
-        errors.append(&mut errs);
     }
-
+    let (settings, voices, avatars) = (rf.settings, rf.voices, rf.avatars);
     Ok(Loaded {
         manifest: Manifest {
             root,
-            settings: rf.settings,
-            voices: rf.voices,
-            avatars: rf.avatars,
+            settings,
+            voices,
+            avatars,
             projects,
         },
         errors,
     })
 }
 
+/// The project.toml of the project folder `name`: its path and text.
+fn project_doc(root: &Path, name: &str) -> Result<(PathBuf, diagnostic::Doc), ConfigError> {
+    let rel = format!("projects/{name}/project.toml");
+    let error = |msg: String| ConfigError::in_file(&rel, msg);
+    if !paths::is_identifier(name) {
+        let help = "rename the folder using only letters, digits, `-` and `_`: the name becomes out/<project>/";
+        return Err(error(format!(
+            "project folder name `{name}` is not allowed (in `{rel}`)"
+        ))
+        .with_help(help));
+    }
+    let file =
+        paths::resolve(root, &rel).map_err(|p| error(p.message(&rel)).with_help(p.help()))?;
+    let bytes = std::fs::read(&file.abs).map_err(|e| error(format!("cannot read `{rel}`: {e}")))?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        error(format!("`{rel}` is not UTF-8 text")).with_help("TOML files must be UTF-8")
+    })?;
+    Ok((file.abs, diagnostic::Doc::new(rel, text)))
+}
+
 /// Names of the folders `projects/*` that hold a project.toml (possibly through a symbolic
 /// link, which `resolve` then checks), sorted.
 fn project_folders(root: &Path) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(root.join("projects")) else {
-        return Vec::new();
-    };
-    let mut names: Vec<String> = entries
-        .filter_map(|e| e.ok())
+    let entries = std::fs::read_dir(root.join("projects"))
+        .into_iter()
+        .flatten();
+    let mut names: Vec<String> = (entries.flatten())
         .filter(|e| std::fs::symlink_metadata(e.path().join("project.toml")).is_ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
@@ -332,20 +314,31 @@ image = "avatars/astronaut.png"
             .collect()
     }
 
-    /// The only error; asserts its message, location (`file:line:col`) and that its help
-    /// contains `help`.
+    /// Asserts `errors`, each written `file:line:col: message | part of its help`.
     #[track_caller]
-    pub fn assert_one(errors: &[ConfigError], message: &str, location: &str, help: &str) {
-        assert_eq!(errors.len(), 1, "expected one error, got {}", show(errors));
-        assert_error(&errors[0], message, location, help);
+    pub fn assert_errors(errors: &[ConfigError], expected: &[&str]) {
+        let got: Vec<String> = errors
+            .iter()
+            .map(|e| format!("{}: {}", e.location(), e.message))
+            .collect();
+        let want: Vec<&str> = expected
+            .iter()
+            .map(|x| x.split_once(" | ").map_or(*x, |p| p.0))
+            .collect();
+        assert_eq!(got, want, "{}", show(errors));
+        for (e, x) in errors.iter().zip(expected) {
+            let (h, help) = (
+                e.help.as_deref().unwrap_or(""),
+                x.split_once(" | ").map_or("", |p| p.1),
+            );
+            assert!(h.contains(help), "help {h:?} lacks {help:?}");
+        }
     }
 
+    /// [`assert_errors`] for one error of several.
     #[track_caller]
-    pub fn assert_error(e: &ConfigError, message: &str, location: &str, help: &str) {
-        assert_eq!(e.message, message, "{}", show(std::slice::from_ref(e)));
-        assert_eq!(e.location(), location, "{}", show(std::slice::from_ref(e)));
-        let h = e.help.as_deref().unwrap_or("");
-        assert!(h.contains(help), "help {h:?} lacks {help:?}");
+    pub fn assert_error(e: &ConfigError, expected: &str) {
+        assert_errors(std::slice::from_ref(e), &[expected]);
     }
 }
 
@@ -388,13 +381,7 @@ script = "scripts/interview.txt"
         assert!(l.errors.is_empty(), "{}", show(&l.errors));
         let m = l.manifest;
         assert_eq!(m.root, f.root().canonicalize().unwrap());
-        assert_eq!(
-            m.settings,
-            Settings {
-                device: "cpu".into(),
-                jobs: None
-            }
-        );
+        assert_eq!((m.settings.device.as_str(), m.settings.jobs), ("cpu", None));
         assert_eq!(m.voices.keys().collect::<Vec<_>>(), ["guest", "narrator"]);
         let astronaut = &m.avatars["astronaut"];
         assert_eq!(astronaut.kind, AvatarKind::Image);
@@ -411,10 +398,8 @@ script = "scripts/interview.txt"
         assert_eq!(intro.name, "intro");
         assert_eq!(intro.avatar, "astronaut");
         assert_eq!(intro.background, Background::Colour([0x1e, 0x24, 0x30]));
-        assert_eq!(
-            (intro.fps, intro.width, intro.height, intro.pause),
-            (25, 1280, 720, 0.4)
-        );
+        let shape = |s: &Scene| (s.fps, s.width, s.height, s.pause);
+        assert_eq!(shape(intro), (25, 1280, 720, 0.4));
         let applause = SourceFile {
             rel: "assets/applause.wav".into(),
             abs: m.root.join("assets/applause.wav"),
@@ -436,15 +421,7 @@ script = "scripts/interview.txt"
 
         let interview = &demo.scenes[1];
         assert_eq!(interview.background, Background::Colour([0, 0, 0]));
-        assert_eq!(
-            (
-                interview.fps,
-                interview.width,
-                interview.height,
-                interview.pause
-            ),
-            (25, 640, 360, 0.5)
-        );
+        assert_eq!(shape(interview), (25, 640, 360, 0.5));
         assert_eq!(
             interview.lines,
             [
@@ -469,18 +446,12 @@ script = "scripts/interview.txt"
         f.project("fine", "[[scene]]\nname = \"only\"\nlines = [\"Hi\"]\n");
 
         let l = f.load();
-        assert_eq!(l.errors.len(), 2, "{}", show(&l.errors));
-        assert_error(
-            &l.errors[0],
-            "TOML syntax error: invalid basic string, expected `\"`",
-            "projects/broken/project.toml:3:24",
-            "a string is missing its closing `\"`",
-        );
-        assert_error(
-            &l.errors[1],
-            "unknown voice `gust`",
-            "projects/demo/project.toml:7:9",
-            "did you mean `guest`?",
+        assert_errors(
+            &l.errors,
+            &[
+                "projects/broken/project.toml:3:24: TOML syntax error: invalid basic string, expected `\"` | a string is missing its closing `\"`",
+                "projects/demo/project.toml:7:9: unknown voice `gust` | did you mean `guest`?",
+            ],
         );
         let names: Vec<&str> = l
             .manifest
@@ -502,11 +473,9 @@ script = "scripts/interview.txt"
         let f = Folder::new(&RENDERFILE.replace("pitch = 60", "pitch = 100"));
         f.project("demo", "[[scene]]\nname = \"bad name\"\n");
         let errors = f.fatal();
-        assert_one(
+        assert_errors(
             &errors,
-            "`pitch` must be between 0 and 99, not 100",
-            "Renderfile.toml:12:9",
-            "50 is normal",
+            &["Renderfile.toml:12:9: `pitch` must be between 0 and 99, not 100 | 50 is normal"],
         );
     }
 
@@ -516,18 +485,12 @@ script = "scripts/interview.txt"
         f.project("demo", "[[scene]]\nname = \"intro\"\nlines = [\"Hi\"]\n");
         let l = f.load();
         assert!(l.manifest.projects.is_empty());
-        assert_eq!(l.errors.len(), 2, "{}", show(&l.errors));
-        assert_error(
-            &l.errors[0],
-            "scene `intro` has no avatar",
-            "projects/demo/project.toml:2:8",
-            "no avatars are declared",
-        );
-        assert_error(
-            &l.errors[1],
-            "no voice for this line of scene `intro`",
-            "projects/demo/project.toml:3:10",
-            "no voices are declared",
+        assert_errors(
+            &l.errors,
+            &[
+                "projects/demo/project.toml:2:8: scene `intro` has no avatar | no avatars are declared",
+                "projects/demo/project.toml:3:10: no voice for this line of scene `intro` | no voices are declared",
+            ],
         );
     }
 

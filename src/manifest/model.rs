@@ -6,12 +6,12 @@
 use std::path::Path;
 
 use serde::Deserialize;
+use toml::de::DeValue;
 use toml::Spanned;
 
-use super::check::is_identifier;
 use super::diagnostic::{ConfigError, Doc};
-use super::paths;
-use super::SourceFile;
+use super::paths::{self, is_identifier};
+use super::{table, SourceFile};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Model {
@@ -41,20 +41,30 @@ impl Contract {
     }
 }
 
+/// The keys of [`RawModel`].
+const KEYS: &[&str] = &[
+    "kind",
+    "format",
+    "file",
+    "contract",
+    "precision",
+    "batch_size",
+    "blake3",
+    "source",
+];
+
+/// `precision` (what the exporter traced in; libtorch casts on load) and `source`
+/// (provenance, for people) are only type-checked.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
 struct RawModel {
     kind: Spanned<String>,
     format: Spanned<String>,
     file: Spanned<String>,
     contract: Spanned<String>,
-    #[serde(default)]
-    #[allow(dead_code)] // what the exporter traced in; libtorch casts on load
     precision: Option<String>,
     batch_size: Option<Spanned<i64>>,
     blake3: Option<Spanned<String>>,
-    #[serde(default)]
-    #[allow(dead_code)] // provenance, for people
     source: Option<String>,
 }
 
@@ -68,12 +78,8 @@ pub enum ModelProblem {
 pub fn load(root: &Path, name: &str) -> Result<Model, ModelProblem> {
     let rel = format!("models/{name}/model.toml");
     let not_found = |message: String| {
-        ModelProblem::NotFound {
-        message,
-        help: format!(
-            "export a model into models/{name}/ (see tools/export/README.md), or use lipsync = \"builtin\""
-        ),
-    }
+        let help = format!("export a model into models/{name}/ (see tools/export/README.md), or use lipsync = \"builtin\"");
+        ModelProblem::NotFound { message, help }
     };
     if !is_identifier(name) {
         return Err(not_found(format!("`{name}` is not a model name")));
@@ -87,74 +93,83 @@ pub fn load(root: &Path, name: &str) -> Result<Model, ModelProblem> {
         ))
     })?;
     let doc = Doc::new(&rel, text);
-    let raw: RawModel = toml::from_str(&doc.text)
-        .map_err(|e| ModelProblem::Invalid(doc.de_error(&e, 0..0, "in model.toml")))?;
-    let invalid = |span: std::ops::Range<usize>, message: String, help: &str| {
-        ModelProblem::Invalid(ConfigError::at(&doc, span, message, "").with_help(help.to_string()))
+    // Only the first problem: model.toml is written by the exporter, rarely by hand.
+    let raw = table::parse_document(&doc).and_then(|t| {
+        let mut errors = Vec::new();
+        let t = Spanned::new(0..0, DeValue::Table(t));
+        let raw = table::read::<RawModel>(&doc, t, ["", ""], KEYS, "in model.toml", &mut errors);
+        raw.filter(|_| errors.is_empty()).ok_or(errors)
+    });
+    let raw = raw.map_err(|mut errors| ModelProblem::Invalid(errors.remove(0)))?;
+    let invalid = |span, message: String, help: &str| {
+        Err(ModelProblem::Invalid(doc.err(span, message, "", help)))
     };
-    if raw.kind.get_ref() != "lipsync" {
-        return Err(invalid(
+    let (kind, format) = (raw.kind.get_ref(), raw.format.get_ref());
+    if kind != "lipsync" {
+        return invalid(
             raw.kind.span(),
-            format!("unknown model kind `{}`", raw.kind.get_ref()),
+            format!("unknown model kind `{kind}`"),
             "render runs `lipsync` models",
-        ));
+        );
     }
-    if raw.format.get_ref() != "torchscript" {
-        return Err(invalid(
+    if format != "torchscript" {
+        let help =
+            "render loads `torchscript` files (torch.jit.trace or torch.jit.script, then .save)";
+        return invalid(
             raw.format.span(),
-            format!("unknown model format `{}`", raw.format.get_ref()),
-            "render loads `torchscript` files (torch.jit.trace or torch.jit.script, then .save)",
-        ));
+            format!("unknown model format `{format}`"),
+            help,
+        );
     }
     let contract = match raw.contract.get_ref().as_str() {
         "wav2lip" => Contract::Wav2Lip,
         other => {
-            return Err(invalid(
+            let help = "the contracts render knows: `wav2lip`";
+            return invalid(
                 raw.contract.span(),
                 format!("unknown contract `{other}`"),
-                "the contracts render knows: `wav2lip`",
-            ))
+                help,
+            );
         }
     };
     let batch_size = match &raw.batch_size {
         None => 128,
         Some(b) if (1..=4096).contains(b.get_ref()) => *b.get_ref() as usize,
         Some(b) => {
-            return Err(invalid(
-                b.span(),
-                format!(
-                    "`batch_size` must be between 1 and 4096, not {}",
-                    b.get_ref()
-                ),
-                "128 suits a 10 GB GPU for wav2lip; render halves it on out-of-memory",
-            ))
+            let message = format!(
+                "`batch_size` must be between 1 and 4096, not {}",
+                b.get_ref()
+            );
+            let help = "128 suits a 10 GB GPU for wav2lip; render halves it on out-of-memory";
+            return invalid(b.span(), message, help);
         }
     };
     let file_rel = format!("models/{name}/{}", raw.file.get_ref());
-    let file = paths::resolve(root, &file_rel)
+    let Some(file) = paths::resolve(root, &file_rel)
         .ok()
         .filter(|f| f.rel.starts_with(&format!("models/{name}/")))
-        .ok_or_else(|| {
-            invalid(
-                raw.file.span(),
-                format!("model file `{file_rel}` not found"),
-                "`file` is relative to the model's folder; export it with tools/export/wav2lip.py",
-            )
-        })?;
-    let pin = match raw.blake3 {
-        None => None,
-        Some(pin) => {
-            let hex = pin.get_ref().to_ascii_lowercase();
-            if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(invalid(
-                    pin.span(),
-                    "`blake3` must be 64 hex digits".into(),
-                    "`b3sum FILE` or the exporter prints it",
-                ));
-            }
-            Some(hex)
-        }
+    else {
+        let help =
+            "`file` is relative to the model's folder; export it with tools/export/wav2lip.py";
+        return invalid(
+            raw.file.span(),
+            format!("model file `{file_rel}` not found"),
+            help,
+        );
     };
+    let pin = raw
+        .blake3
+        .as_ref()
+        .map(|pin| pin.get_ref().to_ascii_lowercase());
+    if let (Some(v), Some(hex)) = (&raw.blake3, &pin) {
+        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return invalid(
+                v.span(),
+                "`blake3` must be 64 hex digits".into(),
+                "`b3sum FILE` or the exporter prints it",
+            );
+        }
+    }
     Ok(Model {
         name: name.to_string(),
         manifest,

@@ -3,14 +3,18 @@
 //! Every file a declaration names (avatar, background image, recorded audio, script) is
 //! written relative to the content folder and must stay inside it: no absolute paths, no `..`
 //! that climbs out, and no symbolic link (at any component) whose target lies outside the
-//! canonical content folder. [`resolve`] checks all of that and that the file exists.
+//! canonical content folder. [`resolve`] checks all of that and that the file exists;
+//! [`file`] turns its answer into the diagnostic at the value that named the path.
 
-use std::fmt;
 use std::fs;
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
+use toml::Spanned;
+
+use super::diagnostic::{did_you_mean, ConfigError, Doc};
 use super::SourceFile;
+use PathProblem::*;
 
 /// Why a path written in a declaration cannot be used.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,17 +43,22 @@ impl PathProblem {
     /// "`../../etc/passwd` is outside the content folder".
     pub fn message(&self, rel: &str) -> String {
         match self {
-            PathProblem::Empty => "empty path".to_string(),
-            PathProblem::Absolute
-            | PathProblem::LeavesFolder
-            | PathProblem::SymlinkOutside { .. } => {
+            Empty => "empty path".to_string(),
+            Absolute | LeavesFolder | SymlinkOutside { .. } => {
                 format!("`{rel}` is outside the content folder")
             }
-            PathProblem::NotFound | PathProblem::BrokenLink { .. } => {
-                format!("file `{rel}` not found")
-            }
-            PathProblem::NotAFile => format!("`{rel}` is not a file"),
-            PathProblem::Io(e) => format!("cannot read `{rel}`: {e}"),
+            NotFound | BrokenLink { .. } => format!("file `{rel}` not found"),
+            NotAFile => format!("`{rel}` is not a file"),
+            Io(e) => format!("cannot read `{rel}`: {e}"),
+        }
+    }
+
+    /// The label under the value that named the path.
+    fn label(&self) -> &'static str {
+        match self {
+            NotFound | BrokenLink { .. } => "not found",
+            Absolute | LeavesFolder | SymlinkOutside { .. } => "outside the content folder",
+            _ => "",
         }
     }
 
@@ -58,44 +67,20 @@ impl PathProblem {
         const RELATIVE: &str =
             "paths are relative to the content folder (the folder holding Renderfile.toml)";
         match self {
-            PathProblem::Empty => {
-                format!("write a path, e.g. \"avatars/host.png\"; {RELATIVE}")
-            }
-            PathProblem::Absolute => format!("absolute paths are not allowed; {RELATIVE}"),
-            PathProblem::LeavesFolder => {
-                format!("`..` may not climb out of the content folder; {RELATIVE}, so copy the file into it")
-            }
-            PathProblem::SymlinkOutside { link, target } => format!(
+            Empty => format!("write a path, e.g. \"avatars/host.png\"; {RELATIVE}"),
+            Absolute => format!("absolute paths are not allowed; {RELATIVE}"),
+            LeavesFolder => format!("`..` may not climb out of the content folder; {RELATIVE}, so copy the file into it"),
+            SymlinkOutside { link, target } => format!(
                 "`{link}` is a symbolic link to `{}`, outside the content folder; copy the file into the content folder instead of linking to it",
                 target.display()
             ),
-            PathProblem::NotFound => RELATIVE.to_string(),
-            PathProblem::BrokenLink { link, target } => format!(
-                "`{link}` is a symbolic link to `{}`, which does not exist",
-                target.display()
-            ),
-            PathProblem::NotAFile => format!("this names a directory; name a file in it; {RELATIVE}"),
-            PathProblem::Io(_) => "check the file's permissions".to_string(),
+            NotFound => RELATIVE.to_string(),
+            BrokenLink { link, target } => format!("`{link}` is a symbolic link to `{}`, which does not exist", target.display()),
+            NotAFile => format!("this names a directory; name a file in it; {RELATIVE}"),
+            Io(_) => "check the file's permissions".to_string(),
         }
     }
 }
-
-impl fmt::Display for PathProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            PathProblem::Empty => "empty path",
-            PathProblem::Absolute => "absolute path",
-            PathProblem::LeavesFolder => "`..` leaves the content folder",
-            PathProblem::SymlinkOutside { .. } => "symbolic link to outside the content folder",
-            PathProblem::NotFound => "not found",
-            PathProblem::BrokenLink { .. } => "broken symbolic link",
-            PathProblem::NotAFile => "not a file",
-            PathProblem::Io(e) => e,
-        })
-    }
-}
-
-impl std::error::Error for PathProblem {}
 
 /// Resolves `rel` (as written in a declaration, relative to the content folder `root`) to an
 /// existing regular file inside the content folder.
@@ -104,20 +89,20 @@ impl std::error::Error for PathProblem {}
 /// content folder joined with it.
 pub fn resolve(root: &Path, rel: &str) -> Result<SourceFile, PathProblem> {
     if rel.trim().is_empty() {
-        return Err(PathProblem::Empty);
+        return Err(Empty);
     }
     let path = Path::new(rel);
     if path.is_absolute() || path.has_root() {
-        return Err(PathProblem::Absolute);
+        return Err(Absolute);
     }
     let mut parts: Vec<&str> = Vec::new();
     for component in path.components() {
         match component {
-            Component::Prefix(_) | Component::RootDir => return Err(PathProblem::Absolute),
+            Component::Prefix(_) | Component::RootDir => return Err(Absolute),
             Component::CurDir => {}
             Component::ParentDir => {
                 if parts.pop().is_none() {
-                    return Err(PathProblem::LeavesFolder);
+                    return Err(LeavesFolder);
                 }
             }
             // `rel` is a str, so every component is valid UTF-8.
@@ -126,7 +111,7 @@ pub fn resolve(root: &Path, rel: &str) -> Result<SourceFile, PathProblem> {
     }
     if parts.is_empty() {
         // "." or "a/..": the content folder itself.
-        return Err(PathProblem::NotAFile);
+        return Err(NotAFile);
     }
 
     let root = root.canonicalize().map_err(io_problem)?;
@@ -140,21 +125,22 @@ pub fn resolve(root: &Path, rel: &str) -> Result<SourceFile, PathProblem> {
         let link = parts[..=i].join("/");
         match abs.canonicalize() {
             Ok(target) if target.starts_with(&root) => {}
-            Ok(target) => return Err(PathProblem::SymlinkOutside { link, target }),
+            Ok(target) => return Err(SymlinkOutside { link, target }),
             Err(_) => {
                 // Dangling: say where it points, and whether that is outside anyway.
                 let raw = fs::read_link(&abs).unwrap_or_default();
                 let target = normalise(&abs.parent().unwrap_or(&root).join(raw));
-                if target.starts_with(&root) {
-                    return Err(PathProblem::BrokenLink { link, target });
-                }
-                return Err(PathProblem::SymlinkOutside { link, target });
+                let inside = target.starts_with(&root);
+                return Err(if inside {
+                    BrokenLink { link, target }
+                } else {
+                    SymlinkOutside { link, target }
+                });
             }
         }
     }
-    let meta = fs::metadata(&abs).map_err(io_problem)?;
-    if !meta.is_file() {
-        return Err(PathProblem::NotAFile);
+    if !fs::metadata(&abs).map_err(io_problem)?.is_file() {
+        return Err(NotAFile);
     }
     Ok(SourceFile {
         rel: parts.join("/"),
@@ -162,17 +148,87 @@ pub fn resolve(root: &Path, rel: &str) -> Result<SourceFile, PathProblem> {
     })
 }
 
-/// A directory inside the content folder (`""` = the content folder itself), for listing.
-pub(crate) fn resolve_dir(root: &Path, rel: &str) -> Option<PathBuf> {
+/// A file inside the content folder, named by the string value `v`. `base` (e.g.
+/// `projects/demo`) is where users may mistakenly think paths start; a file found there
+/// becomes a did-you-mean.
+pub(crate) fn file(
+    doc: &Doc,
+    root: &Path,
+    v: &Spanned<String>,
+    base: Option<&str>,
+) -> Result<SourceFile, ConfigError> {
+    let rel = v.get_ref();
+    resolve(root, rel).map_err(|problem| {
+        let mut help = problem.help();
+        if problem == NotFound {
+            if let Some(found) = base.and_then(|b| resolve(root, &format!("{b}/{rel}")).ok()) {
+                help = format!(
+                    "did you mean `{}`? paths are relative to the content folder (the folder holding Renderfile.toml), not to project.toml",
+                    found.rel
+                );
+            } else if let Some(near) = near_file(root, rel) {
+                help = format!("did you mean `{near}`? {help}");
+            }
+        }
+        doc.err(v.span(), problem.message(rel), problem.label(), help)
+    })
+}
+
+/// A sibling of the missing file `rel` with a similar name (a typo), if any.
+fn near_file(root: &Path, rel: &str) -> Option<String> {
+    let (dir, name) = rel.rsplit_once('/').unwrap_or(("", rel));
     let root = root.canonicalize().ok()?;
-    let dir = root.join(rel).canonicalize().ok()?;
-    (dir.starts_with(&root) && dir.is_dir()).then_some(dir)
+    let folder = root
+        .join(dir)
+        .canonicalize()
+        .ok()
+        .filter(|d| d.starts_with(&root) && d.is_dir());
+    let names = fs::read_dir(folder?)
+        .ok()?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok());
+    let names: Vec<String> = names.collect();
+    let near = did_you_mean(name, names.iter().map(String::as_str))?;
+    Some(if dir.is_empty() {
+        near.to_string()
+    } else {
+        format!("{dir}/{near}")
+    })
+}
+
+/// The file named at `v` must be a PNG or JPEG (the only formats the frame renderer reads).
+pub(crate) fn image_ext(
+    doc: &Doc,
+    v: &Spanned<String>,
+    file: &SourceFile,
+) -> Result<(), ConfigError> {
+    if has_ext(&file.rel, &["png", "jpg", "jpeg"]) {
+        return Ok(());
+    }
+    let (msg, help) = (
+        format!("`{}` is not a PNG or JPEG image", v.get_ref()),
+        "use a .png or .jpg file",
+    );
+    Err(doc.err(v.span(), msg, "not .png/.jpg", help))
+}
+
+pub(crate) fn has_ext(rel: &str, exts: &[&str]) -> bool {
+    Path::new(rel)
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| exts.iter().any(|x| e.eq_ignore_ascii_case(x)))
+}
+
+/// `[A-Za-z0-9_-]+`: names that become file or folder names (projects, scenes, models).
+pub(crate) fn is_identifier(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
 fn io_problem(e: io::Error) -> PathProblem {
     match e.kind() {
-        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => PathProblem::NotFound,
-        _ => PathProblem::Io(e.to_string()),
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => NotFound,
+        _ => Io(e.to_string()),
     }
 }
 

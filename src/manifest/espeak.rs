@@ -1,0 +1,111 @@
+//! The espeak engine's voice table, `[voices.<name>]`: espeak-ng's
+//! `-v <language>[+<variant>] -p <pitch> -s <rate>`. Its keys, parsing and checks live here,
+//! apart from the rest of Renderfile.toml, so that they can move to the espeak engine.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::diagnostic::{did_you_mean, ConfigError, Doc};
+use super::values::in_range;
+use super::{Voice, VoiceEngine};
+
+/// The keys of [`RawVoice`].
+pub(crate) const KEYS: &[&str] = &["engine", "language", "variant", "pitch", "rate"];
+
+/// `[voices.<name>]` as written.
+#[derive(Deserialize)]
+pub(crate) struct RawVoice {
+    engine: Option<Spanned<String>>,
+    language: Option<Spanned<String>>,
+    variant: Option<Spanned<String>>,
+    pitch: Option<Spanned<i64>>,
+    rate: Option<Spanned<i64>>,
+}
+
+/// The voice `name`, or None with every problem in `errors`.
+pub(crate) fn espeak_voice(
+    doc: &Doc,
+    name: &str,
+    raw: RawVoice,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Voice> {
+    let before = errors.len();
+    if let Some(engine) = raw.engine.as_ref().filter(|e| e.get_ref() != "espeak") {
+        let message = format!("unknown voice engine `{}`", engine.get_ref());
+        let help = "the only engine is \"espeak\" (espeak-ng)";
+        errors.push(doc.err(engine.span(), message, "unknown engine", help));
+    }
+    let mut word = |v: &Option<Spanned<String>>, key: &str| {
+        let v = v.as_ref()?;
+        let s = v.get_ref().trim();
+        let problem = if s.is_empty() || s.contains(char::is_whitespace) || s.contains('+') {
+            let help = if key == "language" {
+                "an espeak-ng voice such as \"en-us\", \"en-gb\" or \"fr\" (`espeak-ng --voices` lists them)"
+            } else {
+                "an espeak-ng variant such as \"m3\" or \"f2\" (`espeak-ng --voices=variant` lists them)"
+            };
+            let message = format!("`{key}` of voice `{name}` is not an espeak-ng name: `{s}`");
+            doc.err(v.span(), message, "invalid", help)
+        } else if let Some((message, help)) = unknown_to_espeak(s, key) {
+            doc.err(v.span(), message, "unknown to espeak-ng", help)
+        } else {
+            return Some(s.to_string());
+        };
+        errors.push(problem);
+        None
+    };
+    let language = word(&raw.language, "language").unwrap_or_else(|| "en-us".to_string());
+    let variant = word(&raw.variant, "variant");
+    let mut number = |v: Option<Spanned<i64>>, key, range, default, help| match v {
+        None => Some(default),
+        Some(v) => in_range(doc, &v, key, (range, ""), help)
+            .map(|n| n as u32)
+            .map_err(|e| errors.push(e))
+            .ok(),
+    };
+    let pitch = number(
+        raw.pitch,
+        "`pitch`",
+        0..=99,
+        50,
+        "espeak-ng pitch, 50 is normal",
+    );
+    let rate = number(
+        raw.rate,
+        "`rate`",
+        80..=450,
+        165,
+        "words per minute, 165 is normal",
+    );
+    let (Some(pitch), Some(rate)) = (pitch, rate) else {
+        return None;
+    };
+    (errors.len() == before).then(|| Voice {
+        name: name.to_string(),
+        engine: VoiceEngine::Espeak {
+            language,
+            variant,
+            pitch,
+            rate,
+        },
+    })
+}
+
+/// (message, help) when the installed espeak-ng does not know `name` as a `key`
+/// ("language" or "variant"); None when it does, or when espeak-ng cannot be asked.
+fn unknown_to_espeak(name: &str, key: &str) -> Option<(String, String)> {
+    let names = crate::toolchain::espeak_names()?;
+    let (known, list) = if key == "language" {
+        (&names.languages, "espeak-ng --voices")
+    } else {
+        (&names.variants, "espeak-ng --voices=variant")
+    };
+    if known.contains(name) || (key == "language" && names.voice_files.contains(name)) {
+        return None;
+    }
+    let help = match did_you_mean(name, known.iter().map(String::as_str)) {
+        Some(near) => format!("did you mean `{near}`? `{list}` lists them"),
+        None => format!("`{list}` lists them"),
+    };
+    Some((format!("espeak-ng has no {key} `{name}`"), help))
+}

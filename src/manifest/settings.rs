@@ -1,0 +1,129 @@
+//! Scene settings: the keys a scene inherits (`avatar`, `voice`, `background`, `fps`, `size`,
+//! `pause`). `[defaults]` in Renderfile.toml and each `[[scene]]` in a project.toml write
+//! them the same way, so one raw struct reads both and one resolver applies them: the scene's
+//! value over the default over the built-in.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::diagnostic::{unknown_name, ConfigError, Doc};
+use super::values::{Colour, Fps, Pause, Size};
+use super::{Background, RENDERFILE_NAME};
+
+/// The keys of [`RawSettings`], in the order "valid keys" hints list them.
+pub(crate) const KEYS: &[&str] = &["fps", "size", "pause", "background", "voice", "avatar"];
+
+/// The settings as written: every key optional.
+#[derive(Deserialize, Default)]
+pub(crate) struct RawSettings {
+    pub avatar: Option<Spanned<String>>,
+    voice: Option<Spanned<String>>,
+    background: Option<Spanned<String>>,
+    fps: Option<Spanned<i64>>,
+    size: Option<Spanned<Vec<Spanned<i64>>>>,
+    pause: Option<Spanned<f64>>,
+}
+
+/// What Renderfile.toml declares that settings and lines refer to.
+pub(crate) struct Declared {
+    /// The canonical content folder.
+    pub root: PathBuf,
+    /// The names under [voices] and [avatars] whose tables could be read (sorted), valid or
+    /// not: a bad value inside a voice is reported there, not again where it is used.
+    pub voices: Vec<String>,
+    pub avatars: Vec<String>,
+}
+
+impl Declared {
+    /// The error if `v` is not a declared voice or avatar (`what`).
+    pub fn check(&self, doc: &Doc, what: &str, v: &Spanned<String>) -> Result<(), ConfigError> {
+        let names = if what == "voice" {
+            &self.voices
+        } else {
+            &self.avatars
+        };
+        if names.contains(v.get_ref()) {
+            return Ok(());
+        }
+        let file = if doc.name == RENDERFILE_NAME {
+            ""
+        } else {
+            " in Renderfile.toml"
+        };
+        let hint = format!("{what}s are declared{file} as [{what}s.<name>]");
+        Err(unknown_name(doc, v, what, names, &hint))
+    }
+}
+
+/// The settings of a scene, or the defaults of every scene.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct SceneSettings {
+    pub avatar: Option<String>,
+    pub voice: Option<String>,
+    pub background: Background,
+    pub fps: Fps,
+    pub size: Size,
+    pub pause: Pause,
+}
+
+impl SceneSettings {
+    /// The built-in settings; the voice and the avatar when only one is declared.
+    pub fn builtin(declared: &Declared) -> Self {
+        let only = |names: &[String]| match names {
+            [one] => Some(one.clone()),
+            _ => None,
+        };
+        SceneSettings {
+            avatar: only(&declared.avatars),
+            voice: only(&declared.voices),
+            background: Background::Colour(Colour::DEFAULT_BACKGROUND.0),
+            fps: Fps::DEFAULT,
+            size: Size::DEFAULT,
+            pause: Pause::DEFAULT,
+        }
+    }
+
+    /// These settings overridden by the keys written in `raw` (in `doc`; `base` as in
+    /// [`super::paths::file`]). Each problem goes to `errors`, and any fails Renderfile.toml
+    /// or drops the scene; a voice or avatar in error is kept as written so that nothing
+    /// reports it missing as well.
+    pub fn resolve(
+        &self,
+        raw: &RawSettings,
+        doc: &Doc,
+        base: Option<&str>,
+        declared: &Declared,
+        errors: &mut Vec<ConfigError>,
+    ) -> Self {
+        fn set<R, T>(
+            slot: &mut T,
+            raw: &Option<R>,
+            parse: impl FnOnce(&R) -> Result<T, ConfigError>,
+            errors: &mut Vec<ConfigError>,
+        ) {
+            match raw.as_ref().map(parse) {
+                Some(Ok(v)) => *slot = v,
+                Some(Err(e)) => errors.push(e),
+                None => {}
+            }
+        }
+        let mut s = self.clone();
+        for (what, v, slot) in [
+            ("avatar", &raw.avatar, &mut s.avatar),
+            ("voice", &raw.voice, &mut s.voice),
+        ] {
+            if let Some(v) = v {
+                errors.extend(declared.check(doc, what, v).err());
+                *slot = Some(v.get_ref().clone());
+            }
+        }
+        let background = |v: &_| Background::parse(doc, &declared.root, v, base);
+        set(&mut s.background, &raw.background, background, errors);
+        set(&mut s.fps, &raw.fps, |v| Fps::parse(doc, v), errors);
+        set(&mut s.size, &raw.size, |v| Size::parse(doc, v), errors);
+        set(&mut s.pause, &raw.pause, |v| Pause::parse(doc, v), errors);
+        s
+    }
+}

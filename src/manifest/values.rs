@@ -1,0 +1,167 @@
+//! The values a declaration may hold, each checked in one place that also says what is wrong
+//! with it: numbers in range, a frame rate, a video size, a pause, a colour or background, a
+//! device. Readers get the validated value or the one diagnostic for it.
+
+use std::fmt::Display;
+use std::ops::RangeInclusive;
+use std::path::Path;
+
+use toml::Spanned;
+
+use super::diagnostic::{ConfigError, Doc};
+use super::{paths, Background};
+
+/// `v` if it lies in `range`: "`{what}` must be between {lo} and {hi}{unit}, not {v}".
+pub(crate) fn in_range<T: PartialOrd + Display + Copy>(
+    doc: &Doc,
+    v: &Spanned<T>,
+    what: &str,
+    (range, unit): (RangeInclusive<T>, &str),
+    help: &str,
+) -> Result<T, ConfigError> {
+    let n = *v.get_ref();
+    if range.contains(&n) {
+        return Ok(n);
+    }
+    let (lo, hi) = range.into_inner();
+    let message = format!("{what} must be between {lo} and {hi}{unit}, not {n}");
+    Err(doc.err(v.span(), message, "out of range", help))
+}
+
+/// Frames per second, 1..=120.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Fps(pub u32);
+
+impl Fps {
+    pub const DEFAULT: Fps = Fps(25);
+
+    pub fn parse(doc: &Doc, v: &Spanned<i64>) -> Result<Self, ConfigError> {
+        let help = "frames per second, e.g. 25 or 30";
+        in_range(doc, v, "`fps`", (1..=120, ""), help).map(|n| Fps(n as u32))
+    }
+}
+
+/// `size = [width, height]`: even numbers (video encoders need them) in 16..=7680.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Size {
+    pub width: u32,
+    pub height: u32,
+}
+
+impl Size {
+    pub const DEFAULT: Size = Size {
+        width: 1280,
+        height: 720,
+    };
+
+    pub fn parse(doc: &Doc, v: &Spanned<Vec<Spanned<i64>>>) -> Result<Self, ConfigError> {
+        let [w, h] = v.get_ref().as_slice() else {
+            let n = v.get_ref().len();
+            let s = if n == 1 { "" } else { "s" };
+            let message = format!("`size` must be [width, height], not {n} number{s}");
+            return Err(doc.err(
+                v.span(),
+                message,
+                "expected two numbers",
+                "e.g. size = [1280, 720]",
+            ));
+        };
+        let dimension = |what: &str, n: &Spanned<i64>| {
+            let help = "e.g. size = [1280, 720] or [1920, 1080]";
+            let value = in_range(doc, n, what, (16..=7680, " pixels"), help)?;
+            if value % 2 == 0 {
+                return Ok(value as u32);
+            }
+            let message = format!("{what} must be an even number of pixels, not {value}");
+            let help = format!("video encoders need even sizes; try {}", value - 1);
+            Err(doc.err(n.span(), message, "odd", help))
+        };
+        Ok(Size {
+            width: dimension("width", w)?,
+            height: dimension("height", h)?,
+        })
+    }
+}
+
+/// Seconds of silence between lines, 0..=30.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Pause(pub f64);
+
+impl Pause {
+    pub const DEFAULT: Pause = Pause(0.4);
+
+    pub fn parse(doc: &Doc, v: &Spanned<f64>) -> Result<Self, ConfigError> {
+        let help = "seconds of silence between lines, e.g. 0.4";
+        in_range(doc, v, "`pause`", (0.0..=30.0, " seconds"), help).map(Pause)
+    }
+}
+
+/// `"#rrggbb"`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Colour(pub [u8; 3]);
+
+impl Colour {
+    pub const DEFAULT_BACKGROUND: Colour = Colour([0x1e, 0x24, 0x30]);
+
+    pub fn parse(doc: &Doc, v: &Spanned<String>) -> Result<Self, ConfigError> {
+        let s = v.get_ref().trim();
+        let hex = s.strip_prefix('#').unwrap_or(s);
+        if hex.len() == 6 && hex.chars().all(|c| c.is_ascii_hexdigit()) {
+            let byte = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).unwrap_or(0);
+            return Ok(Colour([byte(0), byte(2), byte(4)]));
+        }
+        let help = "write colours as \"#rrggbb\" (six hex digits), e.g. \"#1e2430\"";
+        Err(doc.err(
+            v.span(),
+            format!("`{s}` is not a colour"),
+            "bad colour",
+            help,
+        ))
+    }
+}
+
+impl Background {
+    /// A colour (`"#..."`) or a PNG/JPEG image in the content folder `root`; `base` as in
+    /// [`paths::file`].
+    pub(crate) fn parse(
+        doc: &Doc,
+        root: &Path,
+        v: &Spanned<String>,
+        base: Option<&str>,
+    ) -> Result<Self, ConfigError> {
+        if v.get_ref().trim_start().starts_with('#') {
+            return Colour::parse(doc, v).map(|c| Background::Colour(c.0));
+        }
+        let file = paths::file(doc, root, v, base).map_err(|mut e| {
+            let hint = "a background is a \"#rrggbb\" colour or the path of a .png/.jpg image";
+            e.help = Some(format!("{}; {hint}", e.help.unwrap_or_default()));
+            e
+        })?;
+        paths::image_ext(doc, v, &file)?;
+        Ok(Background::Image(file))
+    }
+}
+
+/// Where neural models run: "auto", "cpu" or "cuda:N" (`"cuda"` = `"cuda:0"`).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Device(pub String);
+
+impl Device {
+    pub fn parse(doc: &Doc, v: &Spanned<String>) -> Result<Self, ConfigError> {
+        let s = v.get_ref().trim();
+        let valid = match s {
+            "auto" | "cpu" => Some(s.to_string()),
+            "cuda" => Some("cuda:0".to_string()),
+            _ => s
+                .strip_prefix("cuda:")
+                .filter(|n| n.chars().all(|c| c.is_ascii_digit()))
+                .and_then(|n| n.parse::<u32>().ok())
+                .map(|n| format!("cuda:{n}")),
+        };
+        let help = "use \"auto\", \"cpu\" or \"cuda:N\" (e.g. \"cuda:0\")";
+        let message = format!("unknown device `{s}`");
+        valid
+            .map(Device)
+            .ok_or_else(|| doc.err(v.span(), message, "unknown device", help))
+    }
+}
