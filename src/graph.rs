@@ -1,15 +1,12 @@
 //! The artifact graph: one node per speech WAV, face track, line clip and scene, built from
 //! the manifest, deduplicated by key (two identical lines are one artifact). This file also
 //! decides staleness and says why, the way ninja's `-d explain` does: an artifact is stale
-//! when its object is missing from the cache, and the reason compares its key spec with the
-//! one the same artifact had at the last build.
+//! when its object is missing from the cache, and the reason (`build_log`) compares its key
+//! spec with the one the same artifact had at the last build.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
 
-use serde::{Deserialize, Serialize};
-
-use crate::cache::{write_atomically, Cache};
+use crate::cache::Cache;
 use crate::engine::torch::Accelerator;
 use crate::error::Result;
 use crate::key::{Key, KeySpec};
@@ -144,31 +141,4 @@ pub fn uses_models(manifest: &Manifest) -> bool {
         .iter()
         .flat_map(|p| &p.scenes)
         .any(|scene| manifest.avatars[&scene.avatar].model.is_some())
-}
-
-/// Each artifact's key spec at the last build, by name, so a plan can say what changed.
-#[derive(Debug, Default, Serialize, Deserialize)]
-pub struct LastBuild {
-    pub specs: BTreeMap<String, KeySpec>,
-}
-
-impl LastBuild {
-    pub fn load(path: &Path) -> LastBuild {
-        std::fs::read(path)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .unwrap_or_default()
-    }
-
-    pub fn save(&self, path: &Path) -> Result<()> {
-        write_atomically(path, &serde_json::to_vec(self).expect("specs serialise"))
-    }
-
-    /// Why `node` must be made.
-    pub fn reason(&self, node: &Node) -> String {
-        match self.specs.get(&node.name) {
-            None => "new".to_string(),
-            Some(before) => node.spec.explain_change(before),
-        }
-    }
 }

@@ -5,6 +5,7 @@
 //! `stage`s and their `engine`s, and `cache` moves each finished artifact into place
 //! atomically and publishes the scenes to `out/`.
 
+pub mod build_log;
 pub mod cache;
 pub mod cli;
 pub mod commands;

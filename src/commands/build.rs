@@ -3,12 +3,13 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use crate::build_log::BuildLog;
 use crate::cache::{Cache, Record};
 use crate::cli::BuildArgs;
 use crate::commands::{self, EXIT_CONFIG, EXIT_FAILED};
 use crate::error::{Error, Result};
 use crate::gpu_lane::{Finish, GpuTask};
-use crate::graph::{Graph, LastBuild};
+use crate::graph::Graph;
 use crate::key::{Key, KeySpec};
 use crate::lock::BuildLock;
 use crate::report::{ArtifactReport, Progress, Summary};
@@ -28,13 +29,12 @@ pub fn run(args: &BuildArgs) -> i32 {
         cache.prepare()?;
         cache.sweep_tmp()?;
         let hashes_path = cache.state_dir().join("sources.json");
-        let last_path = cache.state_dir().join("last-build.json");
         let hashes = SourceHashes::load(&hashes_path);
         let accelerator = commands::accelerator(&manifest)?;
         let graph = Graph::from_manifest(&manifest, &hashes, accelerator)?;
         hashes.save(&hashes_path)?;
         let make = graph.stale(&cache);
-        let mut last = LastBuild::load(&last_path);
+        let mut last = BuildLog::open(&cache);
 
         if args.dry_run {
             crate::commands::plan::print(&graph, &make, &last);
@@ -98,8 +98,9 @@ pub fn run(args: &BuildArgs) -> i32 {
                 Some(Outcome::NotStarted) => ("not-started", 0.0),
                 None => ("reused", 0.0),
             };
-            if matches!(status, "made" | "reused") && cache.has(&node.key) {
-                last.specs.insert(node.name.clone(), node.spec.clone());
+            // `stale` found every published node present, so nothing is stat'ed again.
+            if matches!(status, "made" | "reused") {
+                last.record(&node.name, node.key);
                 for target in &node.publish {
                     let source = cache.object_dir(&node.key).join(node.job.main_output());
                     match cache.publish(&source, target) {
@@ -120,7 +121,7 @@ pub fn run(args: &BuildArgs) -> i32 {
                 seconds,
             });
         }
-        last.save(&last_path)?;
+        last.save()?;
         // Only a build that saw every scene may say which videos are no longer declared.
         if !partial && !crate::process::interrupted() {
             let declared: Vec<&PathBuf> = graph.nodes.iter().flat_map(|n| &n.publish).collect();

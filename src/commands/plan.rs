@@ -2,10 +2,11 @@
 
 use std::path::Path;
 
+use crate::build_log::BuildLog;
 use crate::cache::Cache;
 use crate::commands;
 use crate::error::Result;
-use crate::graph::{Graph, LastBuild};
+use crate::graph::Graph;
 use crate::sources::SourceHashes;
 
 pub fn run(dir: &Path) -> i32 {
@@ -20,7 +21,7 @@ pub fn run(dir: &Path) -> i32 {
         let accelerator = commands::accelerator(&manifest)?;
         let graph = Graph::from_manifest(&manifest, &hashes, accelerator)?;
         let make = graph.stale(&cache);
-        let last = LastBuild::load(&cache.state_dir().join("last-build.json"));
+        let last = BuildLog::open(&cache);
         print(&graph, &make, &last);
         Ok(if partial { commands::EXIT_CONFIG } else { 0 })
     })();
@@ -28,7 +29,7 @@ pub fn run(dir: &Path) -> i32 {
 }
 
 /// One line per stale artifact, `name: reason`, then a count (on stdout: it is the answer).
-pub fn print(graph: &Graph, make: &[bool], last: &LastBuild) {
+pub fn print(graph: &Graph, make: &[bool], last: &BuildLog) {
     let stale: Vec<_> = graph
         .nodes
         .iter()
