@@ -2,7 +2,8 @@
 //! in time, memory and per artifact, next to `ninja` on an equivalent build.ninja.
 //!
 //! Run with `cargo bench --bench noop` (`NOOP_RUNS=N` sets the repetitions, default 10;
-//! `NOOP_SIZES=1000,10000` the generated folders' script lines). Every figure is whole
+//! `NOOP_SIZES=1000,10000` the generated folders' script lines; `NOOP_KEEP=1` keeps the
+//! folders, e.g. to profile a no-op). Every figure is whole
 //! processes, repeated; the table gives the median and the minimum wall time, the median
 //! CPU time, and the peak RSS from `wait4`.
 //!
@@ -21,8 +22,9 @@
 //! videos are placeholders, and a no-op never reads them.
 //!
 //! The equivalent build.ninja has one edge per artifact with the same inputs as render's
-//! graph (speech ← the file holding its text, face track ← the avatar image, clip ← speech
-//! + face track + avatar, scene ← its clips and speeches); each edge `touch`es its output.
+//! graph (speech ← the file holding its text, face track ← the avatar image, clip ← its
+//! speech, the face track and the avatar, scene ← its clips and speeches); each edge
+//! `touch`es its output.
 //! ninja runs once to make it up to date, then its no-op is timed.
 
 use std::collections::BTreeMap;
@@ -146,6 +148,9 @@ fn main() {
         rows.push(row);
     }
     print!("{}", table(&rows, runs));
+    if std::env::var_os("NOOP_KEEP").is_some() {
+        eprintln!("kept the folders in {}", tmp.keep().display());
+    }
 }
 
 fn env_or(name: &str, default: usize) -> usize {
@@ -184,6 +189,7 @@ fn copy_tree(from: &Path, to: &Path) {
             copy_tree(&entry.path(), &to.join(entry.file_name()));
         }
     } else {
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
         std::fs::copy(from, to).unwrap();
     }
 }
@@ -392,6 +398,8 @@ struct Sample {
     rss_kib: u64,
 }
 
+// The child is reaped by `wait4`, which std's `wait` does not offer.
+#[allow(clippy::zombie_processes)]
 fn run_once(mut command: Command) -> Sample {
     command
         .stdin(Stdio::null())

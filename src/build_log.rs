@@ -27,19 +27,19 @@ use crate::stage::Node;
 const HEADER: &str = "render build log 1 ";
 const FILE: &str = "build-log";
 
-pub struct BuildLog {
+pub struct BuildLog<'a> {
     cache: Cache,
     path: PathBuf,
     /// The log as the last build left it, read on first need.
     before: OnceLock<BTreeMap<String, Key>>,
     /// What this build logs, in graph order.
-    now: Vec<(String, Key)>,
+    now: Vec<(&'a str, Key)>,
     digest: blake3::Hasher,
 }
 
-impl BuildLog {
+impl<'a> BuildLog<'a> {
     /// Opens the log of `cache` without reading it.
-    pub fn open(cache: &Cache) -> BuildLog {
+    pub fn open(cache: &Cache) -> BuildLog<'a> {
         BuildLog {
             cache: cache.clone(),
             path: cache.state_dir().join(FILE),
@@ -50,15 +50,11 @@ impl BuildLog {
     }
 
     /// Logs that `name` is `key` as of this build.
-    pub fn record(&mut self, name: &str, key: Key) {
-        // A name is one line of the log; none has a line break, but never split one.
-        if name.contains('\n') {
-            return;
-        }
+    pub fn record(&mut self, name: &'a str, key: Key) {
         self.digest.update(&(name.len() as u64).to_le_bytes());
         self.digest.update(name.as_bytes());
         self.digest.update(&key.0);
-        self.now.push((name.to_string(), key));
+        self.now.push((name, key));
     }
 
     /// Merges this build's entries into the log, unless it already holds exactly them.
@@ -70,7 +66,10 @@ impl BuildLog {
         }
         let mut log = self.before().clone();
         for (name, key) in &self.now {
-            log.insert(name.clone(), *key);
+            // A name is one line of the log; none has a line break, but never split one.
+            if !name.contains('\n') {
+                log.insert(name.to_string(), *key);
+            }
         }
         let mut text = String::with_capacity(HEADER.len() + 65 + log.len() * 100);
         text.push_str(HEADER);

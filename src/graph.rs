@@ -28,7 +28,14 @@ impl Graph {
         hashes: &SourceHashes,
         accelerator: Option<Accelerator>,
     ) -> Result<Graph> {
-        let mut graph = Graph::default();
+        // Two nodes a line, one a scene: reserved, 20,000 nodes are not copied as they come.
+        let size = (manifest.projects.iter().flat_map(|p| &p.scenes))
+            .map(|scene| 2 * scene.lines.len() + 1)
+            .sum();
+        let mut graph = Graph {
+            nodes: Vec::with_capacity(size),
+            by_key: HashMap::with_capacity(size),
+        };
         let mut faces: BTreeMap<&str, usize> = BTreeMap::new();
         for project in &manifest.projects {
             for scene in &project.scenes {

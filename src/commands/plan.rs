@@ -29,7 +29,7 @@ pub fn run(dir: &Path) -> i32 {
 }
 
 /// One line per stale artifact, `name: reason`, then a count (on stdout: it is the answer).
-pub fn print(graph: &Graph, make: &[bool], last: &BuildLog) {
+pub fn print(graph: &Graph, make: &[bool], last: &BuildLog<'_>) {
     let stale: Vec<_> = graph
         .nodes
         .iter()
