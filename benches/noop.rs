@@ -98,6 +98,7 @@ fn main() {
             c.arg("--version");
             c
         },
+        None::<fn() -> Command>,
         ninja.as_ref().map(|ninja| {
             let ninja = ninja.clone();
             move || {
@@ -134,6 +135,11 @@ fn main() {
                 c.arg("build").arg(dir);
                 c
             },
+            Some(|| {
+                let mut c = Command::new(&render);
+                c.arg("--version");
+                c
+            }),
             edges.map(|ninja| {
                 let ninja_dir = ninja_dir.clone();
                 move || {
@@ -432,18 +438,19 @@ struct Stats {
     rss_kib: u64,
 }
 
-fn measure(runs: usize, command: impl Fn() -> Command) -> Stats {
-    run_once(command()); // warm the page cache
-    let samples: Vec<Sample> = (0..runs.max(1)).map(|_| run_once(command())).collect();
-    let median = |mut v: Vec<Duration>| {
-        v.sort();
-        v[v.len() / 2]
-    };
-    Stats {
-        median: median(samples.iter().map(|s| s.wall).collect()),
-        min: samples.iter().map(|s| s.wall).min().unwrap(),
-        cpu: median(samples.iter().map(|s| s.cpu).collect()),
-        rss_kib: samples.iter().map(|s| s.rss_kib).max().unwrap(),
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+impl Stats {
+    fn of(samples: &[Sample]) -> Stats {
+        Stats {
+            median: median(samples.iter().map(|s| s.wall).collect()),
+            min: samples.iter().map(|s| s.wall).min().unwrap(),
+            cpu: median(samples.iter().map(|s| s.cpu).collect()),
+            rss_kib: samples.iter().map(|s| s.rss_kib).max().unwrap(),
+        }
     }
 }
 
@@ -452,26 +459,54 @@ struct Row {
     artifacts: Option<usize>,
     render: Stats,
     ninja: Option<Stats>,
+    /// The median of (this run − the `render --version` run beside it): the part of the
+    /// no-op that is not process start-up, robust to a machine whose load drifts.
+    less_start: Option<Duration>,
     state_rewritten: bool,
 }
 
 impl Row {
-    fn measure<R, N>(
+    /// Runs render, `render --version` (when `start` is given) and ninja in turn, `runs`
+    /// times, so that a busy machine weighs on all of them alike.
+    fn measure<R, S, N>(
         figure: &str,
         artifacts: Option<usize>,
         runs: usize,
         render: R,
+        start: Option<S>,
         ninja: Option<N>,
     ) -> Row
     where
         R: Fn() -> Command,
+        S: Fn() -> Command,
         N: Fn() -> Command,
     {
+        // One unmeasured round warms the page cache.
+        let mut rounds = Vec::new();
+        for round in 0..=runs.max(1) {
+            let r = run_once(render());
+            let s = start.as_ref().map(|s| run_once(s()));
+            let n = ninja.as_ref().map(|n| run_once(n()));
+            if round > 0 {
+                rounds.push((r, s, n));
+            }
+        }
+        let render: Vec<Sample> = rounds.iter().map(|r| r.0).collect();
+        let ninja: Vec<Sample> = rounds.iter().filter_map(|r| r.2).collect();
+        let less_start = start.as_ref().map(|_| {
+            median(
+                rounds
+                    .iter()
+                    .map(|(r, s, _)| r.wall.saturating_sub(s.unwrap().wall))
+                    .collect(),
+            )
+        });
         Row {
             figure: figure.to_string(),
             artifacts,
-            render: measure(runs, render),
-            ninja: ninja.map(|n| measure(runs, n)),
+            render: Stats::of(&render),
+            ninja: (!ninja.is_empty()).then(|| Stats::of(&ninja)),
+            less_start,
             state_rewritten: false,
         }
     }
@@ -502,7 +537,6 @@ fn table(rows: &[Row], runs: usize) -> String {
         "less start"
     )
     .unwrap();
-    let start = rows.first().map(|r| r.render.median);
     let mut per_artifact = Vec::new();
     for row in rows {
         let (ninja, ratio) = match &row.ninja {
@@ -512,10 +546,10 @@ fn table(rows: &[Row], runs: usize) -> String {
             ),
             None => ("-".into(), "-".into()),
         };
-        let (per, less_start) = match (row.artifacts, start) {
-            (Some(n), Some(start)) if row.figure != "--version" => {
+        let (per, less_start) = match (row.artifacts, row.less_start) {
+            (Some(n), Some(less)) => {
                 let per = row.render.median.as_secs_f64() * 1e6 / n as f64;
-                let less = row.render.median.saturating_sub(start).as_secs_f64() * 1e6 / n as f64;
+                let less = less.as_secs_f64() * 1e6 / n as f64;
                 per_artifact.push((row.figure.clone(), n, per, less));
                 (format!("{per:.1}"), format!("{less:.1}"))
             }
@@ -538,8 +572,9 @@ fn table(rows: &[Row], runs: usize) -> String {
     }
     writeln!(
         t,
-        "\n(µs/artifact: render's median no-op over its artifacts; \"less start\": the same after \
-         subtracting `render --version`, i.e. the part that grows with the folder)"
+        "\n(µs/artifact: render's median no-op over its artifacts; \"less start\": the median of \
+         each no-op less the `render --version` run beside it, over the artifacts: the part that \
+         grows with the folder)"
     )
     .unwrap();
     // Flatness: the largest generated folder against the smallest.
