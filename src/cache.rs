@@ -209,6 +209,9 @@ impl Cache {
     /// (a renamed or deleted scene), and then-empty project folders. Returns what it removed,
     /// relative to the content folder. Files of other shapes are left alone.
     pub fn unpublish_undeclared(&self, out: &Path, declared: &[&PathBuf]) -> Result<Vec<String>> {
+        // A set, not a scan of `declared` per file: 6,000 scenes are 36 million compares.
+        let declared: std::collections::HashSet<&Path> =
+            declared.iter().map(|p| p.as_path()).collect();
         let mut removed = Vec::new();
         let Ok(projects) = std::fs::read_dir(out) else {
             return Ok(removed);
@@ -217,8 +220,8 @@ impl Cache {
             let dir = project.path();
             for entry in std::fs::read_dir(&dir).map_err(|e| Error::io("cannot read", &dir, e))? {
                 let path = entry.map_err(|e| Error::io("cannot read", &dir, e))?.path();
-                let is_video = path.extension().is_some_and(|e| e == "mp4") && path.is_file();
-                if is_video && !declared.iter().any(|d| **d == path) {
+                let is_video = path.extension().is_some_and(|e| e == "mp4");
+                if is_video && !declared.contains(path.as_path()) && path.is_file() {
                     std::fs::remove_file(&path)
                         .map_err(|e| Error::io("cannot remove", &path, e))?;
                     let name = path.file_name().unwrap().to_string_lossy();

@@ -3,19 +3,16 @@
 //! dependencies are exactly the inputs its key spec names — declared once, in the stage's
 //! `plan` — so the graph cannot disagree with the keys. This file also decides staleness
 //! and says why, the way ninja's `-d explain` does: an artifact is stale when its object is
-//! missing from the cache, and the reason compares its key spec with the one the same
-//! artifact had at the last build.
+//! missing from the cache, and the reason (`build_log`) compares its key spec with the one
+//! the same artifact had at the last build.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
-
-use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
 
 use crate::cache::Cache;
 use crate::device::Device;
 use crate::engine::EngineJob;
 use crate::error::Result;
-use crate::files::write_atomically;
 use crate::job::Job;
 use crate::key::{ArtifactKind, Key, KeySpec};
 use crate::manifest::Manifest;
@@ -66,9 +63,13 @@ impl Graph {
         hashes: &SourceHashes,
         device: Option<Device>,
     ) -> Result<Graph> {
+        // Two nodes a line, one a scene: reserved, 20,000 nodes are not copied as they come.
+        let size = (manifest.projects.iter().flat_map(|p| &p.scenes))
+            .map(|scene| 2 * scene.lines.len() + 1)
+            .sum();
         let mut graph = Graph {
-            nodes: Vec::new(),
-            by_key: HashMap::new(),
+            nodes: Vec::with_capacity(size),
+            by_key: HashMap::with_capacity(size),
             cache: Cache::new(&manifest.root),
         };
         let mut faces: BTreeMap<&str, Key> = BTreeMap::new();
@@ -165,31 +166,4 @@ pub fn uses_models(manifest: &Manifest) -> bool {
         .iter()
         .flat_map(|p| &p.scenes)
         .any(|scene| manifest.avatars[&scene.avatar].model.is_some())
-}
-
-/// Each artifact's key spec at the last build, by name, so a plan can say what changed.
-#[derive(Debug, Default, Serialize, Deserialize)]
-pub struct LastBuild {
-    pub specs: BTreeMap<String, KeySpec>,
-}
-
-impl LastBuild {
-    pub fn load(path: &Path) -> LastBuild {
-        std::fs::read(path)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .unwrap_or_default()
-    }
-
-    pub fn save(&self, path: &Path) -> Result<()> {
-        write_atomically(path, &serde_json::to_vec(self).expect("specs serialise"))
-    }
-
-    /// Why `node` must be made.
-    pub fn reason(&self, node: &Node) -> String {
-        match self.specs.get(node.name()) {
-            None => "new".to_string(),
-            Some(before) => node.spec().explain_change(before),
-        }
-    }
 }

@@ -10,6 +10,7 @@
 //! Two binaries: `render` (`main.rs`), which never links libtorch, and `render-worker`
 //! (`bin/render-worker/`), the only code that touches tch.
 
+pub mod build_log;
 pub mod cache;
 pub mod cli;
 pub mod commands;

@@ -65,6 +65,10 @@ where
     E: FnMut(Event, &[Option<Outcome>]),
 {
     let n = deps.len();
+    if !make.contains(&true) {
+        // A no-op build starts no threads: an idle pool's workers spin before they sleep.
+        return ((0..n).map(|_| None).collect(), Vec::new());
+    }
     let jobs = jobs.max(1);
     let mut outcomes: Vec<Option<Outcome>> = (0..n).map(|_| None).collect();
     let mut started: Vec<Option<Instant>> = vec![None; n];

@@ -34,6 +34,11 @@ pub fn load(dir: &Path, keep_going: bool) -> std::result::Result<(Manifest, bool
             return Err(EXIT_CONFIG);
         }
     };
+    crate::toolchain::remember_in(
+        crate::cache::Cache::new(&root)
+            .state_dir()
+            .join("tools.json"),
+    );
     match manifest::load(&root) {
         Err(errors) => {
             errors.into_iter().for_each(|e| report(e.into()));

@@ -4,10 +4,11 @@
 
 use std::path::Path;
 
+use crate::build_log::BuildLog;
 use crate::cache::Cache;
 use crate::commands;
 use crate::error::{Error, Result};
-use crate::graph::{Graph, LastBuild};
+use crate::graph::Graph;
 use crate::sources::SourceHashes;
 
 pub fn run(dir: &Path, write_jobs: Option<&Path>) -> i32 {
@@ -22,7 +23,7 @@ pub fn run(dir: &Path, write_jobs: Option<&Path>) -> i32 {
         let device = commands::device(&manifest)?;
         let graph = Graph::from_manifest(&manifest, &hashes, device)?;
         let make = graph.stale(&cache);
-        let last = LastBuild::load(&cache.state_dir().join("last-build.json"));
+        let last = BuildLog::open(&cache);
         print(&graph, &make, &last);
         if let Some(out) = write_jobs {
             write(&graph, &make, out)?;
@@ -33,7 +34,7 @@ pub fn run(dir: &Path, write_jobs: Option<&Path>) -> i32 {
 }
 
 /// One line per stale artifact, `name: reason`, then a count (on stdout: it is the answer).
-pub fn print(graph: &Graph, make: &[bool], last: &LastBuild) {
+pub fn print(graph: &Graph, make: &[bool], last: &BuildLog<'_>) {
     let stale: Vec<_> = graph
         .nodes
         .iter()

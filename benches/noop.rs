@@ -1,0 +1,610 @@
+//! The no-op build against ninja: how much a `render build` that has nothing to make costs,
+//! in time, memory and per artifact, next to `ninja` on an equivalent build.ninja.
+//!
+//! Run with `cargo bench --bench noop` (`NOOP_RUNS=N` sets the repetitions, default 10;
+//! `NOOP_SIZES=1000,10000` the generated folders' script lines; `NOOP_KEEP=1` keeps the
+//! folders, e.g. to profile a no-op). Every figure is whole
+//! processes, repeated; the table gives the median and the minimum wall time, the median
+//! CPU time, and the peak RSS from `wait4`.
+//!
+//! The folders:
+//! - the repository's demo (2 scenes, 9 lines), built for real once;
+//! - generated folders of 1,000 and 10,000 script lines (10 lines a scene, 10 projects,
+//!   64×64 frames at 5 fps, the demo's avatar and voices).
+//!
+//! Making 10,000 real lines takes hours here, so the generated folders' caches are made
+//! complete without rendering: the bench loads each folder with render's own manifest
+//! loader, builds render's own graph with its keys, and commits a placeholder object for
+//! every node through render's own cache module (a record holding the node's real key
+//! spec, and a placeholder main output). Then it runs a real `render build` once, which
+//! finds everything present, publishes the scenes and writes its state. The timed no-ops
+//! therefore walk exactly what a no-op after a real build walks; only the bytes of the
+//! videos are placeholders, and a no-op never reads them.
+//!
+//! The equivalent build.ninja has one edge per artifact with the same inputs as render's
+//! graph (speech ← the file holding its text, face track ← the avatar image, clip ← its
+//! speech, the face track and the avatar, scene ← its clips and speeches); each edge
+//! `touch`es its output.
+//! ninja runs once to make it up to date, then its no-op is timed.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use render::cache::{Cache, Record};
+use render::graph::Graph;
+use render::key::ArtifactKind;
+use render::sources::SourceHashes;
+
+fn main() {
+    let runs: usize = env_or("NOOP_RUNS", 10);
+    let sizes: Vec<usize> = std::env::var("NOOP_SIZES")
+        .ok()
+        .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1_000, 10_000]);
+    let render = render_binary();
+    let ninja = which("ninja");
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let tmp = tempfile::Builder::new()
+        .prefix("render-noop-")
+        .tempdir()
+        .expect("temp dir");
+    eprintln!("render: {}", render.display());
+    match &ninja {
+        Some(ninja) => eprintln!("ninja:  {}", ninja.display()),
+        None => eprintln!("ninja:  not found (apt-get install ninja-build); render's figures only"),
+    }
+
+    let mut folders = Vec::new();
+    let demo = tmp.path().join("demo");
+    for part in ["Renderfile.toml", "projects", "avatars"] {
+        copy_tree(&repo.join(part), &demo.join(part));
+    }
+    let started = Instant::now();
+    check(
+        Command::new(&render).arg("build").arg(&demo),
+        "the demo's real build",
+    );
+    eprintln!(
+        "demo: real build in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    folders.push(("demo".to_string(), demo));
+    for &lines in &sizes {
+        let dir = tmp.path().join(format!("lines-{lines}"));
+        let started = Instant::now();
+        generate(&dir, repo, lines);
+        let placed = fill_cache(&dir);
+        check(
+            Command::new(&render).arg("build").arg(&dir),
+            "the first build",
+        );
+        eprintln!(
+            "{lines} lines: generated, {placed} placeholder objects, first build in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        folders.push((format!("{lines} lines"), dir));
+    }
+
+    let mut rows = Vec::new();
+    rows.push(Row::measure(
+        "--version",
+        None,
+        runs,
+        || {
+            let mut c = Command::new(&render);
+            c.arg("--version");
+            c
+        },
+        None::<fn() -> Command>,
+        ninja.as_ref().map(|ninja| {
+            let ninja = ninja.clone();
+            move || {
+                let mut c = Command::new(&ninja);
+                c.arg("--version");
+                c
+            }
+        }),
+    ));
+    for (name, dir) in &folders {
+        let artifacts = up_to_date(&render, dir);
+        let ninja_dir = dir.with_extension("ninja");
+        let edges = ninja.as_ref().map(|ninja| {
+            let edges = write_ninja(dir, &ninja_dir);
+            let started = Instant::now();
+            check(
+                Command::new(ninja).arg("-C").arg(&ninja_dir),
+                "ninja's first build",
+            );
+            eprintln!(
+                "{name}: build.ninja of {edges} edges made up to date in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+            assert_eq!(edges, artifacts, "one edge per artifact");
+            ninja.clone()
+        });
+        let state = state_stamps(dir);
+        let mut row = Row::measure(
+            &format!("no-op build, {name}"),
+            Some(artifacts),
+            runs,
+            || {
+                let mut c = Command::new(&render);
+                c.arg("build").arg(dir);
+                c
+            },
+            Some(|| {
+                let mut c = Command::new(&render);
+                c.arg("--version");
+                c
+            }),
+            edges.map(|ninja| {
+                let ninja_dir = ninja_dir.clone();
+                move || {
+                    let mut c = Command::new(&ninja);
+                    c.arg("-C").arg(&ninja_dir);
+                    c
+                }
+            }),
+        );
+        row.state_rewritten = state != state_stamps(dir);
+        assert_eq!(up_to_date(&render, dir), artifacts);
+        rows.push(row);
+    }
+    print!("{}", table(&rows, runs));
+    if std::env::var_os("NOOP_KEEP").is_some() {
+        eprintln!("kept the folders in {}", tmp.keep().display());
+    }
+}
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The release `render` cargo built for this bench (it sits next to the bench's folder).
+fn render_binary() -> PathBuf {
+    let built = PathBuf::from(env!("CARGO_BIN_EXE_render"));
+    if built.is_file() {
+        return built;
+    }
+    let exe = std::env::current_exe().expect("bench path");
+    let next = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|d| d.join("render"));
+    next.filter(|p| p.is_file())
+        .expect("build render first: cargo build --release")
+}
+
+fn which(program: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    if from.is_dir() {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            copy_tree(&entry.path(), &to.join(entry.file_name()));
+        }
+    } else {
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(from, to).unwrap();
+    }
+}
+
+fn check(command: &mut Command, what: &str) {
+    let output = command.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        output.status.success(),
+        "{what} failed: {}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Asserts `render plan` finds nothing to make; returns the number of artifacts.
+fn up_to_date(render: &Path, dir: &Path) -> usize {
+    let output = Command::new(render).arg("plan").arg(dir).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    stdout
+        .strip_prefix("up to date (")
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("not up to date:\n{stdout}"))
+}
+
+/// A content folder of `lines` script lines: 10 projects, 10 lines a scene, tiny frames.
+fn generate(dir: &Path, repo: &Path, lines: usize) {
+    copy_tree(&repo.join("avatars"), &dir.join("avatars"));
+    std::fs::write(
+        dir.join("Renderfile.toml"),
+        r##"[render]
+device = "cpu"
+
+[defaults]
+fps = 5
+size = [64, 64]
+pause = 0.4
+background = "#1b2030"
+voice = "narrator"
+avatar = "astronaut"
+
+[voices.narrator]
+engine = "espeak"
+language = "en-us"
+variant = "m3"
+pitch = 45
+rate = 165
+
+[voices.guest]
+engine = "espeak"
+language = "en-gb"
+variant = "f3"
+pitch = 65
+rate = 175
+
+[avatars.astronaut]
+image = "avatars/astronaut.png"
+lipsync = "builtin"
+"##,
+    )
+    .unwrap();
+    const PROJECTS: usize = 10;
+    const LINES_PER_SCENE: usize = 10;
+    let scenes = lines.div_ceil(LINES_PER_SCENE * PROJECTS);
+    let mut line = 0;
+    for p in 1..=PROJECTS {
+        let project = format!("p{p:02}");
+        let folder = dir.join("projects").join(&project);
+        std::fs::create_dir_all(&folder).unwrap();
+        let mut toml = String::new();
+        for s in 1..=scenes {
+            let scene = format!("s{s:04}");
+            let mut script = String::new();
+            for l in 1..=LINES_PER_SCENE {
+                line += 1;
+                if line <= lines {
+                    writeln!(
+                        script,
+                        "Line {l} of scene {s} in project {p}, number {line}."
+                    )
+                    .unwrap();
+                }
+            }
+            if script.is_empty() {
+                break;
+            }
+            std::fs::write(folder.join(format!("{scene}.txt")), script).unwrap();
+            writeln!(toml, "[[scene]]\nname = \"{scene}\"").unwrap();
+            writeln!(toml, "script = \"projects/{project}/{scene}.txt\"").unwrap();
+            if s % 2 == 0 {
+                writeln!(toml, "voice = \"guest\"").unwrap();
+            }
+            toml.push('\n');
+        }
+        std::fs::write(folder.join("project.toml"), toml).unwrap();
+    }
+}
+
+/// Loads `dir` with render's manifest loader, graph and keys, and commits a placeholder
+/// object for every node that has none, through render's cache. Returns how many.
+fn fill_cache(dir: &Path) -> usize {
+    let loaded = render::manifest::load(dir).unwrap_or_else(|errors| {
+        panic!(
+            "the generated folder does not load: {:?}",
+            errors[0].message
+        )
+    });
+    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors[0].message);
+    let manifest = loaded.manifest;
+    let cache = Cache::new(&manifest.root);
+    cache.prepare().unwrap();
+    let hashes = SourceHashes::load(&cache.state_dir().join("sources.json"));
+    let graph = Graph::from_manifest(&manifest, &hashes, None).unwrap();
+    let mut placed = 0;
+    for node in &graph.nodes {
+        if cache.has(&node.key()) {
+            continue;
+        }
+        let job = cache.job_dir(&node.key()).unwrap();
+        let output = render::stage::main_output(node.kind());
+        std::fs::write(job.join(output), format!("placeholder {}\n", node.name())).unwrap();
+        let record = Record {
+            name: node.name().to_string(),
+            key: node.key(),
+            spec: node.spec().clone(),
+            outputs: Vec::new(),
+            tool: "benches/noop.rs placeholder".into(),
+            device: "cpu".into(),
+            precision: node.spec().precision.clone(),
+            seconds: 0.0,
+            batch_size: None,
+            peak_memory_bytes: None,
+        };
+        cache.commit(&job, record, &[output]).unwrap();
+        placed += 1;
+    }
+    placed
+}
+
+/// Writes `<ninja_dir>/build.ninja`: one edge per node of render's graph of `dir`, with the
+/// same inputs. Returns the number of edges.
+fn write_ninja(dir: &Path, ninja_dir: &Path) -> usize {
+    let manifest = render::manifest::load(dir).unwrap().manifest;
+    let hashes = SourceHashes::default();
+    let graph = Graph::from_manifest(&manifest, &hashes, None).unwrap();
+    let root = &manifest.root;
+    let output = |i: usize| -> String {
+        let node = &graph.nodes[i];
+        let name = node.name().replace([' ', ':'], "/");
+        format!(
+            "obj/{name}.{}",
+            render::stage::main_output(node.kind())
+                .rsplit('.')
+                .next()
+                .unwrap()
+        )
+    };
+    // Where a scene's lines are written: its script, else its project.toml.
+    let mut text_of: BTreeMap<String, PathBuf> = BTreeMap::new();
+    for project in &manifest.projects {
+        for scene in &project.scenes {
+            let script = root.join(format!("projects/{}/{}.txt", project.name, scene.name));
+            let file = if script.is_file() {
+                script
+            } else {
+                root.join(format!("projects/{}/project.toml", project.name))
+            };
+            text_of.insert(format!("{}/{}", project.name, scene.name), file);
+        }
+    }
+    let mut text = String::from("rule touch\n  command = touch $out\n\n");
+    for (i, node) in graph.nodes.iter().enumerate() {
+        let mut inputs: Vec<String> = node.deps.iter().map(|&d| output(d)).collect();
+        for source in node.spec().sources.values() {
+            inputs.push(root.join(&source.path).display().to_string());
+        }
+        if node.kind() == ArtifactKind::Speech {
+            let at = node.name().trim_start_matches("speech ");
+            let scene = at.rsplit_once(':').map_or(at, |(scene, _)| scene);
+            inputs.push(text_of[scene].display().to_string());
+        }
+        writeln!(text, "build {}: touch {}", output(i), inputs.join(" ")).unwrap();
+    }
+    std::fs::create_dir_all(ninja_dir).unwrap();
+    std::fs::write(ninja_dir.join("build.ninja"), text).unwrap();
+    graph.nodes.len()
+}
+
+/// (path, mtime, inode) of every file under `cache/state/`: a no-op should change none.
+fn state_stamps(dir: &Path) -> Vec<(PathBuf, std::time::SystemTime, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut stamps: Vec<_> = std::fs::read_dir(dir.join("cache/state"))
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let meta = e.metadata().unwrap();
+            (e.path(), meta.modified().unwrap(), meta.ino())
+        })
+        .collect();
+    stamps.sort();
+    stamps
+}
+
+/// One process run: wall time, CPU time (user + system) and peak RSS.
+#[derive(Clone, Copy)]
+struct Sample {
+    wall: Duration,
+    cpu: Duration,
+    rss_kib: u64,
+}
+
+// The child is reaped by `wait4`, which std's `wait` does not offer.
+#[allow(clippy::zombie_processes)]
+fn run_once(mut command: Command) -> Sample {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let started = Instant::now();
+    let child = command.spawn().expect("spawn");
+    let mut status = 0;
+    // SAFETY: a zeroed rusage is valid; wait4 reaps our own child and fills it in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    let wall = started.elapsed();
+    assert_eq!(pid, child.id() as libc::pid_t, "wait4");
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "{command:?} failed ({status})"
+    );
+    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    Sample {
+        wall,
+        cpu: time(usage.ru_utime) + time(usage.ru_stime),
+        rss_kib: usage.ru_maxrss as u64,
+    }
+}
+
+struct Stats {
+    median: Duration,
+    min: Duration,
+    cpu: Duration,
+    rss_kib: u64,
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+impl Stats {
+    fn of(samples: &[Sample]) -> Stats {
+        Stats {
+            median: median(samples.iter().map(|s| s.wall).collect()),
+            min: samples.iter().map(|s| s.wall).min().unwrap(),
+            cpu: median(samples.iter().map(|s| s.cpu).collect()),
+            rss_kib: samples.iter().map(|s| s.rss_kib).max().unwrap(),
+        }
+    }
+}
+
+struct Row {
+    figure: String,
+    artifacts: Option<usize>,
+    render: Stats,
+    ninja: Option<Stats>,
+    /// The median of (this run − the `render --version` run beside it): the part of the
+    /// no-op that is not process start-up, robust to a machine whose load drifts.
+    less_start: Option<Duration>,
+    state_rewritten: bool,
+}
+
+impl Row {
+    /// Runs render, `render --version` (when `start` is given) and ninja in turn, `runs`
+    /// times, so that a busy machine weighs on all of them alike.
+    fn measure<R, S, N>(
+        figure: &str,
+        artifacts: Option<usize>,
+        runs: usize,
+        render: R,
+        start: Option<S>,
+        ninja: Option<N>,
+    ) -> Row
+    where
+        R: Fn() -> Command,
+        S: Fn() -> Command,
+        N: Fn() -> Command,
+    {
+        // One unmeasured round warms the page cache.
+        let mut rounds = Vec::new();
+        for round in 0..=runs.max(1) {
+            let r = run_once(render());
+            let s = start.as_ref().map(|s| run_once(s()));
+            let n = ninja.as_ref().map(|n| run_once(n()));
+            if round > 0 {
+                rounds.push((r, s, n));
+            }
+        }
+        let render: Vec<Sample> = rounds.iter().map(|r| r.0).collect();
+        let ninja: Vec<Sample> = rounds.iter().filter_map(|r| r.2).collect();
+        let less_start = start.as_ref().map(|_| {
+            median(
+                rounds
+                    .iter()
+                    .map(|(r, s, _)| r.wall.saturating_sub(s.unwrap().wall))
+                    .collect(),
+            )
+        });
+        Row {
+            figure: figure.to_string(),
+            artifacts,
+            render: Stats::of(&render),
+            ninja: (!ninja.is_empty()).then(|| Stats::of(&ninja)),
+            less_start,
+            state_rewritten: false,
+        }
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn table(rows: &[Row], runs: usize) -> String {
+    let mut t = String::new();
+    writeln!(
+        t,
+        "\nno-op build: render vs ninja ({runs} runs each; wall median / min, CPU median, peak RSS)\n"
+    )
+    .unwrap();
+    writeln!(
+        t,
+        "{:<26} {:>9} {:>17} {:>10} {:>12} {:>17} {:>7} {:>11} {:>11}",
+        "figure",
+        "artifacts",
+        "render ms",
+        "render CPU",
+        "render RSS",
+        "ninja ms",
+        "ratio",
+        "µs/artifact",
+        "less start"
+    )
+    .unwrap();
+    let mut per_artifact = Vec::new();
+    for row in rows {
+        let (ninja, ratio) = match &row.ninja {
+            Some(n) => (
+                format!("{:.1} / {:.1}", ms(n.median), ms(n.min)),
+                format!("{:.1}×", ms(row.render.median) / ms(n.median)),
+            ),
+            None => ("-".into(), "-".into()),
+        };
+        let (per, less_start) = match (row.artifacts, row.less_start) {
+            (Some(n), Some(less)) => {
+                let per = row.render.median.as_secs_f64() * 1e6 / n as f64;
+                let less = less.as_secs_f64() * 1e6 / n as f64;
+                per_artifact.push((row.figure.clone(), n, per, less));
+                (format!("{per:.1}"), format!("{less:.1}"))
+            }
+            _ => ("-".into(), "-".into()),
+        };
+        writeln!(
+            t,
+            "{:<26} {:>9} {:>17} {:>10} {:>12} {:>17} {:>7} {:>11} {:>11}",
+            row.figure,
+            row.artifacts.map_or("-".into(), |n| n.to_string()),
+            format!("{:.1} / {:.1}", ms(row.render.median), ms(row.render.min)),
+            format!("{:.1}", ms(row.render.cpu)),
+            format!("{:.1} MB", row.render.rss_kib as f64 / 1024.0),
+            ninja,
+            ratio,
+            per,
+            less_start,
+        )
+        .unwrap();
+    }
+    writeln!(
+        t,
+        "\n(µs/artifact: render's median no-op over its artifacts; \"less start\": the median of \
+         each no-op less the `render --version` run beside it, over the artifacts: the part that \
+         grows with the folder)"
+    )
+    .unwrap();
+    // Flatness: the largest generated folder against the smallest.
+    let generated: Vec<_> = per_artifact
+        .iter()
+        .filter(|p| p.0.contains("lines"))
+        .collect();
+    if let (Some(small), Some(large)) = (generated.first(), generated.last()) {
+        if small.1 != large.1 {
+            writeln!(
+                t,
+                "per-artifact cost, {} vs {}: {:.2}× (with start-up), {:.2}× (less start-up)",
+                large.0,
+                small.0,
+                large.2 / small.2,
+                large.3 / small.3
+            )
+            .unwrap();
+        }
+    }
+    for row in rows.iter().filter(|r| r.state_rewritten) {
+        writeln!(
+            t,
+            "warning: {} rewrote files under cache/state/",
+            row.figure
+        )
+        .unwrap();
+    }
+    t
+}
