@@ -1,9 +1,9 @@
 //! Executors run jobs; the scheduler only decides readiness, order and failure (ninja's
 //! `CommandRunner` seam). A job runs in up to three parts: its engine's `run` in a fresh
 //! private folder under `cache/tmp/`; for a GPU engine, its lane call on the GPU lane (a
-//! model call in a worker process, or an external program); then the engine's `finish`. The last part commits the folder
-//! into the cache through the cache module, or removes it on failure, so a failed or
-//! interrupted job leaves nothing behind.
+//! model call in a worker process, or an external program); then the engine's `finish`.
+//! The last part commits the folder into the cache through the cache module, or removes it
+//! on failure, so a failed or interrupted job leaves nothing behind.
 //!
 //! Executors today: the local CPU pool (these functions, on rayon threads), the GPU lane
 //! (`gpu_lane.rs`), and [`run_here`], which runs a whole job in this process — what
@@ -35,7 +35,7 @@ pub struct Pending {
     pub started: Instant,
 }
 
-/// Runs a job's first part; a job without a model is committed at once.
+/// Runs a job's first part; a job with no lane call is committed at once.
 pub fn start(job: &Job) -> Result<Started> {
     let started = Instant::now();
     let cache = job.cache();

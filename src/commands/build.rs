@@ -49,11 +49,25 @@ pub fn run(args: &BuildArgs) -> i32 {
             .or(manifest.settings.jobs)
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
         let progress = Progress::new(make.iter().filter(|m| **m).count());
-        let deps: Vec<Vec<usize>> = graph.nodes.iter().map(|n| n.deps.clone()).collect();
-        let model_of: Vec<Option<String>> =
-            graph.nodes.iter().map(|n| n.job.lane_group()).collect();
-        let names: Vec<String> = graph.nodes.iter().map(|n| n.name().to_string()).collect();
-        let lane = device.map(|_| Lane {
+        // Only what is made needs its edges and lane group copied for the scheduler.
+        let stale = |i: usize| make[i];
+        let deps: Vec<Vec<usize>> = (graph.nodes.iter().enumerate())
+            .map(|(i, n)| if stale(i) { n.deps.clone() } else { Vec::new() })
+            .collect();
+        let model_of: Vec<Option<String>> = (graph.nodes.iter().enumerate())
+            .map(|(i, n)| n.job.lane_group().filter(|_| stale(i)))
+            .collect();
+        let names: Vec<String> = (graph.nodes.iter().enumerate())
+            .map(|(i, n)| {
+                if stale(i) {
+                    n.name().to_string()
+                } else {
+                    String::new()
+                }
+            })
+            .collect();
+        // The lane exists when some job to make needs the GPU (a model or a GPU program).
+        let lane = model_of.iter().any(Option::is_some).then_some(Lane {
             model_of: &model_of,
             names: &names,
         });
