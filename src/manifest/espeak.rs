@@ -1,6 +1,8 @@
 //! The espeak engine's voice table, `[voices.<name>]`: espeak-ng's
 //! `-v <language>[+<variant>] -p <pitch> -s <rate>`. Its keys, parsing and checks live here,
-//! apart from the rest of Renderfile.toml, so that they can move to the espeak engine.
+//! apart from the rest of Renderfile.toml: each engine's table is one file of the manifest
+//! (`manifest/<engine>.rs`), next to the diagnostics it needs, while the engine that runs it
+//! (`engine/espeak.rs`) stays free of TOML and depends only on the resolved values.
 
 use serde::Deserialize;
 use toml::Spanned;
