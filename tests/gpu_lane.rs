@@ -415,3 +415,49 @@ fn bench_runs_through_the_worker_and_compares_with_python() {
     assert_eq!(run.code, 1);
     assert!(run.stderr.contains("model"), "{}", run.stderr);
 }
+
+#[test]
+fn a_worker_that_dies_during_a_call_fails_its_models_clips_at_once() {
+    let folder = demo_with_model_and_a_builtin_scene();
+    // A worker that loads, then crashes on the first call it gets.
+    let starts = folder.file("worker-starts");
+    let fake = folder.file("fake-worker");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\necho started >> '{}'\n\
+             echo '{{\"ready\":{{\"device\":\"cpu\",\"precision\":\"fp32\",\"seconds\":0}}}}'\n\
+             read call\necho 'cuda kernel fault' >&2\nkill -SEGV $$\n",
+            starts.display()
+        ),
+    )
+    .unwrap();
+    let mut permissions = std::fs::metadata(&fake).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
+    std::fs::set_permissions(&fake, permissions).unwrap();
+    let run = folder.render_with_env(
+        &["build", "--keep-going"],
+        &[("RENDER_WORKER", fake.to_str().unwrap())],
+        Duration::from_secs(300),
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "model `tiny-lipsync`: its worker stopped while running (signal: 11 (SIGSEGV))"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("cuda kernel fault"), "{}", run.stderr);
+    assert_eq!(
+        run.with_status("failed"),
+        ["clip demo/modelled:1", "clip demo/modelled:2"]
+    );
+    // The second clip failed with the first one's words, without a second crash.
+    assert_eq!(folder.read("worker-starts"), "started\n");
+    assert_eq!(folder.out_files(), ["out/demo/plain.mp4"]);
+    assert_eq!(
+        common::files_under(&folder.file("cache/tmp"), folder.path()),
+        Vec::<String>::new()
+    );
+}
