@@ -339,16 +339,21 @@ mod tests {
             .trim()
             .parse()
             .unwrap();
-        // Killed means gone or a zombie (not yet reaped by whoever inherited it).
-        let state = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
-        let running = state
-            .rsplit(") ")
-            .next()
-            .is_some_and(|rest| !rest.starts_with('Z') && !rest.is_empty());
-        assert!(
-            !running,
-            "the wrapper's child outlived the deadline: {state}"
-        );
+        // Killed means gone or a zombie (not yet reaped by whoever inherited it); a killed
+        // process can still show as running for a moment while it exits.
+        let running = || {
+            let state = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
+            let alive = (state.rsplit(") ").next())
+                .is_some_and(|rest| !rest.starts_with('Z') && !rest.is_empty());
+            alive.then_some(state)
+        };
+        let waited = Instant::now();
+        while running().is_some() && waited.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if let Some(state) = running() {
+            panic!("the wrapper's child outlived the deadline: {state}");
+        }
     }
 
     #[test]
