@@ -6,7 +6,7 @@ use std::{env, fs, path::PathBuf, process::Command};
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
-    println!("cargo:rerun-if-changed=src/engine/cuda_cache.cpp");
+    println!("cargo:rerun-if-changed=src/bin/render-worker/cuda_cache.cpp");
     link_libtorch();
     embed_face_model();
 }
@@ -36,7 +36,7 @@ fn link_libtorch() {
         .warnings(false)
         .include(torch.join("include"))
         .include(torch.join("include/torch/csrc/api/include"))
-        .file("src/engine/cuda_cache.cpp")
+        .file("src/bin/render-worker/cuda_cache.cpp")
         .compile("render_cuda_cache");
     println!("cargo:rustc-link-arg-bin=render-worker=-lc10");
     println!("cargo:rustc-link-arg-tests=-lc10");
