@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use miette::Diagnostic;
 use thiserror::Error;
 
-use crate::manifest::diagnostic::ConfigError;
+use crate::diagnostic::ConfigError;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

@@ -15,6 +15,7 @@ pub mod cache;
 pub mod cli;
 pub mod commands;
 pub mod device;
+pub mod diagnostic;
 pub mod engine;
 pub mod error;
 pub mod executor;

@@ -15,9 +15,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{mel, wav2lip, Engine, LaneCall, LaneDone, Made, ModelCall, Resource, Step, Task};
 use crate::device::Device;
+use crate::diagnostic::ConfigError;
 use crate::error::{Error, Result};
 use crate::key::KeySpec;
-use crate::manifest::diagnostic::ConfigError;
 use crate::manifest::model::Model;
 use crate::manifest::SourceFile;
 use crate::sources::SourceHashes;

@@ -7,9 +7,9 @@
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::diagnostic::{did_you_mean, ConfigError, Doc};
 use super::values::in_range;
 use super::{Voice, VoiceEngine};
+use crate::diagnostic::{did_you_mean, ConfigError, Doc};
 
 /// The keys of [`RawVoice`].
 pub(crate) const KEYS: &[&str] = &["engine", "language", "variant", "pitch", "rate"];

@@ -5,7 +5,6 @@
 //! Parsing and diagnostics live in the submodules; this file is the resolved model that the
 //! rest of render reads.
 
-pub mod diagnostic;
 mod espeak;
 pub mod model;
 pub mod paths;
@@ -18,7 +17,8 @@ mod values;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-pub use diagnostic::{render_report, ConfigError};
+use crate::diagnostic::Doc;
+pub use crate::diagnostic::{render_report, ConfigError};
 pub use paths::PathProblem;
 
 const RENDERFILE_NAME: &str = "Renderfile.toml";
@@ -57,7 +57,7 @@ pub fn load(root: &Path) -> Result<Loaded, Vec<ConfigError>> {
             ),
             other => fatal(format!("cannot read `{RENDERFILE_NAME}`: {}", other.message(RENDERFILE_NAME)), other.help()),
         })?;
-    let rf = renderfile::parse(&root, &diagnostic::Doc::new(RENDERFILE_NAME, text))?;
+    let rf = renderfile::parse(&root, &Doc::new(RENDERFILE_NAME, text))?;
     let cx = project::Context {
         declared: &rf.declared,
         defaults: &rf.defaults,
@@ -87,7 +87,7 @@ pub fn load(root: &Path) -> Result<Loaded, Vec<ConfigError>> {
 }
 
 /// The project.toml of the project folder `name`: its path and text.
-fn project_doc(root: &Path, name: &str) -> Result<(PathBuf, diagnostic::Doc), ConfigError> {
+fn project_doc(root: &Path, name: &str) -> Result<(PathBuf, Doc), ConfigError> {
     let rel = format!("projects/{name}/project.toml");
     let error = |msg: String| ConfigError::in_file(&rel, msg);
     if !paths::is_identifier(name) {
@@ -103,7 +103,7 @@ fn project_doc(root: &Path, name: &str) -> Result<(PathBuf, diagnostic::Doc), Co
     let text = String::from_utf8(bytes).map_err(|_| {
         error(format!("`{rel}` is not UTF-8 text")).with_help("TOML files must be UTF-8")
     })?;
-    Ok((file.abs, diagnostic::Doc::new(rel, text)))
+    Ok((file.abs, Doc::new(rel, text)))
 }
 
 /// Names of the folders `projects/*` that hold a project.toml (possibly through a symbolic

@@ -9,9 +9,9 @@ use serde::Deserialize;
 use toml::de::DeValue;
 use toml::Spanned;
 
-use super::diagnostic::{ConfigError, Doc};
 use super::paths::{self, is_identifier};
 use super::{table, SourceFile};
+use crate::diagnostic::{ConfigError, Doc};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Model {

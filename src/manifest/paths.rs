@@ -12,8 +12,8 @@ use std::path::{Component, Path, PathBuf};
 
 use toml::Spanned;
 
-use super::diagnostic::{did_you_mean, ConfigError, Doc};
 use super::SourceFile;
+use crate::diagnostic::{did_you_mean, ConfigError, Doc};
 use PathProblem::*;
 
 /// Why a path written in a declaration cannot be used.
@@ -219,11 +219,7 @@ pub(crate) fn has_ext(rel: &str, exts: &[&str]) -> bool {
 }
 
 /// `[A-Za-z0-9_-]+`: names that become file or folder names (projects, scenes, models).
-pub(crate) fn is_identifier(s: &str) -> bool {
-    !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-}
+pub(crate) use crate::diagnostic::is_identifier;
 
 fn io_problem(e: io::Error) -> PathProblem {
     match e.kind() {

@@ -11,9 +11,9 @@ use serde::Deserialize;
 use toml::de::DeValue;
 use toml::Spanned;
 
-use super::diagnostic::{list, ConfigError, Doc};
 use super::settings::{Declared, RawSettings, SceneSettings};
 use super::{paths, table, Line, Project, Scene, SourceFile};
+use crate::diagnostic::{list, ConfigError, Doc};
 
 const TOP_KEYS: &[&str] = &["scene"];
 /// A scene's keys: its name, the settings it may override, and where its lines come from.

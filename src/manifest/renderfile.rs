@@ -12,12 +12,12 @@ use serde::Deserialize;
 use toml::de::DeTable;
 use toml::Spanned;
 
-use super::diagnostic::{ConfigError, Doc, Errors};
 use super::espeak::{self, espeak_voice, RawVoice};
 use super::model::ModelProblem;
 use super::settings::{self, Declared, RawSettings, SceneSettings};
 use super::values::{in_range, Device};
 use super::{paths, table, Avatar, AvatarKind, Settings, Voice};
+use crate::diagnostic::{ConfigError, Doc, Errors};
 
 const TOP_KEYS: &[&str] = &["render", "defaults", "voices", "avatars"];
 const RENDER_KEYS: &[&str] = &["device", "jobs"];

@@ -8,9 +8,9 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::diagnostic::{unknown_name, ConfigError, Doc};
 use super::values::{Colour, Fps, Pause, Size};
 use super::{Background, RENDERFILE_NAME};
+use crate::diagnostic::{unknown_name, ConfigError, Doc};
 
 /// The keys of [`RawSettings`], in the order "valid keys" hints list them.
 pub(crate) const KEYS: &[&str] = &["fps", "size", "pause", "background", "voice", "avatar"];

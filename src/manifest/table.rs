@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use toml::de::{DeArray, DeTable, DeValue, ValueDeserializer};
 use toml::Spanned;
 
-use super::diagnostic::{line_col, list, suggest, ConfigError, Doc, Errors};
+use crate::diagnostic::{line_col, list, suggest, ConfigError, Doc, Errors};
 
 /// Parses a whole TOML document; Err = every syntax error.
 pub(crate) fn parse_document(doc: &Doc) -> Result<DeTable<'_>, Vec<ConfigError>> {

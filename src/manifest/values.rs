@@ -8,8 +8,8 @@ use std::path::Path;
 
 use toml::Spanned;
 
-use super::diagnostic::{ConfigError, Doc};
 use super::{paths, Background};
+use crate::diagnostic::{ConfigError, Doc};
 
 /// `v` if it lies in `range`: "`{what}` must be between {lo} and {hi}{unit}, not {v}".
 pub(crate) fn in_range<T: PartialOrd + Display + Copy>(

@@ -22,8 +22,6 @@ use miette::{
 };
 use toml::Spanned;
 
-use super::paths;
-
 /// One problem in `Renderfile.toml`, a `project.toml` or a script file.
 ///
 /// Every error names its file (`source_code`'s name, relative to the content folder, e.g.
@@ -184,7 +182,7 @@ impl Doc {
         let word = self.text.get(span.clone()).unwrap_or_default();
         // toml reads a bare word by its first letters: `intro` is an "invalid float" (inf),
         // `true_x` an "invalid boolean". Say what it is.
-        if word.starts_with(|c: char| c.is_ascii_alphabetic()) && paths::is_identifier(word) {
+        if word.starts_with(|c: char| c.is_ascii_alphabetic()) && is_identifier(word) {
             let help = format!("put text in double quotes: \"{word}\"");
             let message = format!("TOML syntax error: unquoted text `{word}`");
             return self.err(span, message, "not quoted", help);
@@ -298,6 +296,13 @@ fn humanise_serde(msg: &str) -> String {
         out = out.replace(from, to);
     }
     out
+}
+
+/// A name render accepts for a project, scene, voice or avatar: letters, digits, `-`, `_`.
+pub fn is_identifier(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
 #[cfg(test)]
