@@ -2,8 +2,11 @@
 //! hashing and atomic replacement. A leaf module on purpose, so `cache` and `sources` can
 //! both use it without depending on each other.
 
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::key::Key;
@@ -17,6 +20,26 @@ pub fn unique_suffix() -> String {
         std::process::id(),
         TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
     )
+}
+
+/// What says a file is unchanged without reading it: its size, mtime and inode (the trick of
+/// ninja's log, git's index and DVC's state). Source hashes and tool facts are both
+/// remembered under one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stamp {
+    pub size: u64,
+    pub mtime_ns: i128,
+    pub inode: u64,
+}
+
+impl Stamp {
+    pub fn of(meta: &std::fs::Metadata) -> Stamp {
+        Stamp {
+            size: meta.len(),
+            mtime_ns: meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
+            inode: meta.ino(),
+        }
+    }
 }
 
 /// The blake3 of a file's bytes.

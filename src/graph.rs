@@ -138,7 +138,7 @@ impl Graph {
 
     /// Which nodes must be made: every node whose object is missing and that is needed —
     /// a scene always is; anything else only if a node being made reads it.
-    pub fn stale(&self, cache: &Cache) -> Vec<bool> {
+    pub fn stale(&self) -> Vec<bool> {
         let mut make = vec![false; self.nodes.len()];
         let mut needed = vec![false; self.nodes.len()];
         // Nodes are added after their dependencies, so walking backwards visits every
@@ -148,7 +148,7 @@ impl Graph {
             if !node.publish.is_empty() {
                 needed[index] = true;
             }
-            if needed[index] && !cache.has(&node.key()) {
+            if needed[index] && !self.cache.has(&node.key()) {
                 make[index] = true;
                 for &dep in &node.deps {
                     needed[dep] = true;

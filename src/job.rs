@@ -33,17 +33,12 @@ pub struct Job {
 impl Job {
     /// A job for `spec`; its inputs are the objects the spec names, in `cache`.
     pub fn new(name: String, spec: KeySpec, work: EngineJob, cache: &Cache) -> Job {
-        let inputs = spec
-            .inputs
-            .iter()
-            .map(|(name, key)| (name.clone(), cache.object_dir(key)))
-            .collect();
         Job {
             name,
             key: spec.key(),
+            inputs: input_objects(&spec, cache),
             spec,
             work,
-            inputs,
             cache: cache.dir.clone(),
         }
     }
@@ -96,13 +91,7 @@ impl Job {
                 path.display()
             )));
         }
-        let expected: BTreeMap<String, PathBuf> = job
-            .spec
-            .inputs
-            .iter()
-            .map(|(name, key)| (name.clone(), job.cache().object_dir(key)))
-            .collect();
-        if expected != job.inputs {
+        if input_objects(&job.spec, &job.cache()) != job.inputs {
             return Err(Error::Other(format!(
                 "`{}` is not a valid job spec: its inputs are not the objects its key spec names",
                 path.display()
@@ -110,4 +99,11 @@ impl Job {
         }
         Ok(job)
     }
+}
+
+/// The folders of the objects a key spec names as inputs, by their names in the spec.
+fn input_objects(spec: &KeySpec, cache: &Cache) -> BTreeMap<String, PathBuf> {
+    (spec.inputs.iter())
+        .map(|(name, key)| (name.clone(), cache.object_dir(key)))
+        .collect()
 }

@@ -5,7 +5,6 @@
 //! enters 10,000 keys), and the state is written only when a stamp changed.
 
 use std::collections::{BTreeMap, HashMap};
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -15,22 +14,21 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 pub use crate::files::hash_file;
-use crate::files::write_atomically;
+use crate::files::{write_atomically, Stamp};
 use crate::key::Key;
 use crate::manifest::SourceFile;
 
+/// A file's hash, valid while its stamp holds.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-struct Stamp {
-    size: u64,
-    mtime_ns: i128,
-    inode: u64,
+struct Remembered {
+    stamp: Stamp,
     hash: Key,
 }
 
 /// The remembered hashes, loaded from and saved to `cache/state/sources.json`.
 #[derive(Default)]
 pub struct SourceHashes {
-    stamps: Mutex<BTreeMap<String, Stamp>>,
+    stamps: Mutex<BTreeMap<String, Remembered>>,
     /// The hashes already checked this run, so each file is stat'ed once.
     checked: Mutex<HashMap<String, Key>>,
     /// Whether a stamp changed since the state was loaded.
@@ -84,24 +82,19 @@ impl SourceHashes {
     fn hash_by_stamp(&self, file: &SourceFile) -> Result<Key> {
         let meta =
             std::fs::metadata(&file.abs).map_err(|e| Error::io("cannot read", &file.abs, e))?;
-        let mtime_ns = meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128;
-        if let Some(stamp) = self.stamps.lock().unwrap().get(&file.rel) {
-            if stamp.size == meta.len() && stamp.mtime_ns == mtime_ns && stamp.inode == meta.ino() {
-                return Ok(stamp.hash);
+        let stamp = Stamp::of(&meta);
+        if let Some(remembered) = self.stamps.lock().unwrap().get(&file.rel) {
+            if remembered.stamp == stamp {
+                return Ok(remembered.hash);
             }
         }
         let hash = hash_file(&file.abs)?;
         self.files_read.fetch_add(1, Ordering::Relaxed);
         self.changed.store(true, Ordering::Relaxed);
-        self.stamps.lock().unwrap().insert(
-            file.rel.clone(),
-            Stamp {
-                size: meta.len(),
-                mtime_ns,
-                inode: meta.ino(),
-                hash,
-            },
-        );
+        self.stamps
+            .lock()
+            .unwrap()
+            .insert(file.rel.clone(), Remembered { stamp, hash });
         Ok(hash)
     }
 }

@@ -10,7 +10,6 @@
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
@@ -18,7 +17,7 @@ use std::sync::{Mutex, OnceLock};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-use crate::files::write_atomically;
+use crate::files::{write_atomically, Stamp};
 use crate::process;
 
 /// Where the commands keep tool facts for this content folder (`cache/state/tools.json`).
@@ -108,29 +107,22 @@ pub fn espeak_names() -> Option<&'static EspeakNames> {
 
 /// What identifies one installed program: where PATH finds it and its file's stamp.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-struct Stamp {
+struct Program {
     path: PathBuf,
-    size: u64,
-    mtime_ns: i128,
-    inode: u64,
+    stamp: Stamp,
 }
 
-impl Stamp {
-    fn of(path: PathBuf) -> Option<Stamp> {
-        let meta = std::fs::metadata(&path).ok()?;
-        Some(Stamp {
-            size: meta.len(),
-            mtime_ns: meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
-            inode: meta.ino(),
-            path,
-        })
+impl Program {
+    fn at(path: PathBuf) -> Option<Program> {
+        let stamp = Stamp::of(&std::fs::metadata(&path).ok()?);
+        Some(Program { path, stamp })
     }
 }
 
 /// One remembered answer: a program's stdout for one argument list.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct Fact {
-    stamp: Stamp,
+    program: Program,
     stdout: String,
 }
 
@@ -156,14 +148,15 @@ impl ToolFacts {
 
     /// `program args`' stdout: remembered while the program's stamp holds, else asked.
     fn ask(&self, program: &str, args: &[&str]) -> Result<String> {
-        let stamp = find_on_path(program, std::env::var_os("PATH").as_deref()).and_then(Stamp::of);
+        let installed =
+            find_on_path(program, std::env::var_os("PATH").as_deref()).and_then(Program::at);
         let question = std::iter::once(program)
             .chain(args.iter().copied())
             .collect::<Vec<_>>()
             .join(" ");
-        if let Some(stamp) = &stamp {
+        if let Some(installed) = &installed {
             if let Some(fact) = self.known.lock().unwrap().get(&question) {
-                if fact.stamp == *stamp {
+                if fact.program == *installed {
                     return Ok(fact.stdout.clone());
                 }
             }
@@ -171,12 +164,12 @@ impl ToolFacts {
         // Run by name, as the stages do, so a missing program gets the usual message.
         let output = process::run(Command::new(program).args(args), "a version check")?;
         let stdout = String::from_utf8_lossy(&output.stdout).to_string();
-        if let Some(stamp) = stamp {
+        if let Some(installed) = installed {
             let mut known = self.known.lock().unwrap();
             known.insert(
                 question,
                 Fact {
-                    stamp,
+                    program: installed,
                     stdout: stdout.clone(),
                 },
             );

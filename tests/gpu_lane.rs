@@ -25,21 +25,35 @@ fn demo_with_model(model: &str) -> Folder {
     folder
 }
 
-/// The lane's record with timestamps: (seconds, event, model).
-fn lane_times(folder: &Folder) -> Vec<(f64, String, String)> {
+/// One entry of the lane's record in --json.
+struct LaneEntry {
+    seconds: f64,
+    event: String,
+    model: String,
+    artifact: Option<String>,
+}
+
+fn lane_record(folder: &Folder) -> Vec<LaneEntry> {
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(folder.file("report.json")).unwrap()).unwrap();
     json["gpu_lane"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| {
-            (
-                e["seconds"].as_f64().unwrap(),
-                e["event"].as_str().unwrap().to_string(),
-                e["model"].as_str().unwrap().to_string(),
-            )
+        .map(|e| LaneEntry {
+            seconds: e["seconds"].as_f64().unwrap(),
+            event: e["event"].as_str().unwrap().to_string(),
+            model: e["model"].as_str().unwrap().to_string(),
+            artifact: e["artifact"].as_str().map(str::to_string),
         })
+        .collect()
+}
+
+/// The lane's record with timestamps: (seconds, event, model).
+fn lane_times(folder: &Folder) -> Vec<(f64, String, String)> {
+    lane_record(folder)
+        .into_iter()
+        .map(|e| (e.seconds, e.event, e.model))
         .collect()
 }
 
@@ -136,19 +150,9 @@ fn a_model_file_that_is_not_torchscript_fails_naming_the_model() {
 }
 
 fn lane_events(folder: &Folder) -> Vec<(String, String, Option<String>)> {
-    let json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(folder.file("report.json")).unwrap()).unwrap();
-    json["gpu_lane"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            (
-                e["event"].as_str().unwrap().to_string(),
-                e["model"].as_str().unwrap().to_string(),
-                e["artifact"].as_str().map(str::to_string),
-            )
-        })
+    lane_record(folder)
+        .into_iter()
+        .map(|e| (e.event, e.model, e.artifact))
         .collect()
 }
 
@@ -422,19 +426,15 @@ fn a_worker_that_dies_during_a_call_fails_its_models_clips_at_once() {
     // A worker that loads, then crashes on the first call it gets.
     let starts = folder.file("worker-starts");
     let fake = folder.file("fake-worker");
-    std::fs::write(
+    common::write_program(
         &fake,
-        format!(
+        &format!(
             "#!/bin/sh\necho started >> '{}'\n\
              echo '{{\"ready\":{{\"device\":\"cpu\",\"precision\":\"fp32\",\"seconds\":0}}}}'\n\
              read call\necho 'cuda kernel fault' >&2\nkill -SEGV $$\n",
             starts.display()
         ),
-    )
-    .unwrap();
-    let mut permissions = std::fs::metadata(&fake).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
-    std::fs::set_permissions(&fake, permissions).unwrap();
+    );
     let run = folder.render_with_env(
         &["build", "--keep-going"],
         &[("RENDER_WORKER", fake.to_str().unwrap())],

@@ -157,14 +157,10 @@ fn a_build_without_model_jobs_never_starts_a_worker() {
     // A worker that leaves a mark if anyone starts it.
     let mark = folder.file("worker-started");
     let script = folder.file("fake-worker");
-    std::fs::write(
+    common::write_program(
         &script,
-        format!("#!/bin/sh\ntouch '{}'\nexit 1\n", mark.display()),
-    )
-    .unwrap();
-    let mut permissions = std::fs::metadata(&script).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
-    std::fs::set_permissions(&script, permissions).unwrap();
+        &format!("#!/bin/sh\ntouch '{}'\nexit 1\n", mark.display()),
+    );
     let run = folder.render_with_env(
         &["build"],
         &[("RENDER_WORKER", script.to_str().unwrap())],

@@ -35,7 +35,7 @@ pub fn run(args: &BuildArgs) -> i32 {
         let device = commands::device(&manifest)?;
         let graph = ManuallyDrop::new(Graph::from_manifest(&manifest, &hashes, device)?);
         hashes.save(&hashes_path)?;
-        let make = graph.stale(&cache);
+        let make = graph.stale();
         let mut last = BuildLog::open(&cache);
 
         if args.dry_run {

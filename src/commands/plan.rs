@@ -22,7 +22,7 @@ pub fn run(dir: &Path, write_jobs: Option<&Path>) -> i32 {
         let hashes = SourceHashes::load(&cache.state_dir().join("sources.json"));
         let device = commands::device(&manifest)?;
         let graph = Graph::from_manifest(&manifest, &hashes, device)?;
-        let make = graph.stale(&cache);
+        let make = graph.stale();
         let last = BuildLog::open(&cache);
         print(&graph, &make, &last);
         if let Some(out) = write_jobs {

@@ -9,8 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::{Engine, Made, Step, Task};
 use crate::error::Result;
 use crate::frame::{FaceBox, Frame};
-use crate::stage::lipsync::{AvatarFrames, Inputs, FACE_TRACK, OUTPUT, SPEECH};
-use crate::stage::{face_track, speech};
+use crate::stage::lipsync::{AvatarFrames, Inputs, OUTPUT};
 
 /// The clip engine: the avatar's frames with the mouth opened by the speech's loudness.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -24,12 +23,7 @@ impl Engine for BuiltinLipsync {
             frames,
             count,
             sources,
-        } = self.0.inputs(
-            job.name,
-            job.key,
-            &job.file(SPEECH, speech::OUTPUT)?,
-            &job.file(FACE_TRACK, face_track::OUTPUT)?,
-        )?;
+        } = job.clip_inputs(&self.0)?;
         let mut openness =
             mouth_openness(&audio.samples, audio.sample_rate, self.0.fps as f64, count);
         // Every clip ends with the mouth closed, so the scene's pause holds a still face.

@@ -27,6 +27,8 @@ use serde::{Deserialize, Serialize};
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::key::Key;
+use crate::stage::lipsync::{self, AvatarFrames, Inputs};
+use crate::stage::{face_track, speech};
 
 /// Which executor runs an engine's jobs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -156,6 +158,17 @@ impl Task<'_> {
             ))
         })?;
         Ok(dir.join(file))
+    }
+
+    /// What every lip-sync engine starts from: the line's speech, the avatar's face track
+    /// and its frames (a clip's inputs).
+    pub fn clip_inputs(&self, avatar: &AvatarFrames) -> Result<Inputs> {
+        avatar.inputs(
+            self.name,
+            self.key,
+            &self.file(lipsync::SPEECH, speech::OUTPUT)?,
+            &self.file(lipsync::FACE_TRACK, face_track::OUTPUT)?,
+        )
     }
 }
 

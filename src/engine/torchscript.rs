@@ -21,8 +21,7 @@ use crate::key::KeySpec;
 use crate::manifest::model::Model;
 use crate::manifest::SourceFile;
 use crate::sources::SourceHashes;
-use crate::stage::lipsync::{AvatarFrames, Inputs, FACE_TRACK, OUTPUT, SPEECH};
-use crate::stage::{face_track, speech};
+use crate::stage::lipsync::{AvatarFrames, Inputs, OUTPUT};
 
 const MEL_FILE: &str = "mel.f32";
 const FACES_FILE: &str = "faces.f32";
@@ -99,12 +98,7 @@ impl Engine for Torchscript {
             frames,
             count,
             sources,
-        } = self.avatar.inputs(
-            job.name,
-            job.key,
-            &job.file(SPEECH, speech::OUTPUT)?,
-            &job.file(FACE_TRACK, face_track::OUTPUT)?,
-        )?;
+        } = job.clip_inputs(&self.avatar)?;
         let samples = mel::resample(&audio.samples, audio.sample_rate, mel::SAMPLE_RATE);
         let spectrogram = mel::wav2lip_mel(&samples);
         let mel_input: Vec<f32> = mel::mel_chunks(&spectrogram, self.avatar.fps as f64, count)
@@ -144,12 +138,7 @@ impl Engine for Torchscript {
             count,
             sources,
             ..
-        } = self.avatar.inputs(
-            job.name,
-            job.key,
-            &job.file(SPEECH, speech::OUTPUT)?,
-            &job.file(FACE_TRACK, face_track::OUTPUT)?,
-        )?;
+        } = job.clip_inputs(&self.avatar)?;
         let faces = read_f32(&dir.join(FACES_OUT_FILE), count * OUT)?;
         let size = (frames[0].width, frames[0].height);
         self.avatar.encode(job.name, dir, size, count, |i| {

@@ -57,6 +57,13 @@ pub fn add_fixture_models(folder: &Folder) {
     );
 }
 
+/// Writes an executable script at `path` (a fake program for render to start).
+pub fn write_program(path: &Path, script: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, script).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
 /// A mono 16-bit WAV of `seconds` of a 220 Hz tone, swelling and fading like a voice.
 pub fn tone_wav(rate: u32, seconds: f64) -> Vec<u8> {
     let n = (rate as f64 * seconds) as usize;

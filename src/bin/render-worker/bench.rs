@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use crate::libtorch::{self as torch, Accelerator, LoadedModel};
+use crate::libtorch::{Accelerator, LoadedModel, WAV2LIP_FACE, WAV2LIP_MEL, WAV2LIP_OUT};
 use render::cli::BenchArgs;
 use render::commands;
 use render::device::Device;
@@ -21,9 +21,9 @@ use render::frame::{FaceBox, Frame};
 use render::manifest::model;
 use render::process;
 
-const FACE: usize = 6 * wav2lip::SIZE * wav2lip::SIZE;
-const OUT: usize = 3 * wav2lip::SIZE * wav2lip::SIZE;
-const MEL: usize = 80 * 16;
+const FACE: usize = WAV2LIP_FACE;
+const OUT: usize = WAV2LIP_OUT;
+const MEL: usize = WAV2LIP_MEL;
 
 pub fn run(args: &BenchArgs) -> i32 {
     commands::exit_code(bench(args))
@@ -92,7 +92,7 @@ fn bench(args: &BenchArgs) -> Result<i32> {
 
     let start = Instant::now();
     let mut output = vec![0f32; frames * OUT];
-    let used = infer(&loaded, &accelerator, &mel, &faces, &mut output, batch)?;
+    let used = loaded.wav2lip_frames(&mel, &faces, &mut output, batch)?;
     let model_seconds = start.elapsed().as_secs_f64();
     let peak = accelerator.peak_memory();
 
@@ -100,7 +100,7 @@ fn bench(args: &BenchArgs) -> Result<i32> {
     faces
         .par_chunks_mut(FACE)
         .for_each(|out| wav2lip::face_input(&frame, &face, out));
-    infer(&loaded, &accelerator, &mel, &faces, &mut output, batch)?;
+    loaded.wav2lip_frames(&mel, &faces, &mut output, batch)?;
     let pasted: usize = output
         .par_chunks(OUT)
         .map(|out| {
@@ -134,26 +134,6 @@ fn bench(args: &BenchArgs) -> Result<i32> {
         Err(message) => println!("python torch     not measured: {message}"),
     }
     Ok(0)
-}
-
-fn infer(
-    loaded: &LoadedModel,
-    accelerator: &Accelerator,
-    mel: &[f32],
-    faces: &[f32],
-    output: &mut [f32],
-    batch: usize,
-) -> Result<usize> {
-    let frames = output.len() / OUT;
-    torch::in_batches(frames, batch, accelerator, |range| {
-        let out = loaded.wav2lip(
-            &mel[range.start * MEL..range.end * MEL],
-            &faces[range.start * FACE..range.end * FACE],
-            range.len(),
-        )?;
-        output[range.start * OUT..range.end * OUT].copy_from_slice(&out);
-        Ok(())
-    })
 }
 
 fn synthetic_frame() -> Frame {

@@ -86,6 +86,12 @@ impl Accelerator {
     }
 }
 
+/// One frame's worth of each wav2lip tensor: mel `[1,80,16]`, faces `[6,96,96]`, output
+/// `[3,96,96]`.
+pub const WAV2LIP_MEL: usize = 80 * 16;
+pub const WAV2LIP_FACE: usize = 6 * 96 * 96;
+pub const WAV2LIP_OUT: usize = 3 * 96 * 96;
+
 /// A TorchScript module loaded on the lane's device.
 pub struct LoadedModel {
     pub name: String,
@@ -108,6 +114,28 @@ impl LoadedModel {
             name: name.to_string(),
             module,
             accelerator,
+        })
+    }
+
+    /// Runs the wav2lip contract on every frame of `mel` and `faces` into `output`, in
+    /// batches of at most `batch_size` that halve on CUDA out-of-memory. Returns the batch
+    /// size that worked.
+    pub fn wav2lip_frames(
+        &self,
+        mel: &[f32],
+        faces: &[f32],
+        output: &mut [f32],
+        batch_size: usize,
+    ) -> Result<usize> {
+        let frames = output.len() / WAV2LIP_OUT;
+        in_batches(frames, batch_size, &self.accelerator, |range| {
+            let out = self.wav2lip(
+                &mel[range.start * WAV2LIP_MEL..range.end * WAV2LIP_MEL],
+                &faces[range.start * WAV2LIP_FACE..range.end * WAV2LIP_FACE],
+                range.len(),
+            )?;
+            output[range.start * WAV2LIP_OUT..range.end * WAV2LIP_OUT].copy_from_slice(&out);
+            Ok(())
         })
     }
 

@@ -19,7 +19,7 @@ use render::engine::{LaneDone, ModelCall};
 use render::error::{Error, Result};
 use render::worker::{Reply, Request};
 
-use crate::libtorch::{Accelerator, LoadedModel};
+use crate::libtorch::{Accelerator, LoadedModel, WAV2LIP_FACE, WAV2LIP_MEL, WAV2LIP_OUT};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -135,9 +135,6 @@ fn serve(model: &str, file: &std::path::Path, device: Device) -> i32 {
 /// One call of the wav2lip contract: mel `[B,1,80,16]` + faces `[B,6,96,96]` in,
 /// `[B,3,96,96]` out, in batches that halve on out-of-memory.
 fn run_call(loaded: &LoadedModel, call: &ModelCall) -> Result<LaneDone> {
-    const FACE: usize = 6 * 96 * 96;
-    const OUT: usize = 3 * 96 * 96;
-    const MEL: usize = 80 * 16;
     if call.contract != "wav2lip" {
         return Err(Error::Other(format!(
             "model `{}`: unknown contract `{}`",
@@ -154,20 +151,12 @@ fn run_call(loaded: &LoadedModel, call: &ModelCall) -> Result<LaneDone> {
         read_f32(path, len)
     };
     let frames = call.frames;
-    let mel = input("mel", frames * MEL)?;
-    let faces = input("faces", frames * FACE)?;
+    let mel = input("mel", frames * WAV2LIP_MEL)?;
+    let faces = input("faces", frames * WAV2LIP_FACE)?;
     let accelerator = loaded.accelerator;
     accelerator.reset_peak_memory();
-    let mut output = vec![0f32; frames * OUT];
-    let used = crate::libtorch::in_batches(frames, call.batch_size, &accelerator, |range| {
-        let result = loaded.wav2lip(
-            &mel[range.start * MEL..range.end * MEL],
-            &faces[range.start * FACE..range.end * FACE],
-            range.len(),
-        )?;
-        output[range.start * OUT..range.end * OUT].copy_from_slice(&result);
-        Ok(())
-    })?;
+    let mut output = vec![0f32; frames * WAV2LIP_OUT];
+    let used = loaded.wav2lip_frames(&mel, &faces, &mut output, call.batch_size)?;
     write_f32(&call.output, &output)?;
     Ok(LaneDone {
         device: call.device.to_string(),
