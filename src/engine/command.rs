@@ -35,6 +35,8 @@ use crate::stage::{speech, voice};
 
 /// Silence kept at each side of a join when a long line's pieces are rejoined.
 const JOIN_SILENCE_SECONDS: f64 = 0.15;
+/// How many frames longer than its speech a program's clip may be (then cut).
+const MAX_SURPLUS_FRAMES: f64 = 4.0;
 /// Quieter than this counts as silence (about -60 dBFS).
 const SILENCE: f32 = 1e-3;
 
@@ -187,6 +189,9 @@ impl CommandJob {
         create_dir(&inputs)?;
         let mut values = self.values.clone();
         values.insert("engine_dir".into(), path_string(&self.engine_dir));
+        // Where a `gpu` engine runs, as PyTorch names it (CUDA_VISIBLE_DEVICES picks the card).
+        let device = if self.device.is_cuda() { "cuda" } else { "cpu" };
+        values.insert("device".into(), device.into());
         let mut lists = BTreeMap::new();
         lists.insert(
             "samples".to_string(),
@@ -510,11 +515,15 @@ impl CommandJob {
         } else {
             frame
         };
-        if (length - seconds).abs() > frame.max(source_frame) + 1e-3 {
+        // Short by more than a frame is a broken clip. A few frames long is how some
+        // models end (LatentSync emits its last chunk whole): the surplus is cut below.
+        let short = seconds - length > frame.max(source_frame) + 1e-3;
+        let long = length - seconds > MAX_SURPLUS_FRAMES * source_frame.max(frame) + 1e-3;
+        if short || long {
             return Err(media::invalid(
                 job.name,
                 format!(
-                    "engine `{}` wrote a {length:.3} s video for {seconds:.3} s of speech (more than one frame apart)",
+                    "engine `{}` wrote a {length:.3} s video for {seconds:.3} s of speech (it must last as long as the speech, within one frame)",
                     self.engine
                 ),
             ));

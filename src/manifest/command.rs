@@ -90,6 +90,7 @@ impl Stage {
         match self {
             Stage::Speech => &[
                 "engine_dir",
+                "device",
                 "workdir",
                 "out",
                 "text",
@@ -101,6 +102,7 @@ impl Stage {
             ],
             Stage::Voice => &[
                 "engine_dir",
+                "device",
                 "workdir",
                 "out",
                 "samples",
@@ -109,6 +111,7 @@ impl Stage {
             ],
             Stage::Lipsync => &[
                 "engine_dir",
+                "device",
                 "workdir",
                 "out",
                 "audio",
