@@ -690,3 +690,20 @@ write_clip(ARGV[-3], int(seconds * 50) // 2 + 2, 25, GOT["audio"])
     assert_built(&adapter, &run, LIPSYNC_MADE);
     assert_eq!(adapter.calls(), ["scripts.inference"]);
 }
+
+#[test]
+fn every_adapter_readme_shows_its_engine_toml_as_it_is() {
+    for entry in std::fs::read_dir(repo().join("engines")).unwrap() {
+        let dir = entry.unwrap().path();
+        if !dir.is_dir() {
+            continue;
+        }
+        let toml = std::fs::read_to_string(dir.join("engine.toml")).unwrap();
+        let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
+        assert!(
+            readme.contains(&format!("```toml\n{toml}```")),
+            "{}/README.md does not show engine.toml as it is",
+            dir.display()
+        );
+    }
+}
