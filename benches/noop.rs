@@ -359,7 +359,7 @@ fn fill_cache(dir: &Path) -> usize {
             batch_size: None,
             peak_memory_bytes: None,
         };
-        cache.commit(&job, record, &[output]).unwrap();
+        cache.commit(&job, record, &[output.to_string()]).unwrap();
         placed += 1;
     }
     placed

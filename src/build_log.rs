@@ -169,7 +169,9 @@ mod tests {
             batch_size: None,
             peak_memory_bytes: None,
         };
-        cache.commit(&dir, record, &["speech.wav"]).unwrap();
+        cache
+            .commit(&dir, record, &["speech.wav".to_string()])
+            .unwrap();
     }
 
     fn build(cache: &Cache, nodes: &[&Node]) -> bool {

@@ -120,7 +120,7 @@ impl Cache {
 
     /// Seals a finished job folder as the object for `record.key`: hashes the outputs into
     /// the record, writes the record, and renames the folder into place.
-    pub fn commit(&self, job_dir: &Path, mut record: Record, outputs: &[&str]) -> Result<Record> {
+    pub fn commit(&self, job_dir: &Path, mut record: Record, outputs: &[String]) -> Result<Record> {
         record.outputs = outputs
             .iter()
             .map(|name| {
@@ -129,7 +129,7 @@ impl Cache {
                     .map_err(|e| Error::io("cannot read", &path, e))?
                     .len();
                 Ok(OutputFile {
-                    file: name.to_string(),
+                    file: name.clone(),
                     bytes,
                     blake3: hash_file(&path)?,
                 })
@@ -139,7 +139,9 @@ impl Cache {
         for entry in std::fs::read_dir(job_dir).map_err(|e| Error::io("cannot read", job_dir, e))? {
             let entry = entry.map_err(|e| Error::io("cannot read", job_dir, e))?;
             let name = entry.file_name();
-            if !outputs.iter().any(|o| name == **o) {
+            // An output may sit in a folder (`voice/ada.pth`): keep the folder.
+            let top = |o: &String| o.split('/').next().unwrap_or_default().to_string();
+            if !outputs.iter().any(|o| name.to_string_lossy() == top(o)) {
                 let path = entry.path();
                 let _ = if path.is_dir() {
                     std::fs::remove_dir_all(&path)

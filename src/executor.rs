@@ -93,7 +93,7 @@ pub fn run_here(job: &Job) -> Result<bool> {
                         worker.stop();
                         done
                     }),
-                LaneCall::Program(call) => crate::gpu_lane::run_program(call, &job.name),
+                LaneCall::Program(call) => call.run(&job.name),
             };
             finish(job, pending, done).map(|()| true)
         }

@@ -9,13 +9,12 @@
 //! own account, which tests and `--json` read.
 
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::sync::mpsc::{Receiver, Sender};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::engine::{LaneCall, LaneDone, ProgramCall};
+use crate::engine::{LaneCall, LaneDone};
 use crate::error::{Error, Result};
 use crate::process;
 use crate::worker::Worker;
@@ -152,7 +151,7 @@ pub fn run_lane(
                 .as_mut()
                 .expect("the call's model is loaded")
                 .run(call),
-            LaneCall::Program(call) => run_program(call, &job.artifact),
+            LaneCall::Program(call) => call.run(&job.artifact),
         };
         record("end", &group, Some(&job.artifact));
         if let Err(error @ Error::WorkerCrashed { .. }) = &result {
@@ -173,36 +172,6 @@ pub fn run_lane(
         record("unload", &name, None);
     }
     events
-}
-
-/// Runs an external GPU program to completion within its deadline; its output is kept in
-/// `program.log` in its folder, and the end of it is shown if it fails.
-pub fn run_program(call: &ProgramCall, artifact: &str) -> Result<LaneDone> {
-    let mut command = Command::new(&call.program);
-    command
-        .args(&call.args)
-        .current_dir(&call.dir)
-        .env_clear()
-        .envs(
-            ["PATH", "HOME", "LANG"]
-                .into_iter()
-                .filter_map(|name| std::env::var_os(name).map(|value| (name, value))),
-        )
-        .envs(&call.env);
-    let deadline = Duration::from_secs(call.timeout_seconds);
-    let (result, output) = process::run_with_deadline(&mut command, artifact, deadline);
-    if let Some(output) = output {
-        let log = call.dir.join("program.log");
-        let text = [output.stdout, output.stderr].concat();
-        std::fs::write(&log, text).map_err(|e| Error::io("cannot write", &log, e))?;
-    }
-    result?;
-    Ok(LaneDone {
-        device: call.device.to_string(),
-        precision: "-".into(),
-        batch_size: None,
-        peak_memory_bytes: None,
-    })
 }
 
 fn apply(
@@ -264,16 +233,23 @@ pub fn send(lane: &Sender<ToLane>, message: ToLane) {
 mod tests {
     use super::*;
     use crate::device::Device;
+    use crate::engine::ProgramCall;
+    use crate::process::ProgramRun;
     use std::sync::mpsc;
     use std::sync::Mutex;
+    use std::time::Duration;
 
     fn program(dir: &std::path::Path, script: &str, timeout_seconds: u64) -> ProgramCall {
         ProgramCall {
             group: "talker".into(),
-            program: "/bin/sh".into(),
-            args: vec!["-c".into(), script.into()],
-            env: BTreeMap::from([("GREETING".to_string(), "hello".to_string())]),
-            dir: dir.to_path_buf(),
+            runs: vec![ProgramRun {
+                name: "/bin/sh".into(),
+                program: "/bin/sh".into(),
+                args: vec!["-c".into(), script.into()],
+                env: BTreeMap::from([("GREETING".to_string(), "hello".to_string())]),
+                dir: dir.to_path_buf(),
+                log: dir.join("program.log"),
+            }],
             timeout_seconds,
             device: Device::Cpu,
         }
@@ -328,7 +304,7 @@ mod tests {
             1,
         );
         let start = Instant::now();
-        let error = run_program(&call, "clip demo/a:1").unwrap_err();
+        let error = call.run("clip demo/a:1").unwrap_err();
         assert!(start.elapsed() < Duration::from_secs(10));
         assert_eq!(
             error.to_string(),
@@ -360,7 +336,7 @@ mod tests {
     fn a_failing_program_shows_the_end_of_its_log() {
         let dir = tempfile::tempdir().unwrap();
         let call = program(dir.path(), "echo loading weights >&2; exit 3", 10);
-        let error = run_program(&call, "clip demo/a:1").unwrap_err();
+        let error = call.run("clip demo/a:1").unwrap_err();
         assert_eq!(
             error.to_string(),
             "/bin/sh failed while making clip demo/a:1: exit status: 3\nloading weights"

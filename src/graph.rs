@@ -73,6 +73,9 @@ impl Graph {
             cache: Cache::new(&manifest.root),
         };
         let mut faces: BTreeMap<&str, Key> = BTreeMap::new();
+        // A cloned voice's conditioning, made once and read by each of its lines.
+        let mut conditionings: BTreeMap<&str, Option<Key>> = BTreeMap::new();
+        let engines = &manifest.engines;
         for project in &manifest.projects {
             for scene in &project.scenes {
                 let avatar = &manifest.avatars[&scene.avatar];
@@ -89,9 +92,26 @@ impl Graph {
                 for (i, line) in scene.lines.iter().enumerate() {
                     let at = format!("{}/{}:{}", project.name, scene.name, i + 1);
                     let voice = &manifest.voices[&line.voice];
-                    let (spec, work) = plan::speech(line, voice, hashes)?;
+                    let conditioning = match conditionings.get(voice.name.as_str()) {
+                        Some(&key) => key,
+                        None => {
+                            let planned = plan::voice_conditioning(voice, engines, device, hashes);
+                            let key = match planned.transpose()? {
+                                Some((spec, work)) => {
+                                    Some(graph.add(format!("voice {}", voice.name), spec, work))
+                                }
+                                None => None,
+                            };
+                            conditionings.insert(&voice.name, key);
+                            key
+                        }
+                    };
+                    let conditioning = conditioning.filter(|_| line.audio.is_none());
+                    let (spec, work) =
+                        plan::speech(line, voice, engines, conditioning, device, hashes)?;
                     let speech = graph.add(format!("speech {at}"), spec, work);
-                    let (spec, work) = plan::clip(avatar, face, speech, scene.fps, device, hashes)?;
+                    let (spec, work) =
+                        plan::clip(avatar, engines, face, speech, scene.fps, device, hashes)?;
                     let clip = graph.add(format!("clip {at}"), spec, work);
                     lines.push((clip, speech));
                 }
@@ -159,11 +179,27 @@ impl Graph {
     }
 }
 
-/// Whether any avatar of a scene that will be built uses a neural model.
+/// Whether a scene that will be built uses a neural model or a `gpu = true` engine (so
+/// the build must know its device).
 pub fn uses_models(manifest: &Manifest) -> bool {
-    manifest
-        .projects
-        .iter()
-        .flat_map(|p| &p.scenes)
-        .any(|scene| manifest.avatars[&scene.avatar].model.is_some())
+    let gpu = |name: &str| manifest.engines.get(name).is_some_and(|e| e.gpu);
+    let voice_gpu = |voice: &str| match &manifest.voices[voice].engine {
+        crate::manifest::VoiceEngine::Command { engine, .. } => {
+            gpu(engine)
+                || manifest.engines[engine]
+                    .conditioning
+                    .as_deref()
+                    .is_some_and(gpu)
+        }
+        crate::manifest::VoiceEngine::Espeak { .. } => false,
+    };
+    (manifest.projects.iter().flat_map(|p| &p.scenes)).any(|scene| {
+        let avatar = &manifest.avatars[&scene.avatar];
+        avatar.model.is_some()
+            || gpu(&avatar.lipsync)
+            || scene
+                .lines
+                .iter()
+                .any(|l| l.audio.is_none() && voice_gpu(&l.voice))
+    })
 }

@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ArtifactKind {
+    /// A cloned voice's conditioning (e.g. XTTS speaker latents), made once per voice.
+    Voice,
     Speech,
     FaceTrack,
     Clip,
@@ -22,6 +24,7 @@ pub enum ArtifactKind {
 impl ArtifactKind {
     pub fn as_str(self) -> &'static str {
         match self {
+            ArtifactKind::Voice => "voice",
             ArtifactKind::Speech => "speech",
             ArtifactKind::FaceTrack => "face-track",
             ArtifactKind::Clip => "clip",

@@ -1,11 +1,12 @@
 //! Planning: for every line, avatar and scene, the stage's key and the engine that makes the
 //! artifact — the one place that turns the user's declarations (a voice's engine, an
-//! avatar's `lipsync`) into engine choices. Stages (`src/stage/`) say what an artifact is;
+//! avatar's `lipsync`, a declared `[engines.<name>]`) into engine choices. Stages (`src/stage/`) say what an artifact is;
 //! engines (`src/engine/`) say how it is made; this file joins them, so neither depends on
 //! the other's choices.
 
 use crate::device::Device;
 use crate::engine::builtin_lipsync::BuiltinLipsync;
+use crate::engine::command::CommandJob;
 use crate::engine::espeak::Espeak;
 use crate::engine::ffmpeg::SceneMux;
 use crate::engine::recording::Recording;
@@ -17,10 +18,21 @@ use crate::key::{Key, KeySpec};
 use crate::manifest::{Avatar, Line, Scene, Voice, VoiceEngine};
 use crate::sources::SourceHashes;
 use crate::stage::lipsync::AvatarFrames;
-use crate::stage::{face_track, lipsync, scene, speech};
+use crate::stage::{face_track, lipsync, scene, speech, voice};
 
-/// A line's speech: a recording when it has one, else its voice's engine.
-pub fn speech(line: &Line, voice: &Voice, hashes: &SourceHashes) -> Result<(KeySpec, EngineJob)> {
+/// The declared command engines, by name.
+type Engines = std::collections::BTreeMap<String, crate::manifest::command::CommandEngine>;
+
+/// A line's speech: a recording when it has one, else its voice's engine. `conditioning`
+/// is the voice's conditioning artifact, when its engine clones voices.
+pub fn speech(
+    line: &Line,
+    voice: &Voice,
+    engines: &Engines,
+    conditioning: Option<Key>,
+    device: Option<Device>,
+    hashes: &SourceHashes,
+) -> Result<(KeySpec, EngineJob)> {
     if let Some(file) = &line.audio {
         let engine = Recording { file: file.clone() };
         let spec = engine.key(speech::key("import"), hashes)?;
@@ -32,7 +44,45 @@ pub fn speech(line: &Line, voice: &Voice, hashes: &SourceHashes) -> Result<(KeyS
             let spec = engine.key(speech::key("espeak-ng"))?;
             Ok((spec, EngineJob::Espeak(engine)))
         }
+        VoiceEngine::Command {
+            engine,
+            language,
+            samples,
+        } => {
+            let engine = &engines[engine];
+            let job =
+                CommandJob::speech(engine, device, &voice.name, language, samples, &line.text);
+            let mut spec = job.key(speech::key(&engine.name), engine, hashes)?;
+            if let Some(conditioning) = conditioning {
+                spec = spec.input(voice::CONDITIONING, conditioning);
+            }
+            Ok((spec, EngineJob::Command(job)))
+        }
     }
+}
+
+/// A cloned voice's conditioning, made once per voice by its speech engine's
+/// `conditioning` engine; None when its engine does not clone voices this way.
+pub fn voice_conditioning(
+    voice: &Voice,
+    engines: &Engines,
+    device: Option<Device>,
+    hashes: &SourceHashes,
+) -> Option<Result<(KeySpec, EngineJob)>> {
+    let VoiceEngine::Command {
+        engine,
+        language,
+        samples,
+    } = &voice.engine
+    else {
+        return None;
+    };
+    let engine = &engines[engines[engine].conditioning.as_ref()?];
+    let job = CommandJob::voice(engine, device, &voice.name, language, samples);
+    Some(
+        job.key(voice::key(&engine.name), engine, hashes)
+            .map(|spec| (spec, EngineJob::Command(job))),
+    )
 }
 
 /// An avatar's face track: rustface, the detector built into the binary.
@@ -45,10 +95,11 @@ pub fn face_track(avatar: &Avatar, hashes: &SourceHashes) -> Result<(KeySpec, En
     Ok((spec, EngineJob::Rustface(engine)))
 }
 
-/// A line's clip: the avatar's model when it names one (on `device`, which the build
-/// resolves whenever an avatar uses a model), else the built-in mouth.
+/// A line's clip: the avatar's command engine or model when it names one (on `device`,
+/// which the build resolves whenever an avatar uses a model), else the built-in mouth.
 pub fn clip(
     avatar: &Avatar,
+    engines: &Engines,
     face_track: Key,
     speech: Key,
     fps: u32,
@@ -61,6 +112,11 @@ pub fn clip(
         kind: avatar.kind,
         fps,
     };
+    if let Some(engine) = engines.get(&avatar.lipsync) {
+        let job = CommandJob::clip(engine, device, frames);
+        let spec = job.key(spec, engine, hashes)?;
+        return Ok((spec, EngineJob::Command(job)));
+    }
     match (&avatar.model, device) {
         (None, _) => Ok((spec, EngineJob::BuiltinLipsync(BuiltinLipsync(frames)))),
         (Some(model), Some(device)) => {

@@ -3,11 +3,13 @@
 //! them all, and each dies with render (PR_SET_PDEATHSIG) so a killed build leaves no
 //! orphan writing into the cache.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 
@@ -138,76 +140,113 @@ pub fn run(command: &mut Command, artifact: &str) -> Result<Output> {
     Ok(output)
 }
 
-/// Runs a program in its own process group with stdout and stderr captured, killing the
-/// whole group if it outlives `deadline` (a wrapper's children included). Whatever output
-/// there was comes back with the result, failed or not.
-pub fn run_with_deadline(
-    command: &mut Command,
-    artifact: &str,
-    deadline: std::time::Duration,
-) -> (Result<()>, Option<Output>) {
-    use std::os::unix::process::CommandExt as _;
+/// One run of an external program for a job (a model program, say): its argv, what it
+/// adds to a minimal environment, its working folder and the file its output goes to.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct ProgramRun {
+    /// What messages call it, e.g. "engine `xtts` (/opt/xtts/bin/tts)".
+    pub name: String,
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    /// Added to a minimal environment (PATH, HOME, LANG; TMPDIR = `dir`).
+    pub env: BTreeMap<String, String>,
+    /// The working folder (fresh per run).
+    pub dir: PathBuf,
+    /// stdout and stderr, interleaved as written.
+    pub log: PathBuf,
+}
+
+/// Runs a program without a shell, stdin closed, in its own process group, killing the
+/// whole group if it outlives `deadline` or when the build is interrupted. Its output goes
+/// straight to `run.log` (no pipes: a child it leaves behind cannot keep render waiting
+/// on them), and whatever is left of its group is killed once it exits. On failure the
+/// error shows the end of the log.
+pub fn run_program(run: &ProgramRun, artifact: &str, deadline: Duration) -> Result<()> {
+    let program = run.name.clone();
+    let log =
+        std::fs::File::create(&run.log).map_err(|e| Error::io("cannot create", &run.log, e))?;
+    let log_err = log
+        .try_clone()
+        .map_err(|e| Error::io("cannot create", &run.log, e))?;
+    let mut command = Command::new(&run.program);
     command
+        .args(&run.args)
+        .current_dir(&run.dir)
+        .env_clear()
+        .envs(
+            ["PATH", "HOME", "LANG"]
+                .into_iter()
+                .filter_map(|name| std::env::var_os(name).map(|value| (name, value))),
+        )
+        .env("TMPDIR", &run.dir)
+        .envs(&run.env)
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(log)
+        .stderr(log_err)
         .process_group(0);
-    let program = command.get_program().to_string_lossy().to_string();
-    let mut tracked = match spawn(command) {
-        Ok(tracked) => tracked,
-        Err(error) => return (Err(error), None),
-    };
+    let mut tracked = spawn(&mut command)?;
     let pid = tracked.child.id() as libc::pid_t;
-    let stdout = read_in_background(tracked.child.stdout.take());
-    let stderr = read_in_background(tracked.child.stderr.take());
-    let start = std::time::Instant::now();
-    let mut timed_out = false;
-    let status = loop {
-        match tracked.child.try_wait() {
-            Ok(Some(status)) => break Ok(status),
-            Ok(None) if start.elapsed() >= deadline || interrupted() => {
-                timed_out = !interrupted();
-                // SAFETY: signalling the process group of a child we started.
-                unsafe {
-                    libc::kill(-pid, libc::SIGKILL);
-                }
-                break tracked.child.wait();
-            }
-            Ok(None) => std::thread::sleep(std::time::Duration::from_millis(20)),
-            Err(e) => break Err(e),
+    let kill_group = || {
+        // SAFETY: signalling the process group of a child we started and have not reaped
+        // (waitid below leaves it a zombie), so the group id cannot have been reused.
+        unsafe {
+            libc::kill(-pid, libc::SIGKILL);
         }
     };
+    let start = Instant::now();
+    let mut timed_out = false;
+    loop {
+        match exited_unreaped(pid) {
+            Ok(true) => break,
+            Ok(false) if interrupted() || start.elapsed() >= deadline => {
+                timed_out = !interrupted();
+                break;
+            }
+            Ok(false) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => return Err(Error::Other(format!("{program}: {e}"))),
+        }
+    }
+    // The leader has exited (or is being stopped): nothing of its group may outlive it.
+    kill_group();
+    let status = tracked
+        .child
+        .wait()
+        .map_err(|e| Error::Other(format!("{program}: {e}")))?;
     drop(tracked);
-    let status = match status {
-        Ok(status) => status,
-        Err(e) => return (Err(Error::Other(format!("{program}: {e}"))), None),
-    };
-    let output = Output {
-        status,
-        stdout: stdout.join().unwrap_or_default(),
-        stderr: stderr.join().unwrap_or_default(),
-    };
     let failed = |status: String| {
+        let log = std::fs::read(&run.log).unwrap_or_default();
         Err(Error::ToolFailed {
             program: program.clone(),
             artifact: artifact.to_string(),
             status,
-            log: tail(&String::from_utf8_lossy(&output.stderr), 20),
+            log: tail(&String::from_utf8_lossy(&log), 20),
         })
     };
-    let result = if interrupted() {
+    if interrupted() {
         Err(Error::Interrupted)
     } else if timed_out {
         failed(format!(
             "stopped after {} s, its deadline",
             deadline.as_secs()
         ))
-    } else if !output.status.success() {
-        failed(output.status.to_string())
+    } else if !status.success() {
+        failed(status.to_string())
     } else {
         Ok(())
-    };
-    (result, Some(output))
+    }
+}
+
+/// Whether child `pid` has exited, leaving it unreaped (a zombie) so its pid and process
+/// group id stay ours until `wait`.
+fn exited_unreaped(pid: libc::pid_t) -> std::io::Result<bool> {
+    // SAFETY: waitid writes only into `info`, which outlives the call.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
+    if unsafe { libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, flags) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: si_pid is valid for a WEXITED result; 0 when the child has not exited.
+    Ok(unsafe { info.si_pid() } != 0)
 }
 
 /// Drains a pipe on its own thread so a chatty child never blocks on a full pipe.

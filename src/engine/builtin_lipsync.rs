@@ -35,7 +35,7 @@ impl Engine for BuiltinLipsync {
             let src = sources[i];
             animate(&frames[src], &track.boxes[src], openness[i])
         })?;
-        Ok(Step::Done(Made::cpu(vec![OUTPUT])))
+        Ok(Step::Done(Made::cpu(&[OUTPUT])))
     }
 }
 

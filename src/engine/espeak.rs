@@ -26,13 +26,17 @@ pub struct Espeak {
 }
 
 impl Espeak {
+    /// `voice` must be an espeak voice.
     pub fn new(text: &str, voice: &VoiceEngine) -> Espeak {
         let VoiceEngine::Espeak {
             language,
             variant,
             pitch,
             rate,
-        } = voice;
+        } = voice
+        else {
+            unreachable!("plan gives espeak only espeak voices")
+        };
         Espeak {
             text: text.to_string(),
             voice: match variant {
@@ -78,6 +82,6 @@ impl Engine for Espeak {
                 format!("espeak-ng made only silence (voice `{}`)", self.voice),
             ));
         }
-        Ok(Step::Done(Made::cpu(vec![OUTPUT])))
+        Ok(Step::Done(Made::cpu(&[OUTPUT])))
     }
 }

@@ -117,7 +117,7 @@ impl Engine for SceneMux {
             .arg(&output);
         process::run(&mut command, job.name)?;
         scene::check(job.name, &output, total_frames, self.fps)?;
-        Ok(Step::Done(Made::cpu(vec![OUTPUT])))
+        Ok(Step::Done(Made::cpu(&[OUTPUT])))
     }
 }
 

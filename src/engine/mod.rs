@@ -1,7 +1,8 @@
 //! Engines: how a stage is done. A stage (`src/stage/`) says what an artifact is made from,
 //! what enters its key and how its output is checked; an engine is one way of making it —
 //! espeak-ng or a recording for speech, rustface for face tracks, the built-in CPU mouth or
-//! a TorchScript model for clips, ffmpeg for scenes.
+//! a TorchScript model for clips, ffmpeg for scenes, and the command engine: any external
+//! program declared as `[engines.<name>]` (XTTS, Piper, SadTalker, …).
 //!
 //! Every engine is plain data (its parameters, serialisable), so a job can be written to a
 //! file and run anywhere that mounts the content folder (`render run-job`). Its `run` sees
@@ -11,6 +12,7 @@
 //! line in the `engines!` list below, its choice in `src/plan.rs`, and its tests.
 
 pub mod builtin_lipsync;
+pub mod command;
 pub mod espeak;
 pub mod ffmpeg;
 pub mod mel;
@@ -70,26 +72,39 @@ impl LaneCall {
 }
 
 /// An external program that needs the GPU to itself (a lip-sync model in its own Python
-/// environment, say): run without a shell, in its own process group, in `dir`, with a
-/// controlled environment and a deadline. The lane closes any model worker first, so the
-/// program has the whole card.
+/// environment, say): one or more runs (a long line's pieces), each without a shell, in its
+/// own process group and working folder, with a controlled environment and a deadline. The
+/// lane closes any model worker first, so the program has the whole card.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct ProgramCall {
     pub group: String,
-    pub program: PathBuf,
-    pub args: Vec<String>,
-    /// Added to a minimal environment (PATH, HOME, LANG).
-    pub env: BTreeMap<String, String>,
-    pub dir: PathBuf,
+    pub runs: Vec<crate::process::ProgramRun>,
+    /// Each run's deadline.
     pub timeout_seconds: u64,
     pub device: Device,
+}
+
+impl ProgramCall {
+    /// Runs every run in order, each within its deadline.
+    pub fn run(&self, artifact: &str) -> Result<LaneDone> {
+        let deadline = std::time::Duration::from_secs(self.timeout_seconds);
+        for run in &self.runs {
+            crate::process::run_program(run, artifact, deadline)?;
+        }
+        Ok(LaneDone {
+            device: self.device.to_string(),
+            precision: "-".into(),
+            batch_size: None,
+            peak_memory_bytes: None,
+        })
+    }
 }
 
 /// How a finished job describes itself in its record.
 #[derive(Debug, Clone)]
 pub struct Made {
-    /// Files in the job folder that make up the object.
-    pub outputs: Vec<&'static str>,
+    /// Files in the job folder that make up the object (paths relative to it).
+    pub outputs: Vec<String>,
     pub device: String,
     pub precision: String,
     pub batch_size: Option<usize>,
@@ -97,9 +112,9 @@ pub struct Made {
 }
 
 impl Made {
-    pub fn cpu(outputs: Vec<&'static str>) -> Made {
+    pub fn cpu(outputs: &[&str]) -> Made {
         Made {
-            outputs,
+            outputs: outputs.iter().map(|o| o.to_string()).collect(),
             device: "cpu".into(),
             precision: "-".into(),
             batch_size: None,
@@ -224,4 +239,5 @@ engines! {
     BuiltinLipsync(builtin_lipsync::BuiltinLipsync) = "builtin-lipsync",
     Torchscript(torchscript::Torchscript) = "torchscript",
     Ffmpeg(ffmpeg::SceneMux) = "ffmpeg",
+    Command(command::CommandJob) = "command",
 }

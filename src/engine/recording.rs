@@ -35,6 +35,6 @@ impl Engine for Recording {
         })?;
         media::write_wav(&output, &audio)?;
         check(job.name, &output)?;
-        Ok(Step::Done(Made::cpu(vec![OUTPUT])))
+        Ok(Step::Done(Made::cpu(&[OUTPUT])))
     }
 }

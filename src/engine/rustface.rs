@@ -35,7 +35,7 @@ impl Engine for Rustface {
         };
         face_track::write_track(&dir.join(OUTPUT), &track)?;
         save_crop(&frames[0], &track.boxes[0], &dir.join(CROP))?;
-        Ok(Step::Done(Made::cpu(vec![OUTPUT, CROP])))
+        Ok(Step::Done(Made::cpu(&[OUTPUT, CROP])))
     }
 }
 

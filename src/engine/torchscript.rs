@@ -152,7 +152,7 @@ impl Engine for Torchscript {
             frame
         })?;
         Ok(Made {
-            outputs: vec![OUTPUT],
+            outputs: vec![OUTPUT.to_string()],
             device: model.device,
             precision: model.precision,
             batch_size: model.batch_size,

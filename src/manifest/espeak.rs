@@ -12,16 +12,35 @@ use super::{Voice, VoiceEngine};
 use crate::diagnostic::{did_you_mean, ConfigError, Doc};
 
 /// The keys of [`RawVoice`].
-pub(crate) const KEYS: &[&str] = &["engine", "language", "variant", "pitch", "rate"];
+pub(crate) const KEYS: &[&str] = &["engine", "language", "variant", "pitch", "rate", "samples"];
 
 /// `[voices.<name>]` as written.
 #[derive(Deserialize)]
 pub(crate) struct RawVoice {
-    engine: Option<Spanned<String>>,
-    language: Option<Spanned<String>>,
+    pub engine: Option<Spanned<String>>,
+    pub language: Option<Spanned<String>>,
     variant: Option<Spanned<String>>,
     pitch: Option<Spanned<i64>>,
     rate: Option<Spanned<i64>>,
+    /// Reference recordings, for an engine that clones voices (`manifest/command.rs`).
+    pub samples: Option<Spanned<Vec<Spanned<String>>>>,
+}
+
+impl RawVoice {
+    /// The espeak-only keys it gives, with their spans (a command engine's voice has none).
+    pub fn espeak_keys(&self) -> Vec<(&'static str, std::ops::Range<usize>)> {
+        let mut keys = Vec::new();
+        if let Some(v) = &self.variant {
+            keys.push(("variant", v.span()));
+        }
+        if let Some(p) = &self.pitch {
+            keys.push(("pitch", p.span()));
+        }
+        if let Some(r) = &self.rate {
+            keys.push(("rate", r.span()));
+        }
+        keys
+    }
 }
 
 /// The voice `name`, or None with every problem in `errors`.
@@ -32,10 +51,10 @@ pub(crate) fn espeak_voice(
     errors: &mut Vec<ConfigError>,
 ) -> Option<Voice> {
     let before = errors.len();
-    if let Some(engine) = raw.engine.as_ref().filter(|e| e.get_ref() != "espeak") {
-        let message = format!("unknown voice engine `{}`", engine.get_ref());
-        let help = "the only engine is \"espeak\" (espeak-ng)";
-        errors.push(doc.err(engine.span(), message, "unknown engine", help));
+    if let Some(samples) = &raw.samples {
+        let message = format!("voice `{name}` gives `samples` but espeak-ng cannot clone a voice");
+        let help = "samples are for an engine that clones voices: set `engine` to one declared as [engines.<name>] (see engines/xtts)";
+        errors.push(doc.err(samples.span(), message, "not used by espeak", help));
     }
     let mut word = |v: &Option<Spanned<String>>, key: &str| {
         let v = v.as_ref()?;

@@ -5,6 +5,7 @@
 //! Parsing and diagnostics live in the submodules; this file is the resolved model that the
 //! rest of render reads.
 
+pub mod command;
 mod espeak;
 pub mod model;
 pub mod paths;
@@ -57,7 +58,8 @@ pub fn load(root: &Path) -> Result<Loaded, Vec<ConfigError>> {
             ),
             other => fatal(format!("cannot read `{RENDERFILE_NAME}`: {}", other.message(RENDERFILE_NAME)), other.help()),
         })?;
-    let rf = renderfile::parse(&root, &Doc::new(RENDERFILE_NAME, text))?;
+    let machine = renderfile::machine_engines()?;
+    let rf = renderfile::parse(&root, &Doc::new(RENDERFILE_NAME, text), machine)?;
     let cx = project::Context {
         declared: &rf.declared,
         defaults: &rf.defaults,
@@ -73,13 +75,14 @@ pub fn load(root: &Path) -> Result<Loaded, Vec<ConfigError>> {
             Err(e) => errors.push(e),
         }
     }
-    let (settings, voices, avatars) = (rf.settings, rf.voices, rf.avatars);
+    let (settings, voices, avatars, engines) = (rf.settings, rf.voices, rf.avatars, rf.engines);
     Ok(Loaded {
         manifest: Manifest {
             root,
             settings,
             voices,
             avatars,
+            engines,
             projects,
         },
         errors,
@@ -128,6 +131,8 @@ pub struct Manifest {
     pub settings: Settings,
     pub voices: BTreeMap<String, Voice>,
     pub avatars: BTreeMap<String, Avatar>,
+    /// Command engines: the folder's `[engines.*]` with this machine's engines file over them.
+    pub engines: BTreeMap<String, command::CommandEngine>,
     /// Sorted by name.
     pub projects: Vec<Project>,
 }
@@ -149,6 +154,14 @@ pub struct Voice {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum VoiceEngine {
+    /// `engine = "<name>"`: a command engine with stage = "speech" (`Manifest::engines`).
+    Command {
+        engine: String,
+        /// `{language}`; default "en".
+        language: String,
+        /// Reference recordings, for an engine that clones voices.
+        samples: Vec<SourceFile>,
+    },
     /// `engine = "espeak"`: espeak-ng's `-v <language>[+<variant>] -p <pitch> -s <rate>`.
     Espeak {
         language: String,

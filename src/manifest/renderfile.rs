@@ -12,14 +12,15 @@ use serde::Deserialize;
 use toml::de::DeTable;
 use toml::Spanned;
 
+use super::command::{self, CommandEngine, RawEngine, Stage};
 use super::espeak::{self, espeak_voice, RawVoice};
 use super::model::ModelProblem;
 use super::settings::{self, Declared, RawSettings, SceneSettings};
 use super::values::{in_range, Device};
-use super::{paths, table, Avatar, AvatarKind, Settings, Voice};
+use super::{paths, table, Avatar, AvatarKind, Settings, Voice, VoiceEngine};
 use crate::diagnostic::{ConfigError, Doc, Errors};
 
-const TOP_KEYS: &[&str] = &["render", "defaults", "voices", "avatars"];
+const TOP_KEYS: &[&str] = &["render", "defaults", "voices", "avatars", "engines"];
 const RENDER_KEYS: &[&str] = &["device", "jobs"];
 const AVATAR_KEYS: &[&str] = &["image", "video", "lipsync"];
 
@@ -45,10 +46,19 @@ pub(crate) struct Renderfile {
     pub declared: Declared,
     pub voices: BTreeMap<String, Voice>,
     pub avatars: BTreeMap<String, Avatar>,
+    pub engines: BTreeMap<String, CommandEngine>,
 }
 
-/// Checks `Renderfile.toml` (`doc`) in the canonical content folder `root`.
-pub(crate) fn parse(root: &Path, doc: &Doc) -> Result<Renderfile, Vec<ConfigError>> {
+/// Engines with the reasons each cannot run here (reported only if used).
+pub(crate) type Engines = BTreeMap<String, (CommandEngine, Vec<ConfigError>)>;
+
+/// Checks `Renderfile.toml` (`doc`) in the canonical content folder `root`; `machine` are
+/// this machine's engines, which win over the folder's of the same name.
+pub(crate) fn parse(
+    root: &Path,
+    doc: &Doc,
+    machine: Engines,
+) -> Result<Renderfile, Vec<ConfigError>> {
     let mut top = table::parse_document(doc)?;
     let mut errors = Vec::new();
     let e = &mut errors;
@@ -59,6 +69,11 @@ pub(crate) fn parse(root: &Path, doc: &Doc) -> Result<Renderfile, Vec<ConfigErro
     let defaults: RawSettings = section(doc, &mut top, "defaults", settings::KEYS, e);
     let raw_voices: Vec<(_, _, RawVoice)> = named(doc, &mut top, "voice", espeak::KEYS, e);
     let raw_avatars: Vec<(_, _, RawAvatar)> = named(doc, &mut top, "avatar", AVATAR_KEYS, e);
+    let mut engines = engines(doc, root, &mut top, e);
+    engines.extend(machine);
+    let (engines, mut missing): (BTreeMap<_, _>, BTreeMap<_, _>) = (engines.into_iter())
+        .map(|(name, (engine, missing))| ((name.clone(), engine), (name, missing)))
+        .unzip();
 
     let settings = farm_settings(doc, render, e);
     let declared = Declared {
@@ -66,14 +81,39 @@ pub(crate) fn parse(root: &Path, doc: &Doc) -> Result<Renderfile, Vec<ConfigErro
         voices: raw_voices.iter().map(|v| v.0.clone()).collect(),
         avatars: raw_avatars.iter().map(|a| a.0.clone()).collect(),
     };
-    let voices = (raw_voices.into_iter())
-        .filter_map(|(name, _, raw)| Some((name.clone(), espeak_voice(doc, &name, raw, e)?)))
-        .collect();
-    let avatars = (raw_avatars.into_iter())
-        .filter_map(|(name, span, raw)| {
-            Some((name.clone(), avatar(doc, root, name, span, raw, e)?))
+    let voices: BTreeMap<String, Voice> = (raw_voices.into_iter())
+        .filter_map(|(name, _, raw)| {
+            let voice = match raw.engine.as_ref().map(|e| e.get_ref().as_str()) {
+                None | Some("espeak") => espeak_voice(doc, &name, raw, e),
+                Some(_) => command::voice(doc, root, &name, raw, &engines, e),
+            };
+            Some((name.clone(), voice?))
         })
         .collect();
+    let avatars: BTreeMap<String, Avatar> = (raw_avatars.into_iter())
+        .filter_map(|(name, span, raw)| {
+            Some((
+                name.clone(),
+                avatar(doc, root, name, span, raw, &engines, e)?,
+            ))
+        })
+        .collect();
+    // An engine this machine lacks is an error only where something uses it.
+    let mut used: Vec<&str> = (voices.values())
+        .filter_map(|v| match &v.engine {
+            VoiceEngine::Command { engine, .. } => Some(engine.as_str()),
+            VoiceEngine::Espeak { .. } => None,
+        })
+        .flat_map(|name| [Some(name), engines[name].conditioning.as_deref()])
+        .flatten()
+        .chain(avatars.values().map(|a| a.lipsync.as_str()))
+        .collect();
+    used.sort();
+    used.dedup();
+    for name in used {
+        errors.extend(missing.remove(name).unwrap_or_default());
+    }
+    let e = &mut errors;
     let defaults = SceneSettings::builtin(&declared).resolve(&defaults, doc, None, &declared, e);
     if !errors.is_empty() {
         errors.sort_by_key(|e| e.span().map_or(0, |s| s.offset()));
@@ -85,7 +125,70 @@ pub(crate) fn parse(root: &Path, doc: &Doc) -> Result<Renderfile, Vec<ConfigErro
         declared,
         voices,
         avatars,
+        engines,
     })
+}
+
+/// `[engines.<name>]` in `doc`, whose relative paths are relative to `base`.
+pub(crate) fn engines(
+    doc: &Doc,
+    base: &Path,
+    top: &mut DeTable<'_>,
+    errors: &mut Vec<ConfigError>,
+) -> Engines {
+    let raw: Vec<(_, _, RawEngine)> = named(doc, top, "engine", command::KEYS, errors);
+    let mut engines = BTreeMap::new();
+    for (name, span, raw) in raw {
+        if !paths::is_identifier(&name) {
+            let msg = format!("engine name `{name}` is not allowed");
+            let help = "use only letters, digits, `-` and `_`";
+            errors.push(doc.err(span, msg, "bad name", help));
+            continue;
+        }
+        if let Some(engine) = command::engine(doc, base, &name, raw, errors) {
+            engines.insert(name, engine);
+        }
+    }
+    engines
+}
+
+/// This machine's engines file (`$RENDER_ENGINES`, else ~/.config/render/engines.toml), if
+/// there is one: only `[engines.<name>]` tables, with paths relative to the file.
+pub(crate) fn machine_engines() -> Result<Engines, Vec<ConfigError>> {
+    let Some(path) = command::machine_file() else {
+        return Ok(Engines::new());
+    };
+    let name = path.display().to_string();
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound
+                && std::env::var_os("RENDER_ENGINES").is_none() =>
+        {
+            return Ok(Engines::new())
+        }
+        Err(e) => {
+            let help =
+                "this machine's engines file: $RENDER_ENGINES, else ~/.config/render/engines.toml";
+            return Err(vec![ConfigError::in_file(
+                &name,
+                format!("cannot read `{name}`: {e}"),
+            )
+            .with_help(help)]);
+        }
+    };
+    let doc = Doc::new(name, text);
+    let mut top = table::parse_document(&doc)?;
+    let mut errors = Vec::new();
+    let ctx = "in this machine's engines file (it declares only [engines.<name>])";
+    table::unknown_keys(&doc, &mut top, &["engines"], ctx, &mut errors);
+    let base = path.parent().unwrap_or(Path::new("/")).to_path_buf();
+    let engines = engines(&doc, &base, &mut top, &mut errors);
+    if errors.is_empty() {
+        Ok(engines)
+    } else {
+        Err(errors)
+    }
 }
 
 /// Top-level keys that belong in a section (`device = "cpu"` written above `[render]`).
@@ -157,10 +260,10 @@ fn named<T: DeserializeOwned>(
     let Some((_, all)) = errors.keep(table::table(doc, value, msg, &help)) else {
         return Vec::new();
     };
-    let example = if what == "voice" {
-        r#"engine = "espeak""#
-    } else {
-        r#"image = "avatars/host.png""#
+    let example = match what {
+        "voice" => r#"engine = "espeak""#,
+        "engine" => r#"stage = "speech""#,
+        _ => r#"image = "avatars/host.png""#,
     };
     let mut out = Vec::new();
     for (key, value) in all {
@@ -198,6 +301,7 @@ fn avatar(
     name: String,
     name_span: Range<usize>,
     raw: RawAvatar,
+    engines: &BTreeMap<String, CommandEngine>,
     errors: &mut Vec<ConfigError>,
 ) -> Option<Avatar> {
     let lipsync = raw
@@ -205,25 +309,39 @@ fn avatar(
         .as_ref()
         .map_or("builtin", |l| l.get_ref().trim())
         .to_string();
-    let model =
-        match &raw.lipsync {
-            Some(l) if lipsync.is_empty() => {
-                let (msg, help) = (
-                    format!("empty `lipsync` in avatar `{name}`"),
-                    "leave it out for \"builtin\", or name a lip-sync model",
+    let model = match &raw.lipsync {
+        Some(l) if lipsync.is_empty() => {
+            let (msg, help) = (
+                format!("empty `lipsync` in avatar `{name}`"),
+                "leave it out for \"builtin\", or name a lip-sync model",
+            );
+            Err(doc.err(l.span(), msg, "empty", help))
+        }
+        Some(l) if engines.contains_key(&lipsync) => {
+            let engine = &engines[&lipsync];
+            if engine.stage == Stage::Lipsync {
+                Ok(None)
+            } else {
+                let message = format!(
+                    "engine `{lipsync}` makes {}, not lip-sync clips",
+                    engine.stage.makes()
                 );
-                Err(doc.err(l.span(), msg, "empty", help))
+                let help = "an avatar's `lipsync` is \"builtin\", a model under models/, or an engine with stage = \"lipsync\"";
+                Err(doc.err(l.span(), message, "not a lip-sync engine", help))
             }
-            Some(l) if lipsync != "builtin" => super::model::load(root, &lipsync)
+        }
+        Some(l) if lipsync != "builtin" => {
+            super::model::load(root, &lipsync)
                 .map(Some)
                 .map_err(|p| match p {
                     ModelProblem::NotFound { message, help } => {
                         doc.err(l.span(), message, "no such model", help)
                     }
                     ModelProblem::Invalid(error) => error,
-                }),
-            _ => Ok(None),
-        };
+                })
+        }
+        _ => Ok(None),
+    };
     let model = errors.keep(model)?;
     let (path, kind) = match (raw.image, raw.video) {
         (Some(i), None) => (i, AvatarKind::Image),

@@ -149,7 +149,7 @@ impl AvatarFrames {
 }
 
 /// A clip must be H.264 with exactly one frame per `1/fps` of its speech.
-fn check(artifact: &str, path: &Path, frames: usize) -> Result<()> {
+pub fn check(artifact: &str, path: &Path, frames: usize) -> Result<()> {
     let probe = media::probe_output(artifact, path)?;
     let video = probe
         .video

@@ -7,12 +7,14 @@ pub mod face_track;
 pub mod lipsync;
 pub mod scene;
 pub mod speech;
+pub mod voice;
 
 use crate::key::ArtifactKind;
 
 /// The file users care about in an object of `kind`, for `out/` and `--json`.
 pub fn main_output(kind: ArtifactKind) -> &'static str {
     match kind {
+        ArtifactKind::Voice => voice::OUTPUT,
         ArtifactKind::Speech => speech::OUTPUT,
         ArtifactKind::FaceTrack => face_track::OUTPUT,
         ArtifactKind::Clip => lipsync::OUTPUT,

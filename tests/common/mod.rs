@@ -145,7 +145,12 @@ impl Folder {
 
     pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(bin());
-        command.args(args).current_dir(self.path());
+        // This machine's engines file is the folder's `.config/render/engines.toml`, if any.
+        command
+            .args(args)
+            .current_dir(self.path())
+            .env_remove("RENDER_ENGINES")
+            .env("XDG_CONFIG_HOME", self.path().join(".config"));
         command
     }
 

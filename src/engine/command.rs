@@ -1,0 +1,804 @@
+//! The command engine: an external program declared as `[engines.<name>]`
+//! (`manifest/command.rs`) makes a line's speech, a cloned voice's conditioning or a line's
+//! clip. It is how render drives the models people already run — XTTS, Piper, SadTalker,
+//! MuseTalk, … each in its own environment (see `engines/` for adapters).
+//!
+//! Each run gets a fresh working folder (also its cwd and TMPDIR), no shell, stdin closed,
+//! a minimal environment, its own process group and a deadline (`process::run_program`),
+//! and a fresh process: no model server whose memory creeps over a night of jobs. Its
+//! stdout and stderr become the object's `program.log`. Because some of these programs
+//! exit 0 after failing, nothing is trusted until checked: a WAV must parse, hold samples
+//! and not be silent; a clip must probe, have frames and last as long as its speech within
+//! one frame. A clip is then re-encoded to the scene's frame rate with exactly one frame
+//! per `1/fps` of speech, as every lip-sync engine's clip is.
+//!
+//! A `gpu = true` engine's runs go to the GPU lane (one job at a time, after any model
+//! worker has exited); the others run on the CPU pool.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Engine, LaneCall, LaneDone, Made, ProgramCall, Resource, Step, Task};
+use crate::device::Device;
+use crate::error::{Error, Result};
+use crate::key::KeySpec;
+use crate::manifest::command::{expand, CommandEngine, Stage};
+use crate::manifest::{AvatarKind, SourceFile};
+use crate::media::{self, Audio};
+use crate::process::{self, ProgramRun};
+use crate::sources::SourceHashes;
+use crate::stage::lipsync::{self, AvatarFrames, CLIP_CRF};
+use crate::stage::{speech, voice};
+
+/// Silence kept at each side of a join when a long line's pieces are rejoined.
+const JOIN_SILENCE_SECONDS: f64 = 0.15;
+/// Quieter than this counts as silence (about -60 dBFS).
+const SILENCE: f32 = 1e-3;
+
+/// One job of a command engine, as data.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct CommandJob {
+    /// The engine's name (`[engines.<name>]`), also its GPU lane group.
+    pub engine: String,
+    pub stage: Stage,
+    pub program: PathBuf,
+    /// The argv template.
+    pub args: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    pub timeout_seconds: u64,
+    pub gpu: bool,
+    /// Where a `gpu` engine runs (sets CUDA_VISIBLE_DEVICES).
+    pub device: Device,
+    pub output: Option<String>,
+    /// Plain placeholder values: the engine's vars, then `text`, `language`, `voice`, `fps`.
+    pub values: BTreeMap<String, String>,
+    /// `{samples}`: the voice's reference recordings.
+    pub samples: Vec<SourceFile>,
+    /// Speech: the pieces of the line's text, one run each (one unless `max_chars` split it).
+    pub pieces: Vec<String>,
+    /// Lip-sync: the avatar.
+    pub avatar: Option<AvatarFrames>,
+    /// `{engine_dir}`: a path, so not in the key (like `program`).
+    pub engine_dir: PathBuf,
+}
+
+impl CommandJob {
+    fn new(engine: &CommandEngine, device: Option<Device>) -> CommandJob {
+        CommandJob {
+            engine: engine.name.clone(),
+            stage: engine.stage,
+            program: engine.program.clone(),
+            args: engine.args.clone(),
+            env: engine.env.clone(),
+            timeout_seconds: engine.timeout_seconds,
+            gpu: engine.gpu,
+            device: device.filter(|_| engine.gpu).unwrap_or(Device::Cpu),
+            output: engine.output.clone(),
+            values: engine.vars.clone(),
+            samples: Vec::new(),
+            pieces: Vec::new(),
+            avatar: None,
+            engine_dir: engine.engine_dir.clone(),
+        }
+    }
+
+    /// A line's speech: `text` in voice `voice` (its `language` and `samples`).
+    pub fn speech(
+        engine: &CommandEngine,
+        device: Option<Device>,
+        voice: &str,
+        language: &str,
+        samples: &[SourceFile],
+        text: &str,
+    ) -> CommandJob {
+        let mut job = CommandJob::new(engine, device);
+        job.values.insert("language".into(), language.into());
+        job.values.insert("voice".into(), voice.into());
+        job.pieces = match engine.max_chars {
+            Some(max) => split_text(text, max),
+            None => vec![text.to_string()],
+        };
+        if engine.uses("samples") {
+            job.samples = samples.to_vec();
+        }
+        job
+    }
+
+    /// A cloned voice's conditioning, from its samples.
+    pub fn voice(
+        engine: &CommandEngine,
+        device: Option<Device>,
+        voice: &str,
+        language: &str,
+        samples: &[SourceFile],
+    ) -> CommandJob {
+        let mut job = CommandJob::new(engine, device);
+        job.values.insert("language".into(), language.into());
+        job.values.insert("voice".into(), voice.into());
+        job.samples = samples.to_vec();
+        job
+    }
+
+    /// A line's clip of `avatar`.
+    pub fn clip(
+        engine: &CommandEngine,
+        device: Option<Device>,
+        avatar: AvatarFrames,
+    ) -> CommandJob {
+        let mut job = CommandJob::new(engine, device);
+        job.values.insert("fps".into(), avatar.fps.to_string());
+        job.avatar = Some(avatar);
+        job
+    }
+
+    /// Adds what changes the program's output: the argv template, environment, output
+    /// name, version, the content of the `hash` files and samples, and every plain value.
+    /// Not the program's path, timeout or device: the same program and weights on another
+    /// machine make the same artifact.
+    pub fn key(
+        &self,
+        spec: KeySpec,
+        engine: &CommandEngine,
+        hashes: &SourceHashes,
+    ) -> Result<KeySpec> {
+        let mut spec = spec
+            .param(
+                "args",
+                serde_json::to_string(&self.args).expect("strings serialise"),
+            )
+            .param(
+                "env",
+                serde_json::to_string(&self.env).expect("strings serialise"),
+            )
+            .param("output", self.output.as_deref().unwrap_or("-"))
+            .param("version", &engine.version);
+        for (name, value) in &self.values {
+            spec = spec.param(&format!("value.{name}"), value);
+        }
+        if self.stage == Stage::Speech {
+            spec = spec.param(
+                "text",
+                serde_json::to_string(&self.pieces).expect("strings serialise"),
+            );
+        }
+        for (i, file) in engine.hash.iter().enumerate() {
+            spec = spec.source(&format!("hash{}", i + 1), &file.rel, hashes.hash(file)?);
+        }
+        for (i, file) in self.samples.iter().enumerate() {
+            spec = spec.source(&format!("sample{}", i + 1), &file.rel, hashes.hash(file)?);
+        }
+        Ok(spec)
+    }
+
+    /// The argv and working folder of each run, preparing the input files they name.
+    fn runs(&self, job: &Task, dir: &Path) -> Result<Vec<ProgramRun>> {
+        let mut env = self.env.clone();
+        if self.gpu {
+            let visible = match self.device {
+                Device::Cuda(n) => n.to_string(),
+                Device::Cpu => String::new(),
+            };
+            env.insert("CUDA_VISIBLE_DEVICES".into(), visible);
+        }
+        let inputs = dir.join("inputs");
+        create_dir(&inputs)?;
+        let mut values = self.values.clone();
+        values.insert("engine_dir".into(), path_string(&self.engine_dir));
+        let mut lists = BTreeMap::new();
+        lists.insert(
+            "samples".to_string(),
+            self.samples
+                .iter()
+                .map(|s| s.abs.to_string_lossy().into_owned())
+                .collect(),
+        );
+        match self.stage {
+            Stage::Speech => {
+                if job.inputs.contains_key(voice::CONDITIONING) {
+                    let conditioning = job.file(voice::CONDITIONING, voice::OUTPUT)?;
+                    values.insert("conditioning".into(), path_string(&conditioning));
+                }
+            }
+            Stage::Voice => {}
+            Stage::Lipsync => self.clip_inputs(job, &inputs, &mut values)?,
+        }
+        let pieces: Vec<Option<&String>> = match self.stage {
+            Stage::Speech => self.pieces.iter().map(Some).collect(),
+            _ => vec![None],
+        };
+        let mut runs = Vec::new();
+        for (i, piece) in pieces.into_iter().enumerate() {
+            let workdir = dir.join(format!("work-{}", i + 1));
+            create_dir(&workdir)?;
+            let out = match self.stage {
+                Stage::Speech => workdir.join("out.wav"),
+                Stage::Lipsync => workdir.join("out.mp4"),
+                Stage::Voice => {
+                    let out = workdir.join(voice::OUTPUT);
+                    create_dir(&out)?;
+                    out
+                }
+            };
+            let mut values = values.clone();
+            values.insert("workdir".into(), path_string(&workdir));
+            values.insert("out".into(), path_string(&out));
+            if let Some(text) = piece {
+                let text_file = inputs.join(format!("text-{}.txt", i + 1));
+                write(&text_file, text.as_bytes())?;
+                values.insert("text".into(), text.clone());
+                values.insert("text_file".into(), path_string(&text_file));
+            }
+            runs.push(ProgramRun {
+                name: format!("engine `{}` ({})", self.engine, self.program.display()),
+                program: self.program.clone(),
+                args: expand(&self.args, &values, &lists),
+                env: env.clone(),
+                dir: workdir,
+                log: dir.join(format!("log-{}.txt", i + 1)),
+            });
+        }
+        Ok(runs)
+    }
+
+    /// `{audio}`, `{face}`, and `{image}` / `{video}` made from the avatar when its args
+    /// use them: a still for an engine that wants an image of a video avatar, a video
+    /// lasting the speech for one that wants a video of a still.
+    fn clip_inputs(
+        &self,
+        job: &Task,
+        inputs: &Path,
+        values: &mut BTreeMap<String, String>,
+    ) -> Result<()> {
+        let avatar = self.avatar.as_ref().expect("a clip job has its avatar");
+        let speech = job.file(lipsync::SPEECH, speech::OUTPUT)?;
+        let audio = media::read_wav(&speech)
+            .map_err(|detail| media::invalid(&format!("the speech of {}", job.name), detail))?;
+        // A copy: the program must not be able to change an object in the cache.
+        let audio_file = inputs.join("speech.wav");
+        std::fs::copy(&speech, &audio_file).map_err(|e| Error::io("cannot copy", &speech, e))?;
+        values.insert("audio".into(), path_string(&audio_file));
+        values.insert("face".into(), path_string(&avatar.source.abs));
+        let uses = |name: &str| self.args.iter().any(|a| a.contains(&format!("{{{name}}}")));
+        let ffmpeg = |args: &[&str], output: &Path| {
+            let mut command = Command::new("ffmpeg");
+            command
+                .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-y"])
+                .args(args)
+                .arg(output);
+            process::run(&mut command, job.name).map(|_| ())
+        };
+        let source = path_string(&avatar.source.abs);
+        match avatar.kind {
+            AvatarKind::Image => {
+                values.insert("image".into(), source.clone());
+                if uses("video") {
+                    let video = inputs.join("face.mp4");
+                    let frames = lipsync::frame_count(audio.seconds(), avatar.fps).to_string();
+                    let fps = avatar.fps.to_string();
+                    ffmpeg(
+                        &[
+                            "-loop",
+                            "1",
+                            "-framerate",
+                            &fps,
+                            "-i",
+                            &source,
+                            "-frames:v",
+                            &frames,
+                        ]
+                        .into_iter()
+                        .chain([
+                            "-vf",
+                            "scale=trunc(iw/2)*2:trunc(ih/2)*2",
+                            "-c:v",
+                            "libx264",
+                        ])
+                        .chain(["-crf", "14", "-pix_fmt", "yuv420p"])
+                        .collect::<Vec<_>>(),
+                        &video,
+                    )?;
+                    values.insert("video".into(), path_string(&video));
+                }
+            }
+            AvatarKind::Video => {
+                values.insert("video".into(), source.clone());
+                if uses("image") {
+                    let image = inputs.join("face.png");
+                    ffmpeg(&["-i", &source, "-frames:v", "1"], &image)?;
+                    values.insert("image".into(), path_string(&image));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn call(&self, runs: Vec<ProgramRun>) -> ProgramCall {
+        ProgramCall {
+            group: self.engine.clone(),
+            runs,
+            timeout_seconds: self.timeout_seconds,
+            device: self.device,
+        }
+    }
+
+    /// The file run `i` wrote: `output` (a name or a glob) or the `{out}` path.
+    fn output_of(&self, artifact: &str, dir: &Path, i: usize) -> Result<PathBuf> {
+        let workdir = dir.join(format!("work-{}", i + 1));
+        let log = dir.join(format!("log-{}.txt", i + 1));
+        let default = match self.stage {
+            Stage::Speech => "out.wav",
+            Stage::Lipsync => "out.mp4",
+            Stage::Voice => voice::OUTPUT,
+        };
+        let pattern = self.output.as_deref().unwrap_or(default);
+        let found = find(&workdir, pattern);
+        match found.as_slice() {
+            [one] if self.stage == Stage::Voice || one.is_file() => Ok(one.clone()),
+            [] | [_] => Err(self.wrote_nothing(artifact, pattern, &log)),
+            many => {
+                let names: Vec<String> = (many.iter())
+                    .map(|p| p.strip_prefix(&workdir).unwrap_or(p).display().to_string())
+                    .collect();
+                Err(media::invalid(
+                    artifact,
+                    format!(
+                        "engine `{}`: `output = \"{pattern}\"` matches {} files ({}); it must match one",
+                        self.engine,
+                        many.len(),
+                        names.join(", ")
+                    ),
+                ))
+            }
+        }
+    }
+
+    fn wrote_nothing(&self, artifact: &str, pattern: &str, log: &Path) -> Error {
+        let log = std::fs::read(log).unwrap_or_default();
+        let tail = process::tail(&String::from_utf8_lossy(&log), 10);
+        let tail = if tail.is_empty() {
+            "its log is empty".to_string()
+        } else {
+            format!("the end of its log:\n{tail}")
+        };
+        media::invalid(
+            artifact,
+            format!(
+                "engine `{}` exited 0 but wrote no `{pattern}` in its working folder; {tail}",
+                self.engine
+            ),
+        )
+    }
+
+    /// The runs' logs, concatenated into the object's `program.log`.
+    fn keep_log(&self, dir: &Path, runs: usize) -> Result<()> {
+        let mut log = Vec::new();
+        for i in 0..runs {
+            log.extend(std::fs::read(dir.join(format!("log-{}.txt", i + 1))).unwrap_or_default());
+        }
+        write(&dir.join(LOG), &log)
+    }
+
+    fn runs_made(&self) -> usize {
+        match self.stage {
+            Stage::Speech => self.pieces.len(),
+            _ => 1,
+        }
+    }
+
+    /// Checks what the program wrote and makes the object's files from it.
+    fn collect(&self, job: &Task, dir: &Path) -> Result<Vec<String>> {
+        let runs = self.runs_made();
+        self.keep_log(dir, runs)?;
+        let outputs = match self.stage {
+            Stage::Speech => {
+                let mut pieces = Vec::new();
+                for i in 0..runs {
+                    let file = self.output_of(job.name, dir, i)?;
+                    pieces.push(self.checked_wav(job.name, &file)?);
+                }
+                let audio = join(job.name, pieces)?;
+                let output = dir.join(speech::OUTPUT);
+                media::write_wav(&output, &audio)?;
+                speech::check(job.name, &output)?;
+                vec![speech::OUTPUT.to_string()]
+            }
+            Stage::Voice => {
+                let found = self.output_of(job.name, dir, 0)?;
+                let target = dir.join(voice::OUTPUT);
+                let files = if found.is_dir() {
+                    std::fs::rename(&found, &target)
+                        .map_err(|e| Error::io("cannot move", &found, e))?;
+                    files_under(&target)
+                } else {
+                    create_dir(&target)?;
+                    let name = found.file_name().expect("a file has a name");
+                    std::fs::rename(&found, target.join(name))
+                        .map_err(|e| Error::io("cannot move", &found, e))?;
+                    files_under(&target)
+                };
+                let files: Vec<String> = (files.iter())
+                    .filter(|f| std::fs::metadata(f).is_ok_and(|m| m.len() > 0))
+                    .map(|f| {
+                        f.strip_prefix(dir)
+                            .unwrap_or(f)
+                            .to_string_lossy()
+                            .into_owned()
+                    })
+                    .collect();
+                if files.is_empty() {
+                    let log = dir.join("log-1.txt");
+                    return Err(self.wrote_nothing(
+                        job.name,
+                        self.output.as_deref().unwrap_or("{out}/*"),
+                        &log,
+                    ));
+                }
+                files
+            }
+            Stage::Lipsync => {
+                let found = self.output_of(job.name, dir, 0)?;
+                self.normalise_clip(job, dir, &found)?;
+                vec![lipsync::OUTPUT.to_string()]
+            }
+        };
+        // Inputs and working folders are not part of the object.
+        for i in 0..runs {
+            let _ = std::fs::remove_dir_all(dir.join(format!("work-{}", i + 1)));
+            let _ = std::fs::remove_file(dir.join(format!("log-{}.txt", i + 1)));
+        }
+        let _ = std::fs::remove_dir_all(dir.join("inputs"));
+        Ok([outputs, vec![LOG.to_string()]].concat())
+    }
+
+    fn checked_wav(&self, artifact: &str, file: &Path) -> Result<Audio> {
+        let audio = media::read_wav(file).map_err(|detail| {
+            media::invalid(
+                artifact,
+                format!(
+                    "engine `{}` wrote a WAV that cannot be read: {detail}",
+                    self.engine
+                ),
+            )
+        })?;
+        if audio.samples.iter().all(|s| s.abs() < SILENCE) {
+            return Err(media::invalid(
+                artifact,
+                format!(
+                    "engine `{}` wrote a silent WAV ({:.2} s of silence)",
+                    self.engine,
+                    audio.seconds()
+                ),
+            ));
+        }
+        Ok(audio)
+    }
+
+    /// Checks the program's clip against the speech and re-encodes it as the stage's clip:
+    /// H.264, the scene's frame rate, exactly one frame per `1/fps` of speech, no audio.
+    fn normalise_clip(&self, job: &Task, dir: &Path, found: &Path) -> Result<()> {
+        let avatar = self.avatar.as_ref().expect("a clip job has its avatar");
+        let speech = job.file(lipsync::SPEECH, speech::OUTPUT)?;
+        let seconds = media::read_wav(&speech)
+            .map_err(|detail| media::invalid(job.name, detail))?
+            .seconds();
+        let probe = media::probe(found).map_err(|detail| {
+            media::invalid(
+                job.name,
+                format!(
+                    "engine `{}` wrote a video that cannot be read: {detail}",
+                    self.engine
+                ),
+            )
+        })?;
+        let video = probe.video.filter(|v| v.packets > 0).ok_or_else(|| {
+            media::invalid(
+                job.name,
+                format!("engine `{}` wrote a video with no frames", self.engine),
+            )
+        })?;
+        let length = if video.seconds > 0.0 {
+            video.seconds
+        } else {
+            probe.format_seconds
+        };
+        let frame = 1.0 / avatar.fps as f64;
+        let source_frame = if video.fps > 0.0 {
+            1.0 / video.fps
+        } else {
+            frame
+        };
+        if (length - seconds).abs() > frame.max(source_frame) + 1e-3 {
+            return Err(media::invalid(
+                job.name,
+                format!(
+                    "engine `{}` wrote a {length:.3} s video for {seconds:.3} s of speech (more than one frame apart)",
+                    self.engine
+                ),
+            ));
+        }
+        let count = lipsync::frame_count(seconds, avatar.fps);
+        let output = dir.join(lipsync::OUTPUT);
+        let mut command = Command::new("ffmpeg");
+        command
+            .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i"])
+            .arg(found)
+            .args(["-an", "-vf"])
+            .arg(format!(
+                "fps={},scale=trunc(iw/2)*2:trunc(ih/2)*2,tpad=stop_mode=clone:stop=2",
+                avatar.fps
+            ))
+            .args(["-frames:v", &count.to_string(), "-c:v", "libx264", "-crf"])
+            .arg(CLIP_CRF.to_string())
+            .args(["-pix_fmt", "yuv420p"])
+            .arg(&output);
+        process::run(&mut command, job.name)?;
+        lipsync::check(job.name, &output, count)
+    }
+}
+
+/// The object's log: every run's stdout and stderr.
+pub const LOG: &str = "program.log";
+
+impl Engine for CommandJob {
+    fn resource(&self) -> Resource {
+        if self.gpu {
+            Resource::Gpu {
+                group: self.engine.clone(),
+            }
+        } else {
+            Resource::Cpu
+        }
+    }
+
+    fn run(&self, job: &Task, dir: &Path) -> Result<Step> {
+        if self.stage == Stage::Voice {
+            for sample in &self.samples {
+                media::read_wav(&sample.abs).map_err(|detail| Error::UnreadableMedia {
+                    file: sample.rel.clone(),
+                    detail,
+                    hint: "voice samples must be WAV recordings of the person, 6 to 30 s each"
+                        .into(),
+                })?;
+            }
+        }
+        let call = self.call(self.runs(job, dir)?);
+        if self.gpu {
+            return Ok(Step::Lane(LaneCall::Program(call)));
+        }
+        let done = call.run(job.name);
+        if done.is_err() {
+            let _ = self.keep_log(dir, self.runs_made());
+        }
+        let done = done?;
+        self.finish(job, dir, done).map(Step::Done)
+    }
+
+    fn finish(&self, job: &Task, dir: &Path, done: LaneDone) -> Result<Made> {
+        let outputs = self.collect(job, dir)?;
+        Ok(Made {
+            outputs,
+            device: done.device,
+            precision: done.precision,
+            batch_size: None,
+            peak_memory_bytes: None,
+        })
+    }
+}
+
+fn path_string(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
+}
+
+fn create_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create", dir, e))
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<()> {
+    std::fs::write(path, bytes).map_err(|e| Error::io("cannot write", path, e))
+}
+
+/// Every file under `dir`, sorted.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = walkdir::WalkDir::new(dir)
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.into_path())
+        .collect();
+    files.sort();
+    files
+}
+
+/// The paths under `dir` matching `pattern` (`/`-separated; `*` and `?` match within one
+/// name), sorted.
+fn find(dir: &Path, pattern: &str) -> Vec<PathBuf> {
+    let mut found = vec![dir.to_path_buf()];
+    for part in pattern.split('/').filter(|p| !p.is_empty() && *p != ".") {
+        found = (found.iter())
+            .flat_map(|d| std::fs::read_dir(d).into_iter().flatten().flatten())
+            .filter(|e| wildcard(part, &e.file_name().to_string_lossy()))
+            .map(|e| e.path())
+            .collect();
+    }
+    found.sort();
+    found
+}
+
+/// Whether `name` matches `pattern`, where `*` is any run of characters and `?` one.
+fn wildcard(pattern: &str, name: &str) -> bool {
+    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
+    let (mut pi, mut ni, mut star, mut mark) = (0, 0, None, 0);
+    while ni < n.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
+            pi += 1;
+            ni += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ni;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ni = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+/// Splits `text` into pieces of at most `max` characters, at sentence ends where it can,
+/// else at clause marks, else between words (a single longer word is cut).
+pub fn split_text(text: &str, max: usize) -> Vec<String> {
+    let text = text.trim();
+    if text.chars().count() <= max {
+        return vec![text.to_string()];
+    }
+    let mut pieces: Vec<String> = Vec::new();
+    let push = |pieces: &mut Vec<String>, part: &str| {
+        let part = part.trim();
+        if part.is_empty() {
+            return;
+        }
+        match pieces.last_mut() {
+            Some(last) if last.chars().count() + 1 + part.chars().count() <= max => {
+                last.push(' ');
+                last.push_str(part);
+            }
+            _ => pieces.push(part.to_string()),
+        }
+    };
+    for sentence in split_after(text, &['.', '!', '?', '…', '。', '！', '？']) {
+        if sentence.chars().count() <= max {
+            push(&mut pieces, &sentence);
+            continue;
+        }
+        for clause in split_after(&sentence, &[',', ';', ':', '—']) {
+            if clause.chars().count() <= max {
+                push(&mut pieces, &clause);
+                continue;
+            }
+            for word in clause.split_whitespace() {
+                let chars: Vec<char> = word.chars().collect();
+                for chunk in chars.chunks(max) {
+                    push(&mut pieces, &chunk.iter().collect::<String>());
+                }
+            }
+        }
+    }
+    pieces
+}
+
+/// `text` cut after each run of `marks` that is followed by whitespace.
+fn split_after(text: &str, marks: &[char]) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut current = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        current.push(c);
+        if marks.contains(&c) && chars.peek().is_some_and(|n| n.is_whitespace()) {
+            parts.push(std::mem::take(&mut current));
+        }
+    }
+    parts.push(current);
+    parts.retain(|p| !p.trim().is_empty());
+    parts
+}
+
+/// Rejoins a long line's pieces, keeping at most [`JOIN_SILENCE_SECONDS`] of silence on
+/// each side of a join, so the line flows as one.
+fn join(artifact: &str, pieces: Vec<Audio>) -> Result<Audio> {
+    let rate = pieces[0].sample_rate;
+    if let Some(other) = pieces.iter().find(|p| p.sample_rate != rate) {
+        return Err(media::invalid(
+            artifact,
+            format!(
+                "its pieces have different sample rates ({rate} and {} Hz)",
+                other.sample_rate
+            ),
+        ));
+    }
+    let keep = (JOIN_SILENCE_SECONDS * rate as f64) as usize;
+    let count = pieces.len();
+    let mut samples = Vec::new();
+    for (i, piece) in pieces.into_iter().enumerate() {
+        let s = &piece.samples;
+        let first = s.iter().position(|x| x.abs() >= SILENCE).unwrap_or(0);
+        let last = s
+            .iter()
+            .rposition(|x| x.abs() >= SILENCE)
+            .map_or(s.len(), |l| l + 1);
+        let start = if i == 0 {
+            0
+        } else {
+            first.saturating_sub(keep)
+        };
+        let end = if i + 1 == count {
+            s.len()
+        } else {
+            (last + keep).min(s.len())
+        };
+        samples.extend_from_slice(&s[start..end]);
+    }
+    Ok(Audio {
+        samples,
+        sample_rate: rate,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_text_splits_at_sentences_then_clauses_then_words() {
+        let text = "One two three. Four five six! Seven, eight nine ten eleven twelve.";
+        assert_eq!(
+            split_text(text, 30),
+            [
+                "One two three. Four five six!",
+                "Seven,",
+                "eight nine ten eleven twelve."
+            ]
+        );
+        assert_eq!(split_text("short", 30), ["short"]);
+        let pieces = split_text(&"word ".repeat(1000), 250);
+        assert!(pieces.iter().all(|p| p.chars().count() <= 250));
+        assert_eq!(pieces.join(" ").split_whitespace().count(), 1000);
+    }
+
+    #[test]
+    fn globs_match_within_one_name() {
+        assert!(wildcard("*.mp4", "2024_01_01_result.mp4"));
+        assert!(wildcard("res?lt*", "result.mp4"));
+        assert!(!wildcard("*.mp4", "result.wav"));
+        assert!(!wildcard("a", "ab"));
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("results/x")).unwrap();
+        std::fs::write(dir.path().join("results/x/a.mp4"), "").unwrap();
+        std::fs::write(dir.path().join("results/b.mp4"), "").unwrap();
+        assert_eq!(
+            find(dir.path(), "results/*.mp4"),
+            [dir.path().join("results/b.mp4")]
+        );
+        assert_eq!(
+            find(dir.path(), "results/*/*.mp4"),
+            [dir.path().join("results/x/a.mp4")]
+        );
+    }
+
+    #[test]
+    fn joins_keep_little_silence() {
+        let rate = 1000;
+        let piece = |lead: usize, tail: usize| Audio {
+            samples: [vec![0.0; lead], vec![0.5; 100], vec![0.0; tail]].concat(),
+            sample_rate: rate,
+        };
+        let joined = join("x", vec![piece(50, 900), piece(700, 20)]).unwrap();
+        // 50 lead + 100 + 150 kept + 150 kept + 100 + 20 tail.
+        assert_eq!(joined.samples.len(), 50 + 100 + 150 + 150 + 100 + 20);
+    }
+}

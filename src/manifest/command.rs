@@ -1,0 +1,596 @@
+//! Command engines, `[engines.<name>]`: an external program (XTTS, Piper, SadTalker, …,
+//! each in its own environment) that makes speech, a cloned voice's conditioning or a
+//! lip-synced clip, from an argv template. A content folder declares them in its
+//! Renderfile.toml; each machine may declare them in its own engines file
+//! (`$RENDER_ENGINES`, else `~/.config/render/engines.toml`), which wins over the folder's
+//! table of the same name — where a program is installed belongs to the machine, so a
+//! folder that moves between a laptop and a cluster names its engines and each machine
+//! says where they live.
+//!
+//! The argv template's placeholders are parsed and checked here, against the stage's list,
+//! so a typo is a diagnostic at load time and not a failed job at night. The engine that
+//! runs the program (`engine/command.rs`) expands them with [`expand`].
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::espeak::RawVoice;
+use super::{paths, SourceFile, Voice, VoiceEngine};
+use crate::diagnostic::{list, suggest, ConfigError, Doc, Errors};
+
+/// The keys of [`RawEngine`].
+pub(crate) const KEYS: &[&str] = &[
+    "stage",
+    "program",
+    "args",
+    "env",
+    "timeout",
+    "gpu",
+    "output",
+    "version",
+    "hash",
+    "vars",
+    "conditioning",
+    "max_chars",
+];
+
+/// `[engines.<name>]` as written.
+#[derive(Deserialize)]
+pub(crate) struct RawEngine {
+    stage: Spanned<String>,
+    program: Spanned<String>,
+    args: Option<Vec<Spanned<String>>>,
+    env: Option<BTreeMap<String, String>>,
+    timeout: Option<Spanned<i64>>,
+    gpu: Option<bool>,
+    output: Option<Spanned<String>>,
+    version: Option<String>,
+    hash: Option<Vec<Spanned<String>>>,
+    vars: Option<BTreeMap<String, String>>,
+    conditioning: Option<Spanned<String>>,
+    max_chars: Option<Spanned<i64>>,
+}
+
+/// What a command engine makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    /// A line's speech WAV.
+    Speech,
+    /// A cloned voice's conditioning (a folder of files), once per voice.
+    Voice,
+    /// A line's clip.
+    Lipsync,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Speech => "speech",
+            Stage::Voice => "voice",
+            Stage::Lipsync => "lipsync",
+        }
+    }
+
+    /// What it makes, in the user's words.
+    pub fn makes(self) -> &'static str {
+        match self {
+            Stage::Speech => "speech",
+            Stage::Voice => "voice conditioning",
+            Stage::Lipsync => "lip-sync clips",
+        }
+    }
+
+    /// The placeholders its args may use (besides the engine's `vars`).
+    pub fn placeholders(self) -> &'static [&'static str] {
+        match self {
+            Stage::Speech => &[
+                "engine_dir",
+                "workdir",
+                "out",
+                "text",
+                "text_file",
+                "language",
+                "voice",
+                "conditioning",
+                "samples",
+            ],
+            Stage::Voice => &[
+                "engine_dir",
+                "workdir",
+                "out",
+                "samples",
+                "language",
+                "voice",
+            ],
+            Stage::Lipsync => &[
+                "engine_dir",
+                "workdir",
+                "out",
+                "audio",
+                "image",
+                "video",
+                "face",
+                "fps",
+            ],
+        }
+    }
+}
+
+/// A declared command engine, resolved.
+#[derive(Clone, Debug)]
+pub struct CommandEngine {
+    pub name: String,
+    pub stage: Stage,
+    /// Absolute, or a bare name looked up on PATH.
+    pub program: PathBuf,
+    /// The argv template (after the program).
+    pub args: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    pub timeout_seconds: u64,
+    pub gpu: bool,
+    /// The file the program writes, relative to its working folder; may be a glob.
+    pub output: Option<String>,
+    pub version: String,
+    /// Files whose content enters every key (weights); `rel` is the absolute path.
+    pub hash: Vec<SourceFile>,
+    pub vars: BTreeMap<String, String>,
+    /// Speech engines: the voice-stage engine that conditions a cloned voice.
+    pub conditioning: Option<String>,
+    /// Speech engines: the longest text one run takes; longer lines are split.
+    pub max_chars: Option<usize>,
+    /// The file that declared it (for messages).
+    pub declared_in: String,
+    /// `{engine_dir}`: the folder of that file (where its relative paths start).
+    pub engine_dir: PathBuf,
+
+    /// The placeholders its args use.
+    pub uses: Vec<String>,
+}
+
+impl CommandEngine {
+    /// Whether its args use placeholder `name`.
+    pub fn uses(&self, name: &str) -> bool {
+        self.uses.iter().any(|u| u == name)
+    }
+}
+
+/// Where this machine's engines file is: `$RENDER_ENGINES`, else
+/// `$XDG_CONFIG_HOME/render/engines.toml`, else `~/.config/render/engines.toml`.
+pub fn machine_file() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("RENDER_ENGINES") {
+        return Some(PathBuf::from(path));
+    }
+    let config = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    Some(config.join("render").join("engines.toml"))
+}
+
+/// The engine `name` declared in `doc` (whose relative paths are relative to `base`), or
+/// None with every problem in `errors`. With it come the reasons it cannot run on this
+/// machine (a missing program or weights file), to be reported only if something uses it:
+/// a folder may declare engines this machine lacks.
+pub(crate) fn engine(
+    doc: &Doc,
+    base: &Path,
+    name: &str,
+    raw: RawEngine,
+    errors: &mut Vec<ConfigError>,
+) -> Option<(CommandEngine, Vec<ConfigError>)> {
+    let before = errors.len();
+    let stage = match raw.stage.get_ref().as_str() {
+        "speech" => Some(Stage::Speech),
+        "voice" => Some(Stage::Voice),
+        "lipsync" => Some(Stage::Lipsync),
+        other => {
+            let msg = format!("unknown stage `{other}` in engine `{name}`");
+            let help = "an engine makes \"speech\" (a line's WAV), \"voice\" (a cloned voice's conditioning) or \"lipsync\" (a line's clip)";
+            errors.push(doc.err(raw.stage.span(), msg, "unknown stage", help));
+            None
+        }
+    };
+    let vars = raw.vars.unwrap_or_default();
+    let program = raw.program.get_ref().trim();
+    if program.is_empty() {
+        let msg = format!("empty `program` in engine `{name}`");
+        let help = "the program to run: an absolute path, a path relative to this file, or a command on PATH";
+        errors.push(doc.err(raw.program.span(), msg, "empty", help));
+    }
+    let program = if program.contains('/') {
+        base.join(program.strip_prefix("./").unwrap_or(program))
+    } else {
+        PathBuf::from(program)
+    };
+    let mut missing = Vec::new();
+    if program.is_absolute() && !is_executable(&program) {
+        let msg = format!(
+            "engine `{name}`: its program `{}` is not an executable file on this machine",
+            program.display()
+        );
+        let help = "install the program, or say where it is on this machine in its `program` (a machine's own engines file, ~/.config/render/engines.toml or $RENDER_ENGINES, overrides a folder's)";
+        missing.push(doc.err(raw.program.span(), msg, "not found", help));
+    }
+    let mut uses = Vec::new();
+    let args: Vec<String> = (raw.args.unwrap_or_default().into_iter())
+        .map(|arg| {
+            if let Some(stage) = stage {
+                check_placeholders(doc, name, stage, &vars, &arg, &mut uses, errors);
+            }
+            arg.into_inner()
+        })
+        .collect();
+    let timeout_seconds = match raw.timeout {
+        None => 3600,
+        Some(t) if (1..=7 * 24 * 3600).contains(t.get_ref()) => *t.get_ref() as u64,
+        Some(t) => {
+            let msg = format!(
+                "`timeout` must be between 1 and 604800 seconds, not {}",
+                t.get_ref()
+            );
+            let help = "seconds one run of the program may take before render stops it";
+            errors.push(doc.err(t.span(), msg, "out of range", help));
+            0
+        }
+    };
+    let output = raw.output.and_then(|o| {
+        let text = o.get_ref().trim().to_string();
+        if text.is_empty() || text.starts_with('/') || text.split('/').any(|p| p == "..") {
+            let msg = format!("`output` of engine `{name}` must be a path inside the job's working folder");
+            let help = "the file the program writes, relative to its working folder, e.g. \"results/*.mp4\"";
+            errors.push(doc.err(o.span(), msg, "not inside the working folder", help));
+            None
+        } else {
+            Some(text)
+        }
+    });
+    let hash = (raw.hash.unwrap_or_default().into_iter())
+        .map(|h| {
+            let abs = base.join(h.get_ref());
+            if !abs.is_file() {
+                let msg = format!(
+                    "engine `{name}`: `{}` (in `hash`) is not a file on this machine",
+                    abs.display()
+                );
+                let help = "`hash` lists files whose content enters every key, such as the weights; install them or fix the path";
+                missing.push(doc.err(h.span(), msg, "not found", help));
+            }
+            SourceFile {
+                rel: abs.to_string_lossy().into_owned(),
+                abs,
+            }
+        })
+        .collect();
+    let conditioning = raw.conditioning.map(|c| c.into_inner());
+    if conditioning.is_some() && stage != Some(Stage::Speech) {
+        let msg = format!("`conditioning` is only for speech engines (engine `{name}`)");
+        errors.push(ConfigError::in_file(&doc.name, msg));
+    }
+    let max_chars = raw.max_chars.and_then(|m| match *m.get_ref() {
+        n @ 20..=100_000 => Some(n as usize),
+        n => {
+            let msg = format!("`max_chars` must be between 20 and 100000, not {n}");
+            let help = "the longest text one run of the program takes; longer lines are split at sentences";
+            errors.push(doc.err(m.span(), msg, "out of range", help));
+            None
+        }
+    });
+    if errors.len() > before {
+        return None;
+    }
+    let engine = CommandEngine {
+        name: name.to_string(),
+        stage: stage?,
+        program,
+        args,
+        env: raw.env.unwrap_or_default(),
+        timeout_seconds,
+        gpu: raw.gpu.unwrap_or(false),
+        output,
+        version: raw.version.unwrap_or_default(),
+        hash,
+        vars,
+        conditioning,
+        max_chars,
+        declared_in: doc.name.clone(),
+        engine_dir: base.to_path_buf(),
+        uses,
+    };
+    Some((engine, missing))
+}
+
+/// A voice whose `engine` is a command engine (`raw.engine`, not "espeak"), or None with
+/// every problem in `errors`.
+pub(crate) fn voice(
+    doc: &Doc,
+    root: &Path,
+    name: &str,
+    raw: RawVoice,
+    engines: &BTreeMap<String, CommandEngine>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Voice> {
+    let before = errors.len();
+    let engine_name = raw.engine.as_ref()?;
+    let speech_engines: Vec<&str> = std::iter::once("espeak")
+        .chain((engines.values().filter(|e| e.stage == Stage::Speech)).map(|e| e.name.as_str()))
+        .collect();
+    let Some(engine) = engines.get(engine_name.get_ref()) else {
+        let message = format!("unknown voice engine `{}`", engine_name.get_ref());
+        let hint = format!(
+            "voice engines here are {}; declare others as [engines.<name>] with stage = \"speech\"",
+            list(&speech_engines)
+        );
+        let help = suggest(engine_name.get_ref(), &speech_engines, || hint.clone());
+        errors.push(doc.err(engine_name.span(), message, "unknown engine", help));
+        return None;
+    };
+    if engine.stage != Stage::Speech {
+        let message = format!(
+            "engine `{}` makes {}, not speech",
+            engine.name,
+            engine.stage.makes()
+        );
+        let help = format!(
+            "a voice's engine must be a speech engine: {}",
+            list(&speech_engines)
+        );
+        errors.push(doc.err(engine_name.span(), message, "not a speech engine", help));
+    }
+    for (key, span) in raw.espeak_keys() {
+        let message = format!(
+            "`{key}` is an espeak-ng setting; engine `{}` does not use it",
+            engine.name
+        );
+        let help = "remove it, or pass the engine its own settings through its `args` or `vars`";
+        errors.push(doc.err(span, message, "not used", help));
+    }
+    let language = raw
+        .language
+        .as_ref()
+        .map_or("en", |l| l.get_ref().trim())
+        .to_string();
+    let samples: Vec<SourceFile> = (raw.samples.iter().flat_map(|s| s.get_ref()))
+        .filter_map(|s| errors.keep(paths::file(doc, root, s, None)))
+        .collect();
+    let clones = engine.conditioning.is_some() || engine.uses("samples");
+    let span = raw
+        .samples
+        .as_ref()
+        .map_or(engine_name.span(), |s| s.span());
+    if clones && samples.is_empty() && errors.len() == before {
+        let message = format!(
+            "voice `{name}` has no `samples`, which engine `{}` clones a voice from",
+            engine.name
+        );
+        let help =
+            "add `samples = [\"voices/<name>/1.wav\", ...]`: 6 to 30 s recordings of the person";
+        errors.push(doc.err(span, message, "no samples", help));
+    } else if !clones && !samples.is_empty() {
+        let message = format!(
+            "voice `{name}` gives `samples` but engine `{}` does not use them",
+            engine.name
+        );
+        let help = "an engine clones voices when it has a `conditioning` engine or `{samples}` in its args";
+        errors.push(doc.err(span, message, "not used", help));
+    }
+    if let Some(conditioning) = &engine.conditioning {
+        if engines
+            .get(conditioning)
+            .is_none_or(|c| c.stage != Stage::Voice)
+        {
+            let message = format!(
+                "engine `{}` names `conditioning = \"{conditioning}\"`, which is not an engine with stage = \"voice\"",
+                engine.name
+            );
+            let help = format!(
+                "declare [engines.{conditioning}] with stage = \"voice\" (in {})",
+                engine.declared_in
+            );
+            errors.push(doc.err(engine_name.span(), message, "cannot clone", help));
+        }
+    }
+    (errors.len() == before).then(|| Voice {
+        name: name.to_string(),
+        engine: VoiceEngine::Command {
+            engine: engine.name.clone(),
+            language,
+            samples,
+        },
+    })
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// Checks one argument's placeholders against the stage's list and the engine's vars.
+fn check_placeholders(
+    doc: &Doc,
+    engine: &str,
+    stage: Stage,
+    vars: &BTreeMap<String, String>,
+    arg: &Spanned<String>,
+    uses: &mut Vec<String>,
+    errors: &mut Vec<ConfigError>,
+) {
+    let span = arg.span();
+    // The span of the string's text, after its opening quote.
+    let at = |r: Range<usize>| span.start + 1 + r.start..span.start + 1 + r.end;
+    match parse(arg.get_ref()) {
+        Err((r, problem)) => {
+            let help = "write `{name}` for a placeholder and `{{` or `}}` for a literal brace";
+            errors.push(doc.err(at(r), problem, "here", help));
+        }
+        Ok(parts) => {
+            let whole = parts.len() == 1;
+            for part in parts {
+                let Part::Placeholder(name, r) = part else {
+                    continue;
+                };
+                let known =
+                    stage.placeholders().contains(&name.as_str()) || vars.contains_key(&name);
+                if !known {
+                    let mut valid: Vec<String> = stage
+                        .placeholders()
+                        .iter()
+                        .map(|p| format!("{{{p}}}"))
+                        .collect();
+                    valid.extend(vars.keys().map(|v| format!("{{{v}}}")));
+                    let msg = format!("unknown placeholder `{{{name}}}` in engine `{engine}`");
+                    let help = format!(
+                        "a {} engine's args may use {} (and a key of its `vars`)",
+                        stage.as_str(),
+                        list(&valid)
+                    );
+                    errors.push(doc.err(at(r), msg, "unknown placeholder", help));
+                } else if name == "samples" && !whole {
+                    let msg = "`{samples}` must be a whole argument".to_string();
+                    let help = "it expands to one argument per sample, e.g. args = [\"--speaker_wav\", \"{samples}\"]";
+                    errors.push(doc.err(at(r), msg, "inside a longer argument", help));
+                } else if !uses.contains(&name) {
+                    uses.push(name);
+                }
+            }
+        }
+    }
+}
+
+/// A piece of an argument template.
+#[derive(Debug, PartialEq)]
+pub enum Part {
+    Text(String),
+    /// The name and its byte range (braces included) in the argument.
+    Placeholder(String, Range<usize>),
+}
+
+/// Splits an argument into text and `{name}` placeholders; `{{` and `}}` are literal braces.
+pub fn parse(arg: &str) -> Result<Vec<Part>, (Range<usize>, String)> {
+    let mut parts = Vec::new();
+    let mut text = String::new();
+    let mut chars = arg.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '{' if chars.peek().is_some_and(|&(_, n)| n == '{') => {
+                chars.next();
+                text.push('{');
+            }
+            '}' if chars.peek().is_some_and(|&(_, n)| n == '}') => {
+                chars.next();
+                text.push('}');
+            }
+            '{' => {
+                let Some(end) = arg[i..].find('}').map(|e| i + e) else {
+                    return Err((i..arg.len(), "unclosed `{` in an argument".into()));
+                };
+                let name = &arg[i + 1..end];
+                if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || name.is_empty() {
+                    return Err((i..end + 1, format!("`{{{name}}}` is not a placeholder")));
+                }
+                if !text.is_empty() {
+                    parts.push(Part::Text(std::mem::take(&mut text)));
+                }
+                parts.push(Part::Placeholder(name.to_string(), i..end + 1));
+                while chars.peek().is_some_and(|&(j, _)| j <= end) {
+                    chars.next();
+                }
+            }
+            '}' => return Err((i..i + 1, "a lone `}` in an argument".into())),
+            c => text.push(c),
+        }
+    }
+    if !text.is_empty() || parts.is_empty() {
+        parts.push(Part::Text(text));
+    }
+    Ok(parts)
+}
+
+/// Expands an argv template: each placeholder by its value; an argument that is exactly a
+/// list placeholder (`{samples}`) becomes one argument per item. The template was checked
+/// at load time, so every placeholder has a value.
+pub fn expand(
+    args: &[String],
+    values: &BTreeMap<String, String>,
+    lists: &BTreeMap<String, Vec<String>>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for arg in args {
+        let parts = parse(arg).unwrap_or_default();
+        if let [Part::Placeholder(name, _)] = parts.as_slice() {
+            if let Some(items) = lists.get(name) {
+                out.extend(items.iter().cloned());
+                continue;
+            }
+        }
+        let mut expanded = String::new();
+        for part in parts {
+            match part {
+                Part::Text(t) => expanded.push_str(&t),
+                Part::Placeholder(name, _) => {
+                    expanded.push_str(values.get(&name).map_or("", |v| v.as_str()))
+                }
+            }
+        }
+        out.push(expanded);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn placeholders_expand_and_braces_escape() {
+        let args: Vec<String> = [
+            "--text",
+            "{text}",
+            "{{literal}}",
+            "--out={out}",
+            "{samples}",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let values = map(&[("text", "Hi {there}"), ("out", "/w/out.wav")]);
+        let lists = BTreeMap::from([("samples".to_string(), vec!["a.wav".into(), "b.wav".into()])]);
+        assert_eq!(
+            expand(&args, &values, &lists),
+            [
+                "--text",
+                "Hi {there}",
+                "{literal}",
+                "--out=/w/out.wav",
+                "a.wav",
+                "b.wav"
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_templates_say_where() {
+        assert_eq!(
+            parse("a{b").unwrap_err(),
+            (1..3, "unclosed `{` in an argument".into())
+        );
+        assert_eq!(
+            parse("x}").unwrap_err(),
+            (1..2, "a lone `}` in an argument".into())
+        );
+        assert_eq!(
+            parse("{a b}").unwrap_err(),
+            (0..5, "`{a b}` is not a placeholder".into())
+        );
+    }
+}
