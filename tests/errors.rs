@@ -181,10 +181,10 @@ fn toml_syntax_error_in_a_project_points_at_the_line() {
 #[test]
 fn unknown_key_suggests_the_key_it_resembles() {
     let folder = Folder::small_demo();
-    folder.edit("Renderfile.toml", "pitch = 45", "pich = 40");
+    folder.edit("Renderfile.toml", "pitch = 65", "pich = 40");
     let run = render(&folder, &["build"]);
     assert_config_error(&folder, &run);
-    assert_line(&run, "× unknown key `pich` in voice `narrator`");
+    assert_line(&run, "× unknown key `pich` in voice `guest`");
     assert_line(&run, &location(&folder, "Renderfile.toml", "pich = 40"));
     assert_line(&run, "help: did you mean `pitch`?");
 

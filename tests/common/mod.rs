@@ -108,6 +108,9 @@ impl Folder {
         .unwrap();
         copy_tree(&repo().join("projects"), &dir.path().join("projects"));
         copy_tree(&repo().join("avatars"), &dir.path().join("avatars"));
+        // The narrator's engine (Piper) lives in the repository's .venv-piper.
+        std::os::unix::fs::symlink(repo().join(".venv-piper"), dir.path().join(".venv-piper"))
+            .unwrap();
         Folder { dir }
     }
 
