@@ -1,0 +1,709 @@
+//! The adapters in engines/: each test drives the real `render` binary on a one-scene content
+//! folder whose Renderfile declares an adapter's engines exactly as engines/<name>/engine.toml
+//! has them, read from the repository, with every /opt/... path moved under a temp dir. There
+//! a fake program stands in for the model program: it checks the exact argv, working folder,
+//! environment and input files it is given (exit 97 and a `FAKE` line on stderr otherwise) and
+//! writes what the real program would, shaped like the real program's output (frame counts
+//! included). A wrapper (engines/<name>/render-<name>.py) runs for real between render and the
+//! fake. No model weights are involved: files named in `hash` are small stand-ins.
+
+mod common;
+
+use common::{probe, repo, tone_wav, write_program, Folder, Run};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The start of every fake program (Python 3, standard library only). `@NAME@`s are filled
+/// in by [`Adapter::fake`].
+const PRELUDE: &str = r#"#!@PYTHON@
+# A fake model program written by tests/adapters.rs.
+import json, math, os, shutil, struct, subprocess, sys, wave
+
+PYTHON = "@PYTHON@"
+OPT = "@OPT@"          # stands in for /opt
+CONTENT = "@CONTENT@"  # the content folder
+TONE = "@TONE@"        # a voice-like WAV, handed back as speech
+CALLS = "@CALLS@"      # one line per run of a fake, for counting
+ARGV = sys.argv[1:]
+CWD = os.getcwd()
+WORK = os.environ.get("TMPDIR", "")  # render sets TMPDIR to the job's working folder
+GOT = {}
+
+
+def fail(why):
+    sys.stderr.write("FAKE %s: %s\n  argv: %r\n  cwd: %s\n" % (sys.argv[0], why, ARGV, CWD))
+    sys.exit(97)
+
+
+def called(what):
+    with open(CALLS, "a") as f:
+        f.write(what + "\n")
+
+
+def same_path(a, b):
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def wav_seconds(path):
+    with wave.open(path, "rb") as w:
+        return w.getnframes() / w.getframerate()
+
+
+def frames_and_fps(path):
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-count_frames", "-show_entries",
+         "stream=avg_frame_rate,nb_read_frames", "-of", "json", path],
+        capture_output=True, text=True)
+    streams = json.loads(out.stdout or "{}").get("streams") if out.returncode == 0 else None
+    if not streams:
+        return None
+    num, den = streams[0]["avg_frame_rate"].split("/")
+    return int(streams[0]["nb_read_frames"]), float(num) / float(den)
+
+
+def matcher(name, check):
+    check.__name__ = name
+    return check
+
+
+# Argument matchers: each returns None when the value is right, else what is wrong with it.
+def wav(name):
+    def check(value):
+        try:
+            if wav_seconds(value) <= 0:
+                return "an empty WAV"
+        except Exception as e:
+            return "not a WAV file: %s" % e
+        GOT[name] = value
+    return matcher("<wav %s>" % name, check)
+
+
+def png(name, size):
+    def check(value):
+        try:
+            with open(value, "rb") as f:
+                head = f.read(24)
+        except OSError as e:
+            return str(e)
+        if head[:8] != b"\x89PNG\r\n\x1a\n":
+            return "not a PNG"
+        if struct.unpack(">II", head[16:24]) != size:
+            return "a PNG of %dx%d, not %dx%d" % (struct.unpack(">II", head[16:24]) + size)
+        GOT[name] = value
+    return matcher("<png %s>" % name, check)
+
+
+def video(name):
+    def check(value):
+        got = frames_and_fps(value)
+        if got is None or got[0] == 0:
+            return "not a video with frames"
+        GOT[name] = value
+    return matcher("<video %s>" % name, check)
+
+
+def at(path):
+    return matcher("<path %s>" % path, lambda value: None if same_path(value, path) else "not " + path)
+
+
+def file_with_text(text):
+    def check(value):
+        with open(value, encoding="utf-8") as f:
+            got = f.read()
+        if got not in (text, text + "\n"):
+            return "holds %r, not %r" % (got, text)
+    return matcher("<file holding %r>" % text, check)
+
+
+def same_bytes(path):
+    def check(value):
+        with open(value, "rb") as a, open(path, "rb") as b:
+            if a.read() != b.read():
+                return "not the bytes of " + path
+    return matcher("<copy of %s>" % path, check)
+
+
+def one_of(*values):
+    return matcher("<one of %r>" % (values,), lambda v: None if v in values else "not one of %r" % (values,))
+
+
+def expect_argv(*pattern):
+    shown = [p if isinstance(p, str) else p.__name__ for p in pattern]
+    if len(ARGV) != len(pattern):
+        fail("expected %d arguments %r, got %d" % (len(pattern), shown, len(ARGV)))
+    for i, (want, value) in enumerate(zip(pattern, ARGV)):
+        why = want(value) if callable(want) else (None if want == value else "expected %r" % want)
+        if why:
+            fail("argument %d %r: %s" % (i + 1, value, why))
+
+
+def expect_value(what, want, value):
+    why = want(value)
+    if why:
+        fail("%s %r: %s" % (what, value, why))
+
+
+def expect_cwd(path):
+    if not same_path(CWD, path):
+        fail("runs in %s, not in %s" % (CWD, path))
+
+
+def expect_env(name, value):
+    if os.environ.get(name) != value:
+        fail("$%s is %r, not %r" % (name, os.environ.get(name), value))
+
+
+def expect_lasts_as_long(video_name, audio_name):
+    frames, fps = frames_and_fps(GOT[video_name])
+    speech = wav_seconds(GOT[audio_name])
+    if abs(frames / fps - speech) > 1.0 / fps + 1e-6:
+        fail("the video has %d frames at %g fps; the speech lasts %.3f s" % (frames, fps, speech))
+
+
+def write_speech(path):
+    shutil.copyfile(TONE, path)
+
+
+def write_clip(path, frames, fps, audio, audio_seconds=None):
+    """An H.264 MP4 of `frames` gray frames with `audio` (cut at `audio_seconds`) muxed in."""
+    command = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
+               "-f", "lavfi", "-i", "color=c=gray:s=64x64:r=%g:d=%.6f" % (fps, frames / fps),
+               "-i", audio, "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac"]
+    if audio_seconds is not None:
+        command += ["-t", "%.6f" % audio_seconds]
+    if subprocess.run(command + [path]).returncode != 0:
+        fail("ffmpeg could not write " + path)
+
+
+def run_the_wrapper():
+    """render runs a wrapper with the model's python, this fake: run it with a real one."""
+    os.execv(PYTHON, [PYTHON] + ARGV)
+
+"#;
+
+/// A voice spoken by the built-in espeak engine, for the lip-sync adapters.
+const ESPEAK_VOICE: &str = "[voices.ada]\nengine = \"espeak\"\nlanguage = \"en-us\"\n";
+
+/// An avatar lip-synced by the built-in engine, for the speech adapters.
+const BUILTIN_AVATAR: &str =
+    "[avatars.host]\nimage = \"avatars/host.png\"\nlipsync = \"builtin\"\n";
+
+/// A content folder declaring one adapter's engines, and the temp dir standing in for `/`.
+struct Adapter {
+    folder: Folder,
+    root: tempfile::TempDir,
+}
+
+impl Adapter {
+    /// `voice` and `avatar` are the `[voices.ada]` and `[avatars.host]` tables; the one scene,
+    /// demo/hello, says `lines`.
+    fn new(name: &str, voice: &str, avatar: &str, lines: &[&str]) -> Adapter {
+        let adapter = Adapter {
+            folder: Folder {
+                dir: tempfile::tempdir().unwrap(),
+            },
+            root: tempfile::tempdir().unwrap(),
+        };
+        let dir = repo().join("engines").join(name);
+        let engines = std::fs::read_to_string(dir.join("engine.toml"))
+            .unwrap()
+            .replace("/opt/", &format!("{}/", adapter.opt_root()));
+
+        // The wrapper, installed where engine.toml says; stand-ins for the hashed files.
+        let wrapper = format!("render-{name}.py");
+        if dir.join(&wrapper).exists() {
+            let to = adapter.opt(&format!("{name}/{wrapper}"));
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(dir.join(&wrapper), to).unwrap();
+        }
+        let table: toml::Table = engines.parse().unwrap();
+        for engine in table["engines"].as_table().unwrap().values() {
+            let hashed = engine.get("hash").and_then(|h| h.as_array());
+            for file in hashed.map(|h| h.as_slice()).unwrap_or(&[]) {
+                let file = Path::new(file.as_str().unwrap());
+                std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+                if !file.exists() {
+                    std::fs::write(file, format!("stand-in for {}\n", file.display())).unwrap();
+                }
+            }
+        }
+        std::fs::write(adapter.root.path().join("tone.wav"), tone_wav(22050, 1.5)).unwrap();
+        std::fs::write(adapter.root.path().join("engines.toml"), "# none\n").unwrap();
+
+        let folder = &adapter.folder;
+        folder.write(
+            "Renderfile.toml",
+            &format!(
+                "[render]\ndevice = \"cpu\"\n\n\
+                 [defaults]\nfps = 25\nsize = [128, 72]\npause = 0.2\n\
+                 background = \"#101820\"\nvoice = \"ada\"\navatar = \"host\"\n\n\
+                 {voice}\n{avatar}\n{engines}"
+            ),
+        );
+        let lines: Vec<String> = lines.iter().map(|l| format!("{l:?}")).collect();
+        folder.write(
+            "projects/demo/project.toml",
+            &format!(
+                "[[scene]]\nname = \"hello\"\nlines = [{}]\n",
+                lines.join(", ")
+            ),
+        );
+        std::fs::create_dir_all(folder.file("avatars")).unwrap();
+        std::fs::copy(
+            repo().join("avatars/astronaut.png"),
+            folder.file("avatars/host.png"),
+        )
+        .unwrap();
+        adapter
+    }
+
+    /// What stands in for `/opt` in this test.
+    fn opt_root(&self) -> String {
+        self.root.path().join("opt").to_str().unwrap().to_string()
+    }
+
+    /// Where `/opt/<rel>` of engine.toml is in this test.
+    fn opt(&self, rel: &str) -> PathBuf {
+        self.root.path().join("opt").join(rel)
+    }
+
+    /// Writes the fake program for `/opt/<rel>`: [`PRELUDE`] and then `body`.
+    fn fake(&self, rel: &str, body: &str) {
+        let python = ["/usr/bin/python3", "/usr/local/bin/python3"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .expect("a python3 for the fake programs");
+        let path = |p: PathBuf| p.to_str().unwrap().to_string();
+        let script = PRELUDE
+            .replace("@PYTHON@", python)
+            .replace("@OPT@", &self.opt_root())
+            .replace("@CONTENT@", &path(self.folder.path().to_path_buf()))
+            .replace("@TONE@", &path(self.root.path().join("tone.wav")))
+            .replace("@CALLS@", &path(self.root.path().join("calls")))
+            + body;
+        let file = self.opt(rel);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        write_program(&file, &script);
+    }
+
+    /// `render build` with no per-machine engines file in the way.
+    fn build(&self) -> Run {
+        let engines = self.root.path().join("engines.toml");
+        self.folder.render_with_env(
+            &["build"],
+            &[("RENDER_ENGINES", engines.to_str().unwrap())],
+            Duration::from_secs(300),
+        )
+    }
+
+    /// The fakes' runs, in order (what each passed to `called`).
+    fn calls(&self) -> Vec<String> {
+        std::fs::read_to_string(self.root.path().join("calls"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+/// The build succeeded, made at least `made`, and published the scene as H.264 + AAC.
+fn assert_built(adapter: &Adapter, run: &Run, made: &[&str]) {
+    assert_eq!(run.code, 0, "build failed:\n{}", run.stderr);
+    for name in made {
+        assert!(
+            run.made().contains(&name.to_string()),
+            "{name} was not made: {:?}\n{}",
+            run.made(),
+            run.stderr
+        );
+    }
+    let (video, audio, video_s, audio_s) = probe(&adapter.folder.file("out/demo/hello.mp4"));
+    assert_eq!((video.as_str(), audio.as_str()), ("h264", "aac"));
+    assert!(
+        (video_s - audio_s).abs() <= 0.040,
+        "{video_s} s / {audio_s} s"
+    );
+}
+
+const ONE_LINE: &[&str] = &["Hello there."];
+const LIPSYNC_MADE: &[&str] = &[
+    "speech demo/hello:1",
+    "clip demo/hello:1",
+    "scene demo/hello",
+];
+
+#[test]
+fn piper_reads_the_line_from_a_file_and_writes_the_wav() {
+    let adapter = Adapter::new(
+        "piper",
+        "[voices.ada]\nengine = \"piper\"\nlanguage = \"en\"\n",
+        BUILTIN_AVATAR,
+        ONE_LINE,
+    );
+    adapter.fake(
+        "piper/venv/bin/python",
+        r#"
+called("piper")
+expect_cwd(WORK)
+expect_argv(
+    "-m", "piper",
+    "--model", OPT + "/piper/voices/en_US-joe-medium.onnx",
+    "--input-file", file_with_text("Hello there."),
+    "--output-file", at(CWD + "/out.wav"),
+)
+write_speech(ARGV[-1])
+"#,
+    );
+    let run = adapter.build();
+    assert_built(&adapter, &run, LIPSYNC_MADE);
+    assert_eq!(adapter.calls(), ["piper"]);
+}
+
+#[test]
+fn xtts_clones_each_voice_once_and_speaks_every_line_with_it() {
+    let adapter = Adapter::new(
+        "xtts",
+        "[voices.ada]\nengine = \"xtts\"\nlanguage = \"en\"\n\
+         samples = [\"voices/ada/1.wav\", \"voices/ada/2.wav\"]\n",
+        BUILTIN_AVATAR,
+        &["Hello there.", "-5 degrees outside, {says} the forecast."],
+    );
+    let folder = &adapter.folder;
+    std::fs::create_dir_all(folder.file("voices/ada")).unwrap();
+    std::fs::write(folder.file("voices/ada/1.wav"), tone_wav(24000, 3.0)).unwrap();
+    std::fs::write(folder.file("voices/ada/2.wav"), tone_wav(16000, 4.0)).unwrap();
+    adapter.fake(
+        "xtts/venv/bin/tts",
+        r#"
+model = ["--model_path", OPT + "/xtts/XTTS-v2", "--config_path", OPT + "/xtts/XTTS-v2/config.json",
+         "--device", "cuda"]
+expect_cwd(WORK)
+if "--speaker_wav" in ARGV:
+    called("xtts-voice")
+    expect_argv(*model,
+        "--text", "This sentence checks the cloned voice.",
+        "--language_idx", "en",
+        "--speaker_wav", same_bytes(CONTENT + "/voices/ada/1.wav"), same_bytes(CONTENT + "/voices/ada/2.wav"),
+        "--speaker_idx", "ada",
+        "--voice_dir", at(CWD + "/voice"),
+        "--out_path", at(CWD + "/check.wav"),
+    )
+    voice_dir = ARGV[ARGV.index("--voice_dir") + 1]
+    if not os.path.isdir(voice_dir) or os.listdir(voice_dir):
+        fail("--voice_dir is not an existing empty folder")
+    with open(os.path.join(voice_dir, "ada.pth"), "w") as f:
+        f.write("ada, cloned from 2 samples")
+    write_speech(ARGV[-1])
+else:
+    called("xtts")
+    expect_argv(*model,
+        one_of("--text=Hello there.", "--text=-5 degrees outside, {says} the forecast."),
+        "--language_idx", "en",
+        "--speaker_idx", "ada",
+        "--voice_dir", matcher("<the voice's folder>", lambda v: None if os.listdir(v) == ["ada.pth"]
+                               and open(os.path.join(v, "ada.pth")).read() == "ada, cloned from 2 samples"
+                               else "holds %r" % os.listdir(v)),
+        "--out_path", at(CWD + "/out.wav"),
+    )
+    write_speech(ARGV[-1])
+"#,
+    );
+    let run = adapter.build();
+    assert_built(
+        &adapter,
+        &run,
+        &[
+            "speech demo/hello:1",
+            "speech demo/hello:2",
+            "scene demo/hello",
+        ],
+    );
+    let mut calls = adapter.calls();
+    calls.sort();
+    assert_eq!(calls, ["xtts", "xtts", "xtts-voice"]);
+
+    // Nothing changed: nothing runs again, the voice included.
+    let again = adapter.build();
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(again.made(), Vec::<String>::new());
+    assert_eq!(adapter.calls().len(), 3);
+}
+
+#[test]
+fn wav2lip_runs_inference_py_in_the_working_folder_and_holds_the_last_frame() {
+    let adapter = Adapter::new(
+        "wav2lip",
+        ESPEAK_VOICE,
+        "[avatars.host]\nimage = \"avatars/host.png\"\nlipsync = \"wav2lip\"\n",
+        ONE_LINE,
+    );
+    adapter.fake(
+        "wav2lip/venv/bin/python",
+        r#"
+if ARGV[0].endswith("render-wav2lip.py"):
+    called("render-wav2lip.py")
+    expect_cwd(WORK)
+    expect_argv(
+        OPT + "/wav2lip/render-wav2lip.py",
+        "--repo", OPT + "/wav2lip/Wav2Lip",
+        "--python", OPT + "/wav2lip/venv/bin/python",
+        "--checkpoint", OPT + "/wav2lip/Wav2Lip/checkpoints/wav2lip_gan.pth",
+        "--face", video("video"),
+        "--audio", wav("audio"),
+        "--out", at(CWD + "/out.mp4"),
+        "--", "--pads", "0", "10", "0", "0",
+    )
+    expect_lasts_as_long("video", "audio")
+    run_the_wrapper()
+
+# inference.py, as the wrapper starts it: relative names, temp/ ready in the working folder.
+called("inference.py")
+expect_cwd(WORK)
+expect_argv(
+    OPT + "/wav2lip/Wav2Lip/inference.py",
+    "--checkpoint_path", OPT + "/wav2lip/Wav2Lip/checkpoints/wav2lip_gan.pth",
+    "--face", "face.mp4", "--audio", "audio.wav", "--outfile", "lipsync.mp4",
+    "--pads", "0", "10", "0", "0",
+)
+if not os.path.isdir("temp"):
+    fail("no temp/ folder to write temp/result.avi in")
+expect_value("--face", video("video"), "face.mp4")
+expect_value("--audio", wav("audio"), "audio.wav")
+# Wav2Lip's frame count: a frame every 80/fps mel frames while 16 are left, and one more.
+frames, fps = frames_and_fps("face.mp4")
+mel = int(80 * wav_seconds("audio.wav")) + 1
+made = 0
+while int(made * 80 / fps) + 16 <= mel:
+    made += 1
+write_clip("lipsync.mp4", made + 1, fps, "audio.wav")
+if frames_and_fps("lipsync.mp4")[0] >= round(wav_seconds("audio.wav") * fps) - 1:
+    fail("the fake's clip should end early, as Wav2Lip's do")
+"#,
+    );
+    let run = adapter.build();
+    assert_built(&adapter, &run, LIPSYNC_MADE);
+    assert_eq!(adapter.calls(), ["render-wav2lip.py", "inference.py"]);
+}
+
+#[test]
+fn sadtalker_runs_in_its_folder_and_its_timestamped_video_is_found() {
+    let adapter = Adapter::new(
+        "sadtalker",
+        ESPEAK_VOICE,
+        "[avatars.host]\nimage = \"avatars/host.png\"\nlipsync = \"sadtalker\"\n",
+        ONE_LINE,
+    );
+    adapter.fake(
+        "sadtalker/venv/bin/python",
+        r#"
+called("inference.py")
+expect_cwd(OPT + "/sadtalker/SadTalker")  # gfpgan/weights is found from here
+expect_argv(
+    "inference.py",
+    "--driven_audio", wav("audio"),
+    "--source_image", png("image", (512, 512)),
+    "--result_dir", at(WORK + "/results"),
+    "--checkpoint_dir", OPT + "/sadtalker/SadTalker/checkpoints",
+    "--preprocess", "full", "--still", "--size", "256",
+)
+# SadTalker: 25 fps, int(seconds * 25) frames, the audio cut to them, named by the time.
+seconds = wav_seconds(GOT["audio"])
+frames = int(seconds * 25)
+results = ARGV[ARGV.index("--result_dir") + 1]
+os.makedirs(results, exist_ok=True)
+write_clip(os.path.join(results, "2025_01_31_12.00.00.mp4"), frames, 25, GOT["audio"], frames / 25)
+"#,
+    );
+    let run = adapter.build();
+    assert_built(&adapter, &run, LIPSYNC_MADE);
+    assert_eq!(adapter.calls(), ["inference.py"]);
+}
+
+#[test]
+fn musetalk_gets_its_task_yaml_and_its_video_is_moved_into_place() {
+    let adapter = Adapter::new(
+        "musetalk",
+        ESPEAK_VOICE,
+        "[avatars.host]\nimage = \"avatars/host.png\"\nlipsync = \"musetalk\"\n",
+        ONE_LINE,
+    );
+    adapter.fake(
+        "musetalk/venv/bin/python",
+        r#"
+models = OPT + "/musetalk/MuseTalk/models/musetalkV15/"
+extra = ["--version", "v15", "--unet_model_path", models + "unet.pth",
+         "--unet_config", models + "musetalk.json", "--use_float16"]
+if ARGV[0].endswith("render-musetalk.py"):
+    called("render-musetalk.py")
+    expect_cwd(WORK)
+    expect_argv(
+        OPT + "/musetalk/render-musetalk.py",
+        "--repo", OPT + "/musetalk/MuseTalk",
+        "--python", OPT + "/musetalk/venv/bin/python",
+        "--video", video("video"),
+        "--audio", wav("audio"),
+        "--out", at(CWD + "/out.mp4"),
+        "--", *extra,
+    )
+    expect_lasts_as_long("video", "audio")
+    run_the_wrapper()
+
+# python -m scripts.inference, as the wrapper starts it: from the MuseTalk folder.
+called("scripts.inference")
+expect_cwd(OPT + "/musetalk/MuseTalk")
+expect_argv(
+    "-m", "scripts.inference",
+    "--inference_config", at(WORK + "/musetalk.yaml"),
+    "--result_dir", at(WORK + "/results"),
+    *extra,
+)
+task = {}
+with open(ARGV[3], encoding="utf-8") as f:
+    lines = f.read().splitlines()
+if lines[0] != "task_0:":
+    fail("the YAML does not start with task_0: %r" % lines)
+for line in lines[1:]:
+    key, value = line.strip().split(": ", 1)
+    task[key] = json.loads(value)
+if sorted(task) != ["audio_path", "result_name", "video_path"]:
+    fail("the task has %r" % sorted(task))
+expect_value("video_path", video("video"), task["video_path"])
+expect_value("audio_path", wav("audio"), task["audio_path"])
+expect_lasts_as_long("video", "audio")
+# MuseTalk: floor(seconds * fps) frames, under <result_dir>/v15/<result_name>.
+frames, fps = frames_and_fps(GOT["video"])
+out = os.path.join(ARGV[5], "v15")
+os.makedirs(out)
+write_clip(os.path.join(out, task["result_name"]), int(wav_seconds(GOT["audio"]) * fps), fps, GOT["audio"])
+"#,
+    );
+    let run = adapter.build();
+    assert_built(&adapter, &run, LIPSYNC_MADE);
+    assert_eq!(adapter.calls(), ["render-musetalk.py", "scripts.inference"]);
+}
+
+#[test]
+fn hallo2_gets_a_config_saving_into_the_working_folder_and_its_video_is_moved_into_place() {
+    let adapter = Adapter::new(
+        "hallo2",
+        ESPEAK_VOICE,
+        "[avatars.host]\nimage = \"avatars/host.png\"\nlipsync = \"hallo2\"\n",
+        ONE_LINE,
+    );
+    // The head of hallo2's configs/inference/long.yaml, as the wrapper finds it.
+    std::fs::write(
+        adapter.opt("hallo2/hallo2/configs/inference/long.yaml"),
+        "source_image: ./examples/reference_images/1.jpg\n\
+         driving_audio: ./examples/driving_audios/1.wav\n\n\
+         weight_dtype: fp16\n\n\
+         data:\n  n_motion_frames: 2\n  export_video:\n    fps: 25\n\n\
+         save_path: ./output_long/debug/\n\
+         cache_path: ./.cache\n\n\
+         base_model_path: ./pretrained_models/stable-diffusion-v1-5\n",
+    )
+    .unwrap();
+    adapter.fake(
+        "hallo2/venv/bin/python",
+        r#"
+if ARGV[0].endswith("render-hallo2.py"):
+    called("render-hallo2.py")
+    expect_cwd(WORK)
+    expect_argv(
+        OPT + "/hallo2/render-hallo2.py",
+        "--repo", OPT + "/hallo2/hallo2",
+        "--python", OPT + "/hallo2/venv/bin/python",
+        "--config", OPT + "/hallo2/hallo2/configs/inference/long.yaml",
+        "--image", png("image", (512, 512)),
+        "--audio", wav("audio"),
+        "--out", at(CWD + "/out.mp4"),
+    )
+    run_the_wrapper()
+
+# scripts/inference_long.py, as the wrapper starts it: from the hallo2 folder.
+called("inference_long.py")
+expect_cwd(OPT + "/hallo2/hallo2")
+expect_argv(
+    "scripts/inference_long.py",
+    "--config", at(WORK + "/hallo2.yaml"),
+    "--source_image", png("image", (512, 512)),
+    "--driving_audio", wav("audio"),
+)
+with open(ARGV[2], encoding="utf-8") as f:
+    config = f.read()
+want = ("source_image: ./examples/reference_images/1.jpg\n"
+        "driving_audio: ./examples/driving_audios/1.wav\n\n"
+        "weight_dtype: fp16\n\n"
+        "data:\n  n_motion_frames: 2\n  export_video:\n    fps: 25\n\n"
+        "save_path: %s\n"
+        "cache_path: %s\n\n"
+        "base_model_path: ./pretrained_models/stable-diffusion-v1-5\n"
+        % (json.dumps(WORK + "/hallo2"), json.dumps(WORK + "/cache")))
+if config != want:
+    fail("the config is\n%s\nnot\n%s" % (config, want))
+# Hallo2: 25 fps, ceil(seconds * 25) frames, <save_path>/<image name>/merge_video.mp4.
+seconds = wav_seconds(GOT["audio"])
+frames = math.ceil(seconds * 25)
+out = os.path.join(WORK, "hallo2", os.path.splitext(os.path.basename(GOT["image"]))[0])
+os.makedirs(os.path.join(out, "seg_video"))
+write_clip(os.path.join(out, "merge_video.mp4"), frames, 25, GOT["audio"])
+"#,
+    );
+    let run = adapter.build();
+    assert_built(&adapter, &run, LIPSYNC_MADE);
+    assert_eq!(adapter.calls(), ["render-hallo2.py", "inference_long.py"]);
+}
+
+#[test]
+fn latentsync_runs_in_its_folder_on_the_avatar_video_offline() {
+    let adapter = Adapter::new(
+        "latentsync",
+        ESPEAK_VOICE,
+        "[avatars.host]\nimage = \"avatars/host.png\"\nlipsync = \"latentsync\"\n",
+        ONE_LINE,
+    );
+    adapter.fake(
+        "latentsync/venv/bin/python",
+        r#"
+called("scripts.inference")
+expect_cwd(OPT + "/latentsync/LatentSync")  # configs/ and checkpoints/ are found from here
+expect_env("HF_HOME", OPT + "/latentsync/hf")
+expect_env("HF_HUB_OFFLINE", "1")
+expect_argv(
+    "-m", "scripts.inference",
+    "--unet_config_path", "configs/unet/stage2.yaml",
+    "--inference_ckpt_path", "checkpoints/latentsync_unet.pt",
+    "--inference_steps", "20",
+    "--guidance_scale", "1.5",
+    "--video_path", video("video"),
+    "--audio_path", wav("audio"),
+    "--video_out_path", at(WORK + "/out.mp4"),
+    "--temp_dir", at(WORK + "/temp"),
+)
+expect_lasts_as_long("video", "audio")
+# LatentSync: 25 fps, one frame per 2 whisper features (50 a second) and 2 more, the audio
+# cut to the frames (so left whole).
+seconds = wav_seconds(GOT["audio"])
+write_clip(ARGV[-3], int(seconds * 50) // 2 + 2, 25, GOT["audio"])
+"#,
+    );
+    let run = adapter.build();
+    assert_built(&adapter, &run, LIPSYNC_MADE);
+    assert_eq!(adapter.calls(), ["scripts.inference"]);
+}
+
+#[test]
+fn every_adapter_readme_shows_its_engine_toml_as_it_is() {
+    for entry in std::fs::read_dir(repo().join("engines")).unwrap() {
+        let dir = entry.unwrap().path();
+        if !dir.is_dir() {
+            continue;
+        }
+        let toml = std::fs::read_to_string(dir.join("engine.toml")).unwrap();
+        let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
+        assert!(
+            readme.contains(&format!("```toml\n{toml}```")),
+            "{}/README.md does not show engine.toml as it is",
+            dir.display()
+        );
+    }
+}
