@@ -693,6 +693,7 @@ write_clip(ARGV[-3], int(seconds * 50) // 2 + 2, 25, GOT["audio"])
 
 #[test]
 fn every_adapter_readme_shows_its_engine_toml_as_it_is() {
+    let main_readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
     for entry in std::fs::read_dir(repo().join("engines")).unwrap() {
         let dir = entry.unwrap().path();
         if !dir.is_dir() {
@@ -703,6 +704,11 @@ fn every_adapter_readme_shows_its_engine_toml_as_it_is() {
         assert!(
             readme.contains(&format!("```toml\n{toml}```")),
             "{}/README.md does not show engine.toml as it is",
+            dir.display()
+        );
+        assert!(
+            main_readme.contains(&format!("```toml\n{toml}```")),
+            "README.md does not show {}/engine.toml as it is",
             dir.display()
         );
     }
