@@ -63,31 +63,34 @@ impl Graph {
         hashes: &SourceHashes,
         device: Option<Device>,
     ) -> Result<Graph> {
-        // Two nodes a line, one a scene: reserved, 20,000 nodes are not copied as they come.
+        // Two nodes a line, one a scene, at most one an avatar: reserved, 20,000 nodes are
+        // not copied as they come.
         let size = (manifest.projects.iter().flat_map(|p| &p.scenes))
             .map(|scene| 2 * scene.lines.len() + 1)
-            .sum();
+            .sum::<usize>()
+            + manifest.avatars.len();
         let mut graph = Graph {
             nodes: Vec::with_capacity(size),
             by_key: HashMap::with_capacity(size),
             cache: Cache::new(&manifest.root),
         };
+        // One face track per avatar that some line shows, made when it is first needed.
         let mut faces: BTreeMap<&str, Key> = BTreeMap::new();
         for project in &manifest.projects {
             for scene in &project.scenes {
-                let avatar = &manifest.avatars[&scene.avatar];
-                let face = match faces.get(avatar.name.as_str()) {
-                    Some(&face) => face,
-                    None => {
-                        let (spec, work) = plan::face_track(avatar, hashes)?;
-                        let face = graph.add(format!("face-track {}", avatar.name), spec, work);
-                        faces.insert(&avatar.name, face);
-                        face
-                    }
-                };
                 let mut lines = Vec::new();
                 for (i, line) in scene.lines.iter().enumerate() {
                     let at = format!("{}/{}:{}", project.name, scene.name, i + 1);
+                    let avatar = &manifest.avatars[&line.avatar];
+                    let face = match faces.get(avatar.name.as_str()) {
+                        Some(&face) => face,
+                        None => {
+                            let (spec, work) = plan::face_track(avatar, hashes)?;
+                            let face = graph.add(format!("face-track {}", avatar.name), spec, work);
+                            faces.insert(&avatar.name, face);
+                            face
+                        }
+                    };
                     let voice = &manifest.voices[&line.voice];
                     let (spec, work) = plan::speech(line, voice, hashes)?;
                     let speech = graph.add(format!("speech {at}"), spec, work);
@@ -159,11 +162,9 @@ impl Graph {
     }
 }
 
-/// Whether any avatar of a scene that will be built uses a neural model.
+/// Whether any avatar shown by a line of a scene that will be built uses a neural model.
 pub fn uses_models(manifest: &Manifest) -> bool {
-    manifest
-        .projects
-        .iter()
-        .flat_map(|p| &p.scenes)
-        .any(|scene| manifest.avatars[&scene.avatar].model.is_some())
+    (manifest.projects.iter().flat_map(|p| &p.scenes))
+        .flat_map(|scene| &scene.lines)
+        .any(|line| manifest.avatars[&line.avatar].model.is_some())
 }

@@ -12,7 +12,7 @@ use super::{Voice, VoiceEngine};
 use crate::diagnostic::{did_you_mean, ConfigError, Doc};
 
 /// The keys of [`RawVoice`].
-pub(crate) const KEYS: &[&str] = &["engine", "language", "variant", "pitch", "rate"];
+pub(crate) const KEYS: &[&str] = &["engine", "language", "variant", "pitch", "rate", "avatar"];
 
 /// `[voices.<name>]` as written.
 #[derive(Deserialize)]
@@ -22,6 +22,8 @@ pub(crate) struct RawVoice {
     variant: Option<Spanned<String>>,
     pitch: Option<Spanned<i64>>,
     rate: Option<Spanned<i64>>,
+    /// Not espeak's: the voice's face, checked in `renderfile.rs`.
+    pub avatar: Option<Spanned<String>>,
 }
 
 /// The voice `name`, or None with every problem in `errors`.
@@ -90,6 +92,7 @@ pub(crate) fn espeak_voice(
             pitch,
             rate,
         },
+        avatar: raw.avatar.map(Spanned::into_inner),
     })
 }
 

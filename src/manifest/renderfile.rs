@@ -67,7 +67,12 @@ pub(crate) fn parse(root: &Path, doc: &Doc) -> Result<Renderfile, Vec<ConfigErro
         avatars: raw_avatars.iter().map(|a| a.0.clone()).collect(),
     };
     let voices = (raw_voices.into_iter())
-        .filter_map(|(name, _, raw)| Some((name.clone(), espeak_voice(doc, &name, raw, e)?)))
+        .filter_map(|(name, _, raw)| {
+            if let Some(avatar) = &raw.avatar {
+                e.extend(declared.check(doc, "avatar", avatar).err());
+            }
+            Some((name.clone(), espeak_voice(doc, &name, raw, e)?))
+        })
         .collect();
     let avatars = (raw_avatars.into_iter())
         .filter_map(|(name, span, raw)| {
@@ -477,6 +482,15 @@ mod tests {
                 "Renderfile.toml:17:14: `#zzzzzz` is not a colour",
                 "Renderfile.toml:18:9: `pause` must be between 0 and 30 seconds, not 31",
             ],
+        );
+    }
+
+    #[test]
+    fn unknown_avatar_on_a_voice() {
+        let rf = RENDERFILE.replace("pitch = 60\n", "pitch = 60\navatar = \"astronot\"\n");
+        assert_errors(
+            &fatal(&rf),
+            &["Renderfile.toml:13:10: unknown avatar `astronot` | did you mean `astronaut`?"],
         );
     }
 
