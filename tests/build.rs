@@ -78,7 +78,7 @@ fn fresh_build_of_the_demo_renders_every_scene() {
     assert_eq!(folder.out_files(), SCENES);
     assert!(run.with_status("failed").is_empty());
     assert!(
-        run.stderr.contains("render: made 21, reused 0, failed 0"),
+        run.stderr.contains("render: made 22, reused 0, failed 0"),
         "{}",
         run.stderr
     );
@@ -100,7 +100,7 @@ fn fresh_build_of_the_demo_renders_every_scene() {
         best >= 0.5,
         "mouth movement does not follow the speech (best r = {best:.3})"
     );
-    assert_eq!(folder.verify_cache(), 21);
+    assert_eq!(folder.verify_cache(), 22);
 }
 
 #[test]
@@ -116,7 +116,7 @@ fn second_build_makes_nothing_and_leaves_out_untouched() {
     let again = folder.build();
     assert_eq!(again.made(), Vec::<String>::new());
     assert!(
-        again.stderr.contains("render: made 0, reused 21, failed 0"),
+        again.stderr.contains("render: made 0, reused 22, failed 0"),
         "{}",
         again.stderr
     );
@@ -139,7 +139,7 @@ fn second_build_makes_nothing_and_leaves_out_untouched() {
     assert_eq!(folder.build().made(), Vec::<String>::new());
     assert_eq!(
         folder.render(&["plan"]).stdout,
-        "up to date (21 artifacts)\n"
+        "up to date (22 artifacts)\n"
     );
 }
 
@@ -271,7 +271,7 @@ fn dry_run_makes_nothing_and_clean_removes_what_render_made() {
         dry.stdout
     );
     assert!(
-        dry.stdout.ends_with("21 of 21 artifacts to make\n"),
+        dry.stdout.ends_with("22 of 22 artifacts to make\n"),
         "{}",
         dry.stdout
     );
@@ -285,7 +285,7 @@ fn dry_run_makes_nothing_and_clean_removes_what_render_made() {
     assert!(folder
         .render(&["plan"])
         .stdout
-        .ends_with("21 of 21 artifacts to make\n"));
+        .ends_with("22 of 22 artifacts to make\n"));
 }
 
 #[test]
