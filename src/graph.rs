@@ -63,34 +63,37 @@ impl Graph {
         hashes: &SourceHashes,
         device: Option<Device>,
     ) -> Result<Graph> {
-        // Two nodes a line, one a scene: reserved, 20,000 nodes are not copied as they come.
+        // Two nodes a line, one a scene, at most one an avatar: reserved, 20,000 nodes are
+        // not copied as they come.
         let size = (manifest.projects.iter().flat_map(|p| &p.scenes))
             .map(|scene| 2 * scene.lines.len() + 1)
-            .sum();
+            .sum::<usize>()
+            + manifest.avatars.len();
         let mut graph = Graph {
             nodes: Vec::with_capacity(size),
             by_key: HashMap::with_capacity(size),
             cache: Cache::new(&manifest.root),
         };
+        // One face track per avatar that some line shows, made when it is first needed.
         let mut faces: BTreeMap<&str, Key> = BTreeMap::new();
         // A cloned voice's conditioning, made once and read by each of its lines.
         let mut conditionings: BTreeMap<&str, Option<Key>> = BTreeMap::new();
         let engines = &manifest.engines;
         for project in &manifest.projects {
             for scene in &project.scenes {
-                let avatar = &manifest.avatars[&scene.avatar];
-                let face = match faces.get(avatar.name.as_str()) {
-                    Some(&face) => face,
-                    None => {
-                        let (spec, work) = plan::face_track(avatar, hashes)?;
-                        let face = graph.add(format!("face-track {}", avatar.name), spec, work);
-                        faces.insert(&avatar.name, face);
-                        face
-                    }
-                };
                 let mut lines = Vec::new();
                 for (i, line) in scene.lines.iter().enumerate() {
                     let at = format!("{}/{}:{}", project.name, scene.name, i + 1);
+                    let avatar = &manifest.avatars[&line.avatar];
+                    let face = match faces.get(avatar.name.as_str()) {
+                        Some(&face) => face,
+                        None => {
+                            let (spec, work) = plan::face_track(avatar, hashes)?;
+                            let face = graph.add(format!("face-track {}", avatar.name), spec, work);
+                            faces.insert(&avatar.name, face);
+                            face
+                        }
+                    };
                     let voice = &manifest.voices[&line.voice];
                     let conditioning = match conditionings.get(voice.name.as_str()) {
                         Some(&key) => key,
@@ -179,8 +182,8 @@ impl Graph {
     }
 }
 
-/// Whether a scene that will be built uses a neural model or a `gpu = true` engine (so
-/// the build must know its device).
+/// Whether a scene that will be built shows an avatar on a neural model or a `gpu = true`
+/// engine, or speaks through a `gpu = true` engine (so the build must know its device).
 pub fn uses_models(manifest: &Manifest) -> bool {
     let gpu = |name: &str| manifest.engines.get(name).is_some_and(|e| e.gpu);
     let voice_gpu = |voice: &str| match &manifest.voices[voice].engine {
@@ -193,13 +196,12 @@ pub fn uses_models(manifest: &Manifest) -> bool {
         }
         crate::manifest::VoiceEngine::Espeak { .. } => false,
     };
-    (manifest.projects.iter().flat_map(|p| &p.scenes)).any(|scene| {
-        let avatar = &manifest.avatars[&scene.avatar];
-        avatar.model.is_some()
-            || gpu(&avatar.lipsync)
-            || scene
-                .lines
-                .iter()
-                .any(|l| l.audio.is_none() && voice_gpu(&l.voice))
-    })
+    (manifest.projects.iter().flat_map(|p| &p.scenes))
+        .flat_map(|scene| &scene.lines)
+        .any(|line| {
+            let avatar = &manifest.avatars[&line.avatar];
+            avatar.model.is_some()
+                || gpu(&avatar.lipsync)
+                || (line.audio.is_none() && voice_gpu(&line.voice))
+        })
 }

@@ -13,14 +13,15 @@ fn python() -> String {
     repo().join(".venv/bin/python").to_string_lossy().into()
 }
 
-/// The demo with its avatar using `model`.
+/// The demo with its avatars (every one) using `model`.
 fn demo_with_model(model: &str) -> Folder {
     let folder = Folder::small_demo();
     add_fixture_models(&folder);
-    folder.edit(
+    let renderfile = folder.read("Renderfile.toml");
+    assert!(renderfile.contains("lipsync = \"builtin\""));
+    folder.write(
         "Renderfile.toml",
-        "lipsync = \"builtin\"",
-        &format!("lipsync = \"{model}\""),
+        &renderfile.replace("lipsync = \"builtin\"", &format!("lipsync = \"{model}\"")),
     );
     folder
 }
@@ -364,10 +365,11 @@ fn the_real_wav2lip_architecture_renders_a_scene() {
         "{}",
         String::from_utf8_lossy(&export.stderr)
     );
-    folder.edit(
+    // Both faces of the demo on the model.
+    let renderfile = folder.read("Renderfile.toml");
+    folder.write(
         "Renderfile.toml",
-        "lipsync = \"builtin\"",
-        "lipsync = \"wav2lip\"",
+        &renderfile.replace("lipsync = \"builtin\"", "lipsync = \"wav2lip\""),
     );
     // One short scene keeps this quick on a CPU.
     folder.write(

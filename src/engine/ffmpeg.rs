@@ -1,8 +1,11 @@
 //! ffmpeg muxes a scene: each line's clip and speech laid into a slot of a whole number of
 //! frames (the clip's frames, its last frame held through the pause; the speech padded with
-//! silence to the same length), the slots concatenated, the avatar placed on the
-//! background, encoded H.264 yuv420p + AAC with faststart. Because every slot is a whole
-//! number of frames, audio and video end together.
+//! silence to the same length), the slots concatenated, the faces placed on the background,
+//! encoded H.264 yuv420p + AAC with faststart. Because every slot is a whole number of
+//! frames, audio and video end together. The lines of one scene may show different avatars
+//! (of different sizes): each clip is scaled to the largest size with its own aspect ratio
+//! that fits the frame and centred on a transparent frame-sized canvas, so all slots share
+//! one size for the concat and a single overlay puts them on the background.
 
 use std::path::Path;
 use std::process::Command;
@@ -12,7 +15,6 @@ use serde::{Deserialize, Serialize};
 use super::{Engine, Made, Step, Task};
 use crate::error::{Error, Result};
 use crate::manifest::Background;
-use crate::media;
 use crate::process;
 use crate::stage::scene::{self, AUDIO_BITRATE, AUDIO_RATE, CRF, OUTPUT, PRESET};
 use crate::stage::{lipsync, speech};
@@ -48,14 +50,17 @@ impl Engine for SceneMux {
                 .arg(&file.abs),
         };
 
+        let (w, h) = (self.width, self.height);
         let mut graph = format!(
-            "[0:v]scale={w}:{h}:force_original_aspect_ratio=increase,crop={w}:{h},setsar=1[bg];",
-            w = self.width,
-            h = self.height
+            "[0:v]scale={w}:{h}:force_original_aspect_ratio=increase,crop={w}:{h},setsar=1[bg];"
         );
         let mut concat_inputs = String::new();
         let mut total_frames = 0;
-        let mut avatar_size = (0, 0);
+        // Each clip fitted by its own size (ffmpeg reads it: nothing is probed here).
+        let fit = format!(
+            "scale=w={w}:h={h}:force_original_aspect_ratio=decrease:force_divisible_by=2,\
+             setsar=1,format=yuva420p,pad={w}:{h}:(ow-iw)/2:(oh-ih)/2:color=black@0"
+        );
         for i in 0..self.lines {
             let (clip_name, speech_name) = scene::line_inputs(i);
             let clip_path = job.file(&clip_name, lipsync::OUTPUT)?;
@@ -66,11 +71,6 @@ impl Engine for SceneMux {
             let slot_frames = clip_frames + pause;
             let slot_samples = slot_frames as u64 * AUDIO_RATE as u64 / self.fps as u64;
             total_frames += slot_frames;
-            if i == 0 {
-                let probe = media::probe_output(job.name, &clip_path)?;
-                let video = probe.video.unwrap_or_default();
-                avatar_size = (video.width, video.height);
-            }
             command
                 .arg("-i")
                 .arg(&clip_path)
@@ -78,20 +78,16 @@ impl Engine for SceneMux {
                 .arg(&speech_path);
             let (v, a) = (2 * i + 1, 2 * i + 2);
             graph.push_str(&format!(
-                "[{v}:v]tpad=stop_mode=clone:stop={pause},setpts=PTS-STARTPTS[v{i}];\
+                "[{v}:v]{fit},tpad=stop_mode=clone:stop={pause},setpts=PTS-STARTPTS[v{i}];\
                  [{a}:a]aresample={AUDIO_RATE},aformat=sample_fmts=fltp:channel_layouts=mono,\
                  apad=whole_len={slot_samples},atrim=end_sample={slot_samples}[a{i}];"
             ));
             concat_inputs.push_str(&format!("[v{i}][a{i}]"));
         }
-        let (sw, sh) = fit(avatar_size, (self.width, self.height));
         graph.push_str(&format!(
             "{concat_inputs}concat=n={n}:v=1:a=1[cv][ca];\
-             [cv]scale={sw}:{sh}[av];\
-             [bg][av]overlay=x={x}:y={y}:shortest=1,format=yuv420p[outv]",
+             [bg][cv]overlay=shortest=1,format=yuv420p[outv]",
             n = self.lines,
-            x = (self.width - sw) / 2,
-            y = (self.height - sh) / 2,
         ));
         let output = dir.join(OUTPUT);
         command
@@ -125,29 +121,4 @@ fn wav_seconds(path: &Path) -> Result<f64> {
     let reader = hound::WavReader::open(path)
         .map_err(|e| Error::Other(format!("cannot read {}: {e}", path.display())))?;
     Ok(reader.duration() as f64 / reader.spec().sample_rate as f64)
-}
-
-/// The largest even size with the avatar's aspect ratio that fits the frame.
-fn fit((w, h): (u32, u32), (fw, fh): (u32, u32)) -> (u32, u32) {
-    if w == 0 || h == 0 {
-        return (fw & !1, fh & !1);
-    }
-    let scale = (fw as f64 / w as f64).min(fh as f64 / h as f64);
-    let even = |v: f64| ((v / 2.0).floor() as u32 * 2).max(2);
-    (
-        even(w as f64 * scale).min(fw),
-        even(h as f64 * scale).min(fh),
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::fit;
-
-    #[test]
-    fn avatar_fits_inside_the_frame_with_even_sides() {
-        assert_eq!(fit((512, 512), (1280, 720)), (720, 720));
-        assert_eq!(fit((1920, 1080), (1280, 720)), (1280, 720));
-        assert_eq!(fit((501, 333), (640, 360)), (540, 360));
-    }
 }

@@ -403,6 +403,7 @@ pub(crate) fn voice(
             language,
             samples,
         },
+        avatar: raw.avatar.map(toml::Spanned::into_inner),
     })
 }
 

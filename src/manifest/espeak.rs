@@ -12,7 +12,9 @@ use super::{Voice, VoiceEngine};
 use crate::diagnostic::{did_you_mean, ConfigError, Doc};
 
 /// The keys of [`RawVoice`].
-pub(crate) const KEYS: &[&str] = &["engine", "language", "variant", "pitch", "rate", "samples"];
+pub(crate) const KEYS: &[&str] = &[
+    "engine", "language", "variant", "pitch", "rate", "samples", "avatar",
+];
 
 /// `[voices.<name>]` as written.
 #[derive(Deserialize)]
@@ -22,6 +24,8 @@ pub(crate) struct RawVoice {
     variant: Option<Spanned<String>>,
     pitch: Option<Spanned<i64>>,
     rate: Option<Spanned<i64>>,
+    /// Not espeak's: the voice's face, checked in `renderfile.rs`.
+    pub avatar: Option<Spanned<String>>,
     /// Reference recordings, for an engine that clones voices (`manifest/command.rs`).
     pub samples: Option<Spanned<Vec<Spanned<String>>>>,
 }
@@ -109,6 +113,7 @@ pub(crate) fn espeak_voice(
             pitch,
             rate,
         },
+        avatar: raw.avatar.map(Spanned::into_inner),
     })
 }
 

@@ -62,6 +62,7 @@ pub fn load(root: &Path) -> Result<Loaded, Vec<ConfigError>> {
     let rf = renderfile::parse(&root, &Doc::new(RENDERFILE_NAME, text), machine)?;
     let cx = project::Context {
         declared: &rf.declared,
+        voices: &rf.voices,
         defaults: &rf.defaults,
     };
     let (mut projects, mut errors) = (Vec::new(), Vec::new());
@@ -150,6 +151,9 @@ pub struct Settings {
 pub struct Voice {
     pub name: String,
     pub engine: VoiceEngine,
+    /// `avatar = "..."`: the face of this voice's lines (a key of `Manifest::avatars`),
+    /// unless a line names its own; None = the scene's.
+    pub avatar: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -240,6 +244,9 @@ pub struct Line {
     pub voice: String,
     /// A recorded WAV to use instead of synthesising `text`.
     pub audio: Option<SourceFile>,
+    /// The face that says it, always a key of `Manifest::avatars`: the line's own
+    /// `avatar`, else its voice's, else the scene's.
+    pub avatar: String,
 }
 
 #[cfg(test)]
@@ -421,6 +428,7 @@ script = "scripts/interview.txt"
             text: text.into(),
             voice: voice.into(),
             audio: audio.cloned(),
+            avatar: "astronaut".into(),
         };
         assert_eq!(
             intro.lines,

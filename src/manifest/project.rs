@@ -12,7 +12,7 @@ use toml::de::DeValue;
 use toml::Spanned;
 
 use super::settings::{Declared, RawSettings, SceneSettings};
-use super::{paths, table, Line, Project, Scene, SourceFile};
+use super::{paths, table, Line, Project, Scene, SourceFile, Voice};
 use crate::diagnostic::{list, ConfigError, Doc};
 
 const TOP_KEYS: &[&str] = &["scene"];
@@ -28,7 +28,7 @@ const SCENE_KEYS: &[&str] = &[
     "lines",
     "script",
 ];
-const LINE_KEYS: &[&str] = &["text", "voice", "audio"];
+const LINE_KEYS: &[&str] = &["text", "voice", "audio", "avatar"];
 
 /// `[[scene]]`'s own keys. Its settings are a [`RawSettings`] read from the same table, and
 /// `lines` is read one line at a time, so that every bad line is reported.
@@ -38,22 +38,32 @@ struct RawScene {
     script: Option<Spanned<String>>,
 }
 
-/// One element of `lines`: `{ text = "...", voice = "...", audio = "..." }`, or a string
-/// (read as `text`).
+/// One element of `lines`: `{ text = "...", voice = "...", audio = "...", avatar = "..." }`,
+/// or a string (read as `text`).
 #[derive(Deserialize, Default)]
 struct RawLine {
     text: Option<Spanned<String>>,
     voice: Option<Spanned<String>>,
     audio: Option<Spanned<String>>,
+    avatar: Option<Spanned<String>>,
 }
 
 /// The voice of the lines that name none: Ok(None) = there is none (one error per scene);
 /// Err = the scene could not be read (already reported), so nothing more is said.
 type Voices = Result<Option<String>, ()>;
 
+/// What a scene gives the lines that name neither voice nor avatar: its voice, and its
+/// avatar (None when it has none, which is reported once for the scene).
+struct SceneDefaults {
+    voice: Voices,
+    avatar: Option<String>,
+}
+
 /// What projects are checked against.
 pub(crate) struct Context<'a> {
     pub declared: &'a Declared,
+    /// The voices of Renderfile.toml, for the avatar each gives its lines.
+    pub voices: &'a BTreeMap<String, Voice>,
     /// `[defaults]`, which scenes override.
     pub defaults: &'a SceneSettings,
 }
@@ -158,7 +168,11 @@ impl SceneCheck<'_> {
                     .extend(raw.err().into_iter().chain(settings.err()));
                 // Still report the lines' own problems.
                 if let Some(l) = lines {
-                    self.inline_lines(&early_desc, l, &Err(()));
+                    let given = SceneDefaults {
+                        voice: Err(()),
+                        avatar: None,
+                    };
+                    self.inline_lines(&early_desc, l, &given);
                 }
                 return None;
             }
@@ -206,7 +220,10 @@ impl SceneCheck<'_> {
         let settings = cx
             .defaults
             .resolve(&settings, doc, folder, cx.declared, errors);
-        let voice = Ok(settings.voice.clone());
+        let given = SceneDefaults {
+            voice: Ok(settings.voice.clone()),
+            avatar: settings.avatar.clone(),
+        };
 
         let lines = match (lines, &raw.script) {
             (Some(l), Some(s)) => {
@@ -216,8 +233,8 @@ impl SceneCheck<'_> {
                 self.errors.push(e.with_related(l.span(), "lines here"));
                 None
             }
-            (Some(l), None) => self.inline_lines(&desc, l, &voice),
-            (None, Some(s)) => self.script_lines(&desc, s, &voice),
+            (Some(l), None) => self.inline_lines(&desc, l, &given),
+            (None, Some(s)) => self.script_lines(&desc, s, &given),
             (None, None) => {
                 let msg = format!("{desc} has no script lines");
                 let help = "add `lines = [\"Hello!\", ...]`, or `script = \"scripts/intro.txt\"` naming a text file with one line per line";
@@ -246,7 +263,7 @@ impl SceneCheck<'_> {
         &mut self,
         scene: &str,
         v: Spanned<DeValue>,
-        voice: &Voices,
+        given: &SceneDefaults,
     ) -> Option<Vec<Line>> {
         let doc = self.doc;
         let help = "e.g. lines = [\"Hello!\", { text = \"Hi.\", voice = \"guest\" }]";
@@ -292,9 +309,18 @@ impl SceneCheck<'_> {
             }
             let audio = raw.audio.as_ref().and_then(|a| self.audio(a));
             let missing = &mut missing_voice;
-            if let Some(voice) = self.line_voice(doc, raw.voice.as_ref(), voice, span, missing) {
-                let text = text.to_string();
-                lines.push(Line { text, voice, audio });
+            let voice = self.line_voice(doc, raw.voice.as_ref(), &given.voice, span, missing);
+            if let Some(voice) = voice {
+                let named = raw.avatar.as_ref();
+                if let Some(avatar) = self.line_avatar(doc, named, &voice, given) {
+                    let text = text.to_string();
+                    lines.push(Line {
+                        text,
+                        voice,
+                        audio,
+                        avatar,
+                    });
+                }
             }
         }
         self.no_voice(doc, missing_voice, scene);
@@ -344,6 +370,24 @@ impl SceneCheck<'_> {
         Some(v.get_ref().clone())
     }
 
+    /// A line's avatar: its own (`named`, in `doc`), else its `voice`'s, else the scene's.
+    /// None only when the scene has none, which the scene reports.
+    fn line_avatar(
+        &mut self,
+        doc: &Doc,
+        named: Option<&Spanned<String>>,
+        voice: &str,
+        given: &SceneDefaults,
+    ) -> Option<String> {
+        if let Some(a) = named {
+            self.errors
+                .extend(self.cx.declared.check(doc, "avatar", a).err());
+            return Some(a.get_ref().clone());
+        }
+        let of_voice = self.cx.voices.get(voice).and_then(|v| v.avatar.clone());
+        of_voice.or_else(|| given.avatar.clone())
+    }
+
     /// The first line without a voice (at `missing` in `doc`), when there is no default.
     fn no_voice(&mut self, doc: &Doc, missing: Option<Range<usize>>, scene: &str) {
         let Some(span) = missing else {
@@ -362,7 +406,7 @@ impl SceneCheck<'_> {
         &mut self,
         scene: &str,
         v: &Spanned<String>,
-        voice: &Voices,
+        given: &SceneDefaults,
     ) -> Option<Vec<Line>> {
         let (doc, span) = (self.doc, v.span());
         let file = self.file(v)?;
@@ -417,14 +461,18 @@ impl SceneCheck<'_> {
                 continue;
             }
             let missing = &mut missing_voice;
-            if let Some(voice) = self.line_voice(&script, named.as_ref(), voice, line_span, missing)
-            {
-                let text = text.to_string();
-                lines.push(Line {
-                    text,
-                    voice,
-                    audio: None,
-                });
+            let (named, given_voice) = (named.as_ref(), &given.voice);
+            let voice = self.line_voice(&script, named, given_voice, line_span, missing);
+            if let Some(voice) = voice {
+                if let Some(avatar) = self.line_avatar(&script, None, &voice, given) {
+                    let text = text.to_string();
+                    lines.push(Line {
+                        text,
+                        voice,
+                        audio: None,
+                        avatar,
+                    });
+                }
             }
         }
         self.no_voice(&script, missing_voice, scene);
@@ -748,6 +796,89 @@ mod tests {
         ] {
             assert!(report.contains(part), "{report}");
         }
+    }
+
+    /// Three avatars (astronaut is the default), the guest voice shows `camera`.
+    fn cast() -> Folder {
+        let rf = RENDERFILE.replace("pitch = 60\n", "pitch = 60\navatar = \"camera\"\n")
+            + "\n[avatars.camera]\nimage = \"avatars/camera.png\"\n\n[avatars.robot]\nimage = \"avatars/robot.png\"\n";
+        let f = Folder::new(&rf.replace("[defaults]\n", "[defaults]\navatar = \"astronaut\"\n"));
+        f.write("avatars/camera.png", "png");
+        f.write("avatars/robot.png", "png");
+        f
+    }
+
+    #[test]
+    fn a_lines_avatar_is_its_own_else_its_voices_else_its_scenes() {
+        let f = cast();
+        f.project(
+            "demo",
+            r#"[[scene]]
+name = "intro"
+lines = [
+  "Narrator, scene's face.",
+  { text = "Guest, voice's face.", voice = "guest" },
+  { text = "Guest, own face.", voice = "guest", avatar = "robot" },
+  { text = "Narrator, own face.", avatar = "camera" },
+  { audio = "assets/clap.wav", voice = "guest" },
+]
+
+[[scene]]
+name = "robots"
+avatar = "robot"
+lines = ["Narrator, scene's face.", { text = "Guest, voice's face.", voice = "guest" }]
+
+[[scene]]
+name = "script"
+script = "scripts/s.txt"
+"#,
+        );
+        f.write("assets/clap.wav", "RIFF");
+        f.write("scripts/s.txt", "Narrator.\n[guest] Guest.\n");
+        let l = f.load();
+        assert!(l.errors.is_empty(), "{}", show(&l.errors));
+        let m = &l.manifest;
+        assert_eq!(m.voices["guest"].avatar.as_deref(), Some("camera"));
+        assert_eq!(m.voices["narrator"].avatar, None);
+        let faces = |i: usize| -> Vec<(&str, &str)> {
+            let scene = &m.projects[0].scenes[i];
+            (scene.lines.iter())
+                .map(|l| (l.voice.as_str(), l.avatar.as_str()))
+                .collect()
+        };
+        assert_eq!(
+            faces(0),
+            [
+                ("narrator", "astronaut"),
+                ("guest", "camera"),
+                ("guest", "robot"),
+                ("narrator", "camera"),
+                ("guest", "camera"),
+            ]
+        );
+        assert_eq!(m.projects[0].scenes[0].avatar, "astronaut");
+        // The voice's avatar beats the scene's.
+        assert_eq!(faces(1), [("narrator", "robot"), ("guest", "camera")]);
+        // Script lines get theirs through the voice.
+        assert_eq!(faces(2), [("narrator", "astronaut"), ("guest", "camera")]);
+    }
+
+    #[test]
+    fn unknown_avatar_on_a_line() {
+        let f = cast();
+        f.project(
+            "demo",
+            "[[scene]]\nname = \"intro\"\nlines = [\n  \"Hi\",\n  { text = \"Hello\", avatar = \"camra\" },\n  { text = \"Bye\", avatar = \"zebra\" },\n]\n",
+        );
+        let l = f.load();
+        assert_errors(
+            &l.errors,
+            &[
+                "projects/demo/project.toml:5:30: unknown avatar `camra` | did you mean `camera`?",
+                "projects/demo/project.toml:6:28: unknown avatar `zebra` | declared avatars: `astronaut`, `camera` and `robot`; avatars are declared in Renderfile.toml as [avatars.<name>]",
+            ],
+        );
+        assert!(l.manifest.projects.is_empty());
     }
 
     #[test]

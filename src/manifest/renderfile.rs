@@ -83,6 +83,9 @@ pub(crate) fn parse(
     };
     let voices: BTreeMap<String, Voice> = (raw_voices.into_iter())
         .filter_map(|(name, _, raw)| {
+            if let Some(avatar) = &raw.avatar {
+                e.extend(declared.check(doc, "avatar", avatar).err());
+            }
             let voice = match raw.engine.as_ref().map(|e| e.get_ref().as_str()) {
                 None | Some("espeak") => espeak_voice(doc, &name, raw, e),
                 Some(_) => command::voice(doc, root, &name, raw, &engines, e),
@@ -595,6 +598,15 @@ mod tests {
                 "Renderfile.toml:17:14: `#zzzzzz` is not a colour",
                 "Renderfile.toml:18:9: `pause` must be between 0 and 30 seconds, not 31",
             ],
+        );
+    }
+
+    #[test]
+    fn unknown_avatar_on_a_voice() {
+        let rf = RENDERFILE.replace("pitch = 60\n", "pitch = 60\navatar = \"astronot\"\n");
+        assert_errors(
+            &fatal(&rf),
+            &["Renderfile.toml:13:10: unknown avatar `astronot` | did you mean `astronaut`?"],
         );
     }
 

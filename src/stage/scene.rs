@@ -14,7 +14,7 @@ use crate::sources::SourceHashes;
 use crate::toolchain;
 
 pub const OUTPUT: &str = "scene.mp4";
-const VERSION: &str = "scene-1";
+const VERSION: &str = "scene-2";
 pub const CRF: u32 = 20;
 pub const PRESET: &str = "veryfast";
 pub const AUDIO_RATE: u32 = 48_000;
