@@ -99,12 +99,9 @@ impl Graph {
                         Some(&key) => key,
                         None => {
                             let planned = plan::voice_conditioning(voice, engines, device, hashes);
-                            let key = match planned.transpose()? {
-                                Some((spec, work)) => {
-                                    Some(graph.add(format!("voice {}", voice.name), spec, work))
-                                }
-                                None => None,
-                            };
+                            let key = planned.transpose()?.map(|(spec, work)| {
+                                graph.add(format!("voice {}", voice.name), spec, work)
+                            });
                             conditionings.insert(&voice.name, key);
                             key
                         }

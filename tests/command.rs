@@ -380,7 +380,7 @@ fn ctrl_c_during_a_job_leaves_no_process() {
         "sleep 600 &\necho $! > \"$1/child.pid\"\necho $$ > \"$1/program.pid\"\nwait\n",
         600,
     );
-    let mut child = folder
+    let child = folder
         .command(&["build"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
