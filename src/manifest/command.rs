@@ -306,6 +306,28 @@ pub(crate) fn engine(
     Some((engine, missing))
 }
 
+fn speech_engines(engines: &BTreeMap<String, CommandEngine>) -> Vec<&str> {
+    std::iter::once("espeak")
+        .chain((engines.values().filter(|e| e.stage == Stage::Speech)).map(|e| e.name.as_str()))
+        .collect()
+}
+
+/// A voice names an engine that is neither espeak nor declared.
+pub(crate) fn unknown_engine(
+    doc: &Doc,
+    name: &Spanned<String>,
+    engines: &BTreeMap<String, CommandEngine>,
+) -> ConfigError {
+    let speech_engines = speech_engines(engines);
+    let message = format!("unknown voice engine `{}`", name.get_ref());
+    let hint = format!(
+        "voice engines here are {}; declare others as [engines.<name>] with stage = \"speech\"",
+        list(&speech_engines)
+    );
+    let help = suggest(name.get_ref(), &speech_engines, || hint.clone());
+    doc.err(name.span(), message, "unknown engine", help)
+}
+
 /// A voice whose `engine` is a command engine (`raw.engine`, not "espeak"), or None with
 /// every problem in `errors`.
 pub(crate) fn voice(
@@ -318,17 +340,9 @@ pub(crate) fn voice(
 ) -> Option<Voice> {
     let before = errors.len();
     let engine_name = raw.engine.as_ref()?;
-    let speech_engines: Vec<&str> = std::iter::once("espeak")
-        .chain((engines.values().filter(|e| e.stage == Stage::Speech)).map(|e| e.name.as_str()))
-        .collect();
+    let speech_engines = speech_engines(engines);
     let Some(engine) = engines.get(engine_name.get_ref()) else {
-        let message = format!("unknown voice engine `{}`", engine_name.get_ref());
-        let hint = format!(
-            "voice engines here are {}; declare others as [engines.<name>] with stage = \"speech\"",
-            list(&speech_engines)
-        );
-        let help = suggest(engine_name.get_ref(), &speech_engines, || hint.clone());
-        errors.push(doc.err(engine_name.span(), message, "unknown engine", help));
+        errors.push(unknown_engine(doc, engine_name, engines));
         return None;
     };
     if engine.stage != Stage::Speech {

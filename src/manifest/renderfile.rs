@@ -88,7 +88,15 @@ pub(crate) fn parse(
             }
             let voice = match raw.engine.as_ref().map(|e| e.get_ref().as_str()) {
                 None | Some("espeak") => espeak_voice(doc, &name, raw, e),
-                Some(_) => command::voice(doc, root, &name, raw, &engines, e),
+                Some(engine) if engines.contains_key(engine) => {
+                    command::voice(doc, root, &name, raw, &engines, e)
+                }
+                Some(_) => {
+                    // Still check the rest of the voice, as espeak's.
+                    let unknown = raw.engine.as_ref().unwrap();
+                    e.push(command::unknown_engine(doc, unknown, &engines));
+                    espeak_voice(doc, &name, raw, e).and(None)
+                }
             };
             Some((name.clone(), voice?))
         })
@@ -447,7 +455,7 @@ mod tests {
             &[
                 "Renderfile.toml:2:10: unknown device `gpu` | \"auto\", \"cpu\" or \"cuda:N\"",
                 "Renderfile.toml:3:8: `jobs` must be between 1 and 1024, not 0 | parallel jobs",
-                "Renderfile.toml:6:10: unknown voice engine `festival` | the only engine is \"espeak\"",
+                "Renderfile.toml:6:10: unknown voice engine `festival` | voice engines here are `espeak`",
                 "Renderfile.toml:7:9: `pitch` must be between 0 and 99, not 120 | 50 is normal",
                 "Renderfile.toml:8:8: `rate` must be between 80 and 450, not 20 | words per minute",
                 "Renderfile.toml:9:12: `language` of voice `narrator` is not an espeak-ng name: `en us` | espeak-ng --voices",
