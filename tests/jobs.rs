@@ -49,8 +49,8 @@ fn every_engine() -> Folder {
     folder.write("Renderfile.toml", &renderfile);
     folder.write(
         "projects/demo/project.toml",
-        "[[scene]]\nname = \"spoken\"\nlines = [\"Hello from espeak.\", { audio = \"assets/hello.wav\" }]\n\n\
-         [[scene]]\nname = \"modelled\"\navatar = \"modelled\"\nlines = [\"Through the model.\"]\n",
+        "[[scene]]\nname = \"spoken\"\nlines = [{ text = \"Hello from espeak.\", voice = \"guest\" }, { audio = \"assets/hello.wav\" }]\n\n\
+         [[scene]]\nname = \"modelled\"\navatar = \"modelled\"\nlines = [{ text = \"Through the model.\", voice = \"guest\", avatar = \"modelled\" }]\n",
     );
     folder
 }

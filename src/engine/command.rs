@@ -43,7 +43,9 @@ const SILENCE: f32 = 1e-3;
 /// One job of a command engine, as data.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct CommandJob {
-    /// The engine's name (`[engines.<name>]`), also its GPU lane group.
+    /// The engine's name (`[engines.<name>]`), also its GPU lane group. (Not `engine` in
+    /// a job spec: that is the tag naming the kind of engine, "command".)
+    #[serde(rename = "name")]
     pub engine: String,
     pub stage: Stage,
     pub program: PathBuf,
