@@ -172,18 +172,12 @@ fn editing_one_line_remakes_its_speech_its_clip_and_its_scene() {
     folder.build();
     // The narrator speaks through Piper (the command engine): 22.05 kHz speech, not silence.
     let mut piper_lines = 0;
-    for record in walkdir::WalkDir::new(folder.file("cache/objects"))
-        .into_iter()
-        .flatten()
-        .filter(|e| e.file_name() == "record.json")
-    {
-        let json: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(record.path()).unwrap()).unwrap();
-        if json["spec"]["kind"] != "speech" || json["spec"]["engine"] != "piper" {
+    for (dir, record) in folder.records() {
+        if record["spec"]["kind"] != "speech" || record["spec"]["engine"] != "piper" {
             continue;
         }
         piper_lines += 1;
-        let wav = record.path().with_file_name("speech.wav");
+        let wav = dir.join("speech.wav");
         let mut reader = hound::WavReader::open(&wav).unwrap();
         assert_eq!(reader.spec().sample_rate, 22_050);
         let samples: Vec<f64> = (reader.samples::<i16>())
@@ -191,7 +185,7 @@ fn editing_one_line_remakes_its_speech_its_clip_and_its_scene() {
             .collect();
         let rms = (samples.iter().map(|s| s * s).sum::<f64>() / samples.len() as f64).sqrt();
         assert!(rms > 0.01, "{} is nearly silent (rms {rms})", wav.display());
-        assert!(record.path().with_file_name("program.log").is_file());
+        assert!(dir.join("program.log").is_file());
     }
     assert_eq!(piper_lines, 6, "the narrator's lines");
     folder.edit(

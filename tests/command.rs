@@ -172,6 +172,8 @@ fn a_cloned_voice_is_conditioned_once_and_only_its_work_is_redone() {
         .filter(|e| e.path().ends_with("voice/ada.pth"))
         .count();
     assert_eq!(conditioning, 1);
+    // Every object, the conditioning's folder of files included, matches its record.
+    assert_eq!(folder.verify_cache(), made.len());
 
     // A new line of the voice: its speech, its clip, its scene. No new conditioning.
     folder.edit(

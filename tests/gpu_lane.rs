@@ -232,13 +232,7 @@ fn model_clips_record_device_precision_and_batch() {
             .contains("render: no CUDA device found; models run on the CPU in FP32\n"));
     }
     let mut clips = 0;
-    for entry in walkdir::WalkDir::new(folder.file("cache/objects")) {
-        let entry = entry.unwrap();
-        if entry.file_name() != "record.json" {
-            continue;
-        }
-        let record: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(entry.path()).unwrap()).unwrap();
+    for (_, record) in folder.records() {
         if record["spec"]["kind"] == "clip" {
             clips += 1;
             let cuda = tch::Cuda::is_available();

@@ -13,13 +13,7 @@ use common::{add_fixture_models, tone_wav, Folder};
 /// key → (kind, engine, outputs as recorded: file, bytes, blake3) for every object.
 fn objects(folder: &Folder) -> BTreeMap<String, (String, String, serde_json::Value)> {
     let mut objects = BTreeMap::new();
-    for entry in walkdir::WalkDir::new(folder.file("cache/objects")) {
-        let entry = entry.unwrap();
-        if entry.file_name() != "record.json" {
-            continue;
-        }
-        let record: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(entry.path()).unwrap()).unwrap();
+    for (_, record) in folder.records() {
         objects.insert(
             record["key"].as_str().unwrap().to_string(),
             (

@@ -25,7 +25,7 @@ use super::{Engine, LaneCall, LaneDone, Made, ProgramCall, Resource, Step, Task}
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::key::KeySpec;
-use crate::manifest::command::{expand, CommandEngine, Stage};
+use crate::manifest::command::{expand, uses, CommandEngine, Stage};
 use crate::manifest::{AvatarKind, SourceFile};
 use crate::media::{self, Audio};
 use crate::process::{self, ProgramRun};
@@ -268,7 +268,7 @@ impl CommandJob {
         std::fs::copy(&speech, &audio_file).map_err(|e| Error::io("cannot copy", &speech, e))?;
         values.insert("audio".into(), path_string(&audio_file));
         values.insert("face".into(), path_string(&avatar.source.abs));
-        let uses = |name: &str| self.args.iter().any(|a| a.contains(&format!("{{{name}}}")));
+        let uses = |name: &str| uses(&self.args, name);
         let ffmpeg = |args: &[&str], output: &Path| {
             let mut command = Command::new("ffmpeg");
             command
@@ -415,17 +415,15 @@ impl CommandJob {
             Stage::Voice => {
                 let found = self.output_of(job.name, dir, 0)?;
                 let target = dir.join(voice::OUTPUT);
-                let files = if found.is_dir() {
-                    std::fs::rename(&found, &target)
-                        .map_err(|e| Error::io("cannot move", &found, e))?;
-                    files_under(&target)
+                // The whole `{out}` folder, or the one file `output` names, put in it.
+                let to = if found.is_dir() {
+                    target.clone()
                 } else {
                     create_dir(&target)?;
-                    let name = found.file_name().expect("a file has a name");
-                    std::fs::rename(&found, target.join(name))
-                        .map_err(|e| Error::io("cannot move", &found, e))?;
-                    files_under(&target)
+                    target.join(found.file_name().expect("a file has a name"))
                 };
+                std::fs::rename(&found, &to).map_err(|e| Error::io("cannot move", &found, e))?;
+                let files = files_under(&target);
                 let files: Vec<String> = (files.iter())
                     .filter(|f| std::fs::metadata(f).is_ok_and(|m| m.len() > 0))
                     .map(|f| {
@@ -579,11 +577,7 @@ impl Engine for CommandJob {
         if self.gpu {
             return Ok(Step::Lane(LaneCall::Program(call)));
         }
-        let done = call.run(job.name);
-        if done.is_err() {
-            let _ = self.keep_log(dir, self.runs_made());
-        }
-        let done = done?;
+        let done = call.run(job.name)?;
         self.finish(job, dir, done).map(Step::Done)
     }
 

@@ -150,15 +150,12 @@ pub struct CommandEngine {
     pub declared_in: String,
     /// `{engine_dir}`: the folder of that file (where its relative paths start).
     pub engine_dir: PathBuf,
-
-    /// The placeholders its args use.
-    pub uses: Vec<String>,
 }
 
 impl CommandEngine {
     /// Whether its args use placeholder `name`.
     pub fn uses(&self, name: &str) -> bool {
-        self.uses.iter().any(|u| u == name)
+        uses(&self.args, name)
     }
 }
 
@@ -218,11 +215,10 @@ pub(crate) fn engine(
         let help = "install the program, or say where it is on this machine in its `program` (a machine's own engines file, ~/.config/render/engines.toml or $RENDER_ENGINES, overrides a folder's)";
         missing.push(doc.err(raw.program.span(), msg, "not found", help));
     }
-    let mut uses = Vec::new();
     let args: Vec<String> = (raw.args.unwrap_or_default().into_iter())
         .map(|arg| {
             if let Some(stage) = stage {
-                check_placeholders(doc, name, stage, &vars, &arg, &mut uses, errors);
+                check_placeholders(doc, name, stage, &vars, &arg, errors);
             }
             arg.into_inner()
         })
@@ -301,7 +297,6 @@ pub(crate) fn engine(
         max_chars,
         declared_in: doc.name.clone(),
         engine_dir: base.to_path_buf(),
-        uses,
     };
     Some((engine, missing))
 }
@@ -433,7 +428,6 @@ fn check_placeholders(
     stage: Stage,
     vars: &BTreeMap<String, String>,
     arg: &Spanned<String>,
-    uses: &mut Vec<String>,
     errors: &mut Vec<ConfigError>,
 ) {
     let span = arg.span();
@@ -470,12 +464,19 @@ fn check_placeholders(
                     let msg = "`{samples}` must be a whole argument".to_string();
                     let help = "it expands to one argument per sample, e.g. args = [\"--speaker_wav\", \"{samples}\"]";
                     errors.push(doc.err(at(r), msg, "inside a longer argument", help));
-                } else if !uses.contains(&name) {
-                    uses.push(name);
                 }
             }
         }
     }
+}
+
+/// Whether an argv template uses placeholder `name` (a literal `{{name}}` does not count).
+pub fn uses(args: &[String], name: &str) -> bool {
+    args.iter().any(|arg| {
+        parse(arg).is_ok_and(|parts| {
+            (parts.iter()).any(|p| matches!(p, Part::Placeholder(n, _) if n == name))
+        })
+    })
 }
 
 /// A piece of an argument template.
