@@ -1,7 +1,13 @@
 //! The content-addressed cache: `cache/objects/<2 hex>/<key>/` holds an artifact's files
-//! plus `record.json`. Everything is written under `cache/tmp/`, checked, and renamed into
-//! place whole, so a crash at any instant leaves the old state or the new one, never half
-//! of either. `out/` is published from the cache the same way (hard link, then rename).
+//! plus `record.json`. Everything is written under `cache/tmp/`, checked, synced to disk
+//! and renamed into place whole, so a crash or a power cut at any instant leaves the old
+//! state or the new one, never half of either. `out/` is published from the cache the same
+//! way (hard link, or a copy when `out/` is on another disk, then rename).
+//!
+//! The cache does not trust itself blindly: before an object is reused, `check` reads its
+//! record and stats every output it lists (cheap: no hashing), and `verify` re-hashes
+//! them. A damaged object is moved aside to `cache/quarantine/` — never deleted, so
+//! nothing is lost that someone may want to look at — and its artifact is made again.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -9,7 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::files::{hash_file, unique_suffix};
+use crate::files::{hash_file, sync_dir, sync_file, unique_suffix};
 use crate::key::{Key, KeySpec};
 
 /// What an object is and how it was made; written last, so its presence means "complete".
@@ -67,6 +73,10 @@ impl Cache {
         self.dir.join("state")
     }
 
+    pub fn quarantine_dir(&self) -> PathBuf {
+        self.dir.join("quarantine")
+    }
+
     pub fn object_dir(&self, key: &Key) -> PathBuf {
         let hex = key.hex();
         self.objects_dir().join(&hex[..2]).join(hex)
@@ -109,6 +119,60 @@ impl Cache {
         serde_json::from_slice(&bytes).ok()
     }
 
+    /// The cheap check made before an object is reused: its record parses and describes
+    /// this key, and every output it lists exists with the recorded size. No hashing: a
+    /// no-op build pays a read and a few stats per object it reuses.
+    pub fn check(&self, key: &Key) -> Check {
+        let dir = self.object_dir(key);
+        let bytes = match std::fs::read(dir.join(RECORD)) {
+            Ok(bytes) => bytes,
+            Err(_) if !dir.exists() => return Check::Missing,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Check::Damaged(format!("its {RECORD} is missing"))
+            }
+            Err(e) => return Check::Damaged(format!("its {RECORD} cannot be read: {e}")),
+        };
+        let record: Record = match serde_json::from_slice(&bytes) {
+            Ok(record) => record,
+            Err(_) => return Check::Damaged(format!("its {RECORD} is not a valid record")),
+        };
+        if record.key != *key || record.spec.key() != *key {
+            return Check::Damaged(format!("its {RECORD} describes another artifact"));
+        }
+        for output in &record.outputs {
+            let path = dir.join(&output.file);
+            match std::fs::metadata(&path) {
+                Ok(meta) if meta.len() == output.bytes => {}
+                Ok(meta) => {
+                    return Check::Damaged(format!(
+                        "{} is {} bytes, its record says {}",
+                        output.file,
+                        meta.len(),
+                        output.bytes
+                    ))
+                }
+                Err(_) => return Check::Damaged(format!("{} is missing", output.file)),
+            }
+        }
+        Check::Intact
+    }
+
+    /// Moves a damaged object aside to `cache/quarantine/<key>-<n>/`, with a `reason.txt`,
+    /// so its artifact can be made again. Returns where it went. Only under the lock.
+    pub fn quarantine(&self, key: &Key, name: &str, reason: &str) -> Result<PathBuf> {
+        let dir = self.object_dir(key);
+        let aside = self
+            .quarantine_dir()
+            .join(format!("{}-{}", key.hex(), unique_suffix()));
+        let parent = self.quarantine_dir();
+        std::fs::create_dir_all(&parent).map_err(|e| Error::io("cannot create", &parent, e))?;
+        std::fs::rename(&dir, &aside).map_err(|e| Error::io("cannot quarantine", &dir, e))?;
+        let note = format!("{name}\n{reason}\n");
+        // The object is already out of the way; a missing note loses nothing.
+        let _ = std::fs::write(aside.join("reason.txt"), note);
+        Ok(aside)
+    }
+
     /// A fresh private folder under `cache/tmp/` for one job.
     pub fn job_dir(&self, key: &Key) -> Result<PathBuf> {
         let dir = self
@@ -125,6 +189,9 @@ impl Cache {
             .iter()
             .map(|name| {
                 let path = job_dir.join(name);
+                // On disk before its name is published: a power cut must not leave an
+                // object whose files are empty.
+                sync_file(&path)?;
                 let bytes = std::fs::metadata(&path)
                     .map_err(|e| Error::io("cannot read", &path, e))?
                     .len();
@@ -154,12 +221,24 @@ impl Cache {
         let record_path = job_dir.join(RECORD);
         std::fs::write(&record_path, json)
             .map_err(|e| Error::io("cannot write", &record_path, e))?;
+        sync_file(&record_path)?;
+        // The folders holding outputs (`voice/`), then the object's own entries.
+        for folder in outputs
+            .iter()
+            .filter_map(|o| o.rsplit_once('/').map(|(d, _)| d))
+        {
+            sync_dir(&job_dir.join(folder))?;
+        }
+        sync_dir(job_dir)?;
 
         let target = self.object_dir(&record.key);
         let parent = target.parent().unwrap();
         std::fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;
         match std::fs::rename(job_dir, &target) {
-            Ok(()) => Ok(record),
+            Ok(()) => {
+                sync_dir(parent)?;
+                Ok(record)
+            }
             // Another job with the same key won the race; its object is just as good.
             Err(_) if self.has(&record.key) => {
                 let _ = std::fs::remove_dir_all(job_dir);
@@ -169,39 +248,79 @@ impl Cache {
         }
     }
 
-    /// Checks an object's files against its record.
-    pub fn verify(&self, key: &Key) -> std::result::Result<(), String> {
-        let record = self.record(key).ok_or("no readable record")?;
-        if record.key != *key || record.spec.key() != *key {
-            return Err("record does not describe this key".into());
+    /// The full check: `check`, then every output re-hashed against its record.
+    pub fn verify(&self, key: &Key) -> Check {
+        let checked = self.check(key);
+        if checked != Check::Intact {
+            return checked;
         }
+        let Some(record) = self.record(key) else {
+            return Check::Damaged(format!("its {RECORD} cannot be read"));
+        };
         let dir = self.object_dir(key);
         for output in &record.outputs {
-            let path = dir.join(&output.file);
-            let hash = hash_file(&path).map_err(|e| e.to_string())?;
-            if hash != output.blake3 {
-                return Err(format!("{} does not match its record", output.file));
+            match hash_file(&dir.join(&output.file)) {
+                Ok(hash) if hash == output.blake3 => {}
+                Ok(_) => {
+                    return Check::Damaged(format!(
+                        "{} does not match its record (its bytes changed)",
+                        output.file
+                    ))
+                }
+                Err(e) => return Check::Damaged(format!("{} cannot be read: {e}", output.file)),
             }
         }
-        Ok(())
+        Check::Intact
+    }
+
+    /// Every object's key in the cache (folders named like a key), for `render verify`.
+    pub fn keys(&self) -> Vec<Key> {
+        let mut keys = Vec::new();
+        for shard in std::fs::read_dir(self.objects_dir()).into_iter().flatten() {
+            for object in std::fs::read_dir(shard.map(|s| s.path()).unwrap_or_default())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                if let Some(key) = object.file_name().to_str().and_then(Key::from_hex) {
+                    keys.push(key);
+                }
+            }
+        }
+        keys.sort();
+        keys
     }
 
     /// Publishes `source` (an object's file) at `target` atomically. Returns false when
     /// `target` already is that file, so a no-op build leaves `out/` untouched.
+    ///
+    /// A hard link staged under `cache/tmp/` when `out/` shares the cache's disk; else a
+    /// copy staged beside the target (a rename cannot cross disks), given the object's
+    /// mtime so the next build can tell it is the same file without reading it.
     pub fn publish(&self, source: &Path, target: &Path) -> Result<bool> {
         if same_file(source, target) {
             return Ok(false);
         }
         let parent = target.parent().unwrap();
         std::fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;
-        let staged = self.tmp_dir().join(format!("publish-{}", unique_suffix()));
-        if std::fs::hard_link(source, &staged).is_err() {
-            std::fs::copy(source, &staged).map_err(|e| Error::io("cannot copy", source, e))?;
-        }
-        std::fs::rename(&staged, target).map_err(|e| {
+        let linked = self.tmp_dir().join(format!("publish-{}", unique_suffix()));
+        let staged = match std::fs::hard_link(source, &linked) {
+            Ok(()) => linked,
+            Err(_) => {
+                let name = target.file_name().unwrap().to_string_lossy();
+                let copy = parent.join(format!(".{name}.tmp-{}", unique_suffix()));
+                copy_synced(source, &copy).inspect_err(|_| {
+                    let _ = std::fs::remove_file(&copy);
+                })?;
+                copy
+            }
+        };
+        let renamed = std::fs::rename(&staged, target).map_err(|e| {
             let _ = std::fs::remove_file(&staged);
             Error::io("cannot publish", target, e)
-        })?;
+        });
+        renamed?;
+        sync_dir(parent)?;
         Ok(true)
     }
 }
@@ -241,9 +360,39 @@ impl Cache {
     }
 }
 
+/// What the cache found of an object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Check {
+    Intact,
+    /// Never made (or already quarantined).
+    Missing,
+    /// Present but not whole; the reason, in a user's words.
+    Damaged(String),
+}
+
+/// Whether `b` (in `out/`) is the object's file `a`: the same inode, or, on another
+/// disk, a copy with the object's size and mtime (what `publish` gives its copies).
 fn same_file(a: &Path, b: &Path) -> bool {
     match (std::fs::metadata(a), std::fs::metadata(b)) {
-        (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
+        (Ok(a), Ok(b)) if a.dev() == b.dev() => a.ino() == b.ino(),
+        (Ok(a), Ok(b)) => {
+            a.len() == b.len() && (a.mtime(), a.mtime_nsec()) == (b.mtime(), b.mtime_nsec())
+        }
         _ => false,
     }
+}
+
+/// Copies `source` to `copy` with its mtime, synced to disk.
+fn copy_synced(source: &Path, copy: &Path) -> Result<()> {
+    std::fs::copy(source, copy).map_err(|e| Error::io("cannot copy", source, e))?;
+    let modified = std::fs::metadata(source)
+        .and_then(|meta| meta.modified())
+        .map_err(|e| Error::io("cannot read", source, e))?;
+    let file = std::fs::File::options()
+        .write(true)
+        .open(copy)
+        .map_err(|e| Error::io("cannot write", copy, e))?;
+    file.set_modified(modified)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| Error::io("cannot write", copy, e))
 }

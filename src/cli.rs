@@ -36,6 +36,13 @@ pub enum Command {
     },
     /// Measure the lip-sync model through render against plain Python torch
     Bench(BenchArgs),
+    /// Re-hash every object in the cache against its record; quarantine the damaged ones
+    /// (exit 1 when any was)
+    Verify {
+        /// The content folder (holding Renderfile.toml)
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
     /// Remove everything render made: cache/ and out/
     Clean {
         /// The content folder (holding Renderfile.toml)
@@ -61,6 +68,10 @@ pub struct BuildArgs {
     /// Write every artifact with its kind, key, status and seconds to FILE as JSON
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Re-hash every cached object the build reads against its record first (damaged
+    /// ones are quarantined and made again); without it, only sizes are checked
+    #[arg(long)]
+    pub verify: bool,
 }
 
 #[derive(Debug, clap::Args)]

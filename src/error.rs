@@ -83,6 +83,17 @@ pub enum Error {
         log: String,
     },
 
+    #[error("the disk holding `{}` is full ({free} free)", disk.display())]
+    #[diagnostic(help(
+        "free some space, then build again: nothing made while the disk was full was kept"
+    ))]
+    DiskFull {
+        disk: PathBuf,
+        free: String,
+        #[source]
+        cause: Box<Error>,
+    },
+
     #[error("interrupted")]
     Interrupted,
 
@@ -96,6 +107,28 @@ impl Error {
             action,
             path: path.into(),
             source,
+        }
+    }
+
+    /// Names a full disk as the cause of `self`, a failure while making something in
+    /// `dir`: a program that cannot write may say anything (`moov atom not found`) or
+    /// nothing, so the disk is asked. Below 1 MiB free counts as full.
+    pub fn on_disk(self, dir: &std::path::Path) -> Error {
+        if matches!(
+            self,
+            Error::Interrupted | Error::DiskFull { .. } | Error::Config(_)
+        ) {
+            return self;
+        }
+        match crate::files::free_bytes(dir) {
+            Some(free) if free < 1 << 20 || self.to_string().contains("No space left") => {
+                Error::DiskFull {
+                    disk: dir.to_path_buf(),
+                    free: crate::files::human_bytes(free),
+                    cause: Box::new(self),
+                }
+            }
+            _ => self,
         }
     }
 

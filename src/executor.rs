@@ -46,7 +46,7 @@ pub fn start(job: &Job) -> Result<Started> {
         Ok(Step::Lane(call)) => Ok(Started::NeedsLane(Pending { call, dir, started })),
         Err(error) => {
             discard(&dir);
-            Err(error)
+            Err(error.on_disk(&cache.dir))
         }
     }
 }
@@ -61,7 +61,7 @@ pub fn finish(job: &Job, pending: Pending, lane: Result<LaneDone>) -> Result<()>
         Ok(made) => commit(job, dir, made, started),
         Err(error) => {
             discard(&dir);
-            Err(error)
+            Err(error.on_disk(&job.cache().dir))
         }
     }
 }
@@ -70,10 +70,18 @@ pub fn finish(job: &Job, pending: Pending, lane: Result<LaneDone>) -> Result<()>
 /// Returns false when its object was already in the cache.
 pub fn run_here(job: &Job) -> Result<bool> {
     let cache = job.cache();
-    if cache.has(&job.key) {
-        return Ok(false);
+    match cache.check(&job.key) {
+        crate::cache::Check::Intact => return Ok(false),
+        crate::cache::Check::Missing => cache.prepare()?,
+        crate::cache::Check::Damaged(reason) => {
+            let aside = cache.quarantine(&job.key, &job.name, &reason)?;
+            eprintln!(
+                "render: {}: its object in the cache was damaged ({reason}); moved to {} and making it again",
+                job.name,
+                aside.display()
+            );
+        }
     }
-    cache.prepare()?;
     for (name, dir) in &job.inputs {
         if !dir.join(crate::cache::RECORD).is_file() {
             return Err(Error::Other(format!(
@@ -113,10 +121,12 @@ fn commit(job: &Job, dir: PathBuf, made: Made, started: Instant) -> Result<()> {
         batch_size: made.batch_size,
         peak_memory_bytes: made.peak_memory_bytes,
     };
-    job.cache()
+    let cache = job.cache();
+    cache
         .commit(&dir, record, &made.outputs)
         .map(|_| ())
         .inspect_err(|_| discard(&dir))
+        .map_err(|error| error.on_disk(&cache.dir))
 }
 
 fn discard(dir: &std::path::Path) {

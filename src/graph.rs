@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
-use crate::cache::Cache;
+use crate::cache::{Cache, Check};
 use crate::device::Device;
 use crate::engine::EngineJob;
 use crate::error::Result;
@@ -156,11 +156,14 @@ impl Graph {
         key
     }
 
-    /// Which nodes must be made: every node whose object is missing and that is needed —
-    /// a scene always is; anything else only if a node being made reads it.
-    pub fn stale(&self) -> Vec<bool> {
+    /// Which nodes must be made: every node that is needed — a scene always is; anything
+    /// else only if a node being made reads it — and whose object is missing or damaged.
+    /// Each object the build would reuse is checked first: cheaply (its record and its
+    /// files' sizes), or re-hashed when `verify` (`build --verify`).
+    pub fn stale(&self, verify: bool) -> Stale {
         let mut make = vec![false; self.nodes.len()];
         let mut needed = vec![false; self.nodes.len()];
+        let mut damaged = Vec::new();
         // Nodes are added after their dependencies, so walking backwards visits every
         // reader before what it reads.
         for index in (0..self.nodes.len()).rev() {
@@ -168,15 +171,37 @@ impl Graph {
             if !node.publish.is_empty() {
                 needed[index] = true;
             }
-            if needed[index] && !self.cache.has(&node.key()) {
-                make[index] = true;
-                for &dep in &node.deps {
-                    needed[dep] = true;
-                }
+            if !needed[index] {
+                continue;
+            }
+            let check = if verify {
+                self.cache.verify(&node.key())
+            } else {
+                self.cache.check(&node.key())
+            };
+            match check {
+                Check::Intact => continue,
+                Check::Missing => {}
+                Check::Damaged(reason) => damaged.push((index, reason)),
+            }
+            make[index] = true;
+            for &dep in &node.deps {
+                needed[dep] = true;
             }
         }
-        make
+        damaged.reverse();
+        Stale { make, damaged }
     }
+}
+
+/// What a build must make.
+#[derive(Debug)]
+pub struct Stale {
+    /// Per node: whether it must be made.
+    pub make: Vec<bool>,
+    /// The nodes whose object is in the cache but damaged (to be quarantined and made
+    /// again), with what is wrong, in graph order.
+    pub damaged: Vec<(usize, String)>,
 }
 
 /// Whether a scene that will be built shows an avatar on a neural model or a `gpu = true`

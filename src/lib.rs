@@ -48,6 +48,7 @@ pub fn run() -> i32 {
         cli::Command::Plan { dir, write_jobs } => commands::plan::run(dir, write_jobs.as_deref()),
         cli::Command::RunJob { spec } => commands::run_job::run(spec),
         cli::Command::Bench(args) => commands::bench::run(args),
+        cli::Command::Verify { dir } => commands::verify::run(dir),
         cli::Command::Clean { dir } => commands::clean::run(dir),
     }
 }

@@ -3,6 +3,7 @@
 //! that run before anything is moved into the cache.
 
 use std::io::Write;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
 
@@ -154,7 +155,8 @@ pub fn probe(path: &Path) -> std::result::Result<Probe, String> {
         .args(["-v", "error", "-count_packets", "-print_format", "json"])
         .args(["-show_streams", "-show_format"])
         .arg(path);
-    let output = process::run(&mut command, "a probe").map_err(|e| e.to_string())?;
+    let output = process::run(&mut command, "a probe", process::deadline(60.0))
+        .map_err(|e| e.to_string())?;
     let raw: RawProbe = serde_json::from_slice(&output.stdout).map_err(|e| e.to_string())?;
     let number = |s: &Option<String>| s.as_deref().and_then(|s| s.parse::<f64>().ok());
     let mut probe = Probe {
@@ -229,15 +231,20 @@ pub fn read_video(path: &Path) -> std::result::Result<Video, String> {
         .args(["-an", "-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2"])
         .rawvideo();
     process::prepare(command.as_inner_mut());
+    command.as_inner_mut().process_group(0);
     let mut child = command
         .spawn()
         .map_err(|e| process::missing_or_io("ffmpeg", e).to_string())?;
-    let _registration = process::Registration::new(child.as_inner().id());
+    let pid = child.as_inner().id();
+    let _registration = process::Registration::new(pid);
+    // A decoder that makes no progress for a minute is stuck (a corrupt file can spin).
+    let watchdog = process::Watchdog::arm(pid as libc::pid_t, process::deadline(STALL_SECONDS));
     let mut frames = Vec::new();
     let mut errors = Vec::new();
     for event in child.iter().map_err(|e| e.to_string())? {
         match event {
             FfmpegEvent::OutputFrame(frame) => {
+                watchdog.touch();
                 frames.push(Frame::from_rgb(frame.width, frame.height, frame.data))
             }
             FfmpegEvent::Log(LogLevel::Error | LogLevel::Fatal, line)
@@ -245,9 +252,15 @@ pub fn read_video(path: &Path) -> std::result::Result<Video, String> {
             _ => {}
         }
     }
+    let watch = watchdog.disarm();
     let status = child.wait().map_err(|e| e.to_string())?;
     if process::interrupted() {
         return Err("interrupted".into());
+    }
+    if watch == process::Watch::TimedOut {
+        return Err(format!(
+            "ffmpeg made no progress decoding it for {STALL_SECONDS} s and was stopped"
+        ));
     }
     if !status.success() || frames.is_empty() {
         return Err(if errors.is_empty() {
@@ -259,11 +272,16 @@ pub fn read_video(path: &Path) -> std::result::Result<Video, String> {
     Ok(Video { frames, fps })
 }
 
+/// How long a streaming ffmpeg may go without taking or giving a frame.
+const STALL_SECONDS: f64 = 60.0;
+
 /// Streams RGB frames into ffmpeg, which writes an H.264 file.
 pub struct VideoEncoder {
     child: ffmpeg_sidecar::child::FfmpegChild,
     stdin: Option<std::process::ChildStdin>,
-    stderr: Option<std::thread::JoinHandle<Vec<u8>>>,
+    stderr: Option<process::Pipe>,
+    /// Kills ffmpeg when a frame or the final flush takes too long; `None` once disarmed.
+    watchdog: Option<process::Watchdog>,
     _registration: process::Registration,
     width: u32,
     height: u32,
@@ -286,10 +304,13 @@ impl VideoEncoder {
             .overwrite()
             .output(path);
         process::prepare(command.as_inner_mut());
+        command.as_inner_mut().process_group(0);
         let mut child = command
             .spawn()
             .map_err(|e| process::missing_or_io("ffmpeg", e))?;
-        let registration = process::Registration::new(child.as_inner().id());
+        let pid = child.as_inner().id();
+        let registration = process::Registration::new(pid);
+        let watchdog = process::Watchdog::arm(pid as libc::pid_t, process::deadline(STALL_SECONDS));
         let stdin = child.take_stdin();
         let stderr = Some(process::read_in_background(child.take_stderr()));
         drop(process::read_in_background(child.take_stdout()));
@@ -297,6 +318,7 @@ impl VideoEncoder {
             child,
             stdin,
             stderr,
+            watchdog: Some(watchdog),
             _registration: registration,
             width,
             height,
@@ -308,6 +330,9 @@ impl VideoEncoder {
         let Some(stdin) = self.stdin.as_mut() else {
             return Err(Error::Other("ffmpeg stopped reading frames".into()));
         };
+        if let Some(watchdog) = &self.watchdog {
+            watchdog.touch();
+        }
         if stdin.write_all(&frame.data).is_err() {
             // ffmpeg quit early: report its own words if it failed, else say so.
             self.stdin = None;
@@ -323,30 +348,44 @@ impl VideoEncoder {
 
     fn finish_inner(&mut self, artifact: &str) -> Result<()> {
         self.stdin = None;
+        if let Some(watchdog) = &self.watchdog {
+            watchdog.touch();
+        }
+        // Wait unreaped, so the watchdog can still stop a flush that hangs.
+        let pid = self.child.as_inner().id() as libc::pid_t;
+        let waited = process::wait_unreaped(pid);
+        let watch = self.watchdog.take().map(process::Watchdog::disarm);
         let status = self
             .child
             .wait()
             .map_err(|e| Error::Other(format!("ffmpeg: {e}")))?;
+        waited.map_err(|e| Error::Other(format!("ffmpeg: {e}")))?;
         let log = self
             .stderr
             .take()
-            .map(|t| t.join().unwrap_or_default())
+            .map(|pipe| pipe.recv_timeout(process::PIPE_GRACE).unwrap_or_default())
             .unwrap_or_default();
         process::check_interrupted()?;
-        if !status.success() {
-            return Err(Error::ToolFailed {
-                program: "ffmpeg".into(),
-                artifact: artifact.into(),
-                status: status.to_string(),
-                log: process::tail(&String::from_utf8_lossy(&log), 20),
-            });
-        }
-        Ok(())
+        let status = match watch {
+            Some(process::Watch::TimedOut) => {
+                format!("stopped after {STALL_SECONDS} s without progress")
+            }
+            _ if !status.success() => status.to_string(),
+            _ => return Ok(()),
+        };
+        Err(Error::ToolFailed {
+            program: "ffmpeg".into(),
+            artifact: artifact.into(),
+            status,
+            log: process::tail(&String::from_utf8_lossy(&log), 20),
+        })
     }
 }
 
 impl Drop for VideoEncoder {
     fn drop(&mut self) {
+        // Disarmed before the child is reaped (the watchdog must never signal a reused pid).
+        drop(self.watchdog.take());
         if self.stderr.is_some() {
             let _ = self.child.kill();
             let _ = self.child.wait();

@@ -1,7 +1,10 @@
 //! External programs (espeak-ng, ffmpeg, ffprobe, model runners): run without a shell, from
-//! an argv, with their output captured. Every child is registered so that Ctrl-C can end
-//! them all, and each dies with render (PR_SET_PDEATHSIG) so a killed build leaves no
-//! orphan writing into the cache.
+//! an argv, with their output captured. Each runs in its own process group under a
+//! watchdog, so a program that hangs, or leaves a hanging child holding render's pipes,
+//! costs its deadline and no more: the whole group is killed at the deadline, on Ctrl-C,
+//! and when the program exits. Every child is registered so that Ctrl-C can end them all,
+//! and each dies with render (PR_SET_PDEATHSIG) so a killed build leaves no orphan
+//! writing into the cache.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::process::CommandExt;
@@ -108,36 +111,98 @@ pub fn spawn(command: &mut Command) -> Result<Tracked> {
     Ok(Tracked::new(child))
 }
 
-/// Runs a program to completion with stdout and stderr captured.
-pub fn run(command: &mut Command, artifact: &str) -> Result<Output> {
+/// How long a program may run: `seconds` for the work at hand, times this machine's
+/// `RENDER_TIMEOUT_SCALE` (default 1; a slow machine raises it, a test lowers it). A
+/// deadline belongs to the machine, like where programs live, not to the content folder.
+pub fn deadline(seconds: f64) -> Duration {
+    let scale = std::env::var("RENDER_TIMEOUT_SCALE")
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .unwrap_or(1.0);
+    Duration::from_secs_f64((seconds * scale).max(0.05))
+}
+
+/// Runs a program to completion with stdout and stderr captured, without a shell, stdin
+/// closed, in its own process group: the whole group is killed when it outlives
+/// `deadline`, when the build is interrupted, and once the program exits (a child it left
+/// behind must not keep render waiting on the pipes).
+pub fn run(command: &mut Command, artifact: &str, deadline: Duration) -> Result<Output> {
     command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .stderr(Stdio::piped())
+        .process_group(0);
     let program = command.get_program().to_string_lossy().to_string();
     let mut tracked = spawn(command)?;
     let stdout = read_in_background(tracked.child.stdout.take());
     let stderr = read_in_background(tracked.child.stderr.take());
+    let ended = supervise(&mut tracked, deadline, &program)?;
+    // Whatever escaped the group may still hold a pipe: its output is not worth a hang.
+    let stdout = stdout.recv_timeout(PIPE_GRACE).unwrap_or_default();
+    let stderr = stderr.recv_timeout(PIPE_GRACE).unwrap_or_default();
+    let failed = |status: String| Error::ToolFailed {
+        program: program.clone(),
+        artifact: artifact.to_string(),
+        status,
+        log: tail(&String::from_utf8_lossy(&stderr), 20),
+    };
+    match ended {
+        Ended::Interrupted => Err(Error::Interrupted),
+        Ended::TimedOut => Err(failed(stopped_at(deadline))),
+        Ended::Exited(status) if !status.success() => Err(failed(status.to_string())),
+        Ended::Exited(status) => Ok(Output {
+            status,
+            stdout,
+            stderr,
+        }),
+    }
+}
+
+/// How long the pipes of a finished program are read before render gives up on them.
+pub const PIPE_GRACE: Duration = Duration::from_secs(1);
+
+fn stopped_at(deadline: Duration) -> String {
+    let s = deadline.as_secs_f64();
+    let s = if s >= 10.0 || s.fract() == 0.0 {
+        format!("{s:.0}")
+    } else {
+        format!("{s:.1}")
+    };
+    format!("stopped after {s} s, its deadline")
+}
+
+/// How a supervised program ended.
+#[derive(Debug)]
+pub enum Ended {
+    Exited(std::process::ExitStatus),
+    TimedOut,
+    Interrupted,
+}
+
+/// Waits for a child started in its own process group (`process_group(0)`) without
+/// reaping it until its whole group is dead: a watchdog kills the group at the deadline or
+/// on Ctrl-C, and whatever is left of the group is killed once the leader exits.
+pub fn supervise(tracked: &mut Tracked, deadline: Duration, program: &str) -> Result<Ended> {
+    let pid = tracked.child.id() as libc::pid_t;
+    let watchdog = Watchdog::arm(pid, deadline);
+    let waited = wait_unreaped(pid);
+    let watch = watchdog.disarm();
+    // SAFETY: the leader is a zombie (not reaped), so its process group id is still ours.
+    unsafe {
+        libc::kill(-pid, libc::SIGKILL);
+    }
     let status = tracked
         .child
         .wait()
         .map_err(|e| Error::Other(format!("{program}: {e}")))?;
-    drop(tracked);
-    let output = Output {
-        status,
-        stdout: stdout.join().unwrap_or_default(),
-        stderr: stderr.join().unwrap_or_default(),
-    };
-    check_interrupted()?;
-    if !output.status.success() {
-        return Err(Error::ToolFailed {
-            program,
-            artifact: artifact.to_string(),
-            status: output.status.to_string(),
-            log: tail(&String::from_utf8_lossy(&output.stderr), 20),
-        });
-    }
-    Ok(output)
+    waited.map_err(|e| Error::Other(format!("{program}: {e}")))?;
+    Ok(match watch {
+        Watch::Interrupted => Ended::Interrupted,
+        Watch::TimedOut => Ended::TimedOut,
+        _ if interrupted() => Ended::Interrupted,
+        _ => Ended::Exited(status),
+    })
 }
 
 /// One run of an external program for a job (a model program, say): its argv, what it
@@ -185,34 +250,7 @@ pub fn run_program(run: &ProgramRun, artifact: &str, deadline: Duration) -> Resu
         .stderr(log_err)
         .process_group(0);
     let mut tracked = spawn(&mut command)?;
-    let pid = tracked.child.id() as libc::pid_t;
-    let kill_group = || {
-        // SAFETY: signalling the process group of a child we started and have not reaped
-        // (waitid below leaves it a zombie), so the group id cannot have been reused.
-        unsafe {
-            libc::kill(-pid, libc::SIGKILL);
-        }
-    };
-    let start = Instant::now();
-    let mut timed_out = false;
-    loop {
-        match exited_unreaped(pid) {
-            Ok(true) => break,
-            Ok(false) if interrupted() || start.elapsed() >= deadline => {
-                timed_out = !interrupted();
-                break;
-            }
-            Ok(false) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => return Err(Error::Other(format!("{program}: {e}"))),
-        }
-    }
-    // The leader has exited (or is being stopped): nothing of its group may outlive it.
-    kill_group();
-    let status = tracked
-        .child
-        .wait()
-        .map_err(|e| Error::Other(format!("{program}: {e}")))?;
-    drop(tracked);
+    let ended = supervise(&mut tracked, deadline, &program)?;
     let failed = |status: String| {
         let log = std::fs::read(&run.log).unwrap_or_default();
         Err(Error::ToolFailed {
@@ -222,44 +260,144 @@ pub fn run_program(run: &ProgramRun, artifact: &str, deadline: Duration) -> Resu
             log: tail(&String::from_utf8_lossy(&log), 20),
         })
     };
-    if interrupted() {
-        Err(Error::Interrupted)
-    } else if timed_out {
-        failed(format!(
-            "stopped after {} s, its deadline",
-            deadline.as_secs()
-        ))
-    } else if !status.success() {
-        failed(status.to_string())
-    } else {
-        Ok(())
+    match ended {
+        Ended::Interrupted => Err(Error::Interrupted),
+        Ended::TimedOut => failed(stopped_at(deadline)),
+        Ended::Exited(status) if !status.success() => failed(status.to_string()),
+        Ended::Exited(_) => Ok(()),
     }
 }
 
-/// Whether child `pid` has exited, leaving it unreaped (a zombie) so its pid and process
-/// group id stay ours until `wait`.
-fn exited_unreaped(pid: libc::pid_t) -> std::io::Result<bool> {
-    // SAFETY: waitid writes only into `info`, which outlives the call.
-    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
-    if unsafe { libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, flags) } != 0 {
-        return Err(std::io::Error::last_os_error());
+/// Blocks until child `pid` has exited, leaving it unreaped (a zombie) so its pid and
+/// process group id stay ours until `wait`.
+pub fn wait_unreaped(pid: libc::pid_t) -> std::io::Result<()> {
+    loop {
+        // SAFETY: waitid writes only into `info`, which outlives the call.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let flags = libc::WEXITED | libc::WNOWAIT;
+        if unsafe { libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, flags) } == 0 {
+            return Ok(());
+        }
+        let error = std::io::Error::last_os_error();
+        if error.kind() != std::io::ErrorKind::Interrupted {
+            return Err(error);
+        }
     }
-    // SAFETY: si_pid is valid for a WEXITED result; 0 when the child has not exited.
-    Ok(unsafe { info.si_pid() } != 0)
 }
+
+/// What a watchdog saw.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Watch {
+    Armed,
+    Disarmed,
+    TimedOut,
+    Interrupted,
+}
+
+struct WatchState {
+    watch: Watch,
+    /// The deadline counts from here; `touch` moves it (progress made).
+    since: Instant,
+}
+
+/// Kills a child's process group when it outlives its deadline or the build is
+/// interrupted. It must be disarmed before the child is reaped: it signals only while
+/// armed, under the same lock, so it can never hit a reused pid.
+pub struct Watchdog {
+    shared: std::sync::Arc<(Mutex<WatchState>, std::sync::Condvar)>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Watchdog {
+    /// Watches process group `pid` (its leader's pid).
+    pub fn arm(pid: libc::pid_t, deadline: Duration) -> Watchdog {
+        let shared = std::sync::Arc::new((
+            Mutex::new(WatchState {
+                watch: Watch::Armed,
+                since: Instant::now(),
+            }),
+            std::sync::Condvar::new(),
+        ));
+        let watched = shared.clone();
+        let thread = std::thread::spawn(move || {
+            let (state, wake) = &*watched;
+            let mut state = state.lock().unwrap();
+            while state.watch == Watch::Armed {
+                let fire = if interrupted() {
+                    Watch::Interrupted
+                } else if state.since.elapsed() >= deadline {
+                    Watch::TimedOut
+                } else {
+                    // Wakes for Ctrl-C too: the handler cannot reach this condvar.
+                    let left = deadline.saturating_sub(state.since.elapsed());
+                    state = wake
+                        .wait_timeout(state, left.min(INTERRUPT_POLL))
+                        .unwrap()
+                        .0;
+                    continue;
+                };
+                // SAFETY: armed means the leader is not reaped: the group id is ours.
+                unsafe {
+                    libc::kill(-pid, libc::SIGKILL);
+                }
+                state.watch = fire;
+            }
+        });
+        Watchdog {
+            shared,
+            thread: Some(thread),
+        }
+    }
+
+    /// Progress was made: the deadline counts again from now (for streams).
+    pub fn touch(&self) {
+        self.shared.0.lock().unwrap().since = Instant::now();
+    }
+
+    /// Stops watching and says whether it fired.
+    pub fn disarm(mut self) -> Watch {
+        self.stop()
+    }
+
+    fn stop(&mut self) -> Watch {
+        let watch = {
+            let mut state = self.shared.0.lock().unwrap();
+            if state.watch == Watch::Armed {
+                state.watch = Watch::Disarmed;
+            }
+            state.watch
+        };
+        self.shared.1.notify_all();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        watch
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// How often a watchdog looks for Ctrl-C.
+const INTERRUPT_POLL: Duration = Duration::from_millis(50);
+
+/// A pipe being drained on its own thread; `recv_timeout` gives what it read.
+pub type Pipe = std::sync::mpsc::Receiver<Vec<u8>>;
 
 /// Drains a pipe on its own thread so a chatty child never blocks on a full pipe.
-pub fn read_in_background(
-    pipe: Option<impl std::io::Read + Send + 'static>,
-) -> std::thread::JoinHandle<Vec<u8>> {
+pub fn read_in_background(pipe: Option<impl std::io::Read + Send + 'static>) -> Pipe {
+    let (send, receive) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut bytes = Vec::new();
         if let Some(mut pipe) = pipe {
             let _ = pipe.read_to_end(&mut bytes);
         }
-        bytes
-    })
+        let _ = send.send(bytes);
+    });
+    receive
 }
 
 pub fn missing_or_io(program: &str, error: std::io::Error) -> Error {

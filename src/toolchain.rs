@@ -162,7 +162,11 @@ impl ToolFacts {
             }
         }
         // Run by name, as the stages do, so a missing program gets the usual message.
-        let output = process::run(Command::new(program).args(args), "a version check")?;
+        let output = process::run(
+            Command::new(program).args(args),
+            "a version check",
+            process::deadline(30.0),
+        )?;
         let stdout = String::from_utf8_lossy(&output.stdout).to_string();
         if let Some(installed) = installed {
             let mut known = self.known.lock().unwrap();

@@ -87,7 +87,7 @@ pub fn cuda_devices() -> usize {
     }
     let mut command = Command::new(program());
     command.arg("probe");
-    process::run(&mut command, "a CUDA probe")
+    process::run(&mut command, "a CUDA probe", process::deadline(120.0))
         .ok()
         .and_then(|output| {
             let value: serde_json::Value = serde_json::from_slice(&output.stdout).ok()?;

@@ -35,13 +35,24 @@ pub fn run(args: &BuildArgs) -> i32 {
         let device = commands::device(&manifest)?;
         let graph = ManuallyDrop::new(Graph::from_manifest(&manifest, &hashes, device)?);
         hashes.save(&hashes_path)?;
-        let make = graph.stale();
+        let stale = graph.stale(args.verify);
         let mut last = BuildLog::open(&cache);
 
         if args.dry_run {
-            crate::commands::plan::print(&graph, &make, &last);
+            crate::commands::plan::print(&graph, &stale, &last);
             return Ok(0);
         }
+        // Damage is moved aside, never deleted, and its artifact made again.
+        for (i, reason) in &stale.damaged {
+            let node = &graph.nodes[*i];
+            let aside = cache.quarantine(&node.key(), node.name(), reason)?;
+            eprintln!(
+                "render: {}: its object in the cache was damaged ({reason}); moved to {} and making it again",
+                node.name(),
+                commands::relative(&manifest.root, &aside)
+            );
+        }
+        let make = stale.make;
 
         let jobs = args
             .jobs

@@ -6,6 +6,7 @@ pub mod build;
 pub mod clean;
 pub mod plan;
 pub mod run_job;
+pub mod verify;
 
 use std::path::{Path, PathBuf};
 
@@ -73,6 +74,14 @@ pub fn device(manifest: &Manifest) -> Result<Option<Device>> {
         eprintln!("render: {notice}");
     }
     Ok(Some(device))
+}
+
+/// `path` as the user would write it: relative to the content folder when inside it.
+pub fn relative(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .display()
+        .to_string()
 }
 
 pub fn report(error: Error) {

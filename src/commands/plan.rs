@@ -8,7 +8,7 @@ use crate::build_log::BuildLog;
 use crate::cache::Cache;
 use crate::commands;
 use crate::error::{Error, Result};
-use crate::graph::Graph;
+use crate::graph::{Graph, Stale};
 use crate::sources::SourceHashes;
 
 pub fn run(dir: &Path, write_jobs: Option<&Path>) -> i32 {
@@ -22,11 +22,11 @@ pub fn run(dir: &Path, write_jobs: Option<&Path>) -> i32 {
         let hashes = SourceHashes::load(&cache.state_dir().join("sources.json"));
         let device = commands::device(&manifest)?;
         let graph = Graph::from_manifest(&manifest, &hashes, device)?;
-        let make = graph.stale();
+        let stale = graph.stale(false);
         let last = BuildLog::open(&cache);
-        print(&graph, &make, &last);
+        print(&graph, &stale, &last);
         if let Some(out) = write_jobs {
-            write(&graph, &make, out)?;
+            write(&graph, &stale.make, out)?;
         }
         Ok(if partial { commands::EXIT_CONFIG } else { 0 })
     })();
@@ -34,16 +34,20 @@ pub fn run(dir: &Path, write_jobs: Option<&Path>) -> i32 {
 }
 
 /// One line per stale artifact, `name: reason`, then a count (on stdout: it is the answer).
-pub fn print(graph: &Graph, make: &[bool], last: &BuildLog<'_>) {
-    let stale: Vec<_> = graph
-        .nodes
-        .iter()
-        .zip(make)
-        .filter(|(_, make)| **make)
-        .map(|(node, _)| node)
+pub fn print(graph: &Graph, stale: &Stale, last: &BuildLog<'_>) {
+    let damage: std::collections::HashMap<usize, &str> = (stale.damaged.iter())
+        .map(|(i, reason)| (*i, reason.as_str()))
         .collect();
-    for node in &stale {
-        println!("{}: {}", node.name(), last.reason(node));
+    let stale: Vec<_> = (0..graph.nodes.len()).filter(|&i| stale.make[i]).collect();
+    for &i in &stale {
+        let node = &graph.nodes[i];
+        match damage.get(&i) {
+            Some(reason) => println!(
+                "{}: its object in the cache is damaged ({reason})",
+                node.name()
+            ),
+            None => println!("{}: {}", node.name(), last.reason(node)),
+        }
     }
     if stale.is_empty() {
         println!("up to date ({} artifacts)", graph.nodes.len());

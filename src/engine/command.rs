@@ -275,7 +275,8 @@ impl CommandJob {
                 .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-y"])
                 .args(args)
                 .arg(output);
-            process::run(&mut command, job.name).map(|_| ())
+            let deadline = process::deadline(60.0 + 10.0 * audio.seconds());
+            process::run(&mut command, job.name, deadline).map(|_| ())
         };
         let source = path_string(&avatar.source.abs);
         match avatar.kind {
@@ -543,7 +544,11 @@ impl CommandJob {
             .arg(CLIP_CRF.to_string())
             .args(["-pix_fmt", "yuv420p"])
             .arg(&output);
-        process::run(&mut command, job.name)?;
+        process::run(
+            &mut command,
+            job.name,
+            process::deadline(60.0 + 10.0 * seconds),
+        )?;
         lipsync::check(job.name, &output, count)
     }
 }

@@ -111,7 +111,11 @@ impl Engine for SceneMux {
             ])
             .args(["-movflags", "+faststart", "-f", "mp4"])
             .arg(&output);
-        process::run(&mut command, job.name)?;
+        // Encoding takes a fraction of real time here; ten times it, per 720p of frame.
+        let seconds = total_frames as f64 / self.fps as f64;
+        let pixels = (self.width * self.height) as f64 / (1280.0 * 720.0);
+        let deadline = process::deadline(60.0 + 10.0 * seconds * pixels.max(1.0));
+        process::run(&mut command, job.name, deadline)?;
         scene::check(job.name, &output, total_frames, self.fps)?;
         Ok(Step::Done(Made::cpu(&[OUTPUT])))
     }

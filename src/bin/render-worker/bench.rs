@@ -170,7 +170,9 @@ fn python_baseline(
         ])
         .args(["--device", &device.to_string()])
         .args(["--threads", &tch::get_num_threads().to_string()]);
-    let output = process::run(&mut command, "the python baseline").map_err(|e| e.to_string())?;
+    let deadline = process::deadline(3600.0);
+    let output =
+        process::run(&mut command, "the python baseline", deadline).map_err(|e| e.to_string())?;
     let line = String::from_utf8_lossy(&output.stdout);
     let value: serde_json::Value = serde_json::from_str(line.trim()).map_err(|e| e.to_string())?;
     value["fps"]
