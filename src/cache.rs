@@ -44,6 +44,10 @@ pub struct OutputFile {
 
 pub const RECORD: &str = "record.json";
 
+/// Marks a copy being published in `out/` (`.<scene>.mp4.tmp-<n>`), for when `out/` is on
+/// another disk than the cache.
+const STAGED: &str = ".tmp-";
+
 #[derive(Clone, Debug)]
 pub struct Cache {
     pub dir: PathBuf,
@@ -304,22 +308,24 @@ impl Cache {
         let parent = target.parent().unwrap();
         std::fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;
         let linked = self.tmp_dir().join(format!("publish-{}", unique_suffix()));
-        let staged = match std::fs::hard_link(source, &linked) {
-            Ok(()) => linked,
-            Err(_) => {
-                let name = target.file_name().unwrap().to_string_lossy();
-                let copy = parent.join(format!(".{name}.tmp-{}", unique_suffix()));
-                copy_synced(source, &copy).inspect_err(|_| {
+        let renamed = std::fs::hard_link(source, &linked)
+            .and_then(|()| std::fs::rename(&linked, target))
+            .inspect_err(|_| {
+                let _ = std::fs::remove_file(&linked);
+            });
+        if renamed.is_err() {
+            // Another disk: a copy, staged in the target's folder so the rename stays on it.
+            let name = target.file_name().unwrap().to_string_lossy();
+            let copy = parent.join(format!(".{name}{STAGED}{}", unique_suffix()));
+            copy_synced(source, &copy)
+                .and_then(|()| {
+                    std::fs::rename(&copy, target)
+                        .map_err(|e| Error::io("cannot publish", target, e))
+                })
+                .inspect_err(|_| {
                     let _ = std::fs::remove_file(&copy);
                 })?;
-                copy
-            }
-        };
-        let renamed = std::fs::rename(&staged, target).map_err(|e| {
-            let _ = std::fs::remove_file(&staged);
-            Error::io("cannot publish", target, e)
-        });
-        renamed?;
+        }
         sync_dir(parent)?;
         Ok(true)
     }
@@ -341,6 +347,12 @@ impl Cache {
             let dir = project.path();
             for entry in std::fs::read_dir(&dir).map_err(|e| Error::io("cannot read", &dir, e))? {
                 let path = entry.map_err(|e| Error::io("cannot read", &dir, e))?.path();
+                let name = path.file_name().unwrap().to_string_lossy();
+                if name.starts_with('.') && name.contains(STAGED) {
+                    // A copy being published when a build was killed.
+                    let _ = std::fs::remove_file(&path);
+                    continue;
+                }
                 let is_video = path.extension().is_some_and(|e| e == "mp4");
                 if is_video && !declared.contains(path.as_path()) && path.is_file() {
                     std::fs::remove_file(&path)

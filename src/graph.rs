@@ -158,27 +158,34 @@ impl Graph {
 
     /// Which nodes must be made: every node that is needed — a scene always is; anything
     /// else only if a node being made reads it — and whose object is missing or damaged.
-    /// Each object the build would reuse is checked first: cheaply (its record and its
-    /// files' sizes), or re-hashed when `verify` (`build --verify`).
+    /// Each object the build would reuse is checked first, cheaply (its record and its
+    /// files' sizes). With `verify` (`build --verify`), every object behind the scenes is
+    /// re-hashed instead, and a damaged one is made again even where nothing reads it now,
+    /// so a green verified build means the whole cache behind its videos is sound.
     pub fn stale(&self, verify: bool) -> Stale {
+        use rayon::prelude::*;
         let mut make = vec![false; self.nodes.len()];
         let mut needed = vec![false; self.nodes.len()];
         let mut damaged = Vec::new();
+        let mut verified: Vec<Option<Check>> = if verify {
+            (self.nodes.par_iter())
+                .map(|node| Some(self.cache.verify(&node.key())))
+                .collect()
+        } else {
+            Vec::new()
+        };
         // Nodes are added after their dependencies, so walking backwards visits every
         // reader before what it reads.
         for index in (0..self.nodes.len()).rev() {
             let node = &self.nodes[index];
-            if !node.publish.is_empty() {
+            let check = verified.get_mut(index).and_then(Option::take);
+            if !node.publish.is_empty() || matches!(check, Some(Check::Damaged(_))) {
                 needed[index] = true;
             }
             if !needed[index] {
                 continue;
             }
-            let check = if verify {
-                self.cache.verify(&node.key())
-            } else {
-                self.cache.check(&node.key())
-            };
+            let check = check.unwrap_or_else(|| self.cache.check(&node.key()));
             match check {
                 Check::Intact => continue,
                 Check::Missing => {}
