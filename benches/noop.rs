@@ -76,6 +76,8 @@ fn main() {
     for part in ["Renderfile.toml", "projects", "avatars"] {
         copy_tree(&repo.join(part), &demo.join(part));
     }
+    // The narrator's engine (Piper) lives in the repository's .venv-piper (tools/setup).
+    std::os::unix::fs::symlink(repo.join(".venv-piper"), demo.join(".venv-piper")).unwrap();
     let started = Instant::now();
     check(
         Command::new(&render).arg("build").arg(&demo),

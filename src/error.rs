@@ -121,7 +121,9 @@ impl Error {
             return self;
         }
         match crate::files::free_bytes(dir) {
-            Some(free) if free < 1 << 20 || self.to_string().contains("No space left") => {
+            Some(free)
+                if free < crate::files::FULL || self.to_string().contains("No space left") =>
+            {
                 Error::DiskFull {
                     disk: dir.to_path_buf(),
                     free: crate::files::human_bytes(free),

@@ -109,6 +109,14 @@ pub fn run_here(job: &Job) -> Result<bool> {
 }
 
 fn commit(job: &Job, dir: PathBuf, made: Made, started: Instant) -> Result<()> {
+    let cache = job.cache();
+    // A program may exit 0 with a short but well-formed file when it could not write the
+    // rest: nothing made on a full disk is trusted.
+    if crate::files::free_bytes(&cache.dir).is_some_and(|free| free < crate::files::FULL) {
+        discard(&dir);
+        let cause = Error::Other(format!("{} was made while the disk was full", job.name));
+        return Err(cause.on_disk(&cache.dir));
+    }
     let record = Record {
         name: job.name.clone(),
         key: job.key,
@@ -121,7 +129,6 @@ fn commit(job: &Job, dir: PathBuf, made: Made, started: Instant) -> Result<()> {
         batch_size: made.batch_size,
         peak_memory_bytes: made.peak_memory_bytes,
     };
-    let cache = job.cache();
     cache
         .commit(&dir, record, &made.outputs)
         .map(|_| ())

@@ -82,6 +82,9 @@ pub fn sync_dir(path: &Path) -> Result<()> {
         .map_err(|e| Error::io("cannot sync", path, e))
 }
 
+/// Below this many bytes free, a disk counts as full: what is made there is not trusted.
+pub const FULL: u64 = 1 << 20;
+
 /// Bytes free to an unprivileged writer on the disk holding `path`.
 pub fn free_bytes(path: &Path) -> Option<u64> {
     use std::os::unix::ffi::OsStrExt;
