@@ -40,9 +40,8 @@ impl Engine for SceneMux {
             let (clip_name, speech_name) = scene::line_inputs(i);
             let clip = job.file(&clip_name, lipsync::OUTPUT)?;
             let speech = job.file(&speech_name, speech::OUTPUT)?;
-            let audio = media::read_wav(&speech).map_err(|detail| {
-                media::invalid(&format!("the speech of {}", job.name), detail)
-            })?;
+            let audio = media::read_wav(&speech)
+                .map_err(|detail| media::invalid(&format!("the speech of {}", job.name), detail))?;
             lines.push((clip, speech, lipsync::frame_count(&audio, self.fps)));
         }
         let clip_frames: Vec<usize> = lines.iter().map(|line| line.2).collect();

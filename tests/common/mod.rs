@@ -378,3 +378,21 @@ impl Folder {
         }
     }
 }
+
+/// How many frames the video stream of `path` decodes to (ffprobe -count_frames).
+pub fn video_frames(path: &Path) -> u64 {
+    let output = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
+        .args(["-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "ffprobe failed on {}",
+        path.display()
+    );
+    let text = String::from_utf8_lossy(&output.stdout);
+    (text.trim().trim_end_matches(',').parse())
+        .unwrap_or_else(|_| panic!("ffprobe counted {text:?} frames in {}", path.display()))
+}
