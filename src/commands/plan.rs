@@ -1,6 +1,8 @@
-//! `render plan`: every stale artifact and why, without making anything or taking the lock.
-//! `--write-jobs DIR` also writes each stale artifact's job spec, numbered in an order that
-//! runs every job after its inputs, for `render run-job` (e.g. on a cluster).
+//! `render plan` (and `render build --dry-run`): every stale artifact and why, without
+//! making anything or taking the lock — nothing in the content folder is written, so it
+//! works on a read-only one. `--write-jobs DIR` also writes each stale artifact's job spec,
+//! numbered in an order that runs every job after its inputs, for `render run-job` (e.g. on
+//! a cluster).
 
 use std::path::Path;
 
@@ -12,7 +14,12 @@ use crate::graph::Graph;
 use crate::sources::SourceHashes;
 
 pub fn run(dir: &Path, write_jobs: Option<&Path>) -> i32 {
-    let (manifest, partial) = match commands::load(dir, true) {
+    show(dir, true, write_jobs)
+}
+
+/// Prints the plan of the folder; with `keep_going`, of its valid scenes when some are not.
+pub fn show(dir: &Path, keep_going: bool, write_jobs: Option<&Path>) -> i32 {
+    let (manifest, partial) = match commands::load(dir, keep_going) {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
@@ -24,6 +31,8 @@ pub fn run(dir: &Path, write_jobs: Option<&Path>) -> i32 {
         let graph = Graph::from_manifest(&manifest, &hashes, device)?;
         let make = graph.stale();
         let last = BuildLog::open(&cache);
+        // Ctrl-C while planning: no answer rather than a partial one.
+        crate::process::check_interrupted()?;
         print(&graph, &make, &last);
         if let Some(out) = write_jobs {
             write(&graph, &make, out)?;
@@ -57,6 +66,7 @@ fn write(graph: &Graph, make: &[bool], out: &Path) -> Result<()> {
     std::fs::create_dir_all(out).map_err(|e| Error::io("cannot create", out, e))?;
     let stale = graph.nodes.iter().zip(make).filter(|(_, make)| **make);
     for (n, (node, _)) in stale.enumerate() {
+        crate::process::check_interrupted()?;
         let path = out.join(format!("{:04}-{}.json", n + 1, node.kind()));
         crate::files::write_atomically(&path, &node.job.to_json())?;
     }
