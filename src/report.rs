@@ -150,3 +150,34 @@ impl Summary {
         write_atomically(path, &json)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn artifact(status: &'static str) -> ArtifactReport {
+        ArtifactReport {
+            name: String::new(),
+            kind: String::new(),
+            key: String::new(),
+            status,
+            seconds: 0.0,
+        }
+    }
+
+    #[test]
+    fn what_ctrl_c_stopped_is_counted_apart_from_failures() {
+        let mut summary = Summary::default();
+        for status in ["made", "cancelled", "cancelled", "not-started", "reused"] {
+            summary.add(artifact(status));
+        }
+        assert_eq!(
+            summary.line(),
+            "render: made 1, reused 1, failed 0, cancelled 2, not started 1 in 0.00 s"
+        );
+        summary.add(artifact("skipped"));
+        assert!(summary
+            .line()
+            .contains(", cancelled 2, skipped 1, not started 1 "));
+    }
+}

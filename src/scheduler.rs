@@ -422,6 +422,32 @@ mod tests {
     }
 
     #[test]
+    fn a_cancelled_job_is_not_a_failure_and_its_dependents_are_not_started() {
+        // 0 → 1; 0 is stopped by Ctrl-C (its error says so); 2 is independent.
+        let deps = vec![vec![], vec![0], vec![]];
+        let (outcomes, _) = run(
+            &deps,
+            &[true; 3],
+            1,
+            true,
+            None,
+            |i| {
+                if i == 0 {
+                    Err(Error::Interrupted)
+                } else {
+                    Ok(Started::Committed)
+                }
+            },
+            no_finish,
+            |_, _| {},
+        );
+        assert!(matches!(outcomes[0], Some(Outcome::Cancelled)));
+        // Nothing starts after Ctrl-C, even with --keep-going; nothing counts as skipped.
+        assert!(matches!(outcomes[1], Some(Outcome::NotStarted)));
+        assert!(matches!(outcomes[2], Some(Outcome::NotStarted)));
+    }
+
+    #[test]
     fn a_panicking_job_fails_instead_of_hanging_the_build() {
         let deps = vec![vec![], vec![0]];
         let (outcomes, _) = run(
