@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{ctrl_c, processes_left_in, repo, tone_wav, wait_for_sigint_handler, Folder};
@@ -53,8 +54,9 @@ fn fake_speech(script: &str, project: &str) -> Folder {
 /// A render run in the background, its output collected as it goes.
 struct Running {
     child: Child,
-    stdout: std::thread::JoinHandle<String>,
-    stderr: std::thread::JoinHandle<String>,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
 }
 
 /// What a stopped run left: exit code, stdout, stderr.
@@ -71,23 +73,44 @@ fn start(folder: &Folder, args: &[&str]) -> Running {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let drain = |mut pipe: Box<dyn Read + Send>| {
+    let (stdout, stderr) = (Arc::default(), Arc::default());
+    let drain = |mut pipe: Box<dyn Read + Send>, text: &Arc<Mutex<String>>| {
+        let text = Arc::clone(text);
         std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = pipe.read_to_string(&mut text);
-            text
+            let mut chunk = [0u8; 4096];
+            while let Ok(n @ 1..) = pipe.read(&mut chunk) {
+                text.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&chunk[..n]));
+            }
         })
     };
-    let stdout = drain(Box::new(child.stdout.take().unwrap()));
-    let stderr = drain(Box::new(child.stderr.take().unwrap()));
+    let readers = vec![
+        drain(Box::new(child.stdout.take().unwrap()), &stdout),
+        drain(Box::new(child.stderr.take().unwrap()), &stderr),
+    ];
     Running {
         child,
         stdout,
         stderr,
+        readers,
     }
 }
 
 impl Running {
+    /// Waits until render has written `text` to stderr.
+    fn wait_for(&self, text: &str) {
+        let start = Instant::now();
+        while !self.stderr.lock().unwrap().contains(text) {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "render never said {text:?}: {}",
+                self.stderr.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Waits for render to exit; it must within `limit`.
     fn end_within(mut self, limit: Duration) -> Ended {
         let start = Instant::now();
@@ -100,15 +123,19 @@ impl Running {
                 self.child.wait().unwrap();
                 panic!(
                     "render still running {limit:?} after Ctrl-C; stderr:\n{}",
-                    self.stderr.join().unwrap()
+                    self.stderr.lock().unwrap()
                 );
             }
             std::thread::sleep(Duration::from_millis(10));
         };
+        for reader in self.readers {
+            reader.join().unwrap();
+        }
+        let take = |text: &Arc<Mutex<String>>| std::mem::take(&mut *text.lock().unwrap());
         Ended {
             code: status.code(),
-            stdout: self.stdout.join().unwrap(),
-            stderr: self.stderr.join().unwrap(),
+            stdout: take(&self.stdout),
+            stderr: take(&self.stderr),
         }
     }
 }
@@ -225,9 +252,8 @@ fn ctrl_c_while_building_cancels_the_running_jobs() {
     );
     let running = start(&folder, &["build", "--jobs", "2", "--json", "report.json"]);
     let begin = Instant::now();
-    while folder.file("started").metadata().map_or(0, |m| m.len()) == 0
-        || folder.read("started").lines().count() < 2
-    {
+    let started = || std::fs::read_to_string(folder.file("started")).unwrap_or_default();
+    while started().lines().count() < 2 {
         assert!(
             begin.elapsed() < Duration::from_secs(60),
             "the programs never started"
@@ -275,6 +301,32 @@ fn ctrl_c_while_building_cancels_the_running_jobs() {
     let fast = "cp \"$1/tone.wav\" \"$2\"\n";
     common::write_program(&folder.file("fake"), &format!("#!/bin/sh\n{fast}"));
     folder.build();
+}
+
+#[test]
+fn ctrl_c_while_waiting_for_another_build_exits_130() {
+    let folder = fake_speech(
+        "echo $$ >> \"$1/started\"\nsleep 600 &\nwait\n",
+        "[[scene]]\nname = \"intro\"\nvoice = \"ada\"\nlines = [\"One.\"]\n",
+    );
+    let first = start(&folder, &["build"]);
+    let begin = Instant::now();
+    while !folder.file("started").exists() {
+        assert!(begin.elapsed() < Duration::from_secs(60), "no first build");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let second = start(&folder, &["build"]);
+    second.wait_for("render: waiting for another build of this folder to finish");
+    ctrl_c(second.child.id());
+    let ended = second.end_within(Duration::from_secs(10));
+    assert_eq!(ended.code, Some(130), "{}", ended.stderr);
+    assert!(ended.stderr.ends_with("render: interrupted\n"), "{}", ended.stderr);
+
+    // The first build was not disturbed; now it is stopped too.
+    ctrl_c(first.child.id());
+    let ended = first.end_within(Duration::from_secs(20));
+    assert_eq!(ended.code, Some(130), "{}", ended.stderr);
+    assert_stopped_cleanly(&folder, &ended);
 }
 
 #[test]
