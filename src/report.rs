@@ -64,7 +64,12 @@ impl Progress {
     /// A job still at work after `running` without progress, e.g.
     /// `render: still running after 30 s: speech demo/intro:2`.
     pub fn stalled(&self, name: &str, running: Duration) {
-        let seconds = running.as_secs_f64().round();
+        let seconds = running.as_secs_f64();
+        let seconds = if seconds.fract() == 0.0 {
+            format!("{seconds}")
+        } else {
+            format!("{seconds:.1}")
+        };
         self.println(&format!(
             "render: still running after {seconds} s: {name}\n"
         ));

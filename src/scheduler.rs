@@ -36,7 +36,8 @@ pub enum Outcome {
 pub enum Event {
     Started(usize),
     Finished(usize),
-    /// Still running, without progress for this long (a multiple of `stall_after()`).
+    /// Still running, without progress for at least this long (a multiple of
+    /// `stall_after()`, so a busy machine's late wake-up does not change the words).
     Stalled(usize, Duration),
 }
 
@@ -204,7 +205,7 @@ where
                 for (&i, (since, reports)) in at_work.iter_mut() {
                     if since.elapsed() >= stall * (*reports + 1) {
                         *reports += 1;
-                        on_event(Event::Stalled(i, since.elapsed()), &outcomes);
+                        on_event(Event::Stalled(i, stall * *reports), &outcomes);
                     }
                 }
                 continue;

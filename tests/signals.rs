@@ -128,7 +128,7 @@ impl Running {
             }
             std::thread::sleep(Duration::from_millis(10));
         };
-        for reader in self.readers {
+        for reader in std::mem::take(&mut self.readers) {
             reader.join().unwrap();
         }
         let take = |text: &Arc<Mutex<String>>| std::mem::take(&mut *text.lock().unwrap());
@@ -136,6 +136,16 @@ impl Running {
             code: status.code(),
             stdout: take(&self.stdout),
             stderr: take(&self.stderr),
+        }
+    }
+}
+
+impl Drop for Running {
+    /// A failed test leaves no render behind (its children die with it).
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
         }
     }
 }
@@ -320,7 +330,11 @@ fn ctrl_c_while_waiting_for_another_build_exits_130() {
     ctrl_c(second.child.id());
     let ended = second.end_within(Duration::from_secs(10));
     assert_eq!(ended.code, Some(130), "{}", ended.stderr);
-    assert!(ended.stderr.ends_with("render: interrupted\n"), "{}", ended.stderr);
+    assert!(
+        ended.stderr.ends_with("render: interrupted\n"),
+        "{}",
+        ended.stderr
+    );
 
     // The first build was not disturbed; now it is stopped too.
     ctrl_c(first.child.id());
