@@ -47,7 +47,8 @@ impl Engine for SceneMux {
         let clip_frames: Vec<usize> = lines.iter().map(|line| line.2).collect();
         let timeline = Timeline::new(&clip_frames, self.pause, self.fps);
 
-        let (w, h, fps, total) = (self.width, self.height, self.fps, timeline.frames);
+        let (w, h, fps) = (self.width, self.height, self.fps);
+        let total_frames = timeline.frames;
         let mut command = Command::new("ffmpeg");
         command.args(["-hide_banner", "-nostdin", "-loglevel", "error", "-y"]);
         match &self.background {
@@ -67,7 +68,7 @@ impl Engine for SceneMux {
         // that lands a microsecond before the background's would be merged with its
         // neighbour. The background is cut to the scene's exact frames.
         let mut graph = format!(
-            "[0:v]trim=end_frame={total},scale={w}:{h}:force_original_aspect_ratio=increase,\
+            "[0:v]trim=end_frame={total_frames},scale={w}:{h}:force_original_aspect_ratio=increase,\
              crop={w}:{h},setsar=1,settb=1/{fps},setpts=N[bg];"
         );
         let mut concat_inputs = String::new();
@@ -118,7 +119,7 @@ impl Engine for SceneMux {
             .args(["-movflags", "+faststart", "-f", "mp4"])
             .arg(&output);
         process::run(&mut command, job.name)?;
-        scene::check(job.name, &output, total, fps)?;
+        scene::check(job.name, &output, total_frames, self.fps)?;
         Ok(Step::Done(Made::cpu(&[OUTPUT])))
     }
 }
