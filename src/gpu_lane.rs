@@ -48,9 +48,12 @@ struct Pending {
 }
 
 /// Runs the lane until the scheduler hangs up. `expected` counts the calls per group.
+/// `started(node)` says when a call leaves the queue and its work begins (its model's
+/// load included); `reply` gives its result.
 pub fn run_lane(
     mut expected: BTreeMap<String, usize>,
     requests: Receiver<ToLane>,
+    started: impl Fn(usize),
     reply: impl Fn(usize, Result<LaneDone>),
     start: Instant,
 ) -> Vec<LaneEvent> {
@@ -121,6 +124,7 @@ pub fn run_lane(
             reply(job.node, Err(Error::Other(message.clone())));
             continue;
         }
+        started(job.node);
         if current.as_deref() != Some(group.as_str()) {
             // The card is emptied before another group runs: the old worker exits.
             if let Some(old) = loaded.take() {
@@ -277,6 +281,7 @@ mod tests {
         let events = run_lane(
             BTreeMap::from([("talker".to_string(), 2)]),
             rx,
+            |_| {},
             |node, result| replies.lock().unwrap().push((node, result.is_ok())),
             Instant::now(),
         );

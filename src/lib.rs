@@ -41,8 +41,9 @@ use clap::Parser;
 
 /// Runs the command line and returns the process exit code.
 pub fn run() -> i32 {
-    let cli = cli::Cli::parse();
+    // First, so that Ctrl-C at any moment is ours to handle (exit 130, children ended).
     process::install_interrupt_handler();
+    let cli = cli::Cli::parse();
     match &cli.command {
         cli::Command::Build(args) => commands::build::run(args),
         cli::Command::Plan { dir, write_jobs } => commands::plan::run(dir, write_jobs.as_deref()),

@@ -1,5 +1,6 @@
 //! One build at a time per content folder: an advisory `flock` on `cache/lock`. The kernel
 //! drops it when the process dies, so a killed build never leaves a stale lock behind.
+//! Only a build takes it: `plan` and `build --dry-run` read, and work on a read-only folder.
 
 use std::fs::File;
 use std::io::{Read, Seek, Write};
@@ -13,7 +14,8 @@ pub struct BuildLock {
 }
 
 impl BuildLock {
-    /// Takes the lock, waiting (and saying so on stderr) while another build holds it.
+    /// Takes the lock, waiting (and saying so on stderr) while another build holds it; Ctrl-C
+    /// stops the wait.
     pub fn acquire(cache_dir: &Path) -> Result<BuildLock> {
         std::fs::create_dir_all(cache_dir).map_err(|e| Error::io("cannot create", cache_dir, e))?;
         let path = cache_dir.join("lock");
@@ -31,12 +33,15 @@ impl BuildLock {
                 "render: waiting for another build of this folder to finish (pid {})",
                 holder.trim()
             );
-            if !flock(&file, libc::LOCK_EX) {
-                return Err(Error::io(
-                    "cannot lock",
-                    &path,
-                    std::io::Error::last_os_error(),
-                ));
+            // Polled rather than blocking: a blocked flock is restarted after Ctrl-C's
+            // signal, and the build would wait on, deaf to it.
+            while !flock(&file, libc::LOCK_EX | libc::LOCK_NB) {
+                let error = std::io::Error::last_os_error();
+                if error.raw_os_error() != Some(libc::EWOULDBLOCK) {
+                    return Err(Error::io("cannot lock", &path, error));
+                }
+                crate::process::check_interrupted()?;
+                std::thread::sleep(std::time::Duration::from_millis(50));
             }
         }
         let _ = file.set_len(0);

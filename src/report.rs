@@ -1,5 +1,7 @@
 //! What a build tells its user: a progress bar on a terminal, one plain line per artifact
-//! otherwise (logs of nightly runs stay readable), a summary line, and `--json`.
+//! otherwise (logs of nightly runs stay readable), a line for a job that seems stuck, a
+//! summary line, and `--json`. What Ctrl-C stopped is "cancelled", never "failed": the
+//! user stopped it, nothing is wrong with it.
 
 use std::io::IsTerminal;
 use std::path::Path;
@@ -44,6 +46,7 @@ impl Progress {
         let line = match outcome {
             Outcome::Made { seconds } => format!("made {name} ({seconds:.2} s)"),
             Outcome::Failed(_) => format!("FAILED {name}"),
+            Outcome::Cancelled => format!("cancelled {name}"),
             Outcome::Skipped => format!("skipped {name} (an input failed)"),
             Outcome::NotStarted => return,
         };
@@ -56,6 +59,20 @@ impl Progress {
             }
             Progress::Lines => eprintln!("{line}"),
         }
+    }
+
+    /// A job still at work after `running` without progress, e.g.
+    /// `render: still running after 30 s: speech demo/intro:2`.
+    pub fn stalled(&self, name: &str, running: Duration) {
+        let seconds = running.as_secs_f64();
+        let seconds = if seconds.fract() == 0.0 {
+            format!("{seconds}")
+        } else {
+            format!("{seconds:.1}")
+        };
+        self.println(&format!(
+            "render: still running after {seconds} s: {name}\n"
+        ));
     }
 
     /// Prints above the bar, or plainly.
@@ -78,7 +95,7 @@ pub struct ArtifactReport {
     pub name: String,
     pub kind: String,
     pub key: String,
-    /// made | reused | failed | skipped | not-started
+    /// made | reused | failed | cancelled | skipped | not-started
     pub status: &'static str,
     pub seconds: f64,
 }
@@ -88,7 +105,12 @@ pub struct Summary {
     pub made: usize,
     pub reused: usize,
     pub failed: usize,
+    /// Stopped by Ctrl-C while they ran.
+    pub cancelled: usize,
+    /// Skipped because an input failed.
     pub skipped: usize,
+    /// Not started because the build stopped (Ctrl-C, or a failure without --keep-going).
+    pub not_started: usize,
     pub published: usize,
     pub seconds: f64,
     pub artifacts: Vec<ArtifactReport>,
@@ -103,6 +125,8 @@ impl Summary {
             "made" => self.made += 1,
             "reused" => self.reused += 1,
             "failed" => self.failed += 1,
+            "cancelled" => self.cancelled += 1,
+            "not-started" => self.not_started += 1,
             _ => self.skipped += 1,
         }
         self.artifacts.push(report);
@@ -113,8 +137,14 @@ impl Summary {
             "render: made {}, reused {}, failed {}",
             self.made, self.reused, self.failed
         );
-        if self.skipped > 0 {
-            line.push_str(&format!(", skipped {}", self.skipped));
+        for (count, what) in [
+            (self.cancelled, "cancelled"),
+            (self.skipped, "skipped"),
+            (self.not_started, "not started"),
+        ] {
+            if count > 0 {
+                line.push_str(&format!(", {what} {count}"));
+            }
         }
         line.push_str(&format!(" in {:.2} s", self.seconds));
         line
@@ -123,5 +153,36 @@ impl Summary {
     pub fn write_json(&self, path: &Path) -> Result<()> {
         let json = serde_json::to_vec_pretty(self).expect("summary serialises");
         write_atomically(path, &json)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn artifact(status: &'static str) -> ArtifactReport {
+        ArtifactReport {
+            name: String::new(),
+            kind: String::new(),
+            key: String::new(),
+            status,
+            seconds: 0.0,
+        }
+    }
+
+    #[test]
+    fn what_ctrl_c_stopped_is_counted_apart_from_failures() {
+        let mut summary = Summary::default();
+        for status in ["made", "cancelled", "cancelled", "not-started", "reused"] {
+            summary.add(artifact(status));
+        }
+        assert_eq!(
+            summary.line(),
+            "render: made 1, reused 1, failed 0, cancelled 2, not started 1 in 0.00 s"
+        );
+        summary.add(artifact("skipped"));
+        assert!(summary
+            .line()
+            .contains(", cancelled 2, skipped 1, not started 1 "));
     }
 }

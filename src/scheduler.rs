@@ -3,11 +3,15 @@
 //! a rayon pool of `--jobs N` threads, its model call on the GPU lane (`gpu_lane.rs`). The
 //! loop that hands out work runs on the calling thread so it never takes a worker's place.
 //! A failure stops new launches, or with `--keep-going` only skips what depends on it.
-//! Ctrl-C stops launches; running jobs see their children end.
+//! Ctrl-C stops launches; running jobs see their children end and are reported as
+//! cancelled, not failed. A job that makes no progress for `stall_after()` (30 s, or
+//! `RENDER_STALL_SECONDS`) is reported by name, and again each time as long: a hung
+//! program shows in a plain log while it hangs, not only at its deadline.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::mpsc;
-use std::time::Instant;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use crate::engine::LaneDone;
 use crate::error::Error;
@@ -21,6 +25,8 @@ pub enum Outcome {
         seconds: f64,
     },
     Failed(Error),
+    /// Stopped by Ctrl-C while it ran (whatever error the stop caused).
+    Cancelled,
     /// Not run because something it depends on failed.
     Skipped,
     /// Not run because the build stopped (a failure without --keep-going, or Ctrl-C).
@@ -30,6 +36,22 @@ pub enum Outcome {
 pub enum Event {
     Started(usize),
     Finished(usize),
+    /// Still running, without progress for at least this long (a multiple of
+    /// `stall_after()`, so a busy machine's late wake-up does not change the words).
+    Stalled(usize, Duration),
+}
+
+/// How long a job may go without progress before it is reported: `RENDER_STALL_SECONDS`
+/// (a positive number; tests lower it), else 30 s.
+pub fn stall_after() -> Duration {
+    static STALL: OnceLock<Duration> = OnceLock::new();
+    *STALL.get_or_init(|| {
+        std::env::var("RENDER_STALL_SECONDS")
+            .ok()
+            .and_then(|s| s.trim().parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s > 0.0)
+            .map_or(Duration::from_secs(30), Duration::from_secs_f64)
+    })
 }
 
 /// Per node, the model its call on the GPU lane will need.
@@ -41,6 +63,8 @@ pub struct Lane<'a> {
 
 enum Message {
     Started(usize, Result<Started, Error>),
+    /// The lane began a job's call.
+    OnLane(usize),
     Inferred(usize, Result<LaneDone, Error>),
     Finished(usize, Result<(), Error>),
 }
@@ -106,9 +130,13 @@ where
             let thread = std::thread::Builder::new()
                 .name("render-gpu-lane".into())
                 .spawn(move || {
+                    let news = reply.clone();
                     gpu_lane::run_lane(
                         expected,
                         lane_rx,
+                        |i| {
+                            let _ = news.send(Message::OnLane(i));
+                        },
                         |i, result| {
                             let _ = reply.send(Message::Inferred(i, result));
                         },
@@ -134,6 +162,10 @@ where
     let mut lane_model: Option<String> = None;
     let mut stop = false;
     let mut told_lane_to_stop = false;
+    // Per job at work: when its current part began and how often it was reported stalled.
+    // A job queued for the lane is not at work (the lane runs one call at a time).
+    let mut at_work: BTreeMap<usize, (Instant, u32)> = BTreeMap::new();
+    let stall = stall_after();
 
     pool.in_place_scope(|scope| loop {
         stop |= process::interrupted();
@@ -149,6 +181,7 @@ where
             };
             running += 1;
             started[i] = Some(Instant::now());
+            at_work.insert(i, (Instant::now(), 0));
             on_event(Event::Started(i), &outcomes);
             let tx = tx.clone();
             let start = &start;
@@ -159,9 +192,36 @@ where
         if running == 0 && on_lane == 0 {
             break;
         }
-        let (i, result) = match rx.recv().expect("a job reports back") {
+        let next_report = (at_work.values())
+            .map(|(since, reports)| *since + stall * (reports + 1))
+            .min();
+        let received = match next_report {
+            None => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+            Some(when) => rx.recv_timeout(when.saturating_duration_since(Instant::now())),
+        };
+        let message = match received {
+            Ok(message) => message,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                for (&i, (since, reports)) in at_work.iter_mut() {
+                    if since.elapsed() >= stall * (*reports + 1) {
+                        *reports += 1;
+                        on_event(Event::Stalled(i, stall * *reports), &outcomes);
+                    }
+                }
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                unreachable!("the scheduler holds a sender, so a job always reports back")
+            }
+        };
+        let (i, result) = match message {
+            Message::OnLane(i) => {
+                at_work.insert(i, (Instant::now(), 0));
+                continue;
+            }
             Message::Started(i, Ok(Started::NeedsLane(pending))) => {
                 running -= 1;
+                at_work.remove(&i);
                 match lane_tx.as_ref() {
                     None => {
                         let error = Error::Other(format!(
@@ -198,6 +258,7 @@ where
                     (i, finish(i, pending, result))
                 } else {
                     running += 1;
+                    at_work.insert(i, (Instant::now(), 0));
                     let tx = tx.clone();
                     let finish = &finish;
                     scope.spawn(move |_| {
@@ -221,6 +282,7 @@ where
                 (i, result)
             }
         };
+        at_work.remove(&i);
         match result {
             Ok(()) => {
                 let seconds = started[i].map_or(0.0, |t| t.elapsed().as_secs_f64());
@@ -233,10 +295,17 @@ where
                 }
             }
             Err(error) => {
-                stop |= !keep_going || matches!(error, Error::Interrupted);
-                outcomes[i] = Some(Outcome::Failed(error));
-                for skipped in skip_dependents(i, &dependents, &mut outcomes) {
-                    cancel(skipped);
+                // After Ctrl-C a job may fail in other words (its ffmpeg was stopped).
+                let cancelled = matches!(error, Error::Interrupted) || process::interrupted();
+                stop |= !keep_going || cancelled;
+                if cancelled {
+                    // Its dependents are not started, not skipped: no input failed.
+                    outcomes[i] = Some(Outcome::Cancelled);
+                } else {
+                    outcomes[i] = Some(Outcome::Failed(error));
+                    for skipped in skip_dependents(i, &dependents, &mut outcomes) {
+                        cancel(skipped);
+                    }
                 }
             }
         }
@@ -351,6 +420,32 @@ mod tests {
         assert!(matches!(outcomes[0], Some(Outcome::Failed(_))));
         assert!(matches!(outcomes[1], Some(Outcome::Skipped)));
         assert!(matches!(outcomes[2], Some(Outcome::Skipped)));
+    }
+
+    #[test]
+    fn a_cancelled_job_is_not_a_failure_and_its_dependents_are_not_started() {
+        // 0 → 1; 0 is stopped by Ctrl-C (its error says so); 2 is independent.
+        let deps = vec![vec![], vec![0], vec![]];
+        let (outcomes, _) = run(
+            &deps,
+            &[true; 3],
+            1,
+            true,
+            None,
+            |i| {
+                if i == 0 {
+                    Err(Error::Interrupted)
+                } else {
+                    Ok(Started::Committed)
+                }
+            },
+            no_finish,
+            |_, _| {},
+        );
+        assert!(matches!(outcomes[0], Some(Outcome::Cancelled)));
+        // Nothing starts after Ctrl-C, even with --keep-going; nothing counts as skipped.
+        assert!(matches!(outcomes[1], Some(Outcome::NotStarted)));
+        assert!(matches!(outcomes[2], Some(Outcome::NotStarted)));
     }
 
     #[test]

@@ -74,6 +74,8 @@ impl SourceHashes {
         if let Some(hash) = self.checked.lock().unwrap().get(&file.rel) {
             return Ok(*hash);
         }
+        // Reading a folder's sources is the long part of planning: Ctrl-C stops it here.
+        crate::process::check_interrupted()?;
         let hash = self.hash_by_stamp(file)?;
         self.checked.lock().unwrap().insert(file.rel.clone(), hash);
         Ok(hash)

@@ -17,6 +17,10 @@ use crate::scheduler::{self, Event, Lane, Outcome};
 use crate::sources::SourceHashes;
 
 pub fn run(args: &BuildArgs) -> i32 {
+    if args.dry_run {
+        // Only reads, like `render plan`: no lock, no cache folders, no state saved.
+        return commands::plan::show(&args.dir, args.keep_going, args.verify, None);
+    }
     let start = Instant::now();
     let (manifest, partial) = match commands::load(&args.dir, args.keep_going) {
         Ok(loaded) => loaded,
@@ -38,10 +42,6 @@ pub fn run(args: &BuildArgs) -> i32 {
         let stale = graph.stale(args.verify);
         let mut last = BuildLog::open(&cache);
 
-        if args.dry_run {
-            crate::commands::plan::print(&graph, &stale, &last);
-            return Ok(0);
-        }
         // Damage is moved aside, never deleted, and its artifact made again.
         for (i, reason) in &stale.damaged {
             let node = &graph.nodes[*i];
@@ -92,6 +92,7 @@ pub fn run(args: &BuildArgs) -> i32 {
             |i, pending, model| executor::finish(&graph.nodes[i].job, pending, model),
             |event, outcomes| match event {
                 Event::Started(i) => progress.started(graph.nodes[i].name()),
+                Event::Stalled(i, running) => progress.stalled(graph.nodes[i].name(), running),
                 Event::Finished(i) => {
                     let node = &graph.nodes[i];
                     let outcome = outcomes[i]
@@ -117,6 +118,7 @@ pub fn run(args: &BuildArgs) -> i32 {
             let (status, seconds) = match &outcomes[i] {
                 Some(Outcome::Made { seconds }) => ("made", *seconds),
                 Some(Outcome::Failed(_)) => ("failed", 0.0),
+                Some(Outcome::Cancelled) => ("cancelled", 0.0),
                 Some(Outcome::Skipped) => ("skipped", 0.0),
                 Some(Outcome::NotStarted) => ("not-started", 0.0),
                 None => ("reused", 0.0),

@@ -14,9 +14,11 @@ use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::manifest::{self, ConfigError, Manifest};
 
-/// Exit codes: 0 ok, 1 an artifact failed, 2 a configuration error.
+/// Exit codes: 0 ok, 1 an artifact failed, 2 a configuration error, 130 stopped by Ctrl-C
+/// (the shell's code for a SIGINT death, which scripts test for).
 pub const EXIT_FAILED: i32 = 1;
 pub const EXIT_CONFIG: i32 = 2;
+pub const EXIT_INTERRUPTED: i32 = 130;
 
 /// The content folder, canonicalised, or a configuration error saying why not.
 pub fn content_root(dir: &Path) -> std::result::Result<PathBuf, Error> {
@@ -40,7 +42,12 @@ pub fn load(dir: &Path, keep_going: bool) -> std::result::Result<(Manifest, bool
             .state_dir()
             .join("tools.json"),
     );
-    match manifest::load(&root) {
+    let loaded = manifest::load(&root);
+    if crate::process::interrupted() {
+        // Whatever went wrong while loading may be Ctrl-C's doing: say only that.
+        return Err(interrupted());
+    }
+    match loaded {
         Err(errors) => {
             errors.into_iter().for_each(|e| report(e.into()));
             Err(EXIT_CONFIG)
@@ -106,9 +113,17 @@ pub fn render(diagnostic: &dyn miette::Diagnostic) -> String {
     out
 }
 
+/// Says that Ctrl-C stopped the command; returns its exit code.
+pub fn interrupted() -> i32 {
+    eprintln!("render: interrupted");
+    EXIT_INTERRUPTED
+}
+
 pub fn exit_code(result: Result<i32>) -> i32 {
     match result {
         Ok(code) => code,
+        Err(Error::Interrupted) => interrupted(),
+        Err(_) if crate::process::interrupted() => interrupted(),
         Err(error) => {
             let code = if error.is_config() {
                 EXIT_CONFIG

@@ -1,6 +1,8 @@
-//! `render plan`: every stale artifact and why, without making anything or taking the lock.
-//! `--write-jobs DIR` also writes each stale artifact's job spec, numbered in an order that
-//! runs every job after its inputs, for `render run-job` (e.g. on a cluster).
+//! `render plan` (and `render build --dry-run`): every stale artifact and why, without
+//! making anything or taking the lock — nothing in the content folder is written, so it
+//! works on a read-only one. `--write-jobs DIR` also writes each stale artifact's job spec,
+//! numbered in an order that runs every job after its inputs, for `render run-job` (e.g. on
+//! a cluster).
 
 use std::path::Path;
 
@@ -12,7 +14,13 @@ use crate::graph::{Graph, Stale};
 use crate::sources::SourceHashes;
 
 pub fn run(dir: &Path, write_jobs: Option<&Path>) -> i32 {
-    let (manifest, partial) = match commands::load(dir, true) {
+    show(dir, true, false, write_jobs)
+}
+
+/// Prints the plan of the folder; with `keep_going`, of its valid scenes when some are not;
+/// with `verify`, re-hashing the cached objects behind the scenes (damage is only shown).
+pub fn show(dir: &Path, keep_going: bool, verify: bool, write_jobs: Option<&Path>) -> i32 {
+    let (manifest, partial) = match commands::load(dir, keep_going) {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
@@ -22,8 +30,10 @@ pub fn run(dir: &Path, write_jobs: Option<&Path>) -> i32 {
         let hashes = SourceHashes::load(&cache.state_dir().join("sources.json"));
         let device = commands::device(&manifest)?;
         let graph = Graph::from_manifest(&manifest, &hashes, device)?;
-        let stale = graph.stale(false);
+        let stale = graph.stale(verify);
         let last = BuildLog::open(&cache);
+        // Ctrl-C while planning: no answer rather than a partial one.
+        crate::process::check_interrupted()?;
         print(&graph, &stale, &last);
         if let Some(out) = write_jobs {
             write(&graph, &stale.make, out)?;
@@ -61,6 +71,7 @@ fn write(graph: &Graph, make: &[bool], out: &Path) -> Result<()> {
     std::fs::create_dir_all(out).map_err(|e| Error::io("cannot create", out, e))?;
     let stale = graph.nodes.iter().zip(make).filter(|(_, make)| **make);
     for (n, (node, _)) in stale.enumerate() {
+        crate::process::check_interrupted()?;
         let path = out.join(format!("{:04}-{}.json", n + 1, node.kind()));
         crate::files::write_atomically(&path, &node.job.to_json())?;
     }

@@ -284,7 +284,7 @@ impl CommandJob {
                 values.insert("image".into(), source.clone());
                 if uses("video") {
                     let video = inputs.join("face.mp4");
-                    let frames = lipsync::frame_count(audio.seconds(), avatar.fps).to_string();
+                    let frames = lipsync::frame_count(&audio, avatar.fps).to_string();
                     let fps = avatar.fps.to_string();
                     ffmpeg(
                         &[
@@ -487,9 +487,8 @@ impl CommandJob {
     fn normalise_clip(&self, job: &Task, dir: &Path, found: &Path) -> Result<()> {
         let avatar = self.avatar.as_ref().expect("a clip job has its avatar");
         let speech = job.file(lipsync::SPEECH, speech::OUTPUT)?;
-        let seconds = media::read_wav(&speech)
-            .map_err(|detail| media::invalid(job.name, detail))?
-            .seconds();
+        let audio = media::read_wav(&speech).map_err(|detail| media::invalid(job.name, detail))?;
+        let seconds = audio.seconds();
         let probe = media::probe(found).map_err(|detail| {
             media::invalid(
                 job.name,
@@ -529,7 +528,7 @@ impl CommandJob {
                 ),
             ));
         }
-        let count = lipsync::frame_count(seconds, avatar.fps);
+        let count = lipsync::frame_count(&audio, avatar.fps);
         let output = dir.join(lipsync::OUTPUT);
         let mut command = Command::new("ffmpeg");
         command

@@ -54,9 +54,13 @@ pub struct AvatarFrames {
     pub fps: u32,
 }
 
-/// How many video frames cover `seconds` of speech.
-pub fn frame_count(seconds: f64, fps: u32) -> usize {
-    ((seconds * fps as f64) - 1e-9).ceil().max(1.0) as usize
+/// How many video frames cover a line's speech: the fewest whole frames that last at least
+/// as long (at least one). Counted in integers — samples × fps over the sample rate,
+/// rounded up — so every engine, the scene's mux and every check plan the same number.
+pub fn frame_count(speech: &Audio, fps: u32) -> usize {
+    let samples = speech.samples.len() as u64;
+    let rate = u64::from(speech.sample_rate.max(1));
+    (samples * u64::from(fps)).div_ceil(rate).max(1) as usize
 }
 
 /// Which avatar frame shows at clip frame `i`: the source plays forward then backward
@@ -109,7 +113,7 @@ impl AvatarFrames {
                 frames.len()
             )));
         }
-        let count = frame_count(audio.seconds(), self.fps);
+        let count = frame_count(&audio, self.fps);
         let offset = (key.seed() % frames.len() as u64) as usize;
         let sources = (0..count)
             .map(|i| source_frame(i, offset, frames.len(), source_fps, self.fps))
@@ -179,10 +183,22 @@ mod tests {
         assert_eq!(source_frame(5, 3, 1, 0.0, 25), 0);
     }
 
+    fn speech(samples: usize, sample_rate: u32) -> Audio {
+        Audio {
+            samples: vec![0.0; samples],
+            sample_rate,
+        }
+    }
+
     #[test]
     fn frame_count_covers_the_speech() {
-        assert_eq!(frame_count(1.0, 25), 25);
-        assert_eq!(frame_count(1.01, 25), 26);
-        assert_eq!(frame_count(0.0, 25), 1);
+        assert_eq!(frame_count(&speech(48_000, 48_000), 25), 25);
+        assert_eq!(frame_count(&speech(48_480, 48_000), 25), 26);
+        assert_eq!(frame_count(&speech(0, 48_000), 25), 1);
+        // One sample past a whole frame is one more frame, at any rate.
+        assert_eq!(frame_count(&speech(22_051, 22_050), 12), 13);
+        assert_eq!(frame_count(&speech(22_050, 22_050), 120), 120);
+        assert_eq!(frame_count(&speech(16_000, 16_000), 1), 1);
+        assert_eq!(frame_count(&speech(16_001, 16_000), 1), 2);
     }
 }

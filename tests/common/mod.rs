@@ -378,3 +378,88 @@ impl Folder {
         }
     }
 }
+
+/// How many frames the video stream of `path` decodes to (ffprobe -count_frames).
+pub fn video_frames(path: &Path) -> u64 {
+    let output = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
+        .args(["-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "ffprobe failed on {}",
+        path.display()
+    );
+    let text = String::from_utf8_lossy(&output.stdout);
+    (text.trim().trim_end_matches(',').parse())
+        .unwrap_or_else(|_| panic!("ffprobe counted {text:?} frames in {}", path.display()))
+}
+
+/// Processes still running (zombies aside) whose working folder is under `dir` or whose
+/// command line names it, as "pid: command line": what a stopped build must not leave.
+pub fn processes_in(dir: &Path) -> Vec<String> {
+    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    let needle = dir.to_string_lossy().to_string();
+    let me = std::process::id().to_string();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let pid = entry.file_name().to_string_lossy().to_string();
+        if !pid.bytes().all(|b| b.is_ascii_digit()) || pid == me {
+            continue;
+        }
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        if stat.rsplit(") ").next().is_none_or(|s| s.starts_with('Z')) {
+            continue;
+        }
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        let cwd = std::fs::read_link(entry.path().join("cwd")).unwrap_or_default();
+        if cwd.starts_with(&dir) || cmdline.contains(&needle) {
+            found.push(format!("{pid}: {cmdline}"));
+        }
+    }
+    found
+}
+
+/// Waits up to two seconds for [`processes_in`] to be empty; returns what is left.
+pub fn processes_left_in(dir: &Path) -> Vec<String> {
+    let start = std::time::Instant::now();
+    loop {
+        let left = processes_in(dir);
+        if left.is_empty() || start.elapsed() > std::time::Duration::from_secs(2) {
+            return left;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Waits until process `pid` handles SIGINT itself (its handler is installed), so a
+/// signal sent now is render's to handle rather than the default death.
+pub fn wait_for_sigint_handler(pid: u32) {
+    let start = std::time::Instant::now();
+    loop {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let caught = (status.lines())
+            .find_map(|l| l.strip_prefix("SigCgt:"))
+            .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+            .unwrap_or(0);
+        if caught & (1 << (libc::SIGINT - 1)) != 0 {
+            return;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "render never installed its Ctrl-C handler"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+/// Sends SIGINT (Ctrl-C) to process `pid`.
+pub fn ctrl_c(pid: u32) {
+    // SAFETY: signalling a child process of the test.
+    unsafe {
+        libc::kill(pid as libc::pid_t, libc::SIGINT);
+    }
+}
