@@ -59,6 +59,15 @@ fn location(folder: &Folder, rel: &str, needle: &str) -> String {
     format!("╭─[{rel}:{line}:{col}]")
 }
 
+/// The 1-based line where `needle` starts in `rel`.
+fn line_of(folder: &Folder, rel: &str, needle: &str) -> usize {
+    let text = folder.read(rel);
+    let offset = text
+        .find(needle)
+        .unwrap_or_else(|| panic!("{rel} does not contain {needle:?}"));
+    text[..offset].matches('\n').count() + 1
+}
+
 /// The exit code, no panic, no temporary files, a cache whose objects match their records,
 /// and exactly `out` (whole, playable videos) in out/.
 #[track_caller]
@@ -543,4 +552,50 @@ fn a_folder_without_renderfile_is_a_configuration_error() {
     line_starting(&run, "help: a content folder needs a Renderfile.toml");
     // Nothing was made in a folder that is not a content folder.
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn duplicate_key_names_its_first_definition() {
+    let folder = Folder::small_demo();
+    let rel = "projects/demo/project.toml";
+    folder.edit(rel, "pause = 0.5", "pause = 0.5\npause = 0.7");
+    let run = render(&folder, &["build"]);
+    assert_config_error(&folder, &run);
+    let first = line_of(&folder, rel, "pause = 0.5");
+    assert_line(
+        &run,
+        &format!("× duplicate key `pause`, first defined on line {first}"),
+    );
+    assert_line(&run, &location(&folder, rel, "pause = 0.7"));
+    assert!(run.stderr.contains("first defined here"), "{}", run.stderr);
+    assert_line(
+        &run,
+        "help: a key may appear only once in a table: keep one `pause = ...` and remove the other",
+    );
+    assert_line(&run, NOTHING_BUILT);
+}
+
+#[test]
+fn duplicate_table_names_its_first_definition() {
+    let folder = Folder::small_demo();
+    let renderfile = folder.read("Renderfile.toml");
+    folder.write(
+        "Renderfile.toml",
+        &format!("{renderfile}\n[voices.guest]\nsamples = []\n"),
+    );
+    let run = render(&folder, &["build"]);
+    assert_config_error(&folder, &run);
+    let first = line_of(&folder, "Renderfile.toml", "[voices.guest]");
+    assert_line(
+        &run,
+        &format!("× duplicate table `[voices.guest]`, first defined on line {first}"),
+    );
+    assert_line(
+        &run,
+        &location(&folder, "Renderfile.toml", "guest]\nsamples = []"),
+    );
+    assert_line(
+        &run,
+        "help: a table may be declared only once: merge the two [voices.guest] sections into one",
+    );
 }

@@ -539,6 +539,25 @@ mod tests {
     }
 
     #[test]
+    fn duplicate_keys_name_the_first_definition() {
+        let f = demo("[[scene]]\nname = \"intro\"\nfps = 25\nlines = [\"Hi\"]\nfps = 30\n");
+        let errors = f.errors();
+        assert_errors(&errors, &["projects/demo/project.toml:5:1: duplicate key `fps`, first defined on line 3 | a key may appear only once in a table: keep one `fps = ...` and remove the other"]);
+        let report = render_report(&errors[0]);
+        assert!(report.contains("first defined here"), "{report}");
+
+        // In the second scene, and in a line's inline table.
+        let f = demo("[[scene]]\nname = \"a\"\nfps = 25\nlines = [\"Hi\"]\n\n[[scene]]\nname = \"b\"\nfps = 25\nlines = [{ text = \"Hi\", \"text\" = \"Ho\" }]\nfps = 30\n");
+        assert_errors(
+            &f.errors(),
+            &[
+                "projects/demo/project.toml:9:25: duplicate key `text`, first defined on line 9",
+                "projects/demo/project.toml:10:1: duplicate key `fps`, first defined on line 8",
+            ],
+        );
+    }
+
+    #[test]
     fn unknown_scene_key_suggests_the_right_one() {
         let f = demo("[[scene]]\nname = \"intro\"\nlnes = [\"Hi\"]\n");
         let errors = f.errors();

@@ -410,6 +410,19 @@ mod tests {
     }
 
     #[test]
+    fn duplicate_table_names_the_first_definition() {
+        let rf = format!("{RENDERFILE}\n[voices.guest]\npitch = 30\n");
+        // Its keys join the first table, where `pitch` is then defined twice too.
+        assert_errors(
+            &fatal(&rf),
+            &[
+                "Renderfile.toml:17:9: duplicate table `[voices.guest]`, first defined on line 10 | a table may be declared only once: merge the two [voices.guest] sections into one",
+                "Renderfile.toml:18:1: duplicate key `pitch`, first defined on line 12",
+            ],
+        );
+    }
+
+    #[test]
     fn syntax_error() {
         let errors = fatal("[render\ndevice = \"cpu\"\n");
         assert_errors(
