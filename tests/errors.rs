@@ -599,3 +599,66 @@ fn duplicate_table_names_its_first_definition() {
         "help: a table may be declared only once: merge the two [voices.guest] sections into one",
     );
 }
+
+#[test]
+fn a_line_with_both_text_and_audio_is_named() {
+    let folder = Folder::small_demo();
+    let rel = "projects/demo/project.toml";
+    std::fs::create_dir_all(folder.file("assets")).unwrap();
+    std::fs::write(folder.file("assets/x.wav"), common::tone_wav(16000, 0.5)).unwrap();
+    folder.edit(
+        rel,
+        "\"That sounds like make, for talking heads.\",",
+        "{ text = \"That sounds like make.\", audio = \"assets/x.wav\" },",
+    );
+    let run = render(&folder, &["build"]);
+    assert_config_error(&folder, &run);
+    assert_line(
+        &run,
+        "× line 5 of scene `dialogue` has both `text` and `audio`",
+    );
+    assert_line(&run, &location(&folder, rel, "\"assets/x.wav\""));
+    assert!(run.stderr.contains("text here"), "{}", run.stderr);
+    assert_line(
+        &run,
+        "help: a line is either said from its `text` or played from its recording `audio`: keep one of them",
+    );
+    assert_line(&run, NOTHING_BUILT);
+}
+
+#[test]
+fn a_control_character_in_a_line_is_named() {
+    let folder = Folder::small_demo();
+    let rel = "projects/demo/project.toml";
+    folder.edit(rel, "\"That sounds like make,", "\"That sounds like\\u0000 make,");
+    let run = render(&folder, &["build"]);
+    assert_config_error(&folder, &run);
+    assert_line(
+        &run,
+        "× line 5 of scene `dialogue` contains a control character (U+0000 NUL)",
+    );
+    assert_line(&run, &location(&folder, rel, "\"That sounds like\\u0000"));
+    assert_line(
+        &run,
+        "help: delete it: a line's text must be printable (tabs and line breaks are fine); most editors do not show it, and a NUL would cut the line short",
+    );
+    assert_line(&run, NOTHING_BUILT);
+
+    // In a script file, at the character.
+    let folder = Folder::small_demo();
+    let rel = "projects/demo/welcome.txt";
+    let script = folder.read(rel);
+    let first = script
+        .lines()
+        .find(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .unwrap();
+    let broken = format!("{}\u{1b}{}", &first[..4], &first[4..]);
+    folder.edit(rel, first, &broken);
+    let run = render(&folder, &["build"]);
+    assert_config_error(&folder, &run);
+    assert_line(
+        &run,
+        "× a line in the script of scene `welcome` contains a control character (U+001B ESC)",
+    );
+    assert_line(&run, &location(&folder, rel, "\u{1b}"));
+}

@@ -238,7 +238,7 @@ pub enum Background {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Line {
-    /// What is said; for an `audio` line, an optional caption (may be empty).
+    /// What is said; empty for an `audio` line.
     pub text: String,
     /// Always a key of `Manifest::voices`; for `audio` lines the scene's voice (unused).
     pub voice: String,
@@ -378,7 +378,6 @@ lines = [
   "Hello and welcome.",
   { text = "Thanks for having me.", voice = "guest" },
   { audio = "assets/applause.wav" },
-  { audio = "assets/applause.wav", text = "(applause)" },
 ]
 
 [[scene]]
@@ -436,7 +435,6 @@ script = "scripts/interview.txt"
                 line("Hello and welcome.", "narrator", None),
                 line("Thanks for having me.", "guest", None),
                 line("", "narrator", Some(&applause)),
-                line("(applause)", "narrator", Some(&applause)),
             ]
         );
 

@@ -301,11 +301,28 @@ impl SceneCheck<'_> {
                 continue;
             };
             let text = raw.text.as_ref().map_or("", |t| t.get_ref().trim());
-            if raw.audio.is_none() && text.is_empty() {
-                let at = raw.text.as_ref().map_or(span.clone(), |t| t.span());
-                let msg = format!("line {number} of {scene} is empty");
-                let help = "write what should be said, or remove the line (a line table needs `text` and/or `audio`)";
-                self.errors.push(doc.err(at, msg, "empty line", help));
+            let line = format!("line {number} of {scene}");
+            match (&raw.text, &raw.audio) {
+                (Some(t), Some(a)) => {
+                    // The recording would be played and the text never said.
+                    let msg = format!("{line} has both `text` and `audio`");
+                    let help = "a line is either said from its `text` or played from its recording `audio`: keep one of them";
+                    let e = doc.err(a.span(), msg, "recording here", help);
+                    self.errors.push(e.with_related(t.span(), "text here"));
+                }
+                (_, None) if text.is_empty() => {
+                    let at = raw.text.as_ref().map_or(span.clone(), |t| t.span());
+                    let msg = format!("{line} is empty");
+                    let help = "write what should be said, or remove the line (a line table needs `text` or `audio`)";
+                    self.errors.push(doc.err(at, msg, "empty line", help));
+                }
+                (Some(t), None) => {
+                    if let Some((_, c)) = control_character(t.get_ref()) {
+                        // Escapes (`\u0000`) make offsets in the value differ from the file's.
+                        self.errors.push(unspeakable(doc, t.span(), &line, c));
+                    }
+                }
+                (None, _) => {}
             }
             let audio = raw.audio.as_ref().and_then(|a| self.audio(a));
             let missing = &mut missing_voice;
@@ -460,6 +477,14 @@ impl SceneCheck<'_> {
                     .push(script.err(v.span(), msg, "empty", give_a_voice));
                 continue;
             }
+            if let Some((at, c)) = control_character(text) {
+                // `text` is a slice of `trimmed`, which starts at `line_span.start`.
+                let offset = line_span.start + (text.as_ptr() as usize - trimmed.as_ptr() as usize);
+                let line = format!("a line in the script of {scene}");
+                let at = offset + at..offset + at + c.len_utf8();
+                self.errors.push(unspeakable(&script, at, &line, c));
+                continue;
+            }
             let missing = &mut missing_voice;
             let (named, given_voice) = (named.as_ref(), &given.voice);
             let voice = self.line_voice(&script, named, given_voice, line_span, missing);
@@ -487,6 +512,32 @@ impl SceneCheck<'_> {
         }
         Some(lines)
     }
+}
+
+/// The first character of a line's `text` that cannot be said, and its byte offset: a
+/// control character other than a tab or a line break (a NUL would end the text early in
+/// espeak-ng and in most programs).
+fn control_character(text: &str) -> Option<(usize, char)> {
+    text.char_indices()
+        .find(|(_, c)| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+}
+
+/// "line 3 of scene `intro` contains a control character (U+0000 NUL)", at `span`.
+fn unspeakable(doc: &Doc, span: Range<usize>, line: &str, c: char) -> ConfigError {
+    const C0: [&str; 32] = [
+        "NUL", "SOH", "STX", "ETX", "EOT", "ENQ", "ACK", "BEL", "BS", "HT", "LF", "VT", "FF", "CR",
+        "SO", "SI", "DLE", "DC1", "DC2", "DC3", "DC4", "NAK", "SYN", "ETB", "CAN", "EM", "SUB",
+        "ESC", "FS", "GS", "RS", "US",
+    ];
+    let code = c as u32;
+    let name = match code {
+        0..=31 => format!(" {}", C0[code as usize]),
+        0x7f => " DEL".to_string(),
+        _ => String::new(),
+    };
+    let msg = format!("{line} contains a control character (U+{code:04X}{name})");
+    let help = "delete it: a line's text must be printable (tabs and line breaks are fine); most editors do not show it, and a NUL would cut the line short";
+    doc.err(span, msg, "control character", help)
 }
 
 /// The help of "has no avatar" / "no voice for this line": declare one (`example`) if none
@@ -630,7 +681,33 @@ mod tests {
             &errors,
             &[
                 "projects/demo/project.toml:3:16: line 2 of scene `intro` is empty | write what should be said",
-                "projects/demo/project.toml:3:22: line 3 of scene `intro` is empty | `text` and/or `audio`",
+                "projects/demo/project.toml:3:22: line 3 of scene `intro` is empty | a line table needs `text` or `audio`",
+            ],
+        );
+    }
+
+    #[test]
+    fn a_line_with_both_text_and_audio() {
+        let f = demo("[[scene]]\nname = \"intro\"\nlines = [\n  \"Hi\",\n  { text = \"(applause)\", audio = \"assets/clap.wav\" },\n]\n");
+        f.write("assets/clap.wav", "RIFF");
+        let errors = f.errors();
+        assert_errors(&errors, &["projects/demo/project.toml:5:34: line 2 of scene `intro` has both `text` and `audio` | a line is either said from its `text` or played from its recording `audio`: keep one of them"]);
+        assert!(render_report(&errors[0]).contains("text here"));
+    }
+
+    #[test]
+    fn control_characters_in_text() {
+        let f = demo("[[scene]]\nname = \"intro\"\nlines = [\"Hi\", \"Cut\\u0000 short\", \"Tab\\tand\\nbreak are fine\"]\n");
+        assert_errors(&f.errors(), &["projects/demo/project.toml:3:16: line 2 of scene `intro` contains a control character (U+0000 NUL) | delete it: a line's text must be printable"]);
+
+        // In a script, at the character itself.
+        let f = demo("[[scene]]\nname = \"intro\"\nscript = \"scripts/intro.txt\"\n");
+        f.write("scripts/intro.txt", "Hello.\n[guest]  Ring\u{7}ing.\nBell\u{9b}\n");
+        assert_errors(
+            &f.errors(),
+            &[
+                "scripts/intro.txt:2:14: a line in the script of scene `intro` contains a control character (U+0007 BEL)",
+                "scripts/intro.txt:3:5: a line in the script of scene `intro` contains a control character (U+009B)",
             ],
         );
     }
