@@ -662,3 +662,36 @@ fn a_control_character_in_a_line_is_named() {
     );
     assert_line(&run, &location(&folder, rel, "\u{1b}"));
 }
+
+#[test]
+fn no_projects_found_says_where_it_looked_and_what_was_meant() {
+    let folder = Folder::small_demo();
+    std::fs::rename(
+        folder.file("projects/demo/project.toml"),
+        folder.file("projects/demo/Project.toml"),
+    )
+    .unwrap();
+    let run = render(&folder, &["build"]);
+    assert_config_error(&folder, &run);
+    assert_line(
+        &run,
+        "× no projects found: no `project.toml` in `projects/demo`",
+    );
+    assert_line(
+        &run,
+        "help: did you mean `projects/demo/Project.toml`? rename it to `projects/demo/project.toml` (file names are case-sensitive); a project is a folder `projects/<name>/` holding a `project.toml` with its [[scene]] tables (its videos go to out/<name>/)",
+    );
+
+    // No `projects` folder at all.
+    std::fs::remove_dir_all(folder.file("projects")).unwrap();
+    let run = render(&folder, &["build"]);
+    assert_config_error(&folder, &run);
+    assert_line(
+        &run,
+        "× no projects found: the content folder has no `projects` folder",
+    );
+    assert_line(
+        &run,
+        "help: a project is a folder `projects/<name>/` holding a `project.toml` with its [[scene]] tables (its videos go to out/<name>/)",
+    );
+}

@@ -18,7 +18,7 @@ mod values;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::diagnostic::Doc;
+use crate::diagnostic::{self, Doc};
 pub use crate::diagnostic::{render_report, ConfigError};
 pub use paths::PathProblem;
 
@@ -65,8 +65,9 @@ pub fn load(root: &Path) -> Result<Loaded, Vec<ConfigError>> {
         voices: &rf.voices,
         defaults: &rf.defaults,
     };
-    let (mut projects, mut errors) = (Vec::new(), Vec::new());
-    for name in project_folders(&root) {
+    let folders = ProjectFolders::list(&root);
+    let (mut projects, mut errors) = (Vec::new(), folders.problems());
+    for name in folders.projects {
         match project_doc(&root, &name) {
             Ok((file, doc)) => {
                 let (project, errs) = project::parse(&cx, &name, file, &doc);
@@ -110,14 +111,109 @@ fn project_doc(root: &Path, name: &str) -> Result<(PathBuf, Doc), ConfigError> {
     Ok((file.abs, Doc::new(rel, text)))
 }
 
-/// Names of the folders `projects/*` that hold a project.toml (possibly through a symbolic
-/// link, which `resolve` then checks), sorted.
-fn project_folders(root: &Path) -> Vec<String> {
-    let entries = std::fs::read_dir(root.join("projects"))
-        .into_iter()
-        .flatten();
-    let mut names: Vec<String> = (entries.flatten())
-        .filter(|e| std::fs::symlink_metadata(e.path().join("project.toml")).is_ok())
+/// What is under `projects/`: the project folders, and the near misses that would leave a
+/// folder with nothing to build and nothing said (`Project.toml`, `project.tml`, no
+/// `projects` folder at all).
+#[derive(Default)]
+struct ProjectFolders {
+    /// The folders `projects/*` that hold a project.toml (possibly through a symbolic link,
+    /// which `resolve` then checks), sorted.
+    projects: Vec<String>,
+    /// Every folder looked in, `projects/<name>`, sorted.
+    looked_in: Vec<String>,
+    /// Files in project folders named almost `project.toml` (`projects/demo/Project.toml`).
+    near_misses: Vec<String>,
+    /// `projects/project.toml` (or almost): a project written without its folder.
+    loose: Option<String>,
+    /// There is no `projects` folder; a folder named like it (`Projects`), if any.
+    missing: Option<Option<String>>,
+}
+
+const PROJECT_FILE: &str = "project.toml";
+
+impl ProjectFolders {
+    fn list(root: &Path) -> Self {
+        let dir = root.join("projects");
+        if !dir.is_dir() {
+            let folders = entries(root, true);
+            let near = diagnostic::did_you_mean("projects", folders.iter().map(String::as_str));
+            return ProjectFolders {
+                missing: Some(near.map(str::to_string)),
+                ..Default::default()
+            };
+        }
+        let near_file = |files: Vec<String>| {
+            diagnostic::did_you_mean(PROJECT_FILE, files.iter().map(String::as_str))
+                .map(str::to_string)
+        };
+        let mut found = ProjectFolders {
+            loose: near_file(entries(&dir, false)).map(|f| format!("projects/{f}")),
+            ..Default::default()
+        };
+        for name in entries(&dir, true) {
+            let folder = dir.join(&name);
+            if std::fs::symlink_metadata(folder.join(PROJECT_FILE)).is_ok() {
+                found.projects.push(name.clone());
+            } else if let Some(near) = near_file(entries(&folder, false)) {
+                found.near_misses.push(format!("projects/{name}/{near}"));
+            }
+            found.looked_in.push(format!("projects/{name}"));
+        }
+        found
+    }
+
+    /// "no projects found" when there are none (saying where render looked); else one error
+    /// per project folder whose project.toml is misspelt.
+    fn problems(&self) -> Vec<ConfigError> {
+        const HOW: &str = "a project is a folder `projects/<name>/` holding a `project.toml` with its [[scene]] tables (its videos go to out/<name>/)";
+        if !self.projects.is_empty() {
+            return (self.near_misses.iter())
+                .map(|file| {
+                    let (dir, _) = file.rsplit_once('/').unwrap_or_default();
+                    let message = format!("project folder `{dir}` has no `project.toml`");
+                    ConfigError::in_file(file, message).with_help(rename(file))
+                })
+                .collect();
+        }
+        let message = match (&self.missing, &self.looked_in[..]) {
+            (Some(_), _) => "no projects found: the content folder has no `projects` folder".into(),
+            (None, []) => "no projects found: the folder `projects` is empty".into(),
+            (None, folders) => format!(
+                "no projects found: no `project.toml` in {}",
+                diagnostic::list(folders)
+            ),
+        };
+        let near = self.near_misses.first().or(self.loose.as_ref());
+        let help = match (&self.missing, near) {
+            (Some(Some(folder)), _) => {
+                format!("did you mean `{folder}`? rename it to `projects`; {HOW}")
+            }
+            (_, Some(file)) => format!("{}; {HOW}", rename(file)),
+            _ => HOW.to_string(),
+        };
+        vec![ConfigError::in_file("projects", message).with_help(help)]
+    }
+}
+
+/// "did you mean `projects/demo/Project.toml`? rename it to ..." for a near miss.
+fn rename(file: &str) -> String {
+    let (dir, name) = file.rsplit_once('/').unwrap_or_default();
+    if dir == "projects" {
+        return format!("did you mean `{file}`? a project needs a folder of its own: move it to `projects/<name>/{PROJECT_FILE}`");
+    }
+    let case = if name.eq_ignore_ascii_case(PROJECT_FILE) {
+        " (file names are case-sensitive)"
+    } else {
+        ""
+    };
+    format!("did you mean `{file}`? rename it to `{dir}/{PROJECT_FILE}`{case}")
+}
+
+/// The names in `dir` of its folders (`folders`) or of its other entries, sorted.
+fn entries(dir: &Path, folders: bool) -> Vec<String> {
+    let entries = std::fs::read_dir(dir).into_iter().flatten().flatten();
+    let mut names: Vec<String> = entries
+        .filter(|e| e.path().is_dir() == folders)
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
@@ -511,6 +607,39 @@ script = "scripts/interview.txt"
                 "projects/demo/project.toml:3:10: no voice for this line of scene `intro` | no voices are declared",
             ],
         );
+    }
+
+    #[test]
+    fn no_projects_found_says_where_it_looked() {
+        const HOW: &str = "a project is a folder `projects/<name>/` holding a `project.toml` with its [[scene]] tables (its videos go to out/<name>/)";
+        let scene = "[[scene]]\nname = \"intro\"\nlines = [\"Hi\"]\n";
+        let f = Folder::new(RENDERFILE);
+        let missing = "projects: no projects found: the content folder has no `projects` folder";
+        assert_errors(&f.errors(), &[&format!("{missing} | {HOW}")]);
+        f.write("Projects/demo/project.toml", scene);
+        assert_errors(&f.errors(), &[&format!("{missing} | did you mean `Projects`? rename it to `projects`; {HOW}")]);
+
+        let f = Folder::new(RENDERFILE);
+        std::fs::create_dir_all(f.root().join("projects")).unwrap();
+        assert_errors(&f.errors(), &["projects: no projects found: the folder `projects` is empty"]);
+        f.write("projects/project.toml", scene);
+        assert_errors(&f.errors(), &["projects: no projects found: the folder `projects` is empty | did you mean `projects/project.toml`? a project needs a folder of its own: move it to `projects/<name>/project.toml`"]);
+
+        let f = Folder::new(RENDERFILE);
+        f.write("projects/demo/Project.toml", scene);
+        f.write("projects/notes/todo.txt", "");
+        assert_errors(&f.errors(), &[&format!("projects: no projects found: no `project.toml` in `projects/demo` and `projects/notes` | did you mean `projects/demo/Project.toml`? rename it to `projects/demo/project.toml` (file names are case-sensitive); {HOW}")]);
+    }
+
+    #[test]
+    fn a_misspelt_project_toml_beside_other_projects() {
+        let f = Folder::new(RENDERFILE);
+        f.project("demo", "[[scene]]\nname = \"intro\"\nlines = [\"Hi\"]\n");
+        f.write("projects/other/project.tml", "");
+        f.write("projects/notes/todo.txt", "");
+        let l = f.load();
+        assert_errors(&l.errors, &["projects/other/project.tml: project folder `projects/other` has no `project.toml` | did you mean `projects/other/project.tml`? rename it to `projects/other/project.toml`"]);
+        assert_eq!(l.manifest.projects[0].name, "demo");
     }
 
     #[test]
