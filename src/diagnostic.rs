@@ -92,6 +92,30 @@ impl ConfigError {
     }
 }
 
+/// A [`ConfigError`] shown as a warning (`⚠`): render goes on, and says what it did about
+/// it (e.g. which of several faces it follows).
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct Warning(pub ConfigError);
+
+impl Diagnostic for Warning {
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(miette::Severity::Warning)
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        self.0.help()
+    }
+
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        self.0.source_code()
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        self.0.labels()
+    }
+}
+
 /// Collects the problems of a document: `errors.keep(r)` records `r`'s error, if any, and
 /// returns its value.
 pub(crate) trait Errors {
@@ -233,7 +257,12 @@ impl Doc {
             ),
         };
         let Some(first) = first else {
-            return self.err(span, format!("duplicate {what}"), "defined again here", help);
+            return self.err(
+                span,
+                format!("duplicate {what}"),
+                "defined again here",
+                help,
+            );
         };
         let line = line_col(&self.text, first.start).0;
         let message = format!("duplicate {what}, first defined on line {line}");

@@ -29,7 +29,7 @@ impl Audio {
 
 /// Reads a PCM WAV (any bit depth, any channel count, downmixed to mono).
 pub fn read_wav(path: &Path) -> std::result::Result<Audio, String> {
-    let mut reader = hound::WavReader::open(path).map_err(|e| e.to_string())?;
+    let mut reader = hound::WavReader::open(path).map_err(wav_error)?;
     let spec = reader.spec();
     // hound accepts a rate of 0 (and divides by it when the WAV is written back).
     if spec.sample_rate < 8000 {
@@ -43,14 +43,14 @@ pub fn read_wav(path: &Path) -> std::result::Result<Audio, String> {
         hound::SampleFormat::Float => reader
             .samples::<f32>()
             .collect::<std::result::Result<_, _>>()
-            .map_err(|e| e.to_string())?,
+            .map_err(wav_error)?,
         hound::SampleFormat::Int => {
             let scale = 1.0 / (1u64 << (spec.bits_per_sample - 1)) as f32;
             reader
                 .samples::<i32>()
                 .map(|s| s.map(|s| s as f32 * scale))
                 .collect::<std::result::Result<_, _>>()
-                .map_err(|e| e.to_string())?
+                .map_err(wav_error)?
         }
     };
     let samples: Vec<f32> = interleaved
@@ -64,6 +64,20 @@ pub fn read_wav(path: &Path) -> std::result::Result<Audio, String> {
         samples,
         sample_rate: spec.sample_rate,
     })
+}
+
+/// hound's error in words about the file: its "Failed to read enough bytes." (an I/O error
+/// of kind Other) means the file ends before the audio its header announces.
+fn wav_error(e: hound::Error) -> String {
+    match e {
+        hound::Error::IoError(e)
+            if e.kind() == std::io::ErrorKind::UnexpectedEof
+                || e.to_string() == "Failed to read enough bytes." =>
+        {
+            "it is cut short: the file ends before the audio its header announces".to_string()
+        }
+        e => e.to_string(),
+    }
 }
 
 /// Writes mono 16-bit PCM.
@@ -103,6 +117,41 @@ pub fn read_image(path: &Path) -> std::result::Result<Frame, String> {
         frame.data[(y * width * 3) as usize..][..(width * 3) as usize].copy_from_slice(row);
     }
     Ok(frame)
+}
+
+/// The most pixels a side of an image render reads: a larger one would cost hundreds of MB
+/// to decode, and the largest video frame is 7680 wide anyway.
+pub const MAX_IMAGE_SIDE: u32 = 8192;
+
+/// Why an image cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ImageProblem {
+    /// Not a PNG or JPEG, damaged, or cut short: the decoder's words.
+    Unreadable(String),
+    /// Wider or taller than [`MAX_IMAGE_SIDE`] (read from its header, before decoding).
+    TooLarge { width: u32, height: u32 },
+}
+
+/// Decodes a whole image, checking its size from its header first; a truncated file fails
+/// here, not halfway through a build. Used to check a source image when the folder loads.
+pub fn check_image(path: &Path) -> std::result::Result<image::RgbImage, ImageProblem> {
+    let unreadable = |e: &dyn std::fmt::Display| ImageProblem::Unreadable(e.to_string());
+    let open = || {
+        image::ImageReader::open(path)
+            .map_err(|e| unreadable(&e))?
+            .with_guessed_format()
+            .map_err(|e| unreadable(&e))
+    };
+    let (width, height) = open()?.into_dimensions().map_err(|e| unreadable(&e))?;
+    if width > MAX_IMAGE_SIDE || height > MAX_IMAGE_SIDE {
+        return Err(ImageProblem::TooLarge { width, height });
+    }
+    let mut reader = open()?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_IMAGE_SIDE);
+    limits.max_image_height = Some(MAX_IMAGE_SIDE);
+    reader.limits(limits);
+    Ok(reader.decode().map_err(|e| unreadable(&e))?.to_rgb8())
 }
 
 /// What ffprobe says about a media file.

@@ -9,17 +9,15 @@ use crate::cache::Cache;
 use crate::commands;
 use crate::error::{Error, Result};
 use crate::graph::Graph;
-use crate::sources::SourceHashes;
 
 pub fn run(dir: &Path, write_jobs: Option<&Path>) -> i32 {
-    let (manifest, partial) = match commands::load(dir, true) {
+    let (manifest, partial, hashes) = match commands::load(dir, true) {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
     let result = (|| -> Result<i32> {
         let cache = Cache::new(&manifest.root);
-        // Read-only: remembered hashes are used but not updated.
-        let hashes = SourceHashes::load(&cache.state_dir().join("sources.json"));
+        // Read-only: remembered hashes (and media checks) are used but not saved.
         let device = commands::device(&manifest)?;
         let graph = Graph::from_manifest(&manifest, &hashes, device)?;
         let make = graph.stale();

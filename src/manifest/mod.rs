@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::diagnostic::{self, Doc};
-pub use crate::diagnostic::{render_report, ConfigError};
+pub use crate::diagnostic::{render_report, ConfigError, Warning};
 pub use paths::PathProblem;
 
 const RENDERFILE_NAME: &str = "Renderfile.toml";
@@ -33,15 +33,78 @@ pub struct Loaded {
     /// parsed or no scene was valid, the project) it was found in. Empty = everything is valid.
     /// `render build` fails on these; `render build --keep-going` builds the rest.
     pub errors: Vec<ConfigError>,
+    /// What the user should know but need not fix (an avatar image with several faces).
+    pub warnings: Vec<Warning>,
+}
+
+/// What a source file is used as, which decides how its contents are checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Media {
+    AvatarImage,
+    AvatarVideo,
+    BackgroundImage,
+    /// A line's `audio`.
+    Recording,
+    /// A cloned voice's `samples`.
+    VoiceSample,
+}
+
+impl Media {
+    /// In the user's words: "avatar image", "recording", ...
+    pub fn what(self) -> &'static str {
+        match self {
+            Media::AvatarImage => "avatar image",
+            Media::AvatarVideo => "avatar video",
+            Media::BackgroundImage => "background image",
+            Media::Recording => "recording",
+            Media::VoiceSample => "voice sample",
+        }
+    }
+}
+
+/// Checks what is inside the source files the declarations name: that each decodes and is
+/// within size limits. [`load_checked`] asks about each file where a key names it, so a
+/// problem is reported at that key before anything is made. `media_check.rs` implements it
+/// (the manifest only parses), remembering its answers by the files' content hashes.
+pub trait CheckMedia {
+    /// Ok(None): usable. Ok(Some(note)): usable, with a warning. Err: not usable, and why.
+    fn check(&self, file: &SourceFile, media: Media) -> Result<Option<MediaNote>, MediaNote>;
+}
+
+/// A problem with a file's contents, or a warning about them.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MediaNote {
+    /// e.g. "avatar image `avatars/host.png` is 1×1 pixels, under the minimum of 40×40"
+    pub message: String,
+    /// A word or two under the key that names the file: "too small".
+    pub label: String,
+    pub help: String,
+}
+
+/// Trusts every file's contents: for tests and tools that only read the declarations.
+struct Unchecked;
+
+impl CheckMedia for Unchecked {
+    fn check(&self, _: &SourceFile, _: Media) -> Result<Option<MediaNote>, MediaNote> {
+        Ok(None)
+    }
 }
 
 /// Reads and checks the content folder `root`: `Renderfile.toml` and every
-/// `projects/<name>/project.toml` (folders without one are ignored).
+/// `projects/<name>/project.toml` (folders without one are ignored, unless they hold a
+/// misspelt one), without looking inside media files ([`load_checked`] does).
 ///
 /// Err = fatal: Renderfile.toml is missing, unparseable or invalid (all its errors). Ok with
 /// non-empty [`Loaded::errors`] = some projects or scenes were invalid and have been left out
 /// of [`Manifest::projects`]. Every project in the manifest has at least one scene.
 pub fn load(root: &Path) -> Result<Loaded, Vec<ConfigError>> {
+    load_checked(root, &Unchecked)
+}
+
+/// [`load`], with each avatar, background, recording and voice sample checked by `media`
+/// where a key names it: an avatar's or voice sample's problem is fatal (as every problem in
+/// Renderfile.toml), a background's or recording's leaves out its scene.
+pub fn load_checked(root: &Path, media: &dyn CheckMedia) -> Result<Loaded, Vec<ConfigError>> {
     let fatal = |msg: String, help: String| {
         vec![ConfigError::in_file(RENDERFILE_NAME, msg).with_help(help)]
     };
@@ -59,7 +122,7 @@ pub fn load(root: &Path) -> Result<Loaded, Vec<ConfigError>> {
             other => fatal(format!("cannot read `{RENDERFILE_NAME}`: {}", other.message(RENDERFILE_NAME)), other.help()),
         })?;
     let machine = renderfile::machine_engines()?;
-    let rf = renderfile::parse(&root, &Doc::new(RENDERFILE_NAME, text), machine)?;
+    let rf = renderfile::parse(&root, &Doc::new(RENDERFILE_NAME, text), machine, media)?;
     let cx = project::Context {
         declared: &rf.declared,
         voices: &rf.voices,
@@ -78,6 +141,7 @@ pub fn load(root: &Path) -> Result<Loaded, Vec<ConfigError>> {
         }
     }
     let (settings, voices, avatars, engines) = (rf.settings, rf.voices, rf.avatars, rf.engines);
+    let warnings = rf.warnings;
     Ok(Loaded {
         manifest: Manifest {
             root,
@@ -88,6 +152,7 @@ pub fn load(root: &Path) -> Result<Loaded, Vec<ConfigError>> {
             projects,
         },
         errors,
+        warnings,
     })
 }
 
@@ -617,11 +682,19 @@ script = "scripts/interview.txt"
         let missing = "projects: no projects found: the content folder has no `projects` folder";
         assert_errors(&f.errors(), &[&format!("{missing} | {HOW}")]);
         f.write("Projects/demo/project.toml", scene);
-        assert_errors(&f.errors(), &[&format!("{missing} | did you mean `Projects`? rename it to `projects`; {HOW}")]);
+        assert_errors(
+            &f.errors(),
+            &[&format!(
+                "{missing} | did you mean `Projects`? rename it to `projects`; {HOW}"
+            )],
+        );
 
         let f = Folder::new(RENDERFILE);
         std::fs::create_dir_all(f.root().join("projects")).unwrap();
-        assert_errors(&f.errors(), &["projects: no projects found: the folder `projects` is empty"]);
+        assert_errors(
+            &f.errors(),
+            &["projects: no projects found: the folder `projects` is empty"],
+        );
         f.write("projects/project.toml", scene);
         assert_errors(&f.errors(), &["projects: no projects found: the folder `projects` is empty | did you mean `projects/project.toml`? a project needs a folder of its own: move it to `projects/<name>/project.toml`"]);
 
@@ -640,6 +713,75 @@ script = "scripts/interview.txt"
         let l = f.load();
         assert_errors(&l.errors, &["projects/other/project.tml: project folder `projects/other` has no `project.toml` | did you mean `projects/other/project.tml`? rename it to `projects/other/project.toml`"]);
         assert_eq!(l.manifest.projects[0].name, "demo");
+    }
+
+    /// Calls every file whose name holds "bad" damaged, and warns about those with "two".
+    struct Fussy;
+
+    impl CheckMedia for Fussy {
+        fn check(&self, file: &SourceFile, media: Media) -> Result<Option<MediaNote>, MediaNote> {
+            let note = |what: &str| MediaNote {
+                message: format!("{} `{}` {what}", media.what(), file.rel),
+                label: String::new(),
+                help: "fix it".into(),
+            };
+            match &file.rel {
+                rel if rel.contains("bad") => Err(note("is damaged")),
+                rel if rel.contains("two") => Ok(Some(note("shows two faces"))),
+                _ => Ok(None),
+            }
+        }
+    }
+
+    #[test]
+    fn media_problems_leave_out_their_scene_and_warnings_are_kept() {
+        let f = Folder::new(&RENDERFILE.replace("astronaut.png", "two.png"));
+        f.write("avatars/two.png", "png");
+        f.write("assets/bad.png", "png");
+        f.write("assets/bad.wav", "RIFF");
+        f.project(
+            "demo",
+            "[[scene]]\nname = \"a\"\nbackground = \"assets/bad.png\"\nlines = [\"Hi\"]\n\n[[scene]]\nname = \"b\"\nlines = [{ audio = \"assets/bad.wav\" }]\n\n[[scene]]\nname = \"c\"\nlines = [\"Hi\"]\n",
+        );
+        let l = load_checked(f.root(), &Fussy).unwrap();
+        assert_errors(
+            &l.errors,
+            &[
+                "projects/demo/project.toml:3:14: background image `assets/bad.png` is damaged | fix it",
+                "projects/demo/project.toml:8:20: recording `assets/bad.wav` is damaged | fix it",
+            ],
+        );
+        let scenes: Vec<&str> = (l.manifest.projects[0].scenes.iter())
+            .map(|s| s.name.as_str())
+            .collect();
+        assert_eq!(scenes, ["c"]);
+        let warnings: Vec<ConfigError> = l.warnings.into_iter().map(|w| w.0).collect();
+        assert_errors(
+            &warnings,
+            &["Renderfile.toml:15:9: avatar image `avatars/two.png` shows two faces | fix it"],
+        );
+        // Only the manifest's own checks without them.
+        assert!(load(f.root()).unwrap().errors.is_empty());
+    }
+
+    #[test]
+    fn media_problems_in_renderfile_are_fatal() {
+        let rf = RENDERFILE.replace("astronaut.png", "bad.png").replace("pitch = 60\n", "").replace(
+            "[voices.guest]\n",
+            "[voices.guest]\nengine = \"clone\"\nsamples = [\"voices/bad.wav\"]\n",
+        ) + "\n[engines.clone]\nstage = \"speech\"\nprogram = \"/bin/true\"\nargs = [\"{samples}\", \"{text_file}\", \"{out}\"]\n";
+        let f = Folder::new(&rf);
+        f.write("avatars/bad.png", "png");
+        f.write("voices/bad.wav", "RIFF");
+        f.project("demo", "[[scene]]\nname = \"a\"\nlines = [\"Hi\"]\n");
+        let errors = load_checked(f.root(), &Fussy).unwrap_err();
+        assert_errors(
+            &errors,
+            &[
+                "Renderfile.toml:12:12: voice sample `voices/bad.wav` is damaged | fix it",
+                "Renderfile.toml:16:9: avatar image `avatars/bad.png` is damaged | fix it",
+            ],
+        );
     }
 
     #[test]

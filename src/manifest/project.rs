@@ -12,7 +12,7 @@ use toml::de::DeValue;
 use toml::Spanned;
 
 use super::settings::{Declared, RawSettings, SceneSettings};
-use super::{paths, table, Line, Project, Scene, SourceFile, Voice};
+use super::{paths, table, Line, Media, Project, Scene, SourceFile, Voice};
 use crate::diagnostic::{list, ConfigError, Doc};
 
 const TOP_KEYS: &[&str] = &["scene"];
@@ -61,7 +61,7 @@ struct SceneDefaults {
 
 /// What projects are checked against.
 pub(crate) struct Context<'a> {
-    pub declared: &'a Declared,
+    pub declared: &'a Declared<'a>,
     /// The voices of Renderfile.toml, for the avatar each gives its lines.
     pub voices: &'a BTreeMap<String, Voice>,
     /// `[defaults]`, which scenes override.
@@ -354,7 +354,11 @@ impl SceneCheck<'_> {
     fn audio(&mut self, a: &Spanned<String>) -> Option<SourceFile> {
         let file = self.file(a)?;
         if paths::has_ext(&file.rel, &["wav"]) {
-            return Some(file);
+            let checked = self
+                .cx
+                .declared
+                .check_media(self.doc, a, &file, Media::Recording);
+            return self.ok(checked).map(|_| file);
         }
         let (rel, msg) = (&file.rel, format!("`{}` is not a WAV file", a.get_ref()));
         let stem = rel.rsplit_once('.').map_or(rel.as_str(), |(stem, _)| stem);
@@ -702,7 +706,10 @@ mod tests {
 
         // In a script, at the character itself.
         let f = demo("[[scene]]\nname = \"intro\"\nscript = \"scripts/intro.txt\"\n");
-        f.write("scripts/intro.txt", "Hello.\n[guest]  Ring\u{7}ing.\nBell\u{9b}\n");
+        f.write(
+            "scripts/intro.txt",
+            "Hello.\n[guest]  Ring\u{7}ing.\nBell\u{9b}\n",
+        );
         assert_errors(
             &f.errors(),
             &[

@@ -17,8 +17,8 @@ use super::espeak::{self, espeak_voice, RawVoice};
 use super::model::ModelProblem;
 use super::settings::{self, Declared, RawSettings, SceneSettings};
 use super::values::{in_range, Device};
-use super::{paths, table, Avatar, AvatarKind, Settings, Voice, VoiceEngine};
-use crate::diagnostic::{ConfigError, Doc, Errors};
+use super::{paths, table, Avatar, AvatarKind, CheckMedia, Media, Settings, Voice, VoiceEngine};
+use crate::diagnostic::{ConfigError, Doc, Errors, Warning};
 
 const TOP_KEYS: &[&str] = &["render", "defaults", "voices", "avatars", "engines"];
 const RENDER_KEYS: &[&str] = &["device", "jobs"];
@@ -39,26 +39,29 @@ struct RawAvatar {
     lipsync: Option<Spanned<String>>,
 }
 
-pub(crate) struct Renderfile {
+pub(crate) struct Renderfile<'a> {
     pub settings: Settings,
     /// `[defaults]` over the built-in settings.
     pub defaults: SceneSettings,
-    pub declared: Declared,
+    pub declared: Declared<'a>,
     pub voices: BTreeMap<String, Voice>,
     pub avatars: BTreeMap<String, Avatar>,
     pub engines: BTreeMap<String, CommandEngine>,
+    pub warnings: Vec<Warning>,
 }
 
 /// Engines with the reasons each cannot run here (reported only if used).
 pub(crate) type Engines = BTreeMap<String, (CommandEngine, Vec<ConfigError>)>;
 
 /// Checks `Renderfile.toml` (`doc`) in the canonical content folder `root`; `machine` are
-/// this machine's engines, which win over the folder's of the same name.
-pub(crate) fn parse(
+/// this machine's engines, which win over the folder's of the same name; `media` checks the
+/// files that keys name.
+pub(crate) fn parse<'a>(
     root: &Path,
     doc: &Doc,
     machine: Engines,
-) -> Result<Renderfile, Vec<ConfigError>> {
+    media: &'a dyn CheckMedia,
+) -> Result<Renderfile<'a>, Vec<ConfigError>> {
     let mut top = table::parse_document(doc)?;
     let mut errors = Vec::new();
     let e = &mut errors;
@@ -78,6 +81,7 @@ pub(crate) fn parse(
     let settings = farm_settings(doc, render, e);
     let declared = Declared {
         root: root.to_path_buf(),
+        media,
         voices: raw_voices.iter().map(|v| v.0.clone()).collect(),
         avatars: raw_avatars.iter().map(|a| a.0.clone()).collect(),
     };
@@ -89,7 +93,7 @@ pub(crate) fn parse(
             let voice = match raw.engine.as_ref().map(|e| e.get_ref().as_str()) {
                 None | Some("espeak") => espeak_voice(doc, &name, raw, e),
                 Some(engine) if engines.contains_key(engine) => {
-                    command::voice(doc, root, &name, raw, &engines, e)
+                    command::voice(doc, &declared, &name, raw, &engines, e)
                 }
                 Some(_) => {
                     // Still check the rest of the voice, as espeak's.
@@ -101,12 +105,12 @@ pub(crate) fn parse(
             Some((name.clone(), voice?))
         })
         .collect();
+    let mut warnings = Vec::new();
     let avatars: BTreeMap<String, Avatar> = (raw_avatars.into_iter())
         .filter_map(|(name, span, raw)| {
-            Some((
-                name.clone(),
-                avatar(doc, root, name, span, raw, &engines, e)?,
-            ))
+            let avatar = avatar(doc, &declared, (name.clone(), span), raw, &engines, e)?;
+            warnings.extend(avatar.1);
+            Some((name, avatar.0))
         })
         .collect();
     // An engine this machine lacks is an error only where something uses it.
@@ -137,6 +141,7 @@ pub(crate) fn parse(
         voices,
         avatars,
         engines,
+        warnings,
     })
 }
 
@@ -306,15 +311,16 @@ fn farm_settings(doc: &Doc, raw: RawRender, errors: &mut Vec<ConfigError>) -> Se
     }
 }
 
+/// `[avatars.<name>]` (the name and its span), with the warning its file gave, if any.
 fn avatar(
     doc: &Doc,
-    root: &Path,
-    name: String,
-    name_span: Range<usize>,
+    declared: &Declared<'_>,
+    (name, name_span): (String, Range<usize>),
     raw: RawAvatar,
     engines: &BTreeMap<String, CommandEngine>,
     errors: &mut Vec<ConfigError>,
-) -> Option<Avatar> {
+) -> Option<(Avatar, Option<Warning>)> {
+    let root = &declared.root;
     let lipsync = raw
         .lipsync
         .as_ref()
@@ -374,18 +380,24 @@ fn avatar(
             return None;
         }
     };
+    let media = match kind {
+        AvatarKind::Image => Media::AvatarImage,
+        AvatarKind::Video => Media::AvatarVideo,
+    };
     let source = paths::file(doc, root, &path, None).and_then(|f| match kind {
         AvatarKind::Image => paths::image_ext(doc, &path, &f).map(|()| f),
         AvatarKind::Video => Ok(f),
     });
     let source = errors.keep(source)?;
-    Some(Avatar {
+    let warning = errors.keep(declared.check_media(doc, &path, &source, media))?;
+    let avatar = Avatar {
         name,
         source,
         kind,
         lipsync,
         model,
-    })
+    };
+    Some((avatar, warning))
 }
 
 #[cfg(test)]
