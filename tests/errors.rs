@@ -346,6 +346,31 @@ fn corrupt_or_truncated_avatar_image_is_reported_at_load() {
             UNREADABLE_IMAGE,
         );
     }
+
+    // The JPEG decoder would fill in a missing half with grey.
+    let folder = Folder::small_demo();
+    let mut jpeg = Vec::new();
+    image::open(folder.file("avatars/astronaut.png"))
+        .unwrap()
+        .write_to(
+            &mut std::io::Cursor::new(&mut jpeg),
+            image::ImageFormat::Jpeg,
+        )
+        .unwrap();
+    std::fs::write(
+        folder.file("avatars/astronaut.jpg"),
+        &jpeg[..jpeg.len() / 2],
+    )
+    .unwrap();
+    folder.edit("Renderfile.toml", "astronaut.png", "astronaut.jpg");
+    let run = render(&folder, &["build"]);
+    assert_media_error(
+        &folder,
+        &run,
+        "× cannot read avatar image `avatars/astronaut.jpg`: it is cut short: the JPEG ends before its end-of-image marker",
+        ("Renderfile.toml", "\"avatars/astronaut.jpg\""),
+        UNREADABLE_IMAGE,
+    );
 }
 
 #[test]
@@ -906,8 +931,7 @@ fn media_checks_are_remembered_by_content_hash() {
             "{remembered}"
         );
     }
-    // A file replaced by a damaged one is checked again, though its size and mtime may not
-    // tell (the stamp includes the inode).
+    // A file replaced by a damaged one of the same size is checked again.
     let png = std::fs::read(folder.file("avatars/camera.png")).unwrap();
     let mut damaged = png.clone();
     let middle = damaged.len() / 2;
