@@ -943,3 +943,37 @@ fn media_checks_are_remembered_by_content_hash() {
     line_starting(&run, "× cannot read avatar image `avatars/camera.png`: ");
     assert!(run.made().is_empty(), "{:?}", run.made());
 }
+
+#[test]
+fn keep_going_leaves_out_the_scenes_that_show_a_damaged_avatar() {
+    let folder = Folder::small_demo();
+    let png = std::fs::read(folder.file("avatars/camera.png")).unwrap();
+    std::fs::write(folder.file("avatars/camera.png"), &png[..png.len() / 2]).unwrap();
+    // Only `dialogue` shows the guest's face, then.
+    folder.edit(
+        "projects/demo/welcome.txt",
+        "[guest] And it only",
+        "And it only",
+    );
+    let message = "× cannot read avatar image `avatars/camera.png`: unexpected end of file";
+
+    let run = render(&folder, &["build"]);
+    assert_media_error(
+        &folder,
+        &run,
+        message,
+        ("Renderfile.toml", "\"avatars/camera.png\""),
+        UNREADABLE_IMAGE,
+    );
+    assert_line(&run, NOTHING_BUILT);
+
+    let run = render(&folder, &["build", "--keep-going"]);
+    assert_failed_cleanly(&folder, &run, 2, &["out/demo/welcome.mp4"]);
+    assert_line(&run, message);
+    assert_eq!(run.statuses["scene demo/welcome"], "made");
+    assert!(
+        run.statuses.keys().all(|name| !name.contains("dialogue")),
+        "{:?}",
+        run.statuses
+    );
+}

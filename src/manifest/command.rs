@@ -19,8 +19,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::espeak::RawVoice;
-use super::settings::Declared;
-use super::{paths, Media, SourceFile, Voice, VoiceEngine};
+use super::{paths, SourceFile, Voice, VoiceEngine};
 use crate::diagnostic::{list, suggest, ConfigError, Doc, Errors};
 
 /// The keys of [`RawEngine`].
@@ -328,7 +327,7 @@ pub(crate) fn unknown_engine(
 /// every problem in `errors`.
 pub(crate) fn voice(
     doc: &Doc,
-    declared: &Declared<'_>,
+    root: &Path,
     name: &str,
     raw: RawVoice,
     engines: &BTreeMap<String, CommandEngine>,
@@ -367,14 +366,7 @@ pub(crate) fn voice(
         .map_or("en", |l| l.get_ref().trim())
         .to_string();
     let samples: Vec<SourceFile> = (raw.samples.iter().flat_map(|s| s.get_ref()))
-        .filter_map(|s| {
-            let file = paths::file(doc, &declared.root, s, None).and_then(|f| {
-                declared
-                    .check_media(doc, s, &f, Media::VoiceSample)
-                    .map(|_| f)
-            });
-            errors.keep(file)
-        })
+        .filter_map(|s| errors.keep(paths::file(doc, root, s, None)))
         .collect();
     let clones = engine.conditioning.is_some() || engine.uses("samples");
     let span = raw

@@ -101,9 +101,9 @@ pub fn load(root: &Path) -> Result<Loaded, Vec<ConfigError>> {
     load_checked(root, &Unchecked)
 }
 
-/// [`load`], with each avatar, background, recording and voice sample checked by `media`
-/// where a key names it: an avatar's or voice sample's problem is fatal (as every problem in
-/// Renderfile.toml), a background's or recording's leaves out its scene.
+/// [`load`], with the contents of the files that lines need checked by `media`: each problem
+/// is reported at the key naming the file and leaves out the scenes that need the file (a
+/// background in [defaults] is checked, and fails, like every value in Renderfile.toml).
 pub fn load_checked(root: &Path, media: &dyn CheckMedia) -> Result<Loaded, Vec<ConfigError>> {
     let fatal = |msg: String, help: String| {
         vec![ConfigError::in_file(RENDERFILE_NAME, msg).with_help(help)]
@@ -122,7 +122,8 @@ pub fn load_checked(root: &Path, media: &dyn CheckMedia) -> Result<Loaded, Vec<C
             other => fatal(format!("cannot read `{RENDERFILE_NAME}`: {}", other.message(RENDERFILE_NAME)), other.help()),
         })?;
     let machine = renderfile::machine_engines()?;
-    let rf = renderfile::parse(&root, &Doc::new(RENDERFILE_NAME, text), machine, media)?;
+    let renderfile = Doc::new(RENDERFILE_NAME, text);
+    let rf = renderfile::parse(&root, &renderfile, machine, media)?;
     let cx = project::Context {
         declared: &rf.declared,
         voices: &rf.voices,
@@ -140,8 +141,9 @@ pub fn load_checked(root: &Path, media: &dyn CheckMedia) -> Result<Loaded, Vec<C
             Err(e) => errors.push(e),
         }
     }
+    let (media_errors, warnings) = rf.check_used_media(&renderfile, &mut projects);
+    errors.splice(0..0, media_errors);
     let (settings, voices, avatars, engines) = (rf.settings, rf.voices, rf.avatars, rf.engines);
-    let warnings = rf.warnings;
     Ok(Loaded {
         manifest: Manifest {
             root,
@@ -765,23 +767,35 @@ script = "scripts/interview.txt"
     }
 
     #[test]
-    fn media_problems_in_renderfile_are_fatal() {
-        let rf = RENDERFILE.replace("astronaut.png", "bad.png").replace("pitch = 60\n", "").replace(
+    fn avatars_and_samples_are_checked_for_the_lines_that_need_them() {
+        let rf = (RENDERFILE.replace("pitch = 60\n", ""))
+            .replace("[defaults]\n", "[defaults]\navatar = \"astronaut\"\n")
+            .replace(
             "[voices.guest]\n",
             "[voices.guest]\nengine = \"clone\"\nsamples = [\"voices/bad.wav\"]\n",
-        ) + "\n[engines.clone]\nstage = \"speech\"\nprogram = \"/bin/true\"\nargs = [\"{samples}\", \"{text_file}\", \"{out}\"]\n";
+        ) + "\n[avatars.broken]\nimage = \"avatars/bad.png\"\n\n[avatars.unused]\nimage = \"avatars/bad-too.png\"\n\n[engines.clone]\nstage = \"speech\"\nprogram = \"/bin/true\"\nargs = [\"{samples}\", \"{text_file}\", \"{out}\"]\n";
         let f = Folder::new(&rf);
-        f.write("avatars/bad.png", "png");
-        f.write("voices/bad.wav", "RIFF");
-        f.project("demo", "[[scene]]\nname = \"a\"\nlines = [\"Hi\"]\n");
-        let errors = load_checked(f.root(), &Fussy).unwrap_err();
+        for bad in ["avatars/bad.png", "avatars/bad-too.png", "voices/bad.wav"] {
+            f.write(bad, "bad");
+        }
+        f.project(
+            "demo",
+            "[[scene]]\nname = \"shows\"\nlines = [\"Hi\", { text = \"Ho\", avatar = \"broken\" }]\n\n[[scene]]\nname = \"speaks\"\nlines = [{ text = \"Hi\", voice = \"guest\" }]\n\n[[scene]]\nname = \"plays\"\nlines = [{ audio = \"voices/fine.wav\", voice = \"guest\" }]\n\n[[scene]]\nname = \"neither\"\navatar = \"unused\"\nlines = [{ text = \"Hi\", avatar = \"astronaut\" }]\n",
+        );
+        f.write("voices/fine.wav", "RIFF");
+        let l = load_checked(f.root(), &Fussy).unwrap();
         assert_errors(
-            &errors,
+            &l.errors,
             &[
-                "Renderfile.toml:12:12: voice sample `voices/bad.wav` is damaged | fix it",
-                "Renderfile.toml:16:9: avatar image `avatars/bad.png` is damaged | fix it",
+                "Renderfile.toml:20:9: avatar image `avatars/bad.png` is damaged | fix it",
+                "Renderfile.toml:13:12: voice sample `voices/bad.wav` is damaged | fix it",
             ],
         );
+        // A recorded line does not need its voice; an avatar no line shows is never read.
+        let scenes: Vec<&str> = (l.manifest.projects[0].scenes.iter())
+            .map(|s| s.name.as_str())
+            .collect();
+        assert_eq!(scenes, ["plays", "neither"]);
     }
 
     #[test]

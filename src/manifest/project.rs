@@ -354,10 +354,8 @@ impl SceneCheck<'_> {
     fn audio(&mut self, a: &Spanned<String>) -> Option<SourceFile> {
         let file = self.file(a)?;
         if paths::has_ext(&file.rel, &["wav"]) {
-            let checked = self
-                .cx
-                .declared
-                .check_media(self.doc, a, &file, Media::Recording);
+            let declared = self.cx.declared;
+            let checked = declared.check_media(self.doc, a.span(), &file, Media::Recording);
             return self.ok(checked).map(|_| file);
         }
         let (rel, msg) = (&file.rel, format!("`{}` is not a WAV file", a.get_ref()));

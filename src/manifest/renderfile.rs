@@ -3,7 +3,7 @@
 //! Every problem here is fatal (nothing can be built without voices and avatars), but all of
 //! them are collected before giving up.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::path::Path;
 
@@ -17,7 +17,10 @@ use super::espeak::{self, espeak_voice, RawVoice};
 use super::model::ModelProblem;
 use super::settings::{self, Declared, RawSettings, SceneSettings};
 use super::values::{in_range, Device};
-use super::{paths, table, Avatar, AvatarKind, CheckMedia, Media, Settings, Voice, VoiceEngine};
+use super::{
+    paths, table, Avatar, AvatarKind, CheckMedia, Media, Project, Scene, Settings, SourceFile,
+    Voice, VoiceEngine,
+};
 use crate::diagnostic::{ConfigError, Doc, Errors, Warning};
 
 const TOP_KEYS: &[&str] = &["render", "defaults", "voices", "avatars", "engines"];
@@ -47,7 +50,9 @@ pub(crate) struct Renderfile<'a> {
     pub voices: BTreeMap<String, Voice>,
     pub avatars: BTreeMap<String, Avatar>,
     pub engines: BTreeMap<String, CommandEngine>,
-    pub warnings: Vec<Warning>,
+    /// Where each avatar's and voice sample's file is named (its rel → the value's span),
+    /// for [`Renderfile::check_used_media`].
+    file_keys: BTreeMap<String, Range<usize>>,
 }
 
 /// Engines with the reasons each cannot run here (reported only if used).
@@ -85,15 +90,19 @@ pub(crate) fn parse<'a>(
         voices: raw_voices.iter().map(|v| v.0.clone()).collect(),
         avatars: raw_avatars.iter().map(|a| a.0.clone()).collect(),
     };
+    let mut file_keys = BTreeMap::new();
     let voices: BTreeMap<String, Voice> = (raw_voices.into_iter())
         .filter_map(|(name, _, raw)| {
             if let Some(avatar) = &raw.avatar {
                 e.extend(declared.check(doc, "avatar", avatar).err());
             }
+            let sample_keys: Vec<Range<usize>> = (raw.samples.iter())
+                .flat_map(|s| s.get_ref().iter().map(Spanned::span))
+                .collect();
             let voice = match raw.engine.as_ref().map(|e| e.get_ref().as_str()) {
                 None | Some("espeak") => espeak_voice(doc, &name, raw, e),
                 Some(engine) if engines.contains_key(engine) => {
-                    command::voice(doc, &declared, &name, raw, &engines, e)
+                    command::voice(doc, root, &name, raw, &engines, e)
                 }
                 Some(_) => {
                     // Still check the rest of the voice, as espeak's.
@@ -102,15 +111,21 @@ pub(crate) fn parse<'a>(
                     espeak_voice(doc, &name, raw, e).and(None)
                 }
             };
-            Some((name.clone(), voice?))
+            let voice = voice?;
+            if let VoiceEngine::Command { samples, .. } = &voice.engine {
+                // A voice is made only when all its samples resolved, one for each key.
+                for (sample, key) in samples.iter().zip(sample_keys) {
+                    file_keys.entry(sample.rel.clone()).or_insert(key);
+                }
+            }
+            Some((name.clone(), voice))
         })
         .collect();
-    let mut warnings = Vec::new();
     let avatars: BTreeMap<String, Avatar> = (raw_avatars.into_iter())
         .filter_map(|(name, span, raw)| {
-            let avatar = avatar(doc, &declared, (name.clone(), span), raw, &engines, e)?;
-            warnings.extend(avatar.1);
-            Some((name, avatar.0))
+            let (avatar, key) = avatar(doc, root, (name.clone(), span), raw, &engines, e)?;
+            file_keys.entry(avatar.source.rel.clone()).or_insert(key);
+            Some((name, avatar))
         })
         .collect();
     // An engine this machine lacks is an error only where something uses it.
@@ -141,8 +156,84 @@ pub(crate) fn parse<'a>(
         voices,
         avatars,
         engines,
-        warnings,
+        file_keys,
     })
+}
+
+impl Renderfile<'_> {
+    /// Checks the contents of the avatars that lines show and of the samples of the voices
+    /// that lines speak with, in Renderfile.toml (`doc`): a file no line needs is never read
+    /// (a declared but unused avatar may be a placeholder). A bad file leaves out every scene
+    /// that needs it; its error is reported once, at its key.
+    pub fn check_used_media(
+        &self,
+        doc: &Doc,
+        projects: &mut Vec<Project>,
+    ) -> (Vec<ConfigError>, Vec<Warning>) {
+        let lines = || {
+            projects
+                .iter()
+                .flat_map(|p| &p.scenes)
+                .flat_map(|s| &s.lines)
+        };
+        let shown: BTreeSet<&str> = lines().map(|l| l.avatar.as_str()).collect();
+        let spoken: BTreeSet<&str> = (lines().filter(|l| l.audio.is_none()))
+            .map(|l| l.voice.as_str())
+            .collect();
+        let (mut errors, mut warnings) = (Vec::new(), Vec::new());
+        let (mut bad_avatars, mut bad_voices) = (BTreeSet::new(), BTreeSet::new());
+        // True if usable. What a file gives is said once, though two voices share a sample.
+        let mut said = BTreeSet::new();
+        let mut check = |file: &SourceFile, media| {
+            let span = self.file_keys.get(&file.rel).cloned().unwrap_or(0..0);
+            let answer = self.declared.check_media(doc, span, file, media);
+            let first = said.insert(file.rel.clone());
+            match answer {
+                Ok(warning) => {
+                    warnings.extend(warning.filter(|_| first));
+                    true
+                }
+                Err(e) => {
+                    errors.extend(first.then_some(e));
+                    false
+                }
+            }
+        };
+        for (name, avatar) in &self.avatars {
+            let media = match avatar.kind {
+                AvatarKind::Image => Media::AvatarImage,
+                AvatarKind::Video => Media::AvatarVideo,
+            };
+            if shown.contains(name.as_str()) && !check(&avatar.source, media) {
+                bad_avatars.insert(name.clone());
+            }
+        }
+        for (name, voice) in &self.voices {
+            let VoiceEngine::Command { samples, .. } = &voice.engine else {
+                continue;
+            };
+            if spoken.contains(name.as_str()) {
+                // Every sample is checked, so that each bad one is reported.
+                let usable: Vec<bool> = (samples.iter())
+                    .map(|s| check(s, Media::VoiceSample))
+                    .collect();
+                if usable.contains(&false) {
+                    bad_voices.insert(name.clone());
+                }
+            }
+        }
+        let needs_bad = |scene: &Scene| {
+            (scene.lines.iter()).any(|l| {
+                bad_avatars.contains(&l.avatar)
+                    || (l.audio.is_none() && bad_voices.contains(&l.voice))
+            })
+        };
+        for project in projects.iter_mut() {
+            project.scenes.retain(|scene| !needs_bad(scene));
+        }
+        projects.retain(|p| !p.scenes.is_empty());
+        (errors, warnings)
+    }
 }
 
 /// `[engines.<name>]` in `doc`, whose relative paths are relative to `base`.
@@ -311,16 +402,15 @@ fn farm_settings(doc: &Doc, raw: RawRender, errors: &mut Vec<ConfigError>) -> Se
     }
 }
 
-/// `[avatars.<name>]` (the name and its span), with the warning its file gave, if any.
+/// `[avatars.<name>]` (the name and its span), with the span of the path of its file.
 fn avatar(
     doc: &Doc,
-    declared: &Declared<'_>,
+    root: &Path,
     (name, name_span): (String, Range<usize>),
     raw: RawAvatar,
     engines: &BTreeMap<String, CommandEngine>,
     errors: &mut Vec<ConfigError>,
-) -> Option<(Avatar, Option<Warning>)> {
-    let root = &declared.root;
+) -> Option<(Avatar, Range<usize>)> {
     let lipsync = raw
         .lipsync
         .as_ref()
@@ -380,16 +470,11 @@ fn avatar(
             return None;
         }
     };
-    let media = match kind {
-        AvatarKind::Image => Media::AvatarImage,
-        AvatarKind::Video => Media::AvatarVideo,
-    };
     let source = paths::file(doc, root, &path, None).and_then(|f| match kind {
         AvatarKind::Image => paths::image_ext(doc, &path, &f).map(|()| f),
         AvatarKind::Video => Ok(f),
     });
     let source = errors.keep(source)?;
-    let warning = errors.keep(declared.check_media(doc, &path, &source, media))?;
     let avatar = Avatar {
         name,
         source,
@@ -397,7 +482,7 @@ fn avatar(
         lipsync,
         model,
     };
-    Some((avatar, warning))
+    Some((avatar, path.span()))
 }
 
 #[cfg(test)]

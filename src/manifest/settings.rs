@@ -3,6 +3,7 @@
 //! them the same way, so one raw struct reads both and one resolver applies them: the scene's
 //! value over the default over the built-in.
 
+use std::ops::Range;
 use std::path::PathBuf;
 
 use serde::Deserialize;
@@ -40,16 +41,16 @@ pub(crate) struct Declared<'a> {
 }
 
 impl Declared<'_> {
-    /// The contents of `file`, named at `v` in `doc`, checked as `media`: Err = the problem at
-    /// `v`; Ok(Some) = a warning at `v`.
+    /// The contents of `file`, named at `span` in `doc`, checked as `media`: Err = the
+    /// problem at `span`; Ok(Some) = a warning there.
     pub fn check_media(
         &self,
         doc: &Doc,
-        v: &Spanned<String>,
+        span: Range<usize>,
         file: &SourceFile,
         media: Media,
     ) -> Result<Option<Warning>, ConfigError> {
-        let at = |note: MediaNote| doc.err(v.span(), note.message, note.label, note.help);
+        let at = |note: MediaNote| doc.err(span.clone(), note.message, note.label, note.help);
         match self.media.check(file, media) {
             Ok(note) => Ok(note.map(|note| Warning(at(note)))),
             Err(problem) => Err(at(problem)),

@@ -138,7 +138,7 @@ impl Background {
             e
         })?;
         paths::image_ext(doc, v, &file)?;
-        declared.check_media(doc, v, &file, Media::BackgroundImage)?;
+        declared.check_media(doc, v.span(), &file, Media::BackgroundImage)?;
         Ok(Background::Image(file))
     }
 }
