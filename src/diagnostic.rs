@@ -216,6 +216,18 @@ impl Doc {
             let message = format!("TOML syntax error: unquoted text `{word}`");
             return self.err(span, message, "not quoted", help);
         }
+        // A control character written as is: toml says that its string or comment is bad.
+        if let Some(c) = (self.text.get(span.start..).and_then(|t| t.chars().next()))
+            .filter(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+        {
+            let message = format!(
+                "TOML syntax error: a control character ({}) in the file",
+                control_name(c)
+            );
+            let help = "delete it: most editors do not show it (in a string, an escape such as \\u0000 stands for one)";
+            let span = span.start..span.start + c.len_utf8();
+            return self.err(span, message, "control character", help);
+        }
         let msg = err.message().trim();
         let (first, rest) = msg.split_once('\n').unwrap_or((msg, ""));
         let help = match rest.trim() {
@@ -393,6 +405,21 @@ fn humanise_serde(msg: &str) -> String {
         out = out.replace(from, to);
     }
     out
+}
+
+/// "U+0000 NUL": a control character's code point and, for ASCII ones, its name.
+pub(crate) fn control_name(c: char) -> String {
+    const C0: [&str; 32] = [
+        "NUL", "SOH", "STX", "ETX", "EOT", "ENQ", "ACK", "BEL", "BS", "HT", "LF", "VT", "FF", "CR",
+        "SO", "SI", "DLE", "DC1", "DC2", "DC3", "DC4", "NAK", "SYN", "ETB", "CAN", "EM", "SUB",
+        "ESC", "FS", "GS", "RS", "US",
+    ];
+    let code = c as u32;
+    match code {
+        0..=31 => format!("U+{code:04X} {}", C0[code as usize]),
+        0x7f => "U+007F DEL".to_string(),
+        _ => format!("U+{code:04X}"),
+    }
 }
 
 /// A name render accepts for a project, scene, voice or avatar: letters, digits, `-`, `_`.

@@ -818,6 +818,26 @@ fn a_control_character_in_a_line_is_named() {
         "× a line in the script of scene `welcome` contains a control character (U+001B ESC)",
     );
     assert_line(&run, &location(&folder, rel, "\u{1b}"));
+
+    // Written into project.toml as is: a TOML syntax error, at the character.
+    let folder = Folder::small_demo();
+    let rel = "projects/demo/project.toml";
+    folder.edit(
+        rel,
+        "\"That sounds like make,",
+        "\"That sounds like\u{0} make,",
+    );
+    let run = render(&folder, &["build"]);
+    assert_config_error(&folder, &run);
+    assert_line(
+        &run,
+        "× TOML syntax error: a control character (U+0000 NUL) in the file",
+    );
+    assert_line(&run, &location(&folder, rel, "\u{0}"));
+    assert_line(
+        &run,
+        "help: delete it: most editors do not show it (in a string, an escape such as \\u0000 stands for one)",
+    );
 }
 
 #[test]

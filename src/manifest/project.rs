@@ -13,7 +13,7 @@ use toml::Spanned;
 
 use super::settings::{Declared, RawSettings, SceneSettings};
 use super::{paths, table, Line, Media, Project, Scene, SourceFile, Voice};
-use crate::diagnostic::{list, ConfigError, Doc};
+use crate::diagnostic::{control_name, list, ConfigError, Doc};
 
 const TOP_KEYS: &[&str] = &["scene"];
 /// A scene's keys: its name, the settings it may override, and where its lines come from.
@@ -526,18 +526,7 @@ fn control_character(text: &str) -> Option<(usize, char)> {
 
 /// "line 3 of scene `intro` contains a control character (U+0000 NUL)", at `span`.
 fn unspeakable(doc: &Doc, span: Range<usize>, line: &str, c: char) -> ConfigError {
-    const C0: [&str; 32] = [
-        "NUL", "SOH", "STX", "ETX", "EOT", "ENQ", "ACK", "BEL", "BS", "HT", "LF", "VT", "FF", "CR",
-        "SO", "SI", "DLE", "DC1", "DC2", "DC3", "DC4", "NAK", "SYN", "ETB", "CAN", "EM", "SUB",
-        "ESC", "FS", "GS", "RS", "US",
-    ];
-    let code = c as u32;
-    let name = match code {
-        0..=31 => format!(" {}", C0[code as usize]),
-        0x7f => " DEL".to_string(),
-        _ => String::new(),
-    };
-    let msg = format!("{line} contains a control character (U+{code:04X}{name})");
+    let msg = format!("{line} contains a control character ({})", control_name(c));
     let help = "delete it: a line's text must be printable (tabs and line breaks are fine); most editors do not show it, and a NUL would cut the line short";
     doc.err(span, msg, "control character", help)
 }
@@ -695,6 +684,12 @@ mod tests {
         let errors = f.errors();
         assert_errors(&errors, &["projects/demo/project.toml:5:34: line 2 of scene `intro` has both `text` and `audio` | a line is either said from its `text` or played from its recording `audio`: keep one of them"]);
         assert!(render_report(&errors[0]).contains("text here"));
+    }
+
+    #[test]
+    fn a_control_character_written_into_the_toml_as_is() {
+        let f = demo("[[scene]]\nname = \"intro\"\nlines = [\"Cut\u{0} short\"]\n");
+        assert_errors(&f.errors(), &["projects/demo/project.toml:3:14: TOML syntax error: a control character (U+0000 NUL) in the file | delete it: most editors do not show it (in a string, an escape such as \\u0000 stands for one)"]);
     }
 
     #[test]
