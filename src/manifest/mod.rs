@@ -3,7 +3,8 @@
 //! plain values with every default applied and every path confined to the content folder.
 //!
 //! Parsing and diagnostics live in the submodules; this file is the resolved model that the
-//! rest of render reads.
+//! rest of render reads, and the [`CheckMedia`] trait through which `media_check.rs` looks
+//! inside the files the lines need while the folder loads (the manifest itself only parses).
 
 pub mod command;
 mod espeak;
