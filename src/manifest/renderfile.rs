@@ -1,7 +1,9 @@
 //! `Renderfile.toml`: farm settings, defaults, voices and avatars.
 //!
-//! Every problem here is fatal (nothing can be built without voices and avatars), but all of
-//! them are collected before giving up.
+//! Every problem in its declarations is fatal (nothing can be built without voices and
+//! avatars), but all of them are collected before giving up. What is inside the files its
+//! avatars and voice samples name is checked later, for the lines that need them
+//! ([`Renderfile::check_used_media`]): a bad one leaves out only those lines' scenes.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
