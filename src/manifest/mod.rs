@@ -792,11 +792,13 @@ script = "scripts/interview.txt"
                 "Renderfile.toml:13:12: voice sample `voices/bad.wav` is damaged | fix it",
             ],
         );
-        // A recorded line does not need its voice; an avatar no line shows is never read.
+        // An avatar no line shows is never read. A recorded line's voice is made all the
+        // same (the graph plans a voice's conditioning for each of its lines), so `plays`
+        // needs the sample too.
         let scenes: Vec<&str> = (l.manifest.projects[0].scenes.iter())
             .map(|s| s.name.as_str())
             .collect();
-        assert_eq!(scenes, ["plays", "neither"]);
+        assert_eq!(scenes, ["neither"]);
     }
 
     #[test]

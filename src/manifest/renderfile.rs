@@ -164,7 +164,7 @@ pub(crate) fn parse<'a>(
 
 impl Renderfile<'_> {
     /// Checks the contents of the avatars that lines show and of the samples of the voices
-    /// that lines speak with, in Renderfile.toml (`doc`): a file no line needs is never read
+    /// that lines have, in Renderfile.toml (`doc`): a file no line needs is never read
     /// (a declared but unused avatar may be a placeholder). A bad file leaves out every scene
     /// that needs it; its error is reported once, at its key.
     pub fn check_used_media(
@@ -179,9 +179,8 @@ impl Renderfile<'_> {
                 .flat_map(|s| &s.lines)
         };
         let shown: BTreeSet<&str> = lines().map(|l| l.avatar.as_str()).collect();
-        let spoken: BTreeSet<&str> = (lines().filter(|l| l.audio.is_none()))
-            .map(|l| l.voice.as_str())
-            .collect();
+        // As the graph: a voice's conditioning is made for any line of it, recorded or not.
+        let spoken: BTreeSet<&str> = lines().map(|l| l.voice.as_str()).collect();
         let (mut errors, mut warnings) = (Vec::new(), Vec::new());
         let (mut bad_avatars, mut bad_voices) = (BTreeSet::new(), BTreeSet::new());
         // True if usable. What a file gives is said once, though two voices share a sample.
@@ -225,10 +224,8 @@ impl Renderfile<'_> {
             }
         }
         let needs_bad = |scene: &Scene| {
-            (scene.lines.iter()).any(|l| {
-                bad_avatars.contains(&l.avatar)
-                    || (l.audio.is_none() && bad_voices.contains(&l.voice))
-            })
+            (scene.lines.iter())
+                .any(|l| bad_avatars.contains(&l.avatar) || bad_voices.contains(&l.voice))
         };
         for project in projects.iter_mut() {
             project.scenes.retain(|scene| !needs_bad(scene));
