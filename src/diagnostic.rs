@@ -20,6 +20,7 @@ use std::sync::Arc;
 use miette::{
     Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan,
 };
+use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
 /// One problem in `Renderfile.toml`, a `project.toml` or a script file.
@@ -88,6 +89,30 @@ impl ConfigError {
             }
             None => file.to_string(),
         }
+    }
+}
+
+/// A [`ConfigError`] shown as a warning (`⚠`): render goes on, and says what it did about
+/// it (e.g. which of several faces it follows).
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct Warning(pub ConfigError);
+
+impl Diagnostic for Warning {
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(miette::Severity::Warning)
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        self.0.help()
+    }
+
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        self.0.source_code()
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        self.0.labels()
     }
 }
 
@@ -179,6 +204,10 @@ impl Doc {
     /// A TOML syntax error from the parser.
     pub fn syntax_error(&self, err: &toml::de::Error) -> ConfigError {
         let span = err.span().unwrap_or(0..0);
+        // Its span is the repeated key, a word that would read as unquoted text below.
+        if err.message().trim() == "duplicate key" {
+            return self.duplicate(span);
+        }
         let word = self.text.get(span.clone()).unwrap_or_default();
         // toml reads a bare word by its first letters: `intro` is an "invalid float" (inf),
         // `true_x` an "invalid boolean". Say what it is.
@@ -187,10 +216,21 @@ impl Doc {
             let message = format!("TOML syntax error: unquoted text `{word}`");
             return self.err(span, message, "not quoted", help);
         }
+        // A control character written as is: toml says that its string or comment is bad.
+        if let Some(c) = (self.text.get(span.start..).and_then(|t| t.chars().next()))
+            .filter(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+        {
+            let message = format!(
+                "TOML syntax error: a control character ({}) in the file",
+                control_name(c)
+            );
+            let help = "delete it: most editors do not show it (in a string, an escape such as \\u0000 stands for one)";
+            let span = span.start..span.start + c.len_utf8();
+            return self.err(span, message, "control character", help);
+        }
         let msg = err.message().trim();
         let (first, rest) = msg.split_once('\n').unwrap_or((msg, ""));
         let help = match rest.trim() {
-            "" if first.starts_with("duplicate key") => "each key may appear only once in a table",
             "" if first.starts_with("invalid basic string") => {
                 "a string is missing its closing `\"`"
             }
@@ -198,6 +238,48 @@ impl Doc {
             rest => rest,
         };
         self.err(span, format!("TOML syntax error: {first}"), "here", help)
+    }
+
+    /// "duplicate key `fps`, first defined on line 5" at the second `fps` (or the same for a
+    /// table header written twice). toml knows where the key was first defined but does not
+    /// pass it on, so the document is parsed again with the second key renamed to a stand-in:
+    /// the table that then holds the stand-in is the one that already held the key.
+    fn duplicate(&self, span: Range<usize>) -> ConfigError {
+        const STAND_IN: &str = "render-duplicate-stand-in";
+        let written = self.text.get(span.clone()).unwrap_or_default();
+        let key = written.trim_matches(|c| c == '"' || c == '\'');
+        let retry = format!(
+            "{}{STAND_IN}{}",
+            self.text.get(..span.start).unwrap_or_default(),
+            self.text.get(span.end..).unwrap_or_default()
+        );
+        let (parsed, _) = DeTable::parse_recoverable(&retry);
+        let first = holder(parsed.get_ref(), STAND_IN)
+            .and_then(|table| table.get_key_value(key))
+            .map(|(k, _)| k.span())
+            .filter(|first| first.end <= span.start);
+        let (what, help) = match table_header(&self.text, span.start) {
+            Some(header) => (
+                format!("table `{header}`"),
+                format!("a table may be declared only once: merge the two {header} sections into one"),
+            ),
+            None => (
+                format!("key `{key}`"),
+                format!("a key may appear only once in a table: keep one `{key} = ...` and remove the other"),
+            ),
+        };
+        let Some(first) = first else {
+            return self.err(
+                span,
+                format!("duplicate {what}"),
+                "defined again here",
+                help,
+            );
+        };
+        let line = line_col(&self.text, first.start).0;
+        let message = format!("duplicate {what}, first defined on line {line}");
+        self.err(span, message, "defined again here", help)
+            .with_related(first, "first defined here")
     }
 
     /// A serde error from deserialising the value at `fallback` (used when the error carries
@@ -222,6 +304,33 @@ impl Doc {
             None => self.err(span, humanise_serde(msg), "", ""),
         }
     }
+}
+
+/// The table in `table` (or nested in it) that has the key `key`.
+fn holder<'t, 'i>(table: &'t DeTable<'i>, key: &str) -> Option<&'t DeTable<'i>> {
+    if table.contains_key(key) {
+        return Some(table);
+    }
+    table.values().find_map(|v| in_value(v.get_ref(), key))
+}
+
+fn in_value<'t, 'i>(value: &'t DeValue<'i>, key: &str) -> Option<&'t DeTable<'i>> {
+    match value {
+        DeValue::Table(t) => holder(t, key),
+        DeValue::Array(items) => items.iter().find_map(|v| in_value(v.get_ref(), key)),
+        _ => None,
+    }
+}
+
+/// `[voices.guest]` when `offset` lies in a `[table]` header line (not `[[array]]`, whose
+/// repetition is how TOML writes a list of tables), else None.
+fn table_header(text: &str, offset: usize) -> Option<&str> {
+    let start = text.get(..offset)?.rfind('\n').map_or(0, |i| i + 1);
+    let line = text[start..].lines().next()?.trim_start();
+    if !line.starts_with('[') || line.starts_with("[[") {
+        return None;
+    }
+    line.find(']').map(|end| &line[..=end])
 }
 
 /// "unknown voice `x`" etc. at `v`, with a did-you-mean from the `declared` names, else
@@ -296,6 +405,21 @@ fn humanise_serde(msg: &str) -> String {
         out = out.replace(from, to);
     }
     out
+}
+
+/// "U+0000 NUL": a control character's code point and, for ASCII ones, its name.
+pub(crate) fn control_name(c: char) -> String {
+    const C0: [&str; 32] = [
+        "NUL", "SOH", "STX", "ETX", "EOT", "ENQ", "ACK", "BEL", "BS", "HT", "LF", "VT", "FF", "CR",
+        "SO", "SI", "DLE", "DC1", "DC2", "DC3", "DC4", "NAK", "SYN", "ETB", "CAN", "EM", "SUB",
+        "ESC", "FS", "GS", "RS", "US",
+    ];
+    let code = c as u32;
+    match code {
+        0..=31 => format!("U+{code:04X} {}", C0[code as usize]),
+        0x7f => "U+007F DEL".to_string(),
+        _ => format!("U+{code:04X}"),
+    }
 }
 
 /// A name render accepts for a project, scene, voice or avatar: letters, digits, `-`, `_`.

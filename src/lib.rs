@@ -28,6 +28,7 @@ pub mod key;
 pub mod lock;
 pub mod manifest;
 pub mod media;
+pub mod media_check;
 pub mod plan;
 pub mod process;
 pub mod report;

@@ -30,7 +30,7 @@ impl Audio {
 
 /// Reads a PCM WAV (any bit depth, any channel count, downmixed to mono).
 pub fn read_wav(path: &Path) -> std::result::Result<Audio, String> {
-    let mut reader = hound::WavReader::open(path).map_err(|e| e.to_string())?;
+    let mut reader = hound::WavReader::open(path).map_err(wav_error)?;
     let spec = reader.spec();
     // hound accepts a rate of 0 (and divides by it when the WAV is written back).
     if spec.sample_rate < 8000 {
@@ -44,14 +44,14 @@ pub fn read_wav(path: &Path) -> std::result::Result<Audio, String> {
         hound::SampleFormat::Float => reader
             .samples::<f32>()
             .collect::<std::result::Result<_, _>>()
-            .map_err(|e| e.to_string())?,
+            .map_err(wav_error)?,
         hound::SampleFormat::Int => {
             let scale = 1.0 / (1u64 << (spec.bits_per_sample - 1)) as f32;
             reader
                 .samples::<i32>()
                 .map(|s| s.map(|s| s as f32 * scale))
                 .collect::<std::result::Result<_, _>>()
-                .map_err(|e| e.to_string())?
+                .map_err(wav_error)?
         }
     };
     let samples: Vec<f32> = interleaved
@@ -65,6 +65,20 @@ pub fn read_wav(path: &Path) -> std::result::Result<Audio, String> {
         samples,
         sample_rate: spec.sample_rate,
     })
+}
+
+/// hound's error in words about the file: its "Failed to read enough bytes." (an I/O error
+/// of kind Other) means the file ends before the audio its header announces.
+fn wav_error(e: hound::Error) -> String {
+    match e {
+        hound::Error::IoError(e)
+            if e.kind() == std::io::ErrorKind::UnexpectedEof
+                || e.to_string() == "Failed to read enough bytes." =>
+        {
+            "it is cut short: the file ends before the audio its header announces".to_string()
+        }
+        e => e.to_string(),
+    }
 }
 
 /// Writes mono 16-bit PCM.
@@ -104,6 +118,60 @@ pub fn read_image(path: &Path) -> std::result::Result<Frame, String> {
         frame.data[(y * width * 3) as usize..][..(width * 3) as usize].copy_from_slice(row);
     }
     Ok(frame)
+}
+
+/// The most pixels a side of an image render reads: a larger one would cost hundreds of MB
+/// to decode, and the largest video frame is 7680 wide anyway.
+pub const MAX_IMAGE_SIDE: u32 = 8192;
+
+/// Why an image cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ImageProblem {
+    /// Not a PNG or JPEG, damaged, or cut short: the decoder's words.
+    Unreadable(String),
+    /// Wider or taller than [`MAX_IMAGE_SIDE`] (read from its header, before decoding).
+    TooLarge { width: u32, height: u32 },
+}
+
+/// Decodes a whole image, checking its size from its header first; a truncated file fails
+/// here, not halfway through a build. Used to check a source image when the folder loads.
+pub fn check_image(path: &Path) -> std::result::Result<image::RgbImage, ImageProblem> {
+    let unreadable = |e: &dyn std::fmt::Display| ImageProblem::Unreadable(e.to_string());
+    let bytes = std::fs::read(path).map_err(|e| unreadable(&e))?;
+    let open = || {
+        // As `ImageReader::open`: the format from the contents, else from the extension.
+        let mut reader = image::ImageReader::new(std::io::Cursor::new(&bytes[..]));
+        if let Ok(format) = image::ImageFormat::from_path(path) {
+            reader.set_format(format);
+        }
+        reader.with_guessed_format().map_err(|e| unreadable(&e))
+    };
+    if open()?.format() == Some(image::ImageFormat::Jpeg) && !jpeg_has_its_end(&bytes) {
+        // The JPEG decoder fills in what is missing instead of failing.
+        let cut = "it is cut short: the JPEG ends before its end-of-image marker";
+        return Err(ImageProblem::Unreadable(cut.into()));
+    }
+    let (width, height) = open()?.into_dimensions().map_err(|e| unreadable(&e))?;
+    if width > MAX_IMAGE_SIDE || height > MAX_IMAGE_SIDE {
+        return Err(ImageProblem::TooLarge { width, height });
+    }
+    let mut reader = open()?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_IMAGE_SIDE);
+    limits.max_image_height = Some(MAX_IMAGE_SIDE);
+    reader.limits(limits);
+    Ok(reader.decode().map_err(|e| unreadable(&e))?.to_rgb8())
+}
+
+/// Whether a JPEG's end-of-image marker (FF D9) follows its last scan (FF DA). Within a
+/// scan an FF byte is always followed by 00 or a restart marker, so a file cut short in its
+/// image data has none (the last scan, not the first: an EXIF thumbnail is a whole JPEG).
+fn jpeg_has_its_end(bytes: &[u8]) -> bool {
+    let marker = |m: u8| move |w: &[u8]| w == [0xff, m];
+    let Some(scan) = bytes.windows(2).rposition(marker(0xda)) else {
+        return false;
+    };
+    bytes[scan..].windows(2).any(marker(0xd9))
 }
 
 /// What ffprobe says about a media file.
@@ -390,5 +458,68 @@ impl Drop for VideoEncoder {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    fn encoded(width: u32, height: u32, format: image::ImageFormat) -> Vec<u8> {
+        let image = image::RgbImage::from_fn(width, height, |x, y| {
+            image::Rgb([(x * 7) as u8, (y * 5) as u8, ((x + y) * 3) as u8])
+        });
+        let mut bytes = Vec::new();
+        image
+            .write_to(&mut std::io::Cursor::new(&mut bytes), format)
+            .unwrap();
+        bytes
+    }
+
+    #[test]
+    fn images_are_checked_whole_and_by_size() {
+        let dir = tempfile::tempdir().unwrap();
+        for format in [image::ImageFormat::Png, image::ImageFormat::Jpeg] {
+            let bytes = encoded(64, 48, format);
+            let whole = write(dir.path(), "whole", &bytes);
+            assert_eq!(check_image(&whole).unwrap().dimensions(), (64, 48));
+            let cut = write(dir.path(), "cut", &bytes[..bytes.len() * 2 / 3]);
+            assert!(
+                matches!(check_image(&cut), Err(ImageProblem::Unreadable(_))),
+                "{format:?}"
+            );
+        }
+        let jpeg = encoded(64, 48, image::ImageFormat::Jpeg);
+        let cut = write(dir.path(), "cut.jpg", &jpeg[..jpeg.len() - 2]);
+        assert_eq!(
+            check_image(&cut),
+            Err(ImageProblem::Unreadable(
+                "it is cut short: the JPEG ends before its end-of-image marker".into()
+            ))
+        );
+        let wide = write(
+            dir.path(),
+            "wide.png",
+            &encoded(MAX_IMAGE_SIDE + 1, 2, image::ImageFormat::Png),
+        );
+        assert_eq!(
+            check_image(&wide),
+            Err(ImageProblem::TooLarge {
+                width: MAX_IMAGE_SIDE + 1,
+                height: 2
+            })
+        );
+        let edge = write(
+            dir.path(),
+            "edge.png",
+            &encoded(MAX_IMAGE_SIDE, 2, image::ImageFormat::Png),
+        );
+        assert!(check_image(&edge).is_ok());
     }
 }

@@ -3,6 +3,10 @@
 //! git's index and DVC's state. A touched but unchanged file is re-hashed once and keeps
 //! its key. Within one build a file is stat'ed once (an avatar shown by 10,000 lines
 //! enters 10,000 keys), and the state is written only when a stamp changed.
+//!
+//! The same state remembers which checks of its contents a file passed (`media_check.rs`:
+//! an avatar image decodes, is within size limits, shows a face), keyed by its hash, so a
+//! no-op build decodes nothing.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -16,13 +20,16 @@ use crate::error::{Error, Result};
 pub use crate::files::hash_file;
 use crate::files::{write_atomically, Stamp};
 use crate::key::Key;
-use crate::manifest::SourceFile;
+use crate::manifest::{MediaNote, SourceFile};
 
-/// A file's hash, valid while its stamp holds.
+/// A file's hash, valid while its stamp holds, and the checks its contents passed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct Remembered {
     stamp: Stamp,
     hash: Key,
+    /// Check (name and version) → the warning it gave, if any; kept while `hash` is.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    passed: BTreeMap<String, Option<MediaNote>>,
 }
 
 /// The remembered hashes, loaded from and saved to `cache/state/sources.json`.
@@ -93,11 +100,34 @@ impl SourceHashes {
         let hash = hash_file(&file.abs)?;
         self.files_read.fetch_add(1, Ordering::Relaxed);
         self.changed.store(true, Ordering::Relaxed);
-        self.stamps
-            .lock()
-            .unwrap()
-            .insert(file.rel.clone(), Remembered { stamp, hash });
+        let mut stamps = self.stamps.lock().unwrap();
+        // A touched file with the same contents keeps the checks it passed.
+        let passed = (stamps.remove(&file.rel))
+            .filter(|old| old.hash == hash)
+            .map(|old| old.passed)
+            .unwrap_or_default();
+        let remembered = Remembered {
+            stamp,
+            hash,
+            passed,
+        };
+        stamps.insert(file.rel.clone(), remembered);
         Ok(hash)
+    }
+
+    /// Whether `file`'s current contents passed `check` (Some, with its warning if any).
+    /// Call after [`SourceHashes::hash`], which brings the file's entry up to date.
+    pub fn passed(&self, file: &SourceFile, check: &str) -> Option<Option<MediaNote>> {
+        let stamps = self.stamps.lock().unwrap();
+        stamps.get(&file.rel)?.passed.get(check).cloned()
+    }
+
+    /// Remembers that `file`'s current contents passed `check`, with `warning`.
+    pub fn pass(&self, file: &SourceFile, check: &str, warning: Option<MediaNote>) {
+        if let Some(entry) = self.stamps.lock().unwrap().get_mut(&file.rel) {
+            entry.passed.insert(check.to_string(), warning);
+            self.changed.store(true, Ordering::Relaxed);
+        }
     }
 }
 
@@ -136,5 +166,45 @@ mod tests {
         let next = SourceHashes::load(&state);
         assert_ne!(next.hash(&file).unwrap(), first);
         assert_eq!(next.files_read.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn a_check_passed_is_kept_while_the_contents_are() {
+        let dir = tempfile::tempdir().unwrap();
+        let abs = dir.path().join("a.png");
+        std::fs::write(&abs, "one").unwrap();
+        let file = SourceFile {
+            rel: "a.png".into(),
+            abs: abs.clone(),
+        };
+        let state = dir.path().join("state.json");
+        let hashes = SourceHashes::load(&state);
+        hashes.hash(&file).unwrap();
+        assert_eq!(hashes.passed(&file, "image/1"), None);
+        hashes.pass(&file, "image/1", None);
+        hashes.save(&state).unwrap();
+
+        let reloaded = SourceHashes::load(&state);
+        reloaded.hash(&file).unwrap();
+        assert_eq!(reloaded.passed(&file, "image/1"), Some(None));
+        assert_eq!(reloaded.passed(&file, "image/2"), None);
+
+        // Touched, same contents: still passed. Changed: to be checked again.
+        std::fs::write(&abs, "one").unwrap();
+        let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
+        std::fs::File::options()
+            .write(true)
+            .open(&abs)
+            .unwrap()
+            .set_modified(later)
+            .unwrap();
+        let touched = SourceHashes::load(&state);
+        touched.hash(&file).unwrap();
+        assert_eq!(touched.files_read.load(Ordering::Relaxed), 1);
+        assert_eq!(touched.passed(&file, "image/1"), Some(None));
+        std::fs::write(&abs, "two").unwrap();
+        let changed = SourceHashes::load(&state);
+        changed.hash(&file).unwrap();
+        assert_eq!(changed.passed(&file, "image/1"), None);
     }
 }

@@ -59,6 +59,15 @@ fn location(folder: &Folder, rel: &str, needle: &str) -> String {
     format!("╭─[{rel}:{line}:{col}]")
 }
 
+/// The 1-based line where `needle` starts in `rel`.
+fn line_of(folder: &Folder, rel: &str, needle: &str) -> usize {
+    let text = folder.read(rel);
+    let offset = text
+        .find(needle)
+        .unwrap_or_else(|| panic!("{rel} does not contain {needle:?}"));
+    text[..offset].matches('\n').count() + 1
+}
+
 /// The exit code, no panic, no temporary files, a cache whose objects match their records,
 /// and exactly `out` (whole, playable videos) in out/.
 #[track_caller]
@@ -108,6 +117,17 @@ fn grey_png(folder: &Folder, rel: &str) {
         "-y",
         folder.file(rel).to_str().unwrap(),
     ]);
+}
+
+/// A second of flat grey video: a valid H.264 MP4 with no face in it.
+fn grey_mp4(folder: &Folder, rel: &str) {
+    let path = folder.file(rel);
+    ffmpeg(
+        &["-f", "lavfi", "-i", "color=c=gray:s=256x256:r=25:d=1"]
+            .into_iter()
+            .chain(["-pix_fmt", "yuv420p", "-y", path.to_str().unwrap()])
+            .collect::<Vec<_>>(),
+    );
 }
 
 /// Bytes that are no image or sound format (xorshift; the same every run).
@@ -219,8 +239,52 @@ fn missing_avatar_file_is_a_configuration_error() {
     );
 }
 
+/// The avatar `astronaut`'s image replaced by `bytes`.
+fn avatar_image(folder: &Folder, bytes: &[u8]) {
+    std::fs::write(folder.file("avatars/astronaut.png"), bytes).unwrap();
+}
+
+/// Scene `dialogue`'s background set to `assets/bg.png`, holding `bytes`.
+fn background_image(folder: &Folder, bytes: &[u8]) {
+    std::fs::create_dir_all(folder.file("assets")).unwrap();
+    std::fs::write(folder.file("assets/bg.png"), bytes).unwrap();
+    folder.edit(
+        "projects/demo/project.toml",
+        "pause = 0.5",
+        "pause = 0.5\nbackground = \"assets/bg.png\"",
+    );
+}
+
+/// A PNG of `width`×`height` grey pixels.
+fn png(width: u32, height: u32) -> Vec<u8> {
+    let image = image::RgbImage::from_pixel(width, height, image::Rgb([128, 128, 128]));
+    let mut bytes = Vec::new();
+    image
+        .write_to(
+            &mut std::io::Cursor::new(&mut bytes),
+            image::ImageFormat::Png,
+        )
+        .unwrap();
+    bytes
+}
+
+/// A configuration error about a media file, found when the folder loads: exit 2, nothing
+/// made (no speech, no cache), and the message at the key that names the file, with its help.
+#[track_caller]
+fn assert_media_error(folder: &Folder, run: &Run, message: &str, at: (&str, &str), help: &str) {
+    assert_config_error(folder, run);
+    assert_line(run, message);
+    assert_line(run, &location(folder, at.0, at.1));
+    assert_line(run, help);
+}
+
+const UNREADABLE_IMAGE: &str =
+    "help: it is damaged, cut short or not a PNG or JPEG: export it again as .png or .jpg";
+const UNREADABLE_WAV: &str =
+    "help: render reads PCM WAV files; convert others with `ffmpeg -i in.mp3 out.wav`";
+
 #[test]
-fn avatar_without_a_face_fails_its_face_track() {
+fn avatar_image_without_a_face_is_a_configuration_error() {
     let folder = Folder::small_demo();
     grey_png(&folder, "avatars/grey.png");
     folder.edit(
@@ -229,72 +293,170 @@ fn avatar_without_a_face_fails_its_face_track() {
         "\"avatars/grey.png\"",
     );
     let run = render(&folder, &["build"]);
+    assert_media_error(
+        &folder,
+        &run,
+        "× no face found in avatar image `avatars/grey.png`",
+        ("Renderfile.toml", "\"avatars/grey.png\""),
+        "help: use a front-facing portrait where the whole face is visible and at least 40 pixels tall",
+    );
+}
+
+#[test]
+fn avatar_video_without_a_face_fails_its_face_track() {
+    // A video's frames are read by its face track, not when the folder loads.
+    let folder = Folder::small_demo();
+    grey_mp4(&folder, "avatars/grey.mp4");
+    folder.edit(
+        "Renderfile.toml",
+        "image = \"avatars/astronaut.png\"",
+        "video = \"avatars/grey.mp4\"",
+    );
+    let run = render(&folder, &["build"]);
     assert_failed_cleanly(&folder, &run, 1, &[]);
     assert_line(&run, "FAILED face-track astronaut");
     assert_line(&run, "× cannot make face-track astronaut");
-    assert_line(&run, "× no face found in `avatars/grey.png` (frame 0)");
+    assert_line(&run, "× no face found in `avatars/grey.mp4` (frame 0)");
     assert_line(
         &run,
         "help: use a front-facing portrait where the whole face is visible and at least 40 pixels tall",
     );
     assert!(line_starting(&run, "render: made ").contains(", failed 1,"));
-    assert_eq!(run.statuses["face-track astronaut"], "failed");
     assert_eq!(run.with_status("failed"), ["face-track astronaut"]);
 }
 
 #[test]
-fn corrupt_or_truncated_png_avatar_fails_naming_the_file() {
+fn corrupt_or_truncated_avatar_image_is_reported_at_load() {
     let png = std::fs::read(common::repo().join("avatars/astronaut.png")).unwrap();
-    for (what, bytes, detail) in [
-        ("noise", noise(4000), "Invalid PNG signature"),
-        ("truncated", png[..3000].to_vec(), ""),
+    for (bytes, detail) in [
+        (
+            noise(4000),
+            "Format error decoding Png: Invalid PNG signature.",
+        ),
+        (png[..3000].to_vec(), "unexpected end of file"),
     ] {
         let folder = Folder::small_demo();
-        std::fs::write(folder.file("avatars/astronaut.png"), bytes).unwrap();
+        avatar_image(&folder, &bytes);
         let run = render(&folder, &["build"]);
-        assert_failed_cleanly(&folder, &run, 1, &[]);
-        assert_line(&run, "× cannot make face-track astronaut");
-        let line = line_starting(&run, "× cannot read `avatars/astronaut.png`: ");
-        assert!(line.contains(detail), "{what}: {line}");
-        assert_line(&run, "help: avatars must be PNG or JPEG images");
-        assert_eq!(
-            run.with_status("failed"),
-            ["face-track astronaut"],
-            "{what}"
+        assert_media_error(
+            &folder,
+            &run,
+            &format!("× cannot read avatar image `avatars/astronaut.png`: {detail}"),
+            ("Renderfile.toml", "\"avatars/astronaut.png\""),
+            UNREADABLE_IMAGE,
         );
     }
+
+    // The JPEG decoder would fill in a missing half with grey.
+    let folder = Folder::small_demo();
+    let mut jpeg = Vec::new();
+    image::open(folder.file("avatars/astronaut.png"))
+        .unwrap()
+        .write_to(
+            &mut std::io::Cursor::new(&mut jpeg),
+            image::ImageFormat::Jpeg,
+        )
+        .unwrap();
+    std::fs::write(
+        folder.file("avatars/astronaut.jpg"),
+        &jpeg[..jpeg.len() / 2],
+    )
+    .unwrap();
+    folder.edit("Renderfile.toml", "astronaut.png", "astronaut.jpg");
+    let run = render(&folder, &["build"]);
+    assert_media_error(
+        &folder,
+        &run,
+        "× cannot read avatar image `avatars/astronaut.jpg`: it is cut short: the JPEG ends before its end-of-image marker",
+        ("Renderfile.toml", "\"avatars/astronaut.jpg\""),
+        UNREADABLE_IMAGE,
+    );
 }
 
 #[test]
-fn corrupt_recorded_line_fails_naming_the_file() {
+fn truncated_background_image_is_reported_at_load() {
     let folder = Folder::small_demo();
-    // A RIFF/WAVE header and then junk instead of chunks.
-    recorded_line(&folder, b"RIFF\x24\x00\x00\x00WAVEjunkjunkjunk");
+    background_image(&folder, &png(320, 180)[..100]);
     let run = render(&folder, &["build"]);
-    assert_failed_cleanly(&folder, &run, 1, &[]);
-    assert_line(&run, "FAILED speech demo/dialogue:5");
-    assert_line(&run, "× cannot make speech demo/dialogue:5");
-    line_starting(&run, "× cannot read `assets/x.wav`: ");
-    assert_line(
+    assert_media_error(
+        &folder,
         &run,
-        "help: render reads PCM WAV files; convert others with `ffmpeg -i in.mp3 out.wav`",
+        "× cannot read background image `assets/bg.png`: unexpected end of file",
+        ("projects/demo/project.toml", "\"assets/bg.png\""),
+        UNREADABLE_IMAGE,
     );
-    assert_eq!(run.with_status("failed"), ["speech demo/dialogue:5"]);
+    assert_line(&run, NOTHING_BUILT);
 }
 
 #[test]
-fn recorded_line_with_a_zero_sample_rate_fails_without_a_panic() {
-    // hound reads a rate of 0 and divided by it when the WAV was written back: a panic in a
-    // job, after which the build never finished.
+fn too_small_and_too_large_images_say_which_limit() {
     let folder = Folder::small_demo();
-    recorded_line(&folder, &wav_bytes(0, &[4096; 1600]));
+    avatar_image(&folder, &png(1, 1));
     let run = render(&folder, &["build"]);
-    assert_failed_cleanly(&folder, &run, 1, &[]);
-    assert_line(
+    assert_media_error(
+        &folder,
         &run,
-        "× cannot read `assets/x.wav`: its sample rate is 0 Hz; speech needs at least 8000 Hz",
+        "× avatar image `avatars/astronaut.png` is 1×1 pixels, under the minimum of 40×40",
+        ("Renderfile.toml", "\"avatars/astronaut.png\""),
+        "help: faces are found from 40 pixels up: use a portrait in which the face is at least 40 pixels tall",
     );
-    assert_eq!(run.with_status("failed"), ["speech demo/dialogue:5"]);
+
+    let too_large = "help: scale it down to at most 8192×8192 (a video frame is at most 7680 wide)";
+    let folder = Folder::small_demo();
+    avatar_image(&folder, &png(64, 8193));
+    let run = render(&folder, &["build"]);
+    assert_media_error(
+        &folder,
+        &run,
+        "× avatar image `avatars/astronaut.png` is 64×8193 pixels, over the limit of 8192 pixels a side",
+        ("Renderfile.toml", "\"avatars/astronaut.png\""),
+        too_large,
+    );
+
+    let folder = Folder::small_demo();
+    background_image(&folder, &png(8200, 16));
+    let run = render(&folder, &["build"]);
+    assert_media_error(
+        &folder,
+        &run,
+        "× background image `assets/bg.png` is 8200×16 pixels, over the limit of 8192 pixels a side",
+        ("projects/demo/project.toml", "\"assets/bg.png\""),
+        too_large,
+    );
+}
+
+#[test]
+fn corrupt_or_truncated_recorded_line_is_reported_at_load() {
+    let wav = common::tone_wav(16000, 1.0);
+    for (bytes, detail) in [
+        // A RIFF/WAVE header and then junk instead of chunks.
+        (
+            b"RIFF\x24\x00\x00\x00WAVEjunkjunkjunk".to_vec(),
+            "it is cut short: the file ends before the audio its header announces",
+        ),
+        (
+            wav[..wav.len() / 2].to_vec(),
+            "it is cut short: the file ends before the audio its header announces",
+        ),
+        // hound reads a rate of 0 and divided by it when the WAV was written back: a panic in
+        // a job, after which the build never finished.
+        (
+            wav_bytes(0, &[4096; 1600]),
+            "its sample rate is 0 Hz; speech needs at least 8000 Hz",
+        ),
+    ] {
+        let folder = Folder::small_demo();
+        recorded_line(&folder, &bytes);
+        let run = render(&folder, &["build"]);
+        assert_media_error(
+            &folder,
+            &run,
+            &format!("× cannot read recording `assets/x.wav`: {detail}"),
+            ("projects/demo/project.toml", "\"assets/x.wav\""),
+            UNREADABLE_WAV,
+        );
+        assert_line(&run, NOTHING_BUILT);
+    }
 }
 
 #[test]
@@ -475,12 +637,12 @@ fn keep_going_builds_the_valid_scenes_around_a_configuration_error() {
 #[test]
 fn keep_going_builds_the_scenes_that_do_not_need_a_failed_artifact() {
     let folder = Folder::small_demo();
-    grey_png(&folder, "avatars/grey.png");
+    grey_mp4(&folder, "avatars/grey.mp4");
     let renderfile = folder.read("Renderfile.toml");
     folder.write(
         "Renderfile.toml",
         &format!(
-            "{renderfile}\n[avatars.blank]\nimage = \"avatars/grey.png\"\nlipsync = \"builtin\"\n"
+            "{renderfile}\n[avatars.blank]\nvideo = \"avatars/grey.mp4\"\nlipsync = \"builtin\"\n"
         ),
     );
     folder.edit(
@@ -492,7 +654,7 @@ fn keep_going_builds_the_scenes_that_do_not_need_a_failed_artifact() {
     // Without --keep-going the build stops at the failure.
     let run = render(&folder, &["build"]);
     assert_failed_cleanly(&folder, &run, 1, &[]);
-    assert_line(&run, "× no face found in `avatars/grey.png` (frame 0)");
+    assert_line(&run, "× no face found in `avatars/grey.mp4` (frame 0)");
     assert_eq!(run.statuses["face-track blank"], "failed");
     assert_ne!(run.statuses["scene demo/welcome"], "made");
     assert_eq!(run.statuses["scene demo/dialogue"], "skipped");
@@ -500,7 +662,7 @@ fn keep_going_builds_the_scenes_that_do_not_need_a_failed_artifact() {
     let run = render(&folder, &["build", "--keep-going"]);
     assert_failed_cleanly(&folder, &run, 1, &["out/demo/welcome.mp4"]);
     assert_line(&run, "FAILED face-track blank");
-    assert_line(&run, "× no face found in `avatars/grey.png` (frame 0)");
+    assert_line(&run, "× no face found in `avatars/grey.mp4` (frame 0)");
     assert_eq!(run.with_status("failed"), ["face-track blank"]);
     assert_eq!(run.statuses["scene demo/welcome"], "made");
     assert_eq!(run.statuses["scene demo/dialogue"], "skipped");
@@ -543,4 +705,295 @@ fn a_folder_without_renderfile_is_a_configuration_error() {
     line_starting(&run, "help: a content folder needs a Renderfile.toml");
     // Nothing was made in a folder that is not a content folder.
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn duplicate_key_names_its_first_definition() {
+    let folder = Folder::small_demo();
+    let rel = "projects/demo/project.toml";
+    folder.edit(rel, "pause = 0.5", "pause = 0.5\npause = 0.7");
+    let run = render(&folder, &["build"]);
+    assert_config_error(&folder, &run);
+    let first = line_of(&folder, rel, "pause = 0.5");
+    assert_line(
+        &run,
+        &format!("× duplicate key `pause`, first defined on line {first}"),
+    );
+    assert_line(&run, &location(&folder, rel, "pause = 0.7"));
+    assert!(run.stderr.contains("first defined here"), "{}", run.stderr);
+    assert_line(
+        &run,
+        "help: a key may appear only once in a table: keep one `pause = ...` and remove the other",
+    );
+    assert_line(&run, NOTHING_BUILT);
+}
+
+#[test]
+fn duplicate_table_names_its_first_definition() {
+    let folder = Folder::small_demo();
+    let renderfile = folder.read("Renderfile.toml");
+    folder.write(
+        "Renderfile.toml",
+        &format!("{renderfile}\n[voices.guest]\nsamples = []\n"),
+    );
+    let run = render(&folder, &["build"]);
+    assert_config_error(&folder, &run);
+    let first = line_of(&folder, "Renderfile.toml", "[voices.guest]");
+    assert_line(
+        &run,
+        &format!("× duplicate table `[voices.guest]`, first defined on line {first}"),
+    );
+    assert_line(
+        &run,
+        &location(&folder, "Renderfile.toml", "guest]\nsamples = []"),
+    );
+    assert_line(
+        &run,
+        "help: a table may be declared only once: merge the two [voices.guest] sections into one",
+    );
+}
+
+#[test]
+fn a_line_with_both_text_and_audio_is_named() {
+    let folder = Folder::small_demo();
+    let rel = "projects/demo/project.toml";
+    std::fs::create_dir_all(folder.file("assets")).unwrap();
+    std::fs::write(folder.file("assets/x.wav"), common::tone_wav(16000, 0.5)).unwrap();
+    folder.edit(
+        rel,
+        "\"That sounds like make, for talking heads.\",",
+        "{ text = \"That sounds like make.\", audio = \"assets/x.wav\" },",
+    );
+    let run = render(&folder, &["build"]);
+    assert_config_error(&folder, &run);
+    assert_line(
+        &run,
+        "× line 5 of scene `dialogue` has both `text` and `audio`",
+    );
+    assert_line(&run, &location(&folder, rel, "\"assets/x.wav\""));
+    assert!(run.stderr.contains("text here"), "{}", run.stderr);
+    assert_line(
+        &run,
+        "help: a line is either said from its `text` or played from its recording `audio`: keep one of them",
+    );
+    assert_line(&run, NOTHING_BUILT);
+}
+
+#[test]
+fn a_control_character_in_a_line_is_named() {
+    let folder = Folder::small_demo();
+    let rel = "projects/demo/project.toml";
+    folder.edit(
+        rel,
+        "\"That sounds like make,",
+        "\"That sounds like\\u0000 make,",
+    );
+    let run = render(&folder, &["build"]);
+    assert_config_error(&folder, &run);
+    assert_line(
+        &run,
+        "× line 5 of scene `dialogue` contains a control character (U+0000 NUL)",
+    );
+    assert_line(&run, &location(&folder, rel, "\"That sounds like\\u0000"));
+    assert_line(
+        &run,
+        "help: delete it: a line's text must be printable (tabs and line breaks are fine); most editors do not show it, and a NUL would cut the line short",
+    );
+    assert_line(&run, NOTHING_BUILT);
+
+    // In a script file, at the character.
+    let folder = Folder::small_demo();
+    let rel = "projects/demo/welcome.txt";
+    let script = folder.read(rel);
+    let first = script
+        .lines()
+        .find(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .unwrap();
+    let broken = format!("{}\u{1b}{}", &first[..4], &first[4..]);
+    folder.edit(rel, first, &broken);
+    let run = render(&folder, &["build"]);
+    assert_config_error(&folder, &run);
+    assert_line(
+        &run,
+        "× a line in the script of scene `welcome` contains a control character (U+001B ESC)",
+    );
+    assert_line(&run, &location(&folder, rel, "\u{1b}"));
+
+    // Written into project.toml as is: a TOML syntax error, at the character.
+    let folder = Folder::small_demo();
+    let rel = "projects/demo/project.toml";
+    folder.edit(
+        rel,
+        "\"That sounds like make,",
+        "\"That sounds like\u{0} make,",
+    );
+    let run = render(&folder, &["build"]);
+    assert_config_error(&folder, &run);
+    assert_line(
+        &run,
+        "× TOML syntax error: a control character (U+0000 NUL) in the file",
+    );
+    assert_line(&run, &location(&folder, rel, "\u{0}"));
+    assert_line(
+        &run,
+        "help: delete it: most editors do not show it (in a string, an escape such as \\u0000 stands for one)",
+    );
+}
+
+#[test]
+fn no_projects_found_says_where_it_looked_and_what_was_meant() {
+    let folder = Folder::small_demo();
+    std::fs::rename(
+        folder.file("projects/demo/project.toml"),
+        folder.file("projects/demo/Project.toml"),
+    )
+    .unwrap();
+    let run = render(&folder, &["build"]);
+    assert_config_error(&folder, &run);
+    assert_line(
+        &run,
+        "× no projects found: no `project.toml` in `projects/demo`",
+    );
+    assert_line(
+        &run,
+        "help: did you mean `projects/demo/Project.toml`? rename it to `projects/demo/project.toml` (file names are case-sensitive); a project is a folder `projects/<name>/` holding a `project.toml` with its [[scene]] tables (its videos go to out/<name>/)",
+    );
+
+    // No `projects` folder at all.
+    std::fs::remove_dir_all(folder.file("projects")).unwrap();
+    let run = render(&folder, &["build"]);
+    assert_config_error(&folder, &run);
+    assert_line(
+        &run,
+        "× no projects found: the content folder has no `projects` folder",
+    );
+    assert_line(
+        &run,
+        "help: a project is a folder `projects/<name>/` holding a `project.toml` with its [[scene]] tables (its videos go to out/<name>/)",
+    );
+}
+
+#[test]
+fn an_avatar_with_two_faces_follows_the_largest_and_says_so() {
+    // The demo's portrait pasted twice on a grey canvas: at half size on the left, whole on
+    // the right.
+    let portrait = image::open(common::repo().join("avatars/astronaut.png"))
+        .unwrap()
+        .to_rgb8();
+    let half = image::imageops::resize(&portrait, 256, 256, image::imageops::Triangle);
+    let mut canvas = image::RgbImage::from_pixel(800, 512, image::Rgb([128, 128, 128]));
+    image::imageops::overlay(&mut canvas, &half, 0, 128);
+    image::imageops::overlay(&mut canvas, &portrait, 288, 0);
+    let folder = Folder::small_demo();
+    canvas.save(folder.file("avatars/two.png")).unwrap();
+    folder.edit(
+        "Renderfile.toml",
+        "\"avatars/astronaut.png\"",
+        "\"avatars/two.png\"",
+    );
+
+    let run = render(&folder, &["build"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let frame = render::frame::Frame::from_rgb(800, 512, canvas.into_raw());
+    let faces = render::engine::rustface::FaceDetector::new().faces(&frame);
+    assert_eq!(faces.len(), 2, "{faces:?}");
+    let largest = faces[0];
+    assert!(
+        largest.x > 288.0,
+        "the whole-size face is on the right: {faces:?}"
+    );
+    let warning = format!(
+        "⚠ avatar image `avatars/two.png` shows 2 faces; render follows the largest, {}×{} pixels at ({}, {})",
+        largest.w.round(),
+        largest.h.round(),
+        largest.x.round(),
+        largest.y.round()
+    );
+    assert_line(&run, &warning);
+    assert_line(
+        &run,
+        &location(&folder, "Renderfile.toml", "\"avatars/two.png\""),
+    );
+    assert_line(&run, "help: to follow another face, crop the image to it");
+    // The face track follows it.
+    let (dir, _) = (folder.records().into_iter())
+        .find(|(_, record)| record["name"] == "face-track astronaut")
+        .expect("a face track for astronaut");
+    let track: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("track.json")).unwrap()).unwrap();
+    let x = track["boxes"][0]["x"].as_f64().unwrap();
+    assert!((x - largest.x as f64).abs() < 8.0, "{x} vs {largest:?}");
+
+    // A no-op says so again, from what it remembered: the state is not rewritten.
+    let state = folder.file("cache/state/sources.json");
+    let before = std::fs::metadata(&state).unwrap().modified().unwrap();
+    let run = render(&folder, &["build"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.made().is_empty(), "{:?}", run.made());
+    assert_line(&run, &warning);
+    assert_eq!(
+        std::fs::metadata(&state).unwrap().modified().unwrap(),
+        before
+    );
+}
+
+#[test]
+fn media_checks_are_remembered_by_content_hash() {
+    let folder = Folder::small_demo();
+    folder.build();
+    let state = folder.file("cache/state/sources.json");
+    let remembered: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    for avatar in ["avatars/astronaut.png", "avatars/camera.png"] {
+        assert_eq!(
+            remembered[avatar]["passed"],
+            serde_json::json!({ "AvatarImage/1": null }),
+            "{remembered}"
+        );
+    }
+    // A file replaced by a damaged one of the same size is checked again.
+    let png = std::fs::read(folder.file("avatars/camera.png")).unwrap();
+    let mut damaged = png.clone();
+    let middle = damaged.len() / 2;
+    damaged[middle..].iter_mut().for_each(|b| *b = 0);
+    std::fs::remove_file(folder.file("avatars/camera.png")).unwrap();
+    std::fs::write(folder.file("avatars/camera.png"), &damaged).unwrap();
+    let run = render(&folder, &["build"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    line_starting(&run, "× cannot read avatar image `avatars/camera.png`: ");
+    assert!(run.made().is_empty(), "{:?}", run.made());
+}
+
+#[test]
+fn keep_going_leaves_out_the_scenes_that_show_a_damaged_avatar() {
+    let folder = Folder::small_demo();
+    let png = std::fs::read(folder.file("avatars/camera.png")).unwrap();
+    std::fs::write(folder.file("avatars/camera.png"), &png[..png.len() / 2]).unwrap();
+    // Only `dialogue` shows the guest's face, then.
+    folder.edit(
+        "projects/demo/welcome.txt",
+        "[guest] And it only",
+        "And it only",
+    );
+    let message = "× cannot read avatar image `avatars/camera.png`: unexpected end of file";
+
+    let run = render(&folder, &["build"]);
+    assert_media_error(
+        &folder,
+        &run,
+        message,
+        ("Renderfile.toml", "\"avatars/camera.png\""),
+        UNREADABLE_IMAGE,
+    );
+    assert_line(&run, NOTHING_BUILT);
+
+    let run = render(&folder, &["build", "--keep-going"]);
+    assert_failed_cleanly(&folder, &run, 2, &["out/demo/welcome.mp4"]);
+    assert_line(&run, message);
+    assert_eq!(run.statuses["scene demo/welcome"], "made");
+    assert!(
+        run.statuses.keys().all(|name| !name.contains("dialogue")),
+        "{:?}",
+        run.statuses
+    );
 }

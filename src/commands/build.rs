@@ -14,7 +14,6 @@ use crate::graph::Graph;
 use crate::lock::BuildLock;
 use crate::report::{ArtifactReport, Progress, Summary};
 use crate::scheduler::{self, Event, Lane, Outcome};
-use crate::sources::SourceHashes;
 
 pub fn run(args: &BuildArgs) -> i32 {
     if args.dry_run {
@@ -22,7 +21,7 @@ pub fn run(args: &BuildArgs) -> i32 {
         return commands::plan::show(&args.dir, args.keep_going, args.verify, None);
     }
     let start = Instant::now();
-    let (manifest, partial) = match commands::load(&args.dir, args.keep_going) {
+    let (manifest, partial, hashes) = match commands::load(&args.dir, args.keep_going) {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
@@ -35,7 +34,6 @@ pub fn run(args: &BuildArgs) -> i32 {
         cache.prepare()?;
         cache.sweep_tmp()?;
         let hashes_path = cache.state_dir().join("sources.json");
-        let hashes = SourceHashes::load(&hashes_path);
         let device = commands::device(&manifest)?;
         let graph = ManuallyDrop::new(Graph::from_manifest(&manifest, &hashes, device)?);
         hashes.save(&hashes_path)?;

@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::manifest::{self, ConfigError, Manifest};
+use crate::media_check::MediaChecks;
+use crate::sources::SourceHashes;
 
 /// Exit codes: 0 ok, 1 an artifact failed, 2 a configuration error, 130 stopped by Ctrl-C
 /// (the shell's code for a SIGINT death, which scripts test for).
@@ -28,8 +30,13 @@ pub fn content_root(dir: &Path) -> std::result::Result<PathBuf, Error> {
     Ok(root)
 }
 
-/// Loads the manifest. Returns the manifest and whether some scenes were left out.
-pub fn load(dir: &Path, keep_going: bool) -> std::result::Result<(Manifest, bool), i32> {
+/// Loads the manifest, checking the media files it names. Returns the manifest, whether
+/// some scenes were left out, and the source hashes (read here, so that the checks and the
+/// graph stat each file once).
+pub fn load(
+    dir: &Path,
+    keep_going: bool,
+) -> std::result::Result<(Manifest, bool, SourceHashes), i32> {
     let root = match content_root(dir) {
         Ok(root) => root,
         Err(error) => {
@@ -42,7 +49,9 @@ pub fn load(dir: &Path, keep_going: bool) -> std::result::Result<(Manifest, bool
             .state_dir()
             .join("tools.json"),
     );
-    let loaded = manifest::load(&root);
+    let state = crate::cache::Cache::new(&root).state_dir();
+    let hashes = SourceHashes::load(&state.join("sources.json"));
+    let loaded = manifest::load_checked(&root, &MediaChecks::new(&hashes));
     if crate::process::interrupted() {
         // Whatever went wrong while loading may be Ctrl-C's doing: say only that.
         return Err(interrupted());
@@ -53,6 +62,9 @@ pub fn load(dir: &Path, keep_going: bool) -> std::result::Result<(Manifest, bool
             Err(EXIT_CONFIG)
         }
         Ok(loaded) => {
+            for warning in &loaded.warnings {
+                eprint!("{}", render(warning));
+            }
             let partial = !loaded.errors.is_empty();
             for error in loaded.errors {
                 report(error.into());
@@ -61,7 +73,7 @@ pub fn load(dir: &Path, keep_going: bool) -> std::result::Result<(Manifest, bool
                 eprintln!("render: nothing was built; fix the errors above, or pass --keep-going to build the valid scenes");
                 return Err(EXIT_CONFIG);
             }
-            Ok((loaded.manifest, partial))
+            Ok((loaded.manifest, partial, hashes))
         }
     }
 }

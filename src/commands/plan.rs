@@ -11,7 +11,6 @@ use crate::cache::Cache;
 use crate::commands;
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Stale};
-use crate::sources::SourceHashes;
 
 pub fn run(dir: &Path, write_jobs: Option<&Path>) -> i32 {
     show(dir, true, false, write_jobs)
@@ -20,14 +19,13 @@ pub fn run(dir: &Path, write_jobs: Option<&Path>) -> i32 {
 /// Prints the plan of the folder; with `keep_going`, of its valid scenes when some are not;
 /// with `verify`, re-hashing the cached objects behind the scenes (damage is only shown).
 pub fn show(dir: &Path, keep_going: bool, verify: bool, write_jobs: Option<&Path>) -> i32 {
-    let (manifest, partial) = match commands::load(dir, keep_going) {
+    let (manifest, partial, hashes) = match commands::load(dir, keep_going) {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
     let result = (|| -> Result<i32> {
         let cache = Cache::new(&manifest.root);
-        // Read-only: remembered hashes are used but not updated.
-        let hashes = SourceHashes::load(&cache.state_dir().join("sources.json"));
+        // Read-only: remembered hashes (and media checks) are used but not saved.
         let device = commands::device(&manifest)?;
         let graph = Graph::from_manifest(&manifest, &hashes, device)?;
         let stale = graph.stale(verify);

@@ -87,26 +87,30 @@ impl FaceDetector {
         let model = rustface::read_model(std::io::Cursor::new(MODEL))
             .expect("embedded SeetaFace model parses");
         let mut inner = rustface::create_detector_with_model(model);
-        inner.set_min_face_size(40);
+        inner.set_min_face_size(MIN_SIDE);
         inner.set_score_thresh(2.0);
         inner.set_pyramid_scale_factor(0.8);
         inner.set_slide_window_step(4, 4);
         FaceDetector { inner }
     }
 
-    /// The highest-scoring face in the frame, if any.
+    /// The face that speaks: the largest in the frame, if any. A second face (a photo on the
+    /// wall, someone behind) is smaller as a rule, and a score would pick among them at random.
+    /// When the folder loads, an avatar image with several faces is reported as a warning.
     pub fn detect(&mut self, frame: &Frame) -> Option<FaceBox> {
+        self.faces(frame).into_iter().next()
+    }
+
+    /// Every face in the frame, the largest first.
+    pub fn faces(&mut self, frame: &Frame) -> Vec<FaceBox> {
         // The detector scans 40 px windows and panics on malformed images.
         let expected = frame.width as usize * frame.height as usize * 3;
-        if frame.width < 40 || frame.height < 40 || frame.data.len() != expected {
-            return None;
+        if frame.width < MIN_SIDE || frame.height < MIN_SIDE || frame.data.len() != expected {
+            return Vec::new();
         }
         let gray = frame.to_gray();
         let image = rustface::ImageData::new(&gray, frame.width, frame.height);
-        self.inner
-            .detect(&image)
-            .into_iter()
-            .max_by(|a, b| a.score().total_cmp(&b.score()))
+        let mut faces: Vec<FaceBox> = (self.inner.detect(&image).iter())
             .map(|face| {
                 let b = face.bbox();
                 FaceBox {
@@ -116,8 +120,14 @@ impl FaceDetector {
                     h: b.height() as f32,
                 }
             })
+            .collect();
+        faces.sort_by(|a, b| (b.w * b.h).total_cmp(&(a.w * a.h)));
+        faces
     }
 }
+
+/// The smallest face the detector finds, in pixels, so the smallest frame it can read.
+pub const MIN_SIDE: u32 = 40;
 
 /// One face box per frame: detected in parallel, short misses bridged from the
 /// neighbouring detections, then smoothed so the box does not jitter between frames.
@@ -221,6 +231,39 @@ mod tests {
         assert!((90.0..150.0).contains(&cy), "{found:?}");
         assert!((70.0..160.0).contains(&found.w), "{found:?}");
         assert!((70.0..160.0).contains(&found.h), "{found:?}");
+    }
+
+    /// The portrait pasted twice on a grey canvas: at half size on the left, whole on the
+    /// right.
+    fn two_faces() -> Frame {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/avatars/astronaut.png");
+        let portrait = image::open(path).unwrap().to_rgb8();
+        let half = image::imageops::resize(&portrait, 256, 256, image::imageops::Triangle);
+        let mut canvas = image::RgbImage::from_pixel(800, 512, image::Rgb([128, 128, 128]));
+        image::imageops::overlay(&mut canvas, &half, 0, 128);
+        image::imageops::overlay(&mut canvas, &portrait, 288, 0);
+        Frame::from_rgb(800, 512, canvas.into_raw())
+    }
+
+    #[test]
+    fn the_demo_avatars_show_one_face_each() {
+        for name in ["astronaut", "camera"] {
+            let path = format!("{}/avatars/{name}.png", env!("CARGO_MANIFEST_DIR"));
+            let image = image::open(&path).unwrap().to_rgb8();
+            let frame = Frame::from_rgb(image.width(), image.height(), image.into_raw());
+            assert_eq!(FaceDetector::new().faces(&frame).len(), 1, "{name}");
+        }
+    }
+
+    #[test]
+    fn of_several_faces_the_largest_is_followed() {
+        let frame = two_faces();
+        let faces = FaceDetector::new().faces(&frame);
+        assert_eq!(faces.len(), 2, "{faces:?}");
+        let (large, small) = (faces[0], faces[1]);
+        assert!(large.x > 288.0 && small.x < 256.0, "{faces:?}");
+        assert!(large.w > 1.5 * small.w, "{faces:?}");
+        assert_eq!(FaceDetector::new().detect(&frame), Some(large));
     }
 
     #[test]

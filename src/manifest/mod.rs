@@ -3,7 +3,8 @@
 //! plain values with every default applied and every path confined to the content folder.
 //!
 //! Parsing and diagnostics live in the submodules; this file is the resolved model that the
-//! rest of render reads.
+//! rest of render reads, and the [`CheckMedia`] trait through which `media_check.rs` looks
+//! inside the files the lines need while the folder loads (the manifest itself only parses).
 
 pub mod command;
 mod espeak;
@@ -18,8 +19,8 @@ mod values;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::diagnostic::Doc;
-pub use crate::diagnostic::{render_report, ConfigError};
+use crate::diagnostic::{self, Doc};
+pub use crate::diagnostic::{render_report, ConfigError, Warning};
 pub use paths::PathProblem;
 
 const RENDERFILE_NAME: &str = "Renderfile.toml";
@@ -33,15 +34,78 @@ pub struct Loaded {
     /// parsed or no scene was valid, the project) it was found in. Empty = everything is valid.
     /// `render build` fails on these; `render build --keep-going` builds the rest.
     pub errors: Vec<ConfigError>,
+    /// What the user should know but need not fix (an avatar image with several faces).
+    pub warnings: Vec<Warning>,
+}
+
+/// What a source file is used as, which decides how its contents are checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Media {
+    AvatarImage,
+    AvatarVideo,
+    BackgroundImage,
+    /// A line's `audio`.
+    Recording,
+    /// A cloned voice's `samples`.
+    VoiceSample,
+}
+
+impl Media {
+    /// In the user's words: "avatar image", "recording", ...
+    pub fn what(self) -> &'static str {
+        match self {
+            Media::AvatarImage => "avatar image",
+            Media::AvatarVideo => "avatar video",
+            Media::BackgroundImage => "background image",
+            Media::Recording => "recording",
+            Media::VoiceSample => "voice sample",
+        }
+    }
+}
+
+/// Checks what is inside the source files the declarations name: that each decodes and is
+/// within size limits. [`load_checked`] asks about each file where a key names it, so a
+/// problem is reported at that key before anything is made. `media_check.rs` implements it
+/// (the manifest only parses), remembering its answers by the files' content hashes.
+pub trait CheckMedia {
+    /// Ok(None): usable. Ok(Some(note)): usable, with a warning. Err: not usable, and why.
+    fn check(&self, file: &SourceFile, media: Media) -> Result<Option<MediaNote>, MediaNote>;
+}
+
+/// A problem with a file's contents, or a warning about them.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MediaNote {
+    /// e.g. "avatar image `avatars/host.png` is 1×1 pixels, under the minimum of 40×40"
+    pub message: String,
+    /// A word or two under the key that names the file: "too small".
+    pub label: String,
+    pub help: String,
+}
+
+/// Trusts every file's contents: for tests and tools that only read the declarations.
+struct Unchecked;
+
+impl CheckMedia for Unchecked {
+    fn check(&self, _: &SourceFile, _: Media) -> Result<Option<MediaNote>, MediaNote> {
+        Ok(None)
+    }
 }
 
 /// Reads and checks the content folder `root`: `Renderfile.toml` and every
-/// `projects/<name>/project.toml` (folders without one are ignored).
+/// `projects/<name>/project.toml` (folders without one are ignored, unless they hold a
+/// misspelt one), without looking inside media files ([`load_checked`] does).
 ///
 /// Err = fatal: Renderfile.toml is missing, unparseable or invalid (all its errors). Ok with
 /// non-empty [`Loaded::errors`] = some projects or scenes were invalid and have been left out
 /// of [`Manifest::projects`]. Every project in the manifest has at least one scene.
 pub fn load(root: &Path) -> Result<Loaded, Vec<ConfigError>> {
+    load_checked(root, &Unchecked)
+}
+
+/// [`load`], with the contents of the files that lines need checked by `media`: each problem
+/// is reported at the key naming the file and leaves out the scenes that need the file (a
+/// background in [defaults] is checked, and fails, like every value in Renderfile.toml).
+pub fn load_checked(root: &Path, media: &dyn CheckMedia) -> Result<Loaded, Vec<ConfigError>> {
     let fatal = |msg: String, help: String| {
         vec![ConfigError::in_file(RENDERFILE_NAME, msg).with_help(help)]
     };
@@ -59,14 +123,16 @@ pub fn load(root: &Path) -> Result<Loaded, Vec<ConfigError>> {
             other => fatal(format!("cannot read `{RENDERFILE_NAME}`: {}", other.message(RENDERFILE_NAME)), other.help()),
         })?;
     let machine = renderfile::machine_engines()?;
-    let rf = renderfile::parse(&root, &Doc::new(RENDERFILE_NAME, text), machine)?;
+    let renderfile = Doc::new(RENDERFILE_NAME, text);
+    let rf = renderfile::parse(&root, &renderfile, machine, media)?;
     let cx = project::Context {
         declared: &rf.declared,
         voices: &rf.voices,
         defaults: &rf.defaults,
     };
-    let (mut projects, mut errors) = (Vec::new(), Vec::new());
-    for name in project_folders(&root) {
+    let folders = ProjectFolders::list(&root);
+    let (mut projects, mut errors) = (Vec::new(), folders.problems());
+    for name in folders.projects {
         match project_doc(&root, &name) {
             Ok((file, doc)) => {
                 let (project, errs) = project::parse(&cx, &name, file, &doc);
@@ -76,6 +142,8 @@ pub fn load(root: &Path) -> Result<Loaded, Vec<ConfigError>> {
             Err(e) => errors.push(e),
         }
     }
+    let (media_errors, warnings) = rf.check_used_media(&renderfile, &mut projects);
+    errors.splice(0..0, media_errors);
     let (settings, voices, avatars, engines) = (rf.settings, rf.voices, rf.avatars, rf.engines);
     Ok(Loaded {
         manifest: Manifest {
@@ -87,6 +155,7 @@ pub fn load(root: &Path) -> Result<Loaded, Vec<ConfigError>> {
             projects,
         },
         errors,
+        warnings,
     })
 }
 
@@ -110,14 +179,109 @@ fn project_doc(root: &Path, name: &str) -> Result<(PathBuf, Doc), ConfigError> {
     Ok((file.abs, Doc::new(rel, text)))
 }
 
-/// Names of the folders `projects/*` that hold a project.toml (possibly through a symbolic
-/// link, which `resolve` then checks), sorted.
-fn project_folders(root: &Path) -> Vec<String> {
-    let entries = std::fs::read_dir(root.join("projects"))
-        .into_iter()
-        .flatten();
-    let mut names: Vec<String> = (entries.flatten())
-        .filter(|e| std::fs::symlink_metadata(e.path().join("project.toml")).is_ok())
+/// What is under `projects/`: the project folders, and the near misses that would leave a
+/// folder with nothing to build and nothing said (`Project.toml`, `project.tml`, no
+/// `projects` folder at all).
+#[derive(Default)]
+struct ProjectFolders {
+    /// The folders `projects/*` that hold a project.toml (possibly through a symbolic link,
+    /// which `resolve` then checks), sorted.
+    projects: Vec<String>,
+    /// Every folder looked in, `projects/<name>`, sorted.
+    looked_in: Vec<String>,
+    /// Files in project folders named almost `project.toml` (`projects/demo/Project.toml`).
+    near_misses: Vec<String>,
+    /// `projects/project.toml` (or almost): a project written without its folder.
+    loose: Option<String>,
+    /// There is no `projects` folder; a folder named like it (`Projects`), if any.
+    missing: Option<Option<String>>,
+}
+
+const PROJECT_FILE: &str = "project.toml";
+
+impl ProjectFolders {
+    fn list(root: &Path) -> Self {
+        let dir = root.join("projects");
+        if !dir.is_dir() {
+            let folders = entries(root, true);
+            let near = diagnostic::did_you_mean("projects", folders.iter().map(String::as_str));
+            return ProjectFolders {
+                missing: Some(near.map(str::to_string)),
+                ..Default::default()
+            };
+        }
+        let near_file = |files: Vec<String>| {
+            diagnostic::did_you_mean(PROJECT_FILE, files.iter().map(String::as_str))
+                .map(str::to_string)
+        };
+        let mut found = ProjectFolders {
+            loose: near_file(entries(&dir, false)).map(|f| format!("projects/{f}")),
+            ..Default::default()
+        };
+        for name in entries(&dir, true) {
+            let folder = dir.join(&name);
+            if std::fs::symlink_metadata(folder.join(PROJECT_FILE)).is_ok() {
+                found.projects.push(name.clone());
+            } else if let Some(near) = near_file(entries(&folder, false)) {
+                found.near_misses.push(format!("projects/{name}/{near}"));
+            }
+            found.looked_in.push(format!("projects/{name}"));
+        }
+        found
+    }
+
+    /// "no projects found" when there are none (saying where render looked); else one error
+    /// per project folder whose project.toml is misspelt.
+    fn problems(&self) -> Vec<ConfigError> {
+        const HOW: &str = "a project is a folder `projects/<name>/` holding a `project.toml` with its [[scene]] tables (its videos go to out/<name>/)";
+        if !self.projects.is_empty() {
+            return (self.near_misses.iter())
+                .map(|file| {
+                    let (dir, _) = file.rsplit_once('/').unwrap_or_default();
+                    let message = format!("project folder `{dir}` has no `project.toml`");
+                    ConfigError::in_file(file, message).with_help(rename(file))
+                })
+                .collect();
+        }
+        let message = match (&self.missing, &self.looked_in[..]) {
+            (Some(_), _) => "no projects found: the content folder has no `projects` folder".into(),
+            (None, []) => "no projects found: the folder `projects` is empty".into(),
+            (None, folders) => format!(
+                "no projects found: no `project.toml` in {}",
+                diagnostic::list(folders)
+            ),
+        };
+        let near = self.near_misses.first().or(self.loose.as_ref());
+        let help = match (&self.missing, near) {
+            (Some(Some(folder)), _) => {
+                format!("did you mean `{folder}`? rename it to `projects`; {HOW}")
+            }
+            (_, Some(file)) => format!("{}; {HOW}", rename(file)),
+            _ => HOW.to_string(),
+        };
+        vec![ConfigError::in_file("projects", message).with_help(help)]
+    }
+}
+
+/// "did you mean `projects/demo/Project.toml`? rename it to ..." for a near miss.
+fn rename(file: &str) -> String {
+    let (dir, name) = file.rsplit_once('/').unwrap_or_default();
+    if dir == "projects" {
+        return format!("did you mean `{file}`? a project needs a folder of its own: move it to `projects/<name>/{PROJECT_FILE}`");
+    }
+    let case = if name.eq_ignore_ascii_case(PROJECT_FILE) {
+        " (file names are case-sensitive)"
+    } else {
+        ""
+    };
+    format!("did you mean `{file}`? rename it to `{dir}/{PROJECT_FILE}`{case}")
+}
+
+/// The names in `dir` of its folders (`folders`) or of its other entries, sorted.
+fn entries(dir: &Path, folders: bool) -> Vec<String> {
+    let entries = std::fs::read_dir(dir).into_iter().flatten().flatten();
+    let mut names: Vec<String> = entries
+        .filter(|e| e.path().is_dir() == folders)
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
@@ -238,7 +402,7 @@ pub enum Background {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Line {
-    /// What is said; for an `audio` line, an optional caption (may be empty).
+    /// What is said; empty for an `audio` line.
     pub text: String,
     /// Always a key of `Manifest::voices`; for `audio` lines the scene's voice (unused).
     pub voice: String,
@@ -378,7 +542,6 @@ lines = [
   "Hello and welcome.",
   { text = "Thanks for having me.", voice = "guest" },
   { audio = "assets/applause.wav" },
-  { audio = "assets/applause.wav", text = "(applause)" },
 ]
 
 [[scene]]
@@ -436,7 +599,6 @@ script = "scripts/interview.txt"
                 line("Hello and welcome.", "narrator", None),
                 line("Thanks for having me.", "guest", None),
                 line("", "narrator", Some(&applause)),
-                line("(applause)", "narrator", Some(&applause)),
             ]
         );
 
@@ -513,6 +675,130 @@ script = "scripts/interview.txt"
                 "projects/demo/project.toml:3:10: no voice for this line of scene `intro` | no voices are declared",
             ],
         );
+    }
+
+    #[test]
+    fn no_projects_found_says_where_it_looked() {
+        const HOW: &str = "a project is a folder `projects/<name>/` holding a `project.toml` with its [[scene]] tables (its videos go to out/<name>/)";
+        let scene = "[[scene]]\nname = \"intro\"\nlines = [\"Hi\"]\n";
+        let f = Folder::new(RENDERFILE);
+        let missing = "projects: no projects found: the content folder has no `projects` folder";
+        assert_errors(&f.errors(), &[&format!("{missing} | {HOW}")]);
+        f.write("Projects/demo/project.toml", scene);
+        assert_errors(
+            &f.errors(),
+            &[&format!(
+                "{missing} | did you mean `Projects`? rename it to `projects`; {HOW}"
+            )],
+        );
+
+        let f = Folder::new(RENDERFILE);
+        std::fs::create_dir_all(f.root().join("projects")).unwrap();
+        assert_errors(
+            &f.errors(),
+            &["projects: no projects found: the folder `projects` is empty"],
+        );
+        f.write("projects/project.toml", scene);
+        assert_errors(&f.errors(), &["projects: no projects found: the folder `projects` is empty | did you mean `projects/project.toml`? a project needs a folder of its own: move it to `projects/<name>/project.toml`"]);
+
+        let f = Folder::new(RENDERFILE);
+        f.write("projects/demo/Project.toml", scene);
+        f.write("projects/notes/todo.txt", "");
+        assert_errors(&f.errors(), &[&format!("projects: no projects found: no `project.toml` in `projects/demo` and `projects/notes` | did you mean `projects/demo/Project.toml`? rename it to `projects/demo/project.toml` (file names are case-sensitive); {HOW}")]);
+    }
+
+    #[test]
+    fn a_misspelt_project_toml_beside_other_projects() {
+        let f = Folder::new(RENDERFILE);
+        f.project("demo", "[[scene]]\nname = \"intro\"\nlines = [\"Hi\"]\n");
+        f.write("projects/other/project.tml", "");
+        f.write("projects/notes/todo.txt", "");
+        let l = f.load();
+        assert_errors(&l.errors, &["projects/other/project.tml: project folder `projects/other` has no `project.toml` | did you mean `projects/other/project.tml`? rename it to `projects/other/project.toml`"]);
+        assert_eq!(l.manifest.projects[0].name, "demo");
+    }
+
+    /// Calls every file whose name holds "bad" damaged, and warns about those with "two".
+    struct Fussy;
+
+    impl CheckMedia for Fussy {
+        fn check(&self, file: &SourceFile, media: Media) -> Result<Option<MediaNote>, MediaNote> {
+            let note = |what: &str| MediaNote {
+                message: format!("{} `{}` {what}", media.what(), file.rel),
+                label: String::new(),
+                help: "fix it".into(),
+            };
+            match &file.rel {
+                rel if rel.contains("bad") => Err(note("is damaged")),
+                rel if rel.contains("two") => Ok(Some(note("shows two faces"))),
+                _ => Ok(None),
+            }
+        }
+    }
+
+    #[test]
+    fn media_problems_leave_out_their_scene_and_warnings_are_kept() {
+        let f = Folder::new(&RENDERFILE.replace("astronaut.png", "two.png"));
+        f.write("avatars/two.png", "png");
+        f.write("assets/bad.png", "png");
+        f.write("assets/bad.wav", "RIFF");
+        f.project(
+            "demo",
+            "[[scene]]\nname = \"a\"\nbackground = \"assets/bad.png\"\nlines = [\"Hi\"]\n\n[[scene]]\nname = \"b\"\nlines = [{ audio = \"assets/bad.wav\" }]\n\n[[scene]]\nname = \"c\"\nlines = [\"Hi\"]\n",
+        );
+        let l = load_checked(f.root(), &Fussy).unwrap();
+        assert_errors(
+            &l.errors,
+            &[
+                "projects/demo/project.toml:3:14: background image `assets/bad.png` is damaged | fix it",
+                "projects/demo/project.toml:8:20: recording `assets/bad.wav` is damaged | fix it",
+            ],
+        );
+        let scenes: Vec<&str> = (l.manifest.projects[0].scenes.iter())
+            .map(|s| s.name.as_str())
+            .collect();
+        assert_eq!(scenes, ["c"]);
+        let warnings: Vec<ConfigError> = l.warnings.into_iter().map(|w| w.0).collect();
+        assert_errors(
+            &warnings,
+            &["Renderfile.toml:15:9: avatar image `avatars/two.png` shows two faces | fix it"],
+        );
+        // Only the manifest's own checks without them.
+        assert!(load(f.root()).unwrap().errors.is_empty());
+    }
+
+    #[test]
+    fn avatars_and_samples_are_checked_for_the_lines_that_need_them() {
+        let rf = (RENDERFILE.replace("pitch = 60\n", ""))
+            .replace("[defaults]\n", "[defaults]\navatar = \"astronaut\"\n")
+            .replace(
+            "[voices.guest]\n",
+            "[voices.guest]\nengine = \"clone\"\nsamples = [\"voices/bad.wav\"]\n",
+        ) + "\n[avatars.broken]\nimage = \"avatars/bad.png\"\n\n[avatars.unused]\nimage = \"avatars/bad-too.png\"\n\n[engines.clone]\nstage = \"speech\"\nprogram = \"/bin/true\"\nargs = [\"{samples}\", \"{text_file}\", \"{out}\"]\n";
+        let f = Folder::new(&rf);
+        for bad in ["avatars/bad.png", "avatars/bad-too.png", "voices/bad.wav"] {
+            f.write(bad, "bad");
+        }
+        f.project(
+            "demo",
+            "[[scene]]\nname = \"shows\"\nlines = [\"Hi\", { text = \"Ho\", avatar = \"broken\" }]\n\n[[scene]]\nname = \"speaks\"\nlines = [{ text = \"Hi\", voice = \"guest\" }]\n\n[[scene]]\nname = \"plays\"\nlines = [{ audio = \"voices/fine.wav\", voice = \"guest\" }]\n\n[[scene]]\nname = \"neither\"\navatar = \"unused\"\nlines = [{ text = \"Hi\", avatar = \"astronaut\" }]\n",
+        );
+        f.write("voices/fine.wav", "RIFF");
+        let l = load_checked(f.root(), &Fussy).unwrap();
+        assert_errors(
+            &l.errors,
+            &[
+                "Renderfile.toml:20:9: avatar image `avatars/bad.png` is damaged | fix it",
+                "Renderfile.toml:13:12: voice sample `voices/bad.wav` is damaged | fix it",
+            ],
+        );
+        // An avatar no line shows is never read. A recorded line's voice is made all the
+        // same (the graph plans a voice's conditioning for each of its lines), so `plays`
+        // needs the sample too.
+        let scenes: Vec<&str> = (l.manifest.projects[0].scenes.iter())
+            .map(|s| s.name.as_str())
+            .collect();
+        assert_eq!(scenes, ["neither"]);
     }
 
     #[test]

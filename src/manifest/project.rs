@@ -12,8 +12,8 @@ use toml::de::DeValue;
 use toml::Spanned;
 
 use super::settings::{Declared, RawSettings, SceneSettings};
-use super::{paths, table, Line, Project, Scene, SourceFile, Voice};
-use crate::diagnostic::{list, ConfigError, Doc};
+use super::{paths, table, Line, Media, Project, Scene, SourceFile, Voice};
+use crate::diagnostic::{control_name, list, ConfigError, Doc};
 
 const TOP_KEYS: &[&str] = &["scene"];
 /// A scene's keys: its name, the settings it may override, and where its lines come from.
@@ -61,7 +61,7 @@ struct SceneDefaults {
 
 /// What projects are checked against.
 pub(crate) struct Context<'a> {
-    pub declared: &'a Declared,
+    pub declared: &'a Declared<'a>,
     /// The voices of Renderfile.toml, for the avatar each gives its lines.
     pub voices: &'a BTreeMap<String, Voice>,
     /// `[defaults]`, which scenes override.
@@ -301,11 +301,28 @@ impl SceneCheck<'_> {
                 continue;
             };
             let text = raw.text.as_ref().map_or("", |t| t.get_ref().trim());
-            if raw.audio.is_none() && text.is_empty() {
-                let at = raw.text.as_ref().map_or(span.clone(), |t| t.span());
-                let msg = format!("line {number} of {scene} is empty");
-                let help = "write what should be said, or remove the line (a line table needs `text` and/or `audio`)";
-                self.errors.push(doc.err(at, msg, "empty line", help));
+            let line = format!("line {number} of {scene}");
+            match (&raw.text, &raw.audio) {
+                (Some(t), Some(a)) => {
+                    // The recording would be played and the text never said.
+                    let msg = format!("{line} has both `text` and `audio`");
+                    let help = "a line is either said from its `text` or played from its recording `audio`: keep one of them";
+                    let e = doc.err(a.span(), msg, "recording here", help);
+                    self.errors.push(e.with_related(t.span(), "text here"));
+                }
+                (_, None) if text.is_empty() => {
+                    let at = raw.text.as_ref().map_or(span.clone(), |t| t.span());
+                    let msg = format!("{line} is empty");
+                    let help = "write what should be said, or remove the line (a line table needs `text` or `audio`)";
+                    self.errors.push(doc.err(at, msg, "empty line", help));
+                }
+                (Some(t), None) => {
+                    if let Some((_, c)) = control_character(t.get_ref()) {
+                        // Escapes (`\u0000`) make offsets in the value differ from the file's.
+                        self.errors.push(unspeakable(doc, t.span(), &line, c));
+                    }
+                }
+                (None, _) => {}
             }
             let audio = raw.audio.as_ref().and_then(|a| self.audio(a));
             let missing = &mut missing_voice;
@@ -337,7 +354,9 @@ impl SceneCheck<'_> {
     fn audio(&mut self, a: &Spanned<String>) -> Option<SourceFile> {
         let file = self.file(a)?;
         if paths::has_ext(&file.rel, &["wav"]) {
-            return Some(file);
+            let declared = self.cx.declared;
+            let checked = declared.check_media(self.doc, a.span(), &file, Media::Recording);
+            return self.ok(checked).map(|_| file);
         }
         let (rel, msg) = (&file.rel, format!("`{}` is not a WAV file", a.get_ref()));
         let stem = rel.rsplit_once('.').map_or(rel.as_str(), |(stem, _)| stem);
@@ -460,6 +479,14 @@ impl SceneCheck<'_> {
                     .push(script.err(v.span(), msg, "empty", give_a_voice));
                 continue;
             }
+            if let Some((at, c)) = control_character(text) {
+                // `text` is a slice of `trimmed`, which starts at `line_span.start`.
+                let offset = line_span.start + (text.as_ptr() as usize - trimmed.as_ptr() as usize);
+                let line = format!("a line in the script of {scene}");
+                let at = offset + at..offset + at + c.len_utf8();
+                self.errors.push(unspeakable(&script, at, &line, c));
+                continue;
+            }
             let missing = &mut missing_voice;
             let (named, given_voice) = (named.as_ref(), &given.voice);
             let voice = self.line_voice(&script, named, given_voice, line_span, missing);
@@ -487,6 +514,21 @@ impl SceneCheck<'_> {
         }
         Some(lines)
     }
+}
+
+/// The first character of a line's `text` that cannot be said, and its byte offset: a
+/// control character other than a tab or a line break (a NUL would end the text early in
+/// espeak-ng and in most programs).
+fn control_character(text: &str) -> Option<(usize, char)> {
+    text.char_indices()
+        .find(|(_, c)| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+}
+
+/// "line 3 of scene `intro` contains a control character (U+0000 NUL)", at `span`.
+fn unspeakable(doc: &Doc, span: Range<usize>, line: &str, c: char) -> ConfigError {
+    let msg = format!("{line} contains a control character ({})", control_name(c));
+    let help = "delete it: a line's text must be printable (tabs and line breaks are fine); most editors do not show it, and a NUL would cut the line short";
+    doc.err(span, msg, "control character", help)
 }
 
 /// The help of "has no avatar" / "no voice for this line": declare one (`example`) if none
@@ -534,6 +576,25 @@ mod tests {
             &[
                 "projects/demo/project.toml:2:8: TOML syntax error: unquoted text `intro` | put text in double quotes: \"intro\"",
                 "projects/demo/project.toml:3:15: TOML syntax error: missing comma between array elements, expected `,` | toml.io",
+            ],
+        );
+    }
+
+    #[test]
+    fn duplicate_keys_name_the_first_definition() {
+        let f = demo("[[scene]]\nname = \"intro\"\nfps = 25\nlines = [\"Hi\"]\nfps = 30\n");
+        let errors = f.errors();
+        assert_errors(&errors, &["projects/demo/project.toml:5:1: duplicate key `fps`, first defined on line 3 | a key may appear only once in a table: keep one `fps = ...` and remove the other"]);
+        let report = render_report(&errors[0]);
+        assert!(report.contains("first defined here"), "{report}");
+
+        // In the second scene, and in a line's inline table.
+        let f = demo("[[scene]]\nname = \"a\"\nfps = 25\nlines = [\"Hi\"]\n\n[[scene]]\nname = \"b\"\nfps = 25\nlines = [{ text = \"Hi\", \"text\" = \"Ho\" }]\nfps = 30\n");
+        assert_errors(
+            &f.errors(),
+            &[
+                "projects/demo/project.toml:9:25: duplicate key `text`, first defined on line 9",
+                "projects/demo/project.toml:10:1: duplicate key `fps`, first defined on line 8",
             ],
         );
     }
@@ -611,7 +672,42 @@ mod tests {
             &errors,
             &[
                 "projects/demo/project.toml:3:16: line 2 of scene `intro` is empty | write what should be said",
-                "projects/demo/project.toml:3:22: line 3 of scene `intro` is empty | `text` and/or `audio`",
+                "projects/demo/project.toml:3:22: line 3 of scene `intro` is empty | a line table needs `text` or `audio`",
+            ],
+        );
+    }
+
+    #[test]
+    fn a_line_with_both_text_and_audio() {
+        let f = demo("[[scene]]\nname = \"intro\"\nlines = [\n  \"Hi\",\n  { text = \"(applause)\", audio = \"assets/clap.wav\" },\n]\n");
+        f.write("assets/clap.wav", "RIFF");
+        let errors = f.errors();
+        assert_errors(&errors, &["projects/demo/project.toml:5:34: line 2 of scene `intro` has both `text` and `audio` | a line is either said from its `text` or played from its recording `audio`: keep one of them"]);
+        assert!(render_report(&errors[0]).contains("text here"));
+    }
+
+    #[test]
+    fn a_control_character_written_into_the_toml_as_is() {
+        let f = demo("[[scene]]\nname = \"intro\"\nlines = [\"Cut\u{0} short\"]\n");
+        assert_errors(&f.errors(), &["projects/demo/project.toml:3:14: TOML syntax error: a control character (U+0000 NUL) in the file | delete it: most editors do not show it (in a string, an escape such as \\u0000 stands for one)"]);
+    }
+
+    #[test]
+    fn control_characters_in_text() {
+        let f = demo("[[scene]]\nname = \"intro\"\nlines = [\"Hi\", \"Cut\\u0000 short\", \"Tab\\tand\\nbreak are fine\"]\n");
+        assert_errors(&f.errors(), &["projects/demo/project.toml:3:16: line 2 of scene `intro` contains a control character (U+0000 NUL) | delete it: a line's text must be printable"]);
+
+        // In a script, at the character itself.
+        let f = demo("[[scene]]\nname = \"intro\"\nscript = \"scripts/intro.txt\"\n");
+        f.write(
+            "scripts/intro.txt",
+            "Hello.\n[guest]  Ring\u{7}ing.\nBell\u{9b}\n",
+        );
+        assert_errors(
+            &f.errors(),
+            &[
+                "scripts/intro.txt:2:14: a line in the script of scene `intro` contains a control character (U+0007 BEL)",
+                "scripts/intro.txt:3:5: a line in the script of scene `intro` contains a control character (U+009B)",
             ],
         );
     }

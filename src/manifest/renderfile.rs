@@ -1,9 +1,11 @@
 //! `Renderfile.toml`: farm settings, defaults, voices and avatars.
 //!
-//! Every problem here is fatal (nothing can be built without voices and avatars), but all of
-//! them are collected before giving up.
+//! Every problem in its declarations is fatal (nothing can be built without voices and
+//! avatars), but all of them are collected before giving up. What is inside the files its
+//! avatars and voice samples name is checked later, for the lines that need them
+//! ([`Renderfile::check_used_media`]): a bad one leaves out only those lines' scenes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::path::Path;
 
@@ -17,8 +19,11 @@ use super::espeak::{self, espeak_voice, RawVoice};
 use super::model::ModelProblem;
 use super::settings::{self, Declared, RawSettings, SceneSettings};
 use super::values::{in_range, Device};
-use super::{paths, table, Avatar, AvatarKind, Settings, Voice, VoiceEngine};
-use crate::diagnostic::{ConfigError, Doc, Errors};
+use super::{
+    paths, table, Avatar, AvatarKind, CheckMedia, Media, Project, Scene, Settings, SourceFile,
+    Voice, VoiceEngine,
+};
+use crate::diagnostic::{ConfigError, Doc, Errors, Warning};
 
 const TOP_KEYS: &[&str] = &["render", "defaults", "voices", "avatars", "engines"];
 const RENDER_KEYS: &[&str] = &["device", "jobs"];
@@ -39,26 +44,31 @@ struct RawAvatar {
     lipsync: Option<Spanned<String>>,
 }
 
-pub(crate) struct Renderfile {
+pub(crate) struct Renderfile<'a> {
     pub settings: Settings,
     /// `[defaults]` over the built-in settings.
     pub defaults: SceneSettings,
-    pub declared: Declared,
+    pub declared: Declared<'a>,
     pub voices: BTreeMap<String, Voice>,
     pub avatars: BTreeMap<String, Avatar>,
     pub engines: BTreeMap<String, CommandEngine>,
+    /// Where each avatar's and voice sample's file is named (its rel → the value's span),
+    /// for [`Renderfile::check_used_media`].
+    file_keys: BTreeMap<String, Range<usize>>,
 }
 
 /// Engines with the reasons each cannot run here (reported only if used).
 pub(crate) type Engines = BTreeMap<String, (CommandEngine, Vec<ConfigError>)>;
 
 /// Checks `Renderfile.toml` (`doc`) in the canonical content folder `root`; `machine` are
-/// this machine's engines, which win over the folder's of the same name.
-pub(crate) fn parse(
+/// this machine's engines, which win over the folder's of the same name; `media` checks the
+/// files that keys name.
+pub(crate) fn parse<'a>(
     root: &Path,
     doc: &Doc,
     machine: Engines,
-) -> Result<Renderfile, Vec<ConfigError>> {
+    media: &'a dyn CheckMedia,
+) -> Result<Renderfile<'a>, Vec<ConfigError>> {
     let mut top = table::parse_document(doc)?;
     let mut errors = Vec::new();
     let e = &mut errors;
@@ -78,14 +88,19 @@ pub(crate) fn parse(
     let settings = farm_settings(doc, render, e);
     let declared = Declared {
         root: root.to_path_buf(),
+        media,
         voices: raw_voices.iter().map(|v| v.0.clone()).collect(),
         avatars: raw_avatars.iter().map(|a| a.0.clone()).collect(),
     };
+    let mut file_keys = BTreeMap::new();
     let voices: BTreeMap<String, Voice> = (raw_voices.into_iter())
         .filter_map(|(name, _, raw)| {
             if let Some(avatar) = &raw.avatar {
                 e.extend(declared.check(doc, "avatar", avatar).err());
             }
+            let sample_keys: Vec<Range<usize>> = (raw.samples.iter())
+                .flat_map(|s| s.get_ref().iter().map(Spanned::span))
+                .collect();
             let voice = match raw.engine.as_ref().map(|e| e.get_ref().as_str()) {
                 None | Some("espeak") => espeak_voice(doc, &name, raw, e),
                 Some(engine) if engines.contains_key(engine) => {
@@ -98,15 +113,21 @@ pub(crate) fn parse(
                     espeak_voice(doc, &name, raw, e).and(None)
                 }
             };
-            Some((name.clone(), voice?))
+            let voice = voice?;
+            if let VoiceEngine::Command { samples, .. } = &voice.engine {
+                // A voice is made only when all its samples resolved, one for each key.
+                for (sample, key) in samples.iter().zip(sample_keys) {
+                    file_keys.entry(sample.rel.clone()).or_insert(key);
+                }
+            }
+            Some((name.clone(), voice))
         })
         .collect();
     let avatars: BTreeMap<String, Avatar> = (raw_avatars.into_iter())
         .filter_map(|(name, span, raw)| {
-            Some((
-                name.clone(),
-                avatar(doc, root, name, span, raw, &engines, e)?,
-            ))
+            let (avatar, key) = avatar(doc, root, (name.clone(), span), raw, &engines, e)?;
+            file_keys.entry(avatar.source.rel.clone()).or_insert(key);
+            Some((name, avatar))
         })
         .collect();
     // An engine this machine lacks is an error only where something uses it.
@@ -137,7 +158,81 @@ pub(crate) fn parse(
         voices,
         avatars,
         engines,
+        file_keys,
     })
+}
+
+impl Renderfile<'_> {
+    /// Checks the contents of the avatars that lines show and of the samples of the voices
+    /// that lines have, in Renderfile.toml (`doc`): a file no line needs is never read
+    /// (a declared but unused avatar may be a placeholder). A bad file leaves out every scene
+    /// that needs it; its error is reported once, at its key.
+    pub fn check_used_media(
+        &self,
+        doc: &Doc,
+        projects: &mut Vec<Project>,
+    ) -> (Vec<ConfigError>, Vec<Warning>) {
+        let lines = || {
+            projects
+                .iter()
+                .flat_map(|p| &p.scenes)
+                .flat_map(|s| &s.lines)
+        };
+        let shown: BTreeSet<&str> = lines().map(|l| l.avatar.as_str()).collect();
+        // As the graph: a voice's conditioning is made for any line of it, recorded or not.
+        let spoken: BTreeSet<&str> = lines().map(|l| l.voice.as_str()).collect();
+        let (mut errors, mut warnings) = (Vec::new(), Vec::new());
+        let (mut bad_avatars, mut bad_voices) = (BTreeSet::new(), BTreeSet::new());
+        // True if usable. What a file gives is said once, though two voices share a sample.
+        let mut said = BTreeSet::new();
+        let mut check = |file: &SourceFile, media| {
+            let span = self.file_keys.get(&file.rel).cloned().unwrap_or(0..0);
+            let answer = self.declared.check_media(doc, span, file, media);
+            let first = said.insert(file.rel.clone());
+            match answer {
+                Ok(warning) => {
+                    warnings.extend(warning.filter(|_| first));
+                    true
+                }
+                Err(e) => {
+                    errors.extend(first.then_some(e));
+                    false
+                }
+            }
+        };
+        for (name, avatar) in &self.avatars {
+            let media = match avatar.kind {
+                AvatarKind::Image => Media::AvatarImage,
+                AvatarKind::Video => Media::AvatarVideo,
+            };
+            if shown.contains(name.as_str()) && !check(&avatar.source, media) {
+                bad_avatars.insert(name.clone());
+            }
+        }
+        for (name, voice) in &self.voices {
+            let VoiceEngine::Command { samples, .. } = &voice.engine else {
+                continue;
+            };
+            if spoken.contains(name.as_str()) {
+                // Every sample is checked, so that each bad one is reported.
+                let usable: Vec<bool> = (samples.iter())
+                    .map(|s| check(s, Media::VoiceSample))
+                    .collect();
+                if usable.contains(&false) {
+                    bad_voices.insert(name.clone());
+                }
+            }
+        }
+        let needs_bad = |scene: &Scene| {
+            (scene.lines.iter())
+                .any(|l| bad_avatars.contains(&l.avatar) || bad_voices.contains(&l.voice))
+        };
+        for project in projects.iter_mut() {
+            project.scenes.retain(|scene| !needs_bad(scene));
+        }
+        projects.retain(|p| !p.scenes.is_empty());
+        (errors, warnings)
+    }
 }
 
 /// `[engines.<name>]` in `doc`, whose relative paths are relative to `base`.
@@ -306,15 +401,15 @@ fn farm_settings(doc: &Doc, raw: RawRender, errors: &mut Vec<ConfigError>) -> Se
     }
 }
 
+/// `[avatars.<name>]` (the name and its span), with the span of the path of its file.
 fn avatar(
     doc: &Doc,
     root: &Path,
-    name: String,
-    name_span: Range<usize>,
+    (name, name_span): (String, Range<usize>),
     raw: RawAvatar,
     engines: &BTreeMap<String, CommandEngine>,
     errors: &mut Vec<ConfigError>,
-) -> Option<Avatar> {
+) -> Option<(Avatar, Range<usize>)> {
     let lipsync = raw
         .lipsync
         .as_ref()
@@ -379,13 +474,14 @@ fn avatar(
         AvatarKind::Video => Ok(f),
     });
     let source = errors.keep(source)?;
-    Some(Avatar {
+    let avatar = Avatar {
         name,
         source,
         kind,
         lipsync,
         model,
-    })
+    };
+    Some((avatar, path.span()))
 }
 
 #[cfg(test)]
@@ -407,6 +503,19 @@ mod tests {
             root.display()
         );
         assert_errors(&errors, &[&msg]);
+    }
+
+    #[test]
+    fn duplicate_table_names_the_first_definition() {
+        let rf = format!("{RENDERFILE}\n[voices.guest]\npitch = 30\n");
+        // Its keys join the first table, where `pitch` is then defined twice too.
+        assert_errors(
+            &fatal(&rf),
+            &[
+                "Renderfile.toml:17:9: duplicate table `[voices.guest]`, first defined on line 10 | a table may be declared only once: merge the two [voices.guest] sections into one",
+                "Renderfile.toml:18:1: duplicate key `pitch`, first defined on line 12",
+            ],
+        );
     }
 
     #[test]

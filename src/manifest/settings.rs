@@ -3,14 +3,15 @@
 //! them the same way, so one raw struct reads both and one resolver applies them: the scene's
 //! value over the default over the built-in.
 
+use std::ops::Range;
 use std::path::PathBuf;
 
 use serde::Deserialize;
 use toml::Spanned;
 
 use super::values::{Colour, Fps, Pause, Size};
-use super::{Background, RENDERFILE_NAME};
-use crate::diagnostic::{unknown_name, ConfigError, Doc};
+use super::{Background, CheckMedia, Media, MediaNote, SourceFile, RENDERFILE_NAME};
+use crate::diagnostic::{unknown_name, ConfigError, Doc, Warning};
 
 /// The keys of [`RawSettings`], in the order "valid keys" hints list them.
 pub(crate) const KEYS: &[&str] = &["fps", "size", "pause", "background", "voice", "avatar"];
@@ -26,17 +27,36 @@ pub(crate) struct RawSettings {
     pause: Option<Spanned<f64>>,
 }
 
-/// What Renderfile.toml declares that settings and lines refer to.
-pub(crate) struct Declared {
+/// What Renderfile.toml declares that settings and lines refer to, and how the files they
+/// name are checked.
+pub(crate) struct Declared<'a> {
     /// The canonical content folder.
     pub root: PathBuf,
+    /// Checks the contents of the files that keys name.
+    pub media: &'a dyn CheckMedia,
     /// The names under [voices] and [avatars] whose tables could be read (sorted), valid or
     /// not: a bad value inside a voice is reported there, not again where it is used.
     pub voices: Vec<String>,
     pub avatars: Vec<String>,
 }
 
-impl Declared {
+impl Declared<'_> {
+    /// The contents of `file`, named at `span` in `doc`, checked as `media`: Err = the
+    /// problem at `span`; Ok(Some) = a warning there.
+    pub fn check_media(
+        &self,
+        doc: &Doc,
+        span: Range<usize>,
+        file: &SourceFile,
+        media: Media,
+    ) -> Result<Option<Warning>, ConfigError> {
+        let at = |note: MediaNote| doc.err(span.clone(), note.message, note.label, note.help);
+        match self.media.check(file, media) {
+            Ok(note) => Ok(note.map(|note| Warning(at(note)))),
+            Err(problem) => Err(at(problem)),
+        }
+    }
+
     /// The error if `v` is not a declared voice or avatar (`what`).
     pub fn check(&self, doc: &Doc, what: &str, v: &Spanned<String>) -> Result<(), ConfigError> {
         let names = if what == "voice" {
@@ -70,7 +90,7 @@ pub(crate) struct SceneSettings {
 
 impl SceneSettings {
     /// The built-in settings; the voice and the avatar when only one is declared.
-    pub fn builtin(declared: &Declared) -> Self {
+    pub fn builtin(declared: &Declared<'_>) -> Self {
         let only = |names: &[String]| match names {
             [one] => Some(one.clone()),
             _ => None,
@@ -94,7 +114,7 @@ impl SceneSettings {
         raw: &RawSettings,
         doc: &Doc,
         base: Option<&str>,
-        declared: &Declared,
+        declared: &Declared<'_>,
         errors: &mut Vec<ConfigError>,
     ) -> Self {
         fn set<R, T>(
@@ -119,7 +139,7 @@ impl SceneSettings {
                 *slot = Some(v.get_ref().clone());
             }
         }
-        let background = |v: &_| Background::parse(doc, &declared.root, v, base);
+        let background = |v: &_| Background::parse(doc, declared, v, base);
         set(&mut s.background, &raw.background, background, errors);
         set(&mut s.fps, &raw.fps, |v| Fps::parse(doc, v), errors);
         set(&mut s.size, &raw.size, |v| Size::parse(doc, v), errors);

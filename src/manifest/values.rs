@@ -4,11 +4,11 @@
 
 use std::fmt::Display;
 use std::ops::RangeInclusive;
-use std::path::Path;
 
 use toml::Spanned;
 
-use super::{paths, Background};
+use super::settings::Declared;
+use super::{paths, Background, Media};
 use crate::diagnostic::{ConfigError, Doc};
 
 /// `v` if it lies in `range`: "`{what}` must be between {lo} and {hi}{unit}, not {v}".
@@ -121,23 +121,24 @@ impl Colour {
 }
 
 impl Background {
-    /// A colour (`"#..."`) or a PNG/JPEG image in the content folder `root`; `base` as in
-    /// [`paths::file`].
+    /// A colour (`"#..."`) or a PNG/JPEG image in the content folder, whose contents are
+    /// checked; `base` as in [`paths::file`].
     pub(crate) fn parse(
         doc: &Doc,
-        root: &Path,
+        declared: &Declared<'_>,
         v: &Spanned<String>,
         base: Option<&str>,
     ) -> Result<Self, ConfigError> {
         if v.get_ref().trim_start().starts_with('#') {
             return Colour::parse(doc, v).map(|c| Background::Colour(c.0));
         }
-        let file = paths::file(doc, root, v, base).map_err(|mut e| {
+        let file = paths::file(doc, &declared.root, v, base).map_err(|mut e| {
             let hint = "a background is a \"#rrggbb\" colour or the path of a .png/.jpg image";
             e.help = Some(format!("{}; {hint}", e.help.unwrap_or_default()));
             e
         })?;
         paths::image_ext(doc, v, &file)?;
+        declared.check_media(doc, v.span(), &file, Media::BackgroundImage)?;
         Ok(Background::Image(file))
     }
 }

@@ -16,7 +16,8 @@ use crate::sources::SourceHashes;
 
 pub const OUTPUT: &str = "track.json";
 pub const CROP: &str = "face.png";
-const VERSION: &str = "face-track-1";
+/// 2: the largest face is followed, not the highest-scoring one.
+const VERSION: &str = "face-track-2";
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Track {
