@@ -9,6 +9,9 @@ use std::time::Duration;
 
 const NOTHING_BUILT: &str =
     "render: nothing was built; fix the errors above, or pass --keep-going to build the valid scenes";
+/// The same when no scene is valid (the only project file is broken): --keep-going would
+/// build nothing either, so it is not suggested.
+const NOTHING_VALID: &str = "render: nothing was built; fix the errors above";
 
 /// `render ARGS` in the folder; a build that hangs fails the test instead of hanging it.
 fn render(folder: &Folder, args: &[&str]) -> Run {
@@ -195,7 +198,7 @@ fn toml_syntax_error_in_a_project_points_at_the_line() {
     let at = location(&folder, "projects/demo/project.toml", "\npause = 0.5");
     assert_line(&run, &at);
     assert_line(&run, "help: a string is missing its closing `\"`");
-    assert_line(&run, NOTHING_BUILT);
+    assert_line(&run, NOTHING_VALID);
 }
 
 #[test]
@@ -725,7 +728,7 @@ fn duplicate_key_names_its_first_definition() {
         &run,
         "help: a key may appear only once in a table: keep one `pause = ...` and remove the other",
     );
-    assert_line(&run, NOTHING_BUILT);
+    assert_line(&run, NOTHING_VALID);
 }
 
 #[test]
@@ -853,6 +856,11 @@ fn no_projects_found_says_where_it_looked_and_what_was_meant() {
     assert_line(
         &run,
         "× no projects found: no `project.toml` in `projects/demo`",
+    );
+    // With no valid scene, --keep-going would build nothing either.
+    assert_eq!(
+        run.stderr.lines().last(),
+        Some("render: nothing was built; fix the errors above")
     );
     assert_line(
         &run,

@@ -70,7 +70,20 @@ pub fn load(
                 report(error.into());
             }
             if partial && !keep_going {
-                eprintln!("render: nothing was built; fix the errors above, or pass --keep-going to build the valid scenes");
+                // --keep-going helps only where some scene is valid.
+                let valid = loaded
+                    .manifest
+                    .projects
+                    .iter()
+                    .any(|p| !p.scenes.is_empty());
+                eprintln!(
+                    "render: nothing was built; fix the errors above{}",
+                    if valid {
+                        ", or pass --keep-going to build the valid scenes"
+                    } else {
+                        ""
+                    }
+                );
                 return Err(EXIT_CONFIG);
             }
             Ok((loaded.manifest, partial, hashes))
