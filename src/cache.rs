@@ -127,38 +127,46 @@ impl Cache {
     /// this key, and every output it lists exists with the recorded size. No hashing: a
     /// no-op build pays a read and a few stats per object it reuses.
     pub fn check(&self, key: &Key) -> Check {
+        match self.checked_record(key) {
+            Ok(_) => Check::Intact,
+            Err(check) => check,
+        }
+    }
+
+    /// The record of an object that passes the cheap check, or what is wrong with it.
+    fn checked_record(&self, key: &Key) -> std::result::Result<Record, Check> {
         let dir = self.object_dir(key);
+        let damaged = |reason: String| Err(Check::Damaged(reason));
         let bytes = match std::fs::read(dir.join(RECORD)) {
             Ok(bytes) => bytes,
-            Err(_) if !dir.exists() => return Check::Missing,
+            Err(_) if !dir.exists() => return Err(Check::Missing),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Check::Damaged(format!("its {RECORD} is missing"))
+                return damaged(format!("its {RECORD} is missing"))
             }
-            Err(e) => return Check::Damaged(format!("its {RECORD} cannot be read: {e}")),
+            Err(e) => return damaged(format!("its {RECORD} cannot be read: {e}")),
         };
         let record: Record = match serde_json::from_slice(&bytes) {
             Ok(record) => record,
-            Err(_) => return Check::Damaged(format!("its {RECORD} is not a valid record")),
+            Err(_) => return damaged(format!("its {RECORD} is not a valid record")),
         };
         if record.key != *key || record.spec.key() != *key {
-            return Check::Damaged(format!("its {RECORD} describes another artifact"));
+            return damaged(format!("its {RECORD} describes another artifact"));
         }
         for output in &record.outputs {
-            let path = dir.join(&output.file);
-            match std::fs::metadata(&path) {
+            match std::fs::metadata(dir.join(&output.file)) {
                 Ok(meta) if meta.len() == output.bytes => {}
                 Ok(meta) => {
-                    return Check::Damaged(format!(
+                    return damaged(format!(
                         "{} is {} bytes, its record says {}",
                         output.file,
                         meta.len(),
                         output.bytes
                     ))
                 }
-                Err(_) => return Check::Damaged(format!("{} is missing", output.file)),
+                Err(_) => return damaged(format!("{} is missing", output.file)),
             }
         }
-        Check::Intact
+        Ok(record)
     }
 
     /// Moves a damaged object aside to `cache/quarantine/<key>-<n>/`, with a `reason.txt`,
@@ -175,6 +183,18 @@ impl Cache {
         // The object is already out of the way; a missing note loses nothing.
         let _ = std::fs::write(aside.join("reason.txt"), note);
         Ok(aside)
+    }
+
+    /// Quarantines a damaged object whose artifact is about to be made again, and says so
+    /// (where it went, relative to the content folder).
+    pub fn remake_damaged(&self, key: &Key, name: &str, reason: &str) -> Result<()> {
+        let aside = self.quarantine(key, name, reason)?;
+        let root = self.dir.parent().unwrap_or(&self.dir);
+        eprintln!(
+            "render: {name}: its object in the cache was damaged ({reason}); moved to {} and making it again",
+            aside.strip_prefix(root).unwrap_or(&aside).display()
+        );
+        Ok(())
     }
 
     /// A fresh private folder under `cache/tmp/` for one job.
@@ -254,12 +274,9 @@ impl Cache {
 
     /// The full check: `check`, then every output re-hashed against its record.
     pub fn verify(&self, key: &Key) -> Check {
-        let checked = self.check(key);
-        if checked != Check::Intact {
-            return checked;
-        }
-        let Some(record) = self.record(key) else {
-            return Check::Damaged(format!("its {RECORD} cannot be read"));
+        let record = match self.checked_record(key) {
+            Ok(record) => record,
+            Err(check) => return check,
         };
         let dir = self.object_dir(key);
         for output in &record.outputs {

@@ -74,12 +74,7 @@ pub fn run_here(job: &Job) -> Result<bool> {
         crate::cache::Check::Intact => return Ok(false),
         crate::cache::Check::Missing => cache.prepare()?,
         crate::cache::Check::Damaged(reason) => {
-            let aside = cache.quarantine(&job.key, &job.name, &reason)?;
-            eprintln!(
-                "render: {}: its object in the cache was damaged ({reason}); moved to {} and making it again",
-                job.name,
-                aside.display()
-            );
+            cache.remake_damaged(&job.key, &job.name, &reason)?
         }
     }
     for (name, dir) in &job.inputs {

@@ -43,12 +43,7 @@ pub fn run(args: &BuildArgs) -> i32 {
         // Damage is moved aside, never deleted, and its artifact made again.
         for (i, reason) in &stale.damaged {
             let node = &graph.nodes[*i];
-            let aside = cache.quarantine(&node.key(), node.name(), reason)?;
-            eprintln!(
-                "render: {}: its object in the cache was damaged ({reason}); moved to {} and making it again",
-                node.name(),
-                commands::relative(&manifest.root, &aside)
-            );
+            cache.remake_damaged(&node.key(), node.name(), reason)?;
         }
         let make = stale.make;
 
