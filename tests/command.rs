@@ -5,21 +5,13 @@
 
 mod common;
 
-use common::{add_fixture_models, repo, tone_wav, write_program, Folder};
+use common::{add_fixture_models, pid_in, running, tone_wav, write_program, Folder};
 use std::time::{Duration, Instant};
 
 /// A small content folder: one avatar, an espeak voice `bob`, and `engines` + `voices`
 /// appended to its Renderfile.
 fn folder(engines: &str, project: &str) -> Folder {
-    let folder = Folder {
-        dir: tempfile::tempdir().unwrap(),
-    };
-    std::fs::create_dir_all(folder.file("avatars")).unwrap();
-    std::fs::copy(
-        repo().join("avatars/astronaut.png"),
-        folder.file("avatars/astronaut.png"),
-    )
-    .unwrap();
+    let folder = Folder::with_portrait();
     folder.write(
         "Renderfile.toml",
         &format!(
@@ -46,18 +38,6 @@ fn fake_speech(script: &str, timeout: u32) -> Folder {
 }
 
 /// Whether process `pid` is running (a zombie or no process counts as gone).
-fn running(pid: i32) -> bool {
-    let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    state
-        .rsplit(") ")
-        .next()
-        .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('Z'))
-}
-
-fn pid_in(folder: &Folder, file: &str) -> i32 {
-    folder.read(file).trim().parse().unwrap()
-}
-
 /// Waits up to `limit` for `pid` to be gone.
 fn gone_within(pid: i32, limit: Duration) -> bool {
     let start = Instant::now();

@@ -11,20 +11,12 @@ use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{ctrl_c, processes_left_in, repo, tone_wav, wait_for_sigint_handler, Folder};
+use common::{ctrl_c, processes_left_in, tone_wav, wait_for_sigint_handler, Folder};
 
 /// A content folder with the demo's face, an espeak voice and `engines` (with the voices
 /// that use them) added to its Renderfile; `project` is projects/demo/project.toml.
 fn folder(engines: &str, project: &str) -> Folder {
-    let folder = Folder {
-        dir: tempfile::tempdir().unwrap(),
-    };
-    std::fs::create_dir_all(folder.file("avatars")).unwrap();
-    std::fs::copy(
-        repo().join("avatars/astronaut.png"),
-        folder.file("avatars/astronaut.png"),
-    )
-    .unwrap();
+    let folder = Folder::with_portrait();
     folder.write(
         "Renderfile.toml",
         &format!(

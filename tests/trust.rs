@@ -9,13 +9,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{files_under, write_program, Folder, Run};
+use common::{files_under, pid_in, running, write_program, Folder, Run};
 
 /// One scene of three espeak lines on the built-in face, small and quick.
 fn tiny() -> Folder {
-    let folder = Folder {
-        dir: tempfile::tempdir().unwrap(),
-    };
+    let folder = Folder::with_portrait();
     folder.write(
         "Renderfile.toml",
         r##"[defaults]
@@ -42,12 +40,6 @@ name = "talk"
 lines = ["One two three.", "Four five six.", "Seven eight."]
 "#,
     );
-    std::fs::create_dir_all(folder.file("avatars")).unwrap();
-    std::fs::copy(
-        common::repo().join("avatars/astronaut.png"),
-        folder.file("avatars/astronaut.png"),
-    )
-    .unwrap();
     folder
 }
 
@@ -347,7 +339,7 @@ fn a_full_disk_fails_naming_the_disk_and_keeps_nothing_it_made() {
     let after = Folder {
         dir: tempfile::tempdir().unwrap(),
     };
-    copy_dir(&host.path().join("after-full"), after.path());
+    common::copy_tree(&host.path().join("after-full"), after.path());
     assert_eq!(
         files_under(&after.file("cache/tmp"), after.path()),
         Vec::<String>::new()
@@ -363,18 +355,6 @@ fn a_full_disk_fails_naming_the_disk_and_keeps_nothing_it_made() {
         std::fs::read(reference.file(SCENE)).unwrap(),
         "the video after the disk was freed differs from a clean build's"
     );
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    for entry in walkdir::WalkDir::new(from) {
-        let entry = entry.unwrap();
-        let target = to.join(entry.path().strip_prefix(from).unwrap());
-        if entry.file_type().is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }
 
 #[test]
@@ -449,18 +429,6 @@ fn path_with(bin: &Path) -> String {
     format!("{}:{}", bin.display(), std::env::var("PATH").unwrap())
 }
 
-fn running(pid: i32) -> bool {
-    let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    state
-        .rsplit(") ")
-        .next()
-        .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('Z'))
-}
-
-fn pid(folder: &Folder, file: &str) -> i32 {
-    folder.read(file).trim().parse().unwrap()
-}
-
 #[test]
 fn a_hanging_mux_is_stopped_at_its_deadline_with_its_children() {
     let folder = tiny();
@@ -484,7 +452,7 @@ fn a_hanging_mux_is_stopped_at_its_deadline_with_its_children() {
     assert!(run.stderr.contains(" s, its deadline"), "{}", run.stderr);
     assert!(took < Duration::from_secs(40), "took {took:?}");
     for file in ["ffmpeg.pid", "ffmpeg.grandchild"] {
-        assert!(!running(pid(&folder, file)), "{file} still running");
+        assert!(!running(pid_in(&folder, file)), "{file} still running");
     }
     assert_eq!(run.with_status("failed"), ["scene p/talk"]);
     assert_eq!(
@@ -514,10 +482,7 @@ fn ctrl_c_ends_a_hanging_speech_program_and_its_children_within_two_seconds() {
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(200));
-    // SAFETY: signalling the child this test started.
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGINT);
-    }
+    common::ctrl_c(child.id());
     let signalled = Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -531,7 +496,7 @@ fn ctrl_c_ends_a_hanging_speech_program_and_its_children_within_two_seconds() {
     };
     assert_eq!(status.code(), Some(130));
     for file in ["espeak-ng.pid", "espeak-ng.grandchild"] {
-        assert!(!running(pid(&folder, file)), "{file} still running");
+        assert!(!running(pid_in(&folder, file)), "{file} still running");
     }
     assert_eq!(
         files_under(&folder.file("cache/tmp"), folder.path()),

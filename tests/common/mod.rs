@@ -85,7 +85,8 @@ pub fn tone_wav(rate: u32, seconds: f64) -> Vec<u8> {
     bytes
 }
 
-fn copy_tree(from: &Path, to: &Path) {
+/// Copies a folder tree (files and folders) from `from` into `to`.
+pub fn copy_tree(from: &Path, to: &Path) {
     for entry in walkdir::WalkDir::new(from) {
         let entry = entry.unwrap();
         let target = to.join(entry.path().strip_prefix(from).unwrap());
@@ -112,6 +113,20 @@ impl Folder {
         std::os::unix::fs::symlink(repo().join(".venv-piper"), dir.path().join(".venv-piper"))
             .unwrap();
         Folder { dir }
+    }
+
+    /// An empty content folder holding only the demo's portrait, `avatars/astronaut.png`.
+    pub fn with_portrait() -> Folder {
+        let folder = Folder {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        std::fs::create_dir_all(folder.file("avatars")).unwrap();
+        std::fs::copy(
+            repo().join("avatars/astronaut.png"),
+            folder.file("avatars/astronaut.png"),
+        )
+        .unwrap();
+        folder
     }
 
     /// The demo at a small output size, so tests that build it often stay quick.
@@ -454,6 +469,20 @@ pub fn wait_for_sigint_handler(pid: u32) {
         );
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
+}
+
+/// Whether process `pid` is running (a zombie is not).
+pub fn running(pid: i32) -> bool {
+    let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    state
+        .rsplit(") ")
+        .next()
+        .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('Z'))
+}
+
+/// The pid a fake program wrote into `file` of the folder.
+pub fn pid_in(folder: &Folder, file: &str) -> i32 {
+    folder.read(file).trim().parse().unwrap()
 }
 
 /// Sends SIGINT (Ctrl-C) to process `pid`.
