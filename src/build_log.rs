@@ -61,7 +61,7 @@ impl<'a> BuildLog<'a> {
     /// Merges this build's entries into the log, unless it already holds exactly them.
     /// Returns whether the file was written.
     pub fn save(&self) -> Result<bool> {
-        let digest = self.digest.finalize().to_hex();
+        let digest = self.digest();
         if self.header().as_deref() == Some(digest.as_str()) {
             return Ok(false);
         }
@@ -84,6 +84,16 @@ impl<'a> BuildLog<'a> {
         }
         write_atomically(&self.path, text.as_bytes())?;
         Ok(true)
+    }
+
+    /// The digest of what this build logged (names the set in the history's `used/`).
+    pub fn digest(&self) -> String {
+        self.digest.finalize().to_hex().to_string()
+    }
+
+    /// What this build logged: every artifact it made or reused, in graph order.
+    pub fn entries(&self) -> &[(&'a str, Key)] {
+        &self.now
     }
 
     /// Why `node` must be made.

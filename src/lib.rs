@@ -23,6 +23,7 @@ pub mod files;
 pub mod frame;
 pub mod gpu_lane;
 pub mod graph;
+pub mod history;
 pub mod job;
 pub mod key;
 pub mod lock;

@@ -97,6 +97,9 @@ pub struct ArtifactReport {
     pub key: String,
     /// made | reused | failed | cancelled | skipped | not-started
     pub status: &'static str,
+    /// When it started, seconds from the build's start (absent: it did not start).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start: Option<f64>,
     pub seconds: f64,
 }
 
@@ -166,6 +169,7 @@ mod tests {
             kind: String::new(),
             key: String::new(),
             status,
+            start: None,
             seconds: 0.0,
         }
     }

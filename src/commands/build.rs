@@ -11,6 +11,7 @@ use crate::commands::{self, EXIT_CONFIG, EXIT_FAILED};
 use crate::error::{Error, Result};
 use crate::executor;
 use crate::graph::Graph;
+use crate::history::{self, History};
 use crate::lock::BuildLock;
 use crate::report::{ArtifactReport, Progress, Summary};
 use crate::scheduler::{self, Event, Lane, Outcome};
@@ -21,6 +22,7 @@ pub fn run(args: &BuildArgs) -> i32 {
         return commands::plan::show(&args.dir, args.keep_going, args.verify, None);
     }
     let start = Instant::now();
+    let started_at = history::now();
     let (manifest, partial, hashes) = match commands::load(&args.dir, args.keep_going) {
         Ok(loaded) => loaded,
         Err(code) => return code,
@@ -75,6 +77,9 @@ pub fn run(args: &BuildArgs) -> i32 {
             model_of: &model_of,
             names: &names,
         });
+        // When each job started, from the build's start (for --json and the history).
+        let mut starts: Vec<Option<f64>> = vec![None; graph.nodes.len()];
+        let mut failures: Vec<history::Failure> = Vec::new();
         let (outcomes, lane_events) = scheduler::run(
             &deps,
             &make,
@@ -84,7 +89,10 @@ pub fn run(args: &BuildArgs) -> i32 {
             |i| executor::start(&graph.nodes[i].job),
             |i, pending, model| executor::finish(&graph.nodes[i].job, pending, model),
             |event, outcomes| match event {
-                Event::Started(i) => progress.started(graph.nodes[i].name()),
+                Event::Started(i) => {
+                    starts[i] = Some(start.elapsed().as_secs_f64());
+                    progress.started(graph.nodes[i].name())
+                }
                 Event::Stalled(i, running) => progress.stalled(graph.nodes[i].name(), running),
                 Event::Finished(i) => {
                     let node = &graph.nodes[i];
@@ -94,10 +102,15 @@ pub fn run(args: &BuildArgs) -> i32 {
                     progress.finished(node.name(), outcome);
                     if let Outcome::Failed(error) = outcome {
                         if !matches!(error, Error::Interrupted) {
-                            progress.println(&commands::render(&ArtifactFailed {
+                            let failed = ArtifactFailed {
                                 artifact: node.name(),
                                 cause: error,
-                            }));
+                            };
+                            progress.println(&commands::render(&failed));
+                            failures.push(history::Failure {
+                                artifact: node.name().to_string(),
+                                message: commands::render_plain(&failed),
+                            });
                         }
                     }
                 }
@@ -106,6 +119,7 @@ pub fn run(args: &BuildArgs) -> i32 {
         progress.done();
 
         let mut summary = Summary::default();
+        let mut changes: Vec<history::OutChange> = Vec::new();
         let mut failed_publish = false;
         for (i, node) in graph.nodes.iter().enumerate() {
             let (status, seconds) = match &outcomes[i] {
@@ -123,8 +137,15 @@ pub fn run(args: &BuildArgs) -> i32 {
                     let source = cache
                         .object_dir(&node.key())
                         .join(crate::stage::main_output(node.kind()));
+                    let existed = target.exists();
                     match cache.publish(&source, target) {
-                        Ok(true) => summary.published += 1,
+                        Ok(true) => {
+                            summary.published += 1;
+                            changes.push(history::OutChange {
+                                path: commands::relative(&manifest.root, target),
+                                change: if existed { "updated" } else { "added" }.into(),
+                            });
+                        }
                         Ok(false) => {}
                         Err(error) => {
                             failed_publish = true;
@@ -138,6 +159,7 @@ pub fn run(args: &BuildArgs) -> i32 {
                 kind: node.kind().to_string(),
                 key: node.key().hex(),
                 status,
+                start: starts[i],
                 seconds,
             });
         }
@@ -147,6 +169,10 @@ pub fn run(args: &BuildArgs) -> i32 {
             let declared: Vec<&PathBuf> = graph.nodes.iter().flat_map(|n| &n.publish).collect();
             for stale in cache.unpublish_undeclared(&manifest.root.join("out"), &declared)? {
                 eprintln!("render: removed {stale} (its scene is no longer declared)");
+                changes.push(history::OutChange {
+                    path: stale,
+                    change: "removed".into(),
+                });
             }
         }
         summary.gpu_lane = lane_events;
@@ -161,19 +187,73 @@ pub fn run(args: &BuildArgs) -> i32 {
         if partial {
             eprintln!("render: scenes with configuration errors (above) were left out");
         }
-        if crate::process::interrupted() {
+        let interrupted = crate::process::interrupted();
+        if interrupted {
             eprintln!("render: interrupted; the cache is consistent and the next build resumes");
-            return Ok(130);
         }
-        Ok(if partial {
+        let code = if interrupted {
+            commands::EXIT_INTERRUPTED
+        } else if partial {
             EXIT_CONFIG
         } else if summary.failed > 0 || summary.skipped > 0 || failed_publish {
             EXIT_FAILED
         } else {
             0
-        })
+        };
+        let history = History::of(&cache);
+        history.remember_used(&last.digest(), last.entries())?;
+        let used = (!last.entries().is_empty()).then(|| last.digest());
+        let mut record = record(&summary, started_at, code, failures, changes);
+        record.used = used.unwrap_or_default();
+        history.append(&record)?;
+        Ok(code)
     })();
     commands::exit_code(result)
+}
+
+/// The history's record of this build.
+fn record(
+    summary: &Summary,
+    started: f64,
+    exit: i32,
+    failures: Vec<history::Failure>,
+    changes: Vec<history::OutChange>,
+) -> history::BuildRecord {
+    let removed = changes.iter().filter(|c| c.change == "removed").count();
+    history::BuildRecord {
+        version: history::VERSION,
+        started,
+        ended: history::now(),
+        host: history::host(),
+        command: std::env::args().collect(),
+        targets: Vec::new(),
+        exit,
+        counts: history::Counts {
+            made: summary.made,
+            reused: summary.reused,
+            failed: summary.failed,
+            cancelled: summary.cancelled,
+            skipped: summary.skipped,
+            not_started: summary.not_started,
+            published: summary.published,
+            removed,
+        },
+        used: String::new(),
+        artifacts: (summary.artifacts.iter())
+            .filter(|a| a.status != "reused")
+            .map(|a| history::ArtifactRun {
+                name: a.name.clone(),
+                kind: a.kind.clone(),
+                key: a.key.clone(),
+                status: a.status.to_string(),
+                start: a.start,
+                seconds: a.seconds,
+            })
+            .collect(),
+        failures,
+        changes,
+        lane: summary.gpu_lane.iter().map(Into::into).collect(),
+    }
 }
 
 /// "cannot make <artifact>", with the cause and its help underneath.

@@ -138,6 +138,16 @@ pub fn render(diagnostic: &dyn miette::Diagnostic) -> String {
     out
 }
 
+/// A diagnostic as plain text, whatever stderr is (for files: the history, the report).
+pub fn render_plain(diagnostic: &dyn miette::Diagnostic) -> String {
+    use miette::{GraphicalReportHandler, GraphicalTheme};
+    let mut out = String::new();
+    let _ = GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor())
+        .with_width(400)
+        .render_report(&mut out, diagnostic);
+    out
+}
+
 /// Says that Ctrl-C stopped the command; returns its exit code.
 pub fn interrupted() -> i32 {
     eprintln!("render: interrupted");

@@ -1,0 +1,432 @@
+//! The build history: one record per build, appended to `cache/history.jsonl`, so "which
+//! night broke this scene" and "how long do builds take now" have answers, the report can
+//! draw a trend, progress can estimate the time left and `render gc` can keep what recent
+//! builds used.
+//!
+//! Like `.ninja_log` it is append-only: a record is one line of JSON, written with one
+//! `write` on a file opened for appending and synced. A build killed mid-append leaves at
+//! worst a torn last line; readers skip lines that do not parse, and the next append
+//! starts on a fresh line, so one torn record never hides the others.
+//!
+//! A record lists every artifact the build made, failed, cancelled or skipped, with its
+//! status and seconds. What it reused is the rest of the build's artifacts: all of them
+//! (made and reused, name and key) are in `cache/state/used/<digest>`, one file per
+//! distinct set, named by the digest the build log already computes — consecutive builds
+//! of an unchanged folder share one file, so a no-op build appends one short line and
+//! writes nothing else.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::cache::Cache;
+use crate::error::{Error, Result};
+use crate::files::write_atomically;
+use crate::key::Key;
+
+const FILE: &str = "history.jsonl";
+const USED: &str = "used";
+/// The format of a record; a reader skips records of another version.
+pub const VERSION: u32 = 1;
+
+/// One build, as the history remembers it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct BuildRecord {
+    pub version: u32,
+    /// Seconds since the Unix epoch (UTC).
+    pub started: f64,
+    pub ended: f64,
+    pub host: String,
+    /// The command line, as typed.
+    pub command: Vec<String>,
+    /// The targets it built (`project` or `project/scene`); empty: everything.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<String>,
+    pub exit: i32,
+    pub counts: Counts,
+    /// The digest naming the file in `cache/state/used/` with every artifact the build
+    /// made or reused; empty when it used none.
+    #[serde(default)]
+    pub used: String,
+    /// Every artifact not reused: made, failed, cancelled, skipped, not-started.
+    #[serde(default)]
+    pub artifacts: Vec<ArtifactRun>,
+    /// Each failure with its message (and the tail of its program's log, when it had one).
+    #[serde(default)]
+    pub failures: Vec<Failure>,
+    /// What changed in `out/`.
+    #[serde(default)]
+    pub changes: Vec<OutChange>,
+    /// The GPU lane's record (loads, unloads, calls), seconds from the build's start.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lane: Vec<LaneEntry>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub made: usize,
+    pub reused: usize,
+    pub failed: usize,
+    pub cancelled: usize,
+    pub skipped: usize,
+    pub not_started: usize,
+    pub published: usize,
+    /// Files removed from `out/` (their scene is no longer declared).
+    #[serde(default)]
+    pub removed: usize,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ArtifactRun {
+    pub name: String,
+    pub kind: String,
+    pub key: String,
+    /// made | failed | cancelled | skipped | not-started
+    pub status: String,
+    /// When it started, seconds from the build's start (None: never started).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<f64>,
+    pub seconds: f64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Failure {
+    pub artifact: String,
+    /// The diagnostic as the build printed it (plain text, cause chain and log tail).
+    pub message: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutChange {
+    /// Relative to the content folder, e.g. `out/demo/welcome.mp4`.
+    pub path: String,
+    /// added | updated | removed
+    pub change: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LaneEntry {
+    pub seconds: f64,
+    /// load | load-failed | unload | start | end
+    pub event: String,
+    pub model: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact: Option<String>,
+}
+
+impl From<&crate::gpu_lane::LaneEvent> for LaneEntry {
+    fn from(event: &crate::gpu_lane::LaneEvent) -> LaneEntry {
+        LaneEntry {
+            seconds: event.seconds,
+            event: event.event.to_string(),
+            model: event.model.clone(),
+            artifact: event.artifact.clone(),
+        }
+    }
+}
+
+impl BuildRecord {
+    pub fn seconds(&self) -> f64 {
+        (self.ended - self.started).max(0.0)
+    }
+}
+
+/// The history of one content folder's builds.
+pub struct History {
+    path: PathBuf,
+    used_dir: PathBuf,
+}
+
+/// What reading the history found.
+#[derive(Debug, Default)]
+pub struct Builds {
+    /// Oldest first.
+    pub builds: Vec<BuildRecord>,
+    /// Lines that did not parse (a torn append, or a record of another version).
+    pub skipped: usize,
+}
+
+impl History {
+    pub fn of(cache: &Cache) -> History {
+        History {
+            path: cache.dir.join(FILE),
+            used_dir: cache.state_dir().join(USED),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends `record` as one line, synced to disk.
+    pub fn append(&self, record: &BuildRecord) -> Result<()> {
+        let mut line = serde_json::to_vec(record).expect("a build record serialises");
+        line.push(b'\n');
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .read(true)
+            .open(&self.path)
+            .map_err(|e| Error::io("cannot open", &self.path, e))?;
+        // A torn last line (a build killed mid-append) stays a line of its own.
+        let length = file
+            .metadata()
+            .map_err(|e| Error::io("cannot read", &self.path, e))?
+            .len();
+        if length > 0 {
+            let mut last = [0u8];
+            let ends_in_newline = file
+                .seek(SeekFrom::End(-1))
+                .and_then(|_| file.read_exact(&mut last))
+                .is_ok_and(|()| last[0] == b'\n');
+            if !ends_in_newline {
+                line.insert(0, b'\n');
+            }
+        }
+        let write = |file: &mut std::fs::File, bytes: &[u8]| {
+            file.write_all(bytes)
+                .map_err(|e| Error::on_disk(Error::io("cannot write", &self.path, e), &self.path))
+        };
+        if let Some(pause) = pause_mid_append() {
+            // For tests of a kill mid-append: half a record on disk, then a pause.
+            let half = line.len() / 2;
+            write(&mut file, &line[..half])?;
+            let _ = file.sync_data();
+            std::thread::sleep(pause);
+            write(&mut file, &line[half..])?;
+        } else {
+            write(&mut file, &line)?;
+        }
+        file.sync_data()
+            .map_err(|e| Error::io("cannot write", &self.path, e))
+    }
+
+    /// Every record that parses, oldest first.
+    pub fn read(&self) -> Builds {
+        let mut text = String::new();
+        if let Ok(mut file) = std::fs::File::open(&self.path) {
+            // A torn write may have cut a character in two: read bytes, decode lossily.
+            let mut bytes = Vec::new();
+            let _ = file.read_to_end(&mut bytes);
+            text = String::from_utf8_lossy(&bytes).into_owned();
+        }
+        let mut read = Builds::default();
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            match serde_json::from_str::<BuildRecord>(line) {
+                Ok(record) if record.version == VERSION => read.builds.push(record),
+                _ => read.skipped += 1,
+            }
+        }
+        read
+    }
+
+    /// Remembers the set of artifacts a build made or reused (`digest` names it, as in the
+    /// build log); a set already remembered is not written again.
+    pub fn remember_used(&self, digest: &str, used: &[(&str, Key)]) -> Result<()> {
+        let path = self.used_dir.join(digest);
+        if used.is_empty() || path.exists() {
+            return Ok(());
+        }
+        std::fs::create_dir_all(&self.used_dir)
+            .map_err(|e| Error::io("cannot create", &self.used_dir, e))?;
+        let mut text = String::with_capacity(used.len() * 100);
+        for (name, key) in used {
+            text.push_str(&key.hex());
+            text.push(' ');
+            text.push_str(name);
+            text.push('\n');
+        }
+        write_atomically(&path, text.as_bytes())
+    }
+
+    /// The artifacts (key → name) a build recorded as used; None when its set is gone.
+    pub fn used_by(&self, record: &BuildRecord) -> Option<BTreeMap<Key, String>> {
+        if record.used.is_empty() {
+            return Some(BTreeMap::new());
+        }
+        let text = std::fs::read_to_string(self.used_dir.join(&record.used)).ok()?;
+        Some(
+            text.lines()
+                .filter_map(|line| {
+                    let (key, name) = line.split_once(' ')?;
+                    Some((Key::from_hex(key)?, name.to_string()))
+                })
+                .collect(),
+        )
+    }
+
+    /// The folder of used sets (for `render gc`, which removes sets no kept build names).
+    pub fn used_dir(&self) -> &Path {
+        &self.used_dir
+    }
+}
+
+/// Mean seconds to make one artifact of each kind over `builds` (the most recent ones
+/// weigh as much as the old: a rough estimate is all progress needs).
+pub fn seconds_by_kind(builds: &[BuildRecord]) -> BTreeMap<String, f64> {
+    let mut sums: BTreeMap<String, (f64, usize)> = BTreeMap::new();
+    for artifact in builds.iter().flat_map(|b| &b.artifacts) {
+        if artifact.status == "made" {
+            let sum = sums.entry(artifact.kind.clone()).or_default();
+            sum.0 += artifact.seconds;
+            sum.1 += 1;
+        }
+    }
+    sums.into_iter()
+        .map(|(kind, (sum, n))| (kind, sum / n as f64))
+        .collect()
+}
+
+/// `RENDER_TEST_PAUSE_IN_HISTORY` (seconds): write half of the record, pause, then the
+/// rest — only so that a test can kill a build mid-append.
+fn pause_mid_append() -> Option<std::time::Duration> {
+    let seconds: f64 = std::env::var("RENDER_TEST_PAUSE_IN_HISTORY")
+        .ok()?
+        .parse()
+        .ok()?;
+    (seconds.is_finite() && seconds > 0.0).then(|| std::time::Duration::from_secs_f64(seconds))
+}
+
+/// Seconds since the Unix epoch.
+pub fn now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// This machine's name.
+pub fn host() -> String {
+    let mut buffer = [0u8; 256];
+    // SAFETY: gethostname writes at most `len` bytes into a buffer we own.
+    let ok = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) } == 0;
+    let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
+    if ok {
+        String::from_utf8_lossy(&buffer[..end]).into_owned()
+    } else {
+        String::new()
+    }
+}
+
+/// `2026-11-24 03:00:12` (UTC) for seconds since the epoch.
+pub fn utc(seconds: f64) -> String {
+    let total = seconds.max(0.0) as i64;
+    let (days, rest) = (total.div_euclid(86_400), total.rem_euclid(86_400));
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+/// The proleptic Gregorian date of a day count from 1970-01-01 (Howard Hinnant's
+/// `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(made: usize) -> BuildRecord {
+        BuildRecord {
+            version: VERSION,
+            started: 1.0,
+            ended: 3.5,
+            counts: Counts {
+                made,
+                ..Counts::default()
+            },
+            artifacts: vec![ArtifactRun {
+                name: "speech demo/welcome:1".into(),
+                kind: "speech".into(),
+                key: "00".into(),
+                status: "made".into(),
+                start: Some(0.1),
+                seconds: 2.0,
+            }],
+            ..BuildRecord::default()
+        }
+    }
+
+    #[test]
+    fn a_torn_append_hides_no_other_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path());
+        std::fs::create_dir_all(&cache.dir).unwrap();
+        let history = History::of(&cache);
+        history.append(&record(1)).unwrap();
+        // A build killed mid-append: half a line, no newline.
+        let line = serde_json::to_string(&record(2)).unwrap();
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(history.path())
+            .unwrap();
+        file.write_all(&line.as_bytes()[..line.len() / 2]).unwrap();
+        history.append(&record(3)).unwrap();
+        let read = history.read();
+        let made: Vec<usize> = read.builds.iter().map(|b| b.counts.made).collect();
+        assert_eq!(made, [1, 3]);
+        assert_eq!(read.skipped, 1);
+        assert_eq!(read.builds[0].seconds(), 2.5);
+    }
+
+    #[test]
+    fn used_sets_are_written_once_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path());
+        let history = History::of(&cache);
+        let key = crate::key::Key([7; 32]);
+        history
+            .remember_used("abc", &[("speech demo/welcome:1", key)])
+            .unwrap();
+        let record = BuildRecord {
+            used: "abc".into(),
+            ..BuildRecord::default()
+        };
+        let used = history.used_by(&record).unwrap();
+        assert_eq!(
+            used.get(&key).map(String::as_str),
+            Some("speech demo/welcome:1")
+        );
+        let gone = BuildRecord {
+            used: "gone".into(),
+            ..BuildRecord::default()
+        };
+        assert!(history.used_by(&gone).is_none());
+    }
+
+    #[test]
+    fn dates_are_utc_calendar_dates() {
+        assert_eq!(utc(0.0), "1970-01-01 00:00:00");
+        assert_eq!(utc(1_795_489_212.0), "2026-11-24 03:00:12");
+        assert_eq!(utc(951_782_400.0), "2000-02-29 00:00:00");
+    }
+
+    #[test]
+    fn seconds_by_kind_averages_what_was_made() {
+        let mut a = record(1);
+        a.artifacts[0].seconds = 1.0;
+        let mut b = record(1);
+        b.artifacts[0].seconds = 3.0;
+        b.artifacts.push(ArtifactRun {
+            status: "failed".into(),
+            seconds: 100.0,
+            ..b.artifacts[0].clone()
+        });
+        assert_eq!(seconds_by_kind(&[a, b])["speech"], 2.0);
+    }
+}
