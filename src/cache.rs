@@ -272,6 +272,27 @@ impl Cache {
         }
     }
 
+    /// Removes the object of `key`, if any (`build --force`): moved out of `objects/` in one
+    /// rename first, so no half-removed object is ever seen there.
+    pub fn discard(&self, key: &Key) -> Result<()> {
+        let object = self.object_dir(key);
+        if !object.exists() {
+            return Ok(());
+        }
+        let aside = self.tmp_dir().join(format!(
+            "discarded-{}-{}",
+            &key.hex()[..16],
+            unique_suffix()
+        ));
+        std::fs::rename(&object, &aside).map_err(|e| Error::io("cannot remove", &object, e))?;
+        std::fs::remove_dir_all(&aside).map_err(|e| Error::io("cannot remove", &aside, e))
+    }
+
+    /// Whether `target` (in `out/`) is published from `source`, the object's file.
+    pub fn is_published(&self, source: &Path, target: &Path) -> bool {
+        same_file(source, target)
+    }
+
     /// The full check: `check`, then every output re-hashed against its record.
     pub fn verify(&self, key: &Key) -> Check {
         let record = match self.checked_record(key) {
@@ -349,17 +370,43 @@ impl Cache {
 }
 
 impl Cache {
-    /// Removes the videos in `out/<project>/<scene>.mp4` that no scene publishes any more
-    /// (a renamed or deleted scene), and then-empty project folders. Returns what it removed,
-    /// relative to the content folder. Files of other shapes are left alone.
-    pub fn unpublish_undeclared(&self, out: &Path, declared: &[&PathBuf]) -> Result<Vec<String>> {
+    /// The videos in `out/<project>/<scene>.mp4` that no scene publishes any more (a
+    /// renamed or deleted scene); only reads (`render plan` lists them).
+    pub fn undeclared(&self, out: &Path, declared: &[&PathBuf]) -> Vec<PathBuf> {
         // A set, not a scan of `declared` per file: 6,000 scenes are 36 million compares.
         let declared: std::collections::HashSet<&Path> =
             declared.iter().map(|p| p.as_path()).collect();
+        let mut undeclared = Vec::new();
+        for project in std::fs::read_dir(out).into_iter().flatten().flatten() {
+            for entry in std::fs::read_dir(project.path()).into_iter().flatten() {
+                let Ok(path) = entry.map(|e| e.path()) else {
+                    continue;
+                };
+                let is_video = path.extension().is_some_and(|e| e == "mp4");
+                if is_video && !declared.contains(path.as_path()) && path.is_file() {
+                    undeclared.push(path);
+                }
+            }
+        }
+        undeclared.sort();
+        undeclared
+    }
+
+    /// Removes the videos `undeclared` finds, stale staged copies, and then-empty project
+    /// folders. Returns what it removed, relative to the content folder. Files of other
+    /// shapes are left alone.
+    pub fn unpublish_undeclared(&self, out: &Path, declared: &[&PathBuf]) -> Result<Vec<String>> {
         let mut removed = Vec::new();
         let Ok(projects) = std::fs::read_dir(out) else {
             return Ok(removed);
         };
+        for path in self.undeclared(out, declared) {
+            std::fs::remove_file(&path).map_err(|e| Error::io("cannot remove", &path, e))?;
+            removed.push(format!(
+                "out/{}",
+                path.strip_prefix(out).unwrap_or(&path).display()
+            ));
+        }
         for project in projects.flatten().filter(|e| e.path().is_dir()) {
             let dir = project.path();
             for entry in std::fs::read_dir(&dir).map_err(|e| Error::io("cannot read", &dir, e))? {
@@ -368,23 +415,11 @@ impl Cache {
                 if name.starts_with('.') && name.contains(STAGED) {
                     // A copy being published when a build was killed.
                     let _ = std::fs::remove_file(&path);
-                    continue;
-                }
-                let is_video = path.extension().is_some_and(|e| e == "mp4");
-                if is_video && !declared.contains(path.as_path()) && path.is_file() {
-                    std::fs::remove_file(&path)
-                        .map_err(|e| Error::io("cannot remove", &path, e))?;
-                    let name = path.file_name().unwrap().to_string_lossy();
-                    removed.push(format!(
-                        "out/{}/{name}",
-                        project.file_name().to_string_lossy()
-                    ));
                 }
             }
             // Fails, harmlessly, when the folder still holds something.
             let _ = std::fs::remove_dir(&dir);
         }
-        removed.sort();
         Ok(removed)
     }
 }

@@ -11,19 +11,37 @@ use clap::{Parser, Subcommand};
     about = "Turns a folder of TOML declarations into talking-head videos, rebuilding only what is stale"
 )]
 pub struct Cli {
+    /// Run as if render was started in DIR (as `make -C` and `ninja -C`); the content folder
+    /// is then DIR or the nearest folder above it holding Renderfile.toml
+    #[arg(short = 'C', global = true, value_name = "DIR")]
+    pub directory: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Where a command's content folder comes from when none is named: the nearest folder,
+/// from the working directory (or `-C DIR`) upwards, that holds Renderfile.toml.
+#[derive(Debug, clap::Args)]
+pub struct FolderArg {
+    /// The content folder (holding Renderfile.toml) [default: the nearest one, from here up]
+    #[arg(value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Make every stale artifact and publish the scenes to out/<project>/<scene>.mp4
     Build(BuildArgs),
-    /// List every stale artifact and why it is stale, without making anything
+    /// List every stale artifact and why it is stale, and what out/ would gain or lose,
+    /// without making anything
     Plan {
-        /// The content folder (holding Renderfile.toml)
-        #[arg(default_value = ".")]
-        dir: PathBuf,
+        /// The content folder, then targets, as for `build`
+        #[arg(value_name = "DIR|TARGET")]
+        args: Vec<String>,
+        /// Exit 1 when anything is stale or out/ would change, 0 when up to date
+        /// (as `make -q`)
+        #[arg(long)]
+        check: bool,
         /// Also write each stale artifact's job spec into DIR, numbered in an order that
         /// runs every job after its inputs (for `render run-job`)
         #[arg(long, value_name = "DIR")]
@@ -38,34 +56,43 @@ pub enum Command {
     Bench(BenchArgs),
     /// Re-hash every object in the cache against its record; quarantine the damaged ones
     /// (exit 1 when any was)
-    Verify {
-        /// The content folder (holding Renderfile.toml)
-        #[arg(default_value = ".")]
-        dir: PathBuf,
+    Verify(FolderArg),
+    /// List the recent builds from the history: when, how long, what was made and failed
+    Log {
+        #[command(flatten)]
+        folder: FolderArg,
+        /// How many of the most recent builds to list
+        #[arg(short = 'n', long, value_name = "N", default_value_t = 20)]
+        count: usize,
     },
     /// Remove everything render made: cache/ and out/
-    Clean {
-        /// The content folder (holding Renderfile.toml)
-        #[arg(default_value = ".")]
-        dir: PathBuf,
-    },
+    Clean(FolderArg),
 }
 
 #[derive(Debug, clap::Args)]
 pub struct BuildArgs {
-    /// The content folder (holding Renderfile.toml)
-    #[arg(default_value = ".")]
-    pub dir: PathBuf,
+    /// The content folder (an existing folder; default: the nearest one holding
+    /// Renderfile.toml, from here up), then targets: `project` or `project/scene`
+    /// (only their artifacts are made and only their videos published)
+    #[arg(value_name = "DIR|TARGET")]
+    pub args: Vec<String>,
     /// CPU jobs to run at once [default: Renderfile's `jobs`, else the number of cores]
     #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub jobs: Option<u16>,
     /// Build everything that does not depend on a failure (and skip invalid scenes)
     #[arg(short, long)]
     pub keep_going: bool,
-    /// Show what would be made, and why, without making it
+    /// Show what would be made, and why, without making it (as `render plan`)
     #[arg(short = 'n', long)]
     pub dry_run: bool,
-    /// Write every artifact with its kind, key, status and seconds to FILE as JSON
+    /// With -n: exit 1 when anything is stale or out/ would change
+    #[arg(long, requires = "dry_run")]
+    pub check: bool,
+    /// Make the selected targets' artifacts again, even those in the cache
+    #[arg(long)]
+    pub force: bool,
+    /// Write every artifact with its kind, key, status, start and seconds to FILE as JSON
+    /// (`-`: standard output)
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
     /// Re-hash every cached object the build reads against its record first (damaged

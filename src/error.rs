@@ -94,6 +94,20 @@ pub enum Error {
         cause: Box<Error>,
     },
 
+    #[error("no {what} `{target}` is declared")]
+    #[diagnostic(help("{hint}"))]
+    UnknownTarget {
+        target: String,
+        what: String,
+        hint: String,
+    },
+
+    #[error("no Renderfile.toml in `{}` or any folder above it", from.display())]
+    #[diagnostic(help(
+        "run render inside a content folder, or name one: `render build DIR` or `render -C DIR build`"
+    ))]
+    NoContentFolder { from: PathBuf },
+
     #[error("interrupted")]
     Interrupted,
 
@@ -136,7 +150,10 @@ impl Error {
 
     /// Configuration errors are the user's to fix before anything can build.
     pub fn is_config(&self) -> bool {
-        matches!(self, Error::Config(_))
+        matches!(
+            self,
+            Error::Config(_) | Error::UnknownTarget { .. } | Error::NoContentFolder { .. }
+        )
     }
 }
 

@@ -309,6 +309,22 @@ pub fn host() -> String {
     }
 }
 
+/// A length of time as a person reads it: `0.42 s`, `6.9 s`, `3 min 10 s`, `2 h 05 min`.
+pub fn duration(seconds: f64) -> String {
+    let seconds = seconds.max(0.0);
+    if seconds < 1.0 {
+        format!("{seconds:.2} s")
+    } else if seconds < 60.0 {
+        format!("{seconds:.1} s")
+    } else if seconds < 3600.0 {
+        let whole = seconds.round() as u64;
+        format!("{} min {} s", whole / 60, whole % 60)
+    } else {
+        let minutes = (seconds / 60.0).round() as u64;
+        format!("{} h {:02} min", minutes / 60, minutes % 60)
+    }
+}
+
 /// `2026-11-24 03:00:12` (UTC) for seconds since the epoch.
 pub fn utc(seconds: f64) -> String {
     let total = seconds.max(0.0) as i64;

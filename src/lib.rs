@@ -36,6 +36,7 @@ pub mod report;
 pub mod scheduler;
 pub mod sources;
 pub mod stage;
+pub mod target;
 pub mod toolchain;
 pub mod worker;
 
@@ -45,13 +46,32 @@ use clap::Parser;
 pub fn run() -> i32 {
     // First, so that Ctrl-C at any moment is ours to handle (exit 130, children ended).
     process::install_interrupt_handler();
-    let cli = cli::Cli::parse();
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return if error.use_stderr() {
+                commands::EXIT_USAGE
+            } else {
+                0 // --help, --version
+            };
+        }
+    };
+    let directory = cli.directory.as_deref();
+    let folder = |dir: &cli::FolderArg| commands::folder(directory, dir.dir.as_deref());
     match &cli.command {
-        cli::Command::Build(args) => commands::build::run(args),
-        cli::Command::Plan { dir, write_jobs } => commands::plan::run(dir, write_jobs.as_deref()),
+        cli::Command::Build(args) => commands::build::run(args, directory),
+        cli::Command::Plan {
+            args,
+            check,
+            write_jobs,
+        } => commands::plan::run(directory, args, *check, write_jobs.as_deref()),
         cli::Command::RunJob { spec } => commands::run_job::run(spec),
         cli::Command::Bench(args) => commands::bench::run(args),
-        cli::Command::Verify { dir } => commands::verify::run(dir),
-        cli::Command::Clean { dir } => commands::clean::run(dir),
+        cli::Command::Verify(dir) => commands::with_folder(folder(dir), commands::verify::run),
+        cli::Command::Log { folder: dir, count } => {
+            commands::with_folder(folder(dir), |dir| commands::log::run(dir, *count))
+        }
+        cli::Command::Clean(dir) => commands::with_folder(folder(dir), commands::clean::run),
     }
 }

@@ -153,8 +153,18 @@ impl Summary {
         line
     }
 
+    /// Writes the summary as JSON to `path`, or to standard output when it is `-`.
     pub fn write_json(&self, path: &Path) -> Result<()> {
-        let json = serde_json::to_vec_pretty(self).expect("summary serialises");
+        let mut json = serde_json::to_vec_pretty(self).expect("summary serialises");
+        if path == Path::new("-") {
+            use std::io::Write;
+            json.push(b'\n');
+            let mut stdout = std::io::stdout().lock();
+            return stdout
+                .write_all(&json)
+                .and_then(|()| stdout.flush())
+                .map_err(|e| crate::error::Error::io("cannot write", "standard output", e));
+        }
         write_atomically(path, &json)
     }
 }

@@ -1,7 +1,7 @@
 //! `render build`: load, plan, make the stale artifacts, publish the scenes, report.
 
 use std::mem::ManuallyDrop;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::build_log::BuildLog;
@@ -16,17 +16,31 @@ use crate::lock::BuildLock;
 use crate::report::{ArtifactReport, Progress, Summary};
 use crate::scheduler::{self, Event, Lane, Outcome};
 
-pub fn run(args: &BuildArgs) -> i32 {
+pub fn run(args: &BuildArgs, directory: Option<&Path>) -> i32 {
+    let (dir, targets) = match commands::locate(directory, &args.args) {
+        Ok(found) => found,
+        Err(error) => return commands::exit_code(Err(error)),
+    };
     if args.dry_run {
         // Only reads, like `render plan`: no lock, no cache folders, no state saved.
-        return commands::plan::show(&args.dir, args.keep_going, args.verify, None);
+        let plan = commands::plan::Options {
+            keep_going: args.keep_going,
+            verify: args.verify,
+            check: args.check,
+            force: args.force,
+            write_jobs: None,
+        };
+        return commands::plan::show(&dir, &targets, &plan);
     }
     let start = Instant::now();
     let started_at = history::now();
-    let (manifest, partial, hashes) = match commands::load(&args.dir, args.keep_going) {
+    let (mut manifest, partial, hashes) = match commands::load(&dir, args.keep_going) {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
+    if let Err(error) = crate::target::select(&mut manifest, &targets) {
+        return commands::exit_code(Err(error));
+    }
     // The manifest and the graph are never freed: the process ends with the build, and
     // freeing 10,000 lines' worth of small allocations costs a no-op more than its walk.
     let manifest = ManuallyDrop::new(manifest);
@@ -39,7 +53,17 @@ pub fn run(args: &BuildArgs) -> i32 {
         let device = commands::device(&manifest)?;
         let graph = ManuallyDrop::new(Graph::from_manifest(&manifest, &hashes, device)?);
         hashes.save(&hashes_path)?;
-        let stale = graph.stale(args.verify);
+        let mut stale = graph.stale(args.verify);
+        if args.force {
+            // Everything the selected scenes need, made again: the old objects go first
+            // (a commit never replaces an object).
+            for (i, node) in graph.nodes.iter().enumerate() {
+                if !stale.make[i] {
+                    cache.discard(&node.key())?;
+                }
+            }
+            stale.make.fill(true);
+        }
         let mut last = BuildLog::open(&cache);
 
         // Damage is moved aside, never deleted, and its artifact made again.
@@ -165,7 +189,7 @@ pub fn run(args: &BuildArgs) -> i32 {
         }
         last.save()?;
         // Only a build that saw every scene may say which videos are no longer declared.
-        if !partial && !crate::process::interrupted() {
+        if !partial && targets.is_empty() && !crate::process::interrupted() {
             let declared: Vec<&PathBuf> = graph.nodes.iter().flat_map(|n| &n.publish).collect();
             for stale in cache.unpublish_undeclared(&manifest.root.join("out"), &declared)? {
                 eprintln!("render: removed {stale} (its scene is no longer declared)");
@@ -205,6 +229,7 @@ pub fn run(args: &BuildArgs) -> i32 {
         let used = (!last.entries().is_empty()).then(|| last.digest());
         let mut record = record(&summary, started_at, code, failures, changes);
         record.used = used.unwrap_or_default();
+        record.targets = targets.clone();
         history.append(&record)?;
         Ok(code)
     })();

@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod build;
 pub mod clean;
+pub mod log;
 pub mod plan;
 pub mod run_job;
 pub mod verify;
@@ -16,11 +17,58 @@ use crate::manifest::{self, ConfigError, Manifest};
 use crate::media_check::MediaChecks;
 use crate::sources::SourceHashes;
 
-/// Exit codes: 0 ok, 1 an artifact failed, 2 a configuration error, 130 stopped by Ctrl-C
-/// (the shell's code for a SIGINT death, which scripts test for).
+/// Exit codes: 0 ok, 1 an artifact failed (or, for `plan --check`, something is stale),
+/// 2 a configuration error, 64 a command line render cannot parse (BSD sysexits'
+/// `EX_USAGE`), 130 stopped by Ctrl-C (the shell's code for a SIGINT death, which scripts
+/// test for).
 pub const EXIT_FAILED: i32 = 1;
 pub const EXIT_CONFIG: i32 = 2;
+pub const EXIT_USAGE: i32 = 64;
 pub const EXIT_INTERRUPTED: i32 = 130;
+
+/// What marks a content folder.
+pub const RENDERFILE: &str = "Renderfile.toml";
+
+/// The content folder and the targets from `build` and `plan` arguments (`[DIR]
+/// [TARGET…]`): the first argument is the folder when it holds Renderfile.toml, or when
+/// it is an existing folder that cannot be a target (`/x`, `./x`, `a/b/c`); otherwise
+/// every argument is a target and the folder is found as `find_folder` finds it. With
+/// `-C DIR`, arguments are taken from DIR.
+pub fn locate(directory: Option<&Path>, args: &[String]) -> Result<(PathBuf, Vec<String>)> {
+    let base = directory.unwrap_or(Path::new("."));
+    if let Some(first) = args.first() {
+        let dir = base.join(first);
+        let not_a_target =
+            first.starts_with(['/', '.']) || first.trim_end_matches('/').matches('/').count() > 1;
+        if dir.join(RENDERFILE).is_file() || (not_a_target && dir.is_dir()) {
+            return Ok((dir, args[1..].to_vec()));
+        }
+    }
+    Ok((find_folder(base)?, args.to_vec()))
+}
+
+/// The content folder of a command that takes only `[DIR]`: DIR (under `-C`'s folder when
+/// both are given), else the nearest folder holding Renderfile.toml.
+pub fn folder(directory: Option<&Path>, dir: Option<&Path>) -> Result<PathBuf> {
+    let base = directory.unwrap_or(Path::new("."));
+    match dir {
+        Some(dir) => Ok(base.join(dir)),
+        None => find_folder(base),
+    }
+}
+
+/// The nearest folder, from `base` upwards, holding Renderfile.toml (as cargo finds
+/// Cargo.toml and just a justfile).
+fn find_folder(base: &Path) -> Result<PathBuf> {
+    let start = base
+        .canonicalize()
+        .map_err(|e| Error::io("cannot open the folder", base, e))?;
+    start
+        .ancestors()
+        .find(|dir| dir.join(RENDERFILE).is_file())
+        .map(Path::to_path_buf)
+        .ok_or(Error::NoContentFolder { from: start })
+}
 
 /// The content folder, canonicalised, or a configuration error saying why not.
 pub fn content_root(dir: &Path) -> std::result::Result<PathBuf, Error> {
@@ -88,6 +136,14 @@ pub fn load(
             }
             Ok((loaded.manifest, partial, hashes))
         }
+    }
+}
+
+/// Runs `command` on the content folder `found`, or reports why there is none.
+pub fn with_folder(found: Result<PathBuf>, command: impl FnOnce(&Path) -> i32) -> i32 {
+    match found {
+        Ok(dir) => command(&dir),
+        Err(error) => exit_code(Err(error)),
     }
 }
 

@@ -4,7 +4,7 @@
 //! numbered in an order that runs every job after its inputs, for `render run-job` (e.g. on
 //! a cluster).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::build_log::BuildLog;
 use crate::cache::Cache;
@@ -12,37 +12,129 @@ use crate::commands;
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Stale};
 
-pub fn run(dir: &Path, write_jobs: Option<&Path>) -> i32 {
-    show(dir, true, false, write_jobs)
+/// What `plan` (or `build -n`) is asked.
+#[derive(Default)]
+pub struct Options<'a> {
+    /// Plan the valid scenes when some are not.
+    pub keep_going: bool,
+    /// Re-hash the cached objects behind the scenes (damage is only shown).
+    pub verify: bool,
+    /// Exit 1 when the next build would make anything or change out/.
+    pub check: bool,
+    /// Plan as `build --force` would: every selected artifact made again.
+    pub force: bool,
+    pub write_jobs: Option<&'a Path>,
 }
 
-/// Prints the plan of the folder; with `keep_going`, of its valid scenes when some are not;
-/// with `verify`, re-hashing the cached objects behind the scenes (damage is only shown).
-pub fn show(dir: &Path, keep_going: bool, verify: bool, write_jobs: Option<&Path>) -> i32 {
-    let (manifest, partial, hashes) = match commands::load(dir, keep_going) {
+pub fn run(
+    directory: Option<&Path>,
+    args: &[String],
+    check: bool,
+    write_jobs: Option<&Path>,
+) -> i32 {
+    let (dir, targets) = match commands::locate(directory, args) {
+        Ok(found) => found,
+        Err(error) => return commands::exit_code(Err(error)),
+    };
+    let options = Options {
+        keep_going: true,
+        check,
+        write_jobs,
+        ..Options::default()
+    };
+    show(&dir, &targets, &options)
+}
+
+/// Prints the plan of the folder (of `targets` only, when some are named).
+pub fn show(dir: &Path, targets: &[String], options: &Options) -> i32 {
+    let (mut manifest, partial, hashes) = match commands::load(dir, options.keep_going) {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
     let result = (|| -> Result<i32> {
+        crate::target::select(&mut manifest, targets)?;
         let cache = Cache::new(&manifest.root);
         // Read-only: remembered hashes (and media checks) are used but not saved.
         let device = commands::device(&manifest)?;
         let graph = Graph::from_manifest(&manifest, &hashes, device)?;
-        let stale = graph.stale(verify);
+        let mut stale = graph.stale(options.verify);
+        if options.force {
+            stale.make.fill(true);
+        }
         let last = BuildLog::open(&cache);
+        // Only a plan of every scene can say which videos would be removed.
+        let sweep = !partial && targets.is_empty();
+        let changes = out_changes(&graph, &stale, &cache, &manifest.root, sweep);
         // Ctrl-C while planning: no answer rather than a partial one.
         crate::process::check_interrupted()?;
-        print(&graph, &stale, &last);
-        if let Some(out) = write_jobs {
+        let anything = print(&graph, &stale, &last, &changes, &manifest.root);
+        if let Some(out) = options.write_jobs {
             write(&graph, &stale.make, out)?;
         }
-        Ok(if partial { commands::EXIT_CONFIG } else { 0 })
+        Ok(if partial {
+            commands::EXIT_CONFIG
+        } else if options.check && anything {
+            commands::EXIT_FAILED
+        } else {
+            0
+        })
     })();
     commands::exit_code(result)
 }
 
-/// One line per stale artifact, `name: reason`, then a count (on stdout: it is the answer).
-pub fn print(graph: &Graph, stale: &Stale, last: &BuildLog<'_>) {
+/// A change the next build would make in out/.
+pub enum OutChange {
+    /// A scene's file published where none is.
+    Add(PathBuf),
+    /// A scene's file published over another.
+    Replace(PathBuf),
+    /// A video whose scene is no longer declared.
+    Remove(PathBuf),
+}
+
+/// What the next build would publish and remove in out/: every scene to be made, every
+/// scene whose file in out/ is missing or not its object's, and (with `sweep`) the videos
+/// of scenes no longer declared.
+fn out_changes(
+    graph: &Graph,
+    stale: &Stale,
+    cache: &Cache,
+    root: &Path,
+    sweep: bool,
+) -> Vec<OutChange> {
+    let mut changes = Vec::new();
+    for (i, node) in graph.nodes.iter().enumerate() {
+        let source = cache
+            .object_dir(&node.key())
+            .join(crate::stage::main_output(node.kind()));
+        for target in &node.publish {
+            if !stale.make[i] && cache.is_published(&source, target) {
+                continue;
+            }
+            changes.push(if target.exists() {
+                OutChange::Replace(target.clone())
+            } else {
+                OutChange::Add(target.clone())
+            });
+        }
+    }
+    if sweep {
+        let declared: Vec<&PathBuf> = graph.nodes.iter().flat_map(|n| &n.publish).collect();
+        let undeclared = cache.undeclared(&root.join("out"), &declared);
+        changes.extend(undeclared.into_iter().map(OutChange::Remove));
+    }
+    changes
+}
+
+/// One line per stale artifact, `name: reason`, one per change in out/, then a count (on
+/// stdout: it is the answer). Returns whether the next build would do anything.
+fn print(
+    graph: &Graph,
+    stale: &Stale,
+    last: &BuildLog<'_>,
+    changes: &[OutChange],
+    root: &Path,
+) -> bool {
     let damage: std::collections::HashMap<usize, &str> = (stale.damaged.iter())
         .map(|(i, reason)| (*i, reason.as_str()))
         .collect();
@@ -57,11 +149,32 @@ pub fn print(graph: &Graph, stale: &Stale, last: &BuildLog<'_>) {
             None => println!("{}: {}", node.name(), last.reason(node)),
         }
     }
-    if stale.is_empty() {
-        println!("up to date ({} artifacts)", graph.nodes.len());
-    } else {
-        println!("{} of {} artifacts to make", stale.len(), graph.nodes.len());
+    let (mut publish, mut remove) = (0, 0);
+    for change in changes {
+        let (path, what) = match change {
+            OutChange::Add(path) => (path, "publish (new)"),
+            OutChange::Replace(path) => (path, "publish (replaces the file there)"),
+            OutChange::Remove(path) => (path, "remove (its scene is no longer declared)"),
+        };
+        match change {
+            OutChange::Remove(_) => remove += 1,
+            _ => publish += 1,
+        }
+        println!("{}: {what}", commands::relative(root, path));
     }
+    if stale.is_empty() && changes.is_empty() {
+        println!("up to date ({} artifacts)", graph.nodes.len());
+        return false;
+    }
+    let mut line = format!("{} of {} artifacts to make", stale.len(), graph.nodes.len());
+    for (count, what) in [(publish, "to publish"), (remove, "to remove")] {
+        if count > 0 {
+            let files = if count == 1 { "file" } else { "files" };
+            line.push_str(&format!(", {count} {files} in out/ {what}"));
+        }
+    }
+    println!("{line}");
+    true
 }
 
 /// `DIR/0001-speech.json`, …: nodes are in dependency order already (inputs first).
