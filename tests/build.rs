@@ -307,7 +307,8 @@ fn dry_run_makes_nothing_and_clean_removes_what_render_made() {
         dry.stdout
     );
     assert!(
-        dry.stdout.ends_with("22 of 22 artifacts to make\n"),
+        dry.stdout
+            .ends_with("22 of 22 artifacts to make, 2 files in out/ to publish\n"),
         "{}",
         dry.stdout
     );

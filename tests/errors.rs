@@ -701,6 +701,26 @@ fn a_folder_without_renderfile_is_a_configuration_error() {
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
     let root = dir.path().canonicalize().unwrap();
+    // Not named: looked for from here upwards.
+    assert_line(
+        &run,
+        &format!(
+            "× no Renderfile.toml in `{}` or any folder above it",
+            root.display()
+        ),
+    );
+    // Named: that folder is the content folder, and it has none.
+    let output = std::process::Command::new(common::bin())
+        .args(["build", root.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let run = Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into(),
+        stderr: String::from_utf8_lossy(&output.stderr).into(),
+        statuses: Default::default(),
+    };
+    assert_eq!(run.code, 2, "{}", run.stderr);
     assert_line(
         &run,
         &format!("× no `Renderfile.toml` in `{}`", root.display()),

@@ -492,3 +492,19 @@ pub fn ctrl_c(pid: u32) {
         libc::kill(pid as libc::pid_t, libc::SIGINT);
     }
 }
+
+/// Runs render with `args` in the working directory `dir` (not a content folder's root):
+/// (exit code, stdout, stderr).
+pub fn run_in(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let output = Command::new(bin())
+        .args(args)
+        .current_dir(dir)
+        .env_remove("RENDER_ENGINES")
+        .output()
+        .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
