@@ -108,6 +108,13 @@ pub enum Error {
     ))]
     NoContentFolder { from: PathBuf },
 
+    #[error("cannot enter `{}` (-C): {source}", folder.display())]
+    NoSuchFolder {
+        folder: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
     #[error("interrupted")]
     Interrupted,
 
@@ -152,7 +159,10 @@ impl Error {
     pub fn is_config(&self) -> bool {
         matches!(
             self,
-            Error::Config(_) | Error::UnknownTarget { .. } | Error::NoContentFolder { .. }
+            Error::Config(_)
+                | Error::UnknownTarget { .. }
+                | Error::NoContentFolder { .. }
+                | Error::NoSuchFolder { .. }
         )
     }
 }

@@ -57,15 +57,23 @@ pub fn run() -> i32 {
             };
         }
     };
-    let directory = cli.directory.as_deref();
-    let folder = |dir: &cli::FolderArg| commands::folder(directory, dir.dir.as_deref());
+    // -C: as if started there, for every path on the command line (make's meaning).
+    if let Some(dir) = &cli.directory {
+        if let Err(error) = std::env::set_current_dir(dir) {
+            return commands::exit_code(Err(error::Error::NoSuchFolder {
+                folder: dir.clone(),
+                source: error,
+            }));
+        }
+    }
+    let folder = |dir: &cli::FolderArg| commands::folder(dir.dir.as_deref());
     match &cli.command {
-        cli::Command::Build(args) => commands::build::run(args, directory),
+        cli::Command::Build(args) => commands::build::run(args),
         cli::Command::Plan {
             args,
             check,
             write_jobs,
-        } => commands::plan::run(directory, args, *check, write_jobs.as_deref()),
+        } => commands::plan::run(args, *check, write_jobs.as_deref()),
         cli::Command::RunJob { spec } => commands::run_job::run(spec),
         cli::Command::Bench(args) => commands::bench::run(args),
         cli::Command::Verify(dir) => commands::with_folder(folder(dir), commands::verify::run),

@@ -124,6 +124,14 @@ fn the_folder_is_found_from_a_subfolder_and_with_dash_c() {
         "{stderr}"
     );
 
+    // -C into nowhere.
+    let (code, _, stderr) = common::run_in(elsewhere.path(), &["-C", "nope", "plan"]);
+    assert_eq!(code, 2);
+    assert_eq!(
+        stderr,
+        "  × cannot enter `nope` (-C): No such file or directory (os error 2)\n"
+    );
+
     // Nowhere to be found: exit 2, and the hint names both ways to say where.
     let (code, _, stderr) = common::run_in(elsewhere.path(), &["build"]);
     assert_eq!(code, 2);

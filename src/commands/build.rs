@@ -1,7 +1,7 @@
 //! `render build`: load, plan, make the stale artifacts, publish the scenes, report.
 
 use std::mem::ManuallyDrop;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::build_log::BuildLog;
@@ -16,8 +16,8 @@ use crate::lock::BuildLock;
 use crate::report::{ArtifactReport, Progress, Summary};
 use crate::scheduler::{self, Event, Lane, Outcome};
 
-pub fn run(args: &BuildArgs, directory: Option<&Path>) -> i32 {
-    let (dir, targets) = match commands::locate(directory, &args.args) {
+pub fn run(args: &BuildArgs) -> i32 {
+    let (dir, targets) = match commands::locate(&args.args) {
         Ok(found) => found,
         Err(error) => return commands::exit_code(Err(error)),
     };

@@ -32,37 +32,35 @@ pub const RENDERFILE: &str = "Renderfile.toml";
 /// The content folder and the targets from `build` and `plan` arguments (`[DIR]
 /// [TARGET…]`): the first argument is the folder when it holds Renderfile.toml, or when
 /// it is an existing folder that cannot be a target (`/x`, `./x`, `a/b/c`); otherwise
-/// every argument is a target and the folder is found as `find_folder` finds it. With
-/// `-C DIR`, arguments are taken from DIR.
-pub fn locate(directory: Option<&Path>, args: &[String]) -> Result<(PathBuf, Vec<String>)> {
-    let base = directory.unwrap_or(Path::new("."));
+/// every argument is a target and the folder is found as `find_folder` finds it.
+pub fn locate(args: &[String]) -> Result<(PathBuf, Vec<String>)> {
     if let Some(first) = args.first() {
-        let dir = base.join(first);
+        let dir = Path::new(first);
         let not_a_target =
             first.starts_with(['/', '.']) || first.trim_end_matches('/').matches('/').count() > 1;
         if dir.join(RENDERFILE).is_file() || (not_a_target && dir.is_dir()) {
-            return Ok((dir, args[1..].to_vec()));
+            return Ok((dir.to_path_buf(), args[1..].to_vec()));
         }
     }
-    Ok((find_folder(base)?, args.to_vec()))
+    Ok((find_folder()?, args.to_vec()))
 }
 
-/// The content folder of a command that takes only `[DIR]`: DIR (under `-C`'s folder when
-/// both are given), else the nearest folder holding Renderfile.toml.
-pub fn folder(directory: Option<&Path>, dir: Option<&Path>) -> Result<PathBuf> {
-    let base = directory.unwrap_or(Path::new("."));
+/// The content folder of a command that takes only `[DIR]`: DIR, else the nearest folder
+/// holding Renderfile.toml.
+pub fn folder(dir: Option<&Path>) -> Result<PathBuf> {
     match dir {
-        Some(dir) => Ok(base.join(dir)),
-        None => find_folder(base),
+        Some(dir) => Ok(dir.to_path_buf()),
+        None => find_folder(),
     }
 }
 
-/// The nearest folder, from `base` upwards, holding Renderfile.toml (as cargo finds
-/// Cargo.toml and just a justfile).
-fn find_folder(base: &Path) -> Result<PathBuf> {
-    let start = base
+/// The nearest folder, from the working directory upwards, holding Renderfile.toml (as
+/// cargo finds Cargo.toml and just a justfile).
+fn find_folder() -> Result<PathBuf> {
+    let here = Path::new(".");
+    let start = here
         .canonicalize()
-        .map_err(|e| Error::io("cannot open the folder", base, e))?;
+        .map_err(|e| Error::io("cannot open the folder", here, e))?;
     start
         .ancestors()
         .find(|dir| dir.join(RENDERFILE).is_file())

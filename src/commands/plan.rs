@@ -26,13 +26,8 @@ pub struct Options<'a> {
     pub write_jobs: Option<&'a Path>,
 }
 
-pub fn run(
-    directory: Option<&Path>,
-    args: &[String],
-    check: bool,
-    write_jobs: Option<&Path>,
-) -> i32 {
-    let (dir, targets) = match commands::locate(directory, args) {
+pub fn run(args: &[String], check: bool, write_jobs: Option<&Path>) -> i32 {
+    let (dir, targets) = match commands::locate(args) {
         Ok(found) => found,
         Err(error) => return commands::exit_code(Err(error)),
     };
