@@ -108,7 +108,7 @@ pub enum Error {
     ))]
     NoContentFolder { from: PathBuf },
 
-    #[error("cannot enter `{}` (-C): {source}", folder.display())]
+    #[error("cannot enter `{}` (-C)", folder.display())]
     NoSuchFolder {
         folder: PathBuf,
         #[source]

@@ -129,7 +129,7 @@ fn the_folder_is_found_from_a_subfolder_and_with_dash_c() {
     assert_eq!(code, 2);
     assert_eq!(
         stderr,
-        "  × cannot enter `nope` (-C): No such file or directory (os error 2)\n"
+        "  × cannot enter `nope` (-C)\n  ╰─▶ No such file or directory (os error 2)\n"
     );
 
     // Nowhere to be found: exit 2, and the hint names both ways to say where.
