@@ -269,7 +269,7 @@ def read_tflite(path: Path) -> TfliteGraph:
 # before running this model. Measured by hand on the images (see README).
 DEMO_BOXES = {
     "astronaut": (125, 18, 200),
-    "camera": (55, 75, 160),
+    "camera": (65, 85, 140),
 }
 
 
@@ -292,3 +292,125 @@ def to_source(points, box, size: int = INPUT_SIZE):
     out[..., 0] += x0
     out[..., 1] += y0
     return out
+
+
+# --------------------------------------------------------------------------- export
+
+MODEL_FILE = "facemesh.pt"
+CONTRACT_COMMENTS = (
+    'contract "facemesh": image [N,3,192,192] RGB 0..1 (a square face crop)',
+    "  -> landmarks [N,468,3] (x, y in pixels of the 192 crop, z relative depth), score [N] 0..1",
+)
+
+
+def _blake3(path: Path) -> str | None:
+    """As wav2lip.file_blake3, without importing torch."""
+    try:
+        import blake3  # type: ignore
+    except ImportError:
+        return None
+    return blake3.blake3(path.read_bytes()).hexdigest()
+
+
+def exporter_stamp() -> str:
+    """What the export depends on besides the .tflite: this exporter's code and torch's version.
+    Read without importing torch, so `--if-stale` is quick."""
+    from importlib.metadata import version
+
+    h = hashlib.sha256()
+    for f in ("facemesh.py", "facemesh_model.py"):
+        h.update((HERE / f).read_bytes())
+    return f"exporter sha256:{h.hexdigest()[:16]} v{EXPORT_VERSION} torch {version('torch')}"
+
+
+def source_line() -> str:
+    return f"{WHEEL_REQUIREMENT} {MEMBER} sha256:{TFLITE_SHA256}"
+
+
+def up_to_date(out_dir: Path) -> tuple[bool, str]:
+    """Whether out_dir holds an export made by this exporter from the pinned .tflite."""
+    import tomllib
+
+    toml, pt = out_dir / "model.toml", out_dir / MODEL_FILE
+    if not toml.is_file() or not pt.is_file():
+        return False, f"no {pt if toml.is_file() else toml}"
+    text = toml.read_text()
+    if f"# {exporter_stamp()}\n" not in text:
+        return False, "made by another version of the exporter (or of torch)"
+    try:
+        meta = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        return False, f"model.toml: {e}"
+    if meta.get("source") != source_line() or meta.get("file") != MODEL_FILE:
+        return False, "model.toml names another source or file"
+    if "blake3" in meta and _blake3(pt) != meta["blake3"]:
+        return False, f"{MODEL_FILE} does not match its blake3 pin"
+    return True, "up to date"
+
+
+def export(*, out_dir: Path, tflite: Path | None = None, batch_size: int = DEFAULT_BATCH,
+           quiet: bool = False) -> dict:
+    """Fetch (if needed) and read the .tflite, build the module, trace it, check the trace,
+    save <out_dir>/facemesh.pt and model.toml."""
+    import torch
+
+    sys.path.insert(0, str(HERE))
+    import facemesh_model as fmm
+    from wav2lip import save_module, write_model_toml
+
+    tflite = fetch_tflite(tflite or out_dir / TFLITE_NAME, quiet=quiet)
+    model, graph = fmm.build(tflite)
+    n_params = fmm.param_count(model)
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        example = torch.rand(TRACE_BATCH, 3, INPUT_SIZE, INPUT_SIZE, generator=gen)
+        traced = torch.jit.trace(model, example)
+        for b in VERIFY_BATCHES:
+            x = torch.rand(b, 3, INPUT_SIZE, INPUT_SIZE, generator=gen)
+            (le, se), (lt, st) = model(x), traced(x)
+            assert le.shape == (b, NUM_LANDMARKS, 3) and se.shape == (b,), (le.shape, se.shape)
+            err = max((le - lt).abs().max().item(), (se - st).abs().max().item())
+            if err > 1e-4:
+                raise SystemExit(f"error: traced module differs from eager at batch {b}: {err:.3g}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pt = out_dir / MODEL_FILE
+    save_module(traced, pt)
+    meta = write_model_toml(out_dir, writer="tools/export/facemesh.py", file=MODEL_FILE,
+                            contract="facemesh", precision="fp32", batch_size=batch_size,
+                            source=source_line(), kind="landmarks",
+                            comments=(exporter_stamp(), *CONTRACT_COMMENTS))
+    if not quiet:
+        print(f"facemesh ({graph.description}): {n_params:,} parameters "
+              f"(= the {graph.num_weights():,} float16 weights of {tflite.name})")
+        print(f"traced in fp32 at batch {TRACE_BATCH}; matches eager at batches "
+              f"{', '.join(map(str, VERIFY_BATCHES))}")
+        print(f"wrote {pt} ({pt.stat().st_size:,} bytes) and {out_dir / 'model.toml'}")
+    return {"params": n_params, "pt": pt, "toml": out_dir / "model.toml", "model": model,
+            "blake3": meta["blake3"], "tflite": tflite}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description="Export MediaPipe's face landmark model to TorchScript.")
+    p.add_argument("--out", type=Path, required=True, help="output folder, e.g. models/facemesh")
+    p.add_argument("--tflite", type=Path,
+                   help=f"face_landmark.tflite to use (default OUT/{TFLITE_NAME}, "
+                        f"downloaded from the {WHEEL_REQUIREMENT} wheel when missing)")
+    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH,
+                   help=f"batch size recorded in model.toml (default {DEFAULT_BATCH})")
+    p.add_argument("--if-stale", action="store_true",
+                   help="do nothing when OUT already holds this exporter's export")
+    args = p.parse_args(argv)
+    if args.batch_size < 1:
+        p.error("--batch-size must be at least 1")
+    if args.if_stale:
+        ok, why = up_to_date(args.out)
+        if ok:
+            print(f"{args.out / MODEL_FILE}: up to date")
+            return 0
+        print(f"{args.out / MODEL_FILE}: {why}; exporting")
+    export(out_dir=args.out, tflite=args.tflite, batch_size=args.batch_size)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
