@@ -23,8 +23,11 @@ Contract ("facemesh"), as traced here:
     score      [N]               face presence, sigmoid of the face-flag logit, 0..1
 
 Usage:
-    python tools/export/facemesh.py --out models/facemesh [--if-stale]
+    python tools/export/facemesh.py --out models/facemesh [--if-stale | --check]
         [--tflite PATH] [--batch-size 64]
+
+tools/setup runs it when `--check` says the export is missing or stale (another version
+of this exporter or of torch, or a .pt that no longer matches its blake3 pin).
 """
 
 from __future__ import annotations
@@ -399,9 +402,15 @@ def main(argv=None) -> int:
                    help=f"batch size recorded in model.toml (default {DEFAULT_BATCH})")
     p.add_argument("--if-stale", action="store_true",
                    help="do nothing when OUT already holds this exporter's export")
+    p.add_argument("--check", action="store_true",
+                   help="export nothing; exit 0 when OUT is up to date, 1 (saying why) when not")
     args = p.parse_args(argv)
     if args.batch_size < 1:
         p.error("--batch-size must be at least 1")
+    if args.check:
+        ok, why = up_to_date(args.out)
+        print(f"{args.out / MODEL_FILE}: {why}")
+        return 0 if ok else 1
     if args.if_stale:
         ok, why = up_to_date(args.out)
         if ok:
