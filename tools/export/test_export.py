@@ -336,6 +336,20 @@ def test_e_facemesh(tmp: Path):
     assert [graph.shapes[o] for o in graph.outputs] == [[1, 1, 1, 1404], [1, 1, 1, 1]]
     assert graph.num_weights() == fm.NUM_WEIGHTS == 604_685, graph.num_weights()
 
+    # The loader refuses a graph that differs from the module: rewired, or another stride.
+    import copy
+    for what, change in (("rewired", lambda op: op["inputs"].reverse()),
+                         ("stride", lambda op: op["options"].update(stride=(1, 1)))):
+        bad = copy.deepcopy(graph)
+        target = "add_5" if what == "rewired" else "depthwise_conv2d_6"
+        change(next(op for op in bad.ops if op["outputs"] == [target]))
+        try:
+            fmm.load_tflite(fmm.FaceMesh(), bad)
+        except ValueError:
+            pass
+        else:
+            raise AssertionError(f"a {what} graph was accepted")
+
     out = tmp / "facemesh"
     res = fm.export(out_dir=out, tflite=tflite, quiet=True)
     model = res["model"]
