@@ -5,6 +5,9 @@
 (b) --random-weights export: loadable TorchScript, batch 3, shape and range, model.toml
 (c) checkpoint round trip ({"state_dict": ...} with `module.` prefixes) matches eager
 (d) fixtures.py writes small, loadable, deterministic modules with the right shapes
+(e) facemesh.py: the .tflite's weights (604,685) become the module's parameters, the
+    TorchScript export reloads and matches eager, FP16 stays close, and the landmarks on
+    the demo portraits fall on the eyes, nose and lips measured by hand
 """
 
 from __future__ import annotations
@@ -19,8 +22,10 @@ from pathlib import Path
 import torch
 
 HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
 sys.path.insert(0, str(HERE))
 import wav2lip as w2l  # noqa: E402
+import facemesh as fm  # noqa: E402
 
 PY = sys.executable
 
@@ -294,6 +299,108 @@ def test_d_fixtures(tmp: Path):
           + ", ".join(f"{n} {(out1 / n / f'{n}.pt').stat().st_size} B" for n in names))
 
 
+# Hand-checked points (source image pixels), read off 8-10x enlargements of the portraits
+# with a 5 px grid. A landmark's tolerance is its distance in source pixels.
+# astronaut.png (frontal, face ~100 px wide): MediaPipe indices: 33/133 outer/inner corner of
+# her right eye (image left), 362/263 inner/outer corner of her left eye, 1 nose tip,
+# 13/14 inner edge of the upper/lower lip at the middle, 61/291 mouth corners.
+ASTRONAUT_POINTS = {
+    33: (193.0, 101.0), 133: (212.0, 102.5), 362: (236.0, 103.0), 263: (259.0, 103.0),
+    1: (223.0, 128.0), 13: (223.0, 142.0), 14: (223.0, 150.0),
+    61: (202.5, 140.0), 291: (244.5, 141.5),
+}
+ASTRONAUT_TOLERANCE = 4.0
+# camera.png (near profile facing right, face ~70 px wide, far eye hidden by the camera):
+# only what is visible: the middle of his right eye (mean of 33 and 133), the nose tip, the
+# near mouth corner (61) and the front of the lips (mean of 13 and 14). At this yaw the model
+# puts the nose tip and lips a few pixels in front of the profile, hence the wider tolerance.
+CAMERA_POINTS = {
+    (33, 133): (143.0, 146.5), (1,): (158.0, 166.0), (61,): (134.0, 180.5),
+    (13, 14): (146.0, 181.5),
+}
+CAMERA_TOLERANCE = 8.0
+
+
+def test_e_facemesh(tmp: Path):
+    import numpy as np
+    from PIL import Image
+
+    import facemesh_model as fmm
+
+    t0 = time.time()
+    cached = REPO / "models/facemesh" / fm.TFLITE_NAME   # tools/setup fetched it
+    tflite = fm.fetch_tflite(cached if cached.parent.is_dir() else tmp / fm.TFLITE_NAME,
+                             quiet=True)
+    graph = fm.read_tflite(tflite)
+    assert graph.shapes[graph.inputs[0]] == [1, 192, 192, 3], graph.inputs
+    assert [graph.shapes[o] for o in graph.outputs] == [[1, 1, 1, 1404], [1, 1, 1, 1]]
+    assert graph.num_weights() == fm.NUM_WEIGHTS == 604_685, graph.num_weights()
+
+    # The loader refuses a graph that differs from the module: rewired, or another stride.
+    import copy
+    for what, change in (("rewired", lambda op: op["inputs"].reverse()),
+                         ("stride", lambda op: op["options"].update(stride=(1, 1)))):
+        bad = copy.deepcopy(graph)
+        target = "add_5" if what == "rewired" else "depthwise_conv2d_6"
+        change(next(op for op in bad.ops if op["outputs"] == [target]))
+        try:
+            fmm.load_tflite(fmm.FaceMesh(), bad)
+        except ValueError:
+            pass
+        else:
+            raise AssertionError(f"a {what} graph was accepted")
+
+    out = tmp / "facemesh"
+    res = fm.export(out_dir=out, tflite=tflite, quiet=True)
+    model = res["model"]
+    assert res["params"] == fmm.param_count(model) == fm.NUM_WEIGHTS, res["params"]
+    meta = tomllib.loads((out / "model.toml").read_text())
+    assert (meta["kind"], meta["format"], meta["file"], meta["contract"], meta["precision"]) \
+        == ("landmarks", "torchscript", "facemesh.pt", "facemesh", "fp32"), meta
+    assert meta["source"].endswith(fm.TFLITE_SHA256), meta
+    assert meta.get("blake3") == w2l.file_blake3(out / "facemesh.pt"), meta
+    assert fm.up_to_date(out) == (True, "up to date")
+
+    images = {n: Image.open(REPO / "avatars" / f"{n}.png") for n in fm.DEMO_BOXES}
+    x = torch.stack([torch.from_numpy(fm.crop(images[n], box)).permute(2, 0, 1)
+                     for n, box in fm.DEMO_BOXES.items()])
+    loaded = torch.jit.load(str(out / "facemesh.pt"))
+    with torch.no_grad():
+        lm, score = model(x)
+        lm_ts, score_ts = loaded(x)
+        lm_half, score_half = model.half()(x.half())
+    assert lm.shape == (2, 468, 3) and score.shape == (2,), (lm.shape, score.shape)
+    assert torch.allclose(lm, lm_ts, atol=1e-4) and torch.allclose(score, score_ts, atol=1e-6)
+    half_err = (lm_half.float() - lm).abs().max().item()
+    assert half_err < 0.5, half_err      # px of 192; FP16 resolution near 192 is 0.125
+    assert (score_half.float() - score).abs().max().item() < 0.01
+    assert score.min().item() > 0.9, score
+
+    pts = {n: fm.to_source(lm[i].numpy().copy(), box)
+           for i, (n, box) in enumerate(fm.DEMO_BOXES.items())}
+    worst = {}
+    for name, points, tol in (("astronaut", ASTRONAUT_POINTS, ASTRONAUT_TOLERANCE),
+                              ("camera", CAMERA_POINTS, CAMERA_TOLERANCE)):
+        dists = []
+        for idx, want in points.items():
+            idx = idx if isinstance(idx, tuple) else (idx,)
+            got = pts[name][list(idx)].mean(axis=0)
+            d = float(np.hypot(*(got - np.array(want))))
+            assert d <= tol, f"{name} landmark {idx}: at {got.round(1)}, hand-checked {want}, {d:.1f} px"
+            dists.append(d)
+        worst[name] = max(dists)
+
+    # A tampered export is stale (tools/setup re-exports it).
+    with open(out / "facemesh.pt", "ab") as fh:
+        fh.write(b"x")
+    if meta.get("blake3"):
+        assert not fm.up_to_date(out)[0]
+    print(f"(e) ok: facemesh {res['params']:,} parameters, scores "
+          f"{', '.join(f'{s:.3f}' for s in score.tolist())}, landmarks within "
+          f"{worst['astronaut']:.1f} px (astronaut) and {worst['camera']:.1f} px (camera) of "
+          f"the hand-checked points, fp16 {half_err:.3f} px ({time.time() - t0:.1f}s)")
+
+
 def main() -> int:
     t0 = time.time()
     test_a_state_dict_layout()
@@ -302,6 +409,7 @@ def main() -> int:
         test_d_fixtures(tmp)
         test_b_random_export(tmp)
         test_c_checkpoint_roundtrip(tmp)
+        test_e_facemesh(tmp)
     blake = "blake3 pins checked" if w2l.file_blake3(Path(__file__)) is not None \
         else "blake3 package missing: pins omitted"
     print(f"all tests passed in {time.time() - t0:.1f}s ({blake})")

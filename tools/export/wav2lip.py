@@ -280,11 +280,14 @@ def toml_str(s: str) -> str:
 
 
 def write_model_toml(out_dir: Path, *, writer: str, file: str, contract: str,
-                     precision: str, batch_size: int, source: str, kind: str = "lipsync") -> dict:
-    """Write <out_dir>/model.toml describing <out_dir>/<file>. Returns the fields."""
+                     precision: str, batch_size: int, source: str, kind: str = "lipsync",
+                     comments: tuple[str, ...] = ()) -> dict:
+    """Write <out_dir>/model.toml describing <out_dir>/<file>. Returns the fields.
+    `comments` are written as `# ...` lines after the header."""
     digest = file_blake3(out_dir / file)
     lines = [
         f"# written by {writer}",
+        *(f"# {c}" for c in comments),
         f"kind = {toml_str(kind)}",
         'format = "torchscript"',
         f"file = {toml_str(file)}",
