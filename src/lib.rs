@@ -37,6 +37,7 @@ pub mod scheduler;
 pub mod sources;
 pub mod stage;
 pub mod toolchain;
+pub mod upkeep;
 pub mod worker;
 
 use clap::Parser;
@@ -52,6 +53,13 @@ pub fn run() -> i32 {
         cli::Command::RunJob { spec } => commands::run_job::run(spec),
         cli::Command::Bench(args) => commands::bench::run(args),
         cli::Command::Verify { dir } => commands::verify::run(dir),
+        cli::Command::Status { dir } => commands::status::run(dir),
+        cli::Command::Gc {
+            dir,
+            dry_run,
+            keep_builds,
+            max_size,
+        } => commands::gc::run(dir, *dry_run, *keep_builds, *max_size),
         cli::Command::Clean { dir } => commands::clean::run(dir),
     }
 }
