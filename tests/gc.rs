@@ -7,7 +7,6 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::io::AsRawFd;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{Folder, Run};
@@ -372,7 +371,14 @@ fn status_counts_stale_artifacts_per_kind_and_the_cache_by_need() {
         .collect();
     assert_eq!(unneeded.len(), 3);
     let (all, gone) = (bytes_of(&folder, &before), bytes_of(&folder, &unneeded));
-    let size = |bytes: u64| format!("{:>9}", human_bytes(bytes));
+    let sizes = [all, all - gone, gone, gone, 0, 23].map(human_bytes);
+    // The size column is as wide as its widest cell.
+    let w = sizes
+        .iter()
+        .map(String::len)
+        .max()
+        .unwrap()
+        .max("size".len());
     let expected = format!(
         "\
 kind        declared  stale
@@ -382,20 +388,15 @@ clip               3      1
 scene              1      1
 all                8      3
 
-cache                                     objects       size
-objects                                         8  {}
-  needed by the declared scenes                 5  {}
-  not needed                                    3  {}
-    used by the builds of the last 7 days       3  {}
-    removable by render gc                      0  {}
-quarantine                                      1  {}
+cache                                      objects  {:>w$}
+objects                                          8  {:>w$}
+  needed by the declared scenes                  5  {:>w$}
+  not needed                                     3  {:>w$}
+    used by the builds of the last 7 days        3  {:>w$}
+    removable by render gc                       0  {:>w$}
+quarantine                                       1  {:>w$}
 ",
-        size(all),
-        size(all - gone),
-        size(gone),
-        size(gone),
-        size(0),
-        size(16),
+        "size", sizes[0], sizes[1], sizes[2], sizes[3], sizes[4], sizes[5],
     );
     assert_eq!(run.stdout, expected);
     // Only read: nothing under cache/ changed.
