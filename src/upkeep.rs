@@ -76,8 +76,6 @@ pub struct Survey {
     pub kept_builds: usize,
     /// The `used` sets (file names in `cache/state/used/`) the kept builds name.
     pub kept_sets: BTreeSet<String>,
-    /// Kept builds whose `used` set is gone (their objects cannot be told; not kept).
-    pub lost_sets: usize,
 }
 
 impl Survey {
@@ -100,13 +98,9 @@ impl Survey {
             if !survey.kept_sets.insert(build.used.clone()) {
                 continue;
             }
-            match history.used_by(build) {
-                Some(used) => {
-                    for key in used.into_keys() {
-                        last_used.entry(key).or_insert(build.started);
-                    }
-                }
-                None => survey.lost_sets += 1,
+            // A set gc forgot (its build was not kept then) protects nothing now.
+            for key in history.used_by(build).unwrap_or_default().into_keys() {
+                last_used.entry(key).or_insert(build.started);
             }
         }
         survey.kept_sets.remove("");

@@ -55,14 +55,6 @@ pub fn run(dir: &Path, dry_run: bool, keep_builds: Option<usize>, max_size: Opti
         crate::process::check_interrupted()?;
         let plan = survey.plan(max_size);
         print_objects(&cache, &survey, &plan);
-        if survey.lost_sets > 0 {
-            eprintln!(
-                "render: {} of the kept builds' lists of used objects are missing from {}; what \
-                 they used is not kept",
-                survey.lost_sets,
-                commands::relative(&root, History::of(&cache).used_dir())
-            );
-        }
         if lock.is_some() {
             cache.prepare()?;
             let (_, swept) = upkeep::entries_and_bytes(&cache.tmp_dir());
