@@ -215,6 +215,50 @@ fn gc_removes_exactly_what_an_undone_edit_left_and_the_next_build_makes_nothing(
 }
 
 #[test]
+fn on_the_demo_gc_after_an_edit_and_its_undo_leaves_exactly_the_live_objects() {
+    let folder = Folder::small_demo();
+    folder.build();
+    let live = objects(&folder);
+    let (from, to) = (
+        "And the other lines come straight from the cache?",
+        "And every other line comes straight from the cache?",
+    );
+    folder.edit("projects/demo/project.toml", from, to);
+    folder.build();
+    let edited = new_since(&live, &objects(&folder));
+    folder.edit("projects/demo/project.toml", to, from);
+    assert_eq!(folder.build().made(), [] as [String; 0]);
+    assert_eq!(objects(&folder).len(), live.len() + 3);
+    let out: Vec<(String, u64)> = (folder.out_files().into_iter())
+        .map(|f| (f.clone(), std::fs::metadata(folder.file(&f)).unwrap().ino()))
+        .collect();
+
+    let run = render(&folder, &["gc", "--keep-builds", "0"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        listed(&run),
+        expected(&edited),
+        "the edited line's speech and clip, and its scene:\n{}",
+        run.stdout
+    );
+    let names: BTreeSet<&str> = edited.values().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        BTreeSet::from([
+            "clip demo/dialogue:3",
+            "scene demo/dialogue",
+            "speech demo/dialogue:3"
+        ])
+    );
+    assert_eq!(objects(&folder), live);
+    assert_eq!(folder.build().made(), [] as [String; 0]);
+    let after: Vec<(String, u64)> = (folder.out_files().into_iter())
+        .map(|f| (f.clone(), std::fs::metadata(folder.file(&f)).unwrap().ino()))
+        .collect();
+    assert_eq!(after, out, "out/ changed");
+}
+
+#[test]
 fn max_size_removes_least_recently_used_kept_objects_and_never_needed_ones() {
     let folder = tiny();
     build_making(&folder, 8);
