@@ -390,6 +390,18 @@ fn gc_refuses_with_configuration_errors_and_removes_nothing() {
         assert_eq!(run.stdout, "");
         assert_eq!(objects(&folder).len(), 11);
     }
+    // status shows the valid scenes, and does not guess what the others need.
+    let run = render(&folder, &["status"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stdout.starts_with("kind "), "{}", run.stdout);
+    assert!(!run.stdout.contains("not needed"), "{}", run.stdout);
+    assert!(
+        run.stdout.ends_with(
+            "(scenes with configuration errors are left out: what they need cannot be told)\n"
+        ),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]

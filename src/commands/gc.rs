@@ -41,11 +41,13 @@ pub fn run(dir: &Path, dry_run: bool, keep_builds: Option<usize>, max_size: Opti
         let needed = match needed_keys(dir) {
             Ok(needed) => needed,
             Err(code) => {
-                if code != commands::EXIT_INTERRUPTED {
-                    eprintln!(
+                match code {
+                    commands::EXIT_INTERRUPTED => {}
+                    commands::EXIT_CONFIG => eprintln!(
                         "render: gc removed nothing: with configuration errors, the objects of \
                          the scenes they leave out would look unneeded; fix the errors above first"
-                    );
+                    ),
+                    _ => eprintln!("render: gc removed nothing"),
                 }
                 return Ok(code);
             }
@@ -54,8 +56,10 @@ pub fn run(dir: &Path, dry_run: bool, keep_builds: Option<usize>, max_size: Opti
         let survey = Survey::take(&cache, &needed, keep);
         crate::process::check_interrupted()?;
         let plan = survey.plan(max_size);
-        print_objects(&cache, &survey, &plan);
-        if lock.is_some() {
+        let lines = lines(&cache, &survey, &plan);
+        if lock.is_none() {
+            lines.iter().for_each(|(_, line)| println!("{line}"));
+        } else {
             cache.prepare()?;
             let (_, swept) = upkeep::entries_and_bytes(&cache.tmp_dir());
             cache.sweep_tmp()?;
@@ -65,9 +69,11 @@ pub fn run(dir: &Path, dry_run: bool, keep_builds: Option<usize>, max_size: Opti
                     human_bytes(swept)
                 );
             }
-            for &(i, _) in &plan.remove {
+            // Each line once its object is gone: after an error, the list is what went.
+            for (i, line) in &lines {
                 crate::process::check_interrupted()?;
-                remove(&cache, &survey.objects[i].key)?;
+                remove(&cache, &survey.objects[*i].key)?;
+                println!("{line}");
             }
             remove_empty_shards(&cache);
             forget_used_sets(&cache, &survey)?;
@@ -127,11 +133,12 @@ pub fn needed_keys(dir: &Path) -> std::result::Result<HashSet<Key>, i32> {
     }
 }
 
-/// One line per object to remove, on stdout (the answer): kind, name, size, key, and for
-/// one removed only to fit `--max-size`, when it was last used. Unneeded first, by kind
-/// and name, then those removed for the size limit, least recently used first.
-fn print_objects(cache: &Cache, survey: &Survey, plan: &upkeep::Plan) {
-    let mut rows: Vec<[String; 4]> = (plan.remove.iter())
+/// One line per object to remove, for stdout (the answer), with its index in the survey:
+/// kind, name, size, key, and for one removed only to fit `--max-size`, when it was last
+/// used. Unneeded first, by kind and name, then those removed for the size limit, least
+/// recently used first.
+fn lines(cache: &Cache, survey: &Survey, plan: &upkeep::Plan) -> Vec<(usize, String)> {
+    let mut rows: Vec<([String; 4], usize)> = (plan.remove.iter())
         .map(|&(i, used)| {
             let object = &survey.objects[i];
             let (kind, name) = match cache.record(&object.key) {
@@ -149,23 +156,22 @@ fn print_objects(cache: &Cache, survey: &Survey, plan: &upkeep::Plan) {
             let used = used.map_or(String::new(), |t| {
                 format!("  last used by the build of {} UTC", history::utc(t))
             });
-            [
+            let cells = [
                 kind,
                 name,
                 human_bytes(object.bytes),
                 format!("{}{used}", &hex[..12]),
-            ]
+            ];
+            (cells, i)
         })
         .collect();
-    // The unneeded by kind and name (their keys are in no useful order); those removed for
-    // the size limit stay in the order they were chosen.
     let unneeded = plan.remove.iter().filter(|r| r.1.is_none()).count();
     rows[..unneeded].sort();
-    let width = |c: usize| rows.iter().map(|r| r[c].len()).max().unwrap_or(0);
+    let width = |c: usize| rows.iter().map(|r| r.0[c].len()).max().unwrap_or(0);
     let (kind, name, size) = (width(0), width(1), width(2));
-    for [k, n, s, rest] in &rows {
-        println!("{k:<kind$}  {n:<name$}  {s:>size$}  {rest}");
-    }
+    (rows.into_iter())
+        .map(|([k, n, s, rest], i)| (i, format!("{k:<kind$}  {n:<name$}  {s:>size$}  {rest}")))
+        .collect()
 }
 
 /// Moves the object out of `objects/` in one rename, then deletes it.
