@@ -26,8 +26,15 @@ use crate::lock::BuildLock;
 use crate::upkeep::{self, Keep, Survey};
 
 pub fn run(dir: &Path, dry_run: bool, keep_builds: Option<usize>, max_size: Option<u64>) -> i32 {
+    // A folder that is not there is the user's to fix, as for a build (exit 2).
+    let root = match commands::content_root(dir) {
+        Ok(root) => root,
+        Err(error) => {
+            commands::report(error);
+            return commands::EXIT_CONFIG;
+        }
+    };
     let result = (|| -> Result<i32> {
-        let root = commands::content_root(dir)?;
         let cache = Cache::new(&root);
         if !cache.objects_dir().is_dir() {
             eprintln!("render: the cache is empty; nothing to remove");
