@@ -28,16 +28,20 @@
 //! `touch`es its output.
 //! ninja runs once to make it up to date, then its no-op is timed.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use render::cache::{Cache, Record};
+use render::cache::Cache;
 use render::graph::Graph;
 use render::key::ArtifactKind;
 use render::sources::SourceHashes;
+
+use common::{copy_tree, fill_cache, generate};
 
 fn main() {
     // The heavy setup runs in a child (see `in_child`): asked to, this process is that child.
@@ -302,19 +306,6 @@ fn which(program: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-fn copy_tree(from: &Path, to: &Path) {
-    if from.is_dir() {
-        std::fs::create_dir_all(to).unwrap();
-        for entry in std::fs::read_dir(from).unwrap() {
-            let entry = entry.unwrap();
-            copy_tree(&entry.path(), &to.join(entry.file_name()));
-        }
-    } else {
-        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-        std::fs::copy(from, to).unwrap();
-    }
-}
-
 fn check(command: &mut Command, what: &str) {
     let output = command.output().unwrap_or_else(|e| panic!("{what}: {e}"));
     assert!(
@@ -334,130 +325,6 @@ fn up_to_date(render: &Path, dir: &Path) -> usize {
         .and_then(|rest| rest.split(' ').next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("not up to date:\n{stdout}"))
-}
-
-/// A content folder of `lines` script lines: 10 projects, 10 lines a scene, tiny frames.
-fn generate(dir: &Path, repo: &Path, lines: usize) {
-    copy_tree(&repo.join("avatars"), &dir.join("avatars"));
-    std::fs::write(
-        dir.join("Renderfile.toml"),
-        r##"[render]
-device = "cpu"
-
-[defaults]
-fps = 5
-size = [64, 64]
-pause = 0.4
-background = "#1b2030"
-voice = "narrator"
-avatar = "astronaut"
-
-[voices.narrator]
-engine = "espeak"
-language = "en-us"
-variant = "m3"
-pitch = 45
-rate = 165
-
-[voices.guest]
-engine = "espeak"
-language = "en-gb"
-variant = "f3"
-pitch = 65
-rate = 175
-
-[avatars.astronaut]
-image = "avatars/astronaut.png"
-lipsync = "builtin"
-"##,
-    )
-    .unwrap();
-    const PROJECTS: usize = 10;
-    const LINES_PER_SCENE: usize = 10;
-    let scenes = lines.div_ceil(LINES_PER_SCENE * PROJECTS);
-    let mut line = 0;
-    for p in 1..=PROJECTS {
-        let project = format!("p{p:02}");
-        let folder = dir.join("projects").join(&project);
-        std::fs::create_dir_all(&folder).unwrap();
-        let mut toml = String::new();
-        for s in 1..=scenes {
-            let scene = format!("s{s:04}");
-            let mut script = String::new();
-            for l in 1..=LINES_PER_SCENE {
-                line += 1;
-                if line <= lines {
-                    writeln!(
-                        script,
-                        "Line {l} of scene {s} in project {p}, number {line}."
-                    )
-                    .unwrap();
-                }
-            }
-            if script.is_empty() {
-                break;
-            }
-            std::fs::write(folder.join(format!("{scene}.txt")), script).unwrap();
-            writeln!(toml, "[[scene]]\nname = \"{scene}\"").unwrap();
-            writeln!(toml, "script = \"projects/{project}/{scene}.txt\"").unwrap();
-            if s % 2 == 0 {
-                writeln!(toml, "voice = \"guest\"").unwrap();
-            }
-            toml.push('\n');
-        }
-        std::fs::write(folder.join("project.toml"), toml).unwrap();
-    }
-}
-
-/// Loads `dir` with render's manifest loader, graph and keys, and commits a placeholder
-/// object for every node that has none, through render's cache. Returns how many.
-fn fill_cache(dir: &Path) -> usize {
-    let loaded = render::manifest::load(dir).unwrap_or_else(|errors| {
-        panic!(
-            "the generated folder does not load: {:?}",
-            errors[0].message
-        )
-    });
-    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors[0].message);
-    let manifest = loaded.manifest;
-    let cache = Cache::new(&manifest.root);
-    cache.prepare().unwrap();
-    let hashes = SourceHashes::load(&cache.state_dir().join("sources.json"));
-    let graph = Graph::from_manifest(&manifest, &hashes, None).unwrap();
-    let mut placed = 0;
-    for node in &graph.nodes {
-        if cache.has(&node.key()) {
-            continue;
-        }
-        let job = cache.job_dir(&node.key()).unwrap();
-        let output = render::stage::main_output(node.kind());
-        // As large as the demo's real objects at 1280×720, so `--verify` hashes what a
-        // real cache holds; a plain no-op never reads them.
-        let size = match node.kind() {
-            ArtifactKind::Speech => 110_000,
-            ArtifactKind::Clip => 90_000,
-            ArtifactKind::Scene => 130_000 * node.spec().inputs.len() / 2,
-            _ => 28_000,
-        };
-        let mut bytes = format!("placeholder {}\n", node.name()).into_bytes();
-        bytes.resize(size.max(bytes.len()), b'.');
-        std::fs::write(job.join(output), bytes).unwrap();
-        let record = Record {
-            name: node.name().to_string(),
-            key: node.key(),
-            spec: node.spec().clone(),
-            outputs: Vec::new(),
-            tool: "benches/noop.rs placeholder".into(),
-            device: "cpu".into(),
-            precision: node.spec().precision.clone(),
-            seconds: 0.0,
-            batch_size: None,
-            peak_memory_bytes: None,
-        };
-        cache.commit(&job, record, &[output.to_string()]).unwrap();
-        placed += 1;
-    }
-    placed
 }
 
 /// Writes `<ninja_dir>/build.ninja`: one edge per node of render's graph of `dir`, with the

@@ -65,6 +65,26 @@ pub enum Command {
         #[arg(short = 'n', long, value_name = "N", default_value_t = 20)]
         count: usize,
     },
+    /// Per artifact kind, how many are declared and stale; the cache's size, and how much of
+    /// it no declared scene needs (only reads; exit 0 even when something is stale)
+    Status(FolderArg),
+    /// Remove the cached objects that no declared scene needs and no recent build used
+    /// (waits for a running build)
+    Gc {
+        #[command(flatten)]
+        folder: FolderArg,
+        /// List what would be removed, and remove nothing
+        #[arg(short = 'n', long)]
+        dry_run: bool,
+        /// Keep what the last N builds used (0: none) [default: every build of the last 7 days]
+        #[arg(long, value_name = "N")]
+        keep_builds: Option<usize>,
+        /// Then, while the cache is larger, remove what the kept builds used, least recently
+        /// used first (never what a declared scene needs): bytes, or 500M, 2G, 1.5GiB
+        /// (K/M/G/T count in 1024s; KB/MB/GB/TB in 1000s)
+        #[arg(long, value_name = "SIZE", value_parser = crate::upkeep::parse_size)]
+        max_size: Option<u64>,
+    },
     /// Remove everything render made: cache/ and out/
     Clean(FolderArg),
 }

@@ -38,6 +38,7 @@ pub mod sources;
 pub mod stage;
 pub mod target;
 pub mod toolchain;
+pub mod upkeep;
 pub mod worker;
 
 use clap::Parser;
@@ -80,6 +81,15 @@ pub fn run() -> i32 {
         cli::Command::Log { folder: dir, count } => {
             commands::with_folder(folder(dir), |dir| commands::log::run(dir, *count))
         }
+        cli::Command::Status(dir) => commands::with_folder(folder(dir), commands::status::run),
+        cli::Command::Gc {
+            folder: dir,
+            dry_run,
+            keep_builds,
+            max_size,
+        } => commands::with_folder(folder(dir), |dir| {
+            commands::gc::run(dir, *dry_run, *keep_builds, *max_size)
+        }),
         cli::Command::Clean(dir) => commands::with_folder(folder(dir), commands::clean::run),
     }
 }

@@ -1,6 +1,7 @@
 //! One build at a time per content folder: an advisory `flock` on `cache/lock`. The kernel
 //! drops it when the process dies, so a killed build never leaves a stale lock behind.
-//! Only a build takes it: `plan` and `build --dry-run` read, and work on a read-only folder.
+//! Whatever moves objects takes it: a build, `gc`, `verify` (quarantine) and `clean`; `plan`,
+//! `status`, `gc -n` and `build --dry-run` only read, and work on a read-only folder.
 
 use std::fs::File;
 use std::io::{Read, Seek, Write};

@@ -4,9 +4,11 @@
 pub mod bench;
 pub mod build;
 pub mod clean;
+pub mod gc;
 pub mod log;
 pub mod plan;
 pub mod run_job;
+pub mod status;
 pub mod verify;
 
 use std::path::{Path, PathBuf};
