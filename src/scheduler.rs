@@ -282,6 +282,7 @@ where
             }
             Message::Inferred(i, result) => {
                 on_lane -= 1;
+                ready.off_lane(i);
                 let pending = waiting[i]
                     .take()
                     .expect("a lane reply is for a waiting job");
@@ -315,6 +316,7 @@ where
             }
         };
         at_work.remove(&i);
+        ready.off_lane(i);
         match result {
             Ok(()) => {
                 let seconds = started[i].map_or(0.0, |t| t.elapsed().as_secs_f64());
@@ -355,6 +357,10 @@ where
     (outcomes, lane_events)
 }
 
+/// How many model calls may be on their way to the lane (being prepared, queued or
+/// running) before more model jobs wait behind CPU work: the one it runs and the next.
+const LANE_AHEAD: usize = 2;
+
 /// The jobs ready to start, in order: one min-heap of (rank, node) per lane group (index 0:
 /// jobs that need no lane), so a pick costs a heap operation and a look at each group's
 /// first job, never a walk over the ready jobs (a 20,000-node build stays fast).
@@ -367,6 +373,9 @@ struct Ready<'a> {
     heaps: Vec<BinaryHeap<Reverse<(u32, usize)>>>,
     /// Per group, its jobs not yet started (and not skipped).
     to_start: Vec<usize>,
+    /// Model jobs started whose call has not come back from the lane, and which they are.
+    ahead: usize,
+    for_lane: Vec<bool>,
 }
 
 impl<'a> Ready<'a> {
@@ -390,10 +399,12 @@ impl<'a> Ready<'a> {
         }
         Ready {
             rank,
-            group,
             heaps: names.iter().map(|_| BinaryHeap::new()).collect(),
             names,
             to_start,
+            ahead: 0,
+            for_lane: vec![false; group.len()],
+            group,
         }
     }
 
@@ -406,21 +417,38 @@ impl<'a> Ready<'a> {
         self.to_start[self.group[i]] -= 1;
     }
 
-    /// The next job to start: one for the lane's model if any is ready (the lane keeps that
-    /// model until its jobs are done, so it should not wait for them); else the lowest rank,
-    /// except that while the lane's model still has jobs to start, another model's jobs
-    /// come only when nothing else is ready (their calls would wait for the lane's switch,
-    /// and ahead of them scenes on the lane's model can be finished).
+    /// Job `i`'s call came back from the lane, or it ended without one.
+    fn off_lane(&mut self, i: usize) {
+        if std::mem::take(&mut self.for_lane[i]) {
+            self.ahead -= 1;
+        }
+    }
+
+    /// The next job to start. While the lane has fewer than `LANE_AHEAD` calls on their
+    /// way, a job for the model it runs goes first (the lane must not idle, and it keeps
+    /// that model until its jobs are done). Otherwise the lowest rank goes first among the
+    /// jobs that need no lane and, while the lane is fed and its model has no job left to
+    /// start, the other models' jobs. The rest come when nothing else is ready: more calls
+    /// would only queue for the lane while scenes wait for their encoding, and another
+    /// model's calls would wait for the lane's switch while scenes on its model can be
+    /// finished first.
     fn pop(&mut self, lane_model: Option<&str>) -> Option<usize> {
         let lane = lane_model.and_then(|m| self.names.iter().position(|n| *n == m));
         let lane = lane.filter(|&g| g > 0);
+        let hungry = self.ahead < LANE_AHEAD;
         let busy = lane.is_some_and(|g| self.to_start[g] > 0);
+        let models = 1..self.heaps.len();
         let pick = lane
-            .filter(|&g| !self.heaps[g].is_empty())
-            .or_else(|| self.lowest((0..self.heaps.len()).filter(|&g| g == 0 || !busy)))
-            .or_else(|| self.lowest(1..self.heaps.len()))?;
+            .filter(|&g| hungry && !self.heaps[g].is_empty())
+            .or_else(|| self.lowest((0..self.heaps.len()).filter(|&g| g == 0 || hungry && !busy)))
+            .or_else(|| lane.filter(|&g| !self.heaps[g].is_empty()))
+            .or_else(|| self.lowest(models))?;
         let Reverse((_, i)) = self.heaps[pick].pop()?;
         self.to_start[pick] -= 1;
+        if pick > 0 {
+            self.ahead += 1;
+            self.for_lane[i] = true;
+        }
         Some(i)
     }
 
@@ -614,41 +642,67 @@ mod tests {
     }
 
     #[test]
-    fn the_lanes_model_goes_first_and_another_waits_for_it() {
-        // Nodes 1, 3: model "a"; 2, 4: model "b"; 0, 5: no model. Ranks by node.
-        let model_of: Vec<Option<String>> =
-            [None, Some("a"), Some("b"), Some("a"), Some("b"), None]
-                .iter()
-                .map(|m| m.map(str::to_string))
-                .collect();
-        let rank = [0, 1, 2, 3, 4, 5];
-        let mut ready = Ready::new(&rank, Some(&model_of), &[true; 6]);
-        for i in [5, 4, 3, 2, 1, 0] {
+    fn the_lanes_model_goes_first_while_the_lane_needs_calls() {
+        // Nodes 1, 3, 6: model "a"; 2, 4: model "b"; 0, 5: no model. Ranks by node.
+        let model_of: Vec<Option<String>> = [
+            None,
+            Some("a"),
+            Some("b"),
+            Some("a"),
+            Some("b"),
+            None,
+            Some("a"),
+        ]
+        .iter()
+        .map(|m| m.map(str::to_string))
+        .collect();
+        let rank = [0, 1, 2, 3, 4, 5, 6];
+        let mut ready = Ready::new(&rank, Some(&model_of), &[true; 7]);
+        for i in [6, 5, 4, 3, 2, 1, 0] {
             ready.push(i);
         }
         // No model on the lane yet: by rank.
         assert_eq!(ready.pop(None), Some(0));
         assert_eq!(ready.pop(None), Some(1));
-        // The lane runs "a": its other job jumps the queue.
+        // The lane runs "a" and has one call: the next "a" job jumps the queue.
         assert_eq!(ready.pop(Some("a")), Some(3));
-        // "a" has no job left to start: by rank again.
-        assert_eq!(ready.pop(Some("a")), Some(2));
-
-        let mut ready = Ready::new(&rank, Some(&model_of), &[true; 6]);
-        for i in [5, 4, 2, 1] {
-            ready.push(i);
-        }
-        assert_eq!(ready.pop(Some("a")), Some(1));
-        // "a" still has a job to start (3, not ready): "b" waits behind CPU work…
+        // Two calls on their way: a job for no model goes first, though 6 ranks higher.
         assert_eq!(ready.pop(Some("a")), Some(5));
-        // …but runs rather than leave the CPU idle.
+        // Nothing else ready: the lane's model, then the other's.
+        assert_eq!(ready.pop(Some("a")), Some(6));
         assert_eq!(ready.pop(Some("a")), Some(2));
-        // Once "a"'s last job cannot start (skipped), "b" goes by rank.
-        ready.skipped(3);
-        ready.push(0);
-        assert_eq!(ready.pop(Some("a")), Some(0));
         assert_eq!(ready.pop(Some("a")), Some(4));
         assert_eq!(ready.pop(Some("a")), None);
+    }
+
+    #[test]
+    fn another_model_waits_while_the_lanes_model_has_jobs_to_start() {
+        let model_of: Vec<Option<String>> = [None, Some("a"), Some("b"), Some("a"), None]
+            .iter()
+            .map(|m| m.map(str::to_string))
+            .collect();
+        let rank = [0, 1, 2, 3, 4];
+        let mut ready = Ready::new(&rank, Some(&model_of), &[true; 5]);
+        for i in [4, 2, 1] {
+            ready.push(i);
+        }
+        assert_eq!(ready.pop(None), Some(1));
+        ready.off_lane(1);
+        // "a" still has a job to start (3, not ready): "b" waits behind CPU work…
+        assert_eq!(ready.pop(Some("a")), Some(4));
+        // …but runs rather than leave the CPU idle.
+        assert_eq!(ready.pop(Some("a")), Some(2));
+        assert_eq!(ready.pop(Some("a")), None);
+
+        // Once "a" has nothing left to start (1 done, 3 skipped), "b" goes by rank again.
+        let mut ready = Ready::new(&rank, Some(&model_of), &[true; 5]);
+        ready.skipped(1);
+        ready.skipped(3);
+        for i in [4, 2] {
+            ready.push(i);
+        }
+        assert_eq!(ready.pop(Some("a")), Some(2));
+        assert_eq!(ready.pop(Some("a")), Some(4));
     }
 
     #[test]
