@@ -135,11 +135,17 @@ fn with_two_models_in_alternating_scenes_each_loads_once_and_the_first_video_is_
         .collect();
     assert_eq!(loads, ["tiny-lipsync", "slow-lipsync"]);
     let ends = ends(&folder);
-    eprintln!("{ends:?}");
-    let (before, total) = made_before(&ends, "scene p/s00");
+    // One job at a time, the CPU makes later scenes' speech while the first model loads
+    // (seconds, against a hundredth of one for this fake speech): by then there is nothing
+    // else to do. Besides those, the first video comes before 10 % of the artifacts.
+    let (position, total) = made_before(&ends, "scene p/s00");
+    let before: Vec<&String> = (ends[..position].iter())
+        .map(|(name, _)| name)
+        .filter(|name| !name.starts_with("speech "))
+        .collect();
     assert!(
-        before * 10 < total,
-        "the first video came after {before} of {total} artifacts: {ends:?}"
+        before.len() * 10 < total,
+        "the first video came after {before:?} of {total} artifacts: {ends:?}"
     );
     // The first model's scenes in order, then the second's.
     let order = scene_order(&ends);
