@@ -1,5 +1,6 @@
 //! What a build tells its user: a progress bar on a terminal, one plain line per artifact
-//! otherwise (logs of nightly runs stay readable), a line for a job that seems stuck, a
+//! otherwise (logs of nightly runs stay readable) and, every `progress_every()`, a line
+//! with the scenes and artifacts made and the time left, a line for a job that seems stuck, a
 //! summary line, and `--json`. What Ctrl-C stopped is "cancelled", never "failed": the
 //! user stopped it, nothing is wrong with it.
 
@@ -332,6 +333,63 @@ mod tests {
             start: None,
             seconds: 0.0,
         }
+    }
+
+    fn task(kind: &str, on_lane: bool, scene: bool) -> Option<Task> {
+        Some(Task {
+            kind: kind.to_string(),
+            on_lane,
+            scene,
+        })
+    }
+
+    #[test]
+    fn the_time_left_spreads_cpu_work_over_the_jobs_but_not_the_lanes() {
+        // Four speeches (2 s each in the history), two clips on the lane (10 s), a scene.
+        let tasks = [
+            task("speech", false, false),
+            task("speech", false, false),
+            task("speech", false, false),
+            task("speech", false, false),
+            None,
+            task("clip", true, false),
+            task("clip", true, false),
+            task("scene", false, true),
+        ];
+        let known = BTreeMap::from([("speech".to_string(), 2.0), ("clip".to_string(), 10.0)]);
+        let mut left = Left::new(&tasks, 4, known);
+        // No time known for a scene yet, nor any made in this build.
+        assert_eq!(
+            left.line(),
+            "render: 0/1 scenes, 0/7 artifacts made, time left not yet known"
+        );
+        left.finished(0, &Outcome::Made { seconds: 3.0 });
+        // The scene takes this build's mean so far (3 s): (3×2 + 2×10 + 3) / 4 jobs is
+        // 7.25 s, but the lane's 20 s are one after another.
+        assert_eq!(
+            left.line(),
+            "render: 0/1 scenes, 1/7 artifacts made, about 20 s left"
+        );
+        for i in [1, 2, 3, 5, 6] {
+            left.finished(i, &Outcome::Made { seconds: 100.0 });
+        }
+        left.finished(
+            7,
+            &Outcome::Failed(crate::error::Error::Other("boom".into())),
+        );
+        assert_eq!(
+            left.line(),
+            "render: 0/1 scenes, 6/7 artifacts made, about 0 s left"
+        );
+        assert_eq!(left.bar_prefix(), "scenes 0/1, about 0 s left");
+    }
+
+    #[test]
+    fn durations_are_as_precise_as_an_estimate_deserves() {
+        let text = |s: u64| duration(Duration::from_secs(s));
+        assert_eq!(text(45), "45 s");
+        assert_eq!(text(190), "3 min 10 s");
+        assert_eq!(text(7_500), "2 h 5 min");
     }
 
     #[test]

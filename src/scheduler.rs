@@ -11,11 +11,11 @@
 //! Order is depth-first: among ready jobs, those for the earliest declared scene go first
 //! (`rank`, from `Graph::scene_rank`), so videos are finished and published one after
 //! another while the build runs, and an interrupted night leaves whole scenes rather than
-//! every speech and no video. The GPU lane's grouping comes before rank: a job for the
-//! model the lane is running goes first, and jobs for another model wait behind CPU work
-//! while the lane's model still has jobs to start, so each model is loaded once. With two
-//! models used by alternating scenes, the first model's scenes are finished in order, then
-//! the second's. Every `progress_every()` the caller gets an `Event::Tick` (to print
+//! every speech and no video. The GPU lane's grouping bends rank: while the lane has fewer
+//! than two calls on their way, a job for the model it runs goes first (the lane must not
+//! idle), and jobs for another model wait behind CPU work while the lane's model still has
+//! jobs to start, so each model is loaded once. With two models used by alternating scenes,
+//! the first model's scenes are finished in order, then the second's (`Ready::pop`). Every `progress_every()` the caller gets an `Event::Tick` (to print
 //! progress in plain logs), from the same timed wake-up as stall reports.
 
 use std::cmp::Reverse;
