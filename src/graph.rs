@@ -199,6 +199,28 @@ impl Graph {
         damaged.reverse();
         Stale { make, damaged }
     }
+
+    /// Per node, the position (0, 1, …) in declaration order of the earliest scene that
+    /// needs it: the scheduler's priority, so that scenes are finished one after another.
+    /// Scene nodes are added in declaration order and every node after what it reads, so one
+    /// walk backwards, as in `stale`, hands each scene's rank down to its inputs.
+    pub fn scene_rank(&self) -> Vec<u32> {
+        let mut rank = vec![u32::MAX; self.nodes.len()];
+        let mut scene = 0;
+        for (i, node) in self.nodes.iter().enumerate() {
+            if !node.publish.is_empty() {
+                rank[i] = scene;
+                scene += 1;
+            }
+        }
+        for index in (0..self.nodes.len()).rev() {
+            let here = rank[index];
+            for &dep in &self.nodes[index].deps {
+                rank[dep] = rank[dep].min(here);
+            }
+        }
+        rank
+    }
 }
 
 /// What a build must make.

@@ -1,8 +1,10 @@
 //! What a build tells its user: a progress bar on a terminal, one plain line per artifact
-//! otherwise (logs of nightly runs stay readable), a line for a job that seems stuck, a
+//! otherwise (logs of nightly runs stay readable) and, every `progress_every()`, a line
+//! with the scenes and artifacts made and the time left, a line for a job that seems stuck, a
 //! summary line, and `--json`. What Ctrl-C stopped is "cancelled", never "failed": the
 //! user stopped it, nothing is wrong with it.
 
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::Path;
 use std::time::Duration;
@@ -14,35 +16,56 @@ use crate::error::Result;
 use crate::files::write_atomically;
 use crate::scheduler::Outcome;
 
-pub enum Progress {
-    Bar(ProgressBar),
-    Lines,
+/// A job the build is to make, as progress counts it.
+pub struct Task {
+    /// Its artifact kind (`speech`, `clip`, …), the key of the time estimates.
+    pub kind: String,
+    /// Its model call runs on the GPU lane, one at a time.
+    pub on_lane: bool,
+    /// It is a scene (a video).
+    pub scene: bool,
+}
+
+/// Progress: a bar on a terminal (with `scenes d/t` and the time left), else a plain line
+/// per artifact and, on each `tick`, a line with the counts and the time left.
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    left: Left,
 }
 
 impl Progress {
-    pub fn new(total: usize) -> Progress {
-        if std::io::stderr().is_terminal() && total > 0 {
-            let bar = ProgressBar::new(total as u64);
+    /// `tasks`: per node, what it is if the build makes it; `jobs`: CPU jobs at once;
+    /// `seconds_by_kind`: the history's mean seconds per artifact kind.
+    pub fn new(
+        tasks: &[Option<Task>],
+        jobs: usize,
+        seconds_by_kind: BTreeMap<String, f64>,
+    ) -> Progress {
+        let left = Left::new(tasks, jobs, seconds_by_kind);
+        let bar = (std::io::stderr().is_terminal() && left.total > 0).then(|| {
+            let bar = ProgressBar::new(left.total as u64);
             bar.set_style(
                 ProgressStyle::with_template(
-                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {wide_msg}",
+                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {prefix} {wide_msg}",
                 )
                 .expect("template parses"),
             );
+            bar.set_prefix(left.bar_prefix());
             bar.enable_steady_tick(Duration::from_millis(120));
-            Progress::Bar(bar)
-        } else {
-            Progress::Lines
-        }
+            bar
+        });
+        Progress { bar, left }
     }
 
     pub fn started(&self, name: &str) {
-        if let Progress::Bar(bar) = self {
+        if let Some(bar) = &self.bar {
             bar.set_message(name.to_string());
         }
     }
 
-    pub fn finished(&self, name: &str, outcome: &Outcome) {
+    /// Node `i`, named `name`, ended with `outcome`.
+    pub fn finished(&mut self, i: usize, name: &str, outcome: &Outcome) {
+        self.left.finished(i, outcome);
         let line = match outcome {
             Outcome::Made { seconds } => format!("made {name} ({seconds:.2} s)"),
             Outcome::Failed(_) => format!("FAILED {name}"),
@@ -50,14 +73,23 @@ impl Progress {
             Outcome::Skipped => format!("skipped {name} (an input failed)"),
             Outcome::NotStarted => return,
         };
-        match self {
-            Progress::Bar(bar) => {
+        match &self.bar {
+            Some(bar) => {
                 bar.inc(1);
+                bar.set_prefix(self.left.bar_prefix());
                 if !matches!(outcome, Outcome::Made { .. }) {
                     bar.println(line);
                 }
             }
-            Progress::Lines => eprintln!("{line}"),
+            None => eprintln!("{line}"),
+        }
+    }
+
+    /// Time passed (`scheduler::Event::Tick`): a plain log gets the progress line.
+    pub fn tick(&self) {
+        match &self.bar {
+            Some(bar) => bar.set_prefix(self.left.bar_prefix()),
+            None => eprintln!("{}", self.left.line()),
         }
     }
 
@@ -77,16 +109,145 @@ impl Progress {
 
     /// Prints above the bar, or plainly.
     pub fn println(&self, text: &str) {
-        match self {
-            Progress::Bar(bar) => bar.suspend(|| eprint!("{text}")),
-            Progress::Lines => eprint!("{text}"),
+        match &self.bar {
+            Some(bar) => bar.suspend(|| eprint!("{text}")),
+            None => eprint!("{text}"),
         }
     }
 
     pub fn done(&self) {
-        if let Progress::Bar(bar) = self {
+        if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
+    }
+}
+
+/// What is left of a build, and how long it should take. Each job still to finish counts
+/// its kind's mean seconds — from the history, else from this build's own jobs so far,
+/// else this build's mean over all kinds — whole, even while it runs. The jobs' sum is
+/// spread over the `jobs` CPU jobs at once, but the lane's jobs run one at a time, so the
+/// time left is the longer of the two: `max(all / jobs, lane)`. Rough, and meant to be.
+struct Left {
+    /// Per node to make, its index in `kinds`.
+    kind_of: Vec<Option<u8>>,
+    kinds: Vec<Kind>,
+    jobs: usize,
+    total: usize,
+    made: usize,
+    scenes: usize,
+    scenes_made: usize,
+}
+
+struct Kind {
+    /// The history's mean seconds for this kind.
+    known: Option<f64>,
+    on_lane: bool,
+    scene: bool,
+    /// Jobs not yet finished.
+    left: usize,
+    /// Made in this build, and their seconds.
+    made: usize,
+    seconds: f64,
+}
+
+impl Left {
+    fn new(tasks: &[Option<Task>], jobs: usize, known: BTreeMap<String, f64>) -> Left {
+        let mut index: BTreeMap<(&str, bool, bool), u8> = BTreeMap::new();
+        let mut kinds: Vec<Kind> = Vec::new();
+        let mut kind_of = Vec::with_capacity(tasks.len());
+        for task in tasks {
+            kind_of.push(task.as_ref().map(|task| {
+                let k = *index
+                    .entry((&task.kind, task.on_lane, task.scene))
+                    .or_insert_with(|| {
+                        kinds.push(Kind {
+                            known: known.get(&task.kind).copied(),
+                            on_lane: task.on_lane,
+                            scene: task.scene,
+                            left: 0,
+                            made: 0,
+                            seconds: 0.0,
+                        });
+                        u8::try_from(kinds.len() - 1).expect("a few kinds of artifact")
+                    });
+                kinds[usize::from(k)].left += 1;
+                k
+            }));
+        }
+        let total = kinds.iter().map(|k| k.left).sum();
+        let scenes = kinds.iter().filter(|k| k.scene).map(|k| k.left).sum();
+        Left {
+            kind_of,
+            kinds,
+            jobs: jobs.max(1),
+            total,
+            made: 0,
+            scenes,
+            scenes_made: 0,
+        }
+    }
+
+    fn finished(&mut self, i: usize, outcome: &Outcome) {
+        let Some(kind) = self.kind_of.get(i).copied().flatten() else {
+            return;
+        };
+        let kind = &mut self.kinds[usize::from(kind)];
+        kind.left = kind.left.saturating_sub(1);
+        if let Outcome::Made { seconds } = outcome {
+            kind.made += 1;
+            kind.seconds += seconds;
+            self.made += 1;
+            self.scenes_made += usize::from(kind.scene);
+        }
+    }
+
+    /// The time left, or None while some kind still to make has no estimate.
+    fn estimate(&self) -> Option<Duration> {
+        let made: usize = self.kinds.iter().map(|k| k.made).sum();
+        let seconds: f64 = self.kinds.iter().map(|k| k.seconds).sum();
+        let overall = (made > 0).then(|| seconds / made as f64);
+        let (mut all, mut lane) = (0.0, 0.0);
+        for kind in self.kinds.iter().filter(|k| k.left > 0) {
+            let own = (kind.made > 0).then(|| kind.seconds / kind.made as f64);
+            let mean = kind.known.or(own).or(overall)?;
+            all += mean * kind.left as f64;
+            if kind.on_lane {
+                lane += mean * kind.left as f64;
+            }
+        }
+        let left = (all / self.jobs as f64).max(lane);
+        Some(Duration::from_secs_f64(left.max(0.0)))
+    }
+
+    /// `render: 7/20 scenes, 61/200 artifacts made, about 3 min 10 s left`
+    fn line(&self) -> String {
+        let left = match self.estimate() {
+            Some(left) => format!("about {} left", duration(left)),
+            None => "time left not yet known".to_string(),
+        };
+        format!(
+            "render: {}/{} scenes, {}/{} artifacts made, {left}",
+            self.scenes_made, self.scenes, self.made, self.total
+        )
+    }
+
+    /// `scenes 7/20, about 3 min 10 s left`
+    fn bar_prefix(&self) -> String {
+        let mut prefix = format!("scenes {}/{}", self.scenes_made, self.scenes);
+        if let Some(left) = self.estimate() {
+            prefix.push_str(&format!(", about {} left", duration(left)));
+        }
+        prefix
+    }
+}
+
+/// `45 s`, `3 min 10 s`, `2 h 5 min`: whole units, as precise as an estimate deserves.
+fn duration(time: Duration) -> String {
+    let seconds = time.as_secs_f64().round() as u64;
+    match seconds {
+        0..=59 => format!("{seconds} s"),
+        60..=3599 => format!("{} min {} s", seconds / 60, seconds % 60),
+        _ => format!("{} h {} min", seconds / 3600, seconds % 3600 / 60),
     }
 }
 
@@ -182,6 +343,63 @@ mod tests {
             start: None,
             seconds: 0.0,
         }
+    }
+
+    fn task(kind: &str, on_lane: bool, scene: bool) -> Option<Task> {
+        Some(Task {
+            kind: kind.to_string(),
+            on_lane,
+            scene,
+        })
+    }
+
+    #[test]
+    fn the_time_left_spreads_cpu_work_over_the_jobs_but_not_the_lanes() {
+        // Four speeches (2 s each in the history), two clips on the lane (10 s), a scene.
+        let tasks = [
+            task("speech", false, false),
+            task("speech", false, false),
+            task("speech", false, false),
+            task("speech", false, false),
+            None,
+            task("clip", true, false),
+            task("clip", true, false),
+            task("scene", false, true),
+        ];
+        let known = BTreeMap::from([("speech".to_string(), 2.0), ("clip".to_string(), 10.0)]);
+        let mut left = Left::new(&tasks, 4, known);
+        // No time known for a scene yet, nor any made in this build.
+        assert_eq!(
+            left.line(),
+            "render: 0/1 scenes, 0/7 artifacts made, time left not yet known"
+        );
+        left.finished(0, &Outcome::Made { seconds: 3.0 });
+        // The scene takes this build's mean so far (3 s): (3×2 + 2×10 + 3) / 4 jobs is
+        // 7.25 s, but the lane's 20 s are one after another.
+        assert_eq!(
+            left.line(),
+            "render: 0/1 scenes, 1/7 artifacts made, about 20 s left"
+        );
+        for i in [1, 2, 3, 5, 6] {
+            left.finished(i, &Outcome::Made { seconds: 100.0 });
+        }
+        left.finished(
+            7,
+            &Outcome::Failed(crate::error::Error::Other("boom".into())),
+        );
+        assert_eq!(
+            left.line(),
+            "render: 0/1 scenes, 6/7 artifacts made, about 0 s left"
+        );
+        assert_eq!(left.bar_prefix(), "scenes 0/1, about 0 s left");
+    }
+
+    #[test]
+    fn durations_are_as_precise_as_an_estimate_deserves() {
+        let text = |s: u64| duration(Duration::from_secs(s));
+        assert_eq!(text(45), "45 s");
+        assert_eq!(text(190), "3 min 10 s");
+        assert_eq!(text(7_500), "2 h 5 min");
     }
 
     #[test]

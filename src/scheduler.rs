@@ -7,8 +7,19 @@
 //! cancelled, not failed. A job that makes no progress for `stall_after()` (30 s, or
 //! `RENDER_STALL_SECONDS`) is reported by name, and again each time as long: a hung
 //! program shows in a plain log while it hangs, not only at its deadline.
+//!
+//! Order is depth-first: among ready jobs, those for the earliest declared scene go first
+//! (`rank`, from `Graph::scene_rank`), so videos are finished and published one after
+//! another while the build runs, and an interrupted night leaves whole scenes rather than
+//! every speech and no video. The GPU lane's grouping bends rank: while the lane has fewer
+//! than two calls on their way, a job for the model it runs goes first (the lane must not
+//! idle), and jobs for another model wait behind CPU work while the lane's model still has
+//! jobs to start, so each model is loaded once. With two models used by alternating scenes,
+//! the first model's scenes are finished in order, then the second's (`Ready::pop`). Every `progress_every()` the caller gets an `Event::Tick` (to print
+//! progress in plain logs), from the same timed wake-up as stall reports.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
 use std::sync::mpsc;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -39,19 +50,30 @@ pub enum Event {
     /// Still running, without progress for at least this long (a multiple of
     /// `stall_after()`, so a busy machine's late wake-up does not change the words).
     Stalled(usize, Duration),
+    /// `progress_every()` has passed since the build began or the last tick.
+    Tick,
+}
+
+/// How often a build's progress is reported in a plain log: `RENDER_PROGRESS_SECONDS` (a
+/// positive number; tests lower it), else 60 s.
+pub fn progress_every() -> Duration {
+    static EVERY: OnceLock<Duration> = OnceLock::new();
+    *EVERY.get_or_init(|| seconds_from_env("RENDER_PROGRESS_SECONDS", 60))
 }
 
 /// How long a job may go without progress before it is reported: `RENDER_STALL_SECONDS`
 /// (a positive number; tests lower it), else 30 s.
 pub fn stall_after() -> Duration {
     static STALL: OnceLock<Duration> = OnceLock::new();
-    *STALL.get_or_init(|| {
-        std::env::var("RENDER_STALL_SECONDS")
-            .ok()
-            .and_then(|s| s.trim().parse::<f64>().ok())
-            .filter(|s| s.is_finite() && *s > 0.0)
-            .map_or(Duration::from_secs(30), Duration::from_secs_f64)
-    })
+    *STALL.get_or_init(|| seconds_from_env("RENDER_STALL_SECONDS", 30))
+}
+
+fn seconds_from_env(name: &str, default: u64) -> Duration {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .map_or(Duration::from_secs(default), Duration::from_secs_f64)
 }
 
 /// Per node, the model its call on the GPU lane will need.
@@ -69,13 +91,15 @@ enum Message {
     Finished(usize, Result<(), Error>),
 }
 
-/// Runs `start(i)` for every `i` with `make[i]`, after the `deps[i]` that are also made;
-/// a job that needs a model has its call run on the lane, then `finish` on the pool.
-/// Returns one outcome per node (`None` for nodes not to be made) and the lane's record.
+/// Runs `start(i)` for every `i` with `make[i]`, after the `deps[i]` that are also made,
+/// lowest `rank[i]` first (see the module's doc); a job that needs a model has its call run
+/// on the lane, then `finish` on the pool. Returns one outcome per node (`None` for nodes
+/// not to be made) and the lane's record.
 #[allow(clippy::too_many_arguments)]
 pub fn run<S, F, E>(
     deps: &[Vec<usize>],
     make: &[bool],
+    rank: &[u32],
     jobs: usize,
     keep_going: bool,
     lane: Option<Lane>,
@@ -106,7 +130,6 @@ where
             }
         }
     }
-    let mut ready: VecDeque<usize> = (0..n).filter(|&i| make[i] && waiting_on[i] == 0).collect();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs)
         .thread_name(|i| format!("render-job-{i}"))
@@ -148,6 +171,10 @@ where
         }
         _ => (None, None),
     };
+    let mut ready = Ready::new(rank, lane.as_ref().map(|l| l.model_of), make);
+    for i in (0..n).filter(|&i| make[i] && waiting_on[i] == 0) {
+        ready.push(i);
+    }
     let cancel = |i: usize| {
         if let (Some(lane_tx), Some(model)) = (&lane_tx, model_of(i)) {
             gpu_lane::send(lane_tx, ToLane::Cancel { model });
@@ -166,8 +193,15 @@ where
     // A job queued for the lane is not at work (the lane runs one call at a time).
     let mut at_work: BTreeMap<usize, (Instant, u32)> = BTreeMap::new();
     let stall = stall_after();
+    let every = progress_every();
+    let mut next_tick = Instant::now() + every;
 
     pool.in_place_scope(|scope| loop {
+        // Checked on every turn: a busy build's messages would keep a timeout from firing.
+        if Instant::now() >= next_tick {
+            on_event(Event::Tick, &outcomes);
+            next_tick = Instant::now() + every;
+        }
         stop |= process::interrupted();
         if stop && !told_lane_to_stop {
             told_lane_to_stop = true;
@@ -176,7 +210,7 @@ where
             }
         }
         while running < jobs && !stop {
-            let Some(i) = next_ready(&mut ready, lane_model.as_deref(), model_of) else {
+            let Some(i) = ready.pop(lane_model.as_deref()) else {
                 break;
             };
             running += 1;
@@ -194,11 +228,9 @@ where
         }
         let next_report = (at_work.values())
             .map(|(since, reports)| *since + stall * (reports + 1))
-            .min();
-        let received = match next_report {
-            None => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
-            Some(when) => rx.recv_timeout(when.saturating_duration_since(Instant::now())),
-        };
+            .min()
+            .map_or(next_tick, |when| when.min(next_tick));
+        let received = rx.recv_timeout(next_report.saturating_duration_since(Instant::now()));
         let message = match received {
             Ok(message) => message,
             Err(mpsc::RecvTimeoutError::Timeout) => {
@@ -250,6 +282,7 @@ where
             }
             Message::Inferred(i, result) => {
                 on_lane -= 1;
+                ready.off_lane(i);
                 let pending = waiting[i]
                     .take()
                     .expect("a lane reply is for a waiting job");
@@ -283,6 +316,7 @@ where
             }
         };
         at_work.remove(&i);
+        ready.off_lane(i);
         match result {
             Ok(()) => {
                 let seconds = started[i].map_or(0.0, |t| t.elapsed().as_secs_f64());
@@ -290,7 +324,7 @@ where
                 for &next in &dependents[i] {
                     waiting_on[next] -= 1;
                     if waiting_on[next] == 0 && outcomes[next].is_none() {
-                        ready.push_back(next);
+                        ready.push(next);
                     }
                 }
             }
@@ -304,6 +338,7 @@ where
                 } else {
                     outcomes[i] = Some(Outcome::Failed(error));
                     for skipped in skip_dependents(i, &dependents, &mut outcomes) {
+                        ready.skipped(skipped);
                         cancel(skipped);
                     }
                 }
@@ -322,22 +357,108 @@ where
     (outcomes, lane_events)
 }
 
-/// The next job to start: first in, first out, except that a job for the model the lane
-/// is running goes first — the lane keeps that model until its jobs are done, so it should
-/// not wait for them while other models' jobs are prepared.
-fn next_ready(
-    ready: &mut VecDeque<usize>,
-    lane_model: Option<&str>,
-    model_of: impl Fn(usize) -> Option<String>,
-) -> Option<usize> {
-    let position = lane_model
-        .and_then(|current| {
-            ready
-                .iter()
-                .position(|&i| model_of(i).as_deref() == Some(current))
-        })
-        .unwrap_or(0);
-    ready.remove(position)
+/// How many model calls may be on their way to the lane (being prepared, queued or
+/// running) before more model jobs wait behind CPU work: the one it runs and the next.
+const LANE_AHEAD: usize = 2;
+
+/// The jobs ready to start, in order: one min-heap of (rank, node) per lane group (index 0:
+/// jobs that need no lane), so a pick costs a heap operation and a look at each group's
+/// first job, never a walk over the ready jobs (a 20,000-node build stays fast).
+struct Ready<'a> {
+    rank: &'a [u32],
+    /// Per node to make, its lane group's index (0: none).
+    group: Vec<usize>,
+    /// The lane groups' names, by index (index 0 is no group).
+    names: Vec<&'a str>,
+    heaps: Vec<BinaryHeap<Reverse<(u32, usize)>>>,
+    /// Per group, its jobs not yet started (and not skipped).
+    to_start: Vec<usize>,
+    /// Model jobs started whose call has not come back from the lane, and which they are.
+    ahead: usize,
+    for_lane: Vec<bool>,
+}
+
+impl<'a> Ready<'a> {
+    fn new(rank: &'a [u32], model_of: Option<&'a [Option<String>]>, make: &[bool]) -> Self {
+        let mut names: Vec<&str> = vec![""];
+        let mut group = vec![0; make.len()];
+        if let Some(model_of) = model_of {
+            let mut index: BTreeMap<&str, usize> = BTreeMap::new();
+            for (i, model) in model_of.iter().enumerate() {
+                if let (true, Some(model)) = (make[i], model.as_deref()) {
+                    group[i] = *index.entry(model).or_insert_with(|| {
+                        names.push(model);
+                        names.len() - 1
+                    });
+                }
+            }
+        }
+        let mut to_start = vec![0; names.len()];
+        for i in (0..make.len()).filter(|&i| make[i]) {
+            to_start[group[i]] += 1;
+        }
+        Ready {
+            rank,
+            heaps: names.iter().map(|_| BinaryHeap::new()).collect(),
+            names,
+            to_start,
+            ahead: 0,
+            for_lane: vec![false; group.len()],
+            group,
+        }
+    }
+
+    fn push(&mut self, i: usize) {
+        self.heaps[self.group[i]].push(Reverse((self.rank[i], i)));
+    }
+
+    /// A job that will never start (an input failed).
+    fn skipped(&mut self, i: usize) {
+        self.to_start[self.group[i]] -= 1;
+    }
+
+    /// Job `i`'s call came back from the lane, or it ended without one.
+    fn off_lane(&mut self, i: usize) {
+        if std::mem::take(&mut self.for_lane[i]) {
+            self.ahead -= 1;
+        }
+    }
+
+    /// The next job to start. While the lane has fewer than `LANE_AHEAD` calls on their
+    /// way, a job for the model it runs goes first (the lane must not idle, and it keeps
+    /// that model until its jobs are done). Otherwise the lowest rank goes first among the
+    /// jobs that need no lane and, while the lane is fed and its model has no job left to
+    /// start, the other models' jobs. The rest come when nothing else is ready: more calls
+    /// would only queue for the lane while scenes wait for their encoding, and another
+    /// model's calls would wait for the lane's switch while scenes on its model can be
+    /// finished first.
+    fn pop(&mut self, lane_model: Option<&str>) -> Option<usize> {
+        let lane = lane_model.and_then(|m| self.names.iter().position(|n| *n == m));
+        let lane = lane.filter(|&g| g > 0);
+        let hungry = self.ahead < LANE_AHEAD;
+        let busy = lane.is_some_and(|g| self.to_start[g] > 0);
+        let models = 1..self.heaps.len();
+        let pick = lane
+            .filter(|&g| hungry && !self.heaps[g].is_empty())
+            .or_else(|| self.lowest((0..self.heaps.len()).filter(|&g| g == 0 || hungry && !busy)))
+            .or_else(|| lane.filter(|&g| !self.heaps[g].is_empty()))
+            .or_else(|| self.lowest(models))?;
+        let Reverse((_, i)) = self.heaps[pick].pop()?;
+        self.to_start[pick] -= 1;
+        if pick > 0 {
+            self.ahead += 1;
+            self.for_lane[i] = true;
+        }
+        Some(i)
+    }
+
+    /// Of `groups`, the one whose first job has the lowest (rank, node).
+    fn lowest(&self, groups: impl Iterator<Item = usize>) -> Option<usize> {
+        groups
+            .filter_map(|g| self.heaps[g].peek().map(|Reverse(first)| (*first, g)))
+            .min()
+            .map(|(_, g)| g)
+    }
 }
 
 /// Marks everything downstream of a failure as skipped; returns what it marked.
@@ -375,6 +496,7 @@ mod tests {
         let (outcomes, _) = run(
             &deps,
             &[true; 5],
+            &[0; 8][..deps.len()],
             2,
             true,
             None,
@@ -404,6 +526,7 @@ mod tests {
         let (outcomes, _) = run(
             &deps,
             &[true; 3],
+            &[0; 8][..deps.len()],
             1,
             false,
             None,
@@ -429,6 +552,7 @@ mod tests {
         let (outcomes, _) = run(
             &deps,
             &[true; 3],
+            &[0; 8][..deps.len()],
             1,
             true,
             None,
@@ -454,6 +578,7 @@ mod tests {
         let (outcomes, _) = run(
             &deps,
             &[true, true],
+            &[0; 8][..deps.len()],
             2,
             true,
             None,
@@ -476,15 +601,108 @@ mod tests {
         assert!(matches!(outcomes[1], Some(Outcome::Skipped)));
     }
 
+    /// The order `run` starts jobs in, one at a time.
+    fn start_order(deps: &[Vec<usize>], rank: &[u32]) -> Vec<usize> {
+        let order = Mutex::new(Vec::new());
+        run(
+            deps,
+            &vec![true; deps.len()],
+            rank,
+            1,
+            false,
+            None,
+            |i| {
+                order.lock().unwrap().push(i);
+                Ok(Started::Committed)
+            },
+            no_finish,
+            |_, _| {},
+        );
+        order.into_inner().unwrap()
+    }
+
     #[test]
-    fn jobs_for_the_lanes_model_go_first() {
-        let model = |i: usize| [None, Some("b"), Some("a"), Some("b")][i].map(str::to_string);
-        let mut ready: VecDeque<usize> = [0, 2, 3, 1].into();
-        assert_eq!(next_ready(&mut ready, Some("b"), model), Some(3));
-        assert_eq!(next_ready(&mut ready, Some("b"), model), Some(1));
-        assert_eq!(next_ready(&mut ready, Some("b"), model), Some(0));
-        assert_eq!(next_ready(&mut ready, None, model), Some(2));
-        assert_eq!(next_ready(&mut ready, None, model), None);
+    fn the_earliest_scenes_jobs_go_first() {
+        // As the graph adds them: two scenes, each a speech → clip → scene, the face track
+        // (0) shared. First in, first out would make both speeches before any clip.
+        let deps = vec![
+            vec![],     // 0 face track
+            vec![],     // 1 speech, scene a
+            vec![0, 1], // 2 clip, scene a
+            vec![2],    // 3 scene a
+            vec![],     // 4 speech, scene b
+            vec![0, 4], // 5 clip, scene b
+            vec![5],    // 6 scene b
+        ];
+        let rank = [0, 0, 0, 0, 1, 1, 1];
+        assert_eq!(start_order(&deps, &rank), [0, 1, 2, 3, 4, 5, 6]);
+        // Ranks, not node order, decide: scene b declared first.
+        let rank = [0, 1, 1, 1, 0, 0, 0];
+        assert_eq!(start_order(&deps, &rank), [0, 4, 5, 6, 1, 2, 3]);
+    }
+
+    #[test]
+    fn the_lanes_model_goes_first_while_the_lane_needs_calls() {
+        // Nodes 1, 3, 6: model "a"; 2, 4: model "b"; 0, 5: no model. Ranks by node.
+        let model_of: Vec<Option<String>> = [
+            None,
+            Some("a"),
+            Some("b"),
+            Some("a"),
+            Some("b"),
+            None,
+            Some("a"),
+        ]
+        .iter()
+        .map(|m| m.map(str::to_string))
+        .collect();
+        let rank = [0, 1, 2, 3, 4, 5, 6];
+        let mut ready = Ready::new(&rank, Some(&model_of), &[true; 7]);
+        for i in [6, 5, 4, 3, 2, 1, 0] {
+            ready.push(i);
+        }
+        // No model on the lane yet: by rank.
+        assert_eq!(ready.pop(None), Some(0));
+        assert_eq!(ready.pop(None), Some(1));
+        // The lane runs "a" and has one call: the next "a" job jumps the queue.
+        assert_eq!(ready.pop(Some("a")), Some(3));
+        // Two calls on their way: a job for no model goes first, though 6 ranks higher.
+        assert_eq!(ready.pop(Some("a")), Some(5));
+        // Nothing else ready: the lane's model, then the other's.
+        assert_eq!(ready.pop(Some("a")), Some(6));
+        assert_eq!(ready.pop(Some("a")), Some(2));
+        assert_eq!(ready.pop(Some("a")), Some(4));
+        assert_eq!(ready.pop(Some("a")), None);
+    }
+
+    #[test]
+    fn another_model_waits_while_the_lanes_model_has_jobs_to_start() {
+        let model_of: Vec<Option<String>> = [None, Some("a"), Some("b"), Some("a"), None]
+            .iter()
+            .map(|m| m.map(str::to_string))
+            .collect();
+        let rank = [0, 1, 2, 3, 4];
+        let mut ready = Ready::new(&rank, Some(&model_of), &[true; 5]);
+        for i in [4, 2, 1] {
+            ready.push(i);
+        }
+        assert_eq!(ready.pop(None), Some(1));
+        ready.off_lane(1);
+        // "a" still has a job to start (3, not ready): "b" waits behind CPU work…
+        assert_eq!(ready.pop(Some("a")), Some(4));
+        // …but runs rather than leave the CPU idle.
+        assert_eq!(ready.pop(Some("a")), Some(2));
+        assert_eq!(ready.pop(Some("a")), None);
+
+        // Once "a" has nothing left to start (1 done, 3 skipped), "b" goes by rank again.
+        let mut ready = Ready::new(&rank, Some(&model_of), &[true; 5]);
+        ready.skipped(1);
+        ready.skipped(3);
+        for i in [4, 2] {
+            ready.push(i);
+        }
+        assert_eq!(ready.pop(Some("a")), Some(2));
+        assert_eq!(ready.pop(Some("a")), Some(4));
     }
 
     #[test]
@@ -494,6 +712,7 @@ mod tests {
         let (outcomes, _) = run(
             &deps,
             &[false, true],
+            &[0; 8][..deps.len()],
             2,
             false,
             None,

@@ -1,7 +1,7 @@
 //! `render build`: load, plan, make the stale artifacts, publish the scenes, report.
 
 use std::mem::ManuallyDrop;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::build_log::BuildLog;
@@ -10,10 +10,10 @@ use crate::cli::BuildArgs;
 use crate::commands::{self, EXIT_CONFIG, EXIT_FAILED};
 use crate::error::{Error, Result};
 use crate::executor;
-use crate::graph::Graph;
+use crate::graph::{Graph, Node};
 use crate::history::{self, History};
 use crate::lock::BuildLock;
-use crate::report::{ArtifactReport, Progress, Summary};
+use crate::report::{ArtifactReport, Progress, Summary, Task};
 use crate::scheduler::{self, Event, Lane, Outcome};
 
 pub fn run(args: &BuildArgs) -> i32 {
@@ -78,7 +78,6 @@ pub fn run(args: &BuildArgs) -> i32 {
             .map(usize::from)
             .or(manifest.settings.jobs)
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-        let progress = Progress::new(make.iter().filter(|m| **m).count());
         // Only what is made needs its edges and lane group copied for the scheduler.
         let stale = |i: usize| make[i];
         let deps: Vec<Vec<usize>> = (graph.nodes.iter().enumerate())
@@ -101,12 +100,56 @@ pub fn run(args: &BuildArgs) -> i32 {
             model_of: &model_of,
             names: &names,
         });
+        let something_to_make = make.contains(&true);
+        // Depth-first: a no-op needs no ranks, nor the history's times.
+        let rank = if something_to_make {
+            graph.scene_rank()
+        } else {
+            Vec::new()
+        };
+        let mut progress = if something_to_make {
+            let tasks: Vec<Option<Task>> = (graph.nodes.iter().enumerate())
+                .map(|(i, n)| {
+                    stale(i).then(|| Task {
+                        kind: n.kind().to_string(),
+                        on_lane: model_of[i].is_some(),
+                        scene: !n.publish.is_empty(),
+                    })
+                })
+                .collect();
+            let seconds = history::seconds_by_kind(&History::of(&cache).read().builds);
+            Progress::new(&tasks, jobs, seconds)
+        } else {
+            Progress::new(&[], jobs, Default::default())
+        };
+
+        let mut summary = Summary::default();
+        let mut changes: Vec<history::OutChange> = Vec::new();
+        let mut failed_publish = false;
+        // Each scene is published as soon as it is made (below); reused ones first.
+        let mut publish_scene = |node: &Node, progress: &Progress| {
+            let (changed, errors) = publish(&cache, &manifest.root, node);
+            summary.published += changed.len();
+            changes.extend(changed);
+            for error in errors {
+                failed_publish = true;
+                progress.println(&commands::render(&error));
+            }
+        };
+        for (i, node) in graph.nodes.iter().enumerate() {
+            // `stale` found every published node present, so nothing is stat'ed again.
+            if !node.publish.is_empty() && !make[i] {
+                publish_scene(node, &progress);
+            }
+        }
+
         // When each job started, from the build's start (for --json and the history).
         let mut starts: Vec<Option<f64>> = vec![None; graph.nodes.len()];
         let mut failures: Vec<history::Failure> = Vec::new();
         let (outcomes, lane_events) = scheduler::run(
             &deps,
             &make,
+            &rank,
             jobs,
             args.keep_going,
             lane,
@@ -118,12 +161,16 @@ pub fn run(args: &BuildArgs) -> i32 {
                     progress.started(graph.nodes[i].name())
                 }
                 Event::Stalled(i, running) => progress.stalled(graph.nodes[i].name(), running),
+                Event::Tick => progress.tick(),
                 Event::Finished(i) => {
                     let node = &graph.nodes[i];
                     let outcome = outcomes[i]
                         .as_ref()
                         .expect("finished nodes have an outcome");
-                    progress.finished(node.name(), outcome);
+                    progress.finished(i, node.name(), outcome);
+                    if matches!(outcome, Outcome::Made { .. }) && !node.publish.is_empty() {
+                        publish_scene(node, &progress);
+                    }
                     if let Outcome::Failed(error) = outcome {
                         if !matches!(error, Error::Interrupted) {
                             let failed = ArtifactFailed {
@@ -142,9 +189,6 @@ pub fn run(args: &BuildArgs) -> i32 {
         );
         progress.done();
 
-        let mut summary = Summary::default();
-        let mut changes: Vec<history::OutChange> = Vec::new();
-        let mut failed_publish = false;
         for (i, node) in graph.nodes.iter().enumerate() {
             let (status, seconds) = match &outcomes[i] {
                 Some(Outcome::Made { seconds }) => ("made", *seconds),
@@ -154,29 +198,8 @@ pub fn run(args: &BuildArgs) -> i32 {
                 Some(Outcome::NotStarted) => ("not-started", 0.0),
                 None => ("reused", 0.0),
             };
-            // `stale` found every published node present, so nothing is stat'ed again.
             if matches!(status, "made" | "reused") {
                 last.record(node.name(), node.key());
-                for target in &node.publish {
-                    let source = cache
-                        .object_dir(&node.key())
-                        .join(crate::stage::main_output(node.kind()));
-                    let existed = target.exists();
-                    match cache.publish(&source, target) {
-                        Ok(true) => {
-                            summary.published += 1;
-                            changes.push(history::OutChange {
-                                path: commands::relative(&manifest.root, target),
-                                change: if existed { "updated" } else { "added" }.into(),
-                            });
-                        }
-                        Ok(false) => {}
-                        Err(error) => {
-                            failed_publish = true;
-                            commands::report(error);
-                        }
-                    }
-                }
             }
             summary.add(ArtifactReport {
                 name: node.name().to_string(),
@@ -234,6 +257,29 @@ pub fn run(args: &BuildArgs) -> i32 {
         Ok(code)
     })();
     commands::exit_code(result)
+}
+
+/// Publishes a made or reused scene to its files in out/ (`node.publish`): what changed
+/// there, for the history, and what could not be published. The one call of
+/// `Cache::publish`.
+fn publish(cache: &Cache, root: &Path, node: &Node) -> (Vec<history::OutChange>, Vec<Error>) {
+    let source = cache
+        .object_dir(&node.key())
+        .join(crate::stage::main_output(node.kind()));
+    let mut changes = Vec::new();
+    let mut errors = Vec::new();
+    for target in &node.publish {
+        let existed = target.exists();
+        match cache.publish(&source, target) {
+            Ok(true) => changes.push(history::OutChange {
+                path: commands::relative(root, target),
+                change: if existed { "updated" } else { "added" }.into(),
+            }),
+            Ok(false) => {}
+            Err(error) => errors.push(error),
+        }
+    }
+    (changes, errors)
 }
 
 /// The history's record of this build.
