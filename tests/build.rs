@@ -322,7 +322,7 @@ fn dry_run_makes_nothing_and_clean_removes_what_render_made() {
     assert!(folder
         .render(&["plan"])
         .stdout
-        .ends_with("22 of 22 artifacts to make\n"));
+        .ends_with("22 of 22 artifacts to make, 2 files in out/ to publish\n"));
 }
 
 #[test]
