@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::engine::{LaneCall, LaneDone};
+use crate::engine::{LaneCall, LaneDone, ModelLoad};
 use crate::error::{Error, Result};
 use crate::process;
 use crate::worker::Worker;
@@ -51,6 +51,7 @@ struct Pending {
 /// `started(node)` says when a call leaves the queue and its work begins (its model's
 /// load included); `reply` gives its result.
 pub fn run_lane(
+    first: Option<ModelLoad>,
     mut expected: BTreeMap<String, usize>,
     requests: Receiver<ToLane>,
     started: impl Fn(usize),
@@ -74,6 +75,23 @@ pub fn run_lane(
     let mut load_errors: BTreeMap<String, String> = BTreeMap::new();
     let mut no_more = false;
     let mut hung_up = false;
+
+    // The first model the build needs loads at once, while the CPU prepares its calls:
+    // its first scene does not wait for a load after its inputs are ready.
+    if let Some(first) = first.filter(|f| expected.contains_key(&f.model)) {
+        current = Some(first.model.clone());
+        match Worker::start(&first.model, &first.file, first.device) {
+            Ok(worker) => {
+                record("load", &first.model, None);
+                loaded = Some(worker);
+            }
+            Err(error) => {
+                record("load-failed", &first.model, None);
+                load_errors.insert(first.model.clone(), error.to_string());
+                current = None;
+            }
+        }
+    }
 
     loop {
         while let Ok(message) = requests.try_recv() {
@@ -279,6 +297,7 @@ mod tests {
         drop(tx);
         let replies = Mutex::new(Vec::new());
         let events = run_lane(
+            None,
             BTreeMap::from([("talker".to_string(), 2)]),
             rx,
             |_| {},

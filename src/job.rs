@@ -64,6 +64,11 @@ impl Job {
         self.work.engine().resource()
     }
 
+    /// The model its lane call loads, if any (to load it before the call is ready).
+    pub fn model_load(&self) -> Option<crate::engine::ModelLoad> {
+        self.work.engine().model_load()
+    }
+
     /// The GPU lane group this job joins (its model, say), if it needs the GPU.
     pub fn lane_group(&self) -> Option<String> {
         match self.resource() {

@@ -79,6 +79,8 @@ fn seconds_from_env(name: &str, default: u64) -> Duration {
 /// Per node, the model its call on the GPU lane will need.
 pub struct Lane<'a> {
     pub model_of: &'a [Option<String>],
+    /// The model of the first lane job the build will run, loaded as the lane starts.
+    pub first: Option<crate::engine::ModelLoad>,
     /// Artifact names, for the lane's record.
     pub names: &'a [String],
 }
@@ -146,7 +148,8 @@ where
         }
     }
     let (lane_tx, lane_thread) = match (&lane, expected.is_empty()) {
-        (Some(_), false) => {
+        (Some(lane), false) => {
+            let first = lane.first.clone();
             let (lane_tx, lane_rx) = mpsc::channel::<ToLane>();
             let reply = tx.clone();
             let begin = Instant::now();
@@ -155,6 +158,7 @@ where
                 .spawn(move || {
                     let news = reply.clone();
                     gpu_lane::run_lane(
+                        first,
                         expected,
                         lane_rx,
                         |i| {
@@ -171,7 +175,9 @@ where
         }
         _ => (None, None),
     };
-    let mut ready = Ready::new(rank, lane.as_ref().map(|l| l.model_of), make);
+    // CPU work may run as many scenes ahead as there are CPU jobs while the lane works.
+    let window = u32::try_from(jobs).unwrap_or(u32::MAX);
+    let mut ready = Ready::new(rank, lane.as_ref().map(|l| l.model_of), make, window);
     for i in (0..n).filter(|&i| make[i] && waiting_on[i] == 0) {
         ready.push(i);
     }
@@ -186,7 +192,17 @@ where
     let mut running = 0;
     let mut on_lane = 0;
     // The model of the last job sent to the lane: what it has loaded, or soon will.
-    let mut lane_model: Option<String> = None;
+    // Calls sent to the lane and not back, per group; the group the lane runs (or loads
+    // first), from its news.
+    let mut sent: BTreeMap<String, usize> = BTreeMap::new();
+    let mut lane_group: Option<String> = lane
+        .as_ref()
+        .and_then(|l| l.first.as_ref())
+        .map(|f| f.model.clone());
+    let mut lane_model: Option<String> = lane
+        .as_ref()
+        .and_then(|l| l.first.as_ref())
+        .map(|f| f.model.clone());
     let mut stop = false;
     let mut told_lane_to_stop = false;
     // Per job at work: when its current part began and how often it was reported stalled.
@@ -210,7 +226,13 @@ where
             }
         }
         while running < jobs && !stop {
-            let Some(i) = ready.pop(lane_model.as_deref()) else {
+            // The lane is at work when it holds a call of the group it runs (or loads
+            // first): that call will end. A call of another group may wait there for the
+            // switch, and work gated on it would never come.
+            let lane_busy = lane_group
+                .as_ref()
+                .is_some_and(|g| sent.get(g).is_some_and(|&n| n > 0));
+            let Some(i) = ready.pop(lane_model.as_deref(), lane_busy) else {
                 break;
             };
             running += 1;
@@ -249,6 +271,7 @@ where
         let (i, result) = match message {
             Message::OnLane(i) => {
                 at_work.insert(i, (Instant::now(), 0));
+                lane_group = model_of(i);
                 continue;
             }
             Message::Started(i, Ok(Started::NeedsLane(pending))) => {
@@ -264,6 +287,7 @@ where
                     }
                     Some(lane_tx) => {
                         on_lane += 1;
+                        *sent.entry(pending.call.group().to_string()).or_default() += 1;
                         lane_model = Some(pending.call.group().to_string());
                         gpu_lane::send(
                             lane_tx,
@@ -282,6 +306,9 @@ where
             }
             Message::Inferred(i, result) => {
                 on_lane -= 1;
+                if let Some(count) = model_of(i).and_then(|m| sent.get_mut(&m)) {
+                    *count -= 1;
+                }
                 ready.off_lane(i);
                 let pending = waiting[i]
                     .take()
@@ -321,6 +348,7 @@ where
             Ok(()) => {
                 let seconds = started[i].map_or(0.0, |t| t.elapsed().as_secs_f64());
                 outcomes[i] = Some(Outcome::Made { seconds });
+                ready.finished(i);
                 for &next in &dependents[i] {
                     waiting_on[next] -= 1;
                     if waiting_on[next] == 0 && outcomes[next].is_none() {
@@ -335,8 +363,10 @@ where
                 if cancelled {
                     // Its dependents are not started, not skipped: no input failed.
                     outcomes[i] = Some(Outcome::Cancelled);
+                    ready.finished(i);
                 } else {
                     outcomes[i] = Some(Outcome::Failed(error));
+                    ready.finished(i);
                     for skipped in skip_dependents(i, &dependents, &mut outcomes) {
                         ready.skipped(skipped);
                         cancel(skipped);
@@ -376,10 +406,20 @@ struct Ready<'a> {
     /// Model jobs started whose call has not come back from the lane, and which they are.
     ahead: usize,
     for_lane: Vec<bool>,
+    /// Per rank (scene), its jobs not yet finished; `open` is the lowest rank with some.
+    unfinished: Vec<usize>,
+    open: usize,
+    /// How many scenes past the open one CPU work may run while the lane is busy.
+    window: u32,
 }
 
 impl<'a> Ready<'a> {
-    fn new(rank: &'a [u32], model_of: Option<&'a [Option<String>]>, make: &[bool]) -> Self {
+    fn new(
+        rank: &'a [u32],
+        model_of: Option<&'a [Option<String>]>,
+        make: &[bool],
+        window: u32,
+    ) -> Self {
         let mut names: Vec<&str> = vec![""];
         let mut group = vec![0; make.len()];
         if let Some(model_of) = model_of {
@@ -394,8 +434,11 @@ impl<'a> Ready<'a> {
             }
         }
         let mut to_start = vec![0; names.len()];
+        let ranks = rank.iter().max().map_or(0, |r| *r as usize + 1);
+        let mut unfinished = vec![0; ranks];
         for i in (0..make.len()).filter(|&i| make[i]) {
             to_start[group[i]] += 1;
+            unfinished[rank[i] as usize] += 1;
         }
         Ready {
             rank,
@@ -405,6 +448,17 @@ impl<'a> Ready<'a> {
             ahead: 0,
             for_lane: vec![false; group.len()],
             group,
+            open: unfinished.iter().position(|&n| n > 0).unwrap_or(0),
+            unfinished,
+            window,
+        }
+    }
+
+    /// Job `i` has its outcome (made, failed, skipped, …).
+    fn finished(&mut self, i: usize) {
+        self.unfinished[self.rank[i] as usize] -= 1;
+        while self.unfinished.get(self.open) == Some(&0) {
+            self.open += 1;
         }
     }
 
@@ -415,6 +469,7 @@ impl<'a> Ready<'a> {
     /// A job that will never start (an input failed).
     fn skipped(&mut self, i: usize) {
         self.to_start[self.group[i]] -= 1;
+        self.finished(i);
     }
 
     /// Job `i`'s call came back from the lane, or it ended without one.
@@ -432,15 +487,29 @@ impl<'a> Ready<'a> {
     /// would only queue for the lane while scenes wait for their encoding, and another
     /// model's calls would wait for the lane's switch while scenes on its model can be
     /// finished first.
-    fn pop(&mut self, lane_model: Option<&str>) -> Option<usize> {
+    ///
+    /// While the lane is at work (`lane_busy`: it holds a call of the group it runs), CPU work more
+    /// than `window` scenes past the first unfinished one waits: the CPU would otherwise
+    /// race through every later scene's speech during a model load or a long call, and an
+    /// interrupted night would leave thousands of half-made scenes instead of finished
+    /// ones. The lane never waits on this (when it has nothing, it is not busy).
+    fn pop(&mut self, lane_model: Option<&str>, lane_busy: bool) -> Option<usize> {
         let lane = lane_model.and_then(|m| self.names.iter().position(|n| *n == m));
         let lane = lane.filter(|&g| g > 0);
         let hungry = self.ahead < LANE_AHEAD;
         let busy = lane.is_some_and(|g| self.to_start[g] > 0);
+        let limit = self.open as u32 + self.window;
+        let cpu_allowed =
+            !lane_busy || (self.heaps[0].peek()).is_some_and(|Reverse((rank, _))| *rank <= limit);
         let models = 1..self.heaps.len();
         let pick = lane
             .filter(|&g| hungry && !self.heaps[g].is_empty())
-            .or_else(|| self.lowest((0..self.heaps.len()).filter(|&g| g == 0 || hungry && !busy)))
+            .or_else(|| {
+                self.lowest(
+                    (0..self.heaps.len())
+                        .filter(|&g| (g == 0 && cpu_allowed) || (g > 0 && hungry && !busy)),
+                )
+            })
             .or_else(|| lane.filter(|&g| !self.heaps[g].is_empty()))
             .or_else(|| self.lowest(models))?;
         let Reverse((_, i)) = self.heaps[pick].pop()?;
@@ -657,22 +726,22 @@ mod tests {
         .map(|m| m.map(str::to_string))
         .collect();
         let rank = [0, 1, 2, 3, 4, 5, 6];
-        let mut ready = Ready::new(&rank, Some(&model_of), &[true; 7]);
+        let mut ready = Ready::new(&rank, Some(&model_of), &[true; 7], 1);
         for i in [6, 5, 4, 3, 2, 1, 0] {
             ready.push(i);
         }
         // No model on the lane yet: by rank.
-        assert_eq!(ready.pop(None), Some(0));
-        assert_eq!(ready.pop(None), Some(1));
+        assert_eq!(ready.pop(None, false), Some(0));
+        assert_eq!(ready.pop(None, false), Some(1));
         // The lane runs "a" and has one call: the next "a" job jumps the queue.
-        assert_eq!(ready.pop(Some("a")), Some(3));
+        assert_eq!(ready.pop(Some("a"), false), Some(3));
         // Two calls on their way: a job for no model goes first, though 6 ranks higher.
-        assert_eq!(ready.pop(Some("a")), Some(5));
+        assert_eq!(ready.pop(Some("a"), false), Some(5));
         // Nothing else ready: the lane's model, then the other's.
-        assert_eq!(ready.pop(Some("a")), Some(6));
-        assert_eq!(ready.pop(Some("a")), Some(2));
-        assert_eq!(ready.pop(Some("a")), Some(4));
-        assert_eq!(ready.pop(Some("a")), None);
+        assert_eq!(ready.pop(Some("a"), false), Some(6));
+        assert_eq!(ready.pop(Some("a"), false), Some(2));
+        assert_eq!(ready.pop(Some("a"), false), Some(4));
+        assert_eq!(ready.pop(Some("a"), false), None);
     }
 
     #[test]
@@ -682,27 +751,27 @@ mod tests {
             .map(|m| m.map(str::to_string))
             .collect();
         let rank = [0, 1, 2, 3, 4];
-        let mut ready = Ready::new(&rank, Some(&model_of), &[true; 5]);
+        let mut ready = Ready::new(&rank, Some(&model_of), &[true; 5], 1);
         for i in [4, 2, 1] {
             ready.push(i);
         }
-        assert_eq!(ready.pop(None), Some(1));
+        assert_eq!(ready.pop(None, false), Some(1));
         ready.off_lane(1);
         // "a" still has a job to start (3, not ready): "b" waits behind CPU work…
-        assert_eq!(ready.pop(Some("a")), Some(4));
+        assert_eq!(ready.pop(Some("a"), false), Some(4));
         // …but runs rather than leave the CPU idle.
-        assert_eq!(ready.pop(Some("a")), Some(2));
-        assert_eq!(ready.pop(Some("a")), None);
+        assert_eq!(ready.pop(Some("a"), false), Some(2));
+        assert_eq!(ready.pop(Some("a"), false), None);
 
         // Once "a" has nothing left to start (1 done, 3 skipped), "b" goes by rank again.
-        let mut ready = Ready::new(&rank, Some(&model_of), &[true; 5]);
+        let mut ready = Ready::new(&rank, Some(&model_of), &[true; 5], 1);
         ready.skipped(1);
         ready.skipped(3);
         for i in [4, 2] {
             ready.push(i);
         }
-        assert_eq!(ready.pop(Some("a")), Some(2));
-        assert_eq!(ready.pop(Some("a")), Some(4));
+        assert_eq!(ready.pop(Some("a"), false), Some(2));
+        assert_eq!(ready.pop(Some("a"), false), Some(4));
     }
 
     #[test]

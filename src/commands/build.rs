@@ -95,11 +95,6 @@ pub fn run(args: &BuildArgs) -> i32 {
                 }
             })
             .collect();
-        // The lane exists when some job to make needs the GPU (a model or a GPU program).
-        let lane = model_of.iter().any(Option::is_some).then_some(Lane {
-            model_of: &model_of,
-            names: &names,
-        });
         let something_to_make = make.contains(&true);
         // Depth-first: a no-op needs no ranks, nor the history's times.
         let rank = if something_to_make {
@@ -107,6 +102,17 @@ pub fn run(args: &BuildArgs) -> i32 {
         } else {
             Vec::new()
         };
+        // The lane exists when some job to make needs the GPU (a model or a GPU program).
+        // It loads at once the model of the lane job that comes first depth-first.
+        let first = (0..graph.nodes.len())
+            .filter(|&i| model_of[i].is_some())
+            .min_by_key(|&i| (rank[i], i))
+            .and_then(|i| graph.nodes[i].job.model_load());
+        let lane = model_of.iter().any(Option::is_some).then_some(Lane {
+            model_of: &model_of,
+            names: &names,
+            first,
+        });
         let mut progress = if something_to_make {
             let tasks: Vec<Option<Task>> = (graph.nodes.iter().enumerate())
                 .map(|(i, n)| {

@@ -144,6 +144,15 @@ pub struct ModelCall {
     pub output: PathBuf,
 }
 
+/// A model a lane group loads: enough to start its worker before its first call is ready
+/// (the lane loads the first model a build needs while the CPU prepares the calls).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelLoad {
+    pub model: String,
+    pub file: PathBuf,
+    pub device: Device,
+}
+
 /// What a lane call reports back.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct LaneDone {
@@ -192,6 +201,11 @@ pub trait Engine {
     /// Where its jobs run.
     fn resource(&self) -> Resource {
         Resource::Cpu
+    }
+
+    /// The model its lane calls load, if it runs one in a worker.
+    fn model_load(&self) -> Option<ModelLoad> {
+        None
     }
 
     /// Makes the artifact (or its part before a model) in `dir`, a fresh private folder.

@@ -90,6 +90,14 @@ impl Engine for Torchscript {
         }
     }
 
+    fn model_load(&self) -> Option<crate::engine::ModelLoad> {
+        Some(crate::engine::ModelLoad {
+            model: self.model.clone(),
+            file: self.file.abs.clone(),
+            device: self.device,
+        })
+    }
+
     /// Mel chunks and face crops for every clip frame, written for the model.
     fn run(&self, job: &Task, dir: &Path) -> Result<Step> {
         let Inputs {
