@@ -348,14 +348,55 @@ impl Cache {
     }
 }
 
+/// What publishing did to a file in `out/`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    Added,
+    Updated,
+}
+
+impl Change {
+    /// As the history writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Change::Added => "added",
+            Change::Updated => "updated",
+        }
+    }
+}
+
 impl Cache {
-    /// Removes the videos in `out/<project>/<scene>.mp4` that no scene publishes any more
-    /// (a renamed or deleted scene), and then-empty project folders. Returns what it removed,
-    /// relative to the content folder. Files of other shapes are left alone.
+    /// Publishes a scene object (`object_dir`) for its video at `video`: the video, its
+    /// poster and its contact sheet (`stage::scene::published`). Returns each file it added
+    /// or replaced; a file that already is the object's is left alone (a no-op build
+    /// changes nothing in `out/`). Stops at the first file it cannot publish.
+    pub fn publish_scene(&self, object_dir: &Path, video: &Path) -> Result<Vec<(PathBuf, Change)>> {
+        let mut changed = Vec::new();
+        for (file, target) in crate::stage::scene::published(video) {
+            let existed = target.exists();
+            if self.publish(&object_dir.join(file), &target)? {
+                let change = if existed {
+                    Change::Updated
+                } else {
+                    Change::Added
+                };
+                changed.push((target, change));
+            }
+        }
+        Ok(changed)
+    }
+
+    /// Removes the files in `out/<project>/` that no declared scene publishes any more (the
+    /// video, poster and contact sheet of a renamed or deleted scene), and then-empty
+    /// project folders. `declared` are the videos; their stills are declared with them.
+    /// Returns what it removed, relative to the content folder. Files of other shapes
+    /// (neither `.mp4` nor `.jpg`) are left alone.
     pub fn unpublish_undeclared(&self, out: &Path, declared: &[&PathBuf]) -> Result<Vec<String>> {
         // A set, not a scan of `declared` per file: 6,000 scenes are 36 million compares.
-        let declared: std::collections::HashSet<&Path> =
-            declared.iter().map(|p| p.as_path()).collect();
+        let declared: std::collections::HashSet<PathBuf> = (declared.iter())
+            .flat_map(|video| crate::stage::scene::published(video))
+            .map(|(_, path)| path)
+            .collect();
         let mut removed = Vec::new();
         let Ok(projects) = std::fs::read_dir(out) else {
             return Ok(removed);
@@ -370,8 +411,8 @@ impl Cache {
                     let _ = std::fs::remove_file(&path);
                     continue;
                 }
-                let is_video = path.extension().is_some_and(|e| e == "mp4");
-                if is_video && !declared.contains(path.as_path()) && path.is_file() {
+                let published = path.extension().is_some_and(|e| e == "mp4" || e == "jpg");
+                if published && !declared.contains(path.as_path()) && path.is_file() {
                     std::fs::remove_file(&path)
                         .map_err(|e| Error::io("cannot remove", &path, e))?;
                     let name = path.file_name().unwrap().to_string_lossy();

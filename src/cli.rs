@@ -43,6 +43,13 @@ pub enum Command {
         #[arg(default_value = ".")]
         dir: PathBuf,
     },
+    /// Write out/report.html again from the last build (every build writes it): each scene
+    /// with its poster, what was made and failed, what changed in out/, recent builds
+    Report {
+        /// The content folder (holding Renderfile.toml)
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
     /// Remove everything render made: cache/ and out/
     Clean {
         /// The content folder (holding Renderfile.toml)

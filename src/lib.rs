@@ -24,6 +24,7 @@ pub mod frame;
 pub mod gpu_lane;
 pub mod graph;
 pub mod history;
+pub mod html_report;
 pub mod job;
 pub mod key;
 pub mod lock;
@@ -52,6 +53,7 @@ pub fn run() -> i32 {
         cli::Command::RunJob { spec } => commands::run_job::run(spec),
         cli::Command::Bench(args) => commands::bench::run(args),
         cli::Command::Verify { dir } => commands::verify::run(dir),
+        cli::Command::Report { dir } => commands::report::run(dir),
         cli::Command::Clean { dir } => commands::clean::run(dir),
     }
 }

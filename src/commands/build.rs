@@ -134,19 +134,17 @@ pub fn run(args: &BuildArgs) -> i32 {
             if matches!(status, "made" | "reused") {
                 last.record(node.name(), node.key());
                 for target in &node.publish {
-                    let source = cache
-                        .object_dir(&node.key())
-                        .join(crate::stage::main_output(node.kind()));
-                    let existed = target.exists();
-                    match cache.publish(&source, target) {
-                        Ok(true) => {
-                            summary.published += 1;
-                            changes.push(history::OutChange {
-                                path: commands::relative(&manifest.root, target),
-                                change: if existed { "updated" } else { "added" }.into(),
-                            });
+                    // The video, its poster and its contact sheet.
+                    match cache.publish_scene(&cache.object_dir(&node.key()), target) {
+                        Ok(published) => {
+                            for (path, change) in published {
+                                summary.published += 1;
+                                changes.push(history::OutChange {
+                                    path: commands::relative(&manifest.root, &path),
+                                    change: change.as_str().into(),
+                                });
+                            }
                         }
-                        Ok(false) => {}
                         Err(error) => {
                             failed_publish = true;
                             commands::report(error);
@@ -206,6 +204,11 @@ pub fn run(args: &BuildArgs) -> i32 {
         let mut record = record(&summary, started_at, code, failures, changes);
         record.used = used.unwrap_or_default();
         history.append(&record)?;
+        // The page is for people; a build that made its videos has not failed without it.
+        if let Err(error) = commands::report::write(&manifest) {
+            eprintln!("render: could not write out/{}:", commands::report::FILE);
+            commands::report(error);
+        }
         Ok(code)
     })();
     commands::exit_code(result)

@@ -5,6 +5,7 @@ pub mod bench;
 pub mod build;
 pub mod clean;
 pub mod plan;
+pub mod report;
 pub mod run_job;
 pub mod verify;
 
