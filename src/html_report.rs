@@ -114,9 +114,11 @@ fn totals(html: &mut String, build: &BuildRecord) {
         ("published", c.published),
         ("removed", c.removed),
     ] {
+        let bad = count > 0 && matches!(name, "failed" | "skipped" | "cancelled");
         let _ = writeln!(
             html,
-            "<div class=\"count\" data-count=\"{name}\"><dt>{}</dt><dd>{count}</dd></div>",
+            "<div class=\"count{}\" data-count=\"{name}\"><dt>{}</dt><dd>{count}</dd></div>",
+            if bad { " bad" } else { "" },
             name.replace('-', " ")
         );
     }
@@ -240,7 +242,7 @@ fn scenes(html: &mut String, scenes: &[Scene], failures: &[Failure]) {
         if let Some(sheet) = &scene.sheet {
             let _ = writeln!(
                 html,
-                "<details class=\"sheet\"><summary>Contact sheet</summary>\
+                "<details class=\"sheet\" open><summary>Contact sheet</summary>\
                  <img class=\"sheet\" src=\"{}\" alt=\"contact sheet of {name}\" loading=\"lazy\"></details>",
                 href(sheet)
             );
@@ -535,7 +537,7 @@ pre{font:12px/1.35 ui-monospace,monospace;background:#fff3f3;border:1px solid #f
 dl.counts{display:flex;flex-wrap:wrap;gap:8px;margin:0}
 .count{background:#fff;border:1px solid #ddd;border-radius:6px;padding:6px 12px;min-width:80px}
 .count dt{font-size:12px;color:#666}.count dd{margin:0;font-size:20px;font-weight:600}
-.count[data-count=failed] dd{color:#c62828}
+.count.bad dd{color:#c62828}
 .failure{background:#fff;border-left:4px solid #c62828;padding:6px 10px;margin:8px 0}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(260px,1fr));gap:12px}
 .scene{background:#fff;border:1px solid #ddd;border-radius:6px;padding:10px}

@@ -155,8 +155,8 @@ fn stills(artifact: &str, dir: &Path, info: &Info, pixels: f64) -> Result<()> {
     // Quoted arguments: the commas inside an expression are not the graph's.
     let graph = format!(
         "[0:v]split=2[p][s];\
-         [p]select='{}',scale='min({POSTER_WIDTH},iw)':-2[poster];\
-         [s]select='{}',scale={THUMB_WIDTH}:-2,tile={columns}x{rows}:padding=4:margin=4[sheet]",
+         [p]select='{}',scale='min({POSTER_WIDTH},iw)':-2,setsar=1[poster];\
+         [s]select='{}',scale={THUMB_WIDTH}:-2,setsar=1,tile={columns}x{rows}:padding=4:margin=4[sheet]",
         pick(&poster),
         pick(&sheet),
     );
