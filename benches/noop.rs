@@ -22,6 +22,9 @@
 //! therefore walk exactly what a no-op after a real build walks; only the bytes of the
 //! videos are placeholders, and a no-op never reads them.
 //!
+//! The row `render report` times the page every build ends with, written alone (the
+//! no-op rows include it).
+//!
 //! The equivalent build.ninja has one edge per artifact with the same inputs as render's
 //! graph (speech ← the file holding its text, face track ← the avatar image, clip ← its
 //! speech, the face track and the avatar, scene ← its clips and speeches); each edge
@@ -169,6 +172,20 @@ fn main() {
         row.state_rewritten = state != state_stamps(dir);
         assert_eq!(up_to_date(&render, dir), artifacts);
         rows.push(row);
+        // What the report costs a no-op: every build ends by writing out/report.html, and
+        // `render report` writes the same page alone (declarations, history, scene.json).
+        rows.push(Row::measure(
+            &format!("render report, {name}"),
+            Some(artifacts),
+            runs,
+            || {
+                let mut c = Command::new(&render);
+                c.arg("report").arg(dir);
+                c
+            },
+            None::<fn() -> Command>,
+            None::<fn() -> Command>,
+        ));
         // The same no-op re-hashing every object behind the scenes, against the plain no-op.
         rows.push(Row::measure(
             &format!("no-op build --verify, {name}"),
@@ -442,6 +459,19 @@ fn fill_cache(dir: &Path) -> usize {
         let mut bytes = format!("placeholder {}\n", node.name()).into_bytes();
         bytes.resize(size.max(bytes.len()), b'.');
         std::fs::write(job.join(output), bytes).unwrap();
+        let mut outputs = vec![output.to_string()];
+        if node.kind() == ArtifactKind::Scene {
+            // Its stills (placeholders too) and a real `scene.json`, which the report reads.
+            use render::stage::scene;
+            for still in [scene::POSTER, scene::SHEET] {
+                std::fs::write(job.join(still), format!("placeholder {still}\n")).unwrap();
+            }
+            let lines = node.spec().inputs.len() / 2;
+            let timeline = scene::Timeline::new(&vec![10; lines], 0.0, 5);
+            let info = scene::Info::new(&timeline, 5, 64, 64);
+            std::fs::write(job.join(scene::INFO), serde_json::to_vec(&info).unwrap()).unwrap();
+            outputs = scene::OUTPUTS.iter().map(|o| o.to_string()).collect();
+        }
         let record = Record {
             name: node.name().to_string(),
             key: node.key(),
@@ -454,7 +484,7 @@ fn fill_cache(dir: &Path) -> usize {
             batch_size: None,
             peak_memory_bytes: None,
         };
-        cache.commit(&job, record, &[output.to_string()]).unwrap();
+        cache.commit(&job, record, &outputs).unwrap();
         placed += 1;
     }
     placed
