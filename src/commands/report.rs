@@ -65,7 +65,7 @@ pub fn write(manifest: &Manifest) -> Result<PathBuf> {
     let out = manifest.root.join("out");
     let in_out = |path: &Path| {
         path.is_file()
-            .then(|| commands::relative(&out, path).replace('\\', "/"))
+            .then(|| commands::relative(&out, path))
     };
     let mut scenes = Vec::new();
     for project in &manifest.projects {
