@@ -63,10 +63,7 @@ pub fn write(manifest: &Manifest) -> Result<PathBuf> {
         .map(|a| (a.name.as_str(), a.status.as_str()))
         .collect();
     let out = manifest.root.join("out");
-    let in_out = |path: &Path| {
-        path.is_file()
-            .then(|| commands::relative(&out, path))
-    };
+    let in_out = |path: &Path| path.is_file().then(|| commands::relative(&out, path));
     let mut scenes = Vec::new();
     for project in &manifest.projects {
         for declared in &project.scenes {
