@@ -466,3 +466,76 @@ fn copy_synced(source: &Path, copy: &Path) -> Result<()> {
         .and_then(|()| file.sync_all())
         .map_err(|e| Error::io("cannot write", copy, e))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stage::scene;
+
+    /// A scene object's folder with its three published files.
+    fn object(dir: &Path, marker: &str) -> PathBuf {
+        std::fs::create_dir_all(dir).unwrap();
+        for file in [scene::OUTPUT, scene::POSTER, scene::SHEET] {
+            std::fs::write(dir.join(file), format!("{marker} {file}")).unwrap();
+        }
+        dir.to_path_buf()
+    }
+
+    #[test]
+    fn a_scene_is_published_with_its_stills_and_unpublished_with_them() {
+        let root = tempfile::tempdir().unwrap();
+        let cache = Cache::new(root.path());
+        cache.prepare().unwrap();
+        let out = root.path().join("out");
+        let video = out.join("demo/talk.mp4");
+        let first = object(&root.path().join("a"), "a");
+
+        let changes = |published: Vec<(PathBuf, Change)>| -> Vec<(String, Change)> {
+            (published.into_iter())
+                .map(|(p, c)| (p.strip_prefix(&out).unwrap().display().to_string(), c))
+                .collect()
+        };
+        let added = changes(cache.publish_scene(&first, &video).unwrap());
+        assert_eq!(
+            added,
+            [
+                ("demo/talk.mp4".to_string(), Change::Added),
+                ("demo/talk.jpg".to_string(), Change::Added),
+                ("demo/talk.sheet.jpg".to_string(), Change::Added),
+            ]
+        );
+        assert_eq!(
+            std::fs::read_to_string(out.join("demo/talk.jpg")).unwrap(),
+            "a poster.jpg"
+        );
+        // Already the object's files: nothing is published again.
+        assert!(cache.publish_scene(&first, &video).unwrap().is_empty());
+        let second = object(&root.path().join("b"), "b");
+        let updated = changes(cache.publish_scene(&second, &video).unwrap());
+        assert!(updated.iter().all(|(_, c)| *c == Change::Updated));
+        assert_eq!(updated.len(), 3);
+
+        // Undeclared: the video and both stills go; what render did not publish stays.
+        std::fs::write(out.join("demo/notes.txt"), "mine").unwrap();
+        let other = out.join("demo/other.mp4");
+        cache.publish_scene(&first, &other).unwrap();
+        let removed = cache.unpublish_undeclared(&out, &[&other]).unwrap();
+        assert_eq!(
+            removed,
+            [
+                "out/demo/talk.jpg",
+                "out/demo/talk.mp4",
+                "out/demo/talk.sheet.jpg"
+            ]
+        );
+        let mut left: Vec<String> = std::fs::read_dir(out.join("demo"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            ["notes.txt", "other.jpg", "other.mp4", "other.sheet.jpg"]
+        );
+    }
+}

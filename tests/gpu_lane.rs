@@ -226,6 +226,11 @@ fn lane_jobs_never_overlap_and_each_model_loads_once() {
         run.made().iter().filter(|n| n.starts_with("clip ")).count(),
         14
     );
+    // The report draws the same record: a bar per call, each model's load and unload marked.
+    let html = folder.read("out/report.html");
+    assert_eq!(html.matches("<rect class=\"call\"").count(), 14);
+    assert_eq!(html.matches("class=\"mark load\"").count(), 2);
+    assert_eq!(html.matches("class=\"mark unload\"").count(), 2);
 }
 
 #[test]

@@ -25,6 +25,8 @@ pub const FILE: &str = "report.html";
 pub fn run(dir: &Path) -> i32 {
     let result = (|| -> Result<i32> {
         let root = commands::content_root(dir)?;
+        // Tool facts as the builds remembered them: no `espeak-ng --voices` to check a voice.
+        crate::toolchain::remember_in(Cache::new(&root).state_dir().join("tools.json"));
         // Only the declarations: which scenes there are (media files are not opened).
         let loaded = match manifest::load(&root) {
             Ok(loaded) => loaded,
