@@ -23,7 +23,7 @@ fn folder(scenes: &str) -> Folder {
         "Renderfile.toml",
         "[render]\ndevice = \"cpu\"\n\n[defaults]\nfps = 10\nsize = [160, 90]\npause = 0.2\nvoice = \"ada\"\navatar = \"astronaut\"\n\n\
          [engines.fake]\nstage = \"speech\"\nprogram = \"./fake\"\nargs = [\"{engine_dir}\", \"{text}\", \"{out}\"]\ntimeout = 30\n\n\
-         [voices.ada]\nengine = \"fake\"\n\n[avatars.astronaut]\nimage = \"avatars/astronaut.png\"\n",
+         [voices.ada]\nengine = \"fake\"\n\n[voices.bob]\nengine = \"espeak\"\nlanguage = \"en-gb\"\n\n[avatars.astronaut]\nimage = \"avatars/astronaut.png\"\n",
     );
     folder.write("projects/demo/project.toml", scenes);
     std::fs::write(folder.file("tone.wav"), tone_wav(16_000, 0.6)).unwrap();
@@ -149,7 +149,9 @@ fn a_build_with_a_failing_scene_writes_a_report_that_a_browser_shows() {
 
 #[test]
 fn render_report_rewrites_the_page_from_the_last_build() {
-    let folder = folder("[[scene]]\nname = \"intro\"\nlines = [\"Hello there.\"]\n");
+    let folder = folder(
+        "[[scene]]\nname = \"intro\"\nlines = [\"Hello there.\", { text = \"Hi.\", voice = \"bob\" }]\n",
+    );
     let none = folder.render(&["report"]);
     assert_eq!(none.code, 1, "{}", none.stderr);
     assert!(
@@ -159,16 +161,37 @@ fn render_report_rewrites_the_page_from_the_last_build() {
         none.stderr
     );
 
-    folder.build();
+    // Every espeak-ng run is logged: the build asks for its voices, the report must not
+    // (it reads the facts the build remembered; a no-op build starts no program either).
+    let log = folder.file("espeak-ng.log");
+    let real = which("espeak-ng").expect("espeak-ng on PATH");
+    std::fs::create_dir_all(folder.file("bin")).unwrap();
+    write_program(
+        &folder.file("bin/espeak-ng"),
+        &format!(
+            "#!/bin/sh\necho \"$*\" >> '{}'\nexec '{}' \"$@\"\n",
+            log.display(),
+            real.display()
+        ),
+    );
+    let path = std::env::join_paths(
+        std::iter::once(folder.file("bin"))
+            .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
+    )
+    .unwrap();
+    let path = path.to_str().unwrap();
+    let render =
+        |args: &[&str]| folder.render_with_env(args, &[("PATH", path)], Duration::from_secs(300));
+    let build = render(&["build"]);
+    assert_eq!(build.code, 0, "{}", build.stderr);
+    assert!(folder.read("espeak-ng.log").contains("--voices"));
+    std::fs::remove_file(&log).unwrap();
+
     let page = folder.file("out/report.html");
     let built = std::fs::read_to_string(&page).unwrap();
     std::fs::remove_file(&page).unwrap();
-    // Nothing to run: with no program on PATH (no espeak-ng to ask for its voices), the same.
-    let run = folder.render_with_env(
-        &["report"],
-        &[("PATH", "/nonexistent")],
-        Duration::from_secs(60),
-    );
+    let run = render(&["report"]);
+    assert!(!log.exists(), "render report started espeak-ng");
     assert_eq!(
         (run.code, run.stderr.as_str()),
         (0, "render: wrote out/report.html\n")
@@ -177,7 +200,8 @@ fn render_report_rewrites_the_page_from_the_last_build() {
     assert_eq!(std::fs::read_to_string(&page).unwrap(), built);
 
     // A no-op build reports itself: nothing made, nothing changed, every scene still shown.
-    folder.build();
+    assert_eq!(render(&["build"]).code, 0);
+    assert!(!log.exists(), "a no-op build started espeak-ng");
     let html = std::fs::read_to_string(&page).unwrap();
     assert!(
         html.contains("data-scene=\"demo/intro\" data-status=\"reused\""),
