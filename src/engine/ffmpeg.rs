@@ -170,8 +170,8 @@ fn stills(artifact: &str, dir: &Path, info: &Info, pixels: f64) -> Result<()> {
             .args(["-map", label, "-frames:v", "1", "-q:v", "3", "-update", "1"])
             .arg(dir.join(file));
     }
-    // A decode of the scene at a fraction of real time; ten times the scene's length.
-    let deadline = process::deadline(30.0 + 10.0 * info.seconds() * pixels.max(1.0) / 4.0);
+    // One decode, far quicker than the mux's encode; the mux's deadline is ample.
+    let deadline = process::deadline(60.0 + 10.0 * info.seconds() * pixels.max(1.0));
     process::run(&mut command, artifact, deadline)?;
     for file in [POSTER, SHEET] {
         scene::check_still(artifact, &dir.join(file))?;
