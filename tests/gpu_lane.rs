@@ -286,7 +286,7 @@ fn a_model_that_breaks_the_contract_fails_naming_the_model() {
         run.stderr
     );
     assert!(!run.stderr.contains("panicked"));
-    assert!(folder.out_files().is_empty());
+    assert_eq!(folder.out_files(), ["out/report.html"]);
     folder.verify_cache();
     assert_eq!(
         common::files_under(&folder.file("cache/tmp"), folder.path()),
