@@ -86,10 +86,10 @@ pub fn render(page: &Page) -> String {
 /// One sentence: how the build went.
 fn verdict(build: &BuildRecord) -> String {
     let c = &build.counts;
-    let outcome = if build.exit == 0 {
-        "succeeded".to_string()
-    } else {
-        format!("failed (exit code {})", build.exit)
+    let outcome = match build.exit {
+        0 => "succeeded".to_string(),
+        130 => "was interrupted (Ctrl-C)".to_string(),
+        code => format!("failed (exit code {code})"),
     };
     format!(
         "The build {outcome} in {}: {} made, {} reused, {} failed, {} skipped.",
@@ -739,6 +739,16 @@ mod tests {
         assert_eq!(html.matches("class=\"mark unload\"").count(), 1);
         assert!(html.contains("<body class=\"ok\">"));
         assert!(!html.contains("http"), "the page fetches nothing");
+    }
+
+    #[test]
+    fn the_verdict_says_how_the_build_ended() {
+        let mut stopped = build(false);
+        stopped.exit = 130;
+        assert!(verdict(&stopped).starts_with("The build was interrupted (Ctrl-C) in 30.5 s"));
+        assert!(verdict(&build(true)).starts_with(
+            "The build failed (exit code 1) in 30.5 s: 2 made, 5 reused, 1 failed, 1 skipped"
+        ));
     }
 
     #[test]
