@@ -22,6 +22,9 @@
 //! therefore walk exactly what a no-op after a real build walks; only the bytes of the
 //! videos are placeholders, and a no-op never reads them.
 //!
+//! The row `render report` times the page every build ends with, written alone (the
+//! no-op rows include it).
+//!
 //! The equivalent build.ninja has one edge per artifact with the same inputs as render's
 //! graph (speech ← the file holding its text, face track ← the avatar image, clip ← its
 //! speech, the face track and the avatar, scene ← its clips and speeches); each edge
@@ -173,6 +176,20 @@ fn main() {
         row.state_rewritten = state != state_stamps(dir);
         assert_eq!(up_to_date(&render, dir), artifacts);
         rows.push(row);
+        // What the report costs a no-op: every build ends by writing out/report.html, and
+        // `render report` writes the same page alone (declarations, history, scene.json).
+        rows.push(Row::measure(
+            &format!("render report, {name}"),
+            Some(artifacts),
+            runs,
+            || {
+                let mut c = Command::new(&render);
+                c.arg("report").arg(dir);
+                c
+            },
+            None::<fn() -> Command>,
+            None::<fn() -> Command>,
+        ));
         // The same no-op re-hashing every object behind the scenes, against the plain no-op.
         rows.push(Row::measure(
             &format!("no-op build --verify, {name}"),

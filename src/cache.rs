@@ -369,21 +369,62 @@ impl Cache {
     }
 }
 
+/// What publishing did to a file in `out/`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    Added,
+    Updated,
+}
+
+impl Change {
+    /// As the history writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Change::Added => "added",
+            Change::Updated => "updated",
+        }
+    }
+}
+
 impl Cache {
-    /// The videos in `out/<project>/<scene>.mp4` that no scene publishes any more (a
-    /// renamed or deleted scene); only reads (`render plan` lists them).
+    /// Publishes a scene object (`object_dir`) for its video at `video`: the video, its
+    /// poster and its contact sheet (`stage::scene::published`). Returns each file it added
+    /// or replaced; a file that already is the object's is left alone (a no-op build
+    /// changes nothing in `out/`). Stops at the first file it cannot publish.
+    pub fn publish_scene(&self, object_dir: &Path, video: &Path) -> Result<Vec<(PathBuf, Change)>> {
+        let mut changed = Vec::new();
+        for (file, target) in crate::stage::scene::published(video) {
+            let existed = target.exists();
+            if self.publish(&object_dir.join(file), &target)? {
+                let change = if existed {
+                    Change::Updated
+                } else {
+                    Change::Added
+                };
+                changed.push((target, change));
+            }
+        }
+        Ok(changed)
+    }
+
+    /// The files in `out/<project>/` that no declared scene publishes any more (the video,
+    /// poster and contact sheet of a renamed or deleted scene); `declared` are the videos,
+    /// their stills are declared with them. Files of other shapes (neither `.mp4` nor
+    /// `.jpg`) are not render's. Only reads (`render plan` lists them).
     pub fn undeclared(&self, out: &Path, declared: &[&PathBuf]) -> Vec<PathBuf> {
         // A set, not a scan of `declared` per file: 6,000 scenes are 36 million compares.
-        let declared: std::collections::HashSet<&Path> =
-            declared.iter().map(|p| p.as_path()).collect();
+        let declared: std::collections::HashSet<PathBuf> = (declared.iter())
+            .flat_map(|video| crate::stage::scene::published(video))
+            .map(|(_, path)| path)
+            .collect();
         let mut undeclared = Vec::new();
         for project in std::fs::read_dir(out).into_iter().flatten().flatten() {
             for entry in std::fs::read_dir(project.path()).into_iter().flatten() {
                 let Ok(path) = entry.map(|e| e.path()) else {
                     continue;
                 };
-                let is_video = path.extension().is_some_and(|e| e == "mp4");
-                if is_video && !declared.contains(path.as_path()) && path.is_file() {
+                let published = path.extension().is_some_and(|e| e == "mp4" || e == "jpg");
+                if published && !declared.contains(path.as_path()) && path.is_file() {
                     undeclared.push(path);
                 }
             }
@@ -392,9 +433,8 @@ impl Cache {
         undeclared
     }
 
-    /// Removes the videos `undeclared` finds, stale staged copies, and then-empty project
-    /// folders. Returns what it removed, relative to the content folder. Files of other
-    /// shapes are left alone.
+    /// Removes the files `undeclared` finds, stale staged copies, and then-empty project
+    /// folders. Returns what it removed, relative to the content folder.
     pub fn unpublish_undeclared(&self, out: &Path, declared: &[&PathBuf]) -> Result<Vec<String>> {
         let mut removed = Vec::new();
         let Ok(projects) = std::fs::read_dir(out) else {
@@ -459,4 +499,77 @@ fn copy_synced(source: &Path, copy: &Path) -> Result<()> {
     file.set_modified(modified)
         .and_then(|()| file.sync_all())
         .map_err(|e| Error::io("cannot write", copy, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stage::scene;
+
+    /// A scene object's folder with its three published files.
+    fn object(dir: &Path, marker: &str) -> PathBuf {
+        std::fs::create_dir_all(dir).unwrap();
+        for file in [scene::OUTPUT, scene::POSTER, scene::SHEET] {
+            std::fs::write(dir.join(file), format!("{marker} {file}")).unwrap();
+        }
+        dir.to_path_buf()
+    }
+
+    #[test]
+    fn a_scene_is_published_with_its_stills_and_unpublished_with_them() {
+        let root = tempfile::tempdir().unwrap();
+        let cache = Cache::new(root.path());
+        cache.prepare().unwrap();
+        let out = root.path().join("out");
+        let video = out.join("demo/talk.mp4");
+        let first = object(&root.path().join("a"), "a");
+
+        let changes = |published: Vec<(PathBuf, Change)>| -> Vec<(String, Change)> {
+            (published.into_iter())
+                .map(|(p, c)| (p.strip_prefix(&out).unwrap().display().to_string(), c))
+                .collect()
+        };
+        let added = changes(cache.publish_scene(&first, &video).unwrap());
+        assert_eq!(
+            added,
+            [
+                ("demo/talk.mp4".to_string(), Change::Added),
+                ("demo/talk.jpg".to_string(), Change::Added),
+                ("demo/talk.sheet.jpg".to_string(), Change::Added),
+            ]
+        );
+        assert_eq!(
+            std::fs::read_to_string(out.join("demo/talk.jpg")).unwrap(),
+            "a poster.jpg"
+        );
+        // Already the object's files: nothing is published again.
+        assert!(cache.publish_scene(&first, &video).unwrap().is_empty());
+        let second = object(&root.path().join("b"), "b");
+        let updated = changes(cache.publish_scene(&second, &video).unwrap());
+        assert!(updated.iter().all(|(_, c)| *c == Change::Updated));
+        assert_eq!(updated.len(), 3);
+
+        // Undeclared: the video and both stills go; what render did not publish stays.
+        std::fs::write(out.join("demo/notes.txt"), "mine").unwrap();
+        let other = out.join("demo/other.mp4");
+        cache.publish_scene(&first, &other).unwrap();
+        let removed = cache.unpublish_undeclared(&out, &[&other]).unwrap();
+        assert_eq!(
+            removed,
+            [
+                "out/demo/talk.jpg",
+                "out/demo/talk.mp4",
+                "out/demo/talk.sheet.jpg"
+            ]
+        );
+        let mut left: Vec<String> = std::fs::read_dir(out.join("demo"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            ["notes.txt", "other.jpg", "other.mp4", "other.sheet.jpg"]
+        );
+    }
 }

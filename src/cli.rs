@@ -85,6 +85,9 @@ pub enum Command {
         #[arg(long, value_name = "SIZE", value_parser = crate::upkeep::parse_size)]
         max_size: Option<u64>,
     },
+    /// Write out/report.html again from the last build (every build writes it): each scene
+    /// with its poster, what was made and failed, what changed in out/, recent builds
+    Report(FolderArg),
     /// Remove everything render made: cache/ and out/
     Clean(FolderArg),
 }

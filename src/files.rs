@@ -60,7 +60,11 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         path.file_name().unwrap().to_string_lossy(),
         unique_suffix()
     ));
-    std::fs::write(&tmp, bytes).map_err(|e| Error::io("cannot write", &tmp, e))?;
+    std::fs::write(&tmp, bytes).map_err(|e| {
+        // A full disk must not leave half a file beside the target.
+        let _ = std::fs::remove_file(&tmp);
+        Error::io("cannot write", &tmp, e)
+    })?;
     std::fs::rename(&tmp, path).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
         Error::io("cannot write", path, e)

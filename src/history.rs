@@ -257,6 +257,24 @@ impl History {
         )
     }
 
+    /// The artifacts (name → key) a build recorded as used, for the report, which looks
+    /// its scenes up by name (two scenes that render identically share one key); None when
+    /// its set is gone.
+    pub fn used_names(&self, record: &BuildRecord) -> Option<BTreeMap<String, Key>> {
+        if record.used.is_empty() {
+            return Some(BTreeMap::new());
+        }
+        let text = std::fs::read_to_string(self.used_dir.join(&record.used)).ok()?;
+        Some(
+            text.lines()
+                .filter_map(|line| {
+                    let (key, name) = line.split_once(' ')?;
+                    Some((name.to_string(), Key::from_hex(key)?))
+                })
+                .collect(),
+        )
+    }
+
     /// The folder of used sets (for `render gc`, which removes sets no kept build names).
     pub fn used_dir(&self) -> &Path {
         &self.used_dir

@@ -24,6 +24,7 @@ pub mod frame;
 pub mod gpu_lane;
 pub mod graph;
 pub mod history;
+pub mod html_report;
 pub mod job;
 pub mod key;
 pub mod lock;
@@ -90,6 +91,7 @@ pub fn run() -> i32 {
         } => commands::with_folder(folder(dir), |dir| {
             commands::gc::run(dir, *dry_run, *keep_builds, *max_size)
         }),
+        cli::Command::Report(dir) => commands::with_folder(folder(dir), commands::report::run),
         cli::Command::Clean(dir) => commands::with_folder(folder(dir), commands::clean::run),
     }
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{ffmpeg, pearson, probe, Folder};
+use common::{ffmpeg, pearson, probe, published, Folder};
 use std::os::unix::fs::MetadataExt;
 
 const SCENES: [&str; 2] = ["out/demo/dialogue.mp4", "out/demo/welcome.mp4"];
@@ -98,7 +98,7 @@ fn movement_and_loudness(video: &std::path::Path, fps: usize) -> (Vec<f64>, Vec<
 fn fresh_build_of_the_demo_renders_every_scene() {
     let folder = Folder::demo();
     let run = folder.build();
-    assert_eq!(folder.out_files(), SCENES);
+    assert_eq!(folder.out_files(), published(&SCENES));
     assert!(run.with_status("failed").is_empty());
     assert!(
         run.stderr.contains("render: made 22, reused 0, failed 0"),
@@ -134,7 +134,12 @@ fn second_build_makes_nothing_and_leaves_out_untouched() {
         let meta = std::fs::metadata(folder.file(rel)).unwrap();
         (meta.ino(), meta.mtime(), meta.mtime_nsec(), meta.len())
     };
-    let before: Vec<_> = SCENES.iter().map(|s| stamp(s)).collect();
+    // Every video, poster and sheet (the report is rewritten: it reports each build).
+    let files: Vec<String> = (folder.out_files().into_iter())
+        .filter(|f| f != "out/report.html")
+        .collect();
+    assert_eq!(files.len(), 3 * SCENES.len());
+    let before: Vec<_> = files.iter().map(|s| stamp(s)).collect();
 
     let again = folder.build();
     assert_eq!(again.made(), Vec::<String>::new());
@@ -143,7 +148,7 @@ fn second_build_makes_nothing_and_leaves_out_untouched() {
         "{}",
         again.stderr
     );
-    assert_eq!(SCENES.iter().map(|s| stamp(s)).collect::<Vec<_>>(), before);
+    assert_eq!(files.iter().map(|s| stamp(s)).collect::<Vec<_>>(), before);
 
     // A new mtime on every source file changes no content, so nothing is made.
     for rel in [
@@ -308,7 +313,7 @@ fn dry_run_makes_nothing_and_clean_removes_what_render_made() {
     );
     assert!(
         dry.stdout
-            .ends_with("22 of 22 artifacts to make, 2 files in out/ to publish\n"),
+            .ends_with("22 of 22 artifacts to make, 6 files in out/ to publish\n"),
         "{}",
         dry.stdout
     );
@@ -322,11 +327,11 @@ fn dry_run_makes_nothing_and_clean_removes_what_render_made() {
     assert!(folder
         .render(&["plan"])
         .stdout
-        .ends_with("22 of 22 artifacts to make, 2 files in out/ to publish\n"));
+        .ends_with("22 of 22 artifacts to make, 6 files in out/ to publish\n"));
 }
 
 #[test]
-fn renaming_a_scene_removes_its_old_video() {
+fn renaming_a_scene_removes_its_old_video_and_its_stills() {
     let folder = Folder::small_demo();
     folder.build();
     folder.write("out/demo/notes.txt", "mine");
@@ -336,20 +341,37 @@ fn renaming_a_scene_removes_its_old_video() {
         "name = \"talk\"",
     );
     let run = folder.build();
-    assert!(
-        run.stderr
-            .contains("render: removed out/demo/dialogue.mp4 (its scene is no longer declared)\n"),
-        "{}",
-        run.stderr
-    );
+    for file in ["dialogue.jpg", "dialogue.mp4", "dialogue.sheet.jpg"] {
+        let line = format!("render: removed out/demo/{file} (its scene is no longer declared)\n");
+        assert!(run.stderr.contains(&line), "{}", run.stderr);
+    }
     // The renamed scene's video is the same object: published again, nothing made.
     assert_eq!(run.made(), Vec::<String>::new());
     assert_eq!(
         folder.out_files(),
         [
             "out/demo/notes.txt",
+            "out/demo/talk.jpg",
             "out/demo/talk.mp4",
-            "out/demo/welcome.mp4"
+            "out/demo/talk.sheet.jpg",
+            "out/demo/welcome.jpg",
+            "out/demo/welcome.mp4",
+            "out/demo/welcome.sheet.jpg",
+            "out/report.html"
         ]
     );
+    // The renamed scene's files are its object's own (hard links), like any published file.
+    let object = (folder.records().into_iter())
+        .find(|(_, record)| record["name"] == "scene demo/dialogue")
+        .map(|(dir, _)| dir)
+        .unwrap();
+    for (published, own) in [
+        ("talk.mp4", "scene.mp4"),
+        ("talk.jpg", "poster.jpg"),
+        ("talk.sheet.jpg", "sheet.jpg"),
+    ] {
+        let ino = |path: std::path::PathBuf| std::fs::metadata(path).unwrap().ino();
+        let out = folder.file("out/demo").join(published);
+        assert_eq!(ino(out), ino(object.join(own)), "{published}");
+    }
 }

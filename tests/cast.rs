@@ -167,11 +167,11 @@ fn a_dialogue_cuts_between_the_faces_its_lines_name() {
     let run = folder.build();
     assert_eq!(
         folder.out_files(),
-        [
+        common::published(&[
             "out/demo/aside.mp4",
             "out/demo/dialogue.mp4",
             "out/demo/monologue.mp4"
-        ]
+        ])
     );
     // Each face shown is tracked once, however many lines and scenes show it; `unused`
     // (only a scene's avatar, never a line's) is not tracked at all.

@@ -272,7 +272,7 @@ fn exit_zero_without_an_output_is_a_failure() {
     assert!(run.stderr.contains("Saved to results/"), "{}", run.stderr);
     assert_eq!(
         common::files_under(&folder.file("out"), folder.path()),
-        Vec::<String>::new()
+        ["out/report.html"]
     );
 }
 

@@ -105,7 +105,10 @@ fn a_worker_that_panics_while_loading_fails_its_models_jobs_and_the_rest_complet
     );
     assert_eq!(run.with_status("skipped"), ["scene demo/modelled"]);
     assert!(run.made().contains(&"scene demo/plain".to_string()));
-    assert_eq!(folder.out_files(), ["out/demo/plain.mp4"]);
+    assert_eq!(
+        folder.out_files(),
+        common::published(&["out/demo/plain.mp4"])
+    );
     // The failure came at once, not after a hang (a loaded 2-core machine takes seconds
     // to start a worker that links libtorch).
     let events = lane_times(&folder);
@@ -148,7 +151,10 @@ fn a_model_file_that_is_not_torchscript_fails_naming_the_model() {
         run.stderr
     );
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
-    assert_eq!(folder.out_files(), ["out/demo/plain.mp4"]);
+    assert_eq!(
+        folder.out_files(),
+        common::published(&["out/demo/plain.mp4"])
+    );
 }
 
 fn lane_events(folder: &Folder) -> Vec<(String, String, Option<String>)> {
@@ -220,6 +226,11 @@ fn lane_jobs_never_overlap_and_each_model_loads_once() {
         run.made().iter().filter(|n| n.starts_with("clip ")).count(),
         14
     );
+    // The report draws the same record: a bar per call, each model's load and unload marked.
+    let html = folder.read("out/report.html");
+    assert_eq!(html.matches("<rect class=\"call\"").count(), 14);
+    assert_eq!(html.matches("class=\"mark load\"").count(), 2);
+    assert_eq!(html.matches("class=\"mark unload\"").count(), 2);
 }
 
 #[test]
@@ -275,7 +286,7 @@ fn a_model_that_breaks_the_contract_fails_naming_the_model() {
         run.stderr
     );
     assert!(!run.stderr.contains("panicked"));
-    assert!(folder.out_files().is_empty());
+    assert_eq!(folder.out_files(), ["out/report.html"]);
     folder.verify_cache();
     assert_eq!(
         common::files_under(&folder.file("cache/tmp"), folder.path()),
@@ -373,7 +384,10 @@ fn the_real_wav2lip_architecture_renders_a_scene() {
     );
     let run = folder.render(&["build"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(folder.out_files(), ["out/demo/short.mp4"]);
+    assert_eq!(
+        folder.out_files(),
+        common::published(&["out/demo/short.mp4"])
+    );
     let (video, audio, video_s, audio_s) = common::probe(&folder.file("out/demo/short.mp4"));
     assert_eq!((video.as_str(), audio.as_str()), ("h264", "aac"));
     assert!((video_s - audio_s).abs() <= 0.040);
@@ -452,7 +466,10 @@ fn a_worker_that_dies_during_a_call_fails_its_models_clips_at_once() {
     );
     // The second clip failed with the first one's words, without a second crash.
     assert_eq!(folder.read("worker-starts"), "started\n");
-    assert_eq!(folder.out_files(), ["out/demo/plain.mp4"]);
+    assert_eq!(
+        folder.out_files(),
+        common::published(&["out/demo/plain.mp4"])
+    );
     assert_eq!(
         common::files_under(&folder.file("cache/tmp"), folder.path()),
         Vec::<String>::new()

@@ -158,16 +158,20 @@ fn plan_check_answers_is_anything_stale_and_lists_out_changes() {
     let dry = folder.render(&["build", "-n", "--check"]);
     assert_eq!(dry.code, 0, "{}", dry.stderr);
 
-    // A renamed scene: nothing to make (a name is not in any key), but one video to
-    // publish and the old one to remove — not "up to date".
+    // A renamed scene: nothing to make (a name is not in any key), but a video, its poster
+    // and its contact sheet to publish and the old ones to remove — not "up to date".
     folder.edit("projects/shorts/project.toml", "teaser", "trailer");
     let plan = folder.render(&["plan", "--check"]);
     assert_eq!(plan.code, 1, "{}", plan.stderr);
     assert_eq!(
         plan.stdout,
         "out/shorts/trailer.mp4: publish (new)\n\
+         out/shorts/trailer.jpg: publish (new)\n\
+         out/shorts/trailer.sheet.jpg: publish (new)\n\
+         out/shorts/teaser.jpg: remove (its scene is no longer declared)\n\
          out/shorts/teaser.mp4: remove (its scene is no longer declared)\n\
-         0 of 12 artifacts to make, 1 file in out/ to publish, 1 file in out/ to remove\n"
+         out/shorts/teaser.sheet.jpg: remove (its scene is no longer declared)\n\
+         0 of 12 artifacts to make, 3 files in out/ to publish, 3 files in out/ to remove\n"
     );
     assert_eq!(folder.render(&["build", "-n", "--check"]).code, 1);
     // Without --check a plan is an answer, not a failure.

@@ -130,6 +130,19 @@ pub fn fill_cache(dir: &Path) -> usize {
         let mut bytes = format!("placeholder {}\n", node.name()).into_bytes();
         bytes.resize(size.max(bytes.len()), b'.');
         std::fs::write(job.join(output), bytes).unwrap();
+        let mut outputs = vec![output.to_string()];
+        if node.kind() == ArtifactKind::Scene {
+            // Its stills (placeholders too) and a real `scene.json`, which the report reads.
+            use render::stage::scene;
+            for still in [scene::POSTER, scene::SHEET] {
+                std::fs::write(job.join(still), format!("placeholder {still}\n")).unwrap();
+            }
+            let lines = node.spec().inputs.len() / 2;
+            let timeline = scene::Timeline::new(&vec![10; lines], 0.0, 5);
+            let info = scene::Info::new(&timeline, 5, 64, 64);
+            std::fs::write(job.join(scene::INFO), serde_json::to_vec(&info).unwrap()).unwrap();
+            outputs = scene::OUTPUTS.iter().map(|o| o.to_string()).collect();
+        }
         let record = Record {
             name: node.name().to_string(),
             key: node.key(),
@@ -142,7 +155,7 @@ pub fn fill_cache(dir: &Path) -> usize {
             batch_size: None,
             peak_memory_bytes: None,
         };
-        cache.commit(&job, record, &[output.to_string()]).unwrap();
+        cache.commit(&job, record, &outputs).unwrap();
         placed += 1;
     }
     placed

@@ -260,28 +260,35 @@ pub fn run(args: &BuildArgs) -> i32 {
         record.used = used.unwrap_or_default();
         record.targets = targets.clone();
         history.append(&record)?;
+        // The page is for people; a build that made its videos has not failed without it.
+        if let Err(error) = commands::report::write(&manifest) {
+            eprintln!("render: could not write out/{}:", commands::report::FILE);
+            commands::report(error);
+        }
         Ok(code)
     })();
     commands::exit_code(result)
 }
 
-/// Publishes a made or reused scene to its files in out/ (`node.publish`): what changed
-/// there, for the history, and what could not be published. The one call of
-/// `Cache::publish`.
+/// Publishes a made or reused scene to its files in out/ (`node.publish`: each video with
+/// its poster and contact sheet): what changed there, for the history, and what could not
+/// be published.
 fn publish(cache: &Cache, root: &Path, node: &Node) -> (Vec<history::OutChange>, Vec<Error>) {
-    let source = cache
-        .object_dir(&node.key())
-        .join(crate::stage::main_output(node.kind()));
+    let object = cache.object_dir(&node.key());
     let mut changes = Vec::new();
     let mut errors = Vec::new();
     for target in &node.publish {
-        let existed = target.exists();
-        match cache.publish(&source, target) {
-            Ok(true) => changes.push(history::OutChange {
-                path: commands::relative(root, target),
-                change: if existed { "updated" } else { "added" }.into(),
-            }),
-            Ok(false) => {}
+        match cache.publish_scene(&object, target) {
+            Ok(published) => {
+                changes.extend(
+                    published
+                        .into_iter()
+                        .map(|(path, change)| history::OutChange {
+                            path: commands::relative(root, &path),
+                            change: change.as_str().into(),
+                        }),
+                )
+            }
             Err(error) => errors.push(error),
         }
     }

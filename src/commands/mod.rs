@@ -7,6 +7,7 @@ pub mod clean;
 pub mod gc;
 pub mod log;
 pub mod plan;
+pub mod report;
 pub mod run_job;
 pub mod status;
 pub mod verify;

@@ -11,6 +11,7 @@ use crate::cache::Cache;
 use crate::commands;
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Stale};
+use crate::stage::scene;
 
 /// What `plan` (or `build -n`) is asked.
 #[derive(Default)]
@@ -83,7 +84,7 @@ pub enum OutChange {
     Add(PathBuf),
     /// A scene's file published over another.
     Replace(PathBuf),
-    /// A video whose scene is no longer declared.
+    /// A file of a scene that is no longer declared.
     Remove(PathBuf),
 }
 
@@ -99,17 +100,17 @@ fn out_changes(
 ) -> Vec<OutChange> {
     let mut changes = Vec::new();
     for (i, node) in graph.nodes.iter().enumerate() {
-        let source = cache
-            .object_dir(&node.key())
-            .join(crate::stage::main_output(node.kind()));
-        for target in &node.publish {
-            if !stale.make[i] && cache.is_published(&source, target) {
+        let object = cache.object_dir(&node.key());
+        // Each video with its poster and contact sheet.
+        let files = node.publish.iter().flat_map(|video| scene::published(video));
+        for (file, target) in files {
+            if !stale.make[i] && cache.is_published(&object.join(file), &target) {
                 continue;
             }
             changes.push(if target.exists() {
-                OutChange::Replace(target.clone())
+                OutChange::Replace(target)
             } else {
-                OutChange::Add(target.clone())
+                OutChange::Add(target)
             });
         }
     }

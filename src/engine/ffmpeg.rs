@@ -8,6 +8,10 @@
 //! clip is scaled to the largest size with its own aspect ratio that fits the frame and
 //! centred on a transparent frame-sized canvas, so all slots share one size for the concat
 //! and a single overlay puts them on the background.
+//!
+//! Then the stills, from the finished video in one more ffmpeg run (one decode, both
+//! outputs): the poster and the contact sheet the build report shows, each frame picked by
+//! its index from the `Timeline`, so no timestamp is rounded.
 
 use std::path::Path;
 use std::process::Command;
@@ -15,11 +19,14 @@ use std::process::Command;
 use serde::{Deserialize, Serialize};
 
 use super::{Engine, Made, Step, Task};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::manifest::Background;
 use crate::media;
 use crate::process;
-use crate::stage::scene::{self, Timeline, AUDIO_BITRATE, AUDIO_RATE, CRF, OUTPUT, PRESET};
+use crate::stage::scene::{
+    self, Info, Timeline, AUDIO_BITRATE, AUDIO_RATE, CRF, OUTPUT, POSTER, POSTER_WIDTH, PRESET,
+    SHEET, SHEET_COLUMNS, THUMB_WIDTH,
+};
 use crate::stage::{lipsync, speech};
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -124,6 +131,50 @@ impl Engine for SceneMux {
         let deadline = process::deadline(60.0 + 10.0 * seconds * pixels.max(1.0));
         process::run(&mut command, job.name, deadline)?;
         scene::check(job.name, &output, total_frames, self.fps)?;
-        Ok(Step::Done(Made::cpu(&[OUTPUT])))
+
+        let info = Info::new(&timeline, self.fps, self.width, self.height);
+        stills(job.name, dir, &info, pixels)?;
+        let json = serde_json::to_vec_pretty(&info).expect("scene info serialises");
+        let path = dir.join(scene::INFO);
+        std::fs::write(&path, json).map_err(|e| Error::io("cannot write", &path, e))?;
+        Ok(Step::Done(Made::cpu(&scene::OUTPUTS)))
     }
+}
+
+/// Writes the poster and the contact sheet from the scene's video in `dir`. `pixels`: the
+/// frame's size in 720p frames, for the deadline.
+fn stills(artifact: &str, dir: &Path, info: &Info, pixels: f64) -> Result<()> {
+    let pick = |frames: &[usize]| {
+        let terms: Vec<String> = frames.iter().map(|f| format!("eq(n,{f})")).collect();
+        terms.join("+")
+    };
+    let poster = info.middles()[..1].to_vec();
+    let sheet = info.sheet_frames();
+    let columns = sheet.len().clamp(1, SHEET_COLUMNS);
+    let rows = sheet.len().div_ceil(columns).max(1);
+    // Quoted arguments: the commas inside an expression are not the graph's.
+    let graph = format!(
+        "[0:v]split=2[p][s];\
+         [p]select='{}',scale='min({POSTER_WIDTH},iw)':-2,setsar=1[poster];\
+         [s]select='{}',scale={THUMB_WIDTH}:-2,setsar=1,tile={columns}x{rows}:padding=4:margin=4[sheet]",
+        pick(&poster),
+        pick(&sheet),
+    );
+    let mut command = Command::new("ffmpeg");
+    command
+        .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i"])
+        .arg(dir.join(OUTPUT))
+        .args(["-filter_complex", &graph]);
+    for (label, file) in [("[poster]", POSTER), ("[sheet]", SHEET)] {
+        command
+            .args(["-map", label, "-frames:v", "1", "-q:v", "3", "-update", "1"])
+            .arg(dir.join(file));
+    }
+    // One decode, far quicker than the mux's encode; the mux's deadline is ample.
+    let deadline = process::deadline(60.0 + 10.0 * info.seconds() * pixels.max(1.0));
+    process::run(&mut command, artifact, deadline)?;
+    for file in [POSTER, SHEET] {
+        scene::check_still(artifact, &dir.join(file))?;
+    }
+    Ok(())
 }

@@ -8,8 +8,13 @@
 //! differently at 7, 23 or 119 fps, and one rounding is a dropped frame. The `Timeline`
 //! below says how many frames each line's slot has and where its audio ends, in integers,
 //! and the mux and the check both follow it.
+//!
+//! Besides the video, a scene object holds its stills — a poster (a frame from the middle
+//! of the first line) and a contact sheet (a frame from the middle of each line, tiled) —
+//! and `scene.json`, its timeline in frames, so the build report can show a scene and its
+//! duration without opening the video.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::Result;
 use crate::key::{ArtifactKind, Key, KeySpec};
@@ -19,11 +24,35 @@ use crate::sources::SourceHashes;
 use crate::toolchain;
 
 pub const OUTPUT: &str = "scene.mp4";
-const VERSION: &str = "scene-3";
+/// A frame from the middle of the first line, at most [`POSTER_WIDTH`] wide.
+pub const POSTER: &str = "poster.jpg";
+/// A frame from the middle of each line (at most [`SHEET_FRAMES`]), tiled.
+pub const SHEET: &str = "sheet.jpg";
+/// The scene's [`Info`].
+pub const INFO: &str = "scene.json";
+/// Every file of a scene object.
+pub const OUTPUTS: [&str; 4] = [OUTPUT, POSTER, SHEET, INFO];
+pub const POSTER_WIDTH: u32 = 640;
+pub const THUMB_WIDTH: u32 = 240;
+pub const SHEET_COLUMNS: usize = 4;
+/// A sheet of a long scene shows this many lines, spread evenly over it.
+pub const SHEET_FRAMES: usize = 12;
+const VERSION: &str = "scene-4";
 pub const CRF: u32 = 20;
 pub const PRESET: &str = "veryfast";
 pub const AUDIO_RATE: u32 = 48_000;
 pub const AUDIO_BITRATE: &str = "160k";
+
+/// A scene's files in `out/` beside its video `out/<project>/<scene>.mp4`: the video, the
+/// poster `<scene>.jpg` and the contact sheet `<scene>.sheet.jpg`, each with the object's
+/// file it is.
+pub fn published(video: &Path) -> [(&'static str, PathBuf); 3] {
+    [
+        (OUTPUT, video.to_path_buf()),
+        (POSTER, video.with_extension("jpg")),
+        (SHEET, video.with_extension("sheet.jpg")),
+    ]
+}
 
 /// The input names of line `i` (0-based) in a scene's key spec: its clip and its speech.
 pub fn line_inputs(i: usize) -> (String, String) {
@@ -106,6 +135,82 @@ impl Timeline {
     }
 }
 
+/// What a scene is, in frames: read by the build report (no video is opened for it).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Info {
+    pub fps: u32,
+    pub width: u32,
+    pub height: u32,
+    pub frames: usize,
+    /// Each line's slot, in frames (its clip and the pause after it).
+    pub lines: Vec<usize>,
+}
+
+impl Info {
+    pub fn new(timeline: &Timeline, fps: u32, width: u32, height: u32) -> Info {
+        Info {
+            fps,
+            width,
+            height,
+            frames: timeline.frames,
+            lines: (timeline.slots.iter())
+                .map(|s| s.clip_frames + s.pause_frames)
+                .collect(),
+        }
+    }
+
+    pub fn seconds(&self) -> f64 {
+        self.frames as f64 / f64::from(self.fps.max(1))
+    }
+
+    /// The frame in the middle of each line's slot.
+    pub fn middles(&self) -> Vec<usize> {
+        let mut start = 0;
+        (self.lines.iter())
+            .map(|&frames| {
+                let middle = start + frames / 2;
+                start += frames;
+                middle.min(self.frames.saturating_sub(1))
+            })
+            .collect()
+    }
+
+    /// The frames of the contact sheet: each line's middle, or, past [`SHEET_FRAMES`]
+    /// lines, that many spread evenly from the first line to the last.
+    pub fn sheet_frames(&self) -> Vec<usize> {
+        let middles = self.middles();
+        let n = middles.len();
+        if n <= SHEET_FRAMES {
+            return middles;
+        }
+        (0..SHEET_FRAMES)
+            .map(|i| middles[i * (n - 1) / (SHEET_FRAMES - 1)])
+            .collect()
+    }
+}
+
+/// A still must be a JPEG (a zero-byte or truncated file would pass the cache's size check).
+pub fn check_still(artifact: &str, path: &Path) -> Result<()> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        media::invalid(
+            artifact,
+            format!("{} was not written: {e}", file_name(path)),
+        )
+    })?;
+    if !(bytes.starts_with(&[0xFF, 0xD8]) && bytes.ends_with(&[0xFF, 0xD9])) {
+        return Err(media::invalid(
+            artifact,
+            format!("{} is not a whole JPEG image", file_name(path)),
+        ));
+    }
+    Ok(())
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+}
+
 /// A scene must be H.264 + AAC with the planned frame count and matching durations.
 pub fn check(artifact: &str, path: &Path, frames: usize, fps: u32) -> Result<()> {
     let probe = media::probe_output(artifact, path)?;
@@ -154,6 +259,36 @@ mod tests {
             .collect();
         assert_eq!(frames, [(5, 5), (14, 5), (35, 0)]);
         assert_eq!(timeline.frames, 64);
+    }
+
+    #[test]
+    fn stills_are_published_beside_the_video() {
+        let files = published(Path::new("out/demo/a.b.mp4"));
+        let paths: Vec<&str> = files.iter().map(|(_, p)| p.to_str().unwrap()).collect();
+        assert_eq!(
+            paths,
+            [
+                "out/demo/a.b.mp4",
+                "out/demo/a.b.jpg",
+                "out/demo/a.b.sheet.jpg"
+            ]
+        );
+    }
+
+    #[test]
+    fn stills_come_from_the_middle_of_each_line() {
+        let timeline = Timeline::new(&[5, 14, 35], 0.4, 12);
+        let info = Info::new(&timeline, 12, 320, 180);
+        assert_eq!(info.lines, [10, 19, 35]);
+        assert_eq!(info.middles(), [5, 19, 46]);
+        assert_eq!(info.sheet_frames(), info.middles());
+        assert!((info.seconds() - 64.0 / 12.0).abs() < 1e-9);
+        // A long scene: twelve frames, the first and the last line's among them.
+        let long = Info::new(&Timeline::new(&[10; 40], 0.0, 25), 25, 320, 180);
+        let frames = long.sheet_frames();
+        assert_eq!(frames.len(), SHEET_FRAMES);
+        assert_eq!((frames[0], frames[11]), (5, 395));
+        assert!(frames.windows(2).all(|w| w[0] < w[1]));
     }
 
     #[test]

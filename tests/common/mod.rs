@@ -242,6 +242,22 @@ impl Folder {
     }
 }
 
+/// What `out/` holds after builds that published `videos` (`out/<project>/<scene>.mp4`):
+/// each video with its poster and contact sheet, and the report, sorted.
+pub fn published(videos: &[&str]) -> Vec<String> {
+    let mut files = vec!["out/report.html".to_string()];
+    for video in videos {
+        let stem = video.strip_suffix(".mp4").expect("a video");
+        files.extend([
+            video.to_string(),
+            format!("{stem}.jpg"),
+            format!("{stem}.sheet.jpg"),
+        ]);
+    }
+    files.sort();
+    files
+}
+
 pub fn files_under(dir: &Path, base: &Path) -> Vec<String> {
     if !dir.exists() {
         return Vec::new();

@@ -1,0 +1,106 @@
+//! `render report [DIR]`: writes `out/report.html` again from the last build in the
+//! history, e.g. after a CSS change or when the page was deleted. `render build` writes it
+//! after every build through [`write`], so the page and this command never disagree.
+//!
+//! Everything the page shows is already on disk: the build's record and the ones before it
+//! (`cache/history.jsonl`), the set of artifacts it used (`cache/state/used/`, which gives
+//! each scene's object and so its `scene.json`), and the stills in `out/`. Nothing is
+//! decoded and no program is started, so a no-op build pays a few reads and one write.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use crate::cache::Cache;
+use crate::commands::{self, EXIT_CONFIG};
+use crate::error::{Error, Result};
+use crate::files::write_atomically;
+use crate::history::History;
+use crate::html_report::{self, Page, Scene};
+use crate::manifest::{self, Manifest};
+use crate::stage::scene;
+
+/// Where the page goes, in `out/`.
+pub const FILE: &str = "report.html";
+
+pub fn run(dir: &Path) -> i32 {
+    let result = (|| -> Result<i32> {
+        let root = commands::content_root(dir)?;
+        // Tool facts as the builds remembered them: no `espeak-ng --voices` to check a voice.
+        crate::toolchain::remember_in(Cache::new(&root).state_dir().join("tools.json"));
+        // Only the declarations: which scenes there are (media files are not opened).
+        let loaded = match manifest::load(&root) {
+            Ok(loaded) => loaded,
+            Err(errors) => {
+                errors.into_iter().for_each(|e| commands::report(e.into()));
+                return Ok(EXIT_CONFIG);
+            }
+        };
+        if !loaded.errors.is_empty() {
+            eprintln!(
+                "render: scenes with configuration errors are left out of the report (`render plan` names them)"
+            );
+        }
+        let path = write(&loaded.manifest)?;
+        eprintln!("render: wrote {}", commands::relative(&root, &path));
+        Ok(0)
+    })();
+    commands::exit_code(result)
+}
+
+/// Writes `out/report.html` for the last build in the history, showing every scene of
+/// `manifest`. Returns its path.
+pub fn write(manifest: &Manifest) -> Result<PathBuf> {
+    let cache = Cache::new(&manifest.root);
+    let history = History::of(&cache);
+    let mut builds = history.read().builds;
+    let Some(build) = builds.pop() else {
+        return Err(Error::Other(format!(
+            "no build is recorded in {} yet: run `render build` first",
+            commands::relative(&manifest.root, history.path())
+        )));
+    };
+    // A set that is gone (removed by hand) only costs the durations.
+    let used = history.used_names(&build).unwrap_or_default();
+    let statuses: HashMap<&str, &str> = (build.artifacts.iter())
+        .map(|a| (a.name.as_str(), a.status.as_str()))
+        .collect();
+    let out = manifest.root.join("out");
+    let in_out = |path: &Path| path.is_file().then(|| commands::relative(&out, path));
+    let mut scenes = Vec::new();
+    for project in &manifest.projects {
+        for declared in &project.scenes {
+            let name = format!("{}/{}", project.name, declared.name);
+            let artifact = format!("scene {name}");
+            let key = used.get(&artifact);
+            let status = match (statuses.get(artifact.as_str()), key) {
+                (Some(status), _) => status,
+                (None, Some(_)) => "reused",
+                (None, None) => "not built",
+            };
+            let info = key.and_then(|key| {
+                let bytes = std::fs::read(cache.object_dir(key).join(scene::INFO)).ok()?;
+                serde_json::from_slice(&bytes).ok()
+            });
+            let video = out
+                .join(&project.name)
+                .join(format!("{}.mp4", declared.name));
+            let [video, poster, sheet] = scene::published(&video).map(|(_, path)| in_out(&path));
+            scenes.push(Scene {
+                name,
+                status: status.to_string(),
+                info,
+                video,
+                poster,
+                sheet,
+            });
+        }
+    }
+    let html = html_report::render(&Page {
+        build: &build,
+        earlier: &builds,
+        scenes: &scenes,
+    });
+    let path = out.join(FILE);
+    write_atomically(&path, html.as_bytes())?;
+    Ok(path)
+}
