@@ -102,7 +102,10 @@ fn out_changes(
     for (i, node) in graph.nodes.iter().enumerate() {
         let object = cache.object_dir(&node.key());
         // Each video with its poster and contact sheet.
-        let files = node.publish.iter().flat_map(|video| scene::published(video));
+        let files = node
+            .publish
+            .iter()
+            .flat_map(|video| scene::published(video));
         for (file, target) in files {
             if !stale.make[i] && cache.is_published(&object.join(file), &target) {
                 continue;
