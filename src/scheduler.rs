@@ -15,8 +15,12 @@
 //! than two calls on their way, a job for the model it runs goes first (the lane must not
 //! idle), and jobs for another model wait behind CPU work while the lane's model still has
 //! jobs to start, so each model is loaded once. With two models used by alternating scenes,
-//! the first model's scenes are finished in order, then the second's (`Ready::pop`). Every `progress_every()` the caller gets an `Event::Tick` (to print
-//! progress in plain logs), from the same timed wake-up as stall reports.
+//! the first model's scenes are finished in order, then the second's (`Ready::pop`). The
+//! lane loads the build's first model as it starts (`Lane::first`), and while it is at
+//! work, CPU work runs at most `--jobs` scenes past the first unfinished one: an idle CPU
+//! would otherwise make every later scene's speech during a model load or a long call.
+//! Every `progress_every()` the caller gets an `Event::Tick` (to print progress in plain
+//! logs), from the same timed wake-up as stall reports.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
