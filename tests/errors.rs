@@ -664,12 +664,18 @@ fn keep_going_builds_the_scenes_that_do_not_need_a_failed_artifact() {
         "pause = 0.5\navatar = \"blank\"",
     );
 
-    // Without --keep-going the build stops at the failure.
+    // Without --keep-going the build stops at the failure. Scenes are finished one after
+    // another, so the first may be whole and published by then (or not yet started, when
+    // the failing face track ran beside it): never half of it.
     let run = render(&folder, &["build"]);
-    assert_failed_cleanly(&folder, &run, 1, &[]);
+    let welcome: &[&str] = if run.statuses["scene demo/welcome"] == "made" {
+        &["out/demo/welcome.mp4"]
+    } else {
+        &[]
+    };
+    assert_failed_cleanly(&folder, &run, 1, welcome);
     assert_line(&run, "× no face found in `avatars/grey.mp4` (frame 0)");
     assert_eq!(run.statuses["face-track blank"], "failed");
-    assert_ne!(run.statuses["scene demo/welcome"], "made");
     assert_eq!(run.statuses["scene demo/dialogue"], "skipped");
 
     let run = render(&folder, &["build", "--keep-going"]);
