@@ -127,12 +127,18 @@ impl<'a> BuildLog<'a> {
             }
             lines
                 .filter_map(|line| {
-                    let (key, name) = line.split_once(' ')?;
-                    Some((name.to_string(), Key::from_hex(key)?))
+                    let (key, name) = entry(line)?;
+                    Some((name.to_string(), key))
                 })
                 .collect()
         })
     }
+}
+
+/// One `<key> <name>` line of the log (also the format of the history's used sets).
+pub(crate) fn entry(line: &str) -> Option<(Key, &str)> {
+    let (key, name) = line.split_once(' ')?;
+    Some((Key::from_hex(key)?, name))
 }
 
 #[cfg(test)]

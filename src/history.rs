@@ -243,36 +243,34 @@ impl History {
 
     /// The artifacts (key → name) a build recorded as used; None when its set is gone.
     pub fn used_by(&self, record: &BuildRecord) -> Option<BTreeMap<Key, String>> {
-        if record.used.is_empty() {
-            return Some(BTreeMap::new());
-        }
-        let text = std::fs::read_to_string(self.used_dir.join(&record.used)).ok()?;
-        Some(
-            text.lines()
-                .filter_map(|line| {
-                    let (key, name) = line.split_once(' ')?;
-                    Some((Key::from_hex(key)?, name.to_string()))
-                })
-                .collect(),
-        )
+        Some(self.used(record)?.into_iter().collect())
     }
 
     /// The artifacts (name → key) a build recorded as used, for the report, which looks
     /// its scenes up by name (two scenes that render identically share one key); None when
     /// its set is gone.
     pub fn used_names(&self, record: &BuildRecord) -> Option<BTreeMap<String, Key>> {
-        if record.used.is_empty() {
-            return Some(BTreeMap::new());
-        }
-        let text = std::fs::read_to_string(self.used_dir.join(&record.used)).ok()?;
         Some(
-            text.lines()
-                .filter_map(|line| {
-                    let (key, name) = line.split_once(' ')?;
-                    Some((name.to_string(), Key::from_hex(key)?))
-                })
+            (self.used(record)?.into_iter())
+                .map(|(key, name)| (name, key))
                 .collect(),
         )
+    }
+
+    /// The (key, name) lines of a build's used set, in the build log's line format.
+    fn used(&self, record: &BuildRecord) -> Option<Vec<(Key, String)>> {
+        let text = if record.used.is_empty() {
+            String::new()
+        } else {
+            std::fs::read_to_string(self.used_dir.join(&record.used)).ok()?
+        };
+        let entries = (text.lines())
+            .filter_map(|line| {
+                let (key, name) = crate::build_log::entry(line)?;
+                Some((key, name.to_string()))
+            })
+            .collect();
+        Some(entries)
     }
 
     /// The folder of used sets (for `render gc`, which removes sets no kept build names).

@@ -180,27 +180,28 @@ pub fn report(error: Error) {
 /// Renders a diagnostic the same way everywhere: colour on a terminal, plain text in logs
 /// (and tests), file:line:col and a snippet for configuration errors.
 pub fn render(diagnostic: &dyn miette::Diagnostic) -> String {
-    use miette::{GraphicalReportHandler, GraphicalTheme};
     use std::io::IsTerminal;
     // Logs are not wrapped: a message stays on one line for grep and for tests.
-    let (theme, width) = if std::io::stderr().is_terminal() {
-        (GraphicalTheme::unicode(), 100)
+    if std::io::stderr().is_terminal() {
+        render_with(diagnostic, miette::GraphicalTheme::unicode(), 100)
     } else {
-        (GraphicalTheme::unicode_nocolor(), 400)
-    };
-    let mut out = String::new();
-    let _ = GraphicalReportHandler::new_themed(theme)
-        .with_width(width)
-        .render_report(&mut out, diagnostic);
-    out
+        render_plain(diagnostic)
+    }
 }
 
 /// A diagnostic as plain text, whatever stderr is (for files: the history, the report).
 pub fn render_plain(diagnostic: &dyn miette::Diagnostic) -> String {
-    use miette::{GraphicalReportHandler, GraphicalTheme};
+    render_with(diagnostic, miette::GraphicalTheme::unicode_nocolor(), 400)
+}
+
+fn render_with(
+    diagnostic: &dyn miette::Diagnostic,
+    theme: miette::GraphicalTheme,
+    width: usize,
+) -> String {
     let mut out = String::new();
-    let _ = GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor())
-        .with_width(400)
+    let _ = miette::GraphicalReportHandler::new_themed(theme)
+        .with_width(width)
         .render_report(&mut out, diagnostic);
     out
 }
