@@ -600,7 +600,7 @@ mod tests {
             }
         }
 
-        let jitter = |i: usize| if i % 2 == 0 { 2.0 } else { -2.0 };
+        let jitter = |i: usize| if i.is_multiple_of(2) { 2.0 } else { -2.0 };
         let mut frames: Vec<_> = (0..12)
             .map(|i| (0.9, Some(face(144.0 + jitter(i), 144.0, 1.0, 0.0))))
             .collect();
