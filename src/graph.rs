@@ -88,7 +88,7 @@ impl Graph {
                     let face = match faces.get(avatar.name.as_str()) {
                         Some(&face) => face,
                         None => {
-                            let (spec, work) = plan::face_track(avatar, hashes)?;
+                            let (spec, work) = plan::face_track(avatar, device, hashes)?;
                             let face = graph.add(format!("face-track {}", avatar.name), spec, work);
                             faces.insert(&avatar.name, face);
                             face
@@ -234,8 +234,14 @@ pub struct Stale {
 }
 
 /// Whether a scene that will be built shows an avatar on a neural model or a `gpu = true`
-/// engine, or speaks through a `gpu = true` engine (so the build must know its device).
+/// engine, or speaks through a `gpu = true` engine, or has any line at all when render's
+/// face landmark model is installed (every face track runs it), so the build must know its
+/// device.
 pub fn uses_models(manifest: &Manifest) -> bool {
+    let lines = || (manifest.projects.iter().flat_map(|p| &p.scenes)).any(|s| !s.lines.is_empty());
+    if crate::face_model::installed().is_ok() && lines() {
+        return true;
+    }
     let gpu = |name: &str| manifest.engines.get(name).is_some_and(|e| e.gpu);
     let voice_gpu = |voice: &str| match &manifest.voices[voice].engine {
         crate::manifest::VoiceEngine::Command { engine, .. } => {

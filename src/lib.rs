@@ -19,6 +19,7 @@ pub mod diagnostic;
 pub mod engine;
 pub mod error;
 pub mod executor;
+pub mod face_model;
 pub mod files;
 pub mod frame;
 pub mod gpu_lane;

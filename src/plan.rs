@@ -10,13 +10,14 @@ use crate::engine::command::CommandJob;
 use crate::engine::espeak::Espeak;
 use crate::engine::ffmpeg::SceneMux;
 use crate::engine::recording::Recording;
-use crate::engine::rustface::Rustface;
+use crate::engine::rustface::{LandmarkModel, Rustface};
 use crate::engine::torchscript::Torchscript;
 use crate::engine::EngineJob;
 use crate::error::Result;
 use crate::key::{Key, KeySpec};
 use crate::manifest::{Avatar, Line, Scene, Voice, VoiceEngine};
 use crate::sources::SourceHashes;
+use crate::stage::face_track::LandmarkKey;
 use crate::stage::lipsync::AvatarFrames;
 use crate::stage::{face_track, lipsync, scene, speech, voice};
 
@@ -85,12 +86,33 @@ pub fn voice_conditioning(
     )
 }
 
-/// An avatar's face track: rustface, the detector built into the binary.
-pub fn face_track(avatar: &Avatar, hashes: &SourceHashes) -> Result<(KeySpec, EngineJob)> {
-    let spec = face_track::key(avatar, "rustface", hashes)?;
+/// An avatar's face track: rustface, the detector built into the binary, then the face
+/// landmark model on `device` when render's installation has it (boxes only without).
+pub fn face_track(
+    avatar: &Avatar,
+    device: Option<Device>,
+    hashes: &SourceHashes,
+) -> Result<(KeySpec, EngineJob)> {
+    let landmarks = match (crate::face_model::installed(), device) {
+        (Ok(model), Some(device)) => Some(LandmarkModel {
+            model: crate::face_model::NAME.to_string(),
+            file: model.file.clone(),
+            blake3: model.pin.clone(),
+            batch_size: model.batch_size,
+            device,
+        }),
+        _ => None,
+    };
+    let key = landmarks.as_ref().map(|model| LandmarkKey {
+        model: &model.model,
+        blake3: &model.blake3,
+        precision: model.device.precision(),
+    });
+    let spec = face_track::key(avatar, "rustface", key, hashes)?;
     let engine = Rustface {
         source: avatar.source.clone(),
         kind: avatar.kind,
+        landmarks,
     };
     Ok((spec, EngineJob::Rustface(engine)))
 }

@@ -494,6 +494,9 @@ fn gpu_programs_and_models_share_the_lane_without_overlap() {
             ("start", group) => {
                 assert!(!busy, "two lane jobs overlap: {events:?}");
                 busy = true;
+                if group == "facemesh" {
+                    continue;
+                }
                 if group == "talker" {
                     assert!(
                         !loaded,

@@ -117,7 +117,9 @@ fn a_worker_that_panics_while_loading_fails_its_models_jobs_and_the_rest_complet
         .find(|(_, event, _)| event == "load-failed")
         .unwrap_or_else(|| panic!("no load-failed event: {events:?}"));
     assert!(failed.0 < 60.0, "{events:?}");
-    assert_eq!(events.iter().filter(|e| e.1 == "load").count(), 0);
+    // Only the face tracks' landmark model loaded.
+    let loads: Vec<_> = events.iter().filter(|e| e.1 == "load").collect();
+    assert!(loads.iter().all(|e| e.2 == "facemesh"), "{events:?}");
     folder.verify_cache();
     assert_eq!(
         common::files_under(&folder.file("cache/tmp"), folder.path()),
@@ -219,9 +221,21 @@ fn lane_jobs_never_overlap_and_each_model_loads_once() {
     }
     assert!(loaded.is_none(), "the last model is unloaded");
     loads.sort();
-    assert_eq!(loads, ["slow-lipsync", "tiny-lipsync"], "{events:?}");
-    // 9 demo lines + 3 twin lines + 2 coda lines, each a clip on the lane.
-    assert_eq!(jobs, 14);
+    // The face tracks' landmark model first (clips need their tracks), then each lip-sync
+    // model once.
+    assert_eq!(
+        loads,
+        ["facemesh", "slow-lipsync", "tiny-lipsync"],
+        "{events:?}"
+    );
+    // 9 demo lines + 3 twin lines + 2 coda lines, each a clip on the lane, and the face
+    // tracks of the demo's avatars and the twin.
+    let tracks = run
+        .made()
+        .iter()
+        .filter(|n| n.starts_with("face-track "))
+        .count();
+    assert_eq!(jobs, 14 + tracks);
     assert_eq!(
         run.made().iter().filter(|n| n.starts_with("clip ")).count(),
         14
@@ -392,8 +406,14 @@ fn the_real_wav2lip_architecture_renders_a_scene() {
     assert_eq!((video.as_str(), audio.as_str()), ("h264", "aac"));
     assert!((video_s - audio_s).abs() <= 0.040);
     let events = lane_events(&folder);
-    assert_eq!(events.iter().filter(|e| e.0 == "load").count(), 1);
-    assert_eq!(events.iter().filter(|e| e.0 == "start").count(), 2);
+    // The landmark model for the face track, then wav2lip for the two clips.
+    let loads: Vec<_> = events.iter().filter(|e| e.0 == "load").collect();
+    assert_eq!(loads.len(), 2, "{events:?}");
+    assert_eq!(loads[0].1, "facemesh", "{events:?}");
+    let clips = events
+        .iter()
+        .filter(|e| e.0 == "start" && e.1 != "facemesh");
+    assert_eq!(clips.count(), 2);
 }
 
 #[test]
@@ -434,15 +454,19 @@ fn bench_runs_through_the_worker_and_compares_with_python() {
 #[test]
 fn a_worker_that_dies_during_a_call_fails_its_models_clips_at_once() {
     let folder = demo_with_model_and_a_builtin_scene();
-    // A worker that loads, then crashes on the first call it gets.
+    // The lip-sync model's worker loads, then crashes on the first call it gets; the
+    // face tracks' landmark model runs in the real worker.
     let starts = folder.file("worker-starts");
     let fake = folder.file("fake-worker");
+    let real = std::path::Path::new(common::bin()).with_file_name("render-worker");
     common::write_program(
         &fake,
         &format!(
-            "#!/bin/sh\necho started >> '{}'\n\
+            "#!/bin/sh\ncase \"$*\" in *tiny-lipsync*) ;; *) exec '{}' \"$@\" ;; esac\n\
+             echo started >> '{}'\n\
              echo '{{\"ready\":{{\"device\":\"cpu\",\"precision\":\"fp32\",\"seconds\":0}}}}'\n\
              read call\necho 'cuda kernel fault' >&2\nkill -SEGV $$\n",
+            real.display(),
             starts.display()
         ),
     );

@@ -1,7 +1,8 @@
 //! Jobs are data: `render plan --write-jobs` writes every stale artifact's job spec, and
 //! `render run-job SPEC` — what a cluster executor would run on another machine — makes
 //! exactly the objects an in-process build makes, byte for byte, for every kind of job
-//! and every engine. A build with no model jobs never starts a worker.
+//! and every engine. A build with no model jobs (an edit after the face tracks are made)
+//! never starts a worker.
 
 mod common;
 
@@ -145,9 +146,17 @@ fn run_job_refuses_a_job_whose_inputs_are_missing_or_a_spec_that_lies() {
     );
 }
 
+/// Face tracks run the landmark model, so the demo's first build starts a worker; an edit
+/// that re-makes only speech, clips and scenes (built-in lip-sync) has no model job.
 #[test]
 fn a_build_without_model_jobs_never_starts_a_worker() {
     let folder = Folder::small_demo();
+    folder.build();
+    folder.edit(
+        "projects/demo/project.toml",
+        "So if I change one line, what happens?",
+        "A line that was edited.",
+    );
     // A worker that leaves a mark if anyone starts it.
     let mark = folder.file("worker-started");
     let script = folder.file("fake-worker");
@@ -162,6 +171,12 @@ fn a_build_without_model_jobs_never_starts_a_worker() {
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(!mark.exists(), "a worker was started");
+    assert!(
+        run.made().iter().any(|n| n.starts_with("speech ")),
+        "{:?}",
+        run.made()
+    );
+    assert!(!run.made().iter().any(|n| n.starts_with("face-track ")));
     assert_eq!(
         folder.out_files(),
         common::published(&["out/demo/dialogue.mp4", "out/demo/welcome.mp4"])

@@ -151,6 +151,9 @@ pub fn with_folder(found: Result<PathBuf>, command: impl FnOnce(&Path) -> i32) -
 /// The device for models, when the manifest uses any: `auto` may fall back to the CPU
 /// with a notice; an unusable `cuda:N` is a configuration error.
 pub fn device(manifest: &Manifest) -> Result<Option<Device>> {
+    if let Err(notice) = crate::face_model::installed() {
+        eprintln!("render: {notice}");
+    }
     if !crate::graph::uses_models(manifest) {
         return Ok(None);
     }

@@ -1,6 +1,6 @@
 //! Engines: how a stage is done. A stage (`src/stage/`) says what an artifact is made from,
 //! what enters its key and how its output is checked; an engine is one way of making it —
-//! espeak-ng or a recording for speech, rustface for face tracks, the built-in CPU mouth or
+//! espeak-ng or a recording for speech, rustface (with the landmark model) for face tracks, the built-in CPU mouth or
 //! a TorchScript model for clips, ffmpeg for scenes, and the command engine: any external
 //! program declared as `[engines.<name>]` (XTTS, Piper, SadTalker, …).
 //!
@@ -14,6 +14,7 @@
 pub mod builtin_lipsync;
 pub mod command;
 pub mod espeak;
+pub mod facemesh;
 pub mod ffmpeg;
 pub mod mel;
 pub mod recording;

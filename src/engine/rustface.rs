@@ -1,26 +1,65 @@
 //! Finds the avatar's face in every frame with rustface's built-in SeetaFace detector, so
 //! lip-sync knows where the mouth is without any downloaded model. The model ships inside
 //! the binary; a face track is detected, gap-filled and smoothed so the mouth does not jitter.
+//!
+//! With render's face landmark model installed (`face_model.rs`), the box is only the
+//! start: `run` cuts a context patch around it on every frame, the model finds the 468
+//! landmarks on the GPU lane (two passes in one call, `facemesh.rs`), and `finish` maps them
+//! back to the image, fills low-score frames from their neighbours and smooths them over
+//! time for videos.
 
 use std::path::Path;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{Engine, Made, Step, Task};
+use super::facemesh::{self, CONTEXT_LEN, OUT_LEN};
+use super::torchscript::{read_f32, write_f32};
+use super::{Engine, LaneCall, LaneDone, Made, ModelCall, Resource, Step, Task};
+use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::frame::{FaceBox, Frame};
 use crate::manifest::{AvatarKind, SourceFile};
 use crate::stage::face_track::{self, Track, CROP, OUTPUT};
 
-/// The face-track engine: the detector on every avatar frame.
+/// The face-track engine: the detector on every avatar frame, then the landmark model when
+/// render has one.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Rustface {
     pub source: SourceFile,
     pub kind: AvatarKind,
+    #[serde(default)]
+    pub landmarks: Option<LandmarkModel>,
 }
 
+/// The landmark model a face track runs (`face_model.rs` found it).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct LandmarkModel {
+    /// Its name, which is its lane group.
+    pub model: String,
+    pub file: std::path::PathBuf,
+    /// The blake3 that model.toml pins (and the key holds).
+    pub blake3: String,
+    pub batch_size: usize,
+    pub device: Device,
+}
+
+/// The boxes, kept in the job folder between `run` and `finish` (so `finish` need not
+/// decode and detect again).
+const BOXES_FILE: &str = "boxes.json";
+const CONTEXT_FILE: &str = "context.f32";
+const LANDMARKS_FILE: &str = "landmarks.f32";
+
 impl Engine for Rustface {
+    fn resource(&self) -> Resource {
+        match &self.landmarks {
+            Some(model) => Resource::Gpu {
+                group: model.model.clone(),
+            },
+            None => Resource::Cpu,
+        }
+    }
+
     fn run(&self, _job: &Task, dir: &Path) -> Result<Step> {
         let (frames, fps) = face_track::load_frames(&self.source, self.kind)?;
         let boxes = track(&frames).map_err(|no_face| Error::NoFace {
@@ -32,11 +71,70 @@ impl Engine for Rustface {
             height: frames[0].height,
             fps,
             boxes,
+            landmarks: Vec::new(),
         };
-        face_track::write_track(&dir.join(OUTPUT), &track)?;
         save_crop(&frames[0], &track.boxes[0], &dir.join(CROP))?;
-        Ok(Step::Done(Made::cpu(&[OUTPUT, CROP])))
+        let Some(model) = &self.landmarks else {
+            face_track::write_track(&dir.join(OUTPUT), &track)?;
+            return Ok(Step::Done(Made::cpu(&[OUTPUT, CROP])));
+        };
+        check_pin(model)?;
+        let mut context = vec![0f32; frames.len() * CONTEXT_LEN];
+        context
+            .par_chunks_mut(CONTEXT_LEN)
+            .zip(frames.par_iter().zip(&track.boxes))
+            .for_each(|(out, (frame, face))| facemesh::context_input(frame, face, out));
+        write_f32(&dir.join(CONTEXT_FILE), &context)?;
+        face_track::write_track(&dir.join(BOXES_FILE), &track)?;
+        Ok(Step::Lane(LaneCall::Model(ModelCall {
+            model: model.model.clone(),
+            file: model.file.clone(),
+            device: model.device,
+            contract: facemesh::CONTRACT.into(),
+            batch_size: model.batch_size,
+            frames: frames.len(),
+            inputs: std::collections::BTreeMap::from([(
+                "context".to_string(),
+                dir.join(CONTEXT_FILE),
+            )]),
+            output: dir.join(LANDMARKS_FILE),
+        })))
     }
+
+    /// Maps the model's landmarks back to the frames and writes the track.
+    fn finish(&self, _job: &Task, dir: &Path, done: LaneDone) -> Result<Made> {
+        let mut track = face_track::read_track(&dir.join(BOXES_FILE))?;
+        let output = read_f32(&dir.join(LANDMARKS_FILE), track.boxes.len() * OUT_LEN)?;
+        let video = self.kind == AvatarKind::Video;
+        track.landmarks = facemesh::to_track(&output, &track.boxes, video);
+        face_track::write_track(&dir.join(OUTPUT), &track)?;
+        for scratch in [BOXES_FILE, CONTEXT_FILE, LANDMARKS_FILE] {
+            let path = dir.join(scratch);
+            std::fs::remove_file(&path).map_err(|e| Error::io("cannot remove", &path, e))?;
+        }
+        Ok(Made {
+            outputs: vec![OUTPUT.to_string(), CROP.to_string()],
+            device: done.device,
+            precision: done.precision,
+            batch_size: done.batch_size,
+            peak_memory_bytes: done.peak_memory_bytes,
+        })
+    }
+}
+
+/// The weights must be the ones model.toml pins (and the key names): a file changed since
+/// the export would make tracks under another model's key.
+fn check_pin(model: &LandmarkModel) -> Result<()> {
+    let hash = crate::files::hash_file(&model.file)?.hex();
+    if hash != model.blake3 {
+        return Err(Error::Other(format!(
+            "the face landmark model `{}` does not match the blake3 pinned in its model.toml (pinned {}…, file {}…); run ./tools/setup to export it again",
+            model.file.display(),
+            &model.blake3[..12],
+            &hash[..12]
+        )));
+    }
+    Ok(())
 }
 
 fn save_crop(frame: &Frame, face: &FaceBox, path: &Path) -> Result<()> {

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use tch::{CModule, Device, Kind, Tensor};
+use tch::{CModule, Device, IValue, Kind, Tensor};
 
 use render::error::{Error, Result};
 
@@ -92,6 +92,10 @@ pub const WAV2LIP_MEL: usize = 80 * 16;
 pub const WAV2LIP_FACE: usize = 6 * 96 * 96;
 pub const WAV2LIP_OUT: usize = 3 * 96 * 96;
 
+/// One crop of the facemesh contract, `[3,192,192]`, and its landmarks, `[468,3]`.
+pub const FACEMESH_IN: usize = 3 * 192 * 192;
+pub const FACEMESH_OUT: usize = 468 * 3;
+
 /// A TorchScript module loaded on the lane's device.
 pub struct LoadedModel {
     pub name: String,
@@ -174,6 +178,79 @@ impl LoadedModel {
         let len = batch * 3 * 96 * 96;
         let mut data = vec![0f32; len];
         output.f_copy_data(&mut data, len).map_err(torch)?;
+        Ok(data)
+    }
+
+    /// Runs the facemesh model on every crop (`[k,3,192,192]`, RGB 0..1) into `landmarks`
+    /// (`[k,468,3]`, crop pixels) and `scores` (`[k]`), in batches that halve on CUDA
+    /// out-of-memory. Returns the batch size that worked.
+    pub fn facemesh_frames(
+        &self,
+        crops: &[f32],
+        landmarks: &mut [f32],
+        scores: &mut [f32],
+        batch_size: usize,
+    ) -> Result<usize> {
+        let frames = scores.len();
+        in_batches(frames, batch_size, &self.accelerator, |range| {
+            let (points, score) = self.facemesh(
+                &crops[range.start * FACEMESH_IN..range.end * FACEMESH_IN],
+                range.len(),
+            )?;
+            landmarks[range.start * FACEMESH_OUT..range.end * FACEMESH_OUT]
+                .copy_from_slice(&points);
+            scores[range.clone()].copy_from_slice(&score);
+            Ok(())
+        })
+    }
+
+    /// The facemesh contract on `batch` crops: `[B,3,192,192]` in, a tuple of landmarks
+    /// `[B,468,3]` and score `[B]` out, as f32.
+    fn facemesh(&self, crops: &[f32], batch: usize) -> Result<(Vec<f32>, Vec<f32>)> {
+        let _guard = tch::no_grad_guard();
+        let torch = |e: tch::TchError| self.torch_error(e);
+        let input = Tensor::from_slice(crops)
+            .f_view([batch as i64, 3, 192, 192])
+            .and_then(|t| t.f_to_device(self.accelerator.device))
+            .and_then(|t| t.f_to_kind(self.accelerator.kind()))
+            .map_err(torch)?;
+        let output = self
+            .module
+            .forward_is(&[IValue::Tensor(input)])
+            .map_err(torch)?;
+        let violation = |got: String| Error::ContractViolation {
+            model: self.name.clone(),
+            contract: "facemesh".into(),
+            expected: format!("([{batch}, 468, 3], [{batch}])"),
+            got,
+        };
+        let IValue::Tuple(parts) = output else {
+            return Err(violation(format!("{output:?}").chars().take(80).collect()));
+        };
+        let [IValue::Tensor(points), IValue::Tensor(score)] = parts.as_slice() else {
+            return Err(violation(format!("a tuple of {} values", parts.len())));
+        };
+        let b = batch as i64;
+        if points.size() != [b, 468, 3] || score.size() != [b] {
+            return Err(violation(format!(
+                "({:?}, {:?})",
+                points.size(),
+                score.size()
+            )));
+        }
+        Ok((self.to_f32(points)?, self.to_f32(score)?))
+    }
+
+    fn to_f32(&self, tensor: &Tensor) -> Result<Vec<f32>> {
+        let torch = |e: tch::TchError| self.torch_error(e);
+        let tensor = tensor
+            .f_to_kind(Kind::Float)
+            .and_then(|t| t.f_to_device(Device::Cpu))
+            .and_then(|t| t.f_contiguous())
+            .map_err(torch)?;
+        let len = tensor.numel();
+        let mut data = vec![0f32; len];
+        tensor.f_copy_data(&mut data, len).map_err(torch)?;
         Ok(data)
     }
 

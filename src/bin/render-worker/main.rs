@@ -14,6 +14,7 @@ use std::time::Instant;
 use clap::{Parser, Subcommand};
 
 use render::device::Device;
+use render::engine::facemesh;
 use render::engine::torchscript::{read_f32, write_f32};
 use render::engine::{LaneDone, ModelCall};
 use render::error::{Error, Result};
@@ -132,24 +133,59 @@ fn serve(model: &str, file: &std::path::Path, device: Device) -> i32 {
     0
 }
 
-/// One call of the wav2lip contract: mel `[B,1,80,16]` + faces `[B,6,96,96]` in,
-/// `[B,3,96,96]` out, in batches that halve on out-of-memory.
+/// One call: its contract's tensors in, its output written, in batches that halve on
+/// out-of-memory.
 fn run_call(loaded: &LoadedModel, call: &ModelCall) -> Result<LaneDone> {
-    if call.contract != "wav2lip" {
-        return Err(Error::Other(format!(
-            "model `{}`: unknown contract `{}`",
-            call.model, call.contract
-        )));
+    match call.contract.as_str() {
+        "wav2lip" => wav2lip_call(loaded, call),
+        facemesh::CONTRACT => facemesh_call(loaded, call),
+        other => Err(Error::Other(format!(
+            "model `{}`: unknown contract `{other}`",
+            call.model
+        ))),
     }
-    let input = |name: &str, len: usize| -> Result<Vec<f32>> {
-        let path = call.inputs.get(name).ok_or_else(|| {
-            Error::Other(format!(
-                "model `{}`: the call has no `{name}` input",
-                call.model
-            ))
-        })?;
-        read_f32(path, len)
-    };
+}
+
+fn input(call: &ModelCall, name: &str, len: usize) -> Result<Vec<f32>> {
+    let path = call.inputs.get(name).ok_or_else(|| {
+        Error::Other(format!(
+            "model `{}`: the call has no `{name}` input",
+            call.model
+        ))
+    })?;
+    read_f32(path, len)
+}
+
+fn lane_done(loaded: &LoadedModel, call: &ModelCall, batch_size: usize) -> LaneDone {
+    LaneDone {
+        device: call.device.to_string(),
+        precision: call.device.precision().to_string(),
+        batch_size: Some(batch_size),
+        peak_memory_bytes: loaded.accelerator.peak_memory(),
+    }
+}
+
+/// The facemesh call: context patches `[N,3,288,288]` in; the model runs twice on crops cut
+/// from them (`render::engine::facemesh::two_pass`: level, then levelled by the eyes);
+/// landmarks and score per frame out.
+fn facemesh_call(loaded: &LoadedModel, call: &ModelCall) -> Result<LaneDone> {
+    let frames = call.frames;
+    let context = input(call, "context", frames * facemesh::CONTEXT_LEN)?;
+    loaded.accelerator.reset_peak_memory();
+    let mut used = call.batch_size;
+    let output = facemesh::two_pass(&context, frames, |crops, n| {
+        let mut landmarks = vec![0f32; n * facemesh::POINTS * 3];
+        let mut scores = vec![0f32; n];
+        used = loaded.facemesh_frames(crops, &mut landmarks, &mut scores, call.batch_size)?;
+        Ok((landmarks, scores))
+    })?;
+    write_f32(&call.output, &output)?;
+    Ok(lane_done(loaded, call, used))
+}
+
+/// The wav2lip call: mel `[B,1,80,16]` + faces `[B,6,96,96]` in, `[B,3,96,96]` out.
+fn wav2lip_call(loaded: &LoadedModel, call: &ModelCall) -> Result<LaneDone> {
+    let input = |name: &str, len: usize| input(call, name, len);
     let frames = call.frames;
     let mel = input("mel", frames * WAV2LIP_MEL)?;
     let faces = input("faces", frames * WAV2LIP_FACE)?;
@@ -158,10 +194,5 @@ fn run_call(loaded: &LoadedModel, call: &ModelCall) -> Result<LaneDone> {
     let mut output = vec![0f32; frames * WAV2LIP_OUT];
     let used = loaded.wav2lip_frames(&mel, &faces, &mut output, call.batch_size)?;
     write_f32(&call.output, &output)?;
-    Ok(LaneDone {
-        device: call.device.to_string(),
-        precision: call.device.precision().to_string(),
-        batch_size: Some(used),
-        peak_memory_bytes: accelerator.peak_memory(),
-    })
+    Ok(lane_done(loaded, call, used))
 }
