@@ -140,7 +140,10 @@ pub fn clip(
         return Ok((spec, EngineJob::Command(job)));
     }
     match (&avatar.model, device) {
-        (None, _) => Ok((spec, EngineJob::BuiltinLipsync(BuiltinLipsync(frames)))),
+        (None, _) => Ok((
+            spec.param("face", crate::engine::builtin_lipsync::VERSION),
+            EngineJob::BuiltinLipsync(BuiltinLipsync(frames)),
+        )),
         (Some(model), Some(device)) => {
             let (spec, engine) = Torchscript::plan(spec, frames, model, device, hashes)?;
             Ok((spec, EngineJob::Torchscript(engine)))

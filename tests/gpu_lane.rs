@@ -242,9 +242,9 @@ fn lane_jobs_never_overlap_and_each_model_loads_once() {
     );
     // The report draws the same record: a bar per call, each model's load and unload marked.
     let html = folder.read("out/report.html");
-    assert_eq!(html.matches("<rect class=\"call\"").count(), 14);
-    assert_eq!(html.matches("class=\"mark load\"").count(), 2);
-    assert_eq!(html.matches("class=\"mark unload\"").count(), 2);
+    assert_eq!(html.matches("<rect class=\"call\"").count(), 14 + tracks);
+    assert_eq!(html.matches("class=\"mark load\"").count(), 3);
+    assert_eq!(html.matches("class=\"mark unload\"").count(), 3);
 }
 
 #[test]

@@ -1,17 +1,30 @@
-//! Lip-sync that runs on the CPU with no model weights: the audio's loudness opens the
-//! avatar's mouth by warping the lower lip and jaw down and painting a dark mouth
-//! interior between the lips. It is the fallback that always works, not a lip reader.
+//! The built-in face: lip-sync that runs on the CPU with no model of its own beyond the
+//! face track's landmarks. Speech becomes mouth shapes (`viseme.rs`), the clip's key
+//! seeds blinks and, for a still portrait, an idle sway (`idle.rs`), and each frame's
+//! landmarks move for them (`face_rig.rs`) and carry the pixels with a mesh warp
+//! (`face_warp.rs`).
+//!
+//! A face track without landmarks (render's landmark model not installed) falls back to
+//! the box-located mouth below: a warp of the region where a frontal face's mouth
+//! usually is, with a dark opening. It is what always works, not what looks best.
 
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::face_rig::{FaceRig, MouthShape, Pose};
+use super::idle::Life;
+use super::viseme::mouth_shapes;
 use super::{Engine, Made, Step, Task};
 use crate::error::Result;
 use crate::frame::{FaceBox, Frame};
+use crate::manifest::AvatarKind;
 use crate::stage::lipsync::{AvatarFrames, Inputs, OUTPUT};
 
-/// The clip engine: the avatar's frames with the mouth opened by the speech's loudness.
+/// Enters the clip's key: 2 is the landmark rig (mesh warp, visemes, blinks, idle sway).
+pub const VERSION: &str = "builtin-face-2";
+
+/// The clip engine: the avatar's frames with the mouth moved by the speech, blinking.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct BuiltinLipsync(pub AvatarFrames);
 
@@ -24,105 +37,41 @@ impl Engine for BuiltinLipsync {
             count,
             sources,
         } = job.clip_inputs(&self.0)?;
-        let mut openness =
-            mouth_openness(&audio.samples, audio.sample_rate, self.0.fps as f64, count);
+        let fps = self.0.fps as f64;
+        let mut shapes = mouth_shapes(&audio.samples, audio.sample_rate, fps, count);
         // Every clip ends with the mouth closed, so the scene's pause holds a still face.
-        if let Some(last) = openness.last_mut() {
-            *last = 0.0;
+        if let Some(last) = shapes.last_mut() {
+            *last = MouthShape::default();
         }
+        // One rig per avatar frame that is shown and has landmarks.
+        let mut rigs: Vec<Option<FaceRig>> = (0..frames.len()).map(|_| None).collect();
+        for &src in &sources {
+            if rigs[src].is_none() {
+                let points = track.landmarks.get(src).and_then(|l| l.points.as_ref());
+                rigs[src] = points.and_then(|p| FaceRig::new(p));
+            }
+        }
+        let still = self.0.kind == AvatarKind::Image;
+        let life = Life::new(job.key.seed(), count as f64 / fps, still);
         let size = (frames[0].width, frames[0].height);
         self.0.encode(job.name, dir, size, count, |i| {
             let src = sources[i];
-            animate(&frames[src], &track.boxes[src], openness[i])
+            match &rigs[src] {
+                Some(rig) => {
+                    let t = i as f64 / fps;
+                    let pose = Pose {
+                        mouth: shapes[i],
+                        // A video avatar blinks on its own.
+                        blink: if still { life.blink(t) } else { 0.0 },
+                        head: life.head(t),
+                    };
+                    rig.pose(&frames[src], &pose)
+                }
+                None => animate(&frames[src], &track.boxes[src], shapes[i].open),
+            }
         })?;
         Ok(Step::Done(Made::cpu(&[OUTPUT])))
     }
-}
-
-/// Below this loudness the mouth stays closed.
-const QUIET_DBFS: f32 = -45.0;
-/// The line's loud frames (this percentile of its voiced frames) open the mouth fully;
-/// the jaw follows the amplitude linearly below that, as it roughly does in speech.
-const LOUD_PERCENTILE: f64 = 0.95;
-/// ...but a quiet recording is not blown up to a shout.
-const MIN_LOUD_DBFS: f32 = -30.0;
-
-/// Time constants of the opening (fast, so syllables land on time) and the closing
-/// (slower, so the mouth does not flutter between syllables).
-const ATTACK_SECONDS: f64 = 0.015;
-const RELEASE_SECONDS: f64 = 0.08;
-
-/// Openness below this is shown as a closed mouth, so silence leaves frames untouched.
-const CLOSED_BELOW: f32 = 0.02;
-
-/// How open the mouth is (0 closed, 1 fully open) in each of `n_frames` video frames,
-/// following the loudness of mono `samples` in [-1, 1].
-pub fn mouth_openness(samples: &[f32], sample_rate: u32, fps: f64, n_frames: usize) -> Vec<f32> {
-    if sample_rate == 0 || !(fps.is_finite() && fps > 0.0) {
-        return vec![0.0; n_frames];
-    }
-    let samples_per_frame = sample_rate as f64 / fps;
-    let frame_seconds = 1.0 / fps;
-    let attack = (1.0 - (-frame_seconds / ATTACK_SECONDS).exp()) as f32;
-    let release = (1.0 - (-frame_seconds / RELEASE_SECONDS).exp()) as f32;
-
-    let loudness: Vec<f32> = (0..n_frames)
-        .map(|i| {
-            let start = ((i as f64 * samples_per_frame) as usize).min(samples.len());
-            let end = (((i + 1) as f64 * samples_per_frame) as usize).min(samples.len());
-            rms(&samples[start..end])
-        })
-        .collect();
-    let loud = loud_reference(&loudness);
-    let mut level = 0.0f32;
-    loudness
-        .iter()
-        .map(|&rms| {
-            let target = loudness_to_openness(rms, loud);
-            let rate = if target > level { attack } else { release };
-            level += (target - level) * rate;
-            if level < CLOSED_BELOW {
-                level = 0.0;
-            }
-            level
-        })
-        .collect()
-}
-
-/// Root mean square, ignoring non-finite samples from a broken decoder.
-fn rms(window: &[f32]) -> f32 {
-    if window.is_empty() {
-        return 0.0;
-    }
-    let sum: f64 = window
-        .iter()
-        .filter(|s| s.is_finite())
-        .map(|&s| (s as f64) * (s as f64))
-        .sum();
-    (sum / window.len() as f64).sqrt() as f32
-}
-
-fn dbfs_to_amplitude(dbfs: f32) -> f32 {
-    10f32.powf(dbfs / 20.0)
-}
-
-/// The RMS that opens the mouth fully: a high percentile of the voiced frames.
-fn loud_reference(loudness: &[f32]) -> f32 {
-    let quiet = dbfs_to_amplitude(QUIET_DBFS);
-    let mut voiced: Vec<f32> = loudness.iter().copied().filter(|&r| r > quiet).collect();
-    if voiced.is_empty() {
-        return f32::INFINITY;
-    }
-    voiced.sort_by(f32::total_cmp);
-    let index = ((voiced.len() - 1) as f64 * LOUD_PERCENTILE).round() as usize;
-    voiced[index].max(dbfs_to_amplitude(MIN_LOUD_DBFS))
-}
-
-fn loudness_to_openness(rms: f32, loud: f32) -> f32 {
-    if rms.is_nan() || rms <= dbfs_to_amplitude(QUIET_DBFS) {
-        return 0.0;
-    }
-    (rms / loud).clamp(0.0, 1.0)
 }
 
 /// Where the mouth sits in a frame, and the rectangle the animation may touch.
@@ -364,74 +313,6 @@ fn sample(frame: &Frame, x: f32, y: f32) -> [f32; 3] {
 mod tests {
     use super::super::rustface::{test_portrait, FaceDetector};
     use super::*;
-
-    const RATE: u32 = 16_000;
-    const FPS: f64 = 25.0;
-
-    fn sine(seconds: f64, amplitude: f32) -> Vec<f32> {
-        let n = (seconds * RATE as f64) as usize;
-        (0..n)
-            .map(|i| {
-                let t = i as f32 / RATE as f32;
-                amplitude * (2.0 * std::f32::consts::PI * 200.0 * t).sin()
-            })
-            .collect()
-    }
-
-    #[test]
-    fn silence_keeps_the_mouth_closed() {
-        let silence = vec![0.0; RATE as usize * 2];
-        let open = mouth_openness(&silence, RATE, FPS, 50);
-        assert_eq!(open, vec![0.0; 50]);
-        // Frames past the end of the audio are silent too.
-        assert_eq!(mouth_openness(&[], RATE, FPS, 3), vec![0.0; 3]);
-    }
-
-    #[test]
-    fn loud_speech_opens_the_mouth_fully() {
-        let loud = sine(1.0, 0.5);
-        let open = mouth_openness(&loud, RATE, FPS, 25);
-        for (i, v) in open.iter().enumerate().skip(1) {
-            assert!(*v > 0.95, "frame {i}: {v}");
-        }
-    }
-
-    #[test]
-    fn quiet_speech_opens_it_partly() {
-        // A 0.02 amplitude sine is about -37 dBFS.
-        let open = mouth_openness(&sine(1.0, 0.02), RATE, FPS, 25);
-        assert!(open[20] > 0.1 && open[20] < 0.5, "{}", open[20]);
-    }
-
-    #[test]
-    fn opens_on_onset_and_closes_over_several_frames() {
-        // 0.4 s of silence, 0.4 s of speech, 0.8 s of silence.
-        let mut audio = vec![0.0; (0.4 * RATE as f64) as usize];
-        audio.extend(sine(0.4, 0.5));
-        audio.extend(vec![0.0; (0.8 * RATE as f64) as usize]);
-        let open = mouth_openness(&audio, RATE, FPS, 40);
-        // Speech starts exactly at frame 10.
-        assert_eq!(open[9], 0.0);
-        assert!(open[10] > 0.8, "onset {}", open[10]);
-        // Speech ends at frame 20: the mouth closes gradually, not at once.
-        assert!(open[20] > 0.3 && open[20] < 0.9, "{:?}", &open[19..26]);
-        assert!(open[21] < open[20] && open[21] > 0.1, "{:?}", &open[19..26]);
-        for i in 20..26 {
-            assert!(open[i + 1] <= open[i]);
-        }
-        // ...and is shut well before the clip ends.
-        assert_eq!(open[32], 0.0);
-    }
-
-    #[test]
-    fn bad_audio_parameters_give_a_closed_mouth() {
-        let loud = sine(0.2, 0.5);
-        assert_eq!(mouth_openness(&loud, 0, FPS, 4), vec![0.0; 4]);
-        assert_eq!(mouth_openness(&loud, RATE, 0.0, 4), vec![0.0; 4]);
-        assert_eq!(mouth_openness(&loud, RATE, f64::NAN, 4), vec![0.0; 4]);
-        let broken = vec![f32::NAN; 1000];
-        assert_eq!(mouth_openness(&broken, RATE, FPS, 2), vec![0.0; 2]);
-    }
 
     /// A skin-coloured frame with lips and some texture, so warps visibly move pixels.
     fn synthetic_face() -> (Frame, FaceBox) {

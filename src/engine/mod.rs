@@ -14,12 +14,16 @@
 pub mod builtin_lipsync;
 pub mod command;
 pub mod espeak;
+pub mod face_rig;
+pub mod face_warp;
 pub mod facemesh;
 pub mod ffmpeg;
+pub mod idle;
 pub mod mel;
 pub mod recording;
 pub mod rustface;
 pub mod torchscript;
+pub mod viseme;
 pub mod wav2lip;
 
 use std::collections::BTreeMap;
