@@ -1,0 +1,185 @@
+//! `render bench face`: the real binary measures videos made with ffmpeg from the demo
+//! portrait against the portrait itself — a still one, one moved by a known number of
+//! pixels, one rolled by 2°, one scaled into a bigger frame — with the repository's face
+//! landmark model (`models/facemesh/`, exported by tools/setup) on the CPU.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The portrait, 512×512.
+fn portrait() -> PathBuf {
+    common::repo().join("avatars/astronaut.png")
+}
+
+/// Whether the landmark model is installed; says why the test is skipped when not.
+fn model_installed() -> bool {
+    let model = common::repo().join("models/facemesh/facemesh.pt");
+    if !model.is_file() {
+        eprintln!(
+            "skipped: {} is missing (tools/setup exports it)",
+            model.display()
+        );
+    }
+    model.is_file()
+}
+
+/// One second at 10 fps of the portrait through `filter`, with half a second of a 220 Hz
+/// tone, then half a second of silence.
+fn video(dir: &Path, name: &str, filter: &str) -> PathBuf {
+    let out = dir.join(name);
+    let portrait = portrait();
+    let tone = "aevalsrc=if(lt(t\\,0.5)\\,0.3*sin(2*PI*220*t)\\,0):s=16000:d=1";
+    common::ffmpeg(&[
+        "-loop",
+        "1",
+        "-framerate",
+        "10",
+        "-i",
+        portrait.to_str().unwrap(),
+        "-f",
+        "lavfi",
+        "-i",
+        tone,
+        "-t",
+        "1",
+        "-vf",
+        &format!("{filter},format=yuv420p"),
+        "-c:v",
+        "libx264",
+        "-crf",
+        "12",
+        "-c:a",
+        "aac",
+        "-y",
+        out.to_str().unwrap(),
+    ]);
+    out
+}
+
+/// `render bench face VIDEO --reference astronaut.png --json -`: its JSON.
+fn measure(video: &Path) -> serde_json::Value {
+    let output = Command::new(common::bin())
+        .args(["bench", "face"])
+        .arg(video)
+        .arg("--reference")
+        .arg(portrait())
+        .args(["--json", "-"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    eprintln!("{stderr}");
+    assert!(output.status.success(), "{stderr}");
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+fn number(value: &serde_json::Value) -> f64 {
+    value
+        .as_f64()
+        .unwrap_or_else(|| panic!("not a number: {value}"))
+}
+
+fn series(report: &serde_json::Value, name: &str) -> Vec<f64> {
+    (report["series"][name].as_array().unwrap().iter())
+        .map(number)
+        .collect()
+}
+
+fn mean(values: &[f64]) -> f64 {
+    values.iter().sum::<f64>() / values.len() as f64
+}
+
+#[test]
+fn a_still_video_of_the_portrait_measures_as_the_portrait() {
+    if !model_installed() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let report = measure(&video(dir.path(), "still.mp4", "null"));
+    assert_eq!(report["frames"], 10);
+    assert!((number(&report["seconds"]) - 1.0).abs() < 1e-9);
+    assert_eq!(report["frames_without_face"], 0);
+    let reference = number(&report["reference_opening"]);
+    let opening = series(&report, "opening");
+    assert_eq!(opening.len(), 10);
+    for o in &opening {
+        assert!((o - reference).abs() < 0.004, "{o} vs {reference}");
+    }
+    // Half a second of tone, half of silence.
+    let loudness = series(&report, "loudness_dbfs");
+    assert!(loudness[1] > -20.0 && loudness[8] < -45.0, "{loudness:?}");
+    assert_eq!(report["silent_frames"], 5);
+    assert!(number(&report["silent_opening_excess"]).abs() < 0.004);
+    assert_eq!(report["blinks"], 0);
+    assert!(number(&report["head_motion_px"]) < 1.0, "{report}");
+    assert!(number(&report["mouth_offset_max"]) < 0.01);
+    assert!(number(&report["roll_peak_deg"]).abs() < 0.5);
+    assert!(number(&report["chin_drop_max"]).abs() < 0.01);
+    let table = Command::new(common::bin())
+        .args(["bench", "face"])
+        .arg(dir.path().join("still.mp4"))
+        .arg("--reference")
+        .arg(portrait())
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        table.contains("blinks") && table.contains("opening ~ loudness r"),
+        "{table}"
+    );
+}
+
+#[test]
+fn a_moved_avatar_reports_the_shift() {
+    if !model_installed() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // The picture moved 24 px right and 16 px down (the frame stays 512×512).
+    let filter = "pad=iw+24:ih+16:24:16,crop=512:512:0:0";
+    let report = measure(&video(dir.path(), "moved.mp4", filter));
+    let (dx, dy) = (
+        mean(&series(&report, "head_dx_px")),
+        mean(&series(&report, "head_dy_px")),
+    );
+    assert!(
+        (dx - 24.0).abs() < 1.5 && (dy - 16.0).abs() < 1.5,
+        "{dx}, {dy}"
+    );
+    assert!(number(&report["mouth_offset_max"]) < 0.01);
+    assert!(number(&report["head_motion_px"]) < 1.0);
+}
+
+#[test]
+fn a_rolled_avatar_reports_the_roll() {
+    if !model_installed() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // 2° clockwise on screen about the picture's centre.
+    let report = measure(&video(dir.path(), "rolled.mp4", "rotate=2*PI/180"));
+    let roll = number(&report["roll_mean_deg"]);
+    assert!((roll - 2.0).abs() < 0.5, "roll {roll}");
+    assert!(number(&report["mouth_offset_max"]) < 0.015);
+}
+
+#[test]
+fn an_avatar_scaled_into_a_bigger_frame_still_compares() {
+    if !model_installed() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let filter = "scale=768:768,pad=1024:832:160:32";
+    let report = measure(&video(dir.path(), "scaled.mp4", filter));
+    assert_eq!(report["frames_without_face"], 0);
+    let mouth = number(&report["mouth_offset_max"]);
+    assert!(mouth < 0.01, "mouth centre {mouth} face heights away");
+    let opening = mean(&series(&report, "opening"));
+    let reference = number(&report["reference_opening"]);
+    assert!(
+        (opening - reference).abs() < 0.005,
+        "{opening} vs {reference}"
+    );
+    assert_eq!(report["blinks"], 0);
+}
