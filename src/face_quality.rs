@@ -43,6 +43,10 @@ pub const SILENCE_DBFS: f64 = -45.0;
 pub const FLOOR_DBFS: f64 = -60.0;
 /// A blink: both eyes below this share of the reference's openness.
 pub const BLINK_SHARE: f64 = 0.5;
+/// A series (lip gap, chin) whose peak-to-peak is below this many face heights (≈ 0.2 px on
+/// a 100 px face) is still: what varies is the landmarks' noise (and a codec's), and its
+/// correlation with loudness is not reported (`null`), as noise can correlate by chance.
+pub const STILL: f64 = 0.002;
 
 struct Eye {
     corners: (usize, usize),
@@ -233,6 +237,9 @@ pub struct Series {
     /// The eye midpoint's displacement from the reference's, pixels.
     pub head_dx_px: Vec<Option<f64>>,
     pub head_dy_px: Vec<Option<f64>>,
+    /// The same in units (the frame's own), image axes.
+    pub head_dx: Vec<Option<f64>>,
+    pub head_dy: Vec<Option<f64>>,
     /// Roll relative to the reference's, degrees (positive: clockwise on screen).
     pub roll_deg: Vec<Option<f64>>,
     /// The chin's drop below where the reference has it, units (eye frame y).
@@ -249,8 +256,11 @@ pub struct Report {
     /// every figure below.
     pub frames_without_face: usize,
     pub reference: Face,
-    /// Pearson r of the inner-lip opening with the loudness (dBFS) over all frames.
+    /// Pearson r of the inner-lip opening with the loudness (dBFS) over all frames
+    /// (`None` when either is still: see [`STILL`]).
     pub opening_loudness_r: Option<f64>,
+    /// Peak-to-peak of the opening, units.
+    pub opening_range: f64,
     /// Mouth-centre distance from the reference's, units: mean and max.
     pub mouth_offset_mean: Option<f64>,
     pub mouth_offset_max: Option<f64>,
@@ -272,9 +282,11 @@ pub struct Report {
     /// Mean roll relative to the reference, and the largest in magnitude (signed), degrees.
     pub roll_mean_deg: Option<f64>,
     pub roll_peak_deg: Option<f64>,
-    /// Pearson r of the chin's drop with the loudness, and its largest drop (units).
+    /// Pearson r of the chin's drop with the loudness, its largest drop, and its
+    /// peak-to-peak (units).
     pub chin_loudness_r: Option<f64>,
     pub chin_drop_max: Option<f64>,
+    pub chin_range: f64,
     pub series: Series,
 }
 
@@ -311,6 +323,12 @@ pub fn report(
             .head_dy_px
             .push(f.map(|f| f.frame.origin[1] - reference.frame.origin[1]));
         series
+            .head_dx
+            .push(f.map(|f| (f.frame.origin[0] - reference.frame.origin[0]) / f.frame.unit));
+        series
+            .head_dy
+            .push(f.map(|f| (f.frame.origin[1] - reference.frame.origin[1]) / f.frame.unit));
+        series
             .roll_deg
             .push(f.map(|f| (f.frame.angle - reference.frame.angle).to_degrees()));
         series
@@ -346,12 +364,24 @@ pub fn report(
     )
     .unwrap_or(reference.frame.unit);
     let max = |v: &[f64]| v.iter().copied().reduce(f64::max);
+    let (opening_range, chin_range) = (
+        peak_to_peak(opening.iter().copied()),
+        peak_to_peak(chin.iter().copied()),
+    );
+    let moving_r = |range: f64, v: &[f64]| {
+        if range < STILL {
+            None
+        } else {
+            pearson(v, &heard)
+        }
+    };
     Report {
         frames: frames.len(),
         fps,
         seconds,
         frames_without_face: frames.len() - found.len(),
-        opening_loudness_r: pearson(&opening, &heard),
+        opening_loudness_r: moving_r(opening_range, &opening),
+        opening_range,
         mouth_offset_mean: mean(&mouth),
         mouth_offset_max: max(&mouth),
         silent_frames: silent_opening.len(),
@@ -374,8 +404,9 @@ pub fn report(
             .iter()
             .copied()
             .reduce(|a, b| if b.abs() > a.abs() { b } else { a }),
-        chin_loudness_r: pearson(&chin, &heard),
+        chin_loudness_r: moving_r(chin_range, &chin),
         chin_drop_max: max(&chin),
+        chin_range,
         reference,
         series,
     }
@@ -386,6 +417,11 @@ pub fn table(report: &Report) -> String {
     let num = |v: Option<f64>, digits: usize| match v {
         Some(v) => format!("{v:.digits$}"),
         None => "-".to_string(),
+    };
+    // "still": the series does not move beyond landmark noise; "-": the audio does not.
+    let correlation = |r: Option<f64>, range: f64| match r {
+        _ if range < STILL => "still".to_string(),
+        r => num(r, 3),
     };
     let mut out = String::new();
     let mut row = |name: &str, value: String, note: &str| {
@@ -403,8 +439,11 @@ pub fn table(report: &Report) -> String {
     );
     row(
         "opening ~ loudness r",
-        num(report.opening_loudness_r, 3),
-        "inner lips 13-14 vs RMS dBFS; near 1: the mouth follows the voice",
+        correlation(report.opening_loudness_r, report.opening_range),
+        &format!(
+            "inner lips 13-14 (range {:.4} face heights) vs RMS dBFS; near 1: follows the voice",
+            report.opening_range
+        ),
     );
     row(
         "mouth offset mean / max",
@@ -463,8 +502,12 @@ pub fn table(report: &Report) -> String {
     );
     row(
         "chin drop ~ loudness r",
-        num(report.chin_loudness_r, 3),
-        &format!("max drop {} face heights", num(report.chin_drop_max, 4)),
+        correlation(report.chin_loudness_r, report.chin_range),
+        &format!(
+            "chin 152 below the reference's: max {}, range {:.4} face heights",
+            num(report.chin_drop_max, 4),
+            report.chin_range
+        ),
     );
     out
 }
@@ -647,10 +690,23 @@ mod tests {
         assert!(near(r.head_motion, 9.5 / 150.0, 1e-4));
         assert!(near(r.roll_peak_deg.unwrap(), 0.0, 1e-6));
         assert!(near(r.mouth_offset_max.unwrap(), 0.0, 1e-6));
+        assert!(near(r.opening_range, 9.0 / 150.0, 1e-6));
         assert_eq!(r.series.opening[13], None);
+        // Landmark noise is not a correlation.
+        let noisy: Vec<_> = (0..20)
+            .map(|i| {
+                let mut points = reference.clone();
+                points[14][1] += 0.1 * (i % 2) as f32;
+                Some(points)
+            })
+            .collect();
+        let still = report(&reference, &noisy, &loud, fps);
+        assert_eq!(still.opening_loudness_r, None);
+        assert!(table(&still).contains("still"));
         assert_eq!(r.series.opening.len(), 20);
         let json = serde_json::to_value(&r).unwrap();
         assert_eq!(json["series"]["head_dx_px"][2], 1.0);
+        assert!(near(r.series.head_dx[2].unwrap(), 1.0 / 150.0, 1e-9));
         assert!(table(&r).contains("blinks"));
     }
 }

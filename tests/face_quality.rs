@@ -112,6 +112,9 @@ fn a_still_video_of_the_portrait_measures_as_the_portrait() {
     assert_eq!(report["silent_frames"], 5);
     assert!(number(&report["silent_opening_excess"]).abs() < 0.004);
     assert_eq!(report["blinks"], 0);
+    // The lips do not move, so they do not correlate with the tone.
+    assert!(number(&report["opening_range"]) < 0.002);
+    assert_eq!(report["opening_loudness_r"], serde_json::Value::Null);
     assert!(number(&report["head_motion_px"]) < 1.0, "{report}");
     assert!(number(&report["mouth_offset_max"]) < 0.01);
     assert!(number(&report["roll_peak_deg"]).abs() < 0.5);
