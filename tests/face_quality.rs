@@ -25,12 +25,14 @@ fn model_installed() -> bool {
     model.is_file()
 }
 
+/// Half a second of a 220 Hz tone, then half a second of silence.
+const TONE: &str = "aevalsrc=if(lt(t\\,0.5)\\,0.3*sin(2*PI*220*t)\\,0):s=16000:d=1";
+
 /// One second at 10 fps of the portrait through `filter`, with half a second of a 220 Hz
 /// tone, then half a second of silence.
 fn video(dir: &Path, name: &str, filter: &str) -> PathBuf {
     let out = dir.join(name);
     let portrait = portrait();
-    let tone = "aevalsrc=if(lt(t\\,0.5)\\,0.3*sin(2*PI*220*t)\\,0):s=16000:d=1";
     common::ffmpeg(&[
         "-loop",
         "1",
@@ -41,7 +43,7 @@ fn video(dir: &Path, name: &str, filter: &str) -> PathBuf {
         "-f",
         "lavfi",
         "-i",
-        tone,
+        TONE,
         "-t",
         "1",
         "-vf",
@@ -55,6 +57,54 @@ fn video(dir: &Path, name: &str, filter: &str) -> PathBuf {
         "-y",
         out.to_str().unwrap(),
     ]);
+    out
+}
+
+/// The portrait edited by an ffmpeg filter graph (input `[0]`), as a PNG.
+fn edited(dir: &Path, name: &str, graph: &str) -> PathBuf {
+    let out = dir.join(name);
+    let portrait = portrait();
+    common::ffmpeg(&[
+        "-i",
+        portrait.to_str().unwrap(),
+        "-filter_complex",
+        graph,
+        "-y",
+        out.to_str().unwrap(),
+    ]);
+    out
+}
+
+/// One second at 10 fps showing each image for its seconds in turn, with the sound of
+/// [`video`].
+fn sequence(dir: &Path, name: &str, images: &[(&Path, f64)]) -> PathBuf {
+    let out = dir.join(name);
+    let mut args: Vec<String> = Vec::new();
+    for (image, seconds) in images {
+        args.extend(["-loop", "1", "-framerate", "10", "-t"].map(String::from));
+        args.push(seconds.to_string());
+        args.push("-i".into());
+        args.push(image.to_str().unwrap().into());
+    }
+    let n = images.len();
+    let inputs: String = (0..n).map(|i| format!("[{i}]")).collect();
+    args.extend(["-f", "lavfi", "-i", TONE].map(String::from));
+    args.extend([
+        "-filter_complex".into(),
+        format!("{inputs}concat=n={n}:v=1:a=0,format=yuv420p[v]"),
+        "-map".into(),
+        "[v]".into(),
+        "-map".into(),
+        format!("{n}:a"),
+    ]);
+    args.extend(
+        [
+            "-c:v", "libx264", "-crf", "12", "-c:a", "aac", "-t", "1", "-y",
+        ]
+        .map(String::from),
+    );
+    args.push(out.to_str().unwrap().into());
+    common::ffmpeg(&args.iter().map(String::as_str).collect::<Vec<_>>());
     out
 }
 
@@ -187,4 +237,62 @@ fn an_avatar_scaled_into_a_bigger_frame_still_compares() {
         "{opening} vs {reference}"
     );
     assert_eq!(report["blinks"], 0);
+}
+
+#[test]
+fn a_mouth_that_opens_with_the_voice_correlates_with_it() {
+    if !model_installed() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // The lower lip and chin moved 8 px down, a dark gap between the lips.
+    let open = edited(
+        dir.path(),
+        "open.png",
+        "[0]split[a][b];[b]crop=80:70:183:146[low];\
+         [a]drawbox=x=200:y=145:w=46:h=8:color=0x401010:t=fill[bg];[bg][low]overlay=183:154",
+    );
+    // Open while the tone sounds, shut in the silence.
+    let report = measure(&sequence(
+        dir.path(),
+        "talk.mp4",
+        &[(&open, 0.5), (&portrait(), 0.5)],
+    ));
+    let r = number(&report["opening_loudness_r"]);
+    assert!(r > 0.9, "opening ~ loudness r {r}");
+    let opening = series(&report, "opening");
+    let (loud, quiet) = (mean(&opening[..5]), mean(&opening[5..]));
+    assert!(loud - quiet > 0.01, "{loud} vs {quiet}");
+    assert!(number(&report["silent_opening_excess"]).abs() < 0.01);
+    assert!(number(&report["chin_loudness_r"]) > 0.9);
+    assert!(number(&report["chin_drop_max"]) > 0.02);
+    assert_eq!(report["blinks"], 0);
+}
+
+#[test]
+fn eyes_shut_for_two_frames_are_one_blink() {
+    if !model_installed() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // Both eyes painted over with skin, a lash line across each, softened.
+    let shut = edited(
+        dir.path(),
+        "shut.png",
+        "[0]drawbox=x=186:y=92:w=32:h=16:color=0xD9B89C:t=fill,\
+         drawbox=x=230:y=94:w=35:h=16:color=0xD9B89C:t=fill,\
+         drawbox=x=190:y=102:w=24:h=1:color=0x5a3a30:t=fill,\
+         drawbox=x=193:y=103:w=18:h=1:color=0x5a3a30:t=fill,\
+         drawbox=x=234:y=104:w=27:h=1:color=0x5a3a30:t=fill,\
+         drawbox=x=237:y=105:w=21:h=1:color=0x5a3a30:t=fill[d];\
+         [d]split[e][f];[f]crop=90:30:180:88,gblur=sigma=1.2[g];[e][g]overlay=180:88",
+    );
+    let report = measure(&sequence(
+        dir.path(),
+        "blink.mp4",
+        &[(&portrait(), 0.3), (&shut, 0.2), (&portrait(), 0.5)],
+    ));
+    assert_eq!(report["blinks"], 1, "{}", report["series"]["eye_openness"]);
+    assert_eq!(number(&report["blinks_per_minute"]), 60.0);
+    assert!(number(&report["eyes_min_share"]) < 0.6);
 }
