@@ -656,7 +656,7 @@ mod tests {
         let reference = [0.3, 0.3];
         let eyes = [[0.3, 0.3], [0.1, 0.1], [0.1, 0.2], [0.3, 0.3], [0.05, 0.05]];
         // Frame 2: the left eye is still at 2/3, so not a blink; frames 1 and 4 are.
-        assert_eq!(eye_shares(&eyes, reference)[2], 2.0 / 3.0);
+        assert!(near(eye_shares(&eyes, reference)[2], 2.0 / 3.0, 1e-12));
         assert_eq!(
             closed_eyes(&eyes, reference),
             [false, true, false, false, true]
