@@ -296,3 +296,33 @@ fn eyes_shut_for_two_frames_are_one_blink() {
     assert_eq!(number(&report["blinks_per_minute"]), 60.0);
     assert!(number(&report["eyes_min_share"]) < 0.6);
 }
+
+#[test]
+fn a_reference_without_a_face_is_refused() {
+    if !model_installed() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let video = video(dir.path(), "still.mp4", "null");
+    let blank = dir.path().join("blank.png");
+    common::ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=gray:s=128x128:d=1",
+        "-frames:v",
+        "1",
+        "-y",
+        blank.to_str().unwrap(),
+    ]);
+    let output = Command::new(common::bin())
+        .args(["bench", "face"])
+        .arg(&video)
+        .arg("--reference")
+        .arg(&blank)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("no face in"), "{stderr}");
+}
