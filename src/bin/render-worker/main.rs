@@ -2,8 +2,8 @@
 //! for the protocol). `serve` loads one model and runs calls until its input closes;
 //! `probe` says how many CUDA devices libtorch sees; `bench` is `render bench`'s
 //! measurements (`bench.rs`: the lip-sync model's speed; `face_bench.rs`: a rendered face
-//! against its portrait). The torch code lives in this binary's own modules, never in the library,
-//! so `render` (which links the library) cannot pull libtorch in.
+//! against its portrait). The torch code lives in this binary's own modules, never in the
+//! library, so `render` (which links the library) cannot pull libtorch in.
 
 mod bench;
 mod face_bench;
