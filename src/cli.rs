@@ -52,7 +52,9 @@ pub enum Command {
         /// The job spec (JSON)
         spec: PathBuf,
     },
-    /// Measure the lip-sync model through render against plain Python torch
+    /// Measure the lip-sync model through render against plain Python torch (`bench
+    /// MODEL_DIR`), or a rendered talking head against its portrait (`bench face VIDEO
+    /// --reference IMAGE`)
     Bench(BenchArgs),
     /// Re-hash every object in the cache against its record; quarantine the damaged ones
     /// (exit 1 when any was)
@@ -125,9 +127,13 @@ pub struct BuildArgs {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct BenchArgs {
+    #[command(subcommand)]
+    pub what: Option<BenchCommand>,
     /// A model folder, e.g. models/wav2lip (holding model.toml)
-    pub model: PathBuf,
+    #[arg(required = true, value_name = "MODEL_DIR")]
+    pub model: Option<PathBuf>,
     /// Frames to run through the model
     #[arg(long, default_value_t = 512)]
     pub frames: usize,
@@ -136,5 +142,28 @@ pub struct BenchArgs {
     pub batch: Option<usize>,
     /// "auto" | "cpu" | "cuda:N"
     #[arg(long, default_value = "auto")]
+    pub device: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Measure a talking-head video against its portrait with the face landmark model:
+    /// lips against loudness, mouth drift, silent mouth, blinks, head motion, chin
+    Face(FaceBenchArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct FaceBenchArgs {
+    /// The video to measure (with its audio)
+    pub video: PathBuf,
+    /// The still portrait it was made from
+    #[arg(long, value_name = "IMAGE")]
+    pub reference: PathBuf,
+    /// Also write the figures and the per-frame series to FILE as JSON (`-`: standard
+    /// output, and the table goes to standard error)
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Where the landmark model runs: "auto" | "cpu" | "cuda:N"
+    #[arg(long, default_value = "cpu")]
     pub device: String,
 }

@@ -20,6 +20,7 @@ pub mod engine;
 pub mod error;
 pub mod executor;
 pub mod face_model;
+pub mod face_quality;
 pub mod files;
 pub mod frame;
 pub mod gpu_lane;

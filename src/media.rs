@@ -284,6 +284,17 @@ pub struct Video {
 
 /// Decodes every frame of a video (even dimensions, RGB24).
 pub fn read_video(path: &Path) -> std::result::Result<Video, String> {
+    let mut frames = Vec::new();
+    let fps = each_video_frame(path, |frame| frames.push(frame))?;
+    Ok(Video { frames, fps })
+}
+
+/// Decodes a video frame by frame (even dimensions, RGB24), handing each to `each` as it
+/// comes, so a long video need not fit in memory. Returns its frame rate.
+pub fn each_video_frame(
+    path: &Path,
+    mut each: impl FnMut(Frame),
+) -> std::result::Result<f64, String> {
     let probe = probe(path)?;
     let fps = probe
         .video
@@ -307,13 +318,14 @@ pub fn read_video(path: &Path) -> std::result::Result<Video, String> {
     let _registration = process::Registration::new(pid);
     // A decoder that makes no progress for a minute is stuck (a corrupt file can spin).
     let watchdog = process::Watchdog::arm(pid as libc::pid_t, process::deadline(STALL_SECONDS));
-    let mut frames = Vec::new();
+    let mut decoded = 0usize;
     let mut errors = Vec::new();
     for event in child.iter().map_err(|e| e.to_string())? {
         match event {
             FfmpegEvent::OutputFrame(frame) => {
                 watchdog.touch();
-                frames.push(Frame::from_rgb(frame.width, frame.height, frame.data))
+                decoded += 1;
+                each(Frame::from_rgb(frame.width, frame.height, frame.data))
             }
             FfmpegEvent::Log(LogLevel::Error | LogLevel::Fatal, line)
             | FfmpegEvent::Error(line) => errors.push(line),
@@ -330,14 +342,38 @@ pub fn read_video(path: &Path) -> std::result::Result<Video, String> {
             "ffmpeg made no progress decoding it for {STALL_SECONDS} s and was stopped"
         ));
     }
-    if !status.success() || frames.is_empty() {
+    if !status.success() || decoded == 0 {
         return Err(if errors.is_empty() {
             "ffmpeg decoded no frames".to_string()
         } else {
             errors.join("; ")
         });
     }
-    Ok(Video { frames, fps })
+    Ok(fps)
+}
+
+/// Decodes the first audio stream of a media file to mono f32 samples at `rate` Hz
+/// (through ffmpeg); a file without audio has none.
+pub fn read_audio(path: &Path, rate: u32) -> std::result::Result<Audio, String> {
+    let audio = Audio {
+        samples: Vec::new(),
+        sample_rate: rate,
+    };
+    if probe(path)?.audio.is_none() {
+        return Ok(audio);
+    }
+    let mut command = Command::new("ffmpeg");
+    command
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-i"])
+        .arg(path)
+        .args(["-vn", "-map", "0:a:0", "-ac", "1", "-ar", &rate.to_string()])
+        .args(["-f", "f32le", "pipe:1"]);
+    let output = process::run(&mut command, "the audio", process::deadline(600.0))
+        .map_err(|e| e.to_string())?;
+    let samples = (output.stdout.chunks_exact(4))
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    Ok(Audio { samples, ..audio })
 }
 
 /// How long a streaming ffmpeg may go without taking or giving a frame.

@@ -161,6 +161,17 @@ pub fn context_input(frame: &Frame, face: &FaceBox, out: &mut [f32]) {
     context_roi(face).sample(size, pixel, CONTEXT, out);
 }
 
+/// Every frame's context patch (`frames.len() × CONTEXT_LEN`), each around its box.
+pub fn context_inputs(frames: &[Frame], boxes: &[FaceBox]) -> Vec<f32> {
+    assert_eq!(frames.len(), boxes.len());
+    let mut context = vec![0f32; frames.len() * CONTEXT_LEN];
+    context
+        .par_chunks_mut(CONTEXT_LEN)
+        .zip(frames.par_iter().zip(boxes))
+        .for_each(|(out, (frame, face))| context_input(frame, face, out));
+    context
+}
+
 /// The first crop, in context-patch pixels: its centre `SIZE` square, level.
 fn first_roi() -> Roi {
     let centre = CONTEXT as f32 / 2.0;

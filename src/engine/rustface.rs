@@ -13,7 +13,7 @@ use std::path::Path;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::facemesh::{self, CONTEXT_LEN, OUT_LEN};
+use super::facemesh::{self, OUT_LEN};
 use super::torchscript::{read_f32, write_f32};
 use super::{Engine, LaneCall, LaneDone, Made, ModelCall, Resource, Step, Task};
 use crate::device::Device;
@@ -79,11 +79,7 @@ impl Engine for Rustface {
             return Ok(Step::Done(Made::cpu(&[OUTPUT, CROP])));
         };
         check_pin(model)?;
-        let mut context = vec![0f32; frames.len() * CONTEXT_LEN];
-        context
-            .par_chunks_mut(CONTEXT_LEN)
-            .zip(frames.par_iter().zip(&track.boxes))
-            .for_each(|(out, (frame, face))| facemesh::context_input(frame, face, out));
+        let context = facemesh::context_inputs(&frames, &track.boxes);
         write_f32(&dir.join(CONTEXT_FILE), &context)?;
         face_track::write_track(&dir.join(BOXES_FILE), &track)?;
         Ok(Step::Lane(LaneCall::Model(ModelCall {

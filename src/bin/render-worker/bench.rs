@@ -30,10 +30,13 @@ pub fn run(args: &BenchArgs) -> i32 {
 }
 
 fn bench(args: &BenchArgs) -> Result<i32> {
-    let dir = args
+    let model_dir = args
         .model
+        .as_deref()
+        .ok_or_else(|| Error::Other("name a model folder: `render bench MODEL_DIR`".into()))?;
+    let dir = model_dir
         .canonicalize()
-        .map_err(|e| Error::io("cannot open the model folder", &args.model, e))?;
+        .map_err(|e| Error::io("cannot open the model folder", model_dir, e))?;
     let name = dir
         .file_name()
         .unwrap_or_default()

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use tch::{CModule, Device, IValue, Kind, Tensor};
 
+use render::engine::facemesh;
 use render::error::{Error, Result};
 
 extern "C" {
@@ -202,6 +203,27 @@ impl LoadedModel {
             scores[range.clone()].copy_from_slice(&score);
             Ok(())
         })
+    }
+
+    /// Both facemesh passes over `frames` context patches (`[N,3,288,288]`, RGB 0..1):
+    /// [`render::engine::facemesh::two_pass`] with this model, in batches of at most
+    /// `batch_size`. Returns the landmarks and scores (`N × OUT_LEN`, context-patch pixels;
+    /// `facemesh::to_track` maps them to the image) and the batch size that worked. The lane's
+    /// facemesh call and `render bench face` both find their landmarks here.
+    pub fn facemesh_two_pass(
+        &self,
+        context: &[f32],
+        frames: usize,
+        batch_size: usize,
+    ) -> Result<(Vec<f32>, usize)> {
+        let mut used = batch_size;
+        let output = facemesh::two_pass(context, frames, |crops, n| {
+            let mut landmarks = vec![0f32; n * facemesh::POINTS * 3];
+            let mut scores = vec![0f32; n];
+            used = self.facemesh_frames(crops, &mut landmarks, &mut scores, batch_size)?;
+            Ok((landmarks, scores))
+        })?;
+        Ok((output, used))
     }
 
     /// The facemesh contract on `batch` crops: `[B,3,192,192]` in, a tuple of landmarks

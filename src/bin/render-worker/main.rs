@@ -1,10 +1,12 @@
 //! `render-worker`: the only process that links libtorch (see `src/worker.rs` for why and
 //! for the protocol). `serve` loads one model and runs calls until its input closes;
 //! `probe` says how many CUDA devices libtorch sees; `bench` is `render bench`'s
-//! measurement. The torch code lives in this binary's own modules, never in the library,
-//! so `render` (which links the library) cannot pull libtorch in.
+//! measurements (`bench.rs`: the lip-sync model's speed; `face_bench.rs`: a rendered face
+//! against its portrait). The torch code lives in this binary's own modules, never in the
+//! library, so `render` (which links the library) cannot pull libtorch in.
 
 mod bench;
+mod face_bench;
 mod libtorch;
 
 use std::io::{BufRead, Write};
@@ -67,7 +69,10 @@ fn run() -> i32 {
             println!("{{\"cuda_devices\":{}}}", Accelerator::cuda_devices());
             0
         }
-        Command::Bench(args) => bench::run(&args),
+        Command::Bench(args) => match &args.what {
+            Some(render::cli::BenchCommand::Face(face)) => face_bench::run(face),
+            None => bench::run(&args),
+        },
     }
 }
 
@@ -172,13 +177,7 @@ fn facemesh_call(loaded: &LoadedModel, call: &ModelCall) -> Result<LaneDone> {
     let frames = call.frames;
     let context = input(call, "context", frames * facemesh::CONTEXT_LEN)?;
     loaded.accelerator.reset_peak_memory();
-    let mut used = call.batch_size;
-    let output = facemesh::two_pass(&context, frames, |crops, n| {
-        let mut landmarks = vec![0f32; n * facemesh::POINTS * 3];
-        let mut scores = vec![0f32; n];
-        used = loaded.facemesh_frames(crops, &mut landmarks, &mut scores, call.batch_size)?;
-        Ok((landmarks, scores))
-    })?;
+    let (output, used) = loaded.facemesh_two_pass(&context, frames, call.batch_size)?;
     write_f32(&call.output, &output)?;
     Ok(lane_done(loaded, call, used))
 }
