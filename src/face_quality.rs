@@ -7,11 +7,14 @@
 //! Every measure is in face-local, scale-free units, so a video that scales or moves the
 //! avatar into a bigger frame still compares with the reference:
 //!
-//! - the *unit* is the reference's face height (forehead top 10 ↔ chin 152), carried to each
-//!   frame by the ratio of its eye span (33 ↔ 263) to the reference's. The eye span is rigid,
-//!   so a dropping jaw (which lengthens 10 ↔ 152) does not shrink what it measures;
-//! - points are placed in the *eye frame*: origin at the midpoint of the outer eye corners
-//!   33 and 263, x along 33 → 263, y perpendicular to it (down the face), in units;
+//! - the *unit* is the reference's face height (forehead top 10 ↔ chin 152);
+//! - points are placed in the *eye frame*: on the reference, origin at the midpoint of the
+//!   outer eye corners 33 and 263, x along 33 → 263, y perpendicular to it (down the face),
+//!   in units. A frame's eye frame is the reference's carried over by the similarity
+//!   (shift, roll, scale) that best fits the face's upper half — forehead, brows, eye
+//!   corners, nose bridge, 45 points that neither the jaw nor a blink moves — to the
+//!   reference's, by least squares. Two eye corners alone would do on a frontal face, but
+//!   on a turned face the far corner is a guess that wobbles by degrees from frame to frame;
 //! - head pose (the eye midpoint and the roll of 33 → 263) is relative to the reference's,
 //!   in pixels and in units.
 
@@ -22,8 +25,12 @@ const FOREHEAD: usize = 10;
 const CHIN: usize = 152;
 /// Inner lips, upper and lower, at the centre.
 const LIPS: (usize, usize) = (13, 14);
-/// Mouth corners.
-const MOUTH: (usize, usize) = (61, 291);
+/// The lips' contours, outer and inner (corners once): their centroid is the mouth centre,
+/// steadier than the corners alone where a turned face hides its far corner.
+const LIP_CONTOURS: [usize; 40] = [
+    61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291, 146, 91, 181, 84, 17, 314, 405, 321, 375, 78,
+    191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 95, 88, 178, 87, 14, 317, 402, 318, 324,
+];
 /// Outer eye corners (the subject's right eye, image left, first).
 const EYES: (usize, usize) = (33, 263);
 /// Per eye: its corners, and its upper ↔ lower lid pairs around the middle.
@@ -66,6 +73,15 @@ fn distance(a: Point, b: Point) -> f64 {
     (a[0] - b[0]).hypot(a[1] - b[1])
 }
 
+fn centroid(points: impl Iterator<Item = Point>) -> Point {
+    let (mut sum, mut n) = ([0.0, 0.0], 0.0);
+    for q in points {
+        sum = [sum[0] + q[0], sum[1] + q[1]];
+        n += 1.0;
+    }
+    [sum[0] / n, sum[1] / n]
+}
+
 fn midpoint(a: Point, b: Point) -> Point {
     [(a[0] + b[0]) / 2.0, (a[1] + b[1]) / 2.0]
 }
@@ -106,7 +122,7 @@ pub struct Face {
     pub eye_span_px: f64,
     /// Inner-lip gap (13 ↔ 14), in units.
     pub opening: f64,
-    /// The mouth corners' midpoint in the eye frame.
+    /// The lips' centroid in the eye frame.
     pub mouth: Point,
     /// The chin (152) in the eye frame.
     pub chin: Point,
@@ -115,15 +131,27 @@ pub struct Face {
 }
 
 impl Face {
-    pub fn measure(points: &[[f32; 3]], height_per_span: f64) -> Face {
+    /// A frame's measures, its eye frame fitted to the reference's (see the module doc).
+    pub fn aligned(points: &[[f32; 3]], reference: &[[f32; 3]], frame: &EyeFrame) -> Face {
+        let pairs: Vec<(Point, Point)> = (UPPER_FACE.iter())
+            .map(|&i| (at(reference, i), at(points, i)))
+            .collect();
+        let fit = Similarity::fit(&pairs);
+        let origin = fit.apply(frame.origin);
+        Face::measure(
+            points,
+            EyeFrame {
+                origin,
+                angle: frame.angle + fit.angle(),
+                unit: frame.unit * fit.scale(),
+            },
+        )
+    }
+
+    /// A face's measures in `frame`.
+    pub fn measure(points: &[[f32; 3]], frame: EyeFrame) -> Face {
         let p = |i| at(points, i);
-        let (a, b) = (p(EYES.0), p(EYES.1));
-        let eye_span_px = distance(a, b);
-        let frame = EyeFrame {
-            origin: midpoint(a, b),
-            angle: (b[1] - a[1]).atan2(b[0] - a[0]),
-            unit: eye_span_px * height_per_span,
-        };
+        let eye_span_px = distance(p(EYES.0), p(EYES.1));
         let openness = |eye: &Eye| {
             let width = distance(p(eye.corners.0), p(eye.corners.1));
             let gap: f64 = eye.lids.iter().map(|&(u, l)| distance(p(u), p(l))).sum();
@@ -134,7 +162,7 @@ impl Face {
             face_height_px: distance(p(FOREHEAD), p(CHIN)),
             eye_span_px,
             opening: distance(p(LIPS.0), p(LIPS.1)) / frame.unit,
-            mouth: frame.local(midpoint(p(MOUTH.0), p(MOUTH.1))),
+            mouth: frame.local(centroid(LIP_CONTOURS.iter().map(|&i| p(i)))),
             chin: frame.local(p(CHIN)),
             eyes: [openness(&RIGHT_EYE), openness(&LEFT_EYE)],
         }
@@ -142,14 +170,83 @@ impl Face {
 
     /// The reference's own measures: its unit is its face height.
     pub fn reference(points: &[[f32; 3]]) -> Face {
-        let span = distance(at(points, EYES.0), at(points, EYES.1));
-        let height = distance(at(points, FOREHEAD), at(points, CHIN));
-        Face::measure(points, height / span)
+        let (a, b) = (at(points, EYES.0), at(points, EYES.1));
+        let frame = EyeFrame {
+            origin: midpoint(a, b),
+            angle: (b[1] - a[1]).atan2(b[0] - a[0]),
+            unit: distance(at(points, FOREHEAD), at(points, CHIN)),
+        };
+        Face::measure(points, frame)
+    }
+}
+
+/// The face's upper half: oval from temple to temple over the forehead, brows, eye corners
+/// and nose bridge.
+const UPPER_FACE: [usize; 45] = [
+    10, 338, 297, 332, 284, 251, 389, 356, 454, 109, 67, 103, 54, 21, 162, 127, 234, 70, 63, 105,
+    66, 107, 55, 65, 52, 53, 46, 300, 293, 334, 296, 336, 285, 295, 282, 283, 276, 168, 6, 197,
+    195, 33, 133, 263, 362,
+];
+
+/// `p ↦ a·p + t` in complex numbers: a scale and rotation (`a`), then a shift (`t`).
+struct Similarity {
+    a: [f64; 2],
+    t: [f64; 2],
+}
+
+impl Similarity {
+    /// The least-squares similarity taking each pair's first point onto its second.
+    fn fit(pairs: &[(Point, Point)]) -> Similarity {
+        let n = pairs.len().max(1) as f64;
+        let mean = |k: usize| {
+            let c = |f: fn(&(Point, Point)) -> Point| {
+                let s = pairs
+                    .iter()
+                    .map(f)
+                    .fold([0.0, 0.0], |s, p| [s[0] + p[0], s[1] + p[1]]);
+                [s[0] / n, s[1] / n]
+            };
+            if k == 0 {
+                c(|p| p.0)
+            } else {
+                c(|p| p.1)
+            }
+        };
+        let (from, to) = (mean(0), mean(1));
+        let (mut re, mut im, mut norm) = (0.0, 0.0, 0.0);
+        for (p, q) in pairs {
+            let (x, y) = (p[0] - from[0], p[1] - from[1]);
+            let (u, v) = (q[0] - to[0], q[1] - to[1]);
+            // conj(p) · q
+            re += x * u + y * v;
+            im += x * v - y * u;
+            norm += x * x + y * y;
+        }
+        let a = if norm > 0.0 {
+            [re / norm, im / norm]
+        } else {
+            [1.0, 0.0]
+        };
+        let t = [
+            to[0] - (a[0] * from[0] - a[1] * from[1]),
+            to[1] - (a[0] * from[1] + a[1] * from[0]),
+        ];
+        Similarity { a, t }
     }
 
-    /// The reference's face height per eye span, for [`Face::measure`] on the video's frames.
-    pub fn height_per_span(&self) -> f64 {
-        self.face_height_px / self.eye_span_px
+    fn apply(&self, p: Point) -> Point {
+        [
+            self.a[0] * p[0] - self.a[1] * p[1] + self.t[0],
+            self.a[0] * p[1] + self.a[1] * p[0] + self.t[1],
+        ]
+    }
+
+    fn angle(&self) -> f64 {
+        self.a[1].atan2(self.a[0])
+    }
+
+    fn scale(&self) -> f64 {
+        self.a[0].hypot(self.a[1])
     }
 }
 
@@ -313,11 +410,14 @@ pub fn report(
     fps: f64,
 ) -> Report {
     assert_eq!(frames.len(), loudness.len());
-    let reference = Face::reference(reference);
-    let ratio = reference.height_per_span();
+    let points = reference;
+    let reference = Face::reference(points);
     let faces: Vec<Option<Face>> = frames
         .iter()
-        .map(|p| p.as_ref().map(|p| Face::measure(p, ratio)))
+        .map(|p| {
+            p.as_ref()
+                .map(|p| Face::aligned(p, points, &reference.frame))
+        })
         .collect();
     let mut series = Series {
         loudness_dbfs: loudness.to_vec(),
@@ -562,6 +662,28 @@ mod tests {
         put(152, 200.0, 200.0);
         put(13, 200.0, 157.0);
         put(14, 200.0, 163.0);
+        // The lips, symmetric about (200, 160): upper contours above, lower below.
+        let spread = |n: usize, k: usize| 185.0 + 30.0 * k as f32 / (n - 1) as f32;
+        let outer_upper = &LIP_CONTOURS[0..11];
+        let outer_lower = &LIP_CONTOURS[11..20];
+        let inner_upper = &LIP_CONTOURS[20..31];
+        let inner_lower = &LIP_CONTOURS[31..40];
+        for (k, &i) in outer_upper.iter().enumerate() {
+            put(i, spread(11, k), 157.0);
+        }
+        for (k, &i) in outer_lower.iter().enumerate() {
+            put(i, spread(11, k + 1), 163.0);
+        }
+        for (k, &i) in inner_upper.iter().enumerate() {
+            put(i, spread(11, k), 159.0);
+        }
+        for (k, &i) in inner_lower.iter().enumerate() {
+            put(i, spread(11, k + 1), 161.0);
+        }
+        put(78, 185.0, 160.0);
+        put(308, 215.0, 160.0);
+        put(13, 200.0, 157.0);
+        put(14, 200.0, 163.0);
         put(61, 185.0, 160.0);
         put(291, 215.0, 160.0);
         points
@@ -603,7 +725,7 @@ mod tests {
     fn face_local_measures_ignore_moving_scaling_and_rolling() {
         let reference = Face::reference(&face());
         let other = moved(&face(), 12.0, 1.7, (55.0, -20.0));
-        let f = Face::measure(&other, reference.height_per_span());
+        let f = Face::aligned(&other, &face(), &reference.frame);
         assert!(near(f.frame.unit, 150.0 * 1.7, 1e-3));
         assert!(near(f.opening, reference.opening, 1e-6));
         assert!(near(distance(f.mouth, reference.mouth), 0.0, 1e-6));
@@ -618,7 +740,7 @@ mod tests {
         let mut open = face();
         open[152][1] += 15.0;
         open[14][1] += 15.0;
-        let f = Face::measure(&open, reference.height_per_span());
+        let f = Face::aligned(&open, &face(), &reference.frame);
         assert!(near(f.frame.unit, 150.0, 1e-9));
         assert!(near(f.opening, 21.0 / 150.0, 1e-9));
         assert!(near(f.chin[1] - reference.chin[1], 0.1, 1e-9));
@@ -716,7 +838,8 @@ mod tests {
         assert!(near(r.head_motion_x_px, 9.5, 1e-4) && near(r.head_motion_y_px, 0.0, 1e-4));
         assert!(near(r.head_motion, 9.5 / 150.0, 1e-4));
         assert!(near(r.roll_peak_deg.unwrap(), 0.0, 1e-6));
-        assert!(near(r.mouth_offset_max.unwrap(), 0.0, 1e-6));
+        // The lower lip's 9 px is one of the lips' 40 points: the centroid moves 9/40 px.
+        assert!(near(r.mouth_offset_max.unwrap(), 9.0 / 40.0 / 150.0, 1e-6));
         assert!(near(r.opening_range, 9.0 / 150.0, 1e-6));
         assert_eq!(r.series.opening[13], None);
         // Landmark noise is not a correlation.

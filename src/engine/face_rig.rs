@@ -307,8 +307,10 @@ impl FaceRig {
                 if self.local.to_local(source)[1] >= centre_v {
                     continue;
                 }
+                // The crease just above the lid follows most of the way, so the lashes
+                // keep their thickness and the stretch falls on the skin under the brow.
                 let w =
-                    0.3 * (1.0 - smoothstep(0.45 * width, 1.0 * width, distance(source, centre)));
+                    0.75 * (1.0 - smoothstep(0.35 * width, 1.1 * width, distance(source, centre)));
                 p[0] += gap[0] * b * w;
                 p[1] += gap[1] * b * w;
             }

@@ -102,7 +102,7 @@ impl Bands {
         let hum = self.level(i, (80.0, 350.0)) - self.level(i, (700.0, 3500.0));
         let closed = ((hum - 22.0) / 10.0).clamp(0.0, 1.0);
         Colour {
-            open: (0.5 + 0.5 * openness) * (1.0 - closed),
+            open: (0.6 + 0.4 * openness) * (1.0 - closed),
             spread,
             round,
         }
@@ -137,7 +137,7 @@ fn mel_to_hz(m: f64) -> f64 {
 /// Below this loudness the mouth stays closed.
 const QUIET_DBFS: f32 = -45.0;
 /// The line's loud frames (this percentile of its voiced frames) open the mouth fully;
-/// the jaw follows the amplitude linearly below that, as it roughly does in speech.
+/// below that the opening follows the level in decibels down to `QUIET_DBFS`.
 const LOUD_PERCENTILE: f64 = 0.95;
 /// ...but a quiet recording is not blown up to a shout.
 const MIN_LOUD_DBFS: f32 = -30.0;
@@ -145,7 +145,7 @@ const MIN_LOUD_DBFS: f32 = -30.0;
 /// Time constants of the opening (fast, so syllables land on time) and the closing
 /// (slower, so the mouth does not flutter between syllables).
 const ATTACK_SECONDS: f64 = 0.015;
-const RELEASE_SECONDS: f64 = 0.08;
+const RELEASE_SECONDS: f64 = 0.06;
 
 /// Openness below this is shown as a closed mouth, so silence leaves frames untouched.
 const CLOSED_BELOW: f32 = 0.02;
@@ -217,7 +217,11 @@ fn loudness_to_openness(rms: f32, loud: f32) -> f32 {
     if rms.is_nan() || rms <= dbfs_to_amplitude(QUIET_DBFS) {
         return 0.0;
     }
-    (rms / loud).clamp(0.0, 1.0)
+    // Linear in decibels between the quiet floor and the loud reference: the ear hears
+    // loudness in dB, and a mouth that opened in proportion to amplitude would barely move
+    // on all but the loudest syllables.
+    let db = |amplitude: f32| 20.0 * amplitude.log10();
+    ((db(rms) - QUIET_DBFS) / (db(loud) - QUIET_DBFS)).clamp(0.0, 1.0)
 }
 
 #[cfg(test)]
@@ -325,7 +329,7 @@ mod tests {
     fn quiet_speech_opens_it_partly() {
         // A 0.02 amplitude sine is about -37 dBFS.
         let open = mouth_openness(&sine(1.0, 0.02), RATE, FPS, 25);
-        assert!(open[20] > 0.1 && open[20] < 0.5, "{}", open[20]);
+        assert!(open[20] > 0.3 && open[20] < 0.7, "{}", open[20]);
     }
 
     #[test]
