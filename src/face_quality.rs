@@ -20,6 +20,8 @@
 
 use serde::Serialize;
 
+use crate::frame::Frame;
+
 /// Forehead top and chin: the face height.
 const FOREHEAD: usize = 10;
 const CHIN: usize = 152;
@@ -178,6 +180,102 @@ impl Face {
         };
         Face::measure(points, frame)
     }
+}
+
+/// Each eye's opening as a polygon: the upper lid corner to corner, then the lower lid
+/// back (MediaPipe indices; the subject's right eye, image left, first).
+const EYE_OPENINGS: [[usize; 16]; 2] = [
+    [
+        33, 246, 161, 160, 159, 158, 157, 173, 133, 155, 154, 153, 145, 144, 163, 7,
+    ],
+    [
+        263, 466, 388, 387, 386, 385, 384, 398, 362, 382, 381, 380, 374, 373, 390, 249,
+    ],
+];
+
+/// An eye counts as covered (shut) when the pixels of its opening differ from the
+/// reference's by this much: mean absolute luma change over the opening's own contrast.
+pub const BLINK_COVER: f64 = 0.5;
+/// How far (pixels, each way) the opening is searched for its best match.
+const COVER_SEARCH_PX: u32 = 3;
+
+/// How much each eye's opening has changed from the reference's: for every reference
+/// pixel between the lids, the frame's pixel at the same place on the face (carried over
+/// by the upper-face fit) — mean absolute luma difference over the opening's standard
+/// deviation. Near 0 for an open eye however the head moves; large when a lid covers it.
+/// The landmark model's lid points barely follow a blink (its eyes are its weak spot), so
+/// blinks are counted from what the pixels show as well.
+pub fn eye_cover(
+    reference_image: &Frame,
+    reference: &[[f32; 3]],
+    frame_image: &Frame,
+    frame: &[[f32; 3]],
+) -> [f64; 2] {
+    let pairs: Vec<(Point, Point)> = (UPPER_FACE.iter())
+        .map(|&i| (at(reference, i), at(frame, i)))
+        .collect();
+    let fit = Similarity::fit(&pairs);
+    let luma = |image: &Frame, x: f64, y: f64| {
+        let rgb = crate::engine::face_warp::sample(image, x as f32, y as f32);
+        0.299 * rgb[0] as f64 + 0.587 * rgb[1] as f64 + 0.114 * rgb[2] as f64
+    };
+    EYE_OPENINGS.map(|opening| {
+        let polygon: Vec<Point> = opening.iter().map(|&i| at(reference, i)).collect();
+        let (x0, x1) = polygon
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p[0]), b.max(p[0])));
+        let (y0, y1) = polygon
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p[1]), b.max(p[1])));
+        let (mut before, mut places) = (Vec::new(), Vec::new());
+        let (w, h) = (reference_image.width as f64, reference_image.height as f64);
+        for y in (y0.floor().max(0.0) as u32)..(y1.ceil().min(h) as u32) {
+            for x in (x0.floor().max(0.0) as u32)..(x1.ceil().min(w) as u32) {
+                let p = [x as f64 + 0.5, y as f64 + 0.5];
+                if inside(&polygon, p) {
+                    before.push(luma(reference_image, p[0], p[1]));
+                    places.push(fit.apply(p));
+                }
+            }
+        }
+        if before.is_empty() {
+            return 0.0;
+        }
+        let n = before.len() as f64;
+        let mean = before.iter().sum::<f64>() / n;
+        let spread = (before.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
+        // The best match within a few pixels: the fit is good to a pixel or two, and an
+        // open eye that is only misplaced must not read as shut.
+        let reach = COVER_SEARCH_PX as i32;
+        let mut change = f64::MAX;
+        for dy in -reach..=reach {
+            for dx in -reach..=reach {
+                let (dx, dy) = (dx as f64, dy as f64);
+                let moved = (before.iter().zip(&places))
+                    .map(|(a, q)| (a - luma(frame_image, q[0] + dx, q[1] + dy)).abs())
+                    .sum::<f64>()
+                    / n;
+                change = change.min(moved);
+            }
+        }
+        change / spread.max(8.0)
+    })
+}
+
+/// Whether `p` is inside `polygon` (even-odd rule).
+fn inside(polygon: &[Point], p: Point) -> bool {
+    let mut inside = false;
+    let mut j = polygon.len() - 1;
+    for i in 0..polygon.len() {
+        let (a, b) = (polygon[i], polygon[j]);
+        if (a[1] > p[1]) != (b[1] > p[1])
+            && p[0] < (b[0] - a[0]) * (p[1] - a[1]) / (b[1] - a[1]) + a[0]
+        {
+            inside = !inside;
+        }
+        j = i;
+    }
+    inside
 }
 
 /// The face's upper half: oval from temple to temple over the forehead, brows, eye corners
@@ -342,6 +440,8 @@ pub struct Series {
     pub mouth_offset: Vec<Option<f64>>,
     /// Eye openness, right then left (lid gap / eye width).
     pub eye_openness: Vec<Option<[f64; 2]>>,
+    /// How much each eye's opening changed from the reference's ([`eye_cover`]).
+    pub eye_cover: Vec<Option<[f64; 2]>>,
     /// The eye midpoint's displacement from the reference's, pixels.
     pub head_dx_px: Vec<Option<f64>>,
     pub head_dy_px: Vec<Option<f64>>,
@@ -406,10 +506,12 @@ pub struct Report {
 pub fn report(
     reference: &[[f32; 3]],
     frames: &[Option<Vec<[f32; 3]>>],
+    eye_cover: &[Option<[f64; 2]>],
     loudness: &[f64],
     fps: f64,
 ) -> Report {
     assert_eq!(frames.len(), loudness.len());
+    assert_eq!(frames.len(), eye_cover.len());
     let points = reference;
     let reference = Face::reference(points);
     let faces: Vec<Option<Face>> = frames
@@ -421,6 +523,7 @@ pub fn report(
         .collect();
     let mut series = Series {
         loudness_dbfs: loudness.to_vec(),
+        eye_cover: eye_cover.to_vec(),
         ..Series::default()
     };
     for face in &faces {
@@ -464,7 +567,15 @@ pub fn report(
         .map(|(o, _)| *o)
         .collect();
     let eyes: Vec<[f64; 2]> = found.iter().map(|&i| faces[i].unwrap().eyes).collect();
-    let blinks = runs(&closed_eyes(&eyes, reference.eyes));
+    // Shut: the lid points say so, or both openings are covered.
+    let covered: Vec<bool> = found
+        .iter()
+        .map(|&i| eye_cover[i].is_some_and(|c| c[0] >= BLINK_COVER && c[1] >= BLINK_COVER))
+        .collect();
+    let shut: Vec<bool> = (closed_eyes(&eyes, reference.eyes).into_iter().zip(&covered))
+        .map(|(a, b)| a || *b)
+        .collect();
+    let blinks = runs(&shut);
     let eyes_min_share = eye_shares(&eyes, reference.eyes)
         .into_iter()
         .reduce(f64::min);
@@ -825,7 +936,7 @@ mod tests {
             frames.push((i != 13).then_some(points));
             loud.push(if i % 2 == 1 { -20.0 } else { FLOOR_DBFS });
         }
-        let r = report(&reference, &frames, &loud, fps);
+        let r = report(&reference, &frames, &vec![None; 20], &loud, fps);
         assert_eq!((r.frames, r.frames_without_face), (20, 1));
         assert!(near(r.seconds, 2.0, 1e-12));
         assert!(near(r.opening_loudness_r.unwrap(), 1.0, 1e-9));
@@ -850,7 +961,7 @@ mod tests {
                 Some(points)
             })
             .collect();
-        let still = report(&reference, &noisy, &loud, fps);
+        let still = report(&reference, &noisy, &vec![None; noisy.len()], &loud, fps);
         assert_eq!(still.opening_loudness_r, None);
         assert!(table(&still).contains("still"));
         assert_eq!(r.series.opening.len(), 20);
@@ -858,5 +969,41 @@ mod tests {
         assert_eq!(json["series"]["head_dx_px"][2], 1.0);
         assert!(near(r.series.head_dx[2].unwrap(), 1.0 / 150.0, 1e-9));
         assert!(table(&r).contains("blinks"));
+    }
+
+    #[test]
+    fn an_eye_painted_over_is_covered_and_a_shifted_one_is_not() {
+        let root = env!("CARGO_MANIFEST_DIR");
+        let image = image::open(format!("{root}/avatars/astronaut.png"))
+            .unwrap()
+            .to_rgb8();
+        let portrait = Frame::from_rgb(image.width(), image.height(), image.into_raw());
+        let text =
+            std::fs::read_to_string(format!("{root}/tests/fixtures/astronaut-landmarks.json"))
+                .unwrap();
+        let points: Vec<[f32; 2]> = serde_json::from_str(&text).unwrap();
+        let points: Vec<[f32; 3]> = points.iter().map(|p| [p[0], p[1], 0.0]).collect();
+        let same = eye_cover(&portrait, &points, &portrait, &points);
+        assert!(same[0] < 0.01 && same[1] < 0.01, "{same:?}");
+        // Moved 2 px right (image and landmarks): found again.
+        let mut moved = Frame::new(portrait.width, portrait.height);
+        for y in 0..portrait.height {
+            for x in 2..portrait.width {
+                moved.set_pixel(x, y, portrait.pixel(x - 2, y));
+            }
+        }
+        let shifted: Vec<[f32; 3]> = points.iter().map(|p| [p[0] + 2.0, p[1], 0.0]).collect();
+        let found = eye_cover(&portrait, &points, &moved, &shifted);
+        assert!(found[0] < 0.1 && found[1] < 0.1, "{found:?}");
+        // The right eye painted with the skin below it: that eye is covered, the other not.
+        let mut painted = portrait.clone();
+        let skin = portrait.pixel(points[145][0] as u32, points[145][1] as u32 + 6);
+        for y in (points[159][1] as u32 - 4)..(points[145][1] as u32 + 3) {
+            for x in (points[33][0] as u32)..=(points[133][0] as u32) {
+                painted.set_pixel(x, y, skin);
+            }
+        }
+        let cover = eye_cover(&portrait, &points, &painted, &points);
+        assert!(cover[0] > BLINK_COVER && cover[1] < 0.01, "{cover:?}");
     }
 }

@@ -215,8 +215,26 @@ impl FaceRig {
         if pose.is_rest() {
             return frame.clone();
         }
-        let wanted = self.target(pose);
-        let target = face_warp::unfolded(&self.points, &wanted, &self.triangles);
+        // The mouth and head first, then the blink on top, each scaled down on its own if
+        // it would fold the mesh (a blink that cannot close must not still the mouth).
+        let without_blink = Pose {
+            blink: 0.0,
+            ..*pose
+        };
+        let mut target =
+            face_warp::unfolded(&self.points, &self.target(&without_blink), &self.triangles);
+        if pose.blink > 0.0 {
+            let (open, shut) = (self.target(&without_blink), self.target(pose));
+            for scale in [1.0, 0.75, 0.5, 0.25] {
+                let blinking: Vec<Point> = (target.iter().zip(&open).zip(&shut))
+                    .map(|((t, o), s)| [t[0] + (s[0] - o[0]) * scale, t[1] + (s[1] - o[1]) * scale])
+                    .collect();
+                if face_warp::keeps_orientation(&self.points, &blinking, &self.triangles) {
+                    target = blinking;
+                    break;
+                }
+            }
+        }
         let mut out = face_warp::warp(frame, &self.points, &target, &self.triangles);
         self.paint_mouth(frame, &mut out, &target, pose);
         out
@@ -297,20 +315,23 @@ impl FaceRig {
                 centre[1] += (pu[1] + pl[1]) / (2 * lid.len()) as f32;
             }
             let width = distance(self.points[lid[0].0], self.points[lid[6].0]).max(1.0);
-            let centre_v = self.local.to_local(centre)[1];
+            let [centre_u, centre_v] = self.local.to_local(centre);
             // The skin between lid and brow stretches down part of the way.
             for (i, p) in target.iter_mut().enumerate().take(LANDMARKS) {
                 if lid.iter().any(|&(up, low)| up == i || low == i) {
                     continue;
                 }
                 let source = self.points[i];
-                if self.local.to_local(source)[1] >= centre_v {
+                let [u, v] = self.local.to_local(source);
+                if v >= centre_v {
                     continue;
                 }
-                // The crease just above the lid follows most of the way, so the lashes
-                // keep their thickness and the stretch falls on the skin under the brow.
-                let w =
-                    0.75 * (1.0 - smoothstep(0.35 * width, 1.1 * width, distance(source, centre)));
+                // The crease just above the lid's middle follows most of the way, so the
+                // lashes keep their thickness and the stretch falls on the skin under the
+                // brow; towards the corners, where the lid barely moves, less.
+                let across = 1.0 - smoothstep(0.3, 0.95, (u - centre_u).abs() / (width / 2.0));
+                let up = 1.0 - smoothstep(0.25 * width, 0.9 * width, centre_v - v);
+                let w = 0.75 * across * up;
                 p[0] += gap[0] * b * w;
                 p[1] += gap[1] * b * w;
             }

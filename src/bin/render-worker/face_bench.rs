@@ -68,10 +68,14 @@ fn bench(args: &FaceBenchArgs) -> Result<i32> {
         })?;
 
     let mut frames: Vec<Option<Points>> = Vec::new();
+    let mut covers: Vec<Option<[f64; 2]>> = Vec::new();
     let mut pending: Vec<Frame> = Vec::new();
     let mut previous: Option<FaceBox> = None;
     let mut failed: Option<Error> = None;
-    let mut flush = |pending: &mut Vec<Frame>, frames: &mut Vec<Option<Points>>| -> Result<()> {
+    let mut flush = |pending: &mut Vec<Frame>,
+                     frames: &mut Vec<Option<Points>>,
+                     covers: &mut Vec<Option<[f64; 2]>>|
+     -> Result<()> {
         let chunk = std::mem::take(pending);
         let detected: Vec<Option<FaceBox>> = chunk
             .par_iter()
@@ -94,6 +98,10 @@ fn bench(args: &FaceBenchArgs) -> Result<i32> {
                 found[*i] = points;
             }
         }
+        covers.extend((chunk.iter().zip(&found)).map(|(frame, points)| {
+            let points = points.as_ref()?;
+            Some(face_quality::eye_cover(&image, &reference, frame, points))
+        }));
         frames.extend(found);
         Ok(())
     };
@@ -103,7 +111,7 @@ fn bench(args: &FaceBenchArgs) -> Result<i32> {
         }
         pending.push(frame);
         if pending.len() == CHUNK {
-            if let Err(error) = flush(&mut pending, &mut frames) {
+            if let Err(error) = flush(&mut pending, &mut frames, &mut covers) {
                 failed = Some(error);
             }
         }
@@ -112,12 +120,12 @@ fn bench(args: &FaceBenchArgs) -> Result<i32> {
     if let Some(error) = failed {
         return Err(error);
     }
-    flush(&mut pending, &mut frames)?;
+    flush(&mut pending, &mut frames, &mut covers)?;
     drop(loaded);
 
     let audio = media::read_audio(&args.video, RATE).map_err(|e| unreadable(&args.video, e))?;
     let loudness = face_quality::loudness(&audio.samples, RATE, fps, frames.len());
-    let report = face_quality::report(&reference, &frames, &loudness, fps);
+    let report = face_quality::report(&reference, &frames, &covers, &loudness, fps);
 
     let to_stdout = args.json.as_deref() == Some(Path::new("-"));
     let table = format!(
