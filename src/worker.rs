@@ -81,19 +81,62 @@ pub fn program() -> PathBuf {
 
 /// How many CUDA devices libtorch sees. Asked of a worker only where an NVIDIA driver is
 /// loaded; 0 when the worker cannot say (the `device` setting then explains).
+///
+/// Starting a worker costs a second or more (libtorch, CUDA's initialisation), and every
+/// build whose lines show a face asks (face tracks run the landmark model), so the answer
+/// is remembered until the machine boots again, the driver or the worker changes, or
+/// `CUDA_VISIBLE_DEVICES` does: a no-op build on a GPU machine stays a no-op.
 pub fn cuda_devices() -> usize {
     if !crate::device::nvidia_driver_present() {
         return 0;
     }
+    let remembered = probe_memo();
+    if let Some(count) = remembered
+        .as_ref()
+        .and_then(|path| std::fs::read_to_string(path).ok())
+    {
+        if let Ok(count) = count.trim().parse() {
+            return count;
+        }
+    }
     let mut command = Command::new(program());
     command.arg("probe");
-    process::run(&mut command, "a CUDA probe", process::deadline(120.0))
+    let count = process::run(&mut command, "a CUDA probe", process::deadline(120.0))
         .ok()
         .and_then(|output| {
             let value: serde_json::Value = serde_json::from_slice(&output.stdout).ok()?;
             value["cuda_devices"].as_u64()
-        })
-        .unwrap_or(0) as usize
+        });
+    // Only an answer is remembered; a worker that could not say is asked again next time.
+    if let (Some(count), Some(path)) = (count, remembered) {
+        let _ = crate::files::write_atomically(&path, format!("{count}\n").as_bytes());
+    }
+    count.unwrap_or(0) as usize
+}
+
+/// Where this machine's probe answer is kept: a file in the user's runtime folder (else the
+/// temporary folder) named by what the answer depends on.
+fn probe_memo() -> Option<PathBuf> {
+    let worker = program();
+    let meta = std::fs::metadata(&worker).ok()?;
+    let mut hasher = blake3::Hasher::new();
+    for part in [
+        std::fs::read("/proc/sys/kernel/random/boot_id").unwrap_or_default(),
+        std::fs::read("/proc/driver/nvidia/version").unwrap_or_default(),
+        worker.as_os_str().as_encoded_bytes().to_vec(),
+        format!("{:?} {}", meta.modified().ok(), meta.len()).into_bytes(),
+        std::env::var_os("CUDA_VISIBLE_DEVICES")
+            .map(|v| v.as_encoded_bytes().to_vec())
+            .unwrap_or_default(),
+    ] {
+        hasher.update(&(part.len() as u64).to_le_bytes());
+        hasher.update(&part);
+    }
+    let user = std::env::var("USER").unwrap_or_default();
+    let base = std::env::var_os("XDG_RUNTIME_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
+    let dir = base.join(format!("render-cuda-probe-{user}"));
+    std::fs::create_dir_all(&dir).ok()?;
+    Some(dir.join(&hasher.finalize().to_hex()[..32]))
 }
 
 /// A running worker with one model loaded.

@@ -137,7 +137,9 @@ fn with_two_models_in_alternating_scenes_each_loads_once_and_the_first_video_is_
         .filter(|e| e["event"] == "load")
         .map(|e| e["model"].as_str().unwrap())
         .collect();
-    assert_eq!(loads, ["tiny-lipsync", "slow-lipsync"]);
+    // The face track's landmark model first (every clip needs its face track), then each
+    // lip-sync model once.
+    assert_eq!(loads, ["facemesh", "tiny-lipsync", "slow-lipsync"]);
     let ends = ends(&folder);
     // The first model loads as the lane starts, while the CPU prepares the first scene's
     // calls: the first video comes before 10 % of all the artifacts.

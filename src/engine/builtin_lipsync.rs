@@ -520,28 +520,80 @@ mod tests {
         );
     }
 
-    /// Renders the portrait closed, half open and open side by side to
-    /// /tmp/mouth_check.png, for eyeballing the mouth geometry.
+    /// Writes `docs/builtin-face-<portrait>.png`: the face region of each demo portrait,
+    /// before (the box-located mouth) above and after (the landmark rig) below, at rest,
+    /// opening wider, rounded, and blinking. Run by hand when the face changes:
+    /// `cargo test --release --lib write_before_after_sheets -- --ignored` (the committed
+    /// copies are then quantised to 256 colours to stay small).
     #[test]
     #[ignore]
-    fn write_mouth_check_image() {
-        let portrait = test_portrait();
-        let face = FaceDetector::new().detect(&portrait).unwrap();
-        eprintln!("face {face:?}");
-        eprintln!(
-            "mouth {:?}",
-            MouthRegion::locate(&face, portrait.width, portrait.height)
-        );
-        let (w, h) = (portrait.width, portrait.height);
-        let mut sheet = image::RgbImage::new(w * 3, h);
-        for (k, open) in [0.0, 0.5, 1.0].into_iter().enumerate() {
-            let f = animate(&portrait, &face, open);
-            for y in 0..h {
-                for x in 0..w {
-                    sheet.put_pixel(k as u32 * w + x, y, image::Rgb(f.pixel(x, y)));
+    fn write_before_after_sheets() {
+        use super::super::face_rig::HeadMotion;
+        let root = env!("CARGO_MANIFEST_DIR");
+        for name in ["astronaut", "camera"] {
+            let image = image::open(format!("{root}/avatars/{name}.png"))
+                .unwrap()
+                .to_rgb8();
+            let portrait = Frame::from_rgb(image.width(), image.height(), image.into_raw());
+            let face = FaceDetector::new().detect(&portrait).unwrap();
+            let text =
+                std::fs::read_to_string(format!("{root}/tests/fixtures/{name}-landmarks.json"))
+                    .unwrap();
+            let points: Vec<[f32; 2]> = serde_json::from_str(&text).unwrap();
+            let points: Vec<[f32; 3]> = points.iter().map(|p| [p[0], p[1], 0.0]).collect();
+            let rig = FaceRig::new(&points).unwrap();
+            let shape = |open, round| MouthShape {
+                open,
+                spread: 0.0,
+                round,
+            };
+            let poses = [
+                (shape(0.0, 0.0), 0.0),
+                (shape(0.35, 0.0), 0.0),
+                (shape(0.7, 0.0), 0.0),
+                (shape(1.0, 0.0), 0.0),
+                (shape(0.7, 1.0), 0.0),
+                (shape(0.0, 0.0), 1.0),
+            ];
+            // The face and a margin, scaled so each cell is 160 px wide.
+            let side = (rig.height() * 1.5) as u32;
+            let (cx, cy) = (face.x + face.w / 2.0, face.y + face.h * 0.55);
+            let x0 = (cx as i64 - side as i64 / 2).clamp(0, (portrait.width - side) as i64) as u32;
+            let y0 = (cy as i64 - side as i64 / 2).clamp(0, (portrait.height - side) as i64) as u32;
+            let cell = 160u32;
+            let mut sheet = image::RgbImage::new(cell * poses.len() as u32, cell * 2);
+            for (k, &(mouth, blink)) in poses.iter().enumerate() {
+                let before = animate(&portrait, &face, mouth.open);
+                let after = rig.pose(
+                    &portrait,
+                    &Pose {
+                        mouth,
+                        blink,
+                        head: HeadMotion::default(),
+                    },
+                );
+                for (row, frame) in [before, after].iter().enumerate() {
+                    let full =
+                        image::RgbImage::from_raw(frame.width, frame.height, frame.data.clone())
+                            .unwrap();
+                    let crop = image::imageops::crop_imm(&full, x0, y0, side, side).to_image();
+                    let scaled = image::imageops::resize(
+                        &crop,
+                        cell,
+                        cell,
+                        image::imageops::FilterType::CatmullRom,
+                    );
+                    image::imageops::replace(
+                        &mut sheet,
+                        &scaled,
+                        (k as u32 * cell) as i64,
+                        (row as u32 * cell) as i64,
+                    );
                 }
             }
+            sheet
+                .save(format!("{root}/docs/builtin-face-{name}.png"))
+                .unwrap();
         }
-        sheet.save("/tmp/mouth_check.png").unwrap();
     }
 }
