@@ -699,7 +699,8 @@ pub fn table(report: &Report) -> String {
         "blinks",
         format!("{} ({:.1}/min)", report.blinks, report.blinks_per_minute),
         &format!(
-            "both eyes below {:.0}% of the reference's openness (least open: {})",
+            "both eyes' lids below {:.0}% of the reference's gap or openings covered \
+             (cover >= {BLINK_COVER}); least open lids: {}",
             BLINK_SHARE * 100.0,
             report
                 .eyes_min_share
