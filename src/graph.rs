@@ -239,9 +239,12 @@ pub struct Stale {
 /// device.
 pub fn uses_models(manifest: &Manifest) -> bool {
     let lines = || (manifest.projects.iter().flat_map(|p| &p.scenes)).any(|s| !s.lines.is_empty());
-    if crate::face_model::installed().is_ok() && lines() {
-        return true;
-    }
+    (crate::face_model::installed().is_ok() && lines()) || uses_heavy_models(manifest)
+}
+
+/// Whether the build uses a model or GPU engine besides the face landmark model (which is
+/// tiny: on the CPU it costs a few milliseconds a frame, nothing to warn about).
+pub fn uses_heavy_models(manifest: &Manifest) -> bool {
     let gpu = |name: &str| manifest.engines.get(name).is_some_and(|e| e.gpu);
     let voice_gpu = |voice: &str| match &manifest.voices[voice].engine {
         crate::manifest::VoiceEngine::Command { engine, .. } => {

@@ -162,7 +162,9 @@ pub fn device(manifest: &Manifest) -> Result<Option<Device>> {
         ConfigError::in_file("Renderfile.toml", format!("device {message}"))
             .with_help("set `device = \"auto\"` (CUDA when present, else the CPU) or `device = \"cpu\"` in [render]")
     })?;
-    if let Some(notice) = notice {
+    // Falling back to the CPU matters for lip-sync and speech models, not for the face
+    // landmark model alone: a build that uses only that says nothing.
+    if let Some(notice) = notice.filter(|_| crate::graph::uses_heavy_models(manifest)) {
         eprintln!("render: {notice}");
     }
     Ok(Some(device))
