@@ -165,6 +165,7 @@ mod tests {
             job: Job::new("speech demo/welcome:1".into(), spec, work, &cache),
             deps: vec![],
             publish: vec![],
+            captions: None,
         }
     }
 

@@ -388,14 +388,26 @@ impl Change {
 
 impl Cache {
     /// Publishes a scene object (`object_dir`) for its video at `video`: the video, its
-    /// poster and its contact sheet (`stage::scene::published`). Returns each file it added
-    /// or replaced; a file that already is the object's is left alone (a no-op build
-    /// changes nothing in `out/`). Stops at the first file it cannot publish.
-    pub fn publish_scene(&self, object_dir: &Path, video: &Path) -> Result<Vec<(PathBuf, Change)>> {
+    /// poster and its contact sheet (`stage::scene::published`), then, from the scene's
+    /// captions object (`captions_dir`), its `.srt` and `.vtt` (`stage::captions::published`).
+    /// Returns each file it added or replaced; a file that already is the object's is left
+    /// alone (a no-op build changes nothing in `out/`). Stops at the first file it cannot
+    /// publish.
+    pub fn publish_scene(
+        &self,
+        object_dir: &Path,
+        captions_dir: Option<&Path>,
+        video: &Path,
+    ) -> Result<Vec<(PathBuf, Change)>> {
         let mut changed = Vec::new();
-        for (file, target) in crate::stage::scene::published(video) {
+        let scene = (crate::stage::scene::published(video).into_iter())
+            .map(|(file, target)| (object_dir.join(file), target));
+        let captions = (captions_dir.into_iter()).flat_map(|dir| {
+            crate::stage::captions::published(video).map(|(file, target)| (dir.join(file), target))
+        });
+        for (source, target) in scene.chain(captions) {
             let existed = target.exists();
-            if self.publish(&object_dir.join(file), &target)? {
+            if self.publish(&source, &target)? {
                 let change = if existed {
                     Change::Updated
                 } else {
@@ -408,14 +420,18 @@ impl Cache {
     }
 
     /// The files in `out/<project>/` that no declared scene publishes any more (the video,
-    /// poster and contact sheet of a renamed or deleted scene); `declared` are the videos,
-    /// their stills are declared with them. Files of other shapes (neither `.mp4` nor
-    /// `.jpg`) are not render's. Only reads (`render plan` lists them).
+    /// poster, contact sheet and captions of a renamed or deleted scene); `declared` are the
+    /// videos, their stills and captions are declared with them. Files of other shapes
+    /// (not `.mp4`, `.jpg`, `.srt` or `.vtt`) are not render's. Only reads (`render plan`
+    /// lists them).
     pub fn undeclared(&self, out: &Path, declared: &[&PathBuf]) -> Vec<PathBuf> {
         // A set, not a scan of `declared` per file: 6,000 scenes are 36 million compares.
         let declared: std::collections::HashSet<PathBuf> = (declared.iter())
-            .flat_map(|video| crate::stage::scene::published(video))
-            .map(|(_, path)| path)
+            .flat_map(|video| {
+                let captions = crate::stage::captions::published(video).map(|(_, path)| path);
+                let scene = crate::stage::scene::published(video).map(|(_, path)| path);
+                scene.into_iter().chain(captions)
+            })
             .collect();
         let mut undeclared = Vec::new();
         for project in std::fs::read_dir(out).into_iter().flatten().flatten() {
@@ -423,7 +439,8 @@ impl Cache {
                 let Ok(path) = entry.map(|e| e.path()) else {
                     continue;
                 };
-                let published = path.extension().is_some_and(|e| e == "mp4" || e == "jpg");
+                let published = (path.extension())
+                    .is_some_and(|e| ["mp4", "jpg", "srt", "vtt"].iter().any(|x| e == *x));
                 if published && !declared.contains(path.as_path()) && path.is_file() {
                     undeclared.push(path);
                 }
@@ -506,60 +523,77 @@ mod tests {
     use super::*;
     use crate::stage::scene;
 
-    /// A scene object's folder with its three published files.
-    fn object(dir: &Path, marker: &str) -> PathBuf {
-        std::fs::create_dir_all(dir).unwrap();
+    /// A scene object's folder with its three published files, and a captions object's
+    /// with its two.
+    fn object(dir: &Path, marker: &str) -> (PathBuf, PathBuf) {
+        let captions = dir.join("captions");
+        std::fs::create_dir_all(&captions).unwrap();
         for file in [scene::OUTPUT, scene::POSTER, scene::SHEET] {
             std::fs::write(dir.join(file), format!("{marker} {file}")).unwrap();
         }
-        dir.to_path_buf()
+        for file in crate::stage::captions::OUTPUTS {
+            std::fs::write(captions.join(file), format!("{marker} {file}")).unwrap();
+        }
+        (dir.to_path_buf(), captions)
     }
 
     #[test]
-    fn a_scene_is_published_with_its_stills_and_unpublished_with_them() {
+    fn a_scene_is_published_with_its_stills_and_captions_and_unpublished_with_them() {
         let root = tempfile::tempdir().unwrap();
         let cache = Cache::new(root.path());
         cache.prepare().unwrap();
         let out = root.path().join("out");
         let video = out.join("demo/talk.mp4");
         let first = object(&root.path().join("a"), "a");
+        let publish = |(scene, captions): &(PathBuf, PathBuf), video: &Path| {
+            cache.publish_scene(scene, Some(captions), video).unwrap()
+        };
 
         let changes = |published: Vec<(PathBuf, Change)>| -> Vec<(String, Change)> {
             (published.into_iter())
                 .map(|(p, c)| (p.strip_prefix(&out).unwrap().display().to_string(), c))
                 .collect()
         };
-        let added = changes(cache.publish_scene(&first, &video).unwrap());
+        let added = changes(publish(&first, &video));
         assert_eq!(
             added,
             [
                 ("demo/talk.mp4".to_string(), Change::Added),
                 ("demo/talk.jpg".to_string(), Change::Added),
                 ("demo/talk.sheet.jpg".to_string(), Change::Added),
+                ("demo/talk.srt".to_string(), Change::Added),
+                ("demo/talk.vtt".to_string(), Change::Added),
             ]
         );
         assert_eq!(
             std::fs::read_to_string(out.join("demo/talk.jpg")).unwrap(),
             "a poster.jpg"
         );
+        assert_eq!(
+            std::fs::read_to_string(out.join("demo/talk.srt")).unwrap(),
+            "a captions.srt"
+        );
         // Already the object's files: nothing is published again.
-        assert!(cache.publish_scene(&first, &video).unwrap().is_empty());
+        assert!(publish(&first, &video).is_empty());
         let second = object(&root.path().join("b"), "b");
-        let updated = changes(cache.publish_scene(&second, &video).unwrap());
+        let updated = changes(publish(&second, &video));
         assert!(updated.iter().all(|(_, c)| *c == Change::Updated));
-        assert_eq!(updated.len(), 3);
+        assert_eq!(updated.len(), 5);
 
-        // Undeclared: the video and both stills go; what render did not publish stays.
+        // Undeclared: the video, both stills and both captions go; what render did not
+        // publish stays.
         std::fs::write(out.join("demo/notes.txt"), "mine").unwrap();
         let other = out.join("demo/other.mp4");
-        cache.publish_scene(&first, &other).unwrap();
+        publish(&first, &other);
         let removed = cache.unpublish_undeclared(&out, &[&other]).unwrap();
         assert_eq!(
             removed,
             [
                 "out/demo/talk.jpg",
                 "out/demo/talk.mp4",
-                "out/demo/talk.sheet.jpg"
+                "out/demo/talk.sheet.jpg",
+                "out/demo/talk.srt",
+                "out/demo/talk.vtt",
             ]
         );
         let mut left: Vec<String> = std::fs::read_dir(out.join("demo"))
@@ -569,7 +603,14 @@ mod tests {
         left.sort();
         assert_eq!(
             left,
-            ["notes.txt", "other.jpg", "other.mp4", "other.sheet.jpg"]
+            [
+                "notes.txt",
+                "other.jpg",
+                "other.mp4",
+                "other.sheet.jpg",
+                "other.srt",
+                "other.vtt"
+            ]
         );
     }
 }

@@ -28,6 +28,11 @@ pub struct Node {
     /// Where the finished artifact is published (scenes: `out/<project>/<scene>.mp4`;
     /// more than one when two scenes render to the same bytes).
     pub publish: Vec<PathBuf>,
+    /// A scene's captions node, published with it (`Cache::publish_scene`). Not an input:
+    /// the scene's bytes do not depend on it, so it is not in the scene's key; the
+    /// scheduler waits for it before the scene (an order-only edge, as in ninja), so the
+    /// scene's publish step finds both objects.
+    pub captions: Option<usize>,
 }
 
 impl Node {
@@ -63,10 +68,10 @@ impl Graph {
         hashes: &SourceHashes,
         device: Option<Device>,
     ) -> Result<Graph> {
-        // Two nodes a line, one a scene, at most one an avatar: reserved, 20,000 nodes are
+        // Two nodes a line, two a scene (its video, its captions), at most one an avatar: reserved, 20,000 nodes are
         // not copied as they come.
         let size = (manifest.projects.iter().flat_map(|p| &p.scenes))
-            .map(|scene| 2 * scene.lines.len() + 1)
+            .map(|scene| 2 * scene.lines.len() + 2)
             .sum::<usize>()
             + manifest.avatars.len();
         let mut graph = Graph {
@@ -82,6 +87,7 @@ impl Graph {
         for project in &manifest.projects {
             for scene in &project.scenes {
                 let mut lines = Vec::new();
+                let mut speeches = Vec::with_capacity(scene.lines.len());
                 for (i, line) in scene.lines.iter().enumerate() {
                     let at = format!("{}/{}:{}", project.name, scene.name, i + 1);
                     let avatar = &manifest.avatars[&line.avatar];
@@ -114,7 +120,14 @@ impl Graph {
                         plan::clip(avatar, engines, face, speech, scene.fps, device, hashes)?;
                     let clip = graph.add(format!("clip {at}"), spec, work);
                     lines.push((clip, speech));
+                    speeches.push(speech);
                 }
+                let (spec, work) = plan::captions(scene, &speeches);
+                let captions = graph.add(
+                    format!("captions {}/{}", project.name, scene.name),
+                    spec,
+                    work,
+                );
                 let (spec, work) = plan::scene(scene, &lines, hashes)?;
                 let key = graph.add(format!("scene {}/{}", project.name, scene.name), spec, work);
                 // Two scenes may render identically; each still gets its own file in out/.
@@ -124,10 +137,14 @@ impl Graph {
                     .join(&project.name)
                     .join(format!("{}.mp4", scene.name));
                 let index = graph.by_key[&key];
-                let publish = &mut graph.nodes[index].publish;
-                if !publish.contains(&target) {
-                    publish.push(target);
+                let captions = graph.by_key[&captions];
+                let node = &mut graph.nodes[index];
+                if !node.publish.contains(&target) {
+                    node.publish.push(target);
                 }
+                // Two scenes of the same bytes say the same lines at the same times, so
+                // they have the same captions too.
+                node.captions = Some(captions);
             }
         }
         Ok(graph)
@@ -152,6 +169,7 @@ impl Graph {
             job,
             deps,
             publish: Vec::new(),
+            captions: None,
         });
         key
     }
@@ -185,6 +203,10 @@ impl Graph {
             if !needed[index] {
                 continue;
             }
+            // A scene's captions are published with it, whether or not it is made.
+            if let Some(captions) = node.captions {
+                needed[captions] = true;
+            }
             let check = check.unwrap_or_else(|| self.cache.check(&node.key()));
             match check {
                 Check::Intact => continue,
@@ -215,7 +237,8 @@ impl Graph {
         }
         for index in (0..self.nodes.len()).rev() {
             let here = rank[index];
-            for &dep in &self.nodes[index].deps {
+            let node = &self.nodes[index];
+            for &dep in node.deps.iter().chain(&node.captions) {
                 rank[dep] = rank[dep].min(here);
             }
         }

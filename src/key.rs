@@ -19,6 +19,8 @@ pub enum ArtifactKind {
     FaceTrack,
     Clip,
     Scene,
+    /// A scene's subtitles (SubRip and WebVTT), timed by its lines' speech.
+    Captions,
 }
 
 impl ArtifactKind {
@@ -29,6 +31,7 @@ impl ArtifactKind {
             ArtifactKind::FaceTrack => "face-track",
             ArtifactKind::Clip => "clip",
             ArtifactKind::Scene => "scene",
+            ArtifactKind::Captions => "captions",
         }
     }
 }

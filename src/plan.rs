@@ -6,6 +6,7 @@
 
 use crate::device::Device;
 use crate::engine::builtin_lipsync::BuiltinLipsync;
+use crate::engine::captions::Captions;
 use crate::engine::command::CommandJob;
 use crate::engine::espeak::Espeak;
 use crate::engine::ffmpeg::SceneMux;
@@ -19,7 +20,7 @@ use crate::manifest::{Avatar, Line, Scene, Voice, VoiceEngine};
 use crate::sources::SourceHashes;
 use crate::stage::face_track::LandmarkKey;
 use crate::stage::lipsync::AvatarFrames;
-use crate::stage::{face_track, lipsync, scene, speech, voice};
+use crate::stage::{captions, face_track, lipsync, scene, speech, voice};
 
 /// The declared command engines, by name.
 type Engines = std::collections::BTreeMap<String, crate::manifest::command::CommandEngine>;
@@ -168,4 +169,19 @@ pub fn scene(
         pause: scene.pause,
     };
     Ok((spec, EngineJob::Ffmpeg(engine)))
+}
+
+/// A scene's captions: made in Rust from its lines' texts and speech, in script order.
+/// `speech` is each line's speech key.
+pub fn captions(scene: &Scene, speech: &[Key]) -> (KeySpec, EngineJob) {
+    let lines: Vec<(Key, &str)> = (speech.iter().zip(&scene.lines))
+        .map(|(key, line)| (*key, line.text.as_str()))
+        .collect();
+    let spec = captions::key(&lines, scene.fps, scene.pause);
+    let engine = Captions {
+        texts: scene.lines.iter().map(|line| line.text.clone()).collect(),
+        fps: scene.fps,
+        pause: scene.pause,
+    };
+    (spec, EngineJob::Captions(engine))
 }

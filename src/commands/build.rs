@@ -1,5 +1,6 @@
 //! `render build`: load, plan, make the stale artifacts, publish the scenes, report.
 
+use std::collections::HashMap;
 use std::mem::ManuallyDrop;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -81,7 +82,14 @@ pub fn run(args: &BuildArgs) -> i32 {
         // Only what is made needs its edges and lane group copied for the scheduler.
         let stale = |i: usize| make[i];
         let deps: Vec<Vec<usize>> = (graph.nodes.iter().enumerate())
-            .map(|(i, n)| if stale(i) { n.deps.clone() } else { Vec::new() })
+            .map(|(i, n)| {
+                if stale(i) {
+                    // A scene waits for its captions too: they are published together.
+                    n.deps.iter().chain(&n.captions).copied().collect()
+                } else {
+                    Vec::new()
+                }
+            })
             .collect();
         let model_of: Vec<Option<String>> = (graph.nodes.iter().enumerate())
             .map(|(i, n)| n.job.lane_group().filter(|_| stale(i)))
@@ -134,7 +142,7 @@ pub fn run(args: &BuildArgs) -> i32 {
         let mut failed_publish = false;
         // Each scene is published as soon as it is made (below); reused ones first.
         let mut publish_scene = |node: &Node, progress: &Progress| {
-            let (changed, errors) = publish(&cache, &manifest.root, node);
+            let (changed, errors) = publish(&cache, &manifest.root, &graph, node);
             summary.published += changed.len();
             changes.extend(changed);
             for error in errors {
@@ -142,10 +150,16 @@ pub fn run(args: &BuildArgs) -> i32 {
                 progress.println(&commands::render(&error));
             }
         };
+        // A reused scene whose captions are to be made is published when they are.
+        let mut waits_for_captions: HashMap<usize, Vec<usize>> = HashMap::new();
         for (i, node) in graph.nodes.iter().enumerate() {
-            // `stale` found every published node present, so nothing is stat'ed again.
-            if !node.publish.is_empty() && !make[i] {
-                publish_scene(node, &progress);
+            if node.publish.is_empty() || make[i] {
+                continue;
+            }
+            match node.captions.filter(|&c| make[c]) {
+                Some(captions) => waits_for_captions.entry(captions).or_default().push(i),
+                // `stale` found every published node present, so nothing is stat'ed again.
+                None => publish_scene(node, &progress),
             }
         }
 
@@ -174,8 +188,13 @@ pub fn run(args: &BuildArgs) -> i32 {
                         .as_ref()
                         .expect("finished nodes have an outcome");
                     progress.finished(i, node.name(), outcome);
-                    if matches!(outcome, Outcome::Made { .. }) && !node.publish.is_empty() {
-                        publish_scene(node, &progress);
+                    if matches!(outcome, Outcome::Made { .. }) {
+                        if !node.publish.is_empty() {
+                            publish_scene(node, &progress);
+                        }
+                        for &scene in waits_for_captions.get(&i).into_iter().flatten() {
+                            publish_scene(&graph.nodes[scene], &progress);
+                        }
                     }
                     if let Outcome::Failed(error) = outcome {
                         if !matches!(error, Error::Interrupted) {
@@ -271,14 +290,20 @@ pub fn run(args: &BuildArgs) -> i32 {
 }
 
 /// Publishes a made or reused scene to its files in out/ (`node.publish`: each video with
-/// its poster and contact sheet): what changed there, for the history, and what could not
+/// its poster, contact sheet and captions): what changed there, for the history, and what could not
 /// be published.
-fn publish(cache: &Cache, root: &Path, node: &Node) -> (Vec<history::OutChange>, Vec<Error>) {
+fn publish(
+    cache: &Cache,
+    root: &Path,
+    graph: &Graph,
+    node: &Node,
+) -> (Vec<history::OutChange>, Vec<Error>) {
     let object = cache.object_dir(&node.key());
+    let captions = (node.captions).map(|c| cache.object_dir(&graph.nodes[c].key()));
     let mut changes = Vec::new();
     let mut errors = Vec::new();
     for target in &node.publish {
-        match cache.publish_scene(&object, target) {
+        match cache.publish_scene(&object, captions.as_deref(), target) {
             Ok(published) => {
                 changes.extend(
                     published

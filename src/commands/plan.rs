@@ -11,7 +11,7 @@ use crate::cache::Cache;
 use crate::commands;
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Stale};
-use crate::stage::scene;
+use crate::stage::{captions, scene};
 
 /// What `plan` (or `build -n`) is asked.
 #[derive(Default)]
@@ -101,13 +101,21 @@ fn out_changes(
     let mut changes = Vec::new();
     for (i, node) in graph.nodes.iter().enumerate() {
         let object = cache.object_dir(&node.key());
-        // Each video with its poster and contact sheet.
-        let files = node
-            .publish
-            .iter()
-            .flat_map(|video| scene::published(video));
-        for (file, target) in files {
-            if !stale.make[i] && cache.is_published(&object.join(file), &target) {
+        // Each video with its poster and contact sheet, then its captions (their own
+        // object, which may be made when the scene is not).
+        let scene_files = (node.publish.iter())
+            .flat_map(|video| scene::published(video))
+            .map(|(file, target)| (stale.make[i], object.join(file), target));
+        let captions = node
+            .captions
+            .map(|c| (stale.make[c], cache.object_dir(&graph.nodes[c].key())));
+        let captions_files = (node.publish.iter()).flat_map(|video| {
+            captions.iter().flat_map(move |(make, dir)| {
+                captions::published(video).map(|(file, target)| (*make, dir.join(file), target))
+            })
+        });
+        for (make, source, target) in scene_files.chain(captions_files) {
+            if !make && cache.is_published(&source, &target) {
                 continue;
             }
             changes.push(if target.exists() {

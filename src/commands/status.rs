@@ -21,12 +21,13 @@ use crate::key::{ArtifactKind, Key};
 use crate::upkeep::{self, Keep, Survey};
 
 /// The kinds in the order a line is made.
-const KINDS: [ArtifactKind; 5] = [
+const KINDS: [ArtifactKind; 6] = [
     ArtifactKind::Voice,
     ArtifactKind::Speech,
     ArtifactKind::FaceTrack,
     ArtifactKind::Clip,
     ArtifactKind::Scene,
+    ArtifactKind::Captions,
 ];
 
 pub fn run(dir: &Path) -> i32 {

@@ -1,7 +1,7 @@
 //! Engines: how a stage is done. A stage (`src/stage/`) says what an artifact is made from,
 //! what enters its key and how its output is checked; an engine is one way of making it —
 //! espeak-ng or a recording for speech, rustface (with the landmark model) for face tracks, the built-in CPU mouth or
-//! a TorchScript model for clips, ffmpeg for scenes, and the command engine: any external
+//! a TorchScript model for clips, ffmpeg for scenes, Rust itself for captions, and the command engine: any external
 //! program declared as `[engines.<name>]` (XTTS, Piper, SadTalker, …).
 //!
 //! Every engine is plain data (its parameters, serialisable), so a job can be written to a
@@ -12,6 +12,7 @@
 //! line in the `engines!` list below, its choice in `src/plan.rs`, and its tests.
 
 pub mod builtin_lipsync;
+pub mod captions;
 pub mod command;
 pub mod espeak;
 pub mod face_rig;
@@ -258,5 +259,6 @@ engines! {
     BuiltinLipsync(builtin_lipsync::BuiltinLipsync) = "builtin-lipsync",
     Torchscript(torchscript::Torchscript) = "torchscript",
     Ffmpeg(ffmpeg::SceneMux) = "ffmpeg",
+    Captions(captions::Captions) = "captions",
     Command(command::CommandJob) = "command",
 }

@@ -3,6 +3,7 @@
 //! goes into its key, which engine makes it, and how its output is checked before it may
 //! enter the cache. How the work is done lives in the engines (`src/engine/`).
 
+pub mod captions;
 pub mod face_track;
 pub mod lipsync;
 pub mod scene;
@@ -19,5 +20,6 @@ pub fn main_output(kind: ArtifactKind) -> &'static str {
         ArtifactKind::FaceTrack => face_track::OUTPUT,
         ArtifactKind::Clip => lipsync::OUTPUT,
         ArtifactKind::Scene => scene::OUTPUT,
+        ArtifactKind::Captions => captions::OUTPUT,
     }
 }

@@ -1,0 +1,215 @@
+//! Captions: a scene's subtitles, as SubRip (`captions.srt`) and WebVTT (`captions.vtt`),
+//! made in Rust by `engine/captions.rs`. One per scene, published beside its video
+//! (`out/<project>/<scene>.srt` and `.vtt`) and removed with it.
+//!
+//! Cue times come from the scene's own [`Timeline`](super::scene::Timeline): each line's
+//! slot in whole frames from its speech's sample count, the pause between lines, exactly as
+//! the scene's mux counts them, so a line's first cue starts on the frame where the line
+//! starts in the video. The key therefore names every line's speech as an input, plus the
+//! lines' texts, the scene's fps and pause — not its clips, background or encoding, so a
+//! new background does not re-make the captions, and nothing about the captions enters the
+//! scene's key.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::Result;
+use crate::key::{ArtifactKind, Key, KeySpec};
+use crate::media;
+
+pub const SRT: &str = "captions.srt";
+pub const VTT: &str = "captions.vtt";
+/// Every file of a captions object; the SubRip file is the one `--json` names.
+pub const OUTPUTS: [&str; 2] = [SRT, VTT];
+pub const OUTPUT: &str = SRT;
+const VERSION: &str = "captions-1";
+
+/// A scene's captions in `out/` beside its video `out/<project>/<scene>.mp4`:
+/// `<scene>.srt` and `<scene>.vtt`, each with the object's file it is.
+pub fn published(video: &Path) -> [(&'static str, PathBuf); 2] {
+    [
+        (SRT, video.with_extension("srt")),
+        (VTT, video.with_extension("vtt")),
+    ]
+}
+
+/// The input name of line `i`'s (0-based) speech in a captions key spec.
+pub fn line_input(i: usize) -> String {
+    format!("line{:04}.speech", i + 1)
+}
+
+/// The captions' key: each line's speech (its duration places the cues) and text, in
+/// script order, with the scene's fps and pause.
+pub fn key(lines: &[(Key, &str)], fps: u32, pause: f64) -> KeySpec {
+    let mut spec = KeySpec::new(ArtifactKind::Captions, VERSION, "captions")
+        .param("fps", fps)
+        .param("pause", pause);
+    for (i, (speech, text)) in lines.iter().enumerate() {
+        let name = line_input(i);
+        spec = spec
+            .input(&name, *speech)
+            .param(&format!("line{:04}.text", i + 1), text);
+    }
+    spec
+}
+
+/// One cue: from `start` to `end` milliseconds, its rows of text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cue {
+    pub start_ms: u64,
+    pub end_ms: u64,
+    pub rows: Vec<String>,
+}
+
+/// `HH:MM:SS<sep>mmm`: `,` for SubRip, `.` for WebVTT.
+pub fn timestamp(ms: u64, sep: char) -> String {
+    let (h, m, s) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60);
+    format!("{h:02}:{m:02}:{s:02}{sep}{:03}", ms % 1000)
+}
+
+/// The SubRip text of `cues`.
+pub fn srt(cues: &[Cue]) -> String {
+    let mut text = String::new();
+    for (i, cue) in cues.iter().enumerate() {
+        text.push_str(&format!(
+            "{}\n{} --> {}\n{}\n\n",
+            i + 1,
+            timestamp(cue.start_ms, ','),
+            timestamp(cue.end_ms, ','),
+            cue.rows.join("\n")
+        ));
+    }
+    text
+}
+
+/// The WebVTT text of `cues`.
+pub fn vtt(cues: &[Cue]) -> String {
+    let mut text = String::from("WEBVTT\n\n");
+    for cue in cues {
+        text.push_str(&format!(
+            "{} --> {}\n{}\n\n",
+            timestamp(cue.start_ms, '.'),
+            timestamp(cue.end_ms, '.'),
+            cue.rows.join("\n")
+        ));
+    }
+    text
+}
+
+/// Reads SubRip text back into cues; None when it is not well-formed (numbered from 1 in
+/// order, `start --> end` with start ≤ end, at least one row each).
+pub fn parse_srt(text: &str) -> Option<Vec<Cue>> {
+    let parse_time = |t: &str| -> Option<u64> {
+        let (hms, ms) = t.trim().split_once(',')?;
+        let parts: Vec<u64> = hms
+            .split(':')
+            .map(|p| p.parse().ok())
+            .collect::<Option<_>>()?;
+        let [h, m, s] = parts[..] else { return None };
+        (ms.len() == 3 && m < 60 && s < 60)
+            .then(|| ms.parse::<u64>().ok())
+            .flatten()
+            .map(|ms| ((h * 60 + m) * 60 + s) * 1000 + ms)
+    };
+    let mut cues = Vec::new();
+    for block in text.split("\n\n").filter(|b| !b.trim().is_empty()) {
+        let mut rows = block.lines();
+        if rows.next()?.trim().parse::<usize>().ok()? != cues.len() + 1 {
+            return None;
+        }
+        let (start, end) = rows.next()?.split_once(" --> ")?;
+        let (start_ms, end_ms) = (parse_time(start)?, parse_time(end)?);
+        let rows: Vec<String> = rows.map(str::to_string).collect();
+        if rows.is_empty() || end_ms < start_ms {
+            return None;
+        }
+        cues.push(Cue {
+            start_ms,
+            end_ms,
+            rows,
+        });
+    }
+    Some(cues)
+}
+
+/// Captions must be whole before they may enter the cache: the SubRip file parses and has
+/// `cues` cues, and the WebVTT file has its header and as many.
+pub fn check(artifact: &str, srt: &Path, vtt: &Path, cues: usize) -> Result<()> {
+    let read = |path: &Path| {
+        std::fs::read_to_string(path).map_err(|e| {
+            media::invalid(artifact, format!("{} was not written: {e}", path.display()))
+        })
+    };
+    let (srt, vtt) = (read(srt)?, read(vtt)?);
+    match parse_srt(&srt) {
+        Some(parsed) if parsed.len() == cues => {}
+        _ => {
+            return Err(media::invalid(
+                artifact,
+                format!("{SRT} is not {cues} SubRip cues"),
+            ))
+        }
+    }
+    if !vtt.starts_with("WEBVTT\n") || vtt.matches(" --> ").count() != cues {
+        return Err(media::invalid(
+            artifact,
+            format!("{VTT} is not {cues} WebVTT cues"),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cues() -> Vec<Cue> {
+        vec![
+            Cue {
+                start_ms: 0,
+                end_ms: 1_480,
+                rows: vec!["Hello there.".into()],
+            },
+            Cue {
+                start_ms: 3_723_004,
+                end_ms: 3_725_000,
+                rows: vec!["Two rows,".into(), "of text.".into()],
+            },
+        ]
+    }
+
+    #[test]
+    fn timestamps_are_hours_minutes_seconds_and_milliseconds() {
+        assert_eq!(timestamp(0, ','), "00:00:00,000");
+        assert_eq!(timestamp(3_723_004, ','), "01:02:03,004");
+        assert_eq!(timestamp(59_999, '.'), "00:00:59.999");
+    }
+
+    #[test]
+    fn subrip_is_numbered_cues_and_parses_back() {
+        let text = srt(&cues());
+        assert_eq!(
+            text,
+            "1\n00:00:00,000 --> 00:00:01,480\nHello there.\n\n\
+             2\n01:02:03,004 --> 01:02:05,000\nTwo rows,\nof text.\n\n"
+        );
+        assert_eq!(parse_srt(&text), Some(cues()));
+        assert_eq!(parse_srt(""), Some(vec![]));
+        assert_eq!(parse_srt("2\n00:00:00,000 --> 00:00:01,000\nx\n"), None);
+        assert_eq!(parse_srt("1\n00:00:02,000 --> 00:00:01,000\nx\n"), None);
+    }
+
+    #[test]
+    fn webvtt_has_its_header_and_dotted_times() {
+        assert_eq!(
+            vtt(&cues()[..1]),
+            "WEBVTT\n\n00:00:00.000 --> 00:00:01.480\nHello there.\n\n"
+        );
+    }
+
+    #[test]
+    fn captions_are_published_beside_the_video() {
+        let files = published(Path::new("out/demo/a.b.mp4"));
+        assert_eq!(files[0].1, Path::new("out/demo/a.b.srt"));
+        assert_eq!(files[1].1, Path::new("out/demo/a.b.vtt"));
+    }
+}
