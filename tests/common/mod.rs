@@ -243,7 +243,7 @@ impl Folder {
 }
 
 /// What `out/` holds after builds that published `videos` (`out/<project>/<scene>.mp4`):
-/// each video with its poster and contact sheet, and the report, sorted.
+/// each video with its poster, contact sheet and captions, and the report, sorted.
 pub fn published(videos: &[&str]) -> Vec<String> {
     let mut files = vec!["out/report.html".to_string()];
     for video in videos {
@@ -252,6 +252,8 @@ pub fn published(videos: &[&str]) -> Vec<String> {
             video.to_string(),
             format!("{stem}.jpg"),
             format!("{stem}.sheet.jpg"),
+            format!("{stem}.srt"),
+            format!("{stem}.vtt"),
         ]);
     }
     files.sort();
