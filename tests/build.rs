@@ -212,6 +212,7 @@ fn editing_one_line_remakes_its_speech_its_clip_and_its_scene() {
     assert_eq!(
         run.made(),
         [
+            "captions demo/dialogue",
             "clip demo/dialogue:3",
             "scene demo/dialogue",
             "speech demo/dialogue:3"
@@ -220,7 +221,7 @@ fn editing_one_line_remakes_its_speech_its_clip_and_its_scene() {
 }
 
 #[test]
-fn inserting_a_line_makes_only_that_line_and_its_scene() {
+fn inserting_a_line_makes_only_that_line_its_scene_and_its_captions() {
     let folder = Folder::small_demo();
     folder.build();
     folder.edit(
@@ -232,6 +233,7 @@ fn inserting_a_line_makes_only_that_line_and_its_scene() {
     assert_eq!(
         run.made(),
         [
+            "captions demo/welcome",
             "clip demo/welcome:3",
             "scene demo/welcome",
             "speech demo/welcome:3"
@@ -249,6 +251,8 @@ fn changing_a_voice_remakes_only_that_voices_lines_and_their_scenes() {
     assert_eq!(
         run.made(),
         [
+            "captions demo/dialogue",
+            "captions demo/welcome",
             "clip demo/dialogue:2",
             "clip demo/dialogue:4",
             "clip demo/welcome:4",

@@ -135,7 +135,7 @@ fn assert_line(run: &Run, start: &str) {
 fn edit_and_undo(folder: &Folder, from: &str, to: &str) -> [BTreeMap<String, String>; 2] {
     let before = objects(folder);
     folder.edit(PROJECT, from, to);
-    build_making(folder, 3);
+    build_making(folder, 4);
     let edited = new_since(&before, &objects(folder));
     folder.edit(PROJECT, to, from);
     build_making(folder, 0);
@@ -145,15 +145,20 @@ fn edit_and_undo(folder: &Folder, from: &str, to: &str) -> [BTreeMap<String, Str
 #[test]
 fn gc_removes_exactly_what_an_undone_edit_left_and_the_next_build_makes_nothing() {
     let folder = tiny();
-    build_making(&folder, 8);
+    build_making(&folder, 9);
     let [before, edited] = edit_and_undo(&folder, "Four five six.", "Four five seven.");
     let names: BTreeSet<&str> = edited.values().map(String::as_str).collect();
     assert_eq!(
         names,
-        BTreeSet::from(["clip p/talk:2", "scene p/talk", "speech p/talk:2"])
+        BTreeSet::from([
+            "captions p/talk",
+            "clip p/talk:2",
+            "scene p/talk",
+            "speech p/talk:2"
+        ])
     );
     let all = objects(&folder);
-    assert_eq!(all.len(), 11);
+    assert_eq!(all.len(), 13);
     let out = out_stamp(&folder);
     let edited_bytes = bytes_of(&folder, &edited);
     let all_bytes = bytes_of(&folder, &all);
@@ -165,7 +170,7 @@ fn gc_removes_exactly_what_an_undone_edit_left_and_the_next_build_makes_nothing(
     assert_line(
         &run,
         &format!(
-            "render: removed 0 objects (0 bytes); kept 11 ({}), 3 of them only for the builds of the last 7 days",
+            "render: removed 0 objects (0 bytes); kept 13 ({}), 4 of them only for the builds of the last 7 days",
             human_bytes(all_bytes)
         ),
     );
@@ -183,7 +188,7 @@ fn gc_removes_exactly_what_an_undone_edit_left_and_the_next_build_makes_nothing(
     assert_line(
         &run,
         &format!(
-            "render: would remove 3 objects ({}); would keep 8 ({})",
+            "render: would remove 4 objects ({}); would keep 9 ({})",
             human_bytes(edited_bytes),
             human_bytes(all_bytes - edited_bytes)
         ),
@@ -195,10 +200,10 @@ fn gc_removes_exactly_what_an_undone_edit_left_and_the_next_build_makes_nothing(
     assert_eq!(listed(&run), expected(&edited), "{}", run.stdout);
     assert_line(
         &run,
-        &format!("render: removed 3 objects ({});", human_bytes(edited_bytes)),
+        &format!("render: removed 4 objects ({});", human_bytes(edited_bytes)),
     );
     assert_eq!(objects(&folder), before);
-    assert_eq!(folder.verify_cache(), 8);
+    assert_eq!(folder.verify_cache(), 9);
     // Nothing left behind: no object half-moved, no list of a build no longer kept.
     assert_eq!(
         common::files_under(&folder.file("cache/tmp"), folder.path()),
@@ -228,7 +233,7 @@ fn on_the_demo_gc_after_an_edit_and_its_undo_leaves_exactly_the_live_objects() {
     let edited = new_since(&live, &objects(&folder));
     folder.edit("projects/demo/project.toml", to, from);
     assert_eq!(folder.build().made(), [] as [String; 0]);
-    assert_eq!(objects(&folder).len(), live.len() + 3);
+    assert_eq!(objects(&folder).len(), live.len() + 4);
     // What scenes publish (the report is rewritten by every build).
     let published = |folder: &Folder| -> Vec<(String, u64)> {
         (folder.out_files().into_iter())
@@ -243,13 +248,14 @@ fn on_the_demo_gc_after_an_edit_and_its_undo_leaves_exactly_the_live_objects() {
     assert_eq!(
         listed(&run),
         expected(&edited),
-        "the edited line's speech and clip, and its scene:\n{}",
+        "the edited line's speech and clip, its scene and its captions:\n{}",
         run.stdout
     );
     let names: BTreeSet<&str> = edited.values().map(String::as_str).collect();
     assert_eq!(
         names,
         BTreeSet::from([
+            "captions demo/dialogue",
             "clip demo/dialogue:3",
             "scene demo/dialogue",
             "speech demo/dialogue:3"
@@ -263,11 +269,11 @@ fn on_the_demo_gc_after_an_edit_and_its_undo_leaves_exactly_the_live_objects() {
 #[test]
 fn max_size_removes_least_recently_used_kept_objects_and_never_needed_ones() {
     let folder = tiny();
-    build_making(&folder, 8);
+    build_making(&folder, 9);
     let [before, first] = edit_and_undo(&folder, "One two three.", "One two four.");
     let [_, second] = edit_and_undo(&folder, "Seven eight.", "Seven nine.");
     let all = objects(&folder);
-    assert_eq!(all.len(), 14);
+    assert_eq!(all.len(), 17);
     let total = bytes_of(&folder, &all);
 
     // Room for all but the first edit's objects: they were used longest ago.
@@ -312,10 +318,10 @@ fn max_size_removes_least_recently_used_kept_objects_and_never_needed_ones() {
 #[test]
 fn gc_waits_for_a_running_build_and_removes_nothing_until_it_ends() {
     let folder = tiny();
-    build_making(&folder, 8);
+    build_making(&folder, 9);
     folder.edit(PROJECT, "Four five six.", "Four five seven.");
-    build_making(&folder, 3);
-    assert_eq!(objects(&folder).len(), 11);
+    build_making(&folder, 4);
+    assert_eq!(objects(&folder).len(), 13);
 
     // A build holds the lock, as `render build` does.
     let lock = std::fs::File::open(folder.file("cache/lock")).unwrap();
@@ -344,7 +350,7 @@ fn gc_waits_for_a_running_build_and_removes_nothing_until_it_ends() {
     assert!(gc.try_wait().unwrap().is_none(), "gc did not wait");
     assert_eq!(
         objects(&folder).len(),
-        11,
+        13,
         "gc removed objects under a build"
     );
 
@@ -362,17 +368,17 @@ fn gc_waits_for_a_running_build_and_removes_nothing_until_it_ends() {
     };
     let log = std::fs::read_to_string(&stderr).unwrap();
     assert!(status.success(), "{log}");
-    assert!(log.contains("render: removed 3 objects"), "{log}");
-    assert_eq!(objects(&folder).len(), 8);
+    assert!(log.contains("render: removed 4 objects"), "{log}");
+    assert_eq!(objects(&folder).len(), 9);
     build_making(&folder, 0);
 }
 
 #[test]
 fn gc_refuses_with_configuration_errors_and_removes_nothing() {
     let folder = tiny();
-    build_making(&folder, 8);
+    build_making(&folder, 9);
     folder.edit(PROJECT, "Four five six.", "Four five seven.");
-    build_making(&folder, 3);
+    build_making(&folder, 4);
     // Another project with a mistake: its scenes' objects would look unneeded.
     folder.write(
         "projects/q/project.toml",
@@ -390,7 +396,7 @@ fn gc_refuses_with_configuration_errors_and_removes_nothing() {
             "render: gc removed nothing: with configuration errors",
         );
         assert_eq!(run.stdout, "");
-        assert_eq!(objects(&folder).len(), 11);
+        assert_eq!(objects(&folder).len(), 13);
     }
     // status shows the valid scenes, and does not guess what the others need.
     let run = render(&folder, &["status"]);
@@ -409,7 +415,7 @@ fn gc_refuses_with_configuration_errors_and_removes_nothing() {
 #[test]
 fn status_counts_stale_artifacts_per_kind_and_the_cache_by_need() {
     let folder = tiny();
-    build_making(&folder, 8);
+    build_making(&folder, 9);
     let before = objects(&folder);
     folder.edit(PROJECT, "Four five six.", "Four five seven.");
     std::fs::create_dir_all(folder.file("cache/quarantine/abc-1")).unwrap();
@@ -423,11 +429,17 @@ fn status_counts_stale_artifacts_per_kind_and_the_cache_by_need() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let unneeded: BTreeMap<String, String> = (before.iter())
         .filter(|(_, name)| {
-            ["speech p/talk:2", "clip p/talk:2", "scene p/talk"].contains(&name.as_str())
+            [
+                "speech p/talk:2",
+                "clip p/talk:2",
+                "scene p/talk",
+                "captions p/talk",
+            ]
+            .contains(&name.as_str())
         })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    assert_eq!(unneeded.len(), 3);
+    assert_eq!(unneeded.len(), 4);
     let (all, gone) = (bytes_of(&folder, &before), bytes_of(&folder, &unneeded));
     let sizes = [all, all - gone, gone, gone, 0, 23].map(human_bytes);
     // The size column is as wide as its widest cell.
@@ -444,13 +456,14 @@ speech             3      1
 face-track         1      0
 clip               3      1
 scene              1      1
-all                8      3
+captions           1      1
+all                9      4
 
 cache                                      objects  {:>w$}
-objects                                          8  {:>w$}
+objects                                          9  {:>w$}
   needed by the declared scenes                  5  {:>w$}
-  not needed                                     3  {:>w$}
-    used by the builds of the last 7 days        3  {:>w$}
+  not needed                                     4  {:>w$}
+    used by the builds of the last 7 days        4  {:>w$}
     removable by render gc                       0  {:>w$}
 quarantine                                       1  {:>w$}
 ",

@@ -49,10 +49,11 @@ fn a_target_builds_only_its_scene_and_leaves_the_other_videos_alone() {
     let dir = folder.path().to_str().unwrap();
     let run = folder.render(&["build", dir, "news/morning"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    // Only the morning scene's subgraph: its edited line and its scene.
+    // Only the morning scene's subgraph: its edited line, its scene and its captions.
     assert_eq!(
         run.made(),
         [
+            "captions news/morning",
             "clip news/morning:1",
             "scene news/morning",
             "speech news/morning:1"
@@ -76,6 +77,7 @@ fn a_target_builds_only_its_scene_and_leaves_the_other_videos_alone() {
     assert_eq!(
         run.made(),
         [
+            "captions news/evening",
             "clip news/evening:1",
             "scene news/evening",
             "speech news/evening:1"
@@ -120,7 +122,7 @@ fn the_folder_is_found_from_a_subfolder_and_with_dash_c() {
     let (code, stdout, stderr) = common::run_in(elsewhere.path(), &["-C", sub, "plan", "shorts"]);
     assert_eq!(
         (code, stdout.as_str()),
-        (0, "up to date (4 artifacts)\n"),
+        (0, "up to date (5 artifacts)\n"),
         "{stderr}"
     );
 
@@ -153,13 +155,14 @@ fn plan_check_answers_is_anything_stale_and_lists_out_changes() {
     let plan = folder.render(&["plan", "--check"]);
     assert_eq!(
         (plan.code, plan.stdout.as_str()),
-        (0, "up to date (12 artifacts)\n")
+        (0, "up to date (15 artifacts)\n")
     );
     let dry = folder.render(&["build", "-n", "--check"]);
     assert_eq!(dry.code, 0, "{}", dry.stderr);
 
-    // A renamed scene: nothing to make (a name is not in any key), but a video, its poster
-    // and its contact sheet to publish and the old ones to remove — not "up to date".
+    // A renamed scene: nothing to make (a name is not in any key), but a video, its poster,
+    // its contact sheet and its captions to publish and the old ones to remove — not "up
+    // to date".
     folder.edit("projects/shorts/project.toml", "teaser", "trailer");
     let plan = folder.render(&["plan", "--check"]);
     assert_eq!(plan.code, 1, "{}", plan.stderr);
@@ -168,10 +171,14 @@ fn plan_check_answers_is_anything_stale_and_lists_out_changes() {
         "out/shorts/trailer.mp4: publish (new)\n\
          out/shorts/trailer.jpg: publish (new)\n\
          out/shorts/trailer.sheet.jpg: publish (new)\n\
+         out/shorts/trailer.srt: publish (new)\n\
+         out/shorts/trailer.vtt: publish (new)\n\
          out/shorts/teaser.jpg: remove (its scene is no longer declared)\n\
          out/shorts/teaser.mp4: remove (its scene is no longer declared)\n\
          out/shorts/teaser.sheet.jpg: remove (its scene is no longer declared)\n\
-         0 of 12 artifacts to make, 3 files in out/ to publish, 3 files in out/ to remove\n"
+         out/shorts/teaser.srt: remove (its scene is no longer declared)\n\
+         out/shorts/teaser.vtt: remove (its scene is no longer declared)\n\
+         0 of 15 artifacts to make, 5 files in out/ to publish, 5 files in out/ to remove\n"
     );
     assert_eq!(folder.render(&["build", "-n", "--check"]).code, 1);
     // Without --check a plan is an answer, not a failure.
@@ -187,7 +194,7 @@ fn plan_check_answers_is_anything_stale_and_lists_out_changes() {
         (
             1,
             "out/news/evening.mp4: publish (new)\n\
-             0 of 12 artifacts to make, 1 file in out/ to publish\n"
+             0 of 15 artifacts to make, 1 file in out/ to publish\n"
         )
     );
 }
@@ -213,10 +220,11 @@ fn force_makes_the_targets_again_and_json_dash_writes_to_stdout() {
             "face-track astronaut",
             "speech shorts/teaser:1",
             "clip shorts/teaser:1",
+            "captions shorts/teaser",
             "scene shorts/teaser"
         ]
     );
-    assert_eq!(json["made"], 4);
+    assert_eq!(json["made"], 5);
     assert!(!folder.file("-").exists());
     // Made again, published again; the other project untouched.
     assert_ne!(identity(&folder, "out/shorts/teaser.mp4"), before);
