@@ -1,7 +1,9 @@
-//! The artifact graph: one node per speech WAV, face track, line clip and scene, built from
-//! the manifest, deduplicated by key (two identical lines are one artifact). A node's
-//! dependencies are exactly the inputs its key spec names — declared once, in the stage's
-//! `plan` — so the graph cannot disagree with the keys. This file also decides staleness
+//! The artifact graph: one node per speech WAV, face track, line clip, scene and scene's
+//! captions, built from the manifest, deduplicated by key (two identical lines are one
+//! artifact). A node's dependencies are exactly the inputs its key spec names — declared
+//! once, in the stage's `plan` — so the graph cannot disagree with the keys; the one other
+//! edge is a scene's to its captions (`Node::captions`), which orders and publishes them
+//! together without entering the scene's key. This file also decides staleness
 //! and says why, the way ninja's `-d explain` does: an artifact is stale when its object is
 //! missing from the cache, and the reason (`build_log`) compares its key spec with the one
 //! the same artifact had at the last build.
