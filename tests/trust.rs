@@ -115,7 +115,7 @@ fn a_flipped_byte_in_a_published_video_is_caught_by_verify_and_made_again() {
         run.stderr,
         format!(
             "render: scene p/talk: scene.mp4 does not match its record (its bytes changed); moved to {aside}\n\
-             render: verified 8 objects: 7 intact, 1 quarantined\n"
+             render: verified 9 objects: 8 intact, 1 quarantined\n"
         )
     );
     assert_eq!(
@@ -126,11 +126,11 @@ fn a_flipped_byte_in_a_published_video_is_caught_by_verify_and_made_again() {
     let run = folder.build();
     assert_eq!(run.made(), ["scene p/talk"]);
     assert_eq!(std::fs::read(folder.file(SCENE)).unwrap(), clean);
-    assert_eq!(folder.verify_cache(), 8);
+    assert_eq!(folder.verify_cache(), 9);
     let run = render(&folder, &["verify"]);
     assert_eq!(
         (run.code, run.stderr.as_str()),
-        (0, "render: verified 8 objects: 8 intact, 0 quarantined\n")
+        (0, "render: verified 9 objects: 9 intact, 0 quarantined\n")
     );
 }
 
@@ -159,7 +159,7 @@ fn a_flipped_byte_in_a_speech_wav_is_caught_by_build_verify() {
     // Made again from the same text: the same key, so nothing that reads it changes.
     assert_eq!(run.made(), ["speech p/talk:2"]);
     assert_eq!(std::fs::read(folder.file(SCENE)).unwrap(), clean);
-    assert_eq!(folder.verify_cache(), 8);
+    assert_eq!(folder.verify_cache(), 9);
 }
 
 #[test]
@@ -193,6 +193,7 @@ fn a_truncated_clip_is_not_reused_by_a_rebuild() {
     assert_eq!(
         run.made(),
         [
+            "captions p/talk",
             "clip p/talk:1",
             "clip p/talk:3",
             "scene p/talk",
@@ -211,8 +212,9 @@ fn a_truncated_clip_is_not_reused_by_a_rebuild() {
         std::fs::read(folder.file(SCENE)).unwrap(),
         std::fs::read(reference.file(SCENE)).unwrap()
     );
-    // Eight for the edited scene, three kept from before the edit.
-    assert_eq!(folder.verify_cache(), 11);
+    // Nine for the edited scene, four kept from before the edit (line 3's speech and
+    // clip, the scene and its captions).
+    assert_eq!(folder.verify_cache(), 13);
 }
 
 /// Damage to the scene's object, then a plain build: `reason` is what render says of it.
@@ -228,7 +230,7 @@ fn damaged_scene_is_made_again(damage: impl Fn(&Path), reason: &str) {
     assert_eq!(note, format!("scene p/talk\n{reason}\n"));
     assert_eq!(run.made(), ["scene p/talk"]);
     assert_eq!(std::fs::read(folder.file(SCENE)).unwrap(), clean);
-    assert_eq!(folder.verify_cache(), 8);
+    assert_eq!(folder.verify_cache(), 9);
     assert_eq!(folder.build().made(), Vec::<String>::new());
 }
 
