@@ -101,7 +101,7 @@ fn fresh_build_of_the_demo_renders_every_scene() {
     assert_eq!(folder.out_files(), published(&SCENES));
     assert!(run.with_status("failed").is_empty());
     assert!(
-        run.stderr.contains("render: made 22, reused 0, failed 0"),
+        run.stderr.contains("render: made 24, reused 0, failed 0"),
         "{}",
         run.stderr
     );
@@ -123,7 +123,7 @@ fn fresh_build_of_the_demo_renders_every_scene() {
         best >= 0.5,
         "mouth movement does not follow the speech (best r = {best:.3})"
     );
-    assert_eq!(folder.verify_cache(), 22);
+    assert_eq!(folder.verify_cache(), 24);
 }
 
 #[test]
@@ -144,7 +144,7 @@ fn second_build_makes_nothing_and_leaves_out_untouched() {
     let again = folder.build();
     assert_eq!(again.made(), Vec::<String>::new());
     assert!(
-        again.stderr.contains("render: made 0, reused 22, failed 0"),
+        again.stderr.contains("render: made 0, reused 24, failed 0"),
         "{}",
         again.stderr
     );
@@ -170,12 +170,12 @@ fn second_build_makes_nothing_and_leaves_out_untouched() {
     assert_eq!(folder.build().made(), Vec::<String>::new());
     assert_eq!(
         folder.render(&["plan"]).stdout,
-        "up to date (22 artifacts)\n"
+        "up to date (24 artifacts)\n"
     );
 }
 
 #[test]
-fn editing_one_line_remakes_its_speech_its_clip_and_its_scene() {
+fn editing_one_line_remakes_its_speech_its_clip_its_scene_and_its_captions() {
     let folder = Folder::small_demo();
     folder.build();
     // The narrator speaks through Piper (the command engine): 22.05 kHz speech, not silence.
@@ -320,7 +320,7 @@ fn dry_run_makes_nothing_and_clean_removes_what_render_made() {
     );
     assert!(
         dry.stdout
-            .ends_with("22 of 22 artifacts to make, 6 files in out/ to publish\n"),
+            .ends_with("24 of 24 artifacts to make, 10 files in out/ to publish\n"),
         "{}",
         dry.stdout
     );
@@ -334,11 +334,11 @@ fn dry_run_makes_nothing_and_clean_removes_what_render_made() {
     assert!(folder
         .render(&["plan"])
         .stdout
-        .ends_with("22 of 22 artifacts to make, 6 files in out/ to publish\n"));
+        .ends_with("24 of 24 artifacts to make, 10 files in out/ to publish\n"));
 }
 
 #[test]
-fn renaming_a_scene_removes_its_old_video_and_its_stills() {
+fn renaming_a_scene_removes_its_old_video_its_stills_and_its_captions() {
     let folder = Folder::small_demo();
     folder.build();
     folder.write("out/demo/notes.txt", "mine");
@@ -348,7 +348,13 @@ fn renaming_a_scene_removes_its_old_video_and_its_stills() {
         "name = \"talk\"",
     );
     let run = folder.build();
-    for file in ["dialogue.jpg", "dialogue.mp4", "dialogue.sheet.jpg"] {
+    for file in [
+        "dialogue.jpg",
+        "dialogue.mp4",
+        "dialogue.sheet.jpg",
+        "dialogue.srt",
+        "dialogue.vtt",
+    ] {
         let line = format!("render: removed out/demo/{file} (its scene is no longer declared)\n");
         assert!(run.stderr.contains(&line), "{}", run.stderr);
     }
@@ -361,9 +367,13 @@ fn renaming_a_scene_removes_its_old_video_and_its_stills() {
             "out/demo/talk.jpg",
             "out/demo/talk.mp4",
             "out/demo/talk.sheet.jpg",
+            "out/demo/talk.srt",
+            "out/demo/talk.vtt",
             "out/demo/welcome.jpg",
             "out/demo/welcome.mp4",
             "out/demo/welcome.sheet.jpg",
+            "out/demo/welcome.srt",
+            "out/demo/welcome.vtt",
             "out/report.html"
         ]
     );
