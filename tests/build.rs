@@ -134,11 +134,11 @@ fn second_build_makes_nothing_and_leaves_out_untouched() {
         let meta = std::fs::metadata(folder.file(rel)).unwrap();
         (meta.ino(), meta.mtime(), meta.mtime_nsec(), meta.len())
     };
-    // Every video, poster and sheet (the report is rewritten: it reports each build).
+    // Every video, poster, sheet and captions (the report is rewritten: it reports each build).
     let files: Vec<String> = (folder.out_files().into_iter())
         .filter(|f| f != "out/report.html")
         .collect();
-    assert_eq!(files.len(), 3 * SCENES.len());
+    assert_eq!(files.len(), 5 * SCENES.len());
     let before: Vec<_> = files.iter().map(|s| stamp(s)).collect();
 
     let again = folder.build();
