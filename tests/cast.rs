@@ -184,9 +184,9 @@ fn a_dialogue_cuts_between_the_faces_its_lines_name() {
         .filter(|e| e.as_ref().unwrap().file_name() == "track.json")
         .count();
     assert_eq!(tracks, 2);
-    // 7 lines × (speech + clip), 2 face tracks, 3 scenes.
-    assert_eq!(run.made().len(), 19, "{:?}", run.made());
-    assert_eq!(folder.verify_cache(), 19);
+    // 7 lines × (speech + clip), 2 face tracks, 3 scenes and their 3 captions.
+    assert_eq!(run.made().len(), 22, "{:?}", run.made());
+    assert_eq!(folder.verify_cache(), 22);
 
     let frames = rgb_frames(&folder.file("out/demo/dialogue.mp4"));
     let astronaut = expected_frame(&folder, "astronaut");

@@ -155,7 +155,8 @@ fn a_cloned_voice_is_conditioned_once_and_only_its_work_is_redone() {
     // Every object, the conditioning's folder of files included, matches its record.
     assert_eq!(folder.verify_cache(), made.len());
 
-    // A new line of the voice: its speech, its clip, its scene. No new conditioning.
+    // A new line of the voice: its speech, its clip, its scene and the scene's captions.
+    // No new conditioning.
     folder.edit(
         "projects/demo/project.toml",
         "\"Five.\",",
@@ -165,7 +166,12 @@ fn a_cloned_voice_is_conditioned_once_and_only_its_work_is_redone() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(
         run.made(),
-        ["clip demo/talk:6", "scene demo/talk", "speech demo/talk:6"]
+        [
+            "captions demo/talk",
+            "clip demo/talk:6",
+            "scene demo/talk",
+            "speech demo/talk:6"
+        ]
     );
     assert_eq!(runs_log(&folder), ["speak 4"]);
 
@@ -176,7 +182,11 @@ fn a_cloned_voice_is_conditioned_once_and_only_its_work_is_redone() {
     std::fs::write(folder.file("voices/ada/2.wav"), sample).unwrap();
     let run = build(&folder);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let mut expected: Vec<String> = vec!["scene demo/talk".into(), "voice ada".into()];
+    let mut expected: Vec<String> = vec![
+        "captions demo/talk".into(),
+        "scene demo/talk".into(),
+        "voice ada".into(),
+    ];
     for line in 1..=6 {
         expected.push(format!("clip demo/talk:{line}"));
         expected.push(format!("speech demo/talk:{line}"));
@@ -353,7 +363,7 @@ fn a_program_that_leaves_a_hanging_child_finishes_and_the_child_is_killed() {
         pid_in(&folder, "child.pid"),
         Duration::from_secs(2)
     ));
-    assert_eq!(run.made().len(), 4, "{:?}", run.made());
+    assert_eq!(run.made().len(), 5, "{:?}", run.made());
 }
 
 #[test]

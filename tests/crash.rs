@@ -60,10 +60,13 @@ fn killed_builds_leave_a_consistent_cache() {
             if file == "out/report.html" {
                 continue;
             }
-            // A video, poster or sheet: each exactly a scene object's file.
+            // A video, poster, sheet or captions: each exactly a scene's (or its
+            // captions') object file.
             let object_file = match () {
                 _ if file.ends_with(".sheet.jpg") => "sheet.jpg",
                 _ if file.ends_with(".jpg") => "poster.jpg",
+                _ if file.ends_with(".srt") => "captions.srt",
+                _ if file.ends_with(".vtt") => "captions.vtt",
                 _ => "scene.mp4",
             };
             let bytes = std::fs::read(folder.file(&file)).unwrap();
@@ -129,13 +132,13 @@ fn ctrl_c_stops_cleanly_and_the_next_build_resumes() {
     let made_before = folder.verify_cache();
 
     assert!(
-        (1..22).contains(&made_before),
+        (1..24).contains(&made_before),
         "{made_before} objects before the interrupt"
     );
 
     // Nothing finished before Ctrl-C is made again.
     let run = folder.build();
-    assert_eq!(run.made().len(), 22 - made_before, "{}", run.stderr);
+    assert_eq!(run.made().len(), 24 - made_before, "{}", run.stderr);
     folder.verify_cache();
 }
 

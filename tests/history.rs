@@ -75,13 +75,13 @@ fn three_builds_are_three_entries_with_their_counts() {
             )
         })
         .collect();
-    // 1: everything (face track, 2 speeches, 2 clips, the scene); 2: nothing;
-    // 3: a build of no valid scene (its configuration error left the scene out).
+    // 1: everything (face track, 2 speeches, 2 clips, the scene, its captions); 2:
+    // nothing; 3: a build of no valid scene (its configuration error left the scene out).
     assert_eq!(
         counts,
         [
-            ("1", "6", "0", "0", "0"),
-            ("2", "0", "6", "0", "0"),
+            ("1", "7", "0", "0", "0"),
+            ("2", "0", "7", "0", "0"),
             ("3", "0", "0", "0", "2")
         ]
     );
@@ -127,7 +127,8 @@ fn a_failed_artifact_is_named_under_its_build() {
     let last: serde_json::Value = serde_json::from_str(history.lines().last().unwrap()).unwrap();
     assert_eq!(last["exit"], 1);
     assert_eq!(last["counts"]["failed"], 1);
-    assert_eq!(last["counts"]["skipped"], 2);
+    // The failed line's clip and its scene, and the scene's captions.
+    assert_eq!(last["counts"]["skipped"], 3);
     assert_eq!(last["failures"][0]["artifact"], "speech news/morning:2");
     let message = last["failures"][0]["message"].as_str().unwrap();
     assert!(message.contains("out of cheese"), "{message}");

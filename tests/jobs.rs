@@ -62,6 +62,7 @@ fn run_job_makes_the_same_objects_as_a_build() {
     assert_eq!(
         engines.into_iter().collect::<Vec<_>>(),
         [
+            ("captions", "captions"),
             ("clip", "builtin"),
             ("clip", "tiny-lipsync"),
             ("face-track", "rustface"),

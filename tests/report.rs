@@ -100,7 +100,7 @@ fn a_build_with_a_failing_scene_writes_a_report_that_a_browser_shows() {
     );
     assert!(broken.text().contains("RuntimeError: <CUDA> out of memory"));
 
-    // What changed in out/: intro's three files remade, old's three removed.
+    // What changed in out/: intro's five files remade, old's five removed.
     let changes: Vec<(String, String)> = (dom.elements("li", "class", "change").iter())
         .map(|li| {
             (
@@ -113,9 +113,13 @@ fn a_build_with_a_failing_scene_writes_a_report_that_a_browser_shows() {
         ("out/demo/intro.mp4", "updated"),
         ("out/demo/intro.jpg", "updated"),
         ("out/demo/intro.sheet.jpg", "updated"),
+        ("out/demo/intro.srt", "updated"),
+        ("out/demo/intro.vtt", "updated"),
         ("out/demo/old.jpg", "removed"),
         ("out/demo/old.mp4", "removed"),
         ("out/demo/old.sheet.jpg", "removed"),
+        ("out/demo/old.srt", "removed"),
+        ("out/demo/old.vtt", "removed"),
     ]
     .iter()
     .map(|(p, c)| (p.to_string(), c.to_string()))
@@ -125,7 +129,7 @@ fn a_build_with_a_failing_scene_writes_a_report_that_a_browser_shows() {
         .map(|c| (c.attr("data-count").to_string(), c.text()))
         .collect();
     assert_eq!(counts["failed"], "failed1");
-    assert_eq!(counts["made"], "made3");
+    assert_eq!(counts["made"], "made4");
     // The trend holds both builds, the second with its failure.
     let trend = dom.elements("g", "class", "trend-build");
     let failed: Vec<&str> = trend.iter().map(|g| g.attr("data-failed")).collect();

@@ -108,8 +108,9 @@ fn scenes_are_finished_and_published_one_after_another() {
     let run = folder.render(&["build", "-j", "1"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let ends = ends(&folder);
-    // 20 scenes of 2 lines: a speech and a clip a line, a scene, and one face track.
-    assert_eq!(ends.len(), 101);
+    // 20 scenes of 2 lines: a speech and a clip a line, a scene and its captions, and one
+    // face track.
+    assert_eq!(ends.len(), 121);
     let (before, total) = made_before(&ends, "scene p/s00");
     assert!(
         before * 10 < total,
@@ -225,8 +226,8 @@ fn a_plain_log_says_how_far_the_build_is_every_few_seconds() {
     let env = [("RENDER_PROGRESS_SECONDS", "0.2")];
     let run = folder.render_with_env(&["build", "-j", "1"], &env, Duration::from_secs(300));
     assert_eq!(run.code, 0, "{}", run.stderr);
-    // 4 scenes: 8 speeches, 8 clips, 4 scenes, a face track.
-    let lines = progress_lines(&run.stderr, 4, 21);
+    // 4 scenes: 8 speeches, 8 clips, 4 scenes and their 4 captions, a face track.
+    let lines = progress_lines(&run.stderr, 4, 25);
     // The slow line alone takes a second: it is reported while it runs.
     assert!(lines.len() >= 3, "{}", run.stderr);
     for pair in lines.windows(2) {
@@ -252,8 +253,9 @@ fn a_plain_log_says_how_far_the_build_is_every_few_seconds() {
     }
     let run = folder.render_with_env(&["build", "-j", "1"], &env, Duration::from_secs(300));
     assert_eq!(run.code, 0, "{}", run.stderr);
-    // Each scene gets a new line: 4 speeches, 4 clips, 4 scenes; the face track is reused.
-    let lines = progress_lines(&run.stderr, 4, 12);
+    // Each scene gets a new line: 4 speeches, 4 clips, 4 scenes, 4 captions; the face
+    // track is reused.
+    let lines = progress_lines(&run.stderr, 4, 16);
     assert!(!lines.is_empty(), "{}", run.stderr);
     assert!(
         lines.iter().all(|(_, _, left)| left.starts_with("about ")),

@@ -432,11 +432,11 @@ fn a_dry_run_only_reads_and_works_on_a_read_only_folder() {
         assert_eq!(snapshot(folder.path()), before, "{stderr}");
     };
     // Never built: the plan is everything, and no cache/ appears.
-    check("4 of 4 artifacts to make");
+    check("5 of 5 artifacts to make");
     assert!(!folder.file("cache").exists());
 
     // Built, then a line edited: only what the edit touches, and the cache is untouched.
     folder.build();
     folder.edit("projects/demo/project.toml", "Hello there.", "Hello again.");
-    check("3 of 4 artifacts to make");
+    check("4 of 5 artifacts to make");
 }

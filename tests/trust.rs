@@ -386,7 +386,7 @@ fn out_on_another_disk_is_published_by_copy_and_left_alone_by_a_no_op() {
         return;
     }
     let read = |name: &str| std::fs::read_to_string(host.path().join(name)).unwrap();
-    assert!(read("first.err").contains("render: made 8, reused 0, failed 0"));
+    assert!(read("first.err").contains("render: made 9, reused 0, failed 0"));
     assert_eq!(
         std::fs::read(host.path().join("talk.mp4")).unwrap(),
         std::fs::read(reference.file(SCENE)).unwrap()
@@ -394,11 +394,11 @@ fn out_on_another_disk_is_published_by_copy_and_left_alone_by_a_no_op() {
     // No staged copy left beside it; its stills beside it.
     assert_eq!(
         read("listing"),
-        ".\n..\ntalk.jpg\ntalk.mp4\ntalk.sheet.jpg\n"
+        ".\n..\ntalk.jpg\ntalk.mp4\ntalk.sheet.jpg\ntalk.srt\ntalk.vtt\n"
     );
     // The no-op saw each copy is the object's and did not copy it again.
-    assert_eq!(read("first.stat").lines().count(), 3);
-    assert!(read("second.err").contains("render: made 0, reused 8, failed 0"));
+    assert_eq!(read("first.stat").lines().count(), 5);
+    assert!(read("second.err").contains("render: made 0, reused 9, failed 0"));
     assert_eq!(read("first.stat"), read("second.stat"));
 }
 
