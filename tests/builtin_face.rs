@@ -145,11 +145,18 @@ fn the_mouth_follows_the_voice_on_the_real_lips_and_closes_in_silence() {
         let silent = silent[silent.len() / 2];
         let source = number(report, "reference_opening");
         assert!(number(report, "silent_frames") >= 5.0, "{name}");
-        // Within 10 % of the portrait's gap — or of the landmark model's own noise (0.004
-        // face heights, 0.3 px on the cameraman's 70 px face) where the lips are shut and
-        // 10 % of their 0.6 px gap would be a twentieth of a pixel.
+        // Within 10 % of the portrait's gap. Where the portrait's lips are shut (the
+        // cameraman's 0.6 px gap, under 0.02 face heights), 10 % is a twentieth of a pixel,
+        // far below the landmark model's noise on that face (its median read 0.0037 to
+        // 0.0089 in different runs): there, closed means no wider than the portrait's plus
+        // that noise (0.004 face heights).
+        let closed = if source < 0.02 {
+            silent <= source + 0.004
+        } else {
+            (silent - source).abs() <= 0.1 * source
+        };
         assert!(
-            (silent - source).abs() <= (0.1 * source).max(0.004),
+            closed,
             "{name}: silent opening {silent} vs the portrait's {source}"
         );
     }
