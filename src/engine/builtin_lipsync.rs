@@ -13,6 +13,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::face_rig::{FaceRig, MouthShape, Pose};
+use super::face_warp::sample;
 use super::idle::Life;
 use super::viseme::mouth_shapes;
 use super::{Engine, Made, Step, Task};
@@ -284,29 +285,6 @@ fn feather_weight(mouth: &MouthRegion, x: u32, y: u32, feather: f32) -> f32 {
 fn smoothstep(edge0: f32, edge1: f32, x: f32) -> f32 {
     let t = ((x - edge0) / (edge1 - edge0)).clamp(0.0, 1.0);
     t * t * (3.0 - 2.0 * t)
-}
-
-/// Bilinear sample at pixel-centre coordinates, clamped to the frame.
-fn sample(frame: &Frame, x: f32, y: f32) -> [f32; 3] {
-    let max_x = frame.width as f32 - 1.0;
-    let max_y = frame.height as f32 - 1.0;
-    let fx = (x - 0.5).clamp(0.0, max_x);
-    let fy = (y - 0.5).clamp(0.0, max_y);
-    let x0 = fx.floor() as usize;
-    let y0 = fy.floor() as usize;
-    let x1 = (x0 + 1).min(frame.width as usize - 1);
-    let y1 = (y0 + 1).min(frame.height as usize - 1);
-    let tx = fx - x0 as f32;
-    let ty = fy - y0 as f32;
-    let stride = frame.width as usize;
-    let at = |px: usize, py: usize, c: usize| frame.data[(py * stride + px) * 3 + c] as f32;
-    let mut rgb = [0.0f32; 3];
-    for (c, value) in rgb.iter_mut().enumerate() {
-        let top = at(x0, y0, c) + (at(x1, y0, c) - at(x0, y0, c)) * tx;
-        let bottom = at(x0, y1, c) + (at(x1, y1, c) - at(x0, y1, c)) * tx;
-        *value = top + (bottom - top) * ty;
-    }
-    rgb
 }
 
 #[cfg(test)]
