@@ -90,6 +90,7 @@ impl Graph {
             for scene in &project.scenes {
                 let mut lines = Vec::new();
                 let mut speeches = Vec::with_capacity(scene.lines.len());
+                let mut line_faces = Vec::with_capacity(scene.lines.len());
                 for (i, line) in scene.lines.iter().enumerate() {
                     let at = format!("{}/{}:{}", project.name, scene.name, i + 1);
                     let avatar = &manifest.avatars[&line.avatar];
@@ -123,6 +124,7 @@ impl Graph {
                     let clip = graph.add(format!("clip {at}"), spec, work);
                     lines.push((clip, speech));
                     speeches.push(speech);
+                    line_faces.push(face);
                 }
                 let (spec, work) = plan::captions(scene, &speeches);
                 let captions = graph.add(
@@ -130,7 +132,7 @@ impl Graph {
                     spec,
                     work,
                 );
-                let (spec, work) = plan::scene(scene, &lines, hashes)?;
+                let (spec, work) = plan::scene(scene, &lines, &line_faces, hashes)?;
                 let key = graph.add(format!("scene {}/{}", project.name, scene.name), spec, work);
                 // Two scenes may render identically; each still gets its own file in out/.
                 let target = manifest

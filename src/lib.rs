@@ -23,6 +23,7 @@ pub mod face_model;
 pub mod face_quality;
 pub mod files;
 pub mod frame;
+pub mod framing;
 pub mod gpu_lane;
 pub mod graph;
 pub mod history;

@@ -153,13 +153,16 @@ pub fn clip(
     }
 }
 
-/// A scene: muxed by ffmpeg from its lines' (clip, speech), in script order.
+/// A scene: muxed by ffmpeg from its lines' (clip, speech), in script order; `faces` is
+/// each line's face track, which face framing reads.
 pub fn scene(
     scene: &Scene,
     lines: &[(Key, Key)],
+    faces: &[Key],
     hashes: &SourceHashes,
 ) -> Result<(KeySpec, EngineJob)> {
     let spec = scene::key(scene, lines, hashes)?;
+    let spec = scene::framing_key(spec, scene.framing, faces);
     let engine = SceneMux {
         lines: lines.len(),
         background: scene.background.clone(),
@@ -167,6 +170,7 @@ pub fn scene(
         width: scene.width,
         height: scene.height,
         pause: scene.pause,
+        framing: scene.framing,
     };
     Ok((spec, EngineJob::Ffmpeg(engine)))
 }

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Engine, Made, Step, Task};
 use crate::error::{Error, Result};
+use crate::framing::{self, Framing};
 use crate::manifest::Background;
 use crate::media;
 use crate::process;
@@ -27,7 +28,7 @@ use crate::stage::scene::{
     self, Info, Timeline, AUDIO_BITRATE, AUDIO_RATE, CRF, OUTPUT, POSTER, POSTER_WIDTH, PRESET,
     SHEET, SHEET_COLUMNS, THUMB_WIDTH,
 };
-use crate::stage::{lipsync, speech};
+use crate::stage::{face_track, lipsync, speech};
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct SceneMux {
@@ -38,6 +39,8 @@ pub struct SceneMux {
     pub width: u32,
     pub height: u32,
     pub pause: f64,
+    /// How each clip fills the frame (`src/framing.rs`).
+    pub framing: Framing,
 }
 
 impl Engine for SceneMux {
@@ -86,6 +89,7 @@ impl Engine for SceneMux {
         );
         for (i, ((clip, speech, _), slot)) in lines.iter().zip(&timeline.slots).enumerate() {
             command.arg("-i").arg(clip).arg("-i").arg(speech);
+            let fit = self.framed(job, i, &fit)?;
             let (v, a) = (2 * i + 1, 2 * i + 2);
             let (pause, samples) = (slot.pause_frames, slot.samples);
             graph.push_str(&format!(
@@ -138,6 +142,41 @@ impl Engine for SceneMux {
         let path = dir.join(scene::INFO);
         std::fs::write(&path, json).map_err(|e| Error::io("cannot write", &path, e))?;
         Ok(Step::Done(Made::cpu(&scene::OUTPUTS)))
+    }
+}
+
+impl SceneMux {
+    /// Line `i`'s clip into a frame-sized picture by the scene's framing: `fit` as given,
+    /// or cropped to fill the frame (on the face, read from the line's face track; in the
+    /// middle when the track has no box). The crop is in fractions of the clip's picture,
+    /// so it holds at whatever size the clip has.
+    fn framed(&self, job: &Task, i: usize, fit: &str) -> Result<String> {
+        let (w, h) = (self.width, self.height);
+        let cover = format!(
+            "scale=w={w}:h={h}:force_original_aspect_ratio=increase,crop={w}:{h},setsar=1,\
+             format=yuva420p"
+        );
+        let Framing::Face { size, headroom } = self.framing else {
+            return Ok(match self.framing {
+                Framing::Fill => cover,
+                _ => fit.to_string(),
+            });
+        };
+        let track = face_track::read_track(&job.file(&scene::face_input(i), face_track::OUTPUT)?)?;
+        let Some(face) = framing::steady_box(&track.boxes) else {
+            return Ok(cover);
+        };
+        let aspect = f64::from(w) / f64::from(h);
+        let c = framing::face_crop(track.width, track.height, &face, aspect, size, headroom);
+        // Six decimals: a thousandth of a pixel of a 7680 px picture; never past the edge.
+        let f = |v: f64| format!("{:.6}", v.clamp(0.0, 1.0));
+        Ok(format!(
+            "crop=w=iw*{}:h=ih*{}:x=iw*{}:y=ih*{},{cover}",
+            f(c.w),
+            f(c.h),
+            f(c.x),
+            f(c.y)
+        ))
     }
 }
 

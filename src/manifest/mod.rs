@@ -8,6 +8,7 @@
 
 pub mod command;
 mod espeak;
+mod framing;
 pub mod model;
 pub mod paths;
 mod project;
@@ -389,6 +390,8 @@ pub struct Scene {
     pub height: u32,
     /// Seconds of silence between consecutive lines.
     pub pause: f64,
+    /// How each line's clip fills the frame.
+    pub framing: crate::framing::Framing,
     /// Never empty.
     pub lines: Vec<Line>,
 }

@@ -25,6 +25,9 @@ const SCENE_KEYS: &[&str] = &[
     "fps",
     "size",
     "pause",
+    "framing",
+    "face_size",
+    "headroom",
     "lines",
     "script",
 ];
@@ -254,6 +257,7 @@ impl SceneCheck<'_> {
             width: settings.size.width,
             height: settings.size.height,
             pause: settings.pause.0,
+            framing: settings.framing.framing(),
             lines: lines?,
         })
     }

@@ -9,12 +9,23 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::framing::FramingSettings;
 use super::values::{Colour, Fps, Pause, Size};
 use super::{Background, CheckMedia, Media, MediaNote, SourceFile, RENDERFILE_NAME};
 use crate::diagnostic::{unknown_name, ConfigError, Doc, Warning};
 
 /// The keys of [`RawSettings`], in the order "valid keys" hints list them.
-pub(crate) const KEYS: &[&str] = &["fps", "size", "pause", "background", "voice", "avatar"];
+pub(crate) const KEYS: &[&str] = &[
+    "fps",
+    "size",
+    "pause",
+    "background",
+    "voice",
+    "avatar",
+    "framing",
+    "face_size",
+    "headroom",
+];
 
 /// The settings as written: every key optional.
 #[derive(Deserialize, Default)]
@@ -25,6 +36,9 @@ pub(crate) struct RawSettings {
     fps: Option<Spanned<i64>>,
     size: Option<Spanned<Vec<Spanned<i64>>>>,
     pause: Option<Spanned<f64>>,
+    framing: Option<Spanned<String>>,
+    face_size: Option<Spanned<f64>>,
+    headroom: Option<Spanned<f64>>,
 }
 
 /// What Renderfile.toml declares that settings and lines refer to, and how the files they
@@ -86,6 +100,7 @@ pub(crate) struct SceneSettings {
     pub fps: Fps,
     pub size: Size,
     pub pause: Pause,
+    pub framing: FramingSettings,
 }
 
 impl SceneSettings {
@@ -102,6 +117,7 @@ impl SceneSettings {
             fps: Fps::DEFAULT,
             size: Size::DEFAULT,
             pause: Pause::DEFAULT,
+            framing: FramingSettings::DEFAULT,
         }
     }
 
@@ -144,6 +160,8 @@ impl SceneSettings {
         set(&mut s.fps, &raw.fps, |v| Fps::parse(doc, v), errors);
         set(&mut s.size, &raw.size, |v| Size::parse(doc, v), errors);
         set(&mut s.pause, &raw.pause, |v| Pause::parse(doc, v), errors);
+        let (framing, face_size, headroom) = (&raw.framing, &raw.face_size, &raw.headroom);
+        s.framing = (s.framing).resolve(doc, framing, face_size, headroom, errors);
         s
     }
 }

@@ -17,6 +17,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::Result;
+use crate::framing::Framing;
 use crate::key::{ArtifactKind, Key, KeySpec};
 use crate::manifest::{Background, Scene};
 use crate::media;
@@ -60,6 +61,29 @@ pub fn line_inputs(i: usize) -> (String, String) {
         format!("line{:04}.clip", i + 1),
         format!("line{:04}.speech", i + 1),
     )
+}
+
+/// The input name of line `i`'s face track (0-based): an input only of scenes framed on
+/// the face, so that the other framings keep their keys and dependencies.
+pub fn face_input(i: usize) -> String {
+    format!("line{:04}.face", i + 1)
+}
+
+/// What the framing adds to a scene's key: nothing for "fit" (the look before framing
+/// could be chosen: those scenes keep their keys); "fill"; for "face" its size and
+/// headroom, and each line's face track (`faces`, in script order), read by the mux.
+pub fn framing_key(spec: KeySpec, framing: Framing, faces: &[Key]) -> KeySpec {
+    match framing {
+        Framing::Fit => spec,
+        Framing::Fill => spec.param("framing", "fill"),
+        Framing::Face { size, headroom } => {
+            let spec = (spec.param("framing", "face"))
+                .param("face-size", size)
+                .param("headroom", headroom);
+            (faces.iter().enumerate())
+                .fold(spec, |spec, (i, face)| spec.input(&face_input(i), *face))
+        }
+    }
 }
 
 /// The scene's key. `lines` is (clip, speech) per line, in script order.
