@@ -9,6 +9,7 @@ mod common;
 use common::{ffmpeg, Folder, Run};
 use render::engine::rustface::FaceDetector;
 use render::frame::{FaceBox, Frame};
+use std::time::Duration;
 
 /// The scenes' background, a colour the portrait has nowhere, so that a bar shows.
 const BACKGROUND: [u8; 3] = [0x00, 0xff, 0x00];
@@ -40,7 +41,7 @@ fn framed_folder(framing: &str) -> Folder {
         &format!(
             "[render]\ndevice = \"cpu\"\n\n[defaults]\nfps = 10\nbackground = \"#00ff00\"\n\
              voice = \"narrator\"\navatar = \"presenter\"\nframing = \"{framing}\"\n\
-             face_size = 0.3\n\n[voices.narrator]\nlanguage = \"en-us\"\n\n\
+             face_size = 0.3\nheadroom = 0.15\n\n[voices.narrator]\nlanguage = \"en-us\"\n\n\
              [avatars.presenter]\nimage = \"avatars/presenter.png\"\n"
         ),
     );
@@ -108,11 +109,6 @@ fn bar_pixels(frame: &Frame) -> usize {
     .count()
 }
 
-/// Artifact names of a build's made list, each without its scene/line suffix.
-fn made(run: &Run) -> Vec<String> {
-    run.made()
-}
-
 #[test]
 fn face_framing_puts_the_face_at_its_size_in_the_middle_at_every_shape() {
     let folder = framed_folder("face");
@@ -144,15 +140,95 @@ fn face_framing_puts_the_face_at_its_size_in_the_middle_at_every_shape() {
 }
 
 #[test]
-fn tmp_demo_boxes() {
-    for a in ["astronaut", "camera"] {
-        let f =
-            render::media::read_image(&common::repo().join(format!("avatars/{a}.png"))).unwrap();
-        eprintln!(
-            "{a} {}x{}: {:?}",
-            f.width,
-            f.height,
-            FaceDetector::new().faces(&f)
-        );
+fn framing_edits_remake_only_the_scenes() {
+    let folder = framed_folder("fit");
+    folder.build();
+    // Fitted, the square picture leaves bars above and below a tall frame (the check sees
+    // them).
+    let tall = [180, 320];
+    assert!(bar_pixels(&frame(&folder, "tall", tall, 0)) > 0);
+
+    // Framing is the scene's alone: no speech, clip or captions is made again.
+    folder.edit("Renderfile.toml", "framing = \"fit\"", "framing = \"face\"");
+    let scenes = ["scene p/square", "scene p/tall", "scene p/wide"];
+    assert_eq!(folder.build().made(), scenes);
+    assert_eq!(bar_pixels(&frame(&folder, "tall", tall, 0)), 0);
+    // The default face size: only the scene that takes it.
+    folder.edit("Renderfile.toml", "face_size = 0.3", "face_size = 0.35");
+    assert_eq!(folder.build().made(), ["scene p/tall"]);
+    folder.edit("Renderfile.toml", "headroom = 0.15", "headroom = 0.1");
+    assert_eq!(folder.build().made(), scenes);
+
+    // Filled: cropped in the middle, no bars either.
+    folder.edit(
+        "Renderfile.toml",
+        "framing = \"face\"",
+        "framing = \"fill\"",
+    );
+    assert_eq!(folder.build().made(), scenes);
+    assert_eq!(bar_pixels(&frame(&folder, "tall", tall, 0)), 0);
+    // Back to fit: the first build's scenes, their keys unchanged by the framing keys.
+    folder.edit("Renderfile.toml", "framing = \"fill\"", "framing = \"fit\"");
+    assert_eq!(folder.build().made(), Vec::<String>::new());
+}
+
+/// `render build` on a folder with a configuration error.
+fn config_error(folder: &Folder) -> Run {
+    let run = folder.render_within(&["build"], Duration::from_secs(120));
+    assert_eq!(run.code, 2, "exit code; stderr:\n{}", run.stderr);
+    run
+}
+
+/// stderr's lines without their indentation and miette's nesting arrow.
+fn lines(run: &Run) -> Vec<&str> {
+    (run.stderr.lines())
+        .map(|l| l.trim_start().trim_start_matches("╰─▶").trim())
+        .collect()
+}
+
+/// stderr has each of `expected` as a line.
+#[track_caller]
+fn assert_lines(run: &Run, expected: &[&str]) {
+    let lines = lines(run);
+    for line in expected {
+        assert!(lines.contains(line), "no line {line:?}:\n{}", run.stderr);
     }
+}
+
+#[test]
+fn bad_framing_values_are_reported_at_their_key() {
+    let folder = framed_folder("closeup");
+    folder.edit("Renderfile.toml", "headroom = 0.15", "headroom = -0.1");
+    assert_lines(
+        &config_error(&folder),
+        &[
+            "× unknown framing `closeup`",
+            "╭─[Renderfile.toml:9:11]",
+            "help: `framing` is \"fit\" (the whole picture), \"fill\" (cropped to fill the frame) or \"face\" (framed on the face)",
+            "× `headroom` must be between 0 and 0.5, not -0.1",
+            "╭─[Renderfile.toml:11:12]",
+            "help: the space above the face as a fraction of the frame's height, e.g. 0.15",
+        ],
+    );
+
+    // The same keys in a scene.
+    let folder = framed_folder("face");
+    let project = "projects/p/project.toml";
+    folder.edit(project, "face_size = 0.5", "face_size = 1.5");
+    folder.edit(
+        project,
+        "name = \"wide\"",
+        "name = \"wide\"\nframing = \"fase\"",
+    );
+    assert_lines(
+        &config_error(&folder),
+        &[
+            "× unknown framing `fase`",
+            "╭─[projects/p/project.toml:3:11]",
+            "help: did you mean `face`?",
+            "× `face_size` must be between 0.05 and 1, not 1.5",
+            "╭─[projects/p/project.toml:16:13]",
+            "help: the face's height as a fraction of the frame's height, e.g. 0.4",
+        ],
+    );
 }
