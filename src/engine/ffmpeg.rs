@@ -8,6 +8,8 @@
 //! clip is scaled to the largest size with its own aspect ratio that fits the frame and
 //! centred on a transparent frame-sized canvas, so all slots share one size for the concat
 //! and a single overlay puts them on the background.
+//! Or, by the scene's framing (`src/framing.rs`), cropped to cover the frame: in the
+//! middle, or on the face, by a crop worked out from the line's face track.
 //!
 //! Then the stills, from the finished video in one more ffmpeg run (one decode, both
 //! outputs): the poster and the contact sheet the build report shows, each frame picked by
