@@ -7,6 +7,7 @@
 //! inside the files the lines need while the folder loads (the manifest itself only parses).
 
 pub mod command;
+mod captions;
 mod espeak;
 pub mod model;
 pub mod paths;
@@ -21,6 +22,7 @@ use std::path::{Path, PathBuf};
 
 use crate::diagnostic::{self, Doc};
 pub use crate::diagnostic::{render_report, ConfigError, Warning};
+pub use captions::{BurnedCaptions, CaptionPosition};
 pub use paths::PathProblem;
 
 const RENDERFILE_NAME: &str = "Renderfile.toml";
@@ -389,6 +391,8 @@ pub struct Scene {
     pub height: u32,
     /// Seconds of silence between consecutive lines.
     pub pause: f64,
+    /// How its captions are drawn into the video; None = not burned (files only).
+    pub burn: Option<BurnedCaptions>,
     /// Never empty.
     pub lines: Vec<Line>,
 }

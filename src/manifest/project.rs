@@ -25,6 +25,11 @@ const SCENE_KEYS: &[&str] = &[
     "fps",
     "size",
     "pause",
+    "captions",
+    "caption_size",
+    "caption_position",
+    "caption_colour",
+    "caption_outline",
     "lines",
     "script",
 ];
@@ -216,10 +221,15 @@ impl SceneCheck<'_> {
             self.errors
                 .push(doc.err(anchor.clone(), msg, "which avatar?", help));
         }
+        // Where the scene says `captions = ...`, for the missing font's error.
+        let written = settings.captions.clone();
         let (folder, errors) = (Some(self.folder), &mut self.errors);
         let settings = cx
             .defaults
             .resolve(&settings, doc, folder, cx.declared, errors);
+        let captions = &settings.captions;
+        let font = super::captions::missing_font(doc, captions, written.as_ref(), &anchor, &desc);
+        self.errors.extend(font);
         let given = SceneDefaults {
             voice: Ok(settings.voice.clone()),
             avatar: settings.avatar.clone(),
@@ -254,6 +264,7 @@ impl SceneCheck<'_> {
             width: settings.size.width,
             height: settings.size.height,
             pause: settings.pause.0,
+            burn: settings.captions.burned(),
             lines: lines?,
         })
     }

@@ -9,12 +9,25 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::captions::{CaptionPosition, CaptionSettings, CaptionSize, CaptionsMode};
 use super::values::{Colour, Fps, Pause, Size};
 use super::{Background, CheckMedia, Media, MediaNote, SourceFile, RENDERFILE_NAME};
 use crate::diagnostic::{unknown_name, ConfigError, Doc, Warning};
 
 /// The keys of [`RawSettings`], in the order "valid keys" hints list them.
-pub(crate) const KEYS: &[&str] = &["fps", "size", "pause", "background", "voice", "avatar"];
+pub(crate) const KEYS: &[&str] = &[
+    "fps",
+    "size",
+    "pause",
+    "background",
+    "voice",
+    "avatar",
+    "captions",
+    "caption_size",
+    "caption_position",
+    "caption_colour",
+    "caption_outline",
+];
 
 /// The settings as written: every key optional.
 #[derive(Deserialize, Default)]
@@ -25,6 +38,11 @@ pub(crate) struct RawSettings {
     fps: Option<Spanned<i64>>,
     size: Option<Spanned<Vec<Spanned<i64>>>>,
     pause: Option<Spanned<f64>>,
+    pub captions: Option<Spanned<String>>,
+    caption_size: Option<Spanned<f64>>,
+    caption_position: Option<Spanned<String>>,
+    caption_colour: Option<Spanned<String>>,
+    caption_outline: Option<Spanned<String>>,
 }
 
 /// What Renderfile.toml declares that settings and lines refer to, and how the files they
@@ -86,6 +104,7 @@ pub(crate) struct SceneSettings {
     pub fps: Fps,
     pub size: Size,
     pub pause: Pause,
+    pub captions: CaptionSettings,
 }
 
 impl SceneSettings {
@@ -102,6 +121,7 @@ impl SceneSettings {
             fps: Fps::DEFAULT,
             size: Size::DEFAULT,
             pause: Pause::DEFAULT,
+            captions: CaptionSettings::DEFAULT,
         }
     }
 
@@ -144,6 +164,15 @@ impl SceneSettings {
         set(&mut s.fps, &raw.fps, |v| Fps::parse(doc, v), errors);
         set(&mut s.size, &raw.size, |v| Size::parse(doc, v), errors);
         set(&mut s.pause, &raw.pause, |v| Pause::parse(doc, v), errors);
+        let c = &mut s.captions;
+        set(&mut c.mode, &raw.captions, |v| CaptionsMode::parse(doc, v), errors);
+        let size = |v: &_| CaptionSize::parse(doc, v).map(|size| size.0);
+        set(&mut c.style.size, &raw.caption_size, size, errors);
+        let position = |v: &_| CaptionPosition::parse(doc, v);
+        set(&mut c.style.position, &raw.caption_position, position, errors);
+        let colour = |v: &_| Colour::parse(doc, v).map(|c| c.0);
+        set(&mut c.style.colour, &raw.caption_colour, colour, errors);
+        set(&mut c.style.outline, &raw.caption_outline, colour, errors);
         s
     }
 }
