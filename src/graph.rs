@@ -130,7 +130,7 @@ impl Graph {
                     spec,
                     work,
                 );
-                let (spec, work) = plan::scene(scene, &lines, hashes)?;
+                let (spec, work) = plan::scene(scene, &lines, captions, hashes)?;
                 let key = graph.add(format!("scene {}/{}", project.name, scene.name), spec, work);
                 // Two scenes may render identically; each still gets its own file in out/.
                 let target = manifest

@@ -9,7 +9,7 @@ use crate::engine::builtin_lipsync::BuiltinLipsync;
 use crate::engine::captions::Captions;
 use crate::engine::command::CommandJob;
 use crate::engine::espeak::Espeak;
-use crate::engine::ffmpeg::SceneMux;
+use crate::engine::ffmpeg::{Burn, SceneMux};
 use crate::engine::recording::Recording;
 use crate::engine::rustface::{LandmarkModel, Rustface};
 use crate::engine::torchscript::Torchscript;
@@ -153,13 +153,25 @@ pub fn clip(
     }
 }
 
-/// A scene: muxed by ffmpeg from its lines' (clip, speech), in script order.
+/// A scene: muxed by ffmpeg from its lines' (clip, speech), in script order; with its
+/// `captions` drawn in when it burns them.
 pub fn scene(
     scene: &Scene,
     lines: &[(Key, Key)],
+    captions: Key,
     hashes: &SourceHashes,
 ) -> Result<(KeySpec, EngineJob)> {
-    let spec = scene::key(scene, lines, hashes)?;
+    let mut spec = scene::key(scene, lines, hashes)?;
+    let burn = match &scene.burn {
+        Some(style) => {
+            spec = scene::burned(spec, style, captions, &crate::font::blake3()?);
+            Some(Burn {
+                style: *style,
+                font: crate::font::path(),
+            })
+        }
+        None => None,
+    };
     let engine = SceneMux {
         lines: lines.len(),
         background: scene.background.clone(),
@@ -167,6 +179,7 @@ pub fn scene(
         width: scene.width,
         height: scene.height,
         pause: scene.pause,
+        burn,
     };
     Ok((spec, EngineJob::Ffmpeg(engine)))
 }
