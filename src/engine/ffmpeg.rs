@@ -112,7 +112,7 @@ impl Engine for SceneMux {
             Some(burn) => {
                 let srt = job.file(scene::CAPTIONS, captions::SRT)?;
                 command.current_dir(dir);
-                super::burn::prepare(dir, &srt, &burn.font, &burn.style, w, h)?
+                super::burn::prepare(dir, &srt, &burn.font, &burn.style, (w, h, fps))?
             }
             None => String::new(),
         };
