@@ -23,7 +23,8 @@ pub const DEBIAN_DIR: &str = "/usr/share/fonts/truetype/dejavu";
 
 /// The font file: `$RENDER_FONTS/DejaVuSans.ttf`, else Debian's. It may not exist.
 pub fn path() -> PathBuf {
-    let dir = std::env::var_os("RENDER_FONTS").map_or_else(|| PathBuf::from(DEBIAN_DIR), PathBuf::from);
+    let dir =
+        std::env::var_os("RENDER_FONTS").map_or_else(|| PathBuf::from(DEBIAN_DIR), PathBuf::from);
     dir.join(FILE)
 }
 

@@ -127,13 +127,25 @@ fn captions_are_burned_where_and_while_the_lines_are_said() {
     let cues = cue_frames(&folder);
     for (start, end) in &cues {
         assert!(yellow(&frame(&folder, *start)).1 > 100, "frame {start}");
-        assert!(yellow(&frame(&folder, end - 1)).1 > 100, "frame {}", end - 1);
+        assert!(
+            yellow(&frame(&folder, end - 1)).1 > 100,
+            "frame {}",
+            end - 1
+        );
     }
-    assert_eq!(yellow(&frame(&folder, cues[0].1)).1, 0, "after the first cue");
+    assert_eq!(
+        yellow(&frame(&folder, cues[0].1)).1,
+        0,
+        "after the first cue"
+    );
 
     // At the top: only the scene is made again (the captions' cues are the same).
     let project = "projects/talks/project.toml";
-    folder.edit(project, "captions = \"burn\"", "captions = \"burn\"\ncaption_position = \"top\"");
+    folder.edit(
+        project,
+        "captions = \"burn\"",
+        "captions = \"burn\"\ncaption_position = \"top\"",
+    );
     assert_eq!(build(&folder).made(), ["scene talks/intro"]);
     let [first, pause, second] = lines_and_pause(&folder);
     for said in [first, second] {
@@ -239,7 +251,11 @@ fn a_missing_font_is_reported_where_captions_are_burned() {
 
     // Burned because [defaults] says so: reported at the scene's name.
     folder.edit(project, "captions = \"burn\"\n", "");
-    folder.edit("Renderfile.toml", "fps = 12\n", "fps = 12\ncaptions = \"burn\"\n");
+    folder.edit(
+        "Renderfile.toml",
+        "fps = 12\n",
+        "fps = 12\ncaptions = \"burn\"\n",
+    );
     let run = folder.render_with_env(&["build"], &env, Duration::from_secs(120));
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert_lines(
@@ -263,7 +279,11 @@ fn bad_caption_values_are_reported_at_their_keys() {
     let folder = folder();
     let project = "projects/talks/project.toml";
     folder.edit(project, "captions = \"burn\"", "captions = \"burnt\"");
-    folder.edit(project, "caption_size = 0.08", "caption_size = 0.5\ncaption_position = \"middle\"\ncaption_outline = \"black\"");
+    folder.edit(
+        project,
+        "caption_size = 0.08",
+        "caption_size = 0.5\ncaption_position = \"middle\"\ncaption_outline = \"black\"",
+    );
     let run = folder.render(&["build"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert_lines(
@@ -301,6 +321,10 @@ fn bad_caption_values_are_reported_at_their_keys() {
 /// [`folder`] with `line` added to [defaults].
 fn folder_with_defaults(line: &str) -> Folder {
     let folder = folder();
-    folder.edit("Renderfile.toml", "fps = 12\n", &format!("fps = 12\n{line}\n"));
+    folder.edit(
+        "Renderfile.toml",
+        "fps = 12\n",
+        &format!("fps = 12\n{line}\n"),
+    );
     folder
 }

@@ -27,10 +27,17 @@ impl CaptionsMode {
         match v.get_ref().trim() {
             "file" => Ok(CaptionsMode::File),
             "burn" => Ok(CaptionsMode::Burn),
-            other => Err(choice_error(doc, v, "captions", other, &Self::NAMES, || {
-                "\"file\" publishes .srt and .vtt beside the video; \"burn\" also draws them into it"
+            other => Err(choice_error(
+                doc,
+                v,
+                "captions",
+                other,
+                &Self::NAMES,
+                || {
+                    "\"file\" publishes .srt and .vtt beside the video; \"burn\" also draws them into it"
                     .into()
-            })),
+                },
+            )),
         }
     }
 }
@@ -50,9 +57,14 @@ impl CaptionPosition {
         match v.get_ref().trim() {
             "bottom" => Ok(CaptionPosition::Bottom),
             "top" => Ok(CaptionPosition::Top),
-            other => Err(choice_error(doc, v, "caption_position", other, &Self::NAMES, || {
-                "captions sit at the \"bottom\" or the \"top\" of the frame".into()
-            })),
+            other => Err(choice_error(
+                doc,
+                v,
+                "caption_position",
+                other,
+                &Self::NAMES,
+                || "captions sit at the \"bottom\" or the \"top\" of the frame".into(),
+            )),
         }
     }
 

@@ -6,8 +6,8 @@
 //! rest of render reads, and the [`CheckMedia`] trait through which `media_check.rs` looks
 //! inside the files the lines need while the folder loads (the manifest itself only parses).
 
-pub mod command;
 mod captions;
+pub mod command;
 mod espeak;
 pub mod model;
 pub mod paths;

@@ -165,11 +165,12 @@ impl SceneSettings {
         set(&mut s.size, &raw.size, |v| Size::parse(doc, v), errors);
         set(&mut s.pause, &raw.pause, |v| Pause::parse(doc, v), errors);
         let c = &mut s.captions;
-        set(&mut c.mode, &raw.captions, |v| CaptionsMode::parse(doc, v), errors);
+        let mode = |v: &_| CaptionsMode::parse(doc, v);
+        set(&mut c.mode, &raw.captions, mode, errors);
         let size = |v: &_| CaptionSize::parse(doc, v).map(|size| size.0);
         set(&mut c.style.size, &raw.caption_size, size, errors);
-        let position = |v: &_| CaptionPosition::parse(doc, v);
-        set(&mut c.style.position, &raw.caption_position, position, errors);
+        let at = |v: &_| CaptionPosition::parse(doc, v);
+        set(&mut c.style.position, &raw.caption_position, at, errors);
         let colour = |v: &_| Colour::parse(doc, v).map(|c| c.0);
         set(&mut c.style.colour, &raw.caption_colour, colour, errors);
         set(&mut c.style.outline, &raw.caption_outline, colour, errors);
