@@ -33,7 +33,8 @@ pub struct Node {
     /// A scene's captions node, published with it (`Cache::publish_scene`). Not an input:
     /// the scene's bytes do not depend on it, so it is not in the scene's key; the
     /// scheduler waits for it before the scene (an order-only edge, as in ninja), so the
-    /// scene's publish step finds both objects.
+    /// scene's publish step finds both objects. (A scene that burns its captions into its
+    /// video also names them as an input, `scene::CAPTIONS`: then they are in its key.)
     pub captions: Option<usize>,
 }
 
@@ -132,7 +133,7 @@ impl Graph {
                     spec,
                     work,
                 );
-                let (spec, work) = plan::scene(scene, &lines, &line_faces, hashes)?;
+                let (spec, work) = plan::scene(scene, &lines, &line_faces, captions, hashes)?;
                 let key = graph.add(format!("scene {}/{}", project.name, scene.name), spec, work);
                 // Two scenes may render identically; each still gets its own file in out/.
                 let target = manifest

@@ -22,6 +22,7 @@ pub mod executor;
 pub mod face_model;
 pub mod face_quality;
 pub mod files;
+pub mod font;
 pub mod frame;
 pub mod framing;
 pub mod gpu_lane;

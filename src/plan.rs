@@ -9,7 +9,7 @@ use crate::engine::builtin_lipsync::BuiltinLipsync;
 use crate::engine::captions::Captions;
 use crate::engine::command::CommandJob;
 use crate::engine::espeak::Espeak;
-use crate::engine::ffmpeg::SceneMux;
+use crate::engine::ffmpeg::{Burn, SceneMux};
 use crate::engine::recording::Recording;
 use crate::engine::rustface::{LandmarkModel, Rustface};
 use crate::engine::torchscript::Torchscript;
@@ -154,15 +154,27 @@ pub fn clip(
 }
 
 /// A scene: muxed by ffmpeg from its lines' (clip, speech), in script order; `faces` is
-/// each line's face track, which face framing reads.
+/// each line's face track, which face framing reads; its `captions` are drawn in when it
+/// burns them.
 pub fn scene(
     scene: &Scene,
     lines: &[(Key, Key)],
     faces: &[Key],
+    captions: Key,
     hashes: &SourceHashes,
 ) -> Result<(KeySpec, EngineJob)> {
     let spec = scene::key(scene, lines, hashes)?;
-    let spec = scene::framing_key(spec, scene.framing, faces);
+    let mut spec = scene::framing_key(spec, scene.framing, faces);
+    let burn = match &scene.burn {
+        Some(style) => {
+            spec = scene::burned(spec, style, captions, &crate::font::blake3()?);
+            Some(Burn {
+                style: *style,
+                font: crate::font::path(),
+            })
+        }
+        None => None,
+    };
     let engine = SceneMux {
         lines: lines.len(),
         background: scene.background.clone(),
@@ -171,6 +183,7 @@ pub fn scene(
         height: scene.height,
         pause: scene.pause,
         framing: scene.framing,
+        burn,
     };
     Ok((spec, EngineJob::Ffmpeg(engine)))
 }

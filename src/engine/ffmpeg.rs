@@ -23,14 +23,14 @@ use serde::{Deserialize, Serialize};
 use super::{Engine, Made, Step, Task};
 use crate::error::{Error, Result};
 use crate::framing::{self, Framing};
-use crate::manifest::Background;
+use crate::manifest::{Background, BurnedCaptions};
 use crate::media;
 use crate::process;
 use crate::stage::scene::{
     self, Info, Timeline, AUDIO_BITRATE, AUDIO_RATE, CRF, OUTPUT, POSTER, POSTER_WIDTH, PRESET,
     SHEET, SHEET_COLUMNS, THUMB_WIDTH,
 };
-use crate::stage::{face_track, lipsync, speech};
+use crate::stage::{captions, face_track, lipsync, speech};
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct SceneMux {
@@ -43,6 +43,17 @@ pub struct SceneMux {
     pub pause: f64,
     /// How each clip fills the frame (`src/framing.rs`).
     pub framing: Framing,
+    /// The scene's captions drawn into the video (its captions object is then the job's
+    /// input `scene::CAPTIONS`), with the font file at `font`; None = not burned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burn: Option<Burn>,
+}
+
+/// How a scene's captions are burned in: the style, and the font file to draw with.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Burn {
+    pub style: BurnedCaptions,
+    pub font: std::path::PathBuf,
 }
 
 impl Engine for SceneMux {
@@ -101,10 +112,20 @@ impl Engine for SceneMux {
             ));
             concat_inputs.push_str(&format!("[v{i}][a{i}]"));
         }
+        // Burned captions are drawn last, over the faces and the background; ffmpeg then
+        // runs in the job folder, where `burn::prepare` put what the filter reads.
+        let burn = match &self.burn {
+            Some(burn) => {
+                let srt = job.file(scene::CAPTIONS, captions::SRT)?;
+                command.current_dir(dir);
+                super::burn::prepare(dir, &srt, &burn.font, &burn.style, (w, h, fps))?
+            }
+            None => String::new(),
+        };
         graph.push_str(&format!(
             "{concat_inputs}concat=n={n}:v=1:a=1[cv][ca];\
              [cv]settb=1/{fps},setpts=N[faces];\
-             [bg][faces]overlay=eof_action=endall,format=yuv420p[outv]",
+             [bg][faces]overlay=eof_action=endall{burn},format=yuv420p[outv]",
             n = self.lines,
         ));
         let output = dir.join(OUTPUT);

@@ -12,6 +12,7 @@
 //! line in the `engines!` list below, its choice in `src/plan.rs`, and its tests.
 
 pub mod builtin_lipsync;
+pub mod burn;
 pub mod captions;
 pub mod command;
 pub mod espeak;

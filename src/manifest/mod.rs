@@ -6,6 +6,7 @@
 //! rest of render reads, and the [`CheckMedia`] trait through which `media_check.rs` looks
 //! inside the files the lines need while the folder loads (the manifest itself only parses).
 
+mod captions;
 pub mod command;
 mod espeak;
 mod framing;
@@ -22,6 +23,7 @@ use std::path::{Path, PathBuf};
 
 use crate::diagnostic::{self, Doc};
 pub use crate::diagnostic::{render_report, ConfigError, Warning};
+pub use captions::{BurnedCaptions, CaptionPosition};
 pub use paths::PathProblem;
 
 const RENDERFILE_NAME: &str = "Renderfile.toml";
@@ -392,6 +394,8 @@ pub struct Scene {
     pub pause: f64,
     /// How each line's clip fills the frame.
     pub framing: crate::framing::Framing,
+    /// How its captions are drawn into the video; None = not burned (files only).
+    pub burn: Option<BurnedCaptions>,
     /// Never empty.
     pub lines: Vec<Line>,
 }

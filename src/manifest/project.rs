@@ -28,6 +28,11 @@ const SCENE_KEYS: &[&str] = &[
     "framing",
     "face_size",
     "headroom",
+    "captions",
+    "caption_size",
+    "caption_position",
+    "caption_colour",
+    "caption_outline",
     "lines",
     "script",
 ];
@@ -219,10 +224,15 @@ impl SceneCheck<'_> {
             self.errors
                 .push(doc.err(anchor.clone(), msg, "which avatar?", help));
         }
+        // Where the scene says `captions = ...`, for the missing font's error.
+        let written = settings.captions.clone();
         let (folder, errors) = (Some(self.folder), &mut self.errors);
         let settings = cx
             .defaults
             .resolve(&settings, doc, folder, cx.declared, errors);
+        let captions = &settings.captions;
+        let font = super::captions::missing_font(doc, captions, written.as_ref(), &anchor, &desc);
+        self.errors.extend(font);
         let given = SceneDefaults {
             voice: Ok(settings.voice.clone()),
             avatar: settings.avatar.clone(),
@@ -258,6 +268,7 @@ impl SceneCheck<'_> {
             height: settings.size.height,
             pause: settings.pause.0,
             framing: settings.framing.framing(),
+            burn: settings.captions.burned(),
             lines: lines?,
         })
     }
@@ -618,7 +629,7 @@ mod tests {
     #[test]
     fn unknown_key_without_a_close_match_lists_the_valid_ones() {
         let f = demo("[[scene]]\nname = \"intro\"\nlines = [\"Hi\"]\ncolour = \"#000000\"\n");
-        assert_errors(&f.errors(), &["projects/demo/project.toml:4:1: unknown key `colour` in scene `intro` | valid keys here are `name`, `avatar`, `voice`, `background`, `fps`, `size`, `pause`, `framing`, `face_size`, `headroom`, `lines` and `script`"]);
+        assert_errors(&f.errors(), &["projects/demo/project.toml:4:1: unknown key `colour` in scene `intro` | valid keys here are `name`, `avatar`, `voice`, `background`, `fps`, `size`, `pause`, `framing`, `face_size`, `headroom`, `captions`, `caption_size`, `caption_position`, `caption_colour`, `caption_outline`, `lines` and `script`"]);
     }
 
     #[test]

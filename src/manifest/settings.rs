@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::captions::{CaptionPosition, CaptionSettings, CaptionSize, CaptionsMode};
 use super::framing::FramingSettings;
 use super::values::{Colour, Fps, Pause, Size};
 use super::{Background, CheckMedia, Media, MediaNote, SourceFile, RENDERFILE_NAME};
@@ -25,6 +26,11 @@ pub(crate) const KEYS: &[&str] = &[
     "framing",
     "face_size",
     "headroom",
+    "captions",
+    "caption_size",
+    "caption_position",
+    "caption_colour",
+    "caption_outline",
 ];
 
 /// The settings as written: every key optional.
@@ -39,6 +45,11 @@ pub(crate) struct RawSettings {
     framing: Option<Spanned<String>>,
     face_size: Option<Spanned<f64>>,
     headroom: Option<Spanned<f64>>,
+    pub captions: Option<Spanned<String>>,
+    caption_size: Option<Spanned<f64>>,
+    caption_position: Option<Spanned<String>>,
+    caption_colour: Option<Spanned<String>>,
+    caption_outline: Option<Spanned<String>>,
 }
 
 /// What Renderfile.toml declares that settings and lines refer to, and how the files they
@@ -101,6 +112,7 @@ pub(crate) struct SceneSettings {
     pub size: Size,
     pub pause: Pause,
     pub framing: FramingSettings,
+    pub captions: CaptionSettings,
 }
 
 impl SceneSettings {
@@ -118,6 +130,7 @@ impl SceneSettings {
             size: Size::DEFAULT,
             pause: Pause::DEFAULT,
             framing: FramingSettings::DEFAULT,
+            captions: CaptionSettings::DEFAULT,
         }
     }
 
@@ -162,6 +175,16 @@ impl SceneSettings {
         set(&mut s.pause, &raw.pause, |v| Pause::parse(doc, v), errors);
         let (framing, face_size, headroom) = (&raw.framing, &raw.face_size, &raw.headroom);
         s.framing = (s.framing).resolve(doc, framing, face_size, headroom, errors);
+        let c = &mut s.captions;
+        let mode = |v: &_| CaptionsMode::parse(doc, v);
+        set(&mut c.mode, &raw.captions, mode, errors);
+        let size = |v: &_| CaptionSize::parse(doc, v).map(|size| size.0);
+        set(&mut c.style.size, &raw.caption_size, size, errors);
+        let at = |v: &_| CaptionPosition::parse(doc, v);
+        set(&mut c.style.position, &raw.caption_position, at, errors);
+        let colour = |v: &_| Colour::parse(doc, v).map(|c| c.0);
+        set(&mut c.style.colour, &raw.caption_colour, colour, errors);
+        set(&mut c.style.outline, &raw.caption_outline, colour, errors);
         s
     }
 }

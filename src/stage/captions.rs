@@ -8,7 +8,8 @@
 //! starts in the video. The key therefore names every line's speech as an input, plus the
 //! lines' texts, the scene's fps and pause — not its clips, background or encoding, so a
 //! new background does not re-make the captions, and nothing about the captions enters the
-//! scene's key.
+//! scene's key — unless the scene burns them into its video (`scene::burned`), when the
+//! captions object is one of its inputs.
 
 use std::path::{Path, PathBuf};
 

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use crate::error::Result;
 use crate::framing::Framing;
 use crate::key::{ArtifactKind, Key, KeySpec};
-use crate::manifest::{Background, Scene};
+use crate::manifest::{Background, BurnedCaptions, Scene};
 use crate::media;
 use crate::sources::SourceHashes;
 use crate::toolchain;
@@ -113,6 +113,26 @@ pub fn key(scene: &Scene, lines: &[(Key, Key)], hashes: &SourceHashes) -> Result
         spec = spec.input(&clip_name, *clip).input(&speech_name, *speech);
     }
     Ok(spec)
+}
+
+/// The input name of a burning scene's captions object.
+pub const CAPTIONS: &str = "captions";
+/// How captions are burned in (`engine/burn.rs`); bumped when the drawing changes.
+const BURN_VERSION: &str = "burn-1";
+
+/// A scene that burns its captions: its key `spec` plus the captions object it draws (an
+/// input, so the scene waits for it and changes with every cue), the style and the font
+/// file's blake3 (a font update re-makes it). A scene that does not burn never comes here,
+/// so its key is what it was before burned captions existed.
+pub fn burned(spec: KeySpec, style: &BurnedCaptions, captions: Key, font: &str) -> KeySpec {
+    let hex = |[r, g, b]: [u8; 3]| format!("#{r:02x}{g:02x}{b:02x}");
+    spec.input(CAPTIONS, captions)
+        .param("captions", BURN_VERSION)
+        .param("caption_size", style.size)
+        .param("caption_position", style.position.name())
+        .param("caption_colour", hex(style.colour))
+        .param("caption_outline", hex(style.outline))
+        .param("font", font)
 }
 
 /// One line's part of a scene: its clip's frames, then the pause after it (its last frame
