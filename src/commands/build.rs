@@ -303,7 +303,12 @@ fn publish(
     let mut changes = Vec::new();
     let mut errors = Vec::new();
     for target in &node.publish {
-        match cache.publish_scene(&object, captions.as_deref(), target) {
+        let published = if node.kind() == crate::key::ArtifactKind::Episode {
+            cache.publish_episode(&object, target)
+        } else {
+            cache.publish_scene(&object, captions.as_deref(), target)
+        };
+        match published {
             Ok(published) => {
                 changes.extend(
                     published

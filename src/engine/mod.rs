@@ -14,6 +14,7 @@
 pub mod builtin_lipsync;
 pub mod captions;
 pub mod command;
+pub mod episode;
 pub mod espeak;
 pub mod face_rig;
 pub mod face_warp;
@@ -260,5 +261,6 @@ engines! {
     Torchscript(torchscript::Torchscript) = "torchscript",
     Ffmpeg(ffmpeg::SceneMux) = "ffmpeg",
     Captions(captions::Captions) = "captions",
+    Episode(episode::EpisodeMux) = "episode",
     Command(command::CommandJob) = "command",
 }

@@ -7,6 +7,7 @@
 //! inside the files the lines need while the folder loads (the manifest itself only parses).
 
 pub mod command;
+mod episode;
 mod espeak;
 pub mod model;
 pub mod paths;
@@ -21,6 +22,7 @@ use std::path::{Path, PathBuf};
 
 use crate::diagnostic::{self, Doc};
 pub use crate::diagnostic::{render_report, ConfigError, Warning};
+pub use episode::{Episode, Transition};
 pub use paths::PathProblem;
 
 const RENDERFILE_NAME: &str = "Renderfile.toml";
@@ -377,6 +379,8 @@ pub struct Project {
     pub file: PathBuf,
     /// In declaration order.
     pub scenes: Vec<Scene>,
+    /// `[episode]`: its scenes joined into `out/<project>.mp4`.
+    pub episode: Option<Episode>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
