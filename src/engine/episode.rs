@@ -140,7 +140,8 @@ impl Engine for EpisodeMux {
                 .map(|i| format!("file '{}'\n", i.file.display().to_string().replace('\'', r"'\''")))
                 .collect();
             std::fs::write(&list, text).map_err(|e| Error::io("cannot write", &list, e))?;
-            command.args(["-f", "concat", "-safe", "0", "-i"]).arg(&list);
+            // As they are: no bitstream filter puts parameter sets into the packets.
+            command.args(["-f", "concat", "-safe", "0", "-auto_convert", "0", "-i"]).arg(&list);
             format!("{next}:v")
         } else {
             graph.push(';');

@@ -168,6 +168,8 @@ pub(crate) fn parse(
         "the music's level in pauses, in dB (it is ducked further under speech), e.g. -20",
     );
     if errors.len() != before {
+        // In the order of the file, whichever key was read first.
+        errors[before..].sort_by_key(|e| e.span().map_or(0, |s| s.offset()));
         return None;
     }
     Some(Episode {
