@@ -1,5 +1,6 @@
 //! The artifact graph: one node per speech WAV, face track, line clip, scene and scene's
-//! captions, built from the manifest, deduplicated by key (two identical lines are one
+//! captions, and project's episode (`[episode]`, reading its scenes and their captions),
+//! built from the manifest, deduplicated by key (two identical lines are one
 //! artifact). A node's dependencies are exactly the inputs its key spec names — declared
 //! once, in the stage's `plan` — so the graph cannot disagree with the keys; the one other
 //! edge is a scene's to its captions (`Node::captions`), which orders and publishes them

@@ -48,7 +48,10 @@ fn folder(episode: &str) -> Folder {
 fn streams(path: &Path) -> (u64, f64, f64) {
     let output = Command::new("ffprobe")
         .args(["-v", "error", "-count_packets", "-of", "json"])
-        .args(["-show_entries", "stream=codec_type,duration,nb_read_packets"])
+        .args([
+            "-show_entries",
+            "stream=codec_type,duration,nb_read_packets",
+        ])
         .arg(path)
         .output()
         .unwrap();
@@ -70,7 +73,14 @@ fn streams(path: &Path) -> (u64, f64, f64) {
 /// The MD5 of each video packet's bytes, in order.
 fn packet_hashes(path: &Path) -> Vec<String> {
     let output = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v", "-show_data_hash", "MD5"])
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v",
+            "-show_data_hash",
+            "MD5",
+        ])
         .args(["-show_entries", "packet=data_hash", "-of", "csv=p=0"])
         .arg(path)
         .output()
@@ -88,7 +98,12 @@ fn tone_level(path: &Path, start: f64, seconds: f64) -> f64 {
     let band = format!("bandpass=f={TONE_HZ}:width_type=h:w=300");
     let output = Command::new("ffmpeg")
         .args(["-hide_banner", "-nostdin", "-nostats"])
-        .args(["-ss", &format!("{start:.3}"), "-t", &format!("{seconds:.3}")])
+        .args([
+            "-ss",
+            &format!("{start:.3}"),
+            "-t",
+            &format!("{seconds:.3}"),
+        ])
         .arg("-i")
         .arg(path)
         .args([
@@ -105,7 +120,7 @@ fn tone_level(path: &Path, start: f64, seconds: f64) -> f64 {
     // astats prints each channel, then "Overall": the last RMS level is the overall one.
     let level = (log.lines())
         .filter_map(|l| l.split("RMS level dB: ").nth(1))
-        .last()
+        .next_back()
         .unwrap_or_else(|| panic!("no level measured:\n{log}"));
     level.trim().parse().unwrap()
 }
@@ -141,7 +156,15 @@ fn cues(text: &str) -> Vec<Cue> {
 fn expected_out(episode: bool) -> Vec<String> {
     let mut files = common::published(&["out/talks/hello.mp4", "out/talks/bye.mp4"]);
     if episode {
-        files.extend(["out/talks.jpg", "out/talks.mp4", "out/talks.srt", "out/talks.vtt"].map(String::from));
+        files.extend(
+            [
+                "out/talks.jpg",
+                "out/talks.mp4",
+                "out/talks.srt",
+                "out/talks.vtt",
+            ]
+            .map(String::from),
+        );
     }
     files.sort();
     files
@@ -159,7 +182,11 @@ fn scenes_are_joined_copied_ducked_captioned_and_remade_only_where_edited() {
         folder.file("media/bed.wav").to_str().unwrap(),
     ]);
     let run = folder.build();
-    assert!(run.made().contains(&"episode talks".to_string()), "{:?}", run.made());
+    assert!(
+        run.made().contains(&"episode talks".to_string()),
+        "{:?}",
+        run.made()
+    );
     assert_eq!(folder.out_files(), expected_out(true));
     let (video, hello, bye) = (
         folder.file("out/talks.mp4"),
@@ -174,7 +201,10 @@ fn scenes_are_joined_copied_ducked_captioned_and_remade_only_where_edited() {
     let sum: f64 = parts.iter().map(|p| p.1).sum();
     let frame = 1.0 / f64::from(FPS);
     assert!((video_s - sum).abs() <= frame, "{video_s} s vs {sum} s");
-    assert!((audio_s - sum).abs() <= frame, "audio {audio_s} s vs {sum} s");
+    assert!(
+        (audio_s - sum).abs() <= frame,
+        "audio {audio_s} s vs {sum} s"
+    );
 
     // Stream-copied: the episode's video packets are the scenes', byte for byte.
     let mut copied = packet_hashes(&hello);
@@ -186,15 +216,22 @@ fn scenes_are_joined_copied_ducked_captioned_and_remade_only_where_edited() {
     let hello_cues = cues(&folder.read("out/talks/hello.srt"));
     let shift = (parts[0].0 * 1000 + u64::from(FPS) / 2) / u64::from(FPS);
     let mut expected = hello_cues.clone();
-    expected.extend(cues(&folder.read("out/talks/bye.srt")).into_iter().map(|c| Cue {
-        start_ms: c.start_ms + shift,
-        end_ms: c.end_ms + shift,
-        ..c
-    }));
+    expected.extend(
+        cues(&folder.read("out/talks/bye.srt"))
+            .into_iter()
+            .map(|c| Cue {
+                start_ms: c.start_ms + shift,
+                end_ms: c.end_ms + shift,
+                ..c
+            }),
+    );
     assert_eq!(episode, expected);
     assert_eq!(episode.len(), 3);
     let vtt = folder.read("out/talks.vtt");
-    assert!(vtt.starts_with("WEBVTT\n\n") && vtt.matches(" --> ").count() == 3, "{vtt}");
+    assert!(
+        vtt.starts_with("WEBVTT\n\n") && vtt.matches(" --> ").count() == 3,
+        "{vtt}"
+    );
     // The poster is the first scene's.
     assert_eq!(
         std::fs::read(folder.file("out/talks.jpg")).unwrap(),
@@ -224,7 +261,12 @@ fn scenes_are_joined_copied_ducked_captioned_and_remade_only_where_edited() {
         use std::os::unix::fs::MetadataExt;
         std::fs::metadata(folder.file(rel)).unwrap().ino()
     };
-    let files = ["out/talks.mp4", "out/talks.jpg", "out/talks.srt", "out/talks.vtt"];
+    let files = [
+        "out/talks.mp4",
+        "out/talks.jpg",
+        "out/talks.srt",
+        "out/talks.vtt",
+    ];
     let before: Vec<u64> = files.iter().map(|f| inode(f)).collect();
     let run = folder.build();
     assert_eq!(run.made(), Vec::<String>::new());
@@ -250,7 +292,9 @@ fn scenes_are_joined_copied_ducked_captioned_and_remade_only_where_edited() {
         ],
         "a one-line edit makes 5 artifacts"
     );
-    assert!(folder.read("out/talks.srt").contains("This is the edited line."));
+    assert!(folder
+        .read("out/talks.srt")
+        .contains("This is the edited line."));
 
     // Without `[episode]`, its four files go; the scenes' stay.
     folder.edit(
@@ -288,7 +332,11 @@ fn an_intro_and_fades_keep_the_sum_of_the_parts() {
     // A scene's target builds that scene alone, not the episode.
     let run = folder.render(&["build", "talks/hello"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(!run.statuses.contains_key("episode talks"), "{:?}", run.statuses);
+    assert!(
+        !run.statuses.contains_key("episode talks"),
+        "{:?}",
+        run.statuses
+    );
     assert!(!folder.file("out/talks.mp4").exists());
 
     folder.build();
@@ -304,7 +352,10 @@ fn an_intro_and_fades_keep_the_sum_of_the_parts() {
     let sum = 1.5 + bye.1 + hello.1;
     let joins = 2.0 / f64::from(FPS);
     assert!((video_s - sum).abs() <= joins, "{video_s} s vs {sum} s");
-    assert!((audio_s - sum).abs() <= joins, "audio {audio_s} s vs {sum} s");
+    assert!(
+        (audio_s - sum).abs() <= joins,
+        "audio {audio_s} s vs {sum} s"
+    );
 
     // The captions start after the intro, in the episode's order.
     let episode = cues(&folder.read("out/talks.srt"));
@@ -334,7 +385,10 @@ fn an_intro_and_fades_keep_the_sum_of_the_parts() {
         "-",
     ]);
     let mean = frame.iter().map(|&p| f64::from(p)).sum::<f64>() / frame.len() as f64;
-    assert!(mean < 20.0, "the first frame after the intro is not black: {mean}");
+    assert!(
+        mean < 20.0,
+        "the first frame after the intro is not black: {mean}"
+    );
 }
 
 #[test]

@@ -26,9 +26,9 @@ use crate::error::{Error, Result};
 use crate::manifest::{SourceFile, Transition};
 use crate::media;
 use crate::process;
+use crate::stage::captions;
 use crate::stage::episode::{self, Info, DUCK, OUTPUT, POSTER, SRT, VTT};
 use crate::stage::scene::{self, AUDIO_BITRATE, AUDIO_RATE, CRF, PRESET};
-use crate::stage::captions;
 
 /// The label of the audio chain's last output in the filter graph.
 pub const AUDIO_OUT: &str = "aout";
@@ -137,11 +137,18 @@ impl Engine for EpisodeMux {
             // The concat demuxer reads the scenes' packets as they are.
             let list = dir.join("scenes.txt");
             let text: String = (inputs.iter())
-                .map(|i| format!("file '{}'\n", i.file.display().to_string().replace('\'', r"'\''")))
+                .map(|i| {
+                    format!(
+                        "file '{}'\n",
+                        i.file.display().to_string().replace('\'', r"'\''")
+                    )
+                })
                 .collect();
             std::fs::write(&list, text).map_err(|e| Error::io("cannot write", &list, e))?;
             // As they are: no bitstream filter puts parameter sets into the packets.
-            command.args(["-f", "concat", "-safe", "0", "-auto_convert", "0", "-i"]).arg(&list);
+            command
+                .args(["-f", "concat", "-safe", "0", "-auto_convert", "0", "-i"])
+                .arg(&list);
             format!("{next}:v")
         } else {
             graph.push(';');
@@ -149,14 +156,24 @@ impl Engine for EpisodeMux {
             "[outv]".to_string()
         };
         let output = dir.join(OUTPUT);
-        command
-            .args(["-filter_complex", &graph])
-            .args(["-map", &video_map, "-map", &format!("[{AUDIO_OUT}]")]);
+        command.args(["-filter_complex", &graph]).args([
+            "-map",
+            &video_map,
+            "-map",
+            &format!("[{AUDIO_OUT}]"),
+        ]);
         if copy {
             command.args(["-c:v", "copy"]);
         } else {
             command
-                .args(["-c:v", "libx264", "-preset", PRESET, "-crf", &CRF.to_string()])
+                .args([
+                    "-c:v",
+                    "libx264",
+                    "-preset",
+                    PRESET,
+                    "-crf",
+                    &CRF.to_string(),
+                ])
                 .args(["-fps_mode", "passthrough", "-r", &fps.to_string()])
                 .args(["-pix_fmt", "yuv420p"]);
         }
@@ -228,9 +245,7 @@ impl EpisodeMux {
         let n = inputs.len();
         let total = info.sample_at(info.frames);
         match music {
-            None => graph.push_str(&format!(
-                "{concat}concat=n={n}:v=0:a=1,anull[{AUDIO_OUT}]"
-            )),
+            None => graph.push_str(&format!("{concat}concat=n={n}:v=0:a=1,anull[{AUDIO_OUT}]")),
             Some(m) => graph.push_str(&format!(
                 "{concat}concat=n={n}:v=0:a=1,asplit=2[speech][key];\
                  [{m}:a]aresample={AUDIO_RATE},aformat=sample_fmts=fltp:channel_layouts=stereo,\

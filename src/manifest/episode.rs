@@ -139,8 +139,7 @@ pub(crate) fn parse(
             other => {
                 let msg = format!("unknown transition `{other}`");
                 let help = suggest(other, &["cut", "fade"], || {
-                    "a transition is \"cut\" (the default) or \"fade\" (a dip through black)"
-                        .into()
+                    "a transition is \"cut\" (the default) or \"fade\" (a dip through black)".into()
                 });
                 errors.push(doc.err(t.span(), msg, "unknown transition", help));
                 None

@@ -60,7 +60,10 @@ pub fn key(episode: &Episode, scenes: &[(Key, Key)], hashes: &SourceHashes) -> R
         .param("transition", episode.transition.as_str())
         .param("crf", CRF)
         .param("preset", PRESET)
-        .param("audio", format!("aac {AUDIO_BITRATE} {AUDIO_RATE} Hz stereo"));
+        .param(
+            "audio",
+            format!("aac {AUDIO_BITRATE} {AUDIO_RATE} Hz stereo"),
+        );
     if episode.transition == Transition::Fade {
         spec = spec.param("transition_seconds", episode.transition_seconds);
     }
@@ -167,7 +170,12 @@ mod tests {
         let paths: Vec<&str> = files.iter().map(|(_, p)| p.to_str().unwrap()).collect();
         assert_eq!(
             paths,
-            ["out/demo.mp4", "out/demo.jpg", "out/demo.srt", "out/demo.vtt"]
+            [
+                "out/demo.mp4",
+                "out/demo.jpg",
+                "out/demo.srt",
+                "out/demo.vtt"
+            ]
         );
     }
 }
