@@ -127,7 +127,8 @@ pub fn run(args: &BuildArgs) -> i32 {
                     stale(i).then(|| Task {
                         kind: n.kind().to_string(),
                         on_lane: model_of[i].is_some(),
-                        scene: !n.publish.is_empty(),
+                        // An episode is published too, but it is not a scene.
+                        scene: n.kind() == crate::key::ArtifactKind::Scene,
                     })
                 })
                 .collect();
