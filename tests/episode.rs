@@ -425,11 +425,12 @@ fn bad_episode_keys_are_reported_where_they_are() {
     assert_eq!(found, expected, "{}", run.stderr);
     assert!(!folder.file("out").exists() || !folder.file("out/talks.mp4").exists());
 
-    // A scene named twice, and an unknown key.
+    // A scene named twice, an unknown key, an outro that is not a video.
+    folder.write("media/bad.mp4", "not a video");
     folder.edit(
         "projects/talks/project.toml",
         "scenes = [\"hello\", \"by\"]\nintro = \"../outside.mp4\"\ntransition = \"wipe\"\n",
-        "scenes = [\"hello\", \"hello\"]\nmusik = \"media/bed.wav\"\n",
+        "scenes = [\"hello\", \"hello\"]\nmusik = \"media/bed.wav\"\noutro = \"media/bad.mp4\"\n",
     );
     let run = folder.render(&["build"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
@@ -439,7 +440,14 @@ fn bad_episode_keys_are_reported_where_they_are() {
         "help: did you mean `music`?",
         "× scene `hello` is in the episode twice",
         "help: an episode shows each scene once: remove one of them",
+        "help: an intro or outro must be a video ffmpeg can read, such as H.264 in .mp4",
     ] {
         assert!(lines.contains(&line), "no {line:?} in:\n{}", run.stderr);
     }
+    let unreadable = "× cannot read episode video `media/bad.mp4`: ";
+    assert!(
+        lines.iter().any(|l| l.starts_with(unreadable)),
+        "no {unreadable:?} in:\n{}",
+        run.stderr
+    );
 }

@@ -11,8 +11,9 @@ use serde::Deserialize;
 use toml::de::DeValue;
 use toml::Spanned;
 
+use super::settings::Declared;
 use super::values::in_range;
-use super::{paths, table, SourceFile};
+use super::{paths, table, Media, SourceFile};
 use crate::diagnostic::{list, suggest, ConfigError, Doc};
 
 const KEYS: &[&str] = &[
@@ -75,14 +76,14 @@ struct RawEpisode {
     music_volume: Option<Spanned<f64>>,
 }
 
-/// Reads `[episode]` (`value`) of the project `project`, whose scenes are `declared` (in
-/// order). None = not usable; every problem is in `errors`.
+/// Reads `[episode]` (`value`) of the project `project`, whose scenes are `scene_names`
+/// (in order). None = not usable; every problem is in `errors`.
 pub(crate) fn parse(
     doc: &Doc,
-    root: &std::path::Path,
+    declared: &Declared<'_>,
     project: &str,
     value: Spanned<DeValue<'_>>,
-    declared: &[String],
+    scene_names: &[String],
     errors: &mut Vec<ConfigError>,
 ) -> Option<Episode> {
     let before = errors.len();
@@ -96,23 +97,33 @@ pub(crate) fn parse(
         errors,
     )?;
     let folder = format!("projects/{project}");
-    let mut file = |v: &Option<Spanned<String>>| {
+    // Each file confined to the content folder, then looked inside (decodable, with the
+    // stream it is used for), like every other media file, so a bad one is reported here.
+    let mut file = |v: &Option<Spanned<String>>, media| {
         let v = v.as_ref()?;
-        paths::file(doc, root, v, Some(&folder))
-            .map_err(|e| errors.push(e))
-            .ok()
+        let file = paths::file(doc, &declared.root, v, Some(&folder)).and_then(|file| {
+            declared
+                .check_media(doc, v.span(), &file, media)
+                .map(|_| file)
+        });
+        file.map_err(|e| errors.push(e)).ok()
     };
-    let (intro, outro, music) = (file(&raw.intro), file(&raw.outro), file(&raw.music));
+    let intro = file(&raw.intro, Media::EpisodeVideo);
+    let outro = file(&raw.outro, Media::EpisodeVideo);
+    let music = file(&raw.music, Media::Music);
     let scenes = match &raw.scenes {
-        None => declared.to_vec(),
+        None => scene_names.to_vec(),
         Some(names) => {
             let mut scenes: Vec<String> = Vec::new();
             for name in names.get_ref() {
                 let n = name.get_ref();
-                if !declared.contains(n) {
+                if !scene_names.contains(n) {
                     let msg = format!("`{n}` is not a scene of project `{project}`");
-                    let help = suggest(n, declared, || {
-                        format!("the episode's scenes are the project's: {}", list(declared))
+                    let help = suggest(n, scene_names, || {
+                        format!(
+                            "the episode's scenes are the project's: {}",
+                            list(scene_names)
+                        )
                     });
                     errors.push(doc.err(name.span(), msg, "unknown scene", help));
                 } else if scenes.contains(n) {

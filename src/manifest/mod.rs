@@ -50,6 +50,10 @@ pub enum Media {
     Recording,
     /// A cloned voice's `samples`.
     VoiceSample,
+    /// An episode's `intro` or `outro`.
+    EpisodeVideo,
+    /// An episode's `music`.
+    Music,
 }
 
 impl Media {
@@ -61,6 +65,8 @@ impl Media {
             Media::BackgroundImage => "background image",
             Media::Recording => "recording",
             Media::VoiceSample => "voice sample",
+            Media::EpisodeVideo => "episode video",
+            Media::Music => "music",
         }
     }
 }

@@ -117,9 +117,8 @@ pub(crate) fn parse(
         }
     }
     let mut errors = sx.errors;
-    let root = &cx.declared.root;
     let episode = (top.remove("episode"))
-        .and_then(|v| super::episode::parse(doc, root, name, v, &names, &mut errors));
+        .and_then(|v| super::episode::parse(doc, cx.declared, name, v, &names, &mut errors));
     if !declared_any {
         let help = "add a scene:\n[[scene]]\nname = \"intro\"\nlines = [\"Hello!\"]";
         errors.push(
