@@ -419,6 +419,29 @@ impl Cache {
         Ok(changed)
     }
 
+    /// Publishes an episode object (`object_dir`) for its video at `video`
+    /// (`out/<project>.mp4`): the video, its poster and its captions
+    /// (`stage::episode::published`). As [`Cache::publish_scene`].
+    pub fn publish_episode(
+        &self,
+        object_dir: &Path,
+        video: &Path,
+    ) -> Result<Vec<(PathBuf, Change)>> {
+        let mut changed = Vec::new();
+        for (file, target) in crate::stage::episode::published(video) {
+            let existed = target.exists();
+            if self.publish(&object_dir.join(file), &target)? {
+                let change = if existed {
+                    Change::Updated
+                } else {
+                    Change::Added
+                };
+                changed.push((target, change));
+            }
+        }
+        Ok(changed)
+    }
+
     /// The files in `out/<project>/` that no declared scene publishes any more (the video,
     /// poster, contact sheet and captions of a renamed or deleted scene); `declared` are the
     /// videos, their stills and captions are declared with them. Files of other shapes
@@ -435,10 +458,10 @@ impl Cache {
             .collect();
         let mut undeclared = Vec::new();
         for project in std::fs::read_dir(out).into_iter().flatten().flatten() {
-            for entry in std::fs::read_dir(project.path()).into_iter().flatten() {
-                let Ok(path) = entry.map(|e| e.path()) else {
-                    continue;
-                };
+            // An episode's files lie in `out/` itself, beside the project folders.
+            let episode = (project.path().is_file()).then(|| project.path());
+            let entries = std::fs::read_dir(project.path()).into_iter().flatten();
+            for path in entries.flatten().map(|e| e.path()).chain(episode) {
                 let published = (path.extension())
                     .is_some_and(|e| ["mp4", "jpg", "srt", "vtt"].iter().any(|x| e == *x));
                 if published && !declared.contains(path.as_path()) && path.is_file() {

@@ -1,5 +1,6 @@
 //! The artifact graph: one node per speech WAV, face track, line clip, scene and scene's
-//! captions, built from the manifest, deduplicated by key (two identical lines are one
+//! captions, and project's episode (`[episode]`, reading its scenes and their captions),
+//! built from the manifest, deduplicated by key (two identical lines are one
 //! artifact). A node's dependencies are exactly the inputs its key spec names — declared
 //! once, in the stage's `plan` — so the graph cannot disagree with the keys; the one other
 //! edge is a scene's to its captions (`Node::captions`), which orders and publishes them
@@ -88,6 +89,8 @@ impl Graph {
         let mut conditionings: BTreeMap<&str, Option<Key>> = BTreeMap::new();
         let engines = &manifest.engines;
         for project in &manifest.projects {
+            // Each scene's (video, captions) by name, for the project's episode.
+            let mut made: BTreeMap<&str, (Key, Key)> = BTreeMap::new();
             for scene in &project.scenes {
                 let mut lines = Vec::new();
                 let mut speeches = Vec::with_capacity(scene.lines.len());
@@ -141,6 +144,7 @@ impl Graph {
                     .join("out")
                     .join(&project.name)
                     .join(format!("{}.mp4", scene.name));
+                made.insert(&scene.name, (key, captions));
                 let index = graph.by_key[&key];
                 let captions = graph.by_key[&captions];
                 let node = &mut graph.nodes[index];
@@ -151,8 +155,36 @@ impl Graph {
                 // they have the same captions too.
                 node.captions = Some(captions);
             }
+            graph.add_episode(manifest, project, &made, hashes)?;
         }
         Ok(graph)
+    }
+
+    /// The project's episode, published as `out/<project>.mp4`: its inputs are its scenes
+    /// and their captions. Left out while one of its scenes is (a scene with a
+    /// configuration error, or a target naming scenes).
+    fn add_episode(
+        &mut self,
+        manifest: &Manifest,
+        project: &crate::manifest::Project,
+        made: &BTreeMap<&str, (Key, Key)>,
+        hashes: &SourceHashes,
+    ) -> Result<()> {
+        let Some(episode) = &project.episode else {
+            return Ok(());
+        };
+        let Some(scenes) = (episode.scenes.iter())
+            .map(|name| made.get(name.as_str()).copied())
+            .collect::<Option<Vec<_>>>()
+        else {
+            return Ok(());
+        };
+        let (spec, work) = plan::episode(episode, &scenes, hashes)?;
+        let key = self.add(format!("episode {}", project.name), spec, work);
+        let target = (manifest.root.join("out")).join(format!("{}.mp4", project.name));
+        let index = self.by_key[&key];
+        self.nodes[index].publish.push(target);
+        Ok(())
     }
 
     /// Adds an artifact unless one with the same key exists; its edges are its spec's inputs,

@@ -21,6 +21,8 @@ pub enum ArtifactKind {
     Scene,
     /// A scene's subtitles (SubRip and WebVTT), timed by its lines' speech.
     Captions,
+    /// A project's scenes joined into one video (`[episode]`), with its captions.
+    Episode,
 }
 
 impl ArtifactKind {
@@ -32,6 +34,7 @@ impl ArtifactKind {
             ArtifactKind::Clip => "clip",
             ArtifactKind::Scene => "scene",
             ArtifactKind::Captions => "captions",
+            ArtifactKind::Episode => "episode",
         }
     }
 }

@@ -114,6 +114,29 @@ fn check(file: &SourceFile, media: Media) -> Answer {
             }
             Ok(None)
         }
+        Media::EpisodeVideo | Media::Music => {
+            // Probed, as the episode's mux reads them: any format ffmpeg reads will do.
+            let music = media == Media::Music;
+            let (stream, help) = if music {
+                (
+                    "audio",
+                    "music must be audio ffmpeg can read, such as .wav, .mp3 or .flac",
+                )
+            } else {
+                (
+                    "video",
+                    "an intro or outro must be a video ffmpeg can read, such as H.264 in .mp4",
+                )
+            };
+            let unreadable = |detail: String| {
+                let message = format!("cannot read {what} `{rel}`: {detail}");
+                note(message, "unreadable", help)
+            };
+            let probe = media::probe(&file.abs).map_err(unreadable)?;
+            let found = if music { probe.audio } else { probe.video };
+            found.ok_or_else(|| unreadable(format!("it has no {stream} stream")))?;
+            Ok(None)
+        }
         Media::Recording | Media::VoiceSample => {
             media::read_wav(&file.abs).map_err(|detail| {
                 let message = format!("cannot read {what} `{rel}`: {detail}");

@@ -16,7 +16,7 @@ use crate::engine::torchscript::Torchscript;
 use crate::engine::EngineJob;
 use crate::error::Result;
 use crate::key::{Key, KeySpec};
-use crate::manifest::{Avatar, Line, Scene, Voice, VoiceEngine};
+use crate::manifest::{Avatar, Episode, Line, Scene, Voice, VoiceEngine};
 use crate::sources::SourceHashes;
 use crate::stage::face_track::LandmarkKey;
 use crate::stage::lipsync::AvatarFrames;
@@ -201,4 +201,27 @@ pub fn captions(scene: &Scene, speech: &[Key]) -> (KeySpec, EngineJob) {
         pause: scene.pause,
     };
     (spec, EngineJob::Captions(engine))
+}
+
+/// A project's episode: joined by ffmpeg from its scenes, in the episode's order, between
+/// its intro and outro. `scenes` is (scene, captions) per scene of the episode.
+pub fn episode(
+    episode: &Episode,
+    scenes: &[(Key, Key)],
+    hashes: &SourceHashes,
+) -> Result<(KeySpec, EngineJob)> {
+    use crate::engine::episode::{EpisodeMux, Part};
+    let spec = crate::stage::episode::key(episode, scenes, hashes)?;
+    let parts = (episode.intro.clone().map(Part::Intro).into_iter())
+        .chain((0..scenes.len()).map(Part::Scene))
+        .chain(episode.outro.clone().map(Part::Outro))
+        .collect();
+    let engine = EpisodeMux {
+        parts,
+        transition: episode.transition,
+        transition_seconds: episode.transition_seconds,
+        music: episode.music.clone(),
+        music_volume: episode.music_volume,
+    };
+    Ok((spec, EngineJob::Episode(engine)))
 }

@@ -41,6 +41,10 @@ pub fn select(manifest: &mut Manifest, targets: &[String]) -> Result<()> {
     for project in &mut manifest.projects {
         let name = project.name.clone();
         project.scenes.retain(|scene| selected(&name, &scene.name));
+        // An episode is built by its project's target, never by one of its scenes'.
+        if !wanted.iter().any(|(p, s)| *p == name && s.is_none()) {
+            project.episode = None;
+        }
     }
     manifest.projects.retain(|p| !p.scenes.is_empty());
     Ok(())

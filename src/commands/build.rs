@@ -127,7 +127,8 @@ pub fn run(args: &BuildArgs) -> i32 {
                     stale(i).then(|| Task {
                         kind: n.kind().to_string(),
                         on_lane: model_of[i].is_some(),
-                        scene: !n.publish.is_empty(),
+                        // An episode is published too, but it is not a scene.
+                        scene: n.kind() == crate::key::ArtifactKind::Scene,
                     })
                 })
                 .collect();
@@ -240,7 +241,13 @@ pub fn run(args: &BuildArgs) -> i32 {
         if !partial && targets.is_empty() && !crate::process::interrupted() {
             let declared: Vec<&PathBuf> = graph.nodes.iter().flat_map(|n| &n.publish).collect();
             for stale in cache.unpublish_undeclared(&manifest.root.join("out"), &declared)? {
-                eprintln!("render: removed {stale} (its scene is no longer declared)");
+                // `out/<project>.mp4` and its files are an episode's.
+                let what = if stale.matches('/').count() == 1 {
+                    "episode"
+                } else {
+                    "scene"
+                };
+                eprintln!("render: removed {stale} (its {what} is no longer declared)");
                 changes.push(history::OutChange {
                     path: stale,
                     change: "removed".into(),
@@ -303,7 +310,12 @@ fn publish(
     let mut changes = Vec::new();
     let mut errors = Vec::new();
     for target in &node.publish {
-        match cache.publish_scene(&object, captions.as_deref(), target) {
+        let published = if node.kind() == crate::key::ArtifactKind::Episode {
+            cache.publish_episode(&object, target)
+        } else {
+            cache.publish_scene(&object, captions.as_deref(), target)
+        };
+        match published {
             Ok(published) => {
                 changes.extend(
                     published

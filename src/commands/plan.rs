@@ -103,9 +103,14 @@ fn out_changes(
         let object = cache.object_dir(&node.key());
         // Each video with its poster and contact sheet, then its captions (their own
         // object, which may be made when the scene is not).
-        let scene_files = (node.publish.iter())
-            .flat_map(|video| scene::published(video))
+        let episode = node.kind() == crate::key::ArtifactKind::Episode;
+        let episode_files = (node.publish.iter().filter(|_| episode))
+            .flat_map(|video| crate::stage::episode::published(video))
             .map(|(file, target)| (stale.make[i], object.join(file), target));
+        let scene_files = (node.publish.iter().filter(|_| !episode))
+            .flat_map(|video| scene::published(video))
+            .map(|(file, target)| (stale.make[i], object.join(file), target))
+            .chain(episode_files);
         let captions = node
             .captions
             .map(|c| (stale.make[c], cache.object_dir(&graph.nodes[c].key())));

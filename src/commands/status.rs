@@ -21,13 +21,14 @@ use crate::key::{ArtifactKind, Key};
 use crate::upkeep::{self, Keep, Survey};
 
 /// The kinds in the order a line is made.
-const KINDS: [ArtifactKind; 6] = [
+const KINDS: [ArtifactKind; 7] = [
     ArtifactKind::Voice,
     ArtifactKind::Speech,
     ArtifactKind::FaceTrack,
     ArtifactKind::Clip,
     ArtifactKind::Scene,
     ArtifactKind::Captions,
+    ArtifactKind::Episode,
 ];
 
 pub fn run(dir: &Path) -> i32 {

@@ -15,6 +15,7 @@ pub mod builtin_lipsync;
 pub mod burn;
 pub mod captions;
 pub mod command;
+pub mod episode;
 pub mod espeak;
 pub mod face_rig;
 pub mod face_warp;
@@ -261,5 +262,6 @@ engines! {
     Torchscript(torchscript::Torchscript) = "torchscript",
     Ffmpeg(ffmpeg::SceneMux) = "ffmpeg",
     Captions(captions::Captions) = "captions",
+    Episode(episode::EpisodeMux) = "episode",
     Command(command::CommandJob) = "command",
 }

@@ -8,6 +8,7 @@
 
 mod captions;
 pub mod command;
+mod episode;
 mod espeak;
 mod framing;
 pub mod model;
@@ -24,6 +25,7 @@ use std::path::{Path, PathBuf};
 use crate::diagnostic::{self, Doc};
 pub use crate::diagnostic::{render_report, ConfigError, Warning};
 pub use captions::{BurnedCaptions, CaptionPosition};
+pub use episode::{Episode, Transition};
 pub use paths::PathProblem;
 
 const RENDERFILE_NAME: &str = "Renderfile.toml";
@@ -51,6 +53,10 @@ pub enum Media {
     Recording,
     /// A cloned voice's `samples`.
     VoiceSample,
+    /// An episode's `intro` or `outro`.
+    EpisodeVideo,
+    /// An episode's `music`.
+    Music,
 }
 
 impl Media {
@@ -62,6 +68,8 @@ impl Media {
             Media::BackgroundImage => "background image",
             Media::Recording => "recording",
             Media::VoiceSample => "voice sample",
+            Media::EpisodeVideo => "episode video",
+            Media::Music => "music",
         }
     }
 }
@@ -380,6 +388,8 @@ pub struct Project {
     pub file: PathBuf,
     /// In declaration order.
     pub scenes: Vec<Scene>,
+    /// `[episode]`: its scenes joined into `out/<project>.mp4`.
+    pub episode: Option<Episode>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -15,7 +15,7 @@ use super::settings::{Declared, RawSettings, SceneSettings};
 use super::{paths, table, Line, Media, Project, Scene, SourceFile, Voice};
 use crate::diagnostic::{control_name, list, ConfigError, Doc};
 
-const TOP_KEYS: &[&str] = &["scene"];
+const TOP_KEYS: &[&str] = &["scene", "episode"];
 /// A scene's keys: its name, the settings it may override, and where its lines come from.
 const SCENE_KEYS: &[&str] = &[
     "name",
@@ -101,6 +101,8 @@ pub(crate) fn parse(
         seen,
     };
     let mut scenes: Vec<Scene> = Vec::new();
+    // Every scene's name in order, valid or not: what `[episode]` may name.
+    let mut names: Vec<String> = Vec::new();
     let mut declared_any = true;
     match top.remove("scene") {
         None => declared_any = false,
@@ -114,12 +116,17 @@ pub(crate) fn parse(
             )) {
                 declared_any = !items.is_empty();
                 for (i, item) in items.into_iter().enumerate() {
+                    let name = (item.get_ref().as_table())
+                        .and_then(|t| t.get("name")?.get_ref().as_str().map(str::to_string));
+                    names.extend(name.filter(|n| !names.contains(n)));
                     scenes.extend(sx.scene(item, i + 1));
                 }
             }
         }
     }
     let mut errors = sx.errors;
+    let episode = (top.remove("episode"))
+        .and_then(|v| super::episode::parse(doc, cx.declared, name, v, &names, &mut errors));
     if !declared_any {
         let help = "add a scene:\n[[scene]]\nname = \"intro\"\nlines = [\"Hello!\"]";
         errors.push(
@@ -131,6 +138,7 @@ pub(crate) fn parse(
         name: name.to_string(),
         file,
         scenes,
+        episode,
     });
     (project, errors)
 }

@@ -4,6 +4,7 @@
 //! enter the cache. How the work is done lives in the engines (`src/engine/`).
 
 pub mod captions;
+pub mod episode;
 pub mod face_track;
 pub mod lipsync;
 pub mod scene;
@@ -21,5 +22,6 @@ pub fn main_output(kind: ArtifactKind) -> &'static str {
         ArtifactKind::Clip => lipsync::OUTPUT,
         ArtifactKind::Scene => scene::OUTPUT,
         ArtifactKind::Captions => captions::OUTPUT,
+        ArtifactKind::Episode => episode::OUTPUT,
     }
 }

@@ -1,0 +1,331 @@
+//! ffmpeg joins a project's scenes into its episode (`stage/episode.rs`), in one run.
+//!
+//! Video: when the parts are scenes alone, of one size and frame rate, joined by cuts, their
+//! H.264 streams (encoded alike by `engine/ffmpeg.rs`) are stream-copied through the concat
+//! demuxer: nothing is re-encoded, so the episode costs a copy of its scenes. Otherwise
+//! (an intro or outro, a fade, scenes of different sizes) every part is fitted to the first
+//! scene's frame and rate, cut to its whole frames, faded where it joins another, and
+//! encoded with the scenes' settings.
+//!
+//! Audio is always made again, since the parts' AAC streams cannot be cut at a frame's
+//! end: each part's sound (silence for a silent intro) is laid into its exact samples, the
+//! parts concatenated, and the music bed, looped to the episode's length, is ducked under
+//! the voices by `sidechaincompress` keyed by them and mixed in. The chain ends in one
+//! labelled output, [`AUDIO_OUT`], so a filter (loudness normalisation) can be appended.
+//!
+//! Then the poster (the first scene's) and the captions (each scene's cues, shifted to
+//! where its part starts) are written beside the video.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Engine, Made, Step, Task};
+use crate::error::{Error, Result};
+use crate::manifest::{SourceFile, Transition};
+use crate::media;
+use crate::process;
+use crate::stage::captions;
+use crate::stage::episode::{self, Info, DUCK, OUTPUT, POSTER, SRT, VTT};
+use crate::stage::scene::{self, AUDIO_BITRATE, AUDIO_RATE, CRF, PRESET};
+
+/// The label of the audio chain's last output in the filter graph.
+pub const AUDIO_OUT: &str = "aout";
+
+/// One part of an episode, in order.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub enum Part {
+    Intro(SourceFile),
+    /// The episode's scene `i` (0-based): inputs `episode::scene_inputs(i)`.
+    Scene(usize),
+    Outro(SourceFile),
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct EpisodeMux {
+    pub parts: Vec<Part>,
+    pub transition: Transition,
+    pub transition_seconds: f64,
+    pub music: Option<SourceFile>,
+    pub music_volume: f64,
+}
+
+/// A part as the mux sees it: its file, frames and whether it has sound.
+struct Input {
+    file: PathBuf,
+    kind: &'static str,
+    frames: usize,
+    audio: bool,
+    /// A scene's own size and rate (None for an intro or outro).
+    scene: Option<scene::Info>,
+}
+
+impl Engine for EpisodeMux {
+    fn run(&self, job: &Task, dir: &Path) -> Result<Step> {
+        let mut inputs = Vec::with_capacity(self.parts.len());
+        let mut scenes = Vec::new();
+        for part in &self.parts {
+            if let Part::Scene(i) = part {
+                let (video, captions) = episode::scene_inputs(*i);
+                let info = read_info(job, &job.file(&video, scene::INFO)?)?;
+                scenes.push((job.file(&video, scene::OUTPUT)?, info.clone(), captions));
+                inputs.push(Input {
+                    file: job.file(&video, scene::OUTPUT)?,
+                    kind: "scene",
+                    frames: info.frames,
+                    audio: true,
+                    scene: Some(info),
+                });
+            }
+        }
+        let first = (scenes.first())
+            .map(|(_, info, _)| info.clone())
+            .ok_or_else(|| Error::Other(format!("{} has no scenes", job.name)))?;
+        let (fps, width, height) = (first.fps, first.width, first.height);
+        // Intro and outro: as many whole frames, at the episode's rate, as they last.
+        let mut inputs = inputs.into_iter();
+        let inputs: Vec<Input> = (self.parts.iter())
+            .map(|part| match part {
+                Part::Scene(_) => Ok(inputs.next().expect("one input per scene")),
+                Part::Intro(file) | Part::Outro(file) => {
+                    let probe = media::probe(&file.abs).map_err(|detail| {
+                        media::invalid(job.name, format!("cannot read `{}`: {detail}", file.rel))
+                    })?;
+                    let seconds = (probe.video.as_ref())
+                        .map(|v| v.seconds)
+                        .filter(|s| *s > 0.0)
+                        .unwrap_or(probe.format_seconds);
+                    Ok(Input {
+                        file: file.abs.clone(),
+                        kind: if matches!(part, Part::Intro(_)) {
+                            "intro"
+                        } else {
+                            "outro"
+                        },
+                        frames: ((seconds * f64::from(fps)).round() as usize).max(1),
+                        audio: probe.audio.is_some(),
+                        scene: None,
+                    })
+                }
+            })
+            .collect::<Result<_>>()?;
+        let kinds: Vec<&str> = inputs.iter().map(|i| i.kind).collect();
+        let frames: Vec<usize> = inputs.iter().map(|i| i.frames).collect();
+        let info = Info::new(&kinds, &frames, fps, width, height);
+        let copy = self.transition == Transition::Cut
+            && (inputs.iter()).all(|i| {
+                i.scene
+                    .as_ref()
+                    .is_some_and(|s| (s.fps, s.width, s.height) == (fps, width, height))
+            });
+
+        let mut command = Command::new("ffmpeg");
+        command.args(["-hide_banner", "-nostdin", "-loglevel", "error", "-y"]);
+        for input in &inputs {
+            command.arg("-i").arg(&input.file);
+        }
+        let mut next = inputs.len();
+        let music = self.music.as_ref().map(|music| {
+            command.args(["-stream_loop", "-1", "-i"]).arg(&music.abs);
+            next += 1;
+            next - 1
+        });
+        let mut graph = self.audio_graph(&inputs, &info, music);
+        let video_map = if copy {
+            // The concat demuxer reads the scenes' packets as they are.
+            let list = dir.join("scenes.txt");
+            let text: String = (inputs.iter())
+                .map(|i| {
+                    format!(
+                        "file '{}'\n",
+                        i.file.display().to_string().replace('\'', r"'\''")
+                    )
+                })
+                .collect();
+            std::fs::write(&list, text).map_err(|e| Error::io("cannot write", &list, e))?;
+            // As they are: no bitstream filter puts parameter sets into the packets.
+            command
+                .args(["-f", "concat", "-safe", "0", "-auto_convert", "0", "-i"])
+                .arg(&list);
+            format!("{next}:v")
+        } else {
+            graph.push(';');
+            graph.push_str(&self.video_graph(&inputs, &info));
+            "[outv]".to_string()
+        };
+        let output = dir.join(OUTPUT);
+        command.args(["-filter_complex", &graph]).args([
+            "-map",
+            &video_map,
+            "-map",
+            &format!("[{AUDIO_OUT}]"),
+        ]);
+        if copy {
+            command.args(["-c:v", "copy"]);
+        } else {
+            command
+                .args([
+                    "-c:v",
+                    "libx264",
+                    "-preset",
+                    PRESET,
+                    "-crf",
+                    &CRF.to_string(),
+                ])
+                .args(["-fps_mode", "passthrough", "-r", &fps.to_string()])
+                .args(["-pix_fmt", "yuv420p"]);
+        }
+        command
+            .args(["-c:a", "aac", "-b:a", AUDIO_BITRATE, "-ac", "2"])
+            .args(["-ar", &AUDIO_RATE.to_string()])
+            .args(["-movflags", "+faststart", "-f", "mp4"])
+            .arg(&output);
+        let seconds = info.frames as f64 / f64::from(fps);
+        let pixels = f64::from(width * height) / (1280.0 * 720.0);
+        let deadline = process::deadline(60.0 + 10.0 * seconds * pixels.max(1.0));
+        process::run(&mut command, job.name, deadline)?;
+        episode::check(job.name, &output, info.frames, fps)?;
+
+        // The poster: the first scene's, a frame from the middle of its first line.
+        let (first_video, _, _) = &scenes[0];
+        let poster = first_video.with_file_name(scene::POSTER);
+        std::fs::copy(&poster, dir.join(POSTER))
+            .map_err(|e| Error::io("cannot copy", &poster, e))?;
+        scene::check_still(job.name, &dir.join(POSTER))?;
+        self.captions(job, dir, &inputs, &info)?;
+        let json = serde_json::to_vec_pretty(&info).expect("episode info serialises");
+        let path = dir.join(episode::INFO);
+        std::fs::write(&path, json).map_err(|e| Error::io("cannot write", &path, e))?;
+        Ok(Step::Done(Made::cpu(&episode::OUTPUTS)))
+    }
+}
+
+impl EpisodeMux {
+    /// Frames (and, halved, seconds) of a fade's half at each join; none for a cut.
+    fn fade_frames(&self, fps: u32) -> usize {
+        match self.transition {
+            Transition::Cut => 0,
+            Transition::Fade => (self.transition_seconds * f64::from(fps) / 2.0).round() as usize,
+        }
+    }
+
+    /// Each part's sound laid into its samples, concatenated, the music ducked under it;
+    /// ends in `[aout]`.
+    fn audio_graph(&self, inputs: &[Input], info: &Info, music: Option<usize>) -> String {
+        let fade = self.fade_frames(info.fps);
+        let last = inputs.len() - 1;
+        let mut graph = String::new();
+        let mut concat = String::new();
+        for (i, (input, part)) in inputs.iter().zip(&info.parts).enumerate() {
+            let start = info.sample_at(part.start);
+            let samples = info.sample_at(part.start + part.frames) - start;
+            if input.audio {
+                graph.push_str(&format!(
+                    "[{i}:a]aresample={AUDIO_RATE},aformat=sample_fmts=fltp:channel_layouts=stereo,\
+                     apad,atrim=end_sample={samples}"
+                ));
+            } else {
+                graph.push_str(&format!(
+                    "anullsrc=r={AUDIO_RATE}:cl=stereo,atrim=end_sample={samples}"
+                ));
+            }
+            // A fade's half dips the sound too, within the part's own samples.
+            let fade = (info.sample_at(fade.min(part.frames / 2))).min(samples);
+            if fade > 0 && i > 0 {
+                graph.push_str(&format!(",afade=t=in:ss=0:ns={fade}"));
+            }
+            if fade > 0 && i < last {
+                graph.push_str(&format!(",afade=t=out:ss={}:ns={fade}", samples - fade));
+            }
+            graph.push_str(&format!(",asetpts=N/SR/TB[a{i}];"));
+            concat.push_str(&format!("[a{i}]"));
+        }
+        let n = inputs.len();
+        let total = info.sample_at(info.frames);
+        match music {
+            None => graph.push_str(&format!("{concat}concat=n={n}:v=0:a=1,anull[{AUDIO_OUT}]")),
+            Some(m) => graph.push_str(&format!(
+                "{concat}concat=n={n}:v=0:a=1,asplit=2[speech][key];\
+                 [{m}:a]aresample={AUDIO_RATE},aformat=sample_fmts=fltp:channel_layouts=stereo,\
+                 atrim=end_sample={total},volume={volume}dB[bed];\
+                 [bed][key]sidechaincompress={DUCK}[ducked];\
+                 [speech][ducked]amix=inputs=2:duration=first:normalize=0[{AUDIO_OUT}]",
+                volume = self.music_volume,
+            )),
+        }
+        graph
+    }
+
+    /// Each part fitted to the frame, cut to its whole frames, faded at its joins,
+    /// concatenated; ends in `[outv]`.
+    fn video_graph(&self, inputs: &[Input], info: &Info) -> String {
+        let (w, h, fps) = (info.width, info.height, info.fps);
+        let fade = self.fade_frames(fps);
+        let last = inputs.len() - 1;
+        let mut graph = String::new();
+        let mut concat = String::new();
+        for (i, part) in info.parts.iter().enumerate() {
+            let frames = part.frames;
+            graph.push_str(&format!(
+                "[{i}:v]fps={fps},scale=w={w}:h={h}:force_original_aspect_ratio=decrease:\
+                 force_divisible_by=2,pad={w}:{h}:(ow-iw)/2:(oh-ih)/2:color=black,setsar=1,\
+                 format=yuv420p,tpad=stop_mode=clone:stop={frames},trim=end_frame={frames},\
+                 settb=1/{fps},setpts=N"
+            ));
+            let fade = fade.min(frames / 2);
+            if fade > 0 && i > 0 {
+                graph.push_str(&format!(",fade=t=in:s=0:n={fade}"));
+            }
+            if fade > 0 && i < last {
+                graph.push_str(&format!(",fade=t=out:s={}:n={fade}", frames - fade));
+            }
+            graph.push_str(&format!("[v{i}];"));
+            concat.push_str(&format!("[v{i}]"));
+        }
+        graph.push_str(&format!(
+            "{concat}concat=n={}:v=1:a=0,settb=1/{fps},setpts=N[outv]",
+            inputs.len()
+        ));
+        graph
+    }
+
+    /// Every scene's cues, shifted to where its part starts; intro and outro have none.
+    fn captions(&self, job: &Task, dir: &Path, inputs: &[Input], info: &Info) -> Result<()> {
+        let mut cues = Vec::new();
+        let mut scenes = (self.parts.iter()).filter_map(|p| match p {
+            Part::Scene(i) => Some(*i),
+            _ => None,
+        });
+        for (input, part) in inputs.iter().zip(&info.parts) {
+            if input.scene.is_none() {
+                continue;
+            }
+            let (_, name) = episode::scene_inputs(scenes.next().expect("a scene per part"));
+            let path = job.file(&name, captions::SRT)?;
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| Error::io("cannot read", &path, e))?;
+            let parsed = captions::parse_srt(&text).ok_or_else(|| {
+                media::invalid(job.name, format!("{} is not SubRip", path.display()))
+            })?;
+            let shift = info.ms_at(part.start);
+            cues.extend(parsed.into_iter().map(|cue| captions::Cue {
+                start_ms: cue.start_ms + shift,
+                end_ms: cue.end_ms + shift,
+                rows: cue.rows,
+            }));
+        }
+        let (srt, vtt) = (dir.join(SRT), dir.join(VTT));
+        for (path, text) in [(&srt, captions::srt(&cues)), (&vtt, captions::vtt(&cues))] {
+            std::fs::write(path, text).map_err(|e| Error::io("cannot write", path, e))?;
+        }
+        captions::check(job.name, &srt, &vtt, cues.len())
+    }
+}
+
+fn read_info(job: &Task, path: &Path) -> Result<scene::Info> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io("cannot read", path, e))?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| media::invalid(job.name, format!("{}: {e}", path.display())))
+}
