@@ -10,6 +10,7 @@ use crate::engine::captions::Captions;
 use crate::engine::command::CommandJob;
 use crate::engine::espeak::Espeak;
 use crate::engine::ffmpeg::SceneMux;
+use crate::engine::loudness;
 use crate::engine::recording::Recording;
 use crate::engine::rustface::{LandmarkModel, Rustface};
 use crate::engine::torchscript::Torchscript;
@@ -159,7 +160,8 @@ pub fn scene(
     lines: &[(Key, Key)],
     hashes: &SourceHashes,
 ) -> Result<(KeySpec, EngineJob)> {
-    let spec = scene::key(scene, lines, hashes)?;
+    // How the engine normalises loudness is part of what the scene's audio is.
+    let spec = scene::key(scene, lines, hashes)?.param("loudnorm", loudness::VERSION);
     let engine = SceneMux {
         lines: lines.len(),
         background: scene.background.clone(),
@@ -167,6 +169,10 @@ pub fn scene(
         width: scene.width,
         height: scene.height,
         pause: scene.pause,
+        loudness: loudness::Target {
+            integrated: scene.loudness,
+            true_peak: scene.true_peak,
+        },
     };
     Ok((spec, EngineJob::Ffmpeg(engine)))
 }

@@ -389,6 +389,10 @@ pub struct Scene {
     pub height: u32,
     /// Seconds of silence between consecutive lines.
     pub pause: f64,
+    /// The integrated loudness (LUFS) and the true-peak ceiling (dBTP) its video is
+    /// normalised to.
+    pub loudness: f64,
+    pub true_peak: f64,
     /// Never empty.
     pub lines: Vec<Line>,
 }

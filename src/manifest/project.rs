@@ -25,6 +25,8 @@ const SCENE_KEYS: &[&str] = &[
     "fps",
     "size",
     "pause",
+    "loudness",
+    "true_peak",
     "lines",
     "script",
 ];
@@ -254,6 +256,8 @@ impl SceneCheck<'_> {
             width: settings.size.width,
             height: settings.size.height,
             pause: settings.pause.0,
+            loudness: settings.loudness.0,
+            true_peak: settings.true_peak.0,
             lines: lines?,
         })
     }
@@ -614,7 +618,7 @@ mod tests {
     #[test]
     fn unknown_key_without_a_close_match_lists_the_valid_ones() {
         let f = demo("[[scene]]\nname = \"intro\"\nlines = [\"Hi\"]\ncolour = \"#000000\"\n");
-        assert_errors(&f.errors(), &["projects/demo/project.toml:4:1: unknown key `colour` in scene `intro` | valid keys here are `name`, `avatar`, `voice`, `background`, `fps`, `size`, `pause`, `lines` and `script`"]);
+        assert_errors(&f.errors(), &["projects/demo/project.toml:4:1: unknown key `colour` in scene `intro` | valid keys here are `name`, `avatar`, `voice`, `background`, `fps`, `size`, `pause`, `loudness`, `true_peak`, `lines` and `script`"]);
     }
 
     #[test]

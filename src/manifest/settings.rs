@@ -1,7 +1,8 @@
 //! Scene settings: the keys a scene inherits (`avatar`, `voice`, `background`, `fps`, `size`,
-//! `pause`). `[defaults]` in Renderfile.toml and each `[[scene]]` in a project.toml write
-//! them the same way, so one raw struct reads both and one resolver applies them: the scene's
-//! value over the default over the built-in.
+//! `pause`; `loudness` and `true_peak`, what its video is normalised to). `[defaults]` in
+//! Renderfile.toml and each `[[scene]]` in a project.toml write them the same way, so one
+//! raw struct reads both and one resolver applies them: the scene's value over the default
+//! over the built-in.
 
 use std::ops::Range;
 use std::path::PathBuf;
@@ -9,12 +10,21 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::values::{Colour, Fps, Pause, Size};
+use super::values::{Colour, Fps, Loudness, Pause, Size, TruePeak};
 use super::{Background, CheckMedia, Media, MediaNote, SourceFile, RENDERFILE_NAME};
 use crate::diagnostic::{unknown_name, ConfigError, Doc, Warning};
 
 /// The keys of [`RawSettings`], in the order "valid keys" hints list them.
-pub(crate) const KEYS: &[&str] = &["fps", "size", "pause", "background", "voice", "avatar"];
+pub(crate) const KEYS: &[&str] = &[
+    "fps",
+    "size",
+    "pause",
+    "background",
+    "voice",
+    "avatar",
+    "loudness",
+    "true_peak",
+];
 
 /// The settings as written: every key optional.
 #[derive(Deserialize, Default)]
@@ -25,6 +35,8 @@ pub(crate) struct RawSettings {
     fps: Option<Spanned<i64>>,
     size: Option<Spanned<Vec<Spanned<i64>>>>,
     pause: Option<Spanned<f64>>,
+    loudness: Option<Spanned<f64>>,
+    true_peak: Option<Spanned<f64>>,
 }
 
 /// What Renderfile.toml declares that settings and lines refer to, and how the files they
@@ -86,6 +98,8 @@ pub(crate) struct SceneSettings {
     pub fps: Fps,
     pub size: Size,
     pub pause: Pause,
+    pub loudness: Loudness,
+    pub true_peak: TruePeak,
 }
 
 impl SceneSettings {
@@ -102,6 +116,8 @@ impl SceneSettings {
             fps: Fps::DEFAULT,
             size: Size::DEFAULT,
             pause: Pause::DEFAULT,
+            loudness: Loudness::DEFAULT,
+            true_peak: TruePeak::DEFAULT,
         }
     }
 
@@ -144,6 +160,10 @@ impl SceneSettings {
         set(&mut s.fps, &raw.fps, |v| Fps::parse(doc, v), errors);
         set(&mut s.size, &raw.size, |v| Size::parse(doc, v), errors);
         set(&mut s.pause, &raw.pause, |v| Pause::parse(doc, v), errors);
+        let loudness = |v: &_| Loudness::parse(doc, v);
+        set(&mut s.loudness, &raw.loudness, loudness, errors);
+        let true_peak = |v: &_| TruePeak::parse(doc, v);
+        set(&mut s.true_peak, &raw.true_peak, true_peak, errors);
         s
     }
 }
