@@ -50,7 +50,15 @@ fn ebur128(path: &Path) -> (f64, f64) {
     let output = Command::new("ffmpeg")
         .args(["-hide_banner", "-nostdin", "-nostats", "-i"])
         .arg(path)
-        .args(["-map", "0:a:0", "-af", "ebur128=peak=true", "-f", "null", "-"])
+        .args([
+            "-map",
+            "0:a:0",
+            "-af",
+            "ebur128=peak=true",
+            "-f",
+            "null",
+            "-",
+        ])
         .output()
         .unwrap();
     assert!(output.status.success(), "ffmpeg ebur128 failed");
@@ -58,7 +66,12 @@ fn ebur128(path: &Path) -> (f64, f64) {
     let summary = &log[log.rfind("Summary:").expect("an ebur128 summary")..];
     let value = |after: &str| -> f64 {
         let at = summary.find(after).unwrap() + after.len();
-        summary[at..].split_whitespace().next().unwrap().parse().unwrap()
+        summary[at..]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
     };
     (value("I:"), value("Peak:"))
 }
@@ -88,8 +101,18 @@ fn audio_is_stereo_aac_at_48_khz() {
     let folder = built();
     for scene in ["intro", "short", "quiet"] {
         let output = Command::new("ffprobe")
-            .args(["-v", "error", "-select_streams", "a", "-print_format", "json"])
-            .args(["-show_entries", "stream=codec_name,sample_rate,channels,channel_layout"])
+            .args([
+                "-v",
+                "error",
+                "-select_streams",
+                "a",
+                "-print_format",
+                "json",
+            ])
+            .args([
+                "-show_entries",
+                "stream=codec_name,sample_rate,channels,channel_layout",
+            ])
             .arg(folder.file(&format!("out/talks/{scene}.mp4")))
             .output()
             .unwrap();
@@ -160,7 +183,12 @@ fn editing_loudness_makes_only_the_scenes_again() {
     let run = folder.build();
     let mut made = run.made();
     made.sort();
-    assert_eq!(made, ["scene talks/one", "scene talks/two"], "{}", run.stderr);
+    assert_eq!(
+        made,
+        ["scene talks/one", "scene talks/two"],
+        "{}",
+        run.stderr
+    );
     let after = ebur128(&folder.file("out/talks/one.mp4")).0;
     assert!((after + 20.0).abs() <= 1.0, "{after} LUFS, not -20 ±1");
     assert!(after < before - 4.0, "{before} → {after}");
