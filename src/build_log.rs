@@ -185,6 +185,7 @@ mod tests {
             seconds: 0.0,
             batch_size: None,
             peak_memory_bytes: None,
+            loudness: None,
         };
         cache
             .commit(&dir, record, &["speech.wav".to_string()])

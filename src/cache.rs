@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::engine::loudness::Loudness;
 use crate::error::{Error, Result};
 use crate::files::{hash_file, sync_dir, sync_file, unique_suffix};
 use crate::key::{Key, KeySpec};
@@ -33,6 +34,9 @@ pub struct Record {
     pub batch_size: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub peak_memory_bytes: Option<u64>,
+    /// A scene's loudness: its target, the first pass's figures, what the video measures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loudness: Option<Loudness>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -123,6 +123,7 @@ fn commit(job: &Job, dir: PathBuf, made: Made, started: Instant) -> Result<()> {
         seconds: started.elapsed().as_secs_f64(),
         batch_size: made.batch_size,
         peak_memory_bytes: made.peak_memory_bytes,
+        loudness: made.loudness,
     };
     cache
         .commit(&dir, record, &made.outputs)

@@ -191,6 +191,9 @@ pub struct StreamInfo {
     pub height: u32,
     pub fps: f64,
     pub pix_fmt: String,
+    /// Audio only.
+    pub sample_rate: u32,
+    pub channels: u32,
 }
 
 #[derive(Deserialize)]
@@ -210,6 +213,8 @@ struct RawStream {
     height: Option<u32>,
     avg_frame_rate: Option<String>,
     pix_fmt: Option<String>,
+    sample_rate: Option<String>,
+    channels: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -248,6 +253,8 @@ pub fn probe(path: &Path) -> std::result::Result<Probe, String> {
                 .and_then(parse_ratio)
                 .unwrap_or(0.0),
             pix_fmt: stream.pix_fmt.unwrap_or_default(),
+            sample_rate: number(&stream.sample_rate).unwrap_or(0.0) as u32,
+            channels: stream.channels.unwrap_or(0),
         };
         match stream.codec_type.as_deref() {
             Some("video") if probe.video.is_none() => probe.video = Some(info),

@@ -10,6 +10,7 @@ use crate::engine::captions::Captions;
 use crate::engine::command::CommandJob;
 use crate::engine::espeak::Espeak;
 use crate::engine::ffmpeg::{Burn, SceneMux};
+use crate::engine::loudness;
 use crate::engine::recording::Recording;
 use crate::engine::rustface::{LandmarkModel, Rustface};
 use crate::engine::torchscript::Torchscript;
@@ -163,7 +164,8 @@ pub fn scene(
     captions: Key,
     hashes: &SourceHashes,
 ) -> Result<(KeySpec, EngineJob)> {
-    let spec = scene::key(scene, lines, hashes)?;
+    // How the engine normalises loudness is part of what the scene's audio is.
+    let spec = scene::key(scene, lines, hashes)?.param("loudnorm", loudness::VERSION);
     let mut spec = scene::framing_key(spec, scene.framing, faces);
     let burn = match &scene.burn {
         Some(style) => {
@@ -184,6 +186,10 @@ pub fn scene(
         pause: scene.pause,
         framing: scene.framing,
         burn,
+        loudness: loudness::Target {
+            integrated: scene.loudness,
+            true_peak: scene.true_peak,
+        },
     };
     Ok((spec, EngineJob::Ffmpeg(engine)))
 }

@@ -98,8 +98,13 @@ fn wav_samples(path: &Path) -> (u64, u32) {
 /// line's speech (rounded up), the pause's frames between two lines.
 fn line_frames(folder: &Folder) -> Vec<(u64, u64)> {
     let records = folder.records();
+    // The published scene's object (an edit leaves the old one in the cache too): out/ holds
+    // a hard link to it.
+    use std::os::unix::fs::MetadataExt;
+    let inode = |path: &std::path::Path| std::fs::metadata(path).map(|m| m.ino()).ok();
+    let published = inode(&folder.file("out/talks/intro.mp4"));
     let scene = (records.iter())
-        .find(|(_, r)| r["spec"]["kind"] == "scene")
+        .find(|(dir, r)| r["spec"]["kind"] == "scene" && inode(&dir.join("scene.mp4")) == published)
         .expect("a scene object");
     let inputs = scene.1["spec"]["inputs"].as_object().unwrap();
     let pause = (PAUSE * f64::from(FPS)).round() as u64;

@@ -154,6 +154,7 @@ pub fn fill_cache(dir: &Path) -> usize {
             seconds: 0.0,
             batch_size: None,
             peak_memory_bytes: None,
+            loudness: None,
         };
         cache.commit(&job, record, &outputs).unwrap();
         placed += 1;

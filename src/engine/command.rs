@@ -593,6 +593,7 @@ impl Engine for CommandJob {
             precision: done.precision,
             batch_size: None,
             peak_memory_bytes: None,
+            loudness: None,
         })
     }
 }

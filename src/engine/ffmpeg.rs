@@ -11,6 +11,9 @@
 //! Or, by the scene's framing (`src/framing.rs`), cropped to cover the frame: in the
 //! middle, or on the face, by a crop worked out from the line's face track.
 //!
+//! The audio is normalised to the scene's loudness (`loudness.rs`): the slots' audio alone
+//! is measured first, and the second pass is appended to the mux's audio, stereo 48 kHz.
+//!
 //! Then the stills, from the finished video in one more ffmpeg run (one decode, both
 //! outputs): the poster and the contact sheet the build report shows, each frame picked by
 //! its index from the `Timeline`, so no timestamp is rounded.
@@ -20,6 +23,7 @@ use std::process::Command;
 
 use serde::{Deserialize, Serialize};
 
+use super::loudness::{self, Audio};
 use super::{Engine, Made, Step, Task};
 use crate::error::{Error, Result};
 use crate::framing::{self, Framing};
@@ -27,8 +31,8 @@ use crate::manifest::{Background, BurnedCaptions};
 use crate::media;
 use crate::process;
 use crate::stage::scene::{
-    self, Info, Timeline, AUDIO_BITRATE, AUDIO_RATE, CRF, OUTPUT, POSTER, POSTER_WIDTH, PRESET,
-    SHEET, SHEET_COLUMNS, THUMB_WIDTH,
+    self, Info, Timeline, AUDIO_BITRATE, AUDIO_CHANNELS, AUDIO_RATE, CRF, OUTPUT, POSTER,
+    POSTER_WIDTH, PRESET, SHEET, SHEET_COLUMNS, THUMB_WIDTH,
 };
 use crate::stage::{captions, face_track, lipsync, speech};
 
@@ -47,6 +51,8 @@ pub struct SceneMux {
     /// input `scene::CAPTIONS`), with the font file at `font`; None = not burned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub burn: Option<Burn>,
+    /// What the scene's audio is normalised to (`engine::loudness`).
+    pub loudness: loudness::Target,
 }
 
 /// How a scene's captions are burned in: the style, and the font file to draw with.
@@ -106,9 +112,8 @@ impl Engine for SceneMux {
             let (v, a) = (2 * i + 1, 2 * i + 2);
             let (pause, samples) = (slot.pause_frames, slot.samples);
             graph.push_str(&format!(
-                "[{v}:v]{fit},tpad=stop_mode=clone:stop={pause},settb=1/{fps},setpts=N[v{i}];\
-                 [{a}:a]aresample={AUDIO_RATE},aformat=sample_fmts=fltp:channel_layouts=mono,\
-                 apad=whole_len={samples},atrim=end_sample={samples}[a{i}];"
+                "[{v}:v]{fit},tpad=stop_mode=clone:stop={pause},settb=1/{fps},setpts=N[v{i}];{}",
+                slot_audio(a, i, samples),
             ));
             concat_inputs.push_str(&format!("[v{i}][a{i}]"));
         }
@@ -128,9 +133,51 @@ impl Engine for SceneMux {
              [bg][faces]overlay=eof_action=endall{burn},format=yuv420p[outv]",
             n = self.lines,
         ));
+        // Encoding takes a fraction of real time here; ten times it, per 720p of frame.
+        let seconds = total_frames as f64 / self.fps as f64;
+        let pixels = (self.width * self.height) as f64 / (1280.0 * 720.0);
+        let deadline = process::deadline(60.0 + 10.0 * seconds * pixels.max(1.0));
+
+        // Loudness, two-pass: the same audio alone first (measured, and the second pass's aim
+        // found), then its second pass appended to the mux's audio.
+        let speeches: Vec<&Path> = lines.iter().map(|line| line.1.as_path()).collect();
+        let audio_command = || {
+            let mut command = Command::new("ffmpeg");
+            command.args(["-hide_banner", "-nostdin", "-y"]);
+            for speech in &speeches {
+                command.arg("-i").arg(speech);
+            }
+            command
+        };
+        let mut audio_graph = String::new();
+        let mut audio_inputs = String::new();
+        for (i, slot) in timeline.slots.iter().enumerate() {
+            audio_graph.push_str(&slot_audio(i, i, slot.samples));
+            audio_inputs.push_str(&format!("[a{i}]"));
+        }
+        audio_graph.push_str(&format!(
+            "{audio_inputs}concat=n={}:v=0:a=1[ca]",
+            self.lines
+        ));
+        let audio = Audio {
+            command: &audio_command,
+            graph: &audio_graph,
+            label: "[ca]",
+            samples: timeline.slots.iter().map(|slot| slot.samples).sum(),
+        };
+        let mut normalised = loudness::normalise(job.name, &audio, &self.loudness, deadline)?;
+        graph.push_str(&format!(";[ca]{}[outa]", normalised.chain));
+
         let output = dir.join(OUTPUT);
         command
-            .args(["-filter_complex", &graph, "-map", "[outv]", "-map", "[ca]"])
+            .args([
+                "-filter_complex",
+                &graph,
+                "-map",
+                "[outv]",
+                "-map",
+                "[outa]",
+            ])
             .args([
                 "-c:v",
                 "libx264",
@@ -149,22 +196,24 @@ impl Engine for SceneMux {
                 AUDIO_BITRATE,
                 "-ar",
                 &AUDIO_RATE.to_string(),
+                "-ac",
+                &AUDIO_CHANNELS.to_string(),
             ])
             .args(["-movflags", "+faststart", "-f", "mp4"])
             .arg(&output);
-        // Encoding takes a fraction of real time here; ten times it, per 720p of frame.
-        let seconds = total_frames as f64 / self.fps as f64;
-        let pixels = (self.width * self.height) as f64 / (1280.0 * 720.0);
-        let deadline = process::deadline(60.0 + 10.0 * seconds * pixels.max(1.0));
         process::run(&mut command, job.name, deadline)?;
         scene::check(job.name, &output, total_frames, self.fps)?;
+        loudness::published(job.name, &output, &mut normalised.loudness, deadline)?;
 
         let info = Info::new(&timeline, self.fps, self.width, self.height);
         stills(job.name, dir, &info, pixels)?;
         let json = serde_json::to_vec_pretty(&info).expect("scene info serialises");
         let path = dir.join(scene::INFO);
         std::fs::write(&path, json).map_err(|e| Error::io("cannot write", &path, e))?;
-        Ok(Step::Done(Made::cpu(&scene::OUTPUTS)))
+        Ok(Step::Done(Made {
+            loudness: Some(normalised.loudness),
+            ..Made::cpu(&scene::OUTPUTS)
+        }))
     }
 }
 
@@ -201,6 +250,15 @@ impl SceneMux {
             f(c.y)
         ))
     }
+}
+
+/// Line `i`'s speech (input `input`) resampled and padded with silence to its slot's samples:
+/// `[a{i}]`. The mux and the loudness passes share it, so both hear the same audio.
+fn slot_audio(input: usize, i: usize, samples: u64) -> String {
+    format!(
+        "[{input}:a]aresample={AUDIO_RATE},aformat=sample_fmts=fltp:channel_layouts=mono,\
+         apad=whole_len={samples},atrim=end_sample={samples}[a{i}];"
+    )
 }
 
 /// Writes the poster and the contact sheet from the scene's video in `dir`. `pixels`: the

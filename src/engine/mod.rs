@@ -22,6 +22,7 @@ pub mod face_warp;
 pub mod facemesh;
 pub mod ffmpeg;
 pub mod idle;
+pub mod loudness;
 pub mod mel;
 pub mod recording;
 pub mod rustface;
@@ -117,6 +118,8 @@ pub struct Made {
     pub precision: String,
     pub batch_size: Option<usize>,
     pub peak_memory_bytes: Option<u64>,
+    /// A published video's loudness, as normalised and measured.
+    pub loudness: Option<loudness::Loudness>,
 }
 
 impl Made {
@@ -127,6 +130,7 @@ impl Made {
             precision: "-".into(),
             batch_size: None,
             peak_memory_bytes: None,
+            loudness: None,
         }
     }
 }

@@ -114,6 +114,7 @@ impl Engine for Rustface {
             precision: done.precision,
             batch_size: done.batch_size,
             peak_memory_bytes: done.peak_memory_bytes,
+            loudness: None,
         })
     }
 }

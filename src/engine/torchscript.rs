@@ -165,6 +165,7 @@ impl Engine for Torchscript {
             precision: model.precision,
             batch_size: model.batch_size,
             peak_memory_bytes: model.peak_memory_bytes,
+            loudness: None,
         })
     }
 }

@@ -406,6 +406,10 @@ pub struct Scene {
     pub framing: crate::framing::Framing,
     /// How its captions are drawn into the video; None = not burned (files only).
     pub burn: Option<BurnedCaptions>,
+    /// The integrated loudness (LUFS) and the true-peak ceiling (dBTP) its video is
+    /// normalised to.
+    pub loudness: f64,
+    pub true_peak: f64,
     /// Never empty.
     pub lines: Vec<Line>,
 }

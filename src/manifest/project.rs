@@ -33,6 +33,8 @@ const SCENE_KEYS: &[&str] = &[
     "caption_position",
     "caption_colour",
     "caption_outline",
+    "loudness",
+    "true_peak",
     "lines",
     "script",
 ];
@@ -277,6 +279,8 @@ impl SceneCheck<'_> {
             pause: settings.pause.0,
             framing: settings.framing.framing(),
             burn: settings.captions.burned(),
+            loudness: settings.loudness.0,
+            true_peak: settings.true_peak.0,
             lines: lines?,
         })
     }
@@ -637,7 +641,7 @@ mod tests {
     #[test]
     fn unknown_key_without_a_close_match_lists_the_valid_ones() {
         let f = demo("[[scene]]\nname = \"intro\"\nlines = [\"Hi\"]\ncolour = \"#000000\"\n");
-        assert_errors(&f.errors(), &["projects/demo/project.toml:4:1: unknown key `colour` in scene `intro` | valid keys here are `name`, `avatar`, `voice`, `background`, `fps`, `size`, `pause`, `framing`, `face_size`, `headroom`, `captions`, `caption_size`, `caption_position`, `caption_colour`, `caption_outline`, `lines` and `script`"]);
+        assert_errors(&f.errors(), &["projects/demo/project.toml:4:1: unknown key `colour` in scene `intro` | valid keys here are `name`, `avatar`, `voice`, `background`, `fps`, `size`, `pause`, `framing`, `face_size`, `headroom`, `captions`, `caption_size`, `caption_position`, `caption_colour`, `caption_outline`, `loudness`, `true_peak`, `lines` and `script`"]);
     }
 
     #[test]

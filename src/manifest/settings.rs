@@ -1,7 +1,8 @@
 //! Scene settings: the keys a scene inherits (`avatar`, `voice`, `background`, `fps`, `size`,
-//! `pause`). `[defaults]` in Renderfile.toml and each `[[scene]]` in a project.toml write
-//! them the same way, so one raw struct reads both and one resolver applies them: the scene's
-//! value over the default over the built-in.
+//! `pause`; `loudness` and `true_peak`, what its video is normalised to). `[defaults]` in
+//! Renderfile.toml and each `[[scene]]` in a project.toml write them the same way, so one
+//! raw struct reads both and one resolver applies them: the scene's value over the default
+//! over the built-in.
 
 use std::ops::Range;
 use std::path::PathBuf;
@@ -11,7 +12,7 @@ use toml::Spanned;
 
 use super::captions::{CaptionPosition, CaptionSettings, CaptionSize, CaptionsMode};
 use super::framing::FramingSettings;
-use super::values::{Colour, Fps, Pause, Size};
+use super::values::{Colour, Fps, Loudness, Pause, Size, TruePeak};
 use super::{Background, CheckMedia, Media, MediaNote, SourceFile, RENDERFILE_NAME};
 use crate::diagnostic::{unknown_name, ConfigError, Doc, Warning};
 
@@ -31,6 +32,8 @@ pub(crate) const KEYS: &[&str] = &[
     "caption_position",
     "caption_colour",
     "caption_outline",
+    "loudness",
+    "true_peak",
 ];
 
 /// The settings as written: every key optional.
@@ -50,6 +53,8 @@ pub(crate) struct RawSettings {
     caption_position: Option<Spanned<String>>,
     caption_colour: Option<Spanned<String>>,
     caption_outline: Option<Spanned<String>>,
+    loudness: Option<Spanned<f64>>,
+    true_peak: Option<Spanned<f64>>,
 }
 
 /// What Renderfile.toml declares that settings and lines refer to, and how the files they
@@ -113,6 +118,8 @@ pub(crate) struct SceneSettings {
     pub pause: Pause,
     pub framing: FramingSettings,
     pub captions: CaptionSettings,
+    pub loudness: Loudness,
+    pub true_peak: TruePeak,
 }
 
 impl SceneSettings {
@@ -131,6 +138,8 @@ impl SceneSettings {
             pause: Pause::DEFAULT,
             framing: FramingSettings::DEFAULT,
             captions: CaptionSettings::DEFAULT,
+            loudness: Loudness::DEFAULT,
+            true_peak: TruePeak::DEFAULT,
         }
     }
 
@@ -185,6 +194,10 @@ impl SceneSettings {
         let colour = |v: &_| Colour::parse(doc, v).map(|c| c.0);
         set(&mut c.style.colour, &raw.caption_colour, colour, errors);
         set(&mut c.style.outline, &raw.caption_outline, colour, errors);
+        let loudness = |v: &_| Loudness::parse(doc, v);
+        set(&mut s.loudness, &raw.loudness, loudness, errors);
+        let true_peak = |v: &_| TruePeak::parse(doc, v);
+        set(&mut s.true_peak, &raw.true_peak, true_peak, errors);
         s
     }
 }

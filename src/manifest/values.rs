@@ -96,6 +96,35 @@ impl Pause {
     }
 }
 
+/// `loudness = -14`: the integrated loudness every published video is normalised to, in
+/// LUFS, -70..=-5 (what ffmpeg's loudnorm accepts).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Loudness(pub f64);
+
+impl Loudness {
+    pub const DEFAULT: Loudness = Loudness(-14.0);
+
+    pub fn parse(doc: &Doc, v: &Spanned<f64>) -> Result<Self, ConfigError> {
+        let help =
+            "integrated loudness in LUFS, e.g. -14 (streaming), -16 (podcasts) or -23 (broadcast)";
+        in_range(doc, v, "`loudness`", (-70.0..=-5.0, " LUFS"), help).map(Loudness)
+    }
+}
+
+/// `true_peak = -1`: the ceiling of a published video's true peak, in dBTP, -8..=0 (the
+/// limiter is set 1 dB lower, to loudnorm's floor of -9, for the AAC encoder's overshoot).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct TruePeak(pub f64);
+
+impl TruePeak {
+    pub const DEFAULT: TruePeak = TruePeak(-1.0);
+
+    pub fn parse(doc: &Doc, v: &Spanned<f64>) -> Result<Self, ConfigError> {
+        let help = "the highest true peak in dBTP, e.g. -1 or -2";
+        in_range(doc, v, "`true_peak`", (-8.0..=0.0, " dBTP"), help).map(TruePeak)
+    }
+}
+
 /// `"#rrggbb"`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct Colour(pub [u8; 3]);

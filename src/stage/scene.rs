@@ -43,6 +43,8 @@ pub const CRF: u32 = 20;
 pub const PRESET: &str = "veryfast";
 pub const AUDIO_RATE: u32 = 48_000;
 pub const AUDIO_BITRATE: &str = "160k";
+/// Stereo: a mono voice in both ears (`engine::loudness`).
+pub const AUDIO_CHANNELS: u32 = 2;
 
 /// A scene's files in `out/` beside its video `out/<project>/<scene>.mp4`: the video, the
 /// poster `<scene>.jpg` and the contact sheet `<scene>.sheet.jpg`, each with the object's
@@ -95,7 +97,10 @@ pub fn key(scene: &Scene, lines: &[(Key, Key)], hashes: &SourceHashes) -> Result
         .param("pause", scene.pause)
         .param("crf", CRF)
         .param("preset", PRESET)
-        .param("audio", format!("aac {AUDIO_BITRATE} {AUDIO_RATE} Hz"));
+        .param("audio", format!("aac {AUDIO_BITRATE} {AUDIO_RATE} Hz"))
+        .param("channels", AUDIO_CHANNELS)
+        .param("loudness", scene.loudness)
+        .param("true_peak", scene.true_peak);
     match &scene.background {
         Background::Colour([r, g, b]) => {
             spec = spec.param("background", format!("#{r:02x}{g:02x}{b:02x}"));
@@ -255,7 +260,8 @@ fn file_name(path: &Path) -> String {
         .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
 }
 
-/// A scene must be H.264 + AAC with the planned frame count and matching durations.
+/// A scene must be H.264 + stereo 48 kHz AAC with the planned frame count and matching
+/// durations.
 pub fn check(artifact: &str, path: &Path, frames: usize, fps: u32) -> Result<()> {
     let probe = media::probe_output(artifact, path)?;
     let video = probe
@@ -270,6 +276,16 @@ pub fn check(artifact: &str, path: &Path, frames: usize, fps: u32) -> Result<()>
             format!(
                 "expected H.264 + AAC, found {} + {}",
                 video.codec, audio.codec
+            ),
+        ));
+    }
+    // Published audio is what loudness normalisation makes: stereo AAC at 48 kHz.
+    if audio.channels != AUDIO_CHANNELS || audio.sample_rate != AUDIO_RATE {
+        return Err(media::invalid(
+            artifact,
+            format!(
+                "expected stereo audio at {AUDIO_RATE} Hz, found {} channel(s) at {} Hz",
+                audio.channels, audio.sample_rate
             ),
         ));
     }
