@@ -179,7 +179,15 @@ impl Graph {
         else {
             return Ok(());
         };
-        let (spec, work) = plan::episode(episode, &scenes, hashes)?;
+        // Loud as its first scene is asked to be (the `[defaults]` target, unless it sets one).
+        let first = (project.scenes.iter()).find(|s| s.name == episode.scenes[0]);
+        let target = first.map_or(crate::engine::loudness::Target::DEFAULT, |s| {
+            crate::engine::loudness::Target {
+                integrated: s.loudness,
+                true_peak: s.true_peak,
+            }
+        });
+        let (spec, work) = plan::episode(episode, &scenes, target, hashes)?;
         let key = self.add(format!("episode {}", project.name), spec, work);
         let target = (manifest.root.join("out")).join(format!("{}.mp4", project.name));
         let index = self.by_key[&key];

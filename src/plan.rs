@@ -214,10 +214,14 @@ pub fn captions(scene: &Scene, speech: &[Key]) -> (KeySpec, EngineJob) {
 pub fn episode(
     episode: &Episode,
     scenes: &[(Key, Key)],
+    target: loudness::Target,
     hashes: &SourceHashes,
 ) -> Result<(KeySpec, EngineJob)> {
     use crate::engine::episode::{EpisodeMux, Part};
-    let spec = crate::stage::episode::key(episode, scenes, hashes)?;
+    let spec = (crate::stage::episode::key(episode, scenes, hashes)?)
+        .param("loudness", format!("{} LUFS", target.integrated))
+        .param("true-peak", format!("{} dBTP", target.true_peak))
+        .param("loudnorm", loudness::VERSION);
     let parts = (episode.intro.clone().map(Part::Intro).into_iter())
         .chain((0..scenes.len()).map(Part::Scene))
         .chain(episode.outro.clone().map(Part::Outro))
@@ -228,6 +232,7 @@ pub fn episode(
         transition_seconds: episode.transition_seconds,
         music: episode.music.clone(),
         music_volume: episode.music_volume,
+        loudness: target,
     };
     Ok((spec, EngineJob::Episode(engine)))
 }

@@ -206,6 +206,11 @@ fn scenes_are_joined_copied_ducked_captioned_and_remade_only_where_edited() {
         "audio {audio_s} s vs {sum} s"
     );
 
+    // As loud as its scenes are asked to be (the default target), bed and all.
+    let (integrated, peak) = common::ebur128(&video);
+    assert!((integrated + 14.0).abs() <= 1.0, "{integrated} LUFS");
+    assert!(peak <= -1.0, "true peak {peak} dBTP");
+
     // Stream-copied: the episode's video packets are the scenes', byte for byte.
     let mut copied = packet_hashes(&hello);
     copied.extend(packet_hashes(&bye));
@@ -319,14 +324,21 @@ fn an_intro_and_fades_keep_the_sum_of_the_parts() {
         "[episode]\nscenes = [\"bye\", \"hello\"]\nintro = \"media/intro.mp4\"\n\
          transition = \"fade\"\ntransition_seconds = 0.5\n",
     );
-    // A silent intro of another size and rate: 1.5 s at 30 fps, 320x240.
+    // An intro of another size and rate, 1.5 s at 30 fps, 320x240, with a loud jingle
+    // (a tone near full scale): joined as it is, the episode would be far over the target.
     ffmpeg(&[
         "-f",
         "lavfi",
         "-i",
         "testsrc=size=320x240:rate=30:duration=1.5",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:sample_rate=48000:duration=1.5,volume=0.9",
         "-c:v",
         "libx264",
+        "-c:a",
+        "aac",
         folder.file("media/intro.mp4").to_str().unwrap(),
     ]);
     // A scene's target builds that scene alone, not the episode.
@@ -356,6 +368,11 @@ fn an_intro_and_fades_keep_the_sum_of_the_parts() {
         (audio_s - sum).abs() <= joins,
         "audio {audio_s} s vs {sum} s"
     );
+
+    // The loud intro is measured with the rest: the whole is at the target.
+    let (integrated, peak) = common::ebur128(&video);
+    assert!((integrated + 14.0).abs() <= 1.0, "{integrated} LUFS");
+    assert!(peak <= -1.0, "true peak {peak} dBTP");
 
     // The captions start after the intro, in the episode's order.
     let episode = cues(&folder.read("out/talks.srt"));

@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 
@@ -45,37 +45,6 @@ fn built() -> &'static Folder {
     })
 }
 
-/// ffmpeg's `ebur128` of a file's audio: (integrated LUFS, true peak dBTP).
-fn ebur128(path: &Path) -> (f64, f64) {
-    let output = Command::new("ffmpeg")
-        .args(["-hide_banner", "-nostdin", "-nostats", "-i"])
-        .arg(path)
-        .args([
-            "-map",
-            "0:a:0",
-            "-af",
-            "ebur128=peak=true",
-            "-f",
-            "null",
-            "-",
-        ])
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "ffmpeg ebur128 failed");
-    let log = String::from_utf8_lossy(&output.stderr);
-    let summary = &log[log.rfind("Summary:").expect("an ebur128 summary")..];
-    let value = |after: &str| -> f64 {
-        let at = summary.find(after).unwrap() + after.len();
-        summary[at..]
-            .split_whitespace()
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap()
-    };
-    (value("I:"), value("Peak:"))
-}
-
 /// The record of the object named `name`.
 fn record(folder: &Folder, name: &str) -> (PathBuf, serde_json::Value) {
     (folder.records().into_iter())
@@ -87,7 +56,7 @@ fn record(folder: &Folder, name: &str) -> (PathBuf, serde_json::Value) {
 fn every_scene_measures_its_target_under_the_ceiling() {
     let folder = built();
     for (scene, target) in [("intro", -14.0), ("short", -14.0), ("quiet", -16.0)] {
-        let (integrated, peak) = ebur128(&folder.file(&format!("out/talks/{scene}.mp4")));
+        let (integrated, peak) = common::ebur128(&folder.file(&format!("out/talks/{scene}.mp4")));
         assert!(
             (integrated - target).abs() <= 1.0,
             "{scene}: {integrated} LUFS, not {target} ±1"
@@ -142,7 +111,7 @@ fn the_record_holds_the_figures_before_and_after() {
         let mode = loudness["normalization"].as_str().unwrap();
         assert!(["linear", "dynamic"].contains(&mode), "{scene}: {mode}");
         // What the record says of the video is what the meter says.
-        let (integrated, peak) = ebur128(&folder.file(&format!("out/talks/{scene}.mp4")));
+        let (integrated, peak) = common::ebur128(&folder.file(&format!("out/talks/{scene}.mp4")));
         assert_eq!(loudness["output_i"].as_f64(), Some(integrated), "{scene}");
         assert_eq!(loudness["output_tp"].as_f64(), Some(peak), "{scene}");
         for figure in ["input_i", "input_tp", "input_lra", "input_thresh"] {
@@ -152,7 +121,7 @@ fn the_record_holds_the_figures_before_and_after() {
     // A one-line scene's audio before normalisation is its line's speech: the first pass
     // measured what the meter says of it.
     let (dir, _) = record(folder, "speech talks/short:1");
-    let (speech, _) = ebur128(&dir.join("speech.wav"));
+    let (speech, _) = common::ebur128(&dir.join("speech.wav"));
     let (_, record) = record(folder, "scene talks/short");
     let input = record["loudness"]["input"]["input_i"].as_f64().unwrap();
     assert!(
@@ -173,7 +142,7 @@ fn editing_loudness_makes_only_the_scenes_again() {
          [[scene]]\nname = \"two\"\nlines = [\"Goodbye.\"]\n",
     );
     folder.build();
-    let before = ebur128(&folder.file("out/talks/one.mp4")).0;
+    let before = common::ebur128(&folder.file("out/talks/one.mp4")).0;
 
     folder.edit(
         "Renderfile.toml",
@@ -189,7 +158,7 @@ fn editing_loudness_makes_only_the_scenes_again() {
         "{}",
         run.stderr
     );
-    let after = ebur128(&folder.file("out/talks/one.mp4")).0;
+    let after = common::ebur128(&folder.file("out/talks/one.mp4")).0;
     assert!((after + 20.0).abs() <= 1.0, "{after} LUFS, not -20 ±1");
     assert!(after < before - 4.0, "{before} → {after}");
 
@@ -201,7 +170,7 @@ fn editing_loudness_makes_only_the_scenes_again() {
     );
     let run = folder.build();
     assert_eq!(run.made(), ["scene talks/two"], "{}", run.stderr);
-    let (_, peak) = ebur128(&folder.file("out/talks/two.mp4"));
+    let (_, peak) = common::ebur128(&folder.file("out/talks/two.mp4"));
     assert!(peak <= -3.0, "true peak {peak} over -3");
 }
 

@@ -11,7 +11,9 @@
 //! end: each part's sound (silence for a silent intro) is laid into its exact samples, the
 //! parts concatenated, and the music bed, looped to the episode's length, is ducked under
 //! the voices by `sidechaincompress` keyed by them and mixed in. The chain ends in one
-//! labelled output, [`AUDIO_OUT`], so a filter (loudness normalisation) can be appended.
+//! labelled output, [`AUDIO_OUT`], and is normalised two-pass to the loudness of the
+//! episode's first scene (`loudness.rs`: the mixed whole is measured, since a bed or an
+//! intro changes its loudness).
 //!
 //! Then the poster (the first scene's) and the captions (each scene's cues, shifted to
 //! where its part starts) are written beside the video.
@@ -21,6 +23,7 @@ use std::process::Command;
 
 use serde::{Deserialize, Serialize};
 
+use super::loudness::{self, Audio};
 use super::{Engine, Made, Step, Task};
 use crate::error::{Error, Result};
 use crate::manifest::{SourceFile, Transition};
@@ -50,6 +53,8 @@ pub struct EpisodeMux {
     pub transition_seconds: f64,
     pub music: Option<SourceFile>,
     pub music_volume: f64,
+    /// What the episode's audio is normalised to (`engine::loudness`).
+    pub loudness: loudness::Target,
 }
 
 /// A part as the mux sees it: its file, frames and whether it has sound.
@@ -121,18 +126,36 @@ impl Engine for EpisodeMux {
                     .is_some_and(|s| (s.fps, s.width, s.height) == (fps, width, height))
             });
 
-        let mut command = Command::new("ffmpeg");
-        command.args(["-hide_banner", "-nostdin", "-loglevel", "error", "-y"]);
-        for input in &inputs {
-            command.arg("-i").arg(&input.file);
-        }
-        let mut next = inputs.len();
-        let music = self.music.as_ref().map(|music| {
-            command.args(["-stream_loop", "-1", "-i"]).arg(&music.abs);
-            next += 1;
-            next - 1
-        });
-        let mut graph = self.audio_graph(&inputs, &info, music);
+        // The inputs both the loudness passes and the mux read: the parts, then the music.
+        let audio_command = || {
+            let mut command = Command::new("ffmpeg");
+            command.args(["-hide_banner", "-nostdin", "-y"]);
+            for input in &inputs {
+                command.arg("-i").arg(&input.file);
+            }
+            if let Some(music) = &self.music {
+                command.args(["-stream_loop", "-1", "-i"]).arg(&music.abs);
+            }
+            command
+        };
+        let music = self.music.as_ref().map(|_| inputs.len());
+        let next = inputs.len() + usize::from(music.is_some());
+        let audio_graph = self.audio_graph(&inputs, &info, music);
+        let seconds = info.frames as f64 / f64::from(fps);
+        let pixels = f64::from(width * height) / (1280.0 * 720.0);
+        let deadline = process::deadline(60.0 + 10.0 * seconds * pixels.max(1.0));
+        // Loudness, two-pass, like a scene's: the parts' sound and the bed are measured as
+        // mixed, since the bed and the intro change the whole's loudness.
+        let audio = Audio {
+            command: &audio_command,
+            graph: &audio_graph,
+            label: &format!("[{AUDIO_OUT}]"),
+            samples: info.sample_at(info.frames),
+        };
+        let mut normalised = loudness::normalise(job.name, &audio, &self.loudness, deadline)?;
+        let mut command = audio_command();
+        command.args(["-loglevel", "error"]);
+        let mut graph = format!("{audio_graph};[{AUDIO_OUT}]{}[outa]", normalised.chain);
         let video_map = if copy {
             // The concat demuxer reads the scenes' packets as they are.
             let list = dir.join("scenes.txt");
@@ -156,12 +179,9 @@ impl Engine for EpisodeMux {
             "[outv]".to_string()
         };
         let output = dir.join(OUTPUT);
-        command.args(["-filter_complex", &graph]).args([
-            "-map",
-            &video_map,
-            "-map",
-            &format!("[{AUDIO_OUT}]"),
-        ]);
+        command
+            .args(["-filter_complex", &graph])
+            .args(["-map", &video_map, "-map", "[outa]"]);
         if copy {
             command.args(["-c:v", "copy"]);
         } else {
@@ -182,11 +202,9 @@ impl Engine for EpisodeMux {
             .args(["-ar", &AUDIO_RATE.to_string()])
             .args(["-movflags", "+faststart", "-f", "mp4"])
             .arg(&output);
-        let seconds = info.frames as f64 / f64::from(fps);
-        let pixels = f64::from(width * height) / (1280.0 * 720.0);
-        let deadline = process::deadline(60.0 + 10.0 * seconds * pixels.max(1.0));
         process::run(&mut command, job.name, deadline)?;
         episode::check(job.name, &output, info.frames, fps)?;
+        loudness::published(job.name, &output, &mut normalised.loudness, deadline)?;
 
         // The poster: the first scene's, a frame from the middle of its first line.
         let (first_video, _, _) = &scenes[0];
@@ -198,7 +216,10 @@ impl Engine for EpisodeMux {
         let json = serde_json::to_vec_pretty(&info).expect("episode info serialises");
         let path = dir.join(episode::INFO);
         std::fs::write(&path, json).map_err(|e| Error::io("cannot write", &path, e))?;
-        Ok(Step::Done(Made::cpu(&episode::OUTPUTS)))
+        Ok(Step::Done(Made {
+            loudness: Some(normalised.loudness),
+            ..Made::cpu(&episode::OUTPUTS)
+        }))
     }
 }
 

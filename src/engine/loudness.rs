@@ -67,6 +67,14 @@ pub struct Target {
     pub true_peak: f64,
 }
 
+impl Target {
+    /// The targets of the platforms these videos go to (and `[defaults]`'s).
+    pub const DEFAULT: Target = Target {
+        integrated: -14.0,
+        true_peak: -1.0,
+    };
+}
+
 /// loudnorm's first pass: the audio as it came.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Measured {

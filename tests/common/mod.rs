@@ -526,3 +526,34 @@ pub fn run_in(dir: &Path, args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
 }
+
+/// ffmpeg's `ebur128` of a file's audio: (integrated LUFS, true peak dBTP).
+pub fn ebur128(path: &Path) -> (f64, f64) {
+    let output = Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-nostats", "-i"])
+        .arg(path)
+        .args([
+            "-map",
+            "0:a:0",
+            "-af",
+            "ebur128=peak=true",
+            "-f",
+            "null",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "ffmpeg ebur128 failed");
+    let log = String::from_utf8_lossy(&output.stderr);
+    let summary = &log[log.rfind("Summary:").expect("an ebur128 summary")..];
+    let value = |after: &str| -> f64 {
+        let at = summary.find(after).unwrap() + after.len();
+        summary[at..]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    (value("I:"), value("Peak:"))
+}
