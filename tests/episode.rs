@@ -307,14 +307,14 @@ fn scenes_are_joined_copied_ducked_captioned_and_remade_only_where_edited() {
         "[episode]\nmusic = \"media/bed.wav\"\n",
         "",
     );
-    let run = folder.build();
+    let plan = folder.render(&["plan"]);
+    let build = folder.build();
     assert_eq!(folder.out_files(), expected_out(false));
     for file in files {
-        assert!(
-            run.stderr.contains(&format!("render: removed {file}")),
-            "{}",
-            run.stderr
-        );
+        let line = format!("{file}: remove (its episode is no longer declared)\n");
+        assert!(plan.stdout.contains(&line), "{}", plan.stdout);
+        let line = format!("render: removed {file} (its episode is no longer declared)\n");
+        assert!(build.stderr.contains(&line), "{}", build.stderr);
     }
 }
 
