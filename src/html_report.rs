@@ -1,5 +1,5 @@
 //! The build report, `out/report.html`: the page someone opens the morning after a nightly
-//! build. Every declared scene with its poster, duration, contact sheet and a link to its
+//! build. Every declared episode (poster, duration, parts, captions) and scene with its poster, duration, contact sheet and a link to its
 //! video; what was made, reused, failed and skipped, with times; each failure with its
 //! message and the end of its log; what changed in `out/`; the GPU lane's timeline; the
 //! trend of recent builds; the totals.
@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::history::{self, BuildRecord, Failure};
+use crate::stage::episode;
 use crate::stage::scene::Info;
 
 /// How many builds the trend shows (this one included).
@@ -29,8 +30,27 @@ pub struct Page<'a> {
     pub build: &'a BuildRecord,
     /// The builds before it, oldest first.
     pub earlier: &'a [BuildRecord],
+    /// Every declared episode, in the manifest's order (shown before the scenes).
+    pub episodes: &'a [Episode],
     /// Every declared scene, in the manifest's order.
     pub scenes: &'a [Scene],
+}
+
+/// A project's declared episode.
+pub struct Episode {
+    /// The project's name.
+    pub project: String,
+    /// What the build did with it (as a scene's status).
+    pub status: String,
+    /// Its parts in frames, when its object is in the cache.
+    pub info: Option<episode::Info>,
+    /// Its parts' names in order: `intro`, the scenes' names, `outro`.
+    pub parts: Vec<String>,
+    /// Its files in `out/` that exist, relative to `out/` (`demo.mp4`).
+    pub video: Option<String>,
+    pub poster: Option<String>,
+    pub srt: Option<String>,
+    pub vtt: Option<String>,
 }
 
 /// One declared scene.
@@ -46,6 +66,12 @@ pub struct Scene {
     pub video: Option<String>,
     pub poster: Option<String>,
     pub sheet: Option<String>,
+}
+
+impl Episode {
+    fn current(&self) -> bool {
+        matches!(self.status.as_str(), "made" | "reused")
+    }
 }
 
 impl Scene {
@@ -74,6 +100,7 @@ pub fn render(page: &Page) -> String {
     );
     totals(&mut html, build);
     failures(&mut html, &build.failures);
+    episodes(&mut html, page.episodes, &build.failures);
     scenes(&mut html, page.scenes, &build.failures);
     changes(&mut html, build);
     work(&mut html, build);
@@ -170,6 +197,127 @@ fn of_scene(failure: &Failure, scene: &str) -> bool {
         || name
             .strip_prefix(scene)
             .is_some_and(|rest| rest.starts_with(':'))
+}
+
+/// Each episode: its poster (linked to its video), duration, parts in order with their
+/// lengths, and its captions. Its poster is not lazy: it is near the top and one image.
+fn episodes(html: &mut String, episodes: &[Episode], failures: &[Failure]) {
+    if episodes.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        html,
+        "<section id=\"episodes\">\n<h2>Episodes ({})</h2>\n<div class=\"grid\">",
+        episodes.len()
+    );
+    for episode in episodes {
+        let name = escape(&episode.project);
+        let status = escape(&episode.status);
+        let _ = writeln!(
+            html,
+            "<section class=\"episode status-{}\" data-episode=\"{name}\" data-status=\"{status}\">",
+            status.replace(' ', "-")
+        );
+        match &episode.video {
+            Some(video) => {
+                let _ = writeln!(
+                    html,
+                    "<h3>Episode <a href=\"{}\">{name}</a></h3>",
+                    href(video)
+                );
+            }
+            None => {
+                let _ = writeln!(html, "<h3>Episode {name}</h3>");
+            }
+        }
+        match &episode.poster {
+            Some(poster) => {
+                let img = format!(
+                    "<img class=\"poster\" src=\"{}\" alt=\"poster of the episode {name}\">",
+                    href(poster)
+                );
+                match &episode.video {
+                    Some(video) => {
+                        let _ =
+                            writeln!(html, "<a class=\"play\" href=\"{}\">{img}</a>", href(video));
+                    }
+                    None => html.push_str(&img),
+                }
+            }
+            None => html.push_str("<div class=\"poster missing\">no poster yet</div>\n"),
+        }
+        let _ = write!(
+            html,
+            "<p class=\"meta\"><span class=\"status\">{status}</span>"
+        );
+        let fps = episode.info.as_ref().map_or(0, |info| info.fps.max(1));
+        if let Some(info) = &episode.info {
+            let seconds = info.frames as f64 / f64::from(fps);
+            let _ = write!(
+                html,
+                " · <span class=\"duration\" data-seconds=\"{seconds:.3}\">{}</span> · {} part{} · {}×{} at {} fps",
+                duration(seconds),
+                info.parts.len(),
+                if info.parts.len() == 1 { "" } else { "s" },
+                info.width,
+                info.height,
+                info.fps,
+            );
+        }
+        html.push_str("</p>\n");
+        if !episode.current() && (episode.poster.is_some() || episode.video.is_some()) {
+            html.push_str("<p class=\"note\">Its files in out/ are from an earlier build.</p>\n");
+        }
+        // Its parts: lengths from its info when they match the declared parts.
+        let lengths: Option<Vec<f64>> = (episode.info.as_ref())
+            .filter(|info| info.parts.len() == episode.parts.len())
+            .map(|info| {
+                (info.parts.iter())
+                    .map(|part| part.frames as f64 / f64::from(fps))
+                    .collect()
+            });
+        html.push_str("<ol class=\"parts\">\n");
+        for (i, part) in episode.parts.iter().enumerate() {
+            let part = escape(part);
+            match lengths.as_ref().map(|l| l[i]) {
+                Some(seconds) => {
+                    let _ = writeln!(
+                        html,
+                        "<li class=\"part\" data-part=\"{part}\" data-seconds=\"{seconds:.3}\">{part} \
+                         <span class=\"length\">{}</span></li>",
+                        duration(seconds)
+                    );
+                }
+                None => {
+                    let _ = writeln!(html, "<li class=\"part\" data-part=\"{part}\">{part}</li>");
+                }
+            }
+        }
+        html.push_str("</ol>\n");
+        let captions: Vec<String> = [&episode.srt, &episode.vtt]
+            .into_iter()
+            .flatten()
+            .map(|file| format!("<a href=\"{}\">{}</a>", href(file), escape(file)))
+            .collect();
+        if !captions.is_empty() {
+            let _ = writeln!(
+                html,
+                "<p class=\"captions\">Captions: {}</p>",
+                captions.join(" · ")
+            );
+        }
+        let artifact = format!("episode {}", episode.project);
+        for failure in failures.iter().filter(|f| f.artifact == artifact) {
+            let _ = writeln!(
+                html,
+                "<div class=\"scene-failure\" data-artifact=\"{0}\"><strong>{0}</strong>\n<pre>{1}</pre></div>",
+                escape(&failure.artifact),
+                escape(failure.message.trim_end()),
+            );
+        }
+        html.push_str("</section>\n");
+    }
+    html.push_str("</div>\n</section>\n");
 }
 
 fn scenes(html: &mut String, scenes: &[Scene], failures: &[Failure]) {
@@ -540,8 +688,10 @@ dl.counts{display:flex;flex-wrap:wrap;gap:8px;margin:0}
 .count.bad dd{color:#c62828}
 .failure{background:#fff;border-left:4px solid #c62828;padding:6px 10px;margin:8px 0}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(260px,1fr));gap:12px}
-.scene{background:#fff;border:1px solid #ddd;border-radius:6px;padding:10px}
-.scene.status-failed,.scene.status-skipped{border-color:#c62828}
+.scene,.episode{background:#fff;border:1px solid #ddd;border-radius:6px;padding:10px}
+.scene.status-failed,.scene.status-skipped,.episode.status-failed,.episode.status-skipped{border-color:#c62828}
+ol.parts{font-size:13px;margin:6px 0;padding-left:22px}.part .length{color:#666}
+.captions{font-size:13px;margin:6px 0}
 img.poster{width:100%;height:auto;display:block;border-radius:4px;background:#222}
 .poster.missing{aspect-ratio:16/9;display:flex;align-items:center;justify-content:center;background:#eee;color:#888;border-radius:4px}
 img.sheet{width:100%;height:auto;margin-top:6px}
@@ -677,6 +827,7 @@ mod tests {
         let html = render(&Page {
             build: &build(true),
             earlier: &[],
+            episodes: &[],
             scenes: &scenes(),
         });
         assert!(
@@ -694,6 +845,7 @@ mod tests {
         let html = render(&Page {
             build: &build(true),
             earlier: &[],
+            episodes: &[],
             scenes: &scenes(),
         });
         assert!(html.contains("<a href=\"demo/a.mp4\">demo/a</a>"));
@@ -724,11 +876,64 @@ mod tests {
     }
 
     #[test]
+    fn an_episode_shows_its_poster_duration_parts_and_captions_escaped() {
+        let episodes = [Episode {
+            project: "<b>&\"x\"".into(),
+            status: "made".into(),
+            info: Some(episode::Info::new(
+                &["intro", "scene", "scene"],
+                &[6, 30, 18],
+                12,
+                160,
+                90,
+            )),
+            parts: vec!["intro".into(), "Q&A <2>".into(), "bye".into()],
+            video: Some("<b>&\"x\".mp4".into()),
+            poster: Some("<b>&\"x\".jpg".into()),
+            srt: Some("<b>&\"x\".srt".into()),
+            vtt: None,
+        }];
+        let html = render(&Page {
+            build: &build(false),
+            earlier: &[],
+            episodes: &episodes,
+            scenes: &scenes(),
+        });
+        assert!(!html.contains("<b>"), "a name's markup reached the page");
+        assert!(html.contains("data-episode=\"&lt;b&gt;&amp;&quot;x&quot;\" data-status=\"made\""));
+        assert!(html.contains(
+            "<a class=\"play\" href=\"%3Cb%3E%26%22x%22.mp4\"><img class=\"poster\" src=\"%3Cb%3E%26%22x%22.jpg\""
+        ));
+        assert!(html.contains("data-seconds=\"4.500\">4.50 s</span> · 3 parts · 160×90 at 12 fps"));
+        let parts: Vec<&str> = (html.split("data-part=\"").skip(1))
+            .map(|rest| &rest[..rest.find('"').unwrap()])
+            .collect();
+        assert_eq!(parts, ["intro", "Q&amp;A &lt;2&gt;", "bye"]);
+        assert!(html.contains(
+            "data-seconds=\"2.500\">Q&amp;A &lt;2&gt; <span class=\"length\">2.50 s</span>"
+        ));
+        assert!(html.contains(
+            "Captions: <a href=\"%3Cb%3E%26%22x%22.srt\">&lt;b&gt;&amp;&quot;x&quot;.srt</a></p>"
+        ));
+        // Before the scenes.
+        assert!(html.find("id=\"episodes\"").unwrap() < html.find("id=\"scenes\"").unwrap());
+        // No episode declared: no section.
+        let none = render(&Page {
+            build: &build(false),
+            earlier: &[],
+            episodes: &[],
+            scenes: &scenes(),
+        });
+        assert!(!none.contains("id=\"episodes\""));
+    }
+
+    #[test]
     fn changes_lane_and_trend_are_drawn() {
         let earlier: Vec<BuildRecord> = (0..40).map(|i| build(i % 3 == 0)).collect();
         let html = render(&Page {
             build: &build(false),
             earlier: &earlier,
+            episodes: &[],
             scenes: &scenes(),
         });
         assert!(html.contains("data-change=\"added\" data-path=\"out/demo/a.mp4\""));

@@ -1,7 +1,8 @@
 //! The build report, `out/report.html`, as a person sees it: a real browser (Debian's
 //! headless Chromium) loads the page a build with one failing scene wrote, and the test
 //! reads the DOM the browser built — every declared scene with its poster, the failure with
-//! its message, the changed outputs — and saves a screenshot for CI.
+//! its message, the changed outputs — and saves a screenshot for CI. A project with an
+//! episode shows it before its scenes: its poster loaded, its duration and parts in order.
 //!
 //! Chromium is required (`tools/setup` installs it); without it these tests fail, unless
 //! `RENDER_SKIP_BROWSER_TESTS=1` says to skip them.
@@ -13,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{tone_wav, write_program, Folder};
+use common::{ffmpeg, tone_wav, video_frames, write_program, Folder};
 
 /// A folder whose speech comes from a fake program that fails on a line containing
 /// `FAIL`, with the end of a log holding markup (which the page must show as text).
@@ -214,6 +215,115 @@ fn render_report_rewrites_the_page_from_the_last_build() {
     assert!(html.contains("<img class=\"poster\" src=\"demo/intro.jpg\""));
     assert!(html.contains("Nothing changed in out/."));
     assert!(html.contains("The last 2 builds"));
+}
+
+#[test]
+fn a_project_with_an_episode_shows_it_before_its_scenes() {
+    let Some(chromium) = chromium() else { return };
+    // Small frames and espeak, as tests/episode.rs: two scenes, an intro, the scenes in
+    // another order than declared.
+    let folder = Folder::with_portrait();
+    folder.write(
+        "Renderfile.toml",
+        "[render]\ndevice = \"cpu\"\n\n[defaults]\nsize = [160, 90]\nfps = 12\n\
+         voice = \"narrator\"\navatar = \"astronaut\"\n\n[voices.narrator]\nlanguage = \"en-us\"\n\n\
+         [avatars.astronaut]\nimage = \"avatars/astronaut.png\"\n",
+    );
+    folder.write(
+        "projects/talks/project.toml",
+        "[[scene]]\nname = \"hello\"\nlines = [\"Hello there.\"]\n\n\
+         [[scene]]\nname = \"bye\"\nlines = [\"Goodbye.\"]\n\n\
+         [episode]\nscenes = [\"bye\", \"hello\"]\nintro = \"media/intro.mp4\"\n",
+    );
+    std::fs::create_dir_all(folder.file("media")).unwrap();
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=size=160x90:rate=12:duration=1",
+        "-c:v",
+        "libx264",
+        folder.file("media/intro.mp4").to_str().unwrap(),
+    ]);
+    folder.build();
+    let page = folder.file("out/report.html");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(!html.contains("<script"), "the page needs no script");
+    // A copy of the page with a probe that records, once the page has loaded, how wide
+    // each image decoded (0 for one the browser could not load).
+    let probe = folder.file("out/report-probe.html");
+    std::fs::write(
+        &probe,
+        html.replace(
+            "</body>",
+            "<script>addEventListener('load', () => { for (const img of document.images) \
+             img.setAttribute('data-natural-width', img.naturalWidth) })</script></body>",
+        ),
+    )
+    .unwrap();
+    let dom = Dom(browse(
+        &chromium,
+        &probe,
+        &["--virtual-time-budget=5000", "--dump-dom"],
+    )
+    .0);
+
+    let episodes = dom.elements("section", "class", "episode");
+    assert_eq!(episodes.len(), 1, "{}", dom.0);
+    let episode = &episodes[0];
+    assert_eq!(episode.attr("data-episode"), "talks");
+    assert_eq!(episode.attr("data-status"), "made");
+    // Before the scenes.
+    let at = |needle: &str| dom.0.find(needle).unwrap_or_else(|| panic!("no {needle}"));
+    assert!(at("data-episode=\"talks\"") < at("data-scene=\"talks/hello\""));
+    // Its poster, loaded, linked to its video.
+    let inner = Dom(episode.inner.clone());
+    let posters = inner.elements("img", "class", "poster");
+    assert_eq!(posters.len(), 1);
+    assert_eq!(posters[0].attr("src"), "talks.jpg");
+    let width: u32 = posters[0].attr("data-natural-width").parse().unwrap();
+    assert!(width > 0, "the browser did not load the episode's poster");
+    let play = inner.elements("a", "class", "play");
+    assert_eq!(play[0].attr("href"), "talks.mp4");
+    assert!(folder.file("out/talks.mp4").is_file());
+    // Its duration: the video's frames at 12 fps, as text.
+    let duration = &inner.elements("span", "class", "duration")[0];
+    let seconds: f64 = duration.attr("data-seconds").parse().unwrap();
+    let frames = video_frames(&folder.file("out/talks.mp4"));
+    assert!(
+        (seconds - frames as f64 / 12.0).abs() < 1e-3,
+        "{seconds} s for {frames} frames"
+    );
+    assert_eq!(duration.text(), format!("{seconds:.2} s"));
+    // Its parts in order, each with its length; they add up to the whole.
+    let parts = inner.elements("li", "class", "part");
+    let names: Vec<&str> = parts.iter().map(|p| p.attr("data-part")).collect();
+    assert_eq!(names, ["intro", "bye", "hello"]);
+    let lengths: Vec<f64> = (parts.iter())
+        .map(|p| p.attr("data-seconds").parse().unwrap())
+        .collect();
+    assert!((lengths[0] - 1.0).abs() < 1e-3, "{lengths:?}");
+    assert!(
+        (lengths.iter().sum::<f64>() - seconds).abs() < 1e-2,
+        "{lengths:?}"
+    );
+    assert!(parts[1].text().starts_with("bye "), "{}", parts[1].text());
+    // Its captions, linked.
+    let captions = &inner.elements("p", "class", "captions")[0];
+    assert_eq!(captions.text(), "Captions: talks.srt · talks.vtt");
+    let links = ["talks.srt", "talks.vtt"];
+    for link in links {
+        assert_eq!(
+            inner.elements("a", "href", link).len(),
+            1,
+            "no link to {link}"
+        );
+        assert!(folder.file("out").join(link).is_file(), "{link}");
+    }
+    // The scenes are still shown, each with its poster.
+    let scenes = dom.elements("section", "class", "scene");
+    let names: Vec<&str> = scenes.iter().map(|s| s.attr("data-scene")).collect();
+    assert_eq!(names, ["talks/hello", "talks/bye"]);
 }
 
 /// The browser: Debian's `chromium` (or another Chromium on PATH). None only when

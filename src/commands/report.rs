@@ -15,9 +15,9 @@ use crate::commands::{self, EXIT_CONFIG};
 use crate::error::{Error, Result};
 use crate::files::write_atomically;
 use crate::history::History;
-use crate::html_report::{self, Page, Scene};
+use crate::html_report::{self, Episode, Page, Scene};
 use crate::manifest::{self, Manifest};
-use crate::stage::scene;
+use crate::stage::{episode, scene};
 
 /// Where the page goes, in `out/`.
 pub const FILE: &str = "report.html";
@@ -47,8 +47,8 @@ pub fn run(dir: &Path) -> i32 {
     commands::exit_code(result)
 }
 
-/// Writes `out/report.html` for the last build in the history, showing every scene of
-/// `manifest`. Returns its path.
+/// Writes `out/report.html` for the last build in the history, showing every episode and
+/// every scene of `manifest` (an episode's parts from its object's `episode.json`). Returns its path.
 pub fn write(manifest: &Manifest) -> Result<PathBuf> {
     let cache = Cache::new(&manifest.root);
     let history = History::of(&cache);
@@ -66,17 +66,46 @@ pub fn write(manifest: &Manifest) -> Result<PathBuf> {
         .collect();
     let out = manifest.root.join("out");
     let in_out = |path: &Path| path.is_file().then(|| commands::relative(&out, path));
+    // What the build did with an artifact, and its object's key when it was in the set.
+    let status_of = |artifact: &str| {
+        let key = used.get(artifact);
+        let status = match (statuses.get(artifact), key) {
+            (Some(status), _) => status,
+            (None, Some(_)) => "reused",
+            (None, None) => "not built",
+        };
+        (status.to_string(), key)
+    };
+    let mut episodes = Vec::new();
     let mut scenes = Vec::new();
     for project in &manifest.projects {
+        if let Some(declared) = &project.episode {
+            let (status, key) = status_of(&format!("episode {}", project.name));
+            let info: Option<episode::Info> = key.and_then(|key| {
+                let bytes = std::fs::read(cache.object_dir(key).join(episode::INFO)).ok()?;
+                serde_json::from_slice(&bytes).ok()
+            });
+            let parts = (declared.intro.iter().map(|_| "intro".to_string()))
+                .chain(declared.scenes.iter().cloned())
+                .chain(declared.outro.iter().map(|_| "outro".to_string()))
+                .collect();
+            let video = out.join(format!("{}.mp4", project.name));
+            let [video, poster, srt, vtt] =
+                episode::published(&video).map(|(_, path)| in_out(&path));
+            episodes.push(Episode {
+                project: project.name.clone(),
+                status,
+                info,
+                parts,
+                video,
+                poster,
+                srt,
+                vtt,
+            });
+        }
         for declared in &project.scenes {
             let name = format!("{}/{}", project.name, declared.name);
-            let artifact = format!("scene {name}");
-            let key = used.get(&artifact);
-            let status = match (statuses.get(artifact.as_str()), key) {
-                (Some(status), _) => status,
-                (None, Some(_)) => "reused",
-                (None, None) => "not built",
-            };
+            let (status, key) = status_of(&format!("scene {name}"));
             let info = key.and_then(|key| {
                 let bytes = std::fs::read(cache.object_dir(key).join(scene::INFO)).ok()?;
                 serde_json::from_slice(&bytes).ok()
@@ -87,7 +116,7 @@ pub fn write(manifest: &Manifest) -> Result<PathBuf> {
             let [video, poster, sheet] = scene::published(&video).map(|(_, path)| in_out(&path));
             scenes.push(Scene {
                 name,
-                status: status.to_string(),
+                status,
                 info,
                 video,
                 poster,
@@ -98,6 +127,7 @@ pub fn write(manifest: &Manifest) -> Result<PathBuf> {
     let html = html_report::render(&Page {
         build: &build,
         earlier: &builds,
+        episodes: &episodes,
         scenes: &scenes,
     });
     let path = out.join(FILE);
