@@ -403,24 +403,12 @@ impl Cache {
         captions_dir: Option<&Path>,
         video: &Path,
     ) -> Result<Vec<(PathBuf, Change)>> {
-        let mut changed = Vec::new();
         let scene = (crate::stage::scene::published(video).into_iter())
             .map(|(file, target)| (object_dir.join(file), target));
         let captions = (captions_dir.into_iter()).flat_map(|dir| {
             crate::stage::captions::published(video).map(|(file, target)| (dir.join(file), target))
         });
-        for (source, target) in scene.chain(captions) {
-            let existed = target.exists();
-            if self.publish(&source, &target)? {
-                let change = if existed {
-                    Change::Updated
-                } else {
-                    Change::Added
-                };
-                changed.push((target, change));
-            }
-        }
-        Ok(changed)
+        self.publish_all(scene.chain(captions))
     }
 
     /// Publishes an episode object (`object_dir`) for its video at `video`
@@ -431,10 +419,21 @@ impl Cache {
         object_dir: &Path,
         video: &Path,
     ) -> Result<Vec<(PathBuf, Change)>> {
+        let files = (crate::stage::episode::published(video).into_iter())
+            .map(|(file, target)| (object_dir.join(file), target));
+        self.publish_all(files)
+    }
+
+    /// Publishes each (object file, file in `out/`) pair in order; returns each file it
+    /// added or replaced. Stops at the first file it cannot publish.
+    fn publish_all(
+        &self,
+        files: impl Iterator<Item = (PathBuf, PathBuf)>,
+    ) -> Result<Vec<(PathBuf, Change)>> {
         let mut changed = Vec::new();
-        for (file, target) in crate::stage::episode::published(video) {
+        for (source, target) in files {
             let existed = target.exists();
-            if self.publish(&object_dir.join(file), &target)? {
+            if self.publish(&source, &target)? {
                 let change = if existed {
                     Change::Updated
                 } else {

@@ -241,12 +241,7 @@ pub fn run(args: &BuildArgs) -> i32 {
         if !partial && targets.is_empty() && !crate::process::interrupted() {
             let declared: Vec<&PathBuf> = graph.nodes.iter().flat_map(|n| &n.publish).collect();
             for stale in cache.unpublish_undeclared(&manifest.root.join("out"), &declared)? {
-                // `out/<project>.mp4` and its files are an episode's.
-                let what = if stale.matches('/').count() == 1 {
-                    "episode"
-                } else {
-                    "scene"
-                };
+                let what = crate::stage::episode::owner_of_published(Path::new(&stale));
                 eprintln!("render: removed {stale} (its {what} is no longer declared)");
                 changes.push(history::OutChange {
                     path: stale,

@@ -162,16 +162,17 @@ fn print(
         }
     }
     let (mut publish, mut remove) = (0, 0);
-    let out = root.join("out");
     for change in changes {
+        let removal;
         let (path, what) = match change {
             OutChange::Add(path) => (path, "publish (new)"),
             OutChange::Replace(path) => (path, "publish (replaces the file there)"),
-            // `out/<project>.mp4` and its files are an episode's.
-            OutChange::Remove(path) if path.parent() == Some(out.as_path()) => {
-                (path, "remove (its episode is no longer declared)")
+            OutChange::Remove(path) => {
+                let file = path.strip_prefix(root).unwrap_or(path);
+                let owner = crate::stage::episode::owner_of_published(file);
+                removal = format!("remove (its {owner} is no longer declared)");
+                (path, removal.as_str())
             }
-            OutChange::Remove(path) => (path, "remove (its scene is no longer declared)"),
         };
         match change {
             OutChange::Remove(_) => remove += 1,

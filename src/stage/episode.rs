@@ -32,6 +32,17 @@ const VERSION: &str = "episode-1";
 /// (RMS) is 30 dB over the threshold; at a ratio of 20 that takes some 28 dB off the bed.
 pub const DUCK: &str = "threshold=0.001:ratio=20:attack=5:release=250:knee=1";
 
+/// What a file removed from `out/` (`file`, relative to the content folder) belonged to:
+/// the files directly in `out/` (`out/<project>.mp4` and its poster and captions) are an
+/// episode's, the files in `out/<project>/` a scene's.
+pub fn owner_of_published(file: &Path) -> &'static str {
+    if file.components().count() == 2 {
+        "episode"
+    } else {
+        "scene"
+    }
+}
+
 /// An episode's files in `out/` beside its video `out/<project>.mp4`: the video, the poster
 /// `<project>.jpg` and the captions `<project>.srt` and `.vtt`, each with the object's file
 /// it is.
