@@ -1,7 +1,8 @@
 //! Framing: how the avatar fills the frame. The real binary builds scenes of 16:9, 9:16
-//! and 1:1 framed on the face, and the face tracker built into render (the library's own
-//! detector) measures the face in a frame of each published video: at the size asked for,
-//! in the middle, and no bars. Edits of the framing re-make only the scenes, and bad
+//! and 1:1 framed on the face: each published frame is the avatar's picture cropped as
+//! promised on the face track's box (compared pixel by pixel with crops a little off), and
+//! the face tracker built into render finds the face in it at about the size asked for, in
+//! the middle, with no bars. Edits of the framing re-make only the scenes, and bad
 //! values are reported at their key.
 
 mod common;
@@ -136,6 +137,69 @@ fn track_bias(folder: &Folder, pixels: f64) -> f64 {
     measured * 1024.0 / tracked
 }
 
+/// The face box in the avatar's pixels that render's face track holds (the one track in
+/// the cache).
+fn tracked_box(folder: &Folder) -> FaceBox {
+    let tracks: Vec<_> = walkdir::WalkDir::new(folder.file("cache"))
+        .into_iter()
+        .map(Result::unwrap)
+        .filter(|e| e.file_name() == render::stage::face_track::OUTPUT)
+        .collect();
+    assert_eq!(tracks.len(), 1, "one face track in the cache");
+    let track = render::stage::face_track::read_track(tracks[0].path()).unwrap();
+    assert_eq!([track.width, track.height], [1024, 1024]);
+    track.boxes[0]
+}
+
+/// A crop of the avatar's picture, in fractions of it: x, y, width, height.
+type Crop = [f64; 4];
+
+/// What framing on the face promises, worked out from the tracked box in the square avatar:
+/// the box `face_size` of the crop's height, `headroom` of it above the box, centred across.
+fn promised_crop(face: &FaceBox, [w, h]: [u32; 2], face_size: f64, headroom: f64) -> Crop {
+    let side = 1024.0;
+    let crop_h = f64::from(face.h) / side / face_size;
+    let crop_w = crop_h * f64::from(w) / f64::from(h);
+    let centre = f64::from(face.x + face.w / 2.0) / side;
+    let crop = [
+        centre - crop_w / 2.0,
+        f64::from(face.y) / side - headroom * crop_h,
+        crop_w,
+        crop_h,
+    ];
+    assert!(
+        crop[0] >= 0.0 && crop[1] >= 0.0 && crop[0] + crop_w <= 1.0 && crop[1] + crop_h <= 1.0,
+        "the avatar has room around the face: {crop:?}"
+    );
+    crop
+}
+
+/// The avatar's picture cropped and scaled to a frame of `size`.
+fn avatar_crop(folder: &Folder, [w, h]: [u32; 2], [x, y, cw, ch]: Crop) -> Frame {
+    let avatar = folder.file("avatars/presenter.png");
+    let data = ffmpeg(&[
+        "-i",
+        avatar.to_str().unwrap(),
+        "-vf",
+        &format!("crop=w=iw*{cw}:h=ih*{ch}:x=iw*{x}:y=ih*{y},scale={w}:{h}:flags=bicubic"),
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgb24",
+        "-",
+    ]);
+    Frame::from_rgb(w, h, data)
+}
+
+/// The mean difference of two frames' pixels, per channel (0–255).
+fn difference(a: &Frame, b: &Frame) -> f64 {
+    assert_eq!([a.width, a.height], [b.width, b.height]);
+    let sum: u64 = (a.data.iter().zip(&b.data))
+        .map(|(p, q)| u64::from(p.abs_diff(*q)))
+        .sum();
+    sum as f64 / a.data.len() as f64
+}
+
 /// The pixels of the frame's outermost rows and columns that have the background's
 /// colour (a bar).
 fn bar_pixels(frame: &Frame) -> usize {
@@ -153,10 +217,49 @@ fn bar_pixels(frame: &Frame) -> usize {
     .count()
 }
 
+/// The published frames are the avatar's picture framed as promised (the track's face box
+/// at the size asked, the headroom above it, centred): each matches the promised crop of
+/// the avatar better than crops 5 % larger or smaller, or 3 % off to any side. Exact on
+/// every machine, where a detector's reading of an encoded frame is a few % off.
+#[track_caller]
+fn assert_cropped_on_the_tracked_box(folder: &Folder) {
+    let face = tracked_box(folder);
+    for (scene, size, face_size) in SCENES {
+        let face_size = if scene == "tall" { 0.3 } else { face_size };
+        let published = frame(folder, scene, size, 0);
+        let promised = promised_crop(&face, size, face_size, 0.15);
+        let off = |crop: Crop| difference(&published, &avatar_crop(folder, size, crop));
+        let best = off(promised);
+        let [x, y, w, h] = promised;
+        let others = [
+            ("larger", promised_crop(&face, size, face_size / 1.05, 0.15)),
+            (
+                "smaller",
+                promised_crop(&face, size, face_size * 1.05, 0.15),
+            ),
+            ("left", [x - 0.03 * w, y, w, h]),
+            ("right", [x + 0.03 * w, y, w, h]),
+            ("up", [x, y - 0.03 * h, w, h]),
+            ("down", [x, y + 0.03 * h, w, h]),
+        ];
+        eprintln!("{scene}: {best:.2} from the promised crop");
+        for (name, crop) in others {
+            let other = off(crop);
+            eprintln!("{scene}: {other:.2} from a crop {name}");
+            assert!(
+                best < other,
+                "{scene}: the frame is nearer a crop {name} ({other:.2}) than the promised one ({best:.2})"
+            );
+        }
+    }
+}
+
 #[test]
 fn face_framing_puts_the_face_at_its_size_in_the_middle_at_every_shape() {
     let folder = framed_folder("face");
     folder.build();
+    assert_cropped_on_the_tracked_box(&folder);
+    // And a face is seen there, at about its size (the detector's reading, 10 % either side).
     for (scene, size, face_size) in SCENES {
         let bias = track_bias(&folder, face_size * f64::from(size[1]));
         eprintln!("{scene}: the face measures {bias:.3} of the track's box in the avatar");
@@ -170,7 +273,7 @@ fn face_framing_puts_the_face_at_its_size_in_the_middle_at_every_shape() {
             );
             let expected = face_size * bias;
             assert!(
-                (height - expected).abs() <= 0.07 * expected,
+                (height - expected).abs() <= 0.1 * expected,
                 "{scene} frame {n}: the face is {height:.3} of the frame's height, \
                  expected {expected:.3} (asked {face_size})"
             );
