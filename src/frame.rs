@@ -39,6 +39,16 @@ impl Frame {
         self.data[i..i + 3].copy_from_slice(&rgb);
     }
 
+    /// The frame scaled by `k` (bilinear; at least 1×1).
+    pub fn scaled(&self, k: f64) -> Frame {
+        let size = |side: u32| ((f64::from(side) * k).round() as u32).max(1);
+        let (w, h) = (size(self.width), size(self.height));
+        let image = image::RgbImage::from_raw(self.width, self.height, self.data.clone())
+            .expect("a frame's pixels fill it");
+        let scaled = image::imageops::resize(&image, w, h, image::imageops::FilterType::Triangle);
+        Frame::from_rgb(w, h, scaled.into_raw())
+    }
+
     /// ITU-R BT.601 luma, what the face detector reads.
     pub fn to_gray(&self) -> Vec<u8> {
         self.data

@@ -184,7 +184,7 @@ impl FaceDetector {
         let mut inner = rustface::create_detector_with_model(model);
         inner.set_min_face_size(MIN_SIDE);
         inner.set_score_thresh(2.0);
-        inner.set_pyramid_scale_factor(0.8);
+        inner.set_pyramid_scale_factor(PYRAMID_STEP as f32);
         inner.set_slide_window_step(4, 4);
         FaceDetector { inner }
     }
@@ -194,6 +194,37 @@ impl FaceDetector {
     /// When the folder loads, an avatar image with several faces is reported as a warning.
     pub fn detect(&mut self, frame: &Frame) -> Option<FaceBox> {
         self.faces(frame).into_iter().next()
+    }
+
+    /// The face in a still picture, read finer than one detection gives: the detector's
+    /// boxes come in the steps of its pyramid (scales 0.8 apart), so one reading can be most
+    /// of a step off (a face framed at 40 % of the frame would show at 44 %). The picture is
+    /// read at four scales spread over one step, and the face's boxes averaged.
+    pub fn detect_still(&mut self, frame: &Frame) -> Option<FaceBox> {
+        let first = self.detect(frame)?;
+        let (mut sum, mut n) = ([0.0f64; 4], 0.0);
+        for i in 0..STILL_READINGS {
+            let k = PYRAMID_STEP.powf(f64::from(i) / f64::from(STILL_READINGS));
+            let found = if i == 0 {
+                Some(first)
+            } else {
+                self.detect(&frame.scaled(k))
+            };
+            // The same face, seen at this scale (a miss or another face is left out).
+            let Some(b) = found.filter(|b| {
+                let k = k as f32;
+                (b.centre().0 / k - first.centre().0).abs() < first.w / 4.0
+                    && (b.centre().1 / k - first.centre().1).abs() < first.h / 4.0
+            }) else {
+                continue;
+            };
+            for (s, v) in sum.iter_mut().zip([b.x, b.y, b.w, b.h]) {
+                *s += f64::from(v) / k;
+            }
+            n += 1.0;
+        }
+        let [x, y, w, h] = sum.map(|s| (s / n) as f32);
+        Some(FaceBox { x, y, w, h })
     }
 
     /// Every face in the frame, the largest first.
@@ -221,12 +252,27 @@ impl FaceDetector {
     }
 }
 
+/// The scale between two levels of the detector's image pyramid.
+const PYRAMID_STEP: f64 = 0.8;
+/// Readings of a still picture, spread over one pyramid step (see
+/// [`FaceDetector::detect_still`]).
+const STILL_READINGS: u32 = 4;
+
 /// The smallest face the detector finds, in pixels, so the smallest frame it can read.
 pub const MIN_SIDE: u32 = 40;
 
 /// One face box per frame: detected in parallel, short misses bridged from the
-/// neighbouring detections, then smoothed so the box does not jitter between frames.
+/// neighbouring detections, then smoothed so the box does not jitter between frames. A
+/// still picture's one box is read finer ([`FaceDetector::detect_still`]): framing on the
+/// face sizes the crop by it. (A video's frames are read once each; its framing takes the
+/// median box, which evens out some of the steps.)
 pub fn track(frames: &[Frame]) -> Result<Vec<FaceBox>, NoFace> {
+    if let [still] = frames {
+        return FaceDetector::new()
+            .detect_still(still)
+            .map(|face| vec![face])
+            .ok_or(NoFace { frame: 0 });
+    }
     let detections: Vec<Option<FaceBox>> = frames
         .par_iter()
         .map_init(FaceDetector::new, |detector, frame| detector.detect(frame))
@@ -312,6 +358,30 @@ mod tests {
 
     fn face(x: f32, y: f32, w: f32, h: f32) -> FaceBox {
         FaceBox { x, y, w, h }
+    }
+
+    /// One reading of the portrait at 0.75 of its size puts the face 8 % taller than at
+    /// the other scales (a pyramid step); the finer reading holds within 5 % at all of them.
+    #[test]
+    fn a_still_face_reads_the_same_size_at_every_scale() {
+        let portrait = test_portrait();
+        let mut detector = FaceDetector::new();
+        let scales = (0..12).map(|i| 0.6 * 1.25f64.powf(f64::from(i) / 6.0));
+        let heights = |read: &mut dyn FnMut(&Frame) -> Option<FaceBox>| -> Vec<f64> {
+            (scales.clone())
+                .map(|k| f64::from(read(&portrait.scaled(k)).unwrap().h) / k)
+                .collect()
+        };
+        let spread = |heights: &[f64]| {
+            let mut sorted = heights.to_vec();
+            sorted.sort_by(f64::total_cmp);
+            let median = sorted[sorted.len() / 2];
+            (heights.iter().map(|h| (h / median - 1.0).abs())).fold(0.0, f64::max)
+        };
+        let one = spread(&heights(&mut |f| detector.detect(f)));
+        let fine = spread(&heights(&mut |f| detector.detect_still(f)));
+        assert!(one > 0.05, "one reading's spread {one:.3}");
+        assert!(fine <= 0.05, "the finer reading's spread {fine:.3}");
     }
 
     #[test]

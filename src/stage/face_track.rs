@@ -19,7 +19,7 @@ use crate::sources::SourceHashes;
 pub const OUTPUT: &str = "track.json";
 pub const CROP: &str = "face.png";
 /// 2: the largest face is followed, not the highest-scoring one. 3: landmarks.
-const VERSION: &str = "face-track-3";
+const VERSION: &str = "face-track-4";
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Track {
