@@ -18,7 +18,8 @@ use crate::sources::SourceHashes;
 
 pub const OUTPUT: &str = "track.json";
 pub const CROP: &str = "face.png";
-/// 2: the largest face is followed, not the highest-scoring one. 3: landmarks.
+/// 2: the largest face is followed, not the highest-scoring one. 3: landmarks. 4: a still
+/// picture's box read at four scales.
 const VERSION: &str = "face-track-4";
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
