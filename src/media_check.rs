@@ -77,7 +77,7 @@ fn check(file: &SourceFile, media: Media) -> Answer {
     let what = media.what();
     let rel = &file.rel;
     match media {
-        Media::AvatarImage | Media::BackgroundImage => {
+        Media::AvatarImage | Media::BackgroundImage | Media::EpisodeImage => {
             let image = media::check_image(&file.abs).map_err(|problem| match problem {
                 ImageProblem::Unreadable(detail) => note(
                     format!("cannot read {what} `{rel}`: {detail}"),
@@ -86,7 +86,7 @@ fn check(file: &SourceFile, media: Media) -> Answer {
                 ),
                 ImageProblem::TooLarge { width, height } => too_large(media, rel, width, height),
             })?;
-            if media == Media::BackgroundImage {
+            if media != Media::AvatarImage {
                 return Ok(None);
             }
             let (width, height) = image.dimensions();

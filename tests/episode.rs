@@ -1,6 +1,7 @@
 //! Episodes, as a creator publishes them: `[episode]` in project.toml joins the project's
 //! scenes into `out/<project>.mp4`, with its poster `.jpg` and captions `.srt` and `.vtt`.
-//! It lasts the sum of its parts (± one frame per join), with or without an intro; plain
+//! It lasts the sum of its parts (± one frame per join), with or without an intro (a video
+//! or a still picture shown for its seconds); plain
 //! scenes joined by cuts are stream-copied (the episode's video packets are the scenes',
 //! byte for byte); the music bed is at least 10 dB lower under speech than in a pause; a
 //! one-line edit re-makes exactly five artifacts; its captions are every scene's cues
@@ -408,6 +409,91 @@ fn an_intro_and_fades_keep_the_sum_of_the_parts() {
     );
 }
 
+/// The centre pixel of frame `n` of `video`, as RGB.
+fn centre_pixel(video: &Path, n: u64) -> [u8; 3] {
+    let frame = ffmpeg(&[
+        "-i",
+        video.to_str().unwrap(),
+        "-vf",
+        &format!("select='eq(n,{n})',crop=2:2"),
+        "-frames:v",
+        "1",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgb24",
+        "-",
+    ]);
+    [frame[0], frame[1], frame[2]]
+}
+
+#[test]
+fn a_still_intro_and_outro_show_for_their_seconds() {
+    let folder = folder(
+        "[episode]\nscenes = [\"bye\"]\nintro = \"media/title.png\"\nintro_seconds = 1.25\n\
+         outro = \"media/logo.JPG\"\n",
+    );
+    // A red title card of another shape, and a blue logo.
+    for (colour, file) in [("red", "media/title.png"), ("blue", "media/logo.JPG")] {
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("color=c={colour}:size=200x100"),
+            "-frames:v",
+            "1",
+            folder.file(file).to_str().unwrap(),
+        ]);
+    }
+    folder.build();
+    let video = folder.file("out/talks.mp4");
+    let (frames, video_s, audio_s) = streams(&video);
+    let bye = streams(&folder.file("out/talks/bye.mp4"));
+    // 1.25 s and the outro's default 3 s, in whole frames.
+    let (intro, outro) = (15, 36);
+    assert_eq!(frames, intro + bye.0 + outro);
+    let sum = (intro + outro) as f64 / f64::from(FPS) + bye.1;
+    assert!(
+        (video_s - sum).abs() <= 2.0 / f64::from(FPS),
+        "{video_s} s vs {sum} s"
+    );
+    assert!(
+        (audio_s - sum).abs() <= 2.0 / f64::from(FPS),
+        "audio {audio_s} s vs {sum} s"
+    );
+    let near = |[r, g, b]: [u8; 3], want: [u8; 3]| {
+        [
+            r.abs_diff(want[0]),
+            g.abs_diff(want[1]),
+            b.abs_diff(want[2]),
+        ]
+        .iter()
+        .all(|d| *d < 40)
+    };
+    for (n, colour, rgb) in [
+        (0, "red", [255, 0, 0]),
+        (intro - 1, "red", [255, 0, 0]),
+        (intro + bye.0, "blue", [0, 0, 255]),
+        (frames - 1, "blue", [0, 0, 255]),
+    ] {
+        let pixel = centre_pixel(&video, n);
+        assert!(near(pixel, rgb), "frame {n}: {pixel:?}, not {colour}");
+    }
+    assert!(!near(centre_pixel(&video, intro), [255, 0, 0]));
+    let (integrated, peak) = common::ebur128(&video);
+    assert!((integrated + 14.0).abs() <= 1.0, "{integrated} LUFS");
+    assert!(peak <= -1.0, "true peak {peak} dBTP");
+
+    // The seconds are the episode's: a longer title card re-makes the episode alone.
+    folder.edit(
+        "projects/talks/project.toml",
+        "intro_seconds = 1.25",
+        "intro_seconds = 2",
+    );
+    assert_eq!(folder.build().made(), ["episode talks"]);
+    assert_eq!(streams(&video).0, 24 + bye.0 + outro);
+}
+
 #[test]
 fn bad_episode_keys_are_reported_where_they_are() {
     let folder = folder(
@@ -462,6 +548,47 @@ fn bad_episode_keys_are_reported_where_they_are() {
         assert!(lines.contains(&line), "no {line:?} in:\n{}", run.stderr);
     }
     let unreadable = "× cannot read episode video `media/bad.mp4`: ";
+    assert!(
+        lines.iter().any(|l| l.starts_with(unreadable)),
+        "no {unreadable:?} in:\n{}",
+        run.stderr
+    );
+
+    // Seconds for a video intro, or for an outro that is not there; a picture that is not.
+    folder.write("media/title.png", "not a picture");
+    folder.write(
+        "projects/talks/project.toml",
+        "[[scene]]\nname = \"hello\"\nlines = [\"Hello.\"]\n\n[episode]\n\
+         intro = \"media/bad.mp4\"\nintro_seconds = 2\noutro_seconds = 2\n",
+    );
+    let run = folder.render(&["build"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let lines: Vec<&str> = run.stderr.lines().map(str::trim).collect();
+    for line in [
+        "× `intro_seconds` is for a still picture; `media/bad.mp4` is a video",
+        "╭─[projects/talks/project.toml:7:17]",
+        "help: a video intro shows for as long as it lasts: remove `intro_seconds`, or trim the video",
+        "× `outro_seconds` without an `outro`",
+        "╭─[projects/talks/project.toml:8:17]",
+        "help: name the picture it times, e.g. outro = \"media/outro.png\"",
+    ] {
+        assert!(lines.contains(&line), "no {line:?} in:\n{}", run.stderr);
+    }
+    folder.edit(
+        "projects/talks/project.toml",
+        "intro = \"media/bad.mp4\"\nintro_seconds = 2\noutro_seconds = 2",
+        "intro = \"media/title.png\"\nintro_seconds = 0",
+    );
+    let run = folder.render(&["build"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let lines: Vec<&str> = run.stderr.lines().map(str::trim).collect();
+    for line in [
+        "× `intro_seconds` must be between 0.1 and 600 seconds, not 0",
+        "help: how long the intro picture shows, e.g. 3",
+    ] {
+        assert!(lines.contains(&line), "no {line:?} in:\n{}", run.stderr);
+    }
+    let unreadable = "× cannot read episode picture `media/title.png`: ";
     assert!(
         lines.iter().any(|l| l.starts_with(unreadable)),
         "no {unreadable:?} in:\n{}",

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use super::loudness::{self, Audio};
 use super::{Engine, Made, Step, Task};
 use crate::error::{Error, Result};
-use crate::manifest::{SourceFile, Transition};
+use crate::manifest::{Bookend, SourceFile, Transition};
 use crate::media;
 use crate::process;
 use crate::stage::captions;
@@ -40,10 +40,10 @@ pub const AUDIO_OUT: &str = "aout";
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "snake_case")]
 pub enum Part {
-    Intro(SourceFile),
+    Intro(Bookend),
     /// The episode's scene `i` (0-based): inputs `episode::scene_inputs(i)`.
     Scene(usize),
-    Outro(SourceFile),
+    Outro(Bookend),
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -60,6 +60,8 @@ pub struct EpisodeMux {
 /// A part as the mux sees it: its file, frames and whether it has sound.
 struct Input {
     file: PathBuf,
+    /// A still picture, read as a video of its seconds at the episode's rate.
+    still: Option<f64>,
     kind: &'static str,
     frames: usize,
     audio: bool,
@@ -78,6 +80,7 @@ impl Engine for EpisodeMux {
                 scenes.push((job.file(&video, scene::OUTPUT)?, info.clone(), captions));
                 inputs.push(Input {
                     file: job.file(&video, scene::OUTPUT)?,
+                    still: None,
                     kind: "scene",
                     frames: info.frames,
                     audio: true,
@@ -94,7 +97,23 @@ impl Engine for EpisodeMux {
         let inputs: Vec<Input> = (self.parts.iter())
             .map(|part| match part {
                 Part::Scene(_) => Ok(inputs.next().expect("one input per scene")),
-                Part::Intro(file) | Part::Outro(file) => {
+                Part::Intro(bookend) | Part::Outro(bookend) => {
+                    let file = &bookend.file;
+                    let kind = if matches!(part, Part::Intro(_)) {
+                        "intro"
+                    } else {
+                        "outro"
+                    };
+                    if let Some(seconds) = bookend.still_seconds {
+                        return Ok(Input {
+                            file: file.abs.clone(),
+                            still: Some(seconds),
+                            kind,
+                            frames: whole_frames(seconds, fps),
+                            audio: false,
+                            scene: None,
+                        });
+                    }
                     let probe = media::probe(&file.abs).map_err(|detail| {
                         media::invalid(job.name, format!("cannot read `{}`: {detail}", file.rel))
                     })?;
@@ -104,12 +123,9 @@ impl Engine for EpisodeMux {
                         .unwrap_or(probe.format_seconds);
                     Ok(Input {
                         file: file.abs.clone(),
-                        kind: if matches!(part, Part::Intro(_)) {
-                            "intro"
-                        } else {
-                            "outro"
-                        },
-                        frames: ((seconds * f64::from(fps)).round() as usize).max(1),
+                        still: None,
+                        kind,
+                        frames: whole_frames(seconds, fps),
                         audio: probe.audio.is_some(),
                         scene: None,
                     })
@@ -131,6 +147,12 @@ impl Engine for EpisodeMux {
             let mut command = Command::new("ffmpeg");
             command.args(["-hide_banner", "-nostdin", "-y"]);
             for input in &inputs {
+                if let Some(seconds) = input.still {
+                    // One picture repeated at the episode's rate for its seconds.
+                    command
+                        .args(["-framerate", &fps.to_string(), "-loop", "1", "-t"])
+                        .arg(seconds.to_string());
+                }
                 command.arg("-i").arg(&input.file);
             }
             if let Some(music) = &self.music {
@@ -343,6 +365,11 @@ impl EpisodeMux {
         }
         captions::check(job.name, &srt, &vtt, cues.len())
     }
+}
+
+/// As many whole frames at `fps` as `seconds` last (at least one).
+fn whole_frames(seconds: f64, fps: u32) -> usize {
+    ((seconds * f64::from(fps)).round() as usize).max(1)
 }
 
 fn read_info(job: &Task, path: &Path) -> Result<scene::Info> {

@@ -1,6 +1,7 @@
 //! `[episode]` in a project.toml: the project's scenes joined into one video,
-//! `out/<project>.mp4`, with optional intro and outro videos, a transition between parts and
-//! a music bed ducked under the voices.
+//! `out/<project>.mp4`, with an optional intro and outro (a video, or a still picture such
+//! as a title card shown for `intro_seconds`), a transition between parts and a music bed
+//! ducked under the voices.
 //!
 //! Read on its own, after the scenes: its scene names are checked against the scenes the
 //! file declares (valid or not: a scene with a problem is reported at the scene, and the
@@ -19,13 +20,20 @@ use crate::diagnostic::{list, suggest, ConfigError, Doc};
 const KEYS: &[&str] = &[
     "scenes",
     "intro",
+    "intro_seconds",
     "outro",
+    "outro_seconds",
     "transition",
     "transition_seconds",
     "music",
     "music_volume",
 ];
 pub const TRANSITION_SECONDS: f64 = 0.5;
+/// How long a still intro or outro shows when its `_seconds` key is left out.
+pub const STILL_SECONDS: f64 = 3.0;
+/// The files an intro or outro is read as a still picture from (by their extension, as
+/// the avatars' images are PNG or JPEG).
+const STILL_EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
 /// The music bed's level in pauses, in dB; under speech it is ducked further.
 pub const MUSIC_VOLUME: f64 = -20.0;
 
@@ -34,9 +42,10 @@ pub const MUSIC_VOLUME: f64 = -20.0;
 pub struct Episode {
     /// Its scenes in order, each a scene of the project, at most once (default: all).
     pub scenes: Vec<String>,
-    /// A video shown before the first scene, with its own audio or silence.
-    pub intro: Option<SourceFile>,
-    pub outro: Option<SourceFile>,
+    /// Shown before the first scene.
+    pub intro: Option<Bookend>,
+    /// Shown after the last scene.
+    pub outro: Option<Bookend>,
     pub transition: Transition,
     /// A fade's length: half of it ends one part, half begins the next (so the episode
     /// still lasts the sum of its parts).
@@ -45,6 +54,15 @@ pub struct Episode {
     pub music: Option<SourceFile>,
     /// The bed's level in pauses, in dB.
     pub music_volume: f64,
+}
+
+/// An intro or outro: a video, with its own sound or silence, for as long as it lasts; or a
+/// still picture (a title card, a logo), in silence, for `still_seconds`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Bookend {
+    pub file: SourceFile,
+    /// Some(seconds) for a still picture; None for a video.
+    pub still_seconds: Option<f64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -69,7 +87,9 @@ impl Transition {
 struct RawEpisode {
     scenes: Option<Spanned<Vec<Spanned<String>>>>,
     intro: Option<Spanned<String>>,
+    intro_seconds: Option<Spanned<f64>>,
     outro: Option<Spanned<String>>,
+    outro_seconds: Option<Spanned<f64>>,
     transition: Option<Spanned<String>>,
     transition_seconds: Option<Spanned<f64>>,
     music: Option<Spanned<String>>,
@@ -108,9 +128,62 @@ pub(crate) fn parse(
         });
         file.map_err(|e| errors.push(e)).ok()
     };
-    let intro = file(&raw.intro, Media::EpisodeVideo);
-    let outro = file(&raw.outro, Media::EpisodeVideo);
+    let is_still = |v: &Option<Spanned<String>>| {
+        v.as_ref().is_some_and(|v| {
+            let extension = std::path::Path::new(v.get_ref()).extension();
+            let extension = extension.map(|e| e.to_string_lossy().to_lowercase());
+            extension.is_some_and(|e| STILL_EXTENSIONS.contains(&e.as_str()))
+        })
+    };
+    let media = |still| {
+        if still {
+            Media::EpisodeImage
+        } else {
+            Media::EpisodeVideo
+        }
+    };
+    let (intro_still, outro_still) = (is_still(&raw.intro), is_still(&raw.outro));
+    let intro = file(&raw.intro, media(intro_still));
+    let outro = file(&raw.outro, media(outro_still));
     let music = file(&raw.music, Media::Music);
+    // A still's length: its `_seconds` key, else three seconds. A video lasts as long as it
+    // does, so the key is an error there (and without the file it would time).
+    let mut seconds = |name: &str,
+                       file: &Option<Spanned<String>>,
+                       still,
+                       key: &Option<Spanned<f64>>| {
+        match (file, key) {
+            (_, None) => Some(STILL_SECONDS),
+            (Some(_), Some(v)) if still => in_range(
+                doc,
+                v,
+                &format!("`{name}_seconds`"),
+                (0.1..=600.0, " seconds"),
+                &format!("how long the {name} picture shows, e.g. 3"),
+            )
+            .map_err(|e| errors.push(e))
+            .ok(),
+            (Some(f), Some(v)) => {
+                let msg = format!(
+                    "`{name}_seconds` is for a still picture; `{}` is a video",
+                    f.get_ref()
+                );
+                let help = format!(
+                    "a video {name} shows for as long as it lasts: remove `{name}_seconds`, or trim the video"
+                );
+                errors.push(doc.err(v.span(), msg, "not a picture", help));
+                None
+            }
+            (None, Some(v)) => {
+                let msg = format!("`{name}_seconds` without an `{name}`");
+                let help = format!("name the picture it times, e.g. {name} = \"media/{name}.png\"");
+                errors.push(doc.err(v.span(), msg, "nothing to time", help));
+                None
+            }
+        }
+    };
+    let intro_seconds = seconds("intro", &raw.intro, intro_still, &raw.intro_seconds);
+    let outro_seconds = seconds("outro", &raw.outro, outro_still, &raw.outro_seconds);
     let scenes = match &raw.scenes {
         None => scene_names.to_vec(),
         Some(names) => {
@@ -182,10 +255,17 @@ pub(crate) fn parse(
         errors[before..].sort_by_key(|e| e.span().map_or(0, |s| s.offset()));
         return None;
     }
+    // (No error above: a still's seconds were read.)
+    let bookend = |file: Option<SourceFile>, still: bool, seconds: Option<f64>| {
+        file.map(|file| Bookend {
+            file,
+            still_seconds: still.then(|| seconds.unwrap_or(STILL_SECONDS)),
+        })
+    };
     Some(Episode {
         scenes,
-        intro,
-        outro,
+        intro: bookend(intro, intro_still, intro_seconds),
+        outro: bookend(outro, outro_still, outro_seconds),
         transition: transition?,
         transition_seconds: transition_seconds?,
         music,

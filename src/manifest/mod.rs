@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use crate::diagnostic::{self, Doc};
 pub use crate::diagnostic::{render_report, ConfigError, Warning};
 pub use captions::{BurnedCaptions, CaptionPosition};
-pub use episode::{Episode, Transition};
+pub use episode::{Bookend, Episode, Transition};
 pub use paths::PathProblem;
 
 const RENDERFILE_NAME: &str = "Renderfile.toml";
@@ -53,8 +53,10 @@ pub enum Media {
     Recording,
     /// A cloned voice's `samples`.
     VoiceSample,
-    /// An episode's `intro` or `outro`.
+    /// An episode's `intro` or `outro`, a video.
     EpisodeVideo,
+    /// An episode's `intro` or `outro`, a still picture.
+    EpisodeImage,
     /// An episode's `music`.
     Music,
 }
@@ -69,6 +71,7 @@ impl Media {
             Media::Recording => "recording",
             Media::VoiceSample => "voice sample",
             Media::EpisodeVideo => "episode video",
+            Media::EpisodeImage => "episode picture",
             Media::Music => "music",
         }
     }

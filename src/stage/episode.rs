@@ -1,11 +1,13 @@
 //! Episode: a project's scenes joined into one video, `out/<project>.mp4`, muxed by
-//! `engine/episode.rs`, with optional intro and outro videos, a transition and a music bed
+//! `engine/episode.rs`, with an optional intro and outro (videos, or still pictures shown
+//! for a time), a transition and a music bed
 //! ducked under the voices. Published beside it: a poster (the first scene's) and captions
 //! (each scene's cues, shifted to where its part starts).
 //!
 //! The key names each scene's object and its captions object as inputs — so an edit to one
 //! line re-makes that line's speech and clip, its scene, its captions and the episode, and
-//! nothing else — plus the content hashes of the intro, outro and music, the transition,
+//! nothing else — plus the content hashes of the intro, outro and music (and how long a
+//! still intro or outro shows), the transition,
 //! the music's level and the encode settings. Like a scene, an episode is counted in whole
 //! frames: every part has a whole number of frames, so the episode lasts exactly the sum of
 //! its parts, and a fade takes its frames out of the parts it joins instead of adding any.
@@ -14,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::Result;
 use crate::key::{ArtifactKind, Key, KeySpec};
-use crate::manifest::{Episode, SourceFile, Transition};
+use crate::manifest::{Bookend, Episode, Transition};
 use crate::sources::SourceHashes;
 use crate::stage::scene::{AUDIO_BITRATE, AUDIO_RATE, CRF, PRESET};
 use crate::toolchain;
@@ -78,15 +80,20 @@ pub fn key(episode: &Episode, scenes: &[(Key, Key)], hashes: &SourceHashes) -> R
     if episode.transition == Transition::Fade {
         spec = spec.param("transition_seconds", episode.transition_seconds);
     }
-    let sources: [(&str, &Option<SourceFile>); 3] = [
-        ("intro", &episode.intro),
-        ("outro", &episode.outro),
-        ("music", &episode.music),
-    ];
-    for (name, file) in sources {
-        if let Some(file) = file {
+    for (name, bookend) in [("intro", &episode.intro), ("outro", &episode.outro)] {
+        if let Some(Bookend {
+            file,
+            still_seconds,
+        }) = bookend
+        {
             spec = spec.source(name, &file.rel, hashes.hash(file)?);
+            if let Some(seconds) = still_seconds {
+                spec = spec.param(&format!("{name}_seconds"), seconds);
+            }
         }
+    }
+    if let Some(file) = &episode.music {
+        spec = spec.source("music", &file.rel, hashes.hash(file)?);
     }
     if episode.music.is_some() {
         spec = spec
