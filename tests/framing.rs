@@ -10,6 +10,8 @@ mod common;
 use common::{ffmpeg, Folder, Run};
 use render::engine::rustface::FaceDetector;
 use render::frame::{FaceBox, Frame};
+use render::stage::face_track::{self, Track};
+use std::path::Path;
 use std::time::Duration;
 
 /// The scenes' background, a colour the portrait has nowhere, so that a bar shows.
@@ -68,7 +70,7 @@ fn frame(folder: &Folder, scene: &str, size: [u32; 2], n: usize) -> Frame {
 }
 
 /// Frame `n` of a video (or a picture, `n` = 0) of `size`, as RGB, scaled by `k`.
-fn scaled_frame(file: &std::path::Path, [w, h]: [u32; 2], n: usize, k: f64) -> Frame {
+fn scaled_frame(file: &Path, [w, h]: [u32; 2], n: usize, k: f64) -> Frame {
     let (w, h) = (
         (f64::from(w) * k).round() as u32,
         (f64::from(h) * k).round() as u32,
@@ -106,7 +108,7 @@ fn face(frame: &Frame) -> FaceBox {
 /// scales 0.8 apart, so one detection can be a step too large or small (up to ±12 %, and
 /// which step depends on a few pixels): the frame is measured at six scales `from` its
 /// size to twice that and the median taken, as a careful measurer repeats a reading.
-fn measured_face(file: &std::path::Path, size: [u32; 2], n: usize, from: f64) -> (f64, f64) {
+fn measured_face(file: &Path, size: [u32; 2], n: usize, from: f64) -> (f64, f64) {
     let [w, h] = size;
     let mut heights = Vec::new();
     let mut centres = Vec::new();
@@ -123,16 +125,25 @@ fn measured_face(file: &std::path::Path, size: [u32; 2], n: usize, from: f64) ->
     (median(heights), median(centres))
 }
 
-/// The face box in the avatar's pixels that render's face track holds (the one track in
-/// the cache).
-fn tracked_box(folder: &Folder) -> FaceBox {
-    let tracks: Vec<_> = walkdir::WalkDir::new(folder.file("cache"))
+/// The one file called `name` among the cache's objects.
+fn the_object_file(folder: &Folder, name: &str) -> std::path::PathBuf {
+    let found: Vec<_> = walkdir::WalkDir::new(folder.file("cache/objects"))
         .into_iter()
         .map(Result::unwrap)
-        .filter(|e| e.file_name() == render::stage::face_track::OUTPUT)
+        .filter(|e| e.file_name() == name)
         .collect();
-    assert_eq!(tracks.len(), 1, "one face track in the cache");
-    let track = render::stage::face_track::read_track(tracks[0].path()).unwrap();
+    assert_eq!(found.len(), 1, "one {name} in the cache");
+    found[0].path().to_path_buf()
+}
+
+/// The face track render made for the folder's avatar (the one track in the cache).
+fn the_track(folder: &Folder) -> Track {
+    face_track::read_track(&the_object_file(folder, face_track::OUTPUT)).unwrap()
+}
+
+/// The face box in the square avatar's pixels that render's face track holds.
+fn tracked_box(folder: &Folder) -> FaceBox {
+    let track = the_track(folder);
     assert_eq!([track.width, track.height], [1024, 1024]);
     track.boxes[0]
 }
@@ -140,10 +151,16 @@ fn tracked_box(folder: &Folder) -> FaceBox {
 /// A crop of the avatar's picture, in fractions of it: x, y, width, height.
 type Crop = [f64; 4];
 
-/// What framing on the face promises, worked out from the tracked box in the square avatar:
-/// the box `face_size` of the crop's height, `headroom` of it above the box, centred across.
-fn promised_crop(face: &FaceBox, [w, h]: [u32; 2], face_size: f64, headroom: f64) -> Crop {
-    let side = 1024.0;
+/// What framing on the face promises, worked out from a tracked box in a square avatar of
+/// `side` pixels: the box `face_size` of the crop's height, `headroom` of it above the box,
+/// centred across.
+fn promised_crop(
+    face: &FaceBox,
+    side: f64,
+    [w, h]: [u32; 2],
+    face_size: f64,
+    headroom: f64,
+) -> Crop {
     let crop_h = f64::from(face.h) / side / face_size;
     let crop_w = crop_h * f64::from(w) / f64::from(h);
     let centre = f64::from(face.x + face.w / 2.0) / side;
@@ -160,14 +177,18 @@ fn promised_crop(face: &FaceBox, [w, h]: [u32; 2], face_size: f64, headroom: f64
     crop
 }
 
-/// The avatar's picture cropped and scaled to a frame of `size`.
-fn avatar_crop(folder: &Folder, [w, h]: [u32; 2], [x, y, cw, ch]: Crop) -> Frame {
-    let avatar = folder.file("avatars/presenter.png");
+/// Frame `n` of the avatar `file` (0 for a picture) cropped and scaled to a frame of `size`.
+fn avatar_crop(file: &Path, n: usize, [w, h]: [u32; 2], [x, y, cw, ch]: Crop) -> Frame {
     let data = ffmpeg(&[
         "-i",
-        avatar.to_str().unwrap(),
+        file.to_str().unwrap(),
         "-vf",
-        &format!("crop=w=iw*{cw}:h=ih*{ch}:x=iw*{x}:y=ih*{y},scale={w}:{h}:flags=bicubic"),
+        &format!(
+            "select=eq(n\\,{n}),crop=w=iw*{cw}:h=ih*{ch}:x=iw*{x}:y=ih*{y},\
+             scale={w}:{h}:flags=bicubic"
+        ),
+        "-frames:v",
+        "1",
         "-f",
         "rawvideo",
         "-pix_fmt",
@@ -213,15 +234,19 @@ fn assert_cropped_on_the_tracked_box(folder: &Folder) {
     for (scene, size, face_size) in SCENES {
         let face_size = if scene == "tall" { 0.3 } else { face_size };
         let published = frame(folder, scene, size, 0);
-        let promised = promised_crop(&face, size, face_size, 0.15);
-        let off = |crop: Crop| difference(&published, &avatar_crop(folder, size, crop));
+        let promised = promised_crop(&face, 1024.0, size, face_size, 0.15);
+        let avatar = folder.file("avatars/presenter.png");
+        let off = |crop: Crop| difference(&published, &avatar_crop(&avatar, 0, size, crop));
         let best = off(promised);
         let [x, y, w, h] = promised;
         let others = [
-            ("larger", promised_crop(&face, size, face_size / 1.05, 0.15)),
+            (
+                "larger",
+                promised_crop(&face, 1024.0, size, face_size / 1.05, 0.15),
+            ),
             (
                 "smaller",
-                promised_crop(&face, size, face_size * 1.05, 0.15),
+                promised_crop(&face, 1024.0, size, face_size * 1.05, 0.15),
             ),
             ("left", [x - 0.03 * w, y, w, h]),
             ("right", [x + 0.03 * w, y, w, h]),
@@ -267,6 +292,84 @@ fn face_framing_puts_the_face_at_its_size_in_the_middle_at_every_shape() {
                 bar_pixels(&frame),
                 0,
                 "{scene} frame {n}: bars at the edges"
+            );
+        }
+    }
+}
+
+/// A video avatar that pans (its face moving 6 px a frame across a 768 px picture), framed
+/// on the face: every published frame takes one steady crop, from the track's median box,
+/// as a locked-off camera would. Each published frame matches that crop of its line clip's
+/// frame (the clip, in the cache, is the avatar's picture with the mouth moved) better than
+/// the same crop 3 % off to any side, though the face moves 100 px between the frames
+/// compared (a crop that followed it would be off by far more); none has bars.
+#[test]
+fn a_video_avatar_is_framed_by_one_steady_crop() {
+    let folder = framed_folder("face");
+    let talk = folder.file("avatars/talk.mp4");
+    ffmpeg(&[
+        "-loop",
+        "1",
+        "-framerate",
+        "10",
+        "-i",
+        folder.file("avatars/presenter.png").to_str().unwrap(),
+        "-vf",
+        "crop=768:768:64+6*n:128,format=yuv420p",
+        "-frames:v",
+        "40",
+        "-c:v",
+        "libx264",
+        "-crf",
+        "16",
+        talk.to_str().unwrap(),
+    ]);
+    folder.edit(
+        "Renderfile.toml",
+        "image = \"avatars/presenter.png\"",
+        "video = \"avatars/talk.mp4\"",
+    );
+    let size = [320, 180];
+    folder.write(
+        "projects/p/project.toml",
+        "[[scene]]\nname = \"wide\"\nsize = [320, 180]\nface_size = 0.4\n\
+         lines = [\"Hello there, and welcome to the show.\"]\n",
+    );
+    folder.build();
+    let track = the_track(&folder);
+    assert_eq!(
+        [track.width, track.height, track.boxes.len() as u32],
+        [768, 768, 40]
+    );
+    let steady = render::framing::steady_box(&track.boxes).unwrap();
+    let crop = promised_crop(&steady, 768.0, size, 0.4, 0.15);
+    let [x, y, w, h] = crop;
+    let clip = the_object_file(&folder, "clip.mp4");
+    let frames = [0, 8, 16, 24];
+    // The face moves in the clip between the frames compared.
+    let [first, last] =
+        [frames[0], frames[3]].map(|n| face(&scaled_frame(&clip, [768, 768], n, 1.0)).centre().0);
+    assert!(
+        (first - last).abs() > 100.0,
+        "the face at x {first} and {last}"
+    );
+    for n in frames {
+        let published = frame(&folder, "wide", size, n);
+        assert_eq!(bar_pixels(&published), 0, "frame {n}: bars at the edges");
+        let off = |crop: Crop| difference(&published, &avatar_crop(&clip, n, size, crop));
+        let best = off(crop);
+        eprintln!("frame {n}: {best:.2} from the steady crop");
+        for (name, other) in [
+            ("left", [x - 0.03 * w, y, w, h]),
+            ("right", [x + 0.03 * w, y, w, h]),
+            ("up", [x, y - 0.03 * h, w, h]),
+            ("down", [x, y + 0.03 * h, w, h]),
+        ] {
+            let other = off(other);
+            eprintln!("frame {n}: {other:.2} from a crop {name}");
+            assert!(
+                best < other,
+                "frame {n}: nearer a crop {name} ({other:.2}) than the steady one ({best:.2})"
             );
         }
     }
