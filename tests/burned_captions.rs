@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{ffmpeg, Folder, Run};
+use common::{Folder, Run};
 
 const FPS: u32 = 12;
 const WIDTH: usize = 320;
@@ -55,20 +55,7 @@ fn cue_frames(folder: &Folder) -> Vec<(usize, usize)> {
 /// Frame `n` of the published video, RGB.
 fn frame(folder: &Folder, n: usize) -> Vec<u8> {
     let video = folder.file("out/talks/intro.mp4");
-    let pick = format!("select=eq(n\\,{n})");
-    let rgb = ffmpeg(&[
-        "-i",
-        video.to_str().unwrap(),
-        "-vf",
-        &pick,
-        "-frames:v",
-        "1",
-        "-f",
-        "rawvideo",
-        "-pix_fmt",
-        "rgb24",
-        "-",
-    ]);
+    let rgb = common::video_frame(&video, n as u64, "", "rgb24");
     assert_eq!(rgb.len(), WIDTH * HEIGHT * 3, "frame {n}");
     rgb
 }

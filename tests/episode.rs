@@ -389,19 +389,7 @@ fn an_intro_and_fades_keep_the_sum_of_the_parts() {
     let bye_cue = &cues(&folder.read("out/talks/bye.srt"))[0];
     assert_eq!(episode[0].start_ms, bye_cue.start_ms + 1500);
     // Fades dip through black at each join: the scene's first frame is black.
-    let frame = ffmpeg(&[
-        "-i",
-        video.to_str().unwrap(),
-        "-vf",
-        &format!("select='eq(n,{intro_frames})'"),
-        "-frames:v",
-        "1",
-        "-f",
-        "rawvideo",
-        "-pix_fmt",
-        "gray",
-        "-",
-    ]);
+    let frame = common::video_frame(&video, intro_frames, "", "gray");
     let mean = frame.iter().map(|&p| f64::from(p)).sum::<f64>() / frame.len() as f64;
     assert!(
         mean < 20.0,
@@ -411,19 +399,7 @@ fn an_intro_and_fades_keep_the_sum_of_the_parts() {
 
 /// The centre pixel of frame `n` of `video`, as RGB.
 fn centre_pixel(video: &Path, n: u64) -> [u8; 3] {
-    let frame = ffmpeg(&[
-        "-i",
-        video.to_str().unwrap(),
-        "-vf",
-        &format!("select='eq(n,{n})',crop=2:2"),
-        "-frames:v",
-        "1",
-        "-f",
-        "rawvideo",
-        "-pix_fmt",
-        "rgb24",
-        "-",
-    ]);
+    let frame = common::video_frame(video, n, "crop=2:2", "rgb24");
     [frame[0], frame[1], frame[2]]
 }
 
@@ -494,6 +470,23 @@ fn a_still_intro_and_outro_show_for_their_seconds() {
     assert_eq!(streams(&video).0, 24 + bye.0 + outro);
 }
 
+/// `render build` stops at the folder's errors (exit 2), with each of `lines` (trimmed) on
+/// stderr and a line that starts with `starting`.
+#[track_caller]
+fn assert_reported(folder: &Folder, lines: &[&str], starting: &str) {
+    let run = folder.render(&["build"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let found: Vec<&str> = run.stderr.lines().map(str::trim).collect();
+    for line in lines {
+        assert!(found.contains(line), "no {line:?} in:\n{}", run.stderr);
+    }
+    assert!(
+        found.iter().any(|l| l.starts_with(starting)),
+        "no {starting:?} in:\n{}",
+        run.stderr
+    );
+}
+
 #[test]
 fn bad_episode_keys_are_reported_where_they_are() {
     let folder = folder(
@@ -535,23 +528,16 @@ fn bad_episode_keys_are_reported_where_they_are() {
         "scenes = [\"hello\", \"by\"]\nintro = \"../outside.mp4\"\ntransition = \"wipe\"\n",
         "scenes = [\"hello\", \"hello\"]\nmusik = \"media/bed.wav\"\noutro = \"media/bad.mp4\"\n",
     );
-    let run = folder.render(&["build"]);
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    let lines: Vec<&str> = run.stderr.lines().map(str::trim).collect();
-    for line in [
-        "× unknown key `musik` in [episode]",
-        "help: did you mean `music`?",
-        "× scene `hello` is in the episode twice",
-        "help: an episode shows each scene once: remove one of them",
-        "help: an intro or outro must be a video ffmpeg can read, such as H.264 in .mp4",
-    ] {
-        assert!(lines.contains(&line), "no {line:?} in:\n{}", run.stderr);
-    }
-    let unreadable = "× cannot read episode video `media/bad.mp4`: ";
-    assert!(
-        lines.iter().any(|l| l.starts_with(unreadable)),
-        "no {unreadable:?} in:\n{}",
-        run.stderr
+    assert_reported(
+        &folder,
+        &[
+            "× unknown key `musik` in [episode]",
+            "help: did you mean `music`?",
+            "× scene `hello` is in the episode twice",
+            "help: an episode shows each scene once: remove one of them",
+            "help: an intro or outro must be a video ffmpeg can read, such as H.264 in .mp4",
+        ],
+        "× cannot read episode video `media/bad.mp4`: ",
     );
 
     // Seconds for a video intro, or for an outro that is not there; a picture that is not.
@@ -561,37 +547,29 @@ fn bad_episode_keys_are_reported_where_they_are() {
         "[[scene]]\nname = \"hello\"\nlines = [\"Hello.\"]\n\n[episode]\n\
          intro = \"media/bad.mp4\"\nintro_seconds = 2\noutro_seconds = 2\n",
     );
-    let run = folder.render(&["build"]);
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    let lines: Vec<&str> = run.stderr.lines().map(str::trim).collect();
-    for line in [
-        "× `intro_seconds` is for a still picture; `media/bad.mp4` is a video",
-        "╭─[projects/talks/project.toml:7:17]",
-        "help: a video intro shows for as long as it lasts: remove `intro_seconds`, or trim the video",
-        "× `outro_seconds` without an `outro`",
-        "╭─[projects/talks/project.toml:8:17]",
-        "help: name the picture it times, e.g. outro = \"media/outro.png\"",
-    ] {
-        assert!(lines.contains(&line), "no {line:?} in:\n{}", run.stderr);
-    }
+    assert_reported(
+        &folder,
+        &[
+            "× `intro_seconds` is for a still picture; `media/bad.mp4` is a video",
+            "╭─[projects/talks/project.toml:7:17]",
+            "help: a video intro shows for as long as it lasts: remove `intro_seconds`, or trim the video",
+            "× `outro_seconds` without an `outro`",
+            "╭─[projects/talks/project.toml:8:17]",
+            "help: name the picture it times, e.g. outro = \"media/outro.png\"",
+        ],
+        "× cannot read episode video `media/bad.mp4`: ",
+    );
     folder.edit(
         "projects/talks/project.toml",
         "intro = \"media/bad.mp4\"\nintro_seconds = 2\noutro_seconds = 2",
         "intro = \"media/title.png\"\nintro_seconds = 0",
     );
-    let run = folder.render(&["build"]);
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    let lines: Vec<&str> = run.stderr.lines().map(str::trim).collect();
-    for line in [
-        "× `intro_seconds` must be between 0.1 and 600 seconds, not 0",
-        "help: how long the intro picture shows, e.g. 3",
-    ] {
-        assert!(lines.contains(&line), "no {line:?} in:\n{}", run.stderr);
-    }
-    let unreadable = "× cannot read episode picture `media/title.png`: ";
-    assert!(
-        lines.iter().any(|l| l.starts_with(unreadable)),
-        "no {unreadable:?} in:\n{}",
-        run.stderr
+    assert_reported(
+        &folder,
+        &[
+            "× `intro_seconds` must be between 0.1 and 600 seconds, not 0",
+            "help: how long the intro picture shows, e.g. 3",
+        ],
+        "× cannot read episode picture `media/title.png`: ",
     );
 }

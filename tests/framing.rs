@@ -75,19 +75,8 @@ fn scaled_frame(file: &Path, [w, h]: [u32; 2], n: usize, k: f64) -> Frame {
         (f64::from(w) * k).round() as u32,
         (f64::from(h) * k).round() as u32,
     );
-    let data = ffmpeg(&[
-        "-i",
-        file.to_str().unwrap(),
-        "-vf",
-        &format!("select=eq(n\\,{n}),scale={w}:{h}:flags=bicubic"),
-        "-frames:v",
-        "1",
-        "-f",
-        "rawvideo",
-        "-pix_fmt",
-        "rgb24",
-        "-",
-    ]);
+    let scale = format!("scale={w}:{h}:flags=bicubic");
+    let data = common::video_frame(file, n as u64, &scale, "rgb24");
     assert_eq!(
         data.len(),
         (w * h * 3) as usize,
@@ -179,23 +168,8 @@ fn promised_crop(
 
 /// Frame `n` of the avatar `file` (0 for a picture) cropped and scaled to a frame of `size`.
 fn avatar_crop(file: &Path, n: usize, [w, h]: [u32; 2], [x, y, cw, ch]: Crop) -> Frame {
-    let data = ffmpeg(&[
-        "-i",
-        file.to_str().unwrap(),
-        "-vf",
-        &format!(
-            "select=eq(n\\,{n}),crop=w=iw*{cw}:h=ih*{ch}:x=iw*{x}:y=ih*{y},\
-             scale={w}:{h}:flags=bicubic"
-        ),
-        "-frames:v",
-        "1",
-        "-f",
-        "rawvideo",
-        "-pix_fmt",
-        "rgb24",
-        "-",
-    ]);
-    Frame::from_rgb(w, h, data)
+    let crop = format!("crop=w=iw*{cw}:h=ih*{ch}:x=iw*{x}:y=ih*{y},scale={w}:{h}:flags=bicubic");
+    Frame::from_rgb(w, h, common::video_frame(file, n as u64, &crop, "rgb24"))
 }
 
 /// The mean difference of two frames' pixels, per channel (0–255).

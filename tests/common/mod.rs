@@ -321,6 +321,29 @@ pub fn ffmpeg(args: &[&str]) -> Vec<u8> {
     output.stdout
 }
 
+/// Frame `n` (0-based) of a video or picture, through the filters `then` (e.g. a crop; empty
+/// for none), as raw `pix_fmt` pixels ("rgb24", "gray").
+pub fn video_frame(file: &Path, n: u64, then: &str, pix_fmt: &str) -> Vec<u8> {
+    let pick = format!("select=eq(n\\,{n})");
+    let filters = if then.is_empty() {
+        pick
+    } else {
+        format!("{pick},{then}")
+    };
+    let file = file.to_str().unwrap();
+    let args = [
+        "-i",
+        file,
+        "-vf",
+        &filters,
+        "-frames:v",
+        "1",
+        "-f",
+        "rawvideo",
+    ];
+    ffmpeg(&[&args[..], &["-pix_fmt", pix_fmt, "-"]].concat())
+}
+
 /// Pearson correlation.
 pub fn pearson(a: &[f64], b: &[f64]) -> f64 {
     let n = a.len().min(b.len()) as f64;
