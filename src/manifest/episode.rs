@@ -147,7 +147,7 @@ pub(crate) fn parse(
     let outro = file(&raw.outro, media(outro_still));
     let music = file(&raw.music, Media::Music);
     // A still's length: its `_seconds` key, else three seconds. A video lasts as long as it
-    // does, so the key is an error there (and without the file it would time).
+    // does, so the key is an error there, and without a file it has nothing to time.
     let mut seconds = |name: &str,
                        file: &Option<Spanned<String>>,
                        still,
