@@ -95,14 +95,13 @@ fn face(frame: &Frame) -> FaceBox {
 /// The face's height and centre in frame `n` of `file`, in fractions of the frame's height
 /// and width, by the face tracker render uses. The tracker's box comes from a pyramid of
 /// scales 0.8 apart, so one detection can be a step too large or small (up to ±12 %, and
-/// which step depends on a few pixels): the frame is measured at six scales `from` its
-/// size to twice that and the median taken, as a careful measurer repeats a reading.
-fn measured_face(file: &Path, size: [u32; 2], n: usize, from: f64) -> (f64, f64) {
+/// which step depends on a few pixels): the frame is measured at six scales from its size
+/// to twice that and the median taken, as a careful measurer repeats a reading.
+fn measured_face(file: &Path, size: [u32; 2], n: usize) -> (f64, f64) {
     let [w, h] = size;
     let mut heights = Vec::new();
     let mut centres = Vec::new();
-    for step in [1.0, 1.2, 1.4, 1.6, 1.8, 2.0] {
-        let k = from * step;
+    for k in [1.0, 1.2, 1.4, 1.6, 1.8, 2.0] {
         let face = face(&scaled_frame(file, size, n, k));
         heights.push(f64::from(face.h) / (f64::from(h) * k));
         centres.push(f64::from(face.centre().0) / (f64::from(w) * k));
@@ -250,7 +249,7 @@ fn face_framing_puts_the_face_at_its_size_in_the_middle_at_every_shape() {
         for n in [0, 6] {
             let frame = frame(&folder, scene, size, n);
             let video = folder.file(&format!("out/p/{scene}.mp4"));
-            let (height, centre) = measured_face(&video, size, n, 1.0);
+            let (height, centre) = measured_face(&video, size, n);
             eprintln!(
                 "{scene} frame {n}: face height {height:.3} of the frame, centre {centre:.3}"
             );
