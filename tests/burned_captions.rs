@@ -184,35 +184,6 @@ fn captions_burned_by_default_are_drawn_in_every_scene() {
     assert_eq!(pause, (0, 0));
 }
 
-/// stderr's lines, without indentation and miette's arrow.
-fn lines(stderr: &str) -> Vec<&str> {
-    stderr
-        .lines()
-        .map(|l| l.trim_start().trim_start_matches("╰─▶").trim())
-        .collect()
-}
-
-#[track_caller]
-fn assert_lines(run: &Run, expected: &[&str]) {
-    let have = lines(&run.stderr);
-    for line in expected {
-        assert!(
-            have.contains(line),
-            "stderr has no line {line:?}:\n{}",
-            run.stderr
-        );
-    }
-}
-
-/// `╭─[file:line:col]` of `needle` in `rel`.
-fn location(folder: &Folder, rel: &str, needle: &str) -> String {
-    let text = folder.read(rel);
-    let offset = text.find(needle).unwrap();
-    let line = text[..offset].matches('\n').count() + 1;
-    let col = offset - text[..offset].rfind('\n').map_or(0, |i| i + 1) + 1;
-    format!("╭─[{rel}:{line}:{col}]")
-}
-
 #[test]
 fn a_missing_font_is_reported_where_captions_are_burned() {
     let folder = folder();
@@ -222,13 +193,12 @@ fn a_missing_font_is_reported_where_captions_are_burned() {
     let run = folder.render_with_env(&["build"], &env, Duration::from_secs(120));
     assert_eq!(run.code, 2, "{}", run.stderr);
     let project = "projects/talks/project.toml";
-    assert_lines(
-        &run,
+    run.assert_lines(
         &[
             &format!(
                 "× `captions = \"burn\"` needs the font DejaVu Sans, but {fonts}/DejaVuSans.ttf does not exist"
             ),
-            &location(&folder, project, "\"burn\""),
+            &folder.location(project, "\"burn\""),
             "help: run ./tools/setup in render's repository, or install Debian's fonts-dejavu-core \
              (apt-get install fonts-dejavu-core); RENDER_FONTS may name another folder holding \
              DejaVuSans.ttf",
@@ -245,13 +215,12 @@ fn a_missing_font_is_reported_where_captions_are_burned() {
     );
     let run = folder.render_with_env(&["build"], &env, Duration::from_secs(120));
     assert_eq!(run.code, 2, "{}", run.stderr);
-    assert_lines(
-        &run,
+    run.assert_lines(
         &[
             &format!(
                 "× scene `intro` burns its captions (`captions = \"burn\"` in [defaults]), which needs the font DejaVu Sans, but {fonts}/DejaVuSans.ttf does not exist"
             ),
-            &location(&folder, project, "\"intro\""),
+            &folder.location(project, "\"intro\""),
         ],
     );
 
@@ -273,36 +242,30 @@ fn bad_caption_values_are_reported_at_their_keys() {
     );
     let run = folder.render(&["build"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
-    assert_lines(
-        &run,
-        &[
-            "× `captions` must be \"file\" or \"burn\", not \"burnt\"",
-            &location(&folder, project, "\"burnt\""),
-            "help: did you mean `burn`?",
-            "× `caption_size` must be between 0.02 and 0.2, not 0.5",
-            &location(&folder, project, "0.5"),
-            "help: the text's height as a fraction of the frame's height, e.g. 0.05",
-            "× `caption_position` must be \"bottom\" or \"top\", not \"middle\"",
-            &location(&folder, project, "\"middle\""),
-            "help: captions sit at the \"bottom\" or the \"top\" of the frame",
-            "× `black` is not a colour",
-            &location(&folder, project, "\"black\""),
-            "help: write colours as \"#rrggbb\" (six hex digits), e.g. \"#1e2430\"",
-        ],
-    );
+    run.assert_lines(&[
+        "× `captions` must be \"file\" or \"burn\", not \"burnt\"",
+        &folder.location(project, "\"burnt\""),
+        "help: did you mean `burn`?",
+        "× `caption_size` must be between 0.02 and 0.2, not 0.5",
+        &folder.location(project, "0.5"),
+        "help: the text's height as a fraction of the frame's height, e.g. 0.05",
+        "× `caption_position` must be \"bottom\" or \"top\", not \"middle\"",
+        &folder.location(project, "\"middle\""),
+        "help: captions sit at the \"bottom\" or the \"top\" of the frame",
+        "× `black` is not a colour",
+        &folder.location(project, "\"black\""),
+        "help: write colours as \"#rrggbb\" (six hex digits), e.g. \"#1e2430\"",
+    ]);
     assert!(!folder.file("out").exists());
 
     // And in [defaults], with a did-you-mean for a misspelt key.
     let folder = folder_with_defaults("capton_size = 0.05");
     let run = folder.render(&["build"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
-    assert_lines(
-        &run,
-        &[
-            "× unknown key `capton_size` in [defaults]",
-            "help: did you mean `caption_size`?",
-        ],
-    );
+    run.assert_lines(&[
+        "× unknown key `capton_size` in [defaults]",
+        "help: did you mean `caption_size`?",
+    ]);
 }
 
 /// [`folder`] with `line` added to [defaults].

@@ -495,13 +495,7 @@ fn bad_episode_keys_are_reported_where_they_are() {
     );
     let run = folder.render(&["build"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
-    let at = |needle: &str| {
-        let text = folder.read("projects/talks/project.toml");
-        let offset = text.find(needle).unwrap();
-        let line = text[..offset].matches('\n').count() + 1;
-        let col = offset - text[..offset].rfind('\n').map_or(0, |i| i + 1) + 1;
-        format!("╭─[projects/talks/project.toml:{line}:{col}]")
-    };
+    let at = |needle: &str| folder.location("projects/talks/project.toml", needle);
     let expected = [
         "× `by` is not a scene of project `talks`".to_string(),
         at("\"by\""),

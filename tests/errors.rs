@@ -18,48 +18,19 @@ fn render(folder: &Folder, args: &[&str]) -> Run {
     folder.render_within(args, Duration::from_secs(120))
 }
 
-/// stderr's lines without their indentation and miette's nesting arrow (`╰─▶`), so that
-/// `× no face found ...` matches whether or not it is the cause of another error.
-fn lines(stderr: &str) -> Vec<&str> {
-    stderr
-        .lines()
-        .map(|l| l.trim_start().trim_start_matches("╰─▶").trim())
-        .collect()
-}
-
 /// stderr has this exact line (indentation aside).
 #[track_caller]
 fn assert_line(run: &Run, line: &str) {
-    assert!(
-        lines(&run.stderr).contains(&line),
-        "stderr has no line {line:?}:\n{}",
-        run.stderr
-    );
+    run.assert_lines(&[line]);
 }
 
 /// stderr has a line starting with `prefix` (indentation aside); returns it.
 #[track_caller]
 fn line_starting<'a>(run: &'a Run, prefix: &str) -> &'a str {
-    lines(&run.stderr)
+    run.stderr_lines()
         .into_iter()
         .find(|l| l.starts_with(prefix))
         .unwrap_or_else(|| panic!("stderr has no line starting {prefix:?}:\n{}", run.stderr))
-}
-
-/// `╭─[file:line:col]` for where `needle` starts in `rel` (1-based, columns in characters),
-/// computed from the file so edits to the demo's comments do not break the tests.
-fn location(folder: &Folder, rel: &str, needle: &str) -> String {
-    let text = folder.read(rel);
-    let offset = text
-        .find(needle)
-        .unwrap_or_else(|| panic!("{rel} does not contain {needle:?}"));
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let col = before[before.rfind('\n').map_or(0, |i| i + 1)..]
-        .chars()
-        .count()
-        + 1;
-    format!("╭─[{rel}:{line}:{col}]")
 }
 
 /// The 1-based line where `needle` starts in `rel`.
@@ -205,7 +176,7 @@ fn toml_syntax_error_in_a_project_points_at_the_line() {
         "× TOML syntax error: invalid basic string, expected `\"`",
     );
     // The string runs to the end of the line: the error points there.
-    let at = location(&folder, "projects/demo/project.toml", "\npause = 0.5");
+    let at = folder.location("projects/demo/project.toml", "\npause = 0.5");
     assert_line(&run, &at);
     assert_line(&run, "help: a string is missing its closing `\"`");
     assert_line(&run, NOTHING_VALID);
@@ -218,7 +189,7 @@ fn unknown_key_suggests_the_key_it_resembles() {
     let run = render(&folder, &["build"]);
     assert_config_error(&folder, &run);
     assert_line(&run, "× unknown key `pich` in voice `guest`");
-    assert_line(&run, &location(&folder, "Renderfile.toml", "pich = 40"));
+    assert_line(&run, &folder.location("Renderfile.toml", "pich = 40"));
     assert_line(&run, "help: did you mean `pitch`?");
 
     // The same in a scene of a project.toml.
@@ -229,7 +200,7 @@ fn unknown_key_suggests_the_key_it_resembles() {
     assert_line(&run, "× unknown key `pasue` in scene `dialogue`");
     assert_line(
         &run,
-        &location(&folder, "projects/demo/project.toml", "pasue = 0.5"),
+        &folder.location("projects/demo/project.toml", "pasue = 0.5"),
     );
     assert_line(&run, "help: did you mean `pause`?");
     assert_line(&run, NOTHING_BUILT);
@@ -244,7 +215,7 @@ fn missing_avatar_file_is_a_configuration_error() {
     assert_line(&run, "× file `avatars/astronaut.png` not found");
     assert_line(
         &run,
-        &location(&folder, "Renderfile.toml", "\"avatars/astronaut.png\""),
+        &folder.location("Renderfile.toml", "\"avatars/astronaut.png\""),
     );
     assert_line(
         &run,
@@ -287,7 +258,7 @@ fn png(width: u32, height: u32) -> Vec<u8> {
 fn assert_media_error(folder: &Folder, run: &Run, message: &str, at: (&str, &str), help: &str) {
     assert_config_error(folder, run);
     assert_line(run, message);
-    assert_line(run, &location(folder, at.0, at.1));
+    assert_line(run, &folder.location(at.0, at.1));
     assert_line(run, help);
 }
 
@@ -485,7 +456,7 @@ fn empty_scripts_are_configuration_errors() {
     let run = render(&folder, &["build"]);
     assert_config_error(&folder, &run);
     assert_line(&run, "× scene `dialogue` has no script lines");
-    assert_line(&run, &location(&folder, "projects/demo/project.toml", "[]"));
+    assert_line(&run, &folder.location("projects/demo/project.toml", "[]"));
     assert_line(
         &run,
         "help: add at least one line, e.g. lines = [\"Hello!\"]",
@@ -503,8 +474,7 @@ fn empty_scripts_are_configuration_errors() {
     assert_line(&run, "× scene `welcome` has no script lines");
     assert_line(
         &run,
-        &location(
-            &folder,
+        &folder.location(
             "projects/demo/project.toml",
             "\"projects/demo/welcome.txt\"",
         ),
@@ -531,11 +501,7 @@ fn paths_outside_the_content_folder_are_refused() {
     assert_line(&run, "× `../../etc/passwd` is outside the content folder");
     assert_line(
         &run,
-        &location(
-            &folder,
-            "projects/demo/project.toml",
-            "\"../../etc/passwd\"",
-        ),
+        &folder.location("projects/demo/project.toml", "\"../../etc/passwd\""),
     );
     assert_line(&run, "help: `..` may not climb out of the content folder; paths are relative to the content folder (the folder holding Renderfile.toml), so copy the file into it");
     assert_line(&run, NOTHING_BUILT);
@@ -550,10 +516,7 @@ fn paths_outside_the_content_folder_are_refused() {
     let run = render(&folder, &["build"]);
     assert_config_error(&folder, &run);
     assert_line(&run, "× `/etc/passwd` is outside the content folder");
-    assert_line(
-        &run,
-        &location(&folder, "Renderfile.toml", "\"/etc/passwd\""),
-    );
+    assert_line(&run, &folder.location("Renderfile.toml", "\"/etc/passwd\""));
     assert_line(&run, "help: absolute paths are not allowed; paths are relative to the content folder (the folder holding Renderfile.toml)");
 
     // A symbolic link inside the folder to a file outside it.
@@ -579,7 +542,7 @@ fn paths_outside_the_content_folder_are_refused() {
     assert_line(&run, "× `avatars/linked.png` is outside the content folder");
     assert_line(
         &run,
-        &location(&folder, "Renderfile.toml", "\"avatars/linked.png\""),
+        &folder.location("Renderfile.toml", "\"avatars/linked.png\""),
     );
     let target = outside.path().join("face.png").canonicalize().unwrap();
     assert_line(
@@ -604,7 +567,7 @@ fn unknown_voice_on_a_line_suggests_a_declared_one() {
     assert_line(&run, "× unknown voice `gust`");
     assert_line(
         &run,
-        &location(&folder, "projects/demo/project.toml", "\"gust\""),
+        &folder.location("projects/demo/project.toml", "\"gust\""),
     );
     assert!(
         run.stderr.contains("╰── not a declared voice"),
@@ -760,7 +723,7 @@ fn duplicate_key_names_its_first_definition() {
         &run,
         &format!("× duplicate key `pause`, first defined on line {first}"),
     );
-    assert_line(&run, &location(&folder, rel, "pause = 0.7"));
+    assert_line(&run, &folder.location(rel, "pause = 0.7"));
     assert!(run.stderr.contains("first defined here"), "{}", run.stderr);
     assert_line(
         &run,
@@ -786,7 +749,7 @@ fn duplicate_table_names_its_first_definition() {
     );
     assert_line(
         &run,
-        &location(&folder, "Renderfile.toml", "guest]\nsamples = []"),
+        &folder.location("Renderfile.toml", "guest]\nsamples = []"),
     );
     assert_line(
         &run,
@@ -811,7 +774,7 @@ fn a_line_with_both_text_and_audio_is_named() {
         &run,
         "× line 5 of scene `dialogue` has both `text` and `audio`",
     );
-    assert_line(&run, &location(&folder, rel, "\"assets/x.wav\""));
+    assert_line(&run, &folder.location(rel, "\"assets/x.wav\""));
     assert!(run.stderr.contains("text here"), "{}", run.stderr);
     assert_line(
         &run,
@@ -835,7 +798,7 @@ fn a_control_character_in_a_line_is_named() {
         &run,
         "× line 5 of scene `dialogue` contains a control character (U+0000 NUL)",
     );
-    assert_line(&run, &location(&folder, rel, "\"That sounds like\\u0000"));
+    assert_line(&run, &folder.location(rel, "\"That sounds like\\u0000"));
     assert_line(
         &run,
         "help: delete it: a line's text must be printable (tabs and line breaks are fine); most editors do not show it, and a NUL would cut the line short",
@@ -858,7 +821,7 @@ fn a_control_character_in_a_line_is_named() {
         &run,
         "× a line in the script of scene `welcome` contains a control character (U+001B ESC)",
     );
-    assert_line(&run, &location(&folder, rel, "\u{1b}"));
+    assert_line(&run, &folder.location(rel, "\u{1b}"));
 
     // Written into project.toml as is: a TOML syntax error, at the character.
     let folder = Folder::small_demo();
@@ -874,7 +837,7 @@ fn a_control_character_in_a_line_is_named() {
         &run,
         "× TOML syntax error: a control character (U+0000 NUL) in the file",
     );
-    assert_line(&run, &location(&folder, rel, "\u{0}"));
+    assert_line(&run, &folder.location(rel, "\u{0}"));
     assert_line(
         &run,
         "help: delete it: most editors do not show it (in a string, an escape such as \\u0000 stands for one)",
@@ -958,7 +921,7 @@ fn an_avatar_with_two_faces_follows_the_largest_and_says_so() {
     assert_line(&run, &warning);
     assert_line(
         &run,
-        &location(&folder, "Renderfile.toml", "\"avatars/two.png\""),
+        &folder.location("Renderfile.toml", "\"avatars/two.png\""),
     );
     assert_line(&run, "help: to follow another face, crop the image to it");
     // The face track follows it.

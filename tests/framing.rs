@@ -388,28 +388,11 @@ fn config_error(folder: &Folder) -> Run {
     run
 }
 
-/// stderr's lines without their indentation and miette's nesting arrow.
-fn lines(run: &Run) -> Vec<&str> {
-    (run.stderr.lines())
-        .map(|l| l.trim_start().trim_start_matches("╰─▶").trim())
-        .collect()
-}
-
-/// stderr has each of `expected` as a line.
-#[track_caller]
-fn assert_lines(run: &Run, expected: &[&str]) {
-    let lines = lines(run);
-    for line in expected {
-        assert!(lines.contains(line), "no line {line:?}:\n{}", run.stderr);
-    }
-}
-
 #[test]
 fn bad_framing_values_are_reported_at_their_key() {
     let folder = framed_folder("closeup");
     folder.edit("Renderfile.toml", "headroom = 0.15", "headroom = -0.1");
-    assert_lines(
-        &config_error(&folder),
+    config_error(&folder).assert_lines(
         &[
             "× unknown framing `closeup`",
             "╭─[Renderfile.toml:9:11]",
@@ -429,15 +412,12 @@ fn bad_framing_values_are_reported_at_their_key() {
         "name = \"wide\"",
         "name = \"wide\"\nframing = \"fase\"",
     );
-    assert_lines(
-        &config_error(&folder),
-        &[
-            "× unknown framing `fase`",
-            "╭─[projects/p/project.toml:3:11]",
-            "help: did you mean `face`?",
-            "× `face_size` must be between 0.05 and 1, not 1.5",
-            "╭─[projects/p/project.toml:16:13]",
-            "help: the face's height as a fraction of the frame's height, e.g. 0.4",
-        ],
-    );
+    config_error(&folder).assert_lines(&[
+        "× unknown framing `fase`",
+        "╭─[projects/p/project.toml:3:11]",
+        "help: did you mean `face`?",
+        "× `face_size` must be between 0.05 and 1, not 1.5",
+        "╭─[projects/p/project.toml:16:13]",
+        "help: the face's height as a fraction of the frame's height, e.g. 0.4",
+    ]);
 }

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 
-use common::{Folder, Run};
+use common::Folder;
 
 const RENDERFILE: &str = "[render]\ndevice = \"cpu\"\n\n[defaults]\nsize = [160, 90]\nfps = 12\n\
      background = \"#1b2030\"\nvoice = \"narrator\"\navatar = \"astronaut\"\n\n\
@@ -174,26 +174,6 @@ fn editing_loudness_makes_only_the_scenes_again() {
     assert!(peak <= -3.0, "true peak {peak} over -3");
 }
 
-/// stderr's lines without indentation and miette's arrows.
-fn lines(run: &Run) -> Vec<&str> {
-    (run.stderr.lines())
-        .map(|l| l.trim_start().trim_start_matches("╰─▶").trim())
-        .collect()
-}
-
-#[track_caller]
-fn assert_lines(run: &Run, expected: &[&str]) {
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    let lines = lines(run);
-    for line in expected {
-        assert!(
-            lines.contains(line),
-            "stderr has no line {line:?}:\n{}",
-            run.stderr
-        );
-    }
-}
-
 #[test]
 fn bad_values_are_diagnosed_at_their_key() {
     let folder = Folder::with_portrait();
@@ -206,28 +186,25 @@ fn bad_values_are_diagnosed_at_their_key() {
         "[[scene]]\nname = \"one\"\ntrue_peak = 0.5\nlines = [\"Hello.\"]\n\n\
          [[scene]]\nname = \"two\"\nloudness = \"loud\"\nlines = [\"Bye.\"]\n",
     );
-    assert_lines(
-        &folder.render(&["build"]),
-        &[
-            "× `loudness` must be between -70 and -5 LUFS, not -3",
-            "╭─[Renderfile.toml:5:12]",
-            "·             ╰── out of range",
-            "help: integrated loudness in LUFS, e.g. -14 (streaming), -16 (podcasts) or -23 \
+    let run = folder.render(&["build"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    run.assert_lines(&[
+        "× `loudness` must be between -70 and -5 LUFS, not -3",
+        "╭─[Renderfile.toml:5:12]",
+        "·             ╰── out of range",
+        "help: integrated loudness in LUFS, e.g. -14 (streaming), -16 (podcasts) or -23 \
              (broadcast)",
-        ],
-    );
+    ]);
 
     // In a scene, once Renderfile.toml is valid.
     folder.write("Renderfile.toml", RENDERFILE);
     let run = folder.render(&["build"]);
-    assert_lines(
-        &run,
-        &[
-            "× `true_peak` must be between -8 and 0 dBTP, not 0.5",
-            "╭─[projects/talks/project.toml:3:13]",
-            "help: the highest true peak in dBTP, e.g. -1 or -2",
-        ],
-    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    run.assert_lines(&[
+        "× `true_peak` must be between -8 and 0 dBTP, not 0.5",
+        "╭─[projects/talks/project.toml:3:13]",
+        "help: the highest true peak in dBTP, e.g. -1 or -2",
+    ]);
     assert!(
         run.stderr.contains("[projects/talks/project.toml:8:12]"),
         "a string for `loudness` is diagnosed at it:\n{}",

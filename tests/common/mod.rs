@@ -31,6 +31,27 @@ impl Run {
             .map(|(name, _)| name.clone())
             .collect()
     }
+
+    /// stderr's lines without their indentation and miette's nesting arrow (`╰─▶`), so that
+    /// `× no face found ...` matches whether or not it is the cause of another error.
+    pub fn stderr_lines(&self) -> Vec<&str> {
+        (self.stderr.lines())
+            .map(|l| l.trim_start().trim_start_matches("╰─▶").trim())
+            .collect()
+    }
+
+    /// stderr has each of `expected` as a line (indentation aside).
+    #[track_caller]
+    pub fn assert_lines(&self, expected: &[&str]) {
+        let have = self.stderr_lines();
+        for line in expected {
+            assert!(
+                have.contains(line),
+                "stderr has no line {line:?}:\n{}",
+                self.stderr
+            );
+        }
+    }
 }
 
 pub fn repo() -> PathBuf {
@@ -155,6 +176,22 @@ impl Folder {
     }
 
     /// Replaces `from` (which must occur) with `to` in a file.
+    /// `╭─[rel:line:col]`, where miette points at `needle` in `rel` (1-based, columns in
+    /// characters), computed from the file so edits elsewhere in it do not break the tests.
+    pub fn location(&self, rel: &str, needle: &str) -> String {
+        let text = self.read(rel);
+        let offset = text
+            .find(needle)
+            .unwrap_or_else(|| panic!("{rel} does not contain {needle:?}"));
+        let before = &text[..offset];
+        let line = before.matches('\n').count() + 1;
+        let col = before[before.rfind('\n').map_or(0, |i| i + 1)..]
+            .chars()
+            .count()
+            + 1;
+        format!("╭─[{rel}:{line}:{col}]")
+    }
+
     pub fn edit(&self, rel: &str, from: &str, to: &str) {
         let text = self.read(rel);
         assert!(text.contains(from), "{rel} does not contain {from:?}");
