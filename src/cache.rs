@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::loudness::Loudness;
 use crate::error::{Error, Result};
-use crate::files::{hash_file, sync_dir, sync_file, unique_suffix};
+use crate::files::{hash_file, sync_dir, sync_file, unique_suffix, write_json};
 use crate::key::{Key, KeySpec};
 
 /// What an object is and how it was made; written last, so its presence means "complete".
@@ -245,10 +245,8 @@ impl Cache {
                 };
             }
         }
-        let json = serde_json::to_vec_pretty(&record).expect("record serialises");
         let record_path = job_dir.join(RECORD);
-        std::fs::write(&record_path, json)
-            .map_err(|e| Error::io("cannot write", &record_path, e))?;
+        write_json(&record_path, &record)?;
         sync_file(&record_path)?;
         // The folders holding outputs (`voice/`), then the object's own entries.
         for folder in outputs

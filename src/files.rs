@@ -51,6 +51,12 @@ pub fn hash_file(path: &Path) -> Result<Key> {
     Ok(Key(*hasher.finalize().as_bytes()))
 }
 
+/// Writes `value` as pretty JSON (the records and infos a person may read in the cache).
+pub fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
+    let json = serde_json::to_vec_pretty(value).expect("render's own types serialise");
+    std::fs::write(path, json).map_err(|e| Error::io("cannot write", path, e))
+}
+
 /// Writes a small file by writing a sibling temp file and renaming it over the target.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let parent = path.parent().unwrap();

@@ -235,9 +235,7 @@ impl Engine for EpisodeMux {
             .map_err(|e| Error::io("cannot copy", &poster, e))?;
         scene::check_still(job.name, &dir.join(POSTER))?;
         self.captions(job, dir, &inputs, &info)?;
-        let json = serde_json::to_vec_pretty(&info).expect("episode info serialises");
-        let path = dir.join(episode::INFO);
-        std::fs::write(&path, json).map_err(|e| Error::io("cannot write", &path, e))?;
+        crate::files::write_json(&dir.join(episode::INFO), &info)?;
         Ok(Step::Done(Made {
             loudness: Some(normalised.loudness),
             ..Made::cpu(&episode::OUTPUTS)

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use super::loudness::{self, Audio};
 use super::{Engine, Made, Step, Task};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::framing::{self, Framing};
 use crate::manifest::{Background, BurnedCaptions};
 use crate::media;
@@ -207,9 +207,7 @@ impl Engine for SceneMux {
 
         let info = Info::new(&timeline, self.fps, self.width, self.height);
         stills(job.name, dir, &info, pixels)?;
-        let json = serde_json::to_vec_pretty(&info).expect("scene info serialises");
-        let path = dir.join(scene::INFO);
-        std::fs::write(&path, json).map_err(|e| Error::io("cannot write", &path, e))?;
+        crate::files::write_json(&dir.join(scene::INFO), &info)?;
         Ok(Step::Done(Made {
             loudness: Some(normalised.loudness),
             ..Made::cpu(&scene::OUTPUTS)
