@@ -72,12 +72,10 @@ struct Input {
 impl Engine for EpisodeMux {
     fn run(&self, job: &Task, dir: &Path) -> Result<Step> {
         let mut inputs = Vec::with_capacity(self.parts.len());
-        let mut scenes = Vec::new();
         for part in &self.parts {
             if let Part::Scene(i) = part {
-                let (video, captions) = episode::scene_inputs(*i);
+                let (video, _) = episode::scene_inputs(*i);
                 let info = read_info(job, &job.file(&video, scene::INFO)?)?;
-                scenes.push((job.file(&video, scene::OUTPUT)?, info.clone(), captions));
                 inputs.push(Input {
                     file: job.file(&video, scene::OUTPUT)?,
                     still: None,
@@ -88,8 +86,8 @@ impl Engine for EpisodeMux {
                 });
             }
         }
-        let first = (scenes.first())
-            .map(|(_, info, _)| info.clone())
+        let first = (inputs.first())
+            .and_then(|input| input.scene.clone())
             .ok_or_else(|| Error::Other(format!("{} has no scenes", job.name)))?;
         let (fps, width, height) = (first.fps, first.width, first.height);
         // Intro and outro: as many whole frames, at the episode's rate, as they last.
@@ -229,7 +227,9 @@ impl Engine for EpisodeMux {
         loudness::published(job.name, &output, &mut normalised.loudness, deadline)?;
 
         // The poster: the first scene's, a frame from the middle of its first line.
-        let (first_video, _, _) = &scenes[0];
+        let first_video = (inputs.iter().find(|i| i.scene.is_some()))
+            .map(|i| &i.file)
+            .expect("an episode has a scene");
         let poster = first_video.with_file_name(scene::POSTER);
         std::fs::copy(&poster, dir.join(POSTER))
             .map_err(|e| Error::io("cannot copy", &poster, e))?;
