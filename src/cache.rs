@@ -18,6 +18,8 @@ use crate::engine::loudness::Loudness;
 use crate::error::{Error, Result};
 use crate::files::{hash_file, sync_dir, sync_file, unique_suffix, write_json};
 use crate::key::{Key, KeySpec};
+use crate::published::{Entry, Ident, Published};
+use crate::scratch::owned_name;
 
 /// What an object is and how it was made; written last, so its presence means "complete".
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -47,10 +49,6 @@ pub struct OutputFile {
 }
 
 pub const RECORD: &str = "record.json";
-
-/// Marks a copy being published in `out/` (`.<scene>.mp4.tmp-<n>`), for when `out/` is on
-/// another disk than the cache.
-const STAGED: &str = ".tmp-";
 
 #[derive(Clone, Debug)]
 pub struct Cache {
@@ -98,23 +96,11 @@ impl Cache {
         Ok(())
     }
 
-    /// Removes what interrupted builds left under `cache/tmp/`. Only safe under the lock.
-    pub fn sweep_tmp(&self) -> Result<()> {
-        let tmp = self.tmp_dir();
-        let entries = match std::fs::read_dir(&tmp) {
-            Ok(entries) => entries,
-            Err(_) => return Ok(()),
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let result = if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-                std::fs::remove_dir_all(&path)
-            } else {
-                std::fs::remove_file(&path)
-            };
-            result.map_err(|e| Error::io("cannot remove", &path, e))?;
-        }
-        Ok(())
+    /// Removes what interrupted builds and jobs left under `cache/tmp/`: only entries
+    /// render named, and only when their maker is gone (`scratch::sweep`); a `run-job`
+    /// working there now, or a file of the user's, is left alone.
+    pub fn sweep_tmp(&self) -> Result<crate::scratch::Swept> {
+        crate::scratch::sweep(&self.tmp_dir())
     }
 
     /// Whether the object exists (its record is the last thing written).
@@ -201,11 +187,10 @@ impl Cache {
         Ok(())
     }
 
-    /// A fresh private folder under `cache/tmp/` for one job.
+    /// A fresh private folder under `cache/tmp/` for one job, named for its key and its
+    /// maker (`scratch::owned_name`), so a sweep knows whose it is.
     pub fn job_dir(&self, key: &Key) -> Result<PathBuf> {
-        let dir = self
-            .tmp_dir()
-            .join(format!("{}-{}", &key.hex()[..16], unique_suffix()));
+        let dir = self.tmp_dir().join(owned_name(&key.hex()[..16]));
         std::fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create", &dir, e))?;
         Ok(dir)
     }
@@ -260,7 +245,16 @@ impl Cache {
         let target = self.object_dir(&record.key);
         let parent = target.parent().unwrap();
         std::fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;
-        match std::fs::rename(job_dir, &target) {
+        let mut renamed = std::fs::rename(job_dir, &target);
+        if renamed
+            .as_ref()
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+        {
+            // `gc` or `clean` removed the shard folder, empty, between the two calls.
+            std::fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;
+            renamed = std::fs::rename(job_dir, &target);
+        }
+        match renamed {
             Ok(()) => {
                 sync_dir(parent)?;
                 Ok(record)
@@ -281,11 +275,7 @@ impl Cache {
         if !object.exists() {
             return Ok(());
         }
-        let aside = self.tmp_dir().join(format!(
-            "discarded-{}-{}",
-            &key.hex()[..16],
-            unique_suffix()
-        ));
+        let aside = (self.tmp_dir()).join(owned_name(&format!("discarded-{}", &key.hex()[..16])));
         std::fs::rename(&object, &aside).map_err(|e| Error::io("cannot remove", &object, e))?;
         std::fs::remove_dir_all(&aside).map_err(|e| Error::io("cannot remove", &aside, e))
     }
@@ -335,40 +325,76 @@ impl Cache {
         keys
     }
 
-    /// Publishes `source` (an object's file) at `target` atomically. Returns false when
-    /// `target` already is that file, so a no-op build leaves `out/` untouched.
+    /// Publishes `source` (an object's file) at `target` atomically, recording it in the
+    /// ledger of what render published (`published.rs`) before it appears. Returns false
+    /// when `target` already is that file, so a no-op build leaves `out/` untouched.
+    /// A file at `target` that render did not publish (or that was changed since) is never
+    /// replaced: that is an error naming it.
     ///
     /// A hard link staged under `cache/tmp/` when `out/` shares the cache's disk; else a
     /// copy staged beside the target (a rename cannot cross disks), given the object's
     /// mtime so the next build can tell it is the same file without reading it.
-    pub fn publish(&self, source: &Path, target: &Path) -> Result<bool> {
+    pub fn publish(&self, source: &Path, target: &Path, ledger: &mut Published) -> Result<bool> {
         if same_file(source, target) {
+            if !ledger.owns(target) {
+                // Published before the ledger knew it (a power cut between the two).
+                if let Some(ident) = Ident::of_path(target) {
+                    ledger.add_file(target, ident)?;
+                }
+            }
             return Ok(false);
         }
-        let parent = target.parent().unwrap();
-        std::fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;
-        let linked = self.tmp_dir().join(format!("publish-{}", unique_suffix()));
-        let renamed = std::fs::hard_link(source, &linked)
-            .and_then(|()| std::fs::rename(&linked, target))
-            .inspect_err(|_| {
-                let _ = std::fs::remove_file(&linked);
+        if std::fs::symlink_metadata(target).is_ok() && !ledger.owns(target) {
+            return Err(Error::NotRenders {
+                path: relative_to_content(&self.dir, target),
             });
-        if renamed.is_err() {
+        }
+        let previous = ledger.entry(target);
+        let parent = target.parent().unwrap();
+        ledger.create_folders(parent)?;
+        let linked = self.tmp_dir().join(owned_name("publish"));
+        let link = std::fs::hard_link(source, &linked).is_ok();
+        let same_disk = |meta: std::io::Result<std::fs::Metadata>| {
+            meta.is_ok_and(|m| Some(m.dev()) == std::fs::metadata(parent).ok().map(|p| p.dev()))
+        };
+        let staged = if link && same_disk(std::fs::metadata(&linked)) {
+            linked
+        } else {
+            let _ = std::fs::remove_file(&linked);
             // Another disk: a copy, staged in the target's folder so the rename stays on it.
             let name = target.file_name().unwrap().to_string_lossy();
-            let copy = parent.join(format!(".{name}{STAGED}{}", unique_suffix()));
-            copy_synced(source, &copy)
-                .and_then(|()| {
-                    std::fs::rename(&copy, target)
-                        .map_err(|e| Error::io("cannot publish", target, e))
-                })
-                .inspect_err(|_| {
-                    let _ = std::fs::remove_file(&copy);
-                })?;
+            let copy = parent.join(format!(".{name}.render-{}", unique_suffix()));
+            ledger.add_staged(&copy)?;
+            copy_synced(source, &copy).inspect_err(|_| {
+                let _ = std::fs::remove_file(&copy);
+            })?;
+            copy
+        };
+        let ident = Ident::of_path(&staged)
+            .ok_or_else(|| Error::Other(format!("cannot read `{}`", staged.display())))?;
+        ledger.add_file(target, ident)?;
+        if let Err(e) = std::fs::rename(&staged, target) {
+            let _ = std::fs::remove_file(&staged);
+            if let Some(Entry::File(ident)) = previous {
+                ledger.add_file(target, ident)?;
+            }
+            return Err(Error::io("cannot publish", target, e));
+        }
+        if ledger.entry(&staged) == Some(Entry::Staged) {
+            ledger.forget(&staged)?;
         }
         sync_dir(parent)?;
         Ok(true)
     }
+}
+
+/// `path` as the user would write it: relative to the content folder holding `cache_dir`.
+fn relative_to_content(cache_dir: &Path, path: &Path) -> String {
+    let root = cache_dir.parent().unwrap_or(cache_dir);
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .display()
+        .to_string()
 }
 
 /// What publishing did to a file in `out/`.
@@ -400,13 +426,14 @@ impl Cache {
         object_dir: &Path,
         captions_dir: Option<&Path>,
         video: &Path,
+        ledger: &mut Published,
     ) -> Result<Vec<(PathBuf, Change)>> {
         let scene = (crate::stage::scene::published(video).into_iter())
             .map(|(file, target)| (object_dir.join(file), target));
         let captions = (captions_dir.into_iter()).flat_map(|dir| {
             crate::stage::captions::published(video).map(|(file, target)| (dir.join(file), target))
         });
-        self.publish_all(scene.chain(captions))
+        self.publish_all(scene.chain(captions), ledger)
     }
 
     /// Publishes an episode object (`object_dir`) for its video at `video`
@@ -416,10 +443,11 @@ impl Cache {
         &self,
         object_dir: &Path,
         video: &Path,
+        ledger: &mut Published,
     ) -> Result<Vec<(PathBuf, Change)>> {
         let files = (crate::stage::episode::published(video).into_iter())
             .map(|(file, target)| (object_dir.join(file), target));
-        self.publish_all(files)
+        self.publish_all(files, ledger)
     }
 
     /// Publishes each (object file, file in `out/`) pair in order; returns each file it
@@ -427,11 +455,12 @@ impl Cache {
     fn publish_all(
         &self,
         files: impl Iterator<Item = (PathBuf, PathBuf)>,
+        ledger: &mut Published,
     ) -> Result<Vec<(PathBuf, Change)>> {
         let mut changed = Vec::new();
         for (source, target) in files {
-            let existed = target.exists();
-            if self.publish(&source, &target)? {
+            let existed = std::fs::symlink_metadata(&target).is_ok();
+            if self.publish(&source, &target, ledger)? {
                 let change = if existed {
                     Change::Updated
                 } else {
@@ -441,67 +470,6 @@ impl Cache {
             }
         }
         Ok(changed)
-    }
-
-    /// The files in `out/<project>/` that no declared scene publishes any more (the video,
-    /// poster, contact sheet and captions of a renamed or deleted scene); `declared` are the
-    /// videos, their stills and captions are declared with them. Files of other shapes
-    /// (not `.mp4`, `.jpg`, `.srt` or `.vtt`) are not render's. Only reads (`render plan`
-    /// lists them).
-    pub fn undeclared(&self, out: &Path, declared: &[&PathBuf]) -> Vec<PathBuf> {
-        // A set, not a scan of `declared` per file: 6,000 scenes are 36 million compares.
-        let declared: std::collections::HashSet<PathBuf> = (declared.iter())
-            .flat_map(|video| {
-                let captions = crate::stage::captions::published(video).map(|(_, path)| path);
-                let scene = crate::stage::scene::published(video).map(|(_, path)| path);
-                scene.into_iter().chain(captions)
-            })
-            .collect();
-        let mut undeclared = Vec::new();
-        for project in std::fs::read_dir(out).into_iter().flatten().flatten() {
-            // An episode's files lie in `out/` itself, beside the project folders.
-            let episode = (project.path().is_file()).then(|| project.path());
-            let entries = std::fs::read_dir(project.path()).into_iter().flatten();
-            for path in entries.flatten().map(|e| e.path()).chain(episode) {
-                let published = (path.extension())
-                    .is_some_and(|e| ["mp4", "jpg", "srt", "vtt"].iter().any(|x| e == *x));
-                if published && !declared.contains(path.as_path()) && path.is_file() {
-                    undeclared.push(path);
-                }
-            }
-        }
-        undeclared.sort();
-        undeclared
-    }
-
-    /// Removes the files `undeclared` finds, stale staged copies, and then-empty project
-    /// folders. Returns what it removed, relative to the content folder.
-    pub fn unpublish_undeclared(&self, out: &Path, declared: &[&PathBuf]) -> Result<Vec<String>> {
-        let mut removed = Vec::new();
-        let Ok(projects) = std::fs::read_dir(out) else {
-            return Ok(removed);
-        };
-        for path in self.undeclared(out, declared) {
-            std::fs::remove_file(&path).map_err(|e| Error::io("cannot remove", &path, e))?;
-            removed.push(format!(
-                "out/{}",
-                path.strip_prefix(out).unwrap_or(&path).display()
-            ));
-        }
-        for project in projects.flatten().filter(|e| e.path().is_dir()) {
-            let dir = project.path();
-            for entry in std::fs::read_dir(&dir).map_err(|e| Error::io("cannot read", &dir, e))? {
-                let path = entry.map_err(|e| Error::io("cannot read", &dir, e))?.path();
-                let name = path.file_name().unwrap().to_string_lossy();
-                if name.starts_with('.') && name.contains(STAGED) {
-                    // A copy being published when a build was killed.
-                    let _ = std::fs::remove_file(&path);
-                }
-            }
-            // Fails, harmlessly, when the folder still holds something.
-            let _ = std::fs::remove_dir(&dir);
-        }
-        Ok(removed)
     }
 }
 
@@ -569,8 +537,11 @@ mod tests {
         let out = root.path().join("out");
         let video = out.join("demo/talk.mp4");
         let first = object(&root.path().join("a"), "a");
-        let publish = |(scene, captions): &(PathBuf, PathBuf), video: &Path| {
-            cache.publish_scene(scene, Some(captions), video).unwrap()
+        let mut ledger = Published::open(root.path(), &cache.dir).unwrap();
+        let mut publish = |(scene, captions): &(PathBuf, PathBuf), video: &Path| {
+            cache
+                .publish_scene(scene, Some(captions), video, &mut ledger)
+                .unwrap()
         };
 
         let changes = |published: Vec<(PathBuf, Change)>| -> Vec<(String, Change)> {
@@ -604,12 +575,38 @@ mod tests {
         assert!(updated.iter().all(|(_, c)| *c == Change::Updated));
         assert_eq!(updated.len(), 5);
 
+        // A file render did not publish is never replaced.
+        let mine = out.join("demo/mine.mp4");
+        std::fs::write(&mine, "mine").unwrap();
+        let refused = cache.publish_scene(&first.0, Some(&first.1), &mine, &mut ledger);
+        assert_eq!(
+            refused.unwrap_err().to_string(),
+            "`out/demo/mine.mp4` is a file render did not publish; render never replaces it"
+        );
+        assert_eq!(std::fs::read_to_string(&mine).unwrap(), "mine");
+        std::fs::remove_file(&mine).unwrap();
+
         // Undeclared: the video, both stills and both captions go; what render did not
         // publish stays.
         std::fs::write(out.join("demo/notes.txt"), "mine").unwrap();
         let other = out.join("demo/other.mp4");
+        let mut publish = |(scene, captions): &(PathBuf, PathBuf), video: &Path| {
+            cache
+                .publish_scene(scene, Some(captions), video, &mut ledger)
+                .unwrap()
+        };
         publish(&first, &other);
-        let removed = cache.unpublish_undeclared(&out, &[&other]).unwrap();
+        let declared: std::collections::HashSet<PathBuf> =
+            (scene::published(&other).into_iter().map(|(_, p)| p))
+                .chain(crate::stage::captions::published(&other).map(|(_, p)| p))
+                .collect();
+        let removed = ledger.unpublish_undeclared(&declared).unwrap();
+        let removed: Vec<String> = (removed.into_iter())
+            .map(|r| match r {
+                crate::published::Unpublished::Removed(p) => p,
+                other => panic!("{other:?}"),
+            })
+            .collect();
         assert_eq!(
             removed,
             [

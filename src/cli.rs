@@ -90,8 +90,15 @@ pub enum Command {
     /// Write out/report.html again from the last build (every build writes it): each scene
     /// with its poster, what was made and failed, what changed in out/, recent builds
     Report(FolderArg),
-    /// Remove everything render made: cache/ and out/
-    Clean(FolderArg),
+    /// Remove what render made: its objects and state in cache/, the files it published in
+    /// out/ (never a file of yours, never through a symlink); lists what it removes
+    Clean {
+        #[command(flatten)]
+        folder: FolderArg,
+        /// List what would be removed, and remove nothing
+        #[arg(short = 'n', long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, clap::Args)]

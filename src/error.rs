@@ -115,6 +115,14 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// A declared scene or episode publishes to a path that holds a file render did not
+    /// put there (or that was changed since): render never replaces it.
+    #[error("`{path}` is a file render did not publish; render never replaces it")]
+    #[diagnostic(help(
+        "move or rename your file, then build again (render publishes a declared scene's video, poster, contact sheet and captions at that path)"
+    ))]
+    NotRenders { path: String },
+
     #[error("interrupted")]
     Interrupted,
 

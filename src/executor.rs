@@ -78,7 +78,15 @@ pub fn run_here(job: &Job) -> Result<bool> {
         }
     }
     for (name, dir) in &job.inputs {
-        if !dir.join(crate::cache::RECORD).is_file() {
+        // `gc` moves an object aside before it deletes it, and back when a job registered
+        // for it meanwhile: a moment's absence is not yet a missing input.
+        let present = || dir.join(crate::cache::RECORD).is_file();
+        let mut tries = 0;
+        while !present() && tries < 20 {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            tries += 1;
+        }
+        if !present() {
             return Err(Error::Other(format!(
                 "{}: its input `{name}` is not in the cache (`{}`); run that job first",
                 job.name,

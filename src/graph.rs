@@ -9,7 +9,7 @@
 //! missing from the cache, and the reason (`build_log`) compares its key spec with the one
 //! the same artifact had at the last build.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 
 use crate::cache::{Cache, Check};
@@ -54,6 +54,21 @@ impl Node {
 
     pub fn kind(&self) -> ArtifactKind {
         self.job.kind()
+    }
+
+    /// Every file in `out/` this node publishes: a scene's video, poster, contact sheet and
+    /// captions; an episode's video, poster and captions.
+    pub fn published_files(&self) -> Vec<PathBuf> {
+        let mut files = Vec::new();
+        for video in &self.publish {
+            if self.kind() == ArtifactKind::Episode {
+                files.extend(crate::stage::episode::published(video).map(|(_, p)| p));
+            } else {
+                files.extend(crate::stage::scene::published(video).map(|(_, p)| p));
+                files.extend(crate::stage::captions::published(video).map(|(_, p)| p));
+            }
+        }
+        files
     }
 }
 
@@ -225,6 +240,14 @@ impl Graph {
     /// files' sizes). With `verify` (`build --verify`), every object behind the scenes is
     /// re-hashed instead, and a damaged one is made again even where nothing reads it now,
     /// so a green verified build means the whole cache behind its videos is sound.
+    /// Every file in `out/` the declared scenes and episodes publish.
+    pub fn published_files(&self) -> HashSet<PathBuf> {
+        (self.nodes.iter())
+            .filter(|n| !n.publish.is_empty())
+            .flat_map(Node::published_files)
+            .collect()
+    }
+
     pub fn stale(&self, verify: bool) -> Stale {
         use rayon::prelude::*;
         let mut make = vec![false; self.nodes.len()];

@@ -26,7 +26,7 @@ use crate::error::{Error, Result};
 use crate::files::write_atomically;
 use crate::key::Key;
 
-const FILE: &str = "history.jsonl";
+pub const FILE: &str = "history.jsonl";
 const USED: &str = "used";
 /// The format of a record; a reader skips records of another version.
 pub const VERSION: u32 = 1;

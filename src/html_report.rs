@@ -82,6 +82,13 @@ impl Scene {
     }
 }
 
+/// Names render as the page's maker, so `out/report.html` is replaced only when it is
+/// render's page (`published::is_report`), never a user's file of that name.
+pub const GENERATOR: &str = "<meta name=\"generator\" content=\"render\">";
+
+/// How pages before [`GENERATOR`] began their title.
+pub const OLD_TITLE: &str = "<title>render: build of ";
+
 /// The whole page.
 pub fn render(page: &Page) -> String {
     let build = page.build;
@@ -89,7 +96,7 @@ pub fn render(page: &Page) -> String {
     let failed = !build.failures.is_empty() || build.exit != 0;
     let _ = write!(
         html,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n{GENERATOR}\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>render: build of {}</title>\n<style>{CSS}</style>\n</head>\n\
          <body class=\"{}\">\n<header>\n<h1>Build of {} UTC</h1>\n<p class=\"verdict\">{}</p>\n</header>\n",

@@ -37,8 +37,10 @@ pub mod media;
 pub mod media_check;
 pub mod plan;
 pub mod process;
+pub mod published;
 pub mod report;
 pub mod scheduler;
+pub mod scratch;
 pub mod sources;
 pub mod stage;
 pub mod target;
@@ -96,6 +98,9 @@ pub fn run() -> i32 {
             commands::gc::run(dir, *dry_run, *keep_builds, *max_size)
         }),
         cli::Command::Report(dir) => commands::with_folder(folder(dir), commands::report::run),
-        cli::Command::Clean(dir) => commands::with_folder(folder(dir), commands::clean::run),
+        cli::Command::Clean {
+            folder: dir,
+            dry_run,
+        } => commands::with_folder(folder(dir), |dir| commands::clean::run(dir, *dry_run)),
     }
 }

@@ -329,7 +329,12 @@ fn dry_run_makes_nothing_and_clean_removes_what_render_made() {
     folder.build();
     let clean = folder.render(&["clean"]);
     assert_eq!(clean.code, 0);
-    assert_eq!(clean.stderr, "render: removed cache/ and out/\n");
+    // Each of the 10 published files, the report, the objects, the history and 5 state
+    // files or sets; out/ and its project folder, which render made, go once empty.
+    assert_eq!(clean.stderr, "render: removed 20 things made by render\n");
+    assert!(clean
+        .stdout
+        .contains("removed out/demo/welcome.mp4\nremoved out/demo/welcome.sheet.jpg\n"));
     assert!(!folder.file("out").exists() && !folder.file("cache/objects").exists());
     assert!(folder
         .render(&["plan"])

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::mem::ManuallyDrop;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use crate::build_log::BuildLog;
@@ -14,6 +14,7 @@ use crate::executor;
 use crate::graph::{Graph, Node};
 use crate::history::{self, History};
 use crate::lock::BuildLock;
+use crate::published::{Published, Unpublished};
 use crate::report::{ArtifactReport, Progress, Summary, Task};
 use crate::scheduler::{self, Event, Lane, Outcome};
 
@@ -50,6 +51,7 @@ pub fn run(args: &BuildArgs) -> i32 {
         let _lock = BuildLock::acquire(&cache.dir)?;
         cache.prepare()?;
         cache.sweep_tmp()?;
+        let mut ledger = Published::open(&manifest.root, &cache.dir)?;
         let hashes_path = cache.state_dir().join("sources.json");
         let device = commands::device(&manifest)?;
         let graph = ManuallyDrop::new(Graph::from_manifest(&manifest, &hashes, device)?);
@@ -143,7 +145,7 @@ pub fn run(args: &BuildArgs) -> i32 {
         let mut failed_publish = false;
         // Each scene is published as soon as it is made (below); reused ones first.
         let mut publish_scene = |node: &Node, progress: &Progress| {
-            let (changed, errors) = publish(&cache, &manifest.root, &graph, node);
+            let (changed, errors) = publish(&cache, &mut ledger, &manifest.root, &graph, node);
             summary.published += changed.len();
             changes.extend(changed);
             for error in errors {
@@ -239,14 +241,20 @@ pub fn run(args: &BuildArgs) -> i32 {
         last.save()?;
         // Only a build that saw every scene may say which videos are no longer declared.
         if !partial && targets.is_empty() && !crate::process::interrupted() {
-            let declared: Vec<&PathBuf> = graph.nodes.iter().flat_map(|n| &n.publish).collect();
-            for stale in cache.unpublish_undeclared(&manifest.root.join("out"), &declared)? {
-                let what = crate::stage::episode::owner_of_published(Path::new(&stale));
-                eprintln!("render: removed {stale} (its {what} is no longer declared)");
-                changes.push(history::OutChange {
-                    path: stale,
-                    change: "removed".into(),
-                });
+            for done in ledger.unpublish_undeclared(&graph.published_files())? {
+                match done {
+                    Unpublished::Removed(stale) => {
+                        let what = crate::stage::episode::owner_of_published(Path::new(&stale));
+                        eprintln!("render: removed {stale} (its {what} is no longer declared)");
+                        changes.push(history::OutChange {
+                            path: stale,
+                            change: "removed".into(),
+                        });
+                    }
+                    Unpublished::Changed(left) => eprintln!(
+                        "render: left {left}: render published it, but it was changed since, so it is yours now"
+                    ),
+                }
             }
         }
         summary.gpu_lane = lane_events;
@@ -296,6 +304,7 @@ pub fn run(args: &BuildArgs) -> i32 {
 /// be published.
 fn publish(
     cache: &Cache,
+    ledger: &mut Published,
     root: &Path,
     graph: &Graph,
     node: &Node,
@@ -306,9 +315,9 @@ fn publish(
     let mut errors = Vec::new();
     for target in &node.publish {
         let published = if node.kind() == crate::key::ArtifactKind::Episode {
-            cache.publish_episode(&object, target)
+            cache.publish_episode(&object, target, ledger)
         } else {
-            cache.publish_scene(&object, captions.as_deref(), target)
+            cache.publish_scene(&object, captions.as_deref(), target, ledger)
         };
         match published {
             Ok(published) => {

@@ -1,49 +1,366 @@
-//! `render clean`: removes what render made (cache/ and out/), under the build lock so a
-//! running build is never pulled out from under.
+//! `render clean`: removes what render made, and only that — the objects, quarantine,
+//! history and state in `cache/`, the files it published in `out/` (`published.rs`'s
+//! ledger: still as render left them) and the folders it created there, once empty.
+//!
+//! Why so careful: `clean` runs in folders people keep other things in. It needs a content
+//! folder that loads (a `Renderfile.toml` that parses and declares a project: an empty one
+//! in a home folder, found from below, is not enough), takes the build lock, leaves what a
+//! running `render run-job` reads or writes (`scratch::InUse`), never deletes through a
+//! symlink (a `cache` linked to a shared disk is left whole: other folders may share it),
+//! prints each thing it removes, and lists what it left because it is not render's.
+//! `-n` lists without removing and takes no lock.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::cache::Cache;
 use crate::commands;
 use crate::error::{Error, Result};
+use crate::files::human_bytes;
 use crate::lock::BuildLock;
+use crate::manifest;
+use crate::published::{is_report, Published};
+use crate::scratch::{self, InUse};
 
-pub fn run(dir: &Path) -> i32 {
+/// The files render keeps in `cache/state/` (besides the `used/` sets).
+const STATE_FILES: [&str; 4] = ["sources.json", "tools.json", "build-log", "published"];
+
+pub fn run(dir: &Path, dry_run: bool) -> i32 {
     let result = (|| -> Result<i32> {
         let root = commands::content_root(dir)?;
-        if !root.join("Renderfile.toml").is_file() {
-            // Refuse to delete folders of something that is not a content folder.
-            return Err(Error::Other(format!(
-                "{} has no Renderfile.toml; refusing to clean it",
-                root.display()
-            )));
+        let loaded = manifest::load(&root).map_err(|errors| {
+            errors.into_iter().for_each(|e| commands::report(e.into()));
+            refuse(&root, "its Renderfile.toml does not load (above)")
+        })?;
+        if loaded.manifest.projects.is_empty() {
+            loaded
+                .errors
+                .into_iter()
+                .for_each(|e| commands::report(e.into()));
+            return Err(refuse(&root, "it declares no project"));
         }
         let cache = Cache::new(&root);
-        let lock = BuildLock::acquire(&cache.dir)?;
-        let out = root.join("out");
-        if out.exists() {
-            std::fs::remove_dir_all(&out).map_err(|e| Error::io("cannot remove", &out, e))?;
+        let _lock = if dry_run {
+            None
+        } else {
+            Some(BuildLock::acquire(&cache.dir)?)
+        };
+        let mut clean = Clean {
+            root: root.clone(),
+            dry_run,
+            removed: Vec::new(),
+            left: Vec::new(),
+        };
+        clean.out(&cache)?;
+        clean.cache(&cache)?;
+        let verb = if dry_run { "would remove" } else { "removed" };
+        for line in &clean.removed {
+            println!("{verb} {line}");
         }
-        for entry in
-            std::fs::read_dir(&cache.dir).map_err(|e| Error::io("cannot read", &cache.dir, e))?
-        {
-            let path = entry
-                .map_err(|e| Error::io("cannot read", &cache.dir, e))?
-                .path();
-            if path.file_name() == Some("lock".as_ref()) {
-                continue;
-            }
-            let removed = if path.is_dir() {
-                std::fs::remove_dir_all(&path)
-            } else {
-                std::fs::remove_file(&path)
-            };
-            removed.map_err(|e| Error::io("cannot remove", &path, e))?;
+        for line in &clean.left {
+            println!("left {line}");
         }
-        // The lock file stays: a build waiting on it must lock the same file as any later one.
-        drop(lock);
-        eprintln!("render: removed cache/ and out/");
+        let left = if clean.left.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; left {} that {} not render's or in use (listed)",
+                plural(clean.left.len(), "thing"),
+                if clean.left.len() == 1 { "is" } else { "are" }
+            )
+        };
+        eprintln!(
+            "render: {verb} {} made by render{left}",
+            plural(clean.removed.len(), "thing")
+        );
         Ok(0)
     })();
     commands::exit_code(result)
+}
+
+fn refuse(root: &Path, why: &str) -> Error {
+    Error::Other(format!(
+        "refusing to clean `{}`: {why}; clean removes only what render made in a content folder it can load, and removed nothing",
+        root.display()
+    ))
+}
+
+struct Clean {
+    root: PathBuf,
+    dry_run: bool,
+    /// What went (or would go), as lines: a path relative to the content folder, and what.
+    removed: Vec<String>,
+    /// What stayed, and why.
+    left: Vec<String>,
+}
+
+impl Clean {
+    fn relative(&self, path: &Path) -> String {
+        commands::relative(&self.root, path)
+    }
+
+    /// The files render published (still as it left them), its report, then its folders.
+    fn out(&mut self, cache: &Cache) -> Result<()> {
+        let out = self.root.join("out");
+        let mut ledger = if self.dry_run {
+            Published::read(&self.root, &cache.dir)
+        } else {
+            Published::open(&self.root, &cache.dir)?
+        };
+        let report = out.join(commands::report::FILE);
+        let report_is_ours =
+            std::fs::symlink_metadata(&report).is_ok_and(|m| m.is_file()) && is_report(&report);
+        if report_is_ours {
+            if !self.dry_run {
+                std::fs::remove_file(&report)
+                    .map_err(|e| Error::io("cannot remove", &report, e))?;
+            }
+            self.removed.push(self.relative(&report));
+        }
+        let (files, folders, changed) = ledger.remove_all(self.dry_run)?;
+        self.removed.extend(files);
+        self.removed
+            .extend(folders.into_iter().map(|f| format!("{f}/")));
+        for path in changed {
+            self.left.push(format!(
+                "{path} (render published it, but it was changed since)"
+            ));
+        }
+        drop(ledger);
+        let foreign = Published::read(&self.root, &cache.dir).not_renders();
+        for path in foreign {
+            if !self.left.iter().any(|l| l.starts_with(&format!("{path} "))) {
+                self.left.push(format!("{path} (not render's)"));
+            }
+        }
+        Ok(())
+    }
+
+    /// render's own entries in `cache/`; never through a link.
+    fn cache(&mut self, cache: &Cache) -> Result<()> {
+        let dir = &cache.dir;
+        let Ok(meta) = std::fs::symlink_metadata(dir) else {
+            return Ok(());
+        };
+        if meta.is_symlink() {
+            let target = std::fs::read_link(dir).unwrap_or_default();
+            self.left.push(format!(
+                "cache/ (a link to `{}`: clean does not delete through it, other folders may share it; `render gc` removes what this folder does not need)",
+                target.display()
+            ));
+            return Ok(());
+        }
+        let in_use = InUse::read(dir);
+        self.objects(cache, &in_use)?;
+        if !in_use.jobs.is_empty() {
+            self.left.push(format!(
+                "what running jobs read and make (render run-job): {}",
+                in_use.describe()
+            ));
+        }
+        self.quarantine(cache)?;
+        self.tmp(cache)?;
+        let jobs = scratch::jobs_dir(dir);
+        self.remove_if_empty(&jobs);
+        self.state(cache)?;
+        let history = dir.join(crate::history::FILE);
+        if std::fs::symlink_metadata(&history).is_ok_and(|m| m.is_file()) {
+            self.remove(&history, String::new())?;
+        }
+        // The lock stays: a build waiting on it must lock the same file as any later one.
+        let known = ["objects", "quarantine", "tmp", "state", "jobs", "lock"];
+        for entry in read_dir(dir) {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let rel = self.relative(&entry.path());
+            if !known.contains(&name.as_str()) && name != crate::history::FILE {
+                self.left.push(format!("{rel} (not render's)"));
+            } else if !self.dry_run && name != "lock" && is_real_dir(&entry.path()) {
+                self.left.push(format!(
+                    "{rel}/ (what it still holds is not render's, or in use)"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn objects(&mut self, cache: &Cache, in_use: &InUse) -> Result<()> {
+        let objects = cache.objects_dir();
+        if !is_real_dir(&objects) {
+            return Ok(());
+        }
+        let (mut count, mut bytes) = (0, 0);
+        for shard in read_dir(&objects) {
+            let shard_path = shard.path();
+            let shard_name = shard.file_name().to_string_lossy().into_owned();
+            if !(is_real_dir(&shard_path) && is_hex(&shard_name, 2)) {
+                continue;
+            }
+            for object in read_dir(&shard_path) {
+                let path = object.path();
+                let name = object.file_name().to_string_lossy().into_owned();
+                let Some(key) = crate::key::Key::from_hex(&name) else {
+                    continue;
+                };
+                if !is_real_dir(&path) || in_use.keys.contains(&key) {
+                    continue;
+                }
+                bytes += scratch::bytes_of(&path);
+                count += 1;
+                if !self.dry_run {
+                    // Out of objects/ in one rename, then deleted.
+                    let aside = cache.tmp_dir().join(scratch::owned_name("clean"));
+                    std::fs::create_dir_all(cache.tmp_dir())
+                        .map_err(|e| Error::io("cannot create", cache.tmp_dir(), e))?;
+                    std::fs::rename(&path, &aside)
+                        .map_err(|e| Error::io("cannot remove", &path, e))?;
+                    scratch::remove_entry(&aside)?;
+                }
+            }
+            self.remove_if_empty(&shard_path);
+        }
+        if count > 0 {
+            self.removed.push(format!(
+                "cache/objects/ ({}, {})",
+                plural(count, "object"),
+                human_bytes(bytes)
+            ));
+        }
+        self.remove_if_empty(&objects);
+        Ok(())
+    }
+
+    /// `cache/quarantine/<key>-<pid>-<n>/`: damaged objects render moved aside.
+    fn quarantine(&mut self, cache: &Cache) -> Result<()> {
+        let dir = cache.quarantine_dir();
+        if !is_real_dir(&dir) {
+            return Ok(());
+        }
+        let (mut count, mut bytes) = (0, 0);
+        for entry in read_dir(&dir) {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let ours = name.len() > 65 && is_hex(&name[..64], 64) && name[64..].starts_with('-');
+            if ours && is_real_dir(&entry.path()) {
+                count += 1;
+                bytes += scratch::bytes_of(&entry.path());
+                if !self.dry_run {
+                    scratch::remove_entry(&entry.path())?;
+                }
+            }
+        }
+        if count > 0 {
+            self.removed.push(format!(
+                "cache/quarantine/ ({}, {})",
+                plural(count, "damaged object"),
+                human_bytes(bytes)
+            ));
+        }
+        self.remove_if_empty(&dir);
+        Ok(())
+    }
+
+    /// `cache/tmp/` (or the folder it links to): the entries render named whose makers
+    /// are gone.
+    fn tmp(&mut self, cache: &Cache) -> Result<()> {
+        let dir = cache.tmp_dir();
+        if self.dry_run || !dir.is_dir() {
+            return Ok(());
+        }
+        let swept = scratch::sweep(&dir)?;
+        if swept.removed > 0 {
+            self.removed.push(format!(
+                "cache/tmp/: {} left by interrupted builds ({})",
+                plural(swept.removed, "job folder"),
+                human_bytes(swept.bytes)
+            ));
+        }
+        // Not a link: only a folder of render's own, and only when empty.
+        self.remove_if_empty(&dir);
+        Ok(())
+    }
+
+    /// `cache/state/`: the files render keeps there, its `used/` sets, and what an
+    /// interrupted atomic write of one of them left.
+    fn state(&mut self, cache: &Cache) -> Result<()> {
+        let dir = cache.state_dir();
+        if !is_real_dir(&dir) {
+            return Ok(());
+        }
+        for entry in read_dir(&dir) {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let leftover = STATE_FILES
+                .iter()
+                .any(|f| name.starts_with(&format!(".{f}.tmp-")));
+            let is_file = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file());
+            if is_file && (STATE_FILES.contains(&name.as_str()) || leftover) {
+                self.remove(&path, String::new())?;
+            }
+        }
+        let used = crate::history::History::of(cache).used_dir().to_path_buf();
+        if is_real_dir(&used) {
+            let mut count = 0;
+            for entry in read_dir(&used) {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let path = entry.path();
+                let digest = is_hex(&name, 64);
+                let leftover = name.starts_with('.') && name.contains(".tmp-");
+                if (digest || leftover)
+                    && std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file())
+                {
+                    count += 1;
+                    if !self.dry_run {
+                        std::fs::remove_file(&path)
+                            .map_err(|e| Error::io("cannot remove", &path, e))?;
+                    }
+                }
+            }
+            if count > 0 {
+                self.removed
+                    .push(format!("cache/state/used/ ({})", plural(count, "used set")));
+            }
+            self.remove_if_empty(&used);
+        }
+        self.remove_if_empty(&dir);
+        Ok(())
+    }
+
+    /// Removes one file render made, and says so (`what`: a note after its path).
+    fn remove(&mut self, path: &Path, what: String) -> Result<()> {
+        if !self.dry_run {
+            std::fs::remove_file(path).map_err(|e| Error::io("cannot remove", path, e))?;
+        }
+        self.removed.push(format!("{}{what}", self.relative(path)));
+        Ok(())
+    }
+
+    /// Removes a folder render made when nothing is left in it (silently: what it held
+    /// was listed).
+    fn remove_if_empty(&self, dir: &Path) {
+        if !self.dry_run && is_real_dir(dir) {
+            // Fails, harmlessly, when something (the user's, or in use) is still there.
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+fn read_dir(dir: &Path) -> Vec<std::fs::DirEntry> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .collect();
+    entries.sort_by_key(|e| e.file_name());
+    entries
+}
+
+/// A folder itself, not a link to one.
+fn is_real_dir(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir())
+}
+
+fn is_hex(name: &str, len: usize) -> bool {
+    name.len() == len && name.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn plural(n: usize, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
 }

@@ -18,11 +18,12 @@ use std::path::Path;
 use crate::cache::Cache;
 use crate::commands;
 use crate::error::{Error, Result};
-use crate::files::{human_bytes, unique_suffix};
+use crate::files::human_bytes;
 use crate::graph::Graph;
 use crate::history::{self, History};
 use crate::key::Key;
 use crate::lock::BuildLock;
+use crate::scratch::{owned_name, InUse};
 use crate::upkeep::{self, Keep, Survey};
 
 pub fn run(dir: &Path, dry_run: bool, keep_builds: Option<usize>, max_size: Option<u64>) -> i32 {
@@ -59,6 +60,11 @@ pub fn run(dir: &Path, dry_run: bool, keep_builds: Option<usize>, max_size: Opti
                 return Ok(code);
             }
         };
+        // A `run-job` running beside us (it takes no lock) reads its inputs and commits
+        // its object: both stay, as if declared.
+        let in_use = InUse::read(&cache.dir);
+        let mut needed = needed;
+        needed.extend(in_use.keys.iter().copied());
         let keep = Keep::from_flag(keep_builds, history::now());
         let survey = Survey::take(&cache, &needed, keep);
         crate::process::check_interrupted()?;
@@ -68,19 +74,19 @@ pub fn run(dir: &Path, dry_run: bool, keep_builds: Option<usize>, max_size: Opti
             lines.iter().for_each(|(_, line)| println!("{line}"));
         } else {
             cache.prepare()?;
-            let (_, swept) = upkeep::entries_and_bytes(&cache.tmp_dir());
-            cache.sweep_tmp()?;
-            if swept > 0 {
+            let swept = cache.sweep_tmp()?;
+            if swept.removed > 0 {
                 eprintln!(
                     "render: cleared cache/tmp/ ({} left by interrupted builds)",
-                    human_bytes(swept)
+                    human_bytes(swept.bytes)
                 );
             }
             // Each line once its object is gone: after an error, the list is what went.
             for (i, line) in &lines {
                 crate::process::check_interrupted()?;
-                remove(&cache, &survey.objects[*i].key)?;
-                println!("{line}");
+                if remove(&cache, &survey.objects[*i].key)? {
+                    println!("{line}");
+                }
             }
             remove_empty_shards(&cache);
             forget_used_sets(&cache, &survey)?;
@@ -110,6 +116,13 @@ pub fn run(dir: &Path, dry_run: bool, keep_builds: Option<usize>, max_size: Opti
             human_bytes(gone_bytes),
             human_bytes(left_bytes),
         );
+        if !in_use.jobs.is_empty() {
+            eprintln!(
+                "render: {} what running jobs read and make (render run-job): {}",
+                if dry_run { "would keep" } else { "kept" },
+                in_use.describe(),
+            );
+        }
         if let (Some(over), Some(max)) = (plan.over, max_size) {
             eprintln!(
                 "render: the cache {stay} at {}, over --max-size {}: the rest is needed by the \
@@ -181,12 +194,18 @@ fn lines(cache: &Cache, survey: &Survey, plan: &upkeep::Plan) -> Vec<(usize, Str
         .collect()
 }
 
-/// Moves the object out of `objects/` in one rename, then deletes it.
-fn remove(cache: &Cache, key: &Key) -> Result<()> {
+/// Moves the object out of `objects/` in one rename, then deletes it — unless a `run-job`
+/// registered since the survey reads it: then it goes back. Returns whether it went.
+fn remove(cache: &Cache, key: &Key) -> Result<bool> {
     let dir = cache.object_dir(key);
-    let aside = (cache.tmp_dir()).join(format!("gc-{}-{}", &key.hex()[..16], unique_suffix()));
+    let aside = (cache.tmp_dir()).join(owned_name(&format!("gc-{}", &key.hex()[..16])));
     std::fs::rename(&dir, &aside).map_err(|e| Error::io("cannot remove", &dir, e))?;
-    std::fs::remove_dir_all(&aside).map_err(|e| Error::io("cannot remove", &aside, e))
+    if InUse::read(&cache.dir).keys.contains(key) {
+        std::fs::rename(&aside, &dir).map_err(|e| Error::io("cannot restore", &dir, e))?;
+        return Ok(false);
+    }
+    crate::scratch::remove_entry(&aside)?;
+    Ok(true)
 }
 
 /// Shard folders (`objects/<2 hex>/`) left empty.
@@ -203,7 +222,9 @@ fn forget_used_sets(cache: &Cache, survey: &Survey) -> Result<()> {
     for entry in std::fs::read_dir(history.used_dir()).into_iter().flatten() {
         let Ok(entry) = entry else { continue };
         let name = entry.file_name().to_string_lossy().into_owned();
-        if !survey.kept_sets.contains(&name) {
+        // Only the sets render wrote (named by their digest): anything else is not ours.
+        let digest = name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit());
+        if digest && !survey.kept_sets.contains(&name) {
             let path = entry.path();
             std::fs::remove_file(&path).map_err(|e| Error::io("cannot remove", &path, e))?;
         }

@@ -11,6 +11,7 @@ use crate::cache::Cache;
 use crate::commands;
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Stale};
+use crate::published::Published;
 use crate::stage::{captions, scene};
 
 /// What `plan` (or `build -n`) is asked.
@@ -86,6 +87,9 @@ pub enum OutChange {
     Replace(PathBuf),
     /// A file of a scene that is no longer declared.
     Remove(PathBuf),
+    /// A file render did not publish where a declared scene publishes: the build stops
+    /// there (render never replaces it).
+    Blocked(PathBuf),
 }
 
 /// What the next build would publish and remove in out/: every scene to be made, every
@@ -98,6 +102,7 @@ fn out_changes(
     root: &Path,
     sweep: bool,
 ) -> Vec<OutChange> {
+    let ledger = Published::read(root, &cache.dir);
     let mut changes = Vec::new();
     for (i, node) in graph.nodes.iter().enumerate() {
         let object = cache.object_dir(&node.key());
@@ -123,16 +128,17 @@ fn out_changes(
             if !make && cache.is_published(&source, &target) {
                 continue;
             }
-            changes.push(if target.exists() {
+            changes.push(if std::fs::symlink_metadata(&target).is_err() {
+                OutChange::Add(target)
+            } else if ledger.owns(&target) {
                 OutChange::Replace(target)
             } else {
-                OutChange::Add(target)
+                OutChange::Blocked(target)
             });
         }
     }
     if sweep {
-        let declared: Vec<&PathBuf> = graph.nodes.iter().flat_map(|n| &n.publish).collect();
-        let undeclared = cache.undeclared(&root.join("out"), &declared);
+        let undeclared = ledger.undeclared(&graph.published_files());
         changes.extend(undeclared.into_iter().map(OutChange::Remove));
     }
     changes
@@ -161,7 +167,7 @@ fn print(
             None => println!("{}: {}", node.name(), last.reason(node)),
         }
     }
-    let (mut publish, mut remove) = (0, 0);
+    let (mut publish, mut remove, mut blocked) = (0, 0, 0);
     for change in changes {
         let removal;
         let (path, what) = match change {
@@ -173,9 +179,14 @@ fn print(
                 removal = format!("remove (its {owner} is no longer declared)");
                 (path, removal.as_str())
             }
+            OutChange::Blocked(path) => (
+                path,
+                "blocked: a file render did not publish is there, and render never replaces it (move it away)",
+            ),
         };
         match change {
             OutChange::Remove(_) => remove += 1,
+            OutChange::Blocked(_) => blocked += 1,
             _ => publish += 1,
         }
         println!("{}: {what}", commands::relative(root, path));
@@ -185,7 +196,11 @@ fn print(
         return false;
     }
     let mut line = format!("{} of {} artifacts to make", stale.len(), graph.nodes.len());
-    for (count, what) in [(publish, "to publish"), (remove, "to remove")] {
+    for (count, what) in [
+        (publish, "to publish"),
+        (remove, "to remove"),
+        (blocked, "blocked by files render did not publish"),
+    ] {
         if count > 0 {
             let files = if count == 1 { "file" } else { "files" };
             line.push_str(&format!(", {count} {files} in out/ {what}"));

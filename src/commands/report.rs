@@ -131,6 +131,13 @@ pub fn write(manifest: &Manifest) -> Result<PathBuf> {
         scenes: &scenes,
     });
     let path = out.join(FILE);
+    let exists = std::fs::symlink_metadata(&path);
+    let ours = exists.as_ref().is_ok_and(|m| m.is_file()) && crate::published::is_report(&path);
+    if exists.is_ok() && !ours {
+        return Err(Error::Other(format!(
+            "`out/{FILE}` is not a page render wrote, so render does not replace it: move it away, then run `render report`"
+        )));
+    }
     write_atomically(&path, html.as_bytes())?;
     Ok(path)
 }

@@ -18,6 +18,7 @@ use crate::files::human_bytes;
 use crate::graph::Graph;
 use crate::history;
 use crate::key::{ArtifactKind, Key};
+use crate::published::Published;
 use crate::upkeep::{self, Keep, Survey};
 
 /// The kinds in the order a line is made.
@@ -100,6 +101,14 @@ pub fn run(dir: &Path) -> i32 {
             out.push_str(
                 "(scenes with configuration errors are left out: what they need cannot be told)\n",
             );
+        }
+        // What render will never remove or replace in out/ (`published.rs`).
+        let foreign = Published::read(&manifest.root, &cache.dir).not_renders();
+        if !foreign.is_empty() {
+            out.push_str("\nin out/, not render's (never removed or replaced by render):\n");
+            for path in &foreign {
+                out.push_str(&format!("  {path}\n"));
+            }
         }
         print!("{out}");
         Ok(if partial { commands::EXIT_CONFIG } else { 0 })
