@@ -339,7 +339,7 @@ impl Cache {
             if !ledger.owns(target) {
                 // Published before the ledger knew it (a power cut between the two).
                 if let Some(ident) = Ident::of_path(target) {
-                    ledger.add_file(target, ident)?;
+                    ledger.add_file(target, ident, object_of(source))?;
                 }
             }
             return Ok(false);
@@ -372,11 +372,11 @@ impl Cache {
         };
         let ident = Ident::of_path(&staged)
             .ok_or_else(|| Error::Other(format!("cannot read `{}`", staged.display())))?;
-        ledger.add_file(target, ident)?;
+        ledger.add_file(target, ident, object_of(source))?;
         if let Err(e) = std::fs::rename(&staged, target) {
             let _ = std::fs::remove_file(&staged);
-            if let Some(Entry::File(ident)) = previous {
-                ledger.add_file(target, ident)?;
+            if let Some(Entry::File(ident, object)) = previous {
+                ledger.add_file(target, ident, object)?;
             }
             return Err(Error::io("cannot publish", target, e));
         }
@@ -386,6 +386,12 @@ impl Cache {
         sync_dir(parent)?;
         Ok(true)
     }
+}
+
+/// The object a file in `cache/objects/<2 hex>/<key>/` belongs to.
+fn object_of(file: &Path) -> Option<Key> {
+    let folder = file.parent()?.file_name()?.to_str()?;
+    Key::from_hex(folder)
 }
 
 /// `path` as the user would write it: relative to the content folder holding `cache_dir`.

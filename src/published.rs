@@ -27,6 +27,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::key::Key;
 
 /// The ledger, in `cache/state/`.
 pub const FILE: &str = "published";
@@ -60,8 +61,9 @@ impl Ident {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Entry {
-    /// A file render published, as it was then.
-    File(Ident),
+    /// A file render published, as it was then, and the object it came from (unknown for
+    /// a file adopted from a folder before the ledger, published as a copy).
+    File(Ident, Option<Key>),
     /// A folder render created.
     Folder,
     /// A copy being staged beside its target (`out/` on another disk than the cache).
@@ -152,21 +154,26 @@ impl Published {
             };
             match tag {
                 "f" => {
-                    let mut fields = rest.splitn(5, ' ');
+                    let mut fields = rest.splitn(6, ' ');
                     let mut number = || fields.next().and_then(|f| f.parse::<i128>().ok());
                     let (Some(dev), Some(ino), Some(size), Some(mtime_ns)) =
                         (number(), number(), number(), number())
                     else {
                         continue;
                     };
+                    let Some(object) = fields.next() else {
+                        continue;
+                    };
                     let Some(rel) = fields.next() else { continue };
+                    let object = Key::from_hex(object);
                     let ident = Ident {
                         dev: dev as u64,
                         ino: ino as u64,
                         size: size as u64,
                         mtime_ns,
                     };
-                    self.entries.insert(rel.to_string(), Entry::File(ident));
+                    self.entries
+                        .insert(rel.to_string(), Entry::File(ident, object));
                 }
                 "d" => {
                     self.entries.insert(rest.to_string(), Entry::Folder);
@@ -184,7 +191,14 @@ impl Published {
 
     fn line(rel: &str, entry: &Entry) -> String {
         match entry {
-            Entry::File(i) => format!("f {} {} {} {} {rel}\n", i.dev, i.ino, i.size, i.mtime_ns),
+            Entry::File(i, object) => format!(
+                "f {} {} {} {} {} {rel}\n",
+                i.dev,
+                i.ino,
+                i.size,
+                i.mtime_ns,
+                object.map_or("-".to_string(), |k| k.hex())
+            ),
             Entry::Folder => format!("d {rel}\n"),
             Entry::Staged => format!("s {rel}\n"),
         }
@@ -243,13 +257,14 @@ impl Published {
         Ok(())
     }
 
-    /// Records that the file now at `path` is render's (call before renaming it there,
-    /// with the identity of what is renamed).
-    pub fn add_file(&mut self, path: &Path, ident: Ident) -> Result<()> {
-        if self.entry(path) == Some(Entry::File(ident)) {
+    /// Records that the file now at `path` is render's, made from `object` (call before
+    /// renaming it there, with the identity of what is renamed).
+    pub fn add_file(&mut self, path: &Path, ident: Ident, object: Option<Key>) -> Result<()> {
+        let entry = Entry::File(ident, object);
+        if self.entry(path) == Some(entry) {
             return Ok(());
         }
-        self.set(path, Entry::File(ident))
+        self.set(path, entry)
     }
 
     /// Records a copy about to be staged at `path`, so a killed build's is removed.
@@ -275,7 +290,7 @@ impl Published {
     /// Whether the file at `path` is one render published and nobody changed since.
     pub fn owns(&self, path: &Path) -> bool {
         match self.entry(path) {
-            Some(Entry::File(ident)) => Ident::of_path(path) == Some(ident),
+            Some(Entry::File(ident, _)) => Ident::of_path(path) == Some(ident),
             _ => false,
         }
     }
@@ -309,7 +324,7 @@ impl Published {
     /// the next build removes. Only reads.
     pub fn undeclared(&self, declared: &HashSet<PathBuf>) -> Vec<PathBuf> {
         (self.entries.iter())
-            .filter(|(_, e)| matches!(e, Entry::File(_)))
+            .filter(|(_, e)| matches!(e, Entry::File(..)))
             .map(|(rel, _)| self.root.join(rel))
             .filter(|path| !declared.contains(path) && self.owns(path))
             .collect()
@@ -324,7 +339,7 @@ impl Published {
     ) -> Result<Vec<Unpublished>> {
         let files: Vec<String> = (self.entries.iter())
             .filter(|(rel, e)| {
-                matches!(e, Entry::File(_)) && !declared.contains(&self.root.join(rel))
+                matches!(e, Entry::File(..)) && !declared.contains(&self.root.join(rel))
             })
             .map(|(rel, _)| rel.clone())
             .collect();
@@ -371,7 +386,7 @@ impl Published {
     /// Every file render published that is still as it left it (relative paths).
     pub fn owned_files(&self) -> Vec<String> {
         (self.entries.iter())
-            .filter(|(rel, e)| matches!(e, Entry::File(_)) && self.owns(&self.root.join(rel)))
+            .filter(|(rel, e)| matches!(e, Entry::File(..)) && self.owns(&self.root.join(rel)))
             .map(|(rel, _)| rel.clone())
             .collect()
     }
@@ -384,7 +399,7 @@ impl Published {
         let mut removed = Vec::new();
         let mut changed = Vec::new();
         let files: Vec<String> = (self.entries.iter())
-            .filter(|(_, e)| matches!(e, Entry::File(_)))
+            .filter(|(_, e)| matches!(e, Entry::File(..)))
             .map(|(rel, _)| rel.clone())
             .collect();
         for rel in files {
@@ -492,8 +507,8 @@ impl Published {
                 return true;
             }
             let named = history.as_ref().is_none_or(|h| h.contains(&rel));
-            if meta.is_file() && named && objects.holds(&meta) {
-                entries.insert(rel, Entry::File(Ident::of(&meta)));
+            if let Some(object) = objects.holds(&meta).filter(|_| meta.is_file() && named) {
+                entries.insert(rel, Entry::File(Ident::of(&meta), object));
                 return true;
             }
             false
@@ -554,14 +569,16 @@ fn is_old_staged(name: &str) -> bool {
 /// The identities of the cache objects' files: by inode, and by size and mtime (a copy on
 /// another disk, as `publish` makes them).
 struct ObjectFiles {
-    inodes: HashSet<(u64, u64)>,
+    /// (device, inode) → the object.
+    inodes: HashMap<(u64, u64), Key>,
+    /// (size, mtime) → the devices of the objects' files with them.
     copies: HashMap<(u64, i128), HashSet<u64>>,
 }
 
 impl ObjectFiles {
     fn scan(objects: &Path) -> ObjectFiles {
         let mut files = ObjectFiles {
-            inodes: HashSet::new(),
+            inodes: HashMap::new(),
             copies: HashMap::new(),
         };
         for shard in std::fs::read_dir(objects).into_iter().flatten().flatten() {
@@ -570,6 +587,9 @@ impl ObjectFiles {
                 .flatten()
                 .flatten()
             {
+                let Some(key) = object.file_name().to_str().and_then(Key::from_hex) else {
+                    continue;
+                };
                 for file in std::fs::read_dir(object.path())
                     .into_iter()
                     .flatten()
@@ -582,7 +602,7 @@ impl ObjectFiles {
                         continue;
                     }
                     let ident = Ident::of(&meta);
-                    files.inodes.insert((ident.dev, ident.ino));
+                    files.inodes.insert((ident.dev, ident.ino), key);
                     (files.copies.entry((ident.size, ident.mtime_ns)))
                         .or_default()
                         .insert(ident.dev);
@@ -592,15 +612,17 @@ impl ObjectFiles {
         files
     }
 
-    /// Whether `meta` is an object's file: its hard link, or (only on another disk than
-    /// that object, where render copies) a copy with its size and mtime.
-    fn holds(&self, meta: &std::fs::Metadata) -> bool {
+    /// Whether `meta` is an object's file: its hard link (Some(its object)), or, only on
+    /// another disk than that object, where render copies, a copy with its size and mtime
+    /// (Some(None): which object is not told).
+    fn holds(&self, meta: &std::fs::Metadata) -> Option<Option<Key>> {
         let ident = Ident::of(meta);
-        if self.inodes.contains(&(ident.dev, ident.ino)) {
-            return true;
+        if let Some(key) = self.inodes.get(&(ident.dev, ident.ino)) {
+            return Some(Some(*key));
         }
-        (self.copies.get(&(ident.size, ident.mtime_ns)))
-            .is_some_and(|devs| devs.iter().any(|&dev| dev != ident.dev))
+        let copy = (self.copies.get(&(ident.size, ident.mtime_ns)))
+            .is_some_and(|devs| devs.iter().any(|&dev| dev != ident.dev));
+        copy.then_some(None)
     }
 }
 
@@ -649,7 +671,7 @@ mod tests {
         for file in [&ours, &edited] {
             std::fs::write(file, "render's").unwrap();
             ledger
-                .add_file(file, Ident::of_path(file).unwrap())
+                .add_file(file, Ident::of_path(file).unwrap(), None)
                 .unwrap();
         }
         // The user edits one of render's files in place, and keeps files of their own.
@@ -664,7 +686,10 @@ mod tests {
 
         // The journal read back by another process says the same.
         let mut ledger = Published::open(root, &cache).unwrap();
-        assert_eq!(ledger.undeclared(&HashSet::new()), std::slice::from_ref(&ours));
+        assert_eq!(
+            ledger.undeclared(&HashSet::new()),
+            std::slice::from_ref(&ours)
+        );
         let done = ledger.unpublish_undeclared(&HashSet::new()).unwrap();
         assert_eq!(
             done,
@@ -690,7 +715,7 @@ mod tests {
         let file = cache.join("state").join(FILE);
         std::fs::write(
             &file,
-            format!("{HEADER}\nd out\nf 1 2 3 4 out/a.mp4\nf 1 2"),
+            format!("{HEADER}\nd out\nf 1 2 3 4 - out/a.mp4\nf 1 2"),
         )
         .unwrap();
         let ledger = Published::read(root.path(), &cache);
@@ -701,7 +726,7 @@ mod tests {
         let text = std::fs::read_to_string(&file).unwrap();
         assert_eq!(
             text,
-            format!("{HEADER}\nd out\nf 1 2 3 4 out/a.mp4\n- out/a.mp4\n")
+            format!("{HEADER}\nd out\nf 1 2 3 4 - out/a.mp4\n- out/a.mp4\n")
         );
     }
 
@@ -709,7 +734,7 @@ mod tests {
     fn an_old_folder_adopts_only_object_files_the_history_published() {
         let (root, cache) = folder();
         let root = root.path();
-        let object = cache.join("objects/ab/abcd");
+        let object = cache.join(format!("objects/ab/ab{}", "0".repeat(62)));
         std::fs::create_dir_all(&object).unwrap();
         std::fs::write(object.join("scene.mp4"), "video").unwrap();
         std::fs::create_dir_all(root.join("out/demo")).unwrap();
@@ -722,7 +747,7 @@ mod tests {
         std::fs::write(cache.join(crate::history::FILE), format!("{history}\n")).unwrap();
         let ledger = Published::read(root, &cache);
         let entries: Vec<(&str, bool)> = (ledger.entries.iter())
-            .map(|(p, e)| (p.as_str(), matches!(e, Entry::File(_))))
+            .map(|(p, e)| (p.as_str(), matches!(e, Entry::File(..))))
             .collect();
         assert_eq!(
             entries,

@@ -5,14 +5,14 @@
 //! Why names and not a blanket `rm -rf cache/tmp/*`: `cache/tmp` may be a symlink to a
 //! scratch disk that holds other people's files, and a `run-job` (or, on a shared cache,
 //! another machine's build) may be working in it right now. So every entry render makes is
-//! named `<label>.<pid>@<host>.<n>`, and a sweep removes only such entries, and only when
+//! named `<label>_<pid>_<host>_<n>`, and a sweep removes only such entries, and only when
 //! their maker is gone: the process has exited (same host), or, for another host whose
 //! processes cannot be asked, the entry has not changed for [`other_host_bound`]. Nothing is
 //! followed through a symlink while deleting (`std::fs::remove_dir_all` unlinks links
 //! inside, it does not enter them).
 //!
 //! A `run-job` takes no build lock (a cluster runs many beside a build), so it registers
-//! itself: `cache/jobs/<label>.<pid>@<host>.<n>.json` names the job's key and its inputs'
+//! itself: `cache/jobs/<label>_<pid>_<host>_<n>.json` names the job's key and its inputs'
 //! keys. `gc` and `clean` read the live registrations and leave those objects alone.
 
 use std::collections::HashSet;
@@ -28,7 +28,8 @@ use crate::key::Key;
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// This machine's name as it appears in owned names: letters, digits, `-`, `.` and `_`.
+/// This machine's name as it appears in owned names: letters, digits, `-` and `.` (anything
+/// else becomes `-`).
 pub fn host() -> &'static str {
     static HOST: OnceLock<String> = OnceLock::new();
     HOST.get_or_init(|| {
@@ -38,7 +39,7 @@ pub fn host() -> &'static str {
                 if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
                     c
                 } else {
-                    '_'
+                    '-'
                 }
             })
             .collect();
@@ -51,11 +52,13 @@ pub fn host() -> &'static str {
 }
 
 /// A name no other writer (in this process, another process, another machine) is using,
-/// that says who made it: `<label>.<pid>@<host>.<n>`. `label` must not hold `@`.
+/// that says who made it: `<label>_<pid>_<host>_<n>` (only letters, digits, `-`, `.` and
+/// `_`: programs that pass paths through a shell unquoted still get them whole). `label`
+/// must not hold `_`.
 pub fn owned_name(label: &str) -> String {
-    debug_assert!(!label.contains('@'));
+    debug_assert!(!label.contains('_'));
     format!(
-        "{label}.{}@{}.{}",
+        "{label}_{}_{}_{}",
         std::process::id(),
         host(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
@@ -70,31 +73,23 @@ pub struct Owner {
 }
 
 impl Owner {
-    /// The maker of `name`, when it is a name [`owned_name`] gives (a suffix after the
-    /// counter, like `.json`, is allowed).
+    /// The maker of `name`, when it is a name [`owned_name`] gives (a `.json` after the
+    /// counter is allowed).
     pub fn of(name: &str) -> Option<Owner> {
-        let (left, right) = name.rsplit_once('@')?;
-        let (label, pid) = left.rsplit_once('.')?;
-        if label.is_empty() || pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+        let name = name.strip_suffix(".json").unwrap_or(name);
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        let [label, pid, host, counter] = name.split('_').collect::<Vec<_>>()[..] else {
+            return None;
+        };
+        let host_ok = !host.is_empty()
+            && (host.chars()).all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+        if label.is_empty() || !digits(pid) || !digits(counter) || !host_ok {
             return None;
         }
-        let pid: u32 = pid.parse().ok()?;
-        // `<host>.<n>` or `<host>.<n>.json`: the counter is the last all-digit part.
-        let mut parts: Vec<&str> = right.split('.').collect();
-        if parts.last().is_some_and(|p| *p == "json") {
-            parts.pop();
-        }
-        let counter = parts.pop()?;
-        if counter.is_empty() || !counter.bytes().all(|b| b.is_ascii_digit()) || parts.is_empty() {
-            return None;
-        }
-        let host = parts.join(".");
-        if host.is_empty()
-            || !(host.chars()).all(|c| c.is_ascii_alphanumeric() || "-._".contains(c))
-        {
-            return None;
-        }
-        Some(Owner { pid, host })
+        Some(Owner {
+            pid: pid.parse().ok()?,
+            host: host.to_string(),
+        })
     }
 
     /// Whether the maker may still be using its entry: a process of this machine that is
@@ -309,27 +304,29 @@ mod tests {
         assert_eq!(owner.pid, std::process::id());
         assert_eq!(owner.host, host());
         assert_eq!(
-            Owner::of("gc-ab12.42@node-7.cluster.local.3"),
+            Owner::of("gc-ab12_42_node-7.cluster.local_3"),
             Some(Owner {
                 pid: 42,
                 host: "node-7.cluster.local".into()
             })
         );
         assert_eq!(
-            Owner::of("ab12.42@node.3.json").map(|o| o.host),
+            Owner::of("ab12_42_node_3.json").map(|o| o.host),
             Some("node".into())
         );
         // What users and other programs name their files.
         for name in [
             "notes.txt",
             "scratch",
-            "a@b",
-            "x.12@.3",
-            ".12@host.3",
-            "x.12@host",
-            "x.1a@host.3",
+            "a_b",
+            "x_12__3",
+            "_12_host_3",
+            "x_12_host",
+            "x_1a_host_3",
+            "x_12_host_3_4",
+            "x_12_ho@st_3",
             "4f3a9c0d1e2b3a4c-123-4",
-            "me@example.com",
+            "my_holiday_2024_01",
         ] {
             assert_eq!(Owner::of(name), None, "{name}");
         }
@@ -351,12 +348,12 @@ mod tests {
         let live = tmp.join(owned_name("live"));
         std::fs::create_dir(&live).unwrap();
         // Ours, gone: a pid no process has, holding a link to the outside folder.
-        let gone = tmp.join(format!("job.{}@{}.1", i32::MAX - 1, host()));
+        let gone = tmp.join(format!("job_{}_{}_1", i32::MAX - 1, host()));
         std::fs::create_dir(&gone).unwrap();
         std::fs::write(gone.join("a.wav"), "12345").unwrap();
         std::os::unix::fs::symlink(&outside, gone.join("inputs")).unwrap();
         // Another machine's: recent, so left.
-        let remote = tmp.join("job.1@some-other-host.1");
+        let remote = tmp.join("job_1_some-other-host_1");
         std::fs::create_dir(&remote).unwrap();
 
         let swept = sweep(&tmp).unwrap();
@@ -386,7 +383,7 @@ mod tests {
         }
         assert!(InUse::read(root.path()).keys.is_empty());
         // A registration whose process is gone is forgotten.
-        let dead = jobs_dir(root.path()).join(format!("x.{}@{}.1.json", i32::MAX - 1, host()));
+        let dead = jobs_dir(root.path()).join(format!("x_{}_{}_1.json", i32::MAX - 1, host()));
         std::fs::write(
             &dead,
             serde_json::to_vec(&JobFile {

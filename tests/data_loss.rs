@@ -318,7 +318,7 @@ fn a_symlinked_cache_tmp_is_never_emptied() {
     // A job folder a killed build of this machine left there (its process is gone).
     let left = scratch
         .path()
-        .join(format!("0123456789abcdef.{}@{}.7", i32::MAX - 3, host()));
+        .join(format!("0123456789abcdef_{}_{}_7", i32::MAX - 3, host()));
     std::fs::create_dir(&left).unwrap();
     std::fs::write(left.join("speech.wav"), "half").unwrap();
 
@@ -343,7 +343,7 @@ fn host() -> String {
             if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
                 c
             } else {
-                '_'
+                '-'
             }
         })
         .collect()
@@ -537,7 +537,7 @@ fn a_run_job_started_before_a_build_a_gc_and_a_clean_completes_and_commits() {
     let job_folder = || {
         (std::fs::read_dir(folder.file("cache/tmp")).unwrap())
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .find(|name| name.contains(&format!(".{}@", job.id())))
+            .find(|name| name.contains(&format!("_{}_", job.id())))
     };
     let working = job_folder().expect("the job works in cache/tmp");
 
