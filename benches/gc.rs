@@ -23,6 +23,7 @@ fn main() {
     let runs: usize = env_or("GC_RUNS", 5);
     let render = PathBuf::from(env!("CARGO_BIN_EXE_render"));
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    common::use_repo_models(repo);
     let tmp = tempfile::Builder::new()
         .prefix("render-gc-")
         .tempdir()

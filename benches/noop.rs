@@ -47,6 +47,7 @@ use render::sources::SourceHashes;
 use common::{copy_tree, fill_cache, generate};
 
 fn main() {
+    common::use_repo_models(Path::new(env!("CARGO_MANIFEST_DIR")));
     // The heavy setup runs in a child (see `in_child`): asked to, this process is that child.
     if let Some(dir) = std::env::var_os(FILL) {
         println!("{}", fill_cache(Path::new(&dir)));
