@@ -44,7 +44,7 @@ use render::graph::Graph;
 use render::key::ArtifactKind;
 use render::sources::SourceHashes;
 
-use common::{copy_tree, fill_cache, generate};
+use common::{copy_tree, device, fill_cache, generate};
 
 fn main() {
     common::use_repo_models(Path::new(env!("CARGO_MANIFEST_DIR")));
@@ -257,7 +257,7 @@ fn check_cost(dir: &Path, runs: usize) -> String {
     let manifest = render::manifest::load(dir).unwrap().manifest;
     let cache = Cache::new(&manifest.root);
     let hashes = SourceHashes::load(&cache.state_dir().join("sources.json"));
-    let graph = Graph::from_manifest(&manifest, &hashes, None).unwrap();
+    let graph = Graph::from_manifest(&manifest, &hashes, device(&manifest)).unwrap();
     let median = |f: &dyn Fn() -> usize| {
         let mut times: Vec<f64> = (0..runs)
             .map(|_| {
@@ -350,7 +350,7 @@ fn up_to_date(render: &Path, dir: &Path) -> usize {
 fn write_ninja(dir: &Path, ninja_dir: &Path) -> usize {
     let manifest = render::manifest::load(dir).unwrap().manifest;
     let hashes = SourceHashes::default();
-    let graph = Graph::from_manifest(&manifest, &hashes, None).unwrap();
+    let graph = Graph::from_manifest(&manifest, &hashes, device(&manifest)).unwrap();
     let root = &manifest.root;
     let output = |i: usize| -> String {
         let node = &graph.nodes[i];

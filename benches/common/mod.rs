@@ -28,6 +28,12 @@ pub fn use_repo_models(repo: &Path) {
     }
 }
 
+/// The device a build of `manifest` resolves (the face landmark model makes every folder
+/// use one): it enters the keys of model artifacts, so the bench's graph must have it too.
+pub fn device(manifest: &render::manifest::Manifest) -> Option<render::device::Device> {
+    render::commands::device(manifest).expect("the folder's device resolves")
+}
+
 pub fn copy_tree(from: &Path, to: &Path) {
     if from.is_dir() {
         std::fs::create_dir_all(to).unwrap();
@@ -128,7 +134,7 @@ pub fn fill_cache(dir: &Path) -> usize {
     let cache = Cache::new(&manifest.root);
     cache.prepare().unwrap();
     let hashes = SourceHashes::load(&cache.state_dir().join("sources.json"));
-    let graph = Graph::from_manifest(&manifest, &hashes, None).unwrap();
+    let graph = Graph::from_manifest(&manifest, &hashes, device(&manifest)).unwrap();
     let mut placed = 0;
     for node in &graph.nodes {
         if cache.has(&node.key()) {
