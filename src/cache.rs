@@ -14,10 +14,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::loudness::Loudness;
 use crate::error::{Error, Result};
 use crate::files::{hash_file, sync_dir, sync_file, unique_suffix, write_json};
 use crate::key::{Key, KeySpec};
+use crate::loudness::Loudness;
 use crate::published::{Entry, Ident, Published};
 use crate::scratch::owned_name;
 

@@ -149,13 +149,13 @@ impl Error {
         ) {
             return self;
         }
-        match crate::files::free_bytes(dir) {
+        match crate::disk::free_bytes(dir) {
             Some(free)
-                if free < crate::files::FULL || self.to_string().contains("No space left") =>
+                if free < crate::disk::FULL || self.to_string().contains("No space left") =>
             {
                 Error::DiskFull {
                     disk: dir.to_path_buf(),
-                    free: crate::files::human_bytes(free),
+                    free: crate::disk::human_bytes(free),
                     cause: Box::new(self),
                 }
             }

@@ -115,7 +115,7 @@ fn commit(job: &Job, dir: PathBuf, made: Made, started: Instant) -> Result<()> {
     let cache = job.cache();
     // A program may exit 0 with a short but well-formed file when it could not write the
     // rest: nothing made on a full disk is trusted.
-    if crate::files::free_bytes(&cache.dir).is_some_and(|free| free < crate::files::FULL) {
+    if crate::disk::free_bytes(&cache.dir).is_some_and(|free| free < crate::disk::FULL) {
         discard(&dir);
         let cause = Error::Other(format!("{} was made while the disk was full", job.name));
         return Err(cause.on_disk(&cache.dir));

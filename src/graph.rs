@@ -196,8 +196,8 @@ impl Graph {
         };
         // Loud as its first scene is asked to be (the `[defaults]` target, unless it sets one).
         let first = (project.scenes.iter()).find(|s| s.name == episode.scenes[0]);
-        let target = first.map_or(crate::engine::loudness::Target::DEFAULT, |s| {
-            crate::engine::loudness::Target {
+        let target = first.map_or(crate::loudness::Target::DEFAULT, |s| {
+            crate::loudness::Target {
                 integrated: s.loudness,
                 true_peak: s.true_peak,
             }

@@ -25,8 +25,10 @@ use crate::cache::Cache;
 use crate::error::{Error, Result};
 use crate::files::write_atomically;
 use crate::key::Key;
+pub use crate::published::OutChange;
 
-pub const FILE: &str = "history.jsonl";
+/// The history's file, in `cache/`.
+pub const FILE: &str = crate::published::HISTORY;
 const USED: &str = "used";
 /// The format of a record; a reader skips records of another version.
 pub const VERSION: u32 = 1;
@@ -96,14 +98,6 @@ pub struct Failure {
     pub artifact: String,
     /// The diagnostic as the build printed it (plain text, cause chain and log tail).
     pub message: String,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OutChange {
-    /// Relative to the content folder, e.g. `out/demo/welcome.mp4`.
-    pub path: String,
-    /// added | updated | removed
-    pub change: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -310,19 +304,6 @@ pub fn now() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
-}
-
-/// This machine's name.
-pub fn host() -> String {
-    let mut buffer = [0u8; 256];
-    // SAFETY: gethostname writes at most `len` bytes into a buffer we own.
-    let ok = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) } == 0;
-    let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
-    if ok {
-        String::from_utf8_lossy(&buffer[..end]).into_owned()
-    } else {
-        String::new()
-    }
 }
 
 /// A length of time as a person reads it: `0.42 s`, `6.9 s`, `3 min 10 s`, `2 h 05 min`.

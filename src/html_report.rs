@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::history::{self, BuildRecord, Failure};
+use crate::published::GENERATOR;
 use crate::stage::episode;
 use crate::stage::scene::Info;
 
@@ -81,13 +82,6 @@ impl Scene {
         matches!(self.status.as_str(), "made" | "reused")
     }
 }
-
-/// Names render as the page's maker, so `out/report.html` is replaced only when it is
-/// render's page (`published::is_report`), never a user's file of that name.
-pub const GENERATOR: &str = "<meta name=\"generator\" content=\"render\">";
-
-/// How pages before [`GENERATOR`] began their title.
-pub const OLD_TITLE: &str = "<title>render: build of ";
 
 /// The whole page.
 pub fn render(page: &Page) -> String {

@@ -26,12 +26,39 @@ use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use serde::{Deserialize, Serialize};
+
 use crate::error::{Error, Result};
 use crate::key::Key;
 
 /// The ledger, in `cache/state/`.
 pub const FILE: &str = "published";
 const HEADER: &str = "render-published 1";
+
+/// The build history's file in `cache/` (`history::FILE`; named here, below the history,
+/// because adopting a folder from before the ledger reads what it says was published).
+pub const HISTORY: &str = "history.jsonl";
+
+/// The build report's page in `out/` (`commands::report::FILE`): render's own, but written
+/// in place, not published from the cache, so it is known by what it holds ([`is_report`]).
+pub const REPORT: &str = "report.html";
+
+/// Names render as the page's maker, so `out/report.html` is replaced only when it is
+/// render's page ([`is_report`]), never a user's file of that name; `html_report.rs` writes
+/// it into every page.
+pub const GENERATOR: &str = "<meta name=\"generator\" content=\"render\">";
+
+/// How pages before [`GENERATOR`] began their title.
+pub const OLD_TITLE: &str = "<title>render: build of ";
+
+/// One change a build made in `out/`, as the history records it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutChange {
+    /// Relative to the content folder, e.g. `out/demo/welcome.mp4`.
+    pub path: String,
+    /// added | updated | removed
+    pub change: String,
+}
 
 /// What makes a file in `out/` the one render put there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -287,10 +314,20 @@ impl Published {
         self.entries.get(rel.to_str()?).copied()
     }
 
-    /// Whether the file at `path` is one render published and nobody changed since.
+    /// Whether the file at `path` is one render published: the same file, unchanged — or
+    /// the same inode still linked elsewhere (a hard link to a cache object, written
+    /// through in place: the cache's own check finds that object damaged and quarantines
+    /// it, so those bytes are kept there, and unlinking or replacing this name loses
+    /// nothing).
     pub fn owns(&self, path: &Path) -> bool {
-        match self.entry(path) {
-            Some(Entry::File(ident, _)) => Ident::of_path(path) == Some(ident),
+        let Some(Entry::File(ident, _)) = self.entry(path) else {
+            return false;
+        };
+        match std::fs::symlink_metadata(path) {
+            Ok(meta) if meta.is_file() => {
+                let now = Ident::of(&meta);
+                now == ident || (now.dev, now.ino) == (ident.dev, ident.ino) && meta.nlink() > 1
+            }
             _ => false,
         }
     }
@@ -447,7 +484,7 @@ impl Published {
             let Ok(meta) = std::fs::symlink_metadata(&path) else {
                 continue;
             };
-            if depth == 0 && rel == format!("out/{}", crate::commands::report::FILE) {
+            if depth == 0 && rel == format!("out/{REPORT}") {
                 if is_report(&path) {
                     continue;
                 }
@@ -491,7 +528,7 @@ impl Published {
             return;
         }
         let objects = ObjectFiles::scan(&cache_dir.join("objects"));
-        let history = published_in_history(&cache_dir.join(crate::history::FILE));
+        let history = published_in_history(&cache_dir.join(HISTORY));
         let adopt = |path: &Path, entries: &mut BTreeMap<String, Entry>| -> bool {
             let Ok(meta) = std::fs::symlink_metadata(path) else {
                 return false;
@@ -550,7 +587,7 @@ pub fn is_report(path: &Path) -> bool {
     };
     let n = file.read(&mut head).unwrap_or(0);
     let head = String::from_utf8_lossy(&head[..n]);
-    head.contains(crate::html_report::GENERATOR) || head.contains(crate::html_report::OLD_TITLE)
+    head.contains(GENERATOR) || head.contains(OLD_TITLE)
 }
 
 /// `.<name>.tmp-<pid>-<n>`: how render before the ledger staged a copy in `out/`.
@@ -633,7 +670,7 @@ fn published_in_history(history: &Path) -> Option<HashSet<String>> {
     #[derive(serde::Deserialize)]
     struct Changes {
         #[serde(default)]
-        changes: Vec<crate::history::OutChange>,
+        changes: Vec<OutChange>,
     }
     let mut paths = HashSet::new();
     for line in text.lines() {
@@ -744,7 +781,7 @@ mod tests {
         std::fs::copy(object.join("scene.mp4"), root.join("out/demo/copy.mp4")).unwrap();
         std::fs::write(root.join("out/demo/.x.mp4.tmp-12-3"), "half").unwrap();
         let history = r#"{"changes":[{"path":"out/demo/welcome.mp4","change":"added"},{"path":"out/demo/mine.mp4","change":"removed"}]}"#;
-        std::fs::write(cache.join(crate::history::FILE), format!("{history}\n")).unwrap();
+        std::fs::write(cache.join(HISTORY), format!("{history}\n")).unwrap();
         let ledger = Published::read(root, &cache);
         let entries: Vec<(&str, bool)> = (ledger.entries.iter())
             .map(|(p, e)| (p.as_str(), matches!(e, Entry::File(..))))

@@ -28,12 +28,26 @@ use crate::key::Key;
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// This machine's name, as the system gives it (the history records it so; owned names use
+/// [`host`], cleaned).
+pub fn hostname() -> String {
+    let mut buffer = [0u8; 256];
+    // SAFETY: gethostname writes at most `len` bytes into a buffer we own.
+    let ok = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) } == 0;
+    let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
+    if ok {
+        String::from_utf8_lossy(&buffer[..end]).into_owned()
+    } else {
+        String::new()
+    }
+}
+
 /// This machine's name as it appears in owned names: letters, digits, `-` and `.` (anything
 /// else becomes `-`).
 pub fn host() -> &'static str {
     static HOST: OnceLock<String> = OnceLock::new();
     HOST.get_or_init(|| {
-        let host = crate::history::host();
+        let host = hostname();
         let clean: String = (host.chars())
             .map(|c| {
                 if c.is_ascii_alphanumeric() || c == '-' || c == '.' {

@@ -10,7 +10,7 @@ use std::os::unix::io::AsRawFd;
 use std::time::{Duration, Instant};
 
 use common::{Folder, Run};
-use render::files::human_bytes;
+use render::disk::human_bytes;
 
 /// One scene of three espeak lines on the built-in face, small and quick.
 fn tiny() -> Folder {

@@ -349,7 +349,7 @@ fn record(
         version: history::VERSION,
         started,
         ended: history::now(),
-        host: history::host(),
+        host: crate::scratch::hostname(),
         command: std::env::args().collect(),
         targets: Vec::new(),
         exit,

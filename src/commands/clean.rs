@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 
 use crate::cache::Cache;
 use crate::commands;
+use crate::disk::human_bytes;
 use crate::error::{Error, Result};
-use crate::files::human_bytes;
 use crate::lock::BuildLock;
 use crate::manifest;
 use crate::published::{is_report, Published};

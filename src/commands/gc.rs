@@ -17,8 +17,8 @@ use std::path::Path;
 
 use crate::cache::Cache;
 use crate::commands;
+use crate::disk::human_bytes;
 use crate::error::{Error, Result};
-use crate::files::human_bytes;
 use crate::graph::Graph;
 use crate::history::{self, History};
 use crate::key::Key;

@@ -20,7 +20,7 @@ use crate::manifest::{self, Manifest};
 use crate::stage::{episode, scene};
 
 /// Where the page goes, in `out/`.
-pub const FILE: &str = "report.html";
+pub const FILE: &str = crate::published::REPORT;
 
 pub fn run(dir: &Path) -> i32 {
     let result = (|| -> Result<i32> {

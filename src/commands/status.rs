@@ -13,8 +13,8 @@ use std::path::Path;
 
 use crate::cache::Cache;
 use crate::commands;
+use crate::disk::human_bytes;
 use crate::error::Result;
-use crate::files::human_bytes;
 use crate::graph::Graph;
 use crate::history;
 use crate::key::{ArtifactKind, Key};

@@ -1,8 +1,8 @@
 //! The built-in face: lip-sync that runs on the CPU with no model of its own beyond the
-//! face track's landmarks. Speech becomes mouth shapes (`viseme.rs`), the clip's key
-//! seeds blinks and, for a still portrait, an idle sway (`idle.rs`), and each frame's
-//! landmarks move for them (`face_rig.rs`) and carry the pixels with a mesh warp
-//! (`face_warp.rs`).
+//! face track's landmarks; its machinery is in `src/face/`. Speech becomes mouth shapes
+//! (`viseme.rs`), the clip's key seeds blinks and, for a still portrait, an idle sway
+//! (`idle.rs`), and each frame's landmarks move for them (`face_rig.rs`) and carry the
+//! pixels with a mesh warp (`face_warp.rs`).
 //!
 //! A face track without landmarks (render's landmark model not installed) falls back to
 //! the box-located mouth below: a warp of the region where a frontal face's mouth
@@ -12,12 +12,12 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::face_rig::{FaceRig, MouthShape, Pose};
-use super::face_warp::sample;
-use super::idle::Life;
-use super::viseme::mouth_shapes;
 use super::{Engine, Made, Step, Task};
 use crate::error::Result;
+use crate::face::face_rig::{FaceRig, MouthShape, Pose};
+use crate::face::face_warp::sample;
+use crate::face::idle::Life;
+use crate::face::viseme::mouth_shapes;
 use crate::frame::{FaceBox, Frame};
 use crate::manifest::AvatarKind;
 use crate::stage::lipsync::{AvatarFrames, Inputs, OUTPUT};
@@ -506,7 +506,7 @@ mod tests {
     #[test]
     #[ignore]
     fn write_before_after_sheets() {
-        use super::super::face_rig::HeadMotion;
+        use crate::face::face_rig::HeadMotion;
         let root = env!("CARGO_MANIFEST_DIR");
         for name in ["astronaut", "camera"] {
             let image = image::open(format!("{root}/avatars/{name}.png"))

@@ -12,7 +12,7 @@
 //! parts concatenated, and the music bed, looped to the episode's length, is ducked under
 //! the voices by `sidechaincompress` keyed by them and mixed in. The chain ends in one
 //! labelled output, [`AUDIO_OUT`], and is normalised two-pass to the loudness of the
-//! episode's first scene (`loudness.rs`: the mixed whole is measured, since a bed or an
+//! episode's first scene (`src/loudness.rs`: the mixed whole is measured, since a bed or an
 //! intro changes its loudness).
 //!
 //! Then the poster (the first scene's) and the captions (each scene's cues, shifted to
@@ -23,9 +23,9 @@ use std::process::Command;
 
 use serde::{Deserialize, Serialize};
 
-use super::loudness::{self, Audio};
 use super::{Engine, Made, Step, Task};
 use crate::error::{Error, Result};
+use crate::loudness::{self, Audio};
 use crate::manifest::{Bookend, SourceFile, Transition};
 use crate::media;
 use crate::process;
@@ -53,7 +53,7 @@ pub struct EpisodeMux {
     pub transition_seconds: f64,
     pub music: Option<SourceFile>,
     pub music_volume: f64,
-    /// What the episode's audio is normalised to (`engine::loudness`).
+    /// What the episode's audio is normalised to (`crate::loudness`).
     pub loudness: loudness::Target,
 }
 

@@ -11,22 +11,25 @@
 //! Or, by the scene's framing (`src/framing.rs`), cropped to cover the frame: in the
 //! middle, or on the face, by a crop worked out from the line's face track.
 //!
-//! The audio is normalised to the scene's loudness (`loudness.rs`): the slots' audio alone
-//! is measured first, and the second pass is appended to the mux's audio, stereo 48 kHz.
+//! The audio is normalised to the scene's loudness (`src/loudness.rs`): the slots' audio
+//! alone is measured first, and the second pass is appended to the mux's audio, stereo
+//! 48 kHz.
 //!
 //! Then the stills, from the finished video in one more ffmpeg run (one decode, both
 //! outputs): the poster and the contact sheet the build report shows, each frame picked by
 //! its index from the `Timeline`, so no timestamp is rounded.
+
+pub mod burn;
 
 use std::path::Path;
 use std::process::Command;
 
 use serde::{Deserialize, Serialize};
 
-use super::loudness::{self, Audio};
 use super::{Engine, Made, Step, Task};
 use crate::error::Result;
 use crate::framing::{self, Framing};
+use crate::loudness::{self, Audio};
 use crate::manifest::{Background, BurnedCaptions};
 use crate::media;
 use crate::process;
@@ -51,7 +54,7 @@ pub struct SceneMux {
     /// input `scene::CAPTIONS`), with the font file at `font`; None = not burned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub burn: Option<Burn>,
-    /// What the scene's audio is normalised to (`engine::loudness`).
+    /// What the scene's audio is normalised to (`crate::loudness`).
     pub loudness: loudness::Target,
 }
 
@@ -123,7 +126,7 @@ impl Engine for SceneMux {
             Some(burn) => {
                 let srt = job.file(scene::CAPTIONS, captions::SRT)?;
                 command.current_dir(dir);
-                super::burn::prepare(dir, &srt, &burn.font, &burn.style, (w, h, fps))?
+                burn::prepare(dir, &srt, &burn.font, &burn.style, (w, h, fps))?
             }
             None => String::new(),
         };

@@ -8,27 +8,31 @@
 //! file and run anywhere that mounts the content folder (`render run-job`). Its `run` sees
 //! only that data, its [`Task`] (name, key, input objects) and a fresh private folder.
 //!
+//! **What lives here: engines only.** Each file is one engine, named in the `engines!` list
+//! below, and the one place for it; this file holds what they all share (the [`Engine`]
+//! trait, [`Task`], the lane call and its tensor files). A helper goes where its users are:
+//! - used by one engine alone: in that engine's file, or beside it in a folder of its name
+//!   (`ffmpeg/burn.rs`, the burned-in captions drawn by the scene's ffmpeg run);
+//! - used by several engines, or by an engine and the model worker: outside `src/engine/`,
+//!   where its subject lives — the built-in face's machinery and the face models' image and
+//!   audio sides in `src/face/` (rig, warp, visemes, idle motion, mel, facemesh, wav2lip,
+//!   quality measures), loudness normalisation in `src/loudness.rs`.
+//!
+//! So `ls src/engine` lists the engines, and no engine's code imports another engine (a test
+//! may borrow one: the built-in face's tests find their portrait's face with rustface's).
+//!
 //! **Adding an engine**: a file here with a serialisable struct implementing [`Engine`], one
 //! line in the `engines!` list below, its choice in `src/plan.rs`, and its tests.
 
 pub mod builtin_lipsync;
-pub mod burn;
 pub mod captions;
 pub mod command;
 pub mod episode;
 pub mod espeak;
-pub mod face_rig;
-pub mod face_warp;
-pub mod facemesh;
 pub mod ffmpeg;
-pub mod idle;
-pub mod loudness;
-pub mod mel;
 pub mod recording;
 pub mod rustface;
 pub mod torchscript;
-pub mod viseme;
-pub mod wav2lip;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -38,6 +42,7 @@ use serde::{Deserialize, Serialize};
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::key::Key;
+use crate::loudness;
 use crate::stage::lipsync::{self, AvatarFrames, Inputs};
 use crate::stage::{face_track, speech};
 
@@ -154,6 +159,30 @@ pub struct ModelCall {
     pub inputs: BTreeMap<String, PathBuf>,
     /// Where the output tensor goes.
     pub output: PathBuf,
+}
+
+/// Writes a tensor as little-endian f32: a lane call's tensor file ([`ModelCall`]), read
+/// and written by the model engines and the worker alike.
+pub fn write_f32(path: &Path, values: &[f32]) -> Result<()> {
+    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    std::fs::write(path, bytes).map_err(|e| Error::io("cannot write", path, e))
+}
+
+/// Reads a tensor of exactly `len` little-endian f32 values.
+pub fn read_f32(path: &Path, len: usize) -> Result<Vec<f32>> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io("cannot read", path, e))?;
+    if bytes.len() != len * 4 {
+        return Err(Error::Other(format!(
+            "`{}` holds {} bytes, expected {} f32 values",
+            path.display(),
+            bytes.len(),
+            len
+        )));
+    }
+    Ok(bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect())
 }
 
 /// A model a lane group loads: enough to start its worker before its first call is ready

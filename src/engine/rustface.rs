@@ -4,20 +4,21 @@
 //!
 //! With render's face landmark model installed (`face_model.rs`), the box is only the
 //! start: `run` cuts a context patch around it on every frame, the model finds the 468
-//! landmarks on the GPU lane (two passes in one call, `facemesh.rs`), and `finish` maps them
-//! back to the image, fills low-score frames from their neighbours and smooths them over
-//! time for videos.
+//! landmarks on the GPU lane (two passes in one call, `face/facemesh.rs`), and `finish` maps
+//! them back to the image, fills low-score frames from their neighbours and smooths them
+//! over time for videos.
 
 use std::path::Path;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::facemesh::{self, OUT_LEN};
-use super::torchscript::{read_f32, write_f32};
-use super::{Engine, LaneCall, LaneDone, Made, ModelCall, Resource, Step, Task};
+use super::{
+    read_f32, write_f32, Engine, LaneCall, LaneDone, Made, ModelCall, Resource, Step, Task,
+};
 use crate::device::Device;
 use crate::error::{Error, Result};
+use crate::face::facemesh::{self, OUT_LEN};
 use crate::frame::{FaceBox, Frame};
 use crate::manifest::{AvatarKind, SourceFile};
 use crate::stage::face_track::{self, Track, CROP, OUTPUT};

@@ -13,10 +13,13 @@ use std::path::Path;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{mel, wav2lip, Engine, LaneCall, LaneDone, Made, ModelCall, Resource, Step, Task};
+use super::{
+    read_f32, write_f32, Engine, LaneCall, LaneDone, Made, ModelCall, Resource, Step, Task,
+};
 use crate::device::Device;
 use crate::diagnostic::ConfigError;
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::face::{mel, wav2lip};
 use crate::key::KeySpec;
 use crate::manifest::model::Model;
 use crate::manifest::SourceFile;
@@ -168,27 +171,4 @@ impl Engine for Torchscript {
             loudness: None,
         })
     }
-}
-
-/// Writes a tensor as little-endian f32.
-pub fn write_f32(path: &Path, values: &[f32]) -> Result<()> {
-    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-    std::fs::write(path, bytes).map_err(|e| Error::io("cannot write", path, e))
-}
-
-/// Reads a tensor of exactly `len` little-endian f32 values.
-pub fn read_f32(path: &Path, len: usize) -> Result<Vec<f32>> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io("cannot read", path, e))?;
-    if bytes.len() != len * 4 {
-        return Err(Error::Other(format!(
-            "`{}` holds {} bytes, expected {} f32 values",
-            path.display(),
-            bytes.len(),
-            len
-        )));
-    }
-    Ok(bytes
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect())
 }

@@ -4,17 +4,15 @@
 //! raw struct reads both and one resolver applies them: the scene's value over the default
 //! over the built-in.
 
-use std::ops::Range;
-use std::path::PathBuf;
-
 use serde::Deserialize;
 use toml::Spanned;
 
 use super::captions::{CaptionPosition, CaptionSettings, CaptionSize, CaptionsMode};
 use super::framing::FramingSettings;
+pub(crate) use super::values::Declared;
 use super::values::{Colour, Fps, Loudness, Pause, Size, TruePeak};
-use super::{Background, CheckMedia, Media, MediaNote, SourceFile, RENDERFILE_NAME};
-use crate::diagnostic::{unknown_name, ConfigError, Doc, Warning};
+use super::Background;
+use crate::diagnostic::{ConfigError, Doc};
 
 /// The keys of [`RawSettings`], in the order "valid keys" hints list them.
 pub(crate) const KEYS: &[&str] = &[
@@ -55,56 +53,6 @@ pub(crate) struct RawSettings {
     caption_outline: Option<Spanned<String>>,
     loudness: Option<Spanned<f64>>,
     true_peak: Option<Spanned<f64>>,
-}
-
-/// What Renderfile.toml declares that settings and lines refer to, and how the files they
-/// name are checked.
-pub(crate) struct Declared<'a> {
-    /// The canonical content folder.
-    pub root: PathBuf,
-    /// Checks the contents of the files that keys name.
-    pub media: &'a dyn CheckMedia,
-    /// The names under [voices] and [avatars] whose tables could be read (sorted), valid or
-    /// not: a bad value inside a voice is reported there, not again where it is used.
-    pub voices: Vec<String>,
-    pub avatars: Vec<String>,
-}
-
-impl Declared<'_> {
-    /// The contents of `file`, named at `span` in `doc`, checked as `media`: Err = the
-    /// problem at `span`; Ok(Some) = a warning there.
-    pub fn check_media(
-        &self,
-        doc: &Doc,
-        span: Range<usize>,
-        file: &SourceFile,
-        media: Media,
-    ) -> Result<Option<Warning>, ConfigError> {
-        let at = |note: MediaNote| doc.err(span.clone(), note.message, note.label, note.help);
-        match self.media.check(file, media) {
-            Ok(note) => Ok(note.map(|note| Warning(at(note)))),
-            Err(problem) => Err(at(problem)),
-        }
-    }
-
-    /// The error if `v` is not a declared voice or avatar (`what`).
-    pub fn check(&self, doc: &Doc, what: &str, v: &Spanned<String>) -> Result<(), ConfigError> {
-        let names = if what == "voice" {
-            &self.voices
-        } else {
-            &self.avatars
-        };
-        if names.contains(v.get_ref()) {
-            return Ok(());
-        }
-        let file = if doc.name == RENDERFILE_NAME {
-            ""
-        } else {
-            " in Renderfile.toml"
-        };
-        let hint = format!("{what}s are declared{file} as [{what}s.<name>]");
-        Err(unknown_name(doc, v, what, names, &hint))
-    }
 }
 
 /// The settings of a scene, or the defaults of every scene.

@@ -1,15 +1,67 @@
 //! The values a declaration may hold, each checked in one place that also says what is wrong
 //! with it: numbers in range, a frame rate, a video size, a pause, a colour or background, a
-//! device. Readers get the validated value or the one diagnostic for it.
+//! device. Readers get the validated value or the one diagnostic for it. [`Declared`] is what
+//! the checks look things up in: the declared voices and avatars, and the media checks of the
+//! files that keys name.
 
 use std::fmt::Display;
-use std::ops::RangeInclusive;
+use std::ops::{Range, RangeInclusive};
+use std::path::PathBuf;
 
 use toml::Spanned;
 
-use super::settings::Declared;
-use super::{paths, Background, Media};
-use crate::diagnostic::{ConfigError, Doc};
+use super::{paths, Background, CheckMedia, Media, MediaNote, SourceFile, RENDERFILE_NAME};
+use crate::diagnostic::{unknown_name, ConfigError, Doc, Warning};
+
+/// What Renderfile.toml declares that settings and lines refer to, and how the files they
+/// name are checked.
+pub(crate) struct Declared<'a> {
+    /// The canonical content folder.
+    pub root: PathBuf,
+    /// Checks the contents of the files that keys name.
+    pub media: &'a dyn CheckMedia,
+    /// The names under [voices] and [avatars] whose tables could be read (sorted), valid or
+    /// not: a bad value inside a voice is reported there, not again where it is used.
+    pub voices: Vec<String>,
+    pub avatars: Vec<String>,
+}
+
+impl Declared<'_> {
+    /// The contents of `file`, named at `span` in `doc`, checked as `media`: Err = the
+    /// problem at `span`; Ok(Some) = a warning there.
+    pub fn check_media(
+        &self,
+        doc: &Doc,
+        span: Range<usize>,
+        file: &SourceFile,
+        media: Media,
+    ) -> Result<Option<Warning>, ConfigError> {
+        let at = |note: MediaNote| doc.err(span.clone(), note.message, note.label, note.help);
+        match self.media.check(file, media) {
+            Ok(note) => Ok(note.map(|note| Warning(at(note)))),
+            Err(problem) => Err(at(problem)),
+        }
+    }
+
+    /// The error if `v` is not a declared voice or avatar (`what`).
+    pub fn check(&self, doc: &Doc, what: &str, v: &Spanned<String>) -> Result<(), ConfigError> {
+        let names = if what == "voice" {
+            &self.voices
+        } else {
+            &self.avatars
+        };
+        if names.contains(v.get_ref()) {
+            return Ok(());
+        }
+        let file = if doc.name == RENDERFILE_NAME {
+            ""
+        } else {
+            " in Renderfile.toml"
+        };
+        let hint = format!("{what}s are declared{file} as [{what}s.<name>]");
+        Err(unknown_name(doc, v, what, names, &hint))
+    }
+}
 
 /// `v` if it lies in `range`: "`{what}` must be between {lo} and {hi}{unit}, not {v}".
 pub(crate) fn in_range<T: PartialOrd + Display + Copy>(

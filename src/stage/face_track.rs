@@ -1,7 +1,7 @@
 //! Face track: one per avatar — a face box on every frame of the avatar image or video,
 //! gap-filled and smoothed, and, when render's face landmark model is installed
 //! (`face_model.rs`), the face's 468 landmarks on every frame (made by `engine/rustface.rs`
-//! with `engine/facemesh.rs` on the GPU lane). It reads the avatar's file. The object holds
+//! with `face/facemesh.rs` on the GPU lane). It reads the avatar's file. The object holds
 //! `track.json` and a padded crop of the first frame (`face.png`) to look at when a
 //! lip-sync looks off.
 

@@ -43,7 +43,7 @@ pub const CRF: u32 = 20;
 pub const PRESET: &str = "veryfast";
 pub const AUDIO_RATE: u32 = 48_000;
 pub const AUDIO_BITRATE: &str = "160k";
-/// Stereo: a mono voice in both ears (`engine::loudness`).
+/// Stereo: a mono voice in both ears (`crate::loudness`).
 pub const AUDIO_CHANNELS: u32 = 2;
 
 /// A scene's files in `out/` beside its video `out/<project>/<scene>.mp4`: the video, the
@@ -122,7 +122,7 @@ pub fn key(scene: &Scene, lines: &[(Key, Key)], hashes: &SourceHashes) -> Result
 
 /// The input name of a burning scene's captions object.
 pub const CAPTIONS: &str = "captions";
-/// How captions are burned in (`engine/burn.rs`); bumped when the drawing changes.
+/// How captions are burned in (`engine/ffmpeg/burn.rs`); bumped when the drawing changes.
 const BURN_VERSION: &str = "burn-1";
 
 /// A scene that burns its captions: its key `spec` plus the captions object it draws (an

@@ -15,8 +15,8 @@ use render::cli::BenchArgs;
 use render::commands;
 use render::device::Device;
 
-use render::engine::wav2lip;
 use render::error::{Error, Result};
+use render::face::wav2lip;
 use render::frame::{FaceBox, Frame};
 use render::manifest::model;
 use render::process;

@@ -1,9 +1,9 @@
 //! `render bench face VIDEO --reference IMAGE` (run inside `render-worker`, where libtorch
 //! is): the installed face landmark model on the portrait and on every frame of a rendered
 //! video, and the video's loudness per frame; the figures themselves are
-//! `render::face_quality`'s. Landmarks are found as a face track finds them (a rustface box,
-//! then both facemesh passes, `LoadedModel::facemesh_two_pass`), but per frame and not
-//! smoothed over time: jitter and blinks are what is measured.
+//! `render::face::face_quality`'s. Landmarks are found as a face track finds them (a
+//! rustface box, then both facemesh passes, `LoadedModel::facemesh_two_pass`), but per frame
+//! and not smoothed over time: jitter and blinks are what is measured.
 
 use std::io::Write;
 use std::path::Path;
@@ -14,10 +14,10 @@ use crate::libtorch::{Accelerator, LoadedModel};
 use render::cli::FaceBenchArgs;
 use render::commands;
 use render::device::Device;
-use render::engine::facemesh;
 use render::engine::rustface::FaceDetector;
 use render::error::{Error, Result};
-use render::face_quality;
+use render::face::face_quality;
+use render::face::facemesh;
 use render::frame::{FaceBox, Frame};
 use render::media;
 

@@ -8,8 +8,8 @@ use std::path::Path;
 
 use tch::{CModule, Device, IValue, Kind, Tensor};
 
-use render::engine::facemesh;
 use render::error::{Error, Result};
+use render::face::facemesh;
 
 extern "C" {
     fn render_cuda_empty_cache() -> i32;
@@ -206,7 +206,7 @@ impl LoadedModel {
     }
 
     /// Both facemesh passes over `frames` context patches (`[N,3,288,288]`, RGB 0..1):
-    /// [`render::engine::facemesh::two_pass`] with this model, in batches of at most
+    /// [`render::face::facemesh::two_pass`] with this model, in batches of at most
     /// `batch_size`. Returns the landmarks and scores (`N × OUT_LEN`, context-patch pixels;
     /// `facemesh::to_track` maps them to the image) and the batch size that worked. The lane's
     /// facemesh call and `render bench face` both find their landmarks here.

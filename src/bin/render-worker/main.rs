@@ -16,10 +16,10 @@ use std::time::Instant;
 use clap::{Parser, Subcommand};
 
 use render::device::Device;
-use render::engine::facemesh;
-use render::engine::torchscript::{read_f32, write_f32};
+use render::engine::{read_f32, write_f32};
 use render::engine::{LaneDone, ModelCall};
 use render::error::{Error, Result};
+use render::face::facemesh;
 use render::worker::{Reply, Request};
 
 use crate::libtorch::{Accelerator, LoadedModel, WAV2LIP_FACE, WAV2LIP_MEL, WAV2LIP_OUT};
@@ -171,7 +171,7 @@ fn lane_done(loaded: &LoadedModel, call: &ModelCall, batch_size: usize) -> LaneD
 }
 
 /// The facemesh call: context patches `[N,3,288,288]` in; the model runs twice on crops cut
-/// from them (`render::engine::facemesh::two_pass`: level, then levelled by the eyes);
+/// from them (`render::face::facemesh::two_pass`: level, then levelled by the eyes);
 /// landmarks and score per frame out.
 fn facemesh_call(loaded: &LoadedModel, call: &ModelCall) -> Result<LaneDone> {
     let frames = call.frames;

@@ -216,7 +216,7 @@ pub fn eye_cover(
         .collect();
     let fit = Similarity::fit(&pairs);
     let luma = |image: &Frame, x: f64, y: f64| {
-        let rgb = crate::engine::face_warp::sample(image, x as f32, y as f32);
+        let rgb = crate::face::face_warp::sample(image, x as f32, y as f32);
         0.299 * rgb[0] as f64 + 0.587 * rgb[1] as f64 + 0.114 * rgb[2] as f64
     };
     EYE_OPENINGS.map(|opening| {
