@@ -234,12 +234,6 @@ impl Graph {
         key
     }
 
-    /// Which nodes must be made: every node that is needed — a scene always is; anything
-    /// else only if a node being made reads it — and whose object is missing or damaged.
-    /// Each object the build would reuse is checked first, cheaply (its record and its
-    /// files' sizes). With `verify` (`build --verify`), every object behind the scenes is
-    /// re-hashed instead, and a damaged one is made again even where nothing reads it now,
-    /// so a green verified build means the whole cache behind its videos is sound.
     /// Every file in `out/` the declared scenes and episodes publish.
     pub fn published_files(&self) -> HashSet<PathBuf> {
         (self.nodes.iter())
@@ -248,6 +242,12 @@ impl Graph {
             .collect()
     }
 
+    /// Which nodes must be made: every node that is needed — a scene always is; anything
+    /// else only if a node being made reads it — and whose object is missing or damaged.
+    /// Each object the build would reuse is checked first, cheaply (its record and its
+    /// files' sizes). With `verify` (`build --verify`), every object behind the scenes is
+    /// re-hashed instead, and a damaged one is made again even where nothing reads it now,
+    /// so a green verified build means the whole cache behind its videos is sound.
     pub fn stale(&self, verify: bool) -> Stale {
         use rayon::prelude::*;
         let mut make = vec![false; self.nodes.len()];

@@ -183,6 +183,27 @@ fn toml_syntax_error_in_a_project_points_at_the_line() {
 }
 
 #[test]
+fn a_line_of_punctuation_alone_is_reported_at_its_place_before_any_work() {
+    let folder = Folder::small_demo();
+    folder.edit(
+        "projects/demo/project.toml",
+        "\"And the other lines come straight from the cache?\"",
+        "\"?!... ;--\"",
+    );
+    let run = render(&folder, &["build"]);
+    assert_config_error(&folder, &run);
+    assert_line(
+        &run,
+        "× line 3 of scene `dialogue` has no words to speak: `?!... ;--` is only punctuation",
+    );
+    assert_line(
+        &run,
+        &folder.location("projects/demo/project.toml", "\"?!... ;--\""),
+    );
+    assert_line(&run, NOTHING_BUILT);
+}
+
+#[test]
 fn unknown_key_suggests_the_key_it_resembles() {
     let folder = Folder::small_demo();
     folder.edit("Renderfile.toml", "pitch = 65", "pich = 40");

@@ -369,6 +369,11 @@ fn cuda_asked_for_without_cuda_is_an_error() {
         "{}",
         run.stderr
     );
+    // At its key in Renderfile.toml, with the fix.
+    run.assert_lines(&[
+        &folder.location("Renderfile.toml", "\"cuda:0\""),
+        "help: set `device = \"auto\"` (CUDA when present, else the CPU) or `device = \"cpu\"` in [render]",
+    ]);
 }
 
 #[test]

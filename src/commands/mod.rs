@@ -159,8 +159,15 @@ pub fn device(manifest: &Manifest) -> Result<Option<Device>> {
     }
     let resolved = Device::resolve(&manifest.settings.device, crate::worker::cuda_devices);
     let (device, notice) = resolved.map_err(|message| {
-        ConfigError::in_file("Renderfile.toml", format!("device {message}"))
-            .with_help("set `device = \"auto\"` (CUDA when present, else the CPU) or `device = \"cpu\"` in [render]")
+        let help = "set `device = \"auto\"` (CUDA when present, else the CPU) or `device = \"cpu\"` in [render]";
+        let message = format!("device {message}");
+        let renderfile = manifest.root.join(RENDERFILE);
+        let text = std::fs::read_to_string(&renderfile).unwrap_or_default();
+        match &manifest.settings.device_at {
+            Some(at) if at.end <= text.len() => crate::diagnostic::Doc::new(RENDERFILE, text)
+                .err(at.clone(), message, "not on this machine", help),
+            _ => ConfigError::in_file(RENDERFILE, message).with_help(help),
+        }
     })?;
     // Falling back to the CPU matters for lip-sync and speech models, not for the face
     // landmark model alone: a build that uses only that says nothing.

@@ -321,6 +321,9 @@ pub struct Manifest {
 pub struct Settings {
     /// "auto" | "cpu" | "cuda:N"
     pub device: String,
+    /// Where `device`'s value is written in Renderfile.toml (for a device that cannot be
+    /// honoured on this machine, found only once the graph needs a model).
+    pub device_at: Option<std::ops::Range<usize>>,
     /// Parallel CPU jobs; None = number of cores.
     pub jobs: Option<usize>,
 }

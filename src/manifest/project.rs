@@ -347,6 +347,8 @@ impl SceneCheck<'_> {
                     if let Some((_, c)) = control_character(t.get_ref()) {
                         // Escapes (`\u0000`) make offsets in the value differ from the file's.
                         self.errors.push(unspeakable(doc, t.span(), &line, c));
+                    } else if says_nothing(text) {
+                        self.errors.push(wordless(doc, t.span(), &line, text));
                     }
                 }
                 (None, _) => {}
@@ -514,6 +516,13 @@ impl SceneCheck<'_> {
                 self.errors.push(unspeakable(&script, at, &line, c));
                 continue;
             }
+            if says_nothing(text) {
+                let offset = line_span.start + (text.as_ptr() as usize - trimmed.as_ptr() as usize);
+                let line = format!("a line in the script of {scene}");
+                let at = offset..offset + text.len();
+                self.errors.push(wordless(&script, at, &line, text));
+                continue;
+            }
             let missing = &mut missing_voice;
             let (named, given_voice) = (named.as_ref(), &given.voice);
             let voice = self.line_voice(&script, named, given_voice, line_span, missing);
@@ -549,6 +558,29 @@ impl SceneCheck<'_> {
 fn control_character(text: &str) -> Option<(usize, char)> {
     text.char_indices()
         .find(|(_, c)| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+}
+
+/// Whether a line's text is only punctuation and spaces (`?!... ;--`): a voice says
+/// nothing for it (espeak-ng makes only silence), so it is reported at its place rather
+/// than failing the build. Letters, digits and anything else (an emoji, a symbol a voice
+/// may name) count as words.
+fn says_nothing(text: &str) -> bool {
+    let punctuation = |c: char| {
+        c.is_whitespace()
+            || c.is_ascii_punctuation()
+            || matches!(c, '\u{a1}' | '\u{ab}' | '\u{b7}' | '\u{bb}' | '\u{bf}')
+            || ('\u{2010}'..='\u{205e}').contains(&c)
+            || ('\u{3000}'..='\u{303f}').contains(&c)
+            || ('\u{ff01}'..='\u{ff0f}').contains(&c)
+    };
+    !text.is_empty() && text.chars().all(punctuation)
+}
+
+/// "line 3 of scene `intro` has no words to speak", at `span`.
+fn wordless(doc: &Doc, span: Range<usize>, line: &str, text: &str) -> ConfigError {
+    let msg = format!("{line} has no words to speak: `{text}` is only punctuation");
+    let help = "a voice says nothing for punctuation alone: write the words, or remove the line (a longer silence between lines is the scene's `pause`)";
+    doc.err(span, msg, "nothing to say", help)
 }
 
 /// "line 3 of scene `intro` contains a control character (U+0000 NUL)", at `span`.
@@ -688,6 +720,24 @@ mod tests {
             demo("[[scene]]\nname = \"intro\"\nlines = [\"Hi\"]\nscript = \"scripts/intro.txt\"\n");
         f.write("scripts/intro.txt", "Hello\n");
         assert_errors(&f.errors(), &["projects/demo/project.toml:4:10: scene `intro` has both `lines` and `script` | not both"]);
+    }
+
+    #[test]
+    fn lines_of_punctuation_alone_are_reported_at_their_place() {
+        let f = demo("[[scene]]\nname = \"intro\"\nlines = [\"Hi\", \"?!... ;--\", \"« … »\", \"Hi!\", \"42.\"]\n");
+        assert_errors(
+            &f.errors(),
+            &[
+                "projects/demo/project.toml:3:16: line 2 of scene `intro` has no words to speak: `?!... ;--` is only punctuation | write the words",
+                "projects/demo/project.toml:3:29: line 3 of scene `intro` has no words to speak: `« … »` is only punctuation | remove the line",
+            ],
+        );
+        let f = demo("[[scene]]\nname = \"intro\"\nscript = \"scripts/intro.txt\"\n");
+        f.write("scripts/intro.txt", "Hello.\n[guest]  ...?!\n");
+        assert_errors(
+            &f.errors(),
+            &["scripts/intro.txt:2:10: a line in the script of scene `intro` has no words to speak: `...?!` is only punctuation | write the words"],
+        );
     }
 
     #[test]

@@ -390,6 +390,7 @@ fn named<T: DeserializeOwned>(
 
 /// `[render]`
 fn farm_settings(doc: &Doc, raw: RawRender, errors: &mut Vec<ConfigError>) -> Settings {
+    let device_at = raw.device.as_ref().map(|d| d.span());
     let device = raw.device.and_then(|d| errors.keep(Device::parse(doc, &d)));
     let help = "the number of parallel jobs; leave it out to use every core";
     let jobs = raw
@@ -397,6 +398,7 @@ fn farm_settings(doc: &Doc, raw: RawRender, errors: &mut Vec<ConfigError>) -> Se
         .and_then(|j| errors.keep(in_range(doc, &j, "`jobs`", (1..=1024, ""), help)));
     Settings {
         device: device.map_or_else(|| "auto".to_string(), |d| d.0),
+        device_at,
         jobs: jobs.map(|n| n as usize),
     }
 }
