@@ -87,8 +87,9 @@ pub enum Command {
         #[arg(long, value_name = "SIZE", value_parser = crate::upkeep::parse_size)]
         max_size: Option<u64>,
     },
-    /// Write out/report.html again from the last build (every build writes it): each scene
-    /// with its poster, what was made and failed, what changed in out/, recent builds
+    /// Write out/report.html again from the last build that did something (such a build
+    /// writes it; a no-op leaves it): each scene with its poster, what was made and failed,
+    /// what changed in out/, recent builds
     Report(FolderArg),
     /// Remove what render made: its objects and state in cache/, the files it published in
     /// out/ (never a file of yours, never through a symlink); lists what it removes

@@ -142,6 +142,18 @@ pub struct Builds {
     pub skipped: usize,
 }
 
+impl BuildRecord {
+    /// Whether the build did anything a person would look at: made, failed, cancelled or
+    /// skipped an artifact, changed `out/`, or did not end well. A no-op did not.
+    pub fn did_something(&self) -> bool {
+        let c = &self.counts;
+        self.exit != 0
+            || c.made + c.failed + c.cancelled + c.skipped + c.not_started > 0
+            || c.published + c.removed > 0
+            || !self.failures.is_empty()
+    }
+}
+
 impl History {
     pub fn of(cache: &Cache) -> History {
         History {

@@ -204,17 +204,37 @@ fn render_report_rewrites_the_page_from_the_last_build() {
     // The same page, from the same record (the build's own and the command's).
     assert_eq!(std::fs::read_to_string(&page).unwrap(), built);
 
-    // A no-op build reports itself: nothing made, nothing changed, every scene still shown.
+    // A no-op build leaves the page on the last build that did something (the morning's
+    // report of the night's work survives the first `render build` of the day), and
+    // `render report` after it makes that same page; the no-op is in the history.
+    let modified = std::fs::metadata(&page).unwrap().modified().unwrap();
     assert_eq!(render(&["build"]).code, 0);
     assert!(!log.exists(), "a no-op build started espeak-ng");
+    assert_eq!(std::fs::read_to_string(&page).unwrap(), built);
+    assert_eq!(
+        std::fs::metadata(&page).unwrap().modified().unwrap(),
+        modified
+    );
+    assert_eq!(render(&["report"]).code, 0);
+    assert_eq!(std::fs::read_to_string(&page).unwrap(), built);
+    let history = folder.read("cache/history.jsonl");
+    assert_eq!(history.lines().count(), 2, "{history}");
+
+    // Missing, the page is written by a no-op too: from the build that did something.
+    std::fs::remove_file(&page).unwrap();
+    assert_eq!(render(&["build"]).code, 0);
+    assert_eq!(std::fs::read_to_string(&page).unwrap(), built);
+
+    // An edit makes one line again: the page shows that build, and the earlier ones.
+    folder.edit("projects/demo/project.toml", "Hello there.", "Hello again.");
+    assert_eq!(render(&["build"]).code, 0);
     let html = std::fs::read_to_string(&page).unwrap();
     assert!(
-        html.contains("data-scene=\"demo/intro\" data-status=\"reused\""),
+        html.contains("data-scene=\"demo/intro\" data-status=\"made\""),
         "{html}"
     );
     assert!(html.contains("<img class=\"poster\" src=\"demo/intro.jpg\""));
-    assert!(html.contains("Nothing changed in out/."));
-    assert!(html.contains("The last 2 builds"));
+    assert!(html.contains("The last 4 builds"), "{html}");
 }
 
 #[test]

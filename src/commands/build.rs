@@ -290,9 +290,15 @@ pub fn run(args: &BuildArgs) -> i32 {
         record.targets = targets.clone();
         history.append(&record)?;
         // The page is for people; a build that made its videos has not failed without it.
-        if let Err(error) = commands::report::write(&manifest) {
-            eprintln!("render: could not write out/{}:", commands::report::FILE);
-            commands::report(error);
+        // A no-op leaves it showing the last build that did something (the same page
+        // `write` would make again), unless it is missing.
+        let page = manifest.root.join("out").join(commands::report::FILE);
+        let unchanged = !record.did_something() && crate::published::is_report(&page);
+        if !unchanged {
+            if let Err(error) = commands::report::write(&manifest) {
+                eprintln!("render: could not write out/{}:", commands::report::FILE);
+                commands::report(error);
+            }
         }
         Ok(code)
     })();

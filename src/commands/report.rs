@@ -1,6 +1,9 @@
 //! `render report [DIR]`: writes `out/report.html` again from the last build in the
-//! history, e.g. after a CSS change or when the page was deleted. `render build` writes it
-//! after every build through [`write`], so the page and this command never disagree.
+//! history that did something (made, failed or changed `out/`; a no-op does not replace the
+//! morning's report of the night's work), e.g. after a CSS change or when the page was
+//! deleted. `render build` writes it through [`write`] after every build that did
+//! something, and after a no-op only when the page is missing, so the page and this
+//! command never disagree.
 //!
 //! Everything the page shows is already on disk: the build's record and the ones before it
 //! (`cache/history.jsonl`), the set of artifacts it used (`cache/state/used/`, which gives
@@ -53,6 +56,11 @@ pub fn write(manifest: &Manifest) -> Result<PathBuf> {
     let cache = Cache::new(&manifest.root);
     let history = History::of(&cache);
     let mut builds = history.read().builds;
+    // The page shows the last build that did something: the night's work stays on it
+    // through any number of no-op builds after it (each still recorded in the history).
+    if let Some(last) = builds.iter().rposition(|b| b.did_something()) {
+        builds.truncate(last + 1);
+    }
     let Some(build) = builds.pop() else {
         return Err(Error::Other(format!(
             "no build is recorded in {} yet: run `render build` first",
