@@ -282,7 +282,8 @@ impl Cache {
 
     /// Whether `target` (in `out/`) is published from `source`, the object's file.
     pub fn is_published(&self, source: &Path, target: &Path) -> bool {
-        same_file(source, target)
+        std::fs::symlink_metadata(target)
+            .is_ok_and(|meta| meta.is_file() && same_file(source, &meta))
     }
 
     /// The full check: `check`, then every output re-hashed against its record.
@@ -335,16 +336,20 @@ impl Cache {
     /// copy staged beside the target (a rename cannot cross disks), given the object's
     /// mtime so the next build can tell it is the same file without reading it.
     pub fn publish(&self, source: &Path, target: &Path, ledger: &mut Published) -> Result<bool> {
-        if same_file(source, target) {
-            if !ledger.owns(target) {
-                // Published before the ledger knew it (a power cut between the two).
-                if let Some(ident) = Ident::of_path(target) {
+        // One stat of the target serves the no-op's question and the ledger's (a link of
+        // the user's there, even to the object, is not render's file).
+        let there = std::fs::symlink_metadata(target).ok();
+        if let Some(meta) = there.as_ref().filter(|m| m.is_file()) {
+            if same_file(source, meta) {
+                let ident = Ident::of(meta);
+                if !matches!(ledger.entry(target), Some(Entry::File(known, _)) if known == ident) {
+                    // Published before the ledger knew it (a power cut between the two).
                     ledger.add_file(target, ident, object_of(source))?;
                 }
+                return Ok(false);
             }
-            return Ok(false);
         }
-        if std::fs::symlink_metadata(target).is_ok() && !ledger.owns(target) {
+        if there.is_some() && !ledger.owns(target) {
             return Err(Error::NotRenders {
                 path: relative_to_content(&self.dir, target),
             });
@@ -489,14 +494,12 @@ pub enum Check {
     Damaged(String),
 }
 
-/// Whether `b` (in `out/`) is the object's file `a`: the same inode, or, on another
-/// disk, a copy with the object's size and mtime (what `publish` gives its copies).
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (std::fs::metadata(a), std::fs::metadata(b)) {
-        (Ok(a), Ok(b)) if a.dev() == b.dev() => a.ino() == b.ino(),
-        (Ok(a), Ok(b)) => {
-            a.len() == b.len() && (a.mtime(), a.mtime_nsec()) == (b.mtime(), b.mtime_nsec())
-        }
+/// Whether the file of `b` (in `out/`) is the object's file `a`: the same inode, or, on
+/// another disk, a copy with the object's size and mtime (what `publish` gives its copies).
+fn same_file(a: &Path, b: &std::fs::Metadata) -> bool {
+    match std::fs::metadata(a) {
+        Ok(a) if a.dev() == b.dev() => a.ino() == b.ino(),
+        Ok(a) => a.len() == b.len() && (a.mtime(), a.mtime_nsec()) == (b.mtime(), b.mtime_nsec()),
         _ => false,
     }
 }
