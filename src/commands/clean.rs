@@ -50,12 +50,13 @@ pub fn run(dir: &Path, dry_run: bool) -> i32 {
             removed: Vec::new(),
             left: Vec::new(),
         };
-        clean.out(&cache)?;
-        clean.cache(&cache)?;
+        // What went is listed even when something then fails (a permission, a busy disk).
+        let done = clean.out(&cache).and_then(|()| clean.cache(&cache));
         let verb = if dry_run { "would remove" } else { "removed" };
         for line in &clean.removed {
             println!("{verb} {line}");
         }
+        done?;
         for line in &clean.left {
             println!("left {line}");
         }
