@@ -204,6 +204,34 @@ fn a_line_of_punctuation_alone_is_reported_at_its_place_before_any_work() {
 }
 
 #[test]
+fn plan_never_says_up_to_date_while_a_scene_has_a_configuration_error() {
+    let folder = Folder::small_demo();
+    folder.build();
+    assert_eq!(
+        render(&folder, &["plan"]).stdout,
+        "up to date (24 artifacts)\n"
+    );
+    folder.edit("projects/demo/project.toml", "pause = 0.5", "pasue = 0.5");
+    let run = render(&folder, &["plan"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_line(&run, "× unknown key `pasue` in scene `dialogue`");
+    assert_eq!(
+        run.stdout,
+        "the valid scenes are up to date (12 artifacts); scenes with configuration errors (above) are left out\n"
+    );
+    // With something to make, the count says the same.
+    folder.edit("projects/demo/welcome.txt", "Hello, and welcome", "Hi, and welcome");
+    let run = render(&folder, &["plan"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        (run.stdout.lines().last().unwrap())
+            .ends_with("to make, 5 files in out/ to publish; scenes with configuration errors (above) are left out"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
 fn unknown_key_suggests_the_key_it_resembles() {
     let folder = Folder::small_demo();
     folder.edit("Renderfile.toml", "pitch = 65", "pich = 40");

@@ -64,7 +64,7 @@ pub fn show(dir: &Path, targets: &[String], options: &Options) -> i32 {
         let changes = out_changes(&graph, &stale, &cache, &manifest.root, sweep);
         // Ctrl-C while planning: no answer rather than a partial one.
         crate::process::check_interrupted()?;
-        let anything = print(&graph, &stale, &last, &changes, &manifest.root);
+        let anything = print(&graph, &stale, &last, &changes, &manifest.root, partial);
         if let Some(out) = options.write_jobs {
             write(&graph, &stale.make, out)?;
         }
@@ -152,6 +152,7 @@ fn print(
     last: &BuildLog<'_>,
     changes: &[OutChange],
     root: &Path,
+    partial: bool,
 ) -> bool {
     let damage: std::collections::HashMap<usize, &str> = (stale.damaged.iter())
         .map(|(i, reason)| (*i, reason.as_str()))
@@ -192,7 +193,15 @@ fn print(
         println!("{}: {what}", commands::relative(root, path));
     }
     if stale.is_empty() && changes.is_empty() {
-        println!("up to date ({} artifacts)", graph.nodes.len());
+        if partial {
+            // Never "up to date" while some scene cannot even be planned.
+            println!(
+                "the valid scenes are up to date ({} artifacts); scenes with configuration errors (above) are left out",
+                graph.nodes.len()
+            );
+        } else {
+            println!("up to date ({} artifacts)", graph.nodes.len());
+        }
         return false;
     }
     let mut line = format!("{} of {} artifacts to make", stale.len(), graph.nodes.len());
@@ -205,6 +214,9 @@ fn print(
             let files = if count == 1 { "file" } else { "files" };
             line.push_str(&format!(", {count} {files} in out/ {what}"));
         }
+    }
+    if partial {
+        line.push_str("; scenes with configuration errors (above) are left out");
     }
     println!("{line}");
     true
