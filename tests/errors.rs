@@ -220,7 +220,11 @@ fn plan_never_says_up_to_date_while_a_scene_has_a_configuration_error() {
         "the valid scenes are up to date (12 artifacts); scenes with configuration errors (above) are left out\n"
     );
     // With something to make, the count says the same.
-    folder.edit("projects/demo/welcome.txt", "Hello, and welcome", "Hi, and welcome");
+    folder.edit(
+        "projects/demo/welcome.txt",
+        "Hello, and welcome",
+        "Hi, and welcome",
+    );
     let run = render(&folder, &["plan"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(
