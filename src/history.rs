@@ -25,7 +25,15 @@ use crate::cache::Cache;
 use crate::error::{Error, Result};
 use crate::files::write_atomically;
 use crate::key::Key;
-pub use crate::published::OutChange;
+
+/// One change a build made in `out/`, as the history records it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutChange {
+    /// Relative to the content folder, e.g. `out/demo/welcome.mp4`.
+    pub path: String,
+    /// added | updated | removed
+    pub change: String,
+}
 
 /// The history's file, in `cache/`.
 pub const FILE: &str = crate::published::HISTORY;

@@ -26,8 +26,6 @@ use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
 use crate::error::{Error, Result};
 use crate::key::Key;
 
@@ -50,15 +48,6 @@ pub const GENERATOR: &str = "<meta name=\"generator\" content=\"render\">";
 
 /// How pages before [`GENERATOR`] began their title.
 pub const OLD_TITLE: &str = "<title>render: build of ";
-
-/// One change a build made in `out/`, as the history records it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OutChange {
-    /// Relative to the content folder, e.g. `out/demo/welcome.mp4`.
-    pub path: String,
-    /// added | updated | removed
-    pub change: String,
-}
 
 /// What makes a file in `out/` the one render put there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -667,10 +656,17 @@ impl ObjectFiles {
 /// (a folder older than it: then identity alone decides).
 fn published_in_history(history: &Path) -> Option<HashSet<String>> {
     let text = std::fs::read_to_string(history).ok()?;
+    // Only what adoption needs of each record (`history::OutChange`'s fields), read here
+    // so that the ledger does not depend on the history module.
+    #[derive(serde::Deserialize)]
+    struct Change {
+        path: String,
+        change: String,
+    }
     #[derive(serde::Deserialize)]
     struct Changes {
         #[serde(default)]
-        changes: Vec<OutChange>,
+        changes: Vec<Change>,
     }
     let mut paths = HashSet::new();
     for line in text.lines() {
