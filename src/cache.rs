@@ -271,13 +271,24 @@ impl Cache {
     /// Removes the object of `key`, if any (`build --force`): moved out of `objects/` in one
     /// rename first, so no half-removed object is ever seen there.
     pub fn discard(&self, key: &Key) -> Result<()> {
-        let object = self.object_dir(key);
-        if !object.exists() {
+        if !self.object_dir(key).exists() {
             return Ok(());
         }
-        let aside = (self.tmp_dir()).join(owned_name(&format!("discarded-{}", &key.hex()[..16])));
+        let aside = self.set_aside(key, "discarded")?;
+        crate::scratch::remove_entry(&aside)
+    }
+
+    /// Moves an object out of `objects/` in one rename, into `cache/tmp/` under a name of
+    /// render's (`<why>-<key>_<pid>_<host>_<n>`), so no half-removed object is ever seen
+    /// there and a crash leaves it for a sweep; returns where it went (for `discard`, `gc`
+    /// and `clean` to delete, or put back).
+    pub fn set_aside(&self, key: &Key, why: &str) -> Result<PathBuf> {
+        let object = self.object_dir(key);
+        let tmp = self.tmp_dir();
+        std::fs::create_dir_all(&tmp).map_err(|e| Error::io("cannot create", &tmp, e))?;
+        let aside = tmp.join(owned_name(&format!("{why}-{}", &key.hex()[..16])));
         std::fs::rename(&object, &aside).map_err(|e| Error::io("cannot remove", &object, e))?;
-        std::fs::remove_dir_all(&aside).map_err(|e| Error::io("cannot remove", &aside, e))
+        Ok(aside)
     }
 
     /// Whether `target` (in `out/`) is published from `source`, the object's file.

@@ -109,6 +109,12 @@ impl Published {
     /// The ledger of the content folder `root` whose cache is `cache_dir`, for reading only
     /// (`plan`, `status`): a folder without one is adopted in memory, nothing is written.
     pub fn read(root: &Path, cache_dir: &Path) -> Published {
+        Published::load(root, cache_dir).0
+    }
+
+    /// [`Published::read`], and what the journal on disk was: None when there is none,
+    /// else whether it must be rewritten before appending (a torn last line, or no header).
+    fn load(root: &Path, cache_dir: &Path) -> (Published, Option<bool>) {
         let path = cache_dir.join("state").join(FILE);
         let mut published = Published {
             root: root.to_path_buf(),
@@ -117,21 +123,26 @@ impl Published {
             lines: 0,
             journal: None,
         };
-        match std::fs::read_to_string(&path) {
-            Ok(text) => published.replay(&text),
-            Err(_) => published.adopt(cache_dir),
-        }
-        published
+        let torn = match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                published.replay(&text);
+                // Torn, empty or not a ledger: rewritten whole before anything is appended.
+                Some(!text.ends_with('\n') || !text.starts_with(&format!("{HEADER}\n")))
+            }
+            Err(_) => {
+                published.adopt(cache_dir);
+                None
+            }
+        };
+        (published, torn)
     }
 
     /// The ledger for changing `out/`; only under the build lock. Adopts a folder an
     /// earlier render made (and writes the ledger), removes copies a killed build was
     /// staging, and rewrites a journal grown large or torn.
     pub fn open(root: &Path, cache_dir: &Path) -> Result<Published> {
-        let mut published = Published::read(root, cache_dir);
-        let text = std::fs::read(&published.path).ok();
-        let torn = text.as_ref().is_some_and(|t| t.last() != Some(&b'\n'));
-        if text.is_none() || torn || published.lines > 2 * published.entries.len() + 64 {
+        let (mut published, torn) = Published::load(root, cache_dir);
+        if torn != Some(false) || published.lines > 2 * published.entries.len() + 64 {
             published.rewrite()?;
         }
         published.journal = Some(

@@ -333,20 +333,8 @@ fn a_symlinked_cache_tmp_is_never_emptied() {
     assert!(folder.file("cache/tmp").is_symlink());
 }
 
-fn host() -> String {
-    let mut buffer = [0u8; 256];
-    // SAFETY: gethostname writes at most `len` bytes into a buffer we own.
-    unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) };
-    let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
-    (String::from_utf8_lossy(&buffer[..end]).chars())
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect()
+fn host() -> &'static str {
+    render::scratch::host()
 }
 
 #[test]

@@ -126,9 +126,8 @@ impl Clean {
                 "{path} (render published it, but it was changed since)"
             ));
         }
-        drop(ledger);
-        let foreign = Published::read(&self.root, &cache.dir).not_renders();
-        for path in foreign {
+        // The ledger as it is now (what was removed is forgotten, and gone).
+        for path in ledger.not_renders() {
             if !self.left.iter().any(|l| l.starts_with(&format!("{path} "))) {
                 self.left.push(format!("{path} (not render's)"));
             }
@@ -207,13 +206,7 @@ impl Clean {
                 bytes += scratch::bytes_of(&path);
                 count += 1;
                 if !self.dry_run {
-                    // Out of objects/ in one rename, then deleted.
-                    let aside = cache.tmp_dir().join(scratch::owned_name("clean"));
-                    std::fs::create_dir_all(cache.tmp_dir())
-                        .map_err(|e| Error::io("cannot create", cache.tmp_dir(), e))?;
-                    std::fs::rename(&path, &aside)
-                        .map_err(|e| Error::io("cannot remove", &path, e))?;
-                    scratch::remove_entry(&aside)?;
+                    scratch::remove_entry(&cache.set_aside(&key, "clean")?)?;
                 }
             }
             self.remove_if_empty(&shard_path);

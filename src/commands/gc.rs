@@ -23,7 +23,7 @@ use crate::graph::Graph;
 use crate::history::{self, History};
 use crate::key::Key;
 use crate::lock::BuildLock;
-use crate::scratch::{owned_name, InUse};
+use crate::scratch::InUse;
 use crate::upkeep::{self, Keep, Survey};
 
 pub fn run(dir: &Path, dry_run: bool, keep_builds: Option<usize>, max_size: Option<u64>) -> i32 {
@@ -198,8 +198,7 @@ fn lines(cache: &Cache, survey: &Survey, plan: &upkeep::Plan) -> Vec<(usize, Str
 /// registered since the survey reads it: then it goes back. Returns whether it went.
 fn remove(cache: &Cache, key: &Key) -> Result<bool> {
     let dir = cache.object_dir(key);
-    let aside = (cache.tmp_dir()).join(owned_name(&format!("gc-{}", &key.hex()[..16])));
-    std::fs::rename(&dir, &aside).map_err(|e| Error::io("cannot remove", &dir, e))?;
+    let aside = cache.set_aside(key, "gc")?;
     if InUse::read(&cache.dir).keys.contains(key) {
         std::fs::rename(&aside, &dir).map_err(|e| Error::io("cannot restore", &dir, e))?;
         return Ok(false);
