@@ -247,11 +247,11 @@ mod tests {
             rows: vec![said.into()],
         };
         assert_eq!(
-            vtt(&[cue.clone()]),
+            vtt(std::slice::from_ref(&cue)),
             "WEBVTT\n\n00:00:00.000 --> 00:00:01.000\n\
              Click File --&gt; Save. Fish &amp; chips, I &lt;3 you, &lt;i&gt;this&lt;/i&gt;.\n\n"
         );
-        let srt = srt(&[cue.clone()]);
+        let srt = srt(std::slice::from_ref(&cue));
         assert_eq!(parse_srt(&srt), Some(vec![cue]));
         assert!(srt.ends_with(&format!("\n{said}\n\n")), "{srt}");
     }
