@@ -89,8 +89,8 @@ struct RawModel {
 
 fn read(dir: &Path) -> std::result::Result<FaceModel, String> {
     let manifest = dir.join("model.toml");
-    let text =
-        std::fs::read_to_string(&manifest).map_err(|e| format!("cannot read model.toml: {e}"))?;
+    let text = crate::manifest::text::read(&manifest)
+        .map_err(|e| format!("cannot read model.toml: {e}"))?;
     let raw: RawModel =
         toml::from_str(&text).map_err(|e| format!("model.toml: {}", e.message()))?;
     let expect = |what: &str, got: &str, want: &str| {

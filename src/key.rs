@@ -201,8 +201,13 @@ impl KeySpec {
         for name in union(&self.params, &before.params) {
             match (before.params.get(name), self.params.get(name)) {
                 (Some(a), Some(b)) if a == b => {}
-                (Some(a), Some(b)) => changes.push(format!("{name} {} → {}", short(a), short(b))),
-                (None, Some(b)) => changes.push(format!("{name} added ({})", short(b))),
+                (Some(a), Some(b)) => {
+                    let (a, b) = (shown(before, name, a), shown(self, name, b));
+                    changes.push(format!("{name} {} → {}", short(&a), short(&b)))
+                }
+                (None, Some(b)) => {
+                    changes.push(format!("{name} added ({})", short(&shown(self, name, b))))
+                }
                 (Some(_), None) => changes.push(format!("{name} removed")),
                 (None, None) => {}
             }
@@ -242,6 +247,18 @@ fn union<'a, V>(
     names.sort();
     names.dedup();
     names.into_iter()
+}
+
+/// A param's value as a person reads it: a command engine's `text` (its spec has `args`) is
+/// kept in the key as the JSON list of the pieces its program is given (a long line cut at
+/// the engine's `max_chars`), and is shown as the text they say, not as escaped JSON.
+fn shown<'a>(spec: &KeySpec, name: &str, value: &'a str) -> std::borrow::Cow<'a, str> {
+    if name == "text" && spec.params.contains_key("args") {
+        if let Ok(pieces) = serde_json::from_str::<Vec<String>>(value) {
+            return pieces.join(" ").into();
+        }
+    }
+    value.into()
 }
 
 fn short(value: &str) -> String {
@@ -293,6 +310,28 @@ mod tests {
         let before = spec().input("speech", Key([1; 32]));
         let after = spec().input("speech", Key([2; 32]));
         assert_eq!(after.explain_change(&before), "input changed: speech");
+    }
+
+    #[test]
+    fn a_command_engines_text_is_shown_as_text() {
+        let command = |text: &str| {
+            let pieces = serde_json::to_string(&[text]).unwrap();
+            KeySpec::new(ArtifactKind::Speech, "speech-1", "piper")
+                .param("args", "[]")
+                .param("text", pieces)
+        };
+        assert_eq!(
+            command("Great. Let us begin!").explain_change(&command("Great. Let us get started!")),
+            "params changed: text \"Great. Let us get started!\" → \"Great. Let us begin!\""
+        );
+        // Not a command engine's: the text is as written, brackets and all.
+        let espeak = |text: &str| {
+            KeySpec::new(ArtifactKind::Speech, "speech-1", "espeak-ng").param("text", text)
+        };
+        assert_eq!(
+            espeak("[\"a\"]").explain_change(&espeak("b")),
+            "params changed: text \"b\" → \"[\\\"a\\\"]\""
+        );
     }
 
     /// The key as it was first computed, one hasher update per part: the one-buffer

@@ -2,15 +2,23 @@
 //! the scene's [`Timeline`] (whole frames per line, from its speech, and the pauses), and
 //! written as SubRip and WebVTT (`stage/captions.rs`).
 //!
-//! A cue holds at most [`ROWS`] rows of at most [`ROW_CHARS`] characters. A line that does
-//! not fit in one cue is cut at sentence ends where it can, else at clause boundaries
-//! (`, ; : — –`), else between words; a word longer than a row is cut in pieces. Each cue
-//! gets a share of its line's frames in proportion to its characters, and a cue shorter
-//! than [`MIN_SECONDS`] is merged with a neighbour when the two still fit in one cue.
+//! A cue holds at most [`ROWS`] rows of at most [`ROW_CHARS`] characters. A character is
+//! what a reader sees as one: a grapheme cluster (`unicode-segmentation`), so a flag (two
+//! regional indicators), an emoji with a skin tone or a family joined by ZWJs, or a letter
+//! with a combining accent counts once and is never cut in two. A line that does not fit in
+//! one cue is cut at sentence ends where it can, else at clause boundaries (`, ; : — –`),
+//! else between words; a word longer than a row is cut in pieces, between clusters. A cue
+//! of two rows is cut at a clause boundary when one leaves each row at least a quarter of
+//! the text ("Aujourd'hui, / nous parlons des arcs-en-ciel." rather than the evener
+//! "Aujourd'hui, nous / parlons …": a reader takes a clause in at a glance), else where the
+//! rows are most even. Each cue gets a share of its line's frames in proportion to its
+//! characters, and a cue shorter than [`MIN_SECONDS`] is merged with a neighbour when the
+//! two still fit in one cue.
 
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+use unicode_segmentation::UnicodeSegmentation;
 
 use super::{Engine, Made, Step, Task};
 use crate::error::{Error, Result};
@@ -22,7 +30,7 @@ use crate::stage::speech;
 
 /// Rows a cue may have.
 pub const ROWS: usize = 2;
-/// Characters a row may have.
+/// Characters (grapheme clusters, see [`width`]) a row may have.
 pub const ROW_CHARS: usize = 42;
 /// A cue shorter than this is merged with a neighbour where the two fit in one cue.
 pub const MIN_SECONDS: f64 = 0.7;
@@ -76,7 +84,7 @@ pub fn scene_cues(texts: &[String], clip_frames: &[usize], pause: f64, fps: u32)
 /// The cues of one line that starts at frame `start` and speaks for `frames` frames.
 pub fn line_cues(text: &str, start: usize, frames: usize, fps: u32) -> Vec<Cue> {
     let mut pieces = split(text);
-    let chars = |piece: &[String]| piece.iter().map(|r| r.chars().count()).sum::<usize>();
+    let chars = |piece: &[String]| piece.iter().map(|r| width(r)).sum::<usize>();
     // Merge the shortest cue that is too short into its shorter neighbour, while one fits.
     let min_frames = MIN_SECONDS * f64::from(fps.max(1));
     loop {
@@ -128,15 +136,20 @@ pub fn line_cues(text: &str, start: usize, frames: usize, fps: u32) -> Vec<Cue> 
     cues
 }
 
+/// How many characters `text` shows: its extended grapheme clusters.
+pub fn width(text: &str) -> usize {
+    text.graphemes(true).count()
+}
+
 /// A line's text as cues, each its rows: at most [`ROWS`] rows of at most [`ROW_CHARS`]
 /// characters, cut at sentence ends first, then at clause boundaries, then between words.
 pub fn split(text: &str) -> Vec<Vec<String>> {
-    // Words, a word longer than a row cut into pieces that fit.
+    // Words, a word longer than a row cut into pieces that fit, between clusters.
     let words: Vec<String> = (text.split_whitespace())
         .flat_map(|word| {
-            let chars: Vec<char> = word.chars().collect();
-            (chars.chunks(ROW_CHARS))
-                .map(|c| c.iter().collect::<String>())
+            let clusters: Vec<&str> = word.graphemes(true).collect();
+            (clusters.chunks(ROW_CHARS))
+                .map(|c| c.concat())
                 .collect::<Vec<_>>()
         })
         .collect();
@@ -170,20 +183,24 @@ fn boundary(word: &str) -> u8 {
     }
 }
 
-/// `words` as the rows of one cue, if they fit: one row, or two cut where the rows are
-/// most even, at a clause boundary where one is nearly as even.
+/// `words` as the rows of one cue, if they fit: one row, or two cut at the clause boundary
+/// that leaves each row at least a quarter of the text (the most even such), else where the
+/// rows are most even.
 fn rows(words: &[&str]) -> Option<Vec<String>> {
-    let len =
-        |w: &[&str]| w.iter().map(|w| w.chars().count()).sum::<usize>() + w.len().saturating_sub(1);
-    if len(words) <= ROW_CHARS {
+    let len = |w: &[&str]| w.iter().map(|w| width(w)).sum::<usize>() + w.len().saturating_sub(1);
+    let total = len(words);
+    if total <= ROW_CHARS {
         return Some(vec![words.join(" ")]);
     }
-    let cut = (1..words.len())
-        .filter(|&n| len(&words[..n]) <= ROW_CHARS && len(&words[n..]) <= ROW_CHARS)
-        .min_by_key(|&n| {
-            let uneven = len(&words[..n]).abs_diff(len(&words[n..]));
-            uneven.saturating_sub(8 * usize::from(boundary(words[n - 1]) > 0))
-        })?;
+    let (before, after) = (|n: usize| len(&words[..n]), |n: usize| len(&words[n..]));
+    let cuts: Vec<usize> = (1..words.len())
+        .filter(|&n| before(n) <= ROW_CHARS && after(n) <= ROW_CHARS)
+        .collect();
+    let uneven = |n: &&usize| before(**n).abs_diff(after(**n));
+    let clause = (cuts.iter())
+        .filter(|&&n| boundary(words[n - 1]) > 0 && 4 * before(n).min(after(n)) >= total)
+        .min_by_key(uneven);
+    let cut = *clause.or_else(|| cuts.iter().min_by_key(uneven))?;
     const { assert!(ROWS == 2, "a cue is one row or two") };
     Some(vec![words[..cut].join(" "), words[cut..].join(" ")])
 }
@@ -199,10 +216,7 @@ mod tests {
     fn assert_fits(cues: &[Vec<String>]) {
         for cue in cues {
             assert!(cue.len() <= ROWS, "{cue:?}");
-            assert!(
-                cue.iter().all(|r| r.chars().count() <= ROW_CHARS),
-                "{cue:?}"
-            );
+            assert!(cue.iter().all(|r| width(r) <= ROW_CHARS), "{cue:?}");
         }
     }
 
@@ -257,6 +271,40 @@ mod tests {
             cues[1].iter().map(String::len).sum::<usize>() + 1 > 70,
             "{cues:?}"
         );
+    }
+
+    #[test]
+    fn rows_break_after_a_clause_near_the_middle() {
+        assert_eq!(
+            split("Aujourd'hui, nous parlons des arcs-en-ciel."),
+            [vec![
+                "Aujourd'hui,".to_string(),
+                "nous parlons des arcs-en-ciel.".to_string()
+            ]]
+        );
+        // A clause too near an end is not worth rows of 4 and 40: the evenest cut.
+        let cues = split("Oh, the sentence that follows is long enough to need two rows.");
+        assert_eq!(cues[0][0], "Oh, the sentence that follows");
+    }
+
+    #[test]
+    fn characters_are_grapheme_clusters_never_cut() {
+        // A flag is two code points, a thumb with a skin tone two, a family five: one
+        // character each.
+        assert_eq!(width("🇫🇷👍🏽👨\u{200d}👩\u{200d}👧é"), 4);
+        assert_eq!(width("e\u{301}"), 1);
+        // "x" and 45 flags: 91 code points, 46 characters: rows of 42 and 4, every flag whole.
+        let word = format!("x{}", "🇫🇷".repeat(45));
+        let cues = split(&word);
+        assert_eq!(cues.len(), 1);
+        assert_eq!(cues[0], [format!("x{}", "🇫🇷".repeat(41)), "🇫🇷".repeat(4)]);
+        // Rows count clusters: 42 families fit in a row of 42 (210 code points).
+        let family = "👨\u{200d}👩\u{200d}👧";
+        let text = [family; 42].join("");
+        assert_eq!(split(&text), [vec![text.clone()]]);
+        let thumbs = vec!["👍🏽"; 30].join(" ");
+        assert_fits(&split(&thumbs));
+        assert_eq!(split(&thumbs)[0][0], vec!["👍🏽"; 15].join(" "));
     }
 
     #[test]

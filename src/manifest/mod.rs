@@ -17,6 +17,7 @@ mod project;
 mod renderfile;
 mod settings;
 mod table;
+pub(crate) mod text;
 mod values;
 
 use std::collections::BTreeMap;
@@ -128,7 +129,7 @@ pub fn load_checked(root: &Path, media: &dyn CheckMedia) -> Result<Loaded, Vec<C
         fatal(msg, "pass the folder that holds Renderfile.toml".into())
     })?;
     let text = paths::resolve(&root, RENDERFILE_NAME)
-        .and_then(|f| std::fs::read_to_string(&f.abs).map_err(|e| PathProblem::Io(e.to_string())))
+        .and_then(|f| text::read(&f.abs).map_err(|e| PathProblem::Io(e.to_string())))
         .map_err(|problem| match problem {
             PathProblem::NotFound => fatal(
                 format!("no `{RENDERFILE_NAME}` in `{}`", root.display()),
@@ -187,7 +188,7 @@ fn project_doc(root: &Path, name: &str) -> Result<(PathBuf, Doc), ConfigError> {
     let file =
         paths::resolve(root, &rel).map_err(|p| error(p.message(&rel)).with_help(p.help()))?;
     let bytes = std::fs::read(&file.abs).map_err(|e| error(format!("cannot read `{rel}`: {e}")))?;
-    let text = String::from_utf8(bytes).map_err(|_| {
+    let text = text::decode(bytes).map_err(|_| {
         error(format!("`{rel}` is not UTF-8 text")).with_help("TOML files must be UTF-8")
     })?;
     Ok((file.abs, Doc::new(rel, text)))

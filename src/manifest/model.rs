@@ -86,7 +86,7 @@ pub fn load(root: &Path, name: &str) -> Result<Model, ModelProblem> {
     }
     let manifest = paths::resolve(root, &rel)
         .map_err(|_| not_found(format!("lip-sync model `{name}` not found: no `{rel}`")))?;
-    let text = std::fs::read_to_string(&manifest.abs).map_err(|e| {
+    let text = super::text::read(&manifest.abs).map_err(|e| {
         ModelProblem::Invalid(ConfigError::in_file(
             &rel,
             format!("cannot read `{rel}`: {e}"),

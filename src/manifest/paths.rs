@@ -32,8 +32,11 @@ pub enum PathProblem {
     NotFound,
     /// A component (`link`) is a symbolic link to `target`, which does not exist.
     BrokenLink { link: String, target: PathBuf },
-    /// It exists but is a directory (or something else that is not a file).
+    /// It exists but is a directory.
     NotAFile,
+    /// It exists but is neither a file nor a directory: a named pipe (FIFO), a socket or a
+    /// device, which this names. Never opened: reading a pipe would wait for a writer.
+    NotRegular(&'static str),
     /// Some other I/O error (permissions, ...).
     Io(String),
 }
@@ -49,6 +52,7 @@ impl PathProblem {
             }
             NotFound | BrokenLink { .. } => format!("file `{rel}` not found"),
             NotAFile => format!("`{rel}` is not a file"),
+            NotRegular(kind) => format!("`{rel}` is not a regular file: it is {kind}"),
             Io(e) => format!("cannot read `{rel}`: {e}"),
         }
     }
@@ -58,6 +62,7 @@ impl PathProblem {
         match self {
             NotFound | BrokenLink { .. } => "not found",
             Absolute | LeavesFolder | SymlinkOutside { .. } => "outside the content folder",
+            NotRegular(_) => "not a regular file",
             _ => "",
         }
     }
@@ -77,6 +82,7 @@ impl PathProblem {
             NotFound => RELATIVE.to_string(),
             BrokenLink { link, target } => format!("`{link}` is a symbolic link to `{}`, which does not exist", target.display()),
             NotAFile => format!("this names a directory; name a file in it; {RELATIVE}"),
+            NotRegular(_) => "render reads only regular files (a pipe would keep it waiting for a writer): save the contents as a file and name that".to_string(),
             Io(_) => "check the file's permissions".to_string(),
         }
     }
@@ -139,13 +145,31 @@ pub fn resolve(root: &Path, rel: &str) -> Result<SourceFile, PathProblem> {
             }
         }
     }
-    if !fs::metadata(&abs).map_err(io_problem)?.is_file() {
+    let kind = fs::metadata(&abs).map_err(io_problem)?.file_type();
+    if kind.is_dir() {
         return Err(NotAFile);
+    }
+    if !kind.is_file() {
+        return Err(NotRegular(special_kind(kind)));
     }
     Ok(SourceFile {
         rel: parts.join("/"),
         abs,
     })
+}
+
+/// What a file that is neither a regular file nor a directory is, as a message says it.
+fn special_kind(kind: fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if kind.is_fifo() {
+        "a named pipe (FIFO)"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_char_device() || kind.is_block_device() {
+        "a device"
+    } else {
+        "not a file"
+    }
 }
 
 /// A file inside the content folder, named by the string value `v`. `base` (e.g.
@@ -285,6 +309,15 @@ mod tests {
         );
         assert_eq!(resolve(&root, "avatars"), Err(PathProblem::NotAFile));
         assert_eq!(resolve(&root, "."), Err(PathProblem::NotAFile));
+        let fifo = root.join("pipe.txt");
+        let c_path = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o644) }, 0);
+        let problem = resolve(&root, "pipe.txt").unwrap_err();
+        assert_eq!(problem, PathProblem::NotRegular("a named pipe (FIFO)"));
+        assert_eq!(
+            problem.message("pipe.txt"),
+            "`pipe.txt` is not a regular file: it is a named pipe (FIFO)"
+        );
         assert_eq!(
             PathProblem::LeavesFolder.message("../../etc/passwd"),
             "`../../etc/passwd` is outside the content folder"

@@ -458,7 +458,7 @@ impl SceneCheck<'_> {
     ) -> Option<Vec<Line>> {
         let (doc, span) = (self.doc, v.span());
         let file = self.file(v)?;
-        let text = match std::fs::read(&file.abs).map(String::from_utf8) {
+        let text = match std::fs::read(&file.abs).map(super::text::decode) {
             Ok(Ok(text)) => Ok(text),
             Ok(Err(_)) => {
                 let msg = format!("script `{}` is not UTF-8 text", file.rel);

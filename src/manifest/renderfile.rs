@@ -265,7 +265,7 @@ pub(crate) fn machine_engines() -> Result<Engines, Vec<ConfigError>> {
         return Ok(Engines::new());
     };
     let name = path.display().to_string();
-    let text = match std::fs::read_to_string(&path) {
+    let text = match super::text::read(&path) {
         Ok(text) => text,
         Err(e)
             if e.kind() == std::io::ErrorKind::NotFound

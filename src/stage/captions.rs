@@ -10,6 +10,21 @@
 //! new background does not re-make the captions, and nothing about the captions enters the
 //! scene's key — unless the scene burns them into its video (`scene::burned`), when the
 //! captions object is one of its inputs.
+//!
+//! A line's text is said, not marked up, so each format gets it as text:
+//! - WebVTT reads `&`, `<` and `>` as markup (`<i>`, `&amp;`, and `-->` ends a cue's
+//!   timing), so [`vtt`] writes them as `&amp;`, `&lt;` and `&gt;`: a browser's `<track>`
+//!   shows "Fish & chips, I <3 you", and `-->` can never appear in a cue's text.
+//! - SubRip has no escapes at all: a player either shows `&lt;` as those four characters
+//!   or reads `<i>` as italics, and nothing writes a literal `<i>` for the second kind. So
+//!   [`srt`] keeps the text as written (rows never hold a line break, so a cue's shape is
+//!   never in doubt), and it is the captions' source of truth: the episode's captions and
+//!   the burned ones (`engine/ffmpeg/burn.rs`, which writes ASS with libass's escapes) are
+//!   made from it.
+//!
+//! `captions-2`: WebVTT escapes its text, and rows are cut between grapheme clusters,
+//! preferring a clause boundary (`engine/captions.rs`): any line's rows may differ from
+//! `captions-1`'s, and a scene that burns its captions is made again with them.
 
 use std::path::{Path, PathBuf};
 
@@ -22,7 +37,7 @@ pub const VTT: &str = "captions.vtt";
 /// Every file of a captions object; the SubRip file is the one `--json` names.
 pub const OUTPUTS: [&str; 2] = [SRT, VTT];
 pub const OUTPUT: &str = SRT;
-const VERSION: &str = "captions-1";
+const VERSION: &str = "captions-2";
 
 /// A scene's captions in `out/` beside its video `out/<project>/<scene>.mp4`:
 /// `<scene>.srt` and `<scene>.vtt`, each with the object's file it is.
@@ -82,16 +97,32 @@ pub fn srt(cues: &[Cue]) -> String {
     text
 }
 
-/// The WebVTT text of `cues`.
+/// The WebVTT text of `cues`, each row [`vtt_text`].
 pub fn vtt(cues: &[Cue]) -> String {
     let mut text = String::from("WEBVTT\n\n");
     for cue in cues {
+        let rows: Vec<String> = cue.rows.iter().map(|r| vtt_text(r)).collect();
         text.push_str(&format!(
             "{} --> {}\n{}\n\n",
             timestamp(cue.start_ms, '.'),
             timestamp(cue.end_ms, '.'),
-            cue.rows.join("\n")
+            rows.join("\n")
         ));
+    }
+    text
+}
+
+/// `row` as WebVTT cue text: `&`, `<` and `>` as character references, the rest as is
+/// (so a cue's text never holds `-->` nor a tag).
+pub fn vtt_text(row: &str) -> String {
+    let mut text = String::with_capacity(row.len());
+    for c in row.chars() {
+        match c {
+            '&' => text.push_str("&amp;"),
+            '<' => text.push_str("&lt;"),
+            '>' => text.push_str("&gt;"),
+            c => text.push(c),
+        }
     }
     text
 }
@@ -205,6 +236,24 @@ mod tests {
             vtt(&cues()[..1]),
             "WEBVTT\n\n00:00:00.000 --> 00:00:01.480\nHello there.\n\n"
         );
+    }
+
+    #[test]
+    fn webvtt_text_is_escaped_and_subrip_text_is_as_written() {
+        let said = "Click File --> Save. Fish & chips, I <3 you, <i>this</i>.";
+        let cue = Cue {
+            start_ms: 0,
+            end_ms: 1_000,
+            rows: vec![said.into()],
+        };
+        assert_eq!(
+            vtt(std::slice::from_ref(&cue)),
+            "WEBVTT\n\n00:00:00.000 --> 00:00:01.000\n\
+             Click File --&gt; Save. Fish &amp; chips, I &lt;3 you, &lt;i&gt;this&lt;/i&gt;.\n\n"
+        );
+        let srt = srt(std::slice::from_ref(&cue));
+        assert_eq!(parse_srt(&srt), Some(vec![cue]));
+        assert!(srt.ends_with(&format!("\n{said}\n\n")), "{srt}");
     }
 
     #[test]
