@@ -295,7 +295,12 @@ impl Board {
         if let Some((_, _, index)) = best {
             return Choice::Take(usize::MAX - index);
         }
-        if lane.group.is_some() && lane.group.as_deref().is_none_or(|g| self.expects(g) == 0) {
+        // A finished group's worker stays loaded until the lane takes another call (its
+        // news then comes at once, not after the old worker's exit), unless lanes share this
+        // card's memory: then what it holds is freed for them now.
+        let done = lane.group.as_deref().is_some_and(|g| self.expects(g) == 0);
+        let packing = !self.vram.is_empty() && self.cards[me].as_ref().is_some_and(|c| c.1.is_some());
+        if done && packing {
             return Choice::Release;
         }
         if self.hung_up && self.queue.is_empty() {
