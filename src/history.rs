@@ -116,15 +116,22 @@ pub struct LaneEntry {
     pub model: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub artifact: Option<String>,
+    /// Which lane, and its device (builds before lanes had one: lane 0).
+    #[serde(default)]
+    pub lane: usize,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub device: String,
 }
 
-impl From<&crate::gpu_lane::LaneEvent> for LaneEntry {
-    fn from(event: &crate::gpu_lane::LaneEvent) -> LaneEntry {
+impl From<&crate::lanes::LaneEvent> for LaneEntry {
+    fn from(event: &crate::lanes::LaneEvent) -> LaneEntry {
         LaneEntry {
             seconds: event.seconds,
             event: event.event.to_string(),
             model: event.model.clone(),
             artifact: event.artifact.clone(),
+            lane: event.lane,
+            device: event.device.clone(),
         }
     }
 }

@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::history::{self, BuildRecord, Failure};
+use crate::history::{self, BuildRecord, Failure, LaneEntry};
 use crate::published::GENERATOR;
 use crate::stage::episode;
 use crate::stage::scene::Info;
@@ -475,17 +475,37 @@ fn work(html: &mut String, build: &BuildRecord) {
     html.push_str("</section>\n");
 }
 
-/// The GPU lane as a chart: a row per model, a bar per call, loads and unloads marked.
+/// The GPU lanes as a chart, a bar per call, loads and unloads marked: a row per lane
+/// (its device), or with one lane a row per model.
 fn lane(html: &mut String, build: &BuildRecord) {
     html.push_str("<section id=\"lane\">\n<h2>GPU lane</h2>\n");
     if build.lane.is_empty() {
         html.push_str("<p class=\"none\">No GPU work in this build.</p>\n</section>\n");
         return;
     }
-    let mut models: Vec<&str> = Vec::new();
-    for entry in &build.lane {
-        if !models.contains(&entry.model.as_str()) {
-            models.push(&entry.model);
+    let lanes: std::collections::BTreeSet<usize> = build.lane.iter().map(|e| e.lane).collect();
+    // Each row: its label and which entries it draws.
+    let mut rows: Vec<(String, Box<dyn Fn(&LaneEntry) -> bool>)> = Vec::new();
+    if lanes.len() > 1 {
+        for lane in lanes {
+            let device = (build.lane.iter().find(|e| e.lane == lane)).map_or("", |e| &e.device);
+            rows.push((
+                format!("lane {lane} ({device})"),
+                Box::new(move |e: &LaneEntry| e.lane == lane),
+            ));
+        }
+    } else {
+        let mut models: Vec<String> = Vec::new();
+        for entry in &build.lane {
+            if !models.contains(&entry.model) {
+                models.push(entry.model.clone());
+            }
+        }
+        for model in models {
+            rows.push((
+                model.clone(),
+                Box::new(move |e: &LaneEntry| e.model == model),
+            ));
         }
     }
     let end = (build.lane.iter().map(|e| e.seconds))
@@ -493,26 +513,26 @@ fn lane(html: &mut String, build: &BuildRecord) {
         .max(0.001);
     let (left, width, row) = (160.0, 820.0, 28.0);
     let x = |seconds: f64| left + seconds / end * width;
-    let height = 30.0 + row * models.len() as f64;
+    let height = 30.0 + row * rows.len() as f64;
     let _ = writeln!(
         html,
         "<svg class=\"chart\" viewBox=\"0 0 1000 {height}\" role=\"img\" aria-label=\"GPU lane timeline\">"
     );
-    for (i, model) in models.iter().enumerate() {
+    for (i, (label, draws)) in rows.iter().enumerate() {
         let y = 10.0 + row * i as f64;
         let _ = writeln!(
             html,
             "<text x=\"4\" y=\"{:.1}\" class=\"label\">{}</text>\
              <line x1=\"{left}\" x2=\"{}\" y1=\"{:.1}\" y2=\"{:.1}\" class=\"track\"/>",
             y + 15.0,
-            escape(model),
+            escape(label),
             left + width,
             y + 10.0,
             y + 10.0
         );
         // A call is its start paired with its end (or the lane's end, if it never ended).
         let mut open: BTreeMap<&str, f64> = BTreeMap::new();
-        for entry in build.lane.iter().filter(|e| e.model == **model) {
+        for entry in build.lane.iter().filter(|e| draws(e)) {
             let artifact = entry.artifact.as_deref().unwrap_or("");
             match entry.event.as_str() {
                 "start" => {
@@ -528,7 +548,7 @@ fn lane(html: &mut String, build: &BuildRecord) {
                         html,
                         "<g class=\"mark {event}\"><title>{event} {} at {:.2} s</title>\
                          <line x1=\"{2:.1}\" x2=\"{2:.1}\" y1=\"{3:.1}\" y2=\"{4:.1}\"/></g>",
-                        escape(model),
+                        escape(&entry.model),
                         entry.seconds,
                         x(entry.seconds),
                         y,
@@ -721,7 +741,7 @@ footer{margin-top:32px;font-size:12px;color:#888}
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::{ArtifactRun, Counts, LaneEntry, OutChange};
+    use crate::history::{ArtifactRun, Counts, OutChange};
 
     fn build(failed: bool) -> BuildRecord {
         BuildRecord {
@@ -764,24 +784,32 @@ mod tests {
                     event: "load".into(),
                     model: "wav2lip".into(),
                     artifact: None,
+                    lane: 0,
+                    device: "cuda:0".into(),
                 },
                 LaneEntry {
                     seconds: 1.0,
                     event: "start".into(),
                     model: "wav2lip".into(),
                     artifact: Some("clip demo/a:1".into()),
+                    lane: 0,
+                    device: "cuda:0".into(),
                 },
                 LaneEntry {
                     seconds: 3.0,
                     event: "end".into(),
                     model: "wav2lip".into(),
                     artifact: Some("clip demo/a:1".into()),
+                    lane: 0,
+                    device: "cuda:0".into(),
                 },
                 LaneEntry {
                     seconds: 3.5,
                     event: "unload".into(),
                     model: "wav2lip".into(),
                     artifact: None,
+                    lane: 0,
+                    device: "cuda:0".into(),
                 },
             ],
             ..BuildRecord::default()

@@ -69,10 +69,18 @@ impl Job {
         self.work.engine().model_load()
     }
 
-    /// The GPU lane group this job joins (its model, say), if it needs the GPU.
+    /// The lane group this job joins (its model, say), if it needs a GPU.
     pub fn lane_group(&self) -> Option<String> {
         match self.resource() {
-            Resource::Gpu { group } => Some(group),
+            Resource::Gpu { group, .. } => Some(group),
+            Resource::Cpu => None,
+        }
+    }
+
+    /// What its lane group declares it needs of a card's memory.
+    pub fn vram(&self) -> Option<crate::device::Vram> {
+        match self.resource() {
+            Resource::Gpu { vram, .. } => vram,
             Resource::Cpu => None,
         }
     }

@@ -280,7 +280,7 @@ pub struct Summary {
     pub artifacts: Vec<ArtifactReport>,
     /// The GPU lane's own record: every model load and unload, every job's start and end.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub gpu_lane: Vec<crate::gpu_lane::LaneEvent>,
+    pub gpu_lane: Vec<crate::lanes::LaneEvent>,
 }
 
 impl Summary {

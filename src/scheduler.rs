@@ -25,13 +25,14 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::sync::mpsc;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use crate::device::LaneSpec;
 use crate::engine::LaneDone;
 use crate::error::Error;
 use crate::executor::{Pending, Started};
-use crate::gpu_lane::{self, LaneEvent, ToLane};
+use crate::lanes::{LaneEvent, Lanes, News};
 use crate::process::{self, contained};
 
 #[derive(Debug)]
@@ -80,19 +81,25 @@ fn seconds_from_env(name: &str, default: u64) -> Duration {
         .map_or(Duration::from_secs(default), Duration::from_secs_f64)
 }
 
-/// Per node, the model its call on the GPU lane will need.
+/// The lanes and, per node, the group (model or GPU program) its lane call joins.
 pub struct Lane<'a> {
     pub model_of: &'a [Option<String>],
-    /// The model of the first lane job the build will run, loaded as the lane starts.
+    /// The model of the first lane job the build will run, loaded as the first lane starts.
     pub first: Option<crate::engine::ModelLoad>,
-    /// Artifact names, for the lane's record.
+    /// Artifact names, for the lanes' record.
     pub names: &'a [String],
+    /// The lanes (`device::lanes`): at least one.
+    pub specs: Vec<LaneSpec>,
+    /// What groups declare they need of a card's memory.
+    pub vram: BTreeMap<String, u64>,
+    /// Which groups are models (a worker to load), not programs.
+    pub models: std::collections::BTreeSet<String>,
 }
 
 enum Message {
     Started(usize, Result<Started, Error>),
-    /// The lane began a job's call.
-    OnLane(usize),
+    /// A lane began a job's call.
+    OnLane(usize, usize),
     Inferred(usize, Result<LaneDone, Error>),
     Finished(usize, Result<(), Error>),
 }
@@ -151,43 +158,42 @@ where
             *expected.entry(model).or_default() += 1;
         }
     }
-    let (lane_tx, lane_thread) = match (&lane, expected.is_empty()) {
+    let lane_count = lane.as_ref().map_or(0, |l| l.specs.len().max(1));
+    let lanes = match (&lane, expected.is_empty()) {
         (Some(lane), false) => {
-            let first = lane.first.clone();
-            let (lane_tx, lane_rx) = mpsc::channel::<ToLane>();
-            let reply = tx.clone();
-            let begin = Instant::now();
-            let thread = std::thread::Builder::new()
-                .name("render-gpu-lane".into())
-                .spawn(move || {
-                    let news = reply.clone();
-                    gpu_lane::run_lane(
-                        first,
-                        expected,
-                        lane_rx,
-                        |i| {
-                            let _ = news.send(Message::OnLane(i));
-                        },
-                        |i, result| {
-                            let _ = reply.send(Message::Inferred(i, result));
-                        },
-                        begin,
-                    )
-                })
-                .expect("the GPU lane starts");
-            (Some(lane_tx), Some(thread))
+            let news = Mutex::new(tx.clone());
+            Some(Lanes::start(
+                &lane.specs,
+                lane.first.clone(),
+                expected,
+                lane.vram.clone(),
+                lane.models.clone(),
+                move |news_item| {
+                    let message = match news_item {
+                        News::Began { node, lane } => Message::OnLane(node, lane),
+                        News::Done { node, result } => Message::Inferred(node, result),
+                    };
+                    let _ = news.lock().expect("not poisoned").send(message);
+                },
+            ))
         }
-        _ => (None, None),
+        _ => None,
     };
     // CPU work may run as many scenes ahead as there are CPU jobs while the lane works.
     let window = u32::try_from(jobs).unwrap_or(u32::MAX);
-    let mut ready = Ready::new(rank, lane.as_ref().map(|l| l.model_of), make, window);
+    let mut ready = Ready::new(
+        rank,
+        lane.as_ref().map(|l| l.model_of),
+        make,
+        window,
+        lane_count,
+    );
     for i in (0..n).filter(|&i| make[i] && waiting_on[i] == 0) {
         ready.push(i);
     }
     let cancel = |i: usize| {
-        if let (Some(lane_tx), Some(model)) = (&lane_tx, model_of(i)) {
-            gpu_lane::send(lane_tx, ToLane::Cancel { model });
+        if let (Some(lanes), Some(model)) = (&lanes, model_of(i)) {
+            lanes.cancel(&model);
         }
     };
 
@@ -195,18 +201,19 @@ where
     let mut waiting: Vec<Option<Pending>> = (0..n).map(|_| None).collect();
     let mut running = 0;
     let mut on_lane = 0;
-    // The model of the last job sent to the lane: what it has loaded, or soon will.
-    // Calls sent to the lane and not back, per group; the group the lane runs (or loads
-    // first), from its news.
+    // Calls sent to the lanes and not back, per group; the group each lane runs (the first
+    // lane: what it loads first), from their news; the group of the last call sent (what
+    // a lane will run soon).
     let mut sent: BTreeMap<String, usize> = BTreeMap::new();
-    let mut lane_group: Option<String> = lane
+    let first_model = lane
         .as_ref()
         .and_then(|l| l.first.as_ref())
         .map(|f| f.model.clone());
-    let mut lane_model: Option<String> = lane
-        .as_ref()
-        .and_then(|l| l.first.as_ref())
-        .map(|f| f.model.clone());
+    let mut lane_groups: Vec<Option<String>> = vec![None; lane_count];
+    if let Some(first) = lane_groups.first_mut() {
+        *first = first_model.clone();
+    }
+    let mut last_sent: Option<String> = first_model;
     let mut stop = false;
     let mut told_lane_to_stop = false;
     // Per job at work: when its current part began and how often it was reported stalled.
@@ -225,18 +232,23 @@ where
         stop |= process::interrupted();
         if stop && !told_lane_to_stop {
             told_lane_to_stop = true;
-            if let Some(lane_tx) = &lane_tx {
-                gpu_lane::send(lane_tx, ToLane::NoMore);
+            if let Some(lanes) = &lanes {
+                lanes.no_more();
             }
         }
         while running < jobs && !stop {
-            // The lane is at work when it holds a call of the group it runs (or loads
-            // first): that call will end. A call of another group may wait there for the
+            // A lane is at work when it holds a call of the group it runs (or loads
+            // first): that call will end. A call of another group may wait for a lane to
             // switch, and work gated on it would never come.
-            let lane_busy = lane_group
-                .as_ref()
-                .is_some_and(|g| sent.get(g).is_some_and(|&n| n > 0));
-            let Some(i) = ready.pop(lane_model.as_deref(), lane_busy) else {
+            let lane_busy =
+                (lane_groups.iter().flatten()).any(|g| sent.get(g).is_some_and(|&n| n > 0));
+            let mut on_lanes: Vec<&str> =
+                lane_groups.iter().flatten().map(String::as_str).collect();
+            on_lanes.extend(last_sent.as_deref());
+            on_lanes.sort_unstable();
+            on_lanes.dedup();
+            let free_lanes = lane_count.saturating_sub(on_lanes.len());
+            let Some(i) = ready.pop(&on_lanes, lane_busy, free_lanes) else {
                 break;
             };
             running += 1;
@@ -273,15 +285,17 @@ where
             }
         };
         let (i, result) = match message {
-            Message::OnLane(i) => {
+            Message::OnLane(i, lane) => {
                 at_work.insert(i, (Instant::now(), 0));
-                lane_group = model_of(i);
+                if let Some(group) = lane_groups.get_mut(lane) {
+                    *group = model_of(i);
+                }
                 continue;
             }
             Message::Started(i, Ok(Started::NeedsLane(pending))) => {
                 running -= 1;
                 at_work.remove(&i);
-                match lane_tx.as_ref() {
+                match lanes.as_ref() {
                     None => {
                         let error = Error::Other(format!(
                             "internal error (a bug in render): `{}` has no GPU lane",
@@ -289,19 +303,15 @@ where
                         ));
                         (i, finish(i, pending, Err(error)))
                     }
-                    Some(lane_tx) => {
+                    Some(lanes) => {
                         on_lane += 1;
                         *sent.entry(pending.call.group().to_string()).or_default() += 1;
-                        lane_model = Some(pending.call.group().to_string());
-                        gpu_lane::send(
-                            lane_tx,
-                            ToLane::Run {
-                                node: i,
-                                artifact: lane
-                                    .as_ref()
-                                    .map_or_else(String::new, |l| l.names[i].clone()),
-                                call: pending.call.clone(),
-                            },
+                        last_sent = Some(pending.call.group().to_string());
+                        lanes.run(
+                            i,
+                            lane.as_ref()
+                                .map_or_else(String::new, |l| l.names[i].clone()),
+                            pending.call.clone(),
                         );
                         waiting[i] = Some(pending);
                         continue;
@@ -381,18 +391,15 @@ where
         on_event(Event::Finished(i), &outcomes);
     });
 
-    drop(lane_tx);
-    let lane_events = lane_thread
-        .map(|thread| thread.join().expect("the GPU lane does not panic"))
-        .unwrap_or_default();
+    let lane_events = lanes.map(Lanes::finish).unwrap_or_default();
     for i in (0..n).filter(|&i| make[i]) {
         outcomes[i].get_or_insert(Outcome::NotStarted);
     }
     (outcomes, lane_events)
 }
 
-/// How many model calls may be on their way to the lane (being prepared, queued or
-/// running) before more model jobs wait behind CPU work: the one it runs and the next.
+/// How many model calls per lane may be on their way (being prepared, queued or running)
+/// before more model jobs wait behind CPU work: the one it runs and the next.
 const LANE_AHEAD: usize = 2;
 
 /// The jobs ready to start, in order: one min-heap of (rank, node) per lane group (index 0:
@@ -415,6 +422,8 @@ struct Ready<'a> {
     open: usize,
     /// How many scenes past the open one CPU work may run while the lane is busy.
     window: u32,
+    /// How many lanes there are.
+    lanes: usize,
 }
 
 impl<'a> Ready<'a> {
@@ -423,6 +432,7 @@ impl<'a> Ready<'a> {
         model_of: Option<&'a [Option<String>]>,
         make: &[bool],
         window: u32,
+        lanes: usize,
     ) -> Self {
         let mut names: Vec<&str> = vec![""];
         let mut group = vec![0; make.len()];
@@ -455,6 +465,7 @@ impl<'a> Ready<'a> {
             open: unfinished.iter().position(|&n| n > 0).unwrap_or(0),
             unfinished,
             window,
+            lanes: lanes.max(1),
         }
     }
 
@@ -497,24 +508,27 @@ impl<'a> Ready<'a> {
     /// race through every later scene's speech during a model load or a long call, and an
     /// interrupted night would leave thousands of half-made scenes instead of finished
     /// ones. The lane never waits on this (when it has nothing, it is not busy).
-    fn pop(&mut self, lane_model: Option<&str>, lane_busy: bool) -> Option<usize> {
-        let lane = lane_model.and_then(|m| self.names.iter().position(|n| *n == m));
-        let lane = lane.filter(|&g| g > 0);
-        let hungry = self.ahead < LANE_AHEAD;
-        let busy = lane.is_some_and(|g| self.to_start[g] > 0);
+    fn pop(&mut self, on_lanes: &[&str], lane_busy: bool, free_lanes: usize) -> Option<usize> {
+        let lane: Vec<usize> = (on_lanes.iter())
+            .filter_map(|m| self.names.iter().position(|n| n == m))
+            .filter(|&g| g > 0)
+            .collect();
+        let hungry = self.ahead < LANE_AHEAD * self.lanes;
+        // Another model waits while the lanes' models have jobs to start, unless a lane
+        // is free to take it.
+        let busy = free_lanes == 0 && lane.iter().any(|&g| self.to_start[g] > 0);
         let limit = self.open as u32 + self.window;
         let cpu_allowed =
             !lane_busy || (self.heaps[0].peek()).is_some_and(|Reverse((rank, _))| *rank <= limit);
         let models = 1..self.heaps.len();
-        let pick = lane
-            .filter(|&g| hungry && !self.heaps[g].is_empty())
+        let pick = (hungry.then(|| self.lowest(lane.iter().copied())).flatten())
             .or_else(|| {
                 self.lowest(
                     (0..self.heaps.len())
                         .filter(|&g| (g == 0 && cpu_allowed) || (g > 0 && hungry && !busy)),
                 )
             })
-            .or_else(|| lane.filter(|&g| !self.heaps[g].is_empty()))
+            .or_else(|| self.lowest(lane.iter().copied()))
             .or_else(|| self.lowest(models))?;
         let Reverse((_, i)) = self.heaps[pick].pop()?;
         self.to_start[pick] -= 1;
@@ -730,22 +744,22 @@ mod tests {
         .map(|m| m.map(str::to_string))
         .collect();
         let rank = [0, 1, 2, 3, 4, 5, 6];
-        let mut ready = Ready::new(&rank, Some(&model_of), &[true; 7], 1);
+        let mut ready = Ready::new(&rank, Some(&model_of), &[true; 7], 1, 1);
         for i in [6, 5, 4, 3, 2, 1, 0] {
             ready.push(i);
         }
         // No model on the lane yet: by rank.
-        assert_eq!(ready.pop(None, false), Some(0));
-        assert_eq!(ready.pop(None, false), Some(1));
+        assert_eq!(ready.pop(&[], false, 0), Some(0));
+        assert_eq!(ready.pop(&[], false, 0), Some(1));
         // The lane runs "a" and has one call: the next "a" job jumps the queue.
-        assert_eq!(ready.pop(Some("a"), false), Some(3));
+        assert_eq!(ready.pop(&["a"], false, 0), Some(3));
         // Two calls on their way: a job for no model goes first, though 6 ranks higher.
-        assert_eq!(ready.pop(Some("a"), false), Some(5));
+        assert_eq!(ready.pop(&["a"], false, 0), Some(5));
         // Nothing else ready: the lane's model, then the other's.
-        assert_eq!(ready.pop(Some("a"), false), Some(6));
-        assert_eq!(ready.pop(Some("a"), false), Some(2));
-        assert_eq!(ready.pop(Some("a"), false), Some(4));
-        assert_eq!(ready.pop(Some("a"), false), None);
+        assert_eq!(ready.pop(&["a"], false, 0), Some(6));
+        assert_eq!(ready.pop(&["a"], false, 0), Some(2));
+        assert_eq!(ready.pop(&["a"], false, 0), Some(4));
+        assert_eq!(ready.pop(&["a"], false, 0), None);
     }
 
     #[test]
@@ -755,27 +769,27 @@ mod tests {
             .map(|m| m.map(str::to_string))
             .collect();
         let rank = [0, 1, 2, 3, 4];
-        let mut ready = Ready::new(&rank, Some(&model_of), &[true; 5], 1);
+        let mut ready = Ready::new(&rank, Some(&model_of), &[true; 5], 1, 1);
         for i in [4, 2, 1] {
             ready.push(i);
         }
-        assert_eq!(ready.pop(None, false), Some(1));
+        assert_eq!(ready.pop(&[], false, 0), Some(1));
         ready.off_lane(1);
         // "a" still has a job to start (3, not ready): "b" waits behind CPU work…
-        assert_eq!(ready.pop(Some("a"), false), Some(4));
+        assert_eq!(ready.pop(&["a"], false, 0), Some(4));
         // …but runs rather than leave the CPU idle.
-        assert_eq!(ready.pop(Some("a"), false), Some(2));
-        assert_eq!(ready.pop(Some("a"), false), None);
+        assert_eq!(ready.pop(&["a"], false, 0), Some(2));
+        assert_eq!(ready.pop(&["a"], false, 0), None);
 
         // Once "a" has nothing left to start (1 done, 3 skipped), "b" goes by rank again.
-        let mut ready = Ready::new(&rank, Some(&model_of), &[true; 5], 1);
+        let mut ready = Ready::new(&rank, Some(&model_of), &[true; 5], 1, 1);
         ready.skipped(1);
         ready.skipped(3);
         for i in [4, 2] {
             ready.push(i);
         }
-        assert_eq!(ready.pop(Some("a"), false), Some(2));
-        assert_eq!(ready.pop(Some("a"), false), Some(4));
+        assert_eq!(ready.pop(&["a"], false, 0), Some(2));
+        assert_eq!(ready.pop(&["a"], false, 0), Some(4));
     }
 
     #[test]

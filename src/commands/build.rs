@@ -118,11 +118,28 @@ pub fn run(args: &BuildArgs) -> i32 {
             .filter(|&i| model_of[i].is_some())
             .min_by_key(|&i| (rank[i], i))
             .and_then(|i| graph.nodes[i].job.model_load());
-        let lane = model_of.iter().any(Option::is_some).then_some(Lane {
-            model_of: &model_of,
-            names: &names,
-            first,
-        });
+        let lane = match model_of.iter().any(Option::is_some) {
+            false => None,
+            true => {
+                let groups = (0..graph.nodes.len())
+                    .filter(|&i| model_of[i].is_some())
+                    .map(|i| {
+                        let job = &graph.nodes[i].job;
+                        let group = model_of[i].clone().unwrap_or_default();
+                        (group, job.vram(), job.model_load().is_some())
+                    });
+                let device = device.unwrap_or(crate::device::Device::Cpu);
+                let (specs, vram, models) = crate::lanes::for_build(&manifest, device, groups)?;
+                Some(Lane {
+                    model_of: &model_of,
+                    names: &names,
+                    first,
+                    specs,
+                    vram,
+                    models,
+                })
+            }
+        };
         let mut progress = if something_to_make {
             let tasks: Vec<Option<Task>> = (graph.nodes.iter().enumerate())
                 .map(|(i, n)| {
@@ -260,7 +277,7 @@ pub fn run(args: &BuildArgs) -> i32 {
         summary.gpu_lane = lane_events;
         summary.seconds = start.elapsed().as_secs_f64();
         eprintln!("{}", summary.line());
-        if let Some(line) = crate::gpu_lane::summary(&summary.gpu_lane, summary.seconds) {
+        if let Some(line) = crate::lanes::summary(&summary.gpu_lane, summary.seconds) {
             eprintln!("{line}");
         }
         if let Some(path) = &args.json {

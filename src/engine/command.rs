@@ -54,6 +54,9 @@ pub struct CommandJob {
     pub env: BTreeMap<String, String>,
     pub timeout_seconds: u64,
     pub gpu: bool,
+    /// What a `gpu` engine declares it needs of a card's memory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vram: Option<crate::device::Vram>,
     /// Where a `gpu` engine runs (sets CUDA_VISIBLE_DEVICES).
     pub device: Device,
     pub output: Option<String>,
@@ -79,6 +82,7 @@ impl CommandJob {
             env: engine.env.clone(),
             timeout_seconds: engine.timeout_seconds,
             gpu: engine.gpu,
+            vram: engine.vram.clone(),
             device: device.filter(|_| engine.gpu).unwrap_or(Device::Cpu),
             output: engine.output.clone(),
             values: engine.vars.clone(),
@@ -560,6 +564,7 @@ impl Engine for CommandJob {
         if self.gpu {
             Resource::Gpu {
                 group: self.engine.clone(),
+                vram: self.vram.clone(),
             }
         } else {
             Resource::Cpu

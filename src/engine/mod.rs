@@ -54,7 +54,11 @@ pub enum Resource {
     /// The GPU lane, one job at a time, grouped (by model, or by program engine) so each
     /// model loads once per build.
     /// The CPU parts before and after the model still run on the pool.
-    Gpu { group: String },
+    Gpu {
+        group: String,
+        /// What it declares it needs of a card's memory (`vram`), if it says.
+        vram: Option<crate::device::Vram>,
+    },
 }
 
 /// What a job's run hands back.
@@ -101,12 +105,36 @@ pub struct ProgramCall {
 impl ProgramCall {
     /// Runs every run in order, each within its deadline.
     pub fn run(&self, artifact: &str) -> Result<LaneDone> {
+        self.run_with(artifact, &self.runs, self.device)
+    }
+
+    /// Runs it on a lane: a GPU program (one whose environment names the card it may use)
+    /// sees only the lane's card.
+    pub fn run_on(&self, artifact: &str, lane: &crate::device::LaneSpec) -> Result<LaneDone> {
+        let Some(card) = &lane.card else {
+            return self.run(artifact);
+        };
+        let mut runs = self.runs.clone();
+        for run in &mut runs {
+            if let Some(visible) = run.env.get_mut("CUDA_VISIBLE_DEVICES") {
+                *visible = card.id.clone();
+            }
+        }
+        self.run_with(artifact, &runs, lane.device)
+    }
+
+    fn run_with(
+        &self,
+        artifact: &str,
+        runs: &[crate::process::ProgramRun],
+        device: Device,
+    ) -> Result<LaneDone> {
         let deadline = std::time::Duration::from_secs(self.timeout_seconds);
-        for run in &self.runs {
+        for run in runs {
             crate::process::run_program(run, artifact, deadline)?;
         }
         Ok(LaneDone {
-            device: self.device.to_string(),
+            device: device.to_string(),
             precision: "-".into(),
             batch_size: None,
             peak_memory_bytes: None,

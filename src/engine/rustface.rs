@@ -56,6 +56,7 @@ impl Engine for Rustface {
         match &self.landmarks {
             Some(model) => Resource::Gpu {
                 group: model.model.clone(),
+                vram: None,
             },
             None => Resource::Cpu,
         }

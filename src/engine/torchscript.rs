@@ -41,6 +41,9 @@ pub struct Torchscript {
     pub contract: String,
     pub batch_size: usize,
     pub device: Device,
+    /// What the model declares it needs of a card's memory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vram: Option<crate::device::Vram>,
 }
 
 impl Torchscript {
@@ -81,6 +84,7 @@ impl Torchscript {
             contract: model.contract.as_str().to_string(),
             batch_size: model.batch_size,
             device,
+            vram: model.vram.clone(),
         };
         Ok((spec, engine))
     }
@@ -90,6 +94,7 @@ impl Engine for Torchscript {
     fn resource(&self) -> Resource {
         Resource::Gpu {
             group: self.model.clone(),
+            vram: self.vram.clone(),
         }
     }
 

@@ -36,6 +36,7 @@ pub(crate) const KEYS: &[&str] = &[
     "vars",
     "conditioning",
     "max_chars",
+    "vram",
 ];
 
 /// `[engines.<name>]` as written.
@@ -53,6 +54,7 @@ pub(crate) struct RawEngine {
     vars: Option<BTreeMap<String, String>>,
     conditioning: Option<Spanned<String>>,
     max_chars: Option<Spanned<i64>>,
+    vram: Option<Spanned<String>>,
 }
 
 /// What a command engine makes.
@@ -136,6 +138,8 @@ pub struct CommandEngine {
     pub env: BTreeMap<String, String>,
     pub timeout_seconds: u64,
     pub gpu: bool,
+    /// `vram = "20G"`: what a `gpu` engine needs of a card's memory, for the lanes' packing.
+    pub vram: Option<crate::device::Vram>,
     /// The file the program writes, relative to its working folder; may be a glob.
     pub output: Option<String>,
     pub version: String,
@@ -281,6 +285,22 @@ pub(crate) fn engine(
     if errors.len() > before {
         return None;
     }
+    let vram = raw.vram.as_ref().and_then(|v| {
+        let parsed = crate::device::parse_size(v.get_ref());
+        if parsed.is_none() {
+            let msg = format!(
+                "engine `{name}`: `vram` must be a size like \"20G\", not `{}`",
+                v.get_ref()
+            );
+            let help = "what the engine needs of a card's memory: \"512M\", \"20G\", \"1.5T\"";
+            errors.push(doc.err(v.span(), msg, "not a size", help));
+        }
+        parsed.map(|bytes| crate::device::Vram {
+            bytes,
+            file: doc.name.clone(),
+            at: (v.span().start, v.span().end),
+        })
+    });
     let engine = CommandEngine {
         name: name.to_string(),
         stage: stage?,
@@ -289,6 +309,7 @@ pub(crate) fn engine(
         env: raw.env.unwrap_or_default(),
         timeout_seconds,
         gpu: raw.gpu.unwrap_or(false),
+        vram,
         output,
         version: raw.version.unwrap_or_default(),
         hash,

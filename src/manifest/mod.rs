@@ -327,6 +327,10 @@ pub struct Settings {
     pub device_at: Option<std::ops::Range<usize>>,
     /// Parallel CPU jobs; None = number of cores.
     pub jobs: Option<usize>,
+    /// `gpus`, `devices`, `lanes_per_gpu`, `lanes`: which lanes GPU jobs run on.
+    pub lanes: crate::device::LaneSettings,
+    /// Where `devices` is written in Renderfile.toml (a card that does not exist here).
+    pub devices_at: Option<std::ops::Range<usize>>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

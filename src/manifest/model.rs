@@ -24,6 +24,8 @@ pub struct Model {
     pub batch_size: usize,
     /// 64 hex digits, when the manifest pins the file's blake3.
     pub pin: Option<String>,
+    /// `vram = "20G"`: what it needs of a card's memory, for the lanes' packing.
+    pub vram: Option<crate::device::Vram>,
 }
 
 /// The tensor shapes a model promises.
@@ -51,6 +53,7 @@ const KEYS: &[&str] = &[
     "batch_size",
     "blake3",
     "source",
+    "vram",
 ];
 
 /// `precision` (what the exporter traced in; libtorch casts on load) and `source`
@@ -66,6 +69,7 @@ struct RawModel {
     batch_size: Option<Spanned<i64>>,
     blake3: Option<Spanned<String>>,
     source: Option<String>,
+    vram: Option<Spanned<String>>,
 }
 
 /// Why a model named by an avatar cannot be used. `NotFound` is reported at the avatar's
@@ -170,8 +174,26 @@ pub fn load(root: &Path, name: &str) -> Result<Model, ModelProblem> {
             );
         }
     }
+    let vram = match &raw.vram {
+        None => None,
+        Some(v) => match crate::device::parse_size(v.get_ref()) {
+            Some(bytes) => Some(crate::device::Vram {
+                bytes,
+                file: rel.clone(),
+                at: (v.span().start, v.span().end),
+            }),
+            None => {
+                return invalid(
+                    v.span(),
+                    format!("`vram` must be a size like \"20G\", not `{}`", v.get_ref()),
+                    "what the model needs of a card's memory: \"512M\", \"20G\"",
+                )
+            }
+        },
+    };
     Ok(Model {
         name: name.to_string(),
+        vram,
         manifest,
         file,
         contract,

@@ -26,7 +26,14 @@ use super::{
 use crate::diagnostic::{ConfigError, Doc, Errors, Warning};
 
 const TOP_KEYS: &[&str] = &["render", "defaults", "voices", "avatars", "engines"];
-const RENDER_KEYS: &[&str] = &["device", "jobs"];
+const RENDER_KEYS: &[&str] = &[
+    "device",
+    "jobs",
+    "gpus",
+    "devices",
+    "lanes_per_gpu",
+    "lanes",
+];
 const AVATAR_KEYS: &[&str] = &["image", "video", "lipsync"];
 
 /// `[render]`
@@ -34,6 +41,10 @@ const AVATAR_KEYS: &[&str] = &["image", "video", "lipsync"];
 struct RawRender {
     device: Option<Spanned<String>>,
     jobs: Option<Spanned<i64>>,
+    gpus: Option<Spanned<i64>>,
+    devices: Option<Spanned<Vec<Spanned<String>>>>,
+    lanes_per_gpu: Option<Spanned<i64>>,
+    lanes: Option<Spanned<i64>>,
 }
 
 /// `[avatars.<name>]`
@@ -396,10 +407,62 @@ fn farm_settings(doc: &Doc, raw: RawRender, errors: &mut Vec<ConfigError>) -> Se
     let jobs = raw
         .jobs
         .and_then(|j| errors.keep(in_range(doc, &j, "`jobs`", (1..=1024, ""), help)));
+    let count =
+        |v: &Option<Spanned<i64>>, what: &str, help: &str, errors: &mut Vec<ConfigError>| {
+            v.as_ref()
+                .and_then(|n| errors.keep(in_range(doc, n, what, (1..=1024, ""), help)))
+                .map(|n| n as usize)
+        };
+    let gpus = count(
+        &raw.gpus,
+        "`gpus`",
+        "how many of this machine's GPUs to use; leave it out to use every one",
+        errors,
+    );
+    let per_gpu = count(
+        &raw.lanes_per_gpu,
+        "`lanes_per_gpu`",
+        "jobs at once on each GPU (small models sharing a large card)",
+        errors,
+    );
+    let cpu = count(
+        &raw.lanes,
+        "`lanes`",
+        "model jobs at once on a machine without a GPU",
+        errors,
+    );
+    let devices_at = raw.devices.as_ref().map(|d| d.span());
+    let devices = raw.devices.map(|list| {
+        (list.into_inner().into_iter())
+            .filter_map(|d| {
+                let index = d
+                    .get_ref()
+                    .strip_prefix("cuda:")
+                    .and_then(|n| n.parse::<usize>().ok());
+                if index.is_none() {
+                    let message = format!("unknown GPU `{}` in `devices`", d.get_ref());
+                    errors.push(doc.err(
+                        d.span(),
+                        message,
+                        "not a GPU",
+                        "GPUs are named \"cuda:0\", \"cuda:1\", …",
+                    ));
+                }
+                index
+            })
+            .collect()
+    });
     Settings {
         device: device.map_or_else(|| "auto".to_string(), |d| d.0),
         device_at,
         jobs: jobs.map(|n| n as usize),
+        lanes: crate::device::LaneSettings {
+            gpus,
+            devices,
+            per_gpu,
+            cpu,
+        },
+        devices_at,
     }
 }
 

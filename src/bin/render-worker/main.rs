@@ -120,6 +120,22 @@ fn serve(model: &str, file: &std::path::Path, device: Device) -> i32 {
                 continue;
             }
         };
+        // A test hook: a worker that dies in the middle of a call (a CUDA fault, an OOM
+        // kill), in the first worker of `model` to claim the marker file only.
+        if let Some(marker) = std::env::var("RENDER_WORKER_FAULT").ok().and_then(|f| {
+            f.strip_prefix(&format!("exit-on-call:{model}:"))
+                .map(str::to_string)
+        }) {
+            let first = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&marker)
+                .is_ok();
+            if first {
+                eprintln!("injected fault in a call of model `{model}` (RENDER_WORKER_FAULT)");
+                std::process::exit(3);
+            }
+        }
         let reply = match run_call(&loaded, &request.call) {
             Ok(result) => Reply::Done {
                 id: request.id,

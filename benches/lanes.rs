@@ -1,0 +1,193 @@
+//! Lanes: how close the GPU jobs of a build come to total job time / lanes. A folder of
+//! `LANES_CLIPS` clips (default 48), a third each through the two TorchScript fixture models
+//! and a `gpu = true` fake program that costs `LANES_COST` seconds a job (default 1.0), is
+//! built on 1, 2 and 4 CPU lanes (`LANES_COUNTS`, e.g. "1,2"). From each build's lane
+//! record: the makespan (the first call's start to the last call's end), the ideal (the
+//! calls' total time / lanes), their ratio, each lane's idle time in that span, and the
+//! model loads. The speech and face tracks are made first, so the timed build makes clips
+//! (and their scenes) only. Run: `cargo bench --bench lanes`.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn main() {
+    let clips: usize = env_or("LANES_CLIPS", 48);
+    let cost: f64 = env_or("LANES_COST", 1.0);
+    let counts: Vec<usize> = std::env::var("LANES_COUNTS")
+        .unwrap_or_else(|_| "1,2,4".into())
+        .split(',')
+        .map(|n| n.trim().parse().expect("LANES_COUNTS: numbers"))
+        .collect();
+    let render = PathBuf::from(env!("CARGO_BIN_EXE_render"));
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    common::use_repo_models(repo);
+    let tmp = tempfile::Builder::new()
+        .prefix("render-lanes-")
+        .tempdir()
+        .expect("temp dir");
+
+    println!(
+        "lanes: {clips} clips (a third each: tiny-lipsync, slow-lipsync, a gpu program of {cost} s)"
+    );
+    println!(
+        "{:>5} {:>10} {:>10} {:>6} {:>6}  idle per lane (s)",
+        "lanes", "makespan s", "ideal s", "ratio", "loads"
+    );
+    for lanes in counts {
+        let dir = tmp.path().join(format!("lanes-{lanes}"));
+        generate(&dir, repo, clips, cost);
+        // Speech and face tracks first: the builtin face needs the same ones.
+        let renderfile = std::fs::read_to_string(dir.join("Renderfile.toml")).unwrap();
+        std::fs::write(
+            dir.join("Renderfile.toml"),
+            renderfile.replace("lanes = 1", &format!("lanes = {lanes}")),
+        )
+        .unwrap();
+        let json = dir.join("report.json");
+        let out = Command::new(&render)
+            .args(["build", "--json"])
+            .arg(&json)
+            .current_dir(&dir)
+            .env_remove("RENDER_ENGINES")
+            .env("XDG_CONFIG_HOME", dir.join(".config"))
+            .output()
+            .expect("render runs");
+        assert!(
+            out.status.success(),
+            "the build failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+        let events = report["gpu_lane"].as_array().expect("a lane record");
+        let mut open: BTreeMap<String, f64> = BTreeMap::new();
+        let mut busy: BTreeMap<u64, f64> = BTreeMap::new();
+        let (mut first, mut last, mut total, mut loads, mut calls) =
+            (f64::MAX, 0.0f64, 0.0, 0, 0);
+        for e in events {
+            let lane = e["lane"].as_u64().unwrap();
+            let at = e["seconds"].as_f64().unwrap();
+            let artifact = e["artifact"].as_str().unwrap_or("").to_string();
+            if !artifact.starts_with("clip ") {
+                if e["event"] == "load" && e["model"] != "facemesh" {
+                    loads += 1;
+                }
+                continue;
+            }
+            match e["event"].as_str().unwrap() {
+                "start" => {
+                    first = first.min(at);
+                    open.insert(artifact, at);
+                }
+                "end" => {
+                    let start = open.remove(&artifact).expect("an end after its start");
+                    last = last.max(at);
+                    total += at - start;
+                    calls += 1;
+                    *busy.entry(lane).or_default() += at - start;
+                }
+                _ => {}
+            }
+        }
+        assert_eq!(calls, clips, "every clip ran on a lane");
+        let makespan = last - first;
+        let ideal = total / lanes as f64;
+        let idle: Vec<String> = (0..lanes as u64)
+            .map(|l| format!("{:.1}", makespan - busy.get(&l).copied().unwrap_or(0.0)))
+            .collect();
+        println!(
+            "{lanes:>5} {makespan:>10.2} {ideal:>10.2} {:>5.2}× {loads:>6}  {}",
+            makespan / ideal,
+            idle.join(" ")
+        );
+    }
+}
+
+/// The folder: three avatars, one per lip-sync engine, and `clips` lines spread over scenes
+/// of 4 lines, each scene on one avatar; the speech and face tracks made by a first build
+/// with the built-in face.
+fn generate(dir: &Path, repo: &Path, clips: usize, cost: f64) {
+    std::fs::create_dir_all(dir.join("avatars")).unwrap();
+    for name in ["a", "b", "c"] {
+        std::fs::copy(
+            repo.join("avatars/astronaut.png"),
+            dir.join(format!("avatars/{name}.png")),
+        )
+        .unwrap();
+    }
+    let fixtures = Command::new(repo.join(".venv/bin/python"))
+        .arg(repo.join("tools/export/fixtures.py"))
+        .arg("--out")
+        .arg(dir.join("models"))
+        .output()
+        .expect("the fixture exporter runs");
+    assert!(fixtures.status.success(), "{}", String::from_utf8_lossy(&fixtures.stderr));
+    let program = dir.join("talker");
+    std::fs::write(
+        &program,
+        format!(
+            r#"#!/usr/bin/env python3
+import subprocess, sys, time, wave
+audio, image, out, fps = sys.argv[1:5]
+time.sleep({cost})
+w = wave.open(audio)
+length = w.getnframes() / w.getframerate()
+subprocess.run(["ffmpeg", "-v", "error", "-loop", "1", "-i", image, "-t", "%.3f" % length,
+                "-r", fps, "-vf", "scale=64:64", "-pix_fmt", "yuv420p", out], check=True)
+"#
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let renderfile = |lipsync: [&str; 3]| {
+        format!(
+            "[render]\ndevice = \"cpu\"\nlanes = 1\n\n[defaults]\nfps = 5\nsize = [64, 64]\npause = 0.1\nvoice = \"bob\"\n\n\
+             [voices.bob]\nengine = \"espeak\"\n\n\
+             [avatars.a]\nimage = \"avatars/a.png\"\nlipsync = \"{}\"\n\n\
+             [avatars.b]\nimage = \"avatars/b.png\"\nlipsync = \"{}\"\n\n\
+             [avatars.c]\nimage = \"avatars/c.png\"\nlipsync = \"{}\"\n\n\
+             [engines.talker]\nstage = \"lipsync\"\nprogram = \"./talker\"\n\
+             args = [\"{{audio}}\", \"{{image}}\", \"{{out}}\", \"{{fps}}\"]\ngpu = true\n",
+            lipsync[0], lipsync[1], lipsync[2]
+        )
+    };
+    let mut project = String::new();
+    for scene in 0..clips.div_ceil(4) {
+        let avatar = ["a", "b", "c"][scene % 3];
+        let lines: Vec<String> = (0..4.min(clips - scene * 4))
+            .map(|n| format!("\"Line {n} of scene {scene}.\""))
+            .collect();
+        project += &format!(
+            "[[scene]]\nname = \"s{scene}\"\navatar = \"{avatar}\"\nlines = [{}]\n\n",
+            lines.join(", ")
+        );
+    }
+    std::fs::create_dir_all(dir.join("projects/bench")).unwrap();
+    std::fs::write(dir.join("projects/bench/project.toml"), project).unwrap();
+    // The first build: speech and face tracks (and builtin clips, not timed).
+    std::fs::write(dir.join("Renderfile.toml"), renderfile(["builtin"; 3])).unwrap();
+    let first = Command::new(env!("CARGO_BIN_EXE_render"))
+        .arg("build")
+        .current_dir(dir)
+        .env_remove("RENDER_ENGINES")
+        .env("XDG_CONFIG_HOME", dir.join(".config"))
+        .output()
+        .expect("render runs");
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    std::fs::write(
+        dir.join("Renderfile.toml"),
+        renderfile(["tiny-lipsync", "slow-lipsync", "talker"]),
+    )
+    .unwrap();
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}

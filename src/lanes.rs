@@ -1,0 +1,732 @@
+//! The lanes: the executor for everything that needs a GPU. A lane runs one call at a time
+//! on its device (`device::LaneSpec`): a model call in the worker process of its model,
+//! pinned to the lane's card (`worker.rs`), or an external GPU program started with
+//! `CUDA_VISIBLE_DEVICES` naming that card. A build has one lane per card by default
+//! (`device::lanes`), several per card with `lanes_per_gpu`, and `lanes = N` on the CPU
+//! where there is no GPU.
+//!
+//! Calls wait on one board that every lane takes from. A lane keeps its group (a model, or
+//! a program's engine) while more calls for it are expected, so a model loads once per lane
+//! that runs it; a free lane takes the group no lane runs with the most work left, and
+//! splits a group another lane runs when enough of it is left to be worth a second load
+//! (a program's group, which loads nothing, whenever a call waits). A worker is closed,
+//! which frees all of its GPU memory, before its lane runs another group, and as soon as
+//! its group has nothing more to come. Where a group declares its memory (`vram`), a lane
+//! takes it only when it fits in what its card has left after the groups the card's other
+//! lanes hold: a model's while it is loaded, a program's while it runs.
+//!
+//! A worker that crashes fails the call it was running, and its lane does not take that
+//! model again; other lanes go on with it (a model that fails to load fails everywhere:
+//! its file is the same). Every load, unload, start and end is recorded with the lane, its
+//! device and a timestamp: the lanes' own account, which tests, `--json`, the history and
+//! the report read. CPU work around a call (decode, mel, crops, paste-back, encode) runs on
+//! the pool, so a lane only ever waits on tensor work.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use std::path::{Path, PathBuf};
+
+use crate::device::{Device, LaneSpec, Vram};
+use crate::diagnostic::{ConfigError, Doc};
+use crate::engine::{LaneCall, LaneDone, ModelLoad};
+use crate::error::{Error, Result};
+use crate::process;
+use crate::worker::Worker;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct LaneEvent {
+    pub seconds: f64,
+    /// load | load-failed | unload | start | end
+    pub event: &'static str,
+    pub model: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub artifact: Option<String>,
+    /// Which lane, and its device.
+    pub lane: usize,
+    pub device: String,
+}
+
+/// What the lanes tell the scheduler.
+pub enum News {
+    /// A lane took node's call: its work (its model's load included) begins.
+    Began { node: usize, lane: usize },
+    Done {
+        node: usize,
+        result: Result<LaneDone>,
+    },
+}
+
+/// A model's calls split over more lanes only while at least this many of its calls per
+/// lane are left: each extra lane loads the model once.
+const SPLIT_AT: usize = 4;
+
+struct Queued {
+    node: usize,
+    artifact: String,
+    call: LaneCall,
+}
+
+/// One lane, as the board sees it.
+#[derive(Default)]
+struct LaneState {
+    /// The group it runs (a model loaded, or loading; a program's engine).
+    group: Option<String>,
+    /// What it holds of its card's memory, and whether a worker holds it (a program's
+    /// hold ends with its call).
+    held: u64,
+    /// Models whose worker crashed on this lane: it does not take them again.
+    crashed: BTreeSet<String>,
+}
+
+struct Board {
+    queue: Vec<Queued>,
+    /// Per group, its calls not yet taken by a lane (queued or still to come).
+    expected: BTreeMap<String, usize>,
+    /// Per group, what it declares it needs of a card's memory.
+    vram: BTreeMap<String, u64>,
+    /// Which groups are models (a worker to load), not programs.
+    models: BTreeSet<String>,
+    /// The build stopped: expect nothing more.
+    no_more: bool,
+    /// The scheduler has sent everything it will.
+    hung_up: bool,
+    lanes: Vec<LaneState>,
+    /// Per lane, its card (id, memory) when it has one: lanes on one card share its memory.
+    cards: Vec<Option<(String, Option<u64>)>>,
+    /// A model that failed to load fails every call that needs it, on every lane.
+    load_errors: BTreeMap<String, String>,
+    /// The last crash of each model, for calls no lane can run any more.
+    crashes: BTreeMap<String, String>,
+}
+
+/// What a free lane does next.
+enum Choice {
+    /// Run the queued call at this index.
+    Take(usize),
+    /// Fail the queued call at this index at once (its model cannot run anywhere).
+    Fail(usize, String),
+    /// Close its worker: its group has nothing more to come.
+    Release,
+    Wait,
+    Exit,
+}
+
+/// The lanes of a build, running.
+pub struct Lanes {
+    shared: Arc<(Mutex<Board>, Condvar)>,
+    threads: Vec<std::thread::JoinHandle<Vec<LaneEvent>>>,
+}
+
+impl Lanes {
+    /// Starts a thread per lane. `expected` counts the calls per group; `vram` is what
+    /// groups declare; `models` says which groups are models. The first lane loads `first`
+    /// at once, while the CPU prepares its calls. `news` hears when each call begins and
+    /// ends (from the lanes' threads).
+    pub fn start(
+        specs: &[LaneSpec],
+        first: Option<ModelLoad>,
+        expected: BTreeMap<String, usize>,
+        vram: BTreeMap<String, u64>,
+        models: BTreeSet<String>,
+        news: impl Fn(News) + Send + Sync + 'static,
+    ) -> Lanes {
+        let board = Board {
+            queue: Vec::new(),
+            lanes: specs.iter().map(|_| LaneState::default()).collect(),
+            cards: (specs.iter())
+                .map(|s| s.card.as_ref().map(|c| (c.id.clone(), c.memory_bytes)))
+                .collect(),
+            expected,
+            vram,
+            models,
+            no_more: false,
+            hung_up: false,
+            load_errors: BTreeMap::new(),
+            crashes: BTreeMap::new(),
+        };
+        let shared = Arc::new((Mutex::new(board), Condvar::new()));
+        let news = Arc::new(news);
+        let began = Instant::now();
+        let threads = (specs.iter())
+            .map(|spec| {
+                let spec = spec.clone();
+                let shared = Arc::clone(&shared);
+                let news = Arc::clone(&news);
+                let first = first.clone().filter(|_| spec.index == 0);
+                std::thread::Builder::new()
+                    .name(format!("render-lane-{}", spec.index))
+                    .spawn(move || run_lane(&spec, first, &shared, &*news, began))
+                    .expect("a lane starts")
+            })
+            .collect();
+        Lanes { shared, threads }
+    }
+
+    /// Queues a call.
+    pub fn run(&self, node: usize, artifact: String, call: LaneCall) {
+        self.change(|board| {
+            board.queue.push(Queued {
+                node,
+                artifact,
+                call,
+            })
+        });
+    }
+
+    /// A call expected for `group` will never come (its job failed or was skipped).
+    pub fn cancel(&self, group: &str) {
+        self.change(|board| {
+            if let Some(count) = board.expected.get_mut(group) {
+                *count = count.saturating_sub(1);
+            }
+        });
+    }
+
+    /// The build stopped: expect nothing more.
+    pub fn no_more(&self) {
+        self.change(|board| board.no_more = true);
+    }
+
+    /// Waits for the queued calls to end and the lanes to close; their record, in time
+    /// order.
+    pub fn finish(self) -> Vec<LaneEvent> {
+        self.change(|board| {
+            board.hung_up = true;
+            board.no_more = true;
+        });
+        let mut events: Vec<LaneEvent> = (self.threads.into_iter())
+            .flat_map(|thread| thread.join().expect("a lane does not panic"))
+            .collect();
+        events.sort_by(|a, b| a.seconds.total_cmp(&b.seconds));
+        events
+    }
+
+    fn change(&self, f: impl FnOnce(&mut Board)) {
+        let (board, wake) = &*self.shared;
+        f(&mut board.lock().expect("the board is not poisoned"));
+        wake.notify_all();
+    }
+}
+
+impl Board {
+    fn expects(&self, group: &str) -> usize {
+        if self.no_more {
+            0
+        } else {
+            self.expected.get(group).copied().unwrap_or(0)
+        }
+    }
+
+    /// How many lanes run `group`.
+    fn serving(&self, group: &str) -> usize {
+        (self.lanes.iter())
+            .filter(|l| l.group.as_deref() == Some(group))
+            .count()
+    }
+
+    /// Whether `group` fits on lane `me`'s card beside what its other lanes hold.
+    fn fits(&self, me: usize, group: &str) -> bool {
+        let need = self.vram.get(group).copied().unwrap_or(0);
+        let Some((card, Some(total))) = &self.cards[me] else {
+            return true;
+        };
+        let held: u64 = (0..self.lanes.len())
+            .filter(|&l| l != me && self.cards[l].as_ref().is_some_and(|(c, _)| c == card))
+            .map(|l| self.lanes[l].held)
+            .sum();
+        held.saturating_add(need) <= *total
+    }
+
+    fn choose(&self, me: usize) -> Choice {
+        let lane = &self.lanes[me];
+        // A call no lane can run fails at once, with the words of what went wrong.
+        for (index, queued) in self.queue.iter().enumerate() {
+            let group = queued.call.group();
+            if let Some(message) = self.load_errors.get(group) {
+                return Choice::Fail(index, message.clone());
+            }
+            if self.lanes.iter().all(|l| l.crashed.contains(group)) {
+                let message = self.crashes.get(group).cloned().unwrap_or_default();
+                return Choice::Fail(index, message);
+            }
+            if process::interrupted() {
+                return Choice::Fail(index, Error::Interrupted.to_string());
+            }
+        }
+        let takes = |group: &str| !lane.crashed.contains(group);
+        if let Some(group) = &lane.group {
+            // Its own group first: loaded already (a program's group must still fit).
+            let own = (self.queue.iter()).position(|q| q.call.group() == group);
+            if let Some(index) = own {
+                if self.models.contains(group) || self.fits(me, group) {
+                    return Choice::Take(index);
+                }
+            }
+            // Stay while the group's calls are still being prepared.
+            if self.expects(group) > 0 && own.is_none() {
+                return Choice::Wait;
+            }
+        }
+        // Another group: one no lane runs first, then the one with the most work left;
+        // a model another lane runs only while enough is left for two loads to pay.
+        let mut best: Option<(bool, usize, usize)> = None;
+        for (index, queued) in self.queue.iter().enumerate() {
+            let group = queued.call.group();
+            if !takes(group) || lane.group.as_deref() == Some(group) {
+                continue;
+            }
+            let serving = self.serving(group);
+            let left = self.expects(group).max(1);
+            if serving > 0 && self.models.contains(group) && left < SPLIT_AT * (serving + 1) {
+                continue;
+            }
+            if !self.fits(me, group) {
+                continue;
+            }
+            let rank = (serving == 0, left, usize::MAX - index);
+            if best.is_none_or(|b| rank > b) {
+                best = Some(rank);
+            }
+        }
+        if let Some((_, _, index)) = best {
+            return Choice::Take(usize::MAX - index);
+        }
+        // A finished group's worker stays loaded until the lane takes another call (its
+        // news then comes at once, not after the old worker's exit), unless lanes share this
+        // card's memory: then what it holds is freed for them now.
+        let done = lane.group.as_deref().is_some_and(|g| self.expects(g) == 0);
+        let packing = !self.vram.is_empty() && self.cards[me].as_ref().is_some_and(|c| c.1.is_some());
+        if done && packing {
+            return Choice::Release;
+        }
+        if self.hung_up && self.queue.is_empty() {
+            return Choice::Exit;
+        }
+        Choice::Wait
+    }
+}
+
+/// The lanes of a build whose models run on `device`, with what each lane group declares
+/// it needs of a card's memory (`vram`, by group) and which groups are models. A `devices`
+/// entry naming a card this machine lacks, or a declaration larger than every card here,
+/// is a configuration error at its key, before any work.
+pub fn for_build(
+    manifest: &crate::manifest::Manifest,
+    device: Device,
+    jobs: impl Iterator<Item = (String, Option<Vram>, bool)>,
+) -> Result<(Vec<LaneSpec>, BTreeMap<String, u64>, BTreeSet<String>)> {
+    let settings = &manifest.settings;
+    let renderfile = || {
+        let path = manifest.root.join(crate::commands::RENDERFILE);
+        Doc::new(
+            crate::commands::RENDERFILE,
+            std::fs::read_to_string(path).unwrap_or_default(),
+        )
+    };
+    let specs =
+        crate::device::lanes(device, &settings.lanes, crate::device::cards).map_err(|message| {
+            let help = "leave `devices` out to use every GPU, or name the ones `nvidia-smi` lists";
+            let doc = renderfile();
+            match &settings.devices_at {
+                Some(at) if at.end <= doc.text.len() => doc.err(
+                    at.clone(),
+                    format!("devices: {message}"),
+                    "not on this machine",
+                    help,
+                ),
+                _ => ConfigError::in_file(crate::commands::RENDERFILE, message).with_help(help),
+            }
+        })?;
+    let largest = (specs.iter())
+        .filter_map(|l| l.card.as_ref().and_then(|c| c.memory_bytes))
+        .max();
+    let mut vram = BTreeMap::new();
+    let mut models = BTreeSet::new();
+    for (group, declared, model) in jobs {
+        if model {
+            models.insert(group.clone());
+        }
+        let Some(declared) = declared else { continue };
+        if let Some(largest) = largest.filter(|&l| declared.bytes > l) {
+            let path = if Path::new(&declared.file).is_absolute() {
+                PathBuf::from(&declared.file)
+            } else {
+                manifest.root.join(&declared.file)
+            };
+            let doc = Doc::new(
+                &declared.file,
+                std::fs::read_to_string(&path).unwrap_or_default(),
+            );
+            let message = format!(
+                "`{group}` declares `vram` {}, more than any GPU here holds (the largest: {})",
+                crate::disk::human_bytes(declared.bytes),
+                crate::disk::human_bytes(largest)
+            );
+            let help = "its jobs could never start: declare what it needs, or run it on a machine with a larger GPU";
+            return Err(doc
+                .err(declared.at.0..declared.at.1, message, "too large", help)
+                .into());
+        }
+        vram.insert(group, declared.bytes);
+    }
+    Ok((specs, vram, models))
+}
+
+fn lock(board: &Mutex<Board>) -> MutexGuard<'_, Board> {
+    board.lock().expect("the board is not poisoned")
+}
+
+fn take_expected(board: &mut Board, group: &str) {
+    if let Some(count) = board.expected.get_mut(group) {
+        *count = count.saturating_sub(1);
+    }
+}
+
+/// "GPU lane: 2 loads, 14 jobs, busy 63% of 12.1 s" from the lanes' record; with several
+/// lanes a line for each (its device, loads, jobs and busy fraction).
+pub fn summary(events: &[LaneEvent], build_seconds: f64) -> Option<String> {
+    let lanes: BTreeSet<usize> = events.iter().map(|e| e.lane).collect();
+    let line = |lane: usize| {
+        let mine = events.iter().filter(|e| e.lane == lane);
+        let mut loads = 0;
+        let mut jobs = 0;
+        let mut busy = 0.0;
+        let mut started = None;
+        for event in mine {
+            match event.event {
+                "load" => loads += 1,
+                "start" => started = Some(event.seconds),
+                "end" => {
+                    jobs += 1;
+                    busy += event.seconds - started.take().unwrap_or(event.seconds);
+                }
+                _ => {}
+            }
+        }
+        format!(
+            "{loads} model load(s), {jobs} job(s), busy {:.0}% of {build_seconds:.1} s",
+            100.0 * busy / build_seconds.max(1e-9)
+        )
+    };
+    match lanes.len() {
+        0 => None,
+        1 => Some(format!("GPU lane: {}", line(*lanes.first()?))),
+        n => {
+            let mut text = format!("GPU lanes: {n}");
+            for lane in lanes {
+                let device = (events.iter().find(|e| e.lane == lane)).map_or("", |e| &e.device);
+                text.push_str(&format!("\n  lane {lane} ({device}): {}", line(lane)));
+            }
+            Some(text)
+        }
+    }
+}
+
+/// One lane's thread: takes calls from the board until the scheduler hangs up and nothing
+/// is left. Returns its record.
+fn run_lane(
+    spec: &LaneSpec,
+    first: Option<ModelLoad>,
+    shared: &(Mutex<Board>, Condvar),
+    news: &dyn Fn(News),
+    began: Instant,
+) -> Vec<LaneEvent> {
+    let (board, wake) = shared;
+    let me = spec.index;
+    let device = spec.device.to_string();
+    let mut events = Vec::new();
+    let mut record = |event: &'static str, group: &str, artifact: Option<&str>| {
+        events.push(LaneEvent {
+            seconds: began.elapsed().as_secs_f64(),
+            event,
+            model: group.to_string(),
+            artifact: artifact.map(str::to_string),
+            lane: me,
+            device: device.clone(),
+        })
+    };
+    let mut loaded: Option<Worker> = None;
+
+    if let Some(first) = first {
+        let wanted = lock(board).expects(&first.model) > 0;
+        if wanted {
+            match Worker::start(&first.model, &first.file, spec.device) {
+                Ok(worker) => {
+                    record("load", &first.model, None);
+                    loaded = Some(worker);
+                    let mut board = lock(board);
+                    let need = board.vram.get(&first.model).copied().unwrap_or(0);
+                    board.lanes[me].group = Some(first.model.clone());
+                    board.lanes[me].held = need;
+                }
+                Err(error) => {
+                    record("load-failed", &first.model, None);
+                    lock(board)
+                        .load_errors
+                        .insert(first.model.clone(), error.to_string());
+                }
+            }
+            wake.notify_all();
+        }
+    }
+
+    loop {
+        let mut guard = lock(board);
+        let taken = loop {
+            match guard.choose(me) {
+                Choice::Take(index) => break Some(guard.queue.remove(index)),
+                Choice::Fail(index, message) => {
+                    let queued = guard.queue.remove(index);
+                    take_expected(&mut guard, queued.call.group());
+                    drop(guard);
+                    let error = if message == Error::Interrupted.to_string() {
+                        Error::Interrupted
+                    } else {
+                        Error::Other(message)
+                    };
+                    news(News::Done {
+                        node: queued.node,
+                        result: Err(error),
+                    });
+                    wake.notify_all();
+                    guard = lock(board);
+                }
+                Choice::Release => {
+                    let group = guard.lanes[me].group.take().unwrap_or_default();
+                    guard.lanes[me].held = 0;
+                    drop(guard);
+                    if let Some(old) = loaded.take() {
+                        old.stop();
+                        record("unload", &group, None);
+                    }
+                    wake.notify_all();
+                    guard = lock(board);
+                }
+                Choice::Exit => break None,
+                Choice::Wait => {
+                    // Timed, so Ctrl-C is noticed while nothing changes on the board.
+                    guard = wake
+                        .wait_timeout(guard, Duration::from_millis(200))
+                        .expect("the board is not poisoned")
+                        .0;
+                }
+            }
+        };
+        let Some(job) = taken else {
+            break;
+        };
+        let group = job.call.group().to_string();
+        take_expected(&mut guard, &group);
+        let switching = guard.lanes[me].group.as_deref() != Some(group.as_str());
+        let need = guard.vram.get(&group).copied().unwrap_or(0);
+        guard.lanes[me].group = Some(group.clone());
+        // The memory is the group's from now: a model's while loaded, a program's while it runs.
+        guard.lanes[me].held = need;
+        drop(guard);
+        wake.notify_all();
+        news(News::Began {
+            node: job.node,
+            lane: me,
+        });
+
+        if switching {
+            // The card is emptied before another group runs: the old worker exits.
+            if let Some(old) = loaded.take() {
+                let name = old.model().to_string();
+                old.stop();
+                record("unload", &name, None);
+            }
+            if let LaneCall::Model(call) = &job.call {
+                match Worker::start(&call.model, &call.file, spec.device) {
+                    Ok(worker) => {
+                        record("load", &group, None);
+                        loaded = Some(worker);
+                    }
+                    Err(error) => {
+                        record("load-failed", &group, None);
+                        // Every later call for this model fails with the same words, at once.
+                        let mut board = lock(board);
+                        board.load_errors.insert(group.clone(), error.to_string());
+                        board.lanes[me].group = None;
+                        board.lanes[me].held = 0;
+                        drop(board);
+                        wake.notify_all();
+                        news(News::Done {
+                            node: job.node,
+                            result: Err(error),
+                        });
+                        continue;
+                    }
+                }
+            }
+        }
+        record("start", &group, Some(&job.artifact));
+        let result = match &job.call {
+            LaneCall::Model(call) => {
+                let mut call = call.clone();
+                call.device = spec.device;
+                loaded
+                    .as_mut()
+                    .expect("the call's model is loaded")
+                    .run(&call)
+            }
+            LaneCall::Program(call) => call.run_on(&job.artifact, spec),
+        };
+        record("end", &group, Some(&job.artifact));
+        {
+            let mut board = lock(board);
+            if matches!(job.call, LaneCall::Program(_)) {
+                board.lanes[me].held = 0;
+            }
+            if let Err(error @ Error::WorkerCrashed { .. }) = &result {
+                // A crashed worker serves no more calls; this lane leaves its model to the
+                // others (and when none is left, its calls fail with these words).
+                board.lanes[me].crashed.insert(group.clone());
+                board.crashes.insert(group.clone(), error.to_string());
+                board.lanes[me].group = None;
+                board.lanes[me].held = 0;
+                if let Some(old) = loaded.take() {
+                    old.stop();
+                    record("unload", &group, None);
+                }
+            }
+        }
+        wake.notify_all();
+        news(News::Done {
+            node: job.node,
+            result,
+        });
+    }
+    if let Some(old) = loaded.take() {
+        let name = old.model().to_string();
+        old.stop();
+        record("unload", &name, None);
+    }
+    events
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::Device;
+    use crate::engine::ProgramCall;
+    use crate::process::ProgramRun;
+    use std::time::Duration;
+
+    fn program(dir: &std::path::Path, script: &str, timeout_seconds: u64) -> ProgramCall {
+        ProgramCall {
+            group: "talker".into(),
+            runs: vec![ProgramRun {
+                name: "/bin/sh".into(),
+                program: "/bin/sh".into(),
+                args: vec!["-c".into(), script.into()],
+                env: BTreeMap::from([("GREETING".to_string(), "hello".to_string())]),
+                dir: dir.to_path_buf(),
+                log: dir.join("program.log"),
+            }],
+            timeout_seconds,
+            device: Device::Cpu,
+        }
+    }
+
+    #[test]
+    fn program_calls_run_one_at_a_time_with_their_log_kept() {
+        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let replies = Arc::new(Mutex::new(Vec::new()));
+        let heard = Arc::clone(&replies);
+        let lane = LaneSpec {
+            index: 0,
+            device: Device::Cpu,
+            card: None,
+        };
+        let lanes = Lanes::start(
+            &[lane],
+            None,
+            BTreeMap::from([("talker".to_string(), 2)]),
+            BTreeMap::new(),
+            BTreeSet::new(),
+            move |news| {
+                if let News::Done { node, result } = news {
+                    heard.lock().unwrap().push((node, result.is_ok()));
+                }
+            },
+        );
+        for (node, dir) in dirs.iter().enumerate() {
+            let call = program(
+                dir.path(),
+                "echo \"$GREETING from $PWD\"; echo warn >&2",
+                10,
+            );
+            lanes.run(node, format!("clip {node}"), LaneCall::Program(call));
+        }
+        let events = lanes.finish();
+        assert_eq!(*replies.lock().unwrap(), [(0, true), (1, true)]);
+        let kinds: Vec<&str> = events.iter().map(|e| e.event).collect();
+        assert_eq!(
+            kinds,
+            ["start", "end", "start", "end"],
+            "no worker for a program"
+        );
+        for dir in &dirs {
+            let log = std::fs::read_to_string(dir.path().join("program.log")).unwrap();
+            let pwd = dir.path().canonicalize().unwrap();
+            assert_eq!(log, format!("hello from {}\nwarn\n", pwd.display()));
+        }
+    }
+
+    #[test]
+    fn a_program_past_its_deadline_is_stopped_with_its_children() {
+        let dir = tempfile::tempdir().unwrap();
+        // A wrapper whose child hangs: killing only the wrapper would leave the child.
+        let call = program(
+            dir.path(),
+            "sleep 30 & echo $! > child; echo started >&2; wait",
+            1,
+        );
+        let start = Instant::now();
+        let error = call.run("clip demo/a:1").unwrap_err();
+        assert!(start.elapsed() < Duration::from_secs(10));
+        assert_eq!(
+            error.to_string(),
+            "/bin/sh failed while making clip demo/a:1: stopped after 1 s, its deadline\nstarted"
+        );
+        let child: i32 = std::fs::read_to_string(dir.path().join("child"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        // Killed means gone or a zombie (not yet reaped by whoever inherited it); a killed
+        // process can still show as running for a moment while it exits.
+        let running = || {
+            let state = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
+            let alive = (state.rsplit(") ").next())
+                .is_some_and(|rest| !rest.starts_with('Z') && !rest.is_empty());
+            alive.then_some(state)
+        };
+        let waited = Instant::now();
+        while running().is_some() && waited.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if let Some(state) = running() {
+            panic!("the wrapper's child outlived the deadline: {state}");
+        }
+    }
+
+    #[test]
+    fn a_failing_program_shows_the_end_of_its_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let call = program(dir.path(), "echo loading weights >&2; exit 3", 10);
+        let error = call.run("clip demo/a:1").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "/bin/sh failed while making clip demo/a:1: exit status: 3\nloading weights"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("program.log")).unwrap(),
+            "loading weights\n"
+        );
+    }
+}
