@@ -65,8 +65,7 @@ fn main() {
         let events = report["gpu_lane"].as_array().expect("a lane record");
         let mut open: BTreeMap<String, f64> = BTreeMap::new();
         let mut busy: BTreeMap<u64, f64> = BTreeMap::new();
-        let (mut first, mut last, mut total, mut loads, mut calls) =
-            (f64::MAX, 0.0f64, 0.0, 0, 0);
+        let (mut first, mut last, mut total, mut loads, mut calls) = (f64::MAX, 0.0f64, 0.0, 0, 0);
         for e in events {
             let lane = e["lane"].as_u64().unwrap();
             let at = e["seconds"].as_f64().unwrap();
@@ -124,7 +123,11 @@ fn generate(dir: &Path, repo: &Path, clips: usize, cost: f64) {
         .arg(dir.join("models"))
         .output()
         .expect("the fixture exporter runs");
-    assert!(fixtures.status.success(), "{}", String::from_utf8_lossy(&fixtures.stderr));
+    assert!(
+        fixtures.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fixtures.stderr)
+    );
     let program = dir.join("talker");
     std::fs::write(
         &program,
@@ -177,7 +180,11 @@ subprocess.run(["ffmpeg", "-v", "error", "-loop", "1", "-i", image, "-t", "%.3f"
         .env("XDG_CONFIG_HOME", dir.join(".config"))
         .output()
         .expect("render runs");
-    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
     std::fs::write(
         dir.join("Renderfile.toml"),
         renderfile(["tiny-lipsync", "slow-lipsync", "talker"]),

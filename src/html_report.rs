@@ -485,7 +485,8 @@ fn lane(html: &mut String, build: &BuildRecord) {
     }
     let lanes: std::collections::BTreeSet<usize> = build.lane.iter().map(|e| e.lane).collect();
     // Each row: its label and which entries it draws.
-    let mut rows: Vec<(String, Box<dyn Fn(&LaneEntry) -> bool>)> = Vec::new();
+    type Row = (String, Box<dyn Fn(&LaneEntry) -> bool>);
+    let mut rows: Vec<Row> = Vec::new();
     if lanes.len() > 1 {
         for lane in lanes {
             let device = (build.lane.iter().find(|e| e.lane == lane)).map_or("", |e| &e.device);

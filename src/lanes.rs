@@ -299,7 +299,8 @@ impl Board {
         // news then comes at once, not after the old worker's exit), unless lanes share this
         // card's memory: then what it holds is freed for them now.
         let done = lane.group.as_deref().is_some_and(|g| self.expects(g) == 0);
-        let packing = !self.vram.is_empty() && self.cards[me].as_ref().is_some_and(|c| c.1.is_some());
+        let packing =
+            !self.vram.is_empty() && self.cards[me].as_ref().is_some_and(|c| c.1.is_some());
         if done && packing {
             return Choice::Release;
         }
@@ -310,15 +311,23 @@ impl Board {
     }
 }
 
-/// The lanes of a build whose models run on `device`, with what each lane group declares
-/// it needs of a card's memory (`vram`, by group) and which groups are models. A `devices`
+/// A build's lanes, with what each lane group declares it needs of a card's memory and
+/// which groups are models.
+pub struct BuildLanes {
+    pub specs: Vec<LaneSpec>,
+    pub vram: BTreeMap<String, u64>,
+    pub models: BTreeSet<String>,
+}
+
+/// The lanes of a build whose models run on `device`, from its jobs' (group, vram, whether
+/// the group is a model). A `devices`
 /// entry naming a card this machine lacks, or a declaration larger than every card here,
 /// is a configuration error at its key, before any work.
 pub fn for_build(
     manifest: &crate::manifest::Manifest,
     device: Device,
     jobs: impl Iterator<Item = (String, Option<Vram>, bool)>,
-) -> Result<(Vec<LaneSpec>, BTreeMap<String, u64>, BTreeSet<String>)> {
+) -> Result<BuildLanes> {
     let settings = &manifest.settings;
     let renderfile = || {
         let path = manifest.root.join(crate::commands::RENDERFILE);
@@ -373,7 +382,11 @@ pub fn for_build(
         }
         vram.insert(group, declared.bytes);
     }
-    Ok((specs, vram, models))
+    Ok(BuildLanes {
+        specs,
+        vram,
+        models,
+    })
 }
 
 fn lock(board: &Mutex<Board>) -> MutexGuard<'_, Board> {
