@@ -94,7 +94,7 @@ impl Stage {
         }
         Some(match name {
             "engine_dir" => "the folder of the file that declares the engine",
-            "device" => "the device the engine runs on (\"cpu\" or \"cuda:N\")",
+            "device" => "the device the engine runs on (\"cuda\" or \"cpu\")",
             "workdir" => "the run's fresh working folder",
             "out" if self == Stage::Voice => {
                 "the folder the program must write the voice's conditioning into"
