@@ -422,6 +422,19 @@ pub(crate) fn control_name(c: char) -> String {
     }
 }
 
+/// The longest name (in characters, all ASCII: see [`is_identifier`]) of a project or a
+/// scene, which become file names in `out/`: `out/<project>/<scene>.sheet.jpg` is the
+/// longest suffix render adds (10 bytes), and a file name may have 255 bytes on every
+/// common file system. 100 leaves room for a copy's or a sync tool's suffix as well, and
+/// is a limit people can remember; a longer name would be accepted, made, and then fail
+/// to publish.
+pub const MAX_NAME_CHARS: usize = 100;
+
+/// Whether `name` is longer than [`MAX_NAME_CHARS`].
+pub fn name_too_long(name: &str) -> bool {
+    name.chars().count() > MAX_NAME_CHARS
+}
+
 /// A name render accepts for a project, scene, voice or avatar: letters, digits, `-`, `_`.
 pub fn is_identifier(s: &str) -> bool {
     !s.is_empty()

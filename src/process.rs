@@ -400,15 +400,28 @@ pub fn read_in_background(pipe: Option<impl std::io::Read + Send + 'static>) -> 
     receive
 }
 
+/// The package to install for a program render knows, on Debian and Ubuntu (for any
+/// other, a guessed package name would mislead).
+pub fn package_of(program: &str) -> Option<&'static str> {
+    match program {
+        "ffmpeg" | "ffprobe" => Some("ffmpeg"),
+        "espeak-ng" | "espeak" => Some("espeak-ng"),
+        _ => None,
+    }
+}
+
 pub fn missing_or_io(program: &str, error: std::io::Error) -> Error {
     if error.kind() == std::io::ErrorKind::NotFound {
-        let package = match program {
-            "ffprobe" => "ffmpeg",
-            other => other,
+        // Only a program render knows has a package to name: a guess would mislead.
+        let hint = match package_of(program) {
+            Some(package) => {
+                format!("install it with `sudo apt install {package}`, or run tools/setup")
+            }
+            None => format!("install `{program}`, or put the folder that holds it on PATH"),
         };
         Error::ToolMissing {
             program: program.to_string(),
-            hint: format!("install it with `sudo apt install {package}`, or run tools/setup"),
+            hint,
         }
     } else {
         Error::Other(format!("cannot start {program}: {error}"))

@@ -5,11 +5,13 @@
 //! user stopped it, nothing is wrong with it.
 
 use std::collections::BTreeMap;
+use std::fmt::Write;
 use std::io::IsTerminal;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 use serde::Serialize;
 
 use crate::error::Result;
@@ -30,6 +32,9 @@ pub struct Task {
 /// per artifact and, on each `tick`, a line with the counts and the time left.
 pub struct Progress {
     bar: Option<ProgressBar>,
+    /// What the bar's line shows besides indicatif's counts: the prefix (`scenes 7/20, …`)
+    /// and the job last started, read by the line's key on each draw.
+    shown: Arc<Mutex<(String, String)>>,
     left: Left,
 }
 
@@ -42,24 +47,40 @@ impl Progress {
         seconds_by_kind: BTreeMap<String, f64>,
     ) -> Progress {
         let left = Left::new(tasks, jobs, seconds_by_kind);
+        let shown = Arc::new(Mutex::new((left.bar_prefix(), String::new())));
         let bar = (std::io::stderr().is_terminal() && left.total > 0).then(|| {
             let bar = ProgressBar::new(left.total as u64);
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {prefix} {wide_msg}",
-                )
-                .expect("template parses"),
-            );
-            bar.set_prefix(left.bar_prefix());
+            let line = Arc::clone(&shown);
+            let style = ProgressStyle::with_template("{spinner} {line}")
+                .expect("template parses")
+                .with_key("line", move |state: &ProgressState, out: &mut dyn Write| {
+                    let (prefix, name) = &*line.lock().unwrap_or_else(|e| e.into_inner());
+                    // The spinner and its space take two columns.
+                    let width = terminal_width().saturating_sub(2);
+                    let (pos, len) = (state.pos(), state.len().unwrap_or(0));
+                    let text = bar_line(width, state.elapsed(), pos, len, prefix, name);
+                    let _ = out.write_str(&text);
+                });
+            bar.set_style(style);
             bar.enable_steady_tick(Duration::from_millis(120));
             bar
         });
-        Progress { bar, left }
+        Progress { bar, shown, left }
+    }
+
+    /// Sets what the bar's line shows: the prefix, and the job's name when given.
+    fn show(&self, name: Option<&str>) {
+        let mut shown = self.shown.lock().unwrap_or_else(|e| e.into_inner());
+        shown.0 = self.left.bar_prefix();
+        if let Some(name) = name {
+            shown.1 = name.to_string();
+        }
     }
 
     pub fn started(&self, name: &str) {
         if let Some(bar) = &self.bar {
-            bar.set_message(name.to_string());
+            self.show(Some(name));
+            bar.tick();
         }
     }
 
@@ -75,8 +96,8 @@ impl Progress {
         };
         match &self.bar {
             Some(bar) => {
+                self.show(None);
                 bar.inc(1);
-                bar.set_prefix(self.left.bar_prefix());
                 if !matches!(outcome, Outcome::Made { .. }) {
                     bar.println(line);
                 }
@@ -88,7 +109,10 @@ impl Progress {
     /// Time passed (`scheduler::Event::Tick`): a plain log gets the progress line.
     pub fn tick(&self) {
         match &self.bar {
-            Some(bar) => bar.set_prefix(self.left.bar_prefix()),
+            Some(bar) => {
+                self.show(None);
+                bar.tick();
+            }
             None => eprintln!("{}", self.left.line()),
         }
     }
@@ -238,6 +262,119 @@ impl Left {
             prefix.push_str(&format!(", about {} left", duration(left)));
         }
         prefix
+    }
+}
+
+/// The columns of the terminal on stderr (80 when it cannot be told).
+fn terminal_width() -> usize {
+    // SAFETY: TIOCGWINSZ writes only into `size`, which outlives the call.
+    let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+    let ok = unsafe { libc::ioctl(libc::STDERR_FILENO, libc::TIOCGWINSZ, &mut size) } == 0;
+    if ok && size.ws_col > 0 {
+        usize::from(size.ws_col)
+    } else {
+        80
+    }
+}
+
+/// The widest the bar itself gets, and the narrowest before it is left out.
+const BAR_WIDTH: usize = 30;
+const MIN_BAR_WIDTH: usize = 10;
+/// A job's name is not cut below this many characters while the bar can give room.
+const MIN_NAME: usize = 16;
+
+/// The progress bar's line (after the spinner), at most `width` columns: `[00:01:02]
+/// ████░░░ 12/40 scenes 1/4, about 2 min left speech demo/intro:3`. Fitting a narrow
+/// terminal, the bar shrinks first (down to 10), then the job's name loses its middle to
+/// an ellipsis (its kind and its scene and line number stay), then the bar goes; a line
+/// that still does not fit is cut with an ellipsis. (indicatif would cut the line at the
+/// terminal's edge, the job's name first: at 80 columns, nothing of it showed.)
+fn bar_line(
+    width: usize,
+    elapsed: Duration,
+    pos: u64,
+    len: u64,
+    prefix: &str,
+    name: &str,
+) -> String {
+    let seconds = elapsed.as_secs();
+    let clock = format!(
+        "[{:02}:{:02}:{:02}]",
+        seconds / 3600,
+        seconds / 60 % 60,
+        seconds % 60
+    );
+    let head = format!("{clock} ");
+    // The count as wide as the total, so the bar keeps its width as it counts up.
+    let digits = len.to_string().len();
+    let counts = format!("{pos:>digits$}/{len} {prefix}");
+    let fixed = chars(&head) + chars(&counts);
+    let name_len = chars(name);
+    // Room for the bar, the job's name and the two spaces before them.
+    let room = width.saturating_sub(fixed);
+    // After the bar (and its space, when it shows): a space and the name.
+    let name_room = |bar: usize| room.saturating_sub(if bar > 0 { bar + 1 } else { 0 } + 1);
+    let bar = if room >= BAR_WIDTH + 2 + name_len {
+        BAR_WIDTH
+    } else if room >= MIN_BAR_WIDTH + 2 + name_len.min(MIN_NAME) {
+        room.saturating_sub(2 + name_len)
+            .clamp(MIN_BAR_WIDTH, BAR_WIDTH)
+    } else {
+        0
+    };
+    let filled = if len == 0 {
+        0
+    } else {
+        (pos.min(len) as usize * bar) / len as usize
+    };
+    let drawn = "█".repeat(filled) + &"░".repeat(bar - filled);
+    let line = match bar {
+        0 => format!("{head}{counts}"),
+        _ => format!("{head}{drawn} {counts}"),
+    };
+    let line = if name.is_empty() {
+        line
+    } else {
+        let room = name_room(bar).max(1);
+        format!("{line} {}", shorten(name, room))
+    };
+    if chars(&line) <= width {
+        line
+    } else {
+        shorten_end(&line, width)
+    }
+}
+
+fn chars(text: &str) -> usize {
+    text.chars().count()
+}
+
+/// `text` in at most `room` characters, its middle replaced by `…` when it is longer.
+fn shorten(text: &str, room: usize) -> String {
+    let count = chars(text);
+    if count <= room {
+        return text.to_string();
+    }
+    if room <= 1 {
+        return "…".chars().take(room).collect();
+    }
+    let keep = room - 1;
+    let (start, end) = (keep - keep / 2, keep / 2);
+    let head: String = text.chars().take(start).collect();
+    let tail: String = text.chars().skip(count - end).collect();
+    format!("{head}…{tail}")
+}
+
+/// `text` in at most `room` characters, its end replaced by `…` when it is longer.
+fn shorten_end(text: &str, room: usize) -> String {
+    if chars(text) <= room {
+        return text.to_string();
+    }
+    let head: String = text.chars().take(room.saturating_sub(1)).collect();
+    if room == 0 {
+        head
+    } else {
+        head + "…"
     }
 }
 
@@ -392,6 +529,46 @@ mod tests {
             "render: 0/1 scenes, 6/7 artifacts made, about 0 s left"
         );
         assert_eq!(left.bar_prefix(), "scenes 0/1, about 0 s left");
+    }
+
+    #[test]
+    fn the_bar_line_fits_the_terminal_and_shortens_the_job_name_in_its_middle() {
+        let prefix = "scenes 0/2, about 1 min 5 s left";
+        let name = "clip demo/a-long-scene-name-for-a-test:12";
+        let at = |width| bar_line(width, Duration::from_secs(75), 12, 40, prefix, name);
+        // Wide: the whole bar (30) and the whole name.
+        let wide = at(160);
+        assert_eq!(
+            wide,
+            format!(
+                "[00:01:15] {}{} 12/40 {prefix} {name}",
+                "█".repeat(9),
+                "░".repeat(21)
+            )
+        );
+        // 80 columns less the spinner: the bar shrinks to 10, the name keeps its ends.
+        let narrow = at(78);
+        assert_eq!(
+            narrow,
+            format!(
+                "[00:01:15] {}{} 12/40 {prefix} clip dem…-test:12",
+                "█".repeat(3),
+                "░".repeat(7)
+            )
+        );
+        assert_eq!(narrow.chars().count(), 78);
+        // Narrower still: the bar goes before the name is cut below 16 characters.
+        let no_bar = at(70);
+        assert!(!no_bar.contains('█') && !no_bar.contains('░'), "{no_bar}");
+        assert!(no_bar.ends_with("test:12"), "{no_bar}");
+        assert!(no_bar.chars().count() <= 70, "{no_bar}");
+        // Tiny: cut at the end, never wider than the terminal.
+        assert_eq!(at(20), "[00:01:15] 12/40 sc…");
+        // No job yet.
+        assert_eq!(
+            bar_line(78, Duration::ZERO, 0, 4, "scenes 0/1", ""),
+            format!("[00:00:00] {} 0/4 scenes 0/1", "░".repeat(30))
+        );
     }
 
     #[test]

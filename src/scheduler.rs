@@ -179,6 +179,8 @@ where
         }
         _ => None,
     };
+    let needs_lane: Vec<bool> = (0..n).map(|i| model_of(i).is_some()).collect();
+    let mut in_order = InOrder::new(rank, make, &dependents, &needs_lane);
     // CPU work may run as many scenes ahead as there are CPU jobs while the lane works.
     let window = u32::try_from(jobs).unwrap_or(u32::MAX);
     let mut ready = Ready::new(
@@ -383,13 +385,24 @@ where
                     ready.finished(i);
                     for skipped in skip_dependents(i, &dependents, &mut outcomes) {
                         ready.skipped(skipped);
+                        in_order.settled(skipped, false);
                         cancel(skipped);
                     }
                 }
             }
         }
-        on_event(Event::Finished(i), &outcomes);
+        if in_order.settled(i, true) {
+            for i in in_order.release() {
+                on_event(Event::Finished(i), &outcomes);
+            }
+        } else {
+            on_event(Event::Finished(i), &outcomes);
+        }
     });
+    // What was held for an earlier scene that never finished (the build stopped).
+    for i in in_order.release_all() {
+        on_event(Event::Finished(i), &outcomes);
+    }
 
     let lane_events = lanes.map(Lanes::finish).unwrap_or_default();
     for i in (0..n).filter(|&i| make[i]) {
@@ -545,6 +558,117 @@ impl<'a> Ready<'a> {
             .filter_map(|g| self.heaps[g].peek().map(|Reverse(first)| (*first, g)))
             .min()
             .map(|(_, g)| g)
+    }
+}
+
+/// Scenes end in the order they are declared: rank orders the *starts* only, and with
+/// `--jobs` above one the last jobs of two scenes run side by side — a short later scene's
+/// mux then finishes before a long earlier one's (every scene of a `--force` build, or of a
+/// first one, is made at once, and the lane makes each avatar's face track first, so two
+/// scenes' clips become ready together). So the end of a scene's work (a job no job of its
+/// own rank waits on: the scene, or the captions of a reused scene) is held until every
+/// earlier scene's has ended, and only then reported (`Event::Finished`, on which the build
+/// publishes). An earlier scene that still has a job for the GPU lane does not hold later
+/// ones: the lane's grouping finishes one model's scenes before the next model's, and their
+/// videos must not wait for the second model's load.
+struct InOrder<'a> {
+    rank: &'a [u32],
+    /// Per node, whether it ends its scene's work (see above).
+    last: Vec<bool>,
+    needs_lane: &'a [bool],
+    /// Per rank, its scene-ending jobs without an outcome yet.
+    open: BTreeMap<u32, usize>,
+    /// Per rank, its jobs for the lane without an outcome yet.
+    lane_left: BTreeMap<u32, usize>,
+    /// Ended, not yet reported: (rank, node).
+    held: std::collections::BTreeSet<(u32, usize)>,
+    /// Nodes whose outcome is counted.
+    settled: Vec<bool>,
+}
+
+impl<'a> InOrder<'a> {
+    fn new(
+        rank: &'a [u32],
+        make: &[bool],
+        dependents: &[Vec<usize>],
+        needs_lane: &'a [bool],
+    ) -> InOrder<'a> {
+        let n = make.len();
+        let last: Vec<bool> = (0..n)
+            .map(|i| make[i] && dependents[i].iter().all(|&d| rank[d] != rank[i]))
+            .collect();
+        let (mut open, mut lane_left) = (BTreeMap::new(), BTreeMap::new());
+        for i in (0..n).filter(|&i| make[i]) {
+            if last[i] {
+                *open.entry(rank[i]).or_insert(0) += 1;
+            }
+            if needs_lane[i] {
+                *lane_left.entry(rank[i]).or_insert(0) += 1;
+            }
+        }
+        InOrder {
+            rank,
+            last,
+            needs_lane,
+            open,
+            lane_left,
+            held: Default::default(),
+            settled: vec![false; n],
+        }
+    }
+
+    /// Node `i` has its outcome; true when it ends its scene and is to be `reported` (its
+    /// report is then held, and [`InOrder::release`] says when to give it). A skipped job
+    /// is not reported (nothing was made, nothing is published).
+    fn settled(&mut self, i: usize, reported: bool) -> bool {
+        if std::mem::replace(&mut self.settled[i], true) {
+            return false;
+        }
+        let rank = self.rank[i];
+        let down = |counts: &mut BTreeMap<u32, usize>| {
+            if let Some(count) = counts.get_mut(&rank) {
+                *count -= 1;
+                if *count == 0 {
+                    counts.remove(&rank);
+                }
+            }
+        };
+        if self.needs_lane[i] {
+            down(&mut self.lane_left);
+        }
+        if !self.last[i] {
+            return false;
+        }
+        down(&mut self.open);
+        if reported {
+            self.held.insert((rank, i));
+        }
+        reported
+    }
+
+    /// The held nodes that may now be reported, earliest scene first: those with no
+    /// unfinished earlier scene that waits on the CPU alone.
+    fn release(&mut self) -> Vec<usize> {
+        let lane_left = &self.lane_left;
+        let blocker = (self.open.keys())
+            .find(|rank| !lane_left.contains_key(rank))
+            .copied();
+        let mut out = Vec::new();
+        while let Some(&(rank, i)) = self.held.first() {
+            if blocker.is_some_and(|b| rank > b) {
+                break;
+            }
+            self.held.pop_first();
+            out.push(i);
+        }
+        out
+    }
+
+    fn release_all(&mut self) -> Vec<usize> {
+        std::mem::take(&mut self.held)
+            .into_iter()
+            .map(|(_, i)| i)
+            .collect()
     }
 }
 

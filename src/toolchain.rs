@@ -199,7 +199,7 @@ impl ToolFacts {
 }
 
 /// The file `program` names, searched on `path` the way the shell and `execvp` do.
-fn find_on_path(program: &str, path: Option<&OsStr>) -> Option<PathBuf> {
+pub fn find_on_path(program: &str, path: Option<&OsStr>) -> Option<PathBuf> {
     if program.contains('/') {
         return Some(PathBuf::from(program));
     }

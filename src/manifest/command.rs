@@ -12,6 +12,7 @@
 //! runs the program (`engine/command.rs`) expands them with [`expand`].
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -51,7 +52,7 @@ pub(crate) struct RawEngine {
     output: Option<Spanned<String>>,
     version: Option<String>,
     hash: Option<Vec<Spanned<String>>>,
-    vars: Option<BTreeMap<String, String>>,
+    vars: Option<BTreeMap<Spanned<String>, String>>,
     conditioning: Option<Spanned<String>>,
     max_chars: Option<Spanned<i64>>,
     vram: Option<Spanned<String>>,
@@ -85,6 +86,35 @@ impl Stage {
             Stage::Voice => "voice conditioning",
             Stage::Lipsync => "lip-sync clips",
         }
+    }
+
+    /// What render sets placeholder `name` to for each run, if it is one of this stage's
+    /// (so an engine's `vars` may not use the name: render's value would win).
+    pub fn meaning(self, name: &str) -> Option<&'static str> {
+        if !self.placeholders().contains(&name) {
+            return None;
+        }
+        Some(match name {
+            "engine_dir" => "the folder of the file that declares the engine",
+            "device" => "the device the engine runs on (\"cuda\" or \"cpu\")",
+            "workdir" => "the run's fresh working folder",
+            "out" if self == Stage::Voice => {
+                "the folder the program must write the voice's conditioning into"
+            }
+            "out" => "the file the program must write",
+            "text" => "the line's text",
+            "text_file" => "a file holding the line's text",
+            "language" => "the voice's language",
+            "voice" => "the voice's name",
+            "conditioning" => "the folder of the voice's conditioning",
+            "samples" => "the voice's sample recordings, one argument each",
+            "audio" => "the line's speech, a WAV file",
+            "image" => "the avatar as a still picture",
+            "video" => "the avatar as a video",
+            "face" => "the avatar's own file",
+            "fps" => "the scene's frame rate",
+            _ => "a value render sets for each run",
+        })
     }
 
     /// The placeholders its args may use (besides the engine's `vars`).
@@ -199,6 +229,16 @@ pub(crate) fn engine(
         }
     };
     let vars = raw.vars.unwrap_or_default();
+    if let Some(stage) = stage {
+        for key in vars.keys() {
+            if let Some(meaning) = stage.meaning(key.get_ref()) {
+                errors.push(reserved_var(doc, name, stage, key, meaning));
+            }
+        }
+    }
+    let vars: BTreeMap<String, String> = (vars.into_iter())
+        .map(|(k, v)| (k.into_inner(), v))
+        .collect();
     let program = raw.program.get_ref().trim();
     if program.is_empty() {
         let msg = format!("empty `program` in engine `{name}`");
@@ -211,6 +251,21 @@ pub(crate) fn engine(
         PathBuf::from(program)
     };
     let mut missing = Vec::new();
+    let env = raw.env.unwrap_or_default();
+    if !program.as_os_str().is_empty() && program.components().count() == 1 {
+        // A bare name: looked up now, on the PATH it will run with, so a missing one is
+        // reported here at its key rather than by the first job at night. The name is
+        // kept (not the path found): a job spec run on another machine looks it up there.
+        let path = env
+            .get("PATH")
+            .cloned()
+            .map(OsString::from)
+            .or_else(|| std::env::var_os("PATH"));
+        let bare = program.to_string_lossy();
+        if crate::toolchain::find_on_path(&bare, path.as_deref()).is_none() {
+            missing.push(not_on_path(doc, name, &raw.program));
+        }
+    }
     if program.is_absolute() && !is_executable(&program) {
         let msg = format!(
             "engine `{name}`: its program `{}` is not an executable file on this machine",
@@ -306,7 +361,7 @@ pub(crate) fn engine(
         stage: stage?,
         program,
         args,
-        env: raw.env.unwrap_or_default(),
+        env,
         timeout_seconds,
         gpu: raw.gpu.unwrap_or(false),
         vram,
@@ -435,6 +490,39 @@ pub(crate) fn voice(
         },
         avatar: raw.avatar.map(toml::Spanned::into_inner),
     })
+}
+
+/// "`out` in the `vars` of engine `x` is reserved" at the key.
+fn reserved_var(
+    doc: &Doc,
+    engine: &str,
+    stage: Stage,
+    key: &Spanned<String>,
+    meaning: &str,
+) -> ConfigError {
+    let var = key.get_ref();
+    let message = format!(
+        "`{var}` in the `vars` of engine `{engine}` is reserved: render sets `{{{var}}}` to {meaning}"
+    );
+    let help = format!(
+        "a {} engine's `vars` may not use the names render sets; rename it (e.g. `my_{var}`) and write `{{my_{var}}}` in `args`",
+        stage.as_str()
+    );
+    doc.err(key.span(), message, "reserved", help)
+}
+
+/// "engine `x`: its program `y` is not on PATH", at `program`.
+fn not_on_path(doc: &Doc, engine: &str, program: &Spanned<String>) -> ConfigError {
+    let bare = program.get_ref().trim();
+    let message = format!("engine `{engine}`: its program `{bare}` is not on PATH on this machine");
+    let install = match crate::process::package_of(bare) {
+        Some(package) => format!("install it (`sudo apt install {package}` on Debian and Ubuntu)"),
+        None => "install it".to_string(),
+    };
+    let help = format!(
+        "{install}, or write its full path in `program` (a machine's own engines file, ~/.config/render/engines.toml or $RENDER_ENGINES, overrides a folder's)"
+    );
+    doc.err(program.span(), message, "not found", help)
 }
 
 fn is_executable(path: &Path) -> bool {

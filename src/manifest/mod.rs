@@ -147,18 +147,40 @@ pub fn load_checked(root: &Path, media: &dyn CheckMedia) -> Result<Loaded, Vec<C
     };
     let folders = ProjectFolders::list(&root);
     let (mut projects, mut errors) = (Vec::new(), folders.problems());
+    let (mut warnings, mut default_background) =
+        (Vec::new(), project::DefaultBackground::default());
+    // Project names, case-folded: `Demo` and `demo` are one folder of out/ on macOS,
+    // Windows, exFAT and SMB shares. The first in sorted order is kept.
+    let mut folded: BTreeMap<String, String> = BTreeMap::new();
     for name in folders.projects {
+        if let Some(first) = folded.get(&name.to_lowercase()) {
+            let rel = format!("projects/{name}/project.toml");
+            let message = format!("project `{name}` differs from project `{first}` only in case");
+            let help = format!("rename one of the folders projects/{first} and projects/{name}: out/{first}/ and out/{name}/ are one folder on macOS, Windows, exFAT and SMB shares, where file names ignore case");
+            errors.push(ConfigError::in_file(rel, message).with_help(help));
+            continue;
+        }
+        folded.insert(name.to_lowercase(), name.clone());
         match project_doc(&root, &name) {
             Ok((file, doc)) => {
-                let (project, errs) = project::parse(&cx, &name, file, &doc);
-                projects.extend(project);
-                errors.extend(errs);
+                let parsed = project::parse(&cx, &name, file, &doc);
+                projects.extend(parsed.project);
+                errors.extend(parsed.errors);
+                warnings.extend(parsed.warnings);
+                let takes = parsed.default_background;
+                default_background.takers.extend(takes.takers);
+                default_background.shown |= takes.shown;
+                default_background.framings.extend(takes.framings);
             }
             Err(e) => errors.push(e),
         }
     }
-    let (media_errors, warnings) = rf.check_used_media(&renderfile, &mut projects);
+    let (media_errors, media_warnings) = rf.check_used_media(&renderfile, &mut projects);
     errors.splice(0..0, media_errors);
+    // Renderfile.toml's warnings first, as its errors come first.
+    let hidden = (rf.default_background.as_ref())
+        .and_then(|written| hidden_default_background(&renderfile, written, &default_background));
+    warnings.splice(0..0, media_warnings.into_iter().chain(hidden));
     let (settings, voices, avatars, engines) = (rf.settings, rf.voices, rf.avatars, rf.engines);
     Ok(Loaded {
         manifest: Manifest {
@@ -174,6 +196,39 @@ pub fn load_checked(root: &Path, media: &dyn CheckMedia) -> Result<Loaded, Vec<C
     })
 }
 
+/// "background `#1b2030` in [defaults] never shows" at its key, when scenes take it and
+/// every one of them is framed "face" or "fill" (covered by its avatar). A default no
+/// scene takes says nothing: scenes may yet take it.
+fn hidden_default_background(
+    doc: &Doc,
+    written: &toml::Spanned<String>,
+    takes: &project::DefaultBackground,
+) -> Option<Warning> {
+    if takes.shown || takes.takers.is_empty() {
+        return None;
+    }
+    let scenes = match &takes.takers[..] {
+        [one] => format!("the one scene that takes it, `{one}`, is"),
+        many if many.len() <= 4 => {
+            format!("the scenes that take it, {}, are", diagnostic::list(many))
+        }
+        many => format!("the {} scenes that take it are all", many.len()),
+    };
+    let framings: Vec<String> = takes.framings.iter().map(|f| format!("\"{f}\"")).collect();
+    let message = format!(
+        "background `{}` in [defaults] never shows: {scenes} framed {}, which covers the whole frame with the avatar",
+        written.get_ref(),
+        framings.join(" or ")
+    );
+    let help = "remove `background` (changing it makes every scene again for nothing), or give a scene framing = \"fit\" to show the whole picture over it";
+    Some(Warning(doc.err(
+        written.span(),
+        message,
+        "hidden by the avatar",
+        help,
+    )))
+}
+
 /// The project.toml of the project folder `name`: its path and text.
 fn project_doc(root: &Path, name: &str) -> Result<(PathBuf, Doc), ConfigError> {
     let rel = format!("projects/{name}/project.toml");
@@ -184,6 +239,16 @@ fn project_doc(root: &Path, name: &str) -> Result<(PathBuf, Doc), ConfigError> {
             "project folder name `{name}` is not allowed (in `{rel}`)"
         ))
         .with_help(help));
+    }
+    if diagnostic::name_too_long(name) {
+        let message = format!(
+            "project folder name `{}…` is {} characters long, over the limit of {}",
+            name.chars().take(20).collect::<String>(),
+            name.chars().count(),
+            diagnostic::MAX_NAME_CHARS
+        );
+        let help = "shorten it: the name becomes out/<project>/ and out/<project>.mp4, and with a scene's name a file name may have at most 255 bytes";
+        return Err(error(message).with_help(help));
     }
     let file =
         paths::resolve(root, &rel).map_err(|p| error(p.message(&rel)).with_help(p.help()))?;

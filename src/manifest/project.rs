@@ -13,7 +13,10 @@ use toml::Spanned;
 
 use super::settings::{Declared, RawSettings, SceneSettings};
 use super::{paths, table, Line, Media, Project, Scene, SourceFile, Voice};
-use crate::diagnostic::{control_name, list, ConfigError, Doc};
+use crate::diagnostic::{
+    control_name, list, name_too_long, ConfigError, Doc, Warning, MAX_NAME_CHARS,
+};
+use crate::framing::Framing;
 
 const TOP_KEYS: &[&str] = &["scene", "episode"];
 /// A scene's keys: its name, the settings it may override, and where its lines come from.
@@ -78,17 +81,19 @@ pub(crate) struct Context<'a> {
     pub defaults: &'a SceneSettings,
 }
 
-/// Checks the project `name` whose project.toml is `doc` (at `file`). Returns the project with
-/// its valid scenes (None if none is), and the errors.
-pub(crate) fn parse(
-    cx: &Context<'_>,
-    name: &str,
-    file: PathBuf,
-    doc: &Doc,
-) -> (Option<Project>, Vec<ConfigError>) {
+/// Checks the project `name` whose project.toml is `doc` (at `file`): the project with its
+/// valid scenes (None if none is), its errors and its warnings.
+pub(crate) fn parse(cx: &Context<'_>, name: &str, file: PathBuf, doc: &Doc) -> Parsed {
     let mut top = match table::parse_document(doc) {
         Ok(t) => t,
-        Err(errors) => return (None, errors),
+        Err(errors) => {
+            return Parsed {
+                project: None,
+                errors,
+                warnings: Vec::new(),
+                default_background: DefaultBackground::default(),
+            }
+        }
     };
     let mut errors = Vec::new();
     table::unknown_keys(doc, &mut top, TOP_KEYS, "in project.toml", &mut errors);
@@ -100,6 +105,9 @@ pub(crate) fn parse(
         project,
         folder: &folder,
         errors,
+        warnings: Vec::new(),
+        default_background: DefaultBackground::default(),
+        at: BTreeMap::new(),
         seen,
     };
     let mut scenes: Vec<Scene> = Vec::new();
@@ -127,8 +135,12 @@ pub(crate) fn parse(
         }
     }
     let mut errors = sx.errors;
+    let mut warnings = sx.warnings;
     let episode = (top.remove("episode"))
         .and_then(|v| super::episode::parse(doc, cx.declared, name, v, &names, &mut errors));
+    if let Some(episode) = &episode {
+        warnings.extend(boxed_in_episode(doc, name, episode, &scenes, &sx.at));
+    }
     if !declared_any {
         let help = "add a scene:\n[[scene]]\nname = \"intro\"\nlines = [\"Hello!\"]";
         errors.push(
@@ -142,7 +154,111 @@ pub(crate) fn parse(
         scenes,
         episode,
     });
-    (project, errors)
+    Parsed {
+        project,
+        errors,
+        warnings,
+        default_background: sx.default_background,
+    }
+}
+
+/// "background `#3b1f4a` of scene `intro` never shows" at the scene's `background`: a scene
+/// framed "face" or "fill" is covered edge to edge by its avatar (`src/framing.rs` never
+/// asks for picture the avatar lacks, so there are no bars for it to show in).
+fn hidden_background(
+    doc: &Doc,
+    background: &Spanned<String>,
+    scene: &str,
+    framing: Framing,
+) -> Warning {
+    let message = format!(
+        "background `{}` of {scene} never shows: framing = \"{}\" covers the whole frame with the avatar",
+        background.get_ref(),
+        framing_name(framing)
+    );
+    let help = "remove `background` (changing it makes the scene again for nothing), or set framing = \"fit\" to show the whole picture over it";
+    Warning(doc.err(background.span(), message, "hidden by the avatar", help))
+}
+
+/// `"face"`, `"fill"` or `"fit"`, as written in a project.toml.
+pub(crate) fn framing_name(framing: Framing) -> &'static str {
+    match framing {
+        Framing::Fit => "fit",
+        Framing::Fill => "fill",
+        Framing::Face { .. } => "face",
+    }
+}
+
+/// A warning for each scene of `episode` whose shape differs from its first scene's: the
+/// episode is the first scene's size, and another shape is fitted inside it with black
+/// bars (`engine/episode.rs`) — at the side for a narrower scene, above and below for a
+/// wider one. At the scene's own `size`, else the first scene's (which set the episode's),
+/// else the scene's name.
+fn boxed_in_episode(
+    doc: &Doc,
+    project: &str,
+    episode: &super::Episode,
+    scenes: &[Scene],
+    at: &BTreeMap<String, SceneAt>,
+) -> Vec<Warning> {
+    let find = |name: &String| scenes.iter().find(|s| &s.name == name);
+    let parts: Vec<&Scene> = episode.scenes.iter().filter_map(find).collect();
+    let Some((first, rest)) = parts.split_first() else {
+        return Vec::new();
+    };
+    let (w, h) = (u64::from(first.width), u64::from(first.height));
+    let mut warnings = Vec::new();
+    for scene in rest {
+        let (sw, sh) = (u64::from(scene.width), u64::from(scene.height));
+        if sw * h == sh * w {
+            continue;
+        }
+        let (how, bars) = if sw * h < sh * w {
+            ("pillarboxed", "black bars at its sides")
+        } else {
+            ("letterboxed", "black bars above and below it")
+        };
+        let (own, of_first) = (&at[&scene.name], &at[&first.name]);
+        let span = (own.size.clone())
+            .or_else(|| of_first.size.clone())
+            .unwrap_or_else(|| own.name.clone());
+        let message = format!(
+            "scene `{}` ({sw}×{sh}) is {how} in the episode of project `{project}`, which is {w}×{h} like its first scene `{}`",
+            scene.name, first.name
+        );
+        let help = format!(
+            "an episode takes its first scene's size and shows a scene of another shape with {bars}: give the scene the episode's shape (e.g. size = [{w}, {h}]), or leave it out of the episode's `scenes`"
+        );
+        warnings.push(Warning(doc.err(span, message, how, help)));
+    }
+    warnings
+}
+
+/// The valid scenes that take `[defaults]`' background (they have none of their own), and
+/// whether any of them shows it: a scene framed "face" or "fill" is covered by its avatar.
+#[derive(Debug, Default)]
+pub(crate) struct DefaultBackground {
+    /// `project/scene`
+    pub takers: Vec<String>,
+    pub shown: bool,
+    /// The framings of those that do not show it: "face", "fill".
+    pub framings: std::collections::BTreeSet<&'static str>,
+}
+
+/// What one project.toml gives: the project with its valid scenes (None if none is), its
+/// errors and warnings, and which of its scenes take the default background.
+pub(crate) struct Parsed {
+    pub project: Option<Project>,
+    pub errors: Vec<ConfigError>,
+    pub warnings: Vec<Warning>,
+    pub default_background: DefaultBackground,
+}
+
+/// Where a valid scene's name and its own `size` (if it writes one) are, for warnings
+/// about the episode.
+struct SceneAt {
+    name: Range<usize>,
+    size: Option<Range<usize>>,
 }
 
 struct SceneCheck<'a> {
@@ -152,8 +268,13 @@ struct SceneCheck<'a> {
     /// `projects/<name>`, where users may think paths start.
     folder: &'a str,
     errors: Vec<ConfigError>,
-    /// Scene name → span of its first use, for duplicates.
-    seen: BTreeMap<String, Range<usize>>,
+    warnings: Vec<Warning>,
+    default_background: DefaultBackground,
+    /// Each valid scene's places, by name.
+    at: BTreeMap<String, SceneAt>,
+    /// Scene name, case-folded → the name as written and the span of its first use, for
+    /// duplicates (a name that differs only in case is one file on a case-insensitive disk).
+    seen: BTreeMap<String, (String, Range<usize>)>,
 }
 
 impl SceneCheck<'_> {
@@ -209,19 +330,36 @@ impl SceneCheck<'_> {
         };
         if let Some(name) = &raw.name {
             let n = name.get_ref();
+            let folded = n.to_lowercase();
             if !paths::is_identifier(n) {
                 let msg = format!("scene name `{n}` is not allowed");
                 let help = format!("use only letters, digits, `-` and `_`: the name becomes out/{project}/<name>.mp4");
                 self.errors
                     .push(doc.err(name.span(), msg, "bad name", help));
-            } else if let Some(first) = self.seen.get(n) {
-                let msg = format!("duplicate scene name `{n}`");
-                let help = format!("scene names must be unique within a project: each becomes out/{project}/{n}.mp4");
-                let e = doc.err(name.span(), msg, "used again here", help);
+            } else if name_too_long(n) {
+                let msg = format!(
+                    "scene name `{}…` is {} characters long, over the limit of {MAX_NAME_CHARS}",
+                    n.chars().take(20).collect::<String>(),
+                    n.chars().count()
+                );
+                let help = format!("shorten it: the name becomes file names such as out/{project}/<name>.sheet.jpg, and a file name may have at most 255 bytes");
+                self.errors
+                    .push(doc.err(name.span(), msg, "too long", help));
+            } else if let Some((first_name, first)) = self.seen.get(&folded) {
+                let e = if first_name == n {
+                    let msg = format!("duplicate scene name `{n}`");
+                    let help = format!("scene names must be unique within a project: each becomes out/{project}/{n}.mp4");
+                    doc.err(name.span(), msg, "used again here", help)
+                } else {
+                    let msg =
+                        format!("scene name `{n}` differs from scene `{first_name}` only in case");
+                    let help = format!("rename one of them: out/{project}/{first_name}.mp4 and out/{project}/{n}.mp4 are one file on macOS, Windows, exFAT and SMB shares, where file names ignore case");
+                    doc.err(name.span(), msg, "same name but for case", help)
+                };
                 self.errors
                     .push(e.with_related(first.clone(), "first used here"));
             } else {
-                self.seen.insert(n.clone(), name.span());
+                self.seen.insert(folded, (n.clone(), name.span()));
             }
         }
 
@@ -236,6 +374,8 @@ impl SceneCheck<'_> {
         }
         // Where the scene says `captions = ...`, for the missing font's error.
         let written = settings.captions.clone();
+        let own_background = settings.background_written().cloned();
+        let size_at = settings.size_at();
         let (folder, errors) = (Some(self.folder), &mut self.errors);
         let settings = cx
             .defaults
@@ -269,8 +409,30 @@ impl SceneCheck<'_> {
         if self.errors.len() != before {
             return None;
         }
+        let name = raw.name?;
+        let framing = settings.framing.framing();
+        match own_background {
+            Some(background) if framing != Framing::Fit => {
+                self.warnings
+                    .push(hidden_background(doc, &background, &desc, framing));
+            }
+            Some(_) => {}
+            None => {
+                let takes = &mut self.default_background;
+                takes.takers.push(format!("{project}/{}", name.get_ref()));
+                takes.shown |= framing == Framing::Fit;
+                if framing != Framing::Fit {
+                    takes.framings.insert(framing_name(framing));
+                }
+            }
+        }
+        let at = SceneAt {
+            name: name.span(),
+            size: size_at,
+        };
+        self.at.insert(name.get_ref().clone(), at);
         Some(Scene {
-            name: raw.name?.into_inner(),
+            name: name.into_inner(),
             avatar: settings.avatar?,
             background: settings.background,
             fps: settings.fps.0,

@@ -63,6 +63,8 @@ pub(crate) struct Renderfile<'a> {
     pub voices: BTreeMap<String, Voice>,
     pub avatars: BTreeMap<String, Avatar>,
     pub engines: BTreeMap<String, CommandEngine>,
+    /// `background = "..."` in `[defaults]`, as written, for the warning when no scene shows it.
+    pub default_background: Option<Spanned<String>>,
     /// Where each avatar's and voice sample's file is named (its rel → the value's span),
     /// for [`Renderfile::check_used_media`].
     file_keys: BTreeMap<String, Range<usize>>,
@@ -157,6 +159,7 @@ pub(crate) fn parse<'a>(
         errors.extend(missing.remove(name).unwrap_or_default());
     }
     let e = &mut errors;
+    let default_background = defaults.background_written().cloned();
     let defaults = SceneSettings::builtin(&declared).resolve(&defaults, doc, None, &declared, e);
     if !errors.is_empty() {
         errors.sort_by_key(|e| e.span().map_or(0, |s| s.offset()));
@@ -169,6 +172,7 @@ pub(crate) fn parse<'a>(
         voices,
         avatars,
         engines,
+        default_background,
         file_keys,
     })
 }

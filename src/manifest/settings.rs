@@ -149,3 +149,15 @@ impl SceneSettings {
         s
     }
 }
+
+impl RawSettings {
+    /// `background = "..."` as written, and where.
+    pub fn background_written(&self) -> Option<&Spanned<String>> {
+        self.background.as_ref()
+    }
+
+    /// Where `size = [...]` is written, if it is.
+    pub fn size_at(&self) -> Option<std::ops::Range<usize>> {
+        self.size.as_ref().map(Spanned::span)
+    }
+}
