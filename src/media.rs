@@ -399,7 +399,13 @@ pub struct VideoEncoder {
 }
 
 impl VideoEncoder {
-    pub fn new(path: &Path, width: u32, height: u32, fps: u32, crf: u32) -> Result<VideoEncoder> {
+    pub fn new(
+        path: &Path,
+        width: u32,
+        height: u32,
+        fps: crate::fps::Fps,
+        crf: u32,
+    ) -> Result<VideoEncoder> {
         process::check_interrupted()?;
         let mut command = FfmpegCommand::new();
         command

@@ -126,7 +126,7 @@ pub fn clip(
     engines: &Engines,
     face_track: Key,
     speech: Key,
-    fps: u32,
+    fps: crate::fps::Fps,
     device: Option<Device>,
     hashes: &SourceHashes,
 ) -> Result<(KeySpec, EngineJob)> {

@@ -509,7 +509,7 @@ impl CommandJob {
         } else {
             probe.format_seconds
         };
-        let frame = 1.0 / avatar.fps as f64;
+        let frame = 1.0 / avatar.fps.as_f64();
         let source_frame = if video.fps > 0.0 {
             1.0 / video.fps
         } else {

@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Engine, Made, Step, Task};
 use crate::error::{Error, Result};
+use crate::fps::Fps;
 use crate::loudness::{self, Audio};
 use crate::manifest::{Bookend, SourceFile, Transition};
 use crate::media;
@@ -161,7 +162,7 @@ impl Engine for EpisodeMux {
         let music = self.music.as_ref().map(|_| inputs.len());
         let next = inputs.len() + usize::from(music.is_some());
         let audio_graph = self.audio_graph(&inputs, &info, music);
-        let seconds = info.frames as f64 / f64::from(fps);
+        let seconds = fps.seconds(info.frames);
         let pixels = f64::from(width * height) / (1280.0 * 720.0);
         let deadline = process::deadline(60.0 + 10.0 * seconds * pixels.max(1.0));
         // Loudness, two-pass, like a scene's: the parts' sound and the bed are measured as
@@ -245,10 +246,10 @@ impl Engine for EpisodeMux {
 
 impl EpisodeMux {
     /// Frames (and, halved, seconds) of a fade's half at each join; none for a cut.
-    fn fade_frames(&self, fps: u32) -> usize {
+    fn fade_frames(&self, fps: Fps) -> usize {
         match self.transition {
             Transition::Cut => 0,
-            Transition::Fade => (self.transition_seconds * f64::from(fps) / 2.0).round() as usize,
+            Transition::Fade => fps.frames_in(self.transition_seconds / 2.0),
         }
     }
 
@@ -313,7 +314,8 @@ impl EpisodeMux {
                 "[{i}:v]fps={fps},scale=w={w}:h={h}:force_original_aspect_ratio=decrease:\
                  force_divisible_by=2,pad={w}:{h}:(ow-iw)/2:(oh-ih)/2:color=black,setsar=1,\
                  format=yuv420p,tpad=stop_mode=clone:stop={frames},trim=end_frame={frames},\
-                 settb=1/{fps},setpts=N"
+                 settb={tb},setpts=N",
+                tb = fps.time_base()
             ));
             let fade = fade.min(frames / 2);
             if fade > 0 && i > 0 {
@@ -326,8 +328,9 @@ impl EpisodeMux {
             concat.push_str(&format!("[v{i}]"));
         }
         graph.push_str(&format!(
-            "{concat}concat=n={}:v=1:a=0,settb=1/{fps},setpts=N[outv]",
-            inputs.len()
+            "{concat}concat=n={}:v=1:a=0,settb={},setpts=N[outv]",
+            inputs.len(),
+            fps.time_base()
         ));
         graph
     }
@@ -366,8 +369,8 @@ impl EpisodeMux {
 }
 
 /// As many whole frames at `fps` as `seconds` last (at least one).
-fn whole_frames(seconds: f64, fps: u32) -> usize {
-    ((seconds * f64::from(fps)).round() as usize).max(1)
+fn whole_frames(seconds: f64, fps: Fps) -> usize {
+    fps.frames_in(seconds).max(1)
 }
 
 fn read_info(job: &Task, path: &Path) -> Result<scene::Info> {

@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Engine, Made, Step, Task};
 use crate::error::Result;
+use crate::fps::Fps;
 use crate::framing::{self, Framing};
 use crate::loudness::{self, Audio};
 use crate::manifest::{Background, BurnedCaptions};
@@ -44,7 +45,7 @@ pub struct SceneMux {
     /// How many lines; line `i`'s clip and speech are the job's inputs `scene::line_inputs(i)`.
     pub lines: usize,
     pub background: Background,
-    pub fps: u32,
+    pub fps: Fps,
     pub width: u32,
     pub height: u32,
     pub pause: f64,
@@ -80,6 +81,7 @@ impl Engine for SceneMux {
         let timeline = Timeline::new(&clip_frames, self.pause, self.fps);
 
         let (w, h, fps) = (self.width, self.height, self.fps);
+        let tb = fps.time_base();
         let total_frames = timeline.frames;
         let mut command = Command::new("ffmpeg");
         command.args(["-hide_banner", "-nostdin", "-loglevel", "error", "-y"]);
@@ -101,7 +103,7 @@ impl Engine for SceneMux {
         // neighbour. The background is cut to the scene's exact frames.
         let mut graph = format!(
             "[0:v]trim=end_frame={total_frames},scale={w}:{h}:force_original_aspect_ratio=increase,\
-             crop={w}:{h},setsar=1,settb=1/{fps},setpts=N[bg];"
+             crop={w}:{h},setsar=1,settb={tb},setpts=N[bg];"
         );
         let mut concat_inputs = String::new();
         // Each clip fitted by its own size (ffmpeg reads it: nothing is probed here).
@@ -115,7 +117,7 @@ impl Engine for SceneMux {
             let (v, a) = (2 * i + 1, 2 * i + 2);
             let (pause, samples) = (slot.pause_frames, slot.samples);
             graph.push_str(&format!(
-                "[{v}:v]{fit},tpad=stop_mode=clone:stop={pause},settb=1/{fps},setpts=N[v{i}];{}",
+                "[{v}:v]{fit},tpad=stop_mode=clone:stop={pause},settb={tb},setpts=N[v{i}];{}",
                 slot_audio(a, i, samples),
             ));
             concat_inputs.push_str(&format!("[v{i}][a{i}]"));
@@ -132,12 +134,12 @@ impl Engine for SceneMux {
         };
         graph.push_str(&format!(
             "{concat_inputs}concat=n={n}:v=1:a=1[cv][ca];\
-             [cv]settb=1/{fps},setpts=N[faces];\
+             [cv]settb={tb},setpts=N[faces];\
              [bg][faces]overlay=eof_action=endall{burn},format=yuv420p[outv]",
             n = self.lines,
         ));
         // Encoding takes a fraction of real time here; ten times it, per 720p of frame.
-        let seconds = total_frames as f64 / self.fps as f64;
+        let seconds = fps.seconds(total_frames);
         let pixels = (self.width * self.height) as f64 / (1280.0 * 720.0);
         let deadline = process::deadline(60.0 + 10.0 * seconds * pixels.max(1.0));
 

@@ -15,6 +15,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::Result;
+use crate::fps::Fps;
 use crate::key::{ArtifactKind, Key, KeySpec};
 use crate::manifest::{Bookend, Episode, Transition};
 use crate::sources::SourceHashes;
@@ -110,7 +111,8 @@ pub fn key(episode: &Episode, scenes: &[(Key, Key)], hashes: &SourceHashes) -> R
 /// What an episode is, in frames: each part's first frame and length.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Info {
-    pub fps: u32,
+    /// A number, or `"N/D"` for a fractional rate (`crate::fps`).
+    pub fps: Fps,
     pub width: u32,
     pub height: u32,
     pub frames: usize,
@@ -126,7 +128,7 @@ pub struct PartInfo {
 }
 
 impl Info {
-    pub fn new(kinds: &[&str], frames: &[usize], fps: u32, width: u32, height: u32) -> Info {
+    pub fn new(kinds: &[&str], frames: &[usize], fps: Fps, width: u32, height: u32) -> Info {
         let mut start = 0;
         let parts = (kinds.iter().zip(frames))
             .map(|(kind, &frames)| {
@@ -151,20 +153,18 @@ impl Info {
     /// The audio sample at which `frame` starts, counted from the episode's start (as a
     /// scene's `Timeline` counts them, so no part drifts however many there are).
     pub fn sample_at(&self, frame: usize) -> u64 {
-        let (rate, fps) = (u64::from(AUDIO_RATE), u64::from(self.fps.max(1)));
-        (2 * frame as u64 * rate + fps) / (2 * fps)
+        self.fps.sample_at(frame, AUDIO_RATE)
     }
 
     /// Where `frame` starts, in whole milliseconds.
     pub fn ms_at(&self, frame: usize) -> u64 {
-        let fps = u64::from(self.fps.max(1));
-        (2 * frame as u64 * 1000 + fps) / (2 * fps)
+        self.fps.ms_at(frame)
     }
 }
 
 /// An episode must be H.264 + AAC with the planned frame count and matching durations.
 /// (A scene's check says exactly that.)
-pub fn check(artifact: &str, path: &Path, frames: usize, fps: u32) -> Result<()> {
+pub fn check(artifact: &str, path: &Path, frames: usize, fps: Fps) -> Result<()> {
     crate::stage::scene::check(artifact, path, frames, fps)
 }
 
@@ -174,7 +174,7 @@ mod tests {
 
     #[test]
     fn parts_follow_each_other_in_whole_frames() {
-        let info = Info::new(&["intro", "scene", "scene"], &[7, 30, 12], 12, 160, 90);
+        let info = Info::new(&["intro", "scene", "scene"], &[7, 30, 12], crate::fps::Fps::whole(12), 160, 90);
         let starts: Vec<usize> = info.parts.iter().map(|p| p.start).collect();
         assert_eq!(starts, [0, 7, 37]);
         assert_eq!(info.frames, 49);

@@ -22,6 +22,7 @@
 use std::path::Path;
 
 use crate::error::{Error, Result};
+use crate::fps::Fps;
 use crate::manifest::{BurnedCaptions, CaptionPosition};
 use crate::stage::captions::{self, Cue};
 
@@ -36,7 +37,7 @@ pub fn prepare(
     srt: &Path,
     font: &Path,
     style: &BurnedCaptions,
-    (width, height, fps): (u32, u32, u32),
+    (width, height, fps): (u32, u32, Fps),
 ) -> Result<String> {
     let fonts = dir.join(FOLDER).join("fonts");
     std::fs::create_dir_all(&fonts).map_err(|e| Error::io("cannot create", &fonts, e))?;
@@ -59,12 +60,12 @@ pub fn prepare(
 /// `cues` with each time moved to the middle between the frame it rounds to and the one
 /// before (0 stays 0), at `fps`: libass then shows a cue from its first frame to its last,
 /// whichever way the frame's time is rounded.
-pub fn on_frames(cues: Vec<Cue>, fps: u32) -> Vec<Cue> {
-    let fps = u64::from(fps.max(1));
-    let frame = |ms: u64| (ms * fps + 500) / 1000;
+pub fn on_frames(cues: Vec<Cue>, fps: Fps) -> Vec<Cue> {
+    let frame = |ms: u64| fps.frame_at_ms(ms);
+    let (num, den) = (u64::from(fps.num()), u64::from(fps.den()));
     let before = |frame: u64| match frame {
         0 => 0,
-        f => (2 * f - 1) * 1000 / (2 * fps),
+        f => (2 * f - 1) * 1000 * den / (2 * num),
     };
     (cues.into_iter())
         .map(|cue| Cue {
@@ -146,10 +147,10 @@ mod tests {
         };
         // At 12 fps frame 29 starts at 2416.67 ms, which SubRip rounds to 2417 and libass
         // truncates to 2416: the cue must start before that, after frame 28 (2333 ms).
-        let moved = on_frames(vec![cue(0, 1417), cue(2417, 3750)], 12);
+        let moved = on_frames(vec![cue(0, 1417), cue(2417, 3750)], crate::fps::Fps::whole(12));
         assert_eq!(moved, [cue(0, 1375), cue(2375, 3708)]);
         // 25 fps: frame 3 at 120 ms, however 3 × 0.04 × 1000 rounds.
-        assert_eq!(on_frames(vec![cue(120, 200)], 25), [cue(100, 180)]);
+        assert_eq!(on_frames(vec![cue(120, 200)], crate::fps::Fps::whole(25)), [cue(100, 180)]);
     }
 
     #[test]
