@@ -223,7 +223,10 @@ fn ntsc_rates_give_exact_frames_timestamps_and_cues() {
     let (_, _, video_seconds, audio_seconds) = probe(&video);
     let seconds = total as f64 * 1001.0 / 30_000.0;
     assert!((video_seconds - seconds).abs() < 1e-3, "{video_seconds} s");
-    assert!((audio_seconds - seconds).abs() < 1001.0 / 30_000.0, "audio {audio_seconds} s");
+    assert!(
+        (audio_seconds - seconds).abs() < 1001.0 / 30_000.0,
+        "audio {audio_seconds} s"
+    );
 
     // The cues: each line's from its first frame to its last, in milliseconds rounded to
     // the nearest.

@@ -267,7 +267,19 @@ impl CommandJob {
         let audio_file = inputs.join("speech.wav");
         std::fs::copy(&speech, &audio_file).map_err(|e| Error::io("cannot copy", &speech, e))?;
         values.insert("audio".into(), path_string(&audio_file));
-        values.insert("face".into(), path_string(&avatar.source.abs));
+        // A photo stored sideways (EXIF orientation) is given to the program upright, as
+        // the face track saw it: many programs ignore the tag.
+        let upright = match avatar.kind {
+            AvatarKind::Image if !media::upright_filter(&avatar.source.abs).is_empty() => {
+                let copy = inputs.join("face-upright.png");
+                media::write_upright_png(&avatar.source.abs, &copy).map_err(|detail| {
+                    media::invalid(&format!("the avatar of {}", job.name), detail)
+                })?;
+                copy
+            }
+            _ => avatar.source.abs.clone(),
+        };
+        values.insert("face".into(), path_string(&upright));
         let uses = |name: &str| uses(&self.args, name);
         let ffmpeg = |args: &[&str], output: &Path| {
             let mut command = Command::new("ffmpeg");
@@ -278,7 +290,7 @@ impl CommandJob {
             let deadline = process::deadline(60.0 + 10.0 * audio.seconds());
             process::run(&mut command, job.name, deadline).map(|_| ())
         };
-        let source = path_string(&avatar.source.abs);
+        let source = path_string(&upright);
         match avatar.kind {
             AvatarKind::Image => {
                 values.insert("image".into(), source.clone());

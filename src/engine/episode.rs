@@ -147,9 +147,11 @@ impl Engine for EpisodeMux {
             command.args(["-hide_banner", "-nostdin", "-y"]);
             for input in &inputs {
                 if let Some(seconds) = input.still {
-                    // One picture repeated at the episode's rate for its seconds.
+                    // One picture repeated at the episode's rate for its seconds, turned
+                    // upright by the video graph (never by ffmpeg on its own).
                     command
-                        .args(["-framerate", &fps.to_string(), "-loop", "1", "-t"])
+                        .args(["-noautorotate", "-framerate", &fps.to_string()])
+                        .args(["-loop", "1", "-t"])
                         .arg(seconds.to_string());
                 }
                 command.arg("-i").arg(&input.file);
@@ -308,10 +310,14 @@ impl EpisodeMux {
         let last = inputs.len() - 1;
         let mut graph = String::new();
         let mut concat = String::new();
-        for (i, part) in info.parts.iter().enumerate() {
+        for (i, (part, input)) in info.parts.iter().zip(inputs).enumerate() {
             let frames = part.frames;
+            let upright = match input.still {
+                Some(_) => media::upright_filter(&input.file),
+                None => "",
+            };
             graph.push_str(&format!(
-                "[{i}:v]fps={fps},scale=w={w}:h={h}:force_original_aspect_ratio=decrease:\
+                "[{i}:v]{upright}fps={fps},scale=w={w}:h={h}:force_original_aspect_ratio=decrease:\
                  force_divisible_by=2,pad={w}:{h}:(ow-iw)/2:(oh-ih)/2:color=black,setsar=1,\
                  format=yuv420p,tpad=stop_mode=clone:stop={frames},trim=end_frame={frames},\
                  settb={tb},setpts=N",

@@ -85,6 +85,8 @@ impl Engine for SceneMux {
         let total_frames = timeline.frames;
         let mut command = Command::new("ffmpeg");
         command.args(["-hide_banner", "-nostdin", "-loglevel", "error", "-y"]);
+        // A photo's EXIF orientation, applied as the face track and the clips apply it.
+        let mut upright = "";
         match &self.background {
             Background::Colour([r, g, b]) => command.args([
                 "-f",
@@ -92,9 +94,19 @@ impl Engine for SceneMux {
                 "-i",
                 &format!("color=c=0x{r:02x}{g:02x}{b:02x}:s={w}x{h}:r={fps}"),
             ]),
-            Background::Image(file) => command
-                .args(["-loop", "1", "-framerate", &fps.to_string(), "-i"])
-                .arg(&file.abs),
+            Background::Image(file) => {
+                upright = media::upright_filter(&file.abs);
+                command
+                    .args([
+                        "-noautorotate",
+                        "-loop",
+                        "1",
+                        "-framerate",
+                        &fps.to_string(),
+                    ])
+                    .arg("-i")
+                    .arg(&file.abs)
+            }
         };
 
         // Every video stream is renumbered to frame indices (time base 1/fps, pts = N)
@@ -102,7 +114,7 @@ impl Engine for SceneMux {
         // that lands a microsecond before the background's would be merged with its
         // neighbour. The background is cut to the scene's exact frames.
         let mut graph = format!(
-            "[0:v]trim=end_frame={total_frames},scale={w}:{h}:force_original_aspect_ratio=increase,\
+            "[0:v]{upright}trim=end_frame={total_frames},scale={w}:{h}:force_original_aspect_ratio=increase,\
              crop={w}:{h},setsar=1,settb={tb},setpts=N[bg];"
         );
         let mut concat_inputs = String::new();

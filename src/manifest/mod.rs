@@ -631,7 +631,10 @@ script = "scripts/interview.txt"
 
         let interview = &demo.scenes[1];
         assert_eq!(interview.background, Background::Colour([0, 0, 0]));
-        assert_eq!(shape(interview), (crate::fps::Fps::whole(25), 640, 360, 0.5));
+        assert_eq!(
+            shape(interview),
+            (crate::fps::Fps::whole(25), 640, 360, 0.5)
+        );
         assert_eq!(
             interview.lines,
             [

@@ -924,10 +924,19 @@ mod tests {
         let text: String = rates.iter().map(|(n, v, _)| scene(n, v)).collect();
         let l = demo(&text).load();
         assert!(l.errors.is_empty(), "{}", show(&l.errors));
-        let got: Vec<Fps> = l.manifest.projects[0].scenes.iter().map(|s| s.fps).collect();
+        let got: Vec<Fps> = l.manifest.projects[0]
+            .scenes
+            .iter()
+            .map(|s| s.fps)
+            .collect();
         let want: Vec<Fps> = rates.iter().map(|r| r.2).collect();
         assert_eq!(got, want);
-        let bad = [("a", "29.5"), ("b", "\"30000/0\""), ("c", "\"1/2\""), ("d", "\"fast\"")];
+        let bad = [
+            ("a", "29.5"),
+            ("b", "\"30000/0\""),
+            ("c", "\"1/2\""),
+            ("d", "\"fast\""),
+        ];
         let text: String = bad.iter().map(|(n, v)| scene(n, v)).collect();
         assert_errors(&demo(&text).errors(), &[
             "projects/demo/project.toml:3:7: `fps` = 29.5 is not a frame rate render can hold exactly | fps = \"29500/1000\"",
@@ -1094,7 +1103,10 @@ script = "scripts/s.txt"
         let l = f.load();
         assert!(l.errors.is_empty(), "{}", show(&l.errors));
         let s = &l.manifest.projects[0].scenes[0];
-        assert_eq!((s.fps, s.width, s.height, s.pause), (crate::fps::Fps::whole(30), 640, 360, 1.0));
+        assert_eq!(
+            (s.fps, s.width, s.height, s.pause),
+            (crate::fps::Fps::whole(30), 640, 360, 1.0)
+        );
         match &s.background {
             Background::Image(file) => assert_eq!(file.rel, "backgrounds/stars.jpg"),
             other => panic!("{other:?}"),

@@ -124,9 +124,8 @@ impl Fps {
                     return Err(err(message, "out of range"));
                 }
                 None => {
-                    let message = format!(
-                        "`fps` = {x} is not a frame rate render can hold exactly"
-                    );
+                    let message =
+                        format!("`fps` = {x} is not a frame rate render can hold exactly");
                     let help = format!(
                         "write a whole number, 23.976, 29.97, 59.94 or 119.88, or the exact \
                          fraction as a string, e.g. fps = \"{}/1000\"",
@@ -145,7 +144,11 @@ impl Fps {
             other => {
                 let message = format!(
                     "`fps` must be a number or a string \"N/D\", not {} {}",
-                    if other.type_str() == "array" { "an" } else { "a" },
+                    if other.type_str() == "array" {
+                        "an"
+                    } else {
+                        "a"
+                    },
                     other.type_str()
                 );
                 return Err(err(message, "not a frame rate"));

@@ -174,7 +174,13 @@ mod tests {
 
     #[test]
     fn parts_follow_each_other_in_whole_frames() {
-        let info = Info::new(&["intro", "scene", "scene"], &[7, 30, 12], crate::fps::Fps::whole(12), 160, 90);
+        let info = Info::new(
+            &["intro", "scene", "scene"],
+            &[7, 30, 12],
+            crate::fps::Fps::whole(12),
+            160,
+            90,
+        );
         let starts: Vec<usize> = info.parts.iter().map(|p| p.start).collect();
         assert_eq!(starts, [0, 7, 37]);
         assert_eq!(info.frames, 49);

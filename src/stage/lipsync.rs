@@ -176,9 +176,13 @@ mod tests {
 
     #[test]
     fn ping_pong_walks_forward_then_back() {
-        let walk: Vec<usize> = (0..8).map(|i| source_frame(i, 0, 4, 25.0, Fps::whole(25))).collect();
+        let walk: Vec<usize> = (0..8)
+            .map(|i| source_frame(i, 0, 4, 25.0, Fps::whole(25)))
+            .collect();
         assert_eq!(walk, [0, 1, 2, 3, 2, 1, 0, 1]);
-        let offset: Vec<usize> = (0..4).map(|i| source_frame(i, 2, 4, 25.0, Fps::whole(25))).collect();
+        let offset: Vec<usize> = (0..4)
+            .map(|i| source_frame(i, 2, 4, 25.0, Fps::whole(25)))
+            .collect();
         assert_eq!(offset, [2, 3, 2, 1]);
         assert_eq!(source_frame(5, 3, 1, 0.0, Fps::whole(25)), 0);
     }

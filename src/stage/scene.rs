@@ -345,7 +345,12 @@ mod tests {
         assert_eq!(info.sheet_frames(), info.middles());
         assert!((info.seconds() - 64.0 / 12.0).abs() < 1e-9);
         // A long scene: twelve frames, the first and the last line's among them.
-        let long = Info::new(&Timeline::new(&[10; 40], 0.0, Fps::whole(25)), Fps::whole(25), 320, 180);
+        let long = Info::new(
+            &Timeline::new(&[10; 40], 0.0, Fps::whole(25)),
+            Fps::whole(25),
+            320,
+            180,
+        );
         let frames = long.sheet_frames();
         assert_eq!(frames.len(), SHEET_FRAMES);
         assert_eq!((frames[0], frames[11]), (5, 395));

@@ -147,10 +147,16 @@ mod tests {
         };
         // At 12 fps frame 29 starts at 2416.67 ms, which SubRip rounds to 2417 and libass
         // truncates to 2416: the cue must start before that, after frame 28 (2333 ms).
-        let moved = on_frames(vec![cue(0, 1417), cue(2417, 3750)], crate::fps::Fps::whole(12));
+        let moved = on_frames(
+            vec![cue(0, 1417), cue(2417, 3750)],
+            crate::fps::Fps::whole(12),
+        );
         assert_eq!(moved, [cue(0, 1375), cue(2375, 3708)]);
         // 25 fps: frame 3 at 120 ms, however 3 × 0.04 × 1000 rounds.
-        assert_eq!(on_frames(vec![cue(120, 200)], crate::fps::Fps::whole(25)), [cue(100, 180)]);
+        assert_eq!(
+            on_frames(vec![cue(120, 200)], crate::fps::Fps::whole(25)),
+            [cue(100, 180)]
+        );
     }
 
     #[test]
