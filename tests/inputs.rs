@@ -146,3 +146,64 @@ fn a_sideways_phone_photo_is_upright_everywhere() {
         "the phone's face differs from the upright one by {difference:.1} levels a pixel"
     );
 }
+
+/// ffprobe's width and height of the first video stream (or picture) in `path`.
+fn dimensions(path: &Path) -> (u32, u32) {
+    let output = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0"])
+        .args(["-show_entries", "stream=width,height", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    let (w, h) = text.trim().split_once(',').expect("width,height");
+    (w.parse().unwrap(), h.parse().unwrap())
+}
+
+/// The extremes `size` accepts make their scenes: 7680×16 framed on the face (the crop
+/// is a fraction of a pixel tall: at least 2 are taken), 16×7680 filled (its contact
+/// sheet's thumbnail would be 115 200 px tall, past JPEG's 65 500: it is 960).
+#[test]
+fn the_extreme_sizes_make_their_scenes() {
+    let folder = Folder::with_portrait();
+    common::ffmpeg(&[
+        "-i",
+        folder.file("avatars/astronaut.png").to_str().unwrap(),
+        "-vf",
+        "scale=160:160",
+        folder.file("avatars/small.png").to_str().unwrap(),
+    ]);
+    std::fs::create_dir_all(folder.file("assets")).unwrap();
+    std::fs::write(folder.file("assets/hi.wav"), common::tone_wav(22_050, 0.5)).unwrap();
+    folder.write(
+        "Renderfile.toml",
+        "[render]\ndevice = \"cpu\"\n\n[defaults]\nvoice = \"narrator\"\navatar = \"astronaut\"\n\n\
+         [voices.narrator]\nlanguage = \"en-us\"\n\n\
+         [avatars.astronaut]\nimage = \"avatars/small.png\"\n",
+    );
+    folder.write(
+        "projects/edges/project.toml",
+        "[[scene]]\nname = \"wide\"\nsize = [7680, 16]\nframing = \"face\"\n\
+         lines = [{ audio = \"assets/hi.wav\" }]\n\n\
+         [[scene]]\nname = \"tall\"\nsize = [16, 7680]\nframing = \"fill\"\n\
+         lines = [{ audio = \"assets/hi.wav\" }]\n",
+    );
+    let run = folder.render(&["build"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let out = |f: &str| folder.file(&format!("out/edges/{f}"));
+    // 0.5 s at 25 fps: 13 frames (12.5, rounded up).
+    for (name, size, sheet) in [
+        ("wide", (7680, 16), (968, 10)),
+        ("tall", (16, 7680), (10, 968)),
+    ] {
+        let video = out(&format!("{name}.mp4"));
+        assert_eq!(dimensions(&video), size, "{name}");
+        assert_eq!(common::video_frames(&video), 13, "{name}");
+        // One thumbnail with 4 px of margin around it.
+        assert_eq!(
+            dimensions(&out(&format!("{name}.sheet.jpg"))),
+            sheet,
+            "{name}"
+        );
+    }
+}

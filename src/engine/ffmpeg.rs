@@ -256,9 +256,11 @@ impl SceneMux {
         let aspect = f64::from(w) / f64::from(h);
         let c = framing::face_crop(track.width, track.height, &face, aspect, size, headroom);
         // Six decimals: a thousandth of a pixel of a 7680 px picture; never past the edge.
+        // At least 2 pixels a side: a frame of 7680×16 asks for a crop a fraction of a
+        // pixel tall (ffmpeg keeps the crop inside the picture).
         let f = |v: f64| format!("{:.6}", v.clamp(0.0, 1.0));
         Ok(format!(
-            "crop=w=iw*{}:h=ih*{}:x=iw*{}:y=ih*{},{cover}",
+            "crop=w='max(2,iw*{})':h='max(2,ih*{})':x=iw*{}:y=ih*{},{cover}",
             f(c.w),
             f(c.h),
             f(c.x),
@@ -273,6 +275,19 @@ fn slot_audio(input: usize, i: usize, samples: u64) -> String {
     format!(
         "[{input}:a]aresample={AUDIO_RATE},aformat=sample_fmts=fltp:channel_layouts=mono,\
          apad=whole_len={samples},atrim=end_sample={samples}[a{i}];"
+    )
+}
+
+/// The contact sheet's thumbnails: [`THUMB_WIDTH`] wide, except where a frame's shape
+/// would make one absurd — a frame over 4 times as tall as wide gets a thumbnail
+/// 4 × [`THUMB_WIDTH`] tall (not 115 200 px: JPEG stops at 65 500), one over 120 times as
+/// wide as tall a thumbnail 2 px tall (not 0).
+fn thumb_scale() -> String {
+    let t = THUMB_WIDTH;
+    let (tall, wide) = (format!("gt(ih*{t},iw*{})", 4 * t), "gt(iw,ih*120)");
+    format!(
+        "scale=w='if({tall},-2,if({wide},-2,{t}))':h='if({tall},{},if({wide},2,-2))'",
+        4 * t
     )
 }
 
@@ -291,9 +306,10 @@ fn stills(artifact: &str, dir: &Path, info: &Info, pixels: f64) -> Result<()> {
     let graph = format!(
         "[0:v]split=2[p][s];\
          [p]select='{}',scale='min({POSTER_WIDTH},iw)':-2,setsar=1[poster];\
-         [s]select='{}',scale={THUMB_WIDTH}:-2,setsar=1,tile={columns}x{rows}:padding=4:margin=4[sheet]",
+         [s]select='{}',{},setsar=1,tile={columns}x{rows}:padding=4:margin=4[sheet]",
         pick(&poster),
         pick(&sheet),
+        thumb_scale(),
     );
     let mut command = Command::new("ffmpeg");
     command
