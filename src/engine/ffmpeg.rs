@@ -75,7 +75,8 @@ impl Engine for SceneMux {
             let speech = job.file(&speech_name, speech::OUTPUT)?;
             let audio = media::read_wav(&speech)
                 .map_err(|detail| media::invalid(&format!("the speech of {}", job.name), detail))?;
-            lines.push((clip, speech, lipsync::frame_count(&audio, self.fps)));
+            let short = audio.samples.len() < SHORT_SPEECH;
+            lines.push((clip, speech, lipsync::frame_count(&audio, self.fps), short));
         }
         let clip_frames: Vec<usize> = lines.iter().map(|line| line.2).collect();
         let timeline = Timeline::new(&clip_frames, self.pause, self.fps);
@@ -123,14 +124,14 @@ impl Engine for SceneMux {
             "scale=w={w}:h={h}:force_original_aspect_ratio=decrease:force_divisible_by=2,\
              setsar=1,format=yuva420p,pad={w}:{h}:(ow-iw)/2:(oh-ih)/2:color=black@0"
         );
-        for (i, ((clip, speech, _), slot)) in lines.iter().zip(&timeline.slots).enumerate() {
+        for (i, ((clip, speech, _, short), slot)) in lines.iter().zip(&timeline.slots).enumerate() {
             command.arg("-i").arg(clip).arg("-i").arg(speech);
             let fit = self.framed(job, i, &fit)?;
             let (v, a) = (2 * i + 1, 2 * i + 2);
             let (pause, samples) = (slot.pause_frames, slot.samples);
             graph.push_str(&format!(
                 "[{v}:v]{fit},tpad=stop_mode=clone:stop={pause},settb={tb},setpts=N[v{i}];{}",
-                slot_audio(a, i, samples),
+                slot_audio(a, i, samples, *short),
             ));
             concat_inputs.push_str(&format!("[v{i}][a{i}]"));
         }
@@ -168,8 +169,8 @@ impl Engine for SceneMux {
         };
         let mut audio_graph = String::new();
         let mut audio_inputs = String::new();
-        for (i, slot) in timeline.slots.iter().enumerate() {
-            audio_graph.push_str(&slot_audio(i, i, slot.samples));
+        for (i, (slot, line)) in timeline.slots.iter().zip(&lines).enumerate() {
+            audio_graph.push_str(&slot_audio(i, i, slot.samples, line.3));
             audio_inputs.push_str(&format!("[a{i}]"));
         }
         audio_graph.push_str(&format!(
@@ -269,11 +270,25 @@ impl SceneMux {
     }
 }
 
+/// A speech of fewer samples than this is padded with silence before it is resampled.
+const SHORT_SPEECH: usize = 1024;
+
 /// Line `i`'s speech (input `input`) resampled and padded with silence to its slot's samples:
 /// `[a{i}]`. The mux and the loudness passes share it, so both hear the same audio.
-fn slot_audio(input: usize, i: usize, samples: u64) -> String {
+///
+/// A `short` speech (under [`SHORT_SPEECH`] samples) is padded at its own rate first: the
+/// resampler holds back its first few dozen samples, and a line shorter than that (a
+/// 16-sample recording) reached `concat` as an empty stream, which fails the whole graph
+/// ("Invalid data found when processing input", loudnorm measuring `-inf`). Longer speech
+/// is resampled as it always was, so its scenes' audio is unchanged.
+fn slot_audio(input: usize, i: usize, samples: u64, short: bool) -> String {
+    let pad = if short {
+        format!("apad=pad_len={SHORT_SPEECH},")
+    } else {
+        String::new()
+    };
     format!(
-        "[{input}:a]aresample={AUDIO_RATE},aformat=sample_fmts=fltp:channel_layouts=mono,\
+        "[{input}:a]{pad}aresample={AUDIO_RATE},aformat=sample_fmts=fltp:channel_layouts=mono,\
          apad=whole_len={samples},atrim=end_sample={samples}[a{i}];"
     )
 }
