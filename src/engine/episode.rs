@@ -20,6 +20,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -161,12 +162,15 @@ impl Engine for EpisodeMux {
             }
             command
         };
-        let music = self.music.as_ref().map(|_| inputs.len());
-        let next = inputs.len() + usize::from(music.is_some());
-        let audio_graph = self.audio_graph(&inputs, &info, music);
         let seconds = fps.seconds(info.frames);
         let pixels = f64::from(width * height) / (1280.0 * 720.0);
         let deadline = process::deadline(60.0 + 10.0 * seconds * pixels.max(1.0));
+        let music = match &self.music {
+            Some(file) => Some((inputs.len(), self.bed_gain(job.name, file, deadline)?)),
+            None => None,
+        };
+        let next = inputs.len() + usize::from(music.is_some());
+        let audio_graph = self.audio_graph(&inputs, &info, music);
         // Loudness, two-pass, like a scene's: the parts' sound and the bed are measured as
         // mixed, since the bed and the intro change the whole's loudness.
         let audio = Audio {
@@ -255,9 +259,34 @@ impl EpisodeMux {
         }
     }
 
-    /// Each part's sound laid into its samples, concatenated, the music ducked under it;
-    /// ends in `[aout]`.
-    fn audio_graph(&self, inputs: &[Input], info: &Info, music: Option<usize>) -> String {
+    /// The gain (dB) that puts the music bed `file` at `music_volume` LU relative to the
+    /// speech's loudness target: the bed is measured as it is (loudnorm's first pass over
+    /// the whole file, which is what loops), so a quiet bed is raised and a loud one
+    /// lowered. A silent bed gets none.
+    fn bed_gain(&self, artifact: &str, file: &SourceFile, deadline: Duration) -> Result<f64> {
+        let command = || {
+            let mut command = Command::new("ffmpeg");
+            command
+                .args(["-hide_banner", "-nostdin", "-y", "-i"])
+                .arg(&file.abs);
+            command
+        };
+        let graph = format!("[0:a]aresample={AUDIO_RATE}[bed]");
+        let bed = Audio {
+            command: &command,
+            graph: &graph,
+            label: "[bed]",
+            samples: 0,
+        };
+        let measured = loudness::measure(artifact, &bed, &self.loudness, deadline)?;
+        Ok(measured.map_or(0.0, |bed| {
+            bed_gain(bed.input_i, self.loudness.integrated, self.music_volume)
+        }))
+    }
+
+    /// Each part's sound laid into its samples, concatenated, the music (input `.0`, at
+    /// gain `.1` dB) ducked under it; ends in `[aout]`.
+    fn audio_graph(&self, inputs: &[Input], info: &Info, music: Option<(usize, f64)>) -> String {
         let fade = self.fade_frames(info.fps);
         let last = inputs.len() - 1;
         let mut graph = String::new();
@@ -290,13 +319,12 @@ impl EpisodeMux {
         let total = info.sample_at(info.frames);
         match music {
             None => graph.push_str(&format!("{concat}concat=n={n}:v=0:a=1,anull[{AUDIO_OUT}]")),
-            Some(m) => graph.push_str(&format!(
+            Some((m, gain)) => graph.push_str(&format!(
                 "{concat}concat=n={n}:v=0:a=1,asplit=2[speech][key];\
                  [{m}:a]aresample={AUDIO_RATE},aformat=sample_fmts=fltp:channel_layouts=stereo,\
-                 atrim=end_sample={total},volume={volume}dB[bed];\
+                 atrim=end_sample={total},volume={gain:.2}dB[bed];\
                  [bed][key]sidechaincompress={DUCK}[ducked];\
                  [speech][ducked]amix=inputs=2:duration=first:normalize=0[{AUDIO_OUT}]",
-                volume = self.music_volume,
             )),
         }
         graph
@@ -372,6 +400,13 @@ impl EpisodeMux {
         }
         captions::check(job.name, &srt, &vtt, cues.len())
     }
+}
+
+/// The gain (dB) that brings a bed measured at `bed` LUFS to `relative` LU from `speech`
+/// LUFS: where it sits in the pauses, before the whole mix is normalised (which moves
+/// speech and bed together, by the little the bed adds to the speech's loudness).
+fn bed_gain(bed: f64, speech: f64, relative: f64) -> f64 {
+    speech + relative - bed
 }
 
 /// As many whole frames at `fps` as `seconds` last (at least one).

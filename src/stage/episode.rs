@@ -33,6 +33,9 @@ pub const OUTPUTS: [&str; 5] = [OUTPUT, POSTER, SRT, VTT, INFO];
 const VERSION: &str = "episode-1";
 /// The music bed's ducking: `sidechaincompress` keyed by the voices. A voice at -30 dBFS
 /// (RMS) is 30 dB over the threshold; at a ratio of 20 that takes some 28 dB off the bed.
+/// How `music_volume` is applied (`engine/episode.rs`): LU relative to the loudness
+/// target, the bed measured first.
+pub const MUSIC_LEVEL: &str = "relative-to-speech-1";
 pub const DUCK: &str = "threshold=0.001:ratio=20:attack=5:release=250:knee=1";
 
 /// What a file removed from `out/` (`file`, relative to the content folder) belonged to:
@@ -99,6 +102,9 @@ pub fn key(episode: &Episode, scenes: &[(Key, Key)], hashes: &SourceHashes) -> R
     if episode.music.is_some() {
         spec = spec
             .param("music_volume", episode.music_volume)
+            // The bed measured and set relative to the speech's loudness (not a gain on
+            // the file as it is): only the episodes with music change key.
+            .param("music_level", MUSIC_LEVEL)
             .param("duck", DUCK);
     }
     for (i, (scene, captions)) in scenes.iter().enumerate() {
