@@ -144,6 +144,25 @@ pub fn upright_filter(path: &Path) -> &'static str {
     }
 }
 
+/// An image's width and height from its header (nothing decoded; before its EXIF
+/// orientation, which does not change its longest side); None when it cannot be read.
+pub fn image_size(path: &Path) -> Option<(u32, u32)> {
+    let reader = image::ImageReader::open(path)
+        .ok()?
+        .with_guessed_format()
+        .ok()?;
+    reader.into_dimensions().ok()
+}
+
+/// Writes a frame as a PNG at `to`.
+pub fn write_png(frame: &Frame, to: &Path) -> std::result::Result<(), String> {
+    let image = image::RgbImage::from_raw(frame.width, frame.height, frame.data.clone())
+        .ok_or("a frame's pixels fill it")?;
+    image
+        .save_with_format(to, image::ImageFormat::Png)
+        .map_err(|e| e.to_string())
+}
+
 /// Writes the image at `path`, upright (by its EXIF orientation), as a PNG at `to`.
 pub fn write_upright_png(path: &Path, to: &Path) -> std::result::Result<(), String> {
     let reader = image::ImageReader::open(path)

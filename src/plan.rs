@@ -92,6 +92,7 @@ pub fn voice_conditioning(
 /// landmark model on `device` when render's installation has it (boxes only without).
 pub fn face_track(
     avatar: &Avatar,
+    frame_side: u32,
     device: Option<Device>,
     hashes: &SourceHashes,
 ) -> Result<(KeySpec, EngineJob)> {
@@ -110,11 +111,13 @@ pub fn face_track(
         blake3: &model.blake3,
         precision: model.device.precision(),
     });
-    let spec = face_track::key(avatar, "rustface", key, hashes)?;
+    let work_side = face_track::work_side(avatar, frame_side);
+    let spec = face_track::key(avatar, "rustface", key, work_side, hashes)?;
     let engine = Rustface {
         source: avatar.source.clone(),
         kind: avatar.kind,
         landmarks,
+        work_side,
     };
     Ok((spec, EngineJob::Rustface(engine)))
 }

@@ -31,7 +31,7 @@ use crate::media::{self, Audio};
 use crate::process::{self, ProgramRun};
 use crate::sources::SourceHashes;
 use crate::stage::lipsync::{self, AvatarFrames, CLIP_CRF};
-use crate::stage::{speech, voice};
+use crate::stage::{face_track, speech, voice};
 
 /// Silence kept at each side of a join when a long line's pieces are rejoined.
 const JOIN_SILENCE_SECONDS: f64 = 0.15;
@@ -269,7 +269,11 @@ impl CommandJob {
         values.insert("audio".into(), path_string(&audio_file));
         // A photo stored sideways (EXIF orientation) is given to the program upright, as
         // the face track saw it: many programs ignore the tag.
+        // A large one, the face track's scaled copy (`face_track::WORKING`), already upright.
+        let track = job.file(lipsync::FACE_TRACK, face_track::OUTPUT)?;
+        let working = track.with_file_name(face_track::WORKING);
         let upright = match avatar.kind {
+            AvatarKind::Image if working.exists() => working,
             AvatarKind::Image if !media::upright_filter(&avatar.source.abs).is_empty() => {
                 let copy = inputs.join("face-upright.png");
                 media::write_upright_png(&avatar.source.abs, &copy).map_err(|detail| {

@@ -103,8 +103,9 @@ impl AvatarFrames {
     pub fn inputs(&self, artifact: &str, key: Key, speech: &Path, track: &Path) -> Result<Inputs> {
         let audio = media::read_wav(speech)
             .map_err(|detail| media::invalid(&format!("the speech of {artifact}"), detail))?;
+        let track_path = track;
         let track = face_track::read_track(track)?;
-        let (frames, source_fps) = face_track::load_frames(&self.source, self.kind)?;
+        let (frames, source_fps) = face_track::clip_frames(&self.source, self.kind, track_path)?;
         if frames.len() != track.boxes.len() {
             return Err(Error::Other(format!(
                 "the face track of `{}` has {} frames but the avatar has {}",
