@@ -21,6 +21,7 @@ use crate::key::{ArtifactKind, Key, KeySpec};
 use crate::manifest::Manifest;
 use crate::plan;
 use crate::sources::SourceHashes;
+use crate::stage::face_track;
 
 /// One artifact to make (or reuse).
 #[derive(Debug)]
@@ -103,9 +104,10 @@ impl Graph {
         let mut faces: BTreeMap<&str, Key> = BTreeMap::new();
         let mut frame_sides: BTreeMap<&str, u32> = BTreeMap::new();
         for scene in manifest.projects.iter().flat_map(|p| &p.scenes) {
+            let needs = face_track::needed_side(scene.width.max(scene.height));
             for line in &scene.lines {
                 let side = frame_sides.entry(line.avatar.as_str()).or_default();
-                *side = (*side).max(scene.width.max(scene.height));
+                *side = (*side).max(needs);
             }
         }
         // A cloned voice's conditioning, made once and read by each of its lines.

@@ -89,10 +89,11 @@ pub fn voice_conditioning(
 }
 
 /// An avatar's face track: rustface, the detector built into the binary, then the face
-/// landmark model on `device` when render's installation has it (boxes only without).
+/// landmark model on `device` when render's installation has it (boxes only without);
+/// a still avatar larger than `needed_side` (`face_track::needed_side`) is worked scaled.
 pub fn face_track(
     avatar: &Avatar,
-    frame_side: u32,
+    needed_side: u32,
     device: Option<Device>,
     hashes: &SourceHashes,
 ) -> Result<(KeySpec, EngineJob)> {
@@ -111,7 +112,7 @@ pub fn face_track(
         blake3: &model.blake3,
         precision: model.device.precision(),
     });
-    let work_side = face_track::work_side(avatar, frame_side);
+    let work_side = face_track::work_side(avatar, needed_side);
     let spec = face_track::key(avatar, "rustface", key, work_side, hashes)?;
     let engine = Rustface {
         source: avatar.source.clone(),

@@ -109,9 +109,14 @@ fn a_sideways_phone_photo_is_upright_everywhere() {
         face_track(&folder, "avatars/phone.jpg"),
         face_track(&folder, "avatars/upright.png"),
     );
+    // Both 384×512 upright (under 640 px: used as they are).
     assert_eq!(
         (&phone["width"], &phone["height"]),
         (&384.into(), &512.into())
+    );
+    assert_eq!(
+        (&phone["width"], &phone["height"]),
+        (&upright["width"], &upright["height"])
     );
     let b = |t: &serde_json::Value, k: &str| t["boxes"][0][k].as_f64().unwrap();
     for k in ["x", "y", "w", "h"] {

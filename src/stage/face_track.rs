@@ -58,23 +58,31 @@ pub struct LandmarkKey<'a> {
     pub precision: &'a str,
 }
 
-/// The longest side a still avatar is worked at when the largest frame that shows it has
-/// `frame_side` pixels on its longest side: twice that, so that face framing can crop to
-/// half the picture and still have a source pixel per frame pixel. None when the image is
+/// The longest side of an avatar a frame whose longest side is `frame_side` needs: twice
+/// that (a fitted or filled picture has a source pixel per frame pixel with room to
+/// spare; face framing, cropping to half the picture, one). The same for every framing,
+/// so that changing a scene's framing re-makes the scene, not the face track.
+pub fn needed_side(frame_side: u32) -> u32 {
+    frame_side.saturating_mul(2)
+}
+
+/// The longest side a still avatar is worked at when the frames that show it need
+/// `needed` pixels ([`needed_side`], the largest over its scenes). None when the image is
 /// no larger (the avatar is used as it is, as before: its keys do not change) or is not a
 /// still picture. An 8192 px portrait on a 320×240 line is worked at 640 px: its clip
 /// costs what a 640 px portrait's does, not 160 times more.
-pub fn work_side(avatar: &Avatar, frame_side: u32) -> Option<u32> {
+pub fn work_side(avatar: &Avatar, needed: u32) -> Option<u32> {
     if avatar.kind != AvatarKind::Image {
         return None;
     }
     let (width, height) = media::image_size(&avatar.source.abs)?;
-    let side = frame_side.saturating_mul(2).max(MIN_WORK_SIDE);
+    let side = needed.max(MIN_WORK_SIDE);
     (width.max(height) > side).then_some(side)
 }
 
-/// No avatar is worked smaller than this (the face detector needs a face of 40 px).
-const MIN_WORK_SIDE: u32 = 256;
+/// No avatar is worked smaller than this: the face detector needs a face of 40 px, and a
+/// portrait of up to 640 px (the demo's is 512) is always used as it is.
+const MIN_WORK_SIDE: u32 = 640;
 
 /// The avatar's face-track key (made by `engine`); `work_side` as [`work_side`] says, which
 /// enters the key only when the avatar is scaled.
