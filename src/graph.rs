@@ -21,6 +21,7 @@ use crate::key::{ArtifactKind, Key, KeySpec};
 use crate::manifest::Manifest;
 use crate::plan;
 use crate::sources::SourceHashes;
+use crate::stage::face_track;
 
 /// One artifact to make (or reuse).
 #[derive(Debug)]
@@ -98,8 +99,17 @@ impl Graph {
             by_key: HashMap::with_capacity(size),
             cache: Cache::new(&manifest.root),
         };
-        // One face track per avatar that some line shows, made when it is first needed.
+        // One face track per avatar that some line shows, made when it is first needed, at
+        // what the largest frame that shows it needs (`face_track::work_side`).
         let mut faces: BTreeMap<&str, Key> = BTreeMap::new();
+        let mut frame_sides: BTreeMap<&str, u32> = BTreeMap::new();
+        for scene in manifest.projects.iter().flat_map(|p| &p.scenes) {
+            let needs = face_track::needed_side(scene.width.max(scene.height));
+            for line in &scene.lines {
+                let side = frame_sides.entry(line.avatar.as_str()).or_default();
+                *side = (*side).max(needs);
+            }
+        }
         // A cloned voice's conditioning, made once and read by each of its lines.
         let mut conditionings: BTreeMap<&str, Option<Key>> = BTreeMap::new();
         let engines = &manifest.engines;
@@ -116,7 +126,8 @@ impl Graph {
                     let face = match faces.get(avatar.name.as_str()) {
                         Some(&face) => face,
                         None => {
-                            let (spec, work) = plan::face_track(avatar, device, hashes)?;
+                            let side = frame_sides[line.avatar.as_str()];
+                            let (spec, work) = plan::face_track(avatar, side, device, hashes)?;
                             let face = graph.add(format!("face-track {}", avatar.name), spec, work);
                             faces.insert(&avatar.name, face);
                             face

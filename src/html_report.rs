@@ -251,9 +251,8 @@ fn episodes(html: &mut String, episodes: &[Episode], failures: &[Failure]) {
             html,
             "<p class=\"meta\"><span class=\"status\">{status}</span>"
         );
-        let fps = episode.info.as_ref().map_or(0, |info| info.fps.max(1));
         if let Some(info) = &episode.info {
-            let seconds = info.frames as f64 / f64::from(fps);
+            let seconds = info.fps.seconds(info.frames);
             let _ = write!(
                 html,
                 " · <span class=\"duration\" data-seconds=\"{seconds:.3}\">{}</span> · {} part{} · {}×{} at {} fps",
@@ -262,7 +261,7 @@ fn episodes(html: &mut String, episodes: &[Episode], failures: &[Failure]) {
                 if info.parts.len() == 1 { "" } else { "s" },
                 info.width,
                 info.height,
-                info.fps,
+                info.fps.decimal(),
             );
         }
         html.push_str("</p>\n");
@@ -274,7 +273,7 @@ fn episodes(html: &mut String, episodes: &[Episode], failures: &[Failure]) {
             .filter(|info| info.parts.len() == episode.parts.len())
             .map(|info| {
                 (info.parts.iter())
-                    .map(|part| part.frames as f64 / f64::from(fps))
+                    .map(|part| info.fps.seconds(part.frames))
                     .collect()
             });
         html.push_str("<ol class=\"parts\">\n");
@@ -373,7 +372,7 @@ fn scenes(html: &mut String, scenes: &[Scene], failures: &[Failure]) {
                 if info.lines.len() == 1 { "" } else { "s" },
                 info.width,
                 info.height,
-                info.fps,
+                info.fps.decimal(),
             );
         }
         html.push_str("</p>\n");
@@ -823,7 +822,7 @@ mod tests {
                 name: "demo/a".into(),
                 status: "made".into(),
                 info: Some(Info {
-                    fps: 25,
+                    fps: crate::fps::Fps::whole(25),
                     width: 320,
                     height: 180,
                     frames: 50,
@@ -913,7 +912,7 @@ mod tests {
             info: Some(episode::Info::new(
                 &["intro", "scene", "scene"],
                 &[6, 30, 18],
-                12,
+                crate::fps::Fps::whole(12),
                 160,
                 90,
             )),

@@ -24,6 +24,7 @@ pub mod face;
 pub mod face_model;
 pub mod files;
 pub mod font;
+pub mod fps;
 pub mod frame;
 pub mod framing;
 pub mod graph;

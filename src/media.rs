@@ -99,15 +99,90 @@ pub fn write_wav(path: &Path, audio: &Audio) -> Result<()> {
     writer.finalize().map_err(io)
 }
 
-/// Decodes an image into an RGB frame with even dimensions (what yuv420p needs).
-pub fn read_image(path: &Path) -> std::result::Result<Frame, String> {
-    let image = image::ImageReader::open(path)
+/// Decodes an image upright: turned or mirrored as its EXIF orientation says (a phone
+/// stores a portrait photo sideways with orientation 6 or 8; PNG's eXIf chunk too). Every
+/// decode of a source image comes here, so the media check, the face track and the clips
+/// all see the picture a viewer sees; ffmpeg, which reads backgrounds and stills itself,
+/// is told the same by [`upright_filter`].
+fn decode_upright<R: std::io::BufRead + std::io::Seek>(
+    reader: image::ImageReader<R>,
+) -> image::ImageResult<image::DynamicImage> {
+    use image::ImageDecoder;
+    let mut decoder = reader.into_decoder()?;
+    let orientation = decoder.orientation()?;
+    let mut image = image::DynamicImage::from_decoder(decoder)?;
+    image.apply_orientation(orientation);
+    Ok(image)
+}
+
+/// An image's EXIF orientation (none for a file without one, or one that cannot be read:
+/// its decode reports that).
+pub fn image_orientation(path: &Path) -> image::metadata::Orientation {
+    use image::ImageDecoder;
+    let orientation = || -> image::ImageResult<_> {
+        let reader = image::ImageReader::open(path)?.with_guessed_format()?;
+        reader.into_decoder()?.orientation()
+    };
+    orientation().unwrap_or(image::metadata::Orientation::NoTransforms)
+}
+
+/// The ffmpeg filters that turn the picture at `path` upright by its EXIF orientation
+/// (what [`decode_upright`] does), each followed by a comma; empty when it needs none. The
+/// input must be opened with `-noautorotate` before it, so that an ffmpeg that reads the
+/// orientation itself does not turn it twice.
+pub fn upright_filter(path: &Path) -> &'static str {
+    use image::metadata::Orientation;
+    match image_orientation(path) {
+        Orientation::NoTransforms => "",
+        Orientation::Rotate90 => "transpose=clock,",
+        Orientation::Rotate180 => "hflip,vflip,",
+        Orientation::Rotate270 => "transpose=cclock,",
+        Orientation::FlipHorizontal => "hflip,",
+        Orientation::FlipVertical => "vflip,",
+        Orientation::Rotate90FlipH => "transpose=clock,hflip,",
+        Orientation::Rotate270FlipH => "transpose=cclock,hflip,",
+    }
+}
+
+/// An image's width and height from its header (nothing decoded; before its EXIF
+/// orientation, which does not change its longest side); None when it cannot be read.
+pub fn image_size(path: &Path) -> Option<(u32, u32)> {
+    let reader = image::ImageReader::open(path)
+        .ok()?
+        .with_guessed_format()
+        .ok()?;
+    reader.into_dimensions().ok()
+}
+
+/// Writes a frame as a PNG at `to`.
+pub fn write_png(frame: &Frame, to: &Path) -> std::result::Result<(), String> {
+    let image = image::RgbImage::from_raw(frame.width, frame.height, frame.data.clone())
+        .ok_or("a frame's pixels fill it")?;
+    image
+        .save_with_format(to, image::ImageFormat::Png)
+        .map_err(|e| e.to_string())
+}
+
+/// Writes the image at `path`, upright (by its EXIF orientation), as a PNG at `to`.
+pub fn write_upright_png(path: &Path, to: &Path) -> std::result::Result<(), String> {
+    let reader = image::ImageReader::open(path)
         .map_err(|e| e.to_string())?
         .with_guessed_format()
+        .map_err(|e| e.to_string())?;
+    let image = decode_upright(reader).map_err(|e| e.to_string())?;
+    image
+        .save_with_format(to, image::ImageFormat::Png)
+        .map_err(|e| e.to_string())
+}
+
+/// Decodes an image (upright, by its EXIF orientation) into an RGB frame with even
+/// dimensions (what yuv420p needs).
+pub fn read_image(path: &Path) -> std::result::Result<Frame, String> {
+    let reader = image::ImageReader::open(path)
         .map_err(|e| e.to_string())?
-        .decode()
-        .map_err(|e| e.to_string())?
-        .to_rgb8();
+        .with_guessed_format()
+        .map_err(|e| e.to_string())?;
+    let image = decode_upright(reader).map_err(|e| e.to_string())?.to_rgb8();
     let (width, height) = (image.width() & !1, image.height() & !1);
     if width < 16 || height < 16 {
         return Err(format!("{}x{} is too small", image.width(), image.height()));
@@ -133,8 +208,9 @@ pub enum ImageProblem {
     TooLarge { width: u32, height: u32 },
 }
 
-/// Decodes a whole image, checking its size from its header first; a truncated file fails
-/// here, not halfway through a build. Used to check a source image when the folder loads.
+/// Decodes a whole image, upright (by its EXIF orientation), checking its size from its
+/// header first; a truncated file fails here, not halfway through a build. Used to check a
+/// source image when the folder loads.
 pub fn check_image(path: &Path) -> std::result::Result<image::RgbImage, ImageProblem> {
     let unreadable = |e: &dyn std::fmt::Display| ImageProblem::Unreadable(e.to_string());
     let bytes = std::fs::read(path).map_err(|e| unreadable(&e))?;
@@ -160,7 +236,9 @@ pub fn check_image(path: &Path) -> std::result::Result<image::RgbImage, ImagePro
     limits.max_image_width = Some(MAX_IMAGE_SIDE);
     limits.max_image_height = Some(MAX_IMAGE_SIDE);
     reader.limits(limits);
-    Ok(reader.decode().map_err(|e| unreadable(&e))?.to_rgb8())
+    Ok(decode_upright(reader)
+        .map_err(|e| unreadable(&e))?
+        .to_rgb8())
 }
 
 /// Whether a JPEG's end-of-image marker (FF D9) follows its last scan (FF DA). Within a
@@ -399,7 +477,13 @@ pub struct VideoEncoder {
 }
 
 impl VideoEncoder {
-    pub fn new(path: &Path, width: u32, height: u32, fps: u32, crf: u32) -> Result<VideoEncoder> {
+    pub fn new(
+        path: &Path,
+        width: u32,
+        height: u32,
+        fps: crate::fps::Fps,
+        crf: u32,
+    ) -> Result<VideoEncoder> {
         process::check_interrupted()?;
         let mut command = FfmpegCommand::new();
         command

@@ -89,9 +89,11 @@ pub fn voice_conditioning(
 }
 
 /// An avatar's face track: rustface, the detector built into the binary, then the face
-/// landmark model on `device` when render's installation has it (boxes only without).
+/// landmark model on `device` when render's installation has it (boxes only without);
+/// a still avatar larger than `needed_side` (`face_track::needed_side`) is worked scaled.
 pub fn face_track(
     avatar: &Avatar,
+    needed_side: u32,
     device: Option<Device>,
     hashes: &SourceHashes,
 ) -> Result<(KeySpec, EngineJob)> {
@@ -110,11 +112,13 @@ pub fn face_track(
         blake3: &model.blake3,
         precision: model.device.precision(),
     });
-    let spec = face_track::key(avatar, "rustface", key, hashes)?;
+    let work_side = face_track::work_side(avatar, needed_side);
+    let spec = face_track::key(avatar, "rustface", key, work_side, hashes)?;
     let engine = Rustface {
         source: avatar.source.clone(),
         kind: avatar.kind,
         landmarks,
+        work_side,
     };
     Ok((spec, EngineJob::Rustface(engine)))
 }
@@ -126,7 +130,7 @@ pub fn clip(
     engines: &Engines,
     face_track: Key,
     speech: Key,
-    fps: u32,
+    fps: crate::fps::Fps,
     device: Option<Device>,
     hashes: &SourceHashes,
 ) -> Result<(KeySpec, EngineJob)> {

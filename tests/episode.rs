@@ -567,3 +567,82 @@ fn bad_episode_keys_are_reported_where_they_are() {
         "× cannot read episode picture `media/title.png`: ",
     );
 }
+
+/// ebur128's integrated loudness (LUFS) of `seconds` of `path`'s audio from `start`.
+fn loudness_between(path: &Path, start: f64, seconds: f64) -> f64 {
+    let output = Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-nostdin",
+            "-nostats",
+            "-ss",
+            &start.to_string(),
+        ])
+        .args(["-t", &seconds.to_string(), "-i"])
+        .arg(path)
+        .args(["-map", "0:a:0", "-af", "ebur128", "-f", "null", "-"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "ffmpeg ebur128 failed");
+    let log = String::from_utf8_lossy(&output.stderr);
+    let summary = &log[log.rfind("Summary:").expect("an ebur128 summary")..];
+    let at = summary.find("I:").unwrap() + 2;
+    summary[at..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// `music_volume = -20` puts the bed 20 LU under the speech, whatever the file's own
+/// level: a bed recorded at −30 dBFS, alone under a 4 s title card, measures (ebur128, on
+/// the published episode) 20 ± 1.5 LU under the scenes' speech. As a gain on the file it
+/// was 36 LU under.
+#[test]
+fn the_bed_sits_music_volume_under_the_speech() {
+    let folder = folder(
+        "[episode]\nintro = \"media/title.png\"\nintro_seconds = 4\n\
+         music = \"media/bed.wav\"\nmusic_volume = -20\n",
+    );
+    let media = |f: &str| {
+        folder
+            .file(&format!("media/{f}"))
+            .to_str()
+            .unwrap()
+            .to_string()
+    };
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=0x336699:s=160x90",
+        "-frames:v",
+        "1",
+        &media("title.png"),
+    ]);
+    // A 440 Hz sine at −30 dBFS (the lavfi source's amplitude is 1/8, −18 dBFS).
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=f=440:d=3",
+        "-af",
+        "volume=-12dB",
+        &media("bed.wav"),
+    ]);
+    let run = folder.render(&["build"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let video = folder.file("out/talks.mp4");
+    let (_, _, audio_seconds) = streams(&video);
+    // The bed alone (the title is silent), its first and last half second left out; the
+    // speech: the scenes (gated, as ebur128 gates: the pauses do not count).
+    let bed = loudness_between(&video, 0.5, 3.0);
+    let speech = loudness_between(&video, 4.0, audio_seconds - 4.0);
+    eprintln!("bed {bed:.1} LUFS, speech {speech:.1} LUFS");
+    assert!(
+        (bed - speech + 20.0).abs() <= 1.5,
+        "the bed is {:.1} LU from the speech, not -20 ({bed:.1} LUFS against {speech:.1})",
+        bed - speech
+    );
+}

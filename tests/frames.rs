@@ -111,3 +111,154 @@ fn every_frame_rate_gives_the_planned_frames() {
         );
     }
 }
+
+/// The samples and rate of a WAV file's data chunk.
+fn wav_samples(path: &std::path::Path) -> (u64, u64) {
+    let bytes = std::fs::read(path).unwrap();
+    let u16_at = |i: usize| u16::from_le_bytes([bytes[i], bytes[i + 1]]) as u64;
+    let u32_at = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().unwrap()) as u64;
+    let (channels, rate, bits) = (u16_at(22), u32_at(24), u16_at(34));
+    let mut at = 12;
+    while at + 8 <= bytes.len() {
+        let size = u32_at(at + 4) as usize;
+        if &bytes[at..at + 4] == b"data" {
+            return (size as u64 / (channels * bits / 8), rate);
+        }
+        at += 8 + size + size % 2;
+    }
+    panic!("{}: no data chunk", path.display());
+}
+
+/// Each video packet's pts, in order, and the stream's time base and rate, by ffprobe.
+fn packet_times(path: &std::path::Path) -> (Vec<u64>, String, String) {
+    let output = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-of", "json"])
+        .args(["-show_entries", "packet=pts:stream=time_base,r_frame_rate"])
+        .arg(path)
+        .output()
+        .unwrap();
+    let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let mut pts: Vec<u64> = (value["packets"].as_array().unwrap().iter())
+        .map(|p| p["pts"].as_u64().unwrap())
+        .collect();
+    pts.sort();
+    let stream = &value["streams"][0];
+    let text = |k: &str| stream[k].as_str().unwrap().to_string();
+    (pts, text("time_base"), text("r_frame_rate"))
+}
+
+/// `fps = 29.97` is exactly 30000/1001: a scene's lines get the frames that cover their
+/// speech at that rate, the pause its nearest whole frames, every frame its exact time
+/// (frame n at n × 1001/30000 s), and the captions' cues start and end on those frames;
+/// the episode with a still intro keeps the rate.
+#[test]
+fn ntsc_rates_give_exact_frames_timestamps_and_cues() {
+    let folder = Folder {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    folder.write(
+        "Renderfile.toml",
+        "[render]\ndevice = \"cpu\"\n\n[defaults]\nsize = [160, 90]\nbackground = \"#1b2030\"\n\
+         voice = \"narrator\"\navatar = \"astronaut\"\n\n[voices.narrator]\nlanguage = \"en-us\"\n\n\
+         [avatars.astronaut]\nimage = \"avatars/astronaut.png\"\n",
+    );
+    std::fs::create_dir_all(folder.file("avatars")).unwrap();
+    std::fs::create_dir_all(folder.file("assets")).unwrap();
+    let ffmpeg = |args: &[&str]| drop(common::ffmpeg(args));
+    ffmpeg(&[
+        "-i",
+        repo().join("avatars/astronaut.png").to_str().unwrap(),
+        "-vf",
+        "scale=160:160",
+        folder.file("avatars/astronaut.png").to_str().unwrap(),
+    ]);
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=0x336699:s=160x90",
+        "-frames:v",
+        "1",
+        folder.file("assets/title.png").to_str().unwrap(),
+    ]);
+    folder.write(
+        "projects/ntsc/project.toml",
+        "[episode]\nintro = \"assets/title.png\"\nintro_seconds = 0.5\n\n\
+         [[scene]]\nname = \"broadcast\"\nfps = 29.97\npause = 0.4\n\
+         lines = [\"Good evening.\", \"Here is the news at broadcast rate.\"]\n",
+    );
+    let run = folder.render(&["build"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+
+    // Each line's frames, counted here from its speech: samples × 30000 / (rate × 1001),
+    // rounded up; the pause, 0.4 s, is 11.988 frames: 12.
+    let records = folder.records();
+    let scene = (records.iter())
+        .find(|(_, r)| r["spec"]["kind"] == "scene")
+        .expect("a scene object");
+    assert_eq!(scene.1["spec"]["params"]["fps"], "30000/1001");
+    let inputs = scene.1["spec"]["inputs"].as_object().unwrap();
+    let lines: Vec<u64> = (1..=2)
+        .map(|i| {
+            let key = inputs[&format!("line{i:04}.speech")].as_str().unwrap();
+            let wav = folder.file(&format!("cache/objects/{}/{key}/speech.wav", &key[..2]));
+            let (samples, rate) = wav_samples(&wav);
+            (samples * 30_000).div_ceil(rate * 1001)
+        })
+        .collect();
+    let pause = 12;
+    let total = lines[0] + pause + lines[1];
+
+    let video = folder.file("out/ntsc/broadcast.mp4");
+    assert_eq!(video_frames(&video), total);
+    let (pts, time_base, rate) = packet_times(&video);
+    assert_eq!(rate, "30000/1001");
+    // Frame n at n × 1001/30000 s, in the stream's time base.
+    let tick: u64 = match time_base.as_str() {
+        "1/30000" => 1001,
+        "1001/30000" => 1,
+        other => panic!("time base {other}"),
+    };
+    assert_eq!(pts, (0..total).map(|n| n * tick).collect::<Vec<u64>>());
+    let (_, _, video_seconds, audio_seconds) = probe(&video);
+    let seconds = total as f64 * 1001.0 / 30_000.0;
+    assert!((video_seconds - seconds).abs() < 1e-3, "{video_seconds} s");
+    assert!(
+        (audio_seconds - seconds).abs() < 1001.0 / 30_000.0,
+        "audio {audio_seconds} s"
+    );
+
+    // The cues: each line's from its first frame to its last, in milliseconds rounded to
+    // the nearest.
+    let ms = |frame: u64| (2 * frame * 1001 * 1000 + 30_000) / 60_000;
+    let stamp = |ms: u64| {
+        let (h, m, s) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60);
+        format!("{h:02}:{m:02}:{s:02}.{:03}", ms % 1000)
+    };
+    let second = lines[0] + pause;
+    let vtt = folder.read("out/ntsc/broadcast.vtt");
+    let times: Vec<&str> = vtt.lines().filter(|l| l.contains(" --> ")).collect();
+    assert_eq!(
+        times,
+        [
+            format!("{} --> {}", stamp(0), stamp(ms(lines[0]))),
+            format!("{} --> {}", stamp(ms(second)), stamp(ms(total))),
+        ],
+        "{vtt}"
+    );
+
+    // The episode: the title for 0.5 s (14.985 frames: 15), then the scene, same rate.
+    let episode = folder.file("out/ntsc.mp4");
+    assert_eq!(video_frames(&episode), 15 + total);
+    let (pts, time_base, rate) = packet_times(&episode);
+    assert_eq!(rate, "30000/1001");
+    let tick: u64 = match time_base.as_str() {
+        "1/30000" => 1001,
+        "1001/30000" => 1,
+        other => panic!("time base {other}"),
+    };
+    assert_eq!(pts, (0..15 + total).map(|n| n * tick).collect::<Vec<u64>>());
+    let srt = folder.read("out/ntsc.srt");
+    let first = format!("{} --> ", stamp(ms(15)).replace('.', ","));
+    assert!(srt.contains(&first), "{srt}");
+}

@@ -129,11 +129,19 @@ fn the_track(folder: &Folder) -> Track {
     face_track::read_track(&the_object_file(folder, face_track::OUTPUT)).unwrap()
 }
 
-/// The face box in the square avatar's pixels that render's face track holds.
+/// The face box that render's face track holds, in the square avatar's 1024 pixels (the
+/// track measures it worked at 640 px, twice the 320 px frames: `face_track::work_side`).
 fn tracked_box(folder: &Folder) -> FaceBox {
     let track = the_track(folder);
-    assert_eq!([track.width, track.height], [1024, 1024]);
-    track.boxes[0]
+    assert_eq!([track.width, track.height], [640, 640]);
+    let k = 1024.0 / track.width as f32;
+    let b = track.boxes[0];
+    FaceBox {
+        x: b.x * k,
+        y: b.y * k,
+        w: b.w * k,
+        h: b.h * k,
+    }
 }
 
 /// A crop of the avatar's picture, in fractions of it: x, y, width, height.

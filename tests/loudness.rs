@@ -211,3 +211,32 @@ fn bad_values_are_diagnosed_at_their_key() {
         run.stderr
     );
 }
+
+/// A 16-sample recording (0.7 ms: a click, a cut-off take) as a scene's first line: the
+/// scene is made with its planned frames — 1 for the click, 4 for the pause (0.3 s at
+/// 12 fps), 12 for a second of tone — and the tone normalised to the target.
+#[test]
+fn a_sixteen_sample_recording_can_open_a_scene() {
+    let folder = Folder::with_portrait();
+    folder.write("Renderfile.toml", RENDERFILE);
+    std::fs::create_dir_all(folder.file("assets")).unwrap();
+    let click = common::tone_wav(22_050, 16.5 / 22_050.0);
+    assert_eq!(click.len(), 44 + 2 * 16, "16 mono 16-bit samples");
+    std::fs::write(folder.file("assets/click.wav"), click).unwrap();
+    std::fs::write(
+        folder.file("assets/tone.wav"),
+        common::tone_wav(22_050, 1.0),
+    )
+    .unwrap();
+    folder.write(
+        "projects/talks/project.toml",
+        "[[scene]]\nname = \"click\"\npause = 0.3\n\
+         lines = [{ audio = \"assets/click.wav\" }, { audio = \"assets/tone.wav\" }]\n",
+    );
+    let run = folder.render(&["build"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let video = folder.file("out/talks/click.mp4");
+    assert_eq!(common::video_frames(&video), 1 + 4 + 12);
+    let (integrated, _) = common::ebur128(&video);
+    assert!((integrated + 14.0).abs() <= 1.0, "{integrated} LUFS");
+}

@@ -176,8 +176,8 @@ pub fn fill_cache(dir: &Path) -> usize {
                 std::fs::write(job.join(still), format!("placeholder {still}\n")).unwrap();
             }
             let lines = node.spec().inputs.len() / 2;
-            let timeline = scene::Timeline::new(&vec![10; lines], 0.0, 5);
-            let info = scene::Info::new(&timeline, 5, 64, 64);
+            let timeline = scene::Timeline::new(&vec![10; lines], 0.0, render::fps::Fps::whole(5));
+            let info = scene::Info::new(&timeline, render::fps::Fps::whole(5), 64, 64);
             std::fs::write(job.join(scene::INFO), serde_json::to_vec(&info).unwrap()).unwrap();
             outputs = scene::OUTPUTS.iter().map(|o| o.to_string()).collect();
             // A real scene's record holds its loudness (first pass, mode, aim, output).

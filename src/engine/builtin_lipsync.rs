@@ -38,7 +38,7 @@ impl Engine for BuiltinLipsync {
             count,
             sources,
         } = job.clip_inputs(&self.0)?;
-        let fps = self.0.fps as f64;
+        let fps = self.0.fps.as_f64();
         let mut shapes = mouth_shapes(&audio.samples, audio.sample_rate, fps, count);
         // Every clip ends with the mouth closed, so the scene's pause holds a still face.
         if let Some(last) = shapes.last_mut() {

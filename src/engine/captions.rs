@@ -22,6 +22,7 @@ use unicode_segmentation::UnicodeSegmentation;
 
 use super::{Engine, Made, Step, Task};
 use crate::error::{Error, Result};
+use crate::fps::Fps;
 use crate::media;
 use crate::stage::captions::{self, Cue, OUTPUTS, SRT, VTT};
 use crate::stage::lipsync::frame_count;
@@ -40,7 +41,7 @@ pub const MIN_SECONDS: f64 = 0.7;
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Captions {
     pub texts: Vec<String>,
-    pub fps: u32,
+    pub fps: Fps,
     pub pause: f64,
 }
 
@@ -70,7 +71,7 @@ impl Engine for Captions {
 /// Every cue of a scene whose lines say `texts` over clips of `clip_frames` frames, with
 /// `pause` seconds between two lines: the scene's [`Timeline`], so each line's cues start
 /// on the frame where its clip starts in the video and end where its speech does.
-pub fn scene_cues(texts: &[String], clip_frames: &[usize], pause: f64, fps: u32) -> Vec<Cue> {
+pub fn scene_cues(texts: &[String], clip_frames: &[usize], pause: f64, fps: Fps) -> Vec<Cue> {
     let timeline = Timeline::new(clip_frames, pause, fps);
     let mut start = 0;
     let mut cues = Vec::new();
@@ -82,11 +83,11 @@ pub fn scene_cues(texts: &[String], clip_frames: &[usize], pause: f64, fps: u32)
 }
 
 /// The cues of one line that starts at frame `start` and speaks for `frames` frames.
-pub fn line_cues(text: &str, start: usize, frames: usize, fps: u32) -> Vec<Cue> {
+pub fn line_cues(text: &str, start: usize, frames: usize, fps: Fps) -> Vec<Cue> {
     let mut pieces = split(text);
     let chars = |piece: &[String]| piece.iter().map(|r| width(r)).sum::<usize>();
     // Merge the shortest cue that is too short into its shorter neighbour, while one fits.
-    let min_frames = MIN_SECONDS * f64::from(fps.max(1));
+    let min_frames = MIN_SECONDS * fps.as_f64();
     loop {
         let total = pieces.iter().map(|p| chars(p)).sum::<usize>().max(1);
         let share = |p: &Vec<String>| frames as f64 * chars(p) as f64 / total as f64;
@@ -119,8 +120,7 @@ pub fn line_cues(text: &str, start: usize, frames: usize, fps: u32) -> Vec<Cue> 
     }
     // Frame boundaries in proportion to the characters before each cue.
     let total = pieces.iter().map(|p| chars(p)).sum::<usize>().max(1);
-    let ms =
-        |frame: usize| (2 * frame as u64 * 1000 + u64::from(fps)) / (2 * u64::from(fps.max(1)));
+    let ms = |frame: usize| fps.ms_at(frame);
     let mut before = 0;
     let mut cues = Vec::with_capacity(pieces.len());
     for piece in pieces {
@@ -320,7 +320,7 @@ mod tests {
     fn cues_share_the_line_by_characters_and_start_with_it() {
         let text = "First sentence is here and it is long enough. \
                     Second sentence is also here, and long enough too.";
-        let cues = line_cues(text, 50, 100, 25);
+        let cues = line_cues(text, 50, 100, crate::fps::Fps::whole(25));
         assert_eq!(cues.len(), 2);
         assert_eq!(cues[0].start_ms, 2_000);
         assert_eq!(cues[0].end_ms, cues[1].start_ms);
@@ -333,7 +333,7 @@ mod tests {
     fn tiny_cues_are_merged_where_they_fit() {
         // "Yes." alone would last a fraction of a second: it joins the next cue.
         let text = "Yes. And then we go on with a second part that is rather long, really.";
-        let cues = line_cues(text, 0, 60, 25);
+        let cues = line_cues(text, 0, 60, crate::fps::Fps::whole(25));
         assert!(
             cues.iter().all(|c| c.end_ms - c.start_ms >= 700),
             "{cues:?}"
@@ -345,7 +345,7 @@ mod tests {
     fn a_scene_places_each_line_on_its_frames() {
         let texts = ["One.".to_string(), String::new(), "Three.".to_string()];
         // 25 fps, clips of 30, 10 and 20 frames, 0.4 s (10 frames) between lines.
-        let cues = scene_cues(&texts, &[30, 10, 20], 0.4, 25);
+        let cues = scene_cues(&texts, &[30, 10, 20], 0.4, crate::fps::Fps::whole(25));
         let starts: Vec<u64> = cues.iter().map(|c| c.start_ms).collect();
         assert_eq!(starts, [0, 2_400]);
         assert_eq!(cues[1].end_ms, 3_200);

@@ -31,7 +31,7 @@ use crate::media::{self, Audio};
 use crate::process::{self, ProgramRun};
 use crate::sources::SourceHashes;
 use crate::stage::lipsync::{self, AvatarFrames, CLIP_CRF};
-use crate::stage::{speech, voice};
+use crate::stage::{face_track, speech, voice};
 
 /// Silence kept at each side of a join when a long line's pieces are rejoined.
 const JOIN_SILENCE_SECONDS: f64 = 0.15;
@@ -271,7 +271,23 @@ impl CommandJob {
         let audio_file = inputs.join("speech.wav");
         std::fs::copy(&speech, &audio_file).map_err(|e| Error::io("cannot copy", &speech, e))?;
         values.insert("audio".into(), path_string(&audio_file));
-        values.insert("face".into(), path_string(&avatar.source.abs));
+        // A photo stored sideways (EXIF orientation) is given to the program upright, as
+        // the face track saw it: many programs ignore the tag.
+        // A large one, the face track's scaled copy (`face_track::WORKING`), already upright.
+        let track = job.file(lipsync::FACE_TRACK, face_track::OUTPUT)?;
+        let working = track.with_file_name(face_track::WORKING);
+        let upright = match avatar.kind {
+            AvatarKind::Image if working.exists() => working,
+            AvatarKind::Image if !media::upright_filter(&avatar.source.abs).is_empty() => {
+                let copy = inputs.join("face-upright.png");
+                media::write_upright_png(&avatar.source.abs, &copy).map_err(|detail| {
+                    media::invalid(&format!("the avatar of {}", job.name), detail)
+                })?;
+                copy
+            }
+            _ => avatar.source.abs.clone(),
+        };
+        values.insert("face".into(), path_string(&upright));
         let uses = |name: &str| uses(&self.args, name);
         let ffmpeg = |args: &[&str], output: &Path| {
             let mut command = Command::new("ffmpeg");
@@ -282,7 +298,7 @@ impl CommandJob {
             let deadline = process::deadline(60.0 + 10.0 * audio.seconds());
             process::run(&mut command, job.name, deadline).map(|_| ())
         };
-        let source = path_string(&avatar.source.abs);
+        let source = path_string(&upright);
         match avatar.kind {
             AvatarKind::Image => {
                 values.insert("image".into(), source.clone());
@@ -513,7 +529,7 @@ impl CommandJob {
         } else {
             probe.format_seconds
         };
-        let frame = 1.0 / avatar.fps as f64;
+        let frame = 1.0 / avatar.fps.as_f64();
         let source_frame = if video.fps > 0.0 {
             1.0 / video.fps
         } else {

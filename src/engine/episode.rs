@@ -20,11 +20,13 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use super::{Engine, Made, Step, Task};
 use crate::error::{Error, Result};
+use crate::fps::Fps;
 use crate::loudness::{self, Audio};
 use crate::manifest::{Bookend, SourceFile, Transition};
 use crate::media;
@@ -146,9 +148,11 @@ impl Engine for EpisodeMux {
             command.args(["-hide_banner", "-nostdin", "-y"]);
             for input in &inputs {
                 if let Some(seconds) = input.still {
-                    // One picture repeated at the episode's rate for its seconds.
+                    // One picture repeated at the episode's rate for its seconds, turned
+                    // upright by the video graph (never by ffmpeg on its own).
                     command
-                        .args(["-framerate", &fps.to_string(), "-loop", "1", "-t"])
+                        .args(["-noautorotate", "-framerate", &fps.to_string()])
+                        .args(["-loop", "1", "-t"])
                         .arg(seconds.to_string());
                 }
                 command.arg("-i").arg(&input.file);
@@ -158,12 +162,15 @@ impl Engine for EpisodeMux {
             }
             command
         };
-        let music = self.music.as_ref().map(|_| inputs.len());
-        let next = inputs.len() + usize::from(music.is_some());
-        let audio_graph = self.audio_graph(&inputs, &info, music);
-        let seconds = info.frames as f64 / f64::from(fps);
+        let seconds = fps.seconds(info.frames);
         let pixels = f64::from(width * height) / (1280.0 * 720.0);
         let deadline = process::deadline(60.0 + 10.0 * seconds * pixels.max(1.0));
+        let music = match &self.music {
+            Some(file) => Some((inputs.len(), self.bed_gain(job.name, file, deadline)?)),
+            None => None,
+        };
+        let next = inputs.len() + usize::from(music.is_some());
+        let audio_graph = self.audio_graph(&inputs, &info, music);
         // Loudness, two-pass, like a scene's: the parts' sound and the bed are measured as
         // mixed, since the bed and the intro change the whole's loudness.
         let audio = Audio {
@@ -245,16 +252,41 @@ impl Engine for EpisodeMux {
 
 impl EpisodeMux {
     /// Frames (and, halved, seconds) of a fade's half at each join; none for a cut.
-    fn fade_frames(&self, fps: u32) -> usize {
+    fn fade_frames(&self, fps: Fps) -> usize {
         match self.transition {
             Transition::Cut => 0,
-            Transition::Fade => (self.transition_seconds * f64::from(fps) / 2.0).round() as usize,
+            Transition::Fade => fps.frames_in(self.transition_seconds / 2.0),
         }
     }
 
-    /// Each part's sound laid into its samples, concatenated, the music ducked under it;
-    /// ends in `[aout]`.
-    fn audio_graph(&self, inputs: &[Input], info: &Info, music: Option<usize>) -> String {
+    /// The gain (dB) that puts the music bed `file` at `music_volume` LU relative to the
+    /// speech's loudness target: the bed is measured as it is (loudnorm's first pass over
+    /// the whole file, which is what loops), so a quiet bed is raised and a loud one
+    /// lowered. A silent bed gets none.
+    fn bed_gain(&self, artifact: &str, file: &SourceFile, deadline: Duration) -> Result<f64> {
+        let command = || {
+            let mut command = Command::new("ffmpeg");
+            command
+                .args(["-hide_banner", "-nostdin", "-y", "-i"])
+                .arg(&file.abs);
+            command
+        };
+        let graph = format!("[0:a]aresample={AUDIO_RATE}[bed]");
+        let bed = Audio {
+            command: &command,
+            graph: &graph,
+            label: "[bed]",
+            samples: 0,
+        };
+        let measured = loudness::measure(artifact, &bed, &self.loudness, deadline)?;
+        Ok(measured.map_or(0.0, |bed| {
+            bed_gain(bed.input_i, self.loudness.integrated, self.music_volume)
+        }))
+    }
+
+    /// Each part's sound laid into its samples, concatenated, the music (input `.0`, at
+    /// gain `.1` dB) ducked under it; ends in `[aout]`.
+    fn audio_graph(&self, inputs: &[Input], info: &Info, music: Option<(usize, f64)>) -> String {
         let fade = self.fade_frames(info.fps);
         let last = inputs.len() - 1;
         let mut graph = String::new();
@@ -287,13 +319,12 @@ impl EpisodeMux {
         let total = info.sample_at(info.frames);
         match music {
             None => graph.push_str(&format!("{concat}concat=n={n}:v=0:a=1,anull[{AUDIO_OUT}]")),
-            Some(m) => graph.push_str(&format!(
+            Some((m, gain)) => graph.push_str(&format!(
                 "{concat}concat=n={n}:v=0:a=1,asplit=2[speech][key];\
                  [{m}:a]aresample={AUDIO_RATE},aformat=sample_fmts=fltp:channel_layouts=stereo,\
-                 atrim=end_sample={total},volume={volume}dB[bed];\
+                 atrim=end_sample={total},volume={gain:.2}dB[bed];\
                  [bed][key]sidechaincompress={DUCK}[ducked];\
                  [speech][ducked]amix=inputs=2:duration=first:normalize=0[{AUDIO_OUT}]",
-                volume = self.music_volume,
             )),
         }
         graph
@@ -307,13 +338,18 @@ impl EpisodeMux {
         let last = inputs.len() - 1;
         let mut graph = String::new();
         let mut concat = String::new();
-        for (i, part) in info.parts.iter().enumerate() {
+        for (i, (part, input)) in info.parts.iter().zip(inputs).enumerate() {
             let frames = part.frames;
+            let upright = match input.still {
+                Some(_) => media::upright_filter(&input.file),
+                None => "",
+            };
             graph.push_str(&format!(
-                "[{i}:v]fps={fps},scale=w={w}:h={h}:force_original_aspect_ratio=decrease:\
+                "[{i}:v]{upright}fps={fps},scale=w={w}:h={h}:force_original_aspect_ratio=decrease:\
                  force_divisible_by=2,pad={w}:{h}:(ow-iw)/2:(oh-ih)/2:color=black,setsar=1,\
                  format=yuv420p,tpad=stop_mode=clone:stop={frames},trim=end_frame={frames},\
-                 settb=1/{fps},setpts=N"
+                 settb={tb},setpts=N",
+                tb = fps.time_base()
             ));
             let fade = fade.min(frames / 2);
             if fade > 0 && i > 0 {
@@ -326,8 +362,9 @@ impl EpisodeMux {
             concat.push_str(&format!("[v{i}]"));
         }
         graph.push_str(&format!(
-            "{concat}concat=n={}:v=1:a=0,settb=1/{fps},setpts=N[outv]",
-            inputs.len()
+            "{concat}concat=n={}:v=1:a=0,settb={},setpts=N[outv]",
+            inputs.len(),
+            fps.time_base()
         ));
         graph
     }
@@ -365,9 +402,16 @@ impl EpisodeMux {
     }
 }
 
+/// The gain (dB) that brings a bed measured at `bed` LUFS to `relative` LU from `speech`
+/// LUFS: where it sits in the pauses, before the whole mix is normalised (which moves
+/// speech and bed together, by the little the bed adds to the speech's loudness).
+fn bed_gain(bed: f64, speech: f64, relative: f64) -> f64 {
+    speech + relative - bed
+}
+
 /// As many whole frames at `fps` as `seconds` last (at least one).
-fn whole_frames(seconds: f64, fps: u32) -> usize {
-    ((seconds * f64::from(fps)).round() as usize).max(1)
+fn whole_frames(seconds: f64, fps: Fps) -> usize {
+    fps.frames_in(seconds).max(1)
 }
 
 fn read_info(job: &Task, path: &Path) -> Result<scene::Info> {

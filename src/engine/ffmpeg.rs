@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Engine, Made, Step, Task};
 use crate::error::Result;
+use crate::fps::Fps;
 use crate::framing::{self, Framing};
 use crate::loudness::{self, Audio};
 use crate::manifest::{Background, BurnedCaptions};
@@ -44,7 +45,7 @@ pub struct SceneMux {
     /// How many lines; line `i`'s clip and speech are the job's inputs `scene::line_inputs(i)`.
     pub lines: usize,
     pub background: Background,
-    pub fps: u32,
+    pub fps: Fps,
     pub width: u32,
     pub height: u32,
     pub pause: f64,
@@ -74,15 +75,19 @@ impl Engine for SceneMux {
             let speech = job.file(&speech_name, speech::OUTPUT)?;
             let audio = media::read_wav(&speech)
                 .map_err(|detail| media::invalid(&format!("the speech of {}", job.name), detail))?;
-            lines.push((clip, speech, lipsync::frame_count(&audio, self.fps)));
+            let short = audio.samples.len() < SHORT_SPEECH;
+            lines.push((clip, speech, lipsync::frame_count(&audio, self.fps), short));
         }
         let clip_frames: Vec<usize> = lines.iter().map(|line| line.2).collect();
         let timeline = Timeline::new(&clip_frames, self.pause, self.fps);
 
         let (w, h, fps) = (self.width, self.height, self.fps);
+        let tb = fps.time_base();
         let total_frames = timeline.frames;
         let mut command = Command::new("ffmpeg");
         command.args(["-hide_banner", "-nostdin", "-loglevel", "error", "-y"]);
+        // A photo's EXIF orientation, applied as the face track and the clips apply it.
+        let mut upright = "";
         match &self.background {
             Background::Colour([r, g, b]) => command.args([
                 "-f",
@@ -90,9 +95,19 @@ impl Engine for SceneMux {
                 "-i",
                 &format!("color=c=0x{r:02x}{g:02x}{b:02x}:s={w}x{h}:r={fps}"),
             ]),
-            Background::Image(file) => command
-                .args(["-loop", "1", "-framerate", &fps.to_string(), "-i"])
-                .arg(&file.abs),
+            Background::Image(file) => {
+                upright = media::upright_filter(&file.abs);
+                command
+                    .args([
+                        "-noautorotate",
+                        "-loop",
+                        "1",
+                        "-framerate",
+                        &fps.to_string(),
+                    ])
+                    .arg("-i")
+                    .arg(&file.abs)
+            }
         };
 
         // Every video stream is renumbered to frame indices (time base 1/fps, pts = N)
@@ -100,8 +115,8 @@ impl Engine for SceneMux {
         // that lands a microsecond before the background's would be merged with its
         // neighbour. The background is cut to the scene's exact frames.
         let mut graph = format!(
-            "[0:v]trim=end_frame={total_frames},scale={w}:{h}:force_original_aspect_ratio=increase,\
-             crop={w}:{h},setsar=1,settb=1/{fps},setpts=N[bg];"
+            "[0:v]{upright}trim=end_frame={total_frames},scale={w}:{h}:force_original_aspect_ratio=increase,\
+             crop={w}:{h},setsar=1,settb={tb},setpts=N[bg];"
         );
         let mut concat_inputs = String::new();
         // Each clip fitted by its own size (ffmpeg reads it: nothing is probed here).
@@ -109,14 +124,14 @@ impl Engine for SceneMux {
             "scale=w={w}:h={h}:force_original_aspect_ratio=decrease:force_divisible_by=2,\
              setsar=1,format=yuva420p,pad={w}:{h}:(ow-iw)/2:(oh-ih)/2:color=black@0"
         );
-        for (i, ((clip, speech, _), slot)) in lines.iter().zip(&timeline.slots).enumerate() {
+        for (i, ((clip, speech, _, short), slot)) in lines.iter().zip(&timeline.slots).enumerate() {
             command.arg("-i").arg(clip).arg("-i").arg(speech);
             let fit = self.framed(job, i, &fit)?;
             let (v, a) = (2 * i + 1, 2 * i + 2);
             let (pause, samples) = (slot.pause_frames, slot.samples);
             graph.push_str(&format!(
-                "[{v}:v]{fit},tpad=stop_mode=clone:stop={pause},settb=1/{fps},setpts=N[v{i}];{}",
-                slot_audio(a, i, samples),
+                "[{v}:v]{fit},tpad=stop_mode=clone:stop={pause},settb={tb},setpts=N[v{i}];{}",
+                slot_audio(a, i, samples, *short),
             ));
             concat_inputs.push_str(&format!("[v{i}][a{i}]"));
         }
@@ -132,12 +147,12 @@ impl Engine for SceneMux {
         };
         graph.push_str(&format!(
             "{concat_inputs}concat=n={n}:v=1:a=1[cv][ca];\
-             [cv]settb=1/{fps},setpts=N[faces];\
+             [cv]settb={tb},setpts=N[faces];\
              [bg][faces]overlay=eof_action=endall{burn},format=yuv420p[outv]",
             n = self.lines,
         ));
         // Encoding takes a fraction of real time here; ten times it, per 720p of frame.
-        let seconds = total_frames as f64 / self.fps as f64;
+        let seconds = fps.seconds(total_frames);
         let pixels = (self.width * self.height) as f64 / (1280.0 * 720.0);
         let deadline = process::deadline(60.0 + 10.0 * seconds * pixels.max(1.0));
 
@@ -154,8 +169,8 @@ impl Engine for SceneMux {
         };
         let mut audio_graph = String::new();
         let mut audio_inputs = String::new();
-        for (i, slot) in timeline.slots.iter().enumerate() {
-            audio_graph.push_str(&slot_audio(i, i, slot.samples));
+        for (i, (slot, line)) in timeline.slots.iter().zip(&lines).enumerate() {
+            audio_graph.push_str(&slot_audio(i, i, slot.samples, line.3));
             audio_inputs.push_str(&format!("[a{i}]"));
         }
         audio_graph.push_str(&format!(
@@ -242,9 +257,11 @@ impl SceneMux {
         let aspect = f64::from(w) / f64::from(h);
         let c = framing::face_crop(track.width, track.height, &face, aspect, size, headroom);
         // Six decimals: a thousandth of a pixel of a 7680 px picture; never past the edge.
+        // At least 2 pixels a side: a frame of 7680×16 asks for a crop a fraction of a
+        // pixel tall (ffmpeg keeps the crop inside the picture).
         let f = |v: f64| format!("{:.6}", v.clamp(0.0, 1.0));
         Ok(format!(
-            "crop=w=iw*{}:h=ih*{}:x=iw*{}:y=ih*{},{cover}",
+            "crop=w='max(2,iw*{})':h='max(2,ih*{})':x=iw*{}:y=ih*{},{cover}",
             f(c.w),
             f(c.h),
             f(c.x),
@@ -253,12 +270,39 @@ impl SceneMux {
     }
 }
 
+/// A speech of fewer samples than this is padded with silence before it is resampled.
+const SHORT_SPEECH: usize = 1024;
+
 /// Line `i`'s speech (input `input`) resampled and padded with silence to its slot's samples:
 /// `[a{i}]`. The mux and the loudness passes share it, so both hear the same audio.
-fn slot_audio(input: usize, i: usize, samples: u64) -> String {
+///
+/// A `short` speech (under [`SHORT_SPEECH`] samples) is padded at its own rate first: the
+/// resampler holds back its first few dozen samples, and a line shorter than that (a
+/// 16-sample recording) reached `concat` as an empty stream, which fails the whole graph
+/// ("Invalid data found when processing input", loudnorm measuring `-inf`). Longer speech
+/// is resampled as it always was, so its scenes' audio is unchanged.
+fn slot_audio(input: usize, i: usize, samples: u64, short: bool) -> String {
+    let pad = if short {
+        format!("apad=pad_len={SHORT_SPEECH},")
+    } else {
+        String::new()
+    };
     format!(
-        "[{input}:a]aresample={AUDIO_RATE},aformat=sample_fmts=fltp:channel_layouts=mono,\
+        "[{input}:a]{pad}aresample={AUDIO_RATE},aformat=sample_fmts=fltp:channel_layouts=mono,\
          apad=whole_len={samples},atrim=end_sample={samples}[a{i}];"
+    )
+}
+
+/// The contact sheet's thumbnails: [`THUMB_WIDTH`] wide, except where a frame's shape
+/// would make one absurd — a frame over 4 times as tall as wide gets a thumbnail
+/// 4 × [`THUMB_WIDTH`] tall (not 115 200 px: JPEG stops at 65 500), one over 120 times as
+/// wide as tall a thumbnail 2 px tall (not 0).
+fn thumb_scale() -> String {
+    let t = THUMB_WIDTH;
+    let (tall, wide) = (format!("gt(ih*{t},iw*{})", 4 * t), "gt(iw,ih*120)");
+    format!(
+        "scale=w='if({tall},-2,if({wide},-2,{t}))':h='if({tall},{},if({wide},2,-2))'",
+        4 * t
     )
 }
 
@@ -277,9 +321,10 @@ fn stills(artifact: &str, dir: &Path, info: &Info, pixels: f64) -> Result<()> {
     let graph = format!(
         "[0:v]split=2[p][s];\
          [p]select='{}',scale='min({POSTER_WIDTH},iw)':-2,setsar=1[poster];\
-         [s]select='{}',scale={THUMB_WIDTH}:-2,setsar=1,tile={columns}x{rows}:padding=4:margin=4[sheet]",
+         [s]select='{}',{},setsar=1,tile={columns}x{rows}:padding=4:margin=4[sheet]",
         pick(&poster),
         pick(&sheet),
+        thumb_scale(),
     );
     let mut command = Command::new("ffmpeg");
     command

@@ -21,7 +21,8 @@ use crate::error::{Error, Result};
 use crate::face::facemesh::{self, OUT_LEN};
 use crate::frame::{FaceBox, Frame};
 use crate::manifest::{AvatarKind, SourceFile};
-use crate::stage::face_track::{self, Track, CROP, OUTPUT};
+use crate::media;
+use crate::stage::face_track::{self, Track, CROP, OUTPUT, WORKING};
 
 /// The face-track engine: the detector on every avatar frame, then the landmark model when
 /// render has one.
@@ -31,6 +32,9 @@ pub struct Rustface {
     pub kind: AvatarKind,
     #[serde(default)]
     pub landmarks: Option<LandmarkModel>,
+    /// A large still avatar is worked at this longest side (`face_track::work_side`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub work_side: Option<u32>,
 }
 
 /// The landmark model a face track runs (`face_model.rs` found it).
@@ -63,7 +67,15 @@ impl Engine for Rustface {
     }
 
     fn run(&self, _job: &Task, dir: &Path) -> Result<Step> {
-        let (frames, fps) = face_track::load_frames(&self.source, self.kind)?;
+        let (frames, fps) = face_track::load_frames(&self.source, self.kind, self.work_side)?;
+        // The scaled copy every clip is made from, so none decodes the large original.
+        let working = self.work_side.is_some() && self.kind == AvatarKind::Image;
+        if working {
+            let path = dir.join(WORKING);
+            media::write_png(&frames[0], &path).map_err(|detail| {
+                Error::Other(format!("cannot write {}: {detail}", path.display()))
+            })?;
+        }
         let boxes = track(&frames).map_err(|no_face| Error::NoFace {
             file: self.source.rel.clone(),
             frame: no_face.frame,
@@ -78,7 +90,12 @@ impl Engine for Rustface {
         save_crop(&frames[0], &track.boxes[0], &dir.join(CROP))?;
         let Some(model) = &self.landmarks else {
             face_track::write_track(&dir.join(OUTPUT), &track)?;
-            return Ok(Step::Done(Made::cpu(&[OUTPUT, CROP])));
+            let outputs: &[&str] = if working {
+                &[OUTPUT, CROP, WORKING]
+            } else {
+                &[OUTPUT, CROP]
+            };
+            return Ok(Step::Done(Made::cpu(outputs)));
         };
         check_pin(model)?;
         let context = facemesh::context_inputs(&frames, &track.boxes);
@@ -110,8 +127,12 @@ impl Engine for Rustface {
             let path = dir.join(scratch);
             std::fs::remove_file(&path).map_err(|e| Error::io("cannot remove", &path, e))?;
         }
+        let mut outputs = vec![OUTPUT.to_string(), CROP.to_string()];
+        if dir.join(WORKING).exists() {
+            outputs.push(WORKING.to_string());
+        }
         Ok(Made {
-            outputs: vec![OUTPUT.to_string(), CROP.to_string()],
+            outputs,
             device: done.device,
             precision: done.precision,
             batch_size: done.batch_size,

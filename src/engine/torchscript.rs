@@ -117,7 +117,7 @@ impl Engine for Torchscript {
         } = job.clip_inputs(&self.avatar)?;
         let samples = mel::resample(&audio.samples, audio.sample_rate, mel::SAMPLE_RATE);
         let spectrogram = mel::wav2lip_mel(&samples);
-        let mel_input: Vec<f32> = mel::mel_chunks(&spectrogram, self.avatar.fps as f64, count)
+        let mel_input: Vec<f32> = mel::mel_chunks(&spectrogram, self.avatar.fps.as_f64(), count)
             .into_iter()
             .flatten()
             .collect();

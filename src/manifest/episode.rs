@@ -34,7 +34,8 @@ pub const STILL_SECONDS: f64 = 3.0;
 /// The files an intro or outro is read as a still picture from (by their extension, as
 /// the avatars' images are PNG or JPEG).
 const STILL_EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
-/// The music bed's level in pauses, in dB; under speech it is ducked further.
+/// The music bed's level in pauses, in LU relative to the speech's loudness target (the bed
+/// is measured first: `engine/episode.rs`); under speech it is ducked further.
 pub const MUSIC_VOLUME: f64 = -20.0;
 
 /// A project's episode, resolved.
@@ -52,7 +53,7 @@ pub struct Episode {
     pub transition_seconds: f64,
     /// Any audio ffmpeg reads, looped to the episode's length.
     pub music: Option<SourceFile>,
-    /// The bed's level in pauses, in dB.
+    /// The bed's level in pauses, in LU relative to the speech's loudness target.
     pub music_volume: f64,
 }
 
@@ -248,7 +249,7 @@ pub(crate) fn parse(
         "`music_volume`",
         (-60.0..=0.0, " dB"),
         MUSIC_VOLUME,
-        "the music's level in pauses, in dB (it is ducked further under speech), e.g. -20",
+        "the music's level in pauses, in dB relative to the speech's loudness (it is ducked further under speech), e.g. -20",
     );
     if errors.len() != before {
         // In the order of the file, whichever key was read first.

@@ -473,7 +473,7 @@ pub struct Scene {
     pub name: String,
     pub avatar: String,
     pub background: Background,
-    pub fps: u32,
+    pub fps: crate::fps::Fps,
     pub width: u32,
     pub height: u32,
     /// Seconds of silence between consecutive lines.
@@ -679,7 +679,7 @@ script = "scripts/interview.txt"
         assert_eq!(intro.avatar, "astronaut");
         assert_eq!(intro.background, Background::Colour([0x1e, 0x24, 0x30]));
         let shape = |s: &Scene| (s.fps, s.width, s.height, s.pause);
-        assert_eq!(shape(intro), (25, 1280, 720, 0.4));
+        assert_eq!(shape(intro), (crate::fps::Fps::whole(25), 1280, 720, 0.4));
         let applause = SourceFile {
             rel: "assets/applause.wav".into(),
             abs: m.root.join("assets/applause.wav"),
@@ -701,7 +701,10 @@ script = "scripts/interview.txt"
 
         let interview = &demo.scenes[1];
         assert_eq!(interview.background, Background::Colour([0, 0, 0]));
-        assert_eq!(shape(interview), (25, 640, 360, 0.5));
+        assert_eq!(
+            shape(interview),
+            (crate::fps::Fps::whole(25), 640, 360, 0.5)
+        );
         assert_eq!(
             interview.lines,
             [

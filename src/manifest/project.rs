@@ -1061,10 +1061,50 @@ mod tests {
 
     #[test]
     fn wrong_types_are_explained() {
-        let f = demo("[[scene]]\nname = \"intro\"\nfps = \"25\"\nlines = [\"Hi\", 3]\n");
+        let f = demo("[[scene]]\nname = \"intro\"\nfps = [25]\nlines = [\"Hi\", 3]\n");
         assert_errors(&f.errors(), &[
-            "projects/demo/project.toml:3:7: invalid type: string \"25\", expected an integer",
+            "projects/demo/project.toml:3:7: `fps` must be a number or a string \"N/D\", not an array | 29.97 or 59.94",
             "projects/demo/project.toml:4:16: invalid type: integer `3`, expected a string, or a table such as { text = \"...\", voice = \"guest\" }",
+        ]);
+    }
+
+    #[test]
+    fn frame_rates_are_exact_fractions() {
+        use crate::fps::Fps;
+        let scene = |name: &str, fps: &str| {
+            format!("[[scene]]\nname = \"{name}\"\nfps = {fps}\nlines = [\"Hi\"]\n\n")
+        };
+        let rates = [
+            ("a", "29.97", Fps::ntsc(30)),
+            ("b", "59.94", Fps::ntsc(60)),
+            ("c", "23.976", Fps::ntsc(24)),
+            ("d", "\"30000/1001\"", Fps::ntsc(30)),
+            ("e", "\"25\"", Fps::whole(25)),
+            ("f", "30.0", Fps::whole(30)),
+            ("g", "\"25/2\"", Fps::new(25, 2).unwrap()),
+        ];
+        let text: String = rates.iter().map(|(n, v, _)| scene(n, v)).collect();
+        let l = demo(&text).load();
+        assert!(l.errors.is_empty(), "{}", show(&l.errors));
+        let got: Vec<Fps> = l.manifest.projects[0]
+            .scenes
+            .iter()
+            .map(|s| s.fps)
+            .collect();
+        let want: Vec<Fps> = rates.iter().map(|r| r.2).collect();
+        assert_eq!(got, want);
+        let bad = [
+            ("a", "29.5"),
+            ("b", "\"30000/0\""),
+            ("c", "\"1/2\""),
+            ("d", "\"fast\""),
+        ];
+        let text: String = bad.iter().map(|(n, v)| scene(n, v)).collect();
+        assert_errors(&demo(&text).errors(), &[
+            "projects/demo/project.toml:3:7: `fps` = 29.5 is not a frame rate render can hold exactly | fps = \"29500/1000\"",
+            "projects/demo/project.toml:8:7: `30000/0` is not a frame rate | e.g. \"30000/1001\"",
+            "projects/demo/project.toml:13:7: `fps` must be between 1 and 120, not 1/2 | 29.97 or 59.94",
+            "projects/demo/project.toml:18:7: `fast` is not a frame rate | a whole number",
         ]);
     }
 
@@ -1225,7 +1265,10 @@ script = "scripts/s.txt"
         let l = f.load();
         assert!(l.errors.is_empty(), "{}", show(&l.errors));
         let s = &l.manifest.projects[0].scenes[0];
-        assert_eq!((s.fps, s.width, s.height, s.pause), (30, 640, 360, 1.0));
+        assert_eq!(
+            (s.fps, s.width, s.height, s.pause),
+            (crate::fps::Fps::whole(30), 640, 360, 1.0)
+        );
         match &s.background {
             Background::Image(file) => assert_eq!(file.rel, "backgrounds/stars.jpg"),
             other => panic!("{other:?}"),

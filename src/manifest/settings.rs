@@ -40,7 +40,8 @@ pub(crate) struct RawSettings {
     pub avatar: Option<Spanned<String>>,
     voice: Option<Spanned<String>>,
     background: Option<Spanned<String>>,
-    fps: Option<Spanned<i64>>,
+    /// A number or `"N/D"`: read by [`Fps::parse`].
+    fps: Option<Spanned<toml::Value>>,
     size: Option<Spanned<Vec<Spanned<i64>>>>,
     pause: Option<Spanned<f64>>,
     framing: Option<Spanned<String>>,

@@ -80,16 +80,92 @@ pub(crate) fn in_range<T: PartialOrd + Display + Copy>(
     Err(doc.err(v.span(), message, "out of range", help))
 }
 
-/// Frames per second, 1..=120.
+/// Frames per second, from 1 to 120: a whole number, 23.976, 29.97, 59.94 or 119.88 (the
+/// NTSC rates, exactly `N×1000/1001`), or a string `"N/D"` (`"30000/1001"`), held as the
+/// exact fraction (`crate::fps`).
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) struct Fps(pub u32);
+pub(crate) struct Fps(pub crate::fps::Fps);
+
+/// What a float `fps` may be besides a whole number: the NTSC rates, as people write them.
+const NTSC: [(f64, u32); 7] = [
+    (23.976, 24),
+    (23.98, 24),
+    (29.97, 30),
+    (47.952, 48),
+    (47.95, 48),
+    (59.94, 60),
+    (119.88, 120),
+];
 
 impl Fps {
-    pub const DEFAULT: Fps = Fps(25);
+    pub const DEFAULT: Fps = Fps(crate::fps::Fps::whole(25));
 
-    pub fn parse(doc: &Doc, v: &Spanned<i64>) -> Result<Self, ConfigError> {
-        let help = "frames per second, e.g. 25 or 30";
-        in_range(doc, v, "`fps`", (1..=120, ""), help).map(|n| Fps(n as u32))
+    const HELP: &'static str = "frames per second from 1 to 120: a whole number (e.g. 25 or 30), \
+        29.97 or 59.94 (exactly 30000/1001 and 60000/1001), or a fraction as a string, \
+        e.g. \"30000/1001\"";
+
+    pub fn parse(doc: &Doc, v: &Spanned<toml::Value>) -> Result<Self, ConfigError> {
+        use crate::fps::Fps as Rate;
+        let at = |message: String, label: &str, help: &str| doc.err(v.span(), message, label, help);
+        let err = |message: String, label: &str| at(message, label, Self::HELP);
+        let rate = match v.get_ref() {
+            toml::Value::Integer(n) => {
+                let n = Spanned::new(v.span(), *n);
+                let n = in_range(doc, &n, "`fps`", (1..=120, ""), Self::HELP)?;
+                return Ok(Fps(Rate::whole(n as u32)));
+            }
+            toml::Value::Float(x) if x.fract() == 0.0 && (1.0..=120.0).contains(x) => {
+                Rate::whole(*x as u32)
+            }
+            toml::Value::Float(x) => match NTSC.iter().find(|(v, _)| v == x) {
+                Some(&(_, n)) => Rate::ntsc(n),
+                None if !(1.0..=120.0).contains(x) => {
+                    let message = format!("`fps` must be between 1 and 120, not {x}");
+                    return Err(err(message, "out of range"));
+                }
+                None => {
+                    let message =
+                        format!("`fps` = {x} is not a frame rate render can hold exactly");
+                    let help = format!(
+                        "write a whole number, 23.976, 29.97, 59.94 or 119.88, or the exact \
+                         fraction as a string, e.g. fps = \"{}/1000\"",
+                        (x * 1000.0).round()
+                    );
+                    return Err(at(message, "not exact", &help));
+                }
+            },
+            toml::Value::String(s) => match s.parse::<Rate>() {
+                Ok(rate) => rate,
+                Err(()) => {
+                    let message = format!("`{s}` is not a frame rate");
+                    return Err(err(message, "not a frame rate"));
+                }
+            },
+            other => {
+                let message = format!(
+                    "`fps` must be a number or a string \"N/D\", not {} {}",
+                    if other.type_str() == "array" {
+                        "an"
+                    } else {
+                        "a"
+                    },
+                    other.type_str()
+                );
+                return Err(err(message, "not a frame rate"));
+            }
+        };
+        let (num, den) = (u64::from(rate.num()), u64::from(rate.den()));
+        if num < den || num > 120 * den {
+            let message = format!("`fps` must be between 1 and 120, not {rate}");
+            return Err(err(message, "out of range"));
+        }
+        if den > 1_000_000 {
+            let message = format!("`fps` = {rate} has too large a denominator");
+            let help = "a frame rate's fraction may have a denominator up to 1000000, \
+                e.g. \"30000/1001\"";
+            return Err(at(message, "too fine", help));
+        }
+        Ok(Fps(rate))
     }
 }
 

@@ -29,6 +29,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::Result;
+use crate::fps::Fps;
 use crate::key::{ArtifactKind, Key, KeySpec};
 use crate::media;
 
@@ -55,7 +56,7 @@ pub fn line_input(i: usize) -> String {
 
 /// The captions' key: each line's speech (its duration places the cues) and text, in
 /// script order, with the scene's fps and pause.
-pub fn key(lines: &[(Key, &str)], fps: u32, pause: f64) -> KeySpec {
+pub fn key(lines: &[(Key, &str)], fps: Fps, pause: f64) -> KeySpec {
     let mut spec = KeySpec::new(ArtifactKind::Captions, VERSION, "captions")
         .param("fps", fps)
         .param("pause", pause);

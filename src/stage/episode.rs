@@ -15,6 +15,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::Result;
+use crate::fps::Fps;
 use crate::key::{ArtifactKind, Key, KeySpec};
 use crate::manifest::{Bookend, Episode, Transition};
 use crate::sources::SourceHashes;
@@ -32,6 +33,9 @@ pub const OUTPUTS: [&str; 5] = [OUTPUT, POSTER, SRT, VTT, INFO];
 const VERSION: &str = "episode-1";
 /// The music bed's ducking: `sidechaincompress` keyed by the voices. A voice at -30 dBFS
 /// (RMS) is 30 dB over the threshold; at a ratio of 20 that takes some 28 dB off the bed.
+/// How `music_volume` is applied (`engine/episode.rs`): LU relative to the loudness
+/// target, the bed measured first.
+pub const MUSIC_LEVEL: &str = "relative-to-speech-1";
 pub const DUCK: &str = "threshold=0.001:ratio=20:attack=5:release=250:knee=1";
 
 /// What a file removed from `out/` (`file`, relative to the content folder) belonged to:
@@ -98,6 +102,9 @@ pub fn key(episode: &Episode, scenes: &[(Key, Key)], hashes: &SourceHashes) -> R
     if episode.music.is_some() {
         spec = spec
             .param("music_volume", episode.music_volume)
+            // The bed measured and set relative to the speech's loudness (not a gain on
+            // the file as it is): only the episodes with music change key.
+            .param("music_level", MUSIC_LEVEL)
             .param("duck", DUCK);
     }
     for (i, (scene, captions)) in scenes.iter().enumerate() {
@@ -110,7 +117,8 @@ pub fn key(episode: &Episode, scenes: &[(Key, Key)], hashes: &SourceHashes) -> R
 /// What an episode is, in frames: each part's first frame and length.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Info {
-    pub fps: u32,
+    /// A number, or `"N/D"` for a fractional rate (`crate::fps`).
+    pub fps: Fps,
     pub width: u32,
     pub height: u32,
     pub frames: usize,
@@ -126,7 +134,7 @@ pub struct PartInfo {
 }
 
 impl Info {
-    pub fn new(kinds: &[&str], frames: &[usize], fps: u32, width: u32, height: u32) -> Info {
+    pub fn new(kinds: &[&str], frames: &[usize], fps: Fps, width: u32, height: u32) -> Info {
         let mut start = 0;
         let parts = (kinds.iter().zip(frames))
             .map(|(kind, &frames)| {
@@ -151,20 +159,18 @@ impl Info {
     /// The audio sample at which `frame` starts, counted from the episode's start (as a
     /// scene's `Timeline` counts them, so no part drifts however many there are).
     pub fn sample_at(&self, frame: usize) -> u64 {
-        let (rate, fps) = (u64::from(AUDIO_RATE), u64::from(self.fps.max(1)));
-        (2 * frame as u64 * rate + fps) / (2 * fps)
+        self.fps.sample_at(frame, AUDIO_RATE)
     }
 
     /// Where `frame` starts, in whole milliseconds.
     pub fn ms_at(&self, frame: usize) -> u64 {
-        let fps = u64::from(self.fps.max(1));
-        (2 * frame as u64 * 1000 + fps) / (2 * fps)
+        self.fps.ms_at(frame)
     }
 }
 
 /// An episode must be H.264 + AAC with the planned frame count and matching durations.
 /// (A scene's check says exactly that.)
-pub fn check(artifact: &str, path: &Path, frames: usize, fps: u32) -> Result<()> {
+pub fn check(artifact: &str, path: &Path, frames: usize, fps: Fps) -> Result<()> {
     crate::stage::scene::check(artifact, path, frames, fps)
 }
 
@@ -174,7 +180,13 @@ mod tests {
 
     #[test]
     fn parts_follow_each_other_in_whole_frames() {
-        let info = Info::new(&["intro", "scene", "scene"], &[7, 30, 12], 12, 160, 90);
+        let info = Info::new(
+            &["intro", "scene", "scene"],
+            &[7, 30, 12],
+            crate::fps::Fps::whole(12),
+            160,
+            90,
+        );
         let starts: Vec<usize> = info.parts.iter().map(|p| p.start).collect();
         assert_eq!(starts, [0, 7, 37]);
         assert_eq!(info.frames, 49);

@@ -18,6 +18,9 @@ use crate::sources::SourceHashes;
 
 pub const OUTPUT: &str = "track.json";
 pub const CROP: &str = "face.png";
+/// A large still avatar scaled to what the frames that show it need ([`work_side`]): the
+/// picture the track measured and every clip is made from, decoded and scaled once.
+pub const WORKING: &str = "avatar.png";
 /// 2: the largest face is followed, not the highest-scoring one. 3: landmarks. 4: a still
 /// picture's box read at four scales.
 const VERSION: &str = "face-track-4";
@@ -55,11 +58,39 @@ pub struct LandmarkKey<'a> {
     pub precision: &'a str,
 }
 
-/// The avatar's face-track key (made by `engine`).
+/// The longest side of an avatar a frame whose longest side is `frame_side` needs: twice
+/// that (a fitted or filled picture has a source pixel per frame pixel with room to
+/// spare; face framing, cropping to half the picture, one). The same for every framing,
+/// so that changing a scene's framing re-makes the scene, not the face track.
+pub fn needed_side(frame_side: u32) -> u32 {
+    frame_side.saturating_mul(2)
+}
+
+/// The longest side a still avatar is worked at when the frames that show it need
+/// `needed` pixels ([`needed_side`], the largest over its scenes). None when the image is
+/// no larger (the avatar is used as it is, as before: its keys do not change) or is not a
+/// still picture. An 8192 px portrait on a 320×240 line is worked at 640 px: its clip
+/// costs what a 640 px portrait's does, not 160 times more.
+pub fn work_side(avatar: &Avatar, needed: u32) -> Option<u32> {
+    if avatar.kind != AvatarKind::Image {
+        return None;
+    }
+    let (width, height) = media::image_size(&avatar.source.abs)?;
+    let side = needed.max(MIN_WORK_SIDE);
+    (width.max(height) > side).then_some(side)
+}
+
+/// No avatar is worked smaller than this: the face detector needs a face of 40 px, and a
+/// portrait of up to 640 px (the demo's is 512) is always used as it is.
+const MIN_WORK_SIDE: u32 = 640;
+
+/// The avatar's face-track key (made by `engine`); `work_side` as [`work_side`] says, which
+/// enters the key only when the avatar is scaled.
 pub fn key(
     avatar: &Avatar,
     engine: &str,
     landmarks: Option<LandmarkKey>,
+    work_side: Option<u32>,
     hashes: &SourceHashes,
 ) -> Result<KeySpec> {
     let mut spec = KeySpec::new(ArtifactKind::FaceTrack, VERSION, engine).source(
@@ -67,6 +98,9 @@ pub fn key(
         &avatar.source.rel,
         hashes.hash(&avatar.source)?,
     );
+    if let Some(side) = work_side {
+        spec = spec.param("work-side", side);
+    }
     if let Some(landmarks) = landmarks {
         spec = spec
             .param("landmarks", landmarks.model)
@@ -76,8 +110,13 @@ pub fn key(
     Ok(spec)
 }
 
-/// The avatar's frames: one for an image, every frame for a video.
-pub fn load_frames(source: &SourceFile, kind: AvatarKind) -> Result<(Vec<Frame>, f64)> {
+/// The avatar's frames: one for an image (scaled to fit `work_side` when it is larger),
+/// every frame for a video.
+pub fn load_frames(
+    source: &SourceFile,
+    kind: AvatarKind,
+    work_side: Option<u32>,
+) -> Result<(Vec<Frame>, f64)> {
     let unreadable = |detail: String| Error::UnreadableMedia {
         file: source.rel.clone(),
         detail,
@@ -87,15 +126,53 @@ pub fn load_frames(source: &SourceFile, kind: AvatarKind) -> Result<(Vec<Frame>,
         },
     };
     match kind {
-        AvatarKind::Image => Ok((
-            vec![media::read_image(&source.abs).map_err(unreadable)?],
-            0.0,
-        )),
+        AvatarKind::Image => {
+            let frame = media::read_image(&source.abs).map_err(unreadable)?;
+            let longest = frame.width.max(frame.height);
+            let frame = match work_side {
+                Some(side) if longest > side => fitted(&frame, side),
+                _ => frame,
+            };
+            Ok((vec![frame], 0.0))
+        }
         AvatarKind::Video => {
             let video = media::read_video(&source.abs).map_err(unreadable)?;
             Ok((video.frames, video.fps))
         }
     }
+}
+
+/// `frame` scaled to `side` pixels on its longest side, its sides even (yuv420p).
+fn fitted(frame: &Frame, side: u32) -> Frame {
+    let scaled = frame.scaled(f64::from(side) / f64::from(frame.width.max(frame.height)));
+    let (width, height) = (scaled.width & !1, scaled.height & !1);
+    if (width, height) == (scaled.width, scaled.height) {
+        return scaled;
+    }
+    let mut even = Frame::new(width.max(2), height.max(2));
+    for y in 0..even.height.min(scaled.height) {
+        for x in 0..even.width.min(scaled.width) {
+            even.set_pixel(x, y, scaled.pixel(x, y));
+        }
+    }
+    even
+}
+
+/// The frames a clip is made from: the face track's working copy when it made one (read
+/// from `track`'s folder), else the avatar's own frames.
+pub fn clip_frames(
+    source: &SourceFile,
+    kind: AvatarKind,
+    track: &Path,
+) -> Result<(Vec<Frame>, f64)> {
+    let working = track.with_file_name(WORKING);
+    if kind == AvatarKind::Image && working.exists() {
+        let frame = media::read_image(&working).map_err(|detail| {
+            Error::Other(format!("cannot read {}: {detail}", working.display()))
+        })?;
+        return Ok((vec![frame], 0.0));
+    }
+    load_frames(source, kind, None)
 }
 
 /// Writes a track; read back with [`read_track`] before it may enter the cache.

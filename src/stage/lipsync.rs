@@ -10,6 +10,7 @@ use std::path::Path;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
+use crate::fps::Fps;
 use crate::frame::Frame;
 use crate::key::{ArtifactKind, Key, KeySpec};
 use crate::manifest::{Avatar, AvatarKind, SourceFile};
@@ -29,7 +30,7 @@ pub fn key(
     avatar: &Avatar,
     face_track: Key,
     speech: Key,
-    fps: u32,
+    fps: Fps,
     hashes: &SourceHashes,
 ) -> Result<KeySpec> {
     Ok(KeySpec::new(ArtifactKind::Clip, VERSION, &avatar.lipsync)
@@ -51,16 +52,15 @@ pub struct AvatarFrames {
     pub source: SourceFile,
     pub kind: AvatarKind,
     /// The clip's frame rate (the scene's).
-    pub fps: u32,
+    pub fps: Fps,
 }
 
 /// How many video frames cover a line's speech: the fewest whole frames that last at least
 /// as long (at least one). Counted in integers — samples × fps over the sample rate,
-/// rounded up — so every engine, the scene's mux and every check plan the same number.
-pub fn frame_count(speech: &Audio, fps: u32) -> usize {
-    let samples = speech.samples.len() as u64;
-    let rate = u64::from(speech.sample_rate.max(1));
-    (samples * u64::from(fps)).div_ceil(rate).max(1) as usize
+/// rounded up, with the rate's exact fraction — so every engine, the scene's mux and every
+/// check plan the same number.
+pub fn frame_count(speech: &Audio, fps: Fps) -> usize {
+    fps.frames_covering(speech.samples.len() as u64, speech.sample_rate)
 }
 
 /// Which avatar frame shows at clip frame `i`: the source plays forward then backward
@@ -70,13 +70,13 @@ pub fn source_frame(
     offset: usize,
     source_frames: usize,
     source_fps: f64,
-    fps: u32,
+    fps: Fps,
 ) -> usize {
     if source_frames <= 1 {
         return 0;
     }
     let period = 2 * (source_frames - 1);
-    let position = offset + (i as f64 * source_fps / fps as f64).floor() as usize;
+    let position = offset + (i as f64 * source_fps / fps.as_f64()).floor() as usize;
     let phase = position % period;
     if phase < source_frames {
         phase
@@ -103,8 +103,9 @@ impl AvatarFrames {
     pub fn inputs(&self, artifact: &str, key: Key, speech: &Path, track: &Path) -> Result<Inputs> {
         let audio = media::read_wav(speech)
             .map_err(|detail| media::invalid(&format!("the speech of {artifact}"), detail))?;
+        let track_path = track;
         let track = face_track::read_track(track)?;
-        let (frames, source_fps) = face_track::load_frames(&self.source, self.kind)?;
+        let (frames, source_fps) = face_track::clip_frames(&self.source, self.kind, track_path)?;
         if frames.len() != track.boxes.len() {
             return Err(Error::Other(format!(
                 "the face track of `{}` has {} frames but the avatar has {}",
@@ -176,11 +177,15 @@ mod tests {
 
     #[test]
     fn ping_pong_walks_forward_then_back() {
-        let walk: Vec<usize> = (0..8).map(|i| source_frame(i, 0, 4, 25.0, 25)).collect();
+        let walk: Vec<usize> = (0..8)
+            .map(|i| source_frame(i, 0, 4, 25.0, Fps::whole(25)))
+            .collect();
         assert_eq!(walk, [0, 1, 2, 3, 2, 1, 0, 1]);
-        let offset: Vec<usize> = (0..4).map(|i| source_frame(i, 2, 4, 25.0, 25)).collect();
+        let offset: Vec<usize> = (0..4)
+            .map(|i| source_frame(i, 2, 4, 25.0, Fps::whole(25)))
+            .collect();
         assert_eq!(offset, [2, 3, 2, 1]);
-        assert_eq!(source_frame(5, 3, 1, 0.0, 25), 0);
+        assert_eq!(source_frame(5, 3, 1, 0.0, Fps::whole(25)), 0);
     }
 
     fn speech(samples: usize, sample_rate: u32) -> Audio {
@@ -192,13 +197,13 @@ mod tests {
 
     #[test]
     fn frame_count_covers_the_speech() {
-        assert_eq!(frame_count(&speech(48_000, 48_000), 25), 25);
-        assert_eq!(frame_count(&speech(48_480, 48_000), 25), 26);
-        assert_eq!(frame_count(&speech(0, 48_000), 25), 1);
+        assert_eq!(frame_count(&speech(48_000, 48_000), Fps::whole(25)), 25);
+        assert_eq!(frame_count(&speech(48_480, 48_000), Fps::whole(25)), 26);
+        assert_eq!(frame_count(&speech(0, 48_000), Fps::whole(25)), 1);
         // One sample past a whole frame is one more frame, at any rate.
-        assert_eq!(frame_count(&speech(22_051, 22_050), 12), 13);
-        assert_eq!(frame_count(&speech(22_050, 22_050), 120), 120);
-        assert_eq!(frame_count(&speech(16_000, 16_000), 1), 1);
-        assert_eq!(frame_count(&speech(16_001, 16_000), 1), 2);
+        assert_eq!(frame_count(&speech(22_051, 22_050), Fps::whole(12)), 13);
+        assert_eq!(frame_count(&speech(22_050, 22_050), Fps::whole(120)), 120);
+        assert_eq!(frame_count(&speech(16_000, 16_000), Fps::whole(1)), 1);
+        assert_eq!(frame_count(&speech(16_001, 16_000), Fps::whole(1)), 2);
     }
 }

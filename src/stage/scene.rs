@@ -17,6 +17,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::Result;
+use crate::fps::Fps;
 use crate::framing::Framing;
 use crate::key::{ArtifactKind, Key, KeySpec};
 use crate::manifest::{Background, BurnedCaptions, Scene};
@@ -162,10 +163,9 @@ impl Timeline {
     /// A slot's audio ends at the sample nearest its last frame's end, counted from the
     /// scene's start, so the audio never drifts from the video by more than half a sample
     /// however many lines there are.
-    pub fn new(clip_frames: &[usize], pause: f64, fps: u32) -> Timeline {
-        let pause_frames = (pause * fps as f64).round() as usize;
-        let (rate, fps) = (u64::from(AUDIO_RATE), u64::from(fps.max(1)));
-        let sample_at = |frame: usize| (2 * frame as u64 * rate + fps) / (2 * fps);
+    pub fn new(clip_frames: &[usize], pause: f64, fps: Fps) -> Timeline {
+        let pause_frames = fps.frames_in(pause);
+        let sample_at = |frame: usize| fps.sample_at(frame, AUDIO_RATE);
         let last = clip_frames.len().saturating_sub(1);
         let mut frames = 0;
         let slots = (clip_frames.iter().enumerate())
@@ -187,7 +187,8 @@ impl Timeline {
 /// What a scene is, in frames: read by the build report (no video is opened for it).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Info {
-    pub fps: u32,
+    /// A number, or `"N/D"` for a fractional rate (`crate::fps`).
+    pub fps: Fps,
     pub width: u32,
     pub height: u32,
     pub frames: usize,
@@ -196,7 +197,7 @@ pub struct Info {
 }
 
 impl Info {
-    pub fn new(timeline: &Timeline, fps: u32, width: u32, height: u32) -> Info {
+    pub fn new(timeline: &Timeline, fps: Fps, width: u32, height: u32) -> Info {
         Info {
             fps,
             width,
@@ -209,7 +210,7 @@ impl Info {
     }
 
     pub fn seconds(&self) -> f64 {
-        self.frames as f64 / f64::from(self.fps.max(1))
+        self.fps.seconds(self.frames)
     }
 
     /// The frame in the middle of each line's slot.
@@ -262,7 +263,7 @@ fn file_name(path: &Path) -> String {
 
 /// A scene must be H.264 + stereo 48 kHz AAC with the planned frame count and matching
 /// durations.
-pub fn check(artifact: &str, path: &Path, frames: usize, fps: u32) -> Result<()> {
+pub fn check(artifact: &str, path: &Path, frames: usize, fps: Fps) -> Result<()> {
     let probe = media::probe_output(artifact, path)?;
     let video = probe
         .video
@@ -295,7 +296,7 @@ pub fn check(artifact: &str, path: &Path, frames: usize, fps: u32) -> Result<()>
             format!("expected {frames} frames, found {}", video.packets),
         ));
     }
-    if (video.seconds - audio.seconds).abs() > 1.0 / fps as f64 {
+    if (video.seconds - audio.seconds).abs() > 1.0 / fps.as_f64() {
         return Err(media::invalid(
             artifact,
             format!(
@@ -313,7 +314,7 @@ mod tests {
 
     #[test]
     fn slots_hold_whole_frames_and_the_pause_goes_between_lines() {
-        let timeline = Timeline::new(&[5, 14, 35], 0.4, 12);
+        let timeline = Timeline::new(&[5, 14, 35], 0.4, Fps::whole(12));
         let frames: Vec<(usize, usize)> = (timeline.slots.iter())
             .map(|s| (s.clip_frames, s.pause_frames))
             .collect();
@@ -337,14 +338,19 @@ mod tests {
 
     #[test]
     fn stills_come_from_the_middle_of_each_line() {
-        let timeline = Timeline::new(&[5, 14, 35], 0.4, 12);
-        let info = Info::new(&timeline, 12, 320, 180);
+        let timeline = Timeline::new(&[5, 14, 35], 0.4, Fps::whole(12));
+        let info = Info::new(&timeline, Fps::whole(12), 320, 180);
         assert_eq!(info.lines, [10, 19, 35]);
         assert_eq!(info.middles(), [5, 19, 46]);
         assert_eq!(info.sheet_frames(), info.middles());
         assert!((info.seconds() - 64.0 / 12.0).abs() < 1e-9);
         // A long scene: twelve frames, the first and the last line's among them.
-        let long = Info::new(&Timeline::new(&[10; 40], 0.0, 25), 25, 320, 180);
+        let long = Info::new(
+            &Timeline::new(&[10; 40], 0.0, Fps::whole(25)),
+            Fps::whole(25),
+            320,
+            180,
+        );
         let frames = long.sheet_frames();
         assert_eq!(frames.len(), SHEET_FRAMES);
         assert_eq!((frames[0], frames[11]), (5, 395));
@@ -352,10 +358,23 @@ mod tests {
     }
 
     #[test]
+    fn ntsc_slots_hold_their_exact_samples() {
+        // 29.97 fps: 30 frames last 1.001 s, 48 048 samples; the pause of 0.4 s is 12 frames.
+        let timeline = Timeline::new(&[30, 18], 0.4, Fps::ntsc(30));
+        let slots: Vec<(usize, usize, u64)> = (timeline.slots.iter())
+            .map(|s| (s.clip_frames, s.pause_frames, s.samples))
+            .collect();
+        assert_eq!(slots, [(30, 12, 67_267), (18, 0, 28_829)]);
+        assert_eq!(timeline.frames, 60);
+        // 60 frames at 30000/1001 are 2.002 s: 96 096 samples in all.
+        assert_eq!(67_267 + 28_829, 96_096);
+    }
+
+    #[test]
     fn audio_ends_with_the_last_frame_at_every_rate() {
         for fps in 1..=120 {
             let clips: Vec<usize> = (0..40).map(|i| 1 + (i * 7 + fps as usize) % 23).collect();
-            let timeline = Timeline::new(&clips, 0.37, fps);
+            let timeline = Timeline::new(&clips, 0.37, Fps::whole(fps));
             let samples: u64 = timeline.slots.iter().map(|s| s.samples).sum();
             // Summed per slot, the samples still end where the frames do (to the nearest
             // sample): nothing is truncated line after line.

@@ -31,6 +31,7 @@
 use std::path::Path;
 
 use crate::error::{Error, Result};
+use crate::fps::Fps;
 use crate::manifest::{BurnedCaptions, CaptionPosition};
 use crate::stage::captions::{self, Cue};
 
@@ -47,7 +48,7 @@ pub fn prepare(
     srt: &Path,
     font: &Path,
     style: &BurnedCaptions,
-    (width, height, fps): (u32, u32, u32),
+    (width, height, fps): (u32, u32, Fps),
 ) -> Result<String> {
     let fonts = dir.join(FOLDER).join("fonts");
     std::fs::create_dir_all(&fonts).map_err(|e| Error::io("cannot create", &fonts, e))?;
@@ -73,7 +74,7 @@ pub fn filter() -> String {
 pub fn script(
     cues: &[Cue],
     style: &BurnedCaptions,
-    (width, height, fps): (u32, u32, u32),
+    (width, height, fps): (u32, u32, Fps),
 ) -> String {
     let h = f64::from(height);
     let font_size = (style.size * h).round().max(1.0);
@@ -119,18 +120,18 @@ pub fn script(
 /// The cue time `ms` as an ASS time (`H:MM:SS.cc`): the centisecond nearest the middle
 /// between the frame `ms` rounds to and the one before (0 stays 0), at `fps`. libass then
 /// shows a cue from its first frame to its last, whichever way the frame's time is rounded.
-pub fn on_frames(ms: u64, fps: u32) -> String {
+pub fn on_frames(ms: u64, fps: Fps) -> String {
     let cs = centiseconds(ms, fps);
     let (h, m, s) = (cs / 360_000, cs / 6_000 % 60, cs / 100 % 60);
     format!("{h}:{m:02}:{s:02}.{:02}", cs % 100)
 }
 
 /// [`on_frames`]'s time, in centiseconds.
-fn centiseconds(ms: u64, fps: u32) -> u64 {
-    let fps = u64::from(fps.max(1));
-    match (ms * fps + 500) / 1000 {
+fn centiseconds(ms: u64, fps: Fps) -> u64 {
+    let (num, den) = (u64::from(fps.num()), u64::from(fps.den()));
+    match fps.frame_at_ms(ms) {
         0 => 0,
-        frame => ((2 * frame - 1) * 100 + fps) / (2 * fps),
+        frame => ((2 * frame - 1) * 100 * den + num) / (2 * num),
     }
 }
 
@@ -187,21 +188,21 @@ mod tests {
     fn cue_times_fall_between_frames() {
         // At 12 fps frame 29 starts at 2416.67 ms, which SubRip rounds to 2417 and libass
         // truncates to 2416: the cue must start before that, after frame 28 (2333 ms).
-        assert_eq!(on_frames(0, 12), "0:00:00.00");
-        assert_eq!(on_frames(1417, 12), "0:00:01.38");
-        assert_eq!(on_frames(2417, 12), "0:00:02.38");
+        assert_eq!(on_frames(0, Fps::whole(12)), "0:00:00.00");
+        assert_eq!(on_frames(1417, Fps::whole(12)), "0:00:01.38");
+        assert_eq!(on_frames(2417, Fps::whole(12)), "0:00:02.38");
         // 25 fps: frame 3 at 120 ms, however 3 × 0.04 × 1000 rounds.
-        assert_eq!(on_frames(120, 25), "0:00:00.10");
+        assert_eq!(on_frames(120, Fps::whole(25)), "0:00:00.10");
         // 60 fps: frame 61 at 1016.67 ms, frame 60 at 1000: 1008.33 → 1.01.
-        assert_eq!(on_frames(1017, 60), "0:00:01.01");
-        assert_eq!(on_frames(3_723_004, 25), "1:02:02.98");
+        assert_eq!(on_frames(1017, Fps::whole(60)), "0:00:01.01");
+        assert_eq!(on_frames(3_723_004, Fps::whole(25)), "1:02:02.98");
         // Up to 83 fps, a cue starting on any frame starts after the frame before and before
         // its own by whole milliseconds: libass truncates a frame's time, which floating
         // point may put a millisecond low.
         for fps in 1..=83u64 {
             for frame in 1..500u64 {
                 let ms = (frame * 1000 + fps / 2) / fps;
-                let start = 10 * centiseconds(ms, fps as u32);
+                let start = 10 * centiseconds(ms, Fps::whole(fps as u32));
                 let at = |f: u64| f * 1000 / fps;
                 assert!(
                     at(frame - 1) < start && start < at(frame),
