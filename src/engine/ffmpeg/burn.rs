@@ -238,7 +238,7 @@ mod tests {
             end_ms: 1000,
             rows: vec!["Two {rows},".into(), "of text.".into()],
         };
-        let script = script(&[cue], &style, (1280, 720, 25));
+        let script = script(&[cue], &style, (1280, 720, Fps::whole(25)));
         assert!(
             script
                 .starts_with("[Script Info]\nScriptType: v4.00+\nPlayResX: 1280\nPlayResY: 720\n"),
