@@ -125,10 +125,26 @@ impl Cache {
 
     /// The record of an object that passes the cheap check, or what is wrong with it.
     fn checked_record(&self, key: &Key) -> std::result::Result<Record, Check> {
+        self.checked_record_stamped(key).map(|(record, _)| record)
+    }
+
+    /// [`Cache::checked_record`], with the stamp its `record.json` had when it was read
+    /// (taken from the file it was read through), for the check log (`check_log.rs`).
+    pub(crate) fn checked_record_stamped(
+        &self,
+        key: &Key,
+    ) -> std::result::Result<(Record, RecordStamp), Check> {
         let dir = self.object_dir(key);
         let damaged = |reason: String| Err(Check::Damaged(reason));
-        let bytes = match std::fs::read(dir.join(RECORD)) {
-            Ok(bytes) => bytes,
+        let read = std::fs::File::open(dir.join(RECORD)).and_then(|mut file| {
+            use std::io::Read;
+            let meta = file.metadata()?;
+            let mut bytes = Vec::with_capacity(meta.len() as usize + 1);
+            file.read_to_end(&mut bytes)?;
+            Ok((bytes, RecordStamp::of(&meta)))
+        });
+        let (bytes, stamp) = match read {
+            Ok(read) => read,
             Err(_) if !dir.exists() => return Err(Check::Missing),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return damaged(format!("its {RECORD} is missing"))
@@ -142,21 +158,9 @@ impl Cache {
         if record.key != *key || record.spec.key() != *key {
             return damaged(format!("its {RECORD} describes another artifact"));
         }
-        for output in &record.outputs {
-            match std::fs::metadata(dir.join(&output.file)) {
-                Ok(meta) if meta.len() == output.bytes => {}
-                Ok(meta) => {
-                    return damaged(format!(
-                        "{} is {} bytes, its record says {}",
-                        output.file,
-                        meta.len(),
-                        output.bytes
-                    ))
-                }
-                Err(_) => return damaged(format!("{} is missing", output.file)),
-            }
-        }
-        Ok(record)
+        let outputs = (record.outputs.iter()).map(|o| (o.file.as_str(), o.bytes));
+        check_outputs(&dir, outputs)?;
+        Ok((record, stamp))
     }
 
     /// Moves a damaged object aside to `cache/quarantine/<key>-<n>/`, with a `reason.txt`,
@@ -503,6 +507,48 @@ pub enum Check {
     Missing,
     /// Present but not whole; the reason, in a user's words.
     Damaged(String),
+}
+
+/// The cheap check's second half: every output of the object in `dir` exists with the
+/// size its record gives (`(file, bytes)`), or the reason it is damaged.
+pub(crate) fn check_outputs<'a>(
+    dir: &Path,
+    outputs: impl IntoIterator<Item = (&'a str, u64)>,
+) -> std::result::Result<(), Check> {
+    for (file, bytes) in outputs {
+        match std::fs::metadata(dir.join(file)) {
+            Ok(meta) if meta.len() == bytes => {}
+            Ok(meta) => {
+                return Err(Check::Damaged(format!(
+                    "{file} is {} bytes, its record says {bytes}",
+                    meta.len(),
+                )))
+            }
+            Err(_) => return Err(Check::Damaged(format!("{file} is missing"))),
+        }
+    }
+    Ok(())
+}
+
+/// What says an object's `record.json` is the one a check read: its size, inode, mtime and
+/// ctime (a record rewritten in place, even with its mtime set back, has another ctime).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordStamp {
+    pub size: u64,
+    pub inode: u64,
+    pub mtime_ns: i128,
+    pub ctime_ns: i128,
+}
+
+impl RecordStamp {
+    pub fn of(meta: &std::fs::Metadata) -> RecordStamp {
+        RecordStamp {
+            size: meta.len(),
+            inode: meta.ino(),
+            mtime_ns: meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
+            ctime_ns: meta.ctime() as i128 * 1_000_000_000 + meta.ctime_nsec() as i128,
+        }
+    }
 }
 
 /// Whether the file of `b` (in `out/`) is the object's file `a`: the same inode, or, on
