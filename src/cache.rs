@@ -351,9 +351,24 @@ impl Cache {
     /// copy staged beside the target (a rename cannot cross disks), given the object's
     /// mtime so the next build can tell it is the same file without reading it.
     pub fn publish(&self, source: &Path, target: &Path, ledger: &mut Published) -> Result<bool> {
-        // One stat of the target serves the no-op's question and the ledger's (a link of
-        // the user's there, even to the object, is not render's file).
-        let there = std::fs::symlink_metadata(target).ok();
+        self.publish_over(
+            source,
+            target,
+            std::fs::symlink_metadata(target).ok(),
+            ledger,
+        )
+    }
+
+    /// [`Cache::publish`], given what is at `target` now (its `symlink_metadata`): one stat
+    /// of the target serves the no-op's question, the ledger's (a link of the user's there,
+    /// even to the object, is not render's file) and the caller's.
+    fn publish_over(
+        &self,
+        source: &Path,
+        target: &Path,
+        there: Option<std::fs::Metadata>,
+        ledger: &mut Published,
+    ) -> Result<bool> {
         if let Some(meta) = there.as_ref().filter(|m| m.is_file()) {
             if same_file(source, meta) {
                 let ident = Ident::of(meta);
@@ -485,8 +500,9 @@ impl Cache {
     ) -> Result<Vec<(PathBuf, Change)>> {
         let mut changed = Vec::new();
         for (source, target) in files {
-            let existed = std::fs::symlink_metadata(&target).is_ok();
-            if self.publish(&source, &target, ledger)? {
+            let there = std::fs::symlink_metadata(&target).ok();
+            let existed = there.is_some();
+            if self.publish_over(&source, &target, there, ledger)? {
                 let change = if existed {
                     Change::Updated
                 } else {

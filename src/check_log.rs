@@ -31,7 +31,7 @@ use std::sync::{Mutex, OnceLock};
 use crate::cache::{check_outputs, Cache, Check, Record, RecordStamp, RECORD};
 use crate::error::Result;
 use crate::files::write_atomically;
-use crate::key::Key;
+use crate::key::{Key, KeyMap};
 
 const HEADER: &str = "render check log 1";
 const FILE: &str = "checked";
@@ -51,7 +51,7 @@ pub struct CheckLog {
 struct Logged {
     text: String,
     /// Each entry's line (without its key) in `text`, by key.
-    lines: HashMap<Key, (usize, usize)>,
+    lines: KeyMap<(usize, usize)>,
 }
 
 #[derive(Debug, Default)]
@@ -193,7 +193,7 @@ impl CheckLog {
 
 impl Logged {
     fn parse(text: String) -> Logged {
-        let mut lines = HashMap::new();
+        let mut lines = KeyMap::default();
         let Some(body) = text.strip_prefix(HEADER).and_then(|t| t.strip_prefix('\n')) else {
             return Logged::default();
         };

@@ -9,7 +9,7 @@
 //! missing from the cache, and the reason (`build_log`) compares its key spec with the one
 //! the same artifact had at the last build.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 
 use crate::cache::{Cache, Check};
@@ -18,7 +18,7 @@ use crate::device::Device;
 use crate::engine::EngineJob;
 use crate::error::Result;
 use crate::job::Job;
-use crate::key::{ArtifactKind, Key, KeySpec};
+use crate::key::{ArtifactKind, Key, KeyMap, KeySpec};
 use crate::manifest::Manifest;
 use crate::plan;
 use crate::sources::SourceHashes;
@@ -76,7 +76,7 @@ impl Node {
 #[derive(Debug)]
 pub struct Graph {
     pub nodes: Vec<Node>,
-    by_key: HashMap<Key, usize>,
+    by_key: KeyMap<usize>,
     cache: Cache,
     /// What the cheap check of a reused object needs of its record (`check_log.rs`).
     checks: CheckLog,
@@ -98,7 +98,7 @@ impl Graph {
             + manifest.avatars.len();
         let mut graph = Graph {
             nodes: Vec::with_capacity(size),
-            by_key: HashMap::with_capacity(size),
+            by_key: KeyMap::with_capacity_and_hasher(size, Default::default()),
             cache: Cache::new(&manifest.root),
             checks: CheckLog::open(&Cache::new(&manifest.root)),
         };
