@@ -6,7 +6,8 @@
 //!
 //! The cache does not trust itself blindly: before an object is reused, `check` reads its
 //! record and stats every output it lists (cheap: no hashing), and `verify` re-hashes
-//! them. A damaged object is moved aside to `cache/quarantine/` — never deleted, so
+//! them. A build's checks go through the check log (`check_log.rs`), which reads a record
+//! again only when it is not the one last found sound, and still stats every output. A damaged object is moved aside to `cache/quarantine/` — never deleted, so
 //! nothing is lost that someone may want to look at — and its artifact is made again.
 
 use std::os::unix::fs::MetadataExt;
