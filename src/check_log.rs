@@ -34,7 +34,8 @@ use crate::files::write_atomically;
 use crate::key::{Key, KeyMap};
 
 const HEADER: &str = "render check log 1";
-const FILE: &str = "checked";
+/// Its name in `cache/state/` (`render clean` removes it with the other state).
+pub const FILE: &str = "checked";
 
 #[derive(Debug)]
 pub struct CheckLog {
