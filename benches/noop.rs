@@ -533,31 +533,35 @@ fn table(rows: &[Row], runs: usize) -> String {
     let mut t = String::new();
     writeln!(
         t,
-        "\nno-op build: render vs ninja ({runs} runs each; wall median / min, CPU median, peak RSS)\n"
+        "\nno-op build: render vs ninja ({runs} runs each; wall median / min, CPU (user + system) median, peak RSS; ratios of the medians)\n"
     )
     .unwrap();
     writeln!(
         t,
-        "{:<26} {:>9} {:>17} {:>10} {:>12} {:>17} {:>7} {:>11} {:>11}",
+        "{:<26} {:>9} {:>17} {:>10} {:>12} {:>17} {:>9} {:>7} {:>9} {:>11} {:>11}",
         "figure",
         "artifacts",
         "render ms",
         "render CPU",
         "render RSS",
         "ninja ms",
+        "ninja CPU",
         "ratio",
+        "CPU ratio",
         "µs/artifact",
         "less start"
     )
     .unwrap();
     let mut per_artifact = Vec::new();
     for row in rows {
-        let (ninja, ratio) = match &row.ninja {
+        let (ninja, ninja_cpu, ratio, cpu_ratio) = match &row.ninja {
             Some(n) => (
                 format!("{:.1} / {:.1}", ms(n.median), ms(n.min)),
-                format!("{:.1}×", ms(row.render.median) / ms(n.median)),
+                format!("{:.1}", ms(n.cpu)),
+                format!("{:.2}×", ms(row.render.median) / ms(n.median)),
+                format!("{:.2}×", ms(row.render.cpu) / ms(n.cpu).max(0.001)),
             ),
-            None => ("-".into(), "-".into()),
+            None => ("-".into(), "-".into(), "-".into(), "-".into()),
         };
         let (per, less_start) = match (row.artifacts, row.less_start) {
             (Some(n), Some(less)) => {
@@ -570,14 +574,16 @@ fn table(rows: &[Row], runs: usize) -> String {
         };
         writeln!(
             t,
-            "{:<26} {:>9} {:>17} {:>10} {:>12} {:>17} {:>7} {:>11} {:>11}",
+            "{:<26} {:>9} {:>17} {:>10} {:>12} {:>17} {:>9} {:>7} {:>9} {:>11} {:>11}",
             row.figure,
             row.artifacts.map_or("-".into(), |n| n.to_string()),
             format!("{:.1} / {:.1}", ms(row.render.median), ms(row.render.min)),
             format!("{:.1}", ms(row.render.cpu)),
             format!("{:.1} MB", row.render.rss_kib as f64 / 1024.0),
             ninja,
+            ninja_cpu,
             ratio,
+            cpu_ratio,
             per,
             less_start,
         )

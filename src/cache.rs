@@ -6,7 +6,8 @@
 //!
 //! The cache does not trust itself blindly: before an object is reused, `check` reads its
 //! record and stats every output it lists (cheap: no hashing), and `verify` re-hashes
-//! them. A damaged object is moved aside to `cache/quarantine/` — never deleted, so
+//! them. A build's checks go through the check log (`check_log.rs`), which reads a record
+//! again only when it is not the one last found sound, and still stats every output. A damaged object is moved aside to `cache/quarantine/` — never deleted, so
 //! nothing is lost that someone may want to look at — and its artifact is made again.
 
 use std::os::unix::fs::MetadataExt;
@@ -125,10 +126,26 @@ impl Cache {
 
     /// The record of an object that passes the cheap check, or what is wrong with it.
     fn checked_record(&self, key: &Key) -> std::result::Result<Record, Check> {
+        self.checked_record_stamped(key).map(|(record, _)| record)
+    }
+
+    /// [`Cache::checked_record`], with the stamp its `record.json` had when it was read
+    /// (taken from the file it was read through), for the check log (`check_log.rs`).
+    pub(crate) fn checked_record_stamped(
+        &self,
+        key: &Key,
+    ) -> std::result::Result<(Record, RecordStamp), Check> {
         let dir = self.object_dir(key);
         let damaged = |reason: String| Err(Check::Damaged(reason));
-        let bytes = match std::fs::read(dir.join(RECORD)) {
-            Ok(bytes) => bytes,
+        let read = std::fs::File::open(dir.join(RECORD)).and_then(|mut file| {
+            use std::io::Read;
+            let meta = file.metadata()?;
+            let mut bytes = Vec::with_capacity(meta.len() as usize + 1);
+            file.read_to_end(&mut bytes)?;
+            Ok((bytes, RecordStamp::of(&meta)))
+        });
+        let (bytes, stamp) = match read {
+            Ok(read) => read,
             Err(_) if !dir.exists() => return Err(Check::Missing),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return damaged(format!("its {RECORD} is missing"))
@@ -142,21 +159,9 @@ impl Cache {
         if record.key != *key || record.spec.key() != *key {
             return damaged(format!("its {RECORD} describes another artifact"));
         }
-        for output in &record.outputs {
-            match std::fs::metadata(dir.join(&output.file)) {
-                Ok(meta) if meta.len() == output.bytes => {}
-                Ok(meta) => {
-                    return damaged(format!(
-                        "{} is {} bytes, its record says {}",
-                        output.file,
-                        meta.len(),
-                        output.bytes
-                    ))
-                }
-                Err(_) => return damaged(format!("{} is missing", output.file)),
-            }
-        }
-        Ok(record)
+        let outputs = (record.outputs.iter()).map(|o| (o.file.as_str(), o.bytes));
+        check_outputs(&dir, outputs)?;
+        Ok((record, stamp))
     }
 
     /// Moves a damaged object aside to `cache/quarantine/<key>-<n>/`, with a `reason.txt`,
@@ -347,9 +352,24 @@ impl Cache {
     /// copy staged beside the target (a rename cannot cross disks), given the object's
     /// mtime so the next build can tell it is the same file without reading it.
     pub fn publish(&self, source: &Path, target: &Path, ledger: &mut Published) -> Result<bool> {
-        // One stat of the target serves the no-op's question and the ledger's (a link of
-        // the user's there, even to the object, is not render's file).
-        let there = std::fs::symlink_metadata(target).ok();
+        self.publish_over(
+            source,
+            target,
+            std::fs::symlink_metadata(target).ok(),
+            ledger,
+        )
+    }
+
+    /// [`Cache::publish`], given what is at `target` now (its `symlink_metadata`): one stat
+    /// of the target serves the no-op's question, the ledger's (a link of the user's there,
+    /// even to the object, is not render's file) and the caller's.
+    fn publish_over(
+        &self,
+        source: &Path,
+        target: &Path,
+        there: Option<std::fs::Metadata>,
+        ledger: &mut Published,
+    ) -> Result<bool> {
         if let Some(meta) = there.as_ref().filter(|m| m.is_file()) {
             if same_file(source, meta) {
                 let ident = Ident::of(meta);
@@ -481,8 +501,9 @@ impl Cache {
     ) -> Result<Vec<(PathBuf, Change)>> {
         let mut changed = Vec::new();
         for (source, target) in files {
-            let existed = std::fs::symlink_metadata(&target).is_ok();
-            if self.publish(&source, &target, ledger)? {
+            let there = std::fs::symlink_metadata(&target).ok();
+            let existed = there.is_some();
+            if self.publish_over(&source, &target, there, ledger)? {
                 let change = if existed {
                     Change::Updated
                 } else {
@@ -503,6 +524,48 @@ pub enum Check {
     Missing,
     /// Present but not whole; the reason, in a user's words.
     Damaged(String),
+}
+
+/// The cheap check's second half: every output of the object in `dir` exists with the
+/// size its record gives (`(file, bytes)`), or the reason it is damaged.
+pub(crate) fn check_outputs<'a>(
+    dir: &Path,
+    outputs: impl IntoIterator<Item = (&'a str, u64)>,
+) -> std::result::Result<(), Check> {
+    for (file, bytes) in outputs {
+        match std::fs::metadata(dir.join(file)) {
+            Ok(meta) if meta.len() == bytes => {}
+            Ok(meta) => {
+                return Err(Check::Damaged(format!(
+                    "{file} is {} bytes, its record says {bytes}",
+                    meta.len(),
+                )))
+            }
+            Err(_) => return Err(Check::Damaged(format!("{file} is missing"))),
+        }
+    }
+    Ok(())
+}
+
+/// What says an object's `record.json` is the one a check read: its size, inode, mtime and
+/// ctime (a record rewritten in place, even with its mtime set back, has another ctime).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordStamp {
+    pub size: u64,
+    pub inode: u64,
+    pub mtime_ns: i128,
+    pub ctime_ns: i128,
+}
+
+impl RecordStamp {
+    pub fn of(meta: &std::fs::Metadata) -> RecordStamp {
+        RecordStamp {
+            size: meta.len(),
+            inode: meta.ino(),
+            mtime_ns: meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
+            ctime_ns: meta.ctime() as i128 * 1_000_000_000 + meta.ctime_nsec() as i128,
+        }
+    }
 }
 
 /// Whether the file of `b` (in `out/`) is the object's file `a`: the same inode, or, on

@@ -77,7 +77,7 @@ pub fn run_here(job: &Job) -> Result<bool> {
             cache.remake_damaged(&job.key, &job.name, &reason)?
         }
     }
-    for (name, dir) in &job.inputs {
+    for (name, dir) in job.inputs() {
         // `gc` moves an object aside before it deletes it, and back when a job registered
         // for it meanwhile: a moment's absence is not yet a missing input.
         let present = || dir.join(crate::cache::RECORD).is_file();

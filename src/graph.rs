@@ -9,15 +9,16 @@
 //! missing from the cache, and the reason (`build_log`) compares its key spec with the one
 //! the same artifact had at the last build.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 
 use crate::cache::{Cache, Check};
+use crate::check_log::CheckLog;
 use crate::device::Device;
 use crate::engine::EngineJob;
 use crate::error::Result;
 use crate::job::Job;
-use crate::key::{ArtifactKind, Key, KeySpec};
+use crate::key::{ArtifactKind, Key, KeyMap, KeySpec};
 use crate::manifest::Manifest;
 use crate::plan;
 use crate::sources::SourceHashes;
@@ -76,8 +77,10 @@ impl Node {
 #[derive(Debug)]
 pub struct Graph {
     pub nodes: Vec<Node>,
-    by_key: HashMap<Key, usize>,
+    by_key: KeyMap<usize>,
     cache: Cache,
+    /// What the cheap check of a reused object needs of its record (`check_log.rs`).
+    checks: CheckLog,
 }
 
 impl Graph {
@@ -96,8 +99,9 @@ impl Graph {
             + manifest.avatars.len();
         let mut graph = Graph {
             nodes: Vec::with_capacity(size),
-            by_key: HashMap::with_capacity(size),
+            by_key: KeyMap::with_capacity_and_hasher(size, Default::default()),
             cache: Cache::new(&manifest.root),
+            checks: CheckLog::open(&Cache::new(&manifest.root)),
         };
         // One face track per avatar that some line shows, made when it is first needed, at
         // what the largest frame that shows it needs (`face_track::work_side`).
@@ -253,10 +257,31 @@ impl Graph {
             .collect()
     }
 
+    /// The check log the cheap checks go through; a build saves it (`CheckLog::save`) and
+    /// tells it what it made (`CheckLog::made`).
+    pub fn checks(&self) -> &CheckLog {
+        &self.checks
+    }
+
+    /// Per node, whether a build with nothing to make checks its object: a published
+    /// scene or episode, or a scene's captions. The check log remembers these objects.
+    pub fn checked_on_noop(&self) -> Vec<bool> {
+        let mut checked = vec![false; self.nodes.len()];
+        for (i, node) in self.nodes.iter().enumerate() {
+            if !node.publish.is_empty() {
+                checked[i] = true;
+                if let Some(captions) = node.captions {
+                    checked[captions] = true;
+                }
+            }
+        }
+        checked
+    }
+
     /// Which nodes must be made: every node that is needed — a scene always is; anything
     /// else only if a node being made reads it — and whose object is missing or damaged.
     /// Each object the build would reuse is checked first, cheaply (its record and its
-    /// files' sizes). With `verify` (`build --verify`), every object behind the scenes is
+    /// files' sizes; the record through the check log when it is the one logged). With `verify` (`build --verify`), every object behind the scenes is
     /// re-hashed instead, and a damaged one is made again even where nothing reads it now,
     /// so a green verified build means the whole cache behind its videos is sound.
     pub fn stale(&self, verify: bool) -> Stale {
@@ -264,6 +289,7 @@ impl Graph {
         let mut make = vec![false; self.nodes.len()];
         let mut needed = vec![false; self.nodes.len()];
         let mut damaged = Vec::new();
+        let remember = self.checked_on_noop();
         let mut verified: Vec<Option<Check>> = if verify {
             (self.nodes.par_iter())
                 .map(|node| Some(self.cache.verify(&node.key())))
@@ -286,7 +312,7 @@ impl Graph {
             if let Some(captions) = node.captions {
                 needed[captions] = true;
             }
-            let check = check.unwrap_or_else(|| self.cache.check(&node.key()));
+            let check = check.unwrap_or_else(|| self.checks.check(&node.key(), remember[index]));
             match check {
                 Check::Intact => continue,
                 Check::Missing => {}

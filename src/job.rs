@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
@@ -14,7 +15,8 @@ use crate::engine::{EngineJob, Resource, Task};
 use crate::error::{Error, Result};
 use crate::key::{ArtifactKind, Key, KeySpec};
 
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize)]
+#[serde(from = "JobFile")]
 pub struct Job {
     /// How users see it in logs and plans, e.g. `clip demo/welcome:2`.
     pub name: String,
@@ -24,10 +26,68 @@ pub struct Job {
     pub spec: KeySpec,
     /// The engine that makes it, with its parameters.
     pub work: EngineJob,
-    /// Input objects by the names the key spec gives them (`speech`, `line0001.clip`, …).
-    pub inputs: BTreeMap<String, PathBuf>,
+    /// Input objects by the names the key spec gives them (`speech`, `line0001.clip`, …):
+    /// worked out from the spec on first need (`Job::inputs`), so planning a build that
+    /// makes nothing builds no paths.
+    inputs: OnceLock<BTreeMap<String, PathBuf>>,
     /// The cache folder: where the inputs are and where the object goes.
     pub cache: PathBuf,
+}
+
+/// A job as a job spec file holds it (what `render run-job` reads; `Job` writes the same
+/// fields).
+#[derive(Deserialize)]
+struct JobFile {
+    name: String,
+    key: Key,
+    spec: KeySpec,
+    work: EngineJob,
+    inputs: BTreeMap<String, PathBuf>,
+    cache: PathBuf,
+}
+
+impl From<JobFile> for Job {
+    fn from(file: JobFile) -> Job {
+        Job {
+            name: file.name,
+            key: file.key,
+            spec: file.spec,
+            work: file.work,
+            inputs: OnceLock::from(file.inputs),
+            cache: file.cache,
+        }
+    }
+}
+
+impl Serialize for Job {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Fields<'a> {
+            name: &'a str,
+            key: Key,
+            spec: &'a KeySpec,
+            work: &'a EngineJob,
+            inputs: &'a BTreeMap<String, PathBuf>,
+            cache: &'a Path,
+        }
+        Fields {
+            name: &self.name,
+            key: self.key,
+            spec: &self.spec,
+            work: &self.work,
+            inputs: self.inputs(),
+            cache: &self.cache,
+        }
+        .serialize(s)
+    }
+}
+
+impl PartialEq for Job {
+    fn eq(&self, other: &Job) -> bool {
+        (self.name == other.name && self.key == other.key && self.spec == other.spec)
+            && (self.work == other.work && self.cache == other.cache)
+            && self.inputs() == other.inputs()
+    }
 }
 
 impl Job {
@@ -36,11 +96,16 @@ impl Job {
         Job {
             name,
             key: spec.key(),
-            inputs: input_objects(&spec, cache),
+            inputs: OnceLock::new(),
             spec,
             work,
             cache: cache.dir.clone(),
         }
+    }
+
+    /// Input objects by the names the key spec gives them.
+    pub fn inputs(&self) -> &BTreeMap<String, PathBuf> {
+        (self.inputs).get_or_init(|| input_objects(&self.spec, &self.cache()))
     }
 
     pub fn kind(&self) -> ArtifactKind {
@@ -56,7 +121,7 @@ impl Job {
         Task {
             name: &self.name,
             key: self.key,
-            inputs: &self.inputs,
+            inputs: self.inputs(),
         }
     }
 
@@ -104,7 +169,7 @@ impl Job {
                 path.display()
             )));
         }
-        if input_objects(&job.spec, &job.cache()) != job.inputs {
+        if Some(&input_objects(&job.spec, &job.cache())) != job.inputs.get() {
             return Err(Error::Other(format!(
                 "`{}` is not a valid job spec: its inputs are not the objects its key spec names",
                 path.display()

@@ -92,6 +92,42 @@ impl<'de> Deserialize<'de> for Key {
     }
 }
 
+/// A map by key. Keys are blake3 hashes, so their first eight bytes already are a good
+/// hash: such a map needs no SipHash over 32 bytes (a no-op looks up every artifact).
+pub type KeyMap<V> = std::collections::HashMap<Key, V, BuildKeyHasher>;
+
+/// The hasher of a [`KeyMap`]: a key's first eight bytes.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BuildKeyHasher;
+
+impl std::hash::BuildHasher for BuildKeyHasher {
+    type Hasher = KeyHasher;
+
+    fn build_hasher(&self) -> KeyHasher {
+        KeyHasher(0)
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        // A key hashes as its length, then its 32 bytes; anything else still hashes whole.
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = self.0.rotate_left(29) ^ u64::from_le_bytes(word);
+        }
+    }
+
+    fn write_usize(&mut self, _length: usize) {}
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// A source file as it enters a key: its content hash. The path is kept for explanations
 /// only and is not hashed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

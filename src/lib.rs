@@ -12,6 +12,7 @@
 
 pub mod build_log;
 pub mod cache;
+pub mod check_log;
 pub mod cli;
 pub mod commands;
 pub mod device;

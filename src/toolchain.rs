@@ -47,9 +47,12 @@ pub fn espeak() -> Result<String> {
 
 pub fn ffmpeg() -> Result<String> {
     static CELL: OnceLock<String> = OnceLock::new();
-    // "ffmpeg version 5.1.6-0+deb12u1 Copyright (c) ..." → keep the version words only.
-    once(&CELL, || version("ffmpeg", "-version"))
-        .map(|line| line.split(" Copyright").next().unwrap_or(&line).to_string())
+    // "ffmpeg version 5.1.6-0+deb12u1 Copyright (c) ..." → keep the version words only
+    // (kept so: every clip's and scene's key asks for it).
+    once(&CELL, || {
+        let line = version("ffmpeg", "-version")?;
+        Ok(line.split(" Copyright").next().unwrap_or(&line).to_string())
+    })
 }
 
 /// Only a success is kept: a missing program is reported again where it is needed.

@@ -258,6 +258,42 @@ fn a_garbage_record_is_caught_by_a_plain_build() {
     );
 }
 
+/// A no-op checks a reused scene through the check log (`cache/state/checked`, written by
+/// the build that made it): its record is not read again, but each of its files is still
+/// stat'ed, so a video cut short in the cache is caught before it is reused.
+#[test]
+fn a_truncated_output_is_caught_by_a_plain_build_through_the_check_log() {
+    let folder = tiny();
+    folder.build();
+    let clean = std::fs::read(folder.file(SCENE)).unwrap();
+    let object = object(&folder, "scene p/talk");
+    let key = object.file_name().unwrap().to_str().unwrap().to_string();
+    let log = std::fs::read_to_string(folder.file("cache/state/checked")).unwrap();
+    assert!(
+        log.lines().any(|line| line.starts_with(&key)),
+        "the first build logged the scene's object:\n{log}"
+    );
+    let video = object.join("scene.mp4");
+    std::fs::write(&video, &clean[..clean.len() / 2]).unwrap();
+
+    let run = folder.build();
+    let reason = format!(
+        "scene.mp4 is {} bytes, its record says {}",
+        clean.len() / 2,
+        clean.len()
+    );
+    let (aside, note) = quarantined(&folder);
+    assert_line(&run, &quarantine_line("scene p/talk", &reason, &aside));
+    assert_eq!(note, format!("scene p/talk\n{reason}\n"));
+    assert_eq!(run.made(), ["scene p/talk"]);
+    assert_eq!(std::fs::read(folder.file(SCENE)).unwrap(), clean);
+    assert_eq!(folder.verify_cache(), 9);
+    // The remade object is logged in turn; the next build reuses it.
+    let log = std::fs::read_to_string(folder.file("cache/state/checked")).unwrap();
+    assert!(log.lines().any(|line| line.starts_with(&key)), "{log}");
+    assert_eq!(folder.build().made(), Vec::<String>::new());
+}
+
 /// Runs `script` with `sh` as root of a new user and mount namespace (so it may mount a
 /// tmpfs), or says why it cannot here.
 fn in_namespace(script: &str, env: &[(&str, &Path)]) -> Option<std::process::Output> {

@@ -234,6 +234,12 @@ pub fn run(args: &BuildArgs) -> i32 {
         );
         progress.done();
 
+        // The objects a no-op checks, when this build made some: the check log learns them.
+        let checked_on_noop = if something_to_make {
+            graph.checked_on_noop()
+        } else {
+            Vec::new()
+        };
         for (i, node) in graph.nodes.iter().enumerate() {
             let (status, seconds) = match &outcomes[i] {
                 Some(Outcome::Made { seconds }) => ("made", *seconds),
@@ -246,6 +252,14 @@ pub fn run(args: &BuildArgs) -> i32 {
             if matches!(status, "made" | "reused") {
                 last.record(node.name(), node.key());
             }
+            if status == "made" && checked_on_noop[i] {
+                graph.checks().made(&node.key());
+            }
+            if status == "reused" && args.json.is_none() {
+                // Only `--json` lists what was reused: the history keeps what was made.
+                summary.reused += 1;
+                continue;
+            }
             summary.add(ArtifactReport {
                 name: node.name().to_string(),
                 kind: node.kind().to_string(),
@@ -256,6 +270,8 @@ pub fn run(args: &BuildArgs) -> i32 {
             });
         }
         last.save()?;
+        // A build that saw only some scenes keeps what the log knew of the others.
+        graph.checks().save(partial || !targets.is_empty())?;
         // Only a build that saw every scene may say which videos are no longer declared.
         if !partial && targets.is_empty() && !crate::process::interrupted() {
             for done in ledger.unpublish_undeclared(&graph.published_files())? {

@@ -22,7 +22,16 @@ use crate::published::{is_report, Published};
 use crate::scratch::{self, InUse};
 
 /// The files render keeps in `cache/state/` (besides the `used/` sets).
-const STATE_FILES: [&str; 4] = ["sources.json", "tools.json", "build-log", "published"];
+/// The check log (`check_log.rs`) goes with the build log, as one thing: both are what the
+/// last builds left of their artifacts.
+const STATE_FILES: [&str; 5] = [
+    "sources.json",
+    "tools.json",
+    BUILD_LOG,
+    "published",
+    crate::check_log::FILE,
+];
+const BUILD_LOG: &str = "build-log";
 
 pub fn run(dir: &Path, dry_run: bool) -> i32 {
     let result = (|| -> Result<i32> {
@@ -284,8 +293,22 @@ impl Clean {
             let leftover = STATE_FILES
                 .iter()
                 .any(|f| name.starts_with(&format!(".{f}.tmp-")));
-            let is_file = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file());
-            if is_file && (STATE_FILES.contains(&name.as_str()) || leftover) {
+            let is_file = |path: &Path| std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file());
+            let check_log = dir.join(crate::check_log::FILE);
+            if name == crate::check_log::FILE && is_file(&dir.join(BUILD_LOG)) {
+                // Listed and removed with the build log (in a dry run it is still there).
+                continue;
+            }
+            if name == BUILD_LOG && is_file(&path) && is_file(&check_log) {
+                if !self.dry_run {
+                    std::fs::remove_file(&check_log)
+                        .map_err(|e| Error::io("cannot remove", &check_log, e))?;
+                }
+                let with = format!(" and {}", self.relative(&check_log));
+                self.remove(&path, with)?;
+                continue;
+            }
+            if is_file(&path) && (STATE_FILES.contains(&name.as_str()) || leftover) {
                 self.remove(&path, String::new())?;
             }
         }
