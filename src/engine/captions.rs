@@ -160,8 +160,12 @@ pub fn split(text: &str) -> Vec<Vec<String>> {
             cues.push(rows);
             break;
         }
-        // The longest start that fits in a cue and ends at the strongest boundary.
-        let fitting = (1..words.len()).filter(|&n| rows(&words[..n]).is_some());
+        // The longest start that fits in a cue and ends at the strongest boundary. A start
+        // of n words is at least 2n - 1 characters, so none longer than a cue's can fit.
+        let most = words.len().min(ROWS * ROW_CHARS / 2 + 1);
+        let fitting = (1..most + 1)
+            .filter(|&n| n < words.len())
+            .filter(|&n| rows(&words[..n]).is_some());
         let cut = fitting
             .max_by_key(|&n| (boundary(words[n - 1]), n))
             .expect("a single word always fits");
@@ -192,6 +196,11 @@ fn rows(words: &[&str]) -> Option<Vec<String>> {
     if total <= ROW_CHARS {
         return Some(vec![words.join(" ")]);
     }
+    // Two full rows and the space between: anything longer cannot fit (and is not searched:
+    // a 1,000-word line asks this of every prefix).
+    if total > ROWS * ROW_CHARS + 1 {
+        return None;
+    }
     let (before, after) = (|n: usize| len(&words[..n]), |n: usize| len(&words[n..]));
     let cuts: Vec<usize> = (1..words.len())
         .filter(|&n| before(n) <= ROW_CHARS && after(n) <= ROW_CHARS)
@@ -218,6 +227,17 @@ mod tests {
             assert!(cue.len() <= ROWS, "{cue:?}");
             assert!(cue.iter().all(|r| width(r) <= ROW_CHARS), "{cue:?}");
         }
+    }
+
+    #[test]
+    fn a_line_of_a_thousand_words_is_split_at_once() {
+        let words: Vec<String> = (0..1000).map(|i| format!("word{i}")).collect();
+        let text = words.join(" ");
+        // Searching every prefix of the whole rest of the line for a cue took hours here.
+        let cues = split(&text);
+        assert_fits(&cues);
+        let all: Vec<String> = cues.iter().map(|c| text_of(c)).collect();
+        assert_eq!(all.join(" "), text);
     }
 
     #[test]
