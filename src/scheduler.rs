@@ -28,11 +28,10 @@ use std::sync::mpsc;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use crate::device::LaneSpec;
 use crate::engine::LaneDone;
 use crate::error::Error;
 use crate::executor::{Pending, Started};
-use crate::lanes::{LaneEvent, Lanes, News};
+use crate::lanes::{BuildLanes, LaneEvent, Lanes, News};
 use crate::process::{self, contained};
 
 #[derive(Debug)]
@@ -88,12 +87,8 @@ pub struct Lane<'a> {
     pub first: Option<crate::engine::ModelLoad>,
     /// Artifact names, for the lanes' record.
     pub names: &'a [String],
-    /// The lanes (`device::lanes`): at least one.
-    pub specs: Vec<LaneSpec>,
-    /// What groups declare they need of a card's memory.
-    pub vram: BTreeMap<String, u64>,
-    /// Which groups are models (a worker to load), not programs.
-    pub models: std::collections::BTreeSet<String>,
+    /// The lanes (at least one), what groups declare of a card's memory, which are models.
+    pub lanes: BuildLanes,
 }
 
 enum Message {
@@ -158,16 +153,16 @@ where
             *expected.entry(model).or_default() += 1;
         }
     }
-    let lane_count = lane.as_ref().map_or(0, |l| l.specs.len().max(1));
+    let lane_count = lane.as_ref().map_or(0, |l| l.lanes.specs.len().max(1));
     let lanes = match (&lane, expected.is_empty()) {
         (Some(lane), false) => {
             let news = Mutex::new(tx.clone());
             Some(Lanes::start(
-                &lane.specs,
+                &lane.lanes.specs,
                 lane.first.clone(),
                 expected,
-                lane.vram.clone(),
-                lane.models.clone(),
+                lane.lanes.vram.clone(),
+                lane.lanes.models.clone(),
                 move |news_item| {
                     let message = match news_item {
                         News::Began { node, lane } => Message::OnLane(node, lane),

@@ -129,14 +129,11 @@ pub fn run(args: &BuildArgs) -> i32 {
                         (group, job.vram(), job.model_load().is_some())
                     });
                 let device = device.unwrap_or(crate::device::Device::Cpu);
-                let lanes = crate::lanes::for_build(&manifest, device, groups)?;
                 Some(Lane {
                     model_of: &model_of,
                     names: &names,
                     first,
-                    specs: lanes.specs,
-                    vram: lanes.vram,
-                    models: lanes.models,
+                    lanes: crate::lanes::for_build(&manifest, device, groups)?,
                 })
             }
         };
