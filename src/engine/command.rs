@@ -26,6 +26,7 @@ use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::key::KeySpec;
 use crate::manifest::command::{expand, uses, CommandEngine, Stage};
+use crate::manifest::input_files;
 use crate::manifest::{AvatarKind, SourceFile};
 use crate::media::{self, Audio};
 use crate::process::{self, ProgramRun};
@@ -70,11 +71,17 @@ pub struct CommandJob {
     pub avatar: Option<AvatarFrames>,
     /// `{engine_dir}`: a path, so not in the key (like `program`).
     pub engine_dir: PathBuf,
+    /// `[engines.<name>.files]`: input files written for each run, by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub files: BTreeMap<String, String>,
+    /// `audio = "mux"`: the program's video may run past the speech; it is cut to it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mux: bool,
 }
 
 impl CommandJob {
     fn new(engine: &CommandEngine, device: Option<Device>) -> CommandJob {
-        CommandJob {
+        let mut job = CommandJob {
             engine: engine.name.clone(),
             stage: engine.stage,
             program: engine.program.clone(),
@@ -90,7 +97,15 @@ impl CommandJob {
             pieces: Vec::new(),
             avatar: None,
             engine_dir: engine.engine_dir.clone(),
+            files: engine.files.clone(),
+            mux: engine.mux,
+        };
+        // A declared seed is a plain value, so it enters the key; else `{seed}` comes from
+        // the key itself when the job runs.
+        if let Some(seed) = engine.seed {
+            job.values.insert("seed".into(), seed.to_string());
         }
+        job
     }
 
     /// A line's speech: `text` in voice `voice` (its `language` and `samples`).
@@ -166,6 +181,16 @@ impl CommandJob {
         for (name, value) in &self.values {
             spec = spec.param(&format!("value.{name}"), value);
         }
+        // Only engines that declare them: every other engine's keys stay as they were.
+        if !self.files.is_empty() {
+            spec = spec.param(
+                "files",
+                serde_json::to_string(&self.files).expect("strings serialise"),
+            );
+        }
+        if self.mux {
+            spec = spec.param("audio", "mux");
+        }
         if self.stage == Stage::Speech {
             spec = spec.param(
                 "text",
@@ -198,6 +223,9 @@ impl CommandJob {
         // Where a `gpu` engine runs, as PyTorch names it (CUDA_VISIBLE_DEVICES picks the card).
         let device = if self.device.is_cuda() { "cuda" } else { "cpu" };
         values.insert("device".into(), device.into());
+        values
+            .entry("seed".into())
+            .or_insert_with(|| seed_of(&job.key).to_string());
         let mut lists = BTreeMap::new();
         lists.insert(
             "samples".to_string(),
@@ -242,6 +270,11 @@ impl CommandJob {
                 values.insert("text".into(), text.clone());
                 values.insert("text_file".into(), path_string(&text_file));
             }
+            self.write_files(
+                job.name,
+                &inputs.join(format!("files-{}", i + 1)),
+                &mut values,
+            )?;
             runs.push(ProgramRun {
                 name: format!("engine `{}` ({})", self.engine, self.program.display()),
                 program: self.program.clone(),
@@ -288,7 +321,17 @@ impl CommandJob {
             _ => avatar.source.abs.clone(),
         };
         values.insert("face".into(), path_string(&upright));
-        let uses = |name: &str| uses(&self.args, name);
+        let frames = lipsync::frame_count(&audio, avatar.fps);
+        values.insert("frames".into(), frames.to_string());
+        values.insert("seconds".into(), format!("{:.3}", audio.seconds()));
+        let (width, height) = picture_size(&upright, avatar.kind)
+            .ok_or_else(|| media::invalid(job.name, "the avatar's picture size cannot be read"))?;
+        values.insert("width".into(), width.to_string());
+        values.insert("height".into(), height.to_string());
+        let uses = |name: &str| {
+            uses(&self.args, name)
+                || (self.files.values()).any(|body| body.contains(&format!("{{{name}}}")))
+        };
         let ffmpeg = |args: &[&str], output: &Path| {
             let mut command = Command::new("ffmpeg");
             command
@@ -304,7 +347,7 @@ impl CommandJob {
                 values.insert("image".into(), source.clone());
                 if uses("video") {
                     let video = inputs.join("face.mp4");
-                    let frames = lipsync::frame_count(&audio, avatar.fps).to_string();
+                    let frames = frames.to_string();
                     let fps = avatar.fps.to_string();
                     ffmpeg(
                         &[
@@ -339,6 +382,38 @@ impl CommandJob {
                     values.insert("image".into(), path_string(&image));
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Writes the engine's input files for one run into `folder`, from their templates and
+    /// `values`, and adds each one's path to `values` as `file:<name>`.
+    fn write_files(
+        &self,
+        artifact: &str,
+        folder: &Path,
+        values: &mut BTreeMap<String, String>,
+    ) -> Result<()> {
+        if self.files.is_empty() {
+            return Ok(());
+        }
+        create_dir(folder)?;
+        // Every path first: one file may name another.
+        for name in self.files.keys() {
+            values.insert(format!("file:{name}"), path_string(&folder.join(name)));
+        }
+        for (name, body) in &self.files {
+            let text =
+                input_files::fill(body, input_files::Format::of(name), values).map_err(|why| {
+                    media::invalid(
+                        artifact,
+                        format!(
+                            "engine `{}`: cannot write its file `{name}`: {why}",
+                            self.engine
+                        ),
+                    )
+                })?;
+            write(&folder.join(name), text.as_bytes())?;
         }
         Ok(())
     }
@@ -538,7 +613,10 @@ impl CommandJob {
         // Short by more than a frame is a broken clip. A few frames long is how some
         // models end (LatentSync emits its last chunk whole): the surplus is cut below.
         let short = seconds - length > frame.max(source_frame) + 1e-3;
-        let long = length - seconds > MAX_SURPLUS_FRAMES * source_frame.max(frame) + 1e-3;
+        // A program without sound of its own (`audio = "mux"`) may run past the speech:
+        // models that make frames in whole chunks; the surplus is cut below.
+        let long =
+            !self.mux && length - seconds > MAX_SURPLUS_FRAMES * source_frame.max(frame) + 1e-3;
         if short || long {
             return Err(media::invalid(
                 job.name,
@@ -616,6 +694,23 @@ impl Engine for CommandJob {
             peak_memory_bytes: None,
             loudness: None,
         })
+    }
+}
+
+/// `{seed}` when the engine declares none: the key's first four bytes, below 2^31 (many
+/// programs take a signed 32-bit seed). The same job gets the same seed on every machine.
+fn seed_of(key: &crate::key::Key) -> u32 {
+    u32::from_le_bytes([key.0[0], key.0[1], key.0[2], key.0[3]]) & 0x7fff_ffff
+}
+
+/// `{width}` and `{height}`: the size of the avatar's picture as the program gets it.
+fn picture_size(path: &Path, kind: AvatarKind) -> Option<(u32, u32)> {
+    match kind {
+        AvatarKind::Image => media::image_size(path),
+        AvatarKind::Video => {
+            let video = media::probe(path).ok()?.video?;
+            Some((video.width, video.height))
+        }
     }
 }
 

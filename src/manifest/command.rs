@@ -20,7 +20,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::espeak::RawVoice;
-use super::{paths, SourceFile, Voice, VoiceEngine};
+use super::{input_files, paths, SourceFile, Voice, VoiceEngine};
 use crate::diagnostic::{list, suggest, ConfigError, Doc, Errors};
 
 /// The keys of [`RawEngine`].
@@ -38,6 +38,9 @@ pub(crate) const KEYS: &[&str] = &[
     "conditioning",
     "max_chars",
     "vram",
+    "files",
+    "seed",
+    "audio",
 ];
 
 /// `[engines.<name>]` as written.
@@ -56,6 +59,9 @@ pub(crate) struct RawEngine {
     conditioning: Option<Spanned<String>>,
     max_chars: Option<Spanned<i64>>,
     vram: Option<Spanned<String>>,
+    files: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
+    seed: Option<Spanned<i64>>,
+    audio: Option<Spanned<String>>,
 }
 
 /// What a command engine makes.
@@ -113,6 +119,13 @@ impl Stage {
             "video" => "the avatar as a video",
             "face" => "the avatar's own file",
             "fps" => "the scene's frame rate",
+            "seconds" => "the length of the line's speech in seconds",
+            "frames" => "the number of frames of the line's clip",
+            "width" => "the width of the avatar's picture",
+            "height" => "the height of the avatar's picture",
+            "seed" => {
+                "a seed taken from the job's key (declare `seed = N` on the engine to fix it)"
+            }
             _ => "a value render sets for each run",
         })
     }
@@ -131,6 +144,7 @@ impl Stage {
                 "voice",
                 "conditioning",
                 "samples",
+                "seed",
             ],
             Stage::Voice => &[
                 "engine_dir",
@@ -140,6 +154,7 @@ impl Stage {
                 "samples",
                 "language",
                 "voice",
+                "seed",
             ],
             Stage::Lipsync => &[
                 "engine_dir",
@@ -151,6 +166,11 @@ impl Stage {
                 "video",
                 "face",
                 "fps",
+                "seconds",
+                "frames",
+                "width",
+                "height",
+                "seed",
             ],
         }
     }
@@ -180,6 +200,13 @@ pub struct CommandEngine {
     pub conditioning: Option<String>,
     /// Speech engines: the longest text one run takes; longer lines are split.
     pub max_chars: Option<usize>,
+    /// `[engines.<name>.files]`: input files written for each run from templates, by name.
+    pub files: BTreeMap<String, String>,
+    /// `seed = N`: the `{seed}` of every run; else it comes from each job's key.
+    pub seed: Option<u64>,
+    /// `audio = "mux"`: the program's video has no sound of its own, so it may run past the
+    /// speech (models that make whole chunks of frames); render cuts it to the speech's frames.
+    pub mux: bool,
     /// The file that declared it (for messages).
     pub declared_in: String,
     /// `{engine_dir}`: the folder of that file (where its relative paths start).
@@ -274,14 +301,54 @@ pub(crate) fn engine(
         let help = "install the program, or say where it is on this machine in its `program` (a machine's own engines file, ~/.config/render/engines.toml or $RENDER_ENGINES, overrides a folder's)";
         missing.push(doc.err(raw.program.span(), msg, "not found", help));
     }
+    let raw_files = raw.files.unwrap_or_default();
+    let file_names: Vec<String> = raw_files.keys().map(|k| k.get_ref().clone()).collect();
+    let known = Known {
+        stage: stage.unwrap_or(Stage::Speech),
+        vars: &vars,
+        files: &file_names,
+    };
     let args: Vec<String> = (raw.args.unwrap_or_default().into_iter())
         .map(|arg| {
-            if let Some(stage) = stage {
-                check_placeholders(doc, name, stage, &vars, &arg, errors);
+            if stage.is_some() {
+                check_placeholders(doc, name, &known, &arg, errors);
             }
             arg.into_inner()
         })
         .collect();
+    let mut files = BTreeMap::new();
+    for (file, body) in raw_files {
+        if stage.is_some() {
+            check_file(doc, name, &known, &file, &body, errors);
+        }
+        files.insert(file.into_inner(), body.into_inner());
+    }
+    let seed = raw.seed.and_then(|s| match u32::try_from(*s.get_ref()) {
+        Ok(n) => Some(u64::from(n)),
+        Err(_) => {
+            let msg = format!(
+                "`seed` must be between 0 and 4294967295, not {}",
+                s.get_ref()
+            );
+            let help =
+                "the `{seed}` of every run; leave it out for a seed taken from each job's key";
+            errors.push(doc.err(s.span(), msg, "out of range", help));
+            None
+        }
+    });
+    let mux = match raw.audio {
+        None => false,
+        Some(a) if a.get_ref() == "mux" && stage == Some(Stage::Lipsync) => true,
+        Some(a) => {
+            let msg = format!(
+                "engine `{name}`: `audio` can only be \"mux\", on a lip-sync engine, not \"{}\"",
+                a.get_ref()
+            );
+            let help = "`audio = \"mux\"` says the program's video has no sound of its own: render cuts it to the speech's frames and lays the speech under it";
+            errors.push(doc.err(a.span(), msg, "not \"mux\"", help));
+            false
+        }
+    };
     let timeout_seconds = match raw.timeout {
         None => 3600,
         Some(t) if (1..=7 * 24 * 3600).contains(t.get_ref()) => *t.get_ref() as u64,
@@ -371,6 +438,9 @@ pub(crate) fn engine(
         vars,
         conditioning,
         max_chars,
+        files,
+        seed,
+        mux,
         declared_in: doc.name.clone(),
         engine_dir: base.to_path_buf(),
     };
@@ -530,12 +600,44 @@ fn is_executable(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
+/// What an engine's templates may name: its stage's placeholders, its `vars` and its
+/// input files (`{file:<name>}`).
+struct Known<'a> {
+    stage: Stage,
+    vars: &'a BTreeMap<String, String>,
+    files: &'a [String],
+}
+
+impl Known<'_> {
+    fn contains(&self, name: &str) -> bool {
+        match name.strip_prefix("file:") {
+            Some(file) => self.files.iter().any(|f| f == file),
+            None => self.stage.placeholders().contains(&name) || self.vars.contains_key(name),
+        }
+    }
+
+    /// "unknown placeholder `{x}` in engine `e`" with the list of those it may use.
+    fn unknown(&self, doc: &Doc, engine: &str, name: &str, at: Range<usize>) -> ConfigError {
+        let mut valid: Vec<String> = (self.stage.placeholders().iter())
+            .map(|p| format!("{{{p}}}"))
+            .collect();
+        valid.extend(self.vars.keys().map(|v| format!("{{{v}}}")));
+        valid.extend(self.files.iter().map(|f| format!("{{file:{f}}}")));
+        let msg = format!("unknown placeholder `{{{name}}}` in engine `{engine}`");
+        let help = format!(
+            "a {} engine's args and files may use {} (and a key of its `vars`)",
+            self.stage.as_str(),
+            list(&valid)
+        );
+        doc.err(at, msg, "unknown placeholder", help)
+    }
+}
+
 /// Checks one argument's placeholders against the stage's list and the engine's vars.
 fn check_placeholders(
     doc: &Doc,
     engine: &str,
-    stage: Stage,
-    vars: &BTreeMap<String, String>,
+    known: &Known,
     arg: &Spanned<String>,
     errors: &mut Vec<ConfigError>,
 ) {
@@ -553,28 +655,54 @@ fn check_placeholders(
                 let Part::Placeholder(name, r) = part else {
                     continue;
                 };
-                let known =
-                    stage.placeholders().contains(&name.as_str()) || vars.contains_key(&name);
-                if !known {
-                    let mut valid: Vec<String> = stage
-                        .placeholders()
-                        .iter()
-                        .map(|p| format!("{{{p}}}"))
-                        .collect();
-                    valid.extend(vars.keys().map(|v| format!("{{{v}}}")));
-                    let msg = format!("unknown placeholder `{{{name}}}` in engine `{engine}`");
-                    let help = format!(
-                        "a {} engine's args may use {} (and a key of its `vars`)",
-                        stage.as_str(),
-                        list(&valid)
-                    );
-                    errors.push(doc.err(at(r), msg, "unknown placeholder", help));
+                if !known.contains(&name) {
+                    errors.push(known.unknown(doc, engine, &name, at(r)));
                 } else if name == "samples" && !whole {
                     let msg = "`{samples}` must be a whole argument".to_string();
                     let help = "it expands to one argument per sample, e.g. args = [\"--speaker_wav\", \"{samples}\"]";
                     errors.push(doc.err(at(r), msg, "inside a longer argument", help));
                 }
             }
+        }
+    }
+}
+
+/// Checks an input file's name and its template's placeholders: known, and where the
+/// file's format can quote them.
+fn check_file(
+    doc: &Doc,
+    engine: &str,
+    known: &Known,
+    file: &Spanned<String>,
+    body: &Spanned<String>,
+    errors: &mut Vec<ConfigError>,
+) {
+    if !input_files::is_file_name(file.get_ref()) {
+        let msg = format!(
+            "`{}` in `[engines.{engine}.files]` is not a file name",
+            file.get_ref()
+        );
+        let help = "one name of letters, digits, `_`, `-` and `.`, such as \"input.json\": the file is written in the run's own folder";
+        errors.push(doc.err(file.span(), msg, "not a file name", help));
+    }
+    let format = input_files::Format::of(file.get_ref());
+    let span = body.span();
+    let source = doc.text.get(span.clone()).unwrap_or("");
+    for slot in input_files::slots(body.get_ref(), format) {
+        // Where the placeholder is written in the TOML (escapes in the string may move it).
+        let written = format!("{{{}}}", slot.name);
+        let at = source.find(&written).map_or(span.clone(), |i| {
+            span.start + i..span.start + i + written.len()
+        });
+        if !known.contains(&slot.name) {
+            errors.push(known.unknown(doc, engine, &slot.name, at));
+        } else if slot.name == "samples" {
+            let msg = "`{samples}` is a list: it may only be a whole argument in `args`";
+            let help = "give a file the one sample it needs through `args`, or write a wrapper";
+            errors.push(doc.err(at, msg, "a list", help));
+        } else if let Some(msg) = input_files::misplaced(&slot, format) {
+            let help = "write it inside quotes, e.g. \"audio\": \"{audio}\": render escapes the value for the string, so a path with a quote or a line break stays one value";
+            errors.push(doc.err(at, msg, "not in a string", help));
         }
     }
 }
@@ -616,7 +744,7 @@ pub fn parse(arg: &str) -> Result<Vec<Part>, (Range<usize>, String)> {
                     return Err((i..arg.len(), "unclosed `{` in an argument".into()));
                 };
                 let name = &arg[i + 1..end];
-                if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || name.is_empty() {
+                if !super::input_files::is_name(name) {
                     return Err((i..end + 1, format!("`{{{name}}}` is not a placeholder")));
                 }
                 if !text.is_empty() {

@@ -11,6 +11,7 @@ pub mod command;
 mod episode;
 mod espeak;
 mod framing;
+pub mod input_files;
 pub mod model;
 pub mod paths;
 mod project;
