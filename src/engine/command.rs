@@ -21,18 +21,21 @@ use std::process::Command;
 
 use serde::{Deserialize, Serialize};
 
+use super::openai_speech;
 use super::{Engine, LaneCall, LaneDone, Made, ProgramCall, Resource, Step, Task};
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::key::KeySpec;
 use crate::manifest::command::{expand, uses, CommandEngine, Stage};
 use crate::manifest::input_files;
+use crate::manifest::openai_speech::OpenaiSpeech;
 use crate::manifest::{AvatarKind, SourceFile};
 use crate::media::{self, Audio};
 use crate::process::{self, ProgramRun};
 use crate::sources::SourceHashes;
 use crate::stage::lipsync::{self, AvatarFrames, CLIP_CRF};
 use crate::stage::{face_track, speech, voice};
+use std::time::{Duration, Instant};
 
 /// Silence kept at each side of a join when a long line's pieces are rejoined.
 const JOIN_SILENCE_SECONDS: f64 = 0.15;
@@ -74,6 +77,9 @@ pub struct CommandJob {
     /// `[engines.<name>.files]`: input files written for each run, by name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub files: BTreeMap<String, String>,
+    /// `kind = "openai-speech"`: the server posted each piece instead of a program.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub openai: Option<crate::manifest::openai_speech::OpenaiSpeech>,
     /// `audio = "mux"`: the program's video may run past the speech; it is cut to it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub mux: bool,
@@ -99,6 +105,7 @@ impl CommandJob {
             engine_dir: engine.engine_dir.clone(),
             files: engine.files.clone(),
             mux: engine.mux,
+            openai: engine.openai.clone(),
         };
         // A declared seed is a plain value, so it enters the key; else `{seed}` comes from
         // the key itself when the job runs.
@@ -190,6 +197,15 @@ impl CommandJob {
         }
         if self.mux {
             spec = spec.param("audio", "mux");
+        }
+        // What the server is asked for; never its URL (another host, the same speech) nor
+        // the API key.
+        if let Some(server) = &self.openai {
+            spec = spec
+                .param("openai.model", &server.model)
+                .param("openai.voice", server.voice.as_deref().unwrap_or("-"))
+                .param("openai.format", &server.format)
+                .param("openai.sample_rate", server.sample_rate);
         }
         if self.stage == Stage::Speech {
             spec = spec.param(
@@ -676,6 +692,9 @@ impl Engine for CommandJob {
                 })?;
             }
         }
+        if let Some(server) = &self.openai {
+            return self.ask_server(job, dir, server);
+        }
         let call = self.call(self.runs(job, dir)?);
         if self.gpu {
             return Ok(Step::Lane(LaneCall::Program(call)));
@@ -685,6 +704,38 @@ impl Engine for CommandJob {
     }
 
     fn finish(&self, job: &Task, dir: &Path, done: LaneDone) -> Result<Made> {
+        self.made(job, dir, done)
+    }
+}
+
+impl CommandJob {
+    /// Speech from an `openai-speech` server: one request per piece, each piece's WAV
+    /// where a program's would be, then the same checks and join.
+    fn ask_server(&self, job: &Task, dir: &Path, server: &OpenaiSpeech) -> Result<Step> {
+        let voice = self.values.get("voice").map_or("", String::as_str);
+        for (i, text) in self.pieces.iter().enumerate() {
+            let workdir = dir.join(format!("work-{}", i + 1));
+            create_dir(&workdir)?;
+            let request = openai_speech::Request {
+                engine: &self.engine,
+                artifact: job.name,
+                text,
+                voice,
+            };
+            let deadline = Instant::now() + Duration::from_secs(self.timeout_seconds);
+            let log = dir.join(format!("log-{}.txt", i + 1));
+            openai_speech::speak(server, &request, &workdir.join("out.wav"), &log, deadline)?;
+        }
+        let done = LaneDone {
+            device: "server".into(),
+            precision: "-".into(),
+            batch_size: None,
+            peak_memory_bytes: None,
+        };
+        self.made(job, dir, done).map(Step::Done)
+    }
+
+    fn made(&self, job: &Task, dir: &Path, done: LaneDone) -> Result<Made> {
         let outputs = self.collect(job, dir)?;
         Ok(Made {
             outputs,

@@ -30,6 +30,7 @@ pub mod command;
 pub mod episode;
 pub mod espeak;
 pub mod ffmpeg;
+pub mod openai_speech;
 pub mod recording;
 pub mod rustface;
 pub mod torchscript;

@@ -20,6 +20,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::espeak::RawVoice;
+use super::openai_speech::{self, OpenaiSpeech, RawServer};
 use super::{input_files, paths, SourceFile, Voice, VoiceEngine};
 use crate::diagnostic::{list, suggest, ConfigError, Doc, Errors};
 
@@ -41,13 +42,20 @@ pub(crate) const KEYS: &[&str] = &[
     "files",
     "seed",
     "audio",
+    "kind",
+    "url",
+    "model",
+    "voice",
+    "api_key_env",
+    "format",
+    "sample_rate",
 ];
 
 /// `[engines.<name>]` as written.
 #[derive(Deserialize)]
 pub(crate) struct RawEngine {
     stage: Spanned<String>,
-    program: Spanned<String>,
+    program: Option<Spanned<String>>,
     args: Option<Vec<Spanned<String>>>,
     env: Option<BTreeMap<String, String>>,
     timeout: Option<Spanned<i64>>,
@@ -62,6 +70,13 @@ pub(crate) struct RawEngine {
     files: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
     seed: Option<Spanned<i64>>,
     audio: Option<Spanned<String>>,
+    kind: Option<Spanned<String>>,
+    url: Option<Spanned<String>>,
+    model: Option<Spanned<String>>,
+    voice: Option<Spanned<String>>,
+    api_key_env: Option<Spanned<String>>,
+    format: Option<Spanned<String>>,
+    sample_rate: Option<Spanned<i64>>,
 }
 
 /// What a command engine makes.
@@ -204,6 +219,8 @@ pub struct CommandEngine {
     pub files: BTreeMap<String, String>,
     /// `seed = N`: the `{seed}` of every run; else it comes from each job's key.
     pub seed: Option<u64>,
+    /// `kind = "openai-speech"`: a speech server posted each line instead of a program.
+    pub openai: Option<OpenaiSpeech>,
     /// `audio = "mux"`: the program's video has no sound of its own, so it may run past the
     /// speech (models that make whole chunks of frames); render cuts it to the speech's frames.
     pub mux: bool,
@@ -255,6 +272,7 @@ pub(crate) fn engine(
             None
         }
     };
+    let openai = server(doc, name, stage, &raw, errors);
     let vars = raw.vars.unwrap_or_default();
     if let Some(stage) = stage {
         for key in vars.keys() {
@@ -266,11 +284,32 @@ pub(crate) fn engine(
     let vars: BTreeMap<String, String> = (vars.into_iter())
         .map(|(k, v)| (k.into_inner(), v))
         .collect();
-    let program = raw.program.get_ref().trim();
-    if program.is_empty() {
+    let program = match &raw.program {
+        Some(p) if openai.is_some() => {
+            let msg = format!(
+                "engine `{name}` is a server (kind = \"openai-speech\"): it runs no `program`"
+            );
+            let help = "remove `program`; render posts each line to the engine's `url`";
+            errors.push(doc.err(p.span(), msg, "not used", help));
+            ""
+        }
+        Some(p) => p.get_ref().trim(),
+        None if openai.is_some() => "",
+        None => {
+            let msg = format!("engine `{name}` has no `program`");
+            let help = "the program to run: an absolute path, a path relative to this file, or a command on PATH (or `kind = \"openai-speech\"` and a `url` for a speech server)";
+            errors.push(doc.err(raw.stage.span(), msg, "no program", help));
+            ""
+        }
+    };
+    if let Some(p) = raw
+        .program
+        .as_ref()
+        .filter(|_| program.is_empty() && openai.is_none())
+    {
         let msg = format!("empty `program` in engine `{name}`");
         let help = "the program to run: an absolute path, a path relative to this file, or a command on PATH";
-        errors.push(doc.err(raw.program.span(), msg, "empty", help));
+        errors.push(doc.err(p.span(), msg, "empty", help));
     }
     let program = if program.contains('/') {
         base.join(program.strip_prefix("./").unwrap_or(program))
@@ -279,6 +318,7 @@ pub(crate) fn engine(
     };
     let mut missing = Vec::new();
     let env = raw.env.unwrap_or_default();
+    let program_span = raw.program.as_ref().map_or(raw.stage.span(), |p| p.span());
     if !program.as_os_str().is_empty() && program.components().count() == 1 {
         // A bare name: looked up now, on the PATH it will run with, so a missing one is
         // reported here at its key rather than by the first job at night. The name is
@@ -290,7 +330,7 @@ pub(crate) fn engine(
             .or_else(|| std::env::var_os("PATH"));
         let bare = program.to_string_lossy();
         if crate::toolchain::find_on_path(&bare, path.as_deref()).is_none() {
-            missing.push(not_on_path(doc, name, &raw.program));
+            missing.push(not_on_path(doc, name, bare.trim(), program_span.clone()));
         }
     }
     if program.is_absolute() && !is_executable(&program) {
@@ -299,7 +339,7 @@ pub(crate) fn engine(
             program.display()
         );
         let help = "install the program, or say where it is on this machine in its `program` (a machine's own engines file, ~/.config/render/engines.toml or $RENDER_ENGINES, overrides a folder's)";
-        missing.push(doc.err(raw.program.span(), msg, "not found", help));
+        missing.push(doc.err(program_span, msg, "not found", help));
     }
     let raw_files = raw.files.unwrap_or_default();
     let file_names: Vec<String> = raw_files.keys().map(|k| k.get_ref().clone()).collect();
@@ -441,10 +481,85 @@ pub(crate) fn engine(
         files,
         seed,
         mux,
+        openai,
         declared_in: doc.name.clone(),
         engine_dir: base.to_path_buf(),
     };
     Some((engine, missing))
+}
+
+/// `kind`: None for a program (the default), else the engine's speech server, checked.
+fn server(
+    doc: &Doc,
+    name: &str,
+    stage: Option<Stage>,
+    raw: &RawEngine,
+    errors: &mut Vec<ConfigError>,
+) -> Option<OpenaiSpeech> {
+    let server_keys = [
+        ("url", raw.url.as_ref().map(|v| v.span())),
+        ("model", raw.model.as_ref().map(|v| v.span())),
+        ("voice", raw.voice.as_ref().map(|v| v.span())),
+        ("api_key_env", raw.api_key_env.as_ref().map(|v| v.span())),
+        ("format", raw.format.as_ref().map(|v| v.span())),
+        ("sample_rate", raw.sample_rate.as_ref().map(|v| v.span())),
+    ];
+    let kind = match &raw.kind {
+        None => None,
+        Some(k) if k.get_ref() == "program" => None,
+        Some(k) if k.get_ref() == "openai-speech" => Some(k),
+        Some(k) => {
+            let msg = format!("unknown kind `{}` in engine `{name}`", k.get_ref());
+            let help = "an engine is a \"program\" (the default) or an \"openai-speech\" server";
+            errors.push(doc.err(k.span(), msg, "unknown kind", help));
+            return None;
+        }
+    };
+    let Some(kind) = kind else {
+        for (key, span) in server_keys {
+            if let Some(span) = span {
+                let msg =
+                    format!("`{key}` is only for a speech server (engine `{name}` runs a program)");
+                let help =
+                    "add `kind = \"openai-speech\"` to post each line to a server, or remove it";
+                errors.push(doc.err(span, msg, "not used", help));
+            }
+        }
+        return None;
+    };
+    if stage != Some(Stage::Speech) {
+        let msg = format!("engine `{name}`: kind = \"openai-speech\" makes speech, so its stage must be \"speech\"");
+        errors.push(doc.err(
+            kind.span(),
+            msg,
+            "not a speech engine",
+            "set stage = \"speech\"",
+        ));
+        return None;
+    }
+    for (key, span) in [
+        (
+            "args",
+            raw.args.as_ref().and_then(|a| a.first()).map(|a| a.span()),
+        ),
+        ("output", raw.output.as_ref().map(|o| o.span())),
+        ("conditioning", raw.conditioning.as_ref().map(|c| c.span())),
+    ] {
+        if let Some(span) = span {
+            let msg = format!("`{key}` is for programs; engine `{name}` is a speech server");
+            let help = "a server gets each line's text as JSON: `model`, `voice` and `format` say what to ask it for";
+            errors.push(doc.err(span, msg, "not used", help));
+        }
+    }
+    let raw = RawServer {
+        url: &raw.url,
+        model: &raw.model,
+        voice: &raw.voice,
+        api_key_env: &raw.api_key_env,
+        format: &raw.format,
+        sample_rate: &raw.sample_rate,
+    };
+    openai_speech::server(doc, name, raw, kind.span(), errors)
 }
 
 fn speech_engines(engines: &BTreeMap<String, CommandEngine>) -> Vec<&str> {
@@ -582,8 +697,7 @@ fn reserved_var(
 }
 
 /// "engine `x`: its program `y` is not on PATH", at `program`.
-fn not_on_path(doc: &Doc, engine: &str, program: &Spanned<String>) -> ConfigError {
-    let bare = program.get_ref().trim();
+fn not_on_path(doc: &Doc, engine: &str, bare: &str, span: Range<usize>) -> ConfigError {
     let message = format!("engine `{engine}`: its program `{bare}` is not on PATH on this machine");
     let install = match crate::process::package_of(bare) {
         Some(package) => format!("install it (`sudo apt install {package}` on Debian and Ubuntu)"),
@@ -592,7 +706,7 @@ fn not_on_path(doc: &Doc, engine: &str, program: &Spanned<String>) -> ConfigErro
     let help = format!(
         "{install}, or write its full path in `program` (a machine's own engines file, ~/.config/render/engines.toml or $RENDER_ENGINES, overrides a folder's)"
     );
-    doc.err(program.span(), message, "not found", help)
+    doc.err(span, message, "not found", help)
 }
 
 fn is_executable(path: &Path) -> bool {

@@ -13,6 +13,7 @@ mod espeak;
 mod framing;
 pub mod input_files;
 pub mod model;
+pub mod openai_speech;
 pub mod paths;
 mod project;
 mod renderfile;

@@ -1,0 +1,209 @@
+//! Speech from a server that speaks OpenAI's `/v1/audio/speech` (`kind = "openai-speech"`,
+//! declared in `manifest/openai_speech.rs`): one POST per line, or per piece of a line
+//! split by `max_chars`, whose WAV (or raw PCM) then goes through the same checks as a
+//! program's (`engine/command.rs`: it must parse, hold samples and not be silent).
+//!
+//! A server is shared and busy: a 429 or a 5xx is retried, backing off (0.5 s, then 1 s,
+//! or the server's `Retry-After` when that is longer), up to three tries;
+//! a refused connection is retried the same way (a server still starting). The whole line
+//! has one deadline, the engine's `timeout`. On failure the message shows the status and
+//! the end of the server's body. The API key is read from its environment variable for
+//! each request and written nowhere: not in the key, the job spec, the log or an error.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use crate::manifest::openai_speech::OpenaiSpeech;
+use crate::media::{self, Audio};
+use crate::process;
+
+/// How many times one piece is asked for before its line fails.
+pub const TRIES: u32 = 3;
+/// The largest response read (a WAV of about 90 minutes at 24 kHz).
+const MOST_BYTES: u64 = 256 << 20;
+
+/// One request: the text of one piece, in render's voice `voice` (the server's voice is
+/// the engine's `voice`, else this name).
+pub struct Request<'a> {
+    pub engine: &'a str,
+    pub artifact: &'a str,
+    pub text: &'a str,
+    pub voice: &'a str,
+}
+
+/// The JSON body posted for `text`.
+pub fn body(server: &OpenaiSpeech, text: &str, voice: &str) -> String {
+    serde_json::json!({
+        "model": server.model,
+        "input": text,
+        "voice": server.voice.as_deref().unwrap_or(voice),
+        "response_format": server.format,
+    })
+    .to_string()
+}
+
+/// Asks the server for one piece and writes it to `out` as a WAV; what happened goes to
+/// `log` (statuses and error bodies, never a header). Fails at `deadline`.
+pub fn speak(
+    server: &OpenaiSpeech,
+    request: &Request,
+    out: &Path,
+    log: &Path,
+    deadline: Instant,
+) -> Result<()> {
+    let endpoint = server.endpoint();
+    let name = format!("engine `{}` (POST {endpoint})", request.engine);
+    let mut log_file =
+        std::fs::File::create(log).map_err(|e| Error::io("cannot create", log, e))?;
+    let mut note = |line: String| {
+        let _ = writeln!(log_file, "{line}");
+    };
+    let key = match &server.api_key_env {
+        None => None,
+        Some(var) => match std::env::var(var) {
+            Ok(key) if !key.is_empty() => Some(key),
+            _ => {
+                return Err(Error::Other(format!(
+                    "{name} failed while making {}: the environment variable `{var}` (its `api_key_env`) is not set",
+                    request.artifact
+                )))
+            }
+        },
+    };
+    let body = body(server, request.text, request.voice);
+    let failed = |status: String, tail: &str| Error::ToolFailed {
+        program: name.clone(),
+        artifact: request.artifact.to_string(),
+        status,
+        log: tail.to_string(),
+    };
+    let mut last = String::new();
+    for attempt in 1..=TRIES {
+        process::check_interrupted()?;
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(failed(stopped(attempt), &last));
+        }
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(left))
+            .build()
+            .into();
+        let mut post = agent
+            .post(&endpoint)
+            .header("Content-Type", "application/json");
+        if let Some(key) = &key {
+            post = post.header("Authorization", &format!("Bearer {key}"));
+        }
+        let (retry, wait) = match post.send(&body) {
+            Err(e) if Instant::now() >= deadline || is_timeout(&e) => {
+                note(format!("try {attempt}: no answer before the deadline"));
+                return Err(failed(stopped(attempt), &last));
+            }
+            Err(e) => {
+                last = e.to_string();
+                note(format!("try {attempt}: {last}"));
+                (true, None)
+            }
+            Ok(mut response) => {
+                let status = response.status().as_u16();
+                let retry_after = (response.headers().get("retry-after"))
+                    .and_then(|v| v.to_str().ok()?.trim().parse::<f64>().ok());
+                let bytes = response
+                    .body_mut()
+                    .with_config()
+                    .limit(MOST_BYTES)
+                    .read_to_vec();
+                let bytes = match bytes {
+                    Ok(bytes) => bytes,
+                    Err(e) if Instant::now() >= deadline || is_timeout(&e) => {
+                        return Err(failed(stopped(attempt), &last));
+                    }
+                    Err(e) => {
+                        return Err(failed(format!("its answer could not be read: {e}"), &last))
+                    }
+                };
+                if status == 200 {
+                    note(format!("try {attempt}: 200, {} bytes", bytes.len()));
+                    return write_speech(server, request, &bytes, out);
+                }
+                last = process::tail(&String::from_utf8_lossy(&bytes), 10);
+                note(format!("try {attempt}: HTTP {status}\n{last}"));
+                if status != 429 && status < 500 {
+                    return Err(failed(format!("HTTP {status}"), &last));
+                }
+                if attempt == TRIES {
+                    return Err(failed(format!("HTTP {status}, {TRIES} tries"), &last));
+                }
+                (true, retry_after.map(Duration::from_secs_f64))
+            }
+        };
+        if retry && attempt < TRIES {
+            let back_off = Duration::from_millis(500 << (attempt - 1));
+            let wait = wait.map_or(back_off, |w| w.max(back_off));
+            let left = deadline.saturating_duration_since(Instant::now());
+            std::thread::sleep(wait.min(left));
+        } else {
+            return Err(failed(format!("no answer after {TRIES} tries"), &last));
+        }
+    }
+    Err(failed(format!("no answer after {TRIES} tries"), &last))
+}
+
+fn is_timeout(e: &ureq::Error) -> bool {
+    matches!(e, ureq::Error::Timeout(_))
+}
+
+fn stopped(attempt: u32) -> String {
+    format!("no answer before its deadline (try {attempt})")
+}
+
+/// Writes the server's answer as the piece's WAV: a WAV as it came (checked by the
+/// caller), raw PCM wrapped as one.
+fn write_speech(server: &OpenaiSpeech, request: &Request, bytes: &[u8], out: &Path) -> Result<()> {
+    if server.format == "pcm" {
+        if bytes.len() < 2 || bytes.len() % 2 != 0 {
+            return Err(media::invalid(
+                request.artifact,
+                format!(
+                    "engine `{}` answered {} bytes, not 16-bit PCM samples",
+                    request.engine,
+                    bytes.len()
+                ),
+            ));
+        }
+        let samples = (bytes.chunks_exact(2))
+            .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0)
+            .collect();
+        let audio = Audio {
+            samples,
+            sample_rate: server.sample_rate,
+        };
+        return media::write_wav(out, &audio);
+    }
+    std::fs::write(out, bytes).map_err(|e| Error::io("cannot write", out, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_body_names_model_voice_text_and_format() {
+        let server = OpenaiSpeech {
+            url: "http://127.0.0.1:8880/".into(),
+            model: "kokoro".into(),
+            voice: Some("af_bella".into()),
+            api_key_env: None,
+            format: "wav".into(),
+            sample_rate: 24_000,
+        };
+        assert_eq!(server.endpoint(), "http://127.0.0.1:8880/v1/audio/speech");
+        assert_eq!(
+            body(&server, "Say \"hi\".", "narrator"),
+            r#"{"input":"Say \"hi\".","model":"kokoro","response_format":"wav","voice":"af_bella"}"#
+        );
+    }
+}

@@ -1,0 +1,139 @@
+//! `kind = "openai-speech"`: a speech engine that is a server speaking OpenAI's
+//! `/v1/audio/speech` (Kokoro-FastAPI, chatterbox-tts-api, Orpheus-FastAPI, OpenAI itself)
+//! instead of a program started per line. The model stays loaded in the server while
+//! every line is still its own job with its own checks.
+//!
+//! What enters a key is what changes the voice: the model, the voice, the format and the
+//! declared version — never the URL's host (the same model behind another host makes the
+//! same speech) and never the API key, which is read from the environment variable named
+//! by `api_key_env` when a job runs and is written nowhere.
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+use crate::diagnostic::{ConfigError, Doc};
+
+/// An `openai-speech` engine's server and what it asks it for.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct OpenaiSpeech {
+    /// The server's base URL, e.g. `http://127.0.0.1:8880` (`/v1/audio/speech` is added
+    /// unless the URL already ends with it).
+    pub url: String,
+    pub model: String,
+    /// The server's voice; by default the name of render's voice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voice: Option<String>,
+    /// The environment variable holding the API key (sent as `Authorization: Bearer`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_env: Option<String>,
+    /// `"wav"` (default) or `"pcm"` (raw 16-bit little-endian mono at `sample_rate`).
+    pub format: String,
+    pub sample_rate: u32,
+}
+
+impl OpenaiSpeech {
+    /// The endpoint every line is posted to.
+    pub fn endpoint(&self) -> String {
+        let base = self.url.trim_end_matches('/');
+        if base.ends_with("/v1/audio/speech") {
+            base.to_string()
+        } else {
+            format!("{base}/v1/audio/speech")
+        }
+    }
+}
+
+/// The keys only an `openai-speech` engine has, as written.
+pub(crate) struct RawServer<'a> {
+    pub url: &'a Option<Spanned<String>>,
+    pub model: &'a Option<Spanned<String>>,
+    pub voice: &'a Option<Spanned<String>>,
+    pub api_key_env: &'a Option<Spanned<String>>,
+    pub format: &'a Option<Spanned<String>>,
+    pub sample_rate: &'a Option<Spanned<i64>>,
+}
+
+/// The engine's server, or None with every problem in `errors`. `at` is the span of its
+/// `kind`, where a missing key is reported.
+pub(crate) fn server(
+    doc: &Doc,
+    name: &str,
+    raw: RawServer,
+    at: std::ops::Range<usize>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<OpenaiSpeech> {
+    let before = errors.len();
+    let mut required = |key: &str, value: &Option<Spanned<String>>, example: &str| {
+        let text = value.as_ref().map(|v| v.get_ref().trim().to_string());
+        match text {
+            Some(t) if !t.is_empty() => Some(t),
+            _ => {
+                let msg = format!("engine `{name}` (kind = \"openai-speech\") has no `{key}`");
+                let help = format!("add `{key} = {example}`");
+                let span = value.as_ref().map_or(at.clone(), |v| v.span());
+                errors.push(doc.err(span, msg, "missing", help));
+                None
+            }
+        }
+    };
+    let url = required("url", raw.url, "\"http://127.0.0.1:8880\"");
+    let model = required("model", raw.model, "\"kokoro\"");
+    if let (Some(url), Some(span)) = (&url, raw.url.as_ref().map(|u| u.span())) {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            let msg =
+                format!("engine `{name}`: `url` must start with http:// or https://, not `{url}`");
+            let help = "the server's base URL, e.g. \"http://127.0.0.1:8880\": render posts each line to <url>/v1/audio/speech";
+            errors.push(doc.err(span, msg, "not an HTTP URL", help));
+        }
+    }
+    let format = raw
+        .format
+        .as_ref()
+        .map_or("wav".to_string(), |f| f.get_ref().clone());
+    if format != "wav" && format != "pcm" {
+        let span = raw.format.as_ref().map_or(at.clone(), |f| f.span());
+        let msg = format!("engine `{name}`: `format` must be \"wav\" or \"pcm\", not \"{format}\"");
+        let help = "what the server returns: a WAV file, or raw 16-bit mono samples at `sample_rate` (\"pcm\")";
+        errors.push(doc.err(span, msg, "unknown format", help));
+    }
+    let sample_rate = match raw.sample_rate {
+        None => 24_000,
+        Some(r) if (8_000..=192_000).contains(r.get_ref()) => *r.get_ref() as u32,
+        Some(r) => {
+            let msg = format!(
+                "`sample_rate` must be between 8000 and 192000, not {}",
+                r.get_ref()
+            );
+            let help = "the rate of the server's raw PCM samples (Kokoro and OpenAI: 24000)";
+            errors.push(doc.err(r.span(), msg, "out of range", help));
+            0
+        }
+    };
+    let api_key_env = raw
+        .api_key_env
+        .as_ref()
+        .map(|k| k.get_ref().trim().to_string());
+    if let (Some(var), Some(k)) = (&api_key_env, raw.api_key_env) {
+        let plain = !var.is_empty()
+            && (var.chars()).all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !var.starts_with(|c: char| c.is_ascii_digit());
+        if !plain {
+            let msg = format!(
+                "engine `{name}`: `api_key_env` must name an environment variable, not `{var}`"
+            );
+            let help = "the name of the variable holding the key, e.g. \"OPENAI_API_KEY\" — never the key itself";
+            errors.push(doc.err(k.span(), msg, "not a variable name", help));
+        }
+    }
+    if errors.len() > before {
+        return None;
+    }
+    Some(OpenaiSpeech {
+        url: url?,
+        model: model?,
+        voice: raw.voice.as_ref().map(|v| v.get_ref().clone()),
+        api_key_env,
+        format,
+        sample_rate,
+    })
+}

@@ -1,0 +1,233 @@
+//! `kind = "openai-speech"` engines against a real HTTP server on loopback
+//! (tests/fixtures/speech_server.py, which records every request): the exact request body
+//! and auth header, retries on 429 and 5xx, the body's tail on failure, the deadline, raw
+//! PCM, a key that holds neither the URL's host nor the API key, and the API key written
+//! into no file.
+
+mod common;
+
+use common::{tone_wav, Folder};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+const SECRET: &str = "sk-test-0123456789-secret";
+
+/// The fake server, killed when dropped.
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_server(dir: &std::path::Path) -> Server {
+    let _ = std::fs::remove_file(dir.join("port"));
+    let child = Command::new("python3")
+        .arg(common::repo().join("tests/fixtures/speech_server.py"))
+        .arg(dir)
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        if let Ok(port) = std::fs::read_to_string(dir.join("port")) {
+            return Server {
+                child,
+                port: port.trim().parse().unwrap(),
+            };
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the server never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A folder whose narrator speaks through engine `kokoro` on `server`'s port, answering
+/// as `script` says (see the fixture), with one line per `lines`.
+fn folder(script: &str, extra: &str, lines: &[&str]) -> (Folder, Server) {
+    let folder = Folder::with_portrait();
+    std::fs::create_dir_all(folder.file("server")).unwrap();
+    std::fs::write(folder.file("server/tone.wav"), tone_wav(24_000, 0.8)).unwrap();
+    std::fs::write(folder.file("server/script"), script).unwrap();
+    let server = start_server(&folder.file("server"));
+    folder.write(
+        "Renderfile.toml",
+        &format!(
+            "[render]\ndevice = \"cpu\"\n\n[defaults]\nfps = 10\nsize = [160, 90]\npause = 0.4\nvoice = \"narrator\"\navatar = \"astronaut\"\n\n\
+             [avatars.astronaut]\nimage = \"avatars/astronaut.png\"\n\n\
+             [engines.kokoro]\nstage = \"speech\"\nkind = \"openai-speech\"\nurl = \"http://127.0.0.1:{}\"\nmodel = \"kokoro\"\nvoice = \"af_bella\"\n\
+             api_key_env = \"RENDER_TEST_KEY\"\nversion = \"Kokoro-FastAPI 0.2.4\"\n{extra}\n\n[voices.narrator]\nengine = \"kokoro\"\n",
+            server.port
+        ),
+    );
+    let lines: Vec<String> = lines.iter().map(|l| format!("{l:?}")).collect();
+    folder.write(
+        "projects/demo/project.toml",
+        &format!(
+            "[[scene]]\nname = \"intro\"\nlines = [{}]\n",
+            lines.join(", ")
+        ),
+    );
+    (folder, server)
+}
+
+fn build(folder: &Folder) -> common::Run {
+    folder.render_with_env(
+        &["build"],
+        &[("RENDER_TEST_KEY", SECRET)],
+        Duration::from_secs(120),
+    )
+}
+
+fn requests(folder: &Folder) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(folder.file("server/requests.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Every file under `dir` whose bytes contain `needle`.
+fn files_holding(dir: &std::path::Path, needle: &str) -> Vec<String> {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .filter(|e| {
+            let bytes = std::fs::read(e.path()).unwrap_or_default();
+            bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
+        })
+        .map(|e| e.path().display().to_string())
+        .collect()
+}
+
+#[test]
+fn a_line_is_posted_with_its_key_retried_after_429_and_the_key_is_written_nowhere() {
+    let (folder, server) = folder("429\n200\n", "", &["Say \"hi\" to Ada."]);
+    let run = build(&folder);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.made().contains(&"speech demo/intro:1".to_string()),
+        "{:?}",
+        run.made()
+    );
+    let requests = requests(&folder);
+    assert_eq!(requests.len(), 2, "{requests:?}");
+    for request in &requests {
+        assert_eq!(request["path"], "/v1/audio/speech");
+        assert_eq!(request["authorization"], format!("Bearer {SECRET}"));
+        assert_eq!(request["content_type"], "application/json");
+        assert_eq!(
+            request["body"],
+            r#"{"input":"Say \"hi\" to Ada.","model":"kokoro","response_format":"wav","voice":"af_bella"}"#
+        );
+    }
+    // The speech is the server's WAV.
+    let speech = walkdir::WalkDir::new(folder.file("cache/objects"))
+        .into_iter()
+        .flatten()
+        .find(|e| e.file_name() == "speech.wav")
+        .unwrap();
+    let reader = hound::WavReader::open(speech.path()).unwrap();
+    assert_eq!((reader.spec().sample_rate, reader.len()), (24_000, 19_200));
+    // The API key is in no file render wrote.
+    for dir in ["cache", "out"] {
+        assert_eq!(
+            files_holding(&folder.file(dir), SECRET),
+            Vec::<String>::new()
+        );
+    }
+    assert!(!run.stderr.contains(SECRET) && !run.stdout.contains(SECRET));
+
+    // The URL's host is not part of the key: the same server under another name makes
+    // nothing again.
+    folder.edit(
+        "Renderfile.toml",
+        &format!("127.0.0.1:{}", server.port),
+        &format!("localhost:{}", server.port),
+    );
+    let run = build(&folder);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.made(), Vec::<String>::new());
+    assert_eq!(self::requests(&folder).len(), 2);
+    // The voice is.
+    folder.edit("Renderfile.toml", "af_bella", "af_sky");
+    let run = build(&folder);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.made().contains(&"speech demo/intro:1".to_string()));
+}
+
+#[test]
+fn a_server_failing_three_times_fails_the_line_with_the_end_of_its_body() {
+    let (folder, _server) = folder("500\n", "", &["Hello there."]);
+    let run = build(&folder);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("failed while making speech demo/intro:1: HTTP 500, 3 tries"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("500: the model is busy (request 3)"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(requests(&folder).len(), 3);
+    // A client error is not retried.
+    std::fs::write(folder.file("server/script"), "404\n").unwrap();
+    std::fs::remove_file(folder.file("server/requests.jsonl")).unwrap();
+    let run = build(&folder);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains(": HTTP 404\n"), "{}", run.stderr);
+    assert_eq!(requests(&folder).len(), 1);
+}
+
+#[test]
+fn a_server_that_never_answers_stops_at_the_deadline() {
+    let (folder, _server) = folder("hang\n", "timeout = 2", &["Hello there."]);
+    let start = Instant::now();
+    let run = build(&folder);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(
+        run.stderr
+            .contains("failed while making speech demo/intro:1: no answer before its deadline"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(requests(&folder).len(), 1);
+}
+
+#[test]
+fn raw_pcm_becomes_the_lines_wav_and_a_missing_key_variable_is_an_error() {
+    let (folder, _server) = folder(
+        "pcm\n",
+        "format = \"pcm\"\nsample_rate = 24000",
+        &["Hello."],
+    );
+    let run = build(&folder);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(requests(&folder)[0]["body"]
+        .as_str()
+        .unwrap()
+        .contains("\"response_format\":\"pcm\""));
+    let run = folder.render_within(&["build", "--force"], Duration::from_secs(120));
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("the environment variable `RENDER_TEST_KEY` (its `api_key_env`) is not set"),
+        "{}",
+        run.stderr
+    );
+}
