@@ -45,6 +45,7 @@ pub mod published;
 pub mod report;
 pub mod scheduler;
 pub mod scratch;
+pub mod server;
 pub mod sources;
 pub mod stage;
 pub mod target;

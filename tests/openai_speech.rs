@@ -231,3 +231,120 @@ fn raw_pcm_becomes_the_lines_wav_and_a_missing_key_variable_is_an_error() {
         run.stderr
     );
 }
+
+/// A folder whose engine `kokoro` declares its server: the fake, started by render on a
+/// port it picks, answering as `script` says; `lines` lines of text.
+fn served(script: &str, start_timeout: u32, lines: usize) -> Folder {
+    let folder = Folder::with_portrait();
+    std::fs::create_dir_all(folder.file("server")).unwrap();
+    std::fs::write(folder.file("server/tone.wav"), tone_wav(24_000, 0.5)).unwrap();
+    std::fs::write(folder.file("server/script"), script).unwrap();
+    folder.write(
+        "Renderfile.toml",
+        &format!(
+            "[render]\ndevice = \"cpu\"\n\n[defaults]\nfps = 10\nsize = [160, 90]\npause = 0.4\nvoice = \"narrator\"\navatar = \"astronaut\"\n\n\
+             [avatars.astronaut]\nimage = \"avatars/astronaut.png\"\n\n\
+             [engines.kokoro]\nstage = \"speech\"\nkind = \"openai-speech\"\nmodel = \"kokoro\"\ntimeout = 20\n\n\
+             [engines.kokoro.server]\nprogram = \"python3\"\nargs = [{:?}, {:?}, \"--port\", \"{{port}}\"]\nhealth = \"/health\"\nstart_timeout = {start_timeout}\n\n\
+             [voices.narrator]\nengine = \"kokoro\"\n",
+            common::repo().join("tests/fixtures/speech_server.py").display().to_string(),
+            folder.file("server").display().to_string(),
+        ),
+    );
+    let lines: Vec<String> = (1..=lines)
+        .map(|i| format!("\"Line number {i}.\""))
+        .collect();
+    folder.write(
+        "projects/demo/project.toml",
+        &format!(
+            "[[scene]]\nname = \"intro\"\nlines = [{}]\n",
+            lines.join(", ")
+        ),
+    );
+    folder
+}
+
+/// The pids of the server's starts, in order.
+fn starts(folder: &Folder) -> Vec<i32> {
+    std::fs::read_to_string(folder.file("server/starts.log"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| l.trim().parse().unwrap())
+        .collect()
+}
+
+fn speech_made(run: &common::Run) -> usize {
+    run.made()
+        .iter()
+        .filter(|m| m.starts_with("speech "))
+        .count()
+}
+
+#[test]
+fn a_declared_server_starts_once_for_twenty_lines_and_stops_with_the_build() {
+    let folder = served("200\n", 30, 20);
+    let run = build(&folder);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(speech_made(&run), 20, "{:?}", run.made());
+    let starts = starts(&folder);
+    assert_eq!(starts.len(), 1, "started {} times", starts.len());
+    assert_eq!(requests(&folder).len(), 20);
+    assert!(!common::running(starts[0]), "the server outlived the build");
+    // An up-to-date build needs no server.
+    let run = build(&folder);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(self::starts(&folder).len(), 1);
+}
+
+#[test]
+fn a_server_never_healthy_fails_its_lines_at_the_start_deadline_with_its_log() {
+    let folder = served("200\n", 2, 3);
+    std::fs::write(folder.file("server/unhealthy"), "").unwrap();
+    let start = Instant::now();
+    let run = build(&folder);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(
+        run.stderr
+            .contains("engine `kokoro`: its server was not healthy (http://127.0.0.1:")
+            && run
+                .stderr
+                .contains("/health) within its start deadline of 2 s; the end of its log:\n")
+            && run.stderr.contains("│ loading the model...\n"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(speech_made(&run), 0);
+    let starts = starts(&folder);
+    assert_eq!(starts.len(), 1, "one start for all its lines");
+    assert!(!common::running(starts[0]));
+    assert_eq!(requests(&folder).len(), 0);
+}
+
+#[test]
+fn a_server_that_dies_is_restarted_once_then_its_lines_fail() {
+    // Each start answers two requests and dies on the third.
+    let folder = served("200\n200\ndie\n", 30, 8);
+    let run = build(&folder);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let starts = starts(&folder);
+    assert_eq!(starts.len(), 2, "one restart: {starts:?}");
+    assert!(starts.iter().all(|&pid| !common::running(pid)));
+    assert_eq!(speech_made(&run), 4, "{:?}", run.made());
+    assert!(
+        run.stderr.contains(
+            "engine `kokoro`: its server exited again after its restart; the end of its log:"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("Killed: out of memory (request 3)"),
+        "{}",
+        run.stderr
+    );
+}

@@ -49,6 +49,7 @@ pub fn run(args: &BuildArgs) -> i32 {
     let cache = Cache::new(&manifest.root);
     let result = (|| -> Result<i32> {
         let _lock = BuildLock::acquire(&cache.dir)?;
+        let _servers = crate::server::Servers; // declared servers stop with the build
         cache.prepare()?;
         cache.sweep_tmp()?;
         let mut ledger = Published::open(&manifest.root, &cache.dir)?;

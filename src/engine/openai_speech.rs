@@ -53,8 +53,16 @@ pub fn speak(
     log: &Path,
     deadline: Instant,
 ) -> Result<()> {
-    let endpoint = server.endpoint();
-    let name = format!("engine `{}` (POST {endpoint})", request.engine);
+    // A declared server: started on first use, started again once if it died.
+    let base = || match &server.server {
+        Some(command) => crate::server::url(request.engine, &server.url, command),
+        None => Ok(server.url.clone()),
+    };
+    let shown = match &server.server {
+        Some(_) => format!("its server's {}", OpenaiSpeech::endpoint(&server.url)),
+        None => OpenaiSpeech::endpoint(&server.url),
+    };
+    let name = format!("engine `{}` (POST {shown})", request.engine);
     let mut log_file =
         std::fs::File::create(log).map_err(|e| Error::io("cannot create", log, e))?;
     let mut note = |line: String| {
@@ -91,6 +99,7 @@ pub fn speak(
             .timeout_global(Some(left))
             .build()
             .into();
+        let endpoint = OpenaiSpeech::endpoint(&base()?);
         let mut post = agent
             .post(&endpoint)
             .header("Content-Type", "application/json");
@@ -199,8 +208,12 @@ mod tests {
             api_key_env: None,
             format: "wav".into(),
             sample_rate: 24_000,
+            server: None,
         };
-        assert_eq!(server.endpoint(), "http://127.0.0.1:8880/v1/audio/speech");
+        assert_eq!(
+            OpenaiSpeech::endpoint(&server.url),
+            "http://127.0.0.1:8880/v1/audio/speech"
+        );
         assert_eq!(
             body(&server, "Say \"hi\".", "narrator"),
             r#"{"input":"Say \"hi\".","model":"kokoro","response_format":"wav","voice":"af_bella"}"#

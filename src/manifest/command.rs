@@ -49,6 +49,7 @@ pub(crate) const KEYS: &[&str] = &[
     "api_key_env",
     "format",
     "sample_rate",
+    "server",
 ];
 
 /// `[engines.<name>]` as written.
@@ -77,6 +78,7 @@ pub(crate) struct RawEngine {
     api_key_env: Option<Spanned<String>>,
     format: Option<Spanned<String>>,
     sample_rate: Option<Spanned<i64>>,
+    server: Option<openai_speech::RawServerCommand>,
 }
 
 /// What a command engine makes.
@@ -257,7 +259,7 @@ pub(crate) fn engine(
     doc: &Doc,
     base: &Path,
     name: &str,
-    raw: RawEngine,
+    mut raw: RawEngine,
     errors: &mut Vec<ConfigError>,
 ) -> Option<(CommandEngine, Vec<ConfigError>)> {
     let before = errors.len();
@@ -272,7 +274,7 @@ pub(crate) fn engine(
             None
         }
     };
-    let openai = server(doc, name, stage, &raw, errors);
+    let openai = server(doc, base, name, stage, &mut raw, errors);
     let vars = raw.vars.unwrap_or_default();
     if let Some(stage) = stage {
         for key in vars.keys() {
@@ -491,9 +493,10 @@ pub(crate) fn engine(
 /// `kind`: None for a program (the default), else the engine's speech server, checked.
 fn server(
     doc: &Doc,
+    base: &Path,
     name: &str,
     stage: Option<Stage>,
-    raw: &RawEngine,
+    raw: &mut RawEngine,
     errors: &mut Vec<ConfigError>,
 ) -> Option<OpenaiSpeech> {
     let server_keys = [
@@ -503,6 +506,7 @@ fn server(
         ("api_key_env", raw.api_key_env.as_ref().map(|v| v.span())),
         ("format", raw.format.as_ref().map(|v| v.span())),
         ("sample_rate", raw.sample_rate.as_ref().map(|v| v.span())),
+        ("server", raw.server.as_ref().map(|_| raw.stage.span())),
     ];
     let kind = match &raw.kind {
         None => None,
@@ -558,6 +562,8 @@ fn server(
         api_key_env: &raw.api_key_env,
         format: &raw.format,
         sample_rate: &raw.sample_rate,
+        server: raw.server.take(),
+        base,
     };
     openai_speech::server(doc, name, raw, kind.span(), errors)
 }

@@ -29,12 +29,40 @@ pub struct OpenaiSpeech {
     /// `"wav"` (default) or `"pcm"` (raw 16-bit little-endian mono at `sample_rate`).
     pub format: String,
     pub sample_rate: u32,
+    /// `[engines.<name>.server]`: the server render starts itself, on first use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<ServerCommand>,
+}
+
+/// A server render starts (`server.rs`): its command (`{port}` is the port render picks),
+/// the path that answers 200 once it is ready, and how long it may take to get there.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ServerCommand {
+    pub program: std::path::PathBuf,
+    pub args: Vec<String>,
+    pub env: std::collections::BTreeMap<String, String>,
+    pub health: String,
+    pub start_timeout: u64,
+}
+
+/// `[engines.<name>.server]` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawServerCommand {
+    program: Spanned<String>,
+    #[serde(default)]
+    args: Vec<String>,
+    #[serde(default)]
+    env: std::collections::BTreeMap<String, String>,
+    health: Option<Spanned<String>>,
+    start_timeout: Option<Spanned<i64>>,
 }
 
 impl OpenaiSpeech {
-    /// The endpoint every line is posted to.
-    pub fn endpoint(&self) -> String {
-        let base = self.url.trim_end_matches('/');
+    /// The endpoint every line is posted to, on the server at `url` (the engine's `url`,
+    /// with a declared server's port filled in).
+    pub fn endpoint(url: &str) -> String {
+        let base = url.trim_end_matches('/');
         if base.ends_with("/v1/audio/speech") {
             base.to_string()
         } else {
@@ -51,6 +79,9 @@ pub(crate) struct RawServer<'a> {
     pub api_key_env: &'a Option<Spanned<String>>,
     pub format: &'a Option<Spanned<String>>,
     pub sample_rate: &'a Option<Spanned<i64>>,
+    pub server: Option<RawServerCommand>,
+    /// Where the engine's relative paths start.
+    pub base: &'a std::path::Path,
 }
 
 /// The engine's server, or None with every problem in `errors`. `at` is the span of its
@@ -76,7 +107,10 @@ pub(crate) fn server(
             }
         }
     };
-    let url = required("url", raw.url, "\"http://127.0.0.1:8880\"");
+    let url = match (&raw.server, raw.url) {
+        (Some(_), None) => Some("http://127.0.0.1:{port}".to_string()),
+        _ => required("url", raw.url, "\"http://127.0.0.1:8880\""),
+    };
     let model = required("model", raw.model, "\"kokoro\"");
     if let (Some(url), Some(span)) = (&url, raw.url.as_ref().map(|u| u.span())) {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -125,10 +159,53 @@ pub(crate) fn server(
             errors.push(doc.err(k.span(), msg, "not a variable name", help));
         }
     }
+    let server = raw.server.map(|s| {
+        let start_timeout = match s.start_timeout {
+            None => 120,
+            Some(t) if (1..=3600).contains(t.get_ref()) => *t.get_ref() as u64,
+            Some(t) => {
+                let msg = format!(
+                    "`start_timeout` must be between 1 and 3600 seconds, not {}",
+                    t.get_ref()
+                );
+                let help = "how long the server may take to answer its health URL with 200";
+                errors.push(doc.err(t.span(), msg, "out of range", help));
+                0
+            }
+        };
+        let program = s.program.get_ref().trim();
+        let program = if program.contains('/') {
+            raw.base.join(program.strip_prefix("./").unwrap_or(program))
+        } else {
+            std::path::PathBuf::from(program)
+        };
+        let health = s.health.map_or("/health".to_string(), |h| h.into_inner());
+        let health = if health.starts_with('/') {
+            health
+        } else {
+            format!("/{health}")
+        };
+        ServerCommand {
+            program,
+            args: s.args,
+            env: s.env,
+            health,
+            start_timeout,
+        }
+    });
+    if let (Some(url), None) = (&url, &server) {
+        if url.contains("{port}") {
+            let span = raw.url.as_ref().map_or(at.clone(), |u| u.span());
+            let msg = format!("engine `{name}`: `{{port}}` in its `url` needs a declared server");
+            let help = "declare [engines.<name>.server] (the command render starts, on a port it picks), or write the server's port";
+            errors.push(doc.err(span, msg, "no server", help));
+        }
+    }
     if errors.len() > before {
         return None;
     }
     Some(OpenaiSpeech {
+        server,
         url: url?,
         model: model?,
         voice: raw.voice.as_ref().map(|v| v.get_ref().clone()),
