@@ -692,6 +692,138 @@ write_clip(ARGV[-3], int(seconds * 50) // 2 + 2, 25, GOT["audio"])
 }
 
 #[test]
+fn infinitetalk_gets_its_job_as_json_with_the_lines_frame_count_and_is_cut_to_the_speech() {
+    let adapter = Adapter::new(
+        "infinitetalk",
+        ESPEAK_VOICE,
+        "[avatars.host]\nimage = \"avatars/host.png\"\nlipsync = \"infinitetalk\"\n",
+        ONE_LINE,
+    );
+    adapter.fake(
+        "infinitetalk/venv/bin/python",
+        r#"
+called("generate_infinitetalk.py")
+expect_cwd(OPT + "/infinitetalk/InfiniteTalk")  # weights/ is found from here
+
+
+def frames_of_speech(value):
+    with wave.open(GOT["audio"], "rb") as w:
+        want = (w.getnframes() * 25 + w.getframerate() - 1) // w.getframerate()
+    return None if value == str(want) else "not the speech's %d frames at 25 fps" % want
+
+
+def seed(value):
+    return None if value.isdigit() and int(value) < 2 ** 31 else "not a seed below 2^31"
+
+
+def input_json(value):
+    if not same_path(os.path.dirname(os.path.dirname(value)), WORK + "/../inputs"):
+        return "not in the job's inputs folder"
+    with open(value, encoding="utf-8") as f:
+        job = json.load(f)
+    if sorted(job) != ["cond_audio", "cond_video", "prompt"] or sorted(job["cond_audio"]) != ["person1"]:
+        return "holds %r" % job
+    if job["prompt"] != "A person is talking to the camera, in front of a plain background.":
+        return "prompt %r" % job["prompt"]
+    return wav("audio")(job["cond_audio"]["person1"]) or png("image", (512, 512))(job["cond_video"])
+
+
+expect_argv(
+    "generate_infinitetalk.py",
+    "--ckpt_dir", "weights/Wan2.1-I2V-14B-480P",
+    "--wav2vec_dir", "weights/chinese-wav2vec2-base",
+    "--infinitetalk_dir", "weights/InfiniteTalk/single/infinitetalk.safetensors",
+    "--input_json", matcher("<input.json>", input_json),
+    "--size", "infinitetalk-480",
+    "--sample_steps", "40",
+    "--mode", "streaming",
+    "--motion_frame", "9",
+    "--max_frame_num", matcher("<frames>", frames_of_speech),
+    "--base_seed", matcher("<seed>", seed),
+    "--audio_save_dir", at(WORK + "/audio"),
+    "--save_file", at(WORK + "/out"),
+)
+# Streaming: chunks of 81 frames overlapping by 9, so the video runs past the speech.
+frames = int(ARGV[ARGV.index("--max_frame_num") + 1])
+made = 81
+while made < frames:
+    made += 72
+write_clip(WORK + "/out.mp4", made, 25, GOT["audio"])
+"#,
+    );
+    let run = adapter.build();
+    assert_built(&adapter, &run, LIPSYNC_MADE);
+    assert_eq!(adapter.calls(), ["generate_infinitetalk.py"]);
+}
+
+#[test]
+fn kokoro_fastapi_gets_one_openai_speech_request_per_line() {
+    let adapter = Adapter::new(
+        "kokoro",
+        "[voices.ada]\nengine = \"kokoro\"\n",
+        BUILTIN_AVATAR,
+        &["Hello there.", "A second line, with \"quotes\"."],
+    );
+    // The server (tests/fixtures/speech_server.py) where engine.toml says 8880.
+    let dir = adapter.root.path().join("server");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("tone.wav"), tone_wav(24_000, 1.0)).unwrap();
+    let mut server = std::process::Command::new("python3")
+        .arg(repo().join("tests/fixtures/speech_server.py"))
+        .arg(&dir)
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let port = loop {
+        if let Ok(port) = std::fs::read_to_string(dir.join("port")) {
+            break port;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20));
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    adapter.folder.edit(
+        "Renderfile.toml",
+        "http://127.0.0.1:8880",
+        &format!("http://127.0.0.1:{port}"),
+    );
+    let run = adapter.build();
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_built(
+        &adapter,
+        &run,
+        &[
+            "speech demo/hello:1",
+            "speech demo/hello:2",
+            "scene demo/hello",
+        ],
+    );
+    let mut bodies: Vec<(String, String)> = std::fs::read_to_string(dir.join("requests.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let request: serde_json::Value = serde_json::from_str(l).unwrap();
+            let path = request["path"].as_str().unwrap().to_string();
+            (path, request["body"].as_str().unwrap().to_string())
+        })
+        .collect();
+    bodies.sort();
+    assert_eq!(
+        bodies,
+        [
+            (
+                "/v1/audio/speech".to_string(),
+                r#"{"input":"A second line, with \"quotes\".","model":"kokoro","response_format":"wav","voice":"af_bella"}"#.to_string()
+            ),
+            (
+                "/v1/audio/speech".to_string(),
+                r#"{"input":"Hello there.","model":"kokoro","response_format":"wav","voice":"af_bella"}"#.to_string()
+            ),
+        ]
+    );
+}
+
+#[test]
 fn every_adapter_readme_shows_its_engine_toml_as_it_is() {
     // The guide's page of engines shows every adapter's block (the README links to it).
     let main_readme = std::fs::read_to_string(repo().join("docs/engines.md")).unwrap();
