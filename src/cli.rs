@@ -70,6 +70,10 @@ pub enum Command {
     /// Per artifact kind, how many are declared and stale; the cache's size, and how much of
     /// it no declared scene needs (only reads; exit 0 even when something is stale)
     Status(FolderArg),
+    /// Every engine the folder can use (built in, the folder's, this machine's): what it
+    /// makes, its program and whether this machine has it, version, GPU, declared licence,
+    /// and which voices and avatars use it (only reads; runs nothing)
+    Engines(FolderArg),
     /// Remove the cached objects that no declared scene needs and no recent build used
     /// (waits for a running build)
     Gc {

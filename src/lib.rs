@@ -94,6 +94,7 @@ pub fn run() -> i32 {
             commands::with_folder(folder(dir), |dir| commands::log::run(dir, *count))
         }
         cli::Command::Status(dir) => commands::with_folder(folder(dir), commands::status::run),
+        cli::Command::Engines(dir) => commands::with_folder(folder(dir), commands::engines::run),
         cli::Command::Gc {
             folder: dir,
             dry_run,

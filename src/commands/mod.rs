@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod build;
 pub mod clean;
+pub mod engines;
 pub mod gc;
 pub mod log;
 pub mod plan;

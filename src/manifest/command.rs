@@ -50,6 +50,8 @@ pub(crate) const KEYS: &[&str] = &[
     "format",
     "sample_rate",
     "server",
+    "licence",
+    "commercial",
 ];
 
 /// `[engines.<name>]` as written.
@@ -79,6 +81,8 @@ pub(crate) struct RawEngine {
     format: Option<Spanned<String>>,
     sample_rate: Option<Spanned<i64>>,
     server: Option<openai_speech::RawServerCommand>,
+    licence: Option<String>,
+    commercial: Option<bool>,
 }
 
 /// What a command engine makes.
@@ -221,6 +225,11 @@ pub struct CommandEngine {
     pub files: BTreeMap<String, String>,
     /// `seed = N`: the `{seed}` of every run; else it comes from each job's key.
     pub seed: Option<u64>,
+    /// `licence = "..."`: the licence of its code and weights, as declared (for
+    /// `render engines`; not part of any key).
+    pub licence: Option<String>,
+    /// `commercial = false`: its licence forbids commercial use.
+    pub commercial: Option<bool>,
     /// `kind = "openai-speech"`: a speech server posted each line instead of a program.
     pub openai: Option<OpenaiSpeech>,
     /// `audio = "mux"`: the program's video has no sound of its own, so it may run past the
@@ -484,6 +493,8 @@ pub(crate) fn engine(
         seed,
         mux,
         openai,
+        licence: raw.licence,
+        commercial: raw.commercial,
         declared_in: doc.name.clone(),
         engine_dir: base.to_path_buf(),
     };
