@@ -32,13 +32,13 @@ fn start_server(dir: &std::path::Path) -> Server {
         .arg(dir)
         .spawn()
         .unwrap();
+    // Killed and waited for by its Drop, whatever happens next.
+    let mut server = Server { child, port: 0 };
     let start = Instant::now();
     loop {
         if let Ok(port) = std::fs::read_to_string(dir.join("port")) {
-            return Server {
-                child,
-                port: port.trim().parse().unwrap(),
-            };
+            server.port = port.trim().parse().unwrap();
+            return server;
         }
         assert!(
             start.elapsed() < Duration::from_secs(20),

@@ -79,7 +79,7 @@ pub struct CommandJob {
     pub files: BTreeMap<String, String>,
     /// `kind = "openai-speech"`: the server posted each piece instead of a program.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub openai: Option<crate::manifest::openai_speech::OpenaiSpeech>,
+    pub openai: Option<Box<crate::manifest::openai_speech::OpenaiSpeech>>,
     /// `audio = "mux"`: the program's video may run past the speech; it is cut to it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub mux: bool,
@@ -105,7 +105,7 @@ impl CommandJob {
             engine_dir: engine.engine_dir.clone(),
             files: engine.files.clone(),
             mux: engine.mux,
-            openai: engine.openai.clone(),
+            openai: engine.openai.clone().map(Box::new),
         };
         // A declared seed is a plain value, so it enters the key; else `{seed}` comes from
         // the key itself when the job runs.

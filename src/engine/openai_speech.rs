@@ -173,7 +173,7 @@ fn stopped(attempt: u32) -> String {
 /// caller), raw PCM wrapped as one.
 fn write_speech(server: &OpenaiSpeech, request: &Request, bytes: &[u8], out: &Path) -> Result<()> {
     if server.format == "pcm" {
-        if bytes.len() < 2 || bytes.len() % 2 != 0 {
+        if bytes.len() < 2 || !bytes.len().is_multiple_of(2) {
             return Err(media::invalid(
                 request.artifact,
                 format!(
