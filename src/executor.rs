@@ -250,6 +250,15 @@ pub fn finish(job: &Job, pending: Pending, lane: Result<LaneDone>) -> Result<()>
 /// Runs a whole job here, its lane call included (starting a worker for a model call).
 /// Returns false when its object was already in the cache.
 pub fn run_here(job: &Job) -> Result<bool> {
+    let mut loaded = Loaded::default();
+    let made = run_in_batch(job, &mut loaded);
+    loaded.stop();
+    made
+}
+
+/// [`run_here`] for one job of a batch: a model call runs in the batch's worker for that
+/// model (`loaded`), started by the first job that needs it and kept for the next.
+pub fn run_in_batch(job: &Job, loaded: &mut Loaded) -> Result<bool> {
     let cache = job.cache();
     match cache.check(&job.key) {
         crate::cache::Check::Intact => return Ok(false),
@@ -279,15 +288,55 @@ pub fn run_here(job: &Job) -> Result<bool> {
         Started::Committed => Ok(true),
         Started::NeedsLane(pending) => {
             let done = match &pending.call {
-                LaneCall::Model(call) => Worker::start(&call.model, &call.file, call.device)
-                    .and_then(|mut worker| {
-                        let done = worker.run(call);
-                        worker.stop();
-                        done
-                    }),
+                LaneCall::Model(call) => {
+                    let done = loaded.worker(call).and_then(|worker| worker.run(call));
+                    if done.is_err() {
+                        // It may have died with the call: the next job starts a fresh one.
+                        loaded.drop_worker(call);
+                    }
+                    done
+                }
                 LaneCall::Program(call) => call.run(&job.name),
             };
             finish(job, pending, done).map(|()| true)
+        }
+    }
+}
+
+/// The workers a batch of jobs run here keeps between them (`render run-jobs`): one per
+/// model file and device, started by the first job that calls it, so a batch of same-model
+/// jobs loads its model once. Stop them with [`Loaded::stop`].
+#[derive(Default)]
+pub struct Loaded {
+    workers: Vec<(PathBuf, crate::device::Device, Worker)>,
+    /// How many times a model was loaded (a worker started).
+    pub loads: usize,
+}
+
+impl Loaded {
+    fn worker(&mut self, call: &crate::engine::ModelCall) -> Result<&mut Worker> {
+        let at =
+            |w: &(PathBuf, crate::device::Device, Worker)| w.0 == call.file && w.1 == call.device;
+        if let Some(i) = self.workers.iter().position(at) {
+            return Ok(&mut self.workers[i].2);
+        }
+        let worker = Worker::start(&call.model, &call.file, call.device)?;
+        self.loads += 1;
+        self.workers.push((call.file.clone(), call.device, worker));
+        Ok(&mut self.workers.last_mut().expect("just pushed").2)
+    }
+
+    fn drop_worker(&mut self, call: &crate::engine::ModelCall) {
+        if let Some(i) = (self.workers.iter()).position(|w| w.0 == call.file && w.1 == call.device)
+        {
+            self.workers.remove(i).2.stop();
+        }
+    }
+
+    /// Stops every worker.
+    pub fn stop(self) {
+        for (_, _, worker) in self.workers {
+            worker.stop();
         }
     }
 }

@@ -23,6 +23,7 @@ pub mod error;
 pub mod executor;
 pub mod face;
 pub mod face_model;
+pub mod farm;
 pub mod files;
 pub mod font;
 pub mod fps;
@@ -87,6 +88,7 @@ pub fn run() -> i32 {
             write_jobs,
         } => commands::plan::run(args, *check, write_jobs.as_deref()),
         cli::Command::RunJob { spec } => commands::run_job::run(spec),
+        cli::Command::RunJobs { specs } => commands::run_job::run_batch(specs),
         cli::Command::Bench(args) => commands::bench::run(args),
         cli::Command::Verify(dir) => commands::with_folder(folder(dir), commands::verify::run),
         cli::Command::Log { folder: dir, count } => {
