@@ -46,6 +46,7 @@ pub mod published;
 pub mod report;
 pub mod scheduler;
 pub mod scratch;
+pub mod slurm;
 pub mod sources;
 pub mod stage;
 pub mod target;

@@ -44,8 +44,6 @@ lines = ["One two three.", "Four five six.", "Seven eight."]
     folder
 }
 
-const SCENE: &str = "out/p/talk.mp4";
-
 fn render(folder: &Folder, args: &[&str]) -> Run {
     folder.render_within(args, Duration::from_secs(120))
 }
