@@ -17,10 +17,15 @@ use std::time::{Duration, Instant};
 use common::{repo, Folder};
 use render::slurm::{Backoff, JobId, Slurm, State, Status, Submission};
 
-/// A cluster this test started, in its own folder; stopped when dropped.
+/// A cluster this test started, in its own folder; stopped when dropped. One at a time:
+/// two clusters starting at once could pick the same free ports, and two cores do not run
+/// four `slurmd`s and their jobs well.
 struct Cluster {
     dir: tempfile::TempDir,
+    _one_at_a_time: std::sync::MutexGuard<'static, ()>,
 }
+
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 impl Cluster {
     /// None (with a message) when the Slurm packages are absent.
@@ -41,7 +46,11 @@ impl Cluster {
         // munged, running as munge, must reach the folder.
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        let cluster = Cluster { dir };
+        let cluster = Cluster {
+            dir,
+            // A test that failed while holding it still leaves a usable lock.
+            _one_at_a_time: ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner()),
+        };
         let out = cluster.tool(&["start"]);
         assert!(
             out.status.success(),
