@@ -686,6 +686,52 @@ mod tests {
     }
 
     #[test]
+    fn a_commit_that_meets_its_object_keeps_it_when_it_verifies_and_replaces_it_when_not() {
+        use crate::key::{ArtifactKind, KeySpec};
+        let root = tempfile::tempdir().unwrap();
+        let cache = Cache::new(root.path());
+        cache.prepare().unwrap();
+        let spec = KeySpec::new(ArtifactKind::Captions, "test", "test").param("text", "a");
+        let key = spec.key();
+        // Another node's job of the same key: its folder, its text, committed.
+        let commit = |text: &str| {
+            let dir = cache.job_dir(&key).unwrap();
+            std::fs::write(dir.join("captions.srt"), text).unwrap();
+            let record = Record {
+                name: "captions p/talk".into(),
+                key,
+                spec: spec.clone(),
+                outputs: vec![],
+                tool: "test".into(),
+                device: "cpu".into(),
+                precision: "-".into(),
+                seconds: 0.0,
+                batch_size: None,
+                peak_memory_bytes: None,
+                loudness: None,
+            };
+            cache
+                .commit(&dir, record, &["captions.srt".to_string()])
+                .unwrap();
+            assert!(!dir.exists());
+        };
+        let file = cache.object_dir(&key).join("captions.srt");
+        commit("first");
+        // The second finds the first's object whole: it is kept, no error.
+        commit("again");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "first");
+        assert!(!cache.quarantine_dir().exists());
+        assert_eq!(cache.maker(&key), Some(crate::scratch::node()));
+        // Damaged in place (same size): the next commit moves it aside and takes its place.
+        std::fs::write(&file, "fir5t").unwrap();
+        commit("third");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "third");
+        assert_eq!(cache.verify(&key), Check::Intact);
+        let aside: Vec<_> = std::fs::read_dir(cache.quarantine_dir()).unwrap().collect();
+        assert_eq!(aside.len(), 1);
+    }
+
+    #[test]
     fn a_scene_is_published_with_its_stills_and_captions_and_unpublished_with_them() {
         let root = tempfile::tempdir().unwrap();
         let cache = Cache::new(root.path());
