@@ -341,3 +341,45 @@ fn each_way_a_slurm_job_ends_is_named() {
     let queue = slurm.queue(name).unwrap();
     assert!(queue.values().all(|s| s.state.is_final()), "{queue:?}");
 }
+
+#[test]
+fn a_node_whose_slurmd_dies_fails_its_job_as_the_nodes_fault() {
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let dir = cluster.dir.path().join("jobs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let slurm = cluster.slurm();
+    let name = "render-test-node";
+    let sleep = vec!["/bin/sleep".to_string(), "120".to_string()];
+    let job = slurm
+        .submit(&submission(name, &dir, 1, sleep, &["--nodelist=n1"]))
+        .unwrap();
+    let start = Instant::now();
+    while slurm.queue(name).unwrap().get(&job).map(|s| &s.state) != Some(&State::Running) {
+        assert!(start.elapsed() < Duration::from_secs(30));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = cluster.tool(&["kill-node", "n1"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // SlurmdTimeout=10: the controller gives up on the node after about 30 s.
+    let done = wait_all(
+        &slurm,
+        name,
+        std::slice::from_ref(&job),
+        Duration::from_secs(90),
+    );
+    assert_eq!(done[0].state, State::NodeFail, "{done:?}");
+    assert_eq!(done[0].nodes, "n1");
+    assert!(done[0].state.is_nodes_fault());
+    let out = cluster.tool(&["start-node", "n1"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
