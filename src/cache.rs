@@ -9,6 +9,14 @@
 //! them. A build's checks go through the check log (`check_log.rs`), which reads a record
 //! again only when it is not the one last found sound, and still stats every output. A damaged object is moved aside to `cache/quarantine/` — never deleted, so
 //! nothing is lost that someone may want to look at — and its artifact is made again.
+//!
+//! A cache that several machines share (a farm's nodes mounting one folder) adds two rules.
+//! Every input a job reads is hashed first (`verify_input`): the cheap check passes a byte
+//! flipped in place, and a job must never turn damage into a new object that looks sound. A
+//! damaged input is read again after a bounded wait (NFS may show an object renamed into
+//! place before all of its bytes), then quarantined. And a commit that finds the object
+//! already there (another node made the same key at the same moment) keeps the one that is
+//! there when it verifies, and replaces it when it does not.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -42,6 +50,24 @@ pub struct Record {
     pub loudness: Option<Loudness>,
 }
 
+/// A record as a commit writes it: with the machine that made the object, which the cache
+/// adds (the job does not say where it runs; `Cache::maker` reads it back).
+#[derive(Serialize)]
+struct Sealed<'a> {
+    #[serde(flatten)]
+    record: &'a Record,
+    host: String,
+}
+
+impl Sealed<'_> {
+    fn here(record: &Record) -> Sealed<'_> {
+        Sealed {
+            record,
+            host: crate::scratch::node(),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutputFile {
     pub file: String,
@@ -50,6 +76,11 @@ pub struct OutputFile {
 }
 
 pub const RECORD: &str = "record.json";
+
+/// How many times a job reads an input that does not verify before it calls it damaged.
+pub const INPUT_TRIES: u32 = 3;
+/// How long it waits between two reads (NFS attribute caches hold for seconds).
+pub const INPUT_REREAD: std::time::Duration = std::time::Duration::from_millis(500);
 
 #[derive(Clone, Debug)]
 pub struct Cache {
@@ -112,6 +143,17 @@ impl Cache {
     pub fn record(&self, key: &Key) -> Option<Record> {
         let bytes = std::fs::read(self.object_dir(key).join(RECORD)).ok()?;
         serde_json::from_slice(&bytes).ok()
+    }
+
+    /// The machine that made the object of `key` (`scratch::node` where it was committed),
+    /// when its record names one.
+    pub fn maker(&self, key: &Key) -> Option<String> {
+        #[derive(Deserialize)]
+        struct Maker {
+            host: Option<String>,
+        }
+        let bytes = std::fs::read(self.object_dir(key).join(RECORD)).ok()?;
+        serde_json::from_slice::<Maker>(&bytes).ok()?.host
     }
 
     /// The cheap check made before an object is reused: its record parses and describes
@@ -236,7 +278,7 @@ impl Cache {
             }
         }
         let record_path = job_dir.join(RECORD);
-        write_json(&record_path, &record)?;
+        write_json(&record_path, &Sealed::here(&record))?;
         sync_file(&record_path)?;
         // The folders holding outputs (`voice/`), then the object's own entries.
         for folder in outputs
@@ -259,18 +301,49 @@ impl Cache {
             std::fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;
             renamed = std::fs::rename(job_dir, &target);
         }
+        if renamed.is_err() && self.has(&record.key) {
+            // Another job with the same key (on this machine or another node) won the race:
+            // its object is just as good when it verifies; a damaged one gives way to ours.
+            match self.verify_input(&record.key) {
+                Check::Intact => {
+                    let _ = std::fs::remove_dir_all(job_dir);
+                    return Ok(record);
+                }
+                Check::Missing => {}
+                Check::Damaged(reason) => {
+                    // Another racer may have moved it aside first: then ours goes in.
+                    let _ = self.quarantine(&record.key, &record.name, &reason);
+                }
+            }
+            renamed = std::fs::rename(job_dir, &target);
+        }
         match renamed {
             Ok(()) => {
                 sync_dir(parent)?;
                 Ok(record)
             }
-            // Another job with the same key won the race; its object is just as good.
-            Err(_) if self.has(&record.key) => {
+            Err(_) if self.verify(&record.key) == Check::Intact => {
                 let _ = std::fs::remove_dir_all(job_dir);
                 Ok(record)
             }
             Err(e) => Err(Error::io("cannot move into the cache", &target, e)),
         }
+    }
+
+    /// The full check of an object a job is about to read (or found in its place when it
+    /// committed): [`Cache::verify`], and when that finds damage, again after
+    /// [`INPUT_REREAD`] — on NFS another node's fresh object may be visible before all of
+    /// its bytes are — up to [`INPUT_TRIES`] times in all. Missing is said at once.
+    pub fn verify_input(&self, key: &Key) -> Check {
+        let mut check = self.verify(key);
+        for _ in 1..INPUT_TRIES {
+            if !matches!(check, Check::Damaged(_)) {
+                break;
+            }
+            std::thread::sleep(INPUT_REREAD);
+            check = self.verify(key);
+        }
+        check
     }
 
     /// Removes the object of `key`, if any (`build --force`): moved out of `objects/` in one
@@ -610,6 +683,52 @@ mod tests {
             std::fs::write(captions.join(file), format!("{marker} {file}")).unwrap();
         }
         (dir.to_path_buf(), captions)
+    }
+
+    #[test]
+    fn a_commit_that_meets_its_object_keeps_it_when_it_verifies_and_replaces_it_when_not() {
+        use crate::key::{ArtifactKind, KeySpec};
+        let root = tempfile::tempdir().unwrap();
+        let cache = Cache::new(root.path());
+        cache.prepare().unwrap();
+        let spec = KeySpec::new(ArtifactKind::Captions, "test", "test").param("text", "a");
+        let key = spec.key();
+        // Another node's job of the same key: its folder, its text, committed.
+        let commit = |text: &str| {
+            let dir = cache.job_dir(&key).unwrap();
+            std::fs::write(dir.join("captions.srt"), text).unwrap();
+            let record = Record {
+                name: "captions p/talk".into(),
+                key,
+                spec: spec.clone(),
+                outputs: vec![],
+                tool: "test".into(),
+                device: "cpu".into(),
+                precision: "-".into(),
+                seconds: 0.0,
+                batch_size: None,
+                peak_memory_bytes: None,
+                loudness: None,
+            };
+            cache
+                .commit(&dir, record, &["captions.srt".to_string()])
+                .unwrap();
+            assert!(!dir.exists());
+        };
+        let file = cache.object_dir(&key).join("captions.srt");
+        commit("first");
+        // The second finds the first's object whole: it is kept, no error.
+        commit("again");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "first");
+        assert!(!cache.quarantine_dir().exists());
+        assert_eq!(cache.maker(&key), Some(crate::scratch::node()));
+        // Damaged in place (same size): the next commit moves it aside and takes its place.
+        std::fs::write(&file, "fir5t").unwrap();
+        commit("third");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "third");
+        assert_eq!(cache.verify(&key), Check::Intact);
+        let aside: Vec<_> = std::fs::read_dir(cache.quarantine_dir()).unwrap().collect();
+        assert_eq!(aside.len(), 1);
     }
 
     #[test]

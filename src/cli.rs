@@ -52,6 +52,13 @@ pub enum Command {
         /// The job spec (JSON)
         spec: PathBuf,
     },
+    /// Run a batch of jobs from their spec files in one process, in the order given: the
+    /// models they call load once (what a farm sends to one allocation)
+    RunJobs {
+        /// The job specs (JSON), dependencies first
+        #[arg(required = true)]
+        specs: Vec<PathBuf>,
+    },
     /// Measure the lip-sync model through render against plain Python torch (`bench
     /// MODEL_DIR`), or a rendered talking head against its portrait (`bench face VIDEO
     /// --reference IMAGE`)

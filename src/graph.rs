@@ -284,10 +284,14 @@ impl Graph {
     /// files' sizes; the record through the check log when it is the one logged). With `verify` (`build --verify`), every object behind the scenes is
     /// re-hashed instead, and a damaged one is made again even where nothing reads it now,
     /// so a green verified build means the whole cache behind its videos is sound.
+    /// An object that a node being made reads is always hashed (`Cache::verify_input`): a
+    /// job must not build on damage the cheap check cannot see (a byte flipped in place);
+    /// a no-op makes nothing, so it hashes nothing.
     pub fn stale(&self, verify: bool) -> Stale {
         use rayon::prelude::*;
         let mut make = vec![false; self.nodes.len()];
         let mut needed = vec![false; self.nodes.len()];
+        let mut read = vec![false; self.nodes.len()];
         let mut damaged = Vec::new();
         let remember = self.checked_on_noop();
         let mut verified: Vec<Option<Check>> = if verify {
@@ -312,7 +316,10 @@ impl Graph {
             if let Some(captions) = node.captions {
                 needed[captions] = true;
             }
-            let check = check.unwrap_or_else(|| self.checks.check(&node.key(), remember[index]));
+            let check = check.unwrap_or_else(|| match read[index] {
+                true => self.cache.verify_input(&node.key()),
+                false => self.checks.check(&node.key(), remember[index]),
+            });
             match check {
                 Check::Intact => continue,
                 Check::Missing => {}
@@ -321,6 +328,7 @@ impl Graph {
             make[index] = true;
             for &dep in &node.deps {
                 needed[dep] = true;
+                read[dep] = true;
             }
         }
         damaged.reverse();

@@ -99,6 +99,10 @@ pub struct ArtifactRun {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start: Option<f64>,
     pub seconds: f64,
+    /// The machine that made it (its object's record says; a farm's node), for what was
+    /// made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -326,6 +330,20 @@ fn pause_mid_append() -> Option<std::time::Duration> {
     (seconds.is_finite() && seconds > 0.0).then(|| std::time::Duration::from_secs_f64(seconds))
 }
 
+/// Per machine that made something in `build`: how many artifacts and their seconds,
+/// by name (`ArtifactRun::host`); empty when none names one.
+pub fn made_by_node(build: &BuildRecord) -> BTreeMap<String, (usize, f64)> {
+    let mut nodes: BTreeMap<String, (usize, f64)> = BTreeMap::new();
+    for run in build.artifacts.iter().filter(|a| a.status == "made") {
+        if let Some(host) = &run.host {
+            let entry = nodes.entry(host.clone()).or_default();
+            entry.0 += 1;
+            entry.1 += run.seconds;
+        }
+    }
+    nodes
+}
+
 /// Seconds since the Unix epoch.
 pub fn now() -> f64 {
     std::time::SystemTime::now()
@@ -397,6 +415,7 @@ mod tests {
                 status: "made".into(),
                 start: Some(0.1),
                 seconds: 2.0,
+                host: None,
             }],
             ..BuildRecord::default()
         }

@@ -765,6 +765,7 @@ mod tests {
                 status: if failed { "failed" } else { "made" }.into(),
                 start: Some(1.0),
                 seconds: 2.0,
+                host: None,
             }],
             failures: if failed {
                 vec![Failure {

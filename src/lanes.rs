@@ -26,29 +26,17 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
-
 use std::path::{Path, PathBuf};
 
 use crate::device::{Device, LaneSpec, Vram};
 use crate::diagnostic::{ConfigError, Doc};
 use crate::engine::{LaneCall, LaneDone, ModelLoad};
 use crate::error::{Error, Result};
+use crate::executor::{Ended, Executor, Pending, Report, Reports, Work};
 use crate::process;
 use crate::worker::Worker;
 
-#[derive(Clone, Debug, Serialize)]
-pub struct LaneEvent {
-    pub seconds: f64,
-    /// load | load-failed | unload | start | end
-    pub event: &'static str,
-    pub model: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub artifact: Option<String>,
-    /// Which lane, and its device.
-    pub lane: usize,
-    pub device: String,
-}
+pub use crate::executor::LaneEvent;
 
 /// What the lanes tell the scheduler.
 pub enum News {
@@ -387,6 +375,115 @@ pub fn for_build(
         vram,
         models,
     })
+}
+
+/// The lanes as an executor (`executor::Executor`): they take every lane call, queue it
+/// on their board, and report when a lane begins it and when it ends.
+pub struct LaneExecutor<'a> {
+    lanes: Option<Lanes>,
+    /// Per node, the group its call joins (a model, or a GPU program's engine).
+    model_of: &'a [Option<String>],
+    /// Artifact names, for the record.
+    names: &'a [String],
+    /// The calls on the board: their folders, until their call ends.
+    waiting: Arc<Mutex<BTreeMap<usize, Pending>>>,
+}
+
+impl<'a> LaneExecutor<'a> {
+    /// Starts `lanes` for the nodes to `make` whose group `model_of` names; `None` when no
+    /// such node is stale (no lane thread starts). The first lane loads `first` at once.
+    pub fn start(
+        lanes: &BuildLanes,
+        first: Option<ModelLoad>,
+        model_of: &'a [Option<String>],
+        names: &'a [String],
+        make: &[bool],
+        reports: Reports,
+    ) -> Option<LaneExecutor<'a>> {
+        let mut expected: BTreeMap<String, usize> = BTreeMap::new();
+        for (i, model) in model_of.iter().enumerate() {
+            if let (true, Some(model)) = (make[i], model) {
+                *expected.entry(model.clone()).or_default() += 1;
+            }
+        }
+        if expected.is_empty() {
+            return None;
+        }
+        let waiting: Arc<Mutex<BTreeMap<usize, Pending>>> = Arc::default();
+        let pending = Arc::clone(&waiting);
+        let reports = Mutex::new(reports);
+        let lanes = Lanes::start(
+            &lanes.specs,
+            first,
+            expected,
+            lanes.vram.clone(),
+            lanes.models.clone(),
+            move |news| {
+                let report = match news {
+                    News::Began { node, lane } => Report::Began { node, slot: lane },
+                    News::Done { node, result } => {
+                        let pending = (pending.lock().expect("not poisoned").remove(&node))
+                            .expect("a lane's call is for a waiting job");
+                        let ended = Ended::Called(pending, result);
+                        Report::Ended { node, ended }
+                    }
+                };
+                reports.lock().expect("not poisoned").send(report);
+            },
+        );
+        Some(LaneExecutor {
+            lanes: Some(lanes),
+            model_of,
+            names,
+            waiting,
+        })
+    }
+
+    fn lanes(&self) -> &Lanes {
+        self.lanes.as_ref().expect("the lanes run until closed")
+    }
+}
+
+impl Executor for LaneExecutor<'_> {
+    fn name(&self) -> &'static str {
+        "lanes"
+    }
+
+    fn takes(&self, _node: usize, work: &Work) -> bool {
+        matches!(work, Work::Call(_))
+    }
+
+    fn start(&mut self, node: usize, work: Work) {
+        let Work::Call(pending) = work else {
+            unreachable!("the lanes take calls only (`takes`)")
+        };
+        let call = pending.call.clone();
+        self.waiting
+            .lock()
+            .expect("not poisoned")
+            .insert(node, pending);
+        self.lanes().run(node, self.names[node].clone(), call);
+    }
+
+    fn queues(&self) -> bool {
+        true
+    }
+
+    fn will_not_come(&mut self, node: usize) {
+        if let Some(group) = &self.model_of[node] {
+            self.lanes().cancel(group);
+        }
+    }
+
+    /// Queued calls still run (their jobs' folders are finished); after Ctrl-C they fail
+    /// at once as interrupted, and the running ones end with their process groups.
+    fn no_more(&mut self) {
+        self.lanes().no_more();
+    }
+
+    fn close(mut self: Box<Self>) -> Vec<LaneEvent> {
+        self.lanes.take().map(Lanes::finish).unwrap_or_default()
+    }
 }
 
 fn lock(board: &Mutex<Board>) -> MutexGuard<'_, Board> {

@@ -23,6 +23,7 @@ pub mod error;
 pub mod executor;
 pub mod face;
 pub mod face_model;
+pub mod farm;
 pub mod files;
 pub mod font;
 pub mod fps;
@@ -46,6 +47,7 @@ pub mod report;
 pub mod scheduler;
 pub mod scratch;
 pub mod server;
+pub mod slurm;
 pub mod sources;
 pub mod stage;
 pub mod target;
@@ -88,6 +90,7 @@ pub fn run() -> i32 {
             write_jobs,
         } => commands::plan::run(args, *check, write_jobs.as_deref()),
         cli::Command::RunJob { spec } => commands::run_job::run(spec),
+        cli::Command::RunJobs { specs } => commands::run_job::run_batch(specs),
         cli::Command::Bench(args) => commands::bench::run(args),
         cli::Command::Verify(dir) => commands::with_folder(folder(dir), commands::verify::run),
         cli::Command::Log { folder: dir, count } => {

@@ -1,7 +1,10 @@
 //! Runs the stale part of the graph in dependency order. The scheduler decides readiness,
-//! order and failure only; executors do the work (`executor.rs`): a job's CPU parts run on
-//! a rayon pool of `--jobs N` threads, its model call on the GPU lane (`gpu_lane.rs`). The
-//! loop that hands out work runs on the calling thread so it never takes a worker's place.
+//! order, failure, cancellation and progress only; executors do the work, behind one seam
+//! (`executor::Executor`, ninja's `CommandRunner`): a job's CPU parts run on the pool of
+//! `--jobs N` threads (`executor/pool.rs`), its model call on the lanes (`lanes.rs`). The
+//! scheduler offers each piece of work to the executors in their list's order (one line
+//! each, in `run`) and waits for what finished in one inbox (`executor::Inbox`). The loop
+//! that hands out work runs on the calling thread so it never takes a worker's place.
 //! A failure stops new launches, or with `--keep-going` only skips what depends on it.
 //! Ctrl-C stops launches; running jobs see their children end and are reported as
 //! cancelled, not failed. A job that makes no progress for `stall_after()` (30 s, or
@@ -24,15 +27,14 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
-use std::sync::mpsc;
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::engine::LaneDone;
 use crate::error::Error;
-use crate::executor::{Pending, Started};
-use crate::lanes::{BuildLanes, LaneEvent, Lanes, News};
-use crate::process::{self, contained};
+use crate::executor::{self, Ended, Executor, Pending, Pool, Report, Started, Work};
+use crate::lanes::{BuildLanes, LaneEvent, LaneExecutor};
+use crate::process;
 
 #[derive(Debug)]
 pub enum Outcome {
@@ -91,18 +93,47 @@ pub struct Lane<'a> {
     pub lanes: BuildLanes,
 }
 
-enum Message {
-    Started(usize, Result<Started, Error>),
-    /// A lane began a job's call.
-    OnLane(usize, usize),
-    Inferred(usize, Result<LaneDone, Error>),
-    Finished(usize, Result<(), Error>),
+/// The work out with executors: how much, which part each node is in, and, per job at
+/// work, when its current part began and how often it was reported stalled (a call queued
+/// for a lane is not at work: a lane runs one call at a time).
+struct Busy {
+    in_flight: usize,
+    part: Vec<Option<&'static str>>,
+    at_work: BTreeMap<usize, (Instant, u32)>,
+}
+
+impl Busy {
+    /// Gives `work` to the first executor that takes it; the work back when none does.
+    fn hand(
+        &mut self,
+        executors: &mut [Box<dyn Executor + '_>],
+        i: usize,
+        work: Work,
+    ) -> Result<(), Work> {
+        let Some(executor) = executors.iter_mut().find(|e| e.takes(i, &work)) else {
+            return Err(work);
+        };
+        self.in_flight += 1;
+        self.part[i] = Some(work.part());
+        if !executor.queues() {
+            self.at_work.insert(i, (Instant::now(), 0));
+        }
+        executor.start(i, work);
+        Ok(())
+    }
+
+    /// Node `i`'s work has ended; the part it was.
+    fn ended(&mut self, i: usize) -> Option<&'static str> {
+        self.in_flight -= 1;
+        self.at_work.remove(&i);
+        self.part[i].take()
+    }
 }
 
 /// Runs `start(i)` for every `i` with `make[i]`, after the `deps[i]` that are also made,
 /// lowest `rank[i]` first (see the module's doc); a job that needs a model has its call run
-/// on the lane, then `finish` on the pool. Returns one outcome per node (`None` for nodes
-/// not to be made) and the lane's record.
+/// on the lanes, then `finish` on the pool. Returns one outcome per node (`None` for nodes
+/// not to be made) and the executors' record.
 #[allow(clippy::too_many_arguments)]
 pub fn run<S, F, E>(
     deps: &[Vec<usize>],
@@ -143,37 +174,9 @@ where
         .thread_name(|i| format!("render-job-{i}"))
         .build()
         .expect("thread pool starts");
-    let (tx, rx) = mpsc::channel::<Message>();
 
-    // The lane thread exists only when some stale node needs a model.
-    let model_of = |i: usize| lane.as_ref().and_then(|l| l.model_of[i].clone());
-    let mut expected: BTreeMap<String, usize> = BTreeMap::new();
-    for i in (0..n).filter(|&i| make[i]) {
-        if let Some(model) = model_of(i) {
-            *expected.entry(model).or_default() += 1;
-        }
-    }
+    let model_of = |i: usize| lane.as_ref().and_then(|l| l.model_of[i].as_deref());
     let lane_count = lane.as_ref().map_or(0, |l| l.lanes.specs.len().max(1));
-    let lanes = match (&lane, expected.is_empty()) {
-        (Some(lane), false) => {
-            let news = Mutex::new(tx.clone());
-            Some(Lanes::start(
-                &lane.lanes.specs,
-                lane.first.clone(),
-                expected,
-                lane.lanes.vram.clone(),
-                lane.lanes.models.clone(),
-                move |news_item| {
-                    let message = match news_item {
-                        News::Began { node, lane } => Message::OnLane(node, lane),
-                        News::Done { node, result } => Message::Inferred(node, result),
-                    };
-                    let _ = news.lock().expect("not poisoned").send(message);
-                },
-            ))
-        }
-        _ => None,
-    };
     let needs_lane: Vec<bool> = (0..n).map(|i| model_of(i).is_some()).collect();
     let mut in_order = InOrder::new(rank, make, &dependents, &needs_lane);
     // CPU work may run as many scenes ahead as there are CPU jobs while the lane works.
@@ -188,19 +191,10 @@ where
     for i in (0..n).filter(|&i| make[i] && waiting_on[i] == 0) {
         ready.push(i);
     }
-    let cancel = |i: usize| {
-        if let (Some(lanes), Some(model)) = (&lanes, model_of(i)) {
-            lanes.cancel(&model);
-        }
-    };
 
-    // Jobs whose model call is on the lane: their folders, until they finish.
-    let mut waiting: Vec<Option<Pending>> = (0..n).map(|_| None).collect();
-    let mut running = 0;
-    let mut on_lane = 0;
     // Calls sent to the lanes and not back, per group; the group each lane runs (the first
-    // lane: what it loads first), from their news; the group of the last call sent (what
-    // a lane will run soon).
+    // lane: what it loads first), from their reports; the group of the last call sent
+    // (what a lane will run soon).
     let mut sent: BTreeMap<String, usize> = BTreeMap::new();
     let first_model = lane
         .as_ref()
@@ -212,194 +206,187 @@ where
     }
     let mut last_sent: Option<String> = first_model;
     let mut stop = false;
-    let mut told_lane_to_stop = false;
-    // Per job at work: when its current part began and how often it was reported stalled.
-    // A job queued for the lane is not at work (the lane runs one call at a time).
-    let mut at_work: BTreeMap<usize, (Instant, u32)> = BTreeMap::new();
+    let (mut told_to_stop, mut told_to_cancel) = (false, false);
+    let mut busy = Busy {
+        in_flight: 0,
+        part: vec![None; n],
+        at_work: BTreeMap::new(),
+    };
     let stall = stall_after();
     let every = progress_every();
     let mut next_tick = Instant::now() + every;
+    let (reports, inbox) = executor::inbox();
+    let (start, finish) = (&start, &finish);
 
-    pool.in_place_scope(|scope| loop {
-        // Checked on every turn: a busy build's messages would keep a timeout from firing.
-        if Instant::now() >= next_tick {
-            on_event(Event::Tick, &outcomes);
-            next_tick = Instant::now() + every;
-        }
-        stop |= process::interrupted();
-        if stop && !told_lane_to_stop {
-            told_lane_to_stop = true;
-            if let Some(lanes) = &lanes {
-                lanes.no_more();
+    let lane_events = pool.in_place_scope(|scope| {
+        // The executors, in the order work is offered to them: the first that takes a
+        // piece runs it. Adding an executor is one line here.
+        let mut executors: Vec<Box<dyn Executor + '_>> = Vec::new();
+        if let Some(lane) = &lane {
+            let first = lane.first.clone();
+            let (model_of, names) = (lane.model_of, lane.names);
+            let reports = reports.clone();
+            if let Some(lanes) =
+                LaneExecutor::start(&lane.lanes, first, model_of, names, make, reports)
+            {
+                executors.push(Box::new(lanes));
             }
         }
-        while running < jobs && !stop {
-            // A lane is at work when it holds a call of the group it runs (or loads
-            // first): that call will end. A call of another group may wait for a lane to
-            // switch, and work gated on it would never come.
-            let lane_busy =
-                (lane_groups.iter().flatten()).any(|g| sent.get(g).is_some_and(|&n| n > 0));
-            let mut on_lanes: Vec<&str> =
-                lane_groups.iter().flatten().map(String::as_str).collect();
-            on_lanes.extend(last_sent.as_deref());
-            on_lanes.sort_unstable();
-            on_lanes.dedup();
-            let free_lanes = lane_count.saturating_sub(on_lanes.len());
-            let Some(i) = ready.pop(&on_lanes, lane_busy, free_lanes) else {
+        executors.push(Box::new(Pool::new(scope, jobs, start, finish, reports)));
+
+        loop {
+            // Checked on every turn: a busy build's reports would keep a timeout from firing.
+            if Instant::now() >= next_tick {
+                on_event(Event::Tick, &outcomes);
+                next_tick = Instant::now() + every;
+            }
+            stop |= process::interrupted();
+            if stop && !told_to_stop {
+                told_to_stop = true;
+                executors.iter_mut().for_each(|e| e.no_more());
+            }
+            if process::interrupted() && !told_to_cancel {
+                told_to_cancel = true;
+                executors.iter_mut().for_each(|e| e.cancel_all());
+            }
+            while !stop {
+                // A lane is at work when it holds a call of the group it runs (or loads
+                // first): that call will end. A call of another group may wait for a lane to
+                // switch, and work gated on it would never come.
+                let lane_busy =
+                    (lane_groups.iter().flatten()).any(|g| sent.get(g).is_some_and(|&n| n > 0));
+                let mut on_lanes: Vec<&str> =
+                    lane_groups.iter().flatten().map(String::as_str).collect();
+                on_lanes.extend(last_sent.as_deref());
+                on_lanes.sort_unstable();
+                on_lanes.dedup();
+                let free_lanes = lane_count.saturating_sub(on_lanes.len());
+                let Some(i) = ready.pop(&on_lanes, lane_busy, free_lanes) else {
+                    break;
+                };
+                let room = (executors.iter()).find(|e| e.takes(i, &Work::Job));
+                if !room.is_some_and(|e| e.has_room()) {
+                    ready.unpop(i);
+                    break;
+                }
+                started[i] = Some(Instant::now());
+                on_event(Event::Started(i), &outcomes);
+                let handed = busy.hand(&mut executors, i, Work::Job);
+                debug_assert!(handed.is_ok(), "an executor took it");
+            }
+            if busy.in_flight == 0 {
                 break;
-            };
-            running += 1;
-            started[i] = Some(Instant::now());
-            at_work.insert(i, (Instant::now(), 0));
-            on_event(Event::Started(i), &outcomes);
-            let tx = tx.clone();
-            let start = &start;
-            scope.spawn(move |_| {
-                let _ = tx.send(Message::Started(i, contained(|| start(i))));
-            });
-        }
-        if running == 0 && on_lane == 0 {
-            break;
-        }
-        let next_report = (at_work.values())
-            .map(|(since, reports)| *since + stall * (reports + 1))
-            .min()
-            .map_or(next_tick, |when| when.min(next_tick));
-        let received = rx.recv_timeout(next_report.saturating_duration_since(Instant::now()));
-        let message = match received {
-            Ok(message) => message,
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                for (&i, (since, reports)) in at_work.iter_mut() {
-                    if since.elapsed() >= stall * (*reports + 1) {
-                        *reports += 1;
-                        on_event(Event::Stalled(i, stall * *reports), &outcomes);
+            }
+            let next_report = (busy.at_work.values())
+                .map(|(since, reports)| *since + stall * (reports + 1))
+                .min()
+                .map_or(next_tick, |when| when.min(next_tick));
+            let (i, ended) = match inbox.wait(next_report) {
+                None => {
+                    for (&i, (since, reports)) in busy.at_work.iter_mut() {
+                        if since.elapsed() >= stall * (*reports + 1) {
+                            *reports += 1;
+                            on_event(Event::Stalled(i, stall * *reports), &outcomes);
+                        }
                     }
-                }
-                continue;
-            }
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                unreachable!("the scheduler holds a sender, so a job always reports back")
-            }
-        };
-        let (i, result) = match message {
-            Message::OnLane(i, lane) => {
-                at_work.insert(i, (Instant::now(), 0));
-                if let Some(group) = lane_groups.get_mut(lane) {
-                    *group = model_of(i);
-                }
-                continue;
-            }
-            Message::Started(i, Ok(Started::NeedsLane(pending))) => {
-                running -= 1;
-                at_work.remove(&i);
-                match lanes.as_ref() {
-                    None => {
-                        let error = Error::Other(format!(
-                            "internal error (a bug in render): `{}` has no GPU lane",
-                            pending.call.group()
-                        ));
-                        (i, finish(i, pending, Err(error)))
-                    }
-                    Some(lanes) => {
-                        on_lane += 1;
-                        *sent.entry(pending.call.group().to_string()).or_default() += 1;
-                        last_sent = Some(pending.call.group().to_string());
-                        lanes.run(
-                            i,
-                            lane.as_ref()
-                                .map_or_else(String::new, |l| l.names[i].clone()),
-                            pending.call.clone(),
-                        );
-                        waiting[i] = Some(pending);
-                        continue;
-                    }
-                }
-            }
-            Message::Inferred(i, result) => {
-                on_lane -= 1;
-                if let Some(count) = model_of(i).and_then(|m| sent.get_mut(&m)) {
-                    *count -= 1;
-                }
-                ready.off_lane(i);
-                let pending = waiting[i]
-                    .take()
-                    .expect("a lane reply is for a waiting job");
-                if result.is_err() {
-                    // Nothing to finish: remove the folder here and report.
-                    (i, finish(i, pending, result))
-                } else {
-                    running += 1;
-                    at_work.insert(i, (Instant::now(), 0));
-                    let tx = tx.clone();
-                    let finish = &finish;
-                    scope.spawn(move |_| {
-                        let done = contained(|| finish(i, pending, result));
-                        let _ = tx.send(Message::Finished(i, done));
-                    });
                     continue;
                 }
+                Some(Report::Began { node, slot }) => {
+                    busy.at_work.insert(node, (Instant::now(), 0));
+                    if let Some(group) = lane_groups.get_mut(slot) {
+                        *group = model_of(node).map(str::to_string);
+                    }
+                    continue;
+                }
+                Some(Report::Ended { node, ended }) => (node, ended),
+            };
+            let part = busy.ended(i);
+            let result = match ended {
+                Ended::NeedsCall(pending) => {
+                    let group = pending.call.group().to_string();
+                    match busy.hand(&mut executors, i, Work::Call(pending)) {
+                        Ok(()) => {
+                            *sent.entry(group.clone()).or_default() += 1;
+                            last_sent = Some(group);
+                        }
+                        Err(Work::Call(pending)) => {
+                            let error = Error::Other(format!(
+                                "internal error (a bug in render): `{group}` has no GPU lane"
+                            ));
+                            let finish = Work::Finish(pending, Err(error));
+                            let handed = busy.hand(&mut executors, i, finish);
+                            debug_assert!(handed.is_ok(), "the pool finishes every job");
+                        }
+                        Err(_) => unreachable!("the work given back is the call"),
+                    }
+                    continue;
+                }
+                Ended::Called(pending, result) => {
+                    if let Some(count) = model_of(i).and_then(|m| sent.get_mut(m)) {
+                        *count -= 1;
+                    }
+                    ready.off_lane(i);
+                    let handed = busy.hand(&mut executors, i, Work::Finish(pending, result));
+                    debug_assert!(handed.is_ok(), "the pool finishes every job");
+                    continue;
+                }
+                Ended::Made => Ok(()),
+                Ended::Failed(error) => Err(error),
+                Ended::Cancelled => Err(Error::Interrupted),
+            };
+            ready.off_lane(i);
+            if result.is_err() && part == Some(Work::Job.part()) {
+                // Its call, counted on, will not come.
+                executors.iter_mut().for_each(|e| e.will_not_come(i));
             }
-            Message::Started(i, Ok(Started::Committed)) => {
-                running -= 1;
-                (i, Ok(()))
-            }
-            Message::Started(i, Err(error)) => {
-                running -= 1;
-                cancel(i);
-                (i, Err(error))
-            }
-            Message::Finished(i, result) => {
-                running -= 1;
-                (i, result)
-            }
-        };
-        at_work.remove(&i);
-        ready.off_lane(i);
-        match result {
-            Ok(()) => {
-                let seconds = started[i].map_or(0.0, |t| t.elapsed().as_secs_f64());
-                outcomes[i] = Some(Outcome::Made { seconds });
-                ready.finished(i);
-                for &next in &dependents[i] {
-                    waiting_on[next] -= 1;
-                    if waiting_on[next] == 0 && outcomes[next].is_none() {
-                        ready.push(next);
+            match result {
+                Ok(()) => {
+                    let seconds = started[i].map_or(0.0, |t| t.elapsed().as_secs_f64());
+                    outcomes[i] = Some(Outcome::Made { seconds });
+                    ready.finished(i);
+                    for &next in &dependents[i] {
+                        waiting_on[next] -= 1;
+                        if waiting_on[next] == 0 && outcomes[next].is_none() {
+                            ready.push(next);
+                        }
+                    }
+                }
+                Err(error) => {
+                    // After Ctrl-C a job may fail in other words (its ffmpeg was stopped).
+                    let cancelled = matches!(error, Error::Interrupted) || process::interrupted();
+                    stop |= !keep_going || cancelled;
+                    if cancelled {
+                        // Its dependents are not started, not skipped: no input failed.
+                        outcomes[i] = Some(Outcome::Cancelled);
+                        ready.finished(i);
+                    } else {
+                        outcomes[i] = Some(Outcome::Failed(error));
+                        ready.finished(i);
+                        for skipped in skip_dependents(i, &dependents, &mut outcomes) {
+                            ready.skipped(skipped);
+                            in_order.settled(skipped, false);
+                            executors.iter_mut().for_each(|e| e.will_not_come(skipped));
+                        }
                     }
                 }
             }
-            Err(error) => {
-                // After Ctrl-C a job may fail in other words (its ffmpeg was stopped).
-                let cancelled = matches!(error, Error::Interrupted) || process::interrupted();
-                stop |= !keep_going || cancelled;
-                if cancelled {
-                    // Its dependents are not started, not skipped: no input failed.
-                    outcomes[i] = Some(Outcome::Cancelled);
-                    ready.finished(i);
-                } else {
-                    outcomes[i] = Some(Outcome::Failed(error));
-                    ready.finished(i);
-                    for skipped in skip_dependents(i, &dependents, &mut outcomes) {
-                        ready.skipped(skipped);
-                        in_order.settled(skipped, false);
-                        cancel(skipped);
-                    }
+            if in_order.settled(i, true) {
+                for i in in_order.release() {
+                    on_event(Event::Finished(i), &outcomes);
                 }
-            }
-        }
-        if in_order.settled(i, true) {
-            for i in in_order.release() {
+            } else {
                 on_event(Event::Finished(i), &outcomes);
             }
-        } else {
+        }
+        // What was held for an earlier scene that never finished (the build stopped).
+        for i in in_order.release_all() {
             on_event(Event::Finished(i), &outcomes);
         }
+        let mut events: Vec<LaneEvent> = executors.into_iter().flat_map(|e| e.close()).collect();
+        events.sort_by(|a, b| a.seconds.total_cmp(&b.seconds));
+        events
     });
-    // What was held for an earlier scene that never finished (the build stopped).
-    for i in in_order.release_all() {
-        on_event(Event::Finished(i), &outcomes);
-    }
 
-    let lane_events = lanes.map(Lanes::finish).unwrap_or_default();
     for i in (0..n).filter(|&i| make[i]) {
         outcomes[i].get_or_insert(Outcome::NotStarted);
     }
@@ -487,6 +474,15 @@ impl<'a> Ready<'a> {
 
     fn push(&mut self, i: usize) {
         self.heaps[self.group[i]].push(Reverse((self.rank[i], i)));
+    }
+
+    /// Undoes the `pop` of `i`: it found no executor with room.
+    fn unpop(&mut self, i: usize) {
+        self.push(i);
+        self.to_start[self.group[i]] += 1;
+        if std::mem::take(&mut self.for_lane[i]) {
+            self.ahead -= 1;
+        }
     }
 
     /// A job that will never start (an input failed).

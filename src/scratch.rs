@@ -42,6 +42,16 @@ pub fn hostname() -> String {
     }
 }
 
+/// The machine a job runs on, as records and the history name it: the Slurm node's name
+/// inside a Slurm job (`SLURMD_NODENAME`: several nodes may share a host name, as on a test
+/// cluster), else [`hostname`].
+pub fn node() -> String {
+    match std::env::var("SLURMD_NODENAME") {
+        Ok(name) if !name.is_empty() => name,
+        _ => hostname(),
+    }
+}
+
 /// This machine's name as it appears in owned names: letters, digits, `-` and `.` (anything
 /// else becomes `-`).
 pub fn host() -> &'static str {

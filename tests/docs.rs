@@ -178,6 +178,8 @@ enum Block {
     File { path: String, fragment: bool },
     /// Lines for this machine's engines file.
     Engines,
+    /// This machine's farm file, whole (`render::farm::Farm::parse` must accept it).
+    Farm,
 }
 
 /// The adapters' engine.toml files, by adapter.
@@ -210,6 +212,9 @@ fn kind(block: &str, at: &str) -> Block {
         Some(path) => (path, true),
         None => (name, false),
     };
+    if path == "~/.config/render/farm.toml" && !fragment {
+        return Block::Farm;
+    }
     let known = path == "Renderfile.toml"
         || path == "~/.config/render/engines.toml"
         || (path.starts_with("projects/") && path.ends_with("/project.toml"))
@@ -292,6 +297,13 @@ fn every_toml_block_is_a_file_render_accepts() {
             strings(&toml::Value::Table(table.clone()), &mut named);
             match kind(block, &at) {
                 Block::Engines => engines.push_str(block),
+                Block::Farm => {
+                    let file = std::path::Path::new("farm.toml");
+                    if let Err(errors) = render::farm::Farm::parse(file, block) {
+                        let errors: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+                        rejected.push(format!("{at}: the farm file is refused: {errors:?}"));
+                    }
+                }
                 Block::File {
                     path,
                     fragment: false,

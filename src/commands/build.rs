@@ -317,6 +317,7 @@ pub fn run(args: &BuildArgs) -> i32 {
         history.remember_used(&last.digest(), last.entries())?;
         let used = (!last.entries().is_empty()).then(|| last.digest());
         let mut record = record(&summary, started_at, code, failures, changes);
+        record_makers(&mut record, &cache);
         record.used = used.unwrap_or_default();
         record.targets = targets.clone();
         history.append(&record)?;
@@ -410,11 +411,20 @@ fn record(
                 status: a.status.to_string(),
                 start: a.start,
                 seconds: a.seconds,
+                host: None,
             })
             .collect(),
         failures,
         changes,
         lane: summary.gpu_lane.iter().map(Into::into).collect(),
+    }
+}
+
+/// Names, for each artifact the build made, the machine that made it (its object's record
+/// says: on a farm, the node), for `render log`'s per-node counts.
+fn record_makers(record: &mut history::BuildRecord, cache: &Cache) {
+    for run in record.artifacts.iter_mut().filter(|a| a.status == "made") {
+        run.host = crate::key::Key::from_hex(&run.key).and_then(|key| cache.maker(&key));
     }
 }
 

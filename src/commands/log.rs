@@ -53,6 +53,7 @@ pub fn table(builds: &[history::BuildRecord], count: usize) -> String {
             build.exit,
             command_line(&build.command),
         ));
+        text.push_str(&nodes(build));
         let failed: Vec<&str> = (build.failures.iter())
             .map(|f| f.artifact.as_str())
             .collect();
@@ -70,6 +71,22 @@ pub fn table(builds: &[history::BuildRecord], count: usize) -> String {
     text
 }
 
+/// Under a build whose work was spread over machines (a farm's nodes), a line of what each
+/// one made and the seconds it spent: `nodes: n1 12 made in 31 s, n2 10 made in 28 s`. A
+/// build made wholly on its own host (every local build) shows none.
+fn nodes(build: &history::BuildRecord) -> String {
+    let nodes = history::made_by_node(build);
+    if nodes.is_empty() || (nodes.len() == 1 && nodes.contains_key(&build.host)) {
+        return String::new();
+    }
+    let each: Vec<String> = (nodes.iter())
+        .map(|(node, (made, seconds))| {
+            format!("{node} {made} made in {}", history::duration(*seconds))
+        })
+        .collect();
+    format!("{:>7}nodes: {}\n", "", each.join(", "))
+}
+
 /// The command as typed, with the program's own path shortened to its name.
 fn command_line(command: &[String]) -> String {
     let mut words: Vec<String> = command.to_vec();
@@ -84,7 +101,7 @@ fn command_line(command: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::{BuildRecord, Counts, Failure};
+    use crate::history::{ArtifactRun, BuildRecord, Counts, Failure};
 
     #[test]
     fn a_row_per_build_and_what_failed_under_it() {
@@ -107,6 +124,19 @@ mod tests {
                 .collect(),
             ..BuildRecord::default()
         };
+        let mut farm = build(3, vec![]);
+        farm.host = "driver".into();
+        farm.artifacts = [("n1", 2.0), ("n2", 3.5), ("n1", 4.0)]
+            .map(|(node, seconds)| ArtifactRun {
+                name: "speech demo/welcome:1".into(),
+                kind: "speech".into(),
+                key: "00".into(),
+                status: "made".into(),
+                start: None,
+                seconds,
+                host: Some(node.into()),
+            })
+            .to_vec();
         let builds = [
             build(1, vec![]),
             build(13, vec![]),
@@ -119,6 +149,14 @@ build  started (UTC)             took   made  reused  failed  exit  command
     2  2026-11-24 03:00:12  3 min 10 s     13       9       0     0  render build
     3  2026-11-24 03:00:12  3 min 10 s      2       9       1     1  render build
        failed: speech demo/welcome:2
+"
+        );
+        assert_eq!(
+            table(&[farm], 1),
+            "\
+build  started (UTC)             took   made  reused  failed  exit  command
+    1  2026-11-24 03:00:12  3 min 10 s      3       9       0     0  render build
+       nodes: n1 2 made in 6.0 s, n2 1 made in 3.5 s
 "
         );
     }

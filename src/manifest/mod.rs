@@ -18,7 +18,7 @@ pub mod paths;
 mod project;
 mod renderfile;
 mod settings;
-mod table;
+pub(crate) mod table;
 pub(crate) mod text;
 mod values;
 
