@@ -664,6 +664,45 @@ mod tests {
     }
 
     #[test]
+    fn a_checked_objects_stats_serve_its_publishing_until_a_build_makes_something() {
+        let root = tempfile::tempdir().unwrap();
+        let cache = Cache::new(root.path());
+        cache.prepare().unwrap();
+        let video = root.path().join("out/demo/talk.mp4");
+        let (scene, captions) = object(&root.path().join("a"), "a");
+        let mut ledger = Published::open(root.path(), &cache.dir).unwrap();
+        assert_eq!(
+            (cache.publish_scene(&scene, Some(&captions), &video, &mut ledger))
+                .unwrap()
+                .len(),
+            5
+        );
+        // The check stats the object's video; then the object is made again (set aside,
+        // made anew: the same size, another file). Publishing must see the new file.
+        let size = std::fs::metadata(scene.join(scene::OUTPUT)).unwrap().len();
+        check_outputs(&scene, [(scene::OUTPUT, size)]).unwrap();
+        forget_checked_stats();
+        std::fs::remove_file(scene.join(scene::OUTPUT)).unwrap();
+        std::fs::write(scene.join(scene::OUTPUT), "b scene.mp4").unwrap();
+        let published = cache.publish_scene(&scene, Some(&captions), &video, &mut ledger);
+        assert_eq!(
+            published.unwrap(),
+            [(video.clone(), Change::Updated)],
+            "the made file is published"
+        );
+        assert_eq!(std::fs::read_to_string(&video).unwrap(), "b scene.mp4");
+        // Checked and unchanged: the check's stat says it is the published file.
+        check_outputs(&scene, [(scene::OUTPUT, size)]).unwrap();
+        assert!(CHECKED.with(|c| c.borrow().contains_key(&scene.join(scene::OUTPUT))));
+        let again = cache.publish_scene(&scene, Some(&captions), &video, &mut ledger);
+        assert!(again.unwrap().is_empty());
+        assert!(
+            CHECKED.with(|c| c.borrow().is_empty()),
+            "each stat is used once"
+        );
+    }
+
+    #[test]
     fn a_scene_is_published_with_its_stills_and_captions_and_unpublished_with_them() {
         let root = tempfile::tempdir().unwrap();
         let cache = Cache::new(root.path());

@@ -533,6 +533,34 @@ mod tests {
     }
 
     #[test]
+    fn fields_are_a_sorted_map_in_json_and_in_keys() {
+        let spec = spec()
+            .param("b", 2)
+            .param("a", 1)
+            .param("text", "again")
+            .input("z", Key([1; 32]))
+            .input("clip0002", Key([2; 32]))
+            .input("clip0001", Key([3; 32]));
+        let names: Vec<&str> = spec.params.keys().map(String::as_str).collect();
+        assert_eq!(names, ["a", "b", "pitch", "text"]);
+        assert_eq!(spec.params.get("text").map(String::as_str), Some("again"));
+        // The same JSON as the B-tree maps a record has always held, and back.
+        let json = serde_json::to_string(&spec).unwrap();
+        let params: std::collections::BTreeMap<&str, &str> =
+            [("a", "1"), ("b", "2"), ("pitch", "50"), ("text", "again")].into();
+        assert!(
+            json.contains(&serde_json::to_string(&params).unwrap()),
+            "{json}"
+        );
+        assert_eq!(serde_json::from_str::<KeySpec>(&json).unwrap(), spec);
+        let written = json.replace("\"a\":\"1\"", "\"z\":\"0\",\"a\":\"1\",\"z\":\"9\"");
+        let read: KeySpec = serde_json::from_str(&written).unwrap();
+        assert_eq!(read.params.keys().last().map(String::as_str), Some("z"));
+        assert_eq!(read.params.get("z").map(String::as_str), Some("9"));
+        assert_eq!(spec.key(), key_field_by_field(&spec));
+    }
+
+    #[test]
     fn hex_round_trips() {
         let key = spec().key();
         assert_eq!(Key::from_hex(&key.hex()), Some(key));
