@@ -374,7 +374,7 @@ impl KeySpec {
             return format!("params changed: {}", changes.join(", "));
         }
         let sources: Vec<&str> = union(&self.sources, &before.sources)
-            .filter(|name| self.sources.get(*name) != before.sources.get(*name))
+            .filter(|name| self.sources.get(name) != before.sources.get(name))
             .map(|name| {
                 self.sources
                     .get(name)
@@ -387,7 +387,7 @@ impl KeySpec {
             return format!("source changed: {}", sources.join(", "));
         }
         let inputs: Vec<&str> = union(&self.inputs, &before.inputs)
-            .filter(|name| self.inputs.get(*name) != before.inputs.get(*name))
+            .filter(|name| self.inputs.get(name) != before.inputs.get(name))
             .map(String::as_str)
             .collect();
         if !inputs.is_empty() {
