@@ -109,7 +109,7 @@ fn scene_inputs(cache: &Cache) -> BTreeSet<Key> {
     (cache.keys().iter())
         .filter_map(|key| cache.record(key))
         .filter(|record| record.spec.kind == render::key::ArtifactKind::Scene)
-        .flat_map(|record| record.spec.inputs.into_values())
+        .flat_map(|record| record.spec.inputs.values().copied().collect::<Vec<_>>())
         .collect()
 }
 

@@ -444,7 +444,7 @@ impl Cache {
         ledger: &mut Published,
     ) -> Result<bool> {
         if let Some(meta) = there.as_ref().filter(|m| m.is_file()) {
-            if same_file(source, meta) {
+            if same_stat(checked_stat(source), meta) {
                 let ident = Ident::of(meta);
                 if !matches!(ledger.entry(target), Some(Entry::File(known, _)) if known == ident) {
                     // Published before the ledger knew it (a power cut between the two).
@@ -606,8 +606,11 @@ pub(crate) fn check_outputs<'a>(
     outputs: impl IntoIterator<Item = (&'a str, u64)>,
 ) -> std::result::Result<(), Check> {
     for (file, bytes) in outputs {
-        match std::fs::metadata(dir.join(file)) {
-            Ok(meta) if meta.len() == bytes => {}
+        let path = dir.join(file);
+        match std::fs::metadata(&path) {
+            Ok(meta) if meta.len() == bytes => {
+                CHECKED.with(|checked| checked.borrow_mut().insert(path, FileStat::of(&meta)));
+            }
             Ok(meta) => {
                 return Err(Check::Damaged(format!(
                     "{file} is {} bytes, its record says {bytes}",
@@ -641,12 +644,60 @@ impl RecordStamp {
     }
 }
 
+thread_local! {
+    /// Each object file `check_outputs` found whole on this thread, with its stat, for
+    /// `same_file` to use once instead of stat'ing it again: a no-op checks a scene's
+    /// objects and then publishes them, and the second stat of 5,000 files was a tenth
+    /// of its time. Taken at first use by `publish_over` (a file checked again is stat'ed
+    /// again), and forgotten before a build makes anything (`forget_checked_stats`).
+    static CHECKED: std::cell::RefCell<std::collections::HashMap<PathBuf, FileStat>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+/// Forgets the stats `check_outputs` took: a build calls it before it makes anything (an
+/// object set aside or discarded after its check is made again, as other files).
+pub fn forget_checked_stats() {
+    CHECKED.with(|checked| std::mem::take(&mut *checked.borrow_mut()));
+}
+
+/// What [`same_file`] compares of a file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FileStat {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+}
+
+impl FileStat {
+    fn of(meta: &std::fs::Metadata) -> FileStat {
+        FileStat {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            len: meta.len(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+        }
+    }
+}
+
+/// The stat of `path`, an object's file: the one its check took, if any.
+fn checked_stat(path: &Path) -> Option<FileStat> {
+    let checked = CHECKED.with(|checked| checked.borrow_mut().remove(path));
+    checked.or_else(|| std::fs::metadata(path).ok().map(|m| FileStat::of(&m)))
+}
+
 /// Whether the file of `b` (in `out/`) is the object's file `a`: the same inode, or, on
 /// another disk, a copy with the object's size and mtime (what `publish` gives its copies).
 fn same_file(a: &Path, b: &std::fs::Metadata) -> bool {
-    match std::fs::metadata(a) {
-        Ok(a) if a.dev() == b.dev() => a.ino() == b.ino(),
-        Ok(a) => a.len() == b.len() && (a.mtime(), a.mtime_nsec()) == (b.mtime(), b.mtime_nsec()),
+    same_stat(std::fs::metadata(a).ok().map(|m| FileStat::of(&m)), b)
+}
+
+/// [`same_file`], given `a`'s stat.
+fn same_stat(a: Option<FileStat>, b: &std::fs::Metadata) -> bool {
+    let b = FileStat::of(b);
+    match a {
+        Some(a) if a.dev == b.dev => a.ino == b.ino,
+        Some(a) => a.len == b.len && a.mtime == b.mtime,
         _ => false,
     }
 }
@@ -729,6 +780,45 @@ mod tests {
         assert_eq!(cache.verify(&key), Check::Intact);
         let aside: Vec<_> = std::fs::read_dir(cache.quarantine_dir()).unwrap().collect();
         assert_eq!(aside.len(), 1);
+    }
+
+    #[test]
+    fn a_checked_objects_stats_serve_its_publishing_until_a_build_makes_something() {
+        let root = tempfile::tempdir().unwrap();
+        let cache = Cache::new(root.path());
+        cache.prepare().unwrap();
+        let video = root.path().join("out/demo/talk.mp4");
+        let (scene, captions) = object(&root.path().join("a"), "a");
+        let mut ledger = Published::open(root.path(), &cache.dir).unwrap();
+        assert_eq!(
+            (cache.publish_scene(&scene, Some(&captions), &video, &mut ledger))
+                .unwrap()
+                .len(),
+            5
+        );
+        // The check stats the object's video; then the object is made again (set aside,
+        // made anew: the same size, another file). Publishing must see the new file.
+        let size = std::fs::metadata(scene.join(scene::OUTPUT)).unwrap().len();
+        check_outputs(&scene, [(scene::OUTPUT, size)]).unwrap();
+        forget_checked_stats();
+        std::fs::remove_file(scene.join(scene::OUTPUT)).unwrap();
+        std::fs::write(scene.join(scene::OUTPUT), "b scene.mp4").unwrap();
+        let published = cache.publish_scene(&scene, Some(&captions), &video, &mut ledger);
+        assert_eq!(
+            published.unwrap(),
+            [(video.clone(), Change::Updated)],
+            "the made file is published"
+        );
+        assert_eq!(std::fs::read_to_string(&video).unwrap(), "b scene.mp4");
+        // Checked and unchanged: the check's stat says it is the published file.
+        check_outputs(&scene, [(scene::OUTPUT, size)]).unwrap();
+        assert!(CHECKED.with(|c| c.borrow().contains_key(&scene.join(scene::OUTPUT))));
+        let again = cache.publish_scene(&scene, Some(&captions), &video, &mut ledger);
+        assert!(again.unwrap().is_empty());
+        assert!(
+            CHECKED.with(|c| c.borrow().is_empty()),
+            "each stat is used once"
+        );
     }
 
     #[test]

@@ -184,6 +184,8 @@ pub fn run(args: &BuildArgs) -> i32 {
         // When each job started, from the build's start (for --json and the history).
         let mut starts: Vec<Option<f64>> = vec![None; graph.nodes.len()];
         let mut failures: Vec<history::Failure> = Vec::new();
+        // What is made next is other files than the ones the checks above stat'ed.
+        crate::cache::forget_checked_stats();
         let (outcomes, lane_events) = scheduler::run(
             &deps,
             &make,

@@ -130,6 +130,7 @@ pub fn load_checked(root: &Path, media: &dyn CheckMedia) -> Result<Loaded, Vec<C
         let msg = format!("cannot open the content folder `{}`: {e}", root.display());
         fatal(msg, "pass the folder that holds Renderfile.toml".into())
     })?;
+    let _loading = paths::loading(&root);
     let text = paths::resolve(&root, RENDERFILE_NAME)
         .and_then(|f| text::read(&f.abs).map_err(|e| PathProblem::Io(e.to_string())))
         .map_err(|problem| match problem {

@@ -120,12 +120,36 @@ pub fn resolve(root: &Path, rel: &str) -> Result<SourceFile, PathProblem> {
         return Err(NotAFile);
     }
 
-    let root = root.canonicalize().map_err(io_problem)?;
+    let root = match LOADING.with(|l| l.borrow().as_ref().filter(|l| l.root == root).is_some()) {
+        true => root.to_path_buf(),
+        false => root.canonicalize().map_err(io_problem)?,
+    };
     let mut abs = root.clone();
+    // The file's own type, when it is not a link (its `symlink_metadata` says it).
+    let mut kind = None;
     for (i, part) in parts.iter().enumerate() {
         abs.push(part);
+        let last = i + 1 == parts.len();
+        if !last
+            && LOADING.with(|l| {
+                l.borrow()
+                    .as_ref()
+                    .is_some_and(|l| l.folders.contains(&abs))
+            })
+        {
+            continue;
+        }
         let meta = fs::symlink_metadata(&abs).map_err(io_problem)?;
         if !meta.file_type().is_symlink() {
+            if last {
+                kind = Some(meta.file_type());
+            } else if meta.is_dir() {
+                LOADING.with(|l| {
+                    if let Some(l) = l.borrow_mut().as_mut() {
+                        l.folders.insert(abs.clone());
+                    }
+                });
+            }
             continue;
         }
         let link = parts[..=i].join("/");
@@ -145,7 +169,10 @@ pub fn resolve(root: &Path, rel: &str) -> Result<SourceFile, PathProblem> {
             }
         }
     }
-    let kind = fs::metadata(&abs).map_err(io_problem)?.file_type();
+    let kind = match kind {
+        Some(kind) => kind,
+        None => fs::metadata(&abs).map_err(io_problem)?.file_type(),
+    };
     if kind.is_dir() {
         return Err(NotAFile);
     }
@@ -156,6 +183,40 @@ pub fn resolve(root: &Path, rel: &str) -> Result<SourceFile, PathProblem> {
         rel: parts.join("/"),
         abs,
     })
+}
+
+thread_local! {
+    /// The content folder being loaded on this thread, if any (`loading`).
+    static LOADING: std::cell::RefCell<Option<Loading>> = const { std::cell::RefCell::new(None) };
+}
+
+struct Loading {
+    /// The canonical content folder.
+    root: PathBuf,
+    /// Folders under it already found to be folders, not links.
+    folders: std::collections::HashSet<PathBuf>,
+}
+
+/// While the returned guard lives, [`resolve`] on this thread takes `root` (which must be
+/// canonical) as it is, and stats each folder under it once: loading 1,000 scripts from
+/// `projects/<name>/` canonicalized the content folder and stat'ed `projects` and
+/// `projects/<name>` once per script. The file itself is still checked every time, and
+/// so is every folder first seen; one load is one moment, so a folder it found to be no
+/// link is not asked again within it.
+pub(crate) fn loading(root: &Path) -> impl Drop {
+    struct Guard;
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            LOADING.with(|l| l.borrow_mut().take());
+        }
+    }
+    LOADING.with(|l| {
+        *l.borrow_mut() = Some(Loading {
+            root: root.to_path_buf(),
+            folders: Default::default(),
+        })
+    });
+    Guard
 }
 
 /// What a file that is neither a regular file nor a directory is, as a message says it.
