@@ -261,6 +261,7 @@ where
                 on_lanes.sort_unstable();
                 on_lanes.dedup();
                 let free_lanes = lane_count.saturating_sub(on_lanes.len());
+                ready.serving(lane_groups.iter().flatten().map(String::as_str));
                 let Some(i) = ready.pop(&on_lanes, lane_busy, free_lanes) else {
                     break;
                 };
@@ -412,6 +413,9 @@ struct Ready<'a> {
     /// Model jobs started whose call has not come back from the lane, and which they are.
     ahead: usize,
     for_lane: Vec<bool>,
+    /// Per group, its jobs started whose call has not come back, and how many lanes run it.
+    ahead_in: Vec<usize>,
+    serving: Vec<usize>,
     /// Per rank (scene), its jobs not yet finished; `open` is the lowest rank with some.
     unfinished: Vec<usize>,
     open: usize,
@@ -452,6 +456,8 @@ impl<'a> Ready<'a> {
         Ready {
             rank,
             heaps: names.iter().map(|_| BinaryHeap::new()).collect(),
+            ahead_in: vec![0; names.len()],
+            serving: vec![0; names.len()],
             names,
             to_start,
             ahead: 0,
@@ -476,12 +482,23 @@ impl<'a> Ready<'a> {
         self.heaps[self.group[i]].push(Reverse((self.rank[i], i)));
     }
 
+    /// The groups the lanes run now (one entry per lane).
+    fn serving<'g>(&mut self, groups: impl Iterator<Item = &'g str>) {
+        self.serving.iter_mut().for_each(|n| *n = 0);
+        for group in groups {
+            if let Some(g) = self.names.iter().position(|n| *n == group) {
+                self.serving[g] += 1;
+            }
+        }
+    }
+
     /// Undoes the `pop` of `i`: it found no executor with room.
     fn unpop(&mut self, i: usize) {
         self.push(i);
         self.to_start[self.group[i]] += 1;
         if std::mem::take(&mut self.for_lane[i]) {
             self.ahead -= 1;
+            self.ahead_in[self.group[i]] -= 1;
         }
     }
 
@@ -495,6 +512,7 @@ impl<'a> Ready<'a> {
     fn off_lane(&mut self, i: usize) {
         if std::mem::take(&mut self.for_lane[i]) {
             self.ahead -= 1;
+            self.ahead_in[self.group[i]] -= 1;
         }
     }
 
@@ -525,7 +543,29 @@ impl<'a> Ready<'a> {
         let cpu_allowed =
             !lane_busy || (self.heaps[0].peek()).is_some_and(|Reverse((rank, _))| *rank <= limit);
         let models = 1..self.heaps.len();
-        let pick = (hungry.then(|| self.lowest(lane.iter().copied())).flatten())
+        // With several lanes, once one is fed a free one is next: the group with the most
+        // jobs left that no lane runs and none is on its way to.
+        let claimed = (1..self.heaps.len())
+            .filter(|&g| lane.contains(&g) || self.ahead_in[g] > 0)
+            .count();
+        let feed_free = (hungry && claimed > 0 && claimed < self.lanes)
+            .then(|| {
+                (1..self.heaps.len())
+                    .filter(|&g| !lane.contains(&g) && self.ahead_in[g] == 0)
+                    .filter_map(|g| {
+                        let Reverse(first) = self.heaps[g].peek()?;
+                        Some((self.to_start[g], Reverse(*first), g))
+                    })
+                    .max()
+                    .map(|(_, _, g)| g)
+            })
+            .flatten();
+        // A lanes' group is fed while it has fewer than `LANE_AHEAD` calls on their way
+        // per lane that runs it.
+        let fed = |g: usize| self.ahead_in[g] >= LANE_AHEAD * self.serving[g].max(1);
+        let lane_hungry = lane.iter().copied().filter(|&g| hungry || !fed(g));
+        let pick = feed_free
+            .or_else(|| self.lowest(lane_hungry))
             .or_else(|| {
                 self.lowest(
                     (0..self.heaps.len())
@@ -538,6 +578,7 @@ impl<'a> Ready<'a> {
         self.to_start[pick] -= 1;
         if pick > 0 {
             self.ahead += 1;
+            self.ahead_in[pick] += 1;
             self.for_lane[i] = true;
         }
         Some(i)
