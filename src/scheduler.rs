@@ -109,9 +109,9 @@ impl Busy {
         executors: &mut [Box<dyn Executor + '_>],
         i: usize,
         work: Work,
-    ) -> Result<(), Work> {
+    ) -> Option<Work> {
         let Some(executor) = executors.iter_mut().find(|e| e.takes(i, &work)) else {
-            return Err(work);
+            return Some(work);
         };
         self.in_flight += 1;
         self.part[i] = Some(work.part());
@@ -119,7 +119,7 @@ impl Busy {
             self.at_work.insert(i, (Instant::now(), 0));
         }
         executor.start(i, work);
-        Ok(())
+        None
     }
 
     /// Node `i`'s work has ended; the part it was.
@@ -249,7 +249,11 @@ where
                 told_to_cancel = true;
                 executors.iter_mut().for_each(|e| e.cancel_all());
             }
-            while !stop {
+            // Start what is ready while an executor has room; nothing once the build stops.
+            loop {
+                if stop {
+                    break;
+                }
                 // A lane is at work when it holds a call of the group it runs (or loads
                 // first): that call will end. A call of another group may wait for a lane to
                 // switch, and work gated on it would never come.
@@ -273,7 +277,7 @@ where
                 started[i] = Some(Instant::now());
                 on_event(Event::Started(i), &outcomes);
                 let handed = busy.hand(&mut executors, i, Work::Job);
-                debug_assert!(handed.is_ok(), "an executor took it");
+                debug_assert!(handed.is_none(), "an executor took it");
             }
             if busy.in_flight == 0 {
                 break;
@@ -306,19 +310,19 @@ where
                 Ended::NeedsCall(pending) => {
                     let group = pending.call.group().to_string();
                     match busy.hand(&mut executors, i, Work::Call(pending)) {
-                        Ok(()) => {
+                        None => {
                             *sent.entry(group.clone()).or_default() += 1;
                             last_sent = Some(group);
                         }
-                        Err(Work::Call(pending)) => {
+                        Some(Work::Call(pending)) => {
                             let error = Error::Other(format!(
                                 "internal error (a bug in render): `{group}` has no GPU lane"
                             ));
                             let finish = Work::Finish(pending, Err(error));
                             let handed = busy.hand(&mut executors, i, finish);
-                            debug_assert!(handed.is_ok(), "the pool finishes every job");
+                            debug_assert!(handed.is_none(), "the pool finishes every job");
                         }
-                        Err(_) => unreachable!("the work given back is the call"),
+                        Some(_) => unreachable!("the work given back is the call"),
                     }
                     continue;
                 }
@@ -328,7 +332,7 @@ where
                     }
                     ready.off_lane(i);
                     let handed = busy.hand(&mut executors, i, Work::Finish(pending, result));
-                    debug_assert!(handed.is_ok(), "the pool finishes every job");
+                    debug_assert!(handed.is_none(), "the pool finishes every job");
                     continue;
                 }
                 Ended::Made => Ok(()),
