@@ -953,6 +953,42 @@ mod tests {
     }
 
     #[test]
+    fn with_several_lanes_a_free_one_is_fed_before_more_of_a_fed_ones_calls() {
+        // Node 0: no model; 1, 2, 3: "a"; 4, 5: "b"; 6, 7, 8: "c". Ranks by node.
+        let model_of: Vec<Option<String>> = [
+            None,
+            Some("a"),
+            Some("a"),
+            Some("a"),
+            Some("b"),
+            Some("b"),
+            Some("c"),
+            Some("c"),
+            Some("c"),
+        ]
+        .iter()
+        .map(|m| m.map(str::to_string))
+        .collect();
+        let rank = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+        let mut ready = Ready::new(&rank, Some(&model_of), &[true; 9], 1, 3);
+        for i in (0..9).rev() {
+            ready.push(i);
+        }
+        // Lane 0 loads "a"; two lanes are free: "c" (3 jobs) before "b" (2), though both
+        // rank after "a" and the job for no model.
+        assert_eq!(ready.pop(&["a"], false, 2), Some(6));
+        assert_eq!(ready.pop(&["a"], false, 1), Some(4));
+        // Every lane has a group on its way: by rank again, the lanes' models first.
+        assert_eq!(ready.pop(&["a"], false, 0), Some(1));
+        // One lane: nothing changes (by rank, as before).
+        let mut ready = Ready::new(&rank, Some(&model_of), &[true; 9], 1, 1);
+        for i in (0..9).rev() {
+            ready.push(i);
+        }
+        assert_eq!(ready.pop(&["a"], false, 0), Some(1));
+    }
+
+    #[test]
     fn only_stale_nodes_run() {
         let deps = vec![vec![], vec![0]];
         let ran = Mutex::new(Vec::new());
