@@ -5,8 +5,10 @@
 //! record: the makespan (the first call's start to the last call's end), the ideal (the
 //! calls' total time / lanes), their ratio, each lane's idle time in that span, and the
 //! model loads; and the lead (the first call's start from the lanes' start, which the
-//! makespan leaves out: the CPU preparing the first calls, the first model's load). The speech and face tracks are made first, so the timed build makes clips
-//! (and their scenes) only. Run: `cargo bench --bench lanes`.
+//! makespan leaves out: the CPU preparing the first calls, the first model's load) and the
+//! ratio with it (`+lead`: the lanes' whole span against the ideal). The speech and face tracks are made first, so the timed build makes clips
+//! (and their scenes) only. Run: `cargo bench --bench lanes` (`LANES_TIMELINE=1` also
+//! prints each build's lane record).
 
 mod common;
 
@@ -34,8 +36,8 @@ fn main() {
         "lanes: {clips} clips (a third each: tiny-lipsync, slow-lipsync, a gpu program of {cost} s)"
     );
     println!(
-        "{:>5} {:>10} {:>10} {:>6} {:>6} {:>6}  idle per lane (s)",
-        "lanes", "makespan s", "ideal s", "ratio", "loads", "lead s"
+        "{:>5} {:>10} {:>10} {:>6} {:>6} {:>6} {:>7}  idle per lane (s)",
+        "lanes", "makespan s", "ideal s", "ratio", "loads", "lead s", "+lead"
     );
     for lanes in counts {
         let dir = tmp.path().join(format!("lanes-{lanes}"));
@@ -67,6 +69,18 @@ fn main() {
         let mut open: BTreeMap<String, f64> = BTreeMap::new();
         let mut busy: BTreeMap<u64, f64> = BTreeMap::new();
         let (mut first, mut last, mut total, mut loads, mut calls) = (f64::MAX, 0.0f64, 0.0, 0, 0);
+        if std::env::var_os("LANES_TIMELINE").is_some() {
+            for e in events {
+                println!(
+                    "  {:>7.2} lane {} {:<11} {:<13} {}",
+                    e["seconds"].as_f64().unwrap(),
+                    e["lane"],
+                    e["event"].as_str().unwrap(),
+                    e["model"].as_str().unwrap(),
+                    e["artifact"].as_str().unwrap_or("")
+                );
+            }
+        }
         for e in events {
             let lane = e["lane"].as_u64().unwrap();
             let at = e["seconds"].as_f64().unwrap();
@@ -99,8 +113,9 @@ fn main() {
             .map(|l| format!("{:.1}", makespan - busy.get(&l).copied().unwrap_or(0.0)))
             .collect();
         println!(
-            "{lanes:>5} {makespan:>10.2} {ideal:>10.2} {:>5.2}× {loads:>6} {first:>6.2}  {}",
+            "{lanes:>5} {makespan:>10.2} {ideal:>10.2} {:>5.2}× {loads:>6} {first:>6.2} {:>6.2}×  {}",
             makespan / ideal,
+            (first + makespan) / ideal,
             idle.join(" ")
         );
     }

@@ -75,8 +75,10 @@ pub enum Ended {
     Cancelled,
 }
 
-/// What executors tell the scheduler, from any thread.
+/// What executors tell the scheduler, from any thread. (One per part of a job, moved once:
+/// the size of an `Ended` that carries a job's folder does not matter.)
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum Report {
     /// Work that waited in an executor's queue ([`Executor::queues`]) has begun, on its
     /// `slot` (a lane's index; a remote executor's own numbering). Until then the

@@ -109,9 +109,9 @@ impl Busy {
         executors: &mut [Box<dyn Executor + '_>],
         i: usize,
         work: Work,
-    ) -> Result<(), Work> {
+    ) -> Option<Work> {
         let Some(executor) = executors.iter_mut().find(|e| e.takes(i, &work)) else {
-            return Err(work);
+            return Some(work);
         };
         self.in_flight += 1;
         self.part[i] = Some(work.part());
@@ -119,7 +119,7 @@ impl Busy {
             self.at_work.insert(i, (Instant::now(), 0));
         }
         executor.start(i, work);
-        Ok(())
+        None
     }
 
     /// Node `i`'s work has ended; the part it was.
@@ -249,7 +249,11 @@ where
                 told_to_cancel = true;
                 executors.iter_mut().for_each(|e| e.cancel_all());
             }
-            while !stop {
+            // Start what is ready while an executor has room; nothing once the build stops.
+            loop {
+                if stop {
+                    break;
+                }
                 // A lane is at work when it holds a call of the group it runs (or loads
                 // first): that call will end. A call of another group may wait for a lane to
                 // switch, and work gated on it would never come.
@@ -261,6 +265,7 @@ where
                 on_lanes.sort_unstable();
                 on_lanes.dedup();
                 let free_lanes = lane_count.saturating_sub(on_lanes.len());
+                ready.serving(lane_groups.iter().flatten().map(String::as_str));
                 let Some(i) = ready.pop(&on_lanes, lane_busy, free_lanes) else {
                     break;
                 };
@@ -272,7 +277,7 @@ where
                 started[i] = Some(Instant::now());
                 on_event(Event::Started(i), &outcomes);
                 let handed = busy.hand(&mut executors, i, Work::Job);
-                debug_assert!(handed.is_ok(), "an executor took it");
+                debug_assert!(handed.is_none(), "an executor took it");
             }
             if busy.in_flight == 0 {
                 break;
@@ -305,19 +310,19 @@ where
                 Ended::NeedsCall(pending) => {
                     let group = pending.call.group().to_string();
                     match busy.hand(&mut executors, i, Work::Call(pending)) {
-                        Ok(()) => {
+                        None => {
                             *sent.entry(group.clone()).or_default() += 1;
                             last_sent = Some(group);
                         }
-                        Err(Work::Call(pending)) => {
+                        Some(Work::Call(pending)) => {
                             let error = Error::Other(format!(
                                 "internal error (a bug in render): `{group}` has no GPU lane"
                             ));
                             let finish = Work::Finish(pending, Err(error));
                             let handed = busy.hand(&mut executors, i, finish);
-                            debug_assert!(handed.is_ok(), "the pool finishes every job");
+                            debug_assert!(handed.is_none(), "the pool finishes every job");
                         }
-                        Err(_) => unreachable!("the work given back is the call"),
+                        Some(_) => unreachable!("the work given back is the call"),
                     }
                     continue;
                 }
@@ -327,7 +332,7 @@ where
                     }
                     ready.off_lane(i);
                     let handed = busy.hand(&mut executors, i, Work::Finish(pending, result));
-                    debug_assert!(handed.is_ok(), "the pool finishes every job");
+                    debug_assert!(handed.is_none(), "the pool finishes every job");
                     continue;
                 }
                 Ended::Made => Ok(()),
@@ -412,6 +417,9 @@ struct Ready<'a> {
     /// Model jobs started whose call has not come back from the lane, and which they are.
     ahead: usize,
     for_lane: Vec<bool>,
+    /// Per group, its jobs started whose call has not come back, and how many lanes run it.
+    ahead_in: Vec<usize>,
+    serving: Vec<usize>,
     /// Per rank (scene), its jobs not yet finished; `open` is the lowest rank with some.
     unfinished: Vec<usize>,
     open: usize,
@@ -452,6 +460,8 @@ impl<'a> Ready<'a> {
         Ready {
             rank,
             heaps: names.iter().map(|_| BinaryHeap::new()).collect(),
+            ahead_in: vec![0; names.len()],
+            serving: vec![0; names.len()],
             names,
             to_start,
             ahead: 0,
@@ -476,12 +486,23 @@ impl<'a> Ready<'a> {
         self.heaps[self.group[i]].push(Reverse((self.rank[i], i)));
     }
 
+    /// The groups the lanes run now (one entry per lane).
+    fn serving<'g>(&mut self, groups: impl Iterator<Item = &'g str>) {
+        self.serving.iter_mut().for_each(|n| *n = 0);
+        for group in groups {
+            if let Some(g) = self.names.iter().position(|n| *n == group) {
+                self.serving[g] += 1;
+            }
+        }
+    }
+
     /// Undoes the `pop` of `i`: it found no executor with room.
     fn unpop(&mut self, i: usize) {
         self.push(i);
         self.to_start[self.group[i]] += 1;
         if std::mem::take(&mut self.for_lane[i]) {
             self.ahead -= 1;
+            self.ahead_in[self.group[i]] -= 1;
         }
     }
 
@@ -495,6 +516,7 @@ impl<'a> Ready<'a> {
     fn off_lane(&mut self, i: usize) {
         if std::mem::take(&mut self.for_lane[i]) {
             self.ahead -= 1;
+            self.ahead_in[self.group[i]] -= 1;
         }
     }
 
@@ -525,7 +547,29 @@ impl<'a> Ready<'a> {
         let cpu_allowed =
             !lane_busy || (self.heaps[0].peek()).is_some_and(|Reverse((rank, _))| *rank <= limit);
         let models = 1..self.heaps.len();
-        let pick = (hungry.then(|| self.lowest(lane.iter().copied())).flatten())
+        // With several lanes, once one is fed a free one is next: the group with the most
+        // jobs left that no lane runs and none is on its way to.
+        let claimed = (1..self.heaps.len())
+            .filter(|&g| lane.contains(&g) || self.ahead_in[g] > 0)
+            .count();
+        let feed_free = (hungry && claimed > 0 && claimed < self.lanes)
+            .then(|| {
+                (1..self.heaps.len())
+                    .filter(|&g| !lane.contains(&g) && self.ahead_in[g] == 0)
+                    .filter_map(|g| {
+                        let Reverse(first) = self.heaps[g].peek()?;
+                        Some((self.to_start[g], Reverse(*first), g))
+                    })
+                    .max()
+                    .map(|(_, _, g)| g)
+            })
+            .flatten();
+        // A lanes' group is fed while it has fewer than `LANE_AHEAD` calls on their way
+        // per lane that runs it.
+        let fed = |g: usize| self.ahead_in[g] >= LANE_AHEAD * self.serving[g].max(1);
+        let lane_hungry = lane.iter().copied().filter(|&g| hungry || !fed(g));
+        let pick = feed_free
+            .or_else(|| self.lowest(lane_hungry))
             .or_else(|| {
                 self.lowest(
                     (0..self.heaps.len())
@@ -538,6 +582,7 @@ impl<'a> Ready<'a> {
         self.to_start[pick] -= 1;
         if pick > 0 {
             self.ahead += 1;
+            self.ahead_in[pick] += 1;
             self.for_lane[i] = true;
         }
         Some(i)
@@ -905,6 +950,42 @@ mod tests {
         }
         assert_eq!(ready.pop(&["a"], false, 0), Some(2));
         assert_eq!(ready.pop(&["a"], false, 0), Some(4));
+    }
+
+    #[test]
+    fn with_several_lanes_a_free_one_is_fed_before_more_of_a_fed_ones_calls() {
+        // Node 0: no model; 1, 2, 3: "a"; 4, 5: "b"; 6, 7, 8: "c". Ranks by node.
+        let model_of: Vec<Option<String>> = [
+            None,
+            Some("a"),
+            Some("a"),
+            Some("a"),
+            Some("b"),
+            Some("b"),
+            Some("c"),
+            Some("c"),
+            Some("c"),
+        ]
+        .iter()
+        .map(|m| m.map(str::to_string))
+        .collect();
+        let rank = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+        let mut ready = Ready::new(&rank, Some(&model_of), &[true; 9], 1, 3);
+        for i in (0..9).rev() {
+            ready.push(i);
+        }
+        // Lane 0 loads "a"; two lanes are free: "c" (3 jobs) before "b" (2), though both
+        // rank after "a" and the job for no model.
+        assert_eq!(ready.pop(&["a"], false, 2), Some(6));
+        assert_eq!(ready.pop(&["a"], false, 1), Some(4));
+        // Every lane has a group on its way: by rank again, the lanes' models first.
+        assert_eq!(ready.pop(&["a"], false, 0), Some(1));
+        // One lane: nothing changes (by rank, as before).
+        let mut ready = Ready::new(&rank, Some(&model_of), &[true; 9], 1, 1);
+        for i in (0..9).rev() {
+            ready.push(i);
+        }
+        assert_eq!(ready.pop(&["a"], false, 0), Some(1));
     }
 
     #[test]
