@@ -1,7 +1,7 @@
 //! The Slurm client against a real cluster: `tools/slurm/cluster` starts a throw-away one
 //! (a controller and two `slurmd`s, n1 and n2, on this host) in a temporary folder, and
 //! each test stops it, whatever happened. Nothing is mocked. Skipped, saying so, only
-//! where the Slurm packages are not installed (CI installs them: `tools/setup`).
+//! where the Slurm packages are not installed (`tools/test` installs them, as root; so CI runs them).
 //!
 //! What is tested here is the farm's ground: a build's work split into batches, submitted
 //! to both nodes with `render run-jobs`, found with one `squeue` per round, and judged by
@@ -36,7 +36,7 @@ impl Cluster {
                 .any(|d| Path::new(d).join(p).exists())
         });
         if !installed {
-            eprintln!("skipped: the Slurm packages (slurmctld, slurmd, slurm-client, munge) are not installed; tools/setup installs them");
+            eprintln!("skipped: the Slurm packages (slurmctld, slurmd, slurm-client, munge) are not installed; tools/test (or tools/slurm/cluster install) installs them");
             return None;
         }
         let dir = tempfile::Builder::new()
