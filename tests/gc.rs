@@ -12,38 +12,6 @@ use std::time::{Duration, Instant};
 use common::{Folder, Run};
 use render::disk::human_bytes;
 
-/// One scene of three espeak lines on the built-in face, small and quick.
-fn tiny() -> Folder {
-    let folder = Folder::with_portrait();
-    folder.write(
-        "Renderfile.toml",
-        r##"[defaults]
-fps = 25
-size = [160, 90]
-pause = 0.2
-background = "#102030"
-voice = "host"
-avatar = "astronaut"
-
-[voices.host]
-engine = "espeak"
-language = "en"
-
-[avatars.astronaut]
-image = "avatars/astronaut.png"
-lipsync = "builtin"
-"##,
-    );
-    folder.write(
-        "projects/p/project.toml",
-        r#"[[scene]]
-name = "talk"
-lines = ["One two three.", "Four five six.", "Seven eight."]
-"#,
-    );
-    folder
-}
-
 const PROJECT: &str = "projects/p/project.toml";
 
 fn render(folder: &Folder, args: &[&str]) -> Run {
@@ -144,7 +112,7 @@ fn edit_and_undo(folder: &Folder, from: &str, to: &str) -> [BTreeMap<String, Str
 
 #[test]
 fn gc_removes_exactly_what_an_undone_edit_left_and_the_next_build_makes_nothing() {
-    let folder = tiny();
+    let folder = Folder::tiny();
     build_making(&folder, 9);
     let [before, edited] = edit_and_undo(&folder, "Four five six.", "Four five seven.");
     let names: BTreeSet<&str> = edited.values().map(String::as_str).collect();
@@ -268,7 +236,7 @@ fn on_the_demo_gc_after_an_edit_and_its_undo_leaves_exactly_the_live_objects() {
 
 #[test]
 fn max_size_removes_least_recently_used_kept_objects_and_never_needed_ones() {
-    let folder = tiny();
+    let folder = Folder::tiny();
     build_making(&folder, 9);
     let [before, first] = edit_and_undo(&folder, "One two three.", "One two four.");
     let [_, second] = edit_and_undo(&folder, "Seven eight.", "Seven nine.");
@@ -317,7 +285,7 @@ fn max_size_removes_least_recently_used_kept_objects_and_never_needed_ones() {
 
 #[test]
 fn gc_waits_for_a_running_build_and_removes_nothing_until_it_ends() {
-    let folder = tiny();
+    let folder = Folder::tiny();
     build_making(&folder, 9);
     folder.edit(PROJECT, "Four five six.", "Four five seven.");
     build_making(&folder, 4);
@@ -375,7 +343,7 @@ fn gc_waits_for_a_running_build_and_removes_nothing_until_it_ends() {
 
 #[test]
 fn gc_refuses_with_configuration_errors_and_removes_nothing() {
-    let folder = tiny();
+    let folder = Folder::tiny();
     build_making(&folder, 9);
     folder.edit(PROJECT, "Four five six.", "Four five seven.");
     build_making(&folder, 4);
@@ -414,7 +382,7 @@ fn gc_refuses_with_configuration_errors_and_removes_nothing() {
 
 #[test]
 fn status_counts_stale_artifacts_per_kind_and_the_cache_by_need() {
-    let folder = tiny();
+    let folder = Folder::tiny();
     build_making(&folder, 9);
     let before = objects(&folder);
     folder.edit(PROJECT, "Four five six.", "Four five seven.");

@@ -12,50 +12,8 @@ use std::time::Duration;
 
 use common::{Folder, Run};
 
-/// One scene of three espeak lines on the built-in face, small and quick.
-fn tiny() -> Folder {
-    let folder = Folder::with_portrait();
-    folder.write(
-        "Renderfile.toml",
-        r##"[defaults]
-fps = 25
-size = [160, 90]
-pause = 0.2
-background = "#102030"
-voice = "host"
-avatar = "astronaut"
-
-[voices.host]
-engine = "espeak"
-language = "en"
-
-[avatars.astronaut]
-image = "avatars/astronaut.png"
-lipsync = "builtin"
-"##,
-    );
-    folder.write(
-        "projects/p/project.toml",
-        r#"[[scene]]
-name = "talk"
-lines = ["One two three.", "Four five six.", "Seven eight."]
-"#,
-    );
-    folder
-}
-
 fn render(folder: &Folder, args: &[&str]) -> Run {
     folder.render_within(args, Duration::from_secs(120))
-}
-
-/// The object folder of the artifact named `name` (from its record).
-fn object(folder: &Folder, name: &str) -> PathBuf {
-    folder
-        .records()
-        .into_iter()
-        .find(|(_, record)| record["name"] == name)
-        .unwrap_or_else(|| panic!("no object for {name}"))
-        .0
 }
 
 fn flip_byte(path: &Path, at: usize) {
@@ -93,9 +51,9 @@ fn run_job(folder: &Folder, spec: &Path) -> Run {
 
 #[test]
 fn a_byte_flipped_in_a_speech_wav_is_caught_by_the_scene_that_reads_it_and_made_again() {
-    let folder = tiny();
+    let folder = Folder::tiny();
     folder.build();
-    let speech = object(&folder, "speech p/talk:2").join("speech.wav");
+    let speech = folder.object("speech p/talk:2").join("speech.wav");
     let clean = std::fs::read(&speech).unwrap();
     flip_byte(&speech, 1000);
     // The scene, which reads every line's speech, must be made again; the speech need not.
@@ -128,14 +86,14 @@ fn a_byte_flipped_in_a_speech_wav_is_caught_by_the_scene_that_reads_it_and_made_
 
 #[test]
 fn run_job_hashes_its_inputs_and_refuses_a_damaged_one() {
-    let folder = tiny();
+    let folder = Folder::tiny();
     let specs = write_jobs(&folder);
     let mut flipped = false;
     let mut refused = Vec::new();
     for spec in &specs {
         let job: serde_json::Value = serde_json::from_slice(&std::fs::read(spec).unwrap()).unwrap();
         if job["name"] == "clip p/talk:2" {
-            let wav = object(&folder, "speech p/talk:2").join("speech.wav");
+            let wav = folder.object("speech p/talk:2").join("speech.wav");
             flip_byte(&wav, 1000);
             flipped = true;
         }
@@ -176,7 +134,7 @@ fn run_job_hashes_its_inputs_and_refuses_a_damaged_one() {
 
 #[test]
 fn two_run_jobs_of_one_spec_at_once_leave_one_verified_object() {
-    let folder = tiny();
+    let folder = Folder::tiny();
     let specs = write_jobs(&folder);
     let (scene, before) = specs.split_last().unwrap();
     assert!(
@@ -227,7 +185,7 @@ fn two_run_jobs_of_one_spec_at_once_leave_one_verified_object() {
 
 #[test]
 fn records_name_the_node_that_made_them_and_the_log_counts_per_node() {
-    let folder = tiny();
+    let folder = Folder::tiny();
     let run = folder.render_with_env(
         &["build"],
         &[("SLURMD_NODENAME", "gpu07")],

@@ -11,50 +11,8 @@ use std::time::{Duration, Instant};
 
 use common::{files_under, pid_in, running, write_program, Folder, Run};
 
-/// One scene of three espeak lines on the built-in face, small and quick.
-fn tiny() -> Folder {
-    let folder = Folder::with_portrait();
-    folder.write(
-        "Renderfile.toml",
-        r##"[defaults]
-fps = 25
-size = [160, 90]
-pause = 0.2
-background = "#102030"
-voice = "host"
-avatar = "astronaut"
-
-[voices.host]
-engine = "espeak"
-language = "en"
-
-[avatars.astronaut]
-image = "avatars/astronaut.png"
-lipsync = "builtin"
-"##,
-    );
-    folder.write(
-        "projects/p/project.toml",
-        r#"[[scene]]
-name = "talk"
-lines = ["One two three.", "Four five six.", "Seven eight."]
-"#,
-    );
-    folder
-}
-
 fn render(folder: &Folder, args: &[&str]) -> Run {
     folder.render_within(args, Duration::from_secs(120))
-}
-
-/// The object folder of the artifact named `name` (from its record).
-fn object(folder: &Folder, name: &str) -> PathBuf {
-    folder
-        .records()
-        .into_iter()
-        .find(|(_, record)| record["name"] == name)
-        .unwrap_or_else(|| panic!("no object for {name}"))
-        .0
 }
 
 fn relative(folder: &Folder, path: &Path) -> String {
@@ -101,11 +59,11 @@ fn flip_byte(path: &Path, at: usize) {
 
 #[test]
 fn a_flipped_byte_in_a_published_video_is_caught_by_verify_and_made_again() {
-    let folder = tiny();
+    let folder = Folder::tiny();
     folder.build();
     let clean = std::fs::read(folder.file(SCENE)).unwrap();
     // out/ is a hard link to the object: damage to one is damage to both.
-    let scene = object(&folder, "scene p/talk");
+    let scene = folder.object("scene p/talk");
     flip_byte(&scene.join("scene.mp4"), clean.len() / 2);
 
     let run = render(&folder, &["verify"]);
@@ -136,10 +94,10 @@ fn a_flipped_byte_in_a_published_video_is_caught_by_verify_and_made_again() {
 
 #[test]
 fn a_flipped_byte_in_a_speech_wav_is_caught_by_build_verify() {
-    let folder = tiny();
+    let folder = Folder::tiny();
     folder.build();
     let clean = std::fs::read(folder.file(SCENE)).unwrap();
-    let speech = object(&folder, "speech p/talk:2").join("speech.wav");
+    let speech = folder.object("speech p/talk:2").join("speech.wav");
     flip_byte(&speech, 1000);
 
     // The cheap check compares sizes only: a plain build does not hash.
@@ -164,9 +122,9 @@ fn a_flipped_byte_in_a_speech_wav_is_caught_by_build_verify() {
 
 #[test]
 fn a_truncated_clip_is_not_reused_by_a_rebuild() {
-    let folder = tiny();
+    let folder = Folder::tiny();
     folder.build();
-    let clip = object(&folder, "clip p/talk:1").join("clip.mp4");
+    let clip = folder.object("clip p/talk:1").join("clip.mp4");
     let bytes = std::fs::read(&clip).unwrap();
     std::fs::write(&clip, &bytes[..bytes.len() / 2]).unwrap();
     // An edit to another line re-makes the scene, which reads line 1's clip.
@@ -201,7 +159,7 @@ fn a_truncated_clip_is_not_reused_by_a_rebuild() {
         ]
     );
     // The same video as a clean build of the edited folder.
-    let reference = tiny();
+    let reference = Folder::tiny();
     reference.edit(
         "projects/p/project.toml",
         "Seven eight.",
@@ -219,10 +177,10 @@ fn a_truncated_clip_is_not_reused_by_a_rebuild() {
 
 /// Damage to the scene's object, then a plain build: `reason` is what render says of it.
 fn damaged_scene_is_made_again(damage: impl Fn(&Path), reason: &str) {
-    let folder = tiny();
+    let folder = Folder::tiny();
     folder.build();
     let clean = std::fs::read(folder.file(SCENE)).unwrap();
-    damage(&object(&folder, "scene p/talk"));
+    damage(&folder.object("scene p/talk"));
 
     let run = folder.build();
     let (aside, note) = quarantined(&folder);
@@ -263,10 +221,10 @@ fn a_garbage_record_is_caught_by_a_plain_build() {
 /// stat'ed, so a video cut short in the cache is caught before it is reused.
 #[test]
 fn a_truncated_output_is_caught_by_a_plain_build_through_the_check_log() {
-    let folder = tiny();
+    let folder = Folder::tiny();
     folder.build();
     let clean = std::fs::read(folder.file(SCENE)).unwrap();
-    let object = object(&folder, "scene p/talk");
+    let object = folder.object("scene p/talk");
     let key = object.file_name().unwrap().to_str().unwrap().to_string();
     let log = std::fs::read_to_string(folder.file("cache/state/checked")).unwrap();
     assert!(
@@ -330,8 +288,8 @@ fn in_namespace(script: &str, env: &[(&str, &Path)]) -> Option<std::process::Out
 
 #[test]
 fn a_full_disk_fails_naming_the_disk_and_keeps_nothing_it_made() {
-    let folder = tiny();
-    let reference = tiny();
+    let folder = Folder::tiny();
+    let reference = Folder::tiny();
     reference.build();
     let host = tempfile::tempdir().unwrap();
     let disk = host.path().join("disk");
@@ -403,8 +361,8 @@ fn a_full_disk_fails_naming_the_disk_and_keeps_nothing_it_made() {
 
 #[test]
 fn out_on_another_disk_is_published_by_copy_and_left_alone_by_a_no_op() {
-    let folder = tiny();
-    let reference = tiny();
+    let folder = Folder::tiny();
+    let reference = Folder::tiny();
     reference.build();
     let host = tempfile::tempdir().unwrap();
     let script = r#"
@@ -479,7 +437,7 @@ fn path_with(bin: &Path) -> String {
 
 #[test]
 fn a_hanging_mux_is_stopped_at_its_deadline_with_its_children() {
-    let folder = tiny();
+    let folder = Folder::tiny();
     let bin = hanging(&folder, "ffmpeg", "filter_complex");
     let path = path_with(&bin);
     let start = Instant::now();
@@ -512,7 +470,7 @@ fn a_hanging_mux_is_stopped_at_its_deadline_with_its_children() {
 
 #[test]
 fn ctrl_c_ends_a_hanging_speech_program_and_its_children_within_two_seconds() {
-    let folder = tiny();
+    let folder = Folder::tiny();
     let bin = hanging(&folder, "espeak-ng", "stdout");
     let mut child = folder
         .command(&["build", "--jobs", "1"])

@@ -150,6 +150,38 @@ impl Folder {
         folder
     }
 
+    /// One scene of three espeak lines on the built-in face, small and quick.
+    pub fn tiny() -> Folder {
+        let folder = Folder::with_portrait();
+        folder.write(
+            "Renderfile.toml",
+            r##"[defaults]
+fps = 25
+size = [160, 90]
+pause = 0.2
+background = "#102030"
+voice = "host"
+avatar = "astronaut"
+
+[voices.host]
+engine = "espeak"
+language = "en"
+
+[avatars.astronaut]
+image = "avatars/astronaut.png"
+lipsync = "builtin"
+"##,
+        );
+        folder.write(
+            "projects/p/project.toml",
+            r#"[[scene]]
+name = "talk"
+lines = ["One two three.", "Four five six.", "Seven eight."]
+"#,
+        );
+        folder
+    }
+
     /// The demo at a small output size, so tests that build it often stay quick.
     pub fn small_demo() -> Folder {
         let folder = Folder::demo();
@@ -241,6 +273,15 @@ impl Folder {
             }
         }
         records
+    }
+
+    /// The object folder of the artifact named `name` (from its record).
+    pub fn object(&self, name: &str) -> PathBuf {
+        self.records()
+            .into_iter()
+            .find(|(_, record)| record["name"] == name)
+            .unwrap_or_else(|| panic!("no object for {name}"))
+            .0
     }
 
     /// Checks every object in cache/objects against its record; returns how many.
