@@ -127,6 +127,21 @@ def one_of(*values):
     return matcher("<one of %r>" % (values,), lambda v: None if v in values else "not one of %r" % (values,))
 
 
+def seed(value):
+    return None if value.isdigit() and int(value) < 2 ** 31 else "not a seed below 2^31"
+
+
+def frames_at_25(audio):
+    """The fewest whole frames at 25 fps that cover a WAV, as render counts them."""
+    with wave.open(audio, "rb") as w:
+        return (w.getnframes() * 25 + w.getframerate() - 1) // w.getframerate()
+
+
+def in_inputs(path):
+    """Whether `path` is a file render wrote into the job's inputs folder."""
+    return same_path(os.path.dirname(os.path.dirname(path)), WORK + "/../inputs")
+
+
 def expect_argv(*pattern):
     shown = [p if isinstance(p, str) else p.__name__ for p in pattern]
     if len(ARGV) != len(pattern):
@@ -654,7 +669,7 @@ write_clip(os.path.join(out, "merge_video.mp4"), frames, 25, GOT["audio"])
 }
 
 #[test]
-fn latentsync_runs_in_its_folder_on_the_avatar_video_offline() {
+fn latentsync_1_6_runs_in_its_folder_on_the_avatar_video_offline_at_512() {
     let adapter = Adapter::new(
         "latentsync",
         ESPEAK_VOICE,
@@ -670,20 +685,22 @@ expect_env("HF_HOME", OPT + "/latentsync/hf")
 expect_env("HF_HUB_OFFLINE", "1")
 expect_argv(
     "-m", "scripts.inference",
-    "--unet_config_path", "configs/unet/stage2.yaml",
+    "--unet_config_path", "configs/unet/stage2_512.yaml",
     "--inference_ckpt_path", "checkpoints/latentsync_unet.pt",
     "--inference_steps", "20",
     "--guidance_scale", "1.5",
+    "--enable_deepcache",
     "--video_path", video("video"),
     "--audio_path", wav("audio"),
     "--video_out_path", at(WORK + "/out.mp4"),
     "--temp_dir", at(WORK + "/temp"),
+    "--seed", matcher("<seed>", seed),
 )
 expect_lasts_as_long("video", "audio")
 # LatentSync: 25 fps, one frame per 2 whisper features (50 a second) and 2 more, the audio
 # cut to the frames (so left whole).
 seconds = wav_seconds(GOT["audio"])
-write_clip(ARGV[-3], int(seconds * 50) // 2 + 2, 25, GOT["audio"])
+write_clip(ARGV[ARGV.index("--video_out_path") + 1], int(seconds * 50) // 2 + 2, 25, GOT["audio"])
 "#,
     );
     let run = adapter.build();
@@ -710,10 +727,6 @@ def frames_of_speech(value):
     with wave.open(GOT["audio"], "rb") as w:
         want = (w.getnframes() * 25 + w.getframerate() - 1) // w.getframerate()
     return None if value == str(want) else "not the speech's %d frames at 25 fps" % want
-
-
-def seed(value):
-    return None if value.isdigit() and int(value) < 2 ** 31 else "not a seed below 2^31"
 
 
 def input_json(value):
@@ -820,6 +833,415 @@ fn kokoro_fastapi_gets_one_openai_speech_request_per_line() {
                 r#"{"input":"Hello there.","model":"kokoro","response_format":"wav","voice":"af_bella"}"#.to_string()
             ),
         ]
+    );
+}
+
+#[test]
+fn wan_s2v_gets_the_readme_command_with_the_picture_and_speech_and_is_cut_to_the_speech() {
+    let adapter = Adapter::new(
+        "wan-s2v",
+        ESPEAK_VOICE,
+        "[avatars.host]\nimage = \"avatars/host.png\"\nlipsync = \"wan-s2v\"\n",
+        ONE_LINE,
+    );
+    adapter.fake(
+        "wan-s2v/venv/bin/python",
+        r#"
+called("generate.py")
+expect_cwd(WORK)
+expect_argv(
+    OPT + "/wan-s2v/Wan2.2/generate.py",
+    "--task", "s2v-14B",
+    "--size", "1024*704",
+    "--ckpt_dir", OPT + "/wan-s2v/Wan2.2/Wan2.2-S2V-14B/",
+    "--offload_model", "True",
+    "--convert_model_dtype",
+    "--prompt", "A person is talking to the camera, in front of a plain background.",
+    "--image", png("image", (512, 512)),
+    "--audio", wav("audio"),
+    "--start_from_ref",
+    "--base_seed", matcher("<seed>", seed),
+    "--save_file", at(WORK + "/out.mp4"),
+)
+# S2V: 16 fps, int(frames / 80) + 1 clips of 80 frames (num_clip unset), so it runs past
+# the speech; generate.py then muxes the audio in.
+clips = int(wav_seconds(GOT["audio"]) * 16 / 80) + 1
+write_clip(ARGV[-1], clips * 80, 16, GOT["audio"])
+"#,
+    );
+    let run = adapter.build();
+    assert_built(&adapter, &run, LIPSYNC_MADE);
+    assert_eq!(adapter.calls(), ["generate.py"]);
+}
+
+#[test]
+fn echomimic_flash_gets_speech_padded_to_whole_vae_frames_and_the_flash_options() {
+    let adapter = Adapter::new(
+        "echomimic",
+        ESPEAK_VOICE,
+        "[avatars.host]\nimage = \"avatars/host.png\"\nlipsync = \"echomimic\"\n",
+        ONE_LINE,
+    );
+    adapter.fake(
+        "echomimic/venv/bin/python",
+        r#"
+flash = OPT + "/echomimic/flash/"
+extra = [
+    "--prompt", "A person is speaking.",
+    "--num_inference_steps", "8",
+    "--config_path", OPT + "/echomimic/echomimic_v3/config/config.yaml",
+    "--model_name", flash + "Wan2.1-Fun-V1.1-1.3B-InP",
+    "--ckpt_idx", "50000",
+    "--transformer_path", flash + "transformer/diffusion_pytorch_model.safetensors",
+    "--wav2vec_model_dir", flash + "chinese-wav2vec2-base",
+    "--sampler_name", "Flow_Unipc",
+    "--guidance_scale", "6.0",
+    "--audio_guidance_scale", "3.0",
+    "--audio_scale", "1.0",
+    "--neg_scale", "1.0",
+    "--neg_steps", "0",
+    "--seed", matcher("<seed>", seed),
+    "--enable_teacache",
+    "--teacache_threshold", "0.1",
+    "--num_skip_start_steps", "5",
+    "--riflex_k", "6",
+    "--ulysses_degree", "1",
+    "--ring_degree", "1",
+    "--weight_dtype", "bfloat16",
+    "--sample_size", "768", "768",
+    "--add_prompt", "",
+    "--negative_prompt", "",
+    "--shift", "5.0",
+]
+if ARGV[0].endswith("render-echomimic.py"):
+    called("render-echomimic.py")
+    expect_cwd(WORK)
+    expect_argv(
+        OPT + "/echomimic/render-echomimic.py",
+        "--repo", OPT + "/echomimic/echomimic_v3",
+        "--python", OPT + "/echomimic/venv/bin/python",
+        "--image", png("image", (512, 512)),
+        "--audio", wav("audio"),
+        "--out", at(CWD + "/out.mp4"),
+        "--", *extra,
+    )
+    os.environ["FAKE_SPEECH"] = GOT["audio"]  # for the check of the padded speech below
+    run_the_wrapper()
+
+# infer_flash.py, as the wrapper starts it.
+called("infer_flash.py")
+expect_cwd(WORK)
+speech = os.environ["FAKE_SPEECH"]
+need = frames_at_25(speech)
+want = need + (5 - need % 4) % 4  # the fewest 4k + 1 frames that cover the speech
+expect_argv(
+    OPT + "/echomimic/echomimic_v3/infer_flash.py",
+    "--image_path", png("image", (512, 512)),
+    "--audio_path", at(WORK + "/speech.wav"),
+    "--save_path", at(WORK + "/outputs"),
+    "--video_length", str(want),
+    "--fps", "25",
+    *extra,
+)
+if want % 4 != 1 or want < need or want >= need + 4:
+    fail("--video_length %d for %d frames of speech" % (want, need))
+# The padded speech: the line's samples, then silence, int(seconds * 25) frames long.
+with wave.open(speech, "rb") as a, wave.open("speech.wav", "rb") as b:
+    if a.getparams()[:3] != b.getparams()[:3]:
+        fail("the padded speech is %r, the speech %r" % (b.getparams(), a.getparams()))
+    original, padded = a.readframes(a.getnframes()), b.readframes(b.getnframes())
+    seconds = b.getnframes() / b.getframerate()
+if not padded.startswith(original) or padded[len(original):].strip(b"\x00"):
+    fail("speech.wav is not the speech followed by silence")
+if int(seconds * 25) != want:
+    fail("speech.wav lasts %.4f s: int(seconds * 25) = %d, not %d" % (seconds, int(seconds * 25), want))
+# infer_flash.py: min(int(seconds * fps), video_length) frames, down to 4k + 1, the audio
+# cut to them, <save_path>/<image name>_output.mp4.
+frames = min(int(seconds * 25), want)
+frames = (frames - 1) // 4 * 4 + 1
+os.makedirs("outputs")
+name = os.path.basename(GOT["image"]).split(".")[0]
+write_clip("outputs/%s_output.mp4" % name, frames, 25, "speech.wav", frames / 25)
+"#,
+    );
+    let run = adapter.build();
+    assert_built(&adapter, &run, LIPSYNC_MADE);
+    assert_eq!(adapter.calls(), ["render-echomimic.py", "infer_flash.py"]);
+}
+
+#[test]
+fn omniavatar_gets_its_prompt_image_audio_line_and_config_as_files_and_its_dated_video_is_found() {
+    let adapter = Adapter::new(
+        "omniavatar",
+        ESPEAK_VOICE,
+        "[avatars.host]\nimage = \"avatars/host.png\"\nlipsync = \"omniavatar\"\n",
+        ONE_LINE,
+    );
+    // The config the fake must get: the template of engine.toml, /opt moved as everywhere.
+    let engines: toml::Table = std::fs::read_to_string(adapter.folder.file("Renderfile.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let config = engines["engines"]["omniavatar"]["files"]["inference.yaml"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(config.contains("silence_duration_s: 0\n") && config.contains("seed: {seed}\n"));
+    std::fs::write(adapter.root.path().join("inference.yaml"), config).unwrap();
+    adapter.fake(
+        "omniavatar/venv/bin/torchrun",
+        r#"
+called("torchrun")
+expect_cwd(WORK)
+
+
+def config(value):
+    if not in_inputs(value) or os.path.basename(value) != "inference.yaml":
+        return "not inference.yaml in the job's inputs folder"
+    with open(value, encoding="utf-8") as f:
+        got = f.read()
+    with open(os.path.join(os.path.dirname(CALLS), "inference.yaml"), encoding="utf-8") as f:
+        want = f.read()
+    line = [l for l in got.splitlines() if l.startswith("seed: ")]
+    if len(line) != 1 or seed(line[0][6:]):
+        return "no seed line below 2^31"
+    want = want.replace("{seed}", line[0][6:])
+    if got != want:
+        return "holds\n%s\nnot\n%s" % (got, want)
+    GOT["seed"] = line[0][6:]
+
+
+def input_line(value):
+    if not in_inputs(value) or os.path.basename(value) != "input.txt":
+        return "not input.txt in the job's inputs folder"
+    with open(value, encoding="utf-8") as f:
+        got = f.read()
+    parts = got.split("@@")
+    if len(parts) != 3 or "\n" in got:
+        return "holds %r, not one prompt@@image@@audio line" % got
+    if parts[0] != "A person is talking to the camera, in front of a plain background.":
+        return "prompt %r" % parts[0]
+    return png("image", (512, 512))(parts[1]) or wav("audio")(parts[2])
+
+
+expect_argv(
+    "--standalone", "--nproc_per_node=1",
+    OPT + "/omniavatar/OmniAvatar/scripts/inference.py",
+    "--config", matcher("<inference.yaml>", config),
+    "--input_file", matcher("<input.txt>", input_line),
+)
+# OmniAvatar: 25 fps, ceil(seconds * 25) + 1 frames (the first is the picture), the audio
+# delayed by a frame, under demo_out/<exp name>/res_<input name>_seed…_<time>/.
+frames = frames_at_25(GOT["audio"]) + 1
+out = "demo_out/OmniAvatar-14B/res_input_seed%s_step50_cfg4.5_ovlp13_30000_25_2025-01-31_12-00-00" % GOT["seed"]
+os.makedirs(out + "/audio")
+os.makedirs(out + "/prompt")
+write_clip(out + "/result_000_000_wav.mp4", frames, 25, GOT["audio"])
+"#,
+    );
+    let run = adapter.build();
+    assert_built(&adapter, &run, LIPSYNC_MADE);
+    assert_eq!(adapter.calls(), ["torchrun"]);
+}
+
+/// A content folder whose voice `ada` clones from one sample, `voices/ada/ref.wav`.
+fn cloning_adapter(name: &str, lines: &[&str]) -> Adapter {
+    let adapter = Adapter::new(
+        name,
+        &format!("[voices.ada]\nengine = \"{name}\"\nsamples = [\"voices/ada/ref.wav\"]\n"),
+        BUILTIN_AVATAR,
+        lines,
+    );
+    std::fs::create_dir_all(adapter.folder.file("voices/ada")).unwrap();
+    std::fs::write(
+        adapter.folder.file("voices/ada/ref.wav"),
+        tone_wav(24000, 8.0),
+    )
+    .unwrap();
+    adapter
+}
+
+#[test]
+fn f5_tts_clones_from_the_voices_sample_and_reads_each_line_from_a_file() {
+    let adapter = cloning_adapter("f5-tts", &["Hello there.", "-5 degrees [outside]."]);
+    adapter.fake(
+        "f5-tts/venv/bin/f5-tts_infer-cli",
+        r#"
+expect_cwd(WORK)
+expect_env("HF_HOME", OPT + "/f5-tts/hf")
+expect_env("HF_HUB_OFFLINE", "1")
+expect_argv(
+    "--model", "F5TTS_v1_Base",
+    "--ckpt_file", OPT + "/f5-tts/F5TTS_v1_Base/model_1250000.safetensors",
+    "--ref_audio", same_bytes(CONTENT + "/voices/ada/ref.wav"),
+    "--ref_text", "",
+    "--gen_file", matcher("<the line's text>", lambda v: file_with_text("Hello there.")(v)
+                          and file_with_text("-5 degrees [outside].")(v)),
+    "--output_dir", at(WORK),
+    "--output_file", "out.wav",
+    "--device", "cpu",
+)
+with open(ARGV[ARGV.index("--gen_file") + 1], encoding="utf-8") as f:
+    called("f5-tts_infer-cli " + f.read().strip())
+write_speech(os.path.join(ARGV[ARGV.index("--output_dir") + 1], "out.wav"))
+"#,
+    );
+    let run = adapter.build();
+    assert_built(
+        &adapter,
+        &run,
+        &[
+            "speech demo/hello:1",
+            "speech demo/hello:2",
+            "scene demo/hello",
+        ],
+    );
+    let mut calls = adapter.calls();
+    calls.sort();
+    assert_eq!(
+        calls,
+        [
+            "f5-tts_infer-cli -5 degrees [outside].",
+            "f5-tts_infer-cli Hello there."
+        ]
+    );
+    // The sample is part of the key: a new clip re-makes the lines.
+    std::fs::write(
+        adapter.folder.file("voices/ada/ref.wav"),
+        tone_wav(24000, 9.0),
+    )
+    .unwrap();
+    let again = adapter.build();
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(again.made().contains(&"speech demo/hello:1".to_string()));
+    assert_eq!(adapter.calls().len(), 4);
+}
+
+/// Python modules standing in for `torch` and `chatterbox` when the real wrapper runs:
+/// they check what the wrapper asks of the API and give back a 24 kHz tone.
+const FAKE_CHATTERBOX: &str = r#"
+fakes = os.path.join(os.path.dirname(CALLS), "fakepy")
+os.makedirs(os.path.join(fakes, "chatterbox"), exist_ok=True)
+with open(os.path.join(fakes, "torch.py"), "w") as f:
+    f.write("SEED = []\ndef manual_seed(n):\n    SEED.append(n)\n")
+with open(os.path.join(fakes, "chatterbox", "__init__.py"), "w") as f:
+    f.write("")
+with open(os.path.join(fakes, "chatterbox", "tts.py"), "w") as f:
+    f.write('''
+import math, torch
+
+
+class Wav:
+    def __init__(self, samples):
+        self.samples = samples
+
+    def squeeze(self, dim):
+        assert dim == 0
+        return self
+
+    def tolist(self):
+        return self.samples
+
+
+class ChatterboxTTS:
+    sr = 24000
+
+    def __init__(self, device):
+        self.device = device
+
+    @classmethod
+    def from_pretrained(cls, device):
+        return cls(device)
+
+    def generate(self, text, audio_prompt_path=None, exaggeration=0.5, cfg_weight=0.5):
+        with open(%r, "a") as f:
+            f.write("generate %%r device=%%s seeded=%%r prompt=%%s exaggeration=%%s cfg_weight=%%s\\n" %% (
+                text, self.device, torch.SEED, open(audio_prompt_path, "rb").read() == open(%r, "rb").read(),
+                exaggeration, cfg_weight))
+        return Wav([0.5 * math.sin(2 * math.pi * 220 * i / 24000) for i in range(36000)])
+''' % (CALLS, CONTENT + "/voices/ada/ref.wav"))
+os.environ["PYTHONPATH"] = fakes
+"#;
+
+#[test]
+fn chatterbox_wrapper_clones_from_the_voices_sample_through_the_python_api() {
+    let adapter = cloning_adapter("chatterbox", &["Hello there."]);
+    adapter.fake(
+        "chatterbox/venv/bin/python",
+        &format!(
+            "{FAKE_CHATTERBOX}{}",
+            r#"
+called("render-chatterbox.py")
+expect_cwd(WORK)
+expect_env("HF_HOME", OPT + "/chatterbox/hf")
+expect_env("HF_HUB_OFFLINE", "1")
+expect_argv(
+    OPT + "/chatterbox/render-chatterbox.py",
+    "--text-file", file_with_text("Hello there."),
+    "--reference", same_bytes(CONTENT + "/voices/ada/ref.wav"),
+    "--device", "cpu",
+    "--seed", matcher("<seed>", seed),
+    "--exaggeration", "0.5",
+    "--cfg-weight", "0.5",
+    "--out", at(CWD + "/out.wav"),
+)
+called("seed " + ARGV[ARGV.index("--seed") + 1])
+run_the_wrapper()
+"#
+        ),
+    );
+    let run = adapter.build();
+    assert_built(&adapter, &run, &["speech demo/hello:1", "scene demo/hello"]);
+    let calls = adapter.calls();
+    let seed = calls[1].strip_prefix("seed ").unwrap();
+    assert_eq!(
+        calls[2],
+        format!(
+            "generate 'Hello there.' device=cpu seeded=[{seed}] prompt=True exaggeration=0.5 cfg_weight=0.5"
+        )
+    );
+    assert_eq!(calls.len(), 3, "{calls:?}");
+    // The WAV the wrapper wrote: the API's 1.5 s at 24 kHz, as 16-bit PCM.
+    let speech = adapter
+        .folder
+        .object("speech demo/hello:1")
+        .join("speech.wav");
+    let reader = hound::WavReader::open(&speech).unwrap();
+    assert_eq!(
+        (
+            reader.spec().sample_rate,
+            reader.spec().bits_per_sample,
+            reader.len()
+        ),
+        (24000, 16, 36000)
+    );
+}
+
+#[test]
+fn chatterbox_wrapper_refuses_a_voice_with_two_samples_with_a_clear_message() {
+    let adapter = cloning_adapter("chatterbox", &["Hello there."]);
+    std::fs::write(
+        adapter.folder.file("voices/ada/2.wav"),
+        tone_wav(24000, 7.0),
+    )
+    .unwrap();
+    adapter.folder.edit(
+        "Renderfile.toml",
+        "samples = [\"voices/ada/ref.wav\"]",
+        "samples = [\"voices/ada/ref.wav\", \"voices/ada/2.wav\"]",
+    );
+    adapter.fake(
+        "chatterbox/venv/bin/python",
+        &format!("{FAKE_CHATTERBOX}\nrun_the_wrapper()\n"),
+    );
+    let run = adapter.build();
+    assert_ne!(run.code, 0);
+    assert!(
+        run.stderr.contains(
+            "render-chatterbox: Chatterbox clones a voice from one reference clip; this voice gives 2 samples (keep one clip of about 10 s in its `samples`)"
+        ),
+        "{}",
+        run.stderr
     );
 }
 
