@@ -35,6 +35,8 @@ pub struct Page<'a> {
     pub episodes: &'a [Episode],
     /// Every declared scene, in the manifest's order.
     pub scenes: &'a [Scene],
+    /// The scenes' engines declared `commercial = false`, in one sentence (issue 22).
+    pub not_commercial: Option<&'a str>,
 }
 
 /// A project's declared episode.
@@ -99,6 +101,10 @@ pub fn render(page: &Page) -> String {
         history::utc(build.started),
         escape(&verdict(build)),
     );
+    // The licence notice: one block of its own, right under the verdict.
+    if let Some(notice) = page.not_commercial {
+        let _ = writeln!(html, "<p class=\"not-commercial\">{}</p>", escape(notice));
+    }
     totals(&mut html, build);
     failures(&mut html, &build.failures);
     episodes(&mut html, page.episodes, &build.failures);
@@ -701,6 +707,7 @@ header{border-bottom:4px solid #2e7d32;margin-bottom:12px}
 body.failed header{border-color:#c62828}
 h1{margin:16px 0 4px;font-size:24px}h2{margin:28px 0 8px;font-size:19px}h3{margin:0 0 6px;font-size:15px;word-break:break-all}
 .verdict{font-size:17px;margin:4px 0 12px}
+.not-commercial{border-left:4px solid #c62828;padding:4px 10px;font-weight:600}
 code{font:13px ui-monospace,monospace}
 pre{font:12px/1.35 ui-monospace,monospace;background:#fff3f3;border:1px solid #f0c4c4;padding:8px;overflow-x:auto;white-space:pre-wrap;margin:4px 0}
 dl.counts{display:flex;flex-wrap:wrap;gap:8px;margin:0}
@@ -859,6 +866,7 @@ mod tests {
             earlier: &[],
             episodes: &[],
             scenes: &scenes(),
+            not_commercial: None,
         });
         assert!(
             !html.contains("<script>"),
@@ -877,6 +885,7 @@ mod tests {
             earlier: &[],
             episodes: &[],
             scenes: &scenes(),
+            not_commercial: None,
         });
         assert!(html.contains("<a href=\"demo/a.mp4\">demo/a</a>"));
         assert!(html.contains("<img class=\"poster\" src=\"demo/a.jpg\""));
@@ -928,6 +937,7 @@ mod tests {
             earlier: &[],
             episodes: &episodes,
             scenes: &scenes(),
+            not_commercial: None,
         });
         assert!(!html.contains("<b>"), "a name's markup reached the page");
         assert!(html.contains("data-episode=\"&lt;b&gt;&amp;&quot;x&quot;\" data-status=\"made\""));
@@ -953,6 +963,7 @@ mod tests {
             earlier: &[],
             episodes: &[],
             scenes: &scenes(),
+            not_commercial: None,
         });
         assert!(!none.contains("id=\"episodes\""));
     }
@@ -965,6 +976,7 @@ mod tests {
             earlier: &earlier,
             episodes: &[],
             scenes: &scenes(),
+            not_commercial: None,
         });
         assert!(html.contains("data-change=\"added\" data-path=\"out/demo/a.mp4\""));
         assert_eq!(html.matches("class=\"trend-build\"").count(), TREND);

@@ -293,6 +293,13 @@ pub fn run(args: &BuildArgs) -> i32 {
         summary.gpu_lane = lane_events;
         summary.seconds = start.elapsed().as_secs_f64();
         eprintln!("{}", summary.line());
+        let engines = (graph.nodes.iter()).filter_map(|n| match &n.job.work {
+            crate::engine::EngineJob::Command(job) => Some(job.engine.as_str()),
+            _ => None,
+        });
+        if let Some(notice) = commands::engines::not_commercial(&manifest, engines) {
+            eprintln!("render: {notice}");
+        }
         if let Some(line) = crate::lanes::summary(&summary.gpu_lane, summary.seconds) {
             eprintln!("{line}");
         }

@@ -231,3 +231,58 @@ fn used_by(voices: &[String], avatars: &[String]) -> String {
         parts.join("; ")
     }
 }
+
+/// The one line a build and its report give when they used engines declared
+/// `commercial = false` (among `used`, the names of command engines), with their declared
+/// licences; `None` when none is. A licence's terms follow the videos, not the build, so a
+/// reused clip counts as much as one made now.
+pub fn not_commercial<'a>(
+    manifest: &Manifest,
+    used: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
+    let used: std::collections::BTreeSet<&str> = used.into_iter().collect();
+    let named: Vec<String> = (used.into_iter())
+        .filter_map(|name| manifest.engines.get(name))
+        .filter(|engine| engine.commercial == Some(false))
+        .map(|engine| match &engine.licence {
+            Some(licence) => format!("{} ({licence})", engine.name),
+            None => engine.name.clone(),
+        })
+        .collect();
+    let (what, verb) = match named.len() {
+        0 => return None,
+        1 => ("engine", "is"),
+        _ => ("engines", "are"),
+    };
+    Some(format!(
+        "NOT for commercial use: made with {what} {}, which {verb} declared `commercial = false`",
+        named.join(", ")
+    ))
+}
+
+/// The command engines the lines of the manifest's scenes use: each line's voice's engine
+/// (and the engine that clones it) and its avatar's lip-sync engine.
+pub fn used_by_scenes(manifest: &Manifest) -> Vec<&str> {
+    let mut used = Vec::new();
+    let lines = (manifest.projects.iter())
+        .flat_map(|p| &p.scenes)
+        .flat_map(|s| &s.lines);
+    for line in lines {
+        if line.audio.is_none() {
+            if let Some(VoiceEngine::Command { engine, .. }) =
+                manifest.voices.get(&line.voice).map(|v| &v.engine)
+            {
+                used.push(engine.as_str());
+                let cloned = manifest
+                    .engines
+                    .get(engine)
+                    .and_then(|e| e.conditioning.as_deref());
+                used.extend(cloned);
+            }
+        }
+        if let Some(avatar) = manifest.avatars.get(&line.avatar) {
+            used.push(avatar.lipsync.as_str());
+        }
+    }
+    used
+}

@@ -132,11 +132,14 @@ pub fn write(manifest: &Manifest) -> Result<PathBuf> {
             });
         }
     }
+    let not_commercial =
+        commands::engines::not_commercial(manifest, commands::engines::used_by_scenes(manifest));
     let html = html_report::render(&Page {
         build: &build,
         earlier: &builds,
         episodes: &episodes,
         scenes: &scenes,
+        not_commercial: not_commercial.as_deref(),
     });
     let path = out.join(FILE);
     let exists = std::fs::symlink_metadata(&path);
