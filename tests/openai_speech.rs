@@ -348,3 +348,38 @@ fn a_server_that_dies_is_restarted_once_then_its_lines_fail() {
         run.stderr
     );
 }
+
+#[test]
+fn run_job_of_a_line_whose_engine_declares_a_server_starts_it_and_stops_it_before_exiting() {
+    let folder = served("200\n", 30, 2);
+    let plan = folder.render(&["plan", "--write-jobs", "jobs"]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let mut specs: Vec<_> = std::fs::read_dir(folder.file("jobs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with("-speech.json"))
+        .collect();
+    specs.sort();
+    assert_eq!(specs.len(), 2, "{specs:?}");
+    for (i, spec) in specs.iter().enumerate() {
+        let run = folder.render(&["run-job", spec.to_str().unwrap()]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert!(
+            run.stderr.starts_with("made speech demo/intro:"),
+            "{}",
+            run.stderr
+        );
+        // One start per run-job, and none left running once it has exited.
+        let starts = starts(&folder);
+        assert_eq!(starts.len(), i + 1, "{starts:?}");
+        assert!(
+            !common::running(starts[i]),
+            "the server outlived `render run-job`"
+        );
+    }
+    assert_eq!(requests(&folder).len(), 2);
+    // The build finds both lines made.
+    let run = build(&folder);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(speech_made(&run), 0, "{:?}", run.made());
+}

@@ -31,6 +31,8 @@ use crate::scratch::Registration;
 pub fn run(spec: &Path) -> i32 {
     commands::exit_code((|| -> Result<i32> {
         let job = Job::read(spec)?;
+        // A line whose engine declares a server starts it (`server.rs`); it stops here.
+        let _servers = crate::server::Servers;
         let mut loaded = Loaded::default();
         let made = run_one(&job, &mut loaded);
         loaded.stop();
@@ -49,6 +51,8 @@ pub fn run_batch(specs: &[PathBuf]) -> i32 {
         Ok(jobs) => jobs,
         Err(error) => return commands::exit_code(Err(error)),
     };
+    // Declared servers start on their first line and serve the whole batch.
+    let _servers = crate::server::Servers;
     let mut loaded = Loaded::default();
     let mut failed = 0;
     for job in &jobs {
