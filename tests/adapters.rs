@@ -1246,6 +1246,104 @@ fn chatterbox_wrapper_refuses_a_voice_with_two_samples_with_a_clear_message() {
 }
 
 #[test]
+fn piper_server_loads_the_voice_once_and_speaks_each_line_over_openai_speech() {
+    let adapter = Adapter::new(
+        "piper-server",
+        "[voices.ada]\nengine = \"piper-server\"\n",
+        BUILTIN_AVATAR,
+        &["Hello there.", "-5 degrees outside."],
+    );
+    adapter.fake(
+        "piper/venv/bin/python",
+        r#"
+called("server")
+expect_argv(
+    OPT + "/piper-server/render-piper-server.py",
+    "--model", OPT + "/piper/voices/en_US-joe-medium.onnx",
+    "--port", matcher("<port>", lambda v: None if v.isdigit() and 0 < int(v) < 65536 else "not a port"),
+)
+# Piper's Python API, standing in: the voice gives back the tone, in two chunks.
+fakes = os.path.join(os.path.dirname(CALLS), "fakepy")
+os.makedirs(os.path.join(fakes, "piper"), exist_ok=True)
+with open(os.path.join(fakes, "piper", "__init__.py"), "w") as f:
+    f.write('''
+import wave
+CALLS = %r
+TONE = %r
+
+
+def called(what):
+    with open(CALLS, "a") as f:
+        f.write(what + "\\n")
+
+
+class SynthesisConfig:
+    def __init__(self, **settings):
+        self.settings = settings
+
+
+class Chunk:
+    def __init__(self, rate, width, channels, data):
+        self.sample_rate, self.sample_width, self.sample_channels = rate, width, channels
+        self.audio_int16_bytes = data
+
+
+class PiperVoice:
+    @classmethod
+    def load(cls, model):
+        called("load " + str(model))
+        return cls()
+
+    def synthesize(self, text, config):
+        called("synthesize %%r %%r" %% (text, sorted(config.settings.items())))
+        with wave.open(TONE, "rb") as w:
+            rate, width, channels = w.getframerate(), w.getsampwidth(), w.getnchannels()
+            data = w.readframes(w.getnframes())
+        half = len(data) // 4 * 2
+        yield Chunk(rate, width, channels, data[:half])
+        yield Chunk(rate, width, channels, data[half:])
+''' % (CALLS, TONE))
+os.environ["PYTHONPATH"] = fakes
+run_the_wrapper()
+"#,
+    );
+    let run = adapter.build();
+    assert_built(
+        &adapter,
+        &run,
+        &[
+            "speech demo/hello:1",
+            "speech demo/hello:2",
+            "scene demo/hello",
+        ],
+    );
+    let mut calls = adapter.calls();
+    calls[2..].sort();
+    let settings = "[('length_scale', None), ('noise_scale', None), ('noise_w_scale', None), ('normalize_audio', True), ('speaker_id', None), ('volume', 1.0)]";
+    assert_eq!(
+        calls,
+        [
+            "server".to_string(),
+            format!(
+                "load {}",
+                adapter.opt("piper/voices/en_US-joe-medium.onnx").display()
+            ),
+            format!("synthesize '-5 degrees outside.' {settings}"),
+            format!("synthesize 'Hello there.' {settings}"),
+        ]
+    );
+    // Each line's WAV is the voice's chunks joined, as `python -m piper` writes them.
+    let tone = std::fs::read(adapter.root.path().join("tone.wav")).unwrap();
+    let speech = adapter
+        .folder
+        .object("speech demo/hello:1")
+        .join("speech.wav");
+    let made = hound::WavReader::open(&speech).unwrap();
+    let want = hound::WavReader::new(std::io::Cursor::new(tone)).unwrap();
+    assert_eq!((made.spec(), made.len()), (want.spec(), want.len()));
+}
+
+#[test]
 fn every_adapter_readme_shows_its_engine_toml_as_it_is() {
     // The guide's page of engines shows every adapter's block (the README links to it).
     let main_readme = std::fs::read_to_string(repo().join("docs/engines.md")).unwrap();

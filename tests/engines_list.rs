@@ -344,6 +344,14 @@ piper  speech  declared in Renderfile.toml
   licence  GPL-3.0-or-later (piper-tts, run as a separate program), CC0 (the joe voice's data)
   used by  voices joe
 
+piper-server  speech  declared in Renderfile.toml
+  program  POST http://127.0.0.1:{port}/v1/audio/speech, on the server it starts: /opt/piper/venv/bin/python (found)
+  kind     openai-speech
+  version  piper-tts 1.8.0
+  gpu      no
+  licence  GPL-3.0-or-later (piper-tts, run as a separate program), CC0 (the joe voice's data)
+  used by  nothing
+
 sadtalker  lipsync  declared in Renderfile.toml
   program  /usr/bin/env (found)
   version  SadTalker cd4c046 (0.0.2)

@@ -185,9 +185,15 @@ pub(crate) fn server(
         } else {
             format!("/{health}")
         };
+        // `{engine_dir}`: the declaring file's folder, as in a command engine's args (the
+        // server runs in render's working folder, which may be anywhere).
+        let engine_dir = raw.base.to_string_lossy();
+        let args = (s.args.iter())
+            .map(|a| a.replace("{engine_dir}", &engine_dir))
+            .collect();
         ServerCommand {
             program,
-            args: s.args,
+            args,
             env: s.env,
             health,
             start_timeout,
@@ -213,4 +219,32 @@ pub(crate) fn server(
         format,
         sample_rate,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::*;
+
+    #[test]
+    fn a_servers_args_may_name_the_declaring_folder_as_engine_dir() {
+        let folder = Folder::new(
+            "[defaults]\nvoice = \"joe\"\n\n[voices.joe]\nengine = \"piper\"\n\n\
+             [avatars.astronaut]\nimage = \"avatars/astronaut.png\"\n\n\
+             [engines.piper]\nstage = \"speech\"\nkind = \"openai-speech\"\nmodel = \"piper\"\n\n\
+             [engines.piper.server]\nprogram = \"python3\"\n\
+             args = [\"{engine_dir}/bridge.py\", \"--port\", \"{port}\"]\n",
+        );
+        let loaded = folder.load();
+        let engine = &loaded.manifest.engines["piper"];
+        let server = engine.openai.as_ref().unwrap().server.as_ref().unwrap();
+        let root = folder.root().canonicalize().unwrap();
+        assert_eq!(
+            server.args,
+            [
+                format!("{}/bridge.py", root.display()),
+                "--port".to_string(),
+                "{port}".to_string()
+            ]
+        );
+    }
 }
