@@ -132,12 +132,13 @@ pub(crate) fn parse(
         let lipsync = lipsync
             .and_then(|v| errors.keep(table::de::<Spanned<String>>(doc, v, &format!("in {desc}"))))
             .and_then(|l| errors.keep(lipsync_choice(s, &l, &desc)));
-        let (Some(name), Some(raw)) = (name, raw) else {
+        // Its settings are checked even when its name is not usable.
+        let base = s.base;
+        let settings =
+            raw.map(|raw| base.resolve(&raw, doc, Some(s.folder), s.cx.declared, errors));
+        let (Some(name), Some(settings)) = (name, settings) else {
             continue;
         };
-        let settings = s
-            .base
-            .resolve(&raw, doc, Some(s.folder), s.cx.declared, errors);
         if errors.len() == before {
             declared.push(Declared {
                 name,
