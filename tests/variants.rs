@@ -281,17 +281,11 @@ fn a_target_builds_one_variant_or_all_of_a_scene() {
     assert!(folder.file("out/p/talk@builtin.mp4").is_file());
 
     let run = folder.render(&["build", "p/talk@talkr"]);
-    assert_eq!(run.code, 64, "{}", run.stderr);
-    assert!(
-        run.stderr.contains("unknown variant `p/talk@talkr`"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr.contains("did you mean `p/talk@talker`?"),
-        "{}",
-        run.stderr
-    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    run.assert_lines(&[
+        "× no variant `p/talk@talkr` is declared",
+        "help: did you mean `p/talk@talker`?",
+    ]);
 }
 
 #[test]
@@ -358,12 +352,7 @@ fn bad_variants_are_diagnosed_where_they_are_written() {
         "× duplicate variant name `builtin` in scene `two`",
         "help: variant names must be unique within a scene: each becomes out/p/two@builtin.mp4",
     ]);
-    for (needle, at) in [
-        ("\"a b\"", "\"a b\""),
-        ("lipsync = \"talkr\"", "\"talkr\""),
-        ("lipsnyc", "lipsnyc"),
-    ] {
-        let _ = needle;
+    for at in ["\"a b\"", "\"talkr\"", "lipsnyc"] {
         let location = folder.location(PROJECT, at);
         assert!(
             run.stderr.contains(&location),
