@@ -657,6 +657,13 @@ image = "avatars/astronaut.png"
         }
     }
 
+    /// A folder with the standard Renderfile and `projects/demo/project.toml` = `toml`.
+    pub fn demo(toml: &str) -> Folder {
+        let f = Folder::new(RENDERFILE);
+        f.project("demo", toml);
+        f
+    }
+
     /// Every error's `location: message (help)`, for assertion messages.
     pub fn show(errors: &[ConfigError]) -> String {
         errors

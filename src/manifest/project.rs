@@ -856,13 +856,6 @@ mod tests {
     use super::super::testutil::*;
     use super::super::{render_report, Background};
 
-    /// A folder with the standard Renderfile and `projects/demo/project.toml` = `toml`.
-    fn demo(toml: &str) -> Folder {
-        let f = Folder::new(RENDERFILE);
-        f.project("demo", toml);
-        f
-    }
-
     #[test]
     fn syntax_error_drops_the_project() {
         let f = demo("[[scene]]\nname = \"intro\nlines = [\"Hi\"]\n");

@@ -322,3 +322,55 @@ fn models(root: &std::path::Path) -> Vec<String> {
     names.sort();
     names
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::project::framing_name;
+    use super::super::testutil::*;
+
+    #[test]
+    fn a_map_of_one_setting_makes_a_variant_per_value() {
+        let l = demo("[[scene]]\nname = \"intro\"\nlines = [\"Hi\"]\nvariants = { framing = [\"face\", \"fit\"] }\n").load();
+        assert!(l.errors.is_empty(), "{}", show(&l.errors));
+        let scene = &l.manifest.projects[0].scenes[0];
+        let got: Vec<(&str, bool, &str)> = (scene.variants.iter())
+            .map(|v| (v.name.as_str(), v.first, framing_name(v.scene.framing)))
+            .collect();
+        assert_eq!(got, [("face", true, "face"), ("fit", false, "fit")]);
+        // The scene itself is its first variant.
+        assert_eq!(framing_name(scene.framing), "face");
+        assert!(scene.variants.iter().all(|v| v.scene.variants.is_empty()));
+    }
+
+    #[test]
+    fn a_voice_variant_gives_its_voice_to_the_lines_that_name_none() {
+        let l = demo("[[scene]]\nname = \"intro\"\nlines = [\"Hi\", { text = \"Bye\", voice = \"narrator\" }]\n\n[[scene.variants]]\nname = \"plain\"\n\n[[scene.variants]]\nname = \"guest\"\nvoice = \"guest\"\nloudness = -20\n").load();
+        assert!(l.errors.is_empty(), "{}", show(&l.errors));
+        let scene = &l.manifest.projects[0].scenes[0];
+        let voices = |s: &super::super::Scene| -> Vec<String> {
+            s.lines.iter().map(|l| l.voice.clone()).collect()
+        };
+        assert_eq!(voices(&scene.variants[0].scene), ["narrator", "narrator"]);
+        assert_eq!(voices(&scene.variants[1].scene), ["guest", "narrator"]);
+        assert_eq!(
+            (
+                scene.variants[0].scene.loudness,
+                scene.variants[1].scene.loudness
+            ),
+            (-14.0, -20.0)
+        );
+    }
+
+    #[test]
+    fn bad_variants() {
+        let f = demo("[[scene]]\nname = \"intro\"\nlines = [\"Hi\"]\nvariants = { lipsnc = [\"builtin\"] }\n\n[[scene]]\nname = \"two\"\nlines = [\"Hi\"]\nvariants = { lipsync = [\"builtin\", \"wav2lip\"] }\n\n[[scene]]\nname = \"three\"\nlines = [\"Hi\"]\nvariants = []\n\n[[scene]]\nname = \"four\"\nlines = [\"Hi\"]\nvariants = \"fast\"\n");
+        let l = f.load();
+        assert_errors(&l.errors, &[
+            "projects/demo/project.toml:4:14: unknown setting `lipsnc` in the variants of scene `intro` | did you mean `lipsync`?",
+            "projects/demo/project.toml:9:37: unknown lip-sync engine `wav2lip` in variant `wav2lip` of scene `two` | here: `builtin`",
+            "projects/demo/project.toml:14:12: `variants` of scene `three` is empty | remove `variants`",
+            "projects/demo/project.toml:19:12: `variants` of scene `four` must be a table or an array of tables | [[scene.variants]]",
+        ]);
+        assert!(l.manifest.projects.is_empty());
+    }
+}
