@@ -32,8 +32,7 @@ use std::ops::Range;
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
-use super::project::Context;
-use super::settings::{RawSettings, SceneSettings, KEYS as SETTING_KEYS};
+use super::settings::{Declared as Names, RawSettings, SceneSettings, KEYS as SETTING_KEYS};
 use super::{command::Stage, paths, table, Lipsync};
 use crate::diagnostic::{list, name_too_long, suggest, ConfigError, Doc, Errors, MAX_NAME_CHARS};
 
@@ -49,7 +48,10 @@ pub(crate) struct Declared {
 
 /// Where a scene's variants are read: the project's context and names, for messages.
 pub(crate) struct Scene<'a> {
-    pub cx: &'a Context<'a>,
+    /// The declared voices and avatars, and the media checks of the files keys name.
+    pub names: &'a Names<'a>,
+    /// The command engines, which `lipsync` may name.
+    pub engines: &'a BTreeMap<String, super::command::CommandEngine>,
     pub doc: &'a Doc,
     pub project: &'a str,
     /// `projects/<name>`, where users may think paths start.
@@ -134,8 +136,7 @@ pub(crate) fn parse(
             .and_then(|l| errors.keep(lipsync_choice(s, &l, &desc)));
         // Its settings are checked even when its name is not usable.
         let base = s.base;
-        let settings =
-            raw.map(|raw| base.resolve(&raw, doc, Some(s.folder), s.cx.declared, errors));
+        let settings = raw.map(|raw| base.resolve(&raw, doc, Some(s.folder), s.names, errors));
         let (Some(name), Some(settings)) = (name, settings) else {
             continue;
         };
@@ -280,15 +281,15 @@ fn checked_name(
 /// or a model under models/ (read as an avatar's `lipsync` is, `renderfile::lipsync_model`).
 fn lipsync_choice(s: &Scene<'_>, l: &Spanned<String>, desc: &str) -> Result<Lipsync, ConfigError> {
     let (doc, name) = (s.doc, l.get_ref().trim());
-    let root = &s.cx.declared.root;
+    let root = &s.names.root;
     let known = name == "builtin"
-        || s.cx.engines.contains_key(name)
+        || s.engines.contains_key(name)
         || (paths::is_identifier(name)
             && root.join("models").join(name).join("model.toml").is_file());
     if !known {
         let mut choices = vec!["builtin".to_string()];
         choices.extend(
-            (s.cx.engines.iter())
+            (s.engines.iter())
                 .filter(|(_, e)| e.stage == Stage::Lipsync)
                 .map(|(n, _)| n.clone()),
         );
@@ -302,7 +303,7 @@ fn lipsync_choice(s: &Scene<'_>, l: &Spanned<String>, desc: &str) -> Result<Lips
         let msg = format!("unknown lip-sync engine `{name}` in {desc}");
         return Err(doc.err(l.span(), msg, "no such engine", help));
     }
-    let model = super::renderfile::lipsync_model(doc, root, l.span(), name, s.cx.engines)?;
+    let model = super::renderfile::lipsync_model(doc, root, l.span(), name, s.engines)?;
     Ok(Lipsync {
         name: name.to_string(),
         model,
@@ -325,20 +326,21 @@ fn models(root: &std::path::Path) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::project::framing_name;
     use super::super::testutil::*;
+    use crate::framing::Framing;
 
     #[test]
     fn a_map_of_one_setting_makes_a_variant_per_value() {
         let l = demo("[[scene]]\nname = \"intro\"\nlines = [\"Hi\"]\nvariants = { framing = [\"face\", \"fit\"] }\n").load();
         assert!(l.errors.is_empty(), "{}", show(&l.errors));
         let scene = &l.manifest.projects[0].scenes[0];
-        let got: Vec<(&str, bool, &str)> = (scene.variants.iter())
-            .map(|v| (v.name.as_str(), v.first, framing_name(v.scene.framing)))
+        let fit = |f: Framing| f == Framing::Fit;
+        let got: Vec<(&str, bool, bool)> = (scene.variants.iter())
+            .map(|v| (v.name.as_str(), v.first, fit(v.scene.framing)))
             .collect();
-        assert_eq!(got, [("face", true, "face"), ("fit", false, "fit")]);
+        assert_eq!(got, [("face", true, false), ("fit", false, true)]);
         // The scene itself is its first variant.
-        assert_eq!(framing_name(scene.framing), "face");
+        assert!(!fit(scene.framing));
         assert!(scene.variants.iter().all(|v| v.scene.variants.is_empty()));
     }
 
@@ -367,7 +369,7 @@ mod tests {
         let l = f.load();
         assert_errors(&l.errors, &[
             "projects/demo/project.toml:4:14: unknown setting `lipsnc` in the variants of scene `intro` | did you mean `lipsync`?",
-            "projects/demo/project.toml:9:37: unknown lip-sync engine `wav2lip` in variant `wav2lip` of scene `two` | here: `builtin`",
+            "projects/demo/project.toml:9:36: unknown lip-sync engine `wav2lip` in variant `wav2lip` of scene `two` | here: `builtin`",
             "projects/demo/project.toml:14:12: `variants` of scene `three` is empty | remove `variants`",
             "projects/demo/project.toml:19:12: `variants` of scene `four` must be a table or an array of tables | [[scene.variants]]",
         ]);
