@@ -175,6 +175,7 @@ mod tests {
             deps: vec![],
             publish: vec![],
             captions: None,
+            variants: vec![],
         }
     }
 

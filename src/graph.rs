@@ -39,6 +39,10 @@ pub struct Node {
     /// scene's publish step finds both objects. (A scene that burns its captions into its
     /// video also names them as an input, `scene::CAPTIONS`: then they are in its key.)
     pub captions: Option<usize>,
+    /// The scene variants (`project/scene@variant`) that read this artifact, when its scene
+    /// declares variants: a line's speech shared by two lip-sync variants names both, each
+    /// one's clips only it. Empty for artifacts of scenes without variants.
+    pub variants: Vec<String>,
 }
 
 impl Node {
@@ -107,7 +111,8 @@ impl Graph {
         // what the largest frame that shows it needs (`face_track::work_side`).
         let mut faces: BTreeMap<&str, Key> = BTreeMap::new();
         let mut frame_sides: BTreeMap<&str, u32> = BTreeMap::new();
-        for scene in manifest.projects.iter().flat_map(|p| &p.scenes) {
+        let builds = manifest.projects.iter().flat_map(|p| &p.scenes);
+        for (_, scene) in builds.flat_map(|s| s.builds()) {
             let needs = face_track::needed_side(scene.width.max(scene.height));
             for line in &scene.lines {
                 let side = frame_sides.entry(line.avatar.as_str()).or_default();
@@ -120,12 +125,19 @@ impl Graph {
         for project in &manifest.projects {
             // Each scene's (video, captions) by name, for the project's episode.
             let mut made: BTreeMap<&str, (Key, Key)> = BTreeMap::new();
-            for scene in &project.scenes {
+            for (variant, scene) in project.scenes.iter().flat_map(|s| s.variant_builds()) {
+                // Named as the scene for its first variant (or none), else with `@variant`.
+                let name = match variant {
+                    Some(v) if !v.first => format!("{}@{}", scene.name, v.name),
+                    _ => scene.name.clone(),
+                };
+                let label = variant.map(|v| format!("{}/{}@{}", project.name, scene.name, v.name));
                 let mut lines = Vec::new();
                 let mut speeches = Vec::with_capacity(scene.lines.len());
                 let mut line_faces = Vec::with_capacity(scene.lines.len());
                 for (i, line) in scene.lines.iter().enumerate() {
-                    let at = format!("{}/{}:{}", project.name, scene.name, i + 1);
+                    let at = format!("{}/{}:{}", project.name, name, i + 1);
+                    // The face track is the avatar's, whichever engine moves its lips.
                     let avatar = &manifest.avatars[&line.avatar];
                     let face = match faces.get(avatar.name.as_str()) {
                         Some(&face) => face,
@@ -153,33 +165,38 @@ impl Graph {
                     let (spec, work) =
                         plan::speech(line, voice, engines, conditioning, device, hashes)?;
                     let speech = graph.add(format!("speech {at}"), spec, work);
+                    let lips = scene.avatar_for(avatar);
                     let (spec, work) =
-                        plan::clip(avatar, engines, face, speech, scene.fps, device, hashes)?;
+                        plan::clip(&lips, engines, face, speech, scene.fps, device, hashes)?;
                     let clip = graph.add(format!("clip {at}"), spec, work);
+                    graph.read_by(&[speech, clip], &label);
                     lines.push((clip, speech));
                     speeches.push(speech);
                     line_faces.push(face);
                 }
                 let (spec, work) = plan::captions(scene, &speeches);
-                let captions = graph.add(
-                    format!("captions {}/{}", project.name, scene.name),
-                    spec,
-                    work,
-                );
+                let captions = graph.add(format!("captions {}/{name}", project.name), spec, work);
                 let (spec, work) = plan::scene(scene, &lines, &line_faces, captions, hashes)?;
-                let key = graph.add(format!("scene {}/{}", project.name, scene.name), spec, work);
+                let key = graph.add(format!("scene {}/{name}", project.name), spec, work);
+                graph.read_by(&[captions, key], &label);
                 // Two scenes may render identically; each still gets its own file in out/.
-                let target = manifest
-                    .root
-                    .join("out")
-                    .join(&project.name)
-                    .join(format!("{}.mp4", scene.name));
-                made.insert(&scene.name, (key, captions));
+                // The first variant is also the scene's plain file; an episode takes it.
+                let folder = manifest.root.join("out").join(&project.name);
+                let mut targets = Vec::new();
+                if variant.is_none_or(|v| v.first) {
+                    targets.push(folder.join(format!("{}.mp4", scene.name)));
+                    made.insert(&scene.name, (key, captions));
+                }
+                if let Some(v) = variant {
+                    targets.push(folder.join(format!("{}@{}.mp4", scene.name, v.name)));
+                }
                 let index = graph.by_key[&key];
                 let captions = graph.by_key[&captions];
                 let node = &mut graph.nodes[index];
-                if !node.publish.contains(&target) {
-                    node.publish.push(target);
+                for target in targets {
+                    if !node.publish.contains(&target) {
+                        node.publish.push(target);
+                    }
                 }
                 // Two scenes of the same bytes say the same lines at the same times, so
                 // they have the same captions too.
@@ -245,8 +262,22 @@ impl Graph {
             deps,
             publish: Vec::new(),
             captions: None,
+            variants: Vec::new(),
         });
         key
+    }
+
+    /// Notes that the scene variant `label` (if any) reads the artifacts `keys`.
+    fn read_by(&mut self, keys: &[Key], label: &Option<String>) {
+        let Some(label) = label else {
+            return;
+        };
+        for key in keys {
+            let node = &mut self.nodes[self.by_key[key]];
+            if !node.variants.contains(label) {
+                node.variants.push(label.clone());
+            }
+        }
     }
 
     /// Every file in `out/` the declared scenes and episodes publish.
@@ -393,9 +424,10 @@ pub fn uses_heavy_models(manifest: &Manifest) -> bool {
         crate::manifest::VoiceEngine::Espeak { .. } => false,
     };
     (manifest.projects.iter().flat_map(|p| &p.scenes))
-        .flat_map(|scene| &scene.lines)
-        .any(|line| {
-            let avatar = &manifest.avatars[&line.avatar];
+        .flat_map(|scene| scene.builds())
+        .flat_map(|(_, scene)| scene.lines.iter().map(move |line| (scene, line)))
+        .any(|(scene, line)| {
+            let avatar = scene.avatar_for(&manifest.avatars[&line.avatar]);
             avatar.model.is_some()
                 || gpu(&avatar.lipsync)
                 || (line.audio.is_none() && voice_gpu(&line.voice))

@@ -53,6 +53,7 @@ pub mod stage;
 pub mod target;
 pub mod toolchain;
 pub mod upkeep;
+pub mod variants;
 pub mod worker;
 
 use clap::Parser;

@@ -399,6 +399,10 @@ pub struct ArtifactReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub start: Option<f64>,
     pub seconds: f64,
+    /// The scene variants (`project/scene@variant`) that read it, when its scene has some
+    /// (`graph::Node::variants`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub variants: Vec<String>,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -415,6 +419,9 @@ pub struct Summary {
     pub published: usize,
     pub seconds: f64,
     pub artifacts: Vec<ArtifactReport>,
+    /// Each scene variant: its video, object and build time (`variants.rs`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub variants: Vec<crate::variants::SceneVariant>,
     /// The GPU lane's own record: every model load and unload, every job's start and end.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub gpu_lane: Vec<crate::lanes::LaneEvent>,
@@ -479,6 +486,7 @@ mod tests {
             status,
             start: None,
             seconds: 0.0,
+            variants: Vec::new(),
         }
     }
 

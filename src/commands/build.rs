@@ -267,6 +267,7 @@ pub fn run(args: &BuildArgs) -> i32 {
                 status,
                 start: starts[i],
                 seconds,
+                variants: node.variants.clone(),
             });
         }
         last.save()?;
@@ -291,8 +292,13 @@ pub fn run(args: &BuildArgs) -> i32 {
             }
         }
         summary.gpu_lane = lane_events;
+        // Each variant's build time is read from its objects' records, for --json only.
+        summary.variants = crate::variants::of(&graph, args.json.as_ref().map(|_| &cache));
         summary.seconds = start.elapsed().as_secs_f64();
         eprintln!("{}", summary.line());
+        if let Some(line) = crate::variants::line(&summary.variants) {
+            eprintln!("render: {line}");
+        }
         let engines = (graph.nodes.iter()).filter_map(|n| match &n.job.work {
             crate::engine::EngineJob::Command(job) => Some(job.engine.as_str()),
             _ => None,

@@ -202,6 +202,7 @@ fn print(
         } else {
             println!("up to date ({} artifacts)", graph.nodes.len());
         }
+        print_variants(graph);
         return false;
     }
     let mut line = format!("{} of {} artifacts to make", stale.len(), graph.nodes.len());
@@ -219,7 +220,15 @@ fn print(
         line.push_str("; scenes with configuration errors (above) are left out");
     }
     println!("{line}");
+    print_variants(graph);
     true
+}
+
+/// `2 variants of 1 scene: p/talk@builtin, p/talk@fast`, when scenes declare variants.
+fn print_variants(graph: &Graph) {
+    if let Some(line) = crate::variants::line(&crate::variants::of(graph, None)) {
+        println!("{line}");
+    }
 }
 
 /// `DIR/0001-speech.json`, …: nodes are in dependency order already (inputs first).

@@ -21,6 +21,7 @@ mod settings;
 pub(crate) mod table;
 pub(crate) mod text;
 mod values;
+mod variants;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -147,6 +148,7 @@ pub fn load_checked(root: &Path, media: &dyn CheckMedia) -> Result<Loaded, Vec<C
         declared: &rf.declared,
         voices: &rf.voices,
         defaults: &rf.defaults,
+        engines: &rf.engines,
     };
     let folders = ProjectFolders::list(&root);
     let (mut projects, mut errors) = (Vec::new(), folders.problems());
@@ -491,6 +493,71 @@ pub struct Scene {
     pub true_peak: f64,
     /// Never empty.
     pub lines: Vec<Line>,
+    /// The lip-sync engine of every line's clip, over each avatar's own `lipsync`: set by a
+    /// variant that varies `lipsync`; None = each avatar's.
+    pub lipsync: Option<Lipsync>,
+    /// `variants` (`manifest/variants.rs`): each a whole scene made with its settings, in
+    /// declaration order. Empty when none are declared. This scene's own fields are the
+    /// first variant's (`<scene>.mp4` is the first variant), so code that does not know of
+    /// variants (episodes, the report) sees the first.
+    pub variants: Vec<Variant>,
+}
+
+/// A lip-sync engine as a scene's variant names it: "builtin", a command engine with
+/// stage = "lipsync", or a model under models/ (then `model` is its manifest).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Lipsync {
+    pub name: String,
+    pub model: Option<model::Model>,
+}
+
+/// One variant of a scene: its name (`out/<project>/<scene>@<name>.mp4`) and the scene as
+/// it resolves with the variant's settings (its own `variants` empty).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Variant {
+    pub name: String,
+    pub scene: Scene,
+    /// The first declared variant, which `<scene>.mp4` also publishes. (A target
+    /// `project/scene@variant` keeps only the variant it names.)
+    pub first: bool,
+}
+
+impl Scene {
+    /// What a build makes of this scene: `(None, self)` when it declares no variants, else
+    /// `(Some(name), scene)` per variant.
+    pub fn builds(&self) -> Vec<(Option<&str>, &Scene)> {
+        if self.variants.is_empty() {
+            return vec![(None, self)];
+        }
+        (self.variants.iter())
+            .map(|v| (Some(v.name.as_str()), &v.scene))
+            .collect()
+    }
+
+    /// [`Scene::builds`] with each variant itself (None: the scene declares none).
+    pub fn variant_builds(&self) -> Vec<(Option<&Variant>, &Scene)> {
+        if self.variants.is_empty() {
+            return vec![(None, self)];
+        }
+        (self.variants.iter())
+            .map(|v| (Some(v), &v.scene))
+            .collect()
+    }
+
+    /// The avatar a line of this scene shows, with the scene's lip-sync engine when a
+    /// variant sets one.
+    pub fn avatar_for<'a>(&self, avatar: &'a Avatar) -> std::borrow::Cow<'a, Avatar> {
+        match &self.lipsync {
+            Some(l) if l.name != avatar.lipsync || l.model != avatar.model => {
+                std::borrow::Cow::Owned(Avatar {
+                    lipsync: l.name.clone(),
+                    model: l.model.clone(),
+                    ..avatar.clone()
+                })
+            }
+            _ => std::borrow::Cow::Borrowed(avatar),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -588,6 +655,13 @@ image = "avatars/astronaut.png"
         pub fn errors(&self) -> Vec<ConfigError> {
             self.load().errors
         }
+    }
+
+    /// A folder with the standard Renderfile and `projects/demo/project.toml` = `toml`.
+    pub fn demo(toml: &str) -> Folder {
+        let f = Folder::new(RENDERFILE);
+        f.project("demo", toml);
+        f
     }
 
     /// Every error's `location: message (help)`, for assertion messages.

@@ -12,7 +12,7 @@ use toml::de::DeValue;
 use toml::Spanned;
 
 use super::settings::{Declared, RawSettings, SceneSettings};
-use super::{paths, table, Line, Media, Project, Scene, SourceFile, Voice};
+use super::{paths, table, Line, Media, Project, Scene, SourceFile, Variant, Voice};
 use crate::diagnostic::{
     control_name, list, name_too_long, ConfigError, Doc, Warning, MAX_NAME_CHARS,
 };
@@ -40,6 +40,7 @@ const SCENE_KEYS: &[&str] = &[
     "true_peak",
     "lines",
     "script",
+    "variants",
 ];
 const LINE_KEYS: &[&str] = &["text", "voice", "audio", "avatar"];
 
@@ -79,6 +80,8 @@ pub(crate) struct Context<'a> {
     pub voices: &'a BTreeMap<String, Voice>,
     /// `[defaults]`, which scenes override.
     pub defaults: &'a SceneSettings,
+    /// The command engines, which a variant's `lipsync` may name.
+    pub engines: &'a BTreeMap<String, super::command::CommandEngine>,
 }
 
 /// Checks the project `name` whose project.toml is `doc` (at `file`): the project with its
@@ -178,6 +181,27 @@ fn hidden_background(
     );
     let help = "remove `background` (changing it makes the scene again for nothing), or set framing = \"fit\" to show the whole picture over it";
     Warning(doc.err(background.span(), message, "hidden by the avatar", help))
+}
+
+/// The scene `name` made with `settings` and `lines` (None: it has no avatar, which is
+/// reported where its settings are read).
+fn resolved(name: &str, settings: SceneSettings, lines: Vec<Line>) -> Option<Scene> {
+    Some(Scene {
+        name: name.to_string(),
+        avatar: settings.avatar?,
+        background: settings.background,
+        fps: settings.fps.0,
+        width: settings.size.width,
+        height: settings.size.height,
+        pause: settings.pause.0,
+        framing: settings.framing.framing(),
+        burn: settings.captions.burned(),
+        loudness: settings.loudness.0,
+        true_peak: settings.true_peak.0,
+        lines,
+        lipsync: None,
+        variants: Vec::new(),
+    })
 }
 
 /// `"face"`, `"fill"` or `"fit"`, as written in a project.toml.
@@ -298,6 +322,7 @@ impl SceneCheck<'_> {
         let ctx = format!("in {early_desc}");
         table::unknown_keys(doc, &mut table, SCENE_KEYS, &ctx, &mut self.errors);
         let lines = table.remove("lines");
+        let variants = table.remove("variants");
         let value = Spanned::new(span.clone(), DeValue::Table(table));
         let raw = table::de::<RawScene>(doc, value.clone(), &ctx);
         let (raw, settings) = match (raw, table::de::<RawSettings>(doc, value, &ctx)) {
@@ -388,6 +413,8 @@ impl SceneCheck<'_> {
             avatar: settings.avatar.clone(),
         };
 
+        // A variant with its own voice or avatar reads the lines again with them.
+        let lines_again = variants.as_ref().and(lines.clone());
         let lines = match (lines, &raw.script) {
             (Some(l), Some(s)) => {
                 let msg = format!("{desc} has both `lines` and `script`");
@@ -405,6 +432,21 @@ impl SceneCheck<'_> {
                     .push(doc.err(anchor, msg, "nothing to say", help));
                 None
             }
+        };
+        let variants = match (variants, &raw.name) {
+            (Some(v), Some(name)) => {
+                let at = super::variants::Scene {
+                    names: cx.declared,
+                    engines: cx.engines,
+                    doc,
+                    project,
+                    folder: self.folder,
+                    name: name.get_ref(),
+                    base: &settings,
+                };
+                super::variants::parse(&at, v, &mut self.errors)
+            }
+            _ => Vec::new(),
         };
         if self.errors.len() != before {
             return None;
@@ -431,20 +473,60 @@ impl SceneCheck<'_> {
             size: size_at,
         };
         self.at.insert(name.get_ref().clone(), at);
-        Some(Scene {
-            name: name.into_inner(),
-            avatar: settings.avatar?,
-            background: settings.background,
-            fps: settings.fps.0,
-            width: settings.size.width,
-            height: settings.size.height,
-            pause: settings.pause.0,
-            framing: settings.framing.framing(),
-            burn: settings.captions.burned(),
-            loudness: settings.loudness.0,
-            true_peak: settings.true_peak.0,
-            lines: lines?,
-        })
+        let lines = lines?;
+        let mut variants: Vec<Variant> = (variants.into_iter())
+            .map(|v| {
+                let same =
+                    v.settings.voice == settings.voice && v.settings.avatar == settings.avatar;
+                let lines = match same {
+                    true => Some(lines.clone()),
+                    false => self.lines_again(&desc, lines_again.clone(), &raw.script, &v.settings),
+                };
+                let mut scene = resolved(name.get_ref(), v.settings, lines?)?;
+                scene.lipsync = v.lipsync;
+                Some(Variant {
+                    name: v.name,
+                    scene,
+                    first: false,
+                })
+            })
+            .collect::<Option<_>>()?;
+        if let Some(first) = variants.first_mut() {
+            first.first = true;
+        }
+        let mut scene = resolved(name.get_ref(), settings, lines)?;
+        // The scene's own fields are its first variant's.
+        if let Some(first) = variants.first() {
+            scene = Scene {
+                variants: Vec::new(),
+                ..first.scene.clone()
+            };
+        }
+        scene.variants = variants;
+        Some(scene)
+    }
+
+    /// The scene's lines resolved again with a variant's voice and avatar as the scene's:
+    /// its lines were read without error once, so their problems are not said again.
+    fn lines_again(
+        &mut self,
+        desc: &str,
+        inline: Option<Spanned<DeValue>>,
+        script: &Option<Spanned<String>>,
+        settings: &SceneSettings,
+    ) -> Option<Vec<Line>> {
+        let given = SceneDefaults {
+            voice: Ok(settings.voice.clone()),
+            avatar: settings.avatar.clone(),
+        };
+        let errors = std::mem::take(&mut self.errors);
+        let lines = match (inline, script) {
+            (Some(l), _) => self.inline_lines(desc, l, &given),
+            (None, Some(s)) => self.script_lines(desc, s, &given),
+            (None, None) => None,
+        };
+        self.errors = errors;
+        lines
     }
 
     /// `lines = [...]`, each element read on its own.
@@ -775,13 +857,6 @@ mod tests {
     use super::super::testutil::*;
     use super::super::{render_report, Background};
 
-    /// A folder with the standard Renderfile and `projects/demo/project.toml` = `toml`.
-    fn demo(toml: &str) -> Folder {
-        let f = Folder::new(RENDERFILE);
-        f.project("demo", toml);
-        f
-    }
-
     #[test]
     fn syntax_error_drops_the_project() {
         let f = demo("[[scene]]\nname = \"intro\nlines = [\"Hi\"]\n");
@@ -835,7 +910,7 @@ mod tests {
     #[test]
     fn unknown_key_without_a_close_match_lists_the_valid_ones() {
         let f = demo("[[scene]]\nname = \"intro\"\nlines = [\"Hi\"]\ncolour = \"#000000\"\n");
-        assert_errors(&f.errors(), &["projects/demo/project.toml:4:1: unknown key `colour` in scene `intro` | valid keys here are `name`, `avatar`, `voice`, `background`, `fps`, `size`, `pause`, `framing`, `face_size`, `headroom`, `captions`, `caption_size`, `caption_position`, `caption_colour`, `caption_outline`, `loudness`, `true_peak`, `lines` and `script`"]);
+        assert_errors(&f.errors(), &["projects/demo/project.toml:4:1: unknown key `colour` in scene `intro` | valid keys here are `name`, `avatar`, `voice`, `background`, `fps`, `size`, `pause`, `framing`, `face_size`, `headroom`, `captions`, `caption_size`, `caption_position`, `caption_colour`, `caption_outline`, `loudness`, `true_peak`, `lines`, `script` and `variants`"]);
     }
 
     #[test]

@@ -191,7 +191,8 @@ impl Renderfile<'_> {
             projects
                 .iter()
                 .flat_map(|p| &p.scenes)
-                .flat_map(|s| &s.lines)
+                .flat_map(Scene::builds)
+                .flat_map(|(_, s)| &s.lines)
         };
         let shown: BTreeSet<&str> = lines().map(|l| l.avatar.as_str()).collect();
         // As the graph: a voice's conditioning is made for any line of it, recorded or not.
@@ -239,7 +240,7 @@ impl Renderfile<'_> {
             }
         }
         let needs_bad = |scene: &Scene| {
-            (scene.lines.iter())
+            (scene.builds().into_iter().flat_map(|(_, s)| &s.lines))
                 .any(|l| bad_avatars.contains(&l.avatar) || bad_voices.contains(&l.voice))
         };
         for project in projects.iter_mut() {
@@ -248,6 +249,40 @@ impl Renderfile<'_> {
         projects.retain(|p| !p.scenes.is_empty());
         (errors, warnings)
     }
+}
+
+/// What the `lipsync` value `lipsync` (written at `span`) names: Ok(None) for "builtin" or
+/// a command engine with stage = "lipsync", Ok(Some) for a model under models/; an avatar's
+/// `lipsync` and a scene variant's (`manifest/variants.rs`) are read alike.
+pub(crate) fn lipsync_model(
+    doc: &Doc,
+    root: &Path,
+    span: Range<usize>,
+    lipsync: &str,
+    engines: &BTreeMap<String, CommandEngine>,
+) -> Result<Option<super::model::Model>, ConfigError> {
+    if let Some(engine) = engines.get(lipsync) {
+        if engine.stage == Stage::Lipsync {
+            return Ok(None);
+        }
+        let message = format!(
+            "engine `{lipsync}` makes {}, not lip-sync clips",
+            engine.stage.makes()
+        );
+        let help = "an avatar's `lipsync` is \"builtin\", a model under models/, or an engine with stage = \"lipsync\"";
+        return Err(doc.err(span, message, "not a lip-sync engine", help));
+    }
+    if lipsync == "builtin" {
+        return Ok(None);
+    }
+    super::model::load(root, lipsync)
+        .map(Some)
+        .map_err(|p| match p {
+            ModelProblem::NotFound { message, help } => {
+                doc.err(span, message, "no such model", help)
+            }
+            ModelProblem::Invalid(error) => error,
+        })
 }
 
 /// `[engines.<name>]` in `doc`, whose relative paths are relative to `base`.
@@ -492,30 +527,8 @@ fn avatar(
             );
             Err(doc.err(l.span(), msg, "empty", help))
         }
-        Some(l) if engines.contains_key(&lipsync) => {
-            let engine = &engines[&lipsync];
-            if engine.stage == Stage::Lipsync {
-                Ok(None)
-            } else {
-                let message = format!(
-                    "engine `{lipsync}` makes {}, not lip-sync clips",
-                    engine.stage.makes()
-                );
-                let help = "an avatar's `lipsync` is \"builtin\", a model under models/, or an engine with stage = \"lipsync\"";
-                Err(doc.err(l.span(), message, "not a lip-sync engine", help))
-            }
-        }
-        Some(l) if lipsync != "builtin" => {
-            super::model::load(root, &lipsync)
-                .map(Some)
-                .map_err(|p| match p {
-                    ModelProblem::NotFound { message, help } => {
-                        doc.err(l.span(), message, "no such model", help)
-                    }
-                    ModelProblem::Invalid(error) => error,
-                })
-        }
-        _ => Ok(None),
+        Some(l) => lipsync_model(doc, root, l.span(), &lipsync, engines),
+        None => Ok(None),
     };
     let model = errors.keep(model)?;
     let (path, kind) = match (raw.image, raw.video) {

@@ -44,6 +44,11 @@ pub const DUCK: &str = "threshold=0.001:ratio=20:attack=5:release=250:knee=1";
 pub fn owner_of_published(file: &Path) -> &'static str {
     if file.components().count() == 2 {
         "episode"
+    } else if file
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().contains('@'))
+    {
+        "scene variant"
     } else {
         "scene"
     }
