@@ -275,3 +275,35 @@ fn without_continue_every_segment_starts_from_the_portrait_and_a_line_without_pa
     // The scene waits for its cuts: its last video stays, as a failed scene's does.
     assert!(folder.file("out/demo/intro.mp4").exists());
 }
+
+#[test]
+fn segment_settings_are_checked_where_they_are_written() {
+    // `continue` takes only "last_frame", and needs `max_seconds`.
+    let folder = folder("continue = \"first_frame\"");
+    let run = folder.render(&["build"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    run.assert_lines(&[
+        "× engine `talker`: `continue` can only be \"last_frame\", not \"first_frame\"",
+    ]);
+    let at = folder.location("Renderfile.toml", "\"first_frame\"");
+    assert!(run.stderr.contains(&at), "{at} in {}", run.stderr);
+    assert!(!folder.file("cache/objects").exists() || common_runs(&folder) == 0);
+
+    folder.edit("Renderfile.toml", "max_seconds = 30\n", "");
+    folder.edit("Renderfile.toml", "first_frame", "last_frame");
+    let run = folder.render(&["build"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    run.assert_lines(&["× engine `talker`: `continue` needs `max_seconds`"]);
+
+    folder.edit(
+        "Renderfile.toml",
+        "continue = \"last_frame\"",
+        "max_seconds = 1",
+    );
+    let run = folder.render(&["build"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    run.assert_lines(&["× `max_seconds` must be between 2 and 3600, not 1"]);
+    let at = folder.location("Renderfile.toml", "1\n");
+    assert!(run.stderr.contains(&at), "{at} in {}", run.stderr);
+    assert_eq!(common_runs(&folder), 0, "nothing ran");
+}
