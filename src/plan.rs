@@ -282,13 +282,13 @@ pub fn segment(
         fps,
     };
     let mut job = CommandJob::clip(engine, device, frames);
-    job.segment = Some(segment::Part {
+    job.segment = Some(Box::new(segment::Part {
         audio: cuts.join(&piece.file),
         blake3: piece.blake3,
         frames: piece.frames,
         continued: previous.is_some(),
         last_frame,
-    });
+    }));
     let spec = job.key(spec, engine, hashes)?;
     Ok((spec, EngineJob::Command(job)))
 }

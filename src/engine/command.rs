@@ -85,7 +85,7 @@ pub struct CommandJob {
     pub mux: bool,
     /// Lip-sync: one segment of a long line (`stage/segment.rs`) instead of its whole clip.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub segment: Option<segment::Part>,
+    pub segment: Option<Box<segment::Part>>,
 }
 
 impl CommandJob {

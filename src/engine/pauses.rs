@@ -35,7 +35,7 @@ impl Engine for Pauses {
             })?;
         let frames = fps.frames_covering(audio.samples.len() as u64, rate);
         let mut bounds = vec![0];
-        bounds.extend(found.iter().map(|c| c.0));
+        bounds.extend(found.iter().map(|c| c.at));
         bounds.push(frames);
         let total = audio.samples.len() as u64;
         let sample = |frame: usize| fps.sample_at(frame, rate).min(total);
@@ -69,7 +69,7 @@ impl Engine for Pauses {
             frames,
             max_frames,
             segments,
-            pauses: found.iter().map(|c| c.1).collect(),
+            pauses: found.iter().map(|c| c.pause).collect(),
         };
         let json = serde_json::to_vec_pretty(&made).expect("cuts serialise");
         let path = dir.join(cuts::OUTPUT);

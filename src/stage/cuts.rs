@@ -97,14 +97,22 @@ impl Cuts {
     }
 }
 
-/// Where to cut: the first frame of each segment after the first, and the pause each
-/// falls in. `samples` at `rate` Hz cover `frames_covering` frames at `fps`.
+/// One cut: the first frame of the segment after it, and the pause it falls in, `[first,
+/// end)` in frames.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cut {
+    pub at: usize,
+    pub pause: (usize, usize),
+}
+
+/// Where to cut a line whose `samples` at `rate` Hz cover `frames_covering` frames at
+/// `fps`, in order.
 pub fn find(
     samples: &[f32],
     rate: u32,
     fps: Fps,
     max_frames: usize,
-) -> std::result::Result<Vec<(usize, (usize, usize))>, String> {
+) -> std::result::Result<Vec<Cut>, String> {
     let frames = fps.frames_covering(samples.len() as u64, rate);
     let rms: Vec<f32> = (0..frames)
         .map(|f| {
@@ -158,7 +166,10 @@ pub fn find(
                 fps.seconds(max_frames),
             ));
         };
-        cuts.push((middle, (first, end)));
+        cuts.push(Cut {
+            at: middle,
+            pause: (first, end),
+        });
         start = middle;
     }
     Ok(cuts)
@@ -223,7 +234,13 @@ mod tests {
         ]);
         let cuts = find(&samples, 1000, Fps::whole(10), 100).unwrap();
         // The 1 s pause, frames [66, 76), is the longest in the second half: cut at 71.
-        assert_eq!(cuts, [(71, (66, 76))]);
+        assert_eq!(
+            cuts,
+            [Cut {
+                at: 71,
+                pause: (66, 76)
+            }]
+        );
     }
 
     #[test]
@@ -247,13 +264,13 @@ mod tests {
         let cuts = find(&samples, 1000, fps, 750).unwrap();
         let frames = fps.frames_covering(samples.len() as u64, 1000);
         let mut bounds = vec![0];
-        bounds.extend(cuts.iter().map(|c| c.0));
+        bounds.extend(cuts.iter().map(|c| c.at));
         bounds.push(frames);
         assert!(bounds.windows(2).all(|w| w[1] - w[0] <= 750 && w[1] > w[0]));
         assert!(cuts.len() >= 3);
         // Each cut lies in silence.
-        for &(cut, _) in &cuts {
-            let at = fps.sample_at(cut, 1000) as usize;
+        for cut in &cuts {
+            let at = fps.sample_at(cut.at, 1000) as usize;
             assert_eq!(samples[at - 5..at + 5], [0.0; 10]);
         }
         // A longer last sentence: the same cuts but maybe the last.
