@@ -52,6 +52,12 @@ pub enum Error {
     ))]
     NoFace { file: String, frame: usize },
 
+    #[error("cannot cut line {line} into segments: {detail}")]
+    #[diagnostic(help(
+        "a long line is cut only in its pauses, never inside a word: give that stretch a pause (end a sentence there, or record one), or raise its lip-sync engine's `max_seconds`"
+    ))]
+    NoPause { line: String, detail: String },
+
     #[error("{artifact} made an invalid output: {detail}")]
     InvalidOutput { artifact: String, detail: String },
 

@@ -1,5 +1,6 @@
 //! The artifact graph: one node per speech WAV, face track, line clip, scene and scene's
 //! captions, and project's episode (`[episode]`, reading its scenes and their captions),
+//! and for a long line (`max_seconds` on its lip-sync engine) its cuts and segments,
 //! built from the manifest, deduplicated by key (two identical lines are one
 //! artifact). A node's dependencies are exactly the inputs its key spec names — declared
 //! once, in the stage's `plan` — so the graph cannot disagree with the keys; the one other
@@ -85,6 +86,11 @@ pub struct Graph {
     cache: Cache,
     /// What the cheap check of a reused object needs of its record (`check_log.rs`).
     checks: CheckLog,
+    /// The cuts nodes of long lines not cut yet (`stage/segment.rs`): needed, like a
+    /// published scene, so a build makes them first and plans their segments after.
+    pub uncut: Vec<usize>,
+    /// The scenes (`project/scene`) left out until their lines are cut.
+    pub waiting: Vec<String>,
 }
 
 impl Graph {
@@ -106,6 +112,8 @@ impl Graph {
             by_key: KeyMap::with_capacity_and_hasher(size, Default::default()),
             cache: Cache::new(&manifest.root),
             checks: CheckLog::open(&Cache::new(&manifest.root)),
+            uncut: Vec::new(),
+            waiting: Vec::new(),
         };
         // One face track per avatar that some line shows, made when it is first needed, at
         // what the largest frame that shows it needs (`face_track::work_side`).
@@ -135,6 +143,7 @@ impl Graph {
                 let mut lines = Vec::new();
                 let mut speeches = Vec::with_capacity(scene.lines.len());
                 let mut line_faces = Vec::with_capacity(scene.lines.len());
+                let mut uncut = false;
                 for (i, line) in scene.lines.iter().enumerate() {
                     let at = format!("{}/{}:{}", project.name, name, i + 1);
                     // The face track is the avatar's, whichever engine moves its lips.
@@ -166,13 +175,41 @@ impl Graph {
                         plan::speech(line, voice, engines, conditioning, device, hashes)?;
                     let speech = graph.add(format!("speech {at}"), spec, work);
                     let lips = scene.avatar_for(avatar);
-                    let (spec, work) =
-                        plan::clip(&lips, engines, face, speech, scene.fps, device, hashes)?;
-                    let clip = graph.add(format!("clip {at}"), spec, work);
+                    let clip = match plan::max_seconds(&lips, engines) {
+                        Some(max) => {
+                            let line = Segmented {
+                                at: &at,
+                                avatar: &lips,
+                                face,
+                                speech,
+                                fps: scene.fps,
+                                max_seconds: max,
+                            };
+                            match graph.add_segmented(line, engines, device, hashes)? {
+                                Some(clip) => clip,
+                                None => {
+                                    uncut = true;
+                                    continue;
+                                }
+                            }
+                        }
+                        None => {
+                            let (spec, work) = plan::clip(
+                                &lips, engines, face, speech, scene.fps, device, hashes,
+                            )?;
+                            graph.add(format!("clip {at}"), spec, work)
+                        }
+                    };
                     graph.read_by(&[speech, clip], &label);
                     lines.push((clip, speech));
                     speeches.push(speech);
                     line_faces.push(face);
+                }
+                if uncut {
+                    graph
+                        .waiting
+                        .push(format!("{}/{}", project.name, scene.name));
+                    continue;
                 }
                 let (spec, work) = plan::captions(scene, &speeches);
                 let captions = graph.add(format!("captions {}/{name}", project.name), spec, work);
@@ -240,6 +277,76 @@ impl Graph {
         let index = self.by_key[&key];
         self.nodes[index].publish.push(target);
         Ok(())
+    }
+
+    /// A long line's clip (`stage/segment.rs`): its cuts, then — when the cuts object is
+    /// in the cache — its segments and the clip joined from them; None while the line is
+    /// not cut (its cuts node is then in `uncut`). Each segment also depends on the cuts
+    /// node, whose object it reads its WAV from: the one edge that is no key input (the
+    /// WAV's content hash is in the segment's key instead, so an edit keeps the keys of
+    /// the segments whose audio it left alone).
+    fn add_segmented(
+        &mut self,
+        line: Segmented,
+        engines: &plan::Engines,
+        device: Option<Device>,
+        hashes: &SourceHashes,
+    ) -> Result<Option<Key>> {
+        let (spec, work) = plan::cuts(line.speech, line.fps, line.max_seconds);
+        let cuts = self.add(format!("cuts {}", line.at), spec, work);
+        let cuts_node = self.by_key[&cuts];
+        let object = self.cache.object_dir(&cuts);
+        let Some(list) = crate::stage::cuts::Cuts::read(&object) else {
+            if !self.uncut.contains(&cuts_node) {
+                self.uncut.push(cuts_node);
+            }
+            return Ok(None);
+        };
+        let continued = engines[&line.avatar.lipsync].continue_last_frame;
+        let count = list.segments.len();
+        let mut segments = Vec::with_capacity(count);
+        for (i, piece) in list.segments.iter().enumerate() {
+            let previous = segments.last().copied().filter(|_| continued);
+            let last_frame = continued && i + 1 < count;
+            let (spec, work) = plan::segment(
+                line.avatar,
+                engines,
+                line.face,
+                &object,
+                piece,
+                line.fps,
+                previous,
+                last_frame,
+                device,
+                hashes,
+            )?;
+            let name = format!("segment {} {}/{count}", line.at, i + 1);
+            let key = self.add(name, spec, work);
+            let node = &mut self.nodes[self.by_key[&key]];
+            if !node.deps.contains(&cuts_node) {
+                node.deps.push(cuts_node);
+            }
+            segments.push(key);
+        }
+        let (spec, work) = plan::joined_clip(line.avatar, line.speech, &segments, line.fps)?;
+        Ok(Some(self.add(format!("clip {}", line.at), spec, work)))
+    }
+
+    /// The nodes of the uncut lines' cuts and what they read, among `make`: what a build
+    /// makes first, so that it can plan those lines' segments (`commands/build.rs`).
+    pub fn cuts_first(&self, make: &[bool]) -> Vec<bool> {
+        let mut first = vec![false; self.nodes.len()];
+        for &i in &self.uncut {
+            first[i] = make[i];
+        }
+        for index in (0..self.nodes.len()).rev() {
+            if first[index] {
+                for &dep in &self.nodes[index].deps {
+                    first[dep] = make[dep];
+                }
+            }
+        }
+        first
     }
 
     /// Adds an artifact unless one with the same key exists; its edges are its spec's inputs,
@@ -337,7 +444,8 @@ impl Graph {
         for index in (0..self.nodes.len()).rev() {
             let node = &self.nodes[index];
             let check = verified.get_mut(index).and_then(Option::take);
-            if !node.publish.is_empty() || matches!(check, Some(Check::Damaged(_))) {
+            let root = !node.publish.is_empty() || self.uncut.contains(&index);
+            if root || matches!(check, Some(Check::Damaged(_))) {
                 needed[index] = true;
             }
             if !needed[index] {
@@ -388,6 +496,17 @@ impl Graph {
         }
         rank
     }
+}
+
+/// A long line, as `Graph::add_segmented` plans it.
+struct Segmented<'a> {
+    /// `project/scene:line`, for the names of its nodes.
+    at: &'a str,
+    avatar: &'a crate::manifest::Avatar,
+    face: Key,
+    speech: Key,
+    fps: crate::fps::Fps,
+    max_seconds: f64,
 }
 
 /// What a build must make.

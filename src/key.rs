@@ -22,6 +22,11 @@ pub enum ArtifactKind {
     Captions,
     /// A project's scenes joined into one video (`[episode]`), with its captions.
     Episode,
+    /// Where a long line's speech is cut at its pauses, and the pieces' WAVs
+    /// (`max_seconds` on its lip-sync engine).
+    Cuts,
+    /// One piece of a long line's clip, made from one piece of its speech.
+    Segment,
 }
 
 impl ArtifactKind {
@@ -34,6 +39,8 @@ impl ArtifactKind {
             ArtifactKind::Scene => "scene",
             ArtifactKind::Captions => "captions",
             ArtifactKind::Episode => "episode",
+            ArtifactKind::Cuts => "cuts",
+            ArtifactKind::Segment => "segment",
         }
     }
 }

@@ -24,7 +24,7 @@ use crate::stage::lipsync::AvatarFrames;
 use crate::stage::{captions, face_track, lipsync, scene, speech, voice};
 
 /// The declared command engines, by name.
-type Engines = std::collections::BTreeMap<String, crate::manifest::command::CommandEngine>;
+pub type Engines = std::collections::BTreeMap<String, crate::manifest::command::CommandEngine>;
 
 /// A line's speech: a recording when it has one, else its voice's engine. `conditioning`
 /// is the voice's conditioning artifact, when its engine clones voices.
@@ -239,4 +239,71 @@ pub fn episode(
         loudness: target,
     };
     Ok((spec, EngineJob::Episode(engine)))
+}
+
+/// The longest speech the avatar's lip-sync engine takes in one run (`max_seconds`), when
+/// it declares one: its lines are then cut into segments.
+pub fn max_seconds(avatar: &Avatar, engines: &Engines) -> Option<f64> {
+    engines.get(&avatar.lipsync).and_then(|e| e.max_seconds)
+}
+
+/// A long line's cuts: where its speech is cut at its pauses, made in Rust.
+pub fn cuts(speech: Key, fps: crate::fps::Fps, max_seconds: f64) -> (KeySpec, EngineJob) {
+    let spec = crate::stage::cuts::key(speech, fps, max_seconds);
+    let engine = crate::engine::pauses::Pauses { fps, max_seconds };
+    (spec, EngineJob::Pauses(engine))
+}
+
+/// One segment of a long line's clip, made by the avatar's command engine from the
+/// segment's WAV in the cuts object `cuts`; `previous` is the segment before when the
+/// engine continues from its last frame, `last_frame` whether one after it will.
+#[allow(clippy::too_many_arguments)]
+pub fn segment(
+    avatar: &Avatar,
+    engines: &Engines,
+    face_track: Key,
+    cuts: &std::path::Path,
+    piece: &crate::stage::cuts::Segment,
+    fps: crate::fps::Fps,
+    previous: Option<Key>,
+    last_frame: bool,
+    device: Option<Device>,
+    hashes: &SourceHashes,
+) -> Result<(KeySpec, EngineJob)> {
+    use crate::stage::segment;
+    let engine = &engines[&avatar.lipsync];
+    let mut spec = segment::key(avatar, face_track, piece, fps, previous, hashes)?;
+    if last_frame {
+        spec = spec.param("last-frame", segment::LAST_FRAME);
+    }
+    let frames = AvatarFrames {
+        source: avatar.source.clone(),
+        kind: avatar.kind,
+        fps,
+    };
+    let mut job = CommandJob::clip(engine, device, frames);
+    job.segment = Some(Box::new(segment::Part {
+        audio: cuts.join(&piece.file),
+        blake3: piece.blake3,
+        frames: piece.frames,
+        continued: previous.is_some(),
+        last_frame,
+    }));
+    let spec = job.key(spec, engine, hashes)?;
+    Ok((spec, EngineJob::Command(job)))
+}
+
+/// A long line's clip, joined by ffmpeg from its segments, in order.
+pub fn joined_clip(
+    avatar: &Avatar,
+    speech: Key,
+    segments: &[Key],
+    fps: crate::fps::Fps,
+) -> Result<(KeySpec, EngineJob)> {
+    let spec = crate::stage::segment::join_key(avatar, speech, segments, fps)?;
+    let engine = crate::engine::join::Join {
+        fps,
+        segments: segments.len(),
+    };
+    Ok((spec, EngineJob::Join(engine)))
 }

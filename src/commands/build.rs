@@ -55,9 +55,42 @@ pub fn run(args: &BuildArgs) -> i32 {
         let mut ledger = Published::open(&manifest.root, &cache.dir)?;
         let hashes_path = cache.state_dir().join("sources.json");
         let device = commands::device(&manifest)?;
-        let graph = ManuallyDrop::new(Graph::from_manifest(&manifest, &hashes, device)?);
+        let mut graph = ManuallyDrop::new(Graph::from_manifest(&manifest, &hashes, device)?);
+        let jobs = args
+            .jobs
+            .map(usize::from)
+            .or(manifest.settings.jobs)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let mut failures: Vec<history::Failure> = Vec::new();
+        // Long lines not cut yet: their cuts first, then the plan again, with their segments.
+        let early = match graph.uncut.is_empty() {
+            true => Early::default(),
+            false => {
+                let round = CutFirst {
+                    graph: &graph,
+                    cache: &cache,
+                    args,
+                    jobs,
+                    manifest: &manifest,
+                    device,
+                    start,
+                };
+                let early = round.run(&mut failures)?;
+                graph = ManuallyDrop::new(Graph::from_manifest(&manifest, &hashes, device)?);
+                early
+            }
+        };
         hashes.save(&hashes_path)?;
         let mut stale = graph.stale(args.verify);
+        if early.stop {
+            // A failure (without --keep-going) or Ctrl-C in the first round: nothing more.
+            stale.make.fill(false);
+            stale.damaged.clear();
+        }
+        // Lines still not cut failed to be in the first round: not tried again.
+        for (i, first) in graph.cuts_first(&stale.make).into_iter().enumerate() {
+            stale.make[i] &= !first;
+        }
         if args.force {
             // Everything the selected scenes need, made again: the old objects go first
             // (a commit never replaces an object).
@@ -77,11 +110,6 @@ pub fn run(args: &BuildArgs) -> i32 {
         }
         let make = stale.make;
 
-        let jobs = args
-            .jobs
-            .map(usize::from)
-            .or(manifest.settings.jobs)
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
         // Only what is made needs its edges and lane group copied for the scheduler.
         let stale = |i: usize| make[i];
         let deps: Vec<Vec<usize>> = (graph.nodes.iter().enumerate())
@@ -113,31 +141,7 @@ pub fn run(args: &BuildArgs) -> i32 {
         } else {
             Vec::new()
         };
-        // The lane exists when some job to make needs the GPU (a model or a GPU program).
-        // It loads at once the model of the lane job that comes first depth-first.
-        let first = (0..graph.nodes.len())
-            .filter(|&i| model_of[i].is_some())
-            .min_by_key(|&i| (rank[i], i))
-            .and_then(|i| graph.nodes[i].job.model_load());
-        let lane = match model_of.iter().any(Option::is_some) {
-            false => None,
-            true => {
-                let groups = (0..graph.nodes.len())
-                    .filter(|&i| model_of[i].is_some())
-                    .map(|i| {
-                        let job = &graph.nodes[i].job;
-                        let group = model_of[i].clone().unwrap_or_default();
-                        (group, job.vram(), job.model_load().is_some())
-                    });
-                let device = device.unwrap_or(crate::device::Device::Cpu);
-                Some(Lane {
-                    model_of: &model_of,
-                    names: &names,
-                    first,
-                    lanes: crate::lanes::for_build(&manifest, device, groups)?,
-                })
-            }
-        };
+        let lane = lane(&graph, &model_of, &names, &rank, &manifest, device)?;
         let mut progress = if something_to_make {
             let tasks: Vec<Option<Task>> = (graph.nodes.iter().enumerate())
                 .map(|(i, n)| {
@@ -183,7 +187,6 @@ pub fn run(args: &BuildArgs) -> i32 {
 
         // When each job started, from the build's start (for --json and the history).
         let mut starts: Vec<Option<f64>> = vec![None; graph.nodes.len()];
-        let mut failures: Vec<history::Failure> = Vec::new();
         // What is made next is other files than the ones the checks above stat'ed.
         crate::cache::forget_checked_stats();
         let (outcomes, lane_events) = scheduler::run(
@@ -217,17 +220,7 @@ pub fn run(args: &BuildArgs) -> i32 {
                         }
                     }
                     if let Outcome::Failed(error) = outcome {
-                        if !matches!(error, Error::Interrupted) {
-                            let failed = ArtifactFailed {
-                                artifact: node.name(),
-                                cause: error,
-                            };
-                            progress.println(&commands::render(&failed));
-                            failures.push(history::Failure {
-                                artifact: node.name().to_string(),
-                                message: commands::render_plain(&failed),
-                            });
-                        }
+                        failed(node, error, &progress, &mut failures);
                     }
                 }
             },
@@ -242,17 +235,20 @@ pub fn run(args: &BuildArgs) -> i32 {
         };
         for (i, node) in graph.nodes.iter().enumerate() {
             let (status, seconds) = match &outcomes[i] {
-                Some(Outcome::Made { seconds }) => ("made", *seconds),
-                Some(Outcome::Failed(_)) => ("failed", 0.0),
-                Some(Outcome::Cancelled) => ("cancelled", 0.0),
-                Some(Outcome::Skipped) => ("skipped", 0.0),
-                Some(Outcome::NotStarted) => ("not-started", 0.0),
-                None => ("reused", 0.0),
+                // What the first round did is not reuse.
+                None => match early.outcomes.get(&node.key()) {
+                    Some(&(status, seconds, start)) => {
+                        starts[i] = start;
+                        (status, seconds)
+                    }
+                    None => ("reused", 0.0),
+                },
+                Some(outcome) => status(outcome),
             };
             if matches!(status, "made" | "reused") {
                 last.record(node.name(), node.key());
             }
-            if status == "made" && checked_on_noop[i] {
+            if status == "made" && checked_on_noop.get(i) == Some(&true) {
                 graph.checks().made(&node.key());
             }
             if status == "reused" && args.json.is_none() {
@@ -274,7 +270,9 @@ pub fn run(args: &BuildArgs) -> i32 {
         // A build that saw only some scenes keeps what the log knew of the others.
         graph.checks().save(partial || !targets.is_empty())?;
         // Only a build that saw every scene may say which videos are no longer declared.
-        if !partial && targets.is_empty() && !crate::process::interrupted() {
+        // (A scene waiting for its lines' cuts is declared: its videos stay.)
+        let sweep = graph.waiting.is_empty() && !crate::process::interrupted();
+        if !partial && targets.is_empty() && sweep {
             for done in ledger.unpublish_undeclared(&graph.published_files())? {
                 match done {
                     Unpublished::Removed(stale) => {
@@ -291,7 +289,7 @@ pub fn run(args: &BuildArgs) -> i32 {
                 }
             }
         }
-        summary.gpu_lane = lane_events;
+        summary.gpu_lane = [early.lane_events, lane_events].concat();
         // Each variant's build time is read from its objects' records, for --json only.
         summary.variants = crate::variants::of(&graph, args.json.as_ref().map(|_| &cache));
         summary.seconds = start.elapsed().as_secs_f64();
@@ -350,6 +348,39 @@ pub fn run(args: &BuildArgs) -> i32 {
         Ok(code)
     })();
     commands::exit_code(result)
+}
+
+/// The lanes, when some job to make needs the GPU (a model or a GPU program): they load at
+/// once the model of the lane job that comes first depth-first.
+fn lane<'a>(
+    graph: &Graph,
+    model_of: &'a [Option<String>],
+    names: &'a [String],
+    rank: &[u32],
+    manifest: &crate::manifest::Manifest,
+    device: Option<crate::device::Device>,
+) -> Result<Option<Lane<'a>>> {
+    if !model_of.iter().any(Option::is_some) {
+        return Ok(None);
+    }
+    let first = (0..graph.nodes.len())
+        .filter(|&i| model_of[i].is_some())
+        .min_by_key(|&i| (rank[i], i))
+        .and_then(|i| graph.nodes[i].job.model_load());
+    let groups = (0..graph.nodes.len())
+        .filter(|&i| model_of[i].is_some())
+        .map(|i| {
+            let job = &graph.nodes[i].job;
+            let group = model_of[i].clone().unwrap_or_default();
+            (group, job.vram(), job.model_load().is_some())
+        });
+    let device = device.unwrap_or(crate::device::Device::Cpu);
+    Ok(Some(Lane {
+        model_of,
+        names,
+        first,
+        lanes: crate::lanes::for_build(manifest, device, groups)?,
+    }))
 }
 
 /// Publishes a made or reused scene to its files in out/ (`node.publish`: each video with
@@ -454,5 +485,141 @@ struct ArtifactFailed<'a> {
 impl miette::Diagnostic for ArtifactFailed<'_> {
     fn diagnostic_source(&self) -> Option<&dyn miette::Diagnostic> {
         Some(self.cause)
+    }
+}
+
+/// An outcome as the report and the history name it.
+fn status(outcome: &Outcome) -> (&'static str, f64) {
+    match outcome {
+        Outcome::Made { seconds } => ("made", *seconds),
+        Outcome::Failed(_) => ("failed", 0.0),
+        Outcome::Cancelled => ("cancelled", 0.0),
+        Outcome::Skipped => ("skipped", 0.0),
+        Outcome::NotStarted => ("not-started", 0.0),
+    }
+}
+
+/// Prints "cannot make <artifact>" (not for Ctrl-C) and keeps it for the history.
+fn failed(node: &Node, error: &Error, progress: &Progress, failures: &mut Vec<history::Failure>) {
+    if matches!(error, Error::Interrupted) {
+        return;
+    }
+    let failed = ArtifactFailed {
+        artifact: node.name(),
+        cause: error,
+    };
+    progress.println(&commands::render(&failed));
+    failures.push(history::Failure {
+        artifact: node.name().to_string(),
+        message: commands::render_plain(&failed),
+    });
+}
+
+/// What the first round made, failed or cancelled, by key, with when each started (the
+/// build's report lists them where the second round's graph sees them reused).
+#[derive(Default)]
+struct Early {
+    outcomes: HashMap<crate::key::Key, (&'static str, f64, Option<f64>)>,
+    lane_events: Vec<crate::lanes::LaneEvent>,
+    /// The build stops here: a failure without --keep-going, or Ctrl-C.
+    stop: bool,
+}
+
+/// The first round of a build with long lines not cut yet (`stage/segment.rs`): their
+/// speech and cuts (what `Graph::cuts_first` names), so that the graph can be planned
+/// again with their segments. It publishes nothing: no scene is in it.
+struct CutFirst<'a> {
+    graph: &'a Graph,
+    cache: &'a Cache,
+    args: &'a BuildArgs,
+    jobs: usize,
+    manifest: &'a crate::manifest::Manifest,
+    device: Option<crate::device::Device>,
+    start: Instant,
+}
+
+impl CutFirst<'_> {
+    fn run(&self, failures: &mut Vec<history::Failure>) -> Result<Early> {
+        let graph = self.graph;
+        let stale = graph.stale(self.args.verify);
+        let make = graph.cuts_first(&stale.make);
+        for (i, reason) in stale.damaged.iter().filter(|(i, _)| make[*i]) {
+            let node = &graph.nodes[*i];
+            self.cache
+                .remake_damaged(&node.key(), node.name(), reason)?;
+        }
+        let deps: Vec<Vec<usize>> = (graph.nodes.iter().enumerate())
+            .map(|(i, n)| if make[i] { n.deps.clone() } else { Vec::new() })
+            .collect();
+        let model_of: Vec<Option<String>> = (graph.nodes.iter().enumerate())
+            .map(|(i, n)| n.job.lane_group().filter(|_| make[i]))
+            .collect();
+        let names: Vec<String> = (graph.nodes.iter().enumerate())
+            .map(|(i, n)| {
+                if make[i] {
+                    n.name().to_string()
+                } else {
+                    String::new()
+                }
+            })
+            .collect();
+        // No scene is in it (the ranks of scenes would leave its nodes unranked).
+        let rank = vec![0; graph.nodes.len()];
+        let lane = lane(graph, &model_of, &names, &rank, self.manifest, self.device)?;
+        let tasks: Vec<Option<Task>> = (graph.nodes.iter().enumerate())
+            .map(|(i, n)| {
+                make[i].then(|| Task {
+                    kind: n.kind().to_string(),
+                    on_lane: model_of[i].is_some(),
+                    scene: false,
+                })
+            })
+            .collect();
+        let seconds = history::seconds_by_kind(&History::of(self.cache).read().builds);
+        let mut progress = Progress::new(&tasks, self.jobs, seconds);
+        let mut starts: Vec<Option<f64>> = vec![None; graph.nodes.len()];
+        let (outcomes, lane_events) = scheduler::run(
+            &deps,
+            &make,
+            &rank,
+            self.jobs,
+            self.args.keep_going,
+            lane,
+            |i| executor::start(&graph.nodes[i].job),
+            |i, pending, model| executor::finish(&graph.nodes[i].job, pending, model),
+            |event, outcomes| match event {
+                Event::Started(i) => {
+                    starts[i] = Some(self.start.elapsed().as_secs_f64());
+                    progress.started(graph.nodes[i].name())
+                }
+                Event::Stalled(i, running) => progress.stalled(graph.nodes[i].name(), running),
+                Event::Tick => progress.tick(),
+                Event::Finished(i) => {
+                    let node = &graph.nodes[i];
+                    let outcome = outcomes[i]
+                        .as_ref()
+                        .expect("finished nodes have an outcome");
+                    progress.finished(i, node.name(), outcome);
+                    if let Outcome::Failed(error) = outcome {
+                        failed(node, error, &progress, failures);
+                    }
+                }
+            },
+        );
+        progress.done();
+        let mut early = Early {
+            lane_events,
+            ..Early::default()
+        };
+        for (i, outcome) in outcomes.iter().enumerate() {
+            let Some(outcome) = outcome else { continue };
+            let (status, seconds) = status(outcome);
+            early.stop |= status != "made" && !self.args.keep_going;
+            early
+                .outcomes
+                .insert(graph.nodes[i].key(), (status, seconds, starts[i]));
+        }
+        early.stop |= crate::process::interrupted();
+        Ok(early)
     }
 }

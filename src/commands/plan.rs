@@ -60,7 +60,7 @@ pub fn show(dir: &Path, targets: &[String], options: &Options) -> i32 {
         }
         let last = BuildLog::open(&cache);
         // Only a plan of every scene can say which videos would be removed.
-        let sweep = !partial && targets.is_empty();
+        let sweep = !partial && targets.is_empty() && graph.waiting.is_empty();
         let changes = out_changes(&graph, &stale, &cache, &manifest.root, sweep);
         // Ctrl-C while planning: no answer rather than a partial one.
         crate::process::check_interrupted()?;
@@ -167,6 +167,10 @@ fn print(
             ),
             None => println!("{}: {}", node.name(), last.reason(node)),
         }
+    }
+    // Their segments depend on where the pauses in their speech are.
+    for scene in &graph.waiting {
+        println!("scene {scene}: planned once its long lines are cut into segments");
     }
     let (mut publish, mut remove, mut blocked) = (0, 0, 0);
     for change in changes {

@@ -34,7 +34,7 @@ use crate::media::{self, Audio};
 use crate::process::{self, ProgramRun};
 use crate::sources::SourceHashes;
 use crate::stage::lipsync::{self, AvatarFrames, CLIP_CRF};
-use crate::stage::{face_track, speech, voice};
+use crate::stage::{face_track, segment, speech, voice};
 use std::time::{Duration, Instant};
 
 /// Silence kept at each side of a join when a long line's pieces are rejoined.
@@ -83,6 +83,9 @@ pub struct CommandJob {
     /// `audio = "mux"`: the program's video may run past the speech; it is cut to it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub mux: bool,
+    /// Lip-sync: one segment of a long line (`stage/segment.rs`) instead of its whole clip.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment: Option<Box<segment::Part>>,
 }
 
 impl CommandJob {
@@ -106,6 +109,7 @@ impl CommandJob {
             files: engine.files.clone(),
             mux: engine.mux,
             openai: engine.openai.clone().map(Box::new),
+            segment: None,
         };
         // A declared seed is a plain value, so it enters the key; else `{seed}` comes from
         // the key itself when the job runs.
@@ -313,7 +317,7 @@ impl CommandJob {
         values: &mut BTreeMap<String, String>,
     ) -> Result<()> {
         let avatar = self.avatar.as_ref().expect("a clip job has its avatar");
-        let speech = job.file(lipsync::SPEECH, speech::OUTPUT)?;
+        let speech = self.speech_file(job)?;
         let audio = media::read_wav(&speech)
             .map_err(|detail| media::invalid(&format!("the speech of {}", job.name), detail))?;
         // A copy: the program must not be able to change an object in the cache.
@@ -325,7 +329,17 @@ impl CommandJob {
         // A large one, the face track's scaled copy (`face_track::WORKING`), already upright.
         let track = job.file(lipsync::FACE_TRACK, face_track::OUTPUT)?;
         let working = track.with_file_name(face_track::WORKING);
+        // A continued segment starts from the previous one's last frame, a still.
+        let previous = (self.segment.as_ref())
+            .filter(|part| part.continued)
+            .map(|_| job.file(segment::PREVIOUS, segment::LAST_FRAME))
+            .transpose()?;
+        let kind = match previous {
+            Some(_) => AvatarKind::Image,
+            None => avatar.kind,
+        };
         let upright = match avatar.kind {
+            _ if previous.is_some() => previous.expect("checked"),
             AvatarKind::Image if working.exists() => working,
             AvatarKind::Image if !media::upright_filter(&avatar.source.abs).is_empty() => {
                 let copy = inputs.join("face-upright.png");
@@ -337,10 +351,10 @@ impl CommandJob {
             _ => avatar.source.abs.clone(),
         };
         values.insert("face".into(), path_string(&upright));
-        let frames = lipsync::frame_count(&audio, avatar.fps);
+        let frames = self.frames(&audio, avatar.fps);
         values.insert("frames".into(), frames.to_string());
         values.insert("seconds".into(), format!("{:.3}", audio.seconds()));
-        let (width, height) = picture_size(&upright, avatar.kind)
+        let (width, height) = picture_size(&upright, kind)
             .ok_or_else(|| media::invalid(job.name, "the avatar's picture size cannot be read"))?;
         values.insert("width".into(), width.to_string());
         values.insert("height".into(), height.to_string());
@@ -358,7 +372,7 @@ impl CommandJob {
             process::run(&mut command, job.name, deadline).map(|_| ())
         };
         let source = path_string(&upright);
-        match avatar.kind {
+        match kind {
             AvatarKind::Image => {
                 values.insert("image".into(), source.clone());
                 if uses("video") {
@@ -558,7 +572,11 @@ impl CommandJob {
             Stage::Lipsync => {
                 let found = self.output_of(job.name, dir, 0)?;
                 self.normalise_clip(job, dir, &found)?;
-                vec![lipsync::OUTPUT.to_string()]
+                let mut outputs = vec![lipsync::OUTPUT.to_string()];
+                if self.segment.as_ref().is_some_and(|part| part.last_frame) {
+                    outputs.push(segment::LAST_FRAME.to_string());
+                }
+                outputs
             }
         };
         // Inputs and working folders are not part of the object.
@@ -597,7 +615,7 @@ impl CommandJob {
     /// H.264, the scene's frame rate, exactly one frame per `1/fps` of speech, no audio.
     fn normalise_clip(&self, job: &Task, dir: &Path, found: &Path) -> Result<()> {
         let avatar = self.avatar.as_ref().expect("a clip job has its avatar");
-        let speech = job.file(lipsync::SPEECH, speech::OUTPUT)?;
+        let speech = self.speech_file(job)?;
         let audio = media::read_wav(&speech).map_err(|detail| media::invalid(job.name, detail))?;
         let seconds = audio.seconds();
         let probe = media::probe(found).map_err(|detail| {
@@ -642,7 +660,7 @@ impl CommandJob {
                 ),
             ));
         }
-        let count = lipsync::frame_count(&audio, avatar.fps);
+        let count = self.frames(&audio, avatar.fps);
         let output = dir.join(lipsync::OUTPUT);
         let mut command = Command::new("ffmpeg");
         command
@@ -662,7 +680,29 @@ impl CommandJob {
             job.name,
             process::deadline(60.0 + 10.0 * seconds),
         )?;
-        lipsync::check(job.name, &output, count)
+        lipsync::check(job.name, &output, count)?;
+        if self.segment.as_ref().is_some_and(|part| part.last_frame) {
+            segment::write_last_frame(job.name, &output, count, dir)?;
+        }
+        Ok(())
+    }
+
+    /// A clip's speech: the line's, or a segment's piece of it (checked to be the bytes
+    /// its key names).
+    fn speech_file(&self, job: &Task) -> Result<PathBuf> {
+        match &self.segment {
+            Some(part) => part.audio(job.name).map(Path::to_path_buf),
+            None => job.file(lipsync::SPEECH, speech::OUTPUT),
+        }
+    }
+
+    /// A clip's frames: those covering its speech, or a segment's from its line's cuts
+    /// (they add up to the line's exactly).
+    fn frames(&self, audio: &Audio, fps: crate::fps::Fps) -> usize {
+        match &self.segment {
+            Some(part) => part.frames,
+            None => lipsync::frame_count(audio, fps),
+        }
     }
 }
 

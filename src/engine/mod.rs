@@ -1,7 +1,8 @@
 //! Engines: how a stage is done. A stage (`src/stage/`) says what an artifact is made from,
 //! what enters its key and how its output is checked; an engine is one way of making it —
 //! espeak-ng or a recording for speech, rustface (with the landmark model) for face tracks, the built-in CPU mouth or
-//! a TorchScript model for clips, ffmpeg for scenes, Rust itself for captions, and the command engine: any external
+//! a TorchScript model for clips, ffmpeg for scenes (and for joining a long line's segments),
+//! Rust for cutting a long line's speech at its pauses, Rust itself for captions, and the command engine: any external
 //! program declared as `[engines.<name>]` (XTTS, Piper, SadTalker, …).
 //!
 //! Every engine is plain data (its parameters, serialisable), so a job can be written to a
@@ -30,7 +31,9 @@ pub mod command;
 pub mod episode;
 pub mod espeak;
 pub mod ffmpeg;
+pub mod join;
 pub mod openai_speech;
+pub mod pauses;
 pub mod recording;
 pub mod rustface;
 pub mod torchscript;
@@ -326,4 +329,6 @@ engines! {
     Captions(captions::Captions) = "captions",
     Episode(episode::EpisodeMux) = "episode",
     Command(command::CommandJob) = "command",
+    Pauses(pauses::Pauses) = "pauses",
+    Join(join::Join) = "join",
 }

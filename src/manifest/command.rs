@@ -52,6 +52,8 @@ pub(crate) const KEYS: &[&str] = &[
     "server",
     "licence",
     "commercial",
+    "max_seconds",
+    "continue",
 ];
 
 /// `[engines.<name>]` as written.
@@ -83,6 +85,9 @@ pub(crate) struct RawEngine {
     server: Option<openai_speech::RawServerCommand>,
     licence: Option<String>,
     commercial: Option<bool>,
+    max_seconds: Option<Spanned<f64>>,
+    #[serde(rename = "continue")]
+    continue_from: Option<Spanned<String>>,
 }
 
 /// What a command engine makes.
@@ -235,6 +240,12 @@ pub struct CommandEngine {
     /// `audio = "mux"`: the program's video has no sound of its own, so it may run past the
     /// speech (models that make whole chunks of frames); render cuts it to the speech's frames.
     pub mux: bool,
+    /// `max_seconds = N`: a lip-sync engine's longest run; a longer line's speech is cut
+    /// at its pauses into segments (`stage/cuts.rs`, `stage/segment.rs`).
+    pub max_seconds: Option<f64>,
+    /// `continue = "last_frame"`: each segment after a line's first starts from the
+    /// previous segment's last frame instead of the avatar.
+    pub continue_last_frame: bool,
     /// The file that declared it (for messages).
     pub declared_in: String,
     /// `{engine_dir}`: the folder of that file (where its relative paths start).
@@ -374,6 +385,13 @@ pub(crate) fn engine(
         }
         files.insert(file.into_inner(), body.into_inner());
     }
+    let (max_seconds, continue_last_frame) = segmenting(
+        doc,
+        name,
+        stage,
+        (&raw.max_seconds, &raw.continue_from),
+        errors,
+    );
     let seed = raw.seed.and_then(|s| match u32::try_from(*s.get_ref()) {
         Ok(n) => Some(u64::from(n)),
         Err(_) => {
@@ -492,6 +510,8 @@ pub(crate) fn engine(
         files,
         seed,
         mux,
+        max_seconds,
+        continue_last_frame,
         openai,
         licence: raw.licence,
         commercial: raw.commercial,
@@ -499,6 +519,53 @@ pub(crate) fn engine(
         engine_dir: base.to_path_buf(),
     };
     Some((engine, missing))
+}
+
+/// `max_seconds` and `continue`: only on a lip-sync engine, `continue` only with
+/// `max_seconds`.
+fn segmenting(
+    doc: &Doc,
+    name: &str,
+    stage: Option<Stage>,
+    (max, continued): (&Option<Spanned<f64>>, &Option<Spanned<String>>),
+    errors: &mut Vec<ConfigError>,
+) -> (Option<f64>, bool) {
+    let max_seconds = max.as_ref().and_then(|m| {
+        let seconds = *m.get_ref();
+        if stage != Some(Stage::Lipsync) {
+            let msg = format!("engine `{name}`: `max_seconds` is only for a lip-sync engine");
+            let help = "the longest speech one run of a lip-sync program takes; a longer line is cut at its pauses into segments";
+            errors.push(doc.err(m.span(), msg, "not a lip-sync engine", help));
+            None
+        } else if !(2.0..=3600.0).contains(&seconds) {
+            let msg = format!("`max_seconds` must be between 2 and 3600, not {seconds}");
+            let help = "the longest speech one run of the program takes, in seconds; a longer line is cut at its pauses into segments";
+            errors.push(doc.err(m.span(), msg, "out of range", help));
+            None
+        } else {
+            Some(seconds)
+        }
+    });
+    let continued = match continued {
+        None => false,
+        Some(c) if c.get_ref() == "last_frame" && max.is_some() => true,
+        Some(c) if c.get_ref() == "last_frame" => {
+            let msg = format!("engine `{name}`: `continue` needs `max_seconds`");
+            let help = "`continue = \"last_frame\"` starts each segment of a long line from the last frame of the one before; set `max_seconds` to cut lines into segments";
+            errors.push(doc.err(c.span(), msg, "no segments", help));
+            false
+        }
+        Some(c) => {
+            let msg = format!(
+                "engine `{name}`: `continue` can only be \"last_frame\", not \"{}\"",
+                c.get_ref()
+            );
+            let help = "`continue = \"last_frame\"` starts each segment of a long line from the last frame of the one before, instead of the avatar";
+            errors.push(doc.err(c.span(), msg, "not \"last_frame\"", help));
+            false
+        }
+    };
+    (max_seconds, continued)
 }
 
 /// `kind`: None for a program (the default), else the engine's speech server, checked.

@@ -4,10 +4,12 @@
 //! enter the cache. How the work is done lives in the engines (`src/engine/`).
 
 pub mod captions;
+pub mod cuts;
 pub mod episode;
 pub mod face_track;
 pub mod lipsync;
 pub mod scene;
+pub mod segment;
 pub mod speech;
 pub mod voice;
 
@@ -23,5 +25,7 @@ pub fn main_output(kind: ArtifactKind) -> &'static str {
         ArtifactKind::Scene => scene::OUTPUT,
         ArtifactKind::Captions => captions::OUTPUT,
         ArtifactKind::Episode => episode::OUTPUT,
+        ArtifactKind::Cuts => cuts::OUTPUT,
+        ArtifactKind::Segment => segment::OUTPUT,
     }
 }
