@@ -1,0 +1,60 @@
+//! The HTML templates (`templates/*.html`, compiled into the binary), rendered by
+//! minijinja with autoescape on: every value put into a page is HTML-escaped unless a
+//! template says otherwise, so no user text (a line, a scene's name, a failure's log) can
+//! become markup. Every page render makes — the studio's (`studio::app`) and
+//! `out/report.html` (`html_report.rs`) — comes from here; none is built by
+//! concatenating strings.
+
+use std::sync::OnceLock;
+
+use minijinja::Environment;
+
+const TEMPLATES: &[(&str, &str)] = &[
+    ("base.html", include_str!("../templates/base.html")),
+    ("scenes.html", include_str!("../templates/scenes.html")),
+    ("scene.html", include_str!("../templates/scene.html")),
+    ("builds.html", include_str!("../templates/builds.html")),
+    ("report.html", include_str!("../templates/report.html")),
+];
+
+fn environment() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        // The default callback: `.html` names are escaped for HTML.
+        for (name, source) in TEMPLATES {
+            env.add_template(name, source)
+                .unwrap_or_else(|e| panic!("template {name}: {e}"));
+        }
+        env
+    })
+}
+
+/// Renders template `name` with `context` (any `Serialize`).
+pub fn render(name: &str, context: impl serde::Serialize) -> Result<String, minijinja::Error> {
+    environment().get_template(name)?.render(context)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_value_is_escaped() {
+        let page = render(
+            "builds.html",
+            serde_json::json!({
+                "title": "<script>alert(1)</script>",
+                "builds": [],
+                "running": null,
+                "token_query": ""
+            }),
+        )
+        .unwrap();
+        assert!(
+            page.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"),
+            "{page}"
+        );
+        assert!(!page.contains("<script>alert(1)"));
+    }
+}
