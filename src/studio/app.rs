@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{delete, get};
@@ -214,16 +214,23 @@ async fn api_events(
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
 
-async fn out_file(State(studio): App, Path(path): Path<String>, headers: HeaderMap) -> Response {
-    media::serve(media::confine(&studio.root.join("out"), &path), &headers).await
+/// The path after `prefix`, percent-decoded (the router's own extractor answers 400 to a
+/// path that is not UTF-8 once decoded; here every refusal is the same 404).
+fn after(uri: &Uri, prefix: &str) -> Option<String> {
+    media::percent_decoded(uri.path().strip_prefix(prefix)?)
 }
 
-async fn object_file(
-    State(studio): App,
-    Path((key, path)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Response {
+async fn out_file(State(studio): App, uri: Uri, headers: HeaderMap) -> Response {
+    let file =
+        after(&uri, "/media/out/").and_then(|path| media::confine(&studio.root.join("out"), &path));
+    media::serve(file, &headers).await
+}
+
+async fn object_file(State(studio): App, uri: Uri, headers: HeaderMap) -> Response {
     let objects = Cache::new(&studio.root).objects_dir();
-    let file = media::object_dir(&objects, &key).and_then(|dir| media::confine(&dir, &path));
+    let file = after(&uri, "/media/objects/").and_then(|rest| {
+        let (key, path) = rest.split_once('/')?;
+        media::confine(&media::object_dir(&objects, key)?, path)
+    });
     media::serve(file, &headers).await
 }

@@ -38,6 +38,25 @@ pub fn confine(base: &Path, rest: &str) -> Option<PathBuf> {
     (inside && std::fs::metadata(&file).ok()?.is_file()).then_some(file)
 }
 
+/// `text` with its `%XX` escapes decoded; None when an escape is malformed or the result
+/// is not UTF-8.
+pub fn percent_decoded(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 /// A cached object's folder from its key (64 lowercase hex digits), else None.
 pub fn object_dir(objects: &Path, key: &str) -> Option<PathBuf> {
     let hex = key.len() == 64 && key.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));

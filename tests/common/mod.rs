@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod background;
+pub mod http;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
