@@ -524,3 +524,106 @@ fn beyond_loopback_every_request_needs_the_token_and_a_change_a_json_body() {
     );
     assert_eq!(rebound.status, 403);
 }
+
+/// The tiny folder with a second scene, one of whose lines is markup.
+fn two_scenes() -> Folder {
+    let folder = Folder::tiny();
+    folder.write(
+        "projects/p/project.toml",
+        "[[scene]]\nname = \"talk\"\nlines = [\"One two three.\", \"Four five six.\"]\n\n\
+         [[scene]]\nname = \"more\"\nlines = [\"<script>window.ran = 1</script> Seven.\"]\n",
+    );
+    folder
+}
+
+#[test]
+fn in_chromium_every_video_plays_to_its_length_and_an_edit_updates_the_page_without_a_reload() {
+    let Some(mut browser) = common::devtools::Browser::launch() else {
+        return;
+    };
+    let folder = two_scenes();
+    folder.build();
+    let (_server, port) = serve(&folder, &["--watch"]);
+    browser.open(&format!("http://127.0.0.1:{port}/"));
+    browser.wait_for("document.querySelectorAll('video').length === 2", LIMIT);
+    // The first --watch build (nothing to make) has ended.
+    browser.wait_for(
+        "fetch('/api/builds').then(r => r.json()).then(b => b.running === null && b.builds.length === 1)",
+        LIMIT,
+    );
+
+    // Every scene's player loads its video, and the browser reads the length ffprobe does.
+    browser.eval(
+        "for (const v of document.querySelectorAll('video')) { v.muted = true; v.play(); } true",
+    );
+    browser.wait_for(
+        "[...document.querySelectorAll('video')].every(v => v.readyState >= 2)",
+        LIMIT,
+    );
+    for (scene, fps) in [("p/talk", 25.0), ("p/more", 25.0)] {
+        let seconds = browser.eval(&format!(
+            "document.querySelector('[data-scene=\"{scene}\"] video').duration"
+        ));
+        let (_, _, _, probed) = common::probe(&folder.file(&format!("out/{scene}.mp4")));
+        let seconds = seconds.as_f64().unwrap();
+        assert!(
+            (seconds - probed).abs() <= 1.0 / fps,
+            "{scene}: {seconds} s in the browser, {probed} s by ffprobe"
+        );
+    }
+    // The markup in a line is text: the script never ran.
+    assert_eq!(
+        browser.eval("window.ran === undefined"),
+        serde_json::json!(true)
+    );
+
+    // An edit while the page is open: the scene turns stale/building, then up to date with
+    // a new poster, without a reload.
+    browser.eval("window.stayed = true");
+    let poster = "document.querySelector('[data-scene=\"p/talk\"] img.poster').getAttribute('src')";
+    let before = browser.eval(poster);
+    folder.edit(
+        "projects/p/project.toml",
+        "Four five six.",
+        "Four five seven.",
+    );
+    browser.wait_for(
+        "['changed', 'building'].includes(document.querySelector('[data-scene=\"p/talk\"] .status').textContent)",
+        LIMIT,
+    );
+    browser.wait_for(
+        &format!("document.querySelector('[data-scene=\"p/talk\"] .status').textContent === 'up-to-date' && {poster} !== {before}"),
+        Duration::from_secs(120),
+    );
+    assert_eq!(
+        browser.eval("window.stayed"),
+        serde_json::json!(true),
+        "the page was reloaded"
+    );
+    assert_eq!(
+        browser.eval("document.querySelector('[data-scene=\"p/more\"] .status').textContent"),
+        "up-to-date"
+    );
+
+    // The scene page: lines as text, each clip playable.
+    browser.open(&format!("http://127.0.0.1:{port}/scenes/p/more"));
+    browser.wait_for(
+        "document.querySelectorAll('tr[data-line]').length === 1",
+        LIMIT,
+    );
+    assert_eq!(
+        browser.eval("document.querySelector('tr[data-line] td:nth-child(2)').textContent"),
+        "<script>window.ran = 1</script> Seven."
+    );
+    assert_eq!(
+        browser.eval("window.ran === undefined"),
+        serde_json::json!(true)
+    );
+    browser.eval(
+        "const c = document.querySelector('tr[data-line] video'); c.muted = true; c.play(); true",
+    );
+    browser.wait_for(
+        "document.querySelector('tr[data-line] video').readyState >= 2",
+        LIMIT,
+    );
+}

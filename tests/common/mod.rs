@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod background;
+pub mod devtools;
 pub mod http;
 
 use std::collections::BTreeMap;
