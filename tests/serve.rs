@@ -21,7 +21,11 @@ fn serve(folder: &Folder, args: &[&str]) -> (Background, u16) {
     all.extend_from_slice(args);
     let server = Background::start(folder, &all, &[]);
     wait_for_sigint_handler(server.pid());
-    server.wait_until("the address", LIMIT, |_, err| err.contains(" at http://"));
+    server.wait_until("the address", LIMIT, |_, err| {
+        err.split(" at http://")
+            .nth(1)
+            .is_some_and(|rest| rest.contains("/\n"))
+    });
     let stderr = server.stderr();
     let port = stderr
         .split(" at http://")
@@ -625,5 +629,61 @@ fn in_chromium_every_video_plays_to_its_length_and_an_edit_updates_the_page_with
     browser.wait_for(
         "document.querySelector('tr[data-line] video').readyState >= 2",
         LIMIT,
+    );
+}
+
+#[test]
+fn in_chromium_the_report_shows_a_line_with_a_script_as_text_and_runs_nothing() {
+    let Some(mut browser) = common::devtools::Browser::launch() else {
+        return;
+    };
+    let folder = Folder::tiny();
+    let text = folder.read("Renderfile.toml");
+    folder.write(
+        "Renderfile.toml",
+        &format!(
+            "{text}\n[engines.fake]\nstage = \"speech\"\nprogram = \"./fake\"\n\
+             args = [\"{{text}}\"]\ntimeout = 30\n\n[voices.loud]\nengine = \"fake\"\n"
+        ),
+    );
+    // The program fails, its log saying the line's text: markup, in the report's failure.
+    common::write_program(
+        &folder.file("fake"),
+        "#!/bin/sh\necho \"cannot say: $1\" >&2\nexit 3\n",
+    );
+    let line = "<script>window.ran = 1</script><img src=x onerror=\"window.ran = 2\">";
+    folder.write(
+        "projects/p/project.toml",
+        &format!(
+            "[[scene]]\nname = \"talk\"\nlines = [\"One two three.\"]\n\n[[scene]]\nname = \"bad\"\n\
+             voice = \"loud\"\nlines = [{}]\n",
+            serde_json::to_string(line).unwrap()
+        ),
+    );
+    let run = folder.render(&["build", "--keep-going"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let (_server, port) = serve(&folder, &[]);
+    browser.open(&format!("http://127.0.0.1:{port}/media/out/report.html"));
+    browser.wait_for("document.readyState === 'complete'", LIMIT);
+    let shown = browser.eval("document.querySelector('article.failure pre.message').textContent");
+    assert!(
+        shown
+            .as_str()
+            .unwrap()
+            .contains(&format!("cannot say: {line}")),
+        "{shown}"
+    );
+    assert_eq!(
+        browser.eval("document.querySelectorAll('script').length"),
+        0
+    );
+    assert_eq!(
+        browser.eval("document.querySelectorAll('article.failure img').length"),
+        0
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        browser.eval("window.ran === undefined"),
+        serde_json::json!(true)
     );
 }
