@@ -397,7 +397,7 @@ fn media_is_served_with_ranges_and_nothing_outside_out_and_the_objects_by_any_sp
         format!("/media/objects/{key}/leak.wav"),
         format!("/media/objects/{key}/../../../secret.txt"),
         format!("/media/objects/{key}/..%2f..%2f..%2fsecret.txt"),
-        format!("/media/objects/..%2f..%2f..%2fsecret.txt/x"),
+        "/media/objects/..%2f..%2f..%2fsecret.txt/x".into(),
         format!("/media/objects/{short}/{key}"),
         "/media/objects/..%2f..%2fsecret.txt/record.json".into(),
         "/secret.txt".into(),

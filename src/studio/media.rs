@@ -78,38 +78,42 @@ pub fn content_type(path: &Path) -> &'static str {
     }
 }
 
+/// A range outside the file.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Unsatisfiable;
+
 /// The byte range a `Range` header asks of a file of `len` bytes: Ok(None) for the whole
 /// file (no header, or one render does not serve: several ranges, another unit), Err for
 /// a range outside the file (416).
-pub fn range(header: Option<&str>, len: u64) -> Result<Option<(u64, u64)>, ()> {
+pub fn range(header: Option<&str>, len: u64) -> Result<Option<(u64, u64)>, Unsatisfiable> {
     let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else {
         return Ok(None);
     };
     if spec.contains(',') {
         return Ok(None);
     }
-    let (start, end) = spec.split_once('-').ok_or(())?;
+    let (start, end) = spec.split_once('-').ok_or(Unsatisfiable)?;
     let (start, end) = (start.trim(), end.trim());
     let (first, last) = if start.is_empty() {
         // The last N bytes.
-        let n: u64 = end.parse().map_err(|_| ())?;
+        let n: u64 = end.parse().map_err(|_| Unsatisfiable)?;
         if n == 0 || len == 0 {
-            return Err(());
+            return Err(Unsatisfiable);
         }
         (len.saturating_sub(n), len - 1)
     } else {
-        let first: u64 = start.parse().map_err(|_| ())?;
+        let first: u64 = start.parse().map_err(|_| Unsatisfiable)?;
         let last = if end.is_empty() {
             len.saturating_sub(1)
         } else {
             end.parse::<u64>()
-                .map_err(|_| ())?
+                .map_err(|_| Unsatisfiable)?
                 .min(len.saturating_sub(1))
         };
         (first, last)
     };
     if first >= len || first > last {
-        return Err(());
+        return Err(Unsatisfiable);
     }
     Ok(Some((first, last)))
 }
@@ -135,7 +139,7 @@ pub async fn serve(file: Option<PathBuf>, headers: &HeaderMap) -> Response {
     let (status, first, count) = match range(asked, len) {
         Ok(None) => (StatusCode::OK, 0, len),
         Ok(Some((first, last))) => (StatusCode::PARTIAL_CONTENT, first, last - first + 1),
-        Err(()) => {
+        Err(Unsatisfiable) => {
             let mut response = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
             let all = format!("bytes */{len}");
             response.headers_mut().insert(
@@ -178,8 +182,8 @@ mod tests {
         assert_eq!(range(Some("bytes=90-"), 100), Ok(Some((90, 99))));
         assert_eq!(range(Some("bytes=-5"), 100), Ok(Some((95, 99))));
         assert_eq!(range(Some("bytes=90-500"), 100), Ok(Some((90, 99))));
-        assert_eq!(range(Some("bytes=100-"), 100), Err(()));
-        assert_eq!(range(Some("bytes=20-10"), 100), Err(()));
+        assert_eq!(range(Some("bytes=100-"), 100), Err(Unsatisfiable));
+        assert_eq!(range(Some("bytes=20-10"), 100), Err(Unsatisfiable));
         assert_eq!(range(Some("bytes=0-1,5-6"), 100), Ok(None));
     }
 
