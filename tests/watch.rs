@@ -162,7 +162,7 @@ fn started(folder: &Folder) -> Vec<String> {
 
 #[test]
 fn an_edit_during_a_build_stops_it_and_the_next_build_reuses_what_it_committed() {
-    let folder = slow_folder(1.5);
+    let folder = slow_folder(3.0);
     let mut watch = watch(&folder);
     // The second line's speech has started: the first one's is committed (one job at a
     // time).
