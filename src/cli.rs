@@ -102,6 +102,17 @@ pub enum Command {
     /// writes it; a no-op leaves it): each scene with its poster, what was made and failed,
     /// what changed in out/, recent builds
     Report(FolderArg),
+    /// Build, then build again on every saved change to the folder's declarations and
+    /// media (an edit during a build stops it and starts again; Ctrl-C ends the watch)
+    Watch {
+        /// The content folder, then targets, as for `build`
+        #[arg(value_name = "DIR|TARGET")]
+        args: Vec<String>,
+    },
+    /// Serve the folder as a local web app: scenes with their players, lines and why they
+    /// are stale, build history, the running build live; a JSON API to start and cancel
+    /// builds; media from out/ and the cache with range requests
+    Serve(ServeArgs),
     /// Remove what render made: its objects and state in cache/, the files it published in
     /// out/ (never a file of yours, never through a symlink); lists what it removes
     Clean {
@@ -139,10 +150,37 @@ pub struct BuildArgs {
     /// (`-`: standard output)
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Write the build as it happens to FILE (`-`: standard output), one JSON object per
+    /// line: each job started and finished, each file published, then the summary `--json`
+    /// writes (what `render watch` and `render serve` read)
+    #[arg(long, value_name = "FILE")]
+    pub events: Option<PathBuf>,
     /// Re-hash every cached object the build reads against its record first (damaged
     /// ones are quarantined and made again); without it, only sizes are checked
     #[arg(long)]
     pub verify: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub folder: FolderArg,
+    /// The port to listen on (0: any free port; the address is printed)
+    #[arg(long, value_name = "P", default_value_t = 8080)]
+    pub port: u16,
+    /// The address to listen on; anything but a loopback address requires a token
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
+    pub bind: std::net::IpAddr,
+    /// The token requests must carry (`Authorization: Bearer TOKEN`) [default: none on
+    /// a loopback address, else one generated and printed once]
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// With a token: let reads (pages, media, GET) through without it
+    #[arg(long)]
+    pub public_read: bool,
+    /// Also build on every saved change, as `render watch` does
+    #[arg(long)]
+    pub watch: bool,
 }
 
 #[derive(Debug, clap::Args)]

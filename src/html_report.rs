@@ -9,10 +9,14 @@
 //! So the page is a pure function, tested here without a build. It is self-contained —
 //! inline CSS, charts as inline SVG, no script, nothing fetched — so it opens from a file
 //! share or a CI artifact as it is. Links are relative to `out/`, where the page lives.
-//! Every text that comes from a user or a program (names, messages, logs) is escaped.
+//! The markup is `templates/report.html` (`crate::templates`, minijinja with autoescape):
+//! this module lays out the data — counts, rows, the charts' geometry — and the template
+//! escapes every text that comes from a user or a program (names, messages, logs).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+
+use serde_json::{json, Value};
 
 use crate::history::{self, BuildRecord, Failure, LaneEntry};
 use crate::published::GENERATOR;
@@ -85,36 +89,28 @@ impl Scene {
     }
 }
 
-/// The whole page.
+/// The whole page: its data laid out for `templates/report.html`, which writes the markup
+/// (every value escaped there).
 pub fn render(page: &Page) -> String {
     let build = page.build;
-    let mut html = String::with_capacity(16 * 1024 + page.scenes.len() * 1024);
     let failed = !build.failures.is_empty() || build.exit != 0;
-    let _ = write!(
-        html,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n{GENERATOR}\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>render: build of {}</title>\n<style>{CSS}</style>\n</head>\n\
-         <body class=\"{}\">\n<header>\n<h1>Build of {} UTC</h1>\n<p class=\"verdict\">{}</p>\n</header>\n",
-        history::utc(build.started),
-        if failed { "failed" } else { "ok" },
-        history::utc(build.started),
-        escape(&verdict(build)),
-    );
-    // The licence notice: one block of its own, right under the verdict.
-    if let Some(notice) = page.not_commercial {
-        let _ = writeln!(html, "<p class=\"not-commercial\">{}</p>", escape(notice));
-    }
-    totals(&mut html, build);
-    failures(&mut html, &build.failures);
-    episodes(&mut html, page.episodes, &build.failures);
-    scenes(&mut html, page.scenes, &build.failures);
-    changes(&mut html, build);
-    work(&mut html, build);
-    lane(&mut html, build);
-    trend(&mut html, page.earlier, build);
-    html.push_str("<footer>Written by render. Links are relative to <code>out/</code>.</footer>\n</body>\n</html>\n");
-    html
+    let context = json!({
+        "generator": GENERATOR,
+        "css": CSS,
+        "started": history::utc(build.started),
+        "failed": failed,
+        "verdict": verdict(build),
+        "not_commercial": page.not_commercial,
+        "totals": totals(build),
+        "failures": failures(&build.failures),
+        "episodes": episodes(page.episodes, &build.failures),
+        "scenes": scenes(page.scenes, &build.failures),
+        "changes": &build.changes,
+        "work": work(build),
+        "lane": lane(build),
+        "trend": trend(page.earlier, build),
+    });
+    crate::templates::render("report.html", context).expect("the report's template renders")
 }
 
 /// One sentence: how the build went.
@@ -135,10 +131,9 @@ fn verdict(build: &BuildRecord) -> String {
     )
 }
 
-fn totals(html: &mut String, build: &BuildRecord) {
+fn totals(build: &BuildRecord) -> Value {
     let c = &build.counts;
-    html.push_str("<section id=\"totals\">\n<h2>Totals</h2>\n<dl class=\"counts\">\n");
-    for (name, count) in [
+    let counts: Vec<Value> = [
         ("made", c.made),
         ("reused", c.reused),
         ("failed", c.failed),
@@ -147,52 +142,33 @@ fn totals(html: &mut String, build: &BuildRecord) {
         ("not-started", c.not_started),
         ("published", c.published),
         ("removed", c.removed),
-    ] {
+    ]
+    .into_iter()
+    .map(|(name, count)| {
         let bad = count > 0 && matches!(name, "failed" | "skipped" | "cancelled");
-        let _ = writeln!(
-            html,
-            "<div class=\"count{}\" data-count=\"{name}\"><dt>{}</dt><dd>{count}</dd></div>",
-            if bad { " bad" } else { "" },
-            name.replace('-', " ")
-        );
-    }
+        json!({ "name": name, "label": name.replace('-', " "), "count": count, "bad": bad })
+    })
+    .collect();
     let made_seconds: f64 = (build.artifacts.iter())
         .filter(|a| a.status == "made")
         .map(|a| a.seconds)
         .sum();
-    let _ = writeln!(
-        html,
-        "</dl>\n<p>Started {} UTC on <code>{}</code>, ended {} UTC: {} in all, {} of work \
-         (artifacts made, summed over parallel jobs). Exit code <span id=\"exit\">{}</span>.</p>\n\
-         <p>Command: <code>{}</code></p>\n</section>",
-        history::utc(build.started),
-        escape(&build.host),
-        history::utc(build.ended),
-        duration(build.seconds()),
-        duration(made_seconds),
-        build.exit,
-        escape(&build.command.join(" ")),
-    );
+    json!({
+        "counts": counts,
+        "started": history::utc(build.started),
+        "host": build.host,
+        "ended": history::utc(build.ended),
+        "took": duration(build.seconds()),
+        "work": duration(made_seconds),
+        "exit": build.exit,
+        "command": build.command.join(" "),
+    })
 }
 
-fn failures(html: &mut String, failures: &[Failure]) {
-    let _ = writeln!(
-        html,
-        "<section id=\"failures\">\n<h2>Failures ({})</h2>",
-        failures.len()
-    );
-    if failures.is_empty() {
-        html.push_str("<p class=\"none\">Nothing failed.</p>\n");
-    }
-    for failure in failures {
-        let _ = writeln!(
-            html,
-            "<article class=\"failure\" data-artifact=\"{0}\">\n<h3>{0}</h3>\n<pre class=\"message\">{1}</pre>\n</article>",
-            escape(&failure.artifact),
-            escape(failure.message.trim_end()),
-        );
-    }
-    html.push_str("</section>\n");
+fn failures(failures: &[Failure]) -> Vec<Value> {
+    (failures.iter())
+        .map(|f| json!({ "artifact": f.artifact, "message": f.message.trim_end() }))
+        .collect()
 }
 
 /// Whether `failure` is of one of `scene`'s artifacts: the scene, or one of its lines'.
@@ -206,74 +182,41 @@ fn of_scene(failure: &Failure, scene: &str) -> bool {
             .is_some_and(|rest| rest.starts_with(':'))
 }
 
+/// A poster or video link and its duration line, shared by episodes and scenes.
+fn seconds_line(
+    seconds: f64,
+    count: usize,
+    what: &str,
+    width: u32,
+    height: u32,
+    fps: String,
+) -> Value {
+    json!({
+        "seconds": format!("{seconds:.3}"),
+        "duration": duration(seconds),
+        "rest": format!(
+            "{count} {what}{} · {width}×{height} at {fps} fps",
+            if count == 1 { "" } else { "s" }
+        ),
+    })
+}
+
 /// Each episode: its poster (linked to its video), duration, parts in order with their
 /// lengths, and its captions. Its poster is not lazy: it is near the top and one image.
-fn episodes(html: &mut String, episodes: &[Episode], failures: &[Failure]) {
-    if episodes.is_empty() {
-        return;
-    }
-    let _ = writeln!(
-        html,
-        "<section id=\"episodes\">\n<h2>Episodes ({})</h2>\n<div class=\"grid\">",
-        episodes.len()
-    );
+fn episodes(episodes: &[Episode], failures: &[Failure]) -> Vec<Value> {
+    let mut list = Vec::new();
     for episode in episodes {
-        let name = escape(&episode.project);
-        let status = escape(&episode.status);
-        let _ = writeln!(
-            html,
-            "<section class=\"episode status-{}\" data-episode=\"{name}\" data-status=\"{status}\">",
-            status.replace(' ', "-")
-        );
-        match &episode.video {
-            Some(video) => {
-                let _ = writeln!(
-                    html,
-                    "<h3>Episode <a href=\"{}\">{name}</a></h3>",
-                    href(video)
-                );
-            }
-            None => {
-                let _ = writeln!(html, "<h3>Episode {name}</h3>");
-            }
-        }
-        match &episode.poster {
-            Some(poster) => {
-                let img = format!(
-                    "<img class=\"poster\" src=\"{}\" alt=\"poster of the episode {name}\">",
-                    href(poster)
-                );
-                match &episode.video {
-                    Some(video) => {
-                        let _ =
-                            writeln!(html, "<a class=\"play\" href=\"{}\">{img}</a>", href(video));
-                    }
-                    None => html.push_str(&img),
-                }
-            }
-            None => html.push_str("<div class=\"poster missing\">no poster yet</div>\n"),
-        }
-        let _ = write!(
-            html,
-            "<p class=\"meta\"><span class=\"status\">{status}</span>"
-        );
-        if let Some(info) = &episode.info {
+        let info = (episode.info.as_ref()).map(|info| {
             let seconds = info.fps.seconds(info.frames);
-            let _ = write!(
-                html,
-                " · <span class=\"duration\" data-seconds=\"{seconds:.3}\">{}</span> · {} part{} · {}×{} at {} fps",
-                duration(seconds),
+            seconds_line(
+                seconds,
                 info.parts.len(),
-                if info.parts.len() == 1 { "" } else { "s" },
+                "part",
                 info.width,
                 info.height,
                 info.fps.decimal(),
-            );
-        }
-        html.push_str("</p>\n");
-        if !episode.current() && (episode.poster.is_some() || episode.video.is_some()) {
-            html.push_str("<p class=\"note\">Its files in out/ are from an earlier build.</p>\n");
-        }
+            )
+        });
         // Its parts: lengths from its info when they match the declared parts.
         let lengths: Option<Vec<f64>> = (episode.info.as_ref())
             .filter(|info| info.parts.len() == episode.parts.len())
@@ -282,168 +225,76 @@ fn episodes(html: &mut String, episodes: &[Episode], failures: &[Failure]) {
                     .map(|part| info.fps.seconds(part.frames))
                     .collect()
             });
-        html.push_str("<ol class=\"parts\">\n");
-        for (i, part) in episode.parts.iter().enumerate() {
-            let part = escape(part);
-            match lengths.as_ref().map(|l| l[i]) {
-                Some(seconds) => {
-                    let _ = writeln!(
-                        html,
-                        "<li class=\"part\" data-part=\"{part}\" data-seconds=\"{seconds:.3}\">{part} \
-                         <span class=\"length\">{}</span></li>",
-                        duration(seconds)
-                    );
-                }
-                None => {
-                    let _ = writeln!(html, "<li class=\"part\" data-part=\"{part}\">{part}</li>");
-                }
-            }
-        }
-        html.push_str("</ol>\n");
-        let captions: Vec<String> = [&episode.srt, &episode.vtt]
+        let parts: Vec<Value> = (episode.parts.iter().enumerate())
+            .map(|(i, part)| match lengths.as_ref().map(|l| l[i]) {
+                Some(seconds) => json!({
+                    "name": part, "seconds": format!("{seconds:.3}"), "length": duration(seconds)
+                }),
+                None => json!({ "name": part }),
+            })
+            .collect();
+        let captions: Vec<Value> = [&episode.srt, &episode.vtt]
             .into_iter()
             .flatten()
-            .map(|file| format!("<a href=\"{}\">{}</a>", href(file), escape(file)))
+            .map(|file| json!({ "href": href(file), "name": file }))
             .collect();
-        if !captions.is_empty() {
-            let _ = writeln!(
-                html,
-                "<p class=\"captions\">Captions: {}</p>",
-                captions.join(" · ")
-            );
-        }
         let artifact = format!("episode {}", episode.project);
-        for failure in failures.iter().filter(|f| f.artifact == artifact) {
-            let _ = writeln!(
-                html,
-                "<div class=\"scene-failure\" data-artifact=\"{0}\"><strong>{0}</strong>\n<pre>{1}</pre></div>",
-                escape(&failure.artifact),
-                escape(failure.message.trim_end()),
-            );
-        }
-        html.push_str("</section>\n");
+        let failed: Vec<&Failure> = failures.iter().filter(|f| f.artifact == artifact).collect();
+        list.push(json!({
+            "name": episode.project,
+            "status": episode.status,
+            "class": episode.status.replace(' ', "-"),
+            "video": episode.video.as_deref().map(href),
+            "poster": episode.poster.as_deref().map(href),
+            "info": info,
+            "earlier": !episode.current() && (episode.poster.is_some() || episode.video.is_some()),
+            "parts": parts,
+            "captions": captions,
+            "failures": failures_of(&failed),
+        }));
     }
-    html.push_str("</div>\n</section>\n");
+    list
 }
 
-fn scenes(html: &mut String, scenes: &[Scene], failures: &[Failure]) {
-    let _ = writeln!(
-        html,
-        "<section id=\"scenes\">\n<h2>Scenes ({})</h2>\n<div class=\"grid\">",
-        scenes.len()
-    );
+fn failures_of(failed: &[&Failure]) -> Vec<Value> {
+    (failed.iter())
+        .map(|f| json!({ "artifact": f.artifact, "message": f.message.trim_end() }))
+        .collect()
+}
+
+fn scenes(scenes: &[Scene], failures: &[Failure]) -> Vec<Value> {
+    let mut list = Vec::new();
     for scene in scenes {
-        let name = escape(&scene.name);
-        let status = escape(&scene.status);
-        let _ = writeln!(
-            html,
-            "<section class=\"scene status-{}\" data-scene=\"{name}\" data-status=\"{status}\">",
-            status.replace(' ', "-")
-        );
-        match &scene.video {
-            Some(video) => {
-                let _ = writeln!(html, "<h3><a href=\"{}\">{name}</a></h3>", href(video));
-            }
-            None => {
-                let _ = writeln!(html, "<h3>{name}</h3>");
-            }
-        }
-        match (&scene.poster, &scene.video) {
-            (Some(poster), video) => {
-                let img = format!(
-                    "<img class=\"poster\" src=\"{}\" alt=\"poster of {name}\" loading=\"lazy\">",
-                    href(poster)
-                );
-                match video {
-                    Some(video) => {
-                        let _ =
-                            writeln!(html, "<a class=\"play\" href=\"{}\">{img}</a>", href(video));
-                    }
-                    None => html.push_str(&img),
-                }
-            }
-            (None, _) => html.push_str("<div class=\"poster missing\">no poster yet</div>\n"),
-        }
-        let _ = write!(
-            html,
-            "<p class=\"meta\"><span class=\"status\">{status}</span>"
-        );
-        if let Some(info) = &scene.info {
-            let _ = write!(
-                html,
-                " · <span class=\"duration\" data-seconds=\"{:.3}\">{}</span> · {} line{} · {}×{} at {} fps",
+        let info = (scene.info.as_ref()).map(|info| {
+            seconds_line(
                 info.seconds(),
-                duration(info.seconds()),
                 info.lines.len(),
-                if info.lines.len() == 1 { "" } else { "s" },
+                "line",
                 info.width,
                 info.height,
                 info.fps.decimal(),
-            );
-        }
-        html.push_str("</p>\n");
-        if !scene.current() && (scene.poster.is_some() || scene.video.is_some()) {
-            html.push_str("<p class=\"note\">Its files in out/ are from an earlier build.</p>\n");
-        }
-        for failure in failures.iter().filter(|f| of_scene(f, &scene.name)) {
-            let _ = writeln!(
-                html,
-                "<div class=\"scene-failure\" data-artifact=\"{0}\"><strong>{0}</strong>\n<pre>{1}</pre></div>",
-                escape(&failure.artifact),
-                escape(failure.message.trim_end()),
-            );
-        }
-        if let Some(sheet) = &scene.sheet {
-            let _ = writeln!(
-                html,
-                "<details class=\"sheet\" open><summary>Contact sheet</summary>\
-                 <img class=\"sheet\" src=\"{}\" alt=\"contact sheet of {name}\" loading=\"lazy\"></details>",
-                href(sheet)
-            );
-        }
-        html.push_str("</section>\n");
+            )
+        });
+        let failed: Vec<&Failure> = failures
+            .iter()
+            .filter(|f| of_scene(f, &scene.name))
+            .collect();
+        list.push(json!({
+            "name": scene.name,
+            "status": scene.status,
+            "class": scene.status.replace(' ', "-"),
+            "video": scene.video.as_deref().map(href),
+            "poster": scene.poster.as_deref().map(href),
+            "sheet": scene.sheet.as_deref().map(href),
+            "info": info,
+            "earlier": !scene.current() && (scene.poster.is_some() || scene.video.is_some()),
+            "failures": failures_of(&failed),
+        }));
     }
-    html.push_str("</div>\n</section>\n");
+    list
 }
 
-fn changes(html: &mut String, build: &BuildRecord) {
-    let _ = writeln!(
-        html,
-        "<section id=\"changes\">\n<h2>Changes in out/ ({})</h2>",
-        build.changes.len()
-    );
-    if build.changes.is_empty() {
-        html.push_str("<p class=\"none\">Nothing changed in out/.</p>\n");
-    } else {
-        html.push_str("<ul>\n");
-        for change in &build.changes {
-            let what = escape(&change.change);
-            let _ = writeln!(
-                html,
-                "<li class=\"change change-{what}\" data-change=\"{what}\" data-path=\"{0}\"><code>{0}</code> {what}</li>",
-                escape(&change.path),
-            );
-        }
-        html.push_str("</ul>\n");
-    }
-    html.push_str("</section>\n");
-}
-
-fn work(html: &mut String, build: &BuildRecord) {
-    let _ = writeln!(
-        html,
-        "<section id=\"work\">\n<h2>Work</h2>\n<p>{} artifacts reused from the cache (not listed).</p>",
-        build.counts.reused
-    );
-    if build.artifacts.is_empty() {
-        html.push_str(
-            "<p class=\"none\">Nothing was made: everything was up to date.</p>\n</section>\n",
-        );
-        return;
-    }
-    html.push_str(
-        "<table>\n<thead><tr><th>artifact</th><th>kind</th><th>status</th><th>started at</th><th>took</th></tr></thead>\n<tbody>\n",
-    );
+fn work(build: &BuildRecord) -> Value {
     // Failures first, then in the order they started.
     let mut rows: Vec<_> = build.artifacts.iter().collect();
     rows.sort_by(|a, b| {
@@ -458,35 +309,29 @@ fn work(html: &mut String, build: &BuildRecord) {
                 .total_cmp(&b.start.unwrap_or(f64::MAX)),
         )
     });
-    for artifact in rows.iter().take(MAX_ROWS) {
-        let status = escape(&artifact.status);
-        let _ = writeln!(
-            html,
-            "<tr class=\"artifact status-{status}\" data-status=\"{status}\"><td>{}</td><td>{}</td><td>{status}</td><td>{}</td><td>{}</td></tr>",
-            escape(&artifact.name),
-            escape(&artifact.kind),
-            artifact.start.map_or_else(|| "—".to_string(), |s| format!("{s:.1} s")),
-            if artifact.status == "made" { duration(artifact.seconds) } else { "—".into() },
-        );
-    }
-    html.push_str("</tbody>\n</table>\n");
-    if rows.len() > MAX_ROWS {
-        let _ = writeln!(
-            html,
-            "<p class=\"note\">…and {} more (all are in cache/history.jsonl).</p>",
-            rows.len() - MAX_ROWS
-        );
-    }
-    html.push_str("</section>\n");
+    let shown: Vec<Value> = (rows.iter().take(MAX_ROWS))
+        .map(|a| {
+            json!({
+                "name": a.name,
+                "kind": a.kind,
+                "status": a.status,
+                "start": a.start.map_or_else(|| "—".to_string(), |s| format!("{s:.1} s")),
+                "took": if a.status == "made" { duration(a.seconds) } else { "—".into() },
+            })
+        })
+        .collect();
+    json!({
+        "reused": build.counts.reused,
+        "rows": shown,
+        "more": rows.len().saturating_sub(MAX_ROWS),
+    })
 }
 
 /// The GPU lanes as a chart, a bar per call, loads and unloads marked: a row per lane
-/// (its device), or with one lane a row per model.
-fn lane(html: &mut String, build: &BuildRecord) {
-    html.push_str("<section id=\"lane\">\n<h2>GPU lane</h2>\n");
+/// (its device), or with one lane a row per model. Null when there was no GPU work.
+fn lane(build: &BuildRecord) -> Value {
     if build.lane.is_empty() {
-        html.push_str("<p class=\"none\">No GPU work in this build.</p>\n</section>\n");
-        return;
+        return Value::Null;
     }
     let lanes: std::collections::BTreeSet<usize> = build.lane.iter().map(|e| e.lane).collect();
     // Each row: its label and which entries it draws.
@@ -520,22 +365,19 @@ fn lane(html: &mut String, build: &BuildRecord) {
     let (left, width, row) = (160.0, 820.0, 28.0);
     let x = |seconds: f64| left + seconds / end * width;
     let height = 30.0 + row * rows.len() as f64;
-    let _ = writeln!(
-        html,
-        "<svg class=\"chart\" viewBox=\"0 0 1000 {height}\" role=\"img\" aria-label=\"GPU lane timeline\">"
-    );
+    let bar = |artifact: &str, start: f64, stop: f64, y: f64| {
+        json!({
+            "x": format!("{:.1}", x(start)),
+            "y": format!("{:.1}", y + 2.0),
+            "width": format!("{:.1}", (x(stop) - x(start)).max(1.0)),
+            "name": artifact,
+            "took": duration(stop - start),
+        })
+    };
+    let mut drawn = Vec::new();
     for (i, (label, draws)) in rows.iter().enumerate() {
         let y = 10.0 + row * i as f64;
-        let _ = writeln!(
-            html,
-            "<text x=\"4\" y=\"{:.1}\" class=\"label\">{}</text>\
-             <line x1=\"{left}\" x2=\"{}\" y1=\"{:.1}\" y2=\"{:.1}\" class=\"track\"/>",
-            y + 15.0,
-            escape(label),
-            left + width,
-            y + 10.0,
-            y + 10.0
-        );
+        let (mut bars, mut marks) = (Vec::new(), Vec::new());
         // A call is its start paired with its end (or the lane's end, if it never ended).
         let mut open: BTreeMap<&str, f64> = BTreeMap::new();
         for entry in build.lane.iter().filter(|e| draws(e)) {
@@ -546,113 +388,73 @@ fn lane(html: &mut String, build: &BuildRecord) {
                 }
                 "end" => {
                     let start = open.remove(artifact).unwrap_or(entry.seconds);
-                    call_bar(html, artifact, start, entry.seconds, y, &x);
+                    bars.push(bar(artifact, start, entry.seconds, y));
                 }
-                event => {
-                    let event = escape(event);
-                    let _ = writeln!(
-                        html,
-                        "<g class=\"mark {event}\"><title>{event} {} at {:.2} s</title>\
-                         <line x1=\"{2:.1}\" x2=\"{2:.1}\" y1=\"{3:.1}\" y2=\"{4:.1}\"/></g>",
-                        escape(&entry.model),
-                        entry.seconds,
-                        x(entry.seconds),
-                        y,
-                        y + 20.0
-                    );
-                }
+                event => marks.push(json!({
+                    "event": event,
+                    "model": entry.model,
+                    "at": format!("{:.2}", entry.seconds),
+                    "x": format!("{:.1}", x(entry.seconds)),
+                    "y1": format!("{y:.1}"),
+                    "y2": format!("{:.1}", y + 20.0),
+                })),
             }
         }
         for (artifact, start) in open {
-            call_bar(html, artifact, start, end, y, &x);
+            bars.push(bar(artifact, start, end, y));
         }
+        drawn.push(json!({
+            "label": label,
+            "text_y": format!("{:.1}", y + 15.0),
+            "line_y": format!("{:.1}", y + 10.0),
+            "bars": bars,
+            "marks": marks,
+        }));
     }
-    let _ = writeln!(
-        html,
-        "<text x=\"{left}\" y=\"{:.1}\" class=\"axis\">0 s</text>\
-         <text x=\"{}\" y=\"{:.1}\" class=\"axis\" text-anchor=\"end\">{}</text>\n</svg>\n\
-         <p class=\"legend\"><span class=\"key call\"></span> a call \
-         <span class=\"key load\"></span> model loaded <span class=\"key unload\"></span> unloaded</p>\n</section>",
-        height - 4.0,
-        left + width,
-        height - 4.0,
-        duration(end),
-    );
-}
-
-fn call_bar(
-    html: &mut String,
-    artifact: &str,
-    start: f64,
-    end: f64,
-    y: f64,
-    x: &dyn Fn(f64) -> f64,
-) {
-    let _ = writeln!(
-        html,
-        "<rect class=\"call\" x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"16\" data-artifact=\"{name}\">\
-         <title>{name}: {took}</title></rect>",
-        x(start),
-        y + 2.0,
-        (x(end) - x(start)).max(1.0),
-        name = escape(artifact),
-        took = duration(end - start)
-    );
+    json!({
+        "height": height,
+        "left": left,
+        "right": left + width,
+        "rows": drawn,
+        "axis_y": format!("{:.1}", height - 4.0),
+        "end": duration(end),
+    })
 }
 
 /// Build time and failures of the last [`TREND`] builds, a bar each.
-fn trend(html: &mut String, earlier: &[BuildRecord], build: &BuildRecord) {
+fn trend(earlier: &[BuildRecord], build: &BuildRecord) -> Value {
     let skip = earlier.len().saturating_sub(TREND - 1);
     let builds: Vec<&BuildRecord> = earlier[skip..].iter().chain([build]).collect();
-    let _ = writeln!(
-        html,
-        "<section id=\"trend\">\n<h2>The last {} build{}</h2>",
-        builds.len(),
-        if builds.len() == 1 { "" } else { "s" }
-    );
     let longest = (builds.iter().map(|b| b.seconds())).fold(0.001, f64::max);
     let (top, height, step) = (20.0, 120.0, 960.0 / TREND as f64);
-    let _ = writeln!(
-        html,
-        "<svg class=\"chart\" viewBox=\"0 0 1000 170\" role=\"img\" aria-label=\"build time and failures\">\
-         <text x=\"4\" y=\"14\" class=\"axis\">{}</text><line x1=\"36\" x2=\"1000\" y1=\"{top}\" y2=\"{top}\" class=\"track\"/>",
-        duration(longest)
-    );
-    for (i, b) in builds.iter().enumerate() {
-        let seconds = b.seconds();
-        let bar = (seconds / longest * height).max(1.0);
-        let x = 40.0 + step * i as f64;
-        let failed = b.counts.failed;
-        let class = if failed > 0 || b.exit != 0 {
-            "build failed"
-        } else {
-            "build"
-        };
-        let _ = writeln!(
-            html,
-            "<g class=\"trend-build\" data-seconds=\"{seconds:.3}\" data-failed=\"{failed}\">\
-             <title>{} UTC: {}, {failed} failed, exit {}</title>\
-             <rect class=\"{class}\" x=\"{x:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{bar:.1}\"/>{}</g>",
-            history::utc(b.started),
-            duration(seconds),
-            b.exit,
-            top + height - bar,
-            step * 0.7,
-            if failed > 0 {
-                format!(
-                    "<text x=\"{:.1}\" y=\"{:.1}\" class=\"failures\" text-anchor=\"middle\">{failed}✗</text>",
-                    x + step * 0.35,
-                    top + height + 16.0
-                )
-            } else {
-                String::new()
-            },
-        );
-    }
-    html.push_str(
-        "</svg>\n<p class=\"legend\"><span class=\"key build\"></span> build time \
-         <span class=\"key failed\"></span> a build with failures (their count below), oldest on the left</p>\n</section>\n",
-    );
+    let bars: Vec<Value> = (builds.iter().enumerate())
+        .map(|(i, b)| {
+            let seconds = b.seconds();
+            let bar = (seconds / longest * height).max(1.0);
+            let x = 40.0 + step * i as f64;
+            let failed = b.counts.failed;
+            json!({
+                "seconds": format!("{seconds:.3}"),
+                "failed": failed,
+                "utc": history::utc(b.started),
+                "took": duration(seconds),
+                "exit": b.exit,
+                "class": if failed > 0 || b.exit != 0 { "build failed" } else { "build" },
+                "x": format!("{x:.1}"),
+                "y": format!("{:.1}", top + height - bar),
+                "width": format!("{:.1}", step * 0.7),
+                "height": format!("{bar:.1}"),
+                "fx": format!("{:.1}", x + step * 0.35),
+                "fy": format!("{:.1}", top + height + 16.0),
+            })
+        })
+        .collect();
+    json!({
+        "count": builds.len(),
+        "longest": duration(longest),
+        "top": top,
+        "bars": bars,
+    })
 }
 
 /// `0.42 s`, `12.3 s`, `2 min 05 s`, `1 h 02 min`.
@@ -669,22 +471,6 @@ pub fn duration(seconds: f64) -> String {
         let minutes = (seconds / 60.0).round() as u64;
         format!("{} h {:02} min", minutes / 60, minutes % 60)
     }
-}
-
-/// Text made safe for HTML, in an element or in a quoted attribute.
-pub fn escape(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => escaped.push_str("&amp;"),
-            '<' => escaped.push_str("&lt;"),
-            '>' => escaped.push_str("&gt;"),
-            '"' => escaped.push_str("&quot;"),
-            '\'' => escaped.push_str("&#39;"),
-            c => escaped.push(c),
-        }
-    }
-    escaped
 }
 
 /// A relative path as a link: each byte that is not plainly safe in a URL is
@@ -854,7 +640,7 @@ mod tests {
     #[test]
     fn text_from_users_and_programs_is_escaped() {
         assert_eq!(
-            escape(r#"<a href="x">'&'</a>"#),
+            crate::templates::escape(r#"<a href="x">'&'</a>"#),
             "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
         );
         assert_eq!(

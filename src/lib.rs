@@ -20,6 +20,7 @@ pub mod diagnostic;
 pub mod disk;
 pub mod engine;
 pub mod error;
+pub mod events;
 pub mod executor;
 pub mod face;
 pub mod face_model;
@@ -50,7 +51,9 @@ pub mod server;
 pub mod slurm;
 pub mod sources;
 pub mod stage;
+pub mod studio;
 pub mod target;
+pub mod templates;
 pub mod toolchain;
 pub mod upkeep;
 pub mod variants;
@@ -108,6 +111,8 @@ pub fn run() -> i32 {
             commands::gc::run(dir, *dry_run, *keep_builds, *max_size)
         }),
         cli::Command::Report(dir) => commands::with_folder(folder(dir), commands::report::run),
+        cli::Command::Watch { args } => commands::watch::run(args),
+        cli::Command::Serve(args) => commands::serve::run(args),
         cli::Command::Clean {
             folder: dir,
             dry_run,

@@ -10,6 +10,7 @@ use crate::cache::Cache;
 use crate::cli::BuildArgs;
 use crate::commands::{self, EXIT_CONFIG, EXIT_FAILED};
 use crate::error::{Error, Result};
+use crate::events::{BuildEvent, Events};
 use crate::executor;
 use crate::graph::{Graph, Node};
 use crate::history::{self, History};
@@ -48,6 +49,7 @@ pub fn run(args: &BuildArgs) -> i32 {
     let manifest = ManuallyDrop::new(manifest);
     let cache = Cache::new(&manifest.root);
     let result = (|| -> Result<i32> {
+        let events = Events::open(args.events.as_deref())?;
         let _lock = BuildLock::acquire(&cache.dir)?;
         let _servers = crate::server::Servers; // declared servers stop with the build
         cache.prepare()?;
@@ -159,6 +161,13 @@ pub fn run(args: &BuildArgs) -> i32 {
             Progress::new(&[], jobs, Default::default())
         };
 
+        events.send(&BuildEvent::Plan {
+            to_make: make.iter().filter(|&&m| m).count(),
+            scenes: (graph.nodes.iter().enumerate())
+                .filter(|(i, n)| make[*i] && n.kind() == crate::key::ArtifactKind::Scene)
+                .count(),
+            jobs,
+        });
         let mut summary = Summary::default();
         let mut changes: Vec<history::OutChange> = Vec::new();
         let mut failed_publish = false;
@@ -166,6 +175,12 @@ pub fn run(args: &BuildArgs) -> i32 {
         let mut publish_scene = |node: &Node, progress: &Progress| {
             let (changed, errors) = publish(&cache, &mut ledger, &manifest.root, &graph, node);
             summary.published += changed.len();
+            for change in &changed {
+                events.send(&BuildEvent::Published {
+                    path: &change.path,
+                    change: &change.change,
+                });
+            }
             changes.extend(changed);
             for error in errors {
                 failed_publish = true;
@@ -200,10 +215,24 @@ pub fn run(args: &BuildArgs) -> i32 {
             |i, pending, model| executor::finish(&graph.nodes[i].job, pending, model),
             |event, outcomes| match event {
                 Event::Started(i) => {
-                    starts[i] = Some(start.elapsed().as_secs_f64());
-                    progress.started(graph.nodes[i].name())
+                    let at = start.elapsed().as_secs_f64();
+                    starts[i] = Some(at);
+                    let node = &graph.nodes[i];
+                    events.send(&BuildEvent::Started {
+                        name: node.name(),
+                        kind: node.kind().as_str(),
+                        lane: model_of[i].is_some(),
+                        at,
+                    });
+                    progress.started(node.name())
                 }
-                Event::Stalled(i, running) => progress.stalled(graph.nodes[i].name(), running),
+                Event::Stalled(i, running) => {
+                    events.send(&BuildEvent::Stalled {
+                        name: graph.nodes[i].name(),
+                        seconds: running.as_secs_f64(),
+                    });
+                    progress.stalled(graph.nodes[i].name(), running)
+                }
                 Event::Tick => progress.tick(),
                 Event::Finished(i) => {
                     let node = &graph.nodes[i];
@@ -211,6 +240,23 @@ pub fn run(args: &BuildArgs) -> i32 {
                         .as_ref()
                         .expect("finished nodes have an outcome");
                     progress.finished(i, node.name(), outcome);
+                    let mut error_text = None;
+                    if let Outcome::Failed(error) = outcome {
+                        if !matches!(error, Error::Interrupted) {
+                            error_text = Some(commands::render_plain(&ArtifactFailed {
+                                artifact: node.name(),
+                                cause: error,
+                            }));
+                        }
+                    }
+                    events.send(&BuildEvent::Finished {
+                        name: node.name(),
+                        kind: node.kind().as_str(),
+                        key: &node.key().hex(),
+                        status: status_of(Some(outcome)).0,
+                        seconds: status_of(Some(outcome)).1,
+                        error: error_text.as_deref(),
+                    });
                     if matches!(outcome, Outcome::Made { .. }) {
                         if !node.publish.is_empty() {
                             publish_scene(node, &progress);
@@ -251,8 +297,9 @@ pub fn run(args: &BuildArgs) -> i32 {
             if status == "made" && checked_on_noop.get(i) == Some(&true) {
                 graph.checks().made(&node.key());
             }
-            if status == "reused" && args.json.is_none() {
-                // Only `--json` lists what was reused: the history keeps what was made.
+            if status == "reused" && args.json.is_none() && !events.is_on() {
+                // Only `--json` (and `--events`' summary) lists what was reused: the
+                // history keeps what was made.
                 summary.reused += 1;
                 continue;
             }
@@ -345,6 +392,11 @@ pub fn run(args: &BuildArgs) -> i32 {
                 commands::report(error);
             }
         }
+        // Last, so that a reader of the events finds the history and the page written.
+        events.send(&BuildEvent::Summary {
+            exit: code,
+            summary: &summary,
+        });
         Ok(code)
     })();
     commands::exit_code(result)
@@ -381,6 +433,11 @@ fn lane<'a>(
         first,
         lanes: crate::lanes::for_build(manifest, device, groups)?,
     }))
+}
+
+/// An artifact's status as `--json` and the events name it, and its seconds.
+fn status_of(outcome: Option<&Outcome>) -> (&'static str, f64) {
+    outcome.map_or(("reused", 0.0), status)
 }
 
 /// Publishes a made or reused scene to its files in out/ (`node.publish`: each video with

@@ -10,8 +10,10 @@ pub mod log;
 pub mod plan;
 pub mod report;
 pub mod run_job;
+pub mod serve;
 pub mod status;
 pub mod verify;
+pub mod watch;
 
 use std::path::{Path, PathBuf};
 

@@ -3,6 +3,10 @@
 
 #![allow(dead_code)]
 
+pub mod background;
+pub mod devtools;
+pub mod http;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
