@@ -31,6 +31,7 @@ pub fn run(args: &BuildArgs) -> i32 {
             check: args.check,
             force: args.force,
             write_jobs: None,
+            farm: args.farm.is_some(),
         };
         return commands::plan::show(&dir, &targets, &plan);
     }
@@ -119,7 +120,8 @@ pub fn run(args: &BuildArgs) -> i32 {
             .filter(|&i| model_of[i].is_some())
             .min_by_key(|&i| (rank[i], i))
             .and_then(|i| graph.nodes[i].job.model_load());
-        let lane = match model_of.iter().any(Option::is_some) {
+        // On a farm, whole jobs go to the cluster: no lane here.
+        let lane = match model_of.iter().any(Option::is_some) && args.farm.is_none() {
             false => None,
             true => {
                 let groups = (0..graph.nodes.len())
@@ -186,13 +188,35 @@ pub fn run(args: &BuildArgs) -> i32 {
         let mut failures: Vec<history::Failure> = Vec::new();
         // What is made next is other files than the ones the checks above stat'ed.
         crate::cache::forget_checked_stats();
-        let (outcomes, lane_events) = scheduler::run(
+        let farm: Option<scheduler::Farm> = match args.farm {
+            None => None,
+            // A no-op asks nothing of the cluster.
+            Some(_) if !something_to_make => None,
+            Some(crate::cli::FarmKind::Slurm) => {
+                use executor::slurm::{Farmed, Setup, SlurmExecutor};
+                let setup = Setup::new(&manifest.root, &cache.dir, args.retries)?;
+                let farmed: Vec<Option<Farmed>> = (graph.nodes.iter().enumerate())
+                    .map(|(i, n)| {
+                        make[i].then(|| Farmed {
+                            job: n.job.clone(),
+                            group: model_of[i].clone(),
+                            scene: rank[i],
+                        })
+                    })
+                    .collect();
+                Some(Box::new(move |reports| {
+                    Box::new(SlurmExecutor::start(setup, farmed, reports)) as _
+                }))
+            }
+        };
+        let (outcomes, lane_events) = scheduler::run_with(
             &deps,
             &make,
             &rank,
             jobs,
             args.keep_going,
             lane,
+            farm,
             |i| executor::start(&graph.nodes[i].job),
             |i, pending, model| executor::finish(&graph.nodes[i].job, pending, model),
             |event, outcomes| match event {
@@ -293,7 +317,11 @@ pub fn run(args: &BuildArgs) -> i32 {
         summary.gpu_lane = lane_events;
         summary.seconds = start.elapsed().as_secs_f64();
         eprintln!("{}", summary.line());
-        if let Some(line) = crate::lanes::summary(&summary.gpu_lane, summary.seconds) {
+        let lanes = match args.farm {
+            Some(_) => executor::slurm::summary(&summary.gpu_lane),
+            None => crate::lanes::summary(&summary.gpu_lane, summary.seconds),
+        };
+        if let Some(line) = lanes {
             eprintln!("{line}");
         }
         if let Some(path) = &args.json {

@@ -40,7 +40,11 @@ pub fn run(spec: &Path) -> i32 {
 
 /// `render run-jobs SPEC…`: every spec is read first (a bad one runs nothing), then each
 /// job runs in turn, sharing the loaded models.
-pub fn run_batch(specs: &[PathBuf]) -> i32 {
+///
+/// With `results`, each job's outcome is appended to that file as one JSON line
+/// ([`Outcome`]) as soon as it is known: a farm's driver reads why each job failed, and a
+/// node missing an engine's program is named with the engine, for its exclusion.
+pub fn run_batch(specs: &[PathBuf], results: Option<&Path>) -> i32 {
     let jobs = match specs
         .iter()
         .map(|spec| Job::read(spec))
@@ -55,10 +59,14 @@ pub fn run_batch(specs: &[PathBuf]) -> i32 {
         if crate::process::interrupted() {
             break;
         }
-        if let Err(error) = run_one(job, &mut loaded) {
-            if matches!(error, Error::Interrupted) {
-                break;
-            }
+        let made = run_one(job, &mut loaded);
+        if matches!(made, Err(Error::Interrupted)) {
+            break;
+        }
+        if let Some(file) = results {
+            Outcome::of(job, &made).append(file);
+        }
+        if let Err(error) = made {
             commands::report(error);
             failed += 1;
         }
@@ -125,4 +133,62 @@ fn verify_inputs(job: &Job) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// One job's outcome in a batch, as `run-jobs --results FILE` writes it (one JSON line).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct Outcome {
+    pub name: String,
+    /// The object's key, in hex.
+    pub key: String,
+    /// The machine (on a farm, the node) that ran it.
+    pub host: String,
+    /// Why it failed, as the user reads it; None when its object is in the cache.
+    pub error: Option<String>,
+    /// The engine whose program this machine lacks, with the program.
+    pub missing: Option<(String, String)>,
+}
+
+impl Outcome {
+    fn of(job: &Job, made: &Result<()>) -> Outcome {
+        let missing = match made {
+            Err(Error::ToolMissing { program, .. }) => {
+                let engine = match &job.work {
+                    crate::engine::EngineJob::Command(command) => command.engine.clone(),
+                    other => other.name().to_string(),
+                };
+                Some((engine, program.clone()))
+            }
+            _ => None,
+        };
+        Outcome {
+            name: job.name.clone(),
+            key: job.key.hex(),
+            host: crate::scratch::hostname(),
+            error: made.as_ref().err().map(|e| commands::render_plain(e)),
+            missing,
+        }
+    }
+
+    /// Appends it to `file` (best effort: the cache, not this file, says what was made).
+    fn append(&self, file: &Path) {
+        use std::io::Write;
+        let mut line = serde_json::to_vec(self).expect("outcomes serialise");
+        line.push(b'\n');
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(file);
+        if let Ok(mut file) = file {
+            let _ = file.write_all(&line);
+        }
+    }
+
+    /// The outcomes in `file` (those it holds whole).
+    pub fn read(file: &Path) -> Vec<Outcome> {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        text.lines()
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect()
+    }
 }
