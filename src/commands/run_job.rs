@@ -164,7 +164,7 @@ impl Outcome {
         Outcome {
             name: job.name.clone(),
             key: job.key.hex(),
-            host: crate::scratch::hostname(),
+            host: crate::scratch::node(),
             error: made.as_ref().err().map(|e| commands::render_plain(e)),
             missing,
         }

@@ -60,6 +60,9 @@ const GATHER: Duration = Duration::from_millis(150);
 /// filesystem may show a commit late).
 const SETTLE: Duration = Duration::from_secs(1);
 
+/// How often the thread looks for Ctrl-C.
+const INTERRUPT_POLL: Duration = Duration::from_millis(100);
+
 /// How long Ctrl-C waits for the cancelled jobs to leave the queue.
 const CANCEL_WAIT: Duration = Duration::from_secs(5);
 
@@ -350,7 +353,9 @@ impl Driver {
                 self.not_coming(node);
                 self.take(node);
             }
-            if inbound.cancel && !self.cancelled {
+            // Ctrl-C: the scheduler hears of it when a job ends, and no job here ends by
+            // the signal itself, so this thread cancels at once.
+            if (inbound.cancel || crate::process::interrupted()) && !self.cancelled {
                 self.cancel();
             }
             if inbound.no_more && !self.no_more {
@@ -381,9 +386,9 @@ impl Driver {
             && !inbound.closed;
         if idle {
             let timeout = if self.live.is_empty() {
-                Duration::from_secs(3600)
+                INTERRUPT_POLL
             } else {
-                self.next_poll.saturating_duration_since(Instant::now())
+                (self.next_poll.saturating_duration_since(Instant::now())).min(INTERRUPT_POLL)
             };
             inbound = shared.wake.wait_timeout(inbound, timeout).unwrap().0;
         }
