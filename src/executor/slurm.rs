@@ -381,8 +381,8 @@ impl Driver {
         let mut inbound = shared.inbound.lock().unwrap();
         let idle = inbound.started.is_empty()
             && inbound.will_not_come.is_empty()
-            && !(inbound.cancel && !self.cancelled)
-            && !(inbound.no_more && !self.no_more)
+            && (!inbound.cancel || self.cancelled)
+            && (!inbound.no_more || self.no_more)
             && !inbound.closed;
         if idle {
             let timeout = if self.live.is_empty() {
