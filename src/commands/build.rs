@@ -194,7 +194,14 @@ pub fn run(args: &BuildArgs) -> i32 {
             Some(_) if !something_to_make => None,
             Some(crate::cli::FarmKind::Slurm) => {
                 use executor::slurm::{Farmed, Setup, SlurmExecutor};
-                let setup = Setup::new(&manifest.root, &cache.dir, args.retries)?;
+                let farm = crate::farm::Farm::load().map_err(|errors| {
+                    // Every mistake is shown; the build fails with the first.
+                    let mut errors = errors.into_iter().map(|e| Error::Config(Box::new(e)));
+                    let first = errors.next();
+                    errors.for_each(commands::report);
+                    first.unwrap_or_else(|| Error::Other("the farm file is not valid".into()))
+                })?;
+                let setup = Setup::new(farm, &manifest.root, &cache.dir, args.retries)?;
                 let farmed: Vec<Option<Farmed>> = (graph.nodes.iter().enumerate())
                     .map(|(i, n)| {
                         make[i].then(|| Farmed {

@@ -24,6 +24,7 @@ use std::time::Instant;
 use crate::cache::Check;
 use crate::commands;
 use crate::error::{Error, Result};
+use crate::executor::slurm::Outcome;
 use crate::executor::Loaded;
 use crate::job::Job;
 use crate::scratch::Registration;
@@ -64,7 +65,7 @@ pub fn run_batch(specs: &[PathBuf], results: Option<&Path>) -> i32 {
             break;
         }
         if let Some(file) = results {
-            Outcome::of(job, &made).append(file);
+            outcome(job, &made).append(file);
         }
         if let Err(error) = made {
             commands::report(error);
@@ -135,60 +136,19 @@ fn verify_inputs(job: &Job) -> Result<()> {
     Ok(())
 }
 
-/// One job's outcome in a batch, as `run-jobs --results FILE` writes it (one JSON line).
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-pub struct Outcome {
-    pub name: String,
-    /// The object's key, in hex.
-    pub key: String,
-    /// The machine (on a farm, the node) that ran it.
-    pub host: String,
-    /// Why it failed, as the user reads it; None when its object is in the cache.
-    pub error: Option<String>,
-    /// The engine whose program this machine lacks, with the program.
-    pub missing: Option<(String, String)>,
-}
-
-impl Outcome {
-    fn of(job: &Job, made: &Result<()>) -> Outcome {
-        let missing = match made {
-            Err(Error::ToolMissing { program, .. }) => {
-                let engine = match &job.work {
-                    crate::engine::EngineJob::Command(command) => command.engine.clone(),
-                    other => other.name().to_string(),
-                };
-                Some((engine, program.clone()))
-            }
-            _ => None,
-        };
-        Outcome {
-            name: job.name.clone(),
-            key: job.key.hex(),
-            host: crate::scratch::node(),
-            error: made.as_ref().err().map(|e| commands::render_plain(e)),
-            missing,
+/// One job's outcome for `--results`: its error as the user reads it.
+fn outcome(job: &Job, made: &Result<()>) -> Outcome {
+    let missing = match made {
+        Err(Error::ToolMissing { program, .. }) => {
+            Some((crate::executor::slurm::engine_of(job), program.clone()))
         }
-    }
-
-    /// Appends it to `file` (best effort: the cache, not this file, says what was made).
-    fn append(&self, file: &Path) {
-        use std::io::Write;
-        let mut line = serde_json::to_vec(self).expect("outcomes serialise");
-        line.push(b'\n');
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(file);
-        if let Ok(mut file) = file {
-            let _ = file.write_all(&line);
-        }
-    }
-
-    /// The outcomes in `file` (those it holds whole).
-    pub fn read(file: &Path) -> Vec<Outcome> {
-        let text = std::fs::read_to_string(file).unwrap_or_default();
-        text.lines()
-            .filter_map(|line| serde_json::from_str(line).ok())
-            .collect()
+        _ => None,
+    };
+    Outcome {
+        name: job.name.clone(),
+        key: job.key.hex(),
+        host: crate::scratch::node(),
+        error: made.as_ref().err().map(|e| commands::render_plain(e)),
+        missing,
     }
 }

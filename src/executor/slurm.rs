@@ -43,7 +43,6 @@ use std::time::{Duration, Instant};
 
 use super::{Ended, Executor, LaneEvent, Report, Reports, Work};
 use crate::cache::Check;
-use crate::commands::run_job::Outcome;
 use crate::error::{Error, Result};
 use crate::farm::{Farm, Kind};
 use crate::job::Job;
@@ -84,15 +83,8 @@ pub struct Setup {
 }
 
 impl Setup {
-    /// The farm file read, the Slurm client found, the build's folder made.
-    pub fn new(root: &Path, cache_dir: &Path, retries: u32) -> Result<Setup> {
-        let farm = Farm::load().map_err(|errors| {
-            // Every mistake is shown; the build fails with the first.
-            let mut errors = errors.into_iter().map(|e| Error::Config(Box::new(e)));
-            let first = errors.next();
-            errors.for_each(crate::commands::report);
-            first.unwrap_or_else(|| Error::Other("the farm file is not valid".into()))
-        })?;
+    /// The Slurm client found, the build's folder made (`farm`: this machine's farm file).
+    pub fn new(farm: Farm, root: &Path, cache_dir: &Path, retries: u32) -> Result<Setup> {
         let slurm = Slurm::default();
         if !slurm.available() {
             return Err(Error::ToolMissing {
@@ -140,7 +132,7 @@ pub struct Farmed {
 }
 
 /// The engine a job runs, by the name users declare.
-fn engine_of(job: &Job) -> String {
+pub fn engine_of(job: &Job) -> String {
     match &job.work {
         crate::engine::EngineJob::Command(command) => command.engine.clone(),
         other => other.name().to_string(),
@@ -938,6 +930,46 @@ impl Driver {
             };
             self.ended(node, ended);
         }
+    }
+}
+
+/// One job's outcome in a batch, as `render run-jobs --results FILE` writes it (one JSON
+/// line each, as soon as it is known): why it failed, and the engine whose program the
+/// node lacks.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct Outcome {
+    pub name: String,
+    /// The object's key, in hex.
+    pub key: String,
+    /// The machine (on a farm, the node) that ran it.
+    pub host: String,
+    /// Why it failed, as the user reads it; None when its object is in the cache.
+    pub error: Option<String>,
+    /// The engine whose program this machine lacks, with the program.
+    pub missing: Option<(String, String)>,
+}
+
+impl Outcome {
+    /// Appends it to `file` (best effort: the cache, not this file, says what was made).
+    pub fn append(&self, file: &Path) {
+        use std::io::Write;
+        let mut line = serde_json::to_vec(self).expect("outcomes serialise");
+        line.push(b'\n');
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(file);
+        if let Ok(mut file) = file {
+            let _ = file.write_all(&line);
+        }
+    }
+
+    /// The outcomes in `file` (those it holds whole).
+    pub fn read(file: &Path) -> Vec<Outcome> {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        text.lines()
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect()
     }
 }
 
