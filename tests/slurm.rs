@@ -8,7 +8,8 @@
 //! cache; each way a Slurm job ends, named), then `render build --farm slurm` itself: the
 //! same objects as a local build, a model loaded once for a batch of clips, TIMEOUT named,
 //! a crashed node's jobs run again on the other, a node without an engine's program named,
-//! and Ctrl-C leaving nothing in the queue.
+//! Ctrl-C leaving nothing in the queue, and a killed driver's running jobs adopted by the
+//! next build rather than run twice.
 
 mod common;
 
@@ -847,4 +848,66 @@ fn ctrl_c_cancels_every_slurm_job_of_the_build_and_the_next_build_resumes() {
             .count(),
         6
     );
+}
+
+#[test]
+fn a_killed_drivers_running_jobs_are_waited_for_not_made_again() {
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let folder = scenes(4, FAKE_SPEECH, FAKE_ENGINE);
+    with_fake_speech(&folder, 6.0);
+    // Each run of the speech program leaves a line: nothing may run twice.
+    let runs = folder.file("runs.log");
+    write_program(
+        &folder.file("bin/fake-tts"),
+        &format!(
+            "#!/bin/sh\necho \"$1\" >> '{}'\nsleep 6\ncp '{}' \"$1\"\n",
+            runs.display(),
+            folder.file("tone.wav").display()
+        ),
+    );
+    let env = farm_env(&cluster, &folder, "");
+    let env_ref: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut child = folder
+        .command(&["build", "--farm", "slurm"])
+        .envs(env_ref.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Once a speech program runs on a node, the driver is killed outright.
+    let start = Instant::now();
+    while !runs.exists() {
+        assert!(start.elapsed() < Duration::from_secs(60), "nothing ran");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let left = unfinished(&cluster);
+    assert!(
+        !left.is_empty(),
+        "the Slurm jobs go on without their driver"
+    );
+    let run = farm_build(&folder, &env, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("of an earlier build")
+            && run
+                .stderr
+                .contains("waiting for it rather than making them again"),
+        "{}",
+        run.stderr
+    );
+    let lines = std::fs::read_to_string(&runs).unwrap().lines().count();
+    assert_eq!(lines, 8, "each line's speech is made once");
+    assert_eq!(
+        folder
+            .out_files()
+            .iter()
+            .filter(|f| f.ends_with(".mp4"))
+            .count(),
+        4
+    );
+    assert!(unfinished(&cluster).is_empty());
 }
