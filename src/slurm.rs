@@ -463,5 +463,16 @@ mod tests {
     #[test]
     fn script_words_are_quoted_whole() {
         assert_eq!(quote("/a b/it's"), r"'/a b/it'\''s'");
+        // A later build reads a batch script's words back (to adopt its jobs).
+        let words = ["/usr/bin/render", "run-jobs", "/a b/it's.json", "''"];
+        let script = format!(
+            "#!/bin/sh\n# written by render\nexec {}\n",
+            words.map(quote).join(" ")
+        );
+        assert_eq!(
+            script_words(&script),
+            Some(words.map(String::from).to_vec())
+        );
+        assert_eq!(script_words("#!/bin/sh\nexec 'unclosed\n"), None);
     }
 }
