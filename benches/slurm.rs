@@ -10,6 +10,9 @@
 //!   batch's, shared by its units.
 //! - **Makespan, 1 vs 2 nodes:** `SLURM_BENCH_WIDE` jobs submitted at once, all on n1,
 //!   then free to use n1 and n2 (each node runs two one-CPU jobs at once).
+//! - **A real `render build --farm slurm`:** `SLURM_BENCH_WIDE` one-line scenes whose
+//!   speech (a fake program) takes the unit's cost, against the same folder built here with
+//!   `--jobs 4` (the farm's four slots): the farm's makespan and its ratio to the local one.
 //!
 //! Run: `cargo bench --bench slurm` (`SLURM_BENCH_COST` seconds a unit, default 10;
 //! `SLURM_BENCH_RUNS`, default 3; `SLURM_BENCH_BATCH`, default 4; `SLURM_BENCH_WIDE`,
@@ -129,6 +132,10 @@ fn main() {
     let one = makespan(&["--nodelist=n1"], &mut submit);
     let two = makespan(&[], &mut submit);
 
+    let (farm, local) = (
+        build_wide(tmp.path(), &dir, wide, cost, true),
+        build_wide(tmp.path(), &dir, wide, cost, false),
+    );
     let median = |mut v: Vec<f64>| {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
@@ -156,4 +163,66 @@ fn main() {
         one / two,
         2.0
     );
+    println!(
+        "render build of {wide} scenes ({cost} s of speech each): --farm slurm {farm:.1} s, here with --jobs 4 {local:.1} s, ratio {:.2}×",
+        farm / local
+    );
+}
+
+/// Builds a folder of `wide` one-line scenes whose speech takes `cost` s (a fake program
+/// that sleeps), on the farm or here; its makespan.
+fn build_wide(tmp: &Path, cluster: &Path, wide: usize, cost: f64, on_farm: bool) -> f64 {
+    let folder = tmp.join(if on_farm { "farm" } else { "local" });
+    std::fs::create_dir_all(folder.join("avatars")).unwrap();
+    std::fs::create_dir_all(folder.join("projects/p")).unwrap();
+    std::fs::copy(
+        repo().join("avatars/astronaut.png"),
+        folder.join("avatars/astronaut.png"),
+    )
+    .unwrap();
+    let tts = folder.join("tts");
+    std::fs::write(
+        &tts,
+        format!("#!/bin/sh\nsleep {cost}\nexec espeak-ng -w \"$2\" \"$1\"\n"),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&tts, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(
+        folder.join("Renderfile.toml"),
+        "[render]\ndevice = \"cpu\"\n\n[defaults]\nfps = 10\nsize = [96, 54]\nvoice = \"host\"\navatar = \"astronaut\"\n\n\
+         [voices.host]\nengine = \"slow\"\n\n[engines.slow]\nstage = \"speech\"\nprogram = \"./tts\"\nargs = [\"{text}\", \"{out}\"]\n\n\
+         [avatars.astronaut]\nimage = \"avatars/astronaut.png\"\nlipsync = \"builtin\"\n",
+    )
+    .unwrap();
+    let project: String = (1..=wide)
+        .map(|i| format!("[[scene]]\nname = \"s{i}\"\nlines = [\"Scene number {i}.\"]\n\n"))
+        .collect();
+    std::fs::write(folder.join("projects/p/project.toml"), project).unwrap();
+    let farm_file = tmp.join("farm.toml");
+    std::fs::write(
+        &farm_file,
+        "[cpu]\nmemory = \"1G\"\n\n[gpu]\npartition = \"gpu\"\noptions = []\nmemory = \"2G\"\n",
+    )
+    .unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_render"));
+    command
+        .arg("build")
+        .current_dir(&folder)
+        .env("SLURM_CONF", cluster.join("slurm.conf"))
+        .env("RENDER_FARM", &farm_file)
+        .env("XDG_CONFIG_HOME", folder.join(".config"));
+    if on_farm {
+        command.args(["--farm", "slurm"]);
+    } else {
+        command.args(["--jobs", "4"]);
+    }
+    let start = Instant::now();
+    let out = command.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    start.elapsed().as_secs_f64()
 }

@@ -46,6 +46,9 @@ pub enum Command {
         /// runs every job after its inputs (for `render run-job`)
         #[arg(long, value_name = "DIR")]
         write_jobs: Option<PathBuf>,
+        /// Show the farm's view too: which jobs go to it in which Slurm jobs
+        #[arg(long, value_name = "FARM")]
+        farm: Option<FarmKind>,
     },
     /// Run one job from its spec file (written by `plan --write-jobs`) into the cache
     RunJob {
@@ -58,6 +61,10 @@ pub enum Command {
         /// The job specs (JSON), dependencies first
         #[arg(required = true)]
         specs: Vec<PathBuf>,
+        /// Append each job's outcome to FILE, one JSON line each (what a farm's driver
+        /// reads: which failed, why, and on which node)
+        #[arg(long, value_name = "FILE")]
+        results: Option<PathBuf>,
     },
     /// Measure the lip-sync model through render against plain Python torch (`bench
     /// MODEL_DIR`), or a rendered talking head against its portrait (`bench face VIDEO
@@ -159,6 +166,20 @@ pub struct BuildArgs {
     /// ones are quarantined and made again); without it, only sizes are checked
     #[arg(long)]
     pub verify: bool,
+    /// Run the jobs on a farm: `slurm` (this machine's farm file, $RENDER_FARM or
+    /// ~/.config/render/farm.toml, says how; see docs/slurm.md)
+    #[arg(long, value_name = "FARM")]
+    pub farm: Option<FarmKind>,
+    /// On a farm, how many times a job is run again elsewhere after its node failed it
+    /// (NODE_FAIL, PREEMPTED, a node without its engine)
+    #[arg(long, value_name = "N", default_value_t = 1, requires = "farm")]
+    pub retries: u32,
+}
+
+/// The farms render drives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum FarmKind {
+    Slurm,
 }
 
 #[derive(Debug, clap::Args)]

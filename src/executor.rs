@@ -15,11 +15,12 @@
 //!
 //! Executors today: the CPU pool (`executor/pool.rs`: rayon threads, `--jobs N`; runs
 //! `Job` and `Finish` with the functions below), the lanes (`lanes.rs`: one thread per
-//! GPU or CPU lane; runs `Call`), and [`run_here`], which runs a whole job in this
-//! process — what `render run-job SPEC` does, and what a cluster executor runs on another
-//! machine.
+//! GPU or CPU lane; runs `Call`), the Slurm farm (`executor/slurm.rs`, `--farm slurm`:
+//! whole jobs as `render run-jobs` batches on a cluster), and [`run_here`], which runs a
+//! whole job in this process — what `render run-job SPEC` does on a farm's node.
 
 mod pool;
+pub mod slurm;
 
 pub use pool::Pool;
 

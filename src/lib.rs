@@ -92,9 +92,12 @@ pub fn run() -> i32 {
             args,
             check,
             write_jobs,
-        } => commands::plan::run(args, *check, write_jobs.as_deref()),
+            farm,
+        } => commands::plan::run(args, *check, write_jobs.as_deref(), farm.is_some()),
         cli::Command::RunJob { spec } => commands::run_job::run(spec),
-        cli::Command::RunJobs { specs } => commands::run_job::run_batch(specs),
+        cli::Command::RunJobs { specs, results } => {
+            commands::run_job::run_batch(specs, results.as_deref())
+        }
         cli::Command::Bench(args) => commands::bench::run(args),
         cli::Command::Verify(dir) => commands::with_folder(folder(dir), commands::verify::run),
         cli::Command::Log { folder: dir, count } => {

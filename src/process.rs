@@ -159,6 +159,58 @@ pub fn run(command: &mut Command, artifact: &str, deadline: Duration) -> Result<
     }
 }
 
+/// Runs a short command to completion even after Ctrl-C, under `deadline`: what a farm
+/// needs while the build stops (`scancel` for the jobs it submitted, a last `squeue` to see
+/// them gone). [`run`] refuses to start anything once interrupted and kills what runs, so
+/// this is its one exception, kept to commands that end work rather than start it. No
+/// shell, stdin closed, its own process group (killed at the deadline).
+pub fn run_while_stopping(command: &mut Command, what: &str, deadline: Duration) -> Result<Output> {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    prepare(command);
+    let program = command.get_program().to_string_lossy().to_string();
+    let mut child = command.spawn().map_err(|e| missing_or_io(&program, e))?;
+    let stdout = read_in_background(child.stdout.take());
+    let stderr = read_in_background(child.stderr.take());
+    let started = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if started.elapsed() < deadline => {
+                std::thread::sleep(Duration::from_millis(10))
+            }
+            _ => {
+                // SAFETY: not reaped yet (try_wait said it runs): its group id is ours.
+                unsafe {
+                    libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL);
+                }
+                let _ = child.wait();
+                break None;
+            }
+        }
+    };
+    let stdout = stdout.recv_timeout(PIPE_GRACE).unwrap_or_default();
+    let stderr = stderr.recv_timeout(PIPE_GRACE).unwrap_or_default();
+    let failed = |status: String| Error::ToolFailed {
+        program: program.clone(),
+        artifact: what.to_string(),
+        status,
+        log: tail(&String::from_utf8_lossy(&stderr), 20),
+    };
+    match status {
+        None => Err(failed(stopped_at(deadline))),
+        Some(status) if !status.success() => Err(failed(status.to_string())),
+        Some(status) => Ok(Output {
+            status,
+            stdout,
+            stderr,
+        }),
+    }
+}
+
 /// How long the pipes of a finished program are read before render gives up on them.
 pub const PIPE_GRACE: Duration = Duration::from_secs(1);
 

@@ -144,6 +144,35 @@ pub fn run<S, F, E>(
     lane: Option<Lane>,
     start: S,
     finish: F,
+    on_event: E,
+) -> (Vec<Option<Outcome>>, Vec<LaneEvent>)
+where
+    S: Fn(usize) -> Result<Started, Error> + Sync,
+    F: Fn(usize, Pending, Result<LaneDone, Error>) -> Result<(), Error> + Sync,
+    E: FnMut(Event, &[Option<Outcome>]),
+{
+    let farm: Option<Farm> = None;
+    run_with(
+        deps, make, rank, jobs, keep_going, lane, farm, start, finish, on_event,
+    )
+}
+
+/// Starts a farm's executor (`--farm`), given where to report: it is offered every job
+/// before the lanes and the pool.
+pub type Farm<'a> = Box<dyn FnOnce(executor::Reports) -> Box<dyn Executor + 'a> + 'a>;
+
+/// [`run`], with a farm's executor first in the list when there is one.
+#[allow(clippy::too_many_arguments)]
+pub fn run_with<S, F, E>(
+    deps: &[Vec<usize>],
+    make: &[bool],
+    rank: &[u32],
+    jobs: usize,
+    keep_going: bool,
+    lane: Option<Lane>,
+    farm: Option<Farm>,
+    start: S,
+    finish: F,
     mut on_event: E,
 ) -> (Vec<Option<Outcome>>, Vec<LaneEvent>)
 where
@@ -222,6 +251,7 @@ where
         // The executors, in the order work is offered to them: the first that takes a
         // piece runs it. Adding an executor is one line here.
         let mut executors: Vec<Box<dyn Executor + '_>> = Vec::new();
+        executors.extend(farm.map(|start| start(reports.clone())));
         if let Some(lane) = &lane {
             let first = lane.first.clone();
             let (model_of, names) = (lane.model_of, lane.names);

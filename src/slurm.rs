@@ -31,6 +31,9 @@ use crate::error::{Error, Result};
 /// at all).
 pub const COMMAND_DEADLINE: Duration = Duration::from_secs(60);
 
+/// How long one Slurm command may take after Ctrl-C: the build must end within seconds.
+pub const STOPPING_DEADLINE: Duration = Duration::from_secs(4);
+
 /// A Slurm job id, as `sbatch --parsable` prints it.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct JobId(pub String);
@@ -180,7 +183,12 @@ impl Slurm {
     fn run(&self, program: &str, args: &[String], what: &str) -> Result<String> {
         let mut command = self.command(program);
         command.args(args);
-        let output = crate::process::run(&mut command, what, COMMAND_DEADLINE)?;
+        // While a build stops, its farm still cancels its jobs and sees them gone.
+        let output = if crate::process::interrupted() {
+            crate::process::run_while_stopping(&mut command, what, STOPPING_DEADLINE)?
+        } else {
+            crate::process::run(&mut command, what, COMMAND_DEADLINE)?
+        };
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     }
 
@@ -230,12 +238,19 @@ impl Slurm {
     /// Every job of the build named `name` that the controller still holds, ended ones
     /// included: one `squeue` for all of them.
     pub fn queue(&self, name: &str) -> Result<BTreeMap<JobId, Status>> {
+        self.queue_of(&[name.to_string()])
+    }
+
+    /// [`Slurm::queue`] for the jobs of several builds (this one and those it adopted),
+    /// still in one `squeue`.
+    pub fn queue_of(&self, names: &[String]) -> Result<BTreeMap<JobId, Status>> {
         let args = ["--noheader", "--states=all", "--format=%i|%T|%N|%r"]
             .map(String::from)
             .into_iter()
-            .chain([format!("--name={name}")])
+            .chain([format!("--name={}", names.join(","))])
             .collect::<Vec<_>>();
-        let out = self.run("squeue", &args, &format!("the Slurm jobs of build {name}"))?;
+        let what = format!("the Slurm jobs of build {}", names.join(", "));
+        let out = self.run("squeue", &args, &what)?;
         let mut jobs = BTreeMap::new();
         for line in out.lines() {
             let fields: Vec<&str> = line.split('|').collect();
@@ -249,6 +264,30 @@ impl Slurm {
             }
         }
         Ok(jobs)
+    }
+
+    /// This user's jobs still queued or running whose name starts with `prefix` (other
+    /// builds of the same content folder): each with its name and its batch script.
+    pub fn unfinished(&self, prefix: &str) -> Result<Vec<(JobId, String, PathBuf)>> {
+        let args = [
+            "--noheader",
+            "--me",
+            "--states=PENDING,CONFIGURING,RUNNING,COMPLETING",
+            "--format=%i|%j|%o",
+        ]
+        .map(String::from);
+        let out = self.run("squeue", &args, "the farm's unfinished jobs")?;
+        Ok(out
+            .lines()
+            .filter_map(|line| {
+                let (id, rest) = line.split_once('|')?;
+                let (name, script) = rest.split_once('|')?;
+                name.starts_with(prefix).then(|| {
+                    let id = JobId(id.trim().to_string());
+                    (id, name.to_string(), PathBuf::from(script.trim()))
+                })
+            })
+            .collect())
     }
 
     /// What the accounting says of `jobs` that ended (`sacct -c`, the completion log, else
@@ -335,6 +374,32 @@ impl Backoff {
     }
 }
 
+/// The words of a batch script that [`Slurm::submit`] wrote (after its `exec`), or None.
+pub fn script_words(script: &str) -> Option<Vec<String>> {
+    let line = script.lines().find_map(|l| l.strip_prefix("exec "))?;
+    let mut words = Vec::new();
+    let mut rest = line.trim();
+    while !rest.is_empty() {
+        let mut word = String::new();
+        loop {
+            let inner = rest.strip_prefix('\'')?;
+            let end = inner.find('\'')?;
+            word.push_str(&inner[..end]);
+            rest = &inner[end + 1..];
+            match rest.strip_prefix("\\'") {
+                Some(after) => {
+                    word.push('\'');
+                    rest = after;
+                }
+                None => break,
+            }
+        }
+        words.push(word);
+        rest = rest.trim_start();
+    }
+    Some(words)
+}
+
 /// `word` as one word of a POSIX shell script (single quotes; a `'` as `'\''`).
 fn quote(word: &str) -> String {
     format!("'{}'", word.replace('\'', r"'\''"))
@@ -398,5 +463,16 @@ mod tests {
     #[test]
     fn script_words_are_quoted_whole() {
         assert_eq!(quote("/a b/it's"), r"'/a b/it'\''s'");
+        // A later build reads a batch script's words back (to adopt its jobs).
+        let words = ["/usr/bin/render", "run-jobs", "/a b/it's.json", "''"];
+        let script = format!(
+            "#!/bin/sh\n# written by render\nexec {}\n",
+            words.map(quote).join(" ")
+        );
+        assert_eq!(
+            script_words(&script),
+            Some(words.map(String::from).to_vec())
+        );
+        assert_eq!(script_words("#!/bin/sh\nexec 'unclosed\n"), None);
     }
 }

@@ -3,10 +3,13 @@
 //! each test stops it, whatever happened. Nothing is mocked. Skipped, saying so, only
 //! where the Slurm packages are not installed (`tools/test` installs them, as root; so CI runs them).
 //!
-//! What is tested here is the farm's ground: a build's work split into batches, submitted
-//! to both nodes with `render run-jobs`, found with one `squeue` per round, and judged by
-//! the cache; and each way a Slurm job ends, named. `render build --farm slurm` is not
-//! there yet (docs/slurm.md says what is missing).
+//! What is tested here: the farm's ground (a build's work split into batches, submitted to
+//! both nodes with `render run-jobs`, found with one `squeue` per round, and judged by the
+//! cache; each way a Slurm job ends, named), then `render build --farm slurm` itself: the
+//! same objects as a local build, a model loaded once for a batch of clips, TIMEOUT named,
+//! a crashed node's jobs run again on the other, a node without an engine's program named,
+//! Ctrl-C leaving nothing in the queue, and a killed driver's running jobs adopted by the
+//! next build rather than run twice.
 
 mod common;
 
@@ -14,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{repo, Folder};
+use common::{add_fixture_models, repo, tone_wav, write_program, Folder};
 use render::slurm::{Backoff, JobId, Slurm, State, Status, Submission};
 
 /// A cluster this test started, in its own folder; stopped when dropped. One at a time:
@@ -382,4 +385,529 @@ fn a_node_whose_slurmd_dies_fails_its_job_as_the_nodes_fault() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The environment of a `--farm slurm` build on `cluster`: its slurm.conf, a farm file
+/// that asks for the gres-free `gpu` partition where a studio writes `--gres=gpu:1`, and a
+/// PATH with the folder's `bin/` (fake engine programs) first. `extra` is appended to the
+/// farm file.
+fn farm_env(cluster: &Cluster, folder: &Folder, extra: &str) -> Vec<(String, String)> {
+    let farm = cluster.dir.path().join("farm.toml");
+    std::fs::write(
+        &farm,
+        format!("[cpu]\nmemory = \"1G\"\n\n[gpu]\npartition = \"gpu\"\noptions = []\nmemory = \"2G\"\n{extra}"),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        folder.file("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    vec![
+        (
+            "SLURM_CONF".into(),
+            cluster.dir.path().join("slurm.conf").display().to_string(),
+        ),
+        ("RENDER_FARM".into(), farm.display().to_string()),
+        ("PATH".into(), path),
+    ]
+}
+
+fn farm_build(folder: &Folder, env: &[(String, String)], args: &[&str]) -> common::Run {
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut full = vec!["build", "--farm", "slurm"];
+    full.extend(args);
+    folder.render_with_env(&full, &env, Duration::from_secs(400))
+}
+
+/// `scenes` scenes of two lines each, in one project, spoken by `voice` (a `[voices.host]`
+/// table's body) on the built-in face; `extra` is appended to the Renderfile.
+fn scenes(count: usize, voice: &str, extra: &str) -> Folder {
+    let folder = Folder::with_portrait();
+    folder.write(
+        "Renderfile.toml",
+        &format!(
+            "[render]\ndevice = \"cpu\"\n\n[defaults]\nfps = 10\nsize = [96, 54]\npause = 0.2\nvoice = \"host\"\navatar = \"astronaut\"\n\n\
+             [voices.host]\n{voice}\n\n[avatars.astronaut]\nimage = \"avatars/astronaut.png\"\nlipsync = \"builtin\"\n{extra}"
+        ),
+    );
+    let mut project = String::new();
+    for i in 1..=count {
+        project.push_str(&format!(
+            "[[scene]]\nname = \"s{i:02}\"\nlines = [\"Scene {i} begins.\", \"And {i} ends.\"]\n\n"
+        ));
+    }
+    folder.write("projects/p/project.toml", &project);
+    folder
+}
+
+/// A speech engine `fake` whose program (`fake-tts`, looked up on PATH: `bin/` of the
+/// folder) takes `seconds` and writes a tone.
+fn with_fake_speech(folder: &Folder, seconds: f64) {
+    std::fs::create_dir_all(folder.file("bin")).unwrap();
+    std::fs::write(folder.file("tone.wav"), tone_wav(16_000, 0.6)).unwrap();
+    write_program(
+        &folder.file("bin/fake-tts"),
+        &format!(
+            "#!/bin/sh\nsleep {seconds}\ncp '{}' \"$1\"\n",
+            folder.file("tone.wav").display()
+        ),
+    );
+}
+
+const FAKE_SPEECH: &str = "engine = \"fake\"";
+const FAKE_ENGINE: &str =
+    "\n[engines.fake]\nstage = \"speech\"\nprogram = \"fake-tts\"\nargs = [\"{out}\"]\n";
+
+/// Every object's key with its output files' bytes.
+fn objects(folder: &Folder) -> std::collections::BTreeMap<String, Vec<(String, Vec<u8>)>> {
+    folder
+        .records()
+        .into_iter()
+        .map(|(dir, record)| {
+            let files = (record["outputs"].as_array().unwrap().iter())
+                .map(|o| {
+                    let file = o["file"].as_str().unwrap().to_string();
+                    let bytes = std::fs::read(dir.join(&file)).unwrap();
+                    (file, bytes)
+                })
+                .collect();
+            (record["key"].as_str().unwrap().to_string(), files)
+        })
+        .collect()
+}
+
+/// The nodes that made the folder's objects.
+fn hosts(folder: &Folder) -> std::collections::BTreeSet<String> {
+    (folder.records().into_iter())
+        .map(|(_, r)| r["host"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// This cluster's jobs of any render build still queued or running.
+fn unfinished(cluster: &Cluster) -> Vec<(JobId, String, PathBuf)> {
+    cluster.slurm().unfinished("render-").unwrap()
+}
+
+/// Builds `farm` on the cluster and `local` (the same sources) here: the same keys, the
+/// same bytes, every scene published, both nodes at work, nothing left in the queue. The
+/// farm's objects that `given` selects (by record) are copied into `local`'s cache first:
+/// what no machine makes twice alike.
+fn farm_equals_local(
+    cluster: &Cluster,
+    farm: &Folder,
+    local: &Folder,
+    scenes: usize,
+    given: impl Fn(&serde_json::Value) -> bool,
+) {
+    let env = farm_env(cluster, farm, "");
+    let run = farm_build(farm, &env, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("farm: "), "{}", run.stderr);
+    assert!(unfinished(cluster).is_empty(), "{:?}", unfinished(cluster));
+    assert_eq!(hosts(farm), ["n1", "n2"].map(String::from).into());
+    let published = farm
+        .out_files()
+        .iter()
+        .filter(|f| f.ends_with(".mp4"))
+        .count();
+    assert_eq!(published, scenes, "{:?}", farm.out_files());
+    for (dir, _) in farm.records().iter().filter(|(_, r)| given(r)) {
+        let relative = dir.strip_prefix(farm.path()).unwrap();
+        common::copy_tree(dir, &local.path().join(relative));
+    }
+    let run = local.render(&["build"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let (on_farm, here) = (objects(farm), objects(local));
+    assert_eq!(
+        on_farm.keys().collect::<Vec<_>>(),
+        here.keys().collect::<Vec<_>>()
+    );
+    let names: std::collections::BTreeMap<String, String> = (farm.records().into_iter())
+        .map(|(_, r)| {
+            (
+                r["key"].as_str().unwrap().into(),
+                r["name"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    for (key, files) in &on_farm {
+        let differ: Vec<&str> = (files.iter().zip(&here[key]))
+            .filter(|(a, b)| a != b)
+            .map(|(a, _)| a.0.as_str())
+            .collect();
+        assert!(
+            differ.is_empty(),
+            "{} ({key}) differs from the local build's: {differ:?}",
+            names[key]
+        );
+    }
+    // Nothing is stale afterwards: the farm's objects are the build's.
+    let again = farm_build(farm, &env, &[]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(again.made().is_empty(), "{:?}", again.made());
+}
+
+#[test]
+fn a_generated_folder_built_on_the_farm_is_the_build_a_machine_makes() {
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let voice = "engine = \"espeak\"\nlanguage = \"en\"";
+    let (farm, local) = (scenes(20, voice, ""), scenes(20, voice, ""));
+    farm_equals_local(&cluster, &farm, &local, 20, |_| false);
+}
+
+#[test]
+fn the_demo_built_on_the_farm_is_the_build_a_machine_makes() {
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let (farm, local) = (Folder::small_demo(), Folder::small_demo());
+    let scenes = farm
+        .read("projects/demo/project.toml")
+        .matches("[[scene]]")
+        .count()
+        + std::fs::read_dir(farm.file("projects"))
+            .unwrap()
+            .map(|p| p.unwrap().path().join("project.toml"))
+            .filter(|p| !p.ends_with("demo/project.toml"))
+            .filter_map(|p| std::fs::read_to_string(p).ok())
+            .map(|t| t.matches("[[scene]]").count())
+            .sum::<usize>();
+    // Piper's speech is not reproducible (its noise is random: two runs here differ), so
+    // the local build is given the farm's; everything made from it must then be the same.
+    let piper =
+        |r: &serde_json::Value| r["spec"]["kind"] == "speech" && r["spec"]["engine"] != "espeak-ng";
+    farm_equals_local(&cluster, &farm, &local, scenes, piper);
+}
+
+#[test]
+fn a_models_clips_go_to_one_slurm_job_that_loads_it_once() {
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let folder = scenes(5, "engine = \"espeak\"\nlanguage = \"en\"", "");
+    add_fixture_models(&folder);
+    folder.edit(
+        "Renderfile.toml",
+        "lipsync = \"builtin\"",
+        "lipsync = \"tiny-lipsync\"",
+    );
+    let env = farm_env(&cluster, &folder, "");
+    let run = farm_build(&folder, &env, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(folder.file("report.json")).unwrap()).unwrap();
+    let events = json["gpu_lane"].as_array().unwrap();
+    // Per Slurm job of the model: how many jobs it ran, how many loads.
+    let mut batches: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
+    for e in events.iter().filter(|e| e["model"] == "tiny-lipsync") {
+        let artifact = e["artifact"].as_str().unwrap();
+        let id = artifact.split([' ', ':']).nth(2).unwrap().to_string();
+        let entry = batches.entry(id).or_default();
+        match e["event"].as_str().unwrap() {
+            "start" => {
+                let jobs = artifact
+                    .split('(')
+                    .nth(1)
+                    .unwrap()
+                    .split(' ')
+                    .next()
+                    .unwrap();
+                entry.0 = jobs.parse().unwrap();
+            }
+            "load" => entry.1 += 1,
+            _ => {}
+        }
+    }
+    assert!(!batches.is_empty(), "{events:?}");
+    let clips: usize = batches.values().map(|b| b.0).sum();
+    assert_eq!(clips, 10, "{batches:?}");
+    for (id, (jobs, loads)) in &batches {
+        assert_eq!(*loads, 1, "Slurm job {id}: {batches:?}");
+        assert!(*jobs >= 8, "Slurm job {id} ran {jobs} clips: {batches:?}");
+    }
+    assert_eq!(json["gpu_lane"].as_array().map(|_| ()), Some(()));
+    assert!(run.stderr.contains("model load(s)"), "{}", run.stderr);
+}
+
+#[test]
+fn a_gpu_program_past_its_time_limit_ends_timeout_and_the_other_scenes_finish() {
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    // The twin's clips come from a `gpu = true` program that never finishes; its Slurm
+    // time limit is a minute (the shortest Slurm has).
+    let talker = "\n[engines.talker]\nstage = \"lipsync\"\nprogram = \"./talker\"\nargs = [\"{audio}\", \"{image}\", \"{out}\", \"{fps}\"]\ngpu = true\ntimeout = 600\n\n\
+                  [avatars.twin]\nimage = \"avatars/astronaut.png\"\nlipsync = \"talker\"\n";
+    let folder = scenes(3, "engine = \"espeak\"\nlanguage = \"en\"", talker);
+    write_program(&folder.file("talker"), "#!/bin/sh\nexec sleep 600\n");
+    let project = folder.read("projects/p/project.toml")
+        + "[[scene]]\nname = \"twin\"\navatar = \"twin\"\nlines = [\"Too slow.\"]\n";
+    folder.write("projects/p/project.toml", &project);
+    let env = farm_env(&cluster, &folder, "\n[time]\ntalker = \"1\"\n");
+    let start = Instant::now();
+    let run = farm_build(&folder, &env, &["--keep-going"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("cannot make clip p/twin:1") && run.stderr.contains("TIMEOUT"),
+        "{}",
+        run.stderr
+    );
+    assert!(start.elapsed() < Duration::from_secs(200));
+    for scene in ["s01", "s02", "s03"] {
+        assert!(
+            folder.file(&format!("out/p/{scene}.mp4")).is_file(),
+            "{scene}"
+        );
+    }
+    assert!(!folder.file("out/p/twin.mp4").exists());
+    assert!(
+        unfinished(&cluster).is_empty(),
+        "{:?}",
+        unfinished(&cluster)
+    );
+}
+
+#[test]
+fn a_crashed_nodes_jobs_run_again_on_the_other_node() {
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    // Six scenes whose speech takes 5 s each: n1 is crashed while it runs some.
+    let folder = scenes(6, FAKE_SPEECH, FAKE_ENGINE);
+    with_fake_speech(&folder, 5.0);
+    let env = farm_env(&cluster, &folder, "");
+    let env_ref: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let json = folder.file("report.json");
+    let mut child = folder
+        .command(&["build", "--farm", "slurm", "--json", json.to_str().unwrap()])
+        .envs(env_ref.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(cluster.dir.path().join("build.err")).unwrap())
+        .spawn()
+        .unwrap();
+    let slurm = cluster.slurm();
+    let start = Instant::now();
+    loop {
+        let on_n1 = (slurm.unfinished("render-").unwrap().into_iter()).any(|(id, name, _)| {
+            (slurm.queue(&name).unwrap().get(&id))
+                .is_some_and(|s| s.state == State::Running && s.nodes == "n1")
+        });
+        if on_n1 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "nothing ran on n1"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let out = cluster.tool(&["crash-node", "n1"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(240),
+            "the build hangs"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let stderr = std::fs::read_to_string(cluster.dir.path().join("build.err")).unwrap();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("on n1 ended NODE_FAIL") && stderr.contains("running it again elsewhere"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("failed nodes: n1 (NODE_FAIL"), "{stderr}");
+    assert_eq!(
+        folder
+            .out_files()
+            .iter()
+            .filter(|f| f.ends_with(".mp4"))
+            .count(),
+        6
+    );
+    // The history names the dead node.
+    let history = std::fs::read_to_string(folder.file("cache/history.jsonl")).unwrap();
+    let last = history.lines().last().unwrap();
+    assert!(
+        last.contains("\"node-fault\"") && last.contains("\"device\":\"n1\""),
+        "{last}"
+    );
+    let out = cluster.tool(&["start-node", "n1"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_node_without_an_engines_program_fails_its_job_naming_node_and_engine() {
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let folder = scenes(1, FAKE_SPEECH, FAKE_ENGINE);
+    with_fake_speech(&folder, 0.0);
+    // n1 has no `fake-tts` on its PATH (its own environment, as a real node has).
+    std::fs::write(
+        cluster.dir.path().join("nodes/n1/env"),
+        "export PATH=/usr/local/bin:/usr/bin:/bin\n",
+    )
+    .unwrap();
+    let env = farm_env(&cluster, &folder, "");
+    let run = farm_build(&folder, &env, &["--keep-going"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("node n1 has no `fake-tts`, the program of engine `fake`"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("n1 gets no more `fake` jobs in this build"),
+        "{}",
+        run.stderr
+    );
+    // The next build sends the engine's jobs elsewhere only when told: n1 still lacks it,
+    // so the job fails again there — or runs on n2. Either way nothing was made from nothing.
+    assert!(!folder.file("out/p/s01.mp4").exists());
+}
+
+#[test]
+fn ctrl_c_cancels_every_slurm_job_of_the_build_and_the_next_build_resumes() {
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let folder = scenes(6, FAKE_SPEECH, FAKE_ENGINE);
+    with_fake_speech(&folder, 3.0);
+    let env = farm_env(&cluster, &folder, "");
+    let env_ref: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut child = folder
+        .command(&["build", "--farm", "slurm"])
+        .envs(env_ref.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(cluster.dir.path().join("build.err")).unwrap())
+        .spawn()
+        .unwrap();
+    // Once something is committed (and more is running), Ctrl-C.
+    let start = Instant::now();
+    while folder.records().is_empty() || unfinished(&cluster).is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "nothing was made"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let interrupted = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            interrupted.elapsed() < Duration::from_secs(10),
+            "no exit within 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let stderr = std::fs::read_to_string(cluster.dir.path().join("build.err")).unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(
+        unfinished(&cluster).is_empty(),
+        "{:?}",
+        unfinished(&cluster)
+    );
+    // The next build makes only what is missing.
+    let committed: Vec<String> = (folder.records().into_iter())
+        .map(|(_, r)| r["name"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!committed.is_empty());
+    let run = farm_build(&folder, &env, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for name in &committed {
+        assert!(!run.made().contains(name), "{name} was made again");
+    }
+    assert!(!run.made().is_empty());
+    assert_eq!(
+        folder
+            .out_files()
+            .iter()
+            .filter(|f| f.ends_with(".mp4"))
+            .count(),
+        6
+    );
+}
+
+#[test]
+fn a_killed_drivers_running_jobs_are_waited_for_not_made_again() {
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let folder = scenes(4, FAKE_SPEECH, FAKE_ENGINE);
+    with_fake_speech(&folder, 6.0);
+    // Each run of the speech program leaves a line: nothing may run twice.
+    let runs = folder.file("runs.log");
+    write_program(
+        &folder.file("bin/fake-tts"),
+        &format!(
+            "#!/bin/sh\necho \"$1\" >> '{}'\nsleep 6\ncp '{}' \"$1\"\n",
+            runs.display(),
+            folder.file("tone.wav").display()
+        ),
+    );
+    let env = farm_env(&cluster, &folder, "");
+    let env_ref: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut child = folder
+        .command(&["build", "--farm", "slurm"])
+        .envs(env_ref.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Once a speech program runs on a node, the driver is killed outright.
+    let start = Instant::now();
+    while !runs.exists() {
+        assert!(start.elapsed() < Duration::from_secs(60), "nothing ran");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let left = unfinished(&cluster);
+    assert!(
+        !left.is_empty(),
+        "the Slurm jobs go on without their driver"
+    );
+    let run = farm_build(&folder, &env, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("of an earlier build")
+            && run
+                .stderr
+                .contains("waiting for it rather than making them again"),
+        "{}",
+        run.stderr
+    );
+    let lines = std::fs::read_to_string(&runs).unwrap().lines().count();
+    assert_eq!(lines, 8, "each line's speech is made once");
+    assert_eq!(
+        folder
+            .out_files()
+            .iter()
+            .filter(|f| f.ends_with(".mp4"))
+            .count(),
+        4
+    );
+    assert!(unfinished(&cluster).is_empty());
 }

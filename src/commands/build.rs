@@ -32,6 +32,7 @@ pub fn run(args: &BuildArgs) -> i32 {
             check: args.check,
             force: args.force,
             write_jobs: None,
+            farm: args.farm.is_some(),
         };
         return commands::plan::show(&dir, &targets, &plan);
     }
@@ -143,7 +144,11 @@ pub fn run(args: &BuildArgs) -> i32 {
         } else {
             Vec::new()
         };
-        let lane = lane(&graph, &model_of, &names, &rank, &manifest, device)?;
+        // On a farm, whole jobs go to the cluster: no lane here.
+        let lane = match args.farm {
+            Some(_) => None,
+            None => lane(&graph, &model_of, &names, &rank, &manifest, device)?,
+        };
         let mut progress = if something_to_make {
             let tasks: Vec<Option<Task>> = (graph.nodes.iter().enumerate())
                 .map(|(i, n)| {
@@ -204,13 +209,42 @@ pub fn run(args: &BuildArgs) -> i32 {
         let mut starts: Vec<Option<f64>> = vec![None; graph.nodes.len()];
         // What is made next is other files than the ones the checks above stat'ed.
         crate::cache::forget_checked_stats();
-        let (outcomes, lane_events) = scheduler::run(
+        let farm: Option<scheduler::Farm> = match args.farm {
+            None => None,
+            // A no-op asks nothing of the cluster.
+            Some(_) if !something_to_make => None,
+            Some(crate::cli::FarmKind::Slurm) => {
+                use executor::slurm::{Farmed, Setup, SlurmExecutor};
+                let farm = crate::farm::Farm::load().map_err(|errors| {
+                    // Every mistake is shown; the build fails with the first.
+                    let mut errors = errors.into_iter().map(|e| Error::Config(Box::new(e)));
+                    let first = errors.next();
+                    errors.for_each(commands::report);
+                    first.unwrap_or_else(|| Error::Other("the farm file is not valid".into()))
+                })?;
+                let setup = Setup::new(farm, &manifest.root, &cache.dir, args.retries)?;
+                let farmed: Vec<Option<Farmed>> = (graph.nodes.iter().enumerate())
+                    .map(|(i, n)| {
+                        make[i].then(|| Farmed {
+                            job: n.job.clone(),
+                            group: model_of[i].clone(),
+                            scene: rank[i],
+                        })
+                    })
+                    .collect();
+                Some(Box::new(move |reports| {
+                    Box::new(SlurmExecutor::start(setup, farmed, reports)) as _
+                }))
+            }
+        };
+        let (outcomes, lane_events) = scheduler::run_with(
             &deps,
             &make,
             &rank,
             jobs,
             args.keep_going,
             lane,
+            farm,
             |i| executor::start(&graph.nodes[i].job),
             |i, pending, model| executor::finish(&graph.nodes[i].job, pending, model),
             |event, outcomes| match event {
@@ -351,7 +385,11 @@ pub fn run(args: &BuildArgs) -> i32 {
         if let Some(notice) = commands::engines::not_commercial(&manifest, engines) {
             eprintln!("render: {notice}");
         }
-        if let Some(line) = crate::lanes::summary(&summary.gpu_lane, summary.seconds) {
+        let lanes = match args.farm {
+            Some(_) => executor::slurm::summary(&summary.gpu_lane),
+            None => crate::lanes::summary(&summary.gpu_lane, summary.seconds),
+        };
+        if let Some(line) = lanes {
             eprintln!("{line}");
         }
         if let Some(path) = &args.json {

@@ -26,9 +26,11 @@ pub struct Options<'a> {
     /// Plan as `build --force` would: every selected artifact made again.
     pub force: bool,
     pub write_jobs: Option<&'a Path>,
+    /// Also show how `--farm slurm` would batch the stale jobs into Slurm jobs.
+    pub farm: bool,
 }
 
-pub fn run(args: &[String], check: bool, write_jobs: Option<&Path>) -> i32 {
+pub fn run(args: &[String], check: bool, write_jobs: Option<&Path>, farm: bool) -> i32 {
     let (dir, targets) = match commands::locate(args) {
         Ok(found) => found,
         Err(error) => return commands::exit_code(Err(error)),
@@ -37,6 +39,7 @@ pub fn run(args: &[String], check: bool, write_jobs: Option<&Path>) -> i32 {
         keep_going: true,
         check,
         write_jobs,
+        farm,
         ..Options::default()
     };
     show(&dir, &targets, &options)
@@ -67,6 +70,9 @@ pub fn show(dir: &Path, targets: &[String], options: &Options) -> i32 {
         let anything = print(&graph, &stale, &last, &changes, &manifest.root, partial);
         if let Some(out) = options.write_jobs {
             write(&graph, &stale.make, out)?;
+        }
+        if options.farm {
+            print_farm(&graph, &stale.make);
         }
         Ok(if partial {
             commands::EXIT_CONFIG
@@ -245,4 +251,34 @@ fn write(graph: &Graph, make: &[bool], out: &Path) -> Result<()> {
         crate::files::write_atomically(&path, &node.job.to_json())?;
     }
     Ok(())
+}
+
+/// The farm's view (`--farm slurm`): in each round (as inputs allow), the Slurm jobs the
+/// stale jobs would go in — a GPU group's jobs together (one model load), a scene's CPU
+/// jobs together. The build batches what is ready at once, so its Slurm jobs can be fewer.
+fn print_farm(graph: &Graph, make: &[bool]) {
+    let rank = graph.scene_rank();
+    let farmed: Vec<Option<crate::executor::slurm::Farmed>> = (graph.nodes.iter().enumerate())
+        .map(|(i, node)| {
+            make[i].then(|| crate::executor::slurm::Farmed {
+                job: node.job.clone(),
+                group: node.job.lane_group(),
+                scene: rank[i],
+            })
+        })
+        .collect();
+    let deps: Vec<Vec<usize>> = (graph.nodes.iter())
+        .map(|n| n.deps.iter().chain(&n.captions).copied().collect())
+        .collect();
+    let rounds = crate::executor::slurm::plan(&farmed, &deps);
+    let count: usize = rounds.iter().map(Vec::len).sum();
+    println!(
+        "farm (slurm): {count} Slurm job(s) in {} round(s)",
+        rounds.len()
+    );
+    for (r, round) in rounds.iter().enumerate() {
+        for (what, names) in round {
+            println!("  round {}: {what}: {}", r + 1, names.join(", "));
+        }
+    }
 }

@@ -24,6 +24,7 @@ use std::time::Instant;
 use crate::cache::Check;
 use crate::commands;
 use crate::error::{Error, Result};
+use crate::executor::slurm::Outcome;
 use crate::executor::Loaded;
 use crate::job::Job;
 use crate::scratch::Registration;
@@ -42,7 +43,11 @@ pub fn run(spec: &Path) -> i32 {
 
 /// `render run-jobs SPEC…`: every spec is read first (a bad one runs nothing), then each
 /// job runs in turn, sharing the loaded models.
-pub fn run_batch(specs: &[PathBuf]) -> i32 {
+///
+/// With `results`, each job's outcome is appended to that file as one JSON line
+/// ([`Outcome`]) as soon as it is known: a farm's driver reads why each job failed, and a
+/// node missing an engine's program is named with the engine, for its exclusion.
+pub fn run_batch(specs: &[PathBuf], results: Option<&Path>) -> i32 {
     let jobs = match specs
         .iter()
         .map(|spec| Job::read(spec))
@@ -59,10 +64,14 @@ pub fn run_batch(specs: &[PathBuf]) -> i32 {
         if crate::process::interrupted() {
             break;
         }
-        if let Err(error) = run_one(job, &mut loaded) {
-            if matches!(error, Error::Interrupted) {
-                break;
-            }
+        let made = run_one(job, &mut loaded);
+        if matches!(made, Err(Error::Interrupted)) {
+            break;
+        }
+        if let Some(file) = results {
+            outcome(job, &made).append(file);
+        }
+        if let Err(error) = made {
             commands::report(error);
             failed += 1;
         }
@@ -129,4 +138,21 @@ fn verify_inputs(job: &Job) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// One job's outcome for `--results`: its error as the user reads it.
+fn outcome(job: &Job, made: &Result<()>) -> Outcome {
+    let missing = match made {
+        Err(Error::ToolMissing { program, .. }) => {
+            Some((crate::executor::slurm::engine_of(job), program.clone()))
+        }
+        _ => None,
+    };
+    Outcome {
+        name: job.name.clone(),
+        key: job.key.hex(),
+        host: crate::scratch::node(),
+        error: made.as_ref().err().map(|e| commands::render_plain(e)),
+        missing,
+    }
 }
