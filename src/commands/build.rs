@@ -113,12 +113,14 @@ pub fn run(args: &BuildArgs) -> i32 {
         } else {
             Vec::new()
         };
-        // The lane exists when some job to make needs the GPU (a model or a GPU program).
-        // It loads at once the model of the lane job that comes first depth-first.
-        let first = (0..graph.nodes.len())
-            .filter(|&i| model_of[i].is_some())
-            .min_by_key(|&i| (rank[i], i))
-            .and_then(|i| graph.nodes[i].job.model_load());
+        // The lanes exist when some job to make needs the GPU (a model or a GPU program).
+        // Each loads a model at once: the first lane the model of the lane job that comes
+        // first depth-first, the others the groups with the most jobs.
+        let lane_jobs = (0..graph.nodes.len()).filter(|&i| model_of[i].is_some());
+        let by_work = crate::lanes::by_work(lane_jobs.map(|i| {
+            let group = model_of[i].clone().unwrap_or_default();
+            ((rank[i], i), group, graph.nodes[i].job.model_load())
+        }));
         let lane = match model_of.iter().any(Option::is_some) {
             false => None,
             true => {
@@ -130,11 +132,12 @@ pub fn run(args: &BuildArgs) -> i32 {
                         (group, job.vram(), job.model_load().is_some())
                     });
                 let device = device.unwrap_or(crate::device::Device::Cpu);
+                let lanes = crate::lanes::for_build(&manifest, device, groups)?;
                 Some(Lane {
                     model_of: &model_of,
                     names: &names,
-                    first,
-                    lanes: crate::lanes::for_build(&manifest, device, groups)?,
+                    preloads: lanes.preloads(&by_work),
+                    lanes,
                 })
             }
         };
