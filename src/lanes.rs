@@ -8,10 +8,14 @@
 //! Calls wait on one board that every lane takes from. A lane keeps its group (a model, or
 //! a program's engine) while more calls for it are expected, so a model loads once per lane
 //! that runs it; a free lane takes the group no lane runs with the most work left, and
-//! splits a group another lane runs when enough of it is left to be worth a second load
-//! (a program's group, which loads nothing, whenever a call waits). A worker is closed,
-//! which frees all of its GPU memory, before its lane runs another group, and as soon as
-//! its group has nothing more to come. Where a group declares its memory (`vram`), a lane
+//! splits a group another lane runs when enough of it is left to be worth a second load,
+//! by this build's timing of its calls and its load (a program's group, which loads
+//! nothing, whenever a call waits). Every lane loads its first model as the lanes start
+//! (`BuildLanes::preloads`), so no load falls between the first call and the last while
+//! the CPU prepares the calls. A worker is closed,
+//! which frees all of its GPU memory, before its lane runs another group (a CPU lane's
+//! exits beside the next call: there is no card to empty), and, where lanes share a
+//! card's memory, as soon as its group has nothing more to come. Where a group declares its memory (`vram`), a lane
 //! takes it only when it fits in what its card has left after the groups the card's other
 //! lanes hold: a model's while it is loaded, a program's while it runs.
 //!
