@@ -8,10 +8,14 @@
 //! Calls wait on one board that every lane takes from. A lane keeps its group (a model, or
 //! a program's engine) while more calls for it are expected, so a model loads once per lane
 //! that runs it; a free lane takes the group no lane runs with the most work left, and
-//! splits a group another lane runs when enough of it is left to be worth a second load
-//! (a program's group, which loads nothing, whenever a call waits). A worker is closed,
-//! which frees all of its GPU memory, before its lane runs another group, and as soon as
-//! its group has nothing more to come. Where a group declares its memory (`vram`), a lane
+//! splits a group another lane runs when enough of it is left to be worth a second load,
+//! by this build's timing of its calls and its load (a program's group, which loads
+//! nothing, whenever a call waits). Every lane loads its first model as the lanes start
+//! (`BuildLanes::preloads`), so no load falls between the first call and the last while
+//! the CPU prepares the calls. A worker is closed,
+//! which frees all of its GPU memory, before its lane runs another group (a CPU lane's
+//! exits beside the next call: there is no card to empty), and, where lanes share a
+//! card's memory, as soon as its group has nothing more to come. Where a group declares its memory (`vram`), a lane
 //! takes it only when it fits in what its card has left after the groups the card's other
 //! lanes hold: a model's while it is loaded, a program's while it runs.
 //!
@@ -48,8 +52,9 @@ pub enum News {
     },
 }
 
-/// A model's calls split over more lanes only while at least this many of its calls per
-/// lane are left: each extra lane loads the model once.
+/// Until a model's load and calls have been timed, its calls split over more lanes only
+/// while at least this many of its calls per lane are left: each extra lane loads the
+/// model once.
 const SPLIT_AT: usize = 4;
 
 struct Queued {
@@ -89,6 +94,10 @@ struct Board {
     load_errors: BTreeMap<String, String>,
     /// The last crash of each model, for calls no lane can run any more.
     crashes: BTreeMap<String, String>,
+    /// What this build measured: per group, its calls' seconds and count; per model, its
+    /// longest load's seconds.
+    took: BTreeMap<String, (f64, usize)>,
+    load_took: BTreeMap<String, f64>,
 }
 
 /// What a free lane does next.
@@ -111,40 +120,40 @@ pub struct Lanes {
 
 impl Lanes {
     /// Starts a thread per lane. `expected` counts the calls per group; `vram` is what
-    /// groups declare; `models` says which groups are models. The first lane loads `first`
-    /// at once, while the CPU prepares its calls. `news` hears when each call begins and
-    /// ends (from the lanes' threads).
+    /// groups declare; `models` says which groups are models. Lane k loads `preloads[k]`
+    /// at once (`BuildLanes::preloads`), while the CPU prepares the calls, and keeps it
+    /// for them. `news` hears when each call begins and ends (from the lanes' threads).
     pub fn start(
         specs: &[LaneSpec],
-        first: Option<ModelLoad>,
+        preloads: Vec<Option<ModelLoad>>,
         expected: BTreeMap<String, usize>,
         vram: BTreeMap<String, u64>,
         models: BTreeSet<String>,
         news: impl Fn(News) + Send + Sync + 'static,
     ) -> Lanes {
-        let board = Board {
-            queue: Vec::new(),
-            lanes: specs.iter().map(|_| LaneState::default()).collect(),
-            cards: (specs.iter())
-                .map(|s| s.card.as_ref().map(|c| (c.id.clone(), c.memory_bytes)))
-                .collect(),
-            expected,
-            vram,
-            models,
-            no_more: false,
-            hung_up: false,
-            load_errors: BTreeMap::new(),
-            crashes: BTreeMap::new(),
-        };
+        let mut board = Board::new(specs, expected, vram, models);
+        // A preloading lane runs its model's group from the start: the other lanes leave
+        // that group to it, and its card's memory is the model's.
+        let mut preloads = preloads;
+        preloads.resize(specs.len(), None);
+        for (lane, load) in preloads.iter_mut().enumerate() {
+            if let Some(model) = load.as_ref().map(|l| l.model.clone()) {
+                if board.expects(&model) == 0 {
+                    *load = None;
+                    continue;
+                }
+                board.lanes[lane].held = board.vram.get(&model).copied().unwrap_or(0);
+                board.lanes[lane].group = Some(model);
+            }
+        }
         let shared = Arc::new((Mutex::new(board), Condvar::new()));
         let news = Arc::new(news);
         let began = Instant::now();
-        let threads = (specs.iter())
-            .map(|spec| {
+        let threads = (specs.iter().zip(preloads))
+            .map(|(spec, first)| {
                 let spec = spec.clone();
                 let shared = Arc::clone(&shared);
                 let news = Arc::clone(&news);
-                let first = first.clone().filter(|_| spec.index == 0);
                 std::thread::Builder::new()
                     .name(format!("render-lane-{}", spec.index))
                     .spawn(move || run_lane(&spec, first, &shared, &*news, began))
@@ -201,6 +210,28 @@ impl Lanes {
 }
 
 impl Board {
+    fn new(
+        specs: &[LaneSpec],
+        expected: BTreeMap<String, usize>,
+        vram: BTreeMap<String, u64>,
+        models: BTreeSet<String>,
+    ) -> Board {
+        Board {
+            queue: Vec::new(),
+            lanes: specs.iter().map(|_| LaneState::default()).collect(),
+            cards: card_memory(specs),
+            expected,
+            vram,
+            models,
+            no_more: false,
+            hung_up: false,
+            load_errors: BTreeMap::new(),
+            crashes: BTreeMap::new(),
+            took: BTreeMap::new(),
+            load_took: BTreeMap::new(),
+        }
+    }
+
     fn expects(&self, group: &str) -> usize {
         if self.no_more {
             0
@@ -219,14 +250,33 @@ impl Board {
     /// Whether `group` fits on lane `me`'s card beside what its other lanes hold.
     fn fits(&self, me: usize, group: &str) -> bool {
         let need = self.vram.get(group).copied().unwrap_or(0);
-        let Some((card, Some(total))) = &self.cards[me] else {
-            return true;
-        };
-        let held: u64 = (0..self.lanes.len())
-            .filter(|&l| l != me && self.cards[l].as_ref().is_some_and(|(c, _)| c == card))
-            .map(|l| self.lanes[l].held)
-            .sum();
-        held.saturating_add(need) <= *total
+        let held: Vec<u64> = self.lanes.iter().map(|l| l.held).collect();
+        fits_beside(&self.cards, &held, me, need)
+    }
+
+    /// Whether one more lane should load `group`, which `serving` lanes run with `left`
+    /// calls to come. With its calls' mean time c and its load's time t measured, the
+    /// lanes that run it end after left·c / serving; with one more, which begins after its
+    /// load, after (left·c + t) / (serving + 1): sooner when left·c > serving·t, and worth
+    /// a load when sooner by at least a call. Until then, `SPLIT_AT` calls per lane.
+    fn worth_a_load(&self, group: &str, serving: usize, left: usize) -> bool {
+        let measured = (self.took.get(group)).filter(|(_, calls)| *calls > 0);
+        match (measured, self.load_took.get(group)) {
+            (Some(&(seconds, calls)), Some(&load)) => {
+                let call = seconds / calls as f64;
+                let (left, serving) = (left as f64, serving as f64);
+                let now = left * call / serving;
+                let split = (left * call + load) / (serving + 1.0);
+                now - split >= call
+            }
+            _ => left >= SPLIT_AT * (serving + 1),
+        }
+    }
+
+    /// A model's load on some lane took `took`.
+    fn timed_load(&mut self, model: &str, took: Duration) {
+        let longest = self.load_took.entry(model.to_string()).or_default();
+        *longest = longest.max(took.as_secs_f64());
     }
 
     fn choose(&self, me: usize) -> Choice {
@@ -269,7 +319,10 @@ impl Board {
             }
             let serving = self.serving(group);
             let left = self.expects(group).max(1);
-            if serving > 0 && self.models.contains(group) && left < SPLIT_AT * (serving + 1) {
+            if serving > 0
+                && self.models.contains(group)
+                && !self.worth_a_load(group, serving, left)
+            {
                 continue;
             }
             if !self.fits(me, group) {
@@ -299,12 +352,82 @@ impl Board {
     }
 }
 
+/// Whether `need` bytes fit on lane `me`'s card beside what the card's other lanes hold
+/// (`held`, per lane); always on a lane with no card or a card of unknown memory.
+fn fits_beside(
+    cards: &[Option<(String, Option<u64>)>],
+    held: &[u64],
+    me: usize,
+    need: u64,
+) -> bool {
+    let Some((card, Some(total))) = &cards[me] else {
+        return true;
+    };
+    let beside: u64 = (0..held.len())
+        .filter(|&l| l != me && cards[l].as_ref().is_some_and(|(c, _)| c == card))
+        .map(|l| held[l])
+        .sum();
+    beside.saturating_add(need) <= *total
+}
+
 /// A build's lanes, with what each lane group declares it needs of a card's memory and
 /// which groups are models.
 pub struct BuildLanes {
     pub specs: Vec<LaneSpec>,
     pub vram: BTreeMap<String, u64>,
     pub models: BTreeSet<String>,
+}
+
+impl BuildLanes {
+    /// Per lane, the model it loads as the build starts, so that no load falls between the
+    /// first call and the last: lane k takes the k-th of `groups` (the group of the first
+    /// call depth-first, then the others by work left), a model when it fits its card beside
+    /// the models the card's earlier lanes load. A program's group (`None`: nothing to load)
+    /// still counts as a lane's: a free lane takes its calls as they come.
+    pub fn preloads(&self, groups: &[(String, Option<ModelLoad>)]) -> Vec<Option<ModelLoad>> {
+        let cards = card_memory(&self.specs);
+        let mut held = vec![0; self.specs.len()];
+        (0..self.specs.len())
+            .map(|lane| {
+                let (group, load) = groups.get(lane)?;
+                let need = self.vram.get(group).copied().unwrap_or(0);
+                let load = load
+                    .clone()
+                    .filter(|_| fits_beside(&cards, &held, lane, need))?;
+                held[lane] = need;
+                Some(load)
+            })
+            .collect()
+    }
+}
+
+/// The lane groups of a build's jobs (each job's place depth-first, its group, the model
+/// its group loads), the first job's group first, then the others by how many jobs they
+/// have (the earlier first job on a tie): the order in which lanes preload them.
+pub fn by_work<P: Ord + Copy>(
+    jobs: impl Iterator<Item = (P, String, Option<ModelLoad>)>,
+) -> Vec<(String, Option<ModelLoad>)> {
+    let mut groups: BTreeMap<String, (usize, P, Option<ModelLoad>)> = BTreeMap::new();
+    for (place, group, load) in jobs {
+        let entry = groups.entry(group).or_insert((0, place, load));
+        entry.0 += 1;
+        entry.1 = entry.1.min(place);
+    }
+    let first = groups.values().map(|g| g.1).min();
+    let mut order: Vec<_> = groups.into_iter().collect();
+    order.sort_by_key(|(_, (jobs, place, _))| {
+        (Some(*place) != first, std::cmp::Reverse(*jobs), *place)
+    });
+    (order.into_iter())
+        .map(|(group, (_, _, load))| (group, load))
+        .collect()
+}
+
+/// Per lane, its card's id and memory (None on the CPU).
+fn card_memory(specs: &[LaneSpec]) -> Vec<Option<(String, Option<u64>)>> {
+    (specs.iter())
+        .map(|s| s.card.as_ref().map(|c| (c.id.clone(), c.memory_bytes)))
+        .collect()
 }
 
 /// The lanes of a build whose models run on `device`, from its jobs' (group, vram, whether
@@ -391,10 +514,10 @@ pub struct LaneExecutor<'a> {
 
 impl<'a> LaneExecutor<'a> {
     /// Starts `lanes` for the nodes to `make` whose group `model_of` names; `None` when no
-    /// such node is stale (no lane thread starts). The first lane loads `first` at once.
+    /// such node is stale (no lane thread starts). Lane k loads `preloads[k]` at once.
     pub fn start(
         lanes: &BuildLanes,
-        first: Option<ModelLoad>,
+        preloads: Vec<Option<ModelLoad>>,
         model_of: &'a [Option<String>],
         names: &'a [String],
         make: &[bool],
@@ -414,7 +537,7 @@ impl<'a> LaneExecutor<'a> {
         let reports = Mutex::new(reports);
         let lanes = Lanes::start(
             &lanes.specs,
-            first,
+            preloads,
             expected,
             lanes.vram.clone(),
             lanes.models.clone(),
@@ -560,28 +683,26 @@ fn run_lane(
         })
     };
     let mut loaded: Option<Worker> = None;
+    let mut exiting = Vec::new();
 
+    // The board has this lane on its first model already (`Lanes::start`).
     if let Some(first) = first {
-        let wanted = lock(board).expects(&first.model) > 0;
-        if wanted {
-            match Worker::start(&first.model, &first.file, spec.device) {
-                Ok(worker) => {
-                    record("load", &first.model, None);
-                    loaded = Some(worker);
-                    let mut board = lock(board);
-                    let need = board.vram.get(&first.model).copied().unwrap_or(0);
-                    board.lanes[me].group = Some(first.model.clone());
-                    board.lanes[me].held = need;
-                }
-                Err(error) => {
-                    record("load-failed", &first.model, None);
-                    lock(board)
-                        .load_errors
-                        .insert(first.model.clone(), error.to_string());
-                }
+        let loading = Instant::now();
+        match Worker::start(&first.model, &first.file, spec.device) {
+            Ok(worker) => {
+                record("load", &first.model, None);
+                loaded = Some(worker);
+                lock(board).timed_load(&first.model, loading.elapsed());
             }
-            wake.notify_all();
+            Err(error) => {
+                record("load-failed", &first.model, None);
+                let mut board = lock(board);
+                (board.load_errors).insert(first.model.clone(), error.to_string());
+                board.lanes[me].group = None;
+                board.lanes[me].held = 0;
+            }
         }
+        wake.notify_all();
     }
 
     loop {
@@ -647,14 +768,16 @@ fn run_lane(
             // The card is emptied before another group runs: the old worker exits.
             if let Some(old) = loaded.take() {
                 let name = old.model().to_string();
-                old.stop();
+                let_go(old, spec, &mut exiting);
                 record("unload", &name, None);
             }
             if let LaneCall::Model(call) = &job.call {
+                let loading = Instant::now();
                 match Worker::start(&call.model, &call.file, spec.device) {
                     Ok(worker) => {
                         record("load", &group, None);
                         loaded = Some(worker);
+                        lock(board).timed_load(&group, loading.elapsed());
                     }
                     Err(error) => {
                         record("load-failed", &group, None);
@@ -675,6 +798,7 @@ fn run_lane(
             }
         }
         record("start", &group, Some(&job.artifact));
+        let calling = Instant::now();
         let result = match &job.call {
             LaneCall::Model(call) => {
                 let mut call = call.clone();
@@ -691,6 +815,10 @@ fn run_lane(
             let mut board = lock(board);
             if matches!(job.call, LaneCall::Program(_)) {
                 board.lanes[me].held = 0;
+            }
+            if result.is_ok() {
+                let took = board.took.entry(group.clone()).or_default();
+                *took = (took.0 + calling.elapsed().as_secs_f64(), took.1 + 1);
             }
             if let Err(error @ Error::WorkerCrashed { .. }) = &result {
                 // A crashed worker serves no more calls; this lane leaves its model to the
@@ -716,7 +844,21 @@ fn run_lane(
         old.stop();
         record("unload", &name, None);
     }
+    for worker in exiting {
+        let _ = worker.join();
+    }
     events
+}
+
+/// Lets a lane's worker go. On a card the lane waits for it to exit, which frees its memory
+/// for what runs next; a lane on the CPU has no card to empty, so the worker exits beside
+/// the lane's next call (`exiting`, joined before the lane ends).
+fn let_go(worker: Worker, spec: &LaneSpec, exiting: &mut Vec<std::thread::JoinHandle<()>>) {
+    if spec.device.is_cuda() {
+        worker.stop();
+    } else {
+        exiting.push(std::thread::spawn(move || worker.stop()));
+    }
 }
 #[cfg(test)]
 mod tests {
@@ -754,7 +896,7 @@ mod tests {
         };
         let lanes = Lanes::start(
             &[lane],
-            None,
+            Vec::new(),
             BTreeMap::from([("talker".to_string(), 2)]),
             BTreeMap::new(),
             BTreeSet::new(),
@@ -838,5 +980,123 @@ mod tests {
             std::fs::read_to_string(dir.path().join("program.log")).unwrap(),
             "loading weights\n"
         );
+    }
+
+    fn cpu_lanes(n: usize) -> Vec<LaneSpec> {
+        (0..n)
+            .map(|index| LaneSpec {
+                index,
+                device: Device::Cpu,
+                card: None,
+            })
+            .collect()
+    }
+
+    fn load(model: &str) -> Option<ModelLoad> {
+        Some(ModelLoad {
+            model: model.into(),
+            file: format!("/nonexistent/{model}.pt").into(),
+            device: Device::Cpu,
+        })
+    }
+
+    #[test]
+    fn lanes_preload_the_first_group_then_the_groups_with_the_most_work() {
+        // Depth-first places: `b` has the first job, `a` the most, the program `p` more
+        // than `c`.
+        let jobs = [
+            (5, "a", true),
+            (0, "b", true),
+            (6, "a", true),
+            (7, "a", true),
+            (2, "c", true),
+            (3, "p", false),
+            (4, "p", false),
+        ];
+        let order = by_work(jobs.into_iter().map(|(place, group, model)| {
+            (place, group.to_string(), load(group).filter(|_| model))
+        }));
+        let names: Vec<&str> = order.iter().map(|(g, _)| g.as_str()).collect();
+        assert_eq!(names, ["b", "a", "p", "c"]);
+        let lanes = BuildLanes {
+            specs: cpu_lanes(3),
+            vram: BTreeMap::new(),
+            models: BTreeSet::new(),
+        };
+        // Lane 2's group is a program: it loads nothing, and `c` waits for a free lane.
+        assert_eq!(lanes.preloads(&order), [load("b"), load("a"), None]);
+    }
+
+    #[test]
+    fn a_lane_preloads_only_what_fits_beside_the_cards_other_preloads() {
+        let card = |ordinal: usize| crate::device::Card {
+            ordinal,
+            id: ordinal.to_string(),
+            memory_bytes: Some(80),
+        };
+        let specs: Vec<LaneSpec> = (0..3)
+            .map(|index| LaneSpec {
+                index,
+                device: Device::Cuda(0),
+                card: Some(card(0)),
+            })
+            .collect();
+        let lanes = BuildLanes {
+            specs,
+            vram: BTreeMap::from([("a".into(), 50), ("b".into(), 40), ("c".into(), 30)]),
+            models: BTreeSet::new(),
+        };
+        let order =
+            [("a", load("a")), ("b", load("b")), ("c", load("c"))].map(|(g, l)| (g.to_string(), l));
+        assert_eq!(lanes.preloads(&order), [load("a"), None, load("c")]);
+    }
+
+    #[test]
+    fn every_lane_loads_its_model_as_the_lanes_start() {
+        let lanes = Lanes::start(
+            &cpu_lanes(3),
+            vec![load("a"), load("b"), None],
+            BTreeMap::from([("a".to_string(), 4), ("b".to_string(), 4)]),
+            BTreeMap::new(),
+            BTreeSet::from(["a".to_string(), "b".to_string()]),
+            |_| {},
+        );
+        let events = lanes.finish();
+        let mut loads: Vec<(usize, &str, &str)> = (events.iter())
+            .map(|e| (e.lane, e.event, e.model.as_str()))
+            .collect();
+        loads.sort();
+        // No call came: each load is the lane's own, before any (the files are missing).
+        assert_eq!(loads, [(0, "load-failed", "a"), (1, "load-failed", "b")]);
+    }
+
+    #[test]
+    fn a_second_lane_loads_a_model_when_its_measured_times_say_it_pays() {
+        let models = BTreeSet::from(["slow".to_string()]);
+        let mut board = Board::new(
+            &cpu_lanes(2),
+            BTreeMap::from([("slow".to_string(), 6)]),
+            BTreeMap::new(),
+            models,
+        );
+        board.lanes[0].group = Some("slow".into());
+        let dir = tempfile::tempdir().unwrap();
+        let mut call = program(dir.path(), "true", 10);
+        call.group = "slow".into();
+        board.queue.push(Queued {
+            node: 0,
+            artifact: "clip a".into(),
+            call: LaneCall::Program(call),
+        });
+        let takes = |board: &Board| matches!(board.choose(1), Choice::Take(0));
+        // Unmeasured: 6 calls left are fewer than `SPLIT_AT` per lane for two lanes.
+        assert!(!takes(&board));
+        // Calls of 2 s and a load of 0.5 s: one lane ends in 12 s, two in 6.25 s.
+        board.took.insert("slow".into(), (4.0, 2));
+        board.timed_load("slow", Duration::from_millis(500));
+        assert!(takes(&board));
+        // A load of 20 s: two lanes would end later than one.
+        board.timed_load("slow", Duration::from_secs(20));
+        assert!(!takes(&board));
     }
 }

@@ -19,7 +19,8 @@
 //! idle), and jobs for another model wait behind CPU work while the lane's model still has
 //! jobs to start, so each model is loaded once. With two models used by alternating scenes,
 //! the first model's scenes are finished in order, then the second's (`Ready::pop`). The
-//! lane loads the build's first model as it starts (`Lane::first`), and while it is at
+//! lane loads the build's first model as it starts (`Lane::preloads`; with several lanes each
+//! loads one of the models with the most work), and while it is at
 //! work, CPU work runs at most `--jobs` scenes past the first unfinished one: an idle CPU
 //! would otherwise make every later scene's speech during a model load or a long call.
 //! Every `progress_every()` the caller gets an `Event::Tick` (to print progress in plain
@@ -85,8 +86,9 @@ fn seconds_from_env(name: &str, default: u64) -> Duration {
 /// The lanes and, per node, the group (model or GPU program) its lane call joins.
 pub struct Lane<'a> {
     pub model_of: &'a [Option<String>],
-    /// The model of the first lane job the build will run, loaded as the first lane starts.
-    pub first: Option<crate::engine::ModelLoad>,
+    /// Per lane, the model it loads as it starts (`BuildLanes::preloads`): lane 0 the model
+    /// of the first lane job the build will run, the others the models with the most work.
+    pub preloads: Vec<Option<crate::engine::ModelLoad>>,
     /// Artifact names, for the lanes' record.
     pub names: &'a [String],
     /// The lanes (at least one), what groups declare of a card's memory, which are models.
@@ -221,19 +223,18 @@ where
         ready.push(i);
     }
 
-    // Calls sent to the lanes and not back, per group; the group each lane runs (the first
-    // lane: what it loads first), from their reports; the group of the last call sent
+    // Calls sent to the lanes and not back, per group; the group each lane runs (at first:
+    // what it loads as it starts), from their reports; the group of the last call sent
     // (what a lane will run soon).
     let mut sent: BTreeMap<String, usize> = BTreeMap::new();
-    let first_model = lane
-        .as_ref()
-        .and_then(|l| l.first.as_ref())
-        .map(|f| f.model.clone());
-    let mut lane_groups: Vec<Option<String>> = vec![None; lane_count];
-    if let Some(first) = lane_groups.first_mut() {
-        *first = first_model.clone();
-    }
-    let mut last_sent: Option<String> = first_model;
+    let mut lane_groups: Vec<Option<String>> = (0..lane_count)
+        .map(|k| {
+            (lane.as_ref())
+                .and_then(|l| l.preloads.get(k).cloned().flatten())
+                .map(|load| load.model)
+        })
+        .collect();
+    let mut last_sent: Option<String> = lane_groups.first().cloned().flatten();
     let mut stop = false;
     let (mut told_to_stop, mut told_to_cancel) = (false, false);
     let mut busy = Busy {
@@ -253,11 +254,11 @@ where
         let mut executors: Vec<Box<dyn Executor + '_>> = Vec::new();
         executors.extend(farm.map(|start| start(reports.clone())));
         if let Some(lane) = &lane {
-            let first = lane.first.clone();
+            let preloads = lane.preloads.clone();
             let (model_of, names) = (lane.model_of, lane.names);
             let reports = reports.clone();
             if let Some(lanes) =
-                LaneExecutor::start(&lane.lanes, first, model_of, names, make, reports)
+                LaneExecutor::start(&lane.lanes, preloads, model_of, names, make, reports)
             {
                 executors.push(Box::new(lanes));
             }

@@ -440,8 +440,9 @@ pub fn run(args: &BuildArgs) -> i32 {
     commands::exit_code(result)
 }
 
-/// The lanes, when some job to make needs the GPU (a model or a GPU program): they load at
-/// once the model of the lane job that comes first depth-first.
+/// The lanes, when some job to make needs the GPU (a model or a GPU program). Each loads a
+/// model at once: the first lane the model of the lane job that comes first depth-first,
+/// the others the groups with the most jobs.
 fn lane<'a>(
     graph: &Graph,
     model_of: &'a [Option<String>],
@@ -453,10 +454,11 @@ fn lane<'a>(
     if !model_of.iter().any(Option::is_some) {
         return Ok(None);
     }
-    let first = (0..graph.nodes.len())
-        .filter(|&i| model_of[i].is_some())
-        .min_by_key(|&i| (rank[i], i))
-        .and_then(|i| graph.nodes[i].job.model_load());
+    let lane_jobs = (0..graph.nodes.len()).filter(|&i| model_of[i].is_some());
+    let by_work = crate::lanes::by_work(lane_jobs.map(|i| {
+        let group = model_of[i].clone().unwrap_or_default();
+        ((rank[i], i), group, graph.nodes[i].job.model_load())
+    }));
     let groups = (0..graph.nodes.len())
         .filter(|&i| model_of[i].is_some())
         .map(|i| {
@@ -465,11 +467,12 @@ fn lane<'a>(
             (group, job.vram(), job.model_load().is_some())
         });
     let device = device.unwrap_or(crate::device::Device::Cpu);
+    let lanes = crate::lanes::for_build(manifest, device, groups)?;
     Ok(Some(Lane {
         model_of,
         names,
-        first,
-        lanes: crate::lanes::for_build(manifest, device, groups)?,
+        preloads: lanes.preloads(&by_work),
+        lanes,
     }))
 }
 
