@@ -199,13 +199,13 @@ fn without_the_model_face_tracks_hold_boxes_and_the_build_says_why() {
     std::fs::copy(common::bin(), &render).unwrap();
     let repo = common::repo();
     let folder = folder_with(&[("astronaut", &repo.join("avatars/astronaut.png"))]);
-    let output = std::process::Command::new(&render)
-        .arg("build")
-        .current_dir(folder.path())
-        .env_remove("RENDER_MODELS")
-        .env("RENDER_WORKER", bare.path().join("no-worker"))
-        .output()
-        .unwrap();
+    let output = common::output_of_copy(
+        std::process::Command::new(&render)
+            .arg("build")
+            .current_dir(folder.path())
+            .env_remove("RENDER_MODELS")
+            .env("RENDER_WORKER", bare.path().join("no-worker")),
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     assert_eq!(

@@ -193,16 +193,16 @@ fn build_on_fake_cards(folder: &Folder, cards: &str) -> (i32, String) {
     let render = bare.path().join("render");
     std::fs::copy(common::bin(), &render).unwrap();
     let smi = fake_nvidia_smi(folder, cards);
-    let output = std::process::Command::new(&render)
-        .args(["build", "--json"])
-        .arg(folder.file("report.json"))
-        .current_dir(folder.path())
-        .env_remove("RENDER_MODELS")
-        .env_remove("RENDER_ENGINES")
-        .env("XDG_CONFIG_HOME", folder.file(".config"))
-        .env("RENDER_NVIDIA_SMI", smi)
-        .output()
-        .unwrap();
+    let output = common::output_of_copy(
+        std::process::Command::new(&render)
+            .args(["build", "--json"])
+            .arg(folder.file("report.json"))
+            .current_dir(folder.path())
+            .env_remove("RENDER_MODELS")
+            .env_remove("RENDER_ENGINES")
+            .env("XDG_CONFIG_HOME", folder.file(".config"))
+            .env("RENDER_NVIDIA_SMI", smi),
+    );
     (
         output.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&output.stderr).into_owned(),

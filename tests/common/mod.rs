@@ -66,6 +66,21 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_render")
 }
 
+/// Runs a copy of the binary (`cmd`), waiting out "text file busy": while the copy was
+/// written, another test's thread may have forked, and its child holds the copy's write
+/// descriptor open until it execs.
+pub fn output_of_copy(cmd: &mut Command) -> std::process::Output {
+    for _ in 0..100 {
+        match cmd.output() {
+            Err(e) if e.raw_os_error() == Some(26) => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            result => return result.expect("the copied binary starts"),
+        }
+    }
+    panic!("the copied binary stayed busy for two seconds")
+}
+
 /// Writes the tiny TorchScript fixture models (tools/export/fixtures.py, with the project
 /// venv's torch) into `models/` of the folder.
 pub fn add_fixture_models(folder: &Folder) {
