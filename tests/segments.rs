@@ -248,7 +248,25 @@ fn common_runs(folder: &Folder) -> usize {
 #[test]
 fn without_continue_every_segment_starts_from_the_portrait_and_a_line_without_pauses_fails() {
     let folder = folder("");
-    build(&folder);
+    let events = folder.file("events.jsonl");
+    let run = folder.render_within(
+        &["build", "--jobs", "2", "--events", events.to_str().unwrap()],
+        Duration::from_secs(300),
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // `--events` tells the first round (the speech and its cuts) as it tells the rest: a
+    // finished event for every artifact made.
+    let finished: Vec<String> = (std::fs::read_to_string(&events).unwrap().lines())
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .filter(|e| e["event"] == "finished" && e["status"] == "made")
+        .map(|e| e["name"].as_str().unwrap().to_string())
+        .collect();
+    let mut made = run.made();
+    made.sort();
+    let mut told = finished.clone();
+    told.sort();
+    assert_eq!(told, made, "events: {finished:?}");
+    assert!(made.contains(&"cuts demo/intro:1".to_string()), "{made:?}");
     let runs = runs(&folder, 1);
     assert!(runs.len() >= 4);
     let portrait = video_frame(&folder.file("avatars/astronaut.png"), 0, "", "rgb24");

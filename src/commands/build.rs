@@ -77,6 +77,7 @@ pub fn run(args: &BuildArgs) -> i32 {
                     manifest: &manifest,
                     device,
                     start,
+                    events: &events,
                 };
                 let early = round.run(&mut failures)?;
                 graph = ManuallyDrop::new(Graph::from_manifest(&manifest, &hashes, device)?);
@@ -252,19 +253,11 @@ pub fn run(args: &BuildArgs) -> i32 {
                     let at = start.elapsed().as_secs_f64();
                     starts[i] = Some(at);
                     let node = &graph.nodes[i];
-                    events.send(&BuildEvent::Started {
-                        name: node.name(),
-                        kind: node.kind().as_str(),
-                        lane: model_of[i].is_some(),
-                        at,
-                    });
+                    send_started(&events, node, model_of[i].is_some(), at);
                     progress.started(node.name())
                 }
                 Event::Stalled(i, running) => {
-                    events.send(&BuildEvent::Stalled {
-                        name: graph.nodes[i].name(),
-                        seconds: running.as_secs_f64(),
-                    });
+                    send_stalled(&events, &graph.nodes[i], running);
                     progress.stalled(graph.nodes[i].name(), running)
                 }
                 Event::Tick => progress.tick(),
@@ -274,23 +267,7 @@ pub fn run(args: &BuildArgs) -> i32 {
                         .as_ref()
                         .expect("finished nodes have an outcome");
                     progress.finished(i, node.name(), outcome);
-                    let mut error_text = None;
-                    if let Outcome::Failed(error) = outcome {
-                        if !matches!(error, Error::Interrupted) {
-                            error_text = Some(commands::render_plain(&ArtifactFailed {
-                                artifact: node.name(),
-                                cause: error,
-                            }));
-                        }
-                    }
-                    events.send(&BuildEvent::Finished {
-                        name: node.name(),
-                        kind: node.kind().as_str(),
-                        key: &node.key().hex(),
-                        status: status_of(Some(outcome)).0,
-                        seconds: status_of(Some(outcome)).1,
-                        error: error_text.as_deref(),
-                    });
+                    send_finished(&events, node, outcome);
                     if matches!(outcome, Outcome::Made { .. }) {
                         if !node.publish.is_empty() {
                             publish_scene(node, &progress);
@@ -476,9 +453,44 @@ fn lane<'a>(
     }))
 }
 
-/// An artifact's status as `--json` and the events name it, and its seconds.
-fn status_of(outcome: Option<&Outcome>) -> (&'static str, f64) {
-    outcome.map_or(("reused", 0.0), status)
+/// `--events`: a job began (`lane`: its call runs on a GPU lane).
+fn send_started(events: &Events, node: &Node, lane: bool, at: f64) {
+    events.send(&BuildEvent::Started {
+        name: node.name(),
+        kind: node.kind().as_str(),
+        lane,
+        at,
+    });
+}
+
+/// `--events`: a job runs past the stall limit.
+fn send_stalled(events: &Events, node: &Node, running: std::time::Duration) {
+    events.send(&BuildEvent::Stalled {
+        name: node.name(),
+        seconds: running.as_secs_f64(),
+    });
+}
+
+/// `--events`: a job ended, with its failure's text (not for Ctrl-C).
+fn send_finished(events: &Events, node: &Node, outcome: &Outcome) {
+    let error_text = match outcome {
+        Outcome::Failed(error) if !matches!(error, Error::Interrupted) => {
+            Some(commands::render_plain(&ArtifactFailed {
+                artifact: node.name(),
+                cause: error,
+            }))
+        }
+        _ => None,
+    };
+    let (status, seconds) = status(outcome);
+    events.send(&BuildEvent::Finished {
+        name: node.name(),
+        kind: node.kind().as_str(),
+        key: &node.key().hex(),
+        status,
+        seconds,
+        error: error_text.as_deref(),
+    });
 }
 
 /// Publishes a made or reused scene to its files in out/ (`node.publish`: each video with
@@ -634,6 +646,8 @@ struct CutFirst<'a> {
     manifest: &'a crate::manifest::Manifest,
     device: Option<crate::device::Device>,
     start: Instant,
+    /// `--events`: the first round's jobs are told as the second's.
+    events: &'a Events,
 }
 
 impl CutFirst<'_> {
@@ -687,10 +701,16 @@ impl CutFirst<'_> {
             |i, pending, model| executor::finish(&graph.nodes[i].job, pending, model),
             |event, outcomes| match event {
                 Event::Started(i) => {
-                    starts[i] = Some(self.start.elapsed().as_secs_f64());
-                    progress.started(graph.nodes[i].name())
+                    let at = self.start.elapsed().as_secs_f64();
+                    starts[i] = Some(at);
+                    let node = &graph.nodes[i];
+                    send_started(self.events, node, model_of[i].is_some(), at);
+                    progress.started(node.name())
                 }
-                Event::Stalled(i, running) => progress.stalled(graph.nodes[i].name(), running),
+                Event::Stalled(i, running) => {
+                    send_stalled(self.events, &graph.nodes[i], running);
+                    progress.stalled(graph.nodes[i].name(), running)
+                }
                 Event::Tick => progress.tick(),
                 Event::Finished(i) => {
                     let node = &graph.nodes[i];
@@ -698,6 +718,7 @@ impl CutFirst<'_> {
                         .as_ref()
                         .expect("finished nodes have an outcome");
                     progress.finished(i, node.name(), outcome);
+                    send_finished(self.events, node, outcome);
                     if let Outcome::Failed(error) = outcome {
                         failed(node, error, &progress, failures);
                     }
