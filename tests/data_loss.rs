@@ -13,28 +13,10 @@ use std::time::{Duration, Instant};
 
 use common::{write_program, Folder, Run};
 
-/// One scene of two espeak lines on the built-in face, small and quick.
+/// One scene of two espeak lines on the built-in face, small and quick: `Folder::tiny`
+/// with its own project.
 fn tiny() -> Folder {
-    let folder = Folder::with_portrait();
-    folder.write(
-        "Renderfile.toml",
-        r##"[defaults]
-fps = 25
-size = [160, 90]
-pause = 0.2
-background = "#102030"
-voice = "host"
-avatar = "astronaut"
-
-[voices.host]
-engine = "espeak"
-language = "en"
-
-[avatars.astronaut]
-image = "avatars/astronaut.png"
-lipsync = "builtin"
-"##,
-    );
+    let folder = Folder::tiny();
     folder.write(
         PROJECT,
         "[[scene]]\nname = \"welcome\"\nlines = [\"One two three.\", \"Four five.\"]\n",
