@@ -29,7 +29,7 @@ use toml::Spanned;
 /// `projects/demo/project.toml`). Errors about a TOML value also carry its span (the primary
 /// label), from which miette prints `[file:line:col]`; errors without one (an unreadable
 /// file, say) name the file in `message` itself.
-#[derive(Debug, thiserror::Error, Diagnostic)]
+#[derive(Clone, Debug, thiserror::Error, Diagnostic)]
 #[error("{message}")]
 pub struct ConfigError {
     /// What is wrong, in one line.

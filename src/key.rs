@@ -27,6 +27,12 @@ pub enum ArtifactKind {
     Cuts,
     /// One piece of a long line's clip, made from one piece of its speech.
     Segment,
+    /// A picture made from a prompt (`[stills.<name>]`).
+    Still,
+    /// A video made from a prompt and/or a picture (`[shots.<name>]`).
+    Shot,
+    /// A pose video read from a video, for a pose-guided shot.
+    Pose,
 }
 
 impl ArtifactKind {
@@ -41,6 +47,9 @@ impl ArtifactKind {
             ArtifactKind::Episode => "episode",
             ArtifactKind::Cuts => "cuts",
             ArtifactKind::Segment => "segment",
+            ArtifactKind::Still => "still",
+            ArtifactKind::Shot => "shot",
+            ArtifactKind::Pose => "pose",
         }
     }
 }

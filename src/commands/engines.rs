@@ -115,6 +115,7 @@ pub fn list(manifest: &Manifest) -> String {
                     speech.join(", ")
                 }
             }
+            Stage::Still | Stage::Shot | Stage::Pose => generations(manifest, &engine.name),
         };
         let mut fields = vec![
             ("program", program(engine)),
@@ -214,6 +215,32 @@ fn licence(engine: &CommandEngine) -> String {
         format!("{declared}; NOT for commercial use")
     } else {
         declared.to_string()
+    }
+}
+
+/// The stills and shots an engine of stage still, shot or pose makes: "stills host; shots
+/// city", or "nothing".
+fn generations(manifest: &crate::manifest::Manifest, engine: &str) -> String {
+    let generated = &manifest.generated;
+    let stills: Vec<&str> = (generated.stills.values())
+        .filter(|s| s.made.engine == engine)
+        .map(|s| s.name.as_str())
+        .collect();
+    let shots: Vec<&str> = (generated.shots.values())
+        .filter(|s| s.made.engine == engine || s.pose.as_ref().is_some_and(|p| p.engine == engine))
+        .map(|s| s.name.as_str())
+        .collect();
+    let mut parts = Vec::new();
+    if !stills.is_empty() {
+        parts.push(format!("stills {}", stills.join(", ")));
+    }
+    if !shots.is_empty() {
+        parts.push(format!("shots {}", shots.join(", ")));
+    }
+    if parts.is_empty() {
+        "nothing".into()
+    } else {
+        parts.join("; ")
     }
 }
 

@@ -29,12 +29,13 @@ use crate::key::KeySpec;
 use crate::manifest::command::{expand, uses, CommandEngine, Stage};
 use crate::manifest::input_files;
 use crate::manifest::openai_speech::OpenaiSpeech;
+use crate::manifest::shots::{Prompted, Shot};
 use crate::manifest::{AvatarKind, SourceFile};
 use crate::media::{self, Audio};
 use crate::process::{self, ProgramRun};
 use crate::sources::SourceHashes;
 use crate::stage::lipsync::{self, AvatarFrames, CLIP_CRF};
-use crate::stage::{face_track, segment, speech, voice};
+use crate::stage::{face_track, pose, segment, shot, speech, still, voice};
 use std::time::{Duration, Instant};
 
 /// Silence kept at each side of a join when a long line's pieces are rejoined.
@@ -86,6 +87,13 @@ pub struct CommandJob {
     /// Lip-sync: one segment of a long line (`stage/segment.rs`) instead of its whole clip.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub segment: Option<Box<segment::Part>>,
+    /// Still and shot: `{image}` when it is a file (a still's picture is the job's input
+    /// `image` instead). Pose: `{video}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub picture: Option<SourceFile>,
+    /// Still and shot: each LoRA file and its scale, `{lora_files}` and `{lora_scales}`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub loras: Vec<(SourceFile, f64)>,
 }
 
 impl CommandJob {
@@ -110,6 +118,8 @@ impl CommandJob {
             mux: engine.mux,
             openai: engine.openai.clone().map(Box::new),
             segment: None,
+            picture: None,
+            loras: Vec::new(),
         };
         // A declared seed is a plain value, so it enters the key; else `{seed}` comes from
         // the key itself when the job runs.
@@ -165,6 +175,58 @@ impl CommandJob {
         let mut job = CommandJob::new(engine, device);
         job.values.insert("fps".into(), avatar.fps.to_string());
         job.avatar = Some(avatar);
+        job
+    }
+
+    /// A still: its prompt, numbers, LoRAs and picture file (a still's picture is an input).
+    pub fn still(
+        engine: &CommandEngine,
+        device: Option<Device>,
+        made: &Prompted,
+        image: Option<SourceFile>,
+    ) -> CommandJob {
+        let mut job = CommandJob::new(engine, device);
+        let values = [
+            ("prompt", made.prompt.clone()),
+            ("negative_prompt", made.negative.clone()),
+            ("width", made.width.to_string()),
+            ("height", made.height.to_string()),
+            ("steps", made.steps.to_string()),
+            ("guidance", made.guidance.to_string()),
+        ];
+        for (name, value) in values {
+            job.values.insert(name.into(), value);
+        }
+        // A declared seed is a value (so it is in the key); else it comes from the key.
+        if let Some(seed) = made.seed {
+            job.values.insert("seed".into(), seed.to_string());
+        }
+        job.picture = image;
+        job.loras = (made.loras.iter())
+            .map(|l| (l.file.clone(), l.scale))
+            .collect();
+        job
+    }
+
+    /// A shot: a still's values, and its frames, fps and seconds.
+    pub fn shot(
+        engine: &CommandEngine,
+        device: Option<Device>,
+        shot: &Shot,
+        image: Option<SourceFile>,
+    ) -> CommandJob {
+        let mut job = CommandJob::still(engine, device, &shot.made, image);
+        job.values.insert("frames".into(), shot.frames.to_string());
+        job.values.insert("fps".into(), shot.fps.to_string());
+        job.values
+            .insert("seconds".into(), format!("{:.3}", shot.seconds));
+        job
+    }
+
+    /// A pose video read from `video`.
+    pub fn pose(engine: &CommandEngine, device: Option<Device>, video: SourceFile) -> CommandJob {
+        let mut job = CommandJob::new(engine, device);
+        job.picture = Some(video);
         job
     }
 
@@ -263,6 +325,13 @@ impl CommandJob {
             }
             Stage::Voice => {}
             Stage::Lipsync => self.clip_inputs(job, &inputs, &mut values)?,
+            Stage::Still | Stage::Shot => {
+                self.generation_inputs(job, &inputs, &mut values, &mut lists)?
+            }
+            Stage::Pose => {
+                let video = self.picture.as_ref().expect("a pose job has its video");
+                values.insert("video".into(), path_string(&video.abs));
+            }
         }
         let pieces: Vec<Option<&String>> = match self.stage {
             Stage::Speech => self.pieces.iter().map(Some).collect(),
@@ -274,7 +343,8 @@ impl CommandJob {
             create_dir(&workdir)?;
             let out = match self.stage {
                 Stage::Speech => workdir.join("out.wav"),
-                Stage::Lipsync => workdir.join("out.mp4"),
+                Stage::Lipsync | Stage::Shot | Stage::Pose => workdir.join("out.mp4"),
+                Stage::Still => workdir.join("out.png"),
                 Stage::Voice => {
                     let out = workdir.join(voice::OUTPUT);
                     create_dir(&out)?;
@@ -416,6 +486,39 @@ impl CommandJob {
         Ok(())
     }
 
+    /// A still's or shot's `{image}` (a file, or a copy of the still it names: the program
+    /// must not be able to change an object in the cache), `{pose}` (a copy of the pose
+    /// video), `{lora_files}` and `{lora_scales}`.
+    fn generation_inputs(
+        &self,
+        job: &Task,
+        inputs: &Path,
+        values: &mut BTreeMap<String, String>,
+        lists: &mut BTreeMap<String, Vec<String>>,
+    ) -> Result<()> {
+        let copy = |from: &Path, name: &str| -> Result<String> {
+            let to = inputs.join(name);
+            std::fs::copy(from, &to).map_err(|e| Error::io("cannot copy", from, e))?;
+            Ok(path_string(&to))
+        };
+        if let Some(file) = &self.picture {
+            values.insert("image".into(), path_string(&file.abs));
+        } else if job.inputs.contains_key(still::IMAGE) {
+            let file = job.file(still::IMAGE, still::OUTPUT)?;
+            values.insert("image".into(), copy(&file, "image.png")?);
+        }
+        if job.inputs.contains_key(shot::POSE) {
+            let file = job.file(shot::POSE, pose::OUTPUT)?;
+            values.insert("pose".into(), copy(&file, "pose.mp4")?);
+        }
+        let (files, scales) = (self.loras.iter())
+            .map(|(file, scale)| (path_string(&file.abs), scale.to_string()))
+            .unzip();
+        lists.insert("lora_files".into(), files);
+        lists.insert("lora_scales".into(), scales);
+        Ok(())
+    }
+
     /// Writes the engine's input files for one run into `folder`, from their templates and
     /// `values`, and adds each one's path to `values` as `file:<name>`.
     fn write_files(
@@ -463,7 +566,8 @@ impl CommandJob {
         let log = dir.join(format!("log-{}.txt", i + 1));
         let default = match self.stage {
             Stage::Speech => "out.wav",
-            Stage::Lipsync => "out.mp4",
+            Stage::Lipsync | Stage::Shot | Stage::Pose => "out.mp4",
+            Stage::Still => "out.png",
             Stage::Voice => voice::OUTPUT,
         };
         let pattern = self.output.as_deref().unwrap_or(default);
@@ -569,6 +673,35 @@ impl CommandJob {
                 }
                 files
             }
+            Stage::Still => {
+                let found = self.output_of(job.name, dir, 0)?;
+                let size = |name: &str| self.values.get(name).and_then(|v| v.parse().ok());
+                let (width, height) = (size("width").unwrap_or(0), size("height").unwrap_or(0));
+                still::check(job.name, &found, width, height)?;
+                self.keep(&found, &dir.join(still::OUTPUT))?;
+                vec![still::OUTPUT.to_string()]
+            }
+            Stage::Shot => {
+                let found = self.output_of(job.name, dir, 0)?;
+                let frames = (self.values.get("frames")).and_then(|f| f.parse().ok());
+                let fps = (self.values.get("fps")).and_then(|f| f.parse().ok());
+                let (Some(frames), Some(fps)) = (frames, fps) else {
+                    return Err(media::invalid(
+                        job.name,
+                        "a shot job without its frames and fps",
+                    ));
+                };
+                shot::check_frames(job.name, "shot", &found, frames, fps)?;
+                self.keep(&found, &dir.join(shot::OUTPUT))?;
+                vec![shot::OUTPUT.to_string()]
+            }
+            Stage::Pose => {
+                let found = self.output_of(job.name, dir, 0)?;
+                let video = self.picture.as_ref().expect("a pose job has its video");
+                pose::check(job.name, &found, &video.abs)?;
+                self.keep(&found, &dir.join(pose::OUTPUT))?;
+                vec![pose::OUTPUT.to_string()]
+            }
             Stage::Lipsync => {
                 let found = self.output_of(job.name, dir, 0)?;
                 self.normalise_clip(job, dir, &found)?;
@@ -586,6 +719,11 @@ impl CommandJob {
         }
         let _ = std::fs::remove_dir_all(dir.join("inputs"));
         Ok([outputs, vec![LOG.to_string()]].concat())
+    }
+
+    /// Moves what the program wrote to its place in the object.
+    fn keep(&self, found: &Path, to: &Path) -> Result<()> {
+        std::fs::rename(found, to).map_err(|e| Error::io("cannot move", found, e))
     }
 
     fn checked_wav(&self, artifact: &str, file: &Path) -> Result<Audio> {

@@ -54,6 +54,8 @@ pub(crate) const KEYS: &[&str] = &[
     "commercial",
     "max_seconds",
     "continue",
+    "frames",
+    "max_frames",
 ];
 
 /// `[engines.<name>]` as written.
@@ -88,6 +90,8 @@ pub(crate) struct RawEngine {
     max_seconds: Option<Spanned<f64>>,
     #[serde(rename = "continue")]
     continue_from: Option<Spanned<String>>,
+    frames: Option<Spanned<String>>,
+    max_frames: Option<Spanned<i64>>,
 }
 
 /// What a command engine makes.
@@ -100,6 +104,12 @@ pub enum Stage {
     Voice,
     /// A line's clip.
     Lipsync,
+    /// A generated picture, `[stills.<name>]` (`out.png`).
+    Still,
+    /// A generated video, `[shots.<name>]` (`out.mp4`).
+    Shot,
+    /// A pose video extracted from a video, for a pose-guided shot (`out.mp4`).
+    Pose,
 }
 
 impl Stage {
@@ -108,6 +118,9 @@ impl Stage {
             Stage::Speech => "speech",
             Stage::Voice => "voice",
             Stage::Lipsync => "lipsync",
+            Stage::Still => "still",
+            Stage::Shot => "shot",
+            Stage::Pose => "pose",
         }
     }
 
@@ -117,6 +130,9 @@ impl Stage {
             Stage::Speech => "speech",
             Stage::Voice => "voice conditioning",
             Stage::Lipsync => "lip-sync clips",
+            Stage::Still => "stills",
+            Stage::Shot => "shots",
+            Stage::Pose => "pose videos",
         }
     }
 
@@ -141,14 +157,28 @@ impl Stage {
             "conditioning" => "the folder of the voice's conditioning",
             "samples" => "the voice's sample recordings, one argument each",
             "audio" => "the line's speech, a WAV file",
+            "image" if self.generates() => "the still's or shot's reference or start picture",
             "image" => "the avatar as a still picture",
+            "video" if self == Stage::Pose => "the video the pose is read from",
             "video" => "the avatar as a video",
             "face" => "the avatar's own file",
+            "fps" if self == Stage::Shot => "the shot's frame rate",
             "fps" => "the scene's frame rate",
+            "seconds" if self == Stage::Shot => "the shot's length in seconds",
             "seconds" => "the length of the line's speech in seconds",
+            "frames" if self == Stage::Shot => "the number of frames the shot must have",
             "frames" => "the number of frames of the line's clip",
+            "width" if self.generates() => "the width of the picture or video to make",
+            "height" if self.generates() => "the height of the picture or video to make",
             "width" => "the width of the avatar's picture",
             "height" => "the height of the avatar's picture",
+            "prompt" => "the still's or shot's prompt",
+            "negative_prompt" => "the still's or shot's negative prompt (empty when none)",
+            "steps" => "the number of denoising steps",
+            "guidance" => "the guidance scale",
+            "lora_files" => "the LoRA files, one argument each",
+            "lora_scales" => "the LoRA scales, one argument each, in the order of `{lora_files}`",
+            "pose" => "the pose video the shot follows",
             "seed" => {
                 "a seed taken from the job's key (declare `seed = N` on the engine to fix it)"
             }
@@ -198,6 +228,99 @@ impl Stage {
                 "height",
                 "seed",
             ],
+            Stage::Still => &[
+                "engine_dir",
+                "device",
+                "workdir",
+                "out",
+                "prompt",
+                "negative_prompt",
+                "width",
+                "height",
+                "steps",
+                "guidance",
+                "seed",
+                "lora_files",
+                "lora_scales",
+                "image",
+            ],
+            Stage::Shot => &[
+                "engine_dir",
+                "device",
+                "workdir",
+                "out",
+                "prompt",
+                "negative_prompt",
+                "width",
+                "height",
+                "steps",
+                "guidance",
+                "seed",
+                "lora_files",
+                "lora_scales",
+                "image",
+                "frames",
+                "fps",
+                "seconds",
+                "pose",
+            ],
+            Stage::Pose => &["engine_dir", "device", "workdir", "out", "video", "seed"],
+        }
+    }
+
+    /// A still or a shot: made from a prompt, declared as `[stills.*]` or `[shots.*]`.
+    pub fn generates(self) -> bool {
+        matches!(self, Stage::Still | Stage::Shot)
+    }
+
+    /// The placeholders that are lists, each item one argument: only whole arguments.
+    pub fn is_list(name: &str) -> bool {
+        matches!(name, "samples" | "lora_files" | "lora_scales")
+    }
+}
+
+/// `frames = "4n+1"` on a shot engine: the frame counts the program makes. render rounds
+/// a shot's frames (its seconds × fps) up to the nearest count of this form.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FrameRule {
+    /// Counts are `step × n + offset`, n ≥ 0 (Wan: 4n+1).
+    pub step: u32,
+    pub offset: u32,
+}
+
+impl FrameRule {
+    /// "4n+1", "8n", "n+0" → the rule; None when it is not of that form.
+    pub fn parse(text: &str) -> Option<FrameRule> {
+        let text: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+        let (step, offset) = text.split_once('n')?;
+        let step = if step.is_empty() {
+            1
+        } else {
+            step.parse().ok()?
+        };
+        let offset = match offset {
+            "" => 0,
+            rest => rest.strip_prefix('+')?.parse().ok()?,
+        };
+        (step >= 1 && offset < 1_000_000).then_some(FrameRule { step, offset })
+    }
+
+    /// The fewest frames of this form that are at least `frames` (and at least one).
+    pub fn round_up(self, frames: usize) -> usize {
+        let (step, offset) = (self.step as usize, self.offset as usize);
+        let wanted = frames.max(1);
+        if wanted <= offset.max(1) {
+            return if offset >= 1 { offset } else { step };
+        }
+        offset + (wanted - offset).div_ceil(step) * step
+    }
+}
+
+impl std::fmt::Display for FrameRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self.offset {
+            0 => write!(f, "{}n", self.step),
+            o => write!(f, "{}n+{o}", self.step),
         }
     }
 }
@@ -246,6 +369,13 @@ pub struct CommandEngine {
     /// `continue = "last_frame"`: each segment after a line's first starts from the
     /// previous segment's last frame instead of the avatar.
     pub continue_last_frame: bool,
+    /// `frames = "4n+1"`: a shot engine's frame counts; a shot's are rounded up to one.
+    pub frames: Option<FrameRule>,
+    /// `max_frames = N`: the most frames a shot engine makes in one run.
+    pub max_frames: Option<usize>,
+    /// Where its `args` (or files) first use `{image}` and `{pose}`: an error there when a
+    /// still or shot that uses the engine gives none (`manifest/shots.rs`).
+    pub uses_at: BTreeMap<String, ConfigError>,
     /// The file that declared it (for messages).
     pub declared_in: String,
     /// `{engine_dir}`: the folder of that file (where its relative paths start).
@@ -287,9 +417,12 @@ pub(crate) fn engine(
         "speech" => Some(Stage::Speech),
         "voice" => Some(Stage::Voice),
         "lipsync" => Some(Stage::Lipsync),
+        "still" => Some(Stage::Still),
+        "shot" => Some(Stage::Shot),
+        "pose" => Some(Stage::Pose),
         other => {
             let msg = format!("unknown stage `{other}` in engine `{name}`");
-            let help = "an engine makes \"speech\" (a line's WAV), \"voice\" (a cloned voice's conditioning) or \"lipsync\" (a line's clip)";
+            let help = "an engine makes \"speech\" (a line's WAV), \"voice\" (a cloned voice's conditioning), \"lipsync\" (a line's clip), \"still\" (a picture from a prompt), \"shot\" (a video from a prompt or a picture) or \"pose\" (a pose video read from a video)";
             errors.push(doc.err(raw.stage.span(), msg, "unknown stage", help));
             None
         }
@@ -370,10 +503,11 @@ pub(crate) fn engine(
         vars: &vars,
         files: &file_names,
     };
+    let mut uses_at = BTreeMap::new();
     let args: Vec<String> = (raw.args.unwrap_or_default().into_iter())
         .map(|arg| {
             if stage.is_some() {
-                check_placeholders(doc, name, &known, &arg, errors);
+                check_placeholders(doc, name, &known, &arg, (errors, &mut uses_at));
             }
             arg.into_inner()
         })
@@ -382,9 +516,25 @@ pub(crate) fn engine(
     for (file, body) in raw_files {
         if stage.is_some() {
             check_file(doc, name, &known, &file, &body, errors);
+            for input in ["image", "pose"] {
+                let written = format!("{{{input}}}");
+                if let Some(i) = (doc.text.get(body.span()).unwrap_or("")).find(&written) {
+                    let at = body.span().start + i..body.span().start + i + written.len();
+                    uses_at.entry(input.to_string()).or_insert(at);
+                }
+            }
         }
         files.insert(file.into_inner(), body.into_inner());
     }
+    let uses_at: BTreeMap<String, ConfigError> = (uses_at.into_iter())
+        .map(|(input, at)| {
+            let msg = format!("engine `{name}` takes `{{{input}}}`");
+            let err = doc.err(at, msg, "used here", "");
+            (input, err)
+        })
+        .collect();
+    let (frames, max_frames) =
+        shot_frames(doc, name, stage, (&raw.frames, &raw.max_frames), errors);
     let (max_seconds, continue_last_frame) = segmenting(
         doc,
         name,
@@ -515,10 +665,60 @@ pub(crate) fn engine(
         openai,
         licence: raw.licence,
         commercial: raw.commercial,
+        frames,
+        max_frames,
+        uses_at,
         declared_in: doc.name.clone(),
         engine_dir: base.to_path_buf(),
     };
     Some((engine, missing))
+}
+
+/// `frames` and `max_frames`: only on a shot engine.
+fn shot_frames(
+    doc: &Doc,
+    name: &str,
+    stage: Option<Stage>,
+    (rule, max): (&Option<Spanned<String>>, &Option<Spanned<i64>>),
+    errors: &mut Vec<ConfigError>,
+) -> (Option<FrameRule>, Option<usize>) {
+    let not_shot = |span: Range<usize>, key: &str| {
+        let msg = format!("engine `{name}`: `{key}` is only for a shot engine (stage = \"shot\")");
+        let help = "`frames = \"4n+1\"` says which frame counts a video model makes, `max_frames` the most it makes in one run";
+        doc.err(span, msg, "not a shot engine", help)
+    };
+    let frames = rule.as_ref().and_then(|r| {
+        if stage.is_some_and(|s| s != Stage::Shot) {
+            errors.push(not_shot(r.span(), "frames"));
+            return None;
+        }
+        let parsed = FrameRule::parse(r.get_ref());
+        if parsed.is_none() {
+            let msg = format!(
+                "engine `{name}`: `frames` must be a form like \"4n+1\", not \"{}\"",
+                r.get_ref()
+            );
+            let help = "the frame counts the program makes, as step × n + offset: Wan makes 4n+1 frames (81, 121, ...); render rounds each shot's frames up to one of them";
+            errors.push(doc.err(r.span(), msg, "not a form", help));
+        }
+        parsed
+    });
+    let max_frames = max.as_ref().and_then(|m| {
+        if stage.is_some_and(|s| s != Stage::Shot) {
+            errors.push(not_shot(m.span(), "max_frames"));
+            return None;
+        }
+        match *m.get_ref() {
+            n @ 1..=1_000_000 => Some(n as usize),
+            n => {
+                let msg = format!("`max_frames` must be between 1 and 1000000, not {n}");
+                let help = "the most frames the program makes in one run; a longer shot is a configuration error";
+                errors.push(doc.err(m.span(), msg, "out of range", help));
+                None
+            }
+        }
+    });
+    (frames, max_frames)
 }
 
 /// `max_seconds` and `continue`: only on a lip-sync engine, `continue` only with
@@ -837,7 +1037,7 @@ fn check_placeholders(
     engine: &str,
     known: &Known,
     arg: &Spanned<String>,
-    errors: &mut Vec<ConfigError>,
+    (errors, uses_at): (&mut Vec<ConfigError>, &mut BTreeMap<String, Range<usize>>),
 ) {
     let span = arg.span();
     // The span of the string's text, after its opening quote.
@@ -855,10 +1055,12 @@ fn check_placeholders(
                 };
                 if !known.contains(&name) {
                     errors.push(known.unknown(doc, engine, &name, at(r)));
-                } else if name == "samples" && !whole {
-                    let msg = "`{samples}` must be a whole argument".to_string();
-                    let help = "it expands to one argument per sample, e.g. args = [\"--speaker_wav\", \"{samples}\"]";
+                } else if Stage::is_list(&name) && !whole {
+                    let msg = format!("`{{{name}}}` must be a whole argument");
+                    let help = format!("it expands to one argument per item, e.g. args = [\"--list\", \"{{{name}}}\"]");
                     errors.push(doc.err(at(r), msg, "inside a longer argument", help));
+                } else if matches!(name.as_str(), "image" | "pose") {
+                    uses_at.entry(name.clone()).or_insert_with(|| at(r));
                 }
             }
         }
@@ -894,8 +1096,11 @@ fn check_file(
         });
         if !known.contains(&slot.name) {
             errors.push(known.unknown(doc, engine, &slot.name, at));
-        } else if slot.name == "samples" {
-            let msg = "`{samples}` is a list: it may only be a whole argument in `args`";
+        } else if Stage::is_list(&slot.name) {
+            let msg = format!(
+                "`{{{}}}` is a list: it may only be a whole argument in `args`",
+                slot.name
+            );
             let help = "give a file the one sample it needs through `args`, or write a wrapper";
             errors.push(doc.err(at, msg, "a list", help));
         } else if let Some(msg) = input_files::misplaced(&slot, format) {

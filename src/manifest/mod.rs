@@ -18,6 +18,7 @@ pub mod paths;
 mod project;
 mod renderfile;
 mod settings;
+pub mod shots;
 pub(crate) mod table;
 pub(crate) mod text;
 mod values;
@@ -194,6 +195,7 @@ pub fn load_checked(root: &Path, media: &dyn CheckMedia) -> Result<Loaded, Vec<C
             voices,
             avatars,
             engines,
+            generated: rf.generated,
             projects,
         },
         errors,
@@ -383,6 +385,8 @@ pub struct Manifest {
     pub avatars: BTreeMap<String, Avatar>,
     /// Command engines: the folder's `[engines.*]` with this machine's engines file over them.
     pub engines: BTreeMap<String, command::CommandEngine>,
+    /// `[stills.*]` and `[shots.*]`: pictures and videos made from prompts.
+    pub generated: shots::Generated,
     /// Sorted by name.
     pub projects: Vec<Project>,
 }
@@ -442,6 +446,24 @@ pub struct Avatar {
     pub lipsync: String,
     /// The model's manifest, when `lipsync` names one.
     pub model: Option<model::Model>,
+    /// `image = { still = "<name>" }`: the picture is that still (`Manifest::generated`);
+    /// `source` is then a stand-in until the graph points it at the still's object.
+    pub still: Option<String>,
+    /// `motion = "<shot>"`: the avatar moves as that shot, which every clip lip-syncs
+    /// (`source` and `kind` are the shot's video once the graph plans it).
+    pub motion: Option<String>,
+    /// Set by the graph for a still or motion avatar: the artifact its picture or video
+    /// is, an input of its face track's and clips' keys in place of a file's hash, and
+    /// that picture's size (known before it is made).
+    pub made: Option<MadeFace>,
+}
+
+/// An avatar's picture or video made by render (`Avatar::made`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct MadeFace {
+    pub key: crate::key::Key,
+    pub width: u32,
+    pub height: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -18,6 +18,7 @@ use super::command::{self, CommandEngine, RawEngine, Stage};
 use super::espeak::{self, espeak_voice, RawVoice};
 use super::model::ModelProblem;
 use super::settings::{self, Declared, RawSettings, SceneSettings};
+use super::shots::{self, Generated};
 use super::values::{in_range, Device};
 use super::{
     paths, table, Avatar, AvatarKind, CheckMedia, Media, Project, Scene, Settings, SourceFile,
@@ -25,7 +26,9 @@ use super::{
 };
 use crate::diagnostic::{ConfigError, Doc, Errors, Warning};
 
-const TOP_KEYS: &[&str] = &["render", "defaults", "voices", "avatars", "engines"];
+const TOP_KEYS: &[&str] = &[
+    "render", "defaults", "voices", "avatars", "engines", "stills", "shots",
+];
 const RENDER_KEYS: &[&str] = &[
     "device",
     "jobs",
@@ -34,7 +37,7 @@ const RENDER_KEYS: &[&str] = &[
     "lanes_per_gpu",
     "lanes",
 ];
-const AVATAR_KEYS: &[&str] = &["image", "video", "lipsync"];
+const AVATAR_KEYS: &[&str] = &["image", "video", "lipsync", "motion"];
 
 /// `[render]`
 #[derive(Deserialize, Default)]
@@ -50,9 +53,11 @@ struct RawRender {
 /// `[avatars.<name>]`
 #[derive(Deserialize)]
 struct RawAvatar {
-    image: Option<Spanned<String>>,
+    /// A path, or `{ still = "<name>" }`.
+    image: Option<Spanned<toml::Value>>,
     video: Option<Spanned<String>>,
     lipsync: Option<Spanned<String>>,
+    motion: Option<Spanned<String>>,
 }
 
 pub(crate) struct Renderfile<'a> {
@@ -63,6 +68,8 @@ pub(crate) struct Renderfile<'a> {
     pub voices: BTreeMap<String, Voice>,
     pub avatars: BTreeMap<String, Avatar>,
     pub engines: BTreeMap<String, CommandEngine>,
+    /// `[stills.*]` and `[shots.*]`.
+    pub generated: Generated,
     /// `background = "..."` in `[defaults]`, as written, for the warning when no scene shows it.
     pub default_background: Option<Spanned<String>>,
     /// Where each avatar's and voice sample's file is named (its rel → the value's span),
@@ -98,6 +105,9 @@ pub(crate) fn parse<'a>(
         .map(|(name, (engine, missing))| ((name.clone(), engine), (name, missing)))
         .unzip();
 
+    let raw_stills = named(doc, &mut top, "still", shots::STILL_KEYS, e);
+    let raw_shots = named(doc, &mut top, "shot", shots::SHOT_KEYS, e);
+    let generated = shots::parse(doc, root, raw_stills, raw_shots, &engines, e);
     let settings = farm_settings(doc, render, e);
     let declared = Declared {
         root: root.to_path_buf(),
@@ -138,7 +148,8 @@ pub(crate) fn parse<'a>(
         .collect();
     let avatars: BTreeMap<String, Avatar> = (raw_avatars.into_iter())
         .filter_map(|(name, span, raw)| {
-            let (avatar, key) = avatar(doc, root, (name.clone(), span), raw, &engines, e)?;
+            let named = (name.clone(), span);
+            let (avatar, key) = avatar(doc, root, named, raw, (&engines, &generated), e)?;
             file_keys.entry(avatar.source.rel.clone()).or_insert(key);
             Some((name, avatar))
         })
@@ -152,6 +163,15 @@ pub(crate) fn parse<'a>(
         .flat_map(|name| [Some(name), engines[name].conditioning.as_deref()])
         .flatten()
         .chain(avatars.values().map(|a| a.lipsync.as_str()))
+        .chain((generated.stills.values()).map(|s| s.made.engine.as_str()))
+        .chain((generated.shots.values()).flat_map(|s| {
+            [
+                Some(s.made.engine.as_str()),
+                s.pose.as_ref().map(|p| p.engine.as_str()),
+            ]
+            .into_iter()
+            .flatten()
+        }))
         .collect();
     used.sort();
     used.dedup();
@@ -172,6 +192,7 @@ pub(crate) fn parse<'a>(
         voices,
         avatars,
         engines,
+        generated,
         default_background,
         file_keys,
     })
@@ -221,7 +242,9 @@ impl Renderfile<'_> {
                 AvatarKind::Image => Media::AvatarImage,
                 AvatarKind::Video => Media::AvatarVideo,
             };
-            if shown.contains(name.as_str()) && !check(&avatar.source, media) {
+            // A still or a motion shot is made by render: nothing to read yet.
+            let made = avatar.still.is_some() || avatar.motion.is_some();
+            if shown.contains(name.as_str()) && !made && !check(&avatar.source, media) {
                 bad_avatars.insert(name.clone());
             }
         }
@@ -511,7 +534,7 @@ fn avatar(
     root: &Path,
     (name, name_span): (String, Range<usize>),
     raw: RawAvatar,
-    engines: &BTreeMap<String, CommandEngine>,
+    (engines, generated): (&BTreeMap<String, CommandEngine>, &Generated),
     errors: &mut Vec<ConfigError>,
 ) -> Option<(Avatar, Range<usize>)> {
     let lipsync = raw
@@ -531,7 +554,61 @@ fn avatar(
         None => Ok(None),
     };
     let model = errors.keep(model)?;
-    let (path, kind) = match (raw.image, raw.video) {
+    if let Some(motion) = &raw.motion {
+        return motion_avatar(
+            doc,
+            root,
+            (name, motion),
+            raw.image.is_some() || raw.video.is_some(),
+            (lipsync, model),
+            (engines, generated),
+            errors,
+        );
+    }
+    let image = match raw.image {
+        None => None,
+        Some(v) => match v.get_ref() {
+            toml::Value::String(path) => Some(Spanned::new(v.span(), path.clone())),
+            value => {
+                let still = match shots::reference(value) {
+                    Some((false, still)) if generated.stills.contains_key(&still) => still,
+                    Some((_, still)) => {
+                        errors.push(shots::unknown(doc, v.span(), &still, false, generated));
+                        return None;
+                    }
+                    None => {
+                        let msg =
+                            format!("avatar `{name}`: `image` must be a picture file or a still");
+                        let help = "e.g. image = \"avatars/host.png\" or image = { still = \"host\" } (a [stills.host] made from a prompt)";
+                        errors.push(doc.err(v.span(), msg, "not a picture", help));
+                        return None;
+                    }
+                };
+                if let Some(video) = &raw.video {
+                    let msg = format!("avatar `{name}` has both `image` and `video`");
+                    errors.push(doc.err(
+                        video.span(),
+                        msg,
+                        "second picture",
+                        "keep exactly one of them",
+                    ));
+                    return None;
+                }
+                let avatar = Avatar {
+                    source: stand_in(root, "still", &still),
+                    name,
+                    kind: AvatarKind::Image,
+                    lipsync,
+                    model,
+                    still: Some(still),
+                    motion: None,
+                    made: None,
+                };
+                return Some((avatar, v.span()));
+            }
+        },
+    };
+    let (path, kind) = match (image, raw.video) {
         (Some(i), None) => (i, AvatarKind::Image),
         (None, Some(v)) => (v, AvatarKind::Video),
         (None, None) => {
@@ -562,8 +639,70 @@ fn avatar(
         kind,
         lipsync,
         model,
+        still: None,
+        motion: None,
+        made: None,
     };
     Some((avatar, path.span()))
+}
+
+/// Where a made picture's file will be, until the graph knows its key: a name no file of
+/// the content folder has (it is never read: the media checks and keys skip it).
+fn stand_in(root: &Path, what: &str, name: &str) -> SourceFile {
+    SourceFile {
+        rel: format!("({what} {name})"),
+        abs: root.to_path_buf(),
+    }
+}
+
+/// `[avatars.<name>] motion = "<shot>"`: the avatar is that shot, lip-synced by a video
+/// lip-sync engine (a command engine whose args take `{video}`).
+#[allow(clippy::too_many_arguments)]
+fn motion_avatar(
+    doc: &Doc,
+    root: &Path,
+    (name, motion): (String, &Spanned<String>),
+    has_picture: bool,
+    (lipsync, model): (String, Option<super::model::Model>),
+    (engines, generated): (&BTreeMap<String, CommandEngine>, &Generated),
+    errors: &mut Vec<ConfigError>,
+) -> Option<(Avatar, Range<usize>)> {
+    let shot = motion.get_ref().trim();
+    if !generated.shots.contains_key(shot) {
+        errors.push(shots::unknown(doc, motion.span(), shot, true, generated));
+        return None;
+    }
+    if has_picture {
+        let msg = format!("avatar `{name}` has both `motion` and a picture");
+        let help = format!("with `motion` the avatar is the shot `{shot}`: remove `image`/`video`, and give the shot its start picture instead ([shots.{shot}] image = ...)");
+        errors.push(doc.err(motion.span(), msg, "motion and a picture", help));
+        return None;
+    }
+    let video_engines: Vec<&str> = (engines.values())
+        .filter(|e| e.stage == Stage::Lipsync && e.uses("video"))
+        .map(|e| e.name.as_str())
+        .collect();
+    let takes_video = engines.get(&lipsync).is_some_and(|e| e.uses("video"));
+    if !takes_video || model.is_some() {
+        let msg = format!("avatar `{name}` moves as shot `{shot}`, but its `lipsync` `{lipsync}` does not lip-sync a video");
+        let help = match video_engines.as_slice() {
+            [] => "idle motion is lip-synced by a command engine whose args take `{video}` (LatentSync, Wav2Lip): declare one with stage = \"lipsync\" and set `lipsync` to it".to_string(),
+            names => format!("set `lipsync` to an engine that takes `{{video}}`: {}", crate::diagnostic::list(names)),
+        };
+        errors.push(doc.err(motion.span(), msg, "not a video lip-sync", help));
+        return None;
+    }
+    let avatar = Avatar {
+        source: stand_in(root, "shot", shot),
+        name,
+        kind: AvatarKind::Video,
+        lipsync,
+        model,
+        still: None,
+        motion: Some(shot.to_string()),
+        made: None,
+    };
+    Some((avatar, motion.span()))
 }
 
 #[cfg(test)]

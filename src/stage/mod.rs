@@ -8,9 +8,12 @@ pub mod cuts;
 pub mod episode;
 pub mod face_track;
 pub mod lipsync;
+pub mod pose;
 pub mod scene;
 pub mod segment;
+pub mod shot;
 pub mod speech;
+pub mod still;
 pub mod voice;
 
 use crate::key::ArtifactKind;
@@ -27,5 +30,8 @@ pub fn main_output(kind: ArtifactKind) -> &'static str {
         ArtifactKind::Episode => episode::OUTPUT,
         ArtifactKind::Cuts => cuts::OUTPUT,
         ArtifactKind::Segment => segment::OUTPUT,
+        ArtifactKind::Still => still::OUTPUT,
+        ArtifactKind::Shot => shot::OUTPUT,
+        ArtifactKind::Pose => pose::OUTPUT,
     }
 }
