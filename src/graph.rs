@@ -25,6 +25,8 @@ use crate::plan;
 use crate::sources::SourceHashes;
 use crate::stage::face_track;
 
+mod generated;
+
 /// One artifact to make (or reuse).
 #[derive(Debug)]
 pub struct Node {
@@ -122,11 +124,20 @@ impl Graph {
         let builds = manifest.projects.iter().flat_map(|p| &p.scenes);
         for (_, scene) in builds.flat_map(|s| s.builds()) {
             let needs = face_track::needed_side(scene.width.max(scene.height));
-            for line in &scene.lines {
+            for line in scene.lines.iter().filter(|l| l.broll.is_none()) {
                 let side = frame_sides.entry(line.avatar.as_str()).or_default();
                 *side = (*side).max(needs);
             }
         }
+        // Stills and shots, each once; the avatars lines show, those made from them
+        // pointed at their artifacts.
+        let mut planning = generated::Planning {
+            manifest,
+            device,
+            hashes,
+            made: Default::default(),
+        };
+        let avatars = graph.avatars(&mut planning)?;
         // A cloned voice's conditioning, made once and read by each of its lines.
         let mut conditionings: BTreeMap<&str, Option<Key>> = BTreeMap::new();
         let engines = &manifest.engines;
@@ -146,8 +157,17 @@ impl Graph {
                 let mut uncut = false;
                 for (i, line) in scene.lines.iter().enumerate() {
                     let at = format!("{}/{}:{}", project.name, name, i + 1);
+                    if let Some(broll) = &line.broll {
+                        let (clip, speech) =
+                            graph.add_broll(&mut planning, &at, broll, scene.fps)?;
+                        graph.read_by(&[speech, clip], &label);
+                        lines.push((clip, speech));
+                        speeches.push(speech);
+                        line_faces.push(None);
+                        continue;
+                    }
                     // The face track is the avatar's, whichever engine moves its lips.
-                    let avatar = &manifest.avatars[&line.avatar];
+                    let avatar = &avatars[&line.avatar];
                     let face = match faces.get(avatar.name.as_str()) {
                         Some(&face) => face,
                         None => {
@@ -203,7 +223,7 @@ impl Graph {
                     graph.read_by(&[speech, clip], &label);
                     lines.push((clip, speech));
                     speeches.push(speech);
-                    line_faces.push(face);
+                    line_faces.push(Some(face));
                 }
                 if uncut {
                     graph
@@ -542,13 +562,20 @@ pub fn uses_heavy_models(manifest: &Manifest) -> bool {
         }
         crate::manifest::VoiceEngine::Espeak { .. } => false,
     };
-    (manifest.projects.iter().flat_map(|p| &p.scenes))
-        .flat_map(|scene| scene.builds())
-        .flat_map(|(_, scene)| scene.lines.iter().map(move |line| (scene, line)))
-        .any(|(scene, line)| {
-            let avatar = scene.avatar_for(&manifest.avatars[&line.avatar]);
-            avatar.model.is_some()
-                || gpu(&avatar.lipsync)
-                || (line.audio.is_none() && voice_gpu(&line.voice))
-        })
+    // A still or shot on a `gpu = true` engine (made for an avatar or a b-roll line).
+    let generated = &manifest.generated;
+    let made_gpu = (generated.stills.values().map(|s| &s.made.engine))
+        .chain(generated.shots.values().map(|s| &s.made.engine))
+        .any(|engine| gpu(engine));
+    made_gpu
+        || (manifest.projects.iter().flat_map(|p| &p.scenes))
+            .flat_map(|scene| scene.builds())
+            .flat_map(|(_, scene)| scene.lines.iter().map(move |line| (scene, line)))
+            .filter(|(_, line)| line.broll.is_none())
+            .any(|(scene, line)| {
+                let avatar = scene.avatar_for(&manifest.avatars[&line.avatar]);
+                avatar.model.is_some()
+                    || gpu(&avatar.lipsync)
+                    || (line.audio.is_none() && voice_gpu(&line.voice))
+            })
 }

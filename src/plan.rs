@@ -164,7 +164,7 @@ pub fn clip(
 pub fn scene(
     scene: &Scene,
     lines: &[(Key, Key)],
-    faces: &[Key],
+    faces: &[Option<Key>],
     captions: Key,
     hashes: &SourceHashes,
 ) -> Result<(KeySpec, EngineJob)> {
@@ -306,4 +306,74 @@ pub fn joined_clip(
         segments: segments.len(),
     };
     Ok((spec, EngineJob::Join(engine)))
+}
+
+/// A still (`[stills.<name>]`): made by its command engine from its prompt, numbers,
+/// LoRAs and picture (`image`: a file's hash, or the still it is made from, by key).
+pub fn still(
+    still: &crate::manifest::shots::Still,
+    engines: &Engines,
+    image: Option<crate::stage::still::Image>,
+    device: Option<Device>,
+    hashes: &SourceHashes,
+) -> Result<(KeySpec, EngineJob)> {
+    let engine = &engines[&still.made.engine];
+    let spec = crate::stage::still::key(&engine.name, &still.made, image.as_ref(), hashes)?;
+    let job = CommandJob::still(engine, device, &still.made, picture_file(image));
+    let spec = job.key(spec, engine, hashes)?;
+    Ok((spec, EngineJob::Command(job)))
+}
+
+/// A shot (`[shots.<name>]`): a still's inputs, its frames, fps and seconds, and the pose
+/// video it follows (`pose`, by key) for a pose-guided engine.
+pub fn shot(
+    shot: &crate::manifest::shots::Shot,
+    engines: &Engines,
+    image: Option<crate::stage::still::Image>,
+    pose: Option<Key>,
+    device: Option<Device>,
+    hashes: &SourceHashes,
+) -> Result<(KeySpec, EngineJob)> {
+    let engine = &engines[&shot.made.engine];
+    let spec = crate::stage::shot::key(shot, image.as_ref(), pose, hashes)?;
+    let job = CommandJob::shot(engine, device, shot, picture_file(image));
+    let spec = job.key(spec, engine, hashes)?;
+    Ok((spec, EngineJob::Command(job)))
+}
+
+/// The pose video a pose-guided shot follows, read from its `pose` video by `pose_engine`.
+pub fn pose(
+    source: &crate::manifest::shots::PoseSource,
+    engines: &Engines,
+    device: Option<Device>,
+    hashes: &SourceHashes,
+) -> Result<(KeySpec, EngineJob)> {
+    let engine = &engines[&source.engine];
+    let spec = crate::stage::pose::key(&engine.name, &source.video, hashes)?;
+    let job = CommandJob::pose(engine, device, source.video.clone());
+    let spec = job.key(spec, engine, hashes)?;
+    Ok((spec, EngineJob::Command(job)))
+}
+
+/// The file a still or shot is given as `{image}` when its picture is a file (a still's
+/// is read from the job's input instead).
+fn picture_file(image: Option<crate::stage::still::Image>) -> Option<crate::manifest::SourceFile> {
+    match image {
+        Some(crate::stage::still::Image::File(file)) => Some(file),
+        _ => None,
+    }
+}
+
+/// A b-roll line's clip: the shot `shot` conformed by ffmpeg to `frames` frames at `fps`.
+pub fn broll(shot: Key, frames: usize, fps: crate::fps::Fps) -> Result<(KeySpec, EngineJob)> {
+    let spec = crate::stage::broll::clip_key(shot, frames, fps)?;
+    let engine = crate::engine::broll::BRollClip { frames, fps };
+    Ok((spec, EngineJob::BRoll(engine)))
+}
+
+/// A b-roll line's speech: silence of exactly its `frames` at `fps`.
+pub fn silence(frames: usize, fps: crate::fps::Fps) -> (KeySpec, EngineJob) {
+    let spec = crate::stage::broll::silence_key(frames, fps);
+    let engine = crate::engine::silence::Silence { frames, fps };
+    (spec, EngineJob::Silence(engine))
 }

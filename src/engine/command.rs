@@ -474,6 +474,38 @@ impl CommandJob {
                     values.insert("video".into(), path_string(&video));
                 }
             }
+            // An idle motion shot (made by render): looped or cut to the speech's frames,
+            // so a video lip-sync program gets exactly as much video as speech.
+            AvatarKind::Video if job.inputs.contains_key(face_track::MADE) => {
+                let video = inputs.join("motion.mp4");
+                let (frames, fps) = (frames.to_string(), avatar.fps.to_string());
+                ffmpeg(
+                    &[
+                        "-stream_loop",
+                        "-1",
+                        "-i",
+                        &source,
+                        "-an",
+                        "-vf",
+                        &format!("fps={fps},scale=trunc(iw/2)*2:trunc(ih/2)*2"),
+                        "-frames:v",
+                        &frames,
+                        "-c:v",
+                        "libx264",
+                        "-crf",
+                        "14",
+                        "-pix_fmt",
+                        "yuv420p",
+                    ],
+                    &video,
+                )?;
+                values.insert("video".into(), path_string(&video));
+                if uses("image") {
+                    let image = inputs.join("face.png");
+                    ffmpeg(&["-i", &source, "-frames:v", "1"], &image)?;
+                    values.insert("image".into(), path_string(&image));
+                }
+            }
             AvatarKind::Video => {
                 values.insert("video".into(), source.clone());
                 if uses("image") {

@@ -244,8 +244,15 @@ impl SceneMux {
             "scale=w={w}:h={h}:force_original_aspect_ratio=increase,crop={w}:{h},setsar=1,\
              format=yuva420p"
         );
-        let Framing::Face { size, headroom } = self.framing else {
-            return Ok(match self.framing {
+        // A b-roll line has no face: it fills the frame.
+        let framing = match self.framing {
+            Framing::Face { .. } if !job.inputs.contains_key(&scene::face_input(i)) => {
+                Framing::Fill
+            }
+            framing => framing,
+        };
+        let Framing::Face { size, headroom } = framing else {
+            return Ok(match framing {
                 Framing::Fill => cover,
                 _ => fit.to_string(),
             });

@@ -25,6 +25,7 @@
 //! **Adding an engine**: a file here with a serialisable struct implementing [`Engine`], one
 //! line in the `engines!` list below, its choice in `src/plan.rs`, and its tests.
 
+pub mod broll;
 pub mod builtin_lipsync;
 pub mod captions;
 pub mod command;
@@ -36,6 +37,7 @@ pub mod openai_speech;
 pub mod pauses;
 pub mod recording;
 pub mod rustface;
+pub mod silence;
 pub mod torchscript;
 
 use std::collections::BTreeMap;
@@ -331,4 +333,6 @@ engines! {
     Command(command::CommandJob) = "command",
     Pauses(pauses::Pauses) = "pauses",
     Join(join::Join) = "join",
+    BRoll(broll::BRollClip) = "broll",
+    Silence(silence::Silence) = "silence",
 }

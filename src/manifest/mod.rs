@@ -6,6 +6,7 @@
 //! rest of render reads, and the [`CheckMedia`] trait through which `media_check.rs` looks
 //! inside the files the lines need while the folder loads (the manifest itself only parses).
 
+pub mod broll;
 mod captions;
 pub mod command;
 mod episode;
@@ -150,6 +151,7 @@ pub fn load_checked(root: &Path, media: &dyn CheckMedia) -> Result<Loaded, Vec<C
         voices: &rf.voices,
         defaults: &rf.defaults,
         engines: &rf.engines,
+        generated: &rf.generated,
     };
     let folders = ProjectFolders::list(&root);
     let (mut projects, mut errors) = (Vec::new(), folders.problems());
@@ -600,6 +602,9 @@ pub struct Line {
     /// The face that says it, always a key of `Manifest::avatars`: the line's own
     /// `avatar`, else its voice's, else the scene's.
     pub avatar: String,
+    /// `{ shot = "...", seconds = N }`: a b-roll line, which shows the shot over silence
+    /// (its `text` is empty; its voice and avatar are the scene's, and unused).
+    pub broll: Option<broll::BRoll>,
 }
 
 #[cfg(test)]
@@ -788,6 +793,7 @@ script = "scripts/interview.txt"
             voice: voice.into(),
             audio: audio.cloned(),
             avatar: "astronaut".into(),
+            broll: None,
         };
         assert_eq!(
             intro.lines,

@@ -82,6 +82,8 @@ pub(crate) struct Context<'a> {
     pub defaults: &'a SceneSettings,
     /// The command engines, which a variant's `lipsync` may name.
     pub engines: &'a BTreeMap<String, super::command::CommandEngine>,
+    /// The stills and shots, which b-roll lines name.
+    pub generated: &'a super::shots::Generated,
 }
 
 /// Checks the project `name` whose project.toml is `doc` (at `file`): the project with its
@@ -550,6 +552,15 @@ impl SceneCheck<'_> {
             let (number, span) = (i + 1, item.span());
             let ctx = format!("in line {number} of {scene}");
             let raw = match item.into_inner() {
+                DeValue::Table(t)
+                    if super::broll::is_broll(t.keys().map(|k| k.get_ref().as_ref())) =>
+                {
+                    let at = Spanned::new(span.clone(), DeValue::Table(t));
+                    if let Some(line) = self.broll_line(scene, number, at, given) {
+                        lines.push(line);
+                    }
+                    continue;
+                }
                 DeValue::Table(mut t) => {
                     // A line with a misspelt key is left out: "empty line" would only add noise.
                     if table::unknown_keys(doc, &mut t, LINE_KEYS, &ctx, &mut self.errors) {
@@ -609,12 +620,44 @@ impl SceneCheck<'_> {
                         voice,
                         audio,
                         avatar,
+                        broll: None,
                     });
                 }
             }
         }
         self.no_voice(doc, missing_voice, scene);
         Some(lines)
+    }
+
+    /// A b-roll line (`manifest/broll.rs`): the scene's voice and avatar, unused.
+    fn broll_line(
+        &mut self,
+        scene: &str,
+        number: usize,
+        mut table: Spanned<DeValue>,
+        given: &SceneDefaults,
+    ) -> Option<Line> {
+        let doc = self.doc;
+        let ctx = format!("in line {number} of {scene}");
+        if let DeValue::Table(t) = table.get_mut() {
+            if table::unknown_keys(doc, t, super::broll::KEYS, &ctx, &mut self.errors) {
+                return None;
+            }
+        }
+        let line = format!("line {number} of {scene}");
+        match super::broll::line(doc, table, &line, self.cx.generated) {
+            Ok(broll) => Some(Line {
+                text: String::new(),
+                voice: given.voice.clone().ok().flatten().unwrap_or_default(),
+                audio: None,
+                avatar: given.avatar.clone().unwrap_or_default(),
+                broll: Some(broll),
+            }),
+            Err(errors) => {
+                self.errors.extend(errors);
+                None
+            }
+        }
     }
 
     /// The file named at `v` (None = error, recorded).
@@ -778,6 +821,7 @@ impl SceneCheck<'_> {
                         voice,
                         audio: None,
                         avatar,
+                        broll: None,
                     });
                 }
             }

@@ -75,7 +75,11 @@ pub fn work_side(avatar: &Avatar, needed: u32) -> Option<u32> {
     if avatar.kind != AvatarKind::Image {
         return None;
     }
-    let (width, height) = media::image_size(&avatar.source.abs)?;
+    // A still's size is declared: the same before and after it is made.
+    let (width, height) = match &avatar.made {
+        Some(made) => (made.width, made.height),
+        None => media::image_size(&avatar.source.abs)?,
+    };
     let side = needed.max(MIN_WORK_SIDE);
     (width.max(height) > side).then_some(side)
 }
@@ -93,11 +97,11 @@ pub fn key(
     work_side: Option<u32>,
     hashes: &SourceHashes,
 ) -> Result<KeySpec> {
-    let mut spec = KeySpec::new(ArtifactKind::FaceTrack, VERSION, engine).source(
-        "avatar",
-        &avatar.source.rel,
-        hashes.hash(&avatar.source)?,
-    );
+    let mut spec = with_avatar(
+        KeySpec::new(ArtifactKind::FaceTrack, VERSION, engine),
+        avatar,
+        hashes,
+    )?;
     if let Some(side) = work_side {
         spec = spec.param("work-side", side);
     }
@@ -156,6 +160,19 @@ fn fitted(frame: &Frame, side: u32) -> Frame {
         }
     }
     even
+}
+
+/// The input name of an avatar's picture or video when render made it (a still, or an
+/// idle motion shot): the face track, clips and segments of that avatar read it.
+pub const MADE: &str = "avatar";
+
+/// `spec` with the avatar's picture: its file's content hash, or, for a still or motion
+/// avatar, the artifact it is (an input: the graph's edge to it).
+pub fn with_avatar(spec: KeySpec, avatar: &Avatar, hashes: &SourceHashes) -> Result<KeySpec> {
+    Ok(match &avatar.made {
+        Some(made) => spec.input(MADE, made.key),
+        None => spec.source("avatar", &avatar.source.rel, hashes.hash(&avatar.source)?),
+    })
 }
 
 /// The frames a clip is made from: the face track's working copy when it made one (read

@@ -3,6 +3,7 @@
 //! goes into its key, which engine makes it, and how its output is checked before it may
 //! enter the cache. How the work is done lives in the engines (`src/engine/`).
 
+pub mod broll;
 pub mod captions;
 pub mod cuts;
 pub mod episode;

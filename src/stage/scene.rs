@@ -74,8 +74,9 @@ pub fn face_input(i: usize) -> String {
 
 /// What the framing adds to a scene's key: nothing for "fit" (the look before framing
 /// could be chosen: those scenes keep their keys); "fill"; for "face" its size and
-/// headroom, and each line's face track (`faces`, in script order), read by the mux.
-pub fn framing_key(spec: KeySpec, framing: Framing, faces: &[Key]) -> KeySpec {
+/// headroom, and each line's face track (`faces`, in script order; none for a b-roll
+/// line, which is filled), read by the mux.
+pub fn framing_key(spec: KeySpec, framing: Framing, faces: &[Option<Key>]) -> KeySpec {
     match framing {
         Framing::Fit => spec,
         Framing::Fill => spec.param("framing", "fill"),
@@ -84,7 +85,8 @@ pub fn framing_key(spec: KeySpec, framing: Framing, faces: &[Key]) -> KeySpec {
                 .param("face-size", size)
                 .param("headroom", headroom);
             (faces.iter().enumerate())
-                .fold(spec, |spec, (i, face)| spec.input(&face_input(i), *face))
+                .filter_map(|(i, face)| face.map(|face| (i, face)))
+                .fold(spec, |spec, (i, face)| spec.input(&face_input(i), face))
         }
     }
 }

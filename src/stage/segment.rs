@@ -60,14 +60,14 @@ pub fn key(
     previous: Option<Key>,
     hashes: &SourceHashes,
 ) -> Result<KeySpec> {
-    let mut spec = KeySpec::new(ArtifactKind::Segment, VERSION, &avatar.lipsync)
+    let spec = KeySpec::new(ArtifactKind::Segment, VERSION, &avatar.lipsync)
         .param("fps", fps)
         .param("frames", segment.frames)
         .param("crf", CLIP_CRF)
         .param("ffmpeg", toolchain::ffmpeg()?)
         .input(FACE_TRACK, face_track)
-        .source("audio", &segment.file, segment.blake3)
-        .source("avatar", &avatar.source.rel, hashes.hash(&avatar.source)?);
+        .source("audio", &segment.file, segment.blake3);
+    let mut spec = crate::stage::face_track::with_avatar(spec, avatar, hashes)?;
     if let Some(previous) = previous {
         spec = spec.input(PREVIOUS, previous);
     }
