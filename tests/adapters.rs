@@ -194,6 +194,25 @@ def run_the_wrapper():
     """render runs a wrapper with the model's python, this fake: run it with a real one."""
     os.execv(PYTHON, [PYTHON] + ARGV)
 
+
+def write_video(path, frames, fps, size):
+    """An H.264 MP4 of `frames` frames of a test pattern at `fps`, `size` = (w, h), no sound."""
+    command = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-f", "lavfi",
+               "-i", "testsrc2=s=%dx%d:r=%s" % (size[0], size[1], fps), "-frames:v", str(frames),
+               "-c:v", "libx264", "-pix_fmt", "yuv420p", path]
+    if subprocess.run(command).returncode != 0:
+        fail("ffmpeg could not write " + path)
+
+
+def video_frames(name, frames, fps):
+    """A video of exactly `frames` frames at `fps`."""
+    def check(value):
+        got = frames_and_fps(value)
+        if got is None or got[0] != frames or abs(got[1] - fps) > 1e-6:
+            return "a video of %r (frames, fps), not (%d, %g)" % (got, frames, fps)
+        GOT[name] = value
+    return matcher("<video %s: %d frames at %g fps>" % (name, frames, fps), check)
+
 "#;
 
 /// A voice spoken by the built-in espeak engine, for the lip-sync adapters.
@@ -1365,4 +1384,263 @@ fn every_adapter_readme_shows_its_engine_toml_as_it_is() {
             dir.display()
         );
     }
+}
+
+/// An adapter whose shots are b-roll lines of the one scene: `shots` are the `[shots.*]`
+/// tables (beside the built-in avatar), `lines` the scene's lines as TOML.
+fn shot_adapter(name: &str, shots: &str, lines: &str) -> Adapter {
+    let adapter = Adapter::new(
+        name,
+        ESPEAK_VOICE,
+        &format!("{BUILTIN_AVATAR}\n{shots}"),
+        ONE_LINE,
+    );
+    adapter.folder.write(
+        "projects/demo/project.toml",
+        &format!("[[scene]]\nname = \"hello\"\nlines = [{lines}]\n"),
+    );
+    adapter
+}
+
+#[test]
+fn wan2_2_ti2v_5b_makes_shots_from_text_and_from_a_picture_with_4n_plus_1_frames_at_24_fps() {
+    let adapter = shot_adapter(
+        "wan22-ti2v-5b",
+        "[shots.sea]\nengine = \"wan22-ti2v-5b\"\n\
+         prompt = \"-Waves rolling onto a beach at dusk.\"\n\
+         width = 1280\nheight = 704\nseconds = 1\nfps = 24\nsteps = 3\nguidance = 5.0\nseed = 11\n\n\
+         [shots.wave]\nengine = \"wan22-ti2v-5b-image\"\nimage = \"avatars/host.png\"\n\
+         prompt = \"The astronaut waves.\"\n\
+         width = 704\nheight = 1280\nseconds = 0.5\nfps = 24\nsteps = 2\nguidance = 4.5\n",
+        "\"Hello there.\", { shot = \"sea\", seconds = 1 }, { shot = \"wave\", seconds = 0.5 }",
+    );
+    adapter.fake(
+        "wan2.2/venv/bin/python",
+        r#"
+expect_cwd(WORK)
+model = [OPT + "/wan2.2/Wan2.2/generate.py", "--task", "ti2v-5B"]
+small_card = ["--offload_model", "True", "--convert_model_dtype", "--t5_cpu"]
+if "--image" in ARGV:
+    called("ti2v-5B image")
+    # 0.5 s at 24 fps is 12 frames: made as 13 (4n+1).
+    expect_argv(*model, "--size", "704*1280", "--ckpt_dir", OPT + "/wan2.2/Wan2.2-TI2V-5B", *small_card,
+        "--image", png("image", (512, 512)),
+        "--prompt=The astronaut waves.",
+        "--frame_num", "13", "--sample_steps", "2", "--sample_guide_scale", "4.5",
+        "--base_seed", matcher("<seed>", seed),
+        "--save_file", at(WORK + "/out.mp4"))
+    write_video(ARGV[-1], 13, 24, (704, 1280))
+else:
+    called("ti2v-5B")
+    # 1 s at 24 fps is 24 frames: made as 25 (4n+1).
+    expect_argv(*model, "--size", "1280*704", "--ckpt_dir", OPT + "/wan2.2/Wan2.2-TI2V-5B", *small_card,
+        "--prompt=-Waves rolling onto a beach at dusk.",
+        "--frame_num", "25", "--sample_steps", "3", "--sample_guide_scale", "5",
+        "--base_seed", "11",
+        "--save_file", at(WORK + "/out.mp4"))
+    write_video(ARGV[-1], 25, 24, (1280, 704))
+"#,
+    );
+    let run = adapter.build();
+    assert_built(
+        &adapter,
+        &run,
+        &["shot sea", "shot wave", "scene demo/hello"],
+    );
+    let mut calls = adapter.calls();
+    calls.sort();
+    assert_eq!(calls, ["ti2v-5B", "ti2v-5B image"]);
+    // Built again: nothing is made again.
+    let again = adapter.build();
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(adapter.calls().len(), 2, "{}", again.stderr);
+}
+
+#[test]
+fn wan2_1_t2v_1_3b_gets_the_small_card_command_and_16_fps_frames() {
+    let adapter = shot_adapter(
+        "wan21-t2v-1-3b",
+        "[shots.city]\nengine = \"wan21-t2v-1-3b\"\nprompt = \"A busy street at night.\"\n\
+         width = 832\nheight = 480\nseconds = 1.5\nfps = 16\nsteps = 4\nguidance = 6.0\n",
+        "\"Hello there.\", { shot = \"city\", seconds = 1.5 }",
+    );
+    adapter.fake(
+        "wan2.1/venv/bin/python",
+        r#"
+called("t2v-1.3B")
+expect_cwd(WORK)
+# 1.5 s at 16 fps is 24 frames: made as 25 (4n+1).
+expect_argv(
+    OPT + "/wan2.1/Wan2.1/generate.py",
+    "--task", "t2v-1.3B",
+    "--size", "832*480",
+    "--ckpt_dir", OPT + "/wan2.1/Wan2.1-T2V-1.3B",
+    "--offload_model", "True",
+    "--t5_cpu",
+    "--sample_shift", "8",
+    "--prompt=A busy street at night.",
+    "--frame_num", "25",
+    "--sample_steps", "4",
+    "--sample_guide_scale", "6",
+    "--base_seed", matcher("<seed>", seed),
+    "--save_file", at(WORK + "/out.mp4"),
+)
+write_video(ARGV[-1], 25, 16, (832, 480))
+"#,
+    );
+    let run = adapter.build();
+    assert_built(&adapter, &run, &["shot city", "scene demo/hello"]);
+    assert_eq!(adapter.calls(), ["t2v-1.3B"]);
+}
+
+#[test]
+fn wan2_2_i2v_a14b_gets_the_start_picture_and_a_capped_video_is_refused() {
+    let shot = "[shots.idle]\nengine = \"wan22-i2v-a14b\"\nimage = \"avatars/host.png\"\n\
+                prompt = \"The astronaut breathes and blinks.\"\n\
+                width = 832\nheight = 480\nseconds = 2\nfps = 16\nsteps = 5\nguidance = 3.5\n";
+    let adapter = shot_adapter(
+        "wan22-i2v-a14b",
+        shot,
+        "\"Hello there.\", { shot = \"idle\", seconds = 2 }",
+    );
+    adapter.fake(
+        "wan2.2/venv/bin/python",
+        r#"
+called("i2v-A14B")
+expect_cwd(WORK)
+# 2 s at 16 fps is 32 frames: made as 33 (4n+1).
+expect_argv(
+    OPT + "/wan2.2/Wan2.2/generate.py",
+    "--task", "i2v-A14B",
+    "--size", "832*480",
+    "--ckpt_dir", OPT + "/wan2.2/Wan2.2-I2V-A14B",
+    "--offload_model", "True",
+    "--convert_model_dtype",
+    "--image", png("image", (512, 512)),
+    "--prompt=The astronaut breathes and blinks.",
+    "--frame_num", "33",
+    "--sample_steps", "5",
+    "--sample_guide_scale", "3.5",
+    "--base_seed", matcher("<seed>", seed),
+    "--save_file", at(WORK + "/out.mp4"),
+)
+# The picture is square: the video keeps its aspect ratio within the 832*480 area. With
+# $CAP set, it stops short, as a model capping its length silently would.
+frames = int(os.environ.get("CAP", "33"))
+write_video(ARGV[-1], frames, 16, (624, 624))
+"#,
+    );
+    let run = adapter.build();
+    assert_built(&adapter, &run, &["shot idle", "scene demo/hello"]);
+    assert_eq!(adapter.calls(), ["i2v-A14B"]);
+
+    // The same program stopping at 29 frames: the shot is refused, nothing is published anew.
+    let capped = adapter
+        .folder
+        .read("Renderfile.toml")
+        .replace("gpu = true", "gpu = true\nenv = { CAP = \"29\" }");
+    adapter.folder.write("Renderfile.toml", &capped);
+    let run = adapter.build();
+    assert_ne!(run.code, 0, "a 29-frame shot was accepted:\n{}", run.stderr);
+    assert!(
+        run.stderr.contains("29") && run.stderr.contains("33"),
+        "the error does not say 29 frames, not 33:\n{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn wan_vace_reads_the_pose_once_and_follows_it_retimed_to_what_vace_reads_as_the_shots_frames() {
+    let shots = "[shots.wave]\nengine = \"wan21-vace-1-3b\"\nimage = \"avatars/host.png\"\n\
+                 pose = \"moves/wave.mp4\"\npose_engine = \"vace-pose\"\n\
+                 prompt = \"The astronaut waves.\"\n\
+                 width = 832\nheight = 480\nseconds = 1\nfps = 16\nsteps = 6\nguidance = 5.0\n\n\
+                 [shots.nod]\nengine = \"wan21-vace-1-3b\"\nimage = \"avatars/host.png\"\n\
+                 pose = \"moves/wave.mp4\"\npose_engine = \"vace-pose\"\n\
+                 prompt = \"The astronaut nods.\"\n\
+                 width = 480\nheight = 832\nseconds = 3\nfps = 16\nsteps = 6\nguidance = 5.0\n";
+    let adapter = shot_adapter(
+        "wan-vace",
+        shots,
+        "\"Hello there.\", { shot = \"wave\", seconds = 1 }, { shot = \"nod\", seconds = 3 }",
+    );
+    // The motion video: 2 s at 25 fps.
+    std::fs::create_dir_all(adapter.folder.file("moves")).unwrap();
+    let made = std::process::Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=s=160x120:r=25:d=2",
+        ])
+        .args(["-c:v", "libx264", "-pix_fmt", "yuv420p"])
+        .arg(adapter.folder.file("moves/wave.mp4"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    adapter.fake(
+        "wan-vace/venv/bin/python",
+        r#"
+if ARGV[0] == "vace/vace_preproccess.py":
+    called("vace-pose")
+    expect_cwd(OPT + "/wan-vace/VACE")   # its config names models/VACE-Annotators/... from here
+    expect_argv("vace/vace_preproccess.py", "--task", "pose",
+        "--video", video_frames("video", 50, 25),
+        "--pre_save_dir", at(WORK + "/pose"))
+    os.makedirs(ARGV[-1], exist_ok=True)
+    # VACE's annotator keeps the video's frames and rate.
+    write_video(ARGV[-1] + "/src_video-pose.mp4", 50, 25, (160, 120))
+elif ARGV[0] == OPT + "/wan-vace/render-wan-vace.py":
+    expect_cwd(WORK)
+    run_the_wrapper()
+else:
+    frames = int(ARGV[ARGV.index("--frame_num") + 1])
+    size = ARGV[ARGV.index("--size") + 1]
+    called("vace-1.3B %s %d" % (size, frames))
+    expect_cwd(WORK)
+    expect_argv(
+        OPT + "/wan-vace/Wan2.1/generate.py",
+        "--task", "vace-1.3B",
+        "--size", one_of("832*480", "480*832"),
+        "--ckpt_dir", OPT + "/wan-vace/Wan2.1-VACE-1.3B",
+        "--offload_model", "True",
+        "--t5_cpu",
+        "--src_ref_images", png("image", (512, 512)),
+        one_of("--prompt=The astronaut waves.", "--prompt=The astronaut nods."),
+        "--frame_num", one_of("17", "49"),
+        "--sample_steps", "6",
+        "--sample_guide_scale", "5",
+        "--base_seed", matcher("<seed>", seed),
+        "--save_file", at(WORK + "/out.mp4"),
+        # the pose video re-timed by the wrapper: frames + 2 at 16 fps, which VACE's
+        # _get_frameid_bbox_default reads as exactly `frames` (longer than the pose video:
+        # its last frame held)
+        "--src_video", video_frames("control", frames + 2, 16),
+    )
+    if not same_path(GOT["control"], WORK + "/control.mp4"):
+        fail("the control video is not in the job's folder")
+    width, height = map(int, size.split("*"))
+    write_video(ARGV[ARGV.index("--save_file") + 1], frames, 16, (width, height))
+"#,
+    );
+    let run = adapter.build();
+    assert_built(
+        &adapter,
+        &run,
+        &["shot wave", "shot nod", "scene demo/hello"],
+    );
+    let mut calls = adapter.calls();
+    calls.sort();
+    // One pose video for both shots; 1 s and 3 s at 16 fps are made as 17 and 49 frames.
+    assert_eq!(
+        calls,
+        ["vace-1.3B 480*832 49", "vace-1.3B 832*480 17", "vace-pose"]
+    );
+    assert!(
+        (run.made().iter()).any(|m| m.starts_with("pose vace-pose")),
+        "{:?}",
+        run.made()
+    );
 }

@@ -280,6 +280,20 @@ chatterbox  speech  declared in Renderfile.toml
   licence  MIT (code and weights; outputs carry Resemble's Perth watermark)
   used by  voices max
 
+diffusers-still  still  declared in Renderfile.toml
+  program  /opt/diffusers/venv/bin/python (found)
+  version  diffusers 0.42.1, stable-diffusion-xl-base-1.0
+  gpu      yes, 12 GiB of a card
+  licence  Apache-2.0 (diffusers); CreativeML Open RAIL++-M (SDXL base 1.0 weights)
+  used by  nothing
+
+diffusers-still-img2img  still  declared in Renderfile.toml
+  program  /opt/diffusers/venv/bin/python (found)
+  version  diffusers 0.42.1, stable-diffusion-xl-base-1.0
+  gpu      yes, 12 GiB of a card
+  licence  Apache-2.0 (diffusers); CreativeML Open RAIL++-M (SDXL base 1.0 weights)
+  used by  nothing
+
 echomimic  lipsync  declared in Renderfile.toml
   program  /opt/echomimic/venv/bin/python (found)
   version  echomimic_v3 7e89489, EchoMimicV3-Flash (flash-pro)
@@ -359,12 +373,61 @@ sadtalker  lipsync  declared in Renderfile.toml
   licence  Apache-2.0, with Wav2Lip-based audio networks (non-commercial) inside its weights; NOT for commercial use
   used by  avatars sadtalker
 
+svd-xt  shot  declared in Renderfile.toml
+  program  /opt/diffusers/venv/bin/python (found)
+  version  diffusers 0.42.1, stable-video-diffusion-img2vid-xt
+  gpu      yes, 16 GiB of a card
+  licence  SVD-XT weights: stable-video-diffusion-nc-community (research, non-commercial), now the Stability AI Community License (commercial use needs its terms); diffusers Apache-2.0; NOT for commercial use
+  used by  nothing
+
+vace-pose  pose  declared in Renderfile.toml
+  program  /usr/bin/env (found)
+  version  VACE 48eb44f, VACE-Annotators pose (DWPose dw-ll_ucoco_384, YOLOX-L)
+  gpu      yes, 4.0 GiB of a card
+  licence  Apache-2.0 (VACE code); DWPose and YOLOX weights: Apache-2.0 (their projects)
+  used by  nothing
+
 wan-s2v  lipsync  declared in Renderfile.toml
   program  /opt/wan-s2v/venv/bin/python (found)
   version  Wan2.2 42bf4cf, Wan2.2-S2V-14B
   gpu      yes, 80 GiB of a card
   licence  Apache-2.0 (code and Wan2.2-S2V-14B weights)
   used by  avatars astronaut
+
+wan21-t2v-1-3b  shot  declared in Renderfile.toml
+  program  /opt/wan2.1/venv/bin/python (found)
+  version  Wan2.1 9737cba, Wan2.1-T2V-1.3B
+  gpu      yes, 8.0 GiB of a card
+  licence  Apache-2.0 (code and Wan2.1-T2V-1.3B weights)
+  used by  nothing
+
+wan21-vace-1-3b  shot  declared in Renderfile.toml
+  program  /opt/wan-vace/venv/bin/python (found)
+  version  Wan2.1 9737cba, Wan2.1-VACE-1.3B
+  gpu      yes, 8.0 GiB of a card
+  licence  Apache-2.0 (code and Wan2.1-VACE-1.3B weights)
+  used by  nothing
+
+wan22-i2v-a14b  shot  declared in Renderfile.toml
+  program  /opt/wan2.2/venv/bin/python (found)
+  version  Wan2.2 42bf4cf, Wan2.2-I2V-A14B
+  gpu      yes, 80 GiB of a card
+  licence  Apache-2.0 (code and Wan2.2-I2V-A14B weights)
+  used by  nothing
+
+wan22-ti2v-5b  shot  declared in Renderfile.toml
+  program  /opt/wan2.2/venv/bin/python (found)
+  version  Wan2.2 42bf4cf, Wan2.2-TI2V-5B
+  gpu      yes, 24 GiB of a card
+  licence  Apache-2.0 (code and Wan2.2-TI2V-5B weights)
+  used by  nothing
+
+wan22-ti2v-5b-image  shot  declared in Renderfile.toml
+  program  /opt/wan2.2/venv/bin/python (found)
+  version  Wan2.2 42bf4cf, Wan2.2-TI2V-5B
+  gpu      yes, 24 GiB of a card
+  licence  Apache-2.0 (code and Wan2.2-TI2V-5B weights)
+  used by  nothing
 
 wav2lip  lipsync  declared in Renderfile.toml
   program  /opt/wav2lip/venv/bin/python (found)

@@ -385,3 +385,133 @@ fn svd_xt_makes_the_asked_frames_at_the_asked_rate_and_size() {
     );
     assert!(first != other);
 }
+
+/// A content folder whose one scene is a b-roll line: the shot `idle` (svd-xt) made from
+/// the still `host` (diffusers-still, with the tiny LoRA at `scale`, seed `seed`), both
+/// engines declared exactly as their engine.toml files, moved onto the tiny pipelines and
+/// `.venv-diffusers`.
+fn generation_folder(seed: u32, scale: &str) -> common::Folder {
+    let folder = common::Folder {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    let mut engines = String::new();
+    for (adapter, model) in [("diffusers-still", "sdxl"), ("svd-xt", "svd")] {
+        let toml =
+            std::fs::read_to_string(repo().join("engines").join(adapter).join("engine.toml"))
+                .unwrap();
+        let real_model = match model {
+            "sdxl" => "/opt/diffusers/stable-diffusion-xl-base-1.0",
+            _ => "/opt/diffusers/stable-video-diffusion-img2vid-xt",
+        };
+        let wrapper = format!("/opt/diffusers/render-{adapter}.py");
+        engines += &toml
+            .replace(real_model, tiny(model).to_str().unwrap())
+            .replace(
+                "diffusion_pytorch_model.fp16.safetensors",
+                "diffusion_pytorch_model.safetensors",
+            )
+            .replace(
+                &wrapper,
+                repo()
+                    .join("engines")
+                    .join(adapter)
+                    .join(format!("render-{adapter}.py"))
+                    .to_str()
+                    .unwrap(),
+            )
+            .replace("/opt/diffusers/venv/bin/python", python().to_str().unwrap());
+        engines += "\n";
+    }
+    assert!(!engines.contains("/opt/"), "{engines}");
+    folder.write(
+        "Renderfile.toml",
+        &format!(
+            "[render]\ndevice = \"cpu\"\n\n\
+             [defaults]\nfps = 8\nsize = [64, 48]\nbackground = \"#101820\"\n\n\
+             [stills.host]\nengine = \"diffusers-still\"\n\
+             prompt = \"A portrait of a presenter, studio light\"\nnegative = \"blurry\"\n\
+             width = 64\nheight = 48\nsteps = 2\nguidance = 5.0\nseed = {seed}\n\
+             loras = [{{ file = \"loras/tiny.safetensors\", scale = {scale} }}]\n\n\
+             [shots.idle]\nengine = \"svd-xt\"\nimage = {{ still = \"host\" }}\n\
+             prompt = \"(SVD takes no prompt)\"\n\
+             width = 64\nheight = 48\nseconds = 1\nfps = 8\nsteps = 2\nguidance = 3.0\nseed = 3\n\n\
+             {engines}"
+        ),
+    );
+    folder.write(
+        "projects/demo/project.toml",
+        "[[scene]]\nname = \"idle\"\nlines = [{ shot = \"idle\", seconds = 1 }]\n",
+    );
+    std::fs::create_dir_all(folder.file("loras")).unwrap();
+    std::fs::copy(
+        tiny("lora/tiny-lora.safetensors"),
+        folder.file("loras/tiny.safetensors"),
+    )
+    .unwrap();
+    folder
+}
+
+/// The bytes of the one object file named `name` under cache/objects.
+fn object(folder: &common::Folder, name: &str) -> Vec<u8> {
+    let found: Vec<PathBuf> = walkdir::WalkDir::new(folder.file("cache/objects"))
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_name() == name)
+        .map(|e| e.path().to_path_buf())
+        .collect();
+    assert_eq!(found.len(), 1, "{name}: {found:?}");
+    std::fs::read(&found[0]).unwrap()
+}
+
+fn build(folder: &common::Folder) -> common::Run {
+    let run = folder.render_within(&["build"], std::time::Duration::from_secs(900));
+    assert_eq!(run.code, 0, "build failed:\n{}", run.stderr);
+    run
+}
+
+#[test]
+fn render_builds_a_still_and_a_shot_from_it_with_the_real_wrappers_reproducibly() {
+    let folder = generation_folder(7, "1.0");
+    let run = build(&folder);
+    let mut made = run.made();
+    made.sort();
+    assert_eq!(
+        made,
+        ["scene demo/idle", "shot idle", "still host"],
+        "{}",
+        run.stderr
+    );
+    let still = object(&folder, "still.png");
+    assert_eq!(png_size(&still), (64, 48));
+    let shot = folder.path().join("shot.mp4");
+    std::fs::write(&shot, object(&folder, "shot.mp4")).unwrap();
+    assert_eq!(frames_rate_size(&shot), (8, "8/1".to_string(), (64, 48)));
+    let scene = folder.file("out/demo/idle.mp4");
+    assert_eq!(frames_rate_size(&scene).0, 8);
+
+    // Built again: nothing to make.
+    let again = build(&folder);
+    assert!(again.made().is_empty(), "{:?}", again.made());
+
+    // The same declarations in a fresh folder (a fresh cache): the same still, byte for byte.
+    let fresh = generation_folder(7, "1.0");
+    build(&fresh);
+    assert!(
+        object(&fresh, "still.png") == still,
+        "seed 7 made other bytes in a second build"
+    );
+
+    // Another seed: other bytes. The LoRA at scale 0: other bytes (the LoRA was applied).
+    let other_seed = generation_folder(8, "1.0");
+    build(&other_seed);
+    assert!(
+        object(&other_seed, "still.png") != still,
+        "seeds 7 and 8 made the same still"
+    );
+    let no_lora = generation_folder(7, "0.0");
+    build(&no_lora);
+    assert!(
+        object(&no_lora, "still.png") != still,
+        "the LoRA's scale changed nothing"
+    );
+}
