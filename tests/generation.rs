@@ -387,10 +387,10 @@ fn svd_xt_makes_the_asked_frames_at_the_asked_rate_and_size() {
 }
 
 /// A content folder whose one scene is a b-roll line: the shot `idle` (svd-xt) made from
-/// the still `host` (diffusers-still, with the tiny LoRA at `scale`, seed `seed`), both
+/// the still `host` (diffusers-still, with the tiny LoRA, seed `seed`), both
 /// engines declared exactly as their engine.toml files, moved onto the tiny pipelines and
 /// `.venv-diffusers`.
-fn generation_folder(seed: u32, scale: &str) -> common::Folder {
+fn generation_folder(seed: u32) -> common::Folder {
     let folder = common::Folder {
         dir: tempfile::tempdir().unwrap(),
     };
@@ -427,11 +427,14 @@ fn generation_folder(seed: u32, scale: &str) -> common::Folder {
         "Renderfile.toml",
         &format!(
             "[render]\ndevice = \"cpu\"\n\n\
-             [defaults]\nfps = 8\nsize = [64, 48]\nbackground = \"#101820\"\n\n\
+             [defaults]\nfps = 8\nsize = [64, 48]\nbackground = \"#101820\"\n\
+             voice = \"ada\"\navatar = \"host\"\n\n\
+             [voices.ada]\nengine = \"espeak\"\n\n\
+             [avatars.host]\nimage = \"avatars/host.png\"\n\n\
              [stills.host]\nengine = \"diffusers-still\"\n\
              prompt = \"A portrait of a presenter, studio light\"\nnegative = \"blurry\"\n\
              width = 64\nheight = 48\nsteps = 2\nguidance = 5.0\nseed = {seed}\n\
-             loras = [{{ file = \"loras/tiny.safetensors\", scale = {scale} }}]\n\n\
+             loras = [{{ file = \"loras/tiny.safetensors\", scale = 1.0 }}]\n\n\
              [shots.idle]\nengine = \"svd-xt\"\nimage = {{ still = \"host\" }}\n\
              prompt = \"(SVD takes no prompt)\"\n\
              width = 64\nheight = 48\nseconds = 1\nfps = 8\nsteps = 2\nguidance = 3.0\nseed = 3\n\n\
@@ -442,6 +445,13 @@ fn generation_folder(seed: u32, scale: &str) -> common::Folder {
         "projects/demo/project.toml",
         "[[scene]]\nname = \"idle\"\nlines = [{ shot = \"idle\", seconds = 1 }]\n",
     );
+    // The scene is its b-roll alone: the avatar says nothing (a scene must name one).
+    std::fs::create_dir_all(folder.file("avatars")).unwrap();
+    std::fs::copy(
+        repo().join("avatars/astronaut.png"),
+        folder.file("avatars/host.png"),
+    )
+    .unwrap();
     std::fs::create_dir_all(folder.file("loras")).unwrap();
     std::fs::copy(
         tiny("lora/tiny-lora.safetensors"),
@@ -451,16 +461,20 @@ fn generation_folder(seed: u32, scale: &str) -> common::Folder {
     folder
 }
 
-/// The bytes of the one object file named `name` under cache/objects.
-fn object(folder: &common::Folder, name: &str) -> Vec<u8> {
-    let found: Vec<PathBuf> = walkdir::WalkDir::new(folder.file("cache/objects"))
-        .into_iter()
+/// The bytes of every object file named `name` under cache/objects.
+fn objects(folder: &common::Folder, name: &str) -> Vec<Vec<u8>> {
+    (walkdir::WalkDir::new(folder.file("cache/objects")).into_iter())
         .flatten()
         .filter(|e| e.file_name() == name)
-        .map(|e| e.path().to_path_buf())
-        .collect();
-    assert_eq!(found.len(), 1, "{name}: {found:?}");
-    std::fs::read(&found[0]).unwrap()
+        .map(|e| std::fs::read(e.path()).unwrap())
+        .collect()
+}
+
+/// The bytes of the one object file named `name` under cache/objects.
+fn object(folder: &common::Folder, name: &str) -> Vec<u8> {
+    let mut found = objects(folder, name);
+    assert_eq!(found.len(), 1, "{name}: {} objects", found.len());
+    found.remove(0)
 }
 
 fn build(folder: &common::Folder) -> common::Run {
@@ -471,9 +485,10 @@ fn build(folder: &common::Folder) -> common::Run {
 
 #[test]
 fn render_builds_a_still_and_a_shot_from_it_with_the_real_wrappers_reproducibly() {
-    let folder = generation_folder(7, "1.0");
+    let folder = generation_folder(7);
     let run = build(&folder);
     let mut made = run.made();
+    made.retain(|m| m.starts_with("still ") || m.starts_with("shot ") || m.starts_with("scene "));
     made.sort();
     assert_eq!(
         made,
@@ -483,9 +498,10 @@ fn render_builds_a_still_and_a_shot_from_it_with_the_real_wrappers_reproducibly(
     );
     let still = object(&folder, "still.png");
     assert_eq!(png_size(&still), (64, 48));
-    let shot = folder.path().join("shot.mp4");
-    std::fs::write(&shot, object(&folder, "shot.mp4")).unwrap();
-    assert_eq!(frames_rate_size(&shot), (8, "8/1".to_string(), (64, 48)));
+    let shot = object(&folder, "shot.mp4");
+    let copy = folder.path().join("shot-copy.mp4");
+    std::fs::write(&copy, &shot).unwrap();
+    assert_eq!(frames_rate_size(&copy), (8, "8/1".to_string(), (64, 48)));
     let scene = folder.file("out/demo/idle.mp4");
     assert_eq!(frames_rate_size(&scene).0, 8);
 
@@ -493,25 +509,28 @@ fn render_builds_a_still_and_a_shot_from_it_with_the_real_wrappers_reproducibly(
     let again = build(&folder);
     assert!(again.made().is_empty(), "{:?}", again.made());
 
-    // The same declarations in a fresh folder (a fresh cache): the same still, byte for byte.
-    let fresh = generation_folder(7, "1.0");
+    // The same declarations in a fresh folder (a fresh cache): the same still and shot,
+    // byte for byte.
+    let fresh = generation_folder(7);
     build(&fresh);
     assert!(
         object(&fresh, "still.png") == still,
-        "seed 7 made other bytes in a second build"
+        "seed 7 made another still in a second build"
+    );
+    assert!(
+        object(&fresh, "shot.mp4") == shot,
+        "the same shot made other bytes in a second build"
     );
 
-    // Another seed: other bytes. The LoRA at scale 0: other bytes (the LoRA was applied).
-    let other_seed = generation_folder(8, "1.0");
-    build(&other_seed);
+    // Another seed: the still is made again, with other bytes (and so the shot from it).
+    fresh.edit("Renderfile.toml", "seed = 7", "seed = 8");
+    let run = build(&fresh);
     assert!(
-        object(&other_seed, "still.png") != still,
-        "seeds 7 and 8 made the same still"
+        run.made().contains(&"still host".to_string()),
+        "{:?}",
+        run.made()
     );
-    let no_lora = generation_folder(7, "0.0");
-    build(&no_lora);
-    assert!(
-        object(&no_lora, "still.png") != still,
-        "the LoRA's scale changed nothing"
-    );
+    let stills = objects(&fresh, "still.png");
+    assert_eq!(stills.len(), 2, "the seed 7 and seed 8 stills");
+    assert!(stills[0] != stills[1], "seeds 7 and 8 made the same still");
 }
