@@ -463,3 +463,98 @@ fn unknown_names_wrong_kinds_cycles_and_missing_inputs_are_reported_where_writte
         "`video-lipsync`",
     );
 }
+
+#[test]
+fn a_pose_guided_shot_follows_a_pose_video_read_once_by_its_pose_engine() {
+    let folder = example();
+    let fixtures = repo().join("tests/fixtures/shots");
+    let record = folder.file("runs");
+    std::fs::create_dir_all(folder.file("motion")).unwrap();
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=96x64:rate=10",
+        "-frames:v",
+        "20",
+        "-pix_fmt",
+        "yuv420p",
+        folder.file("motion/dance.mp4").to_str().unwrap(),
+    ]);
+    let text = folder.read("Renderfile.toml")
+        + &format!(
+            r#"
+[shots.dance]
+engine = "dance"
+prompt = "A dancer in the street"
+seconds = 1
+fps = 16
+width = 160
+height = 96
+pose = "motion/dance.mp4"
+pose_engine = "dwpose"
+
+[engines.dance]
+stage = "shot"
+program = "{shot}"
+args = ["{{out}}", "{{frames}}", "{{fps}}", "{{width}}", "{{height}}", "{{seconds}}", "{{seed}}",
+        "{{prompt}}", "--pose", "{{pose}}"]
+env = {{ SHOTS_RECORD = "{record}" }}
+
+[engines.dwpose]
+stage = "pose"
+program = "{pose}"
+args = ["{{video}}", "{{out}}"]
+env = {{ SHOTS_RECORD = "{record}" }}
+"#,
+            shot = fixtures.join("shot.py").display(),
+            pose = fixtures.join("pose.py").display(),
+            record = record.display(),
+        );
+    folder.write("Renderfile.toml", &text);
+    folder.edit(
+        "projects/demo/project.toml",
+        "{ shot = \"city\", seconds = 1 },",
+        "{ shot = \"city\", seconds = 1 },\n    { shot = \"dance\" },",
+    );
+    let run = folder.build();
+    assert!(run
+        .made()
+        .contains(&"pose dwpose (motion/dance.mp4)".to_string()));
+    assert!(run.made().contains(&"shot dance".to_string()));
+    // The pose video: the source's 20 frames at its 10 fps, read once.
+    assert_eq!(runs(&folder, "pose").len(), 1);
+    let pose = folder
+        .object("pose dwpose (motion/dance.mp4)")
+        .join("pose.mp4");
+    assert_eq!(video_frames(&pose), 20);
+    // The shot got a copy of it, and its 16 frames (1 s at 16 fps).
+    let dance = runs(&folder, "shot")
+        .into_iter()
+        .find(|r| !r["pose"].is_null())
+        .unwrap();
+    let given = dance["pose"].as_str().unwrap();
+    assert!(given.ends_with("inputs/pose.mp4"), "{given}");
+    assert_eq!(dance["frames"], 16);
+    // The b-roll of it lasts its default, the shot's own second: 25 frames.
+    let clip = folder.object("b-roll demo/news:3").join("clip.mp4");
+    assert_eq!(video_frames(&clip), 25);
+    // A new pose video makes the pose and the shot again, not the other shots.
+    ffmpeg(&[
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=96x64:rate=10",
+        "-frames:v",
+        "30",
+        "-pix_fmt",
+        "yuv420p",
+        folder.file("motion/dance.mp4").to_str().unwrap(),
+    ]);
+    let run = folder.build();
+    let remade: Vec<String> = (run.made().into_iter())
+        .filter(|n| n.starts_with("shot") || n.starts_with("pose") || n.starts_with("still"))
+        .collect();
+    assert_eq!(remade, ["pose dwpose (motion/dance.mp4)", "shot dance"]);
+}

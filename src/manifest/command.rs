@@ -1057,7 +1057,10 @@ fn check_placeholders(
                     errors.push(known.unknown(doc, engine, &name, at(r)));
                 } else if Stage::is_list(&name) && !whole {
                     let msg = format!("`{{{name}}}` must be a whole argument");
-                    let help = format!("it expands to one argument per item, e.g. args = [\"--list\", \"{{{name}}}\"]");
+                    let help = match name.as_str() {
+                        "samples" => "it expands to one argument per sample, e.g. args = [\"--speaker_wav\", \"{samples}\"]".to_string(),
+                        _ => format!("it expands to one argument per item, e.g. args = [\"--lora\", \"{{{name}}}\"]"),
+                    };
                     errors.push(doc.err(at(r), msg, "inside a longer argument", help));
                 } else if matches!(name.as_str(), "image" | "pose") {
                     uses_at.entry(name.clone()).or_insert_with(|| at(r));
