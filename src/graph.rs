@@ -233,7 +233,17 @@ impl Graph {
                 }
                 let (spec, work) = plan::captions(scene, &speeches);
                 let captions = graph.add(format!("captions {}/{name}", project.name), spec, work);
-                let (spec, work) = plan::scene(scene, &lines, &line_faces, captions, hashes)?;
+                let background = match &scene.background {
+                    crate::manifest::Background::Still(name) => {
+                        Some(graph.add_still(&mut planning, name)?)
+                    }
+                    crate::manifest::Background::Shot(name) => {
+                        Some(graph.add_shot(&mut planning, name)?)
+                    }
+                    _ => None,
+                };
+                let inputs = (captions, background);
+                let (spec, work) = plan::scene(scene, &lines, &line_faces, inputs, hashes)?;
                 let key = graph.add(format!("scene {}/{name}", project.name), spec, work);
                 graph.read_by(&[captions, key], &label);
                 // Two scenes may render identically; each still gets its own file in out/.

@@ -165,11 +165,15 @@ pub fn scene(
     scene: &Scene,
     lines: &[(Key, Key)],
     faces: &[Option<Key>],
-    captions: Key,
+    (captions, background): (Key, Option<Key>),
     hashes: &SourceHashes,
 ) -> Result<(KeySpec, EngineJob)> {
     // How the engine normalises loudness is part of what the scene's audio is.
-    let spec = scene::key(scene, lines, hashes)?.param("loudnorm", loudness::VERSION);
+    let mut spec = scene::key(scene, lines, hashes)?.param("loudnorm", loudness::VERSION);
+    // A still or shot as the background: its artifact, by key.
+    if let Some(background) = background {
+        spec = spec.input(scene::BACKGROUND, background);
+    }
     let mut spec = scene::framing_key(spec, scene.framing, faces);
     let burn = match &scene.burn {
         Some(style) => {

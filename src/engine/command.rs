@@ -87,6 +87,14 @@ pub struct CommandJob {
     /// Lip-sync: one segment of a long line (`stage/segment.rs`) instead of its whole clip.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub segment: Option<Box<segment::Part>>,
+    /// Still, shot and pose: their files (boxed: most jobs have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<Box<Generation>>,
+}
+
+/// What a still, shot or pose job reads besides its input objects.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Generation {
     /// Still and shot: `{image}` when it is a file (a still's picture is the job's input
     /// `image` instead). Pose: `{video}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -118,8 +126,7 @@ impl CommandJob {
             mux: engine.mux,
             openai: engine.openai.clone().map(Box::new),
             segment: None,
-            picture: None,
-            loras: Vec::new(),
+            generation: None,
         };
         // A declared seed is a plain value, so it enters the key; else `{seed}` comes from
         // the key itself when the job runs.
@@ -201,10 +208,12 @@ impl CommandJob {
         if let Some(seed) = made.seed {
             job.values.insert("seed".into(), seed.to_string());
         }
-        job.picture = image;
-        job.loras = (made.loras.iter())
-            .map(|l| (l.file.clone(), l.scale))
-            .collect();
+        job.generation = Some(Box::new(Generation {
+            picture: image,
+            loras: (made.loras.iter())
+                .map(|l| (l.file.clone(), l.scale))
+                .collect(),
+        }));
         job
     }
 
@@ -226,7 +235,10 @@ impl CommandJob {
     /// A pose video read from `video`.
     pub fn pose(engine: &CommandEngine, device: Option<Device>, video: SourceFile) -> CommandJob {
         let mut job = CommandJob::new(engine, device);
-        job.picture = Some(video);
+        job.generation = Some(Box::new(Generation {
+            picture: Some(video),
+            loras: Vec::new(),
+        }));
         job
     }
 
@@ -329,8 +341,7 @@ impl CommandJob {
                 self.generation_inputs(job, &inputs, &mut values, &mut lists)?
             }
             Stage::Pose => {
-                let video = self.picture.as_ref().expect("a pose job has its video");
-                values.insert("video".into(), path_string(&video.abs));
+                values.insert("video".into(), path_string(&self.pose_source()?.abs));
             }
         }
         let pieces: Vec<Option<&String>> = match self.stage {
@@ -533,7 +544,8 @@ impl CommandJob {
             std::fs::copy(from, &to).map_err(|e| Error::io("cannot copy", from, e))?;
             Ok(path_string(&to))
         };
-        if let Some(file) = &self.picture {
+        let generation = self.generation.as_deref().cloned().unwrap_or_default();
+        if let Some(file) = &generation.picture {
             values.insert("image".into(), path_string(&file.abs));
         } else if job.inputs.contains_key(still::IMAGE) {
             let file = job.file(still::IMAGE, still::OUTPUT)?;
@@ -543,7 +555,7 @@ impl CommandJob {
             let file = job.file(shot::POSE, pose::OUTPUT)?;
             values.insert("pose".into(), copy(&file, "pose.mp4")?);
         }
-        let (files, scales) = (self.loras.iter())
+        let (files, scales) = (generation.loras.iter())
             .map(|(file, scale)| (path_string(&file.abs), scale.to_string()))
             .unzip();
         lists.insert("lora_files".into(), files);
@@ -729,8 +741,7 @@ impl CommandJob {
             }
             Stage::Pose => {
                 let found = self.output_of(job.name, dir, 0)?;
-                let video = self.picture.as_ref().expect("a pose job has its video");
-                pose::check(job.name, &found, &video.abs)?;
+                pose::check(job.name, &found, &self.pose_source()?.abs)?;
                 self.keep(&found, &dir.join(pose::OUTPUT))?;
                 vec![pose::OUTPUT.to_string()]
             }
@@ -751,6 +762,17 @@ impl CommandJob {
         }
         let _ = std::fs::remove_dir_all(dir.join("inputs"));
         Ok([outputs, vec![LOG.to_string()]].concat())
+    }
+
+    /// A pose job's source video.
+    fn pose_source(&self) -> Result<&SourceFile> {
+        (self.generation.as_ref())
+            .and_then(|g| g.picture.as_ref())
+            .ok_or_else(|| {
+                Error::Other(
+                    "internal error (a bug in render): a pose job without its video".into(),
+                )
+            })
     }
 
     /// Moves what the program wrote to its place in the object.

@@ -88,6 +88,7 @@ impl Engine for SceneMux {
         command.args(["-hide_banner", "-nostdin", "-loglevel", "error", "-y"]);
         // A photo's EXIF orientation, applied as the face track and the clips apply it.
         let mut upright = "";
+        let mut shot_rate = String::new();
         match &self.background {
             Background::Colour([r, g, b]) => command.args([
                 "-f",
@@ -95,6 +96,18 @@ impl Engine for SceneMux {
                 "-i",
                 &format!("color=c=0x{r:02x}{g:02x}{b:02x}:s={w}x{h}:r={fps}"),
             ]),
+            Background::Still(_) => {
+                let file = job.file(scene::BACKGROUND, crate::stage::still::OUTPUT)?;
+                command
+                    .args(["-loop", "1", "-framerate", &fps.to_string(), "-i"])
+                    .arg(file)
+            }
+            // A shot: looped (or cut below) to the scene's frames, at its rate.
+            Background::Shot(_) => {
+                let file = job.file(scene::BACKGROUND, crate::stage::shot::OUTPUT)?;
+                shot_rate = format!("fps={fps},");
+                command.args(["-stream_loop", "-1", "-i"]).arg(file)
+            }
             Background::Image(file) => {
                 upright = media::upright_filter(&file.abs);
                 command
@@ -115,7 +128,7 @@ impl Engine for SceneMux {
         // that lands a microsecond before the background's would be merged with its
         // neighbour. The background is cut to the scene's exact frames.
         let mut graph = format!(
-            "[0:v]{upright}trim=end_frame={total_frames},scale={w}:{h}:force_original_aspect_ratio=increase,\
+            "[0:v]{upright}{shot_rate}trim=end_frame={total_frames},scale={w}:{h}:force_original_aspect_ratio=increase,\
              crop={w}:{h},setsar=1,settb={tb},setpts=N[bg];"
         );
         let mut concat_inputs = String::new();

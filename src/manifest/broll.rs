@@ -3,8 +3,6 @@
 //! captions have no cue for it; `stage/broll.rs` says how it is made). Read here, on its
 //! own, so the scene's line parsing only hands a table with a `shot` key over.
 
-use std::ops::Range;
-
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -33,14 +31,14 @@ pub(crate) fn is_broll<'a>(mut keys: impl Iterator<Item = &'a str>) -> bool {
     keys.any(|k| k == "shot")
 }
 
-/// The b-roll line `table` (at `span`, line `line` of `scene`): Err with its problems.
+/// The b-roll line `table` (`line` says which, "line 2 of scene `news`"): Err with its
+/// problems.
 pub(crate) fn line(
     doc: &Doc,
     table: Spanned<toml::de::DeValue<'_>>,
     line: &str,
     generated: &Generated,
 ) -> Result<BRoll, Vec<ConfigError>> {
-    let span: Range<usize> = table.span();
     let mut errors = Vec::new();
     let raw: RawBRoll = match super::table::de(doc, table, &format!("in {line}")) {
         Ok(raw) => raw,
@@ -63,7 +61,6 @@ pub(crate) fn line(
             0.0
         }
     };
-    let _ = span;
     if errors.is_empty() {
         Ok(BRoll {
             shot: name.to_string(),

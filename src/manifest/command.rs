@@ -1057,7 +1057,10 @@ fn check_placeholders(
                     errors.push(known.unknown(doc, engine, &name, at(r)));
                 } else if Stage::is_list(&name) && !whole {
                     let msg = format!("`{{{name}}}` must be a whole argument");
-                    let help = format!("it expands to one argument per item, e.g. args = [\"--list\", \"{{{name}}}\"]");
+                    let help = match name.as_str() {
+                        "samples" => "it expands to one argument per sample, e.g. args = [\"--speaker_wav\", \"{samples}\"]".to_string(),
+                        _ => format!("it expands to one argument per item, e.g. args = [\"--lora\", \"{{{name}}}\"]"),
+                    };
                     errors.push(doc.err(at(r), msg, "inside a longer argument", help));
                 } else if matches!(name.as_str(), "image" | "pose") {
                     uses_at.entry(name.clone()).or_insert_with(|| at(r));
@@ -1235,6 +1238,24 @@ mod tests {
                 "b.wav"
             ]
         );
+    }
+
+    #[test]
+    fn frame_forms_round_up_to_the_next_count_of_their_form() {
+        let wan = FrameRule::parse("4n+1").unwrap();
+        assert_eq!(wan, FrameRule { step: 4, offset: 1 });
+        assert_eq!(wan.to_string(), "4n+1");
+        let rounded: Vec<usize> = [1, 2, 5, 24, 80, 81, 82].map(|f| wan.round_up(f)).to_vec();
+        assert_eq!(rounded, [1, 5, 5, 25, 81, 81, 85]);
+        let eight = FrameRule::parse("8n").unwrap();
+        assert_eq!([1, 8, 9].map(|f| eight.round_up(f)), [8, 8, 16]);
+        assert_eq!(
+            FrameRule::parse(" n + 0 "),
+            Some(FrameRule { step: 1, offset: 0 })
+        );
+        for bad in ["4n-1", "n4", "4", "0n+1", "4n+x", ""] {
+            assert_eq!(FrameRule::parse(bad), None, "{bad}");
+        }
     }
 
     #[test]

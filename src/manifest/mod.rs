@@ -589,6 +589,10 @@ impl Scene {
 pub enum Background {
     Colour([u8; 3]),
     Image(SourceFile),
+    /// `{ still = "<name>" }`: a still (`[stills.<name>]`), the scene's input `background`.
+    Still(String),
+    /// `{ shot = "<name>" }`: a shot, looped or cut to the scene's length.
+    Shot(String),
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -401,7 +401,7 @@ impl SceneCheck<'_> {
         }
         // Where the scene says `captions = ...`, for the missing font's error.
         let written = settings.captions.clone();
-        let own_background = settings.background_written().cloned();
+        let own_background = settings.background_written();
         let size_at = settings.size_at();
         let (folder, errors) = (Some(self.folder), &mut self.errors);
         let settings = cx

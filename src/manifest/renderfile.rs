@@ -114,6 +114,7 @@ pub(crate) fn parse<'a>(
         media,
         voices: raw_voices.iter().map(|v| v.0.clone()).collect(),
         avatars: raw_avatars.iter().map(|a| a.0.clone()).collect(),
+        generated: generated.clone(),
     };
     let mut file_keys = BTreeMap::new();
     let voices: BTreeMap<String, Voice> = (raw_voices.into_iter())
@@ -179,7 +180,7 @@ pub(crate) fn parse<'a>(
         errors.extend(missing.remove(name).unwrap_or_default());
     }
     let e = &mut errors;
-    let default_background = defaults.background_written().cloned();
+    let default_background = defaults.background_written();
     let defaults = SceneSettings::builtin(&declared).resolve(&defaults, doc, None, &declared, e);
     if !errors.is_empty() {
         errors.sort_by_key(|e| e.span().map_or(0, |s| s.offset()));

@@ -39,7 +39,8 @@ pub(crate) const KEYS: &[&str] = &[
 pub(crate) struct RawSettings {
     pub avatar: Option<Spanned<String>>,
     voice: Option<Spanned<String>>,
-    background: Option<Spanned<String>>,
+    /// A colour, a picture's path, or `{ still = "..." }` / `{ shot = "..." }`.
+    background: Option<Spanned<toml::Value>>,
     /// A number or `"N/D"`: read by [`Fps::parse`].
     fps: Option<Spanned<toml::Value>>,
     size: Option<Spanned<Vec<Spanned<i64>>>>,
@@ -152,9 +153,15 @@ impl SceneSettings {
 }
 
 impl RawSettings {
-    /// `background = "..."` as written, and where.
-    pub fn background_written(&self) -> Option<&Spanned<String>> {
-        self.background.as_ref()
+    /// `background = "..."` as written (a table as its TOML), and where.
+    pub fn background_written(&self) -> Option<Spanned<String>> {
+        self.background.as_ref().map(|v| {
+            let text = match v.get_ref() {
+                toml::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            Spanned::new(v.span(), text)
+        })
     }
 
     /// Where `size = [...]` is written, if it is.

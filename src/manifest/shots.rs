@@ -223,9 +223,13 @@ pub(crate) fn parse(
     for (name, _, _) in &shots {
         names.shots.insert(name.clone(), placeholder_shot(name));
     }
-    let mut generated = Generated::default();
+    // A still or shot in error stays declared (as its stand-in): what names it is not told
+    // it is unknown as well. Errors in Renderfile.toml are fatal, so no stand-in is built.
+    let mut generated = names.clone();
     let mut refs: BTreeMap<String, (String, Range<usize>)> = BTreeMap::new();
-    for (name, span, raw) in stills {
+    let declared = (stills.into_iter().map(|s| (Stage::Still, s)))
+        .chain(shots.into_iter().map(|s| (Stage::Shot, s)));
+    for (stage, (name, span, raw)) in declared {
         let cx = Cx {
             doc,
             root,
@@ -234,41 +238,30 @@ pub(crate) fn parse(
             name: &name,
             span,
         };
-        if let Some((made, reference)) = cx.prompted(raw, Stage::Still, errors) {
-            if let Some(reference) = reference {
-                refs.insert(name.clone(), reference);
+        let Some(((made, timing), reference)) = cx.prompted(raw, stage, errors) else {
+            continue;
+        };
+        match timing {
+            None => {
+                if let Some(reference) = reference {
+                    refs.insert(name.clone(), reference);
+                }
+                generated.stills.insert(name.clone(), Still { name, made });
             }
-            generated
-                .stills
-                .insert(name.clone(), Still { name, made: made.0 });
+            Some(timing) => {
+                let shot = Shot {
+                    name: name.clone(),
+                    made,
+                    seconds: timing.seconds,
+                    fps: timing.fps,
+                    frames: timing.frames,
+                    pose: timing.pose,
+                };
+                generated.shots.insert(name, shot);
+            }
         }
     }
     cycles(doc, &refs, errors);
-    for (name, span, raw) in shots {
-        let cx = Cx {
-            doc,
-            root,
-            engines,
-            names: &names,
-            name: &name,
-            span,
-        };
-        if let Some((made, _)) = cx.prompted(raw, Stage::Shot, errors) {
-            let (made, shot) = made;
-            let shot = shot.expect("a shot has its timing");
-            generated.shots.insert(
-                name.clone(),
-                Shot {
-                    name,
-                    made,
-                    seconds: shot.seconds,
-                    fps: shot.fps,
-                    frames: shot.frames,
-                    pose: shot.pose,
-                },
-            );
-        }
-    }
     generated
 }
 

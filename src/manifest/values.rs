@@ -24,6 +24,8 @@ pub(crate) struct Declared<'a> {
     /// not: a bad value inside a voice is reported there, not again where it is used.
     pub voices: Vec<String>,
     pub avatars: Vec<String>,
+    /// The stills and shots, which a background may name.
+    pub generated: super::shots::Generated,
 }
 
 impl Declared<'_> {
@@ -283,9 +285,32 @@ impl Background {
     pub(crate) fn parse(
         doc: &Doc,
         declared: &Declared<'_>,
-        v: &Spanned<String>,
+        v: &Spanned<toml::Value>,
         base: Option<&str>,
     ) -> Result<Self, ConfigError> {
+        let v = match v.get_ref() {
+            toml::Value::String(text) => Spanned::new(v.span(), text.clone()),
+            value => {
+                let generated = &declared.generated;
+                return match super::shots::reference(value) {
+                    Some((false, name)) if generated.stills.contains_key(&name) => {
+                        Ok(Background::Still(name))
+                    }
+                    Some((true, name)) if generated.shots.contains_key(&name) => {
+                        Ok(Background::Shot(name))
+                    }
+                    Some((shot, name)) => {
+                        Err(super::shots::unknown(doc, v.span(), &name, shot, generated))
+                    }
+                    None => {
+                        let message = "`background` must be a colour, a picture, a still or a shot";
+                        let help = "e.g. \"#1e2430\", \"backgrounds/stars.jpg\", { still = \"studio\" } or { shot = \"city\" }";
+                        Err(doc.err(v.span(), message, "not a background", help))
+                    }
+                };
+            }
+        };
+        let v = &v;
         if v.get_ref().trim_start().starts_with('#') {
             return Colour::parse(doc, v).map(|c| Background::Colour(c.0));
         }

@@ -115,6 +115,9 @@ pub fn key(scene: &Scene, lines: &[(Key, Key)], hashes: &SourceHashes) -> Result
                 hashes.hash(file)?,
             );
         }
+        // The artifact itself is the input `BACKGROUND`, which the plan adds by its key.
+        Background::Still(_) => spec = spec.param("background", "still"),
+        Background::Shot(_) => spec = spec.param("background", "shot"),
     }
     for (i, (clip, speech)) in lines.iter().enumerate() {
         let (clip_name, speech_name) = line_inputs(i);
@@ -122,6 +125,9 @@ pub fn key(scene: &Scene, lines: &[(Key, Key)], hashes: &SourceHashes) -> Result
     }
     Ok(spec)
 }
+
+/// The input name of a scene's background when it is a still or a shot.
+pub const BACKGROUND: &str = "background";
 
 /// The input name of a burning scene's captions object.
 pub const CAPTIONS: &str = "captions";
