@@ -80,6 +80,8 @@ pub struct Setup {
     /// The render the nodes run: this one's path (the same on every node).
     pub exe: PathBuf,
     pub retries: u32,
+    /// The driver's lock in `cache/farm/<build>/`, held while this build runs (`farm_logs`).
+    held: Arc<crate::lock::Held>,
 }
 
 impl Setup {
@@ -100,6 +102,9 @@ impl Setup {
         let logs = cache_dir.join("farm").join(&build);
         std::fs::create_dir_all(logs.join("specs"))
             .map_err(|e| Error::io("cannot create", &logs, e))?;
+        let held = Arc::new(crate::lock::Held::take(
+            &logs.join(crate::farm_logs::DRIVER_LOCK),
+        )?);
         let exe = std::env::current_exe()
             .map_err(|e| Error::Other(format!("cannot find render's own program: {e}")))?;
         Ok(Setup {
@@ -111,6 +116,26 @@ impl Setup {
             logs,
             exe,
             retries,
+            held,
+        })
+    }
+
+    /// The same build's setup for its first round (the cuts of long lines): its files in
+    /// `cache/farm/<build>/cuts/`.
+    pub fn cuts(&self) -> Result<Setup> {
+        let logs = self.logs.join(crate::farm_logs::CUTS);
+        std::fs::create_dir_all(logs.join("specs"))
+            .map_err(|e| Error::io("cannot create", &logs, e))?;
+        Ok(Setup {
+            slurm: self.slurm.clone(),
+            farm: self.farm.clone(),
+            build: self.build.clone(),
+            prefix: self.prefix.clone(),
+            root: self.root.clone(),
+            logs,
+            exe: self.exe.clone(),
+            retries: self.retries,
+            held: Arc::clone(&self.held),
         })
     }
 }
@@ -224,6 +249,7 @@ impl SlurmExecutor {
             next_poll: Instant::now(),
             node_slots: Vec::new(),
             counted: BTreeSet::new(),
+            left_queued: false,
         };
         driver.adopt();
         let thread_shared = Arc::clone(&shared);
@@ -332,6 +358,8 @@ struct Driver {
     node_slots: Vec<String>,
     /// Jobs no longer counted in `unstarted`.
     counted: BTreeSet<usize>,
+    /// Ctrl-C's cancelled Slurm jobs had not all left the queue when it stopped waiting.
+    left_queued: bool,
 }
 
 impl Driver {
@@ -364,6 +392,10 @@ impl Driver {
             if !self.live.is_empty() && Instant::now() >= self.next_poll {
                 self.poll();
             }
+        }
+        if self.live.iter().all(|b| b.ended.is_some()) && !self.left_queued {
+            // No Slurm job of this driver can still write here (`farm_logs`).
+            let _ = std::fs::write(self.setup.logs.join(crate::farm_logs::ENDED), b"");
         }
         self.events
     }
@@ -904,6 +936,7 @@ impl Driver {
             let mut names = vec![self.setup.build.clone()];
             names.extend(self.adopted_names.iter().cloned());
             let start = Instant::now();
+            self.left_queued = true;
             while start.elapsed() < CANCEL_WAIT {
                 let Ok(queue) = self.setup.slurm.queue_of(&names) else {
                     break;
@@ -911,6 +944,7 @@ impl Driver {
                 let left =
                     (ids.iter()).any(|id| queue.get(id).is_some_and(|s| !s.state.is_final()));
                 if !left {
+                    self.left_queued = false;
                     break;
                 }
                 std::thread::sleep(Duration::from_millis(200));
