@@ -88,8 +88,9 @@ pub enum Command {
     /// makes, its program and whether this machine has it, version, GPU, declared licence,
     /// and which voices and avatars use it (only reads; runs nothing)
     Engines(FolderArg),
-    /// Remove the cached objects that no declared scene needs and no recent build used
-    /// (waits for a running build)
+    /// Remove the cached objects that no declared scene needs and no recent build used,
+    /// and the Slurm files of farm builds older than the kept ones (waits for a running
+    /// build)
     Gc {
         #[command(flatten)]
         folder: FolderArg,

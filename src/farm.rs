@@ -69,6 +69,9 @@ pub struct Request {
     /// Minutes.
     pub time: Option<u32>,
     pub options: Vec<String>,
+    /// `batch_seconds`: how much work (by the history's job times) one Slurm job of
+    /// several jobs aims to hold; None: the executor's own (`executor::slurm`).
+    pub batch_seconds: Option<u32>,
 }
 
 /// Which kind of job a Slurm job runs.
@@ -159,7 +162,14 @@ impl Farm {
         table::unknown_keys(&doc, &mut top, &keys, ctx, &mut errors);
         for name in ["cpu", "gpu"] {
             if let Some(toml::de::DeValue::Table(t)) = top.get_mut(name).map(|v| v.get_mut()) {
-                let keys = ["partition", "cpus", "memory", "time", "options"];
+                let keys = [
+                    "partition",
+                    "cpus",
+                    "memory",
+                    "time",
+                    "options",
+                    "batch_seconds",
+                ];
                 table::unknown_keys(&doc, t, &keys, &format!("in [{name}]"), &mut errors);
             }
         }
@@ -269,6 +279,7 @@ struct RawRequest {
     time: Option<Spanned<String>>,
     /// None: the default (`--gpus=1` for a GPU job); `[]`: nothing (a GPU-less test farm).
     options: Option<Vec<Spanned<String>>>,
+    batch_seconds: Option<Spanned<i64>>,
 }
 
 fn request(doc: &Doc, raw: RawRequest, kind: Kind, errors: &mut Vec<ConfigError>) -> Request {
@@ -285,6 +296,9 @@ fn request(doc: &Doc, raw: RawRequest, kind: Kind, errors: &mut Vec<ConfigError>
             }
         }),
         time: raw.time.and_then(|t| minutes(doc, &t, errors)),
+        batch_seconds: raw
+            .batch_seconds
+            .map(|n| positive(doc, n, "batch_seconds", errors)),
         options: match (raw.options, kind) {
             (Some(raw), _) => options(doc, raw, errors),
             (None, Kind::Cpu) => Vec::new(),

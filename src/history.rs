@@ -320,6 +320,32 @@ pub fn seconds_by_kind(builds: &[BuildRecord]) -> BTreeMap<String, f64> {
         .collect()
 }
 
+/// The mean seconds of a job of each engine (its key spec's `engine`), from the records of
+/// what the last `builds` (newest first, at most `limit` artifacts) made: the job's own
+/// time, not its wait, wherever it ran. For a farm's batch sizes (`executor/slurm.rs`).
+pub fn seconds_by_engine(
+    cache: &Cache,
+    builds: &[BuildRecord],
+    limit: usize,
+) -> BTreeMap<String, f64> {
+    let mut sums: BTreeMap<String, (f64, usize)> = BTreeMap::new();
+    let made = (builds.iter().rev())
+        .flat_map(|b| &b.artifacts)
+        .filter(|a| a.status == "made")
+        .take(limit);
+    for artifact in made {
+        let Some(record) = Key::from_hex(&artifact.key).and_then(|k| cache.record(&k)) else {
+            continue;
+        };
+        let sum = sums.entry(record.spec.engine).or_default();
+        sum.0 += record.seconds;
+        sum.1 += 1;
+    }
+    sums.into_iter()
+        .map(|(engine, (sum, n))| (engine, sum / n as f64))
+        .collect()
+}
+
 /// `RENDER_TEST_PAUSE_IN_HISTORY` (seconds): write half of the record, pause, then the
 /// rest — only so that a test can kill a build mid-append.
 fn pause_mid_append() -> Option<std::time::Duration> {
@@ -340,6 +366,16 @@ pub fn made_by_node(build: &BuildRecord) -> BTreeMap<String, (usize, f64)> {
             entry.0 += 1;
             entry.1 += run.seconds;
         }
+    }
+    nodes
+}
+
+/// [`made_by_node`] for a build whose work was spread over machines (a farm's nodes); empty
+/// for one made wholly on its own host (every local build).
+pub fn made_on_nodes(build: &BuildRecord) -> BTreeMap<String, (usize, f64)> {
+    let nodes = made_by_node(build);
+    if nodes.len() == 1 && nodes.contains_key(&build.host) {
+        return BTreeMap::new();
     }
     nodes
 }

@@ -317,10 +317,16 @@ fn work(build: &BuildRecord) -> Value {
                 "status": a.status,
                 "start": a.start.map_or_else(|| "—".to_string(), |s| format!("{s:.1} s")),
                 "took": if a.status == "made" { duration(a.seconds) } else { "—".into() },
+                "host": a.host.as_deref().unwrap_or("—"),
             })
         })
         .collect();
+    // A farm's build: which node made what, and its time.
+    let nodes: Vec<Value> = (history::made_on_nodes(build).into_iter())
+        .map(|(node, (made, seconds))| json!({"node": node, "made": made, "took": duration(seconds)}))
+        .collect();
     json!({
+        "nodes": nodes,
         "reused": build.counts.reused,
         "rows": shown,
         "more": rows.len().saturating_sub(MAX_ROWS),
@@ -772,6 +778,38 @@ mod tests {
         assert_eq!(html.matches("class=\"mark unload\"").count(), 1);
         assert!(html.contains("<body class=\"ok\">"));
         assert!(!html.contains("http"), "the page fetches nothing");
+    }
+
+    #[test]
+    fn a_farms_build_shows_which_node_made_what() {
+        let page = |build: &BuildRecord| {
+            render(&Page {
+                build,
+                earlier: &[],
+                episodes: &[],
+                scenes: &scenes(),
+                not_commercial: None,
+            })
+        };
+        let local = build(false);
+        let mut on_farm = local.clone();
+        let run = on_farm.artifacts[0].clone();
+        on_farm.artifacts = [("n1", 2.0), ("n2", 3.5), ("n1", 1.5)]
+            .map(|(host, seconds)| ArtifactRun {
+                host: Some(host.into()),
+                seconds,
+                ..run.clone()
+            })
+            .to_vec();
+        let html = page(&on_farm);
+        assert!(html.contains("<tr class=\"node\" data-node=\"n1\" data-made=\"2\"><td>n1</td><td>2</td><td>3.5 s</td></tr>"), "{html}");
+        assert!(html.contains("data-node=\"n2\" data-made=\"1\""));
+        assert_eq!(html.matches("<th>node</th>").count(), 2);
+        // Made here, on the build's own host: no node table.
+        let mut here = local.clone();
+        here.artifacts[0].host = Some(here.host.clone());
+        assert!(!page(&here).contains("<th>node</th>"));
+        assert!(!page(&local).contains("<th>node</th>"));
     }
 
     #[test]

@@ -25,6 +25,7 @@ pub mod executor;
 pub mod face;
 pub mod face_model;
 pub mod farm;
+pub mod farm_logs;
 pub mod files;
 pub mod font;
 pub mod fps;

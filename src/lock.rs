@@ -20,13 +20,7 @@ impl BuildLock {
     pub fn acquire(cache_dir: &Path) -> Result<BuildLock> {
         std::fs::create_dir_all(cache_dir).map_err(|e| Error::io("cannot create", cache_dir, e))?;
         let path = cache_dir.join("lock");
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| Error::io("cannot open", &path, e))?;
+        let mut file = open_rw(&path)?;
         if !flock(&file, libc::LOCK_EX | libc::LOCK_NB) {
             let mut holder = String::new();
             let _ = file.read_to_string(&mut holder);
@@ -50,6 +44,46 @@ impl BuildLock {
         let _ = write!(file, "{}", std::process::id());
         Ok(BuildLock { _file: file })
     }
+}
+
+/// An `flock` held on a file of its own while a process lives: the farm's driver holds one
+/// in its build's folder (`farm_logs`), so `gc` and `clean` know the folder is in use.
+pub struct Held {
+    _file: File,
+}
+
+impl Held {
+    /// Takes it without waiting; an error when it cannot (another process holds it).
+    pub fn take(path: &Path) -> Result<Held> {
+        let file = open_rw(path)?;
+        if !flock(&file, libc::LOCK_EX | libc::LOCK_NB) {
+            let error = std::io::Error::last_os_error();
+            return Err(Error::io("cannot lock", path, error));
+        }
+        Ok(Held { _file: file })
+    }
+}
+
+/// Whether a live process holds an `flock` on `path` (a file not there: no).
+pub fn is_held(path: &Path) -> bool {
+    let Ok(file) = std::fs::File::open(path) else {
+        return false;
+    };
+    if flock(&file, libc::LOCK_SH | libc::LOCK_NB) {
+        flock(&file, libc::LOCK_UN);
+        return false;
+    }
+    true
+}
+
+fn open_rw(path: &Path) -> Result<File> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| Error::io("cannot open", path, e))
 }
 
 fn flock(file: &File, operation: libc::c_int) -> bool {

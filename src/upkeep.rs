@@ -37,6 +37,17 @@ impl Keep {
         keep_builds.map_or(Keep::Since(now - WEEK), Keep::Last)
     }
 
+    /// When the oldest kept build of `builds` (oldest first) started: what is older than
+    /// this belongs to no kept build (infinity when none is kept).
+    pub fn oldest_kept(&self, builds: &[crate::history::BuildRecord]) -> f64 {
+        match *self {
+            Keep::Last(0) => f64::INFINITY,
+            Keep::Last(n) if builds.len() >= n => builds[builds.len() - n].started,
+            Keep::Last(_) => builds.first().map_or(f64::INFINITY, |b| b.started),
+            Keep::Since(since) => since,
+        }
+    }
+
     /// In the user's words, for output.
     pub fn describe(&self) -> String {
         match self {

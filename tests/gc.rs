@@ -441,3 +441,153 @@ quarantine                                       1  {:>w$}
     // Only read: nothing under cache/ changed.
     assert_eq!(objects(&folder), before);
 }
+
+/// A farm build's folder as `render build --farm slurm` leaves it in `cache/farm/`: one
+/// Slurm job's script, logs and results, its specs, its driver's lock and (`ended`) the
+/// mark that every Slurm job it submitted has ended. Its name says it started at `stamp`.
+fn farm_folder(folder: &Folder, stamp: u64, ended: bool) -> String {
+    let name = format!("render-0a1b2c3d-{stamp}-4242");
+    let dir = format!("cache/farm/{name}");
+    for file in ["1.sh", "1.out", "1.err", "1.results", "driver.lock"] {
+        folder.write(&format!("{dir}/{file}"), "render's\n");
+    }
+    folder.write(&format!("{dir}/specs/00003-speech.json"), "{}\n");
+    folder.write(&format!("{dir}/cuts/specs/00001-speech.json"), "{}\n");
+    folder.write(&format!("{dir}/cuts/1.sh"), "render's\n");
+    if ended {
+        folder.write(&format!("{dir}/ended"), "");
+    }
+    name
+}
+
+fn farm_files(folder: &Folder, name: &str) -> Vec<String> {
+    let dir = folder.file(&format!("cache/farm/{name}"));
+    common::files_under(&dir, &dir)
+}
+
+#[test]
+fn gc_and_clean_remove_finished_farm_builds_files_and_nothing_else() {
+    let folder = Folder::tiny();
+    build_making(&folder, 9);
+    let history = folder.read("cache/history.jsonl");
+    let started: f64 = serde_json::from_str::<serde_json::Value>(history.lines().last().unwrap())
+        .unwrap()["started"]
+        .as_f64()
+        .unwrap();
+    let before = started as u64 - 3600;
+    let old = farm_folder(&folder, before, true);
+    let with_users = farm_folder(&folder, before + 1, true);
+    folder.write(&format!("cache/farm/{with_users}/notes.txt"), "mine\n");
+    folder.write(
+        &format!("cache/farm/{with_users}/specs/mine.json"),
+        "mine\n",
+    );
+    // A driver killed before its Slurm jobs ended, and no Slurm client to ask: it stays.
+    let unsure = farm_folder(&folder, before + 2, false);
+    // A build still running (its driver holds its lock): it stays.
+    let running = farm_folder(&folder, before + 3, true);
+    let lock =
+        std::fs::File::open(folder.file(&format!("cache/farm/{running}/driver.lock"))).unwrap();
+    // SAFETY: flock on a file descriptor this test owns.
+    assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
+    // The kept build's own.
+    let kept = farm_folder(&folder, started as u64 + 1, true);
+    let no_slurm = [("SLURM_CONF", "/nonexistent/slurm.conf")];
+    let gc = |args: &[&str]| {
+        let run = folder.render_with_env(args, &no_slurm, Duration::from_secs(60));
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        run
+    };
+    let all = |folder: &Folder| {
+        [&old, &with_users, &unsure, &running, &kept].map(|n| farm_files(folder, n).len())
+    };
+    assert_eq!(all(&folder), [9, 11, 8, 9, 9]);
+
+    let listed = |run: &Run| -> Vec<String> {
+        (run.stdout.lines())
+            .filter(|l| l.starts_with("farm  "))
+            .map(|l| l.split_whitespace().nth(1).unwrap().to_string())
+            .collect()
+    };
+    let dry = gc(&["gc", "-n", "--keep-builds", "1"]);
+    assert_eq!(
+        listed(&dry),
+        [old.clone(), with_users.clone()],
+        "{}",
+        dry.stdout
+    );
+    assert_eq!(all(&folder), [9, 11, 8, 9, 9], "gc -n removed something");
+
+    let run = gc(&["gc", "--keep-builds", "1"]);
+    assert_eq!(
+        listed(&run),
+        [old.clone(), with_users.clone()],
+        "{}",
+        run.stdout
+    );
+    assert_line(
+        &run,
+        &format!("render: kept cache/farm/{unsure}/: its build did not say its Slurm jobs ended"),
+    );
+    assert_line(
+        &run,
+        &format!("render: kept cache/farm/{running}/: its build is running"),
+    );
+    assert_line(&run, "render: removed the files of 2 farm build(s)");
+    assert_line(
+        &run,
+        &format!("render: left cache/farm/{with_users}/notes.txt (not render's)"),
+    );
+    assert!(!folder.file(&format!("cache/farm/{old}")).exists());
+    assert_eq!(
+        farm_files(&folder, &with_users),
+        ["ended", "notes.txt", "specs/mine.json"]
+    );
+    assert_eq!(all(&folder)[2..], [8, 9, 9]);
+    // The cache's objects are the build's: a no-op.
+    build_making(&folder, 0);
+
+    // clean: every finished build's files, never a running one's, never the user's.
+    let run = folder.render_with_env(&["clean"], &no_slurm, Duration::from_secs(60));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout
+            .contains("removed cache/farm/ (the Slurm jobs' files of 1 farm build"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains(&format!(
+            "left cache/farm/{running}/ (its build is running)"
+        )),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains(&format!(
+            "left cache/farm/{with_users}/notes.txt (not render's)"
+        )),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains(&format!("left cache/farm/{unsure}/ (its build did not say")),
+        "{}",
+        run.stdout
+    );
+    assert!(!folder.file(&format!("cache/farm/{kept}")).exists());
+    assert_eq!(all(&folder)[2..], [8, 9, 0]);
+    drop(lock);
+    let run = folder.render_with_env(&["clean"], &no_slurm, Duration::from_secs(60));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        !folder.file(&format!("cache/farm/{running}")).exists(),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        farm_files(&folder, &with_users),
+        ["ended", "notes.txt", "specs/mine.json"]
+    );
+}

@@ -911,3 +911,272 @@ fn a_killed_drivers_running_jobs_are_waited_for_not_made_again() {
     );
     assert!(unfinished(&cluster).is_empty());
 }
+
+/// A recorded line of `seconds` of "speech": words of tone 0.35 s long, in sentences of
+/// four with 0.7 s of silence between them (where a long line is cut).
+fn spoken_wav(path: &Path, seconds: f64) {
+    let rate = 16_000u32;
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut writer = hound::WavWriter::create(path, spec).unwrap();
+    let (mut written, total) = (0usize, (seconds * rate as f64) as usize);
+    let put = |writer: &mut hound::WavWriter<_>, n: usize, pitch: f64| {
+        for i in 0..n {
+            let t = i as f64 / rate as f64;
+            let v = if pitch > 0.0 {
+                (t * pitch * std::f64::consts::TAU).sin() * 0.3 * 32767.0
+            } else {
+                0.0
+            };
+            writer.write_sample(v as i16).unwrap();
+        }
+        n
+    };
+    while written < total {
+        for _ in 0..4 {
+            written += put(&mut writer, (0.35 * rate as f64) as usize, 200.0);
+            written += put(&mut writer, (0.08 * rate as f64) as usize, 0.0);
+        }
+        written += put(&mut writer, (0.7 * rate as f64) as usize, 0.0);
+    }
+    writer.finalize().unwrap();
+}
+
+#[test]
+fn a_long_lines_speech_and_cuts_are_made_on_the_farm_too() {
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let folder = Folder::with_portrait();
+    folder.write(
+        "Renderfile.toml",
+        "[render]\ndevice = \"cpu\"\n\n[defaults]\nfps = 10\nsize = [96, 54]\nvoice = \"host\"\navatar = \"astronaut\"\n\n\
+         [voices.host]\nengine = \"espeak\"\n\n[avatars.astronaut]\nimage = \"avatars/astronaut.png\"\nlipsync = \"talker\"\n\n\
+         [engines.talker]\nstage = \"lipsync\"\nprogram = \"./fake-lipsync\"\nargs = [\"{image}\", \"{frames}\", \"{fps}\", \"{out}\"]\nmax_seconds = 4\n",
+    );
+    write_program(
+        &folder.file("fake-lipsync"),
+        "#!/bin/sh\nexec ffmpeg -v error -loop 1 -i \"$1\" -frames:v \"$2\" -r \"$3\" -vf scale=64:64 -pix_fmt yuv420p \"$4\"\n",
+    );
+    folder.write(
+        "projects/p/project.toml",
+        "[[scene]]\nname = \"long\"\nlines = [{ audio = \"projects/p/talk.wav\" }]\n",
+    );
+    spoken_wav(&folder.file("projects/p/talk.wav"), 9.0);
+    let env = farm_env(&cluster, &folder, "");
+    let run = farm_build(&folder, &env, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // The first round (the line's speech and cuts) ran on the nodes, not here.
+    let kinds: std::collections::BTreeMap<String, String> = (folder.records().into_iter())
+        .map(|(_, r)| {
+            let kind = r["spec"]["kind"].as_str().unwrap().to_string();
+            (kind, r["host"].as_str().unwrap_or_default().to_string())
+        })
+        .collect();
+    for kind in ["speech", "cuts", "segment", "scene"] {
+        let host = kinds
+            .get(kind)
+            .unwrap_or_else(|| panic!("no {kind}: {kinds:?}"));
+        assert!(
+            ["n1", "n2"].contains(&host.as_str()),
+            "{kind} made on {host}"
+        );
+    }
+    let farm = std::fs::read_dir(folder.file("cache/farm")).unwrap();
+    let build = farm.map(|e| e.unwrap().path()).next().unwrap();
+    assert!(build.join("cuts/1.sh").is_file(), "{:?}", build);
+    assert!(build.join("ended").is_file(), "{:?}", build);
+    assert!(unfinished(&cluster).is_empty());
+}
+
+#[test]
+fn each_node_runs_an_engine_from_its_own_engines_file() {
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let folder = scenes(2, FAKE_SPEECH, "");
+    std::fs::create_dir_all(folder.file("ran")).unwrap();
+    // The same engine, its program at another path on each machine: each copy marks that
+    // it ran, and speaks for a length of its own (the driver's copy must never run).
+    let length = |who: &str| match who {
+        "n1" => 0.6,
+        "n2" => 0.9,
+        _ => 1.2,
+    };
+    let engines = |who: &str| {
+        let tone = folder.file(&format!("{who}.wav"));
+        std::fs::write(&tone, tone_wav(16_000, length(who))).unwrap();
+        let program = folder.file(&format!("{who}-bin/fake-tts"));
+        std::fs::create_dir_all(program.parent().unwrap()).unwrap();
+        write_program(
+            &program,
+            &format!(
+                "#!/bin/sh\ntouch '{}/{who}-'$$\ncp '{}' \"$1\"\n",
+                folder.file("ran").display(),
+                tone.display()
+            ),
+        );
+        let file = cluster.dir.path().join(format!("{who}-engines.toml"));
+        std::fs::write(
+            &file,
+            format!(
+                "[engines.fake]\nstage = \"speech\"\nprogram = \"{}\"\nargs = [\"{{out}}\"]\n",
+                program.display()
+            ),
+        )
+        .unwrap();
+        file
+    };
+    let here = engines("driver");
+    for node in ["n1", "n2"] {
+        let file = engines(node);
+        std::fs::write(
+            cluster.dir.path().join(format!("nodes/{node}/env")),
+            format!("export RENDER_ENGINES={}\n", file.display()),
+        )
+        .unwrap();
+    }
+    let mut env = farm_env(&cluster, &folder, "");
+    env.push(("RENDER_ENGINES".into(), here.display().to_string()));
+    let run = farm_build(&folder, &env, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let ran: Vec<String> = std::fs::read_dir(folder.file("ran"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(ran.len(), 4, "{ran:?}");
+    assert!(ran.iter().all(|r| !r.starts_with("driver")), "{ran:?}");
+    // Each line's speech is as long as its node's program made it.
+    let mut speeches = 0;
+    for (dir, record) in folder.records() {
+        if record["spec"]["kind"] != "speech" {
+            continue;
+        }
+        speeches += 1;
+        let host = record["host"].as_str().unwrap();
+        let wav = (record["outputs"].as_array().unwrap().iter())
+            .map(|o| o["file"].as_str().unwrap())
+            .find(|f| f.ends_with(".wav"))
+            .unwrap();
+        let reader = hound::WavReader::open(dir.join(wav)).unwrap();
+        let seconds = reader.duration() as f64 / reader.spec().sample_rate as f64;
+        assert!(
+            (seconds - length(host)).abs() < 0.1,
+            "the speech made on {host} lasts {seconds} s, not its program's {} s",
+            length(host)
+        );
+    }
+    assert_eq!(speeches, 4);
+}
+
+/// Per Slurm job of `model` in the build's report: how many jobs it ran, and its node.
+fn slurm_jobs_of(folder: &Folder, model: &str) -> Vec<(usize, String)> {
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(folder.file("report.json")).unwrap()).unwrap();
+    let events = json["gpu_lane"].as_array().unwrap();
+    (events.iter())
+        .filter(|e| e["model"] == model && e["event"] == "start")
+        .map(|e| {
+            let artifact = e["artifact"].as_str().unwrap();
+            let jobs = artifact.split('(').nth(1).unwrap().split(' ').next();
+            let node = e["device"].as_str().unwrap_or_default().to_string();
+            (jobs.unwrap().parse().unwrap(), node)
+        })
+        .collect()
+}
+
+#[test]
+fn a_gpu_groups_batches_are_sized_from_the_history_and_shared_by_the_nodes() {
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let engine = "\n[engines.slow]\nstage = \"lipsync\"\nprogram = \"./fake-lipsync\"\ngpu = true\nversion = \"1\"\nargs = [\"{image}\", \"{frames}\", \"{fps}\", \"{out}\"]\n";
+    let folder = scenes(5, "engine = \"espeak\"\nlanguage = \"en\"", engine);
+    folder.edit(
+        "Renderfile.toml",
+        "lipsync = \"builtin\"",
+        "lipsync = \"slow\"",
+    );
+    write_program(
+        &folder.file("fake-lipsync"),
+        "#!/bin/sh\nsleep 1\nexec ffmpeg -v error -loop 1 -i \"$1\" -frames:v \"$2\" -r \"$3\" -vf scale=64:64 -pix_fmt yuv420p \"$4\"\n",
+    );
+    // A Slurm job of this engine's jobs should hold about 3 s of work.
+    let env = farm_env(&cluster, &folder, "batch_seconds = 3\n");
+    let run = farm_build(&folder, &env, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // No history yet: the default batch, 8, so the 10 clips go together.
+    let first = slurm_jobs_of(&folder, "slow");
+    assert_eq!(first.iter().map(|j| j.0).sum::<usize>(), 10, "{first:?}");
+    assert!(first.iter().all(|j| j.0 >= 8), "{first:?}");
+
+    // The same clips again (a new version of the engine): the history says a clip takes
+    // a second or more, so 3 s of work is 2 or 3 clips, and the 10 go in parts that both
+    // nodes run.
+    folder.edit("Renderfile.toml", "version = \"1\"", "version = \"2\"");
+    let run = farm_build(&folder, &env, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let second = slurm_jobs_of(&folder, "slow");
+    assert_eq!(second.iter().map(|j| j.0).sum::<usize>(), 10, "{second:?}");
+    assert!(second.len() >= 3, "{second:?}");
+    assert!(second.iter().all(|j| (1..=4).contains(&j.0)), "{second:?}");
+    let nodes: std::collections::BTreeSet<&str> = second.iter().map(|j| j.1.as_str()).collect();
+    assert_eq!(nodes, ["n1", "n2"].into(), "{second:?}");
+}
+
+#[test]
+fn one_spec_made_on_both_nodes_at_once_is_one_verified_object() {
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let folder = scenes(1, FAKE_SPEECH, FAKE_ENGINE);
+    // Long enough that both nodes are making it at the same moment.
+    with_fake_speech(&folder, 2.0);
+    let env = farm_env(&cluster, &folder, "");
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let plan = folder.render_with_env(
+        &["plan", "--write-jobs", "jobs"],
+        &env,
+        Duration::from_secs(60),
+    );
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let spec = std::fs::read_dir(folder.file("jobs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with("-speech.json"))
+        .min()
+        .unwrap();
+    let slurm = cluster.slurm();
+    let logs = folder.file("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let command = render_words(&["run-job".into(), spec.display().to_string()]);
+    let ids: Vec<JobId> = ["n1", "n2"]
+        .iter()
+        .enumerate()
+        .map(|(n, node)| {
+            let mut job = submission("render-race", &logs, n, command.clone(), &["-w", node]);
+            job.dir = folder.path().to_path_buf();
+            slurm.submit(&job).unwrap()
+        })
+        .collect();
+    let ended = wait_all(&slurm, "render-race", &ids, Duration::from_secs(60));
+    for (n, status) in ended.iter().enumerate() {
+        let stderr = std::fs::read_to_string(logs.join(format!("{n}.err"))).unwrap();
+        assert_eq!(status.state, State::Completed, "{stderr}");
+        assert!(
+            stderr.starts_with("made speech ") || stderr.ends_with("is already in the cache\n"),
+            "{stderr}"
+        );
+    }
+    let speech: Vec<_> = (folder.records().into_iter())
+        .filter(|(_, r)| r["spec"]["kind"] == "speech")
+        .collect();
+    assert_eq!(speech.len(), 1);
+    let host = speech[0].1["host"].as_str().unwrap();
+    assert!(["n1", "n2"].contains(&host), "{host}");
+    assert_eq!(folder.verify_cache(), 1);
+}

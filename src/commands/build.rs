@@ -65,11 +65,17 @@ pub fn run(args: &BuildArgs) -> i32 {
             .or(manifest.settings.jobs)
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
         let mut failures: Vec<history::Failure> = Vec::new();
+        // The farm's setup, made once the build has something for it (shared by both rounds).
+        let mut farm_setup: Option<executor::slurm::Setup> = None;
         // Long lines not cut yet: their cuts first, then the plan again, with their segments.
         let early = match graph.uncut.is_empty() {
             true => Early::default(),
             false => {
+                if args.farm.is_some() {
+                    farm_setup = Some(slurm_setup(args, &manifest.root, &cache)?);
+                }
                 let round = CutFirst {
+                    farm: farm_setup.as_ref(),
                     graph: &graph,
                     cache: &cache,
                     args,
@@ -215,15 +221,11 @@ pub fn run(args: &BuildArgs) -> i32 {
             // A no-op asks nothing of the cluster.
             Some(_) if !something_to_make => None,
             Some(crate::cli::FarmKind::Slurm) => {
-                use executor::slurm::{Farmed, Setup, SlurmExecutor};
-                let farm = crate::farm::Farm::load().map_err(|errors| {
-                    // Every mistake is shown; the build fails with the first.
-                    let mut errors = errors.into_iter().map(|e| Error::Config(Box::new(e)));
-                    let first = errors.next();
-                    errors.for_each(commands::report);
-                    first.unwrap_or_else(|| Error::Other("the farm file is not valid".into()))
-                })?;
-                let setup = Setup::new(farm, &manifest.root, &cache.dir, args.retries)?;
+                use executor::slurm::{Farmed, SlurmExecutor};
+                let setup = match farm_setup.take() {
+                    Some(setup) => setup,
+                    None => slurm_setup(args, &manifest.root, &cache)?,
+                };
                 let farmed: Vec<Option<Farmed>> = (graph.nodes.iter().enumerate())
                     .map(|(i, n)| {
                         make[i].then(|| Farmed {
@@ -625,6 +627,18 @@ fn failed(node: &Node, error: &Error, progress: &Progress, failures: &mut Vec<hi
     });
 }
 
+/// `--farm slurm`'s setup: this machine's farm file (every mistake shown; the build fails
+/// with the first) and the build's folder in `cache/farm/`.
+fn slurm_setup(
+    args: &BuildArgs,
+    root: &std::path::Path,
+    cache: &Cache,
+) -> Result<executor::slurm::Setup> {
+    let farm = crate::farm::Farm::load()
+        .map_err(|errors| commands::config_errors(errors, "the farm file"))?;
+    executor::slurm::Setup::new(farm, root, &cache.dir, args.retries)
+}
+
 /// What the first round made, failed or cancelled, by key, with when each started (the
 /// build's report lists them where the second round's graph sees them reused).
 #[derive(Default)]
@@ -639,6 +653,8 @@ struct Early {
 /// speech and cuts (what `Graph::cuts_first` names), so that the graph can be planned
 /// again with their segments. It publishes nothing: no scene is in it.
 struct CutFirst<'a> {
+    /// `--farm slurm`: the build's farm, which runs this round's jobs too.
+    farm: Option<&'a executor::slurm::Setup>,
     graph: &'a Graph,
     cache: &'a Cache,
     args: &'a BuildArgs,
@@ -677,7 +693,31 @@ impl CutFirst<'_> {
             .collect();
         // No scene is in it (the ranks of scenes would leave its nodes unranked).
         let rank = vec![0; graph.nodes.len()];
-        let lane = lane(graph, &model_of, &names, &rank, self.manifest, self.device)?;
+        let lane = match self.farm {
+            Some(_) => None,
+            None => lane(graph, &model_of, &names, &rank, self.manifest, self.device)?,
+        };
+        let farm: Option<scheduler::Farm> = match self.farm {
+            Some(setup) => {
+                use executor::slurm::{Farmed, SlurmExecutor};
+                let setup = setup.cuts()?;
+                // No scenes yet: each job is its own unit (a line's speech, then its cuts).
+                let farmed: Vec<Option<executor::slurm::Farmed>> = (graph.nodes.iter())
+                    .enumerate()
+                    .map(|(i, n)| {
+                        make[i].then(|| Farmed {
+                            job: n.job.clone(),
+                            group: model_of[i].clone(),
+                            scene: i as u32,
+                        })
+                    })
+                    .collect();
+                Some(Box::new(move |reports| {
+                    Box::new(SlurmExecutor::start(setup, farmed, reports)) as _
+                }))
+            }
+            None => None,
+        };
         let tasks: Vec<Option<Task>> = (graph.nodes.iter().enumerate())
             .map(|(i, n)| {
                 make[i].then(|| Task {
@@ -690,13 +730,14 @@ impl CutFirst<'_> {
         let seconds = history::seconds_by_kind(&History::of(self.cache).read().builds);
         let mut progress = Progress::new(&tasks, self.jobs, seconds);
         let mut starts: Vec<Option<f64>> = vec![None; graph.nodes.len()];
-        let (outcomes, lane_events) = scheduler::run(
+        let (outcomes, lane_events) = scheduler::run_with(
             &deps,
             &make,
             &rank,
             self.jobs,
             self.args.keep_going,
             lane,
+            farm,
             |i| executor::start(&graph.nodes[i].job),
             |i, pending, model| executor::finish(&graph.nodes[i].job, pending, model),
             |event, outcomes| match event {

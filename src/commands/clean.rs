@@ -1,5 +1,5 @@
 //! `render clean`: removes what render made, and only that — the objects, quarantine,
-//! history and state in `cache/`, the files it published in `out/` (`published.rs`'s
+//! history, state and farm builds' Slurm files (`farm_logs`) in `cache/`, the files it published in `out/` (`published.rs`'s
 //! ledger: still as render left them) and the folders it created there, once empty.
 //!
 //! Why so careful: `clean` runs in folders people keep other things in. It needs a content
@@ -168,6 +168,7 @@ impl Clean {
         }
         self.quarantine(cache)?;
         self.tmp(cache)?;
+        self.farm(cache)?;
         let jobs = scratch::jobs_dir(dir);
         self.remove_if_empty(&jobs);
         self.state(cache)?;
@@ -176,7 +177,15 @@ impl Clean {
             self.remove(&history, String::new())?;
         }
         // The lock stays: a build waiting on it must lock the same file as any later one.
-        let known = ["objects", "quarantine", "tmp", "state", "jobs", "lock"];
+        let known = [
+            "objects",
+            "quarantine",
+            "tmp",
+            "state",
+            "jobs",
+            "lock",
+            crate::farm_logs::DIR,
+        ];
         for entry in read_dir(dir) {
             let name = entry.file_name().to_string_lossy().into_owned();
             let rel = self.relative(&entry.path());
@@ -277,6 +286,39 @@ impl Clean {
         }
         // Not a link: only a folder of render's own, and only when empty.
         self.remove_if_empty(&dir);
+        Ok(())
+    }
+
+    /// `cache/farm/<build>/`: the Slurm jobs' files of farm builds (`farm_logs`), each
+    /// once its build and its Slurm jobs are over.
+    fn farm(&mut self, cache: &Cache) -> Result<()> {
+        let folders = crate::farm_logs::list(&cache.dir);
+        if folders.is_empty() {
+            return Ok(());
+        }
+        let queued = crate::farm_logs::queued();
+        let (mut count, mut bytes) = (0, 0);
+        for folder in &folders {
+            let rel = self.relative(&folder.path);
+            if let Some(why) = crate::farm_logs::busy(folder, queued.as_deref()) {
+                self.left.push(format!("{rel}/ ({why})"));
+                continue;
+            }
+            let removed = crate::farm_logs::remove(&folder.path, self.dry_run)?;
+            count += usize::from(removed.files > 0);
+            bytes += removed.bytes;
+            for path in removed.left {
+                self.left.push(format!("{rel}/{path} (not render's)"));
+            }
+        }
+        if count > 0 {
+            self.removed.push(format!(
+                "cache/farm/ (the Slurm jobs' files of {}, {})",
+                plural(count, "farm build"),
+                human_bytes(bytes)
+            ));
+        }
+        self.remove_if_empty(&cache.dir.join(crate::farm_logs::DIR));
         Ok(())
     }
 

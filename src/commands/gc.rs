@@ -10,7 +10,9 @@
 //! `objects/` or out of it, never a record without its files (the next build sweeps
 //! `tmp/`). With configuration errors it refuses: the scenes they leave out would look
 //! unneeded. `-n` lists what would go and takes no lock. Never touches `out/` or
-//! `cache/quarantine/`.
+//! `cache/quarantine/`. The farm's folders of builds older than the kept ones
+//! (`cache/farm/<build>/`, their Slurm jobs' files) go too, each once nothing uses it
+//! (`farm_logs` says when).
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -91,6 +93,7 @@ pub fn run(dir: &Path, dry_run: bool, keep_builds: Option<usize>, max_size: Opti
             remove_empty_shards(&cache);
             forget_used_sets(&cache, &survey)?;
         }
+        farm_folders(&cache, keep, dry_run)?;
         let chosen: HashSet<usize> = plan.remove.iter().map(|r| r.0).collect();
         let (gone, gone_bytes) = plan
             .remove
@@ -205,6 +208,63 @@ fn remove(cache: &Cache, key: &Key) -> Result<bool> {
     }
     crate::scratch::remove_entry(&aside)?;
     Ok(true)
+}
+
+/// The farm's folders (`cache/farm/<build>/`, `farm_logs`) of builds older than the kept
+/// ones, each once finished: a line for each on stdout, what stayed on stderr.
+fn farm_folders(cache: &Cache, keep: Keep, dry_run: bool) -> Result<()> {
+    let folders = crate::farm_logs::list(&cache.dir);
+    if folders.is_empty() {
+        return Ok(());
+    }
+    let oldest_kept = keep.oldest_kept(&History::of(cache).read().builds);
+    // Its start is within the second after its stamp: older only when that second is.
+    let old: Vec<_> = (folders.into_iter())
+        .filter(|f| (f.stamp + 1) as f64 <= oldest_kept)
+        .collect();
+    if old.is_empty() {
+        return Ok(());
+    }
+    let queued = crate::farm_logs::queued();
+    let (mut gone, mut bytes) = (0, 0);
+    for folder in &old {
+        crate::process::check_interrupted()?;
+        if let Some(why) = crate::farm_logs::busy(folder, queued.as_deref()) {
+            eprintln!("render: kept cache/farm/{}/: {why}", folder.name);
+            continue;
+        }
+        let removed = crate::farm_logs::remove(&folder.path, dry_run)?;
+        bytes += removed.bytes;
+        for path in &removed.left {
+            eprintln!(
+                "render: left cache/farm/{}/{path} (not render's)",
+                folder.name
+            );
+        }
+        if removed.files == 0 {
+            continue;
+        }
+        gone += 1;
+        println!(
+            "farm  {}  {}  the Slurm jobs' files of the build of {} UTC",
+            folder.name,
+            human_bytes(removed.bytes),
+            history::utc(folder.stamp as f64)
+        );
+    }
+    if gone > 0 {
+        eprintln!(
+            "render: {} the files of {gone} farm build(s) ({}) older than {}",
+            if dry_run { "would remove" } else { "removed" },
+            human_bytes(bytes),
+            keep.describe()
+        );
+    }
+    if !dry_run {
+        // Fails, harmlessly, while a build's folder is still there.
+        let _ = std::fs::remove_dir(cache.dir.join(crate::farm_logs::DIR));
+    }
+    Ok(())
 }
 
 /// Shard folders (`objects/<2 hex>/`) left empty.

@@ -75,8 +75,8 @@ pub fn table(builds: &[history::BuildRecord], count: usize) -> String {
 /// one made and the seconds it spent: `nodes: n1 12 made in 31 s, n2 10 made in 28 s`. A
 /// build made wholly on its own host (every local build) shows none.
 fn nodes(build: &history::BuildRecord) -> String {
-    let nodes = history::made_by_node(build);
-    if nodes.is_empty() || (nodes.len() == 1 && nodes.contains_key(&build.host)) {
+    let nodes = history::made_on_nodes(build);
+    if nodes.is_empty() {
         return String::new();
     }
     let each: Vec<String> = (nodes.iter())

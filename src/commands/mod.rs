@@ -188,6 +188,15 @@ pub fn relative(root: &Path, path: &Path) -> String {
         .to_string()
 }
 
+/// Every mistake of a machine's own file (the farm file, the engines file) shown, and the
+/// first as the error the command fails with; `what` names the file when there is none.
+pub fn config_errors(errors: Vec<crate::diagnostic::ConfigError>, what: &str) -> Error {
+    let mut errors = errors.into_iter().map(|e| Error::Config(Box::new(e)));
+    let first = errors.next();
+    errors.for_each(report);
+    first.unwrap_or_else(|| Error::Other(format!("{what} is not valid")))
+}
+
 pub fn report(error: Error) {
     eprint!("{}", render(&error));
 }

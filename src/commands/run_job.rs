@@ -23,6 +23,7 @@ use std::time::Instant;
 
 use crate::cache::Check;
 use crate::commands;
+use crate::engine::EngineJob;
 use crate::error::{Error, Result};
 use crate::executor::slurm::Outcome;
 use crate::executor::Loaded;
@@ -31,7 +32,8 @@ use crate::scratch::Registration;
 
 pub fn run(spec: &Path) -> i32 {
     commands::exit_code((|| -> Result<i32> {
-        let job = Job::read(spec)?;
+        let mut job = Job::read(spec)?;
+        on_this_machine(std::slice::from_mut(&mut job))?;
         // A line whose engine declares a server starts it (`server.rs`); it stops here.
         let _servers = crate::server::Servers;
         let mut loaded = Loaded::default();
@@ -56,6 +58,10 @@ pub fn run_batch(specs: &[PathBuf], results: Option<&Path>) -> i32 {
         Ok(jobs) => jobs,
         Err(error) => return commands::exit_code(Err(error)),
     };
+    let mut jobs = jobs;
+    if let Err(error) = on_this_machine(&mut jobs) {
+        return commands::exit_code(Err(error));
+    }
     // Declared servers start on their first line and serve the whole batch.
     let _servers = crate::server::Servers;
     let mut loaded = Loaded::default();
@@ -106,6 +112,28 @@ fn run_one(job: &Job, loaded: &mut Loaded) -> Result<()> {
         eprintln!("made {} ({:.2} s)", job.name, start.elapsed().as_secs_f64());
     } else {
         eprintln!("{} is already in the cache", job.name);
+    }
+    Ok(())
+}
+
+/// Each command engine's program as this machine's own engines file says (on a farm, the
+/// node's): a GPU node often has a program at another path than the submitting host. Not
+/// part of any key, like the program's path itself. A bad engines file fails the jobs, with
+/// its diagnostic.
+fn on_this_machine(jobs: &mut [Job]) -> Result<()> {
+    let commands = jobs.iter().any(|j| matches!(j.work, EngineJob::Command(_)));
+    if !commands {
+        return Ok(());
+    }
+    let programs = crate::manifest::machine_programs()
+        .map_err(|errors| commands::config_errors(errors, "this machine's engines file"))?;
+    for job in jobs {
+        if let EngineJob::Command(command) = &mut job.work {
+            if let Some((program, engine_dir)) = programs.get(&command.engine) {
+                command.program = program.clone();
+                command.engine_dir = engine_dir.clone();
+            }
+        }
     }
     Ok(())
 }

@@ -7,9 +7,12 @@
 //! Why it is shaped as it is (what users of other Slurm executors complain about):
 //! - **Batches.** A Slurm job costs about a second to start on an idle cluster, and a big
 //!   model minutes to load. GPU jobs of one lane group (a model or a GPU program) wait for
-//!   each other until there are [`GPU_BATCH`] of them, or no more of the group can come
-//!   soon, and go in one Slurm job, so the model loads once per allocation; CPU jobs that
-//!   are ready together go together per scene.
+//!   each other until there are a batch of them — about [`GPU_TARGET`] seconds of work by
+//!   the history's mean time of the engine's jobs, [`GPU_BATCH`] when it knows none — or
+//!   no more of the group can come soon, and go in one Slurm job, so the model loads once
+//!   per allocation; a group with several batches ready goes in as many Slurm jobs, which
+//!   idle nodes share. CPU jobs that are ready together go together per scene, consecutive
+//!   scenes' together while the history says they are short ([`CPU_TARGET`]).
 //! - **One `squeue` a polling round** for every job of the build (they share its name),
 //!   spaced out by [`Backoff`] while nothing changes, from this executor's own thread.
 //!   Accounting (`sacct -c`) is asked only about jobs that left the queue, and is optional.
@@ -49,8 +52,22 @@ use crate::job::Job;
 use crate::key::Key;
 use crate::slurm::{Backoff, JobId, Slurm, State, Status, Submission};
 
-/// GPU jobs per Slurm job (one model load) worth waiting for.
+/// GPU jobs per Slurm job (one model load) worth waiting for, when the history knows
+/// nothing of the engine's times.
 pub const GPU_BATCH: usize = 8;
+
+/// What a GPU Slurm job aims to last, from the history's job times: a few minutes, so a
+/// model's load (minutes for a big one) is paid once per several minutes of work, while a
+/// failure, a preemption or a time limit loses little and the nodes share the group.
+pub const GPU_TARGET: f64 = 180.0;
+
+/// The most GPU jobs one Slurm job is given.
+const GPU_MAX: usize = 64;
+
+/// CPU jobs of several scenes ready together go in one Slurm job until the history's times
+/// say it holds this much work: a Slurm job's start (about a second) is then at most a
+/// tenth of it.
+pub const CPU_TARGET: f64 = 10.0;
 
 /// How long jobs handed over together are gathered before they are batched.
 const GATHER: Duration = Duration::from_millis(150);
@@ -80,6 +97,10 @@ pub struct Setup {
     /// The render the nodes run: this one's path (the same on every node).
     pub exe: PathBuf,
     pub retries: u32,
+    /// Per engine (a key spec's `engine`), the mean seconds of its jobs in the history.
+    pub seconds: BTreeMap<String, f64>,
+    /// The driver's lock in `cache/farm/<build>/`, held while this build runs (`farm_logs`).
+    held: Arc<crate::lock::Held>,
 }
 
 impl Setup {
@@ -100,8 +121,14 @@ impl Setup {
         let logs = cache_dir.join("farm").join(&build);
         std::fs::create_dir_all(logs.join("specs"))
             .map_err(|e| Error::io("cannot create", &logs, e))?;
+        let held = Arc::new(crate::lock::Held::take(
+            &logs.join(crate::farm_logs::DRIVER_LOCK),
+        )?);
         let exe = std::env::current_exe()
             .map_err(|e| Error::Other(format!("cannot find render's own program: {e}")))?;
+        let cache = crate::cache::Cache::new(root);
+        let builds = crate::history::History::of(&cache).read().builds;
+        let seconds = crate::history::seconds_by_engine(&cache, &builds, 2000);
         Ok(Setup {
             slurm,
             farm,
@@ -111,6 +138,28 @@ impl Setup {
             logs,
             exe,
             retries,
+            seconds,
+            held,
+        })
+    }
+
+    /// The same build's setup for its first round (the cuts of long lines): its files in
+    /// `cache/farm/<build>/cuts/`.
+    pub fn cuts(&self) -> Result<Setup> {
+        let logs = self.logs.join(crate::farm_logs::CUTS);
+        std::fs::create_dir_all(logs.join("specs"))
+            .map_err(|e| Error::io("cannot create", &logs, e))?;
+        Ok(Setup {
+            slurm: self.slurm.clone(),
+            farm: self.farm.clone(),
+            build: self.build.clone(),
+            prefix: self.prefix.clone(),
+            root: self.root.clone(),
+            logs,
+            exe: self.exe.clone(),
+            retries: self.retries,
+            seconds: self.seconds.clone(),
+            held: Arc::clone(&self.held),
         })
     }
 }
@@ -224,6 +273,7 @@ impl SlurmExecutor {
             next_poll: Instant::now(),
             node_slots: Vec::new(),
             counted: BTreeSet::new(),
+            left_queued: false,
         };
         driver.adopt();
         let thread_shared = Arc::clone(&shared);
@@ -332,6 +382,8 @@ struct Driver {
     node_slots: Vec<String>,
     /// Jobs no longer counted in `unstarted`.
     counted: BTreeSet<usize>,
+    /// Ctrl-C's cancelled Slurm jobs had not all left the queue when it stopped waiting.
+    left_queued: bool,
 }
 
 impl Driver {
@@ -364,6 +416,10 @@ impl Driver {
             if !self.live.is_empty() && Instant::now() >= self.next_poll {
                 self.poll();
             }
+        }
+        if self.live.iter().all(|b| b.ended.is_some()) && !self.left_queued {
+            // No Slurm job of this driver can still write here (`farm_logs`).
+            let _ = std::fs::write(self.setup.logs.join(crate::farm_logs::ENDED), b"");
         }
         self.events
     }
@@ -544,16 +600,39 @@ impl Driver {
                 .unwrap_or(*scene);
             (first, group.is_some())
         });
+        // The Slurm jobs to submit: a GPU group's in parts of about its batch size, CPU
+        // jobs of consecutive scenes together while the history says they are short.
+        let mut units: Vec<(Option<String>, BTreeSet<String>, Vec<usize>)> = Vec::new();
         for ((group, _, exclude), members) in order {
-            if let Some(group) = &group {
-                // Worth waiting for more of the group, for one load: while some are to
-                // come and a running Slurm job may let them.
-                let to_come = self.unstarted.get(group).copied().unwrap_or(0);
-                if members.len() < GPU_BATCH && to_come > 0 && others_running {
-                    still.extend(members);
-                    continue;
+            match &group {
+                Some(name) => {
+                    // Worth waiting for more of the group, for one load: while some are to
+                    // come and a running Slurm job may let them.
+                    let batch = self.gpu_batch(&members);
+                    let to_come = self.unstarted.get(name).copied().unwrap_or(0);
+                    if members.len() < batch && to_come > 0 && others_running {
+                        still.extend(members);
+                        continue;
+                    }
+                    // Parts of at least a batch each: more than one spreads the group over
+                    // the nodes, each part one load.
+                    let parts = (members.len() / batch).max(1);
+                    for part in split(members, parts) {
+                        units.push((group.clone(), exclude.clone(), part));
+                    }
+                }
+                None => {
+                    let joins = units.last().is_some_and(|(g, e, last)| {
+                        g.is_none() && *e == exclude && self.short(last) && self.short(&members)
+                    });
+                    match units.last_mut() {
+                        Some((_, _, last)) if joins => last.extend(members),
+                        _ => units.push((None, exclude, members)),
+                    }
                 }
             }
+        }
+        for (group, exclude, members) in units {
             let in_flight = (self.live.iter())
                 .filter(|b| !b.adopted && b.ended.is_none())
                 .count();
@@ -565,6 +644,40 @@ impl Driver {
             self.submit_batch(group, exclude, members);
         }
         self.waiting = still;
+    }
+
+    /// The history's mean seconds of a job like `node`'s.
+    fn mean(&self, node: usize) -> Option<f64> {
+        let engine = &self.farmed(node).job.spec.engine;
+        self.setup.seconds.get(engine).copied()
+    }
+
+    /// How many of a GPU group's jobs make a Slurm job of about [`GPU_TARGET`] (or the
+    /// farm file's `[gpu] batch_seconds`), from the history's times of its engine
+    /// ([`GPU_BATCH`] when it has none).
+    fn gpu_batch(&self, members: &[usize]) -> usize {
+        let known: Vec<f64> = members.iter().filter_map(|&m| self.mean(m)).collect();
+        if known.is_empty() {
+            return GPU_BATCH;
+        }
+        let mean = known.iter().sum::<f64>() / known.len() as f64;
+        let target = (self.setup.farm.gpu.batch_seconds).map_or(GPU_TARGET, f64::from);
+        ((target / mean.max(0.01)).round() as usize).clamp(1, GPU_MAX)
+    }
+
+    /// Whether the history knows every job of `members` and they add up to less than
+    /// [`CPU_TARGET`] (or the farm file's `[cpu] batch_seconds`): worth another scene's
+    /// jobs in the same Slurm job.
+    fn short(&self, members: &[usize]) -> bool {
+        let target = (self.setup.farm.cpu.batch_seconds).map_or(CPU_TARGET, f64::from);
+        let mut total = 0.0;
+        for &m in members {
+            match self.mean(m) {
+                Some(seconds) => total += seconds,
+                None => return false,
+            }
+        }
+        total < target
     }
 
     /// Keeps to the farm's submission rate.
@@ -904,6 +1017,7 @@ impl Driver {
             let mut names = vec![self.setup.build.clone()];
             names.extend(self.adopted_names.iter().cloned());
             let start = Instant::now();
+            self.left_queued = true;
             while start.elapsed() < CANCEL_WAIT {
                 let Ok(queue) = self.setup.slurm.queue_of(&names) else {
                     break;
@@ -911,6 +1025,7 @@ impl Driver {
                 let left =
                     (ids.iter()).any(|id| queue.get(id).is_some_and(|s| !s.state.is_final()));
                 if !left {
+                    self.left_queued = false;
                     break;
                 }
                 std::thread::sleep(Duration::from_millis(200));
@@ -973,6 +1088,15 @@ impl Outcome {
     }
 }
 
+/// `members` in `parts` runs of consecutive jobs, as even as can be (the order is the
+/// scheduler's, depth-first).
+fn split(members: Vec<usize>, parts: usize) -> Vec<Vec<usize>> {
+    let (len, parts) = (members.len(), parts.clamp(1, members.len().max(1)));
+    (0..parts)
+        .map(|i| members[i * len / parts..(i + 1) * len / parts].to_vec())
+        .collect()
+}
+
 /// How many model loads a batch's stderr reports (`render run-jobs`' last line).
 fn loads_in(stderr: &str) -> usize {
     stderr
@@ -1027,6 +1151,16 @@ pub fn summary(events: &[LaneEvent]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_group_is_split_into_even_runs_in_order() {
+        assert_eq!(split((0..10).collect(), 1), [(0..10).collect::<Vec<_>>()]);
+        assert_eq!(
+            split((0..17).collect(), 2),
+            [(0..8).collect::<Vec<_>>(), (8..17).collect()]
+        );
+        assert_eq!(split(vec![4], 3), [vec![4]]);
+    }
 
     #[test]
     fn a_batchs_model_loads_are_read_from_its_last_line() {

@@ -111,6 +111,18 @@ impl CheckMedia for Unchecked {
     }
 }
 
+/// Where this machine's own engines file (`$RENDER_ENGINES`, else
+/// ~/.config/render/engines.toml) puts each engine it declares: its program and the folder
+/// its `{engine_dir}` names. A farm's node runs a job's engine from here, not from the path
+/// the submitting machine resolved (`commands/run_job.rs`): where a program is installed
+/// belongs to the machine. Empty when the machine has no such file.
+pub fn machine_programs(
+) -> Result<BTreeMap<String, (PathBuf, PathBuf)>, Vec<diagnostic::ConfigError>> {
+    Ok((renderfile::machine_engines()?.into_iter())
+        .map(|(name, (engine, _))| (name, (engine.program, engine.engine_dir)))
+        .collect())
+}
+
 /// Reads and checks the content folder `root`: `Renderfile.toml` and every
 /// `projects/<name>/project.toml` (folders without one are ignored, unless they hold a
 /// misspelt one), without looking inside media files ([`load_checked`] does).
