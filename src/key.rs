@@ -27,6 +27,10 @@ pub enum ArtifactKind {
     Cuts,
     /// One piece of a long line's clip, made from one piece of its speech.
     Segment,
+    /// One person's audio in a two-person shot: their lines in place, silence elsewhere.
+    Track,
+    /// A two-person shot: one engine run for a scene's whole exchange.
+    Shot,
 }
 
 impl ArtifactKind {
@@ -41,6 +45,8 @@ impl ArtifactKind {
             ArtifactKind::Episode => "episode",
             ArtifactKind::Cuts => "cuts",
             ArtifactKind::Segment => "segment",
+            ArtifactKind::Track => "track",
+            ArtifactKind::Shot => "shot",
         }
     }
 }

@@ -36,7 +36,9 @@ pub mod openai_speech;
 pub mod pauses;
 pub mod recording;
 pub mod rustface;
+pub mod shot_cut;
 pub mod torchscript;
+pub mod tracks;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -257,6 +259,15 @@ impl Task<'_> {
         Ok(dir.join(file))
     }
 
+    /// Line `i`'s speech among the inputs of a job that reads a whole exchange's lines (a
+    /// two-person shot's tracks and line clips, `stage/two_shot.rs`).
+    pub fn line_speech(&self, i: usize) -> Result<crate::media::Audio> {
+        let path = self.file(&crate::stage::two_shot::speech_input(i), speech::OUTPUT)?;
+        crate::media::read_wav(&path).map_err(|detail| {
+            crate::media::invalid(&format!("the speech of {}", self.name), detail)
+        })
+    }
+
     /// What every lip-sync engine starts from: the line's speech, the avatar's face track
     /// and its frames (a clip's inputs).
     pub fn clip_inputs(&self, avatar: &AvatarFrames) -> Result<Inputs> {
@@ -331,4 +342,6 @@ engines! {
     Command(command::CommandJob) = "command",
     Pauses(pauses::Pauses) = "pauses",
     Join(join::Join) = "join",
+    Tracks(tracks::Tracks) = "tracks",
+    ShotCut(shot_cut::ShotCut) = "shot-cut",
 }

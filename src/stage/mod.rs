@@ -11,6 +11,7 @@ pub mod lipsync;
 pub mod scene;
 pub mod segment;
 pub mod speech;
+pub mod two_shot;
 pub mod voice;
 
 use crate::key::ArtifactKind;
@@ -27,5 +28,7 @@ pub fn main_output(kind: ArtifactKind) -> &'static str {
         ArtifactKind::Episode => episode::OUTPUT,
         ArtifactKind::Cuts => cuts::OUTPUT,
         ArtifactKind::Segment => segment::OUTPUT,
+        ArtifactKind::Track => two_shot::TRACK,
+        ArtifactKind::Shot => two_shot::OUTPUT,
     }
 }
