@@ -448,6 +448,19 @@ fn a_shot_needs_two_avatars_and_an_engine_for_two_people() {
         "help: it must take each person's audio, {audio_1} and {audio_2}; engines that do: `infinitetalk-two`",
     ]);
 
+    // A long exchange is not cut into segments yet: an engine that would need it is refused.
+    let segmented = Shot::new("infinitetalk-two", &project(&LINES));
+    segmented.folder.edit(
+        "Renderfile.toml",
+        "audio = \"mux\"",
+        "audio = \"mux\"\nmax_seconds = 60",
+    );
+    config_error(&segmented).assert_lines(&[
+        "× lip-sync engine `infinitetalk-two` declares `max_seconds = 60`, and a shot of two people is not cut into segments yet",
+        "╭─[projects/demo/project.toml:3:8]",
+        "help: remove `max_seconds` from engine `infinitetalk-two`, or split the exchange into scenes short enough for one run of it",
+    ]);
+
     let wrong = project(&LINES).replace("shot = \"two\"", "shot = \"three\"");
     config_error(&Shot::new("infinitetalk-two", &wrong)).assert_lines(&[
         "× `shot` must be \"two\"",

@@ -2,7 +2,9 @@
 //! Read here, with what can be told before anything is made: the lines show exactly two
 //! avatars (a line's avatar is its person: its own, else its voice's, else the scene's),
 //! both still pictures, both made by one lip-sync engine that takes two people's audio
-//! (`{audio_1}` and `{audio_2}` in its args or input files). Kept in its own file so that
+//! (`{audio_1}` and `{audio_2}` in its args or input files), one run for the whole exchange
+//! (an engine that declares `max_seconds` is refused: a shot is not cut into segments
+//! yet). Kept in its own file so that
 //! the scene's other keys and its lines are read as before.
 
 use std::collections::BTreeMap;
@@ -106,6 +108,13 @@ pub(crate) fn read(
         let help =
             hint("it must take each person's audio, {audio_1} and {audio_2}; engines that do");
         return Err(doc.err(at, msg, "not a two-person engine", help));
+    }
+    if let Some(max) = engines[engine].max_seconds {
+        let msg = format!(
+            "lip-sync engine `{engine}` declares `max_seconds = {max}`, and a shot of two people is not cut into segments yet"
+        );
+        let help = format!("remove `max_seconds` from engine `{engine}`, or split the exchange into scenes short enough for one run of it");
+        return Err(doc.err(at, msg, "one run for the whole exchange", help));
     }
     Ok(TwoShot {
         avatars: [people[0].to_string(), people[1].to_string()],
