@@ -366,6 +366,26 @@ fn a_four_line_exchange_is_one_engine_run_with_a_track_per_person() {
     }
     assert!(!srt.contains("\n5\n"), "one cue per line:\n{srt}");
 
+    // `render engines` says which engine makes shots of two people.
+    let engines = shot.root.path().join("engines.toml");
+    let listed = folder.render_with_env(
+        &["engines"],
+        &[("RENDER_ENGINES", engines.to_str().unwrap())],
+        Duration::from_secs(60),
+    );
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    let block = listed
+        .stdout
+        .split("\n\n")
+        .find(|b| b.starts_with("infinitetalk-two "));
+    let lines: Vec<&str> = block.expect(&listed.stdout).lines().collect();
+    assert_eq!(
+        lines[0],
+        "infinitetalk-two  lipsync  declared in Renderfile.toml"
+    );
+    assert_eq!(lines[4], "  people   two in one shot (`shot = \"two\"`)");
+    assert_eq!(lines.last().unwrap(), &"  used by  avatars guest, host");
+
     // Editing one line makes its speech, both tracks and the one engine run again (and the
     // lines' clips cut from it), nothing of the other scene.
     folder.edit(
