@@ -194,6 +194,12 @@ impl Graph {
                     let (spec, work) =
                         plan::speech(line, voice, engines, conditioning, device, hashes)?;
                     let speech = graph.add(format!("speech {at}"), spec, work);
+                    if scene.shot.is_some() {
+                        // Its clip is cut from the scene's shot, planned below.
+                        speeches.push(speech);
+                        line_faces.push(face);
+                        continue;
+                    }
                     let lips = scene.avatar_for(avatar);
                     let clip = match plan::max_seconds(&lips, engines) {
                         Some(max) => {
@@ -224,6 +230,18 @@ impl Graph {
                     lines.push((clip, speech));
                     speeches.push(speech);
                     line_faces.push(Some(face));
+                }
+                if let Some(shot) = &scene.shot {
+                    let two = TwoPeople {
+                        scene,
+                        shot,
+                        speeches: &speeches,
+                        faces: &faces,
+                        label: &label,
+                        at: format!("{}/{name}", project.name),
+                    };
+                    let clips = graph.add_two_shot(manifest, two, device, hashes)?;
+                    lines = clips.into_iter().zip(speeches.iter().copied()).collect();
                 }
                 if uncut {
                     graph
@@ -360,6 +378,46 @@ impl Graph {
         }
         let (spec, work) = plan::joined_clip(line.avatar, line.speech, &segments, line.fps)?;
         Ok(Some(self.add(format!("clip {}", line.at), spec, work)))
+    }
+
+    /// A two-person shot (`stage/two_shot.rs`): a track per person, the shot (one engine
+    /// run for the whole exchange), and each line's clip cut from it, in script order.
+    fn add_two_shot(
+        &mut self,
+        manifest: &Manifest,
+        two: TwoPeople,
+        device: Option<Device>,
+        hashes: &SourceHashes,
+    ) -> Result<Vec<Key>> {
+        let (scene, shot) = (two.scene, two.shot);
+        let people: Vec<usize> = scene.lines.iter().map(|l| shot.person(l)).collect();
+        let tracks = [0, 1].map(|p| {
+            let (spec, work) = plan::track(p, &people, two.speeches, scene.fps);
+            self.add(format!("track {} person {}", two.at, p + 1), spec, work)
+        });
+        let avatars = shot.avatars.each_ref().map(|a| &manifest.avatars[a]);
+        let faces = shot.avatars.each_ref().map(|a| two.faces[a.as_str()]);
+        let (spec, work) = plan::two_shot(
+            shot,
+            avatars,
+            &manifest.engines,
+            faces,
+            tracks,
+            scene.fps,
+            device,
+            hashes,
+        )?;
+        let key = self.add(format!("two-shot {}", two.at), spec, work);
+        self.read_by(&tracks, two.label);
+        self.read_by(&[key], two.label);
+        (0..scene.lines.len())
+            .map(|i| {
+                let (spec, work) = plan::shot_cut(key, two.speeches, i, scene.fps)?;
+                let clip = self.add(format!("clip {}:{}", two.at, i + 1), spec, work);
+                self.read_by(&[two.speeches[i], clip], two.label);
+                Ok(clip)
+            })
+            .collect()
     }
 
     /// The nodes of the uncut lines' cuts and what they read, among `make`: what a build
@@ -526,6 +584,19 @@ impl Graph {
         }
         rank
     }
+}
+
+/// A scene of two people in one shot, as `Graph::add_two_shot` plans it.
+struct TwoPeople<'a> {
+    scene: &'a crate::manifest::Scene,
+    shot: &'a crate::manifest::TwoShot,
+    /// Each line's speech, in script order.
+    speeches: &'a [Key],
+    /// Each avatar's face track.
+    faces: &'a BTreeMap<&'a str, Key>,
+    label: &'a Option<String>,
+    /// `project/scene`, for the nodes' names.
+    at: String,
 }
 
 /// A long line, as `Graph::add_segmented` plans it.

@@ -33,6 +33,10 @@ pub enum ArtifactKind {
     Shot,
     /// A pose video read from a video, for a pose-guided shot.
     Pose,
+    /// One person's audio in a two-person shot: their lines in place, silence elsewhere.
+    Track,
+    /// A two-person shot: one engine run for a scene's whole exchange.
+    TwoShot,
 }
 
 impl ArtifactKind {
@@ -50,6 +54,8 @@ impl ArtifactKind {
             ArtifactKind::Still => "still",
             ArtifactKind::Shot => "shot",
             ArtifactKind::Pose => "pose",
+            ArtifactKind::Track => "track",
+            ArtifactKind::TwoShot => "two-shot",
         }
     }
 }

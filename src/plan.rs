@@ -312,6 +312,48 @@ pub fn joined_clip(
     Ok((spec, EngineJob::Join(engine)))
 }
 
+/// Person `person`'s audio track in a two-person shot, made in Rust from every line's
+/// speech (`speeches`, in script order); `people` says who says each line.
+pub fn track(
+    person: usize,
+    people: &[usize],
+    speeches: &[Key],
+    fps: crate::fps::Fps,
+) -> (KeySpec, EngineJob) {
+    let spec = crate::stage::two_shot::track_key(person, speeches, people, fps);
+    let engine = crate::engine::tracks::Tracks {
+        person,
+        people: people.to_vec(),
+        fps,
+    };
+    (spec, EngineJob::Tracks(engine))
+}
+
+/// A two-person shot, made by its engine (`shot.engine`, a command engine that takes
+/// both people's audio) from both tracks and both avatars with their face tracks.
+#[allow(clippy::too_many_arguments)]
+pub fn two_shot(
+    shot: &crate::manifest::TwoShot,
+    avatars: [&Avatar; 2],
+    engines: &Engines,
+    faces: [Key; 2],
+    tracks: [Key; 2],
+    fps: crate::fps::Fps,
+    device: Option<Device>,
+    hashes: &SourceHashes,
+) -> Result<(KeySpec, EngineJob)> {
+    let engine = &engines[&shot.engine];
+    let spec = crate::stage::two_shot::shot_key(&engine.name, avatars, faces, tracks, fps, hashes)?;
+    let frames = |avatar: &Avatar| AvatarFrames {
+        source: avatar.source.clone(),
+        kind: avatar.kind,
+        fps,
+    };
+    let job = CommandJob::two_shot(engine, device, frames(avatars[0]), frames(avatars[1]));
+    let spec = job.key(spec, engine, hashes)?;
+    Ok((spec, EngineJob::Command(job)))
+}
+
 /// A still (`[stills.<name>]`): made by its command engine from its prompt, numbers,
 /// LoRAs and picture (`image`: a file's hash, or the still it is made from, by key).
 pub fn still(
@@ -380,4 +422,16 @@ pub fn silence(frames: usize, fps: crate::fps::Fps) -> (KeySpec, EngineJob) {
     let spec = crate::stage::broll::silence_key(frames, fps);
     let engine = crate::engine::silence::Silence { frames, fps };
     (spec, EngineJob::Silence(engine))
+}
+
+/// Line `line`'s clip, cut by ffmpeg from its two-person shot.
+pub fn shot_cut(
+    shot: Key,
+    speeches: &[Key],
+    line: usize,
+    fps: crate::fps::Fps,
+) -> Result<(KeySpec, EngineJob)> {
+    let spec = crate::stage::two_shot::cut_key(shot, speeches, line, fps)?;
+    let engine = crate::engine::shot_cut::ShotCut { line, fps };
+    Ok((spec, EngineJob::ShotCut(engine)))
 }

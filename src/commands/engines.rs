@@ -1,8 +1,8 @@
 //! `render engines`: every engine a content folder can use — the built-in ones, the
 //! folder's `[engines.*]` and this machine's engines file — with what each makes, the
 //! program it runs and whether this machine has it, its declared version, whether it needs
-//! the GPU (and how much of a card), its licence as declared, and which voices and avatars
-//! use it. So before a night's build one can see what will run where, and under which terms.
+//! the GPU (and how much of a card), whether it makes shots of two people, its licence as
+//! declared, and which voices and avatars use it. So before a night's build one can see what will run where, and under which terms.
 //!
 //! It only reads: no lock, nothing written, no program started (a model program started
 //! just to ask its version could load gigabytes). It exits 2 with configuration errors,
@@ -133,6 +133,9 @@ pub fn list(manifest: &Manifest) -> String {
         ];
         if engine.openai.is_some() {
             fields.insert(1, ("kind", "openai-speech".into()));
+        }
+        if engine.two_people() {
+            fields.insert(3, ("people", "two in one shot (`shot = \"two\"`)".into()));
         }
         block(
             &mut out,

@@ -35,7 +35,7 @@ use crate::media::{self, Audio};
 use crate::process::{self, ProgramRun};
 use crate::sources::SourceHashes;
 use crate::stage::lipsync::{self, AvatarFrames, CLIP_CRF};
-use crate::stage::{face_track, pose, segment, shot, speech, still, voice};
+use crate::stage::{face_track, pose, segment, shot, speech, still, two_shot, voice};
 use std::time::{Duration, Instant};
 
 /// Silence kept at each side of a join when a long line's pieces are rejoined.
@@ -87,6 +87,10 @@ pub struct CommandJob {
     /// Lip-sync: one segment of a long line (`stage/segment.rs`) instead of its whole clip.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub segment: Option<Box<segment::Part>>,
+    /// Lip-sync: a two-person shot (`stage/two_shot.rs`), the second person's avatar
+    /// (`avatar` is the first's), instead of one line's clip.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub second: Option<Box<AvatarFrames>>,
     /// Still, shot and pose: their files (boxed: most jobs have none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generation: Option<Box<Generation>>,
@@ -127,6 +131,7 @@ impl CommandJob {
             openai: engine.openai.clone().map(Box::new),
             segment: None,
             generation: None,
+            second: None,
         };
         // A declared seed is a plain value, so it enters the key; else `{seed}` comes from
         // the key itself when the job runs.
@@ -182,6 +187,18 @@ impl CommandJob {
         let mut job = CommandJob::new(engine, device);
         job.values.insert("fps".into(), avatar.fps.to_string());
         job.avatar = Some(avatar);
+        job
+    }
+
+    /// A two-person shot of `first` and `second` (`stage/two_shot.rs`).
+    pub fn two_shot(
+        engine: &CommandEngine,
+        device: Option<Device>,
+        first: AvatarFrames,
+        second: AvatarFrames,
+    ) -> CommandJob {
+        let mut job = CommandJob::clip(engine, device, first);
+        job.second = Some(Box::new(second));
         job
     }
 
@@ -336,6 +353,9 @@ impl CommandJob {
                 }
             }
             Stage::Voice => {}
+            Stage::Lipsync if self.second.is_some() => {
+                self.two_inputs(job, dir, &inputs, &mut values)?
+            }
             Stage::Lipsync => self.clip_inputs(job, &inputs, &mut values)?,
             Stage::Still | Stage::Shot => {
                 self.generation_inputs(job, &inputs, &mut values, &mut lists)?
@@ -398,7 +418,7 @@ impl CommandJob {
         values: &mut BTreeMap<String, String>,
     ) -> Result<()> {
         let avatar = self.avatar.as_ref().expect("a clip job has its avatar");
-        let speech = self.speech_file(job)?;
+        let speech = self.speech_file(job, inputs)?;
         let audio = media::read_wav(&speech)
             .map_err(|detail| media::invalid(&format!("the speech of {}", job.name), detail))?;
         // A copy: the program must not be able to change an object in the cache.
@@ -749,6 +769,9 @@ impl CommandJob {
                 let found = self.output_of(job.name, dir, 0)?;
                 self.normalise_clip(job, dir, &found)?;
                 let mut outputs = vec![lipsync::OUTPUT.to_string()];
+                if self.second.is_some() {
+                    outputs.push(two_shot::PICTURE.to_string());
+                }
                 if self.segment.as_ref().is_some_and(|part| part.last_frame) {
                     outputs.push(segment::LAST_FRAME.to_string());
                 }
@@ -807,7 +830,7 @@ impl CommandJob {
     /// H.264, the scene's frame rate, exactly one frame per `1/fps` of speech, no audio.
     fn normalise_clip(&self, job: &Task, dir: &Path, found: &Path) -> Result<()> {
         let avatar = self.avatar.as_ref().expect("a clip job has its avatar");
-        let speech = self.speech_file(job)?;
+        let speech = self.speech_file(job, &dir.join("inputs"))?;
         let audio = media::read_wav(&speech).map_err(|detail| media::invalid(job.name, detail))?;
         let seconds = audio.seconds();
         let probe = media::probe(found).map_err(|detail| {
@@ -880,8 +903,11 @@ impl CommandJob {
     }
 
     /// A clip's speech: the line's, or a segment's piece of it (checked to be the bytes
-    /// its key names).
-    fn speech_file(&self, job: &Task) -> Result<PathBuf> {
+    /// its key names), or a two-person shot's two tracks mixed (in the job's `inputs`).
+    fn speech_file(&self, job: &Task, inputs: &Path) -> Result<PathBuf> {
+        if self.second.is_some() {
+            return Ok(inputs.join(MIX));
+        }
         match &self.segment {
             Some(part) => part.audio(job.name).map(Path::to_path_buf),
             None => job.file(lipsync::SPEECH, speech::OUTPUT),
@@ -889,17 +915,106 @@ impl CommandJob {
     }
 
     /// A clip's frames: those covering its speech, or a segment's from its line's cuts
-    /// (they add up to the line's exactly).
+    /// (they add up to the line's exactly), or a shot's: its tracks last its whole frames
+    /// to the nearest sample.
     fn frames(&self, audio: &Audio, fps: crate::fps::Fps) -> usize {
+        if self.second.is_some() {
+            return fps.frames_in(audio.seconds());
+        }
         match &self.segment {
             Some(part) => part.frames,
             None => lipsync::frame_count(audio, fps),
         }
     }
+
+    /// A two-person shot's inputs: `{audio_1}`, `{audio_2}` (copies of the people's tracks),
+    /// `{audio}` (both mixed), `{image}` and `{face}` (both avatars side by side, also kept
+    /// in the object as `picture.png`), `{box_1}`, `{box_2}` (each face's box in it, from
+    /// its avatar's face track; `{box_1_yx}`, `{box_2_yx}` in InfiniteTalk's order), and
+    /// the exchange's `{frames}`, `{seconds}`, `{width}`, `{height}`.
+    fn two_inputs(
+        &self,
+        job: &Task,
+        dir: &Path,
+        inputs: &Path,
+        values: &mut BTreeMap<String, String>,
+    ) -> Result<()> {
+        let first = self
+            .avatar
+            .as_ref()
+            .expect("a shot job has its first avatar");
+        let second = self.second.as_deref().expect("checked");
+        let mut mix: Vec<f32> = Vec::new();
+        let mut pictures = Vec::new();
+        let mut faces = Vec::new();
+        for (p, avatar) in [first, second].into_iter().enumerate() {
+            let track = job.file(&two_shot::track_input(p), two_shot::TRACK)?;
+            let audio = media::read_wav(&track).map_err(|detail| {
+                media::invalid(
+                    &format!("the track of person {} of {}", p + 1, job.name),
+                    detail,
+                )
+            })?;
+            mix.resize(mix.len().max(audio.samples.len()), 0.0);
+            for (m, s) in mix.iter_mut().zip(&audio.samples) {
+                *m += s;
+            }
+            // A copy: the program must not be able to change an object in the cache.
+            let copy = inputs.join(format!("person{}.wav", p + 1));
+            std::fs::copy(&track, &copy).map_err(|e| Error::io("cannot copy", &track, e))?;
+            values.insert(format!("audio_{}", p + 1), path_string(&copy));
+            let face = job.file(&two_shot::face_input(p), face_track::OUTPUT)?;
+            let boxes = face_track::read_track(&face)?.boxes;
+            let (frames, _) = face_track::clip_frames(&avatar.source, avatar.kind, &face)?;
+            let (Some(frame), Some(face_box)) = (frames.into_iter().next(), boxes.first()) else {
+                return Err(media::invalid(
+                    job.name,
+                    format!(
+                        "the avatar `{}` has no picture or no face",
+                        avatar.source.rel
+                    ),
+                ));
+            };
+            pictures.push(frame);
+            faces.push(*face_box);
+        }
+        let mix = Audio {
+            samples: mix.into_iter().map(|s| s.clamp(-1.0, 1.0)).collect(),
+            sample_rate: two_shot::TRACK_RATE,
+        };
+        media::write_wav(&inputs.join(MIX), &mix)?;
+        values.insert("audio".into(), path_string(&inputs.join(MIX)));
+        let (picture, at) = two_shot::side_by_side(&pictures[0], &pictures[1]);
+        let size = (picture.width, picture.height);
+        let kept = dir.join(two_shot::PICTURE);
+        media::write_png(&picture, &kept).map_err(|detail| media::invalid(job.name, detail))?;
+        let given = inputs.join(two_shot::PICTURE);
+        std::fs::copy(&kept, &given).map_err(|e| Error::io("cannot copy", &kept, e))?;
+        for key in ["image", "face"] {
+            values.insert(key.into(), path_string(&given));
+        }
+        for p in 0..2 {
+            let placed = at[p].place(&faces[p]);
+            let n = p + 1;
+            values.insert(format!("box_{n}"), two_shot::box_text(&placed, size, false));
+            values.insert(
+                format!("box_{n}_yx"),
+                two_shot::box_text(&placed, size, true),
+            );
+        }
+        let frames = self.frames(&mix, first.fps);
+        values.insert("frames".into(), frames.to_string());
+        values.insert("seconds".into(), format!("{:.3}", mix.seconds()));
+        values.insert("width".into(), size.0.to_string());
+        values.insert("height".into(), size.1.to_string());
+        Ok(())
+    }
 }
 
 /// The object's log: every run's stdout and stderr.
 pub const LOG: &str = "program.log";
+/// A two-person shot's tracks mixed, in the job's inputs: its `{audio}`.
+const MIX: &str = "speech.wav";
 
 impl Engine for CommandJob {
     fn resource(&self) -> Resource {

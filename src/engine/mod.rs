@@ -38,7 +38,9 @@ pub mod pauses;
 pub mod recording;
 pub mod rustface;
 pub mod silence;
+pub mod shot_cut;
 pub mod torchscript;
+pub mod tracks;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -259,6 +261,15 @@ impl Task<'_> {
         Ok(dir.join(file))
     }
 
+    /// Line `i`'s speech among the inputs of a job that reads a whole exchange's lines (a
+    /// two-person shot's tracks and line clips, `stage/two_shot.rs`).
+    pub fn line_speech(&self, i: usize) -> Result<crate::media::Audio> {
+        let path = self.file(&crate::stage::two_shot::speech_input(i), speech::OUTPUT)?;
+        crate::media::read_wav(&path).map_err(|detail| {
+            crate::media::invalid(&format!("the speech of {}", self.name), detail)
+        })
+    }
+
     /// What every lip-sync engine starts from: the line's speech, the avatar's face track
     /// and its frames (a clip's inputs).
     pub fn clip_inputs(&self, avatar: &AvatarFrames) -> Result<Inputs> {
@@ -335,4 +346,6 @@ engines! {
     Join(join::Join) = "join",
     BRoll(broll::BRollClip) = "broll",
     Silence(silence::Silence) = "silence",
+    Tracks(tracks::Tracks) = "tracks",
+    ShotCut(shot_cut::ShotCut) = "shot-cut",
 }

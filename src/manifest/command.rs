@@ -179,6 +179,15 @@ impl Stage {
             "lora_files" => "the LoRA files, one argument each",
             "lora_scales" => "the LoRA scales, one argument each, in the order of `{lora_files}`",
             "pose" => "the pose video the shot follows",
+            "audio_1" | "audio_2" => {
+                "a two-person shot: that person's audio track, their lines in place and silence elsewhere"
+            }
+            "box_1" | "box_2" => {
+                "a two-person shot: that person's face box in the picture, `x0,y0,x1,y1` pixels"
+            }
+            "box_1_yx" | "box_2_yx" => {
+                "a two-person shot: that person's face box, `y0,x0,y1,x1` (InfiniteTalk's `bbox` order)"
+            }
             "seed" => {
                 "a seed taken from the job's key (declare `seed = N` on the engine to fix it)"
             }
@@ -227,6 +236,12 @@ impl Stage {
                 "width",
                 "height",
                 "seed",
+                "audio_1",
+                "audio_2",
+                "box_1",
+                "box_2",
+                "box_1_yx",
+                "box_2_yx",
             ],
             Stage::Still => &[
                 "engine_dir",
@@ -386,6 +401,20 @@ impl CommandEngine {
     /// Whether its args use placeholder `name`.
     pub fn uses(&self, name: &str) -> bool {
         uses(&self.args, name)
+    }
+
+    /// Whether its args or input files use placeholder `name`.
+    pub fn reads(&self, name: &str) -> bool {
+        self.uses(name)
+            || (self.files.iter()).any(|(file, body)| {
+                (super::input_files::slots(body, super::input_files::Format::of(file)).iter())
+                    .any(|slot| slot.name == name)
+            })
+    }
+
+    /// Whether it makes two-person shots: it reads both people's audio.
+    pub fn two_people(&self) -> bool {
+        self.stage == Stage::Lipsync && self.reads("audio_1") && self.reads("audio_2")
     }
 }
 

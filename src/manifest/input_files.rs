@@ -15,8 +15,11 @@
 use std::collections::BTreeMap;
 use std::ops::Range;
 
-/// The placeholders whose values are numbers, which may stand outside quotes.
-pub const NUMBERS: &[&str] = &["seconds", "frames", "width", "height", "seed"];
+/// The placeholders whose values are numbers (a box: four numbers and commas), which may
+/// stand outside quotes.
+pub const NUMBERS: &[&str] = &[
+    "seconds", "frames", "width", "height", "seed", "box_1", "box_2", "box_1_yx", "box_2_yx",
+];
 
 /// How a file's values are quoted, from its name's extension.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

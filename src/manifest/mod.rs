@@ -22,6 +22,7 @@ mod settings;
 pub mod shots;
 pub(crate) mod table;
 pub(crate) mod text;
+mod two_shot;
 mod values;
 mod variants;
 
@@ -33,6 +34,7 @@ pub use crate::diagnostic::{render_report, ConfigError, Warning};
 pub use captions::{BurnedCaptions, CaptionPosition};
 pub use episode::{Bookend, Episode, Transition};
 pub use paths::PathProblem;
+pub use two_shot::TwoShot;
 
 const RENDERFILE_NAME: &str = "Renderfile.toml";
 
@@ -161,6 +163,7 @@ pub fn load_checked(root: &Path, media: &dyn CheckMedia) -> Result<Loaded, Vec<C
     let cx = project::Context {
         declared: &rf.declared,
         voices: &rf.voices,
+        avatars: &rf.avatars,
         defaults: &rf.defaults,
         engines: &rf.engines,
         generated: &rf.generated,
@@ -532,6 +535,8 @@ pub struct Scene {
     /// The lip-sync engine of every line's clip, over each avatar's own `lipsync`: set by a
     /// variant that varies `lipsync`; None = each avatar's.
     pub lipsync: Option<Lipsync>,
+    /// `shot = "two"`: its lines are one shot of two people (`manifest/two_shot.rs`).
+    pub shot: Option<TwoShot>,
     /// `variants` (`manifest/variants.rs`): each a whole scene made with its settings, in
     /// declaration order. Empty when none are declared. This scene's own fields are the
     /// first variant's (`<scene>.mp4` is the first variant), so code that does not know of

@@ -41,6 +41,7 @@ const SCENE_KEYS: &[&str] = &[
     "lines",
     "script",
     "variants",
+    "shot",
 ];
 const LINE_KEYS: &[&str] = &["text", "voice", "audio", "avatar"];
 
@@ -78,6 +79,8 @@ pub(crate) struct Context<'a> {
     pub declared: &'a Declared<'a>,
     /// The voices of Renderfile.toml, for the avatar each gives its lines.
     pub voices: &'a BTreeMap<String, Voice>,
+    /// The avatars of Renderfile.toml, for a two-person shot's checks.
+    pub avatars: &'a BTreeMap<String, super::Avatar>,
     /// `[defaults]`, which scenes override.
     pub defaults: &'a SceneSettings,
     /// The command engines, which a variant's `lipsync` may name.
@@ -202,6 +205,7 @@ fn resolved(name: &str, settings: SceneSettings, lines: Vec<Line>) -> Option<Sce
         true_peak: settings.true_peak.0,
         lines,
         lipsync: None,
+        shot: None,
         variants: Vec::new(),
     })
 }
@@ -325,6 +329,7 @@ impl SceneCheck<'_> {
         table::unknown_keys(doc, &mut table, SCENE_KEYS, &ctx, &mut self.errors);
         let lines = table.remove("lines");
         let variants = table.remove("variants");
+        let shot = table.remove("shot");
         let value = Spanned::new(span.clone(), DeValue::Table(table));
         let raw = table::de::<RawScene>(doc, value.clone(), &ctx);
         let (raw, settings) = match (raw, table::de::<RawSettings>(doc, value, &ctx)) {
@@ -450,6 +455,10 @@ impl SceneCheck<'_> {
             }
             _ => Vec::new(),
         };
+        let shot = match (shot, &lines) {
+            (Some(shot), Some(lines)) => self.two_shot(&shot, lines, !variants.is_empty(), &desc),
+            _ => None,
+        };
         if self.errors.len() != before {
             return None;
         }
@@ -505,7 +514,29 @@ impl SceneCheck<'_> {
             };
         }
         scene.variants = variants;
+        scene.shot = shot;
         Some(scene)
+    }
+
+    /// `shot = "two"` (`manifest/two_shot.rs`), which no variant may change.
+    fn two_shot(
+        &mut self,
+        shot: &Spanned<DeValue<'_>>,
+        lines: &[Line],
+        variants: bool,
+        desc: &str,
+    ) -> Option<super::TwoShot> {
+        if variants {
+            let msg = format!("{desc} has both `shot` and `variants`");
+            let help =
+                "a two-person shot cannot have variants yet: make each variant a scene of its own";
+            let e = self.doc.err(shot.span(), msg, "a shot of two people", help);
+            self.errors.push(e);
+            return None;
+        }
+        let cx = self.cx;
+        let read = super::two_shot::read(self.doc, shot, lines, cx.avatars, cx.engines, desc);
+        self.ok(read)
     }
 
     /// The scene's lines resolved again with a variant's voice and avatar as the scene's:
@@ -954,7 +985,7 @@ mod tests {
     #[test]
     fn unknown_key_without_a_close_match_lists_the_valid_ones() {
         let f = demo("[[scene]]\nname = \"intro\"\nlines = [\"Hi\"]\ncolour = \"#000000\"\n");
-        assert_errors(&f.errors(), &["projects/demo/project.toml:4:1: unknown key `colour` in scene `intro` | valid keys here are `name`, `avatar`, `voice`, `background`, `fps`, `size`, `pause`, `framing`, `face_size`, `headroom`, `captions`, `caption_size`, `caption_position`, `caption_colour`, `caption_outline`, `loudness`, `true_peak`, `lines`, `script` and `variants`"]);
+        assert_errors(&f.errors(), &["projects/demo/project.toml:4:1: unknown key `colour` in scene `intro` | valid keys here are `name`, `avatar`, `voice`, `background`, `fps`, `size`, `pause`, `framing`, `face_size`, `headroom`, `captions`, `caption_size`, `caption_position`, `caption_colour`, `caption_outline`, `loudness`, `true_peak`, `lines`, `script`, `variants` and `shot`"]);
     }
 
     #[test]

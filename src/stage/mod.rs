@@ -15,6 +15,7 @@ pub mod segment;
 pub mod shot;
 pub mod speech;
 pub mod still;
+pub mod two_shot;
 pub mod voice;
 
 use crate::key::ArtifactKind;
@@ -34,5 +35,7 @@ pub fn main_output(kind: ArtifactKind) -> &'static str {
         ArtifactKind::Still => still::OUTPUT,
         ArtifactKind::Shot => shot::OUTPUT,
         ArtifactKind::Pose => pose::OUTPUT,
+        ArtifactKind::Track => two_shot::TRACK,
+        ArtifactKind::TwoShot => two_shot::OUTPUT,
     }
 }

@@ -1,0 +1,489 @@
+//! Two people in one shot (`shot = "two"`), driven through the real binary with
+//! engines/infinitetalk/two.toml as it is (every /opt/... path moved under a temp dir). A
+//! fake `generate_infinitetalk.py` checks its exact argv and the JSON file it is given —
+//! both people's audio, the picture of both, each face's box — keeps copies of what it got,
+//! and writes a video of the exchange's frames the way InfiniteTalk does (whole chunks). The
+//! test then checks what render made of it: one engine run for the exchange, each person's
+//! track with their lines at the right samples and silence elsewhere, the boxes where each
+//! avatar's face track puts them, the scene's frames and captions line by line, and what an
+//! edit of one line makes again.
+
+mod common;
+
+use common::{repo, video_frames, write_program, Folder, Run};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The fake InfiniteTalk: `python generate_infinitetalk.py ...` run by `env -C <clone>`.
+const FAKE: &str = r#"#!/usr/bin/env python3
+import json, os, shutil, struct, subprocess, sys
+ARGV = sys.argv[1:]
+GOT = "@GOT@"
+CLONE = "@CLONE@"
+WORK = os.environ.get("TMPDIR", "")
+
+
+def fail(why):
+    sys.stderr.write("FAKE: %s\n  argv: %r\n" % (why, ARGV))
+    sys.exit(97)
+
+
+def same(a, b):
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+if not same(os.getcwd(), CLONE):
+    fail("runs in %s, not in the clone" % os.getcwd())
+want = [
+    "generate_infinitetalk.py",
+    "--ckpt_dir", "weights/Wan2.1-I2V-14B-480P",
+    "--wav2vec_dir", "weights/chinese-wav2vec2-base",
+    "--infinitetalk_dir", "weights/InfiniteTalk/multi/infinitetalk.safetensors",
+    "--input_json", None,
+    "--size", "infinitetalk-480",
+    "--sample_steps", "40",
+    "--mode", "streaming",
+    "--motion_frame", "9",
+    "--max_frame_num", None,
+    "--base_seed", None,
+    "--audio_save_dir", WORK + "/audio",
+    "--save_file", WORK + "/out",
+]
+if len(ARGV) != len(want):
+    fail("expected %d arguments" % len(want))
+for i, (w, v) in enumerate(zip(want, ARGV)):
+    if w is not None and w != v:
+        fail("argument %d is %r, not %r" % (i + 1, v, w))
+frames = int(ARGV[ARGV.index("--max_frame_num") + 1])
+with open(ARGV[ARGV.index("--input_json") + 1], encoding="utf-8") as f:
+    job = json.load(f)
+if sorted(job) != ["audio_type", "bbox", "cond_audio", "cond_video", "prompt"]:
+    fail("input.json holds %r" % sorted(job))
+if job["audio_type"] != "para" or sorted(job["cond_audio"]) != ["person1", "person2"]:
+    fail("input.json: %r" % job)
+inputs = os.path.realpath(WORK + "/../inputs")
+for path in [job["cond_video"], job["cond_audio"]["person1"], job["cond_audio"]["person2"]]:
+    if os.path.dirname(os.path.realpath(path)) != inputs:
+        fail("%s is not in the job's inputs folder" % path)
+with open(job["cond_video"], "rb") as f:
+    head = f.read(24)
+if head[:8] != b"\x89PNG\r\n\x1a\n":
+    fail("cond_video is not a PNG")
+# A record of the run, for the test: the JSON, both tracks and the picture.
+n = len([f for f in os.listdir(GOT) if f.endswith(".json")]) + 1
+shutil.copy(job["cond_audio"]["person1"], os.path.join(GOT, "%d-person1.wav" % n))
+shutil.copy(job["cond_audio"]["person2"], os.path.join(GOT, "%d-person2.wav" % n))
+shutil.copy(job["cond_video"], os.path.join(GOT, "%d.png" % n))
+with open(os.path.join(GOT, "%d.json" % n), "w") as f:
+    json.dump({"job": job, "frames": frames, "size": list(struct.unpack(">II", head[16:24]))}, f)
+# Streaming: chunks of 81 frames overlapping by 9, so the video runs past the exchange.
+made = 81
+while made < frames:
+    made += 72
+subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-y", "-f", "lavfi", "-i",
+                "testsrc=s=96x48:r=25:d=%.3f" % (made / 25.0), "-frames:v", str(made),
+                "-pix_fmt", "yuv420p", WORK + "/out.mp4"], check=True)
+"#;
+
+const LINES: [(&str, &str); 4] = [
+    ("Hello, and welcome to the show.", "ada"),
+    ("Thank you for having me.", "bob"),
+    ("How was the trip?", "ada"),
+    ("Long, but worth it.", "bob"),
+];
+
+/// A content folder with two voices, each with its avatar (host, guest), a third avatar
+/// for another scene, and the two-person engine; `/opt` is under `root`.
+struct Shot {
+    folder: Folder,
+    root: tempfile::TempDir,
+}
+
+impl Shot {
+    fn new(lipsync: &str, project: &str) -> Shot {
+        let shot = Shot {
+            folder: Folder {
+                dir: tempfile::tempdir().unwrap(),
+            },
+            root: tempfile::tempdir().unwrap(),
+        };
+        let opt = shot.root.path().join("opt");
+        let engines = std::fs::read_to_string(repo().join("engines/infinitetalk/two.toml"))
+            .unwrap()
+            .replace("/opt/", &format!("{}/", opt.display()));
+        let clone = opt.join("infinitetalk/InfiniteTalk");
+        let weights = clone.join("weights/InfiniteTalk/multi/infinitetalk.safetensors");
+        std::fs::create_dir_all(weights.parent().unwrap()).unwrap();
+        std::fs::write(&weights, "stand-in for the multi-person weights\n").unwrap();
+        std::fs::create_dir_all(shot.got()).unwrap();
+        let fake = FAKE
+            .replace("@GOT@", shot.got().to_str().unwrap())
+            .replace("@CLONE@", clone.to_str().unwrap());
+        let python = opt.join("infinitetalk/venv/bin/python");
+        std::fs::create_dir_all(python.parent().unwrap()).unwrap();
+        write_program(&python, &fake);
+        std::fs::write(shot.root.path().join("engines.toml"), "# none\n").unwrap();
+
+        let folder = &shot.folder;
+        folder.write(
+            "Renderfile.toml",
+            &format!(
+                "[render]\ndevice = \"cpu\"\n\n\
+                 [defaults]\nfps = 25\nsize = [160, 72]\npause = 0\n\
+                 background = \"#101820\"\nvoice = \"ada\"\navatar = \"host\"\n\n\
+                 [voices.ada]\nlanguage = \"en-us\"\navatar = \"host\"\n\n\
+                 [voices.bob]\nlanguage = \"en-gb\"\npitch = 30\navatar = \"guest\"\n\n\
+                 [avatars.host]\nimage = \"avatars/host.png\"\nlipsync = \"{lipsync}\"\n\n\
+                 [avatars.guest]\nimage = \"avatars/guest.png\"\nlipsync = \"{lipsync}\"\n\n\
+                 [avatars.solo]\nimage = \"avatars/solo.png\"\n\n{engines}"
+            ),
+        );
+        folder.write("projects/demo/project.toml", project);
+        std::fs::create_dir_all(folder.file("avatars")).unwrap();
+        let portrait = repo().join("avatars/astronaut.png");
+        std::fs::copy(&portrait, folder.file("avatars/host.png")).unwrap();
+        std::fs::copy(&portrait, folder.file("avatars/solo.png")).unwrap();
+        // The guest: the same face, lower right in a larger picture, so its box and scale
+        // differ from the host's.
+        let status = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-nostdin", "-y", "-i"])
+            .arg(&portrait)
+            .args(["-vf", "pad=640:640:128:96:color=white"])
+            .arg(folder.file("avatars/guest.png"))
+            .status()
+            .unwrap();
+        assert!(status.success());
+        shot
+    }
+
+    /// Where the fake keeps what each run got.
+    fn got(&self) -> PathBuf {
+        self.root.path().join("got")
+    }
+
+    fn runs(&self) -> usize {
+        (std::fs::read_dir(self.got()).unwrap())
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "json")
+            })
+            .count()
+    }
+
+    /// What run `n` (from 1) of the fake got.
+    fn run(&self, n: usize) -> serde_json::Value {
+        let text = std::fs::read(self.got().join(format!("{n}.json"))).unwrap();
+        serde_json::from_slice(&text).unwrap()
+    }
+
+    fn build(&self) -> Run {
+        let engines = self.root.path().join("engines.toml");
+        self.folder.render_with_env(
+            &["build"],
+            &[("RENDER_ENGINES", engines.to_str().unwrap())],
+            Duration::from_secs(300),
+        )
+    }
+}
+
+/// The exchange's project: scene `talk`, a shot of two, and scene `solo` of one line.
+fn project(lines: &[(&str, &str)]) -> String {
+    let lines: Vec<String> = (lines.iter())
+        .map(|(text, voice)| format!("  {{ text = {text:?}, voice = {voice:?} }},"))
+        .collect();
+    format!(
+        "[[scene]]\nname = \"talk\"\nshot = \"two\"\nlines = [\n{}\n]\n\n\
+         [[scene]]\nname = \"solo\"\nlines = [{{ text = \"A word on my own.\", avatar = \"solo\" }}]\n",
+        lines.join("\n")
+    )
+}
+
+fn read_wav(path: &Path) -> (Vec<f32>, u32) {
+    let mut reader = hound::WavReader::open(path).unwrap();
+    let spec = reader.spec();
+    assert_eq!(spec.channels, 1, "{}", path.display());
+    let samples = match spec.sample_format {
+        hound::SampleFormat::Int => (reader.samples::<i16>())
+            .map(|s| f32::from(s.unwrap()) / 32768.0)
+            .collect(),
+        hound::SampleFormat::Float => reader.samples::<f32>().map(|s| s.unwrap()).collect(),
+    };
+    (samples, spec.sample_rate)
+}
+
+fn rms(samples: &[f32]) -> f64 {
+    let sum: f64 = samples.iter().map(|&s| f64::from(s) * f64::from(s)).sum();
+    (sum / samples.len().max(1) as f64).sqrt()
+}
+
+/// Each line's frames at 25 fps, from its speech object: the fewest covering it.
+fn line_frames(folder: &Folder, count: usize) -> Vec<usize> {
+    (1..=count)
+        .map(|i| {
+            let dir = folder.object(&format!("speech demo/talk:{i}"));
+            let (samples, rate) = read_wav(&dir.join("speech.wav"));
+            (samples.len() * 25).div_ceil(rate as usize)
+        })
+        .collect()
+}
+
+/// A face track's first box, `[x, y, w, h]`.
+fn face_box(folder: &Folder, avatar: &str) -> [f32; 4] {
+    let dir = folder.object(&format!("face-track {avatar}"));
+    let track: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("track.json")).unwrap()).unwrap();
+    let b = &track["boxes"][0];
+    ["x", "y", "w", "h"].map(|k| b[k].as_f64().unwrap() as f32)
+}
+
+/// A box placed by `scale` and `dx` in the picture, as `[y0, x0, y1, x1]` whole pixels.
+fn placed_yx([x, y, w, h]: [f32; 4], scale: f32, dx: f32) -> Vec<u64> {
+    let (x0, y0) = (x * scale + dx, y * scale);
+    let (x1, y1) = (x0 + w * scale, y0 + h * scale);
+    [y0, x0, y1, x1].iter().map(|v| v.round() as u64).collect()
+}
+
+fn numbers(value: &serde_json::Value) -> Vec<u64> {
+    value
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect()
+}
+
+#[test]
+fn a_four_line_exchange_is_one_engine_run_with_a_track_per_person() {
+    let shot = Shot::new("infinitetalk-two", &project(&LINES));
+    let run = shot.build();
+    assert_eq!(run.code, 0, "build failed:\n{}", run.stderr);
+    assert_eq!(shot.runs(), 1, "one engine run for the whole exchange");
+    let made = run.made();
+    for name in [
+        "track demo/talk person 1",
+        "track demo/talk person 2",
+        "two-shot demo/talk",
+        "clip demo/talk:1",
+        "clip demo/talk:4",
+        "scene demo/talk",
+        "scene demo/solo",
+    ] {
+        assert!(
+            made.contains(&name.to_string()),
+            "{name} not made: {made:?}"
+        );
+    }
+    let folder = &shot.folder;
+    let frames = line_frames(folder, 4);
+    let total: usize = frames.iter().sum();
+    let got = shot.run(1);
+    assert_eq!(
+        got["frames"], total,
+        "--max_frame_num is the exchange's frames"
+    );
+
+    // Each person's track: the exchange's length at 16 kHz, their lines in place and
+    // silence where the other speaks; the engine was given exactly these tracks.
+    let mut start = 0;
+    let stretches: Vec<(usize, usize)> = (frames.iter())
+        .map(|f| {
+            let s = (start * 640, (start + f) * 640);
+            start += f;
+            s
+        })
+        .collect();
+    for (p, person) in ["person 1", "person 2"].iter().enumerate() {
+        let track = folder
+            .object(&format!("track demo/talk {person}"))
+            .join("track.wav");
+        let (samples, rate) = read_wav(&track);
+        assert_eq!((samples.len(), rate), (total * 640, 16_000), "{person}");
+        let given = shot.got().join(format!("1-person{}.wav", p + 1));
+        assert_eq!(
+            std::fs::read(&given).unwrap(),
+            std::fs::read(&track).unwrap()
+        );
+        for (i, &(from, to)) in stretches.iter().enumerate() {
+            let level = rms(&samples[from..to]);
+            let speaks = (LINES[i].1 == "ada") == (p == 0);
+            if speaks {
+                assert!(level > 0.01, "{person} line {}: rms {level}", i + 1);
+            } else {
+                assert_eq!(level, 0.0, "{person} line {}: not silent", i + 1);
+            }
+        }
+    }
+
+    // The picture: host (512 px square) and guest (640 px square, scaled to 512) side by side; each box
+    // is where that avatar's face track puts the face, in InfiniteTalk's y,x order.
+    assert_eq!(got["size"], serde_json::json!([512 + 512, 512]));
+    let bbox = &got["job"]["bbox"];
+    assert_eq!(
+        numbers(&bbox["person1"]),
+        placed_yx(face_box(folder, "host"), 1.0, 0.0)
+    );
+    assert_eq!(
+        numbers(&bbox["person2"]),
+        placed_yx(face_box(folder, "guest"), 0.8, 512.0)
+    );
+    assert!(
+        numbers(&bbox["person1"])[3] <= 512,
+        "person 1's face is on the left"
+    );
+    assert!(
+        numbers(&bbox["person2"])[1] >= 512,
+        "person 2's face is on the right"
+    );
+    let picture = folder.object("two-shot demo/talk").join("picture.png");
+    assert_eq!(
+        std::fs::read(&picture).unwrap(),
+        std::fs::read(shot.got().join("1.png")).unwrap()
+    );
+
+    // The scene: the sum of the lines' frames (no pause), a caption per line at its start.
+    assert_eq!(
+        video_frames(&folder.file("out/demo/talk.mp4")),
+        total as u64
+    );
+    let srt = folder.read("out/demo/talk.srt");
+    let mut start = 0;
+    for (i, (text, _)) in LINES.iter().enumerate() {
+        let ms = start * 40;
+        let at = format!(
+            "{:02}:{:02}:{:02},{:03} -->",
+            ms / 3_600_000,
+            ms / 60_000 % 60,
+            ms / 1000 % 60,
+            ms % 1000
+        );
+        let cue = format!("{}\n{at}", i + 1);
+        assert!(srt.contains(&cue), "no cue {cue:?} in\n{srt}");
+        assert!(srt.contains(text), "no {text:?} in\n{srt}");
+        start += frames[i];
+    }
+    assert!(!srt.contains("\n5\n"), "one cue per line:\n{srt}");
+
+    // `render engines` says which engine makes shots of two people.
+    let engines = shot.root.path().join("engines.toml");
+    let listed = folder.render_with_env(
+        &["engines"],
+        &[("RENDER_ENGINES", engines.to_str().unwrap())],
+        Duration::from_secs(60),
+    );
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    let block = listed
+        .stdout
+        .split("\n\n")
+        .find(|b| b.starts_with("infinitetalk-two "));
+    let lines: Vec<&str> = block.expect(&listed.stdout).lines().collect();
+    assert_eq!(
+        lines[0],
+        "infinitetalk-two  lipsync  declared in Renderfile.toml"
+    );
+    assert_eq!(lines[4], "  people   two in one shot (`shot = \"two\"`)");
+    assert_eq!(lines.last().unwrap(), &"  used by  avatars guest, host");
+
+    // Editing one line makes its speech, both tracks and the one engine run again (and the
+    // lines' clips cut from it), nothing of the other scene.
+    folder.edit(
+        "projects/demo/project.toml",
+        "How was the trip?",
+        "And how was your trip over here?",
+    );
+    let run = shot.build();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(shot.runs(), 2);
+    let mut made = run.made();
+    made.sort();
+    assert_eq!(
+        made,
+        [
+            "captions demo/talk",
+            "clip demo/talk:1",
+            "clip demo/talk:2",
+            "clip demo/talk:3",
+            "clip demo/talk:4",
+            "scene demo/talk",
+            "two-shot demo/talk",
+            "speech demo/talk:3",
+            "track demo/talk person 1",
+            "track demo/talk person 2",
+        ]
+    );
+
+    // Swapping which voice says line 3 swaps the tracks, not the faces.
+    folder.edit(
+        "projects/demo/project.toml",
+        "text = \"And how was your trip over here?\", voice = \"ada\"",
+        "text = \"And how was your trip over here?\", voice = \"bob\"",
+    );
+    let run = shot.build();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(shot.runs(), 3);
+    let third = shot.run(3);
+    assert_eq!(third["job"]["bbox"], got["job"]["bbox"], "the faces stay");
+    let frames = line_frames(folder, 4);
+    let from = (frames[0] + frames[1]) * 640;
+    let to = from + frames[2] * 640;
+    let (one, _) = read_wav(&shot.got().join("3-person1.wav"));
+    let (two, _) = read_wav(&shot.got().join("3-person2.wav"));
+    assert_eq!(rms(&one[from..to]), 0.0, "line 3 left person 1's track");
+    assert!(rms(&two[from..to]) > 0.01, "line 3 is in person 2's track");
+}
+
+/// `render build` of a folder whose shot is wrong: a configuration error, nothing made.
+fn config_error(shot: &Shot) -> Run {
+    let run = shot.build();
+    assert_ne!(run.code, 0, "{}", run.stderr);
+    assert_eq!(shot.runs(), 0);
+    assert!(!shot.folder.file("out/demo/talk.mp4").exists());
+    run
+}
+
+#[test]
+fn a_shot_needs_two_avatars_and_an_engine_for_two_people() {
+    let one = [("Hello.", "ada"), ("Hello again.", "ada")];
+    config_error(&Shot::new("infinitetalk-two", &project(&one))).assert_lines(&[
+        "× scene `talk` is a shot of two people but all its lines show avatar `host`",
+        "╭─[projects/demo/project.toml:3:8]",
+        "help: give the other person's lines their avatar: `{ text = \"…\", avatar = \"guest\" }`, or a voice with its own `avatar`",
+    ]);
+
+    let three = project(&LINES).replace(
+        "{ text = \"Long, but worth it.\", voice = \"bob\" }",
+        "{ text = \"Long, but worth it.\", voice = \"bob\", avatar = \"solo\" }",
+    );
+    config_error(&Shot::new("infinitetalk-two", &three)).assert_lines(&[
+        "× scene `talk` is a shot of two people but its lines show 3 avatars: `host`, `guest` and `solo`",
+        "╭─[projects/demo/project.toml:3:8]",
+        "help: a two-person shot shows two avatars; move the other people's lines into a scene of their own",
+    ]);
+
+    config_error(&Shot::new("builtin", &project(&LINES))).assert_lines(&[
+        "× lip-sync engine `builtin` of avatars `host` and `guest` cannot make a shot of two people",
+        "╭─[projects/demo/project.toml:3:8]",
+        "help: it must take each person's audio, {audio_1} and {audio_2}; engines that do: `infinitetalk-two`",
+    ]);
+
+    // A long exchange is not cut into segments yet: an engine that would need it is refused.
+    let segmented = Shot::new("infinitetalk-two", &project(&LINES));
+    segmented.folder.edit(
+        "Renderfile.toml",
+        "audio = \"mux\"",
+        "audio = \"mux\"\nmax_seconds = 60",
+    );
+    config_error(&segmented).assert_lines(&[
+        "× lip-sync engine `infinitetalk-two` declares `max_seconds = 60`, and a shot of two people is not cut into segments yet",
+        "╭─[projects/demo/project.toml:3:8]",
+        "help: remove `max_seconds` from engine `infinitetalk-two`, or split the exchange into scenes short enough for one run of it",
+    ]);
+
+    let wrong = project(&LINES).replace("shot = \"two\"", "shot = \"three\"");
+    config_error(&Shot::new("infinitetalk-two", &wrong)).assert_lines(&[
+        "× `shot` must be \"two\"",
+        "╭─[projects/demo/project.toml:3:8]",
+    ]);
+}
