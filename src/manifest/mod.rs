@@ -149,6 +149,7 @@ pub fn load_checked(root: &Path, media: &dyn CheckMedia) -> Result<Loaded, Vec<C
         voices: &rf.voices,
         defaults: &rf.defaults,
         engines: &rf.engines,
+        unusable: &rf.unusable,
     };
     let folders = ProjectFolders::list(&root);
     let (mut projects, mut errors) = (Vec::new(), folders.problems());

@@ -82,6 +82,8 @@ pub(crate) struct Context<'a> {
     pub defaults: &'a SceneSettings,
     /// The command engines, which a variant's `lipsync` may name.
     pub engines: &'a BTreeMap<String, super::command::CommandEngine>,
+    /// Why engines no voice or avatar uses cannot run here, for a variant naming one.
+    pub unusable: &'a BTreeMap<String, Vec<ConfigError>>,
 }
 
 /// Checks the project `name` whose project.toml is `doc` (at `file`): the project with its
@@ -438,6 +440,7 @@ impl SceneCheck<'_> {
                 let at = super::variants::Scene {
                     names: cx.declared,
                     engines: cx.engines,
+                    unusable: cx.unusable,
                     doc,
                     project,
                     folder: self.folder,
