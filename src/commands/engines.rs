@@ -10,12 +10,11 @@
 //! just to ask its version could load gigabytes). It exits 2 with configuration errors,
 //! after listing what loaded.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::commands;
-use std::collections::BTreeMap;
-
 use crate::manifest::command::{CommandEngine, Stage};
 use crate::manifest::{Manifest, Scene, VoiceEngine};
 
