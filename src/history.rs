@@ -72,6 +72,30 @@ pub struct BuildRecord {
     /// The GPU lane's record (loads, unloads, calls), seconds from the build's start.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lane: Vec<LaneEntry>,
+    /// Each scene variant the build saw, with what it cost (for the studio's compare page
+    /// and the report); empty when no scene declares variants.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub variants: Vec<VariantTime>,
+}
+
+/// A scene variant's build time, as a build recorded it under the variant's name.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VariantTime {
+    /// `project/scene@variant`
+    pub name: String,
+    /// Its video, relative to the content folder (`out/<project>/<scene>@<variant>.mp4`).
+    pub video: String,
+    /// Its scene object's key (hex).
+    pub key: String,
+    /// Seconds every artifact behind its video took when made (whichever build made them);
+    /// None when one of them was not made.
+    pub seconds: Option<f64>,
+    /// The part of `seconds` no other variant of the scene shares.
+    pub own_seconds: Option<f64>,
+    /// Seconds of its artifacts this build made (0 when it reused them all).
+    pub made_seconds: f64,
+    /// The engines its lines use (speech and lip-sync), as `render engines` names them.
+    pub engines: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,6 +127,10 @@ pub struct ArtifactRun {
     /// made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
+    /// The scene variants (`project/scene@variant`) that read it, when its scene declares
+    /// variants: its seconds count for each of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub variants: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -245,6 +273,31 @@ impl History {
             }
         }
         read
+    }
+
+    /// The records appended after byte `offset` (what an earlier call returned; 0: all),
+    /// oldest first, and the offset to ask from next time. Only whole lines are read: a
+    /// record being appended now is returned by the next call. A file that shrank (a new
+    /// history) is read again from its start.
+    pub fn since(&self, offset: u64) -> (Vec<BuildRecord>, u64) {
+        let Ok(mut file) = std::fs::File::open(&self.path) else {
+            return (Vec::new(), 0);
+        };
+        let length = file.metadata().map_or(0, |m| m.len());
+        let offset = if length < offset { 0 } else { offset };
+        let mut bytes = Vec::new();
+        if file.seek(SeekFrom::Start(offset)).is_err() || file.read_to_end(&mut bytes).is_err() {
+            return (Vec::new(), offset);
+        }
+        let whole = bytes
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |at| at + 1);
+        let records = (String::from_utf8_lossy(&bytes[..whole]).lines())
+            .filter_map(|line| serde_json::from_str::<BuildRecord>(line).ok())
+            .filter(|record| record.version == VERSION)
+            .collect();
+        (records, offset + whole as u64)
     }
 
     /// Remembers the set of artifacts a build made or reused (`digest` names it, as in the
@@ -452,6 +505,7 @@ mod tests {
                 start: Some(0.1),
                 seconds: 2.0,
                 host: None,
+                variants: Vec::new(),
             }],
             ..BuildRecord::default()
         }
@@ -477,6 +531,41 @@ mod tests {
         assert_eq!(made, [1, 3]);
         assert_eq!(read.skipped, 1);
         assert_eq!(read.builds[0].seconds(), 2.5);
+    }
+
+    #[test]
+    fn since_returns_only_whole_records_appended_after_an_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path());
+        std::fs::create_dir_all(&cache.dir).unwrap();
+        let history = History::of(&cache);
+        assert_eq!(history.since(0).0.len(), 0);
+        history.append(&record(1)).unwrap();
+        let (first, offset) = history.since(0);
+        assert_eq!(first.iter().map(|b| b.counts.made).collect::<Vec<_>>(), [1]);
+        assert_eq!(history.since(offset).0.len(), 0);
+        // Half a record (being appended): not yet.
+        let line = serde_json::to_string(&record(2)).unwrap();
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(history.path())
+            .unwrap();
+        file.write_all(&line.as_bytes()[..10]).unwrap();
+        let (none, same) = history.since(offset);
+        assert_eq!((none.len(), same), (0, offset));
+        file.write_all(&line.as_bytes()[10..]).unwrap();
+        file.write_all(b"\n").unwrap();
+        let (second, later) = history.since(offset);
+        assert_eq!(
+            second.iter().map(|b| b.counts.made).collect::<Vec<_>>(),
+            [2]
+        );
+        assert!(later > offset);
+        // A new, shorter history is read from its start.
+        std::fs::write(history.path(), "").unwrap();
+        history.append(&record(3)).unwrap();
+        let (fresh, _) = history.since(later);
+        assert_eq!(fresh.iter().map(|b| b.counts.made).collect::<Vec<_>>(), [3]);
     }
 
     #[test]

@@ -105,6 +105,7 @@ pub fn render(page: &Page) -> String {
         "failures": failures(&build.failures),
         "episodes": episodes(page.episodes, &build.failures),
         "scenes": scenes(page.scenes, &build.failures),
+        "variants": variants(build),
         "changes": &build.changes,
         "work": work(build),
         "lane": lane(build),
@@ -292,6 +293,25 @@ fn scenes(scenes: &[Scene], failures: &[Failure]) -> Vec<Value> {
         }));
     }
     list
+}
+
+/// The scene variants the build recorded, each with its build time (everything behind its
+/// video, and the part no other variant shares) and its engines.
+fn variants(build: &BuildRecord) -> Vec<Value> {
+    let took = |seconds: Option<f64>| seconds.map_or_else(|| "not made".to_string(), duration);
+    (build.variants.iter())
+        .map(|v| {
+            json!({
+                "name": v.name,
+                "video": href(v.video.strip_prefix("out/").unwrap_or(&v.video)),
+                "seconds": v.seconds,
+                "took": took(v.seconds),
+                "own": took(v.own_seconds),
+                "made": duration(v.made_seconds),
+                "engines": v.engines.join(", "),
+            })
+        })
+        .collect()
 }
 
 fn work(build: &BuildRecord) -> Value {
@@ -565,6 +585,7 @@ mod tests {
                 start: Some(1.0),
                 seconds: 2.0,
                 host: None,
+                variants: Vec::new(),
             }],
             failures: if failed {
                 vec![Failure {
@@ -820,6 +841,44 @@ mod tests {
         assert!(verdict(&build(true)).starts_with(
             "The build failed (exit code 1) in 30.5 s: 2 made, 5 reused, 1 failed, 1 skipped"
         ));
+    }
+
+    #[test]
+    fn variants_are_shown_with_their_build_times_and_engines() {
+        let mut record = build(false);
+        record.variants = vec![history::VariantTime {
+            name: "demo/a&b@w2l".into(),
+            video: "out/demo/a&b@w2l.mp4".into(),
+            key: "00".into(),
+            seconds: Some(12.5),
+            own_seconds: Some(4.25),
+            made_seconds: 0.0,
+            engines: vec!["espeak".into(), "wav2lip".into()],
+        }];
+        let html = render(&Page {
+            build: &record,
+            earlier: &[],
+            episodes: &[],
+            scenes: &[],
+            not_commercial: None,
+        });
+        assert!(html.contains("<section id=\"variants\">"), "{html}");
+        assert!(
+            html.contains("<a href=\"demo/a%26b%40w2l.mp4\">demo/a&amp;b@w2l</a>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("12.5 s</td><td>4.25 s</td><td>0.00 s</td><td>espeak, wav2lip</td>"),
+            "{html}"
+        );
+        let none = render(&Page {
+            build: &build(false),
+            earlier: &[],
+            episodes: &[],
+            scenes: &[],
+            not_commercial: None,
+        });
+        assert!(!none.contains("id=\"variants\""));
     }
 
     #[test]

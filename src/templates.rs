@@ -13,6 +13,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("../templates/base.html")),
     ("scenes.html", include_str!("../templates/scenes.html")),
     ("scene.html", include_str!("../templates/scene.html")),
+    ("compare.html", include_str!("../templates/compare.html")),
     ("builds.html", include_str!("../templates/builds.html")),
     ("report.html", include_str!("../templates/report.html")),
 ];

@@ -45,6 +45,7 @@ fn engines_lists_each_engine_with_its_program_licence_and_users() {
   gpu      no
   licence  GPL-3.0-or-later (espeak-ng, run as a separate program)
   used by  voices bob
+  scenes   demo/intro
 
 builtin  lipsync  built in
   program  render's own mouth (no program)
@@ -73,6 +74,7 @@ talker  lipsync  declared in Renderfile.toml
   gpu      yes, 20 GiB of a card
   licence  CC BY-NC 4.0 (weights); NOT for commercial use
   used by  avatars astronaut
+  scenes   demo/intro
 
 unused  speech  declared in Renderfile.toml
   program  no-such-tts-program (NOT FOUND on this machine)
@@ -357,6 +359,7 @@ piper  speech  declared in Renderfile.toml
   gpu      no
   licence  GPL-3.0-or-later (piper-tts, run as a separate program), CC0 (the joe voice's data)
   used by  voices joe
+  scenes   demo/intro
 
 piper-server  speech  declared in Renderfile.toml
   program  POST http://127.0.0.1:{port}/v1/audio/speech, on the server it starts: /opt/piper/venv/bin/python (found)
@@ -393,6 +396,7 @@ wan-s2v  lipsync  declared in Renderfile.toml
   gpu      yes, 80 GiB of a card
   licence  Apache-2.0 (code and Wan2.2-S2V-14B weights)
   used by  avatars astronaut
+  scenes   demo/intro
 
 wan21-t2v-1-3b  shot  declared in Renderfile.toml
   program  /opt/wan2.1/venv/bin/python (found)

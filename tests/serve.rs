@@ -10,31 +10,14 @@ use std::time::Duration;
 
 use common::background::Background;
 use common::http::{self, Events};
-use common::{tone_wav, wait_for_sigint_handler, Folder};
+use common::{tone_wav, Folder};
 use serde_json::Value;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
 /// `render serve --port 0` on the folder, with `args`; its port.
 fn serve(folder: &Folder, args: &[&str]) -> (Background, u16) {
-    let mut all = vec!["serve", "--port", "0"];
-    all.extend_from_slice(args);
-    let server = Background::start(folder, &all, &[]);
-    wait_for_sigint_handler(server.pid());
-    server.wait_until("the address", LIMIT, |_, err| {
-        err.split(" at http://")
-            .nth(1)
-            .is_some_and(|rest| rest.contains("/\n"))
-    });
-    let stderr = server.stderr();
-    let port = stderr
-        .split(" at http://")
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .and_then(|address| address.rsplit(':').next())
-        .and_then(|port| port.parse().ok())
-        .unwrap_or_else(|| panic!("no port in {stderr}"));
-    (server, port)
+    Background::serve(folder, args, LIMIT)
 }
 
 fn names(artifacts: &Value, status: Option<&str>) -> BTreeSet<String> {
@@ -685,5 +668,58 @@ fn in_chromium_the_report_shows_a_line_with_a_script_as_text_and_runs_nothing() 
     assert_eq!(
         browser.eval("window.ran === undefined"),
         serde_json::json!(true)
+    );
+}
+
+#[test]
+fn without_watch_every_build_on_the_folder_reaches_open_pages_through_the_event_stream() {
+    let folder = Folder::tiny();
+    let (_server, port) = serve(&folder, &[]);
+    let events = Events::open(port, &[]);
+    assert_eq!(
+        http::get(port, "/api/scenes/p/talk").json()["status"],
+        "stale"
+    );
+
+    // Another `render build` on the folder, in a terminal: the page learns of it.
+    folder.build();
+    let recorded = events.wait_for(|e| e["event"] == "recorded");
+    assert_eq!(recorded["exit"], 0);
+    assert_eq!(recorded["counts"]["made"], 9);
+    assert_eq!(recorded["counts"]["failed"], 0);
+    assert_eq!(recorded["command"][1], "build");
+    let scene = http::get(port, "/api/scenes/p/talk").json();
+    assert_eq!(scene["status"], "up-to-date");
+    assert_eq!(scene["video"], "/media/out/p/talk.mp4");
+
+    // A no-op build is a build too.
+    folder.build();
+    events.wait_for(|e| e["event"] == "recorded" && e["counts"]["reused"] == 9);
+
+    // A build started through the API: its own events, then its record.
+    folder.edit(
+        "projects/p/project.toml",
+        "Four five six.",
+        "Four five seven.",
+    );
+    let started = http::send_json(port, "POST", "/api/builds", "{}");
+    assert_eq!(started.status, 202, "{}", started.text());
+    events.wait_for(|e| e["event"] == "build-ended" && e["build"] == 1);
+    let third = events.wait_for(|e| {
+        e["event"] == "recorded"
+            && e["counts"]["made"].as_u64().is_some_and(|n| n > 0)
+            && e["counts"]["reused"] != 0
+    });
+    assert_eq!(third["exit"], 0);
+    assert_eq!(third["command"][1], "build");
+    assert_eq!(
+        events
+            .all()
+            .iter()
+            .filter(|e| e["event"] == "recorded")
+            .count(),
+        3,
+        "one event per build: {:?}",
+        events.all()
     );
 }

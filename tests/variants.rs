@@ -387,3 +387,266 @@ fn bad_variants_are_diagnosed_where_they_are_written() {
     let location = folder.location(PROJECT, "{ lipsync");
     assert!(run.stderr.contains(&location), "{}", run.stderr);
 }
+
+/// The last record of the folder's history.
+fn last_record(folder: &Folder) -> serde_json::Value {
+    let history = folder.read("cache/history.jsonl");
+    serde_json::from_str(history.lines().last().unwrap()).unwrap()
+}
+
+#[test]
+fn each_variants_build_time_is_recorded_under_its_name_and_the_report_shows_it() {
+    let folder = folder(BOTH);
+    folder.build();
+    let json = json(&folder);
+    let record = last_record(&folder);
+
+    // Each artifact the build made, under the variants that read it.
+    for artifact in json["artifacts"].as_array().unwrap() {
+        let run = (record["artifacts"].as_array().unwrap().iter())
+            .find(|a| a["name"] == artifact["name"])
+            .unwrap_or_else(|| panic!("{} not in the history", artifact["name"]));
+        assert_eq!(
+            run["variants"], artifact["variants"],
+            "{}",
+            artifact["name"]
+        );
+    }
+    // Each variant's time under its name: what --json says of it, the seconds of its
+    // artifacts made now, and its engines.
+    let variants = record["variants"].as_array().unwrap();
+    let names: Vec<&str> = variants
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["p/talk@builtin", "p/talk@talker"]);
+    for (v, engines) in variants
+        .iter()
+        .zip([["builtin", "espeak"], ["espeak", "talker"]])
+    {
+        let name = v["name"].as_str().unwrap();
+        let said = (json["variants"].as_array().unwrap().iter())
+            .find(|j| {
+                format!(
+                    "{}@{}",
+                    j["scene"].as_str().unwrap(),
+                    j["variant"].as_str().unwrap()
+                ) == name
+            })
+            .unwrap();
+        assert_eq!(
+            (&v["seconds"], &v["own_seconds"]),
+            (&said["seconds"], &said["own_seconds"])
+        );
+        assert_eq!((&v["video"], &v["key"]), (&said["video"], &said["key"]));
+        let made: f64 = (json["artifacts"].as_array().unwrap().iter())
+            .filter(|a| a["status"] == "made")
+            .filter(|a| {
+                a["variants"]
+                    .as_array()
+                    .is_some_and(|l| l.iter().any(|n| n == name))
+            })
+            .map(|a| a["seconds"].as_f64().unwrap())
+            .sum();
+        assert!(
+            (v["made_seconds"].as_f64().unwrap() - made).abs() < 1e-9,
+            "{v}"
+        );
+        assert!(made > 0.0);
+        assert_eq!(v["engines"], serde_json::json!(engines));
+    }
+
+    // The report shows them; `render report` writes the same page again.
+    for run in [None, Some(folder.render(&["report"]))] {
+        if let Some(run) = run {
+            assert_eq!(run.code, 0, "{}", run.stderr);
+        }
+        let page = folder.read("out/report.html");
+        for v in variants {
+            let row = format!(
+                "<tr class=\"variant\" data-variant=\"{}\" data-seconds=\"",
+                v["name"].as_str().unwrap()
+            );
+            let at = page
+                .find(&row)
+                .unwrap_or_else(|| panic!("no {row} in the report"));
+            let shown: f64 = page[at + row.len()..]
+                .split('"')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!((shown - v["seconds"].as_f64().unwrap()).abs() < 1e-9);
+        }
+    }
+
+    // A no-op build records no times of its own: the report keeps the build that made them.
+    folder.build();
+    assert!(last_record(&folder).get("variants").is_none());
+    assert!(folder
+        .read("out/report.html")
+        .contains("data-variant=\"p/talk@talker\""));
+}
+
+#[test]
+fn engines_lists_what_each_variant_uses_and_a_variant_only_engine_is_checked_on_load() {
+    let folder = folder(BOTH);
+    let run = folder.render(&["engines"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let block = |name: &str| -> String {
+        (run.stdout.split("\n\n"))
+            .find(|b| b.starts_with(&format!("{name}  ")))
+            .unwrap_or_else(|| panic!("no {name} in:\n{}", run.stdout))
+            .to_string()
+    };
+    let lines = |name: &str| -> Vec<String> {
+        (block(name).lines())
+            .filter(|l| l.starts_with("  used by") || l.starts_with("  scenes"))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(
+        lines("espeak"),
+        [
+            "  used by  voices guest, host",
+            "  scenes   p/talk@builtin, p/talk@talker"
+        ]
+    );
+    assert_eq!(
+        lines("builtin"),
+        [
+            "  used by  avatars astronaut; variants p/talk@builtin",
+            "  scenes   p/talk@builtin"
+        ]
+    );
+    // Only a variant names it.
+    assert_eq!(
+        lines("talker"),
+        [
+            "  used by  variants p/talk@talker",
+            "  scenes   p/talk@talker"
+        ]
+    );
+
+    // A variant-only engine whose program this machine lacks: an error when the folder
+    // loads, at the variant that names it, before anything is made.
+    let text = folder.read("Renderfile.toml");
+    folder.write(
+        "Renderfile.toml",
+        &text.replace("\"./talker\"", "\"./no-such-talker\""),
+    );
+    let run = folder.render(&["build"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let missing = folder.path().canonicalize().unwrap().join("no-such-talker");
+    run.assert_lines(&[&format!(
+        "× variant `talker` of scene `talk` uses engine `talker`, which cannot run on this machine: engine `talker`: its program `{}` is not an executable file on this machine",
+        missing.display()
+    )]);
+    let location = folder.location(PROJECT, "\"talker\"");
+    assert!(
+        run.stderr.contains(&location),
+        "no {location} in:\n{}",
+        run.stderr
+    );
+    assert!(!folder.file("out/p").exists());
+    assert!(!folder.file("cache/objects").exists() || folder.records().is_empty());
+}
+
+#[test]
+fn in_chromium_the_compare_page_plays_the_variants_in_sync_with_their_build_times() {
+    use common::background::Background;
+    use common::http;
+    use std::time::Duration;
+    let Some(mut browser) = common::devtools::Browser::launch() else {
+        return;
+    };
+    let limit = Duration::from_secs(60);
+    let folder = folder(BOTH);
+    folder.build();
+    let (_server, port) = Background::serve(&folder, &[], limit);
+
+    // Reachable from the index and from the scene's page.
+    let compare = "/scenes/p/talk/compare";
+    for (page, link) in [
+        ("/", "[data-scene=\"p/talk\"] a.compare"),
+        ("/scenes/p/talk", "a.compare"),
+    ] {
+        browser.open(&format!("http://127.0.0.1:{port}{page}"));
+        browser.wait_for(&format!("document.querySelector('{link}') !== null"), limit);
+        assert_eq!(
+            browser.eval(&format!(
+                "document.querySelector('{link}').getAttribute('href')"
+            )),
+            compare
+        );
+    }
+    browser.open(&format!("http://127.0.0.1:{port}{compare}"));
+    let videos = "[...document.querySelectorAll('#compare video')]";
+    browser.wait_for(&format!("{videos}.length === 2"), limit);
+    browser.wait_for(&format!("{videos}.every(v => v.readyState >= 2)"), limit);
+    assert_eq!(
+        browser.eval(&format!("{videos}.map(v => new URL(v.src).pathname)")),
+        serde_json::json!([
+            "/media/out/p/talk@builtin.mp4",
+            "/media/out/p/talk@talker.mp4"
+        ])
+    );
+
+    // Each variant's build time and engines, as the API says.
+    let scene = http::get(port, "/api/scenes/p/talk").json();
+    let variants = scene["variants"].as_array().unwrap();
+    assert_eq!(variants.len(), 2);
+    for v in variants {
+        let name = v["name"].as_str().unwrap();
+        let at = format!("document.querySelector('[data-variant=\"{name}\"]')");
+        let seconds = v["seconds"].as_f64().unwrap();
+        assert!(seconds > 0.0, "{v}");
+        assert_eq!(
+            browser.eval(&format!("{at}.querySelector('.seconds').textContent")),
+            format!("{seconds:.2} s")
+        );
+        let shown = browser.eval(&format!(
+            "Number({at}.querySelector('.seconds').dataset.seconds)"
+        ));
+        assert!(
+            (shown.as_f64().unwrap() - seconds).abs() < 1e-9,
+            "{shown} {seconds}"
+        );
+        let engines: Vec<&str> = (v["engines"].as_array().unwrap().iter())
+            .map(|e| e.as_str().unwrap())
+            .collect();
+        assert_eq!(
+            browser.eval(&format!("{at}.querySelector('.engines').textContent")),
+            engines.join(", ")
+        );
+    }
+    assert_eq!(
+        variants[1]["engines"],
+        serde_json::json!(["espeak", "talker"])
+    );
+
+    // One press plays every variant, and they play together.
+    browser.eval(&format!("{videos}.forEach(v => {{ v.muted = true; }}); document.getElementById('play').click(); true"));
+    browser.wait_for(
+        &format!("{videos}.every(v => !v.paused && v.currentTime > 0.3)"),
+        limit,
+    );
+    browser.wait_for(
+        &format!("(t => Math.max(...t) - Math.min(...t) <= 0.1)({videos}.map(v => v.currentTime))"),
+        limit,
+    );
+    browser.eval("document.getElementById('play').click(); true");
+    browser.wait_for(&format!("{videos}.every(v => v.paused)"), limit);
+
+    // Seeking one seeks the others, whichever it is.
+    for (which, to) in [(1, 1.5), (0, 0.5)] {
+        browser.eval(&format!("{videos}[{which}].currentTime = {to}; true"));
+        browser.wait_for(
+            &format!("{videos}.every(v => !v.seeking && Math.abs(v.currentTime - {to}) <= 0.1)"),
+            limit,
+        );
+    }
+    // Played from one video's own control, the others follow.
+    browser.eval(&format!("{videos}[1].play(); true"));
+    browser.wait_for(&format!("{videos}.every(v => !v.paused)"), limit);
+}

@@ -350,8 +350,9 @@ pub fn run(args: &BuildArgs) -> i32 {
             }
         }
         summary.gpu_lane = [early.lane_events, lane_events].concat();
-        // Each variant's build time is read from its objects' records, for --json only.
-        summary.variants = crate::variants::of(&graph, args.json.as_ref().map(|_| &cache));
+        // Each variant's build time, read from its objects' records (a few reads per
+        // artifact of a scene with variants), for --json and the history.
+        summary.variants = crate::variants::of(&graph, Some(&cache));
         summary.seconds = start.elapsed().as_secs_f64();
         eprintln!("{}", summary.line());
         if let Some(line) = crate::variants::line(&summary.variants) {
@@ -395,6 +396,9 @@ pub fn run(args: &BuildArgs) -> i32 {
         let used = (!last.entries().is_empty()).then(|| last.digest());
         let mut record = record(&summary, started_at, code, failures, changes);
         record_makers(&mut record, &cache);
+        if record.did_something() {
+            record.variants = variant_times(&summary, &manifest);
+        }
         record.used = used.unwrap_or_default();
         record.targets = targets.clone();
         history.append(&record)?;
@@ -570,12 +574,42 @@ fn record(
                 start: a.start,
                 seconds: a.seconds,
                 host: None,
+                variants: a.variants.clone(),
             })
             .collect(),
         failures,
         changes,
         lane: summary.gpu_lane.iter().map(Into::into).collect(),
+        variants: Vec::new(),
     }
+}
+
+/// Each scene variant's build time, recorded under its name (`project/scene@variant`) for
+/// the studio's compare page and the report: what `--json` says of it, the seconds of its
+/// artifacts this build made, and the engines its lines use.
+fn variant_times(
+    summary: &Summary,
+    manifest: &crate::manifest::Manifest,
+) -> Vec<history::VariantTime> {
+    (summary.variants.iter())
+        .map(|v| {
+            let name = format!("{}@{}", v.scene, v.variant);
+            let made_seconds = (summary.artifacts.iter())
+                .filter(|a| a.status == "made" && a.variants.contains(&name))
+                .map(|a| a.seconds)
+                .sum();
+            let engines = commands::engines::of_variant(manifest, &v.scene, &v.variant);
+            history::VariantTime {
+                video: v.video.clone(),
+                key: v.key.clone(),
+                seconds: v.seconds,
+                own_seconds: v.own_seconds,
+                made_seconds,
+                engines: engines.into_iter().map(str::to_string).collect(),
+                name,
+            }
+        })
+        .collect()
 }
 
 /// Names, for each artifact the build made, the machine that made it (its object's record

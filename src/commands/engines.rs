@@ -1,19 +1,22 @@
 //! `render engines`: every engine a content folder can use — the built-in ones, the
 //! folder's `[engines.*]` and this machine's engines file — with what each makes, the
 //! program it runs and whether this machine has it, its declared version, whether it needs
-//! the GPU (and how much of a card), whether it makes shots of two people, its licence as
-//! declared, and which voices and avatars use it. So before a night's build one can see what will run where, and under which terms.
+//! the GPU (and how much of a card), whether it makes shots of two people, its licence as declared, which voices, avatars and
+//! scene variants name it, and which scenes (each variant on its own) it makes. So before
+//! a night's build one can see what will run where, and under which terms — an engine only
+//! a variant names included.
 //!
 //! It only reads: no lock, nothing written, no program started (a model program started
 //! just to ask its version could load gigabytes). It exits 2 with configuration errors,
 //! after listing what loaded.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::commands;
 use crate::manifest::command::{CommandEngine, Stage};
-use crate::manifest::{Manifest, VoiceEngine};
+use crate::manifest::{Manifest, Scene, VoiceEngine};
 
 pub fn run(dir: &Path) -> i32 {
     let (manifest, partial, _) = match commands::load(dir, true) {
@@ -46,6 +49,34 @@ pub fn list(manifest: &Manifest) -> String {
             .map(|a| a.name.clone())
             .collect()
     };
+    let scenes = scenes_by_engine(manifest);
+    // The variants that name an engine themselves (`lipsync = "…"`).
+    let variants = |engine: &str| -> Vec<String> {
+        let mut named = Vec::new();
+        for project in &manifest.projects {
+            for scene in &project.scenes {
+                for variant in &scene.variants {
+                    if variant
+                        .scene
+                        .lipsync
+                        .as_ref()
+                        .is_some_and(|l| l.name == engine)
+                    {
+                        named.push(format!("{}/{}@{}", project.name, scene.name, variant.name));
+                    }
+                }
+            }
+        }
+        named
+    };
+    let users =
+        |engine: &str, voices: &[String], avatars: &[String]| -> Vec<(&'static str, String)> {
+            let mut fields = vec![("used by", used_by(voices, avatars, &variants(engine)))];
+            if let Some(scenes) = scenes.get(engine) {
+                fields.push(("scenes", scenes.join(", ")));
+            }
+            fields
+        };
     let espeak = runnable(Path::new("espeak-ng"), None);
     block(
         &mut out,
@@ -59,8 +90,10 @@ pub fn list(manifest: &Manifest) -> String {
                 "licence",
                 "GPL-3.0-or-later (espeak-ng, run as a separate program)".into(),
             ),
-            ("used by", used_by(&voices("espeak"), &[])),
-        ],
+        ]
+        .into_iter()
+        .chain(users("espeak", &voices("espeak"), &[]))
+        .collect::<Vec<_>>(),
     );
     block(
         &mut out,
@@ -71,19 +104,26 @@ pub fn list(manifest: &Manifest) -> String {
             ("program", "render's own mouth (no program)".into()),
             ("gpu", "no".into()),
             ("licence", "render's".into()),
-            ("used by", used_by(&[], &avatars("builtin"))),
-        ],
+        ]
+        .into_iter()
+        .chain(users("builtin", &[], &avatars("builtin")))
+        .collect::<Vec<_>>(),
     );
-    let mut models: Vec<(&str, &str)> = (manifest.avatars.values())
-        .filter_map(|a| {
-            a.model
-                .as_ref()
-                .map(|_| (a.lipsync.as_str(), a.name.as_str()))
-        })
+    // Models under models/, as avatars and variants name them.
+    let variant_models = (manifest.projects.iter())
+        .flat_map(|p| &p.scenes)
+        .flat_map(|s| &s.variants)
+        .filter_map(|v| v.scene.lipsync.as_ref())
+        .filter(|l| l.model.is_some())
+        .map(|l| l.name.as_str());
+    let mut models: Vec<&str> = (manifest.avatars.values())
+        .filter(|a| a.model.is_some())
+        .map(|a| a.lipsync.as_str())
+        .chain(variant_models)
         .collect();
     models.sort();
-    models.dedup_by_key(|m| m.0);
-    for (model, _) in models {
+    models.dedup();
+    for model in models {
         block(
             &mut out,
             model,
@@ -92,8 +132,10 @@ pub fn list(manifest: &Manifest) -> String {
             &[
                 ("program", "a TorchScript model, run by render".into()),
                 ("gpu", "yes (on the device of [render])".into()),
-                ("used by", used_by(&[], &avatars(model))),
-            ],
+            ]
+            .into_iter()
+            .chain(users(model, &[], &avatars(model)))
+            .collect::<Vec<_>>(),
         );
     }
     for engine in manifest.engines.values() {
@@ -101,21 +143,23 @@ pub fn list(manifest: &Manifest) -> String {
             "Renderfile.toml" => "declared in Renderfile.toml".to_string(),
             other => format!("declared in {other}"),
         };
-        let uses = match engine.stage {
-            Stage::Speech => used_by(&voices(&engine.name), &[]),
-            Stage::Lipsync => used_by(&[], &avatars(&engine.name)),
+        let mut uses = match engine.stage {
+            Stage::Speech => users(&engine.name, &voices(&engine.name), &[]),
+            Stage::Lipsync => users(&engine.name, &[], &avatars(&engine.name)),
             Stage::Voice => {
                 let speech: Vec<String> = (manifest.engines.values())
                     .filter(|e| e.conditioning.as_deref() == Some(engine.name.as_str()))
                     .map(|e| format!("engine {}", e.name))
                     .collect();
-                if speech.is_empty() {
-                    "nothing".into()
-                } else {
-                    speech.join(", ")
+                let mut fields = users(&engine.name, &[], &[]);
+                if !speech.is_empty() {
+                    fields[0].1 = speech.join(", ");
                 }
+                fields
             }
-            Stage::Still | Stage::Shot | Stage::Pose => generations(manifest, &engine.name),
+            Stage::Still | Stage::Shot | Stage::Pose => {
+                vec![("used by", generations(manifest, &engine.name))]
+            }
         };
         let mut fields = vec![
             ("program", program(engine)),
@@ -129,8 +173,8 @@ pub fn list(manifest: &Manifest) -> String {
             ),
             ("gpu", gpu(engine)),
             ("licence", licence(engine)),
-            ("used by", uses),
         ];
+        fields.append(&mut uses);
         if engine.openai.is_some() {
             fields.insert(1, ("kind", "openai-speech".into()));
         }
@@ -247,13 +291,16 @@ fn generations(manifest: &crate::manifest::Manifest, engine: &str) -> String {
     }
 }
 
-fn used_by(voices: &[String], avatars: &[String]) -> String {
+fn used_by(voices: &[String], avatars: &[String], variants: &[String]) -> String {
     let mut parts = Vec::new();
     if !voices.is_empty() {
         parts.push(format!("voices {}", voices.join(", ")));
     }
     if !avatars.is_empty() {
         parts.push(format!("avatars {}", avatars.join(", ")));
+    }
+    if !variants.is_empty() {
+        parts.push(format!("variants {}", variants.join(", ")));
     }
     if parts.is_empty() {
         "nothing".into()
@@ -290,29 +337,74 @@ pub fn not_commercial<'a>(
     ))
 }
 
-/// The command engines the lines of the manifest's scenes use: each line's voice's engine
-/// (and the engine that clones it) and its avatar's lip-sync engine.
+/// The engines the lines of the manifest's scenes use, every variant's included (see
+/// [`of_scene`]); for the notice of engines declared `commercial = false`.
 pub fn used_by_scenes(manifest: &Manifest) -> Vec<&str> {
-    let mut used = Vec::new();
-    let lines = (manifest.projects.iter())
+    (manifest.projects.iter())
         .flat_map(|p| &p.scenes)
-        .flat_map(|s| &s.lines);
-    for line in lines {
+        .flat_map(Scene::builds)
+        .flat_map(|(_, scene)| of_scene(manifest, scene))
+        .collect()
+}
+
+/// The engines the lines of `scene` (a scene, or one of its variants) use, as `render
+/// engines` names them, sorted: each line's voice's engine (`espeak`, or a command engine
+/// and the engine that clones its voice; none for a recorded line) and its avatar's
+/// lip-sync engine (`builtin`, a model, a command engine), the variant's when it sets one.
+pub fn of_scene<'a>(manifest: &'a Manifest, scene: &'a Scene) -> Vec<&'a str> {
+    let mut used = Vec::new();
+    for line in &scene.lines {
         if line.audio.is_none() {
-            if let Some(VoiceEngine::Command { engine, .. }) =
-                manifest.voices.get(&line.voice).map(|v| &v.engine)
-            {
-                used.push(engine.as_str());
-                let cloned = manifest
-                    .engines
-                    .get(engine)
-                    .and_then(|e| e.conditioning.as_deref());
-                used.extend(cloned);
+            match manifest.voices.get(&line.voice).map(|v| &v.engine) {
+                Some(VoiceEngine::Espeak { .. }) => used.push("espeak"),
+                Some(VoiceEngine::Command { engine, .. }) => {
+                    used.push(engine.as_str());
+                    let cloned = manifest
+                        .engines
+                        .get(engine)
+                        .and_then(|e| e.conditioning.as_deref());
+                    used.extend(cloned);
+                }
+                None => {}
             }
         }
-        if let Some(avatar) = manifest.avatars.get(&line.avatar) {
-            used.push(avatar.lipsync.as_str());
+        match (&scene.lipsync, manifest.avatars.get(&line.avatar)) {
+            (Some(lipsync), _) => used.push(lipsync.name.as_str()),
+            (None, Some(avatar)) => used.push(avatar.lipsync.as_str()),
+            (None, None) => {}
         }
     }
+    used.sort_unstable();
+    used.dedup();
     used
+}
+
+/// The engines of the variant `variant` of the scene `scene` (`project/scene`); empty
+/// when the manifest has no such variant.
+pub fn of_variant<'a>(manifest: &'a Manifest, scene: &str, variant: &str) -> Vec<&'a str> {
+    let found = (manifest.projects.iter())
+        .flat_map(|p| p.scenes.iter().map(move |s| (p, s)))
+        .find(|(p, s)| format!("{}/{}", p.name, s.name) == scene)
+        .and_then(|(_, s)| s.variants.iter().find(|v| v.name == variant));
+    found.map_or_else(Vec::new, |v| of_scene(manifest, &v.scene))
+}
+
+/// Engine name → the scenes it makes (`project/scene`, or `project/scene@variant` for
+/// each variant of a scene that declares them), in declaration order.
+fn scenes_by_engine(manifest: &Manifest) -> BTreeMap<&str, Vec<String>> {
+    let mut users: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for project in &manifest.projects {
+        for scene in &project.scenes {
+            for (variant, made) in scene.builds() {
+                let name = match variant {
+                    Some(v) => format!("{}/{}@{v}", project.name, scene.name),
+                    None => format!("{}/{}", project.name, scene.name),
+                };
+                for engine in of_scene(manifest, made) {
+                    users.entry(engine).or_default().push(name.clone());
+                }
+            }
+        }
+    }
+    users
 }

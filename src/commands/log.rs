@@ -135,6 +135,7 @@ mod tests {
                 start: None,
                 seconds,
                 host: Some(node.into()),
+                variants: Vec::new(),
             })
             .to_vec();
         let builds = [

@@ -3,6 +3,9 @@
 //! children (`studio::child`), one at a time; with `--watch`, every saved change starts
 //! one (stopping a running one first), as `render watch` does.
 //!
+//! Builds it did not start (`render build` in a terminal) reach open pages too: the
+//! history is followed (`studio::recorded`).
+//!
 //! Ctrl-C stops a running build (its own Ctrl-C path: cache consistent) and exits 130.
 
 use std::sync::Arc;
@@ -36,6 +39,11 @@ pub fn run(args: &ServeArgs) -> i32 {
         root: root.clone(),
         builds: Arc::clone(&builds),
     });
+    // Every build on the folder reaches open pages, whoever started it.
+    {
+        let (root, builds) = (root.clone(), Arc::clone(&builds));
+        std::thread::spawn(move || crate::studio::recorded::follow(root, builds));
+    }
     if args.watch {
         match Changes::watch(&root) {
             Ok(changes) => {

@@ -167,6 +167,7 @@ pub fn load_checked(root: &Path, media: &dyn CheckMedia) -> Result<Loaded, Vec<C
         defaults: &rf.defaults,
         engines: &rf.engines,
         generated: &rf.generated,
+        unusable: &rf.unusable,
     };
     let folders = ProjectFolders::list(&root);
     let (mut projects, mut errors) = (Vec::new(), folders.problems());

@@ -87,6 +87,8 @@ pub(crate) struct Context<'a> {
     pub engines: &'a BTreeMap<String, super::command::CommandEngine>,
     /// The stills and shots, which b-roll lines name.
     pub generated: &'a super::shots::Generated,
+    /// Why engines no voice or avatar uses cannot run here, for a variant naming one.
+    pub unusable: &'a BTreeMap<String, Vec<ConfigError>>,
 }
 
 /// Checks the project `name` whose project.toml is `doc` (at `file`): the project with its
@@ -445,6 +447,7 @@ impl SceneCheck<'_> {
                 let at = super::variants::Scene {
                     names: cx.declared,
                     engines: cx.engines,
+                    unusable: cx.unusable,
                     doc,
                     project,
                     folder: self.folder,

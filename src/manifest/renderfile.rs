@@ -75,6 +75,9 @@ pub(crate) struct Renderfile<'a> {
     /// Where each avatar's and voice sample's file is named (its rel → the value's span),
     /// for [`Renderfile::check_used_media`].
     file_keys: BTreeMap<String, Range<usize>>,
+    /// Why each engine no voice or avatar uses cannot run on this machine (a missing
+    /// program), for a scene variant that names one (`variants.rs`).
+    pub unusable: BTreeMap<String, Vec<ConfigError>>,
 }
 
 /// Engines with the reasons each cannot run here (reported only if used).
@@ -179,6 +182,7 @@ pub(crate) fn parse<'a>(
     for name in used {
         errors.extend(missing.remove(name).unwrap_or_default());
     }
+    missing.retain(|_, problems| !problems.is_empty());
     let e = &mut errors;
     let default_background = defaults.background_written();
     let defaults = SceneSettings::builtin(&declared).resolve(&defaults, doc, None, &declared, e);
@@ -196,6 +200,7 @@ pub(crate) fn parse<'a>(
         generated,
         default_background,
         file_keys,
+        unusable: missing,
     })
 }
 

@@ -52,6 +52,9 @@ pub(crate) struct Scene<'a> {
     pub names: &'a Names<'a>,
     /// The command engines, which `lipsync` may name.
     pub engines: &'a BTreeMap<String, super::command::CommandEngine>,
+    /// Why engines that no voice or avatar uses cannot run on this machine: a variant
+    /// naming one is an error at its `lipsync`, as an avatar naming it is at the engine.
+    pub unusable: &'a BTreeMap<String, Vec<ConfigError>>,
     pub doc: &'a Doc,
     pub project: &'a str,
     /// `projects/<name>`, where users may think paths start.
@@ -302,6 +305,14 @@ fn lipsync_choice(s: &Scene<'_>, l: &Spanned<String>, desc: &str) -> Result<Lips
         });
         let msg = format!("unknown lip-sync engine `{name}` in {desc}");
         return Err(doc.err(l.span(), msg, "no such engine", help));
+    }
+    if let Some(why) = s.unusable.get(name).and_then(|problems| problems.first()) {
+        let msg = format!(
+            "{desc} uses engine `{name}`, which cannot run on this machine: {}",
+            why.message
+        );
+        let help = why.help.clone().unwrap_or_default();
+        return Err(doc.err(l.span(), msg, "cannot run here", help));
     }
     let model = super::renderfile::lipsync_model(doc, root, l.span(), name, s.engines)?;
     Ok(Lipsync {

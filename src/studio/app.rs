@@ -1,4 +1,5 @@
-//! The routes of `render serve`: the pages (`/`, `/scenes/{project}/{scene}`, `/builds`),
+//! The routes of `render serve`: the pages (`/`, `/scenes/{project}/{scene}`, a scene's
+//! variants side by side at `/scenes/{project}/{scene}/compare`, `/builds`),
 //! the JSON API (`/api/…`, the table in docs/studio.md), the event stream
 //! (`/api/events`, server-sent events: every build event as one JSON object with its
 //! build's id) and media (`/media/out/…`, `/media/objects/{key}/…`, `media.rs`). Every
@@ -35,6 +36,7 @@ pub fn router(studio: Arc<Studio>, access: Arc<Access>) -> Router {
     Router::new()
         .route("/", get(scenes_page))
         .route("/scenes/{project}/{scene}", get(scene_page))
+        .route("/scenes/{project}/{scene}/compare", get(compare_page))
         .route("/builds", get(builds_page))
         .route("/api/scenes", get(api_scenes))
         .route("/api/scenes/{project}/{scene}", get(api_scene))
@@ -94,6 +96,26 @@ async fn scene_page(State(studio): App, Path((project, name)): Path<(String, Str
         json!({
             "title": format!("{project}/{name}"), "scene": scene, "errors": folder.errors,
             "running": studio.builds.running(),
+        }),
+    )
+}
+
+/// A scene's variants side by side, playing in sync (404 for a scene without variants).
+async fn compare_page(
+    State(studio): App,
+    Path((project, name)): Path<(String, String)>,
+) -> Response {
+    let folder = look(&studio).await;
+    let Some(scene) = (folder.scenes.iter())
+        .find(|s| s.project == project && s.name == name && !s.variants.is_empty())
+    else {
+        return media::not_found();
+    };
+    page(
+        "compare.html",
+        json!({
+            "title": format!("{project}/{name}: variants"), "scene": scene,
+            "errors": folder.errors, "running": studio.builds.running(),
         }),
     )
 }

@@ -16,6 +16,8 @@
 //!   what is stale and why (the same graph and reasons as `render plan`);
 //! - `media.rs`: files from `out/` and `cache/objects/<key>/`, with range requests, and
 //!   nothing else by any spelling;
+//! - `recorded.rs`: builds anyone ran on the folder (a terminal's `render build`), told
+//!   to the pages as the history records them;
 //! - `access.rs`: who may read and change (loopback by default; a token otherwise; a JSON
 //!   body for every change);
 //! - `app.rs`: the routes (pages and `/api/…`), on axum.
@@ -34,4 +36,5 @@ pub mod builds;
 pub mod changes;
 pub mod child;
 pub mod media;
+pub mod recorded;
 pub mod scenes;

@@ -4,6 +4,11 @@
 //! is stale (`Graph::stale`) and why (`BuildLog::reason`) — so the page and `plan` never
 //! disagree. It only reads: remembered hashes are used, nothing is saved.
 //!
+//! A scene that declares variants lists each (`variants.rs` reads them back from the
+//! graph): its published video, status, build time — from its objects' records, as
+//! `build --json` and the history say it — and the engines its lines use, for the page
+//! that compares them side by side.
+//!
 //! A configuration error is shown, not fatal: the valid scenes are listed and the
 //! diagnostics (plain text) come with them.
 
@@ -40,6 +45,30 @@ pub struct Scene {
     pub video: Option<String>,
     pub poster: Option<String>,
     pub lines: Vec<Line>,
+    /// Its variants, in declaration order (empty when it declares none).
+    pub variants: Vec<Variant>,
+}
+
+/// One variant of a scene.
+#[derive(Clone, Debug, Serialize)]
+pub struct Variant {
+    pub name: String,
+    /// The first declared: `<scene>.mp4` is the same video.
+    pub first: bool,
+    /// up-to-date | stale
+    pub status: &'static str,
+    pub why: String,
+    /// Its scene object's key.
+    pub key: String,
+    /// `out/<project>/<scene>@<variant>.mp4` and its poster, served, once published.
+    pub video: Option<String>,
+    pub poster: Option<String>,
+    /// Seconds every artifact behind its video took to make (None: not all made yet).
+    pub seconds: Option<f64>,
+    /// The part of `seconds` no other variant of the scene shares.
+    pub own_seconds: Option<f64>,
+    /// The engines its lines use (speech and lip-sync), as `render engines` names them.
+    pub engines: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -101,6 +130,7 @@ pub fn look(root: &Path) -> Folder {
         };
         Some((stale.make[i], why, node.key().hex()))
     };
+    let built = crate::variants::of(&graph, Some(&cache));
     let object = |key: &str, file: &str| -> Option<String> {
         let made = cache.objects_dir().join(&key[..2]).join(key).join(file);
         made.is_file()
@@ -115,8 +145,8 @@ pub fn look(root: &Path) -> Folder {
                 "not planned".into(),
                 String::new(),
             ));
-            let published = |ext: &str| {
-                let rel = format!("{id}.{ext}");
+            let published = |stem: &str, ext: &str| {
+                let rel = format!("{}/{stem}.{ext}", project.name);
                 root.join("out")
                     .join(&rel)
                     .is_file()
@@ -155,9 +185,38 @@ pub fn look(root: &Path) -> Folder {
                 status: if scene_stale { "stale" } else { "up-to-date" },
                 why,
                 key,
-                video: published("mp4"),
-                poster: published("jpg"),
+                video: published(&scene.name, "mp4"),
+                poster: published(&scene.name, "jpg"),
                 lines,
+                variants: (scene.variants.iter())
+                    .map(|v| {
+                        let stem = format!("{}@{}", scene.name, v.name);
+                        // The first variant's node is the scene's own.
+                        let node = if v.first {
+                            format!("scene {id}")
+                        } else {
+                            format!("scene {}/{stem}", project.name)
+                        };
+                        let (stale, why, key) =
+                            state(&node).unwrap_or((true, "not planned".into(), String::new()));
+                        let times = (built.iter())
+                            .find(|b| b.scene == id && b.variant == v.name)
+                            .map_or((None, None), |b| (b.seconds, b.own_seconds));
+                        let engines = crate::commands::engines::of_scene(&manifest, &v.scene);
+                        Variant {
+                            name: v.name.clone(),
+                            first: v.first,
+                            status: if stale { "stale" } else { "up-to-date" },
+                            why,
+                            key,
+                            video: published(&stem, "mp4"),
+                            poster: published(&stem, "jpg"),
+                            seconds: times.0,
+                            own_seconds: times.1,
+                            engines: engines.into_iter().map(str::to_string).collect(),
+                        }
+                    })
+                    .collect(),
             });
         }
     }

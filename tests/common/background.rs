@@ -15,6 +15,28 @@ pub struct Background {
 }
 
 impl Background {
+    /// `render serve --port 0` on the folder, with `args`, once it listens; its port.
+    pub fn serve(folder: &Folder, args: &[&str], limit: Duration) -> (Background, u16) {
+        let mut all = vec!["serve", "--port", "0"];
+        all.extend_from_slice(args);
+        let server = Background::start(folder, &all, &[]);
+        super::wait_for_sigint_handler(server.pid());
+        server.wait_until("the address", limit, |_, err| {
+            err.split(" at http://")
+                .nth(1)
+                .is_some_and(|rest| rest.contains("/\n"))
+        });
+        let stderr = server.stderr();
+        let port = stderr
+            .split(" at http://")
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+            .and_then(|address| address.rsplit(':').next())
+            .and_then(|port| port.parse().ok())
+            .unwrap_or_else(|| panic!("no port in {stderr}"));
+        (server, port)
+    }
+
     pub fn start(folder: &Folder, args: &[&str], env: &[(&str, &str)]) -> Background {
         let mut command = folder.command(args);
         command.envs(env.iter().copied());
