@@ -171,7 +171,7 @@ mod tests {
         });
         let cache = Cache::new(std::path::Path::new("/nonexistent"));
         Node {
-            job: Job::new("speech demo/welcome:1".into(), spec, work, &cache),
+            job: Job::new("speech demo/welcome:1".into(), spec, work, cache.dir.into()),
             deps: vec![],
             publish: vec![],
             captions: None,

@@ -63,8 +63,8 @@ pub fn key(lines: &[(Key, &str)], fps: Fps, pause: f64) -> KeySpec {
     for (i, (speech, text)) in lines.iter().enumerate() {
         let name = line_input(i);
         spec = spec
-            .input(&name, *speech)
-            .param(&format!("line{:04}.text", i + 1), text);
+            .input(name, *speech)
+            .param(format!("line{:04}.text", i + 1), text);
     }
     spec
 }

@@ -33,13 +33,15 @@ pub fn key(
     fps: Fps,
     hashes: &SourceHashes,
 ) -> Result<KeySpec> {
-    Ok(KeySpec::new(ArtifactKind::Clip, VERSION, &avatar.lipsync)
-        .param("fps", fps)
-        .param("crf", CLIP_CRF)
-        .param("ffmpeg", toolchain::ffmpeg()?)
-        .input(FACE_TRACK, face_track)
-        .input(SPEECH, speech)
-        .source("avatar", &avatar.source.rel, hashes.hash(&avatar.source)?))
+    Ok(
+        KeySpec::new(ArtifactKind::Clip, VERSION, avatar.lipsync.clone())
+            .param("fps", fps)
+            .param("crf", CLIP_CRF)
+            .param("ffmpeg", toolchain::ffmpeg()?)
+            .input(FACE_TRACK, face_track)
+            .input(SPEECH, speech)
+            .source("avatar", &avatar.source.rel, hashes.hash(&avatar.source)?),
+    )
 }
 
 /// The names of a clip's inputs in its key spec.

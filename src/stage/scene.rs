@@ -84,7 +84,7 @@ pub fn framing_key(spec: KeySpec, framing: Framing, faces: &[Key]) -> KeySpec {
                 .param("face-size", size)
                 .param("headroom", headroom);
             (faces.iter().enumerate())
-                .fold(spec, |spec, (i, face)| spec.input(&face_input(i), *face))
+                .fold(spec, |spec, (i, face)| spec.input(face_input(i), *face))
         }
     }
 }
@@ -116,7 +116,7 @@ pub fn key(scene: &Scene, lines: &[(Key, Key)], hashes: &SourceHashes) -> Result
     }
     for (i, (clip, speech)) in lines.iter().enumerate() {
         let (clip_name, speech_name) = line_inputs(i);
-        spec = spec.input(&clip_name, *clip).input(&speech_name, *speech);
+        spec = spec.input(clip_name, *clip).input(speech_name, *speech);
     }
     Ok(spec)
 }
