@@ -55,6 +55,12 @@ impl<'a> BuildLog<'a> {
         }
     }
 
+    /// Room for `entries` entries (a build logs one per artifact it made or reused).
+    pub fn reserve(&mut self, entries: usize) {
+        self.now.reserve(entries);
+        self.digested.reserve(entries * 80);
+    }
+
     /// Logs that `name` is `key` as of this build.
     pub fn record(&mut self, name: &'a str, key: Key) {
         self.digested

@@ -203,6 +203,11 @@ impl<V> Fields<V> {
         }
     }
 
+    /// Room for `more` fields (a scene's inputs, two a line), without growing as they come.
+    pub fn reserve(&mut self, more: usize) {
+        self.0.reserve(more);
+    }
+
     pub fn get(&self, name: &str) -> Option<&V> {
         let i = self
             .0

@@ -114,6 +114,7 @@ pub fn key(scene: &Scene, lines: &[(Key, Key)], hashes: &SourceHashes) -> Result
             );
         }
     }
+    spec.inputs.reserve(2 * lines.len());
     for (i, (clip, speech)) in lines.iter().enumerate() {
         let (clip_name, speech_name) = line_inputs(i);
         spec = spec.input(clip_name, *clip).input(speech_name, *speech);
