@@ -55,6 +55,12 @@ impl<'a> BuildLog<'a> {
         }
     }
 
+    /// Room for `entries` entries (a build logs one per artifact it made or reused).
+    pub fn reserve(&mut self, entries: usize) {
+        self.now.reserve(entries);
+        self.digested.reserve(entries * 80);
+    }
+
     /// Logs that `name` is `key` as of this build.
     pub fn record(&mut self, name: &'a str, key: Key) {
         self.digested
@@ -171,7 +177,7 @@ mod tests {
         });
         let cache = Cache::new(std::path::Path::new("/nonexistent"));
         Node {
-            job: Job::new("speech demo/welcome:1".into(), spec, work, &cache),
+            job: Job::new("speech demo/welcome:1".into(), spec, work, cache.dir.into()),
             deps: vec![],
             publish: vec![],
             captions: None,

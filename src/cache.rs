@@ -609,6 +609,7 @@ pub(crate) fn check_outputs<'a>(
         let path = dir.join(file);
         match std::fs::metadata(&path) {
             Ok(meta) if meta.len() == bytes => {
+                let path = path.into_os_string();
                 CHECKED.with(|checked| checked.borrow_mut().insert(path, FileStat::of(&meta)));
             }
             Ok(meta) => {
@@ -649,8 +650,10 @@ thread_local! {
     /// `same_file` to use once instead of stat'ing it again: a no-op checks a scene's
     /// objects and then publishes them, and the second stat of 5,000 files was a tenth
     /// of its time. Taken at first use by `publish_over` (a file checked again is stat'ed
-    /// again), and forgotten before a build makes anything (`forget_checked_stats`).
-    static CHECKED: std::cell::RefCell<std::collections::HashMap<PathBuf, FileStat>> =
+    /// again), and forgotten before a build makes anything (`forget_checked_stats`). Kept
+    /// by the path's bytes: hashing a `Path` walks its components, and was a few percent
+    /// of a no-op.
+    static CHECKED: std::cell::RefCell<std::collections::HashMap<std::ffi::OsString, FileStat>> =
         std::cell::RefCell::new(std::collections::HashMap::new());
 }
 
@@ -682,7 +685,7 @@ impl FileStat {
 
 /// The stat of `path`, an object's file: the one its check took, if any.
 fn checked_stat(path: &Path) -> Option<FileStat> {
-    let checked = CHECKED.with(|checked| checked.borrow_mut().remove(path));
+    let checked = CHECKED.with(|checked| checked.borrow_mut().remove(path.as_os_str()));
     checked.or_else(|| std::fs::metadata(path).ok().map(|m| FileStat::of(&m)))
 }
 
@@ -812,7 +815,8 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&video).unwrap(), "b scene.mp4");
         // Checked and unchanged: the check's stat says it is the published file.
         check_outputs(&scene, [(scene::OUTPUT, size)]).unwrap();
-        assert!(CHECKED.with(|c| c.borrow().contains_key(&scene.join(scene::OUTPUT))));
+        let checked = scene.join(scene::OUTPUT).into_os_string();
+        assert!(CHECKED.with(|c| c.borrow().contains_key(&checked)));
         let again = cache.publish_scene(&scene, Some(&captions), &video, &mut ledger);
         assert!(again.unwrap().is_empty());
         assert!(

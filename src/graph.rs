@@ -11,7 +11,8 @@
 //! the same artifact had at the last build.
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::cache::{Cache, Check};
 use crate::check_log::CheckLog;
@@ -86,6 +87,8 @@ pub struct Graph {
     pub nodes: Vec<Node>,
     by_key: KeyMap<usize>,
     cache: Cache,
+    /// The cache's folder, one copy that every job shares.
+    cache_dir: Arc<Path>,
     /// What the cheap check of a reused object needs of its record (`check_log.rs`).
     checks: CheckLog,
     /// The cuts nodes of long lines not cut yet (`stage/segment.rs`): needed, like a
@@ -113,6 +116,7 @@ impl Graph {
             nodes: Vec::with_capacity(size),
             by_key: KeyMap::with_capacity_and_hasher(size, Default::default()),
             cache: Cache::new(&manifest.root),
+            cache_dir: Cache::new(&manifest.root).dir.into(),
             checks: CheckLog::open(&Cache::new(&manifest.root)),
             uncut: Vec::new(),
             waiting: Vec::new(),
@@ -440,7 +444,7 @@ impl Graph {
     /// Adds an artifact unless one with the same key exists; its edges are its spec's inputs,
     /// which must already be in the graph (stages plan inputs first).
     fn add(&mut self, name: String, spec: KeySpec, work: EngineJob) -> Key {
-        let job = Job::new(name, spec, work, &self.cache);
+        let job = Job::new(name, spec, work, self.cache_dir.clone());
         let key = job.key;
         if self.by_key.contains_key(&key) {
             return key;

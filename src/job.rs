@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
 
@@ -30,8 +30,9 @@ pub struct Job {
     /// worked out from the spec on first need (`Job::inputs`), so planning a build that
     /// makes nothing builds no paths.
     inputs: OnceLock<BTreeMap<String, PathBuf>>,
-    /// The cache folder: where the inputs are and where the object goes.
-    pub cache: PathBuf,
+    /// The cache folder: where the inputs are and where the object goes (one path, shared
+    /// by every job of a graph).
+    pub cache: Arc<Path>,
 }
 
 /// A job as a job spec file holds it (what `render run-job` reads; `Job` writes the same
@@ -54,7 +55,7 @@ impl From<JobFile> for Job {
             spec: file.spec,
             work: file.work,
             inputs: OnceLock::from(file.inputs),
-            cache: file.cache,
+            cache: file.cache.into(),
         }
     }
 }
@@ -91,15 +92,16 @@ impl PartialEq for Job {
 }
 
 impl Job {
-    /// A job for `spec`; its inputs are the objects the spec names, in `cache`.
-    pub fn new(name: String, spec: KeySpec, work: EngineJob, cache: &Cache) -> Job {
+    /// A job for `spec`; its inputs are the objects the spec names, in the cache folder
+    /// `cache` (`Cache::dir`).
+    pub fn new(name: String, spec: KeySpec, work: EngineJob, cache: Arc<Path>) -> Job {
         Job {
             name,
             key: spec.key(),
             inputs: OnceLock::new(),
             spec,
             work,
-            cache: cache.dir.clone(),
+            cache,
         }
     }
 
@@ -182,6 +184,6 @@ impl Job {
 /// The folders of the objects a key spec names as inputs, by their names in the spec.
 fn input_objects(spec: &KeySpec, cache: &Cache) -> BTreeMap<String, PathBuf> {
     (spec.inputs.iter())
-        .map(|(name, key)| (name.clone(), cache.object_dir(key)))
+        .map(|(name, key)| (name.to_string(), cache.object_dir(key)))
         .collect()
 }

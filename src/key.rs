@@ -4,9 +4,16 @@
 //! timestamps and a line's position never enter a key, so moving or reordering changes
 //! nothing that does not have to change.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+
+/// A key spec's text that is mostly a constant of the code (a stage's version, a field's
+/// name): borrowed then, owned only when it is made at run time (`clip0001`). A no-op build
+/// makes a key spec per artifact, some ten names each: owning every one was a quarter of
+/// its allocations.
+pub type Text = Cow<'static, str>;
 
 /// What an artifact is, in the user's words.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -163,10 +170,10 @@ pub struct SourceRef {
 pub struct KeySpec {
     pub kind: ArtifactKind,
     /// Bumped whenever a stage's code changes its output.
-    pub version: String,
-    pub engine: String,
+    pub version: Text,
+    pub engine: Text,
     /// "fp32", "fp16", or "-" for stages with no numeric model.
-    pub precision: String,
+    pub precision: Text,
     pub params: Fields<String>,
     pub inputs: Fields<Key>,
     pub sources: Fields<SourceRef>,
@@ -178,7 +185,7 @@ pub struct KeySpec {
 /// and keeps them all; a B-tree's first node (eleven slots) for a field or two cost a
 /// no-op more in fresh memory than anything it computed.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Fields<V>(Vec<(String, V)>);
+pub struct Fields<V>(Vec<(Text, V)>);
 
 impl<V> Default for Fields<V> {
     fn default() -> Self {
@@ -192,13 +199,17 @@ impl<V> Fields<V> {
     }
 
     /// Sets `name` to `value`; returns the value it had.
-    pub fn insert(&mut self, name: String, value: V) -> Option<V> {
+    pub fn insert(&mut self, name: impl Into<Text>, value: V) -> Option<V> {
+        let name = name.into();
         // Fields are mostly added in order (a scene's clip0001, clip0002, …): append.
         if self.0.last().is_none_or(|(last, _)| *last < name) {
             self.0.push((name, value));
             return None;
         }
-        match self.0.binary_search_by(|(n, _)| n.as_str().cmp(&name)) {
+        match self
+            .0
+            .binary_search_by(|(n, _)| n.as_ref().cmp(name.as_ref()))
+        {
             Ok(i) => Some(std::mem::replace(&mut self.0[i].1, value)),
             Err(i) => {
                 self.0.insert(i, (name, value));
@@ -207,10 +218,15 @@ impl<V> Fields<V> {
         }
     }
 
+    /// Room for `more` fields (a scene's inputs, two a line), without growing as they come.
+    pub fn reserve(&mut self, more: usize) {
+        self.0.reserve(more);
+    }
+
     pub fn get(&self, name: &str) -> Option<&V> {
         let i = self
             .0
-            .binary_search_by(|(n, _)| n.as_str().cmp(name))
+            .binary_search_by(|(n, _)| n.as_ref().cmp(name))
             .ok()?;
         Some(&self.0[i].1)
     }
@@ -220,12 +236,12 @@ impl<V> Fields<V> {
     }
 
     /// The fields in name order.
-    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&String, &V)> + ExactSizeIterator {
-        self.0.iter().map(|(name, value)| (name, value))
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&str, &V)> + ExactSizeIterator {
+        self.0.iter().map(|(name, value)| (name.as_ref(), value))
     }
 
-    pub fn keys(&self) -> impl DoubleEndedIterator<Item = &String> + ExactSizeIterator {
-        self.0.iter().map(|(name, _)| name)
+    pub fn keys(&self) -> impl DoubleEndedIterator<Item = &str> + ExactSizeIterator {
+        self.0.iter().map(|(name, _)| name.as_ref())
     }
 
     pub fn values(&self) -> impl DoubleEndedIterator<Item = &V> + ExactSizeIterator {
@@ -242,14 +258,12 @@ impl<V> Fields<V> {
 }
 
 impl<'a, V> IntoIterator for &'a Fields<V> {
-    type Item = (&'a String, &'a V);
-    type IntoIter = std::iter::Map<
-        std::slice::Iter<'a, (String, V)>,
-        fn(&'a (String, V)) -> (&'a String, &'a V),
-    >;
+    type Item = (&'a str, &'a V);
+    type IntoIter =
+        std::iter::Map<std::slice::Iter<'a, (Text, V)>, fn(&'a (Text, V)) -> (&'a str, &'a V)>;
 
     fn into_iter(self) -> Self::IntoIter {
-        self.0.iter().map(|(name, value)| (name, value))
+        self.0.iter().map(|(name, value)| (name.as_ref(), value))
     }
 }
 
@@ -279,36 +293,40 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for Fields<V> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Fields<V>, D::Error> {
         // As a map reads: sorted, the last of a name repeated wins.
         let map = std::collections::BTreeMap::<String, V>::deserialize(d)?;
-        Ok(Fields(map.into_iter().collect()))
+        Ok(Fields(
+            map.into_iter().map(|(n, v)| (n.into(), v)).collect(),
+        ))
     }
 }
 
 impl KeySpec {
-    pub fn new(kind: ArtifactKind, version: &str, engine: &str) -> KeySpec {
+    /// `version` and `engine` are mostly constants (`&'static str`): then nothing is copied.
+    pub fn new(kind: ArtifactKind, version: impl Into<Text>, engine: impl Into<Text>) -> KeySpec {
         KeySpec {
             kind,
-            version: version.to_string(),
-            engine: engine.to_string(),
-            precision: "-".to_string(),
+            version: version.into(),
+            engine: engine.into(),
+            precision: Text::Borrowed("-"),
             params: Fields::new(),
             inputs: Fields::new(),
             sources: Fields::new(),
         }
     }
 
-    pub fn param(mut self, name: &str, value: impl ToString) -> KeySpec {
-        self.params.insert(name.to_string(), value.to_string());
+    /// A field's `name` is a constant (`&'static str`) or, made at run time, a `String`.
+    pub fn param(mut self, name: impl Into<Text>, value: impl ToString) -> KeySpec {
+        self.params.insert(name, value.to_string());
         self
     }
 
-    pub fn input(mut self, name: &str, key: Key) -> KeySpec {
-        self.inputs.insert(name.to_string(), key);
+    pub fn input(mut self, name: impl Into<Text>, key: Key) -> KeySpec {
+        self.inputs.insert(name, key);
         self
     }
 
-    pub fn source(mut self, name: &str, path: &str, hash: Key) -> KeySpec {
+    pub fn source(mut self, name: impl Into<Text>, path: &str, hash: Key) -> KeySpec {
         self.sources.insert(
-            name.to_string(),
+            name,
             SourceRef {
                 path: path.to_string(),
                 hash,
@@ -410,7 +428,6 @@ impl KeySpec {
         }
         let inputs: Vec<&str> = union(&self.inputs, &before.inputs)
             .filter(|name| self.inputs.get(name) != before.inputs.get(name))
-            .map(String::as_str)
             .collect();
         if !inputs.is_empty() {
             return format!("input changed: {}", inputs.join(", "));
@@ -419,8 +436,8 @@ impl KeySpec {
     }
 }
 
-fn union<'a, V>(a: &'a Fields<V>, b: &'a Fields<V>) -> impl Iterator<Item = &'a String> {
-    let mut names: Vec<&String> = a.keys().chain(b.keys()).collect();
+fn union<'a, V>(a: &'a Fields<V>, b: &'a Fields<V>) -> impl Iterator<Item = &'a str> {
+    let mut names: Vec<&str> = a.keys().chain(b.keys()).collect();
     names.sort();
     names.dedup();
     names.into_iter()
@@ -563,7 +580,7 @@ mod tests {
             .input("z", Key([1; 32]))
             .input("clip0002", Key([2; 32]))
             .input("clip0001", Key([3; 32]));
-        let names: Vec<&str> = spec.params.keys().map(String::as_str).collect();
+        let names: Vec<&str> = spec.params.keys().collect();
         assert_eq!(names, ["a", "b", "pitch", "text"]);
         assert_eq!(spec.params.get("text").map(String::as_str), Some("again"));
         // The same JSON as the B-tree maps a record has always held, and back.
@@ -577,7 +594,7 @@ mod tests {
         assert_eq!(serde_json::from_str::<KeySpec>(&json).unwrap(), spec);
         let written = json.replace("\"a\":\"1\"", "\"z\":\"0\",\"a\":\"1\",\"z\":\"9\"");
         let read: KeySpec = serde_json::from_str(&written).unwrap();
-        assert_eq!(read.params.keys().last().map(String::as_str), Some("z"));
+        assert_eq!(read.params.keys().last(), Some("z"));
         assert_eq!(read.params.get("z").map(String::as_str), Some("9"));
         assert_eq!(spec.key(), key_field_by_field(&spec));
     }

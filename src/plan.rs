@@ -55,11 +55,11 @@ pub fn speech(
             let engine = &engines[engine];
             let job =
                 CommandJob::speech(engine, device, &voice.name, language, samples, &line.text);
-            let mut spec = job.key(speech::key(&engine.name), engine, hashes)?;
+            let mut spec = job.key(speech::key(engine.name.clone()), engine, hashes)?;
             if let Some(conditioning) = conditioning {
                 spec = spec.input(voice::CONDITIONING, conditioning);
             }
-            Ok((spec, EngineJob::Command(job)))
+            Ok((spec, EngineJob::Command(Box::new(job))))
         }
     }
 }
@@ -83,8 +83,8 @@ pub fn voice_conditioning(
     let engine = &engines[engines[engine].conditioning.as_ref()?];
     let job = CommandJob::voice(engine, device, &voice.name, language, samples);
     Some(
-        job.key(voice::key(&engine.name), engine, hashes)
-            .map(|spec| (spec, EngineJob::Command(job))),
+        job.key(voice::key(engine.name.clone()), engine, hashes)
+            .map(|spec| (spec, EngineJob::Command(Box::new(job)))),
     )
 }
 
@@ -120,7 +120,7 @@ pub fn face_track(
         landmarks,
         work_side,
     };
-    Ok((spec, EngineJob::Rustface(engine)))
+    Ok((spec, EngineJob::Rustface(Box::new(engine))))
 }
 
 /// A line's clip: the avatar's command engine or model when it names one (on `device`,
@@ -143,7 +143,7 @@ pub fn clip(
     if let Some(engine) = engines.get(&avatar.lipsync) {
         let job = CommandJob::clip(engine, device, frames);
         let spec = job.key(spec, engine, hashes)?;
-        return Ok((spec, EngineJob::Command(job)));
+        return Ok((spec, EngineJob::Command(Box::new(job))));
     }
     match (&avatar.model, device) {
         (None, _) => Ok((
@@ -152,7 +152,7 @@ pub fn clip(
         )),
         (Some(model), Some(device)) => {
             let (spec, engine) = Torchscript::plan(spec, frames, model, device, hashes)?;
-            Ok((spec, EngineJob::Torchscript(engine)))
+            Ok((spec, EngineJob::Torchscript(Box::new(engine))))
         }
         (Some(_), None) => unreachable!("the build resolves a device when an avatar uses a model"),
     }
@@ -199,7 +199,7 @@ pub fn scene(
             true_peak: scene.true_peak,
         },
     };
-    Ok((spec, EngineJob::Ffmpeg(engine)))
+    Ok((spec, EngineJob::Ffmpeg(Box::new(engine))))
 }
 
 /// A scene's captions: made in Rust from its lines' texts and speech, in script order.
@@ -242,7 +242,7 @@ pub fn episode(
         music_volume: episode.music_volume,
         loudness: target,
     };
-    Ok((spec, EngineJob::Episode(engine)))
+    Ok((spec, EngineJob::Episode(Box::new(engine))))
 }
 
 /// The longest speech the avatar's lip-sync engine takes in one run (`max_seconds`), when
@@ -294,7 +294,7 @@ pub fn segment(
         last_frame,
     }));
     let spec = job.key(spec, engine, hashes)?;
-    Ok((spec, EngineJob::Command(job)))
+    Ok((spec, EngineJob::Command(Box::new(job))))
 }
 
 /// A long line's clip, joined by ffmpeg from its segments, in order.

@@ -197,7 +197,7 @@ pub fn fill_cache(dir: &Path) -> usize {
             // The same fields a real record has, of the same lengths.
             tool: format!("render {}", env!("CARGO_PKG_VERSION")),
             device: "cpu".into(),
-            precision: node.spec().precision.clone(),
+            precision: node.spec().precision.to_string(),
             seconds: 0.4187,
             batch_size: None,
             peak_memory_bytes: None,

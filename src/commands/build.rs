@@ -112,6 +112,7 @@ pub fn run(args: &BuildArgs) -> i32 {
             stale.make.fill(true);
         }
         let mut last = BuildLog::open(&cache);
+        last.reserve(graph.nodes.len());
 
         // Damage is moved aside, never deleted, and its artifact made again.
         for (i, reason) in &stale.damaged {

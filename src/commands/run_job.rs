@@ -146,7 +146,9 @@ fn verify_inputs(job: &Job) -> Result<()> {
         let Check::Damaged(reason) = cache.verify_input(key) else {
             continue;
         };
-        let input = cache.record(key).map_or_else(|| name.clone(), |r| r.name);
+        let input = cache
+            .record(key)
+            .map_or_else(|| name.to_string(), |r| r.name);
         let aside = match cache.quarantine(key, &input, &reason) {
             Ok(aside) => {
                 let root = cache.dir.parent().unwrap_or(&cache.dir);

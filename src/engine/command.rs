@@ -281,7 +281,7 @@ impl CommandJob {
             .param("output", self.output.as_deref().unwrap_or("-"))
             .param("version", &engine.version);
         for (name, value) in &self.values {
-            spec = spec.param(&format!("value.{name}"), value);
+            spec = spec.param(format!("value.{name}"), value);
         }
         // Only engines that declare them: every other engine's keys stay as they were.
         if !self.files.is_empty() {
@@ -309,10 +309,10 @@ impl CommandJob {
             );
         }
         for (i, file) in engine.hash.iter().enumerate() {
-            spec = spec.source(&format!("hash{}", i + 1), &file.rel, hashes.hash(file)?);
+            spec = spec.source(format!("hash{}", i + 1), &file.rel, hashes.hash(file)?);
         }
         for (i, file) in self.samples.iter().enumerate() {
-            spec = spec.source(&format!("sample{}", i + 1), &file.rel, hashes.hash(file)?);
+            spec = spec.source(format!("sample{}", i + 1), &file.rel, hashes.hash(file)?);
         }
         Ok(spec)
     }

@@ -50,7 +50,8 @@ impl Espeak {
         }
     }
 
-    pub fn key(&self, spec: KeySpec) -> Result<KeySpec> {
+    pub fn key(&self, mut spec: KeySpec) -> Result<KeySpec> {
+        spec.params.reserve(5); // one allocation for a line's five, not two
         Ok(spec
             .param("espeak-ng", toolchain::espeak()?)
             .param("text", &self.text)

@@ -306,6 +306,28 @@ pub trait Engine {
     }
 }
 
+/// A boxed engine is its engine: the large jobs (a command engine's, a model's, a scene's
+/// mux) are kept boxed in `EngineJob`, so that every line's job is as small as its small
+/// engines' (a no-op build plans 22,001 jobs for 10,000 lines, keeps them all and moves
+/// each a few times).
+impl<T: Engine> Engine for Box<T> {
+    fn resource(&self) -> Resource {
+        (**self).resource()
+    }
+
+    fn model_load(&self) -> Option<ModelLoad> {
+        (**self).model_load()
+    }
+
+    fn run(&self, job: &Task, dir: &Path) -> Result<Step> {
+        (**self).run(job, dir)
+    }
+
+    fn finish(&self, job: &Task, dir: &Path, done: LaneDone) -> Result<Made> {
+        (**self).finish(job, dir, done)
+    }
+}
+
 macro_rules! engines {
     ($($variant:ident($engine:ty) = $name:literal,)*) => {
         /// Every engine, by the name it has in job specs and keys.
@@ -335,13 +357,13 @@ macro_rules! engines {
 engines! {
     Espeak(espeak::Espeak) = "espeak-ng",
     Recording(recording::Recording) = "recording",
-    Rustface(rustface::Rustface) = "rustface",
+    Rustface(Box<rustface::Rustface>) = "rustface",
     BuiltinLipsync(builtin_lipsync::BuiltinLipsync) = "builtin-lipsync",
-    Torchscript(torchscript::Torchscript) = "torchscript",
-    Ffmpeg(ffmpeg::SceneMux) = "ffmpeg",
+    Torchscript(Box<torchscript::Torchscript>) = "torchscript",
+    Ffmpeg(Box<ffmpeg::SceneMux>) = "ffmpeg",
     Captions(captions::Captions) = "captions",
-    Episode(episode::EpisodeMux) = "episode",
-    Command(command::CommandJob) = "command",
+    Episode(Box<episode::EpisodeMux>) = "episode",
+    Command(Box<command::CommandJob>) = "command",
     Pauses(pauses::Pauses) = "pauses",
     Join(join::Join) = "join",
     BRoll(broll::BRollClip) = "broll",

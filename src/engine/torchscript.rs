@@ -76,7 +76,7 @@ impl Torchscript {
         let mut spec =
             spec.param("contract", model.contract.as_str())
                 .source("model", &model.file.rel, hash);
-        spec.precision = device.precision().to_string();
+        spec.precision = device.precision().into();
         let engine = Torchscript {
             avatar,
             model: model.name.clone(),

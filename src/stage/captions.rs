@@ -60,11 +60,13 @@ pub fn key(lines: &[(Key, &str)], fps: Fps, pause: f64) -> KeySpec {
     let mut spec = KeySpec::new(ArtifactKind::Captions, VERSION, "captions")
         .param("fps", fps)
         .param("pause", pause);
+    spec.inputs.reserve(lines.len());
+    spec.params.reserve(lines.len());
     for (i, (speech, text)) in lines.iter().enumerate() {
         let name = line_input(i);
         spec = spec
-            .input(&name, *speech)
-            .param(&format!("line{:04}.text", i + 1), text);
+            .input(name, *speech)
+            .param(format!("line{:04}.text", i + 1), text);
     }
     spec
 }

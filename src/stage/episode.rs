@@ -97,7 +97,7 @@ pub fn key(episode: &Episode, scenes: &[(Key, Key)], hashes: &SourceHashes) -> R
         {
             spec = spec.source(name, &file.rel, hashes.hash(file)?);
             if let Some(seconds) = still_seconds {
-                spec = spec.param(&format!("{name}_seconds"), seconds);
+                spec = spec.param(format!("{name}_seconds"), seconds);
             }
         }
     }
@@ -114,7 +114,7 @@ pub fn key(episode: &Episode, scenes: &[(Key, Key)], hashes: &SourceHashes) -> R
     }
     for (i, (scene, captions)) in scenes.iter().enumerate() {
         let (video, subtitles) = scene_inputs(i);
-        spec = spec.input(&video, *scene).input(&subtitles, *captions);
+        spec = spec.input(video, *scene).input(subtitles, *captions);
     }
     Ok(spec)
 }

@@ -92,7 +92,7 @@ const MIN_WORK_SIDE: u32 = 640;
 /// enters the key only when the avatar is scaled.
 pub fn key(
     avatar: &Avatar,
-    engine: &str,
+    engine: &'static str,
     landmarks: Option<LandmarkKey>,
     work_side: Option<u32>,
     hashes: &SourceHashes,
@@ -109,7 +109,7 @@ pub fn key(
         spec = spec
             .param("landmarks", landmarks.model)
             .param("landmark-model", landmarks.blake3);
-        spec.precision = landmarks.precision.to_string();
+        spec.precision = landmarks.precision.to_string().into();
     }
     Ok(spec)
 }

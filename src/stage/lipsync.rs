@@ -33,7 +33,7 @@ pub fn key(
     fps: Fps,
     hashes: &SourceHashes,
 ) -> Result<KeySpec> {
-    let spec = KeySpec::new(ArtifactKind::Clip, VERSION, &avatar.lipsync)
+    let spec = KeySpec::new(ArtifactKind::Clip, VERSION, avatar.lipsync.clone())
         .param("fps", fps)
         .param("crf", CLIP_CRF)
         .param("ffmpeg", toolchain::ffmpeg()?)

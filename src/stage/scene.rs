@@ -86,7 +86,7 @@ pub fn framing_key(spec: KeySpec, framing: Framing, faces: &[Option<Key>]) -> Ke
                 .param("headroom", headroom);
             (faces.iter().enumerate())
                 .filter_map(|(i, face)| face.map(|face| (i, face)))
-                .fold(spec, |spec, (i, face)| spec.input(&face_input(i), face))
+                .fold(spec, |spec, (i, face)| spec.input(face_input(i), face))
         }
     }
 }
@@ -119,9 +119,10 @@ pub fn key(scene: &Scene, lines: &[(Key, Key)], hashes: &SourceHashes) -> Result
         Background::Still(_) => spec = spec.param("background", "still"),
         Background::Shot(_) => spec = spec.param("background", "shot"),
     }
+    spec.inputs.reserve(2 * lines.len());
     for (i, (clip, speech)) in lines.iter().enumerate() {
         let (clip_name, speech_name) = line_inputs(i);
-        spec = spec.input(&clip_name, *clip).input(&speech_name, *speech);
+        spec = spec.input(clip_name, *clip).input(speech_name, *speech);
     }
     Ok(spec)
 }

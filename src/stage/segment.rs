@@ -60,7 +60,7 @@ pub fn key(
     previous: Option<Key>,
     hashes: &SourceHashes,
 ) -> Result<KeySpec> {
-    let spec = KeySpec::new(ArtifactKind::Segment, VERSION, &avatar.lipsync)
+    let mut spec = KeySpec::new(ArtifactKind::Segment, VERSION, avatar.lipsync.clone())
         .param("fps", fps)
         .param("frames", segment.frames)
         .param("crf", CLIP_CRF)
@@ -82,14 +82,14 @@ pub fn input_name(i: usize) -> String {
 /// A line's clip joined from its segments: its speech (whose frames it has) and each
 /// segment, in order.
 pub fn join_key(avatar: &Avatar, speech: Key, segments: &[Key], fps: Fps) -> Result<KeySpec> {
-    let mut spec = KeySpec::new(ArtifactKind::Clip, JOIN_VERSION, &avatar.lipsync)
+    let mut spec = KeySpec::new(ArtifactKind::Clip, JOIN_VERSION, avatar.lipsync.clone())
         .param("fps", fps)
         .param("crf", CLIP_CRF)
         .param("ffmpeg", toolchain::ffmpeg()?)
         .param("segments", segments.len())
         .input(lipsync::SPEECH, speech);
     for (i, segment) in segments.iter().enumerate() {
-        spec = spec.input(&input_name(i), *segment);
+        spec = spec.input(input_name(i), *segment);
     }
     Ok(spec)
 }

@@ -13,7 +13,7 @@ pub const OUTPUT: &str = "speech.wav";
 const VERSION: &str = "speech-1";
 
 /// The stage's part of a speech key; the engine adds its own.
-pub fn key(engine: &str) -> KeySpec {
+pub fn key(engine: impl Into<crate::key::Text>) -> KeySpec {
     KeySpec::new(ArtifactKind::Speech, VERSION, engine)
 }
 

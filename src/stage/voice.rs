@@ -12,7 +12,7 @@ pub const OUTPUT: &str = "voice";
 const VERSION: &str = "voice-1";
 
 /// The stage's part of a conditioning key; the engine adds its own (its samples' hashes).
-pub fn key(engine: &str) -> KeySpec {
+pub fn key(engine: impl Into<crate::key::Text>) -> KeySpec {
     KeySpec::new(ArtifactKind::Voice, VERSION, engine)
 }
 
