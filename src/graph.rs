@@ -201,7 +201,7 @@ impl Graph {
                     if scene.shot.is_some() {
                         // Its clip is cut from the scene's shot, planned below.
                         speeches.push(speech);
-                        line_faces.push(face);
+                        line_faces.push(Some(face));
                         continue;
                     }
                     let lips = scene.avatar_for(avatar);

@@ -390,7 +390,7 @@ pub fn seconds_by_engine(
         let Some(record) = Key::from_hex(&artifact.key).and_then(|k| cache.record(&k)) else {
             continue;
         };
-        let sum = sums.entry(record.spec.engine).or_default();
+        let sum = sums.entry(record.spec.engine.into_owned()).or_default();
         sum.0 += record.seconds;
         sum.1 += 1;
     }

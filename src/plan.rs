@@ -351,7 +351,7 @@ pub fn two_shot(
     };
     let job = CommandJob::two_shot(engine, device, frames(avatars[0]), frames(avatars[1]));
     let spec = job.key(spec, engine, hashes)?;
-    Ok((spec, EngineJob::Command(job)))
+    Ok((spec, EngineJob::Command(Box::new(job))))
 }
 
 /// A still (`[stills.<name>]`): made by its command engine from its prompt, numbers,
@@ -367,7 +367,7 @@ pub fn still(
     let spec = crate::stage::still::key(&engine.name, &still.made, image.as_ref(), hashes)?;
     let job = CommandJob::still(engine, device, &still.made, picture_file(image));
     let spec = job.key(spec, engine, hashes)?;
-    Ok((spec, EngineJob::Command(job)))
+    Ok((spec, EngineJob::Command(Box::new(job))))
 }
 
 /// A shot (`[shots.<name>]`): a still's inputs, its frames, fps and seconds, and the pose
@@ -384,7 +384,7 @@ pub fn shot(
     let spec = crate::stage::shot::key(shot, image.as_ref(), pose, hashes)?;
     let job = CommandJob::shot(engine, device, shot, picture_file(image));
     let spec = job.key(spec, engine, hashes)?;
-    Ok((spec, EngineJob::Command(job)))
+    Ok((spec, EngineJob::Command(Box::new(job))))
 }
 
 /// The pose video a pose-guided shot follows, read from its `pose` video by `pose_engine`.
@@ -398,7 +398,7 @@ pub fn pose(
     let spec = crate::stage::pose::key(&engine.name, &source.video, hashes)?;
     let job = CommandJob::pose(engine, device, source.video.clone());
     let spec = job.key(spec, engine, hashes)?;
-    Ok((spec, EngineJob::Command(job)))
+    Ok((spec, EngineJob::Command(Box::new(job))))
 }
 
 /// The file a still or shot is given as `{image}` when its picture is a file (a still's

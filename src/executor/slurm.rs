@@ -649,7 +649,7 @@ impl Driver {
     /// The history's mean seconds of a job like `node`'s.
     fn mean(&self, node: usize) -> Option<f64> {
         let engine = &self.farmed(node).job.spec.engine;
-        self.setup.seconds.get(engine).copied()
+        self.setup.seconds.get(&engine[..]).copied()
     }
 
     /// How many of a GPU group's jobs make a Slurm job of about [`GPU_TARGET`] (or the

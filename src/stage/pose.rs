@@ -17,7 +17,7 @@ const VERSION: &str = "pose-1";
 
 /// A pose video's key; the command engine adds its own.
 pub fn key(engine: &str, video: &SourceFile, hashes: &SourceHashes) -> Result<KeySpec> {
-    Ok(KeySpec::new(ArtifactKind::Pose, VERSION, engine).source(
+    Ok(KeySpec::new(ArtifactKind::Pose, VERSION, engine.to_string()).source(
         "video",
         &video.rel,
         hashes.hash(video)?,

@@ -60,7 +60,7 @@ pub fn key(
     previous: Option<Key>,
     hashes: &SourceHashes,
 ) -> Result<KeySpec> {
-    let mut spec = KeySpec::new(ArtifactKind::Segment, VERSION, avatar.lipsync.clone())
+    let spec = KeySpec::new(ArtifactKind::Segment, VERSION, avatar.lipsync.clone())
         .param("fps", fps)
         .param("frames", segment.frames)
         .param("crf", CLIP_CRF)

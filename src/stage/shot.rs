@@ -34,7 +34,7 @@ pub fn key(
     pose: Option<Key>,
     hashes: &SourceHashes,
 ) -> Result<KeySpec> {
-    let spec = KeySpec::new(ArtifactKind::Shot, VERSION, &shot.made.engine);
+    let spec = KeySpec::new(ArtifactKind::Shot, VERSION, shot.made.engine.clone());
     let spec = still::prompted(spec, &shot.made, image, hashes)?;
     Ok(match pose {
         Some(pose) => spec.input(POSE, pose),

@@ -41,7 +41,7 @@ pub fn key(
     hashes: &SourceHashes,
 ) -> Result<KeySpec> {
     prompted(
-        KeySpec::new(ArtifactKind::Still, VERSION, engine),
+        KeySpec::new(ArtifactKind::Still, VERSION, engine.to_string()),
         made,
         image,
         hashes,
@@ -64,8 +64,8 @@ pub fn prompted(
     for (i, lora) in made.loras.iter().enumerate() {
         let name = format!("lora{}", i + 1);
         spec = spec
-            .source(&name, &lora.file.rel, hashes.hash(&lora.file)?)
-            .param(&format!("{name}.scale"), lora.scale);
+            .source(name.clone(), &lora.file.rel, hashes.hash(&lora.file)?)
+            .param(format!("{name}.scale"), lora.scale);
     }
     Ok(spec)
 }

@@ -70,7 +70,7 @@ pub fn track_key(person: usize, speeches: &[Key], people: &[usize], fps: Fps) ->
         .param("fps", fps)
         .param("rate", TRACK_RATE);
     (speeches.iter().enumerate()).fold(spec, |spec, (i, speech)| {
-        spec.input(&speech_input(i), *speech)
+        spec.input(speech_input(i), *speech)
     })
 }
 
@@ -84,17 +84,17 @@ pub fn shot_key(
     fps: Fps,
     hashes: &SourceHashes,
 ) -> Result<KeySpec> {
-    let mut spec = KeySpec::new(ArtifactKind::TwoShot, SHOT_VERSION, engine)
+    let mut spec = KeySpec::new(ArtifactKind::TwoShot, SHOT_VERSION, engine.to_string())
         .param("fps", fps)
         .param("crf", CLIP_CRF)
         .param("ffmpeg", toolchain::ffmpeg()?);
     for p in 0..2 {
         let avatar = avatars[p];
         spec = spec
-            .input(&track_input(p), tracks[p])
-            .input(&face_input(p), faces[p])
+            .input(track_input(p), tracks[p])
+            .input(face_input(p), faces[p])
             .source(
-                &format!("avatar{}", p + 1),
+                format!("avatar{}", p + 1),
                 &avatar.source.rel,
                 hashes.hash(&avatar.source)?,
             );
@@ -113,7 +113,7 @@ pub fn cut_key(shot: Key, speeches: &[Key], line: usize, fps: Fps) -> Result<Key
         .input(SHOT, shot);
     Ok(
         (speeches[..=line].iter().enumerate()).fold(spec, |spec, (i, speech)| {
-            spec.input(&speech_input(i), *speech)
+            spec.input(speech_input(i), *speech)
         }),
     )
 }
