@@ -6,7 +6,8 @@
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::shots::{self, Generated};
+use super::references;
+use super::shots::Generated;
 use crate::diagnostic::{ConfigError, Doc};
 
 /// The keys of a b-roll line.
@@ -46,7 +47,14 @@ pub(crate) fn line(
     };
     let name = raw.shot.get_ref().trim();
     if !generated.shots.contains_key(name) {
-        errors.push(shots::unknown(doc, raw.shot.span(), name, true, generated));
+        let names = generated.names();
+        errors.push(references::unknown(
+            doc,
+            raw.shot.span(),
+            name,
+            true,
+            &names,
+        ));
     }
     let seconds = match &raw.seconds {
         None => generated.shots.get(name).map_or(0.0, |s| s.seconds),

@@ -17,6 +17,7 @@ pub mod model;
 pub mod openai_speech;
 pub mod paths;
 mod project;
+pub mod references;
 mod renderfile;
 mod settings;
 pub mod shots;

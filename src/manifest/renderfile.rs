@@ -117,7 +117,7 @@ pub(crate) fn parse<'a>(
         media,
         voices: raw_voices.iter().map(|v| v.0.clone()).collect(),
         avatars: raw_avatars.iter().map(|a| a.0.clone()).collect(),
-        generated: generated.clone(),
+        generated: generated.names(),
     };
     let mut file_keys = BTreeMap::new();
     let voices: BTreeMap<String, Voice> = (raw_voices.into_iter())
@@ -576,10 +576,17 @@ fn avatar(
         Some(v) => match v.get_ref() {
             toml::Value::String(path) => Some(Spanned::new(v.span(), path.clone())),
             value => {
-                let still = match shots::reference(value) {
+                let still = match super::references::reference(value) {
                     Some((false, still)) if generated.stills.contains_key(&still) => still,
                     Some((_, still)) => {
-                        errors.push(shots::unknown(doc, v.span(), &still, false, generated));
+                        let names = generated.names();
+                        errors.push(super::references::unknown(
+                            doc,
+                            v.span(),
+                            &still,
+                            false,
+                            &names,
+                        ));
                         return None;
                     }
                     None => {
@@ -675,7 +682,14 @@ fn motion_avatar(
 ) -> Option<(Avatar, Range<usize>)> {
     let shot = motion.get_ref().trim();
     if !generated.shots.contains_key(shot) {
-        errors.push(shots::unknown(doc, motion.span(), shot, true, generated));
+        let names = generated.names();
+        errors.push(super::references::unknown(
+            doc,
+            motion.span(),
+            shot,
+            true,
+            &names,
+        ));
         return None;
     }
     if has_picture {

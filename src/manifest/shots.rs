@@ -18,6 +18,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::command::{CommandEngine, Stage};
+use super::references::{unknown, Names};
 use super::{paths, SourceFile};
 use crate::diagnostic::{list, suggest, ConfigError, Doc, Errors};
 
@@ -141,68 +142,13 @@ pub struct Generated {
 }
 
 impl Generated {
-    /// The names of the stills and shots, sorted, for hints.
-    pub fn names(&self, shots: bool) -> Vec<String> {
-        if shots {
-            self.shots.keys().cloned().collect()
-        } else {
-            self.stills.keys().cloned().collect()
+    /// The names of the stills and shots, for references and hints.
+    pub fn names(&self) -> Names {
+        Names {
+            stills: self.stills.keys().cloned().collect(),
+            shots: self.shots.keys().cloned().collect(),
         }
     }
-}
-
-/// "unknown still `x`" (or shot) at `span`, with a did-you-mean from the declared names,
-/// and what the other kind has of that name (a shot where a still is needed).
-pub(crate) fn unknown(
-    doc: &Doc,
-    span: Range<usize>,
-    name: &str,
-    shot: bool,
-    generated: &Generated,
-) -> ConfigError {
-    let (what, other) = if shot {
-        ("shot", "still")
-    } else {
-        ("still", "shot")
-    };
-    let known = generated.names(shot);
-    let other_has = if shot {
-        generated.stills.contains_key(name)
-    } else {
-        generated.shots.contains_key(name)
-    };
-    if other_has {
-        let message = format!("`{name}` is a {other}, not a {what}");
-        let help = match known.as_slice() {
-            [] => format!("a {what} is needed here; declare one as [{what}s.<name>]"),
-            names => format!("a {what} is needed here; declared {what}s: {}", list(names)),
-        };
-        return doc.err(span, message, format!("a {other}"), help);
-    }
-    let help = suggest(name, &known, || match known.as_slice() {
-        [] => {
-            format!("no {what}s are declared; declare one as [{what}s.<name>] in Renderfile.toml")
-        }
-        names => format!("declared {what}s: {}", list(names)),
-    });
-    let message = format!("unknown {what} `{name}`");
-    doc.err(span, message, format!("not a declared {what}"), help)
-}
-
-/// A reference written `{ still = "name" }` or `{ shot = "name" }` (`value`, at its span):
-/// Some((is_shot, name)), or None when the value is not such a table.
-pub(crate) fn reference(value: &toml::Value) -> Option<(bool, String)> {
-    let table = value.as_table()?;
-    if table.len() != 1 {
-        return None;
-    }
-    let (key, name) = table.iter().next()?;
-    let shot = match key.as_str() {
-        "still" => false,
-        "shot" => true,
-        _ => return None,
-    };
-    Some((shot, name.as_str()?.to_string()))
 }
 
 /// Reads every `[stills.*]` and `[shots.*]`: the declared ones with every problem in
@@ -548,12 +494,12 @@ impl Cx<'_> {
                 errors.keep(paths::image_ext(doc, &written, &file))?;
                 Some(Picture::File(file))
             }
-            value => match reference(value) {
+            value => match super::references::reference(value) {
                 Some((false, still)) if self.names.stills.contains_key(&still) => {
                     Some(Picture::Still(still))
                 }
                 Some((_, still)) => {
-                    errors.push(unknown(doc, v.span(), &still, false, self.names));
+                    errors.push(unknown(doc, v.span(), &still, false, &self.names.names()));
                     None
                 }
                 None => {

@@ -25,7 +25,7 @@ pub(crate) struct Declared<'a> {
     pub voices: Vec<String>,
     pub avatars: Vec<String>,
     /// The stills and shots, which a background may name.
-    pub generated: super::shots::Generated,
+    pub generated: super::references::Names,
 }
 
 impl Declared<'_> {
@@ -292,16 +292,20 @@ impl Background {
             toml::Value::String(text) => Spanned::new(v.span(), text.clone()),
             value => {
                 let generated = &declared.generated;
-                return match super::shots::reference(value) {
-                    Some((false, name)) if generated.stills.contains_key(&name) => {
+                return match super::references::reference(value) {
+                    Some((false, name)) if generated.stills.contains(&name) => {
                         Ok(Background::Still(name))
                     }
-                    Some((true, name)) if generated.shots.contains_key(&name) => {
+                    Some((true, name)) if generated.shots.contains(&name) => {
                         Ok(Background::Shot(name))
                     }
-                    Some((shot, name)) => {
-                        Err(super::shots::unknown(doc, v.span(), &name, shot, generated))
-                    }
+                    Some((shot, name)) => Err(super::references::unknown(
+                        doc,
+                        v.span(),
+                        &name,
+                        shot,
+                        generated,
+                    )),
                     None => {
                         let message = "`background` must be a colour, a picture, a still or a shot";
                         let help = "e.g. \"#1e2430\", \"backgrounds/stars.jpg\", { still = \"studio\" } or { shot = \"city\" }";
