@@ -134,7 +134,14 @@ fn run(adapter: &str, engine: &str, model: &Path, job: &Job, out: &Path) -> (Vec
         String::from_utf8_lossy(&done.stderr)
     );
     assert!(done.status.success(), "{engine} failed: {argv:?}\n{log}");
-    (std::fs::read(out).unwrap(), log)
+    let bytes = std::fs::read(out).unwrap();
+    std::fs::remove_file(out).unwrap();
+    (bytes, log)
+}
+
+/// [`run`] of a diffusers-still engine on the tiny SDXL pipeline.
+fn still(engine: &str, job: &Job, out: &Path) -> (Vec<u8>, String) {
+    run("diffusers-still", engine, &tiny("sdxl"), job, out)
 }
 
 /// A still job at 64x48 (the tiny SDXL's latents are 32x24), two steps.
@@ -164,30 +171,9 @@ fn png_size(bytes: &[u8]) -> (u32, u32) {
 fn diffusers_still_makes_the_same_png_for_a_seed_and_another_for_another_seed() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.png");
-    let sdxl = tiny("sdxl");
-    let (first, _) = run(
-        "diffusers-still",
-        "diffusers-still",
-        &sdxl,
-        &still_job(&out, "7"),
-        &out,
-    );
-    std::fs::remove_file(&out).unwrap();
-    let (again, _) = run(
-        "diffusers-still",
-        "diffusers-still",
-        &sdxl,
-        &still_job(&out, "7"),
-        &out,
-    );
-    std::fs::remove_file(&out).unwrap();
-    let (other, _) = run(
-        "diffusers-still",
-        "diffusers-still",
-        &sdxl,
-        &still_job(&out, "8"),
-        &out,
-    );
+    let (first, _) = still("diffusers-still", &still_job(&out, "7"), &out);
+    let (again, _) = still("diffusers-still", &still_job(&out, "7"), &out);
+    let (other, _) = still("diffusers-still", &still_job(&out, "8"), &out);
 
     assert_eq!(png_size(&first), (64, 48));
     assert!(
@@ -201,7 +187,6 @@ fn diffusers_still_makes_the_same_png_for_a_seed_and_another_for_another_seed() 
 fn diffusers_still_loads_each_lora_as_an_adapter_at_its_scale() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.png");
-    let sdxl = tiny("sdxl");
     let lora = tiny("lora/tiny-lora.safetensors");
     let lora = lora.to_str().unwrap();
     let with = |scale: &str| {
@@ -210,29 +195,9 @@ fn diffusers_still_loads_each_lora_as_an_adapter_at_its_scale() {
             .set("lora_scales", &[scale])
     };
 
-    let (none, _) = run(
-        "diffusers-still",
-        "diffusers-still",
-        &sdxl,
-        &still_job(&out, "7"),
-        &out,
-    );
-    std::fs::remove_file(&out).unwrap();
-    let (full, log) = run(
-        "diffusers-still",
-        "diffusers-still",
-        &sdxl,
-        &with("1.0"),
-        &out,
-    );
-    std::fs::remove_file(&out).unwrap();
-    let (off, _) = run(
-        "diffusers-still",
-        "diffusers-still",
-        &sdxl,
-        &with("0.0"),
-        &out,
-    );
+    let (none, _) = still("diffusers-still", &still_job(&out, "7"), &out);
+    let (full, log) = still("diffusers-still", &with("1.0"), &out);
+    let (off, _) = still("diffusers-still", &with("0.0"), &out);
 
     assert!(
         log.contains("render-diffusers-still: LoRA adapters ['lora0']"),
@@ -246,17 +211,9 @@ fn diffusers_still_loads_each_lora_as_an_adapter_at_its_scale() {
 fn diffusers_still_img2img_starts_from_the_reference_picture() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.png");
-    let sdxl = tiny("sdxl");
     let astronaut = repo().join("avatars/astronaut.png");
     let job = |picture: &Path| still_job(&out, "7").set("image", &[picture.to_str().unwrap()]);
-    let (from_astronaut, _) = run(
-        "diffusers-still",
-        "diffusers-still-img2img",
-        &sdxl,
-        &job(&astronaut),
-        &out,
-    );
-    std::fs::remove_file(&out).unwrap();
+    let (from_astronaut, _) = still("diffusers-still-img2img", &job(&astronaut), &out);
 
     // The same job from a flat grey picture: only the reference differs.
     let grey = dir.path().join("grey.png");
@@ -275,13 +232,7 @@ fn diffusers_still_img2img_starts_from_the_reference_picture() {
         .status()
         .unwrap();
     assert!(made.success());
-    let (from_grey, _) = run(
-        "diffusers-still",
-        "diffusers-still-img2img",
-        &sdxl,
-        &job(&grey),
-        &out,
-    );
+    let (from_grey, _) = still("diffusers-still-img2img", &job(&grey), &out);
 
     assert_eq!(png_size(&from_astronaut), (64, 48));
     assert!(
@@ -360,30 +311,25 @@ fn shot_job(out: &Path, frames: &str, fps: &str, seed: &str) -> Job {
 fn svd_xt_makes_the_asked_frames_at_the_asked_rate_and_size() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.mp4");
-    let svd = tiny("svd");
-    let (first, _) = run(
-        "svd-xt",
-        "svd-xt",
-        &svd,
-        &shot_job(&out, "9", "25", "3"),
-        &out,
-    );
-    assert_eq!(frames_rate_size(&out), (9, "25/1".to_string(), (64, 48)));
-    std::fs::remove_file(&out).unwrap();
-
+    let made = dir.path().join("made.mp4");
+    // The video's frames, rate and size, and its bytes.
+    let shot = |frames: &str, fps: &str, seed: &str| {
+        let (bytes, _) = run(
+            "svd-xt",
+            "svd-xt",
+            &tiny("svd"),
+            &shot_job(&out, frames, fps, seed),
+            &out,
+        );
+        std::fs::write(&made, &bytes).unwrap();
+        (frames_rate_size(&made), bytes)
+    };
+    let (first, first_bytes) = shot("9", "25", "3");
+    assert_eq!(first, (9, "25/1".to_string(), (64, 48)));
     // A fractional rate, another length and another seed.
-    let (other, _) = run(
-        "svd-xt",
-        "svd-xt",
-        &svd,
-        &shot_job(&out, "5", "30000/1001", "4"),
-        &out,
-    );
-    assert_eq!(
-        frames_rate_size(&out),
-        (5, "30000/1001".to_string(), (64, 48))
-    );
-    assert!(first != other);
+    let (other, other_bytes) = shot("5", "30000/1001", "4");
+    assert_eq!(other, (5, "30000/1001".to_string(), (64, 48)));
+    assert!(first_bytes != other_bytes);
 }
 
 /// A content folder whose one scene is a b-roll line: the shot `idle` (svd-xt) made from
