@@ -481,6 +481,14 @@ fn a_shot_needs_two_avatars_and_an_engine_for_two_people() {
         "help: remove `max_seconds` from engine `infinitetalk-two`, or split the exchange into scenes short enough for one run of it",
     ]);
 
+    // A scene of one clip per line cannot show an avatar whose engine takes two people.
+    let single = project(&LINES).replace("shot = \"two\"\n", "");
+    config_error(&Shot::new("infinitetalk-two", &single)).assert_lines(&[
+        "× scene `talk` shows avatar `host`, whose lip-sync engine `infinitetalk-two` makes shots of two people",
+        "╭─[projects/demo/project.toml:2:8]",
+        "help: give the scene `shot = \"two\"` and lines of two avatars, or show an avatar whose `lipsync` is an engine for one person (an avatar may be declared twice with the same image)",
+    ]);
+
     let wrong = project(&LINES).replace("shot = \"two\"", "shot = \"three\"");
     config_error(&Shot::new("infinitetalk-two", &wrong)).assert_lines(&[
         "× `shot` must be \"two\"",

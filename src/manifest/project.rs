@@ -422,6 +422,8 @@ impl SceneCheck<'_> {
             avatar: settings.avatar.clone(),
         };
 
+        // Where a scene of one clip per line is told its avatar's engine takes two people.
+        let scene_at = anchor.clone();
         // A variant with its own voice or avatar reads the lines again with them.
         let lines_again = variants.as_ref().and(lines.clone());
         let lines = match (lines, &raw.script) {
@@ -460,6 +462,13 @@ impl SceneCheck<'_> {
         };
         let shot = match (shot, &lines) {
             (Some(shot), Some(lines)) => self.two_shot(&shot, lines, !variants.is_empty(), &desc),
+            (None, Some(lines)) if variants.is_empty() => {
+                let (avatars, engines) = (cx.avatars, cx.engines);
+                let single =
+                    super::two_shot::single_lines(doc, scene_at, lines, avatars, engines, &desc);
+                self.errors.extend(single);
+                None
+            }
             _ => None,
         };
         if self.errors.len() != before {

@@ -121,3 +121,26 @@ pub(crate) fn read(
         engine: engine.clone(),
     })
 }
+
+/// A scene of one clip per line (`desc`, its name at `at`) that shows an avatar whose
+/// lip-sync engine makes shots of two people: such an engine needs both people's audio.
+pub(crate) fn single_lines(
+    doc: &Doc,
+    at: std::ops::Range<usize>,
+    lines: &[Line],
+    avatars: &BTreeMap<String, Avatar>,
+    engines: &BTreeMap<String, CommandEngine>,
+    desc: &str,
+) -> Option<ConfigError> {
+    let (avatar, engine) = lines.iter().find_map(|line| {
+        let avatar = avatars.get(&line.avatar)?;
+        let engine = engines.get(&avatar.lipsync).filter(|e| e.two_people())?;
+        Some((avatar, engine))
+    })?;
+    let msg = format!(
+        "{desc} shows avatar `{}`, whose lip-sync engine `{}` makes shots of two people",
+        avatar.name, engine.name
+    );
+    let help = "give the scene `shot = \"two\"` and lines of two avatars, or show an avatar whose `lipsync` is an engine for one person (an avatar may be declared twice with the same image)";
+    Some(doc.err(at, msg, "one clip per line", help))
+}
