@@ -89,4 +89,33 @@ mod tests {
         );
         assert!(!page.contains("<script>alert(1)"));
     }
+
+    #[test]
+    fn the_compare_page_escapes_the_scene_and_its_variants() {
+        let variant = serde_json::json!({
+            "name": "a\"b", "first": true, "status": "stale", "why": "<img src=x>", "key": "00",
+            "video": "/media/out/p/x@a.mp4", "poster": null, "seconds": 1.5, "own_seconds": null,
+            "engines": ["<b>"],
+        });
+        let page = render(
+            "compare.html",
+            serde_json::json!({
+                "title": "t", "running": null, "errors": [],
+                "scene": { "project": "p", "name": "<script>x</script>", "status": "stale",
+                           "variants": [variant] },
+            }),
+        )
+        .unwrap();
+        assert!(
+            page.contains("&lt;script&gt;x&lt;/script&gt;: 1 variant</h1>"),
+            "{page}"
+        );
+        assert!(page.contains("data-variant=\"a&quot;b\""), "{page}");
+        assert!(
+            page.contains("&lt;img src=x&gt;") && page.contains("&lt;b&gt;"),
+            "{page}"
+        );
+        assert!(page.contains("1.50 s"), "{page}");
+        assert!(!page.contains("<script>x") && !page.contains("<b>"));
+    }
 }
