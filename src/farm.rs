@@ -510,7 +510,7 @@ gres = "gpu:1"
             errors,
             [
                 "farm.toml:1:1: unknown key `partiton` in the farm file (did you mean `partition`?)",
-                "farm.toml:8:1: unknown key `gres` in [gpu] (valid keys here are `partition`, `cpus`, `memory`, `time` and `options`)",
+                "farm.toml:8:1: unknown key `gres` in [gpu] (valid keys here are `partition`, `cpus`, `memory`, `time`, `options` and `batch_seconds`)",
                 "farm.toml:2:11: `--job-name` is set by render itself (render names each job for its build, keeps its output with the build and runs its own command: remove this option)",
                 "farm.toml:2:30: `--mem 4G` is not one sbatch option (one option a string, as on sbatch's command line: [\"--gres=gpu:1\", \"--constraint=a100\"])",
                 "farm.toml:3:17: `max_in_flight` must be a whole number above 0 ()",

@@ -162,13 +162,7 @@ fn remove_in(
     dry_run: bool,
     removed: &mut Removed,
 ) -> Result<()> {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .collect();
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
+    for entry in crate::files::entries_sorted(dir) {
         let path = entry.path();
         let name = entry.file_name().to_string_lossy().into_owned();
         let Ok(meta) = std::fs::symlink_metadata(&path) else {

@@ -91,3 +91,15 @@ pub fn sync_dir(path: &Path) -> Result<()> {
         .and_then(|dir| dir.sync_all())
         .map_err(|e| Error::io("cannot sync", path, e))
 }
+
+/// The entries of `dir` by name (none when it cannot be read): for what lists or removes
+/// them in a stable order.
+pub fn entries_sorted(dir: &Path) -> Vec<std::fs::DirEntry> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .collect();
+    entries.sort_by_key(|e| e.file_name());
+    entries
+}

@@ -823,7 +823,7 @@ mod tests {
             })
             .to_vec();
         let html = page(&on_farm);
-        assert!(html.contains("<tr class=\"node\" data-node=\"n1\" data-made=\"2\"><td>n1</td><td>2</td><td>3.5 s</td></tr>"), "{html}");
+        assert!(html.contains("<tr class=\"node\" data-node=\"n1\" data-made=\"2\"><td>n1</td><td>2</td><td>3.50 s</td></tr>"), "{html}");
         assert!(html.contains("data-node=\"n2\" data-made=\"1\""));
         assert_eq!(html.matches("<th>node</th>").count(), 2);
         // Made here, on the build's own host: no node table.

@@ -1153,7 +1153,13 @@ fn one_spec_made_on_both_nodes_at_once_is_one_verified_object() {
     let slurm = cluster.slurm();
     let logs = folder.file("logs");
     std::fs::create_dir_all(&logs).unwrap();
-    let command = render_words(&["run-job".into(), spec.display().to_string()]);
+    // The nodes find `fake-tts` on the PATH the build would give them.
+    let path = env.iter().find(|(k, _)| *k == "PATH").unwrap().1;
+    let mut command = vec!["env".to_string(), format!("PATH={path}")];
+    command.extend(render_words(&[
+        "run-job".into(),
+        spec.display().to_string(),
+    ]));
     let ids: Vec<JobId> = ["n1", "n2"]
         .iter()
         .enumerate()

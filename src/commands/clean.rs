@@ -16,6 +16,7 @@ use crate::cache::Cache;
 use crate::commands;
 use crate::disk::human_bytes;
 use crate::error::{Error, Result};
+use crate::files::entries_sorted;
 use crate::lock::BuildLock;
 use crate::manifest;
 use crate::published::{is_report, Published};
@@ -186,7 +187,7 @@ impl Clean {
             "lock",
             crate::farm_logs::DIR,
         ];
-        for entry in read_dir(dir) {
+        for entry in entries_sorted(dir) {
             let name = entry.file_name().to_string_lossy().into_owned();
             let rel = self.relative(&entry.path());
             if !known.contains(&name.as_str()) && name != crate::history::FILE {
@@ -206,13 +207,13 @@ impl Clean {
             return Ok(());
         }
         let (mut count, mut bytes) = (0, 0);
-        for shard in read_dir(&objects) {
+        for shard in entries_sorted(&objects) {
             let shard_path = shard.path();
             let shard_name = shard.file_name().to_string_lossy().into_owned();
             if !(is_real_dir(&shard_path) && is_hex(&shard_name, 2)) {
                 continue;
             }
-            for object in read_dir(&shard_path) {
+            for object in entries_sorted(&shard_path) {
                 let path = object.path();
                 let name = object.file_name().to_string_lossy().into_owned();
                 let Some(key) = crate::key::Key::from_hex(&name) else {
@@ -247,7 +248,7 @@ impl Clean {
             return Ok(());
         }
         let (mut count, mut bytes) = (0, 0);
-        for entry in read_dir(&dir) {
+        for entry in entries_sorted(&dir) {
             let name = entry.file_name().to_string_lossy().into_owned();
             let ours = name.len() > 65 && is_hex(&name[..64], 64) && name[64..].starts_with('-');
             if ours && is_real_dir(&entry.path()) {
@@ -329,7 +330,7 @@ impl Clean {
         if !is_real_dir(&dir) {
             return Ok(());
         }
-        for entry in read_dir(&dir) {
+        for entry in entries_sorted(&dir) {
             let path = entry.path();
             let name = entry.file_name().to_string_lossy().into_owned();
             let leftover = STATE_FILES
@@ -357,7 +358,7 @@ impl Clean {
         let used = crate::history::History::of(cache).used_dir().to_path_buf();
         if is_real_dir(&used) {
             let mut count = 0;
-            for entry in read_dir(&used) {
+            for entry in entries_sorted(&used) {
                 let name = entry.file_name().to_string_lossy().into_owned();
                 let path = entry.path();
                 let digest = is_hex(&name, 64);
@@ -399,16 +400,6 @@ impl Clean {
             let _ = std::fs::remove_dir(dir);
         }
     }
-}
-
-fn read_dir(dir: &Path) -> Vec<std::fs::DirEntry> {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .collect();
-    entries.sort_by_key(|e| e.file_name());
-    entries
 }
 
 /// A folder itself, not a link to one.
