@@ -384,7 +384,10 @@ fn a_four_line_exchange_is_one_engine_run_with_a_track_per_person() {
         "infinitetalk-two  lipsync  declared in Renderfile.toml"
     );
     assert_eq!(lines[4], "  people   two in one shot (`shot = \"two\"`)");
-    assert_eq!(lines.last().unwrap(), &"  used by  avatars guest, host");
+    assert_eq!(
+        lines[lines.len() - 2..],
+        ["  used by  avatars guest, host", "  scenes   demo/talk"]
+    );
 
     // Editing one line makes its speech, both tracks and the one engine run again (and the
     // lines' clips cut from it), nothing of the other scene.
@@ -407,10 +410,10 @@ fn a_four_line_exchange_is_one_engine_run_with_a_track_per_person() {
             "clip demo/talk:3",
             "clip demo/talk:4",
             "scene demo/talk",
-            "two-shot demo/talk",
             "speech demo/talk:3",
             "track demo/talk person 1",
             "track demo/talk person 2",
+            "two-shot demo/talk",
         ]
     );
 
@@ -487,6 +490,23 @@ fn a_shot_needs_two_avatars_and_an_engine_for_two_people() {
         "× scene `talk` shows avatar `host`, whose lip-sync engine `infinitetalk-two` makes shots of two people",
         "╭─[projects/demo/project.toml:2:8]",
         "help: give the scene `shot = \"two\"` and lines of two avatars, or show an avatar whose `lipsync` is an engine for one person (an avatar may be declared twice with the same image)",
+    ]);
+
+    // A b-roll line is nobody's line: a shot of two people has none.
+    let with_broll = project(&LINES).replace(
+        "voice = \"bob\" },\n]",
+        "voice = \"bob\" },\n  { shot = \"city\", seconds = 2 },\n]",
+    );
+    let broll = Shot::new("infinitetalk-two", &with_broll);
+    let city = "\n[shots.city]\nengine = \"clouds\"\nprompt = \"A city at night\"\n\
+                seconds = 2\nfps = 16\nwidth = 64\nheight = 64\n\n\
+                [engines.clouds]\nstage = \"shot\"\nprogram = \"/bin/true\"\nargs = [\"{out}\"]\n";
+    let renderfile = broll.folder.read("Renderfile.toml") + city;
+    broll.folder.write("Renderfile.toml", &renderfile);
+    config_error(&broll).assert_lines(&[
+        "× scene `talk` is a shot of two people and has a b-roll line",
+        "╭─[projects/demo/project.toml:3:8]",
+        "help: a two-person shot is one engine run over its speakers' lines; put the b-roll line in a scene of its own before or after",
     ]);
 
     let wrong = project(&LINES).replace("shot = \"two\"", "shot = \"three\"");

@@ -1,10 +1,11 @@
 //! `render engines`: every engine a content folder can use — the built-in ones, the
 //! folder's `[engines.*]` and this machine's engines file — with what each makes, the
 //! program it runs and whether this machine has it, its declared version, whether it needs
-//! the GPU (and how much of a card), whether it makes shots of two people, its licence as declared, which voices, avatars and
-//! scene variants name it, and which scenes (each variant on its own) it makes. So before
-//! a night's build one can see what will run where, and under which terms — an engine only
-//! a variant names included.
+//! the GPU (and how much of a card), whether it makes shots of two people, its licence as
+//! declared, which voices, avatars and scene variants name it, which scenes (each variant on
+//! its own) it makes, and the stills and shots of a generating engine. So before a night's
+//! build one can see what will run where, and under which terms — an engine only a variant
+//! names included.
 //!
 //! It only reads: no lock, nothing written, no program started (a model program started
 //! just to ask its version could load gigabytes). It exits 2 with configuration errors,

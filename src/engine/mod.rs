@@ -37,8 +37,8 @@ pub mod openai_speech;
 pub mod pauses;
 pub mod recording;
 pub mod rustface;
-pub mod silence;
 pub mod shot_cut;
+pub mod silence;
 pub mod torchscript;
 pub mod tracks;
 

@@ -45,6 +45,11 @@ pub(crate) fn read(
         let help = "`shot = \"two\"` makes the scene's lines one shot of two people, each line said by its avatar's face; leave `shot` out for one clip per line";
         return Err(doc.err(at, "`shot` must be \"two\"", "not a kind of shot", help));
     }
+    if lines.iter().any(|line| line.broll.is_some()) {
+        let msg = format!("{desc} is a shot of two people and has a b-roll line");
+        let help = "a two-person shot is one engine run over its speakers' lines; put the b-roll line in a scene of its own before or after";
+        return Err(doc.err(at, msg, "b-roll in a two-person shot", help));
+    }
     let mut people: Vec<&str> = Vec::new();
     for line in lines {
         if !people.contains(&line.avatar.as_str()) {
@@ -72,6 +77,14 @@ pub(crate) fn read(
     }
     let pair = [&avatars[people[0]], &avatars[people[1]]];
     for avatar in pair {
+        if avatar.still.is_some() || avatar.motion.is_some() {
+            let msg = format!(
+                "avatar `{}` of {desc} is made by render (a still or a motion shot); a two-person shot is made from picture files",
+                avatar.name
+            );
+            let help = "give the avatar `image = \"avatars/<name>.png\"`, a portrait file";
+            return Err(doc.err(at, msg, "a made avatar", help));
+        }
         if avatar.kind != AvatarKind::Image {
             let msg = format!(
                 "avatar `{}` of {desc} is a video; a two-person shot is made from still pictures",

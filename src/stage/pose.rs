@@ -17,11 +17,13 @@ const VERSION: &str = "pose-1";
 
 /// A pose video's key; the command engine adds its own.
 pub fn key(engine: &str, video: &SourceFile, hashes: &SourceHashes) -> Result<KeySpec> {
-    Ok(KeySpec::new(ArtifactKind::Pose, VERSION, engine.to_string()).source(
-        "video",
-        &video.rel,
-        hashes.hash(video)?,
-    ))
+    Ok(
+        KeySpec::new(ArtifactKind::Pose, VERSION, engine.to_string()).source(
+            "video",
+            &video.rel,
+            hashes.hash(video)?,
+        ),
+    )
 }
 
 /// The pose video must have the source video's frames at its rate.
