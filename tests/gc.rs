@@ -492,7 +492,13 @@ fn gc_and_clean_remove_finished_farm_builds_files_and_nothing_else() {
     assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
     // The kept build's own.
     let kept = farm_folder(&folder, started as u64 + 1, true);
-    let no_slurm = [("SLURM_CONF", "/nonexistent/slurm.conf")];
+    // No Slurm client answers: its `squeue` fails at once (the real one, without a
+    // slurm.conf, takes a minute to give up on finding one).
+    let bin = folder.file("fake-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    common::write_program(&bin.join("squeue"), "#!/bin/sh\nexit 1\n");
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let no_slurm = [("PATH", path.as_str())];
     let gc = |args: &[&str]| {
         let run = folder.render_with_env(args, &no_slurm, Duration::from_secs(60));
         assert_eq!(run.code, 0, "{}", run.stderr);

@@ -1074,6 +1074,19 @@ fn each_node_runs_an_engine_from_its_own_engines_file() {
 }
 
 /// Per Slurm job of `model` in the build's report: how many jobs it ran, and its node.
+/// `render plan --farm slurm`: how many jobs each planned Slurm job of GPU group `group`
+/// holds.
+fn planned_gpu_jobs(folder: &Folder, env: &[(String, String)], group: &str) -> Vec<usize> {
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let run = folder.render_with_env(&["plan", "--farm", "slurm"], &env, Duration::from_secs(60));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    (run.stdout.lines())
+        .filter(|line| line.trim_start().starts_with("round "))
+        .filter(|line| line.contains(&format!(": gpu: {group}: ")))
+        .map(|line| line.rsplit(": ").next().unwrap().split(", ").count())
+        .collect()
+}
+
 fn slurm_jobs_of(folder: &Folder, model: &str) -> Vec<(usize, String)> {
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(folder.file("report.json")).unwrap()).unwrap();
@@ -1107,6 +1120,11 @@ fn a_gpu_groups_batches_are_sized_from_the_history_and_shared_by_the_nodes() {
     );
     // A Slurm job of this engine's jobs should hold about 3 s of work.
     let env = farm_env(&cluster, &folder, "batch_seconds = 3\n");
+    assert_eq!(
+        planned_gpu_jobs(&folder, &env, "slow"),
+        [10],
+        "no history: one part"
+    );
     let run = farm_build(&folder, &env, &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     // No history yet: the default batch, 8, so the 10 clips go together.
@@ -1118,6 +1136,11 @@ fn a_gpu_groups_batches_are_sized_from_the_history_and_shared_by_the_nodes() {
     // a second or more, so 3 s of work is 2 or 3 clips, and the 10 go in parts that both
     // nodes run.
     folder.edit("Renderfile.toml", "version = \"1\"", "version = \"2\"");
+    // `plan --farm slurm` shows the parts the build is about to make.
+    let planned = planned_gpu_jobs(&folder, &env, "slow");
+    assert_eq!(planned.iter().sum::<usize>(), 10, "{planned:?}");
+    assert!(planned.len() >= 3, "{planned:?}");
+    assert!(planned.iter().all(|n| (1..=4).contains(n)), "{planned:?}");
     let run = farm_build(&folder, &env, &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let second = slurm_jobs_of(&folder, "slow");

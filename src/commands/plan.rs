@@ -72,7 +72,7 @@ pub fn show(dir: &Path, targets: &[String], options: &Options) -> i32 {
             write(&graph, &stale.make, out)?;
         }
         if options.farm {
-            print_farm(&graph, &stale.make);
+            print_farm(&graph, &stale.make, &cache);
         }
         Ok(if partial {
             commands::EXIT_CONFIG
@@ -254,9 +254,11 @@ fn write(graph: &Graph, make: &[bool], out: &Path) -> Result<()> {
 }
 
 /// The farm's view (`--farm slurm`): in each round (as inputs allow), the Slurm jobs the
-/// stale jobs would go in — a GPU group's jobs together (one model load), a scene's CPU
-/// jobs together. The build batches what is ready at once, so its Slurm jobs can be fewer.
-fn print_farm(graph: &Graph, make: &[bool]) {
+/// stale jobs would go in — a GPU group's jobs together (one model load per part; a group
+/// with several batches' worth of work by the history in that many parts, as the build
+/// splits it), a scene's CPU jobs together. The build batches what is ready at once, so
+/// its Slurm jobs can be fewer.
+fn print_farm(graph: &Graph, make: &[bool], cache: &Cache) {
     let rank = graph.scene_rank();
     let farmed: Vec<Option<crate::executor::slurm::Farmed>> = (graph.nodes.iter().enumerate())
         .map(|(i, node)| {
@@ -270,7 +272,14 @@ fn print_farm(graph: &Graph, make: &[bool]) {
     let deps: Vec<Vec<usize>> = (graph.nodes.iter())
         .map(|n| n.deps.iter().chain(&n.captions).copied().collect())
         .collect();
-    let rounds = crate::executor::slurm::plan(&farmed, &deps);
+    // Sized as the build would: by the history's job times and the farm file's target
+    // (the cluster's defaults when this machine has no farm file or a wrong one).
+    let builds = crate::history::History::of(cache).read().builds;
+    let seconds = crate::history::seconds_by_engine(cache, &builds, 2000);
+    let target = crate::farm::Farm::load().map_or(crate::executor::slurm::GPU_TARGET, |farm| {
+        crate::executor::slurm::gpu_target(&farm)
+    });
+    let rounds = crate::executor::slurm::plan(&farmed, &deps, &seconds, target);
     let count: usize = rounds.iter().map(Vec::len).sum();
     println!(
         "farm (slurm): {count} Slurm job(s) in {} round(s)",

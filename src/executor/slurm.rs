@@ -189,9 +189,15 @@ pub fn engine_of(job: &Job) -> String {
 }
 
 /// How the farm would batch `nodes` (`render plan --farm slurm`): rounds by dependency
-/// depth, and in each round the Slurm jobs (GPU: a lane group; CPU: a scene), each with
-/// its jobs' names.
-pub fn plan(nodes: &[Option<Farmed>], deps: &[Vec<usize>]) -> Vec<Vec<(String, Vec<String>)>> {
+/// depth, and in each round the Slurm jobs (GPU: a lane group, in as many parts as the
+/// build would make of it, by [`gpu_batch`] over the history's `seconds` per engine and
+/// `gpu_target`; CPU: a scene), each with its jobs' names.
+pub fn plan(
+    nodes: &[Option<Farmed>],
+    deps: &[Vec<usize>],
+    seconds: &BTreeMap<String, f64>,
+    gpu_target: f64,
+) -> Vec<Vec<(String, Vec<String>)>> {
     let mut depth = vec![0usize; nodes.len()];
     for i in 0..nodes.len() {
         if nodes[i].is_some() {
@@ -202,7 +208,7 @@ pub fn plan(nodes: &[Option<Farmed>], deps: &[Vec<usize>]) -> Vec<Vec<(String, V
                 .unwrap_or(0);
         }
     }
-    type Round = BTreeMap<(bool, String, u32), Vec<String>>;
+    type Round = BTreeMap<(bool, String, u32), Vec<usize>>;
     let mut rounds: BTreeMap<usize, Round> = BTreeMap::new();
     for (i, node) in nodes.iter().enumerate() {
         let Some(node) = node else { continue };
@@ -210,16 +216,50 @@ pub fn plan(nodes: &[Option<Farmed>], deps: &[Vec<usize>]) -> Vec<Vec<(String, V
             Some(group) => (false, format!("gpu: {group}"), 0),
             None => (true, "cpu: scene".to_string(), node.scene),
         };
-        (rounds.entry(depth[i]).or_default().entry(key).or_default()).push(node.job.name.clone());
+        (rounds.entry(depth[i]).or_default().entry(key).or_default()).push(i);
     }
-    rounds
-        .into_values()
-        .map(|round| {
-            (round.into_iter())
-                .map(|((_, what, _), names)| (what, names))
-                .collect()
-        })
-        .collect()
+    let name = |i: &usize| {
+        nodes[*i]
+            .as_ref()
+            .map_or(String::new(), |n| n.job.name.clone())
+    };
+    let mut planned = Vec::new();
+    for round in rounds.into_values() {
+        let mut jobs = Vec::new();
+        for ((cpu, what, _), members) in round {
+            if cpu {
+                jobs.push((what, members.iter().map(name).collect()));
+                continue;
+            }
+            let means: Vec<f64> = (members.iter())
+                .filter_map(|&m| nodes[m].as_ref())
+                .filter_map(|n| seconds.get(&n.job.spec.engine[..]).copied())
+                .collect();
+            let parts = (members.len() / gpu_batch(&means, gpu_target)).max(1);
+            for part in split(members, parts) {
+                jobs.push((what.clone(), part.iter().map(name).collect()));
+            }
+        }
+        planned.push(jobs);
+    }
+    planned
+}
+
+/// The work one GPU Slurm job should hold: the farm file's `[gpu] batch_seconds`, else
+/// [`GPU_TARGET`].
+pub fn gpu_target(farm: &Farm) -> f64 {
+    (farm.gpu.batch_seconds).map_or(GPU_TARGET, f64::from)
+}
+
+/// How many of a GPU group's jobs make a Slurm job of about `target` seconds, from the
+/// history's mean seconds of those of its jobs it knows (`means`); [`GPU_BATCH`] when it
+/// knows none. A group ready with several such batches goes in that many Slurm jobs.
+pub fn gpu_batch(means: &[f64], target: f64) -> usize {
+    if means.is_empty() {
+        return GPU_BATCH;
+    }
+    let mean = means.iter().sum::<f64>() / means.len() as f64;
+    ((target / mean.max(0.01)).round() as usize).clamp(1, GPU_MAX)
 }
 
 /// The executor: a handle to its polling thread.
@@ -657,12 +697,7 @@ impl Driver {
     /// ([`GPU_BATCH`] when it has none).
     fn gpu_batch(&self, members: &[usize]) -> usize {
         let known: Vec<f64> = members.iter().filter_map(|&m| self.mean(m)).collect();
-        if known.is_empty() {
-            return GPU_BATCH;
-        }
-        let mean = known.iter().sum::<f64>() / known.len() as f64;
-        let target = (self.setup.farm.gpu.batch_seconds).map_or(GPU_TARGET, f64::from);
-        ((target / mean.max(0.01)).round() as usize).clamp(1, GPU_MAX)
+        gpu_batch(&known, gpu_target(&self.setup.farm))
     }
 
     /// Whether the history knows every job of `members` and they add up to less than
@@ -1151,6 +1186,15 @@ pub fn summary(events: &[LaneEvent]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_gpu_batch_holds_about_the_target_of_work_by_the_history() {
+        assert_eq!(gpu_batch(&[], 180.0), GPU_BATCH);
+        assert_eq!(gpu_batch(&[20.0, 20.0], 180.0), 9);
+        assert_eq!(gpu_batch(&[1.2, 1.4], 3.0), 2);
+        assert_eq!(gpu_batch(&[600.0], 180.0), 1);
+        assert_eq!(gpu_batch(&[0.0001], 180.0), GPU_MAX);
+    }
 
     #[test]
     fn a_group_is_split_into_even_runs_in_order() {
