@@ -274,8 +274,7 @@ fn print_farm(graph: &Graph, make: &[bool], cache: &Cache) {
         .collect();
     // Sized as the build would: by the history's job times and the farm file's target
     // (the cluster's defaults when this machine has no farm file or a wrong one).
-    let builds = crate::history::History::of(cache).read().builds;
-    let seconds = crate::history::seconds_by_engine(cache, &builds, 2000);
+    let seconds = crate::executor::slurm::job_seconds(cache);
     let target = crate::farm::Farm::load().map_or(crate::executor::slurm::GPU_TARGET, |farm| {
         crate::executor::slurm::gpu_target(&farm)
     });

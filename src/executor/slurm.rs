@@ -126,9 +126,7 @@ impl Setup {
         )?);
         let exe = std::env::current_exe()
             .map_err(|e| Error::Other(format!("cannot find render's own program: {e}")))?;
-        let cache = crate::cache::Cache::new(root);
-        let builds = crate::history::History::of(&cache).read().builds;
-        let seconds = crate::history::seconds_by_engine(&cache, &builds, 2000);
+        let seconds = job_seconds(&crate::cache::Cache::new(root));
         Ok(Setup {
             slurm,
             farm,
@@ -243,6 +241,13 @@ pub fn plan(
         planned.push(jobs);
     }
     planned
+}
+
+/// Per engine, the mean seconds of its jobs by the history (each record's own time): what
+/// batches are sized by, in the build and in `render plan --farm slurm`.
+pub fn job_seconds(cache: &crate::cache::Cache) -> BTreeMap<String, f64> {
+    let builds = crate::history::History::of(cache).read().builds;
+    crate::history::seconds_by_engine(cache, &builds, 2000)
 }
 
 /// The work one GPU Slurm job should hold: the farm file's `[gpu] batch_seconds`, else
