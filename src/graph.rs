@@ -165,7 +165,7 @@ impl Graph {
                         let (clip, speech) =
                             graph.add_broll(&mut planning, &at, broll, scene.fps)?;
                         graph.read_by(&[speech, clip], &label);
-                        lines.push((clip, speech));
+                        lines.push(Some((clip, speech)));
                         speeches.push(speech);
                         line_faces.push(None);
                         continue;
@@ -198,8 +198,9 @@ impl Graph {
                     let (spec, work) =
                         plan::speech(line, voice, engines, conditioning, device, hashes)?;
                     let speech = graph.add(format!("speech {at}"), spec, work);
-                    if scene.shot.is_some() {
-                        // Its clip is cut from the scene's shot, planned below.
+                    if scene.shots.iter().any(|shot| shot.lines.contains(&i)) {
+                        // Its clip is cut from its shot of two people, planned below.
+                        lines.push(None);
                         speeches.push(speech);
                         line_faces.push(Some(face));
                         continue;
@@ -231,11 +232,18 @@ impl Graph {
                         }
                     };
                     graph.read_by(&[speech, clip], &label);
-                    lines.push((clip, speech));
+                    lines.push(Some((clip, speech)));
                     speeches.push(speech);
                     line_faces.push(Some(face));
                 }
-                if let Some(shot) = &scene.shot {
+                // Planned once its long lines are cut (their lines are not in `lines` yet).
+                if uncut {
+                    graph
+                        .waiting
+                        .push(format!("{}/{}", project.name, scene.name));
+                    continue;
+                }
+                for shot in &scene.shots {
                     let two = TwoPeople {
                         scene,
                         shot,
@@ -245,14 +253,11 @@ impl Graph {
                         at: format!("{}/{name}", project.name),
                     };
                     let clips = graph.add_two_shot(manifest, two, device, hashes)?;
-                    lines = clips.into_iter().zip(speeches.iter().copied()).collect();
+                    for (i, clip) in shot.lines.clone().zip(clips) {
+                        lines[i] = Some((clip, speeches[i]));
+                    }
                 }
-                if uncut {
-                    graph
-                        .waiting
-                        .push(format!("{}/{}", project.name, scene.name));
-                    continue;
-                }
+                let lines: Vec<(Key, Key)> = lines.into_iter().flatten().collect();
                 let (spec, work) = plan::captions(scene, &speeches);
                 let captions = graph.add(format!("captions {}/{name}", project.name), spec, work);
                 let background = match &scene.background {
@@ -386,6 +391,9 @@ impl Graph {
 
     /// A two-person shot (`stage/two_shot.rs`): a track per person, the shot (one engine
     /// run for the whole exchange), and each line's clip cut from it, in script order.
+    /// Its keys name only its own lines' speech, so an edit elsewhere in the scene keeps
+    /// them. Named `project/scene` when it is the whole scene, else with its lines
+    /// (`project/scene:2-4`); each line's clip by its number in the scene.
     fn add_two_shot(
         &mut self,
         manifest: &Manifest,
@@ -394,10 +402,18 @@ impl Graph {
         hashes: &SourceHashes,
     ) -> Result<Vec<Key>> {
         let (scene, shot) = (two.scene, two.shot);
-        let people: Vec<usize> = scene.lines.iter().map(|l| shot.person(l)).collect();
+        let range = shot.lines.clone();
+        let speeches = &two.speeches[range.clone()];
+        let at = match range.len() == scene.lines.len() {
+            true => two.at.clone(),
+            false => format!("{}:{}-{}", two.at, range.start + 1, range.end),
+        };
+        let people: Vec<usize> = (scene.lines[range.clone()].iter())
+            .map(|l| shot.person(l))
+            .collect();
         let tracks = [0, 1].map(|p| {
-            let (spec, work) = plan::track(p, &people, two.speeches, scene.fps);
-            self.add(format!("track {} person {}", two.at, p + 1), spec, work)
+            let (spec, work) = plan::track(p, &people, speeches, scene.fps);
+            self.add(format!("track {at} person {}", p + 1), spec, work)
         });
         let avatars = shot.avatars.each_ref().map(|a| &manifest.avatars[a]);
         let faces = shot.avatars.each_ref().map(|a| two.faces[a.as_str()]);
@@ -411,14 +427,15 @@ impl Graph {
             device,
             hashes,
         )?;
-        let key = self.add(format!("two-shot {}", two.at), spec, work);
+        let key = self.add(format!("two-shot {at}"), spec, work);
         self.read_by(&tracks, two.label);
         self.read_by(&[key], two.label);
-        (0..scene.lines.len())
+        (0..speeches.len())
             .map(|i| {
-                let (spec, work) = plan::shot_cut(key, two.speeches, i, scene.fps)?;
-                let clip = self.add(format!("clip {}:{}", two.at, i + 1), spec, work);
-                self.read_by(&[two.speeches[i], clip], two.label);
+                let (spec, work) = plan::shot_cut(key, speeches, i, scene.fps)?;
+                let line = range.start + i + 1;
+                let clip = self.add(format!("clip {}:{line}", two.at), spec, work);
+                self.read_by(&[speeches[i], clip], two.label);
                 Ok(clip)
             })
             .collect()
@@ -594,7 +611,7 @@ impl Graph {
 struct TwoPeople<'a> {
     scene: &'a crate::manifest::Scene,
     shot: &'a crate::manifest::TwoShot,
-    /// Each line's speech, in script order.
+    /// Each of the scene's lines' speech, in script order.
     speeches: &'a [Key],
     /// Each avatar's face track.
     faces: &'a BTreeMap<&'a str, Key>,

@@ -515,3 +515,252 @@ fn a_shot_needs_two_avatars_and_an_engine_for_two_people() {
         "╭─[projects/demo/project.toml:3:8]",
     ]);
 }
+
+/// A scene of single clips and two groups of lines, each group one shot of two people
+/// (`{ shot = "two", lines = [...] }`): lines 2–4 (host first) and 6–7 (guest first).
+const MIXED: &str = r#"[[scene]]
+name = "talk"
+lines = [
+  { text = "A word on my own first.", avatar = "solo" },
+  { shot = "two", lines = [
+    { text = "Hello, and welcome to the show.", voice = "ada" },
+    { text = "Thank you for having me.", voice = "bob" },
+    { text = "How was the trip?", voice = "ada" },
+  ] },
+  { text = "And that was our guest.", avatar = "solo" },
+  { shot = "two", lines = [
+    { text = "Long, but worth it.", voice = "bob" },
+    { text = "Good to hear.", voice = "ada" },
+  ] },
+]
+"#;
+
+/// Whose each line of [`MIXED`] is: 0 solo, 1 host, 2 guest.
+const MIXED_PEOPLE: [usize; 7] = [0, 1, 2, 1, 0, 2, 1];
+
+/// Which run of the fake made the shot of `frames` frames.
+fn run_of(shot: &Shot, frames: usize) -> serde_json::Value {
+    (1..=shot.runs())
+        .map(|n| shot.run(n))
+        .find(|got| got["frames"] == frames)
+        .unwrap_or_else(|| panic!("no run of {frames} frames"))
+}
+
+#[test]
+fn groups_of_lines_are_shots_of_two_among_single_clips() {
+    let shot = Shot::new("infinitetalk-two", MIXED);
+    let run = shot.build();
+    assert_eq!(run.code, 0, "build failed:\n{}", run.stderr);
+    assert_eq!(shot.runs(), 2, "one engine run per group");
+    let made = run.made();
+    for name in [
+        "track demo/talk:2-4 person 1",
+        "track demo/talk:2-4 person 2",
+        "two-shot demo/talk:2-4",
+        "track demo/talk:6-7 person 1",
+        "track demo/talk:6-7 person 2",
+        "two-shot demo/talk:6-7",
+        "clip demo/talk:1",
+        "clip demo/talk:3",
+        "clip demo/talk:5",
+        "clip demo/talk:7",
+        "scene demo/talk",
+    ] {
+        assert!(
+            made.contains(&name.to_string()),
+            "{name} not made: {made:?}"
+        );
+    }
+    assert!(
+        !made.iter().any(|m| m.starts_with("two-shot demo/talk ")),
+        "no shot of the whole scene: {made:?}"
+    );
+    let folder = &shot.folder;
+    let frames = line_frames(folder, 7);
+    let first: usize = frames[1..4].iter().sum();
+    let second: usize = frames[5..7].iter().sum();
+    let (one, two) = (run_of(&shot, first), run_of(&shot, second));
+
+    // Each group's tracks last that group only: its own lines in place from its start.
+    for (group, lines, person1) in [("2-4", 1..4, 1), ("6-7", 5..7, 2)] {
+        let length: usize = frames[lines.clone()].iter().sum();
+        for p in 0..2 {
+            let track = folder
+                .object(&format!("track demo/talk:{group} person {}", p + 1))
+                .join("track.wav");
+            let (samples, _) = read_wav(&track);
+            assert_eq!(samples.len(), length * 640, "group {group}");
+            let mut at = 0;
+            for i in lines.clone() {
+                let level = rms(&samples[at * 640..(at + frames[i]) * 640]);
+                // Person 1 is the avatar of the group's first line.
+                let mine = (MIXED_PEOPLE[i] == person1) == (p == 0);
+                match mine {
+                    true => assert!(level > 0.01, "group {group} line {}: {level}", i + 1),
+                    false => assert_eq!(level, 0.0, "group {group} line {}", i + 1),
+                }
+                at += frames[i];
+            }
+        }
+    }
+    // The second group starts with the guest: the guest is its person 1, on the left.
+    // The host's picture is the solo avatar's: one face track, named by the first line.
+    let host = face_box(folder, "solo");
+    let guest = face_box(folder, "guest");
+    assert_eq!(
+        numbers(&one["job"]["bbox"]["person1"]),
+        placed_yx(host, 1.0, 0.0)
+    );
+    assert_eq!(
+        numbers(&one["job"]["bbox"]["person2"]),
+        placed_yx(guest, 0.8, 512.0)
+    );
+    assert_eq!(
+        numbers(&two["job"]["bbox"]["person1"]),
+        placed_yx(guest, 0.8, 0.0)
+    );
+    assert_eq!(
+        numbers(&two["job"]["bbox"]["person2"]),
+        placed_yx(host, 1.0, 512.0)
+    );
+
+    // The scene: every line's frames in order (no pause), a caption per line at its start.
+    let total: usize = frames.iter().sum();
+    assert_eq!(
+        video_frames(&folder.file("out/demo/talk.mp4")),
+        total as u64
+    );
+    let srt = folder.read("out/demo/talk.srt");
+    let mut start = 0;
+    for (i, f) in frames.iter().enumerate() {
+        let ms = start * 40;
+        let cue = format!(
+            "{}\n00:00:{:02},{:03} -->",
+            i + 1,
+            ms / 1000 % 60,
+            ms % 1000
+        );
+        assert!(srt.contains(&cue), "no cue {cue:?} in\n{srt}");
+        start += f;
+    }
+    assert!(!srt.contains("\n8\n"), "one cue per line:\n{srt}");
+
+    let engines = shot.root.path().join("engines.toml");
+    let env = [("RENDER_ENGINES", engines.to_str().unwrap())];
+
+    // Editing a line between the groups makes that line again, nothing of either group.
+    folder.edit(
+        "projects/demo/project.toml",
+        "And that was our guest.",
+        "And that, everyone, was our guest.",
+    );
+    let run = shot.build();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(shot.runs(), 2, "no engine run");
+    let mut made = run.made();
+    made.sort();
+    assert_eq!(
+        made,
+        [
+            "captions demo/talk",
+            "clip demo/talk:5",
+            "scene demo/talk",
+            "speech demo/talk:5",
+        ]
+    );
+
+    // Editing a line of the second group makes that group again, not the first.
+    folder.edit(
+        "projects/demo/project.toml",
+        "Good to hear.",
+        "Good to hear it.",
+    );
+    // `render plan` names each group's nodes by its lines.
+    let plan = folder.render_with_env(&["plan"], &env, Duration::from_secs(60));
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    for name in [
+        "two-shot demo/talk:6-7",
+        "track demo/talk:6-7 person 1",
+        "clip demo/talk:7",
+    ] {
+        assert!(plan.stdout.contains(name), "{name} not in\n{}", plan.stdout);
+    }
+    assert!(!plan.stdout.contains("demo/talk:2-4"), "{}", plan.stdout);
+    let run = shot.build();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(shot.runs(), 3);
+    let mut made = run.made();
+    made.sort();
+    assert_eq!(
+        made,
+        [
+            "captions demo/talk",
+            "clip demo/talk:6",
+            "clip demo/talk:7",
+            "scene demo/talk",
+            "speech demo/talk:7",
+            "track demo/talk:6-7 person 1",
+            "track demo/talk:6-7 person 2",
+            "two-shot demo/talk:6-7",
+        ]
+    );
+}
+
+#[test]
+fn a_group_of_lines_is_checked_as_a_shot() {
+    let one_person = MIXED.replace(
+        "{ text = \"Thank you for having me.\", voice = \"bob\" }",
+        "{ text = \"Thank you for having me.\", voice = \"ada\" }",
+    );
+    config_error(&Shot::new("infinitetalk-two", &one_person)).assert_lines(&[
+        "× the group at line 2 of scene `talk` is a shot of two people but all its lines show avatar `host`",
+        "╭─[projects/demo/project.toml:5:12]",
+    ]);
+
+    let no_shot = MIXED.replacen("{ shot = \"two\", lines = [", "{ lines = [", 1);
+    config_error(&Shot::new("infinitetalk-two", &no_shot)).assert_lines(&[
+        "× line 2 of scene `talk` is a group of lines without `shot`",
+        "╭─[projects/demo/project.toml:5:3]",
+        "help: a group of lines is one shot of two people: `{ shot = \"two\", lines = [...] }`; otherwise write its lines one by one in the scene's `lines`",
+    ]);
+
+    let whole = MIXED.replace("name = \"talk\"\n", "name = \"talk\"\nshot = \"two\"\n");
+    config_error(&Shot::new("infinitetalk-two", &whole)).assert_lines(&[
+        "× scene `talk` is one shot of two people and has a group of lines with its own `shot`",
+        "╭─[projects/demo/project.toml:6:12]",
+    ]);
+
+    let nested = MIXED.replace(
+        "{ text = \"How was the trip?\", voice = \"ada\" },",
+        "{ shot = \"two\", lines = [\"How was the trip?\"] },",
+    );
+    config_error(&Shot::new("infinitetalk-two", &nested)).assert_lines(&[
+        "× line 3 of the group at line 2 of scene `talk` is a group of lines inside a group",
+    ]);
+
+    let stray = MIXED.replace(
+        "{ text = \"And that was our guest.\", avatar = \"solo\" }",
+        "{ text = \"And that was our guest.\", voice = \"bob\" }",
+    );
+    config_error(&Shot::new("infinitetalk-two", &stray)).assert_lines(&[
+        "× scene `talk` shows avatar `guest`, whose lip-sync engine `infinitetalk-two` makes shots of two people",
+        "╭─[projects/demo/project.toml:2:8]",
+    ]);
+
+    let unknown = MIXED.replacen(
+        "{ shot = \"two\", lines",
+        "{ shot = \"two\", pause = 1, lines",
+        1,
+    );
+    config_error(&Shot::new("infinitetalk-two", &unknown))
+        .assert_lines(&["× unknown key `pause` in line 2 of scene `talk`"]);
+
+    let three = MIXED.replace(
+        "shot = \"two\", lines = [\n    { text = \"Long",
+        "shot = \"three\", lines = [\n    { text = \"Long",
+    );
+    config_error(&Shot::new("infinitetalk-two", &three)).assert_lines(&[
+        "× `shot` must be \"two\"",
+        "╭─[projects/demo/project.toml:11:12]",
+    ]);
+}

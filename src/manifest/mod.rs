@@ -537,8 +537,9 @@ pub struct Scene {
     /// The lip-sync engine of every line's clip, over each avatar's own `lipsync`: set by a
     /// variant that varies `lipsync`; None = each avatar's.
     pub lipsync: Option<Lipsync>,
-    /// `shot = "two"`: its lines are one shot of two people (`manifest/two_shot.rs`).
-    pub shot: Option<TwoShot>,
+    /// `shot = "two"` on the scene or on groups of its lines: each a run of its lines
+    /// that is one shot of two people (`manifest/two_shot.rs`), in script order.
+    pub shots: Vec<TwoShot>,
     /// `variants` (`manifest/variants.rs`): each a whole scene made with its settings, in
     /// declaration order. Empty when none are declared. This scene's own fields are the
     /// first variant's (`<scene>.mp4` is the first variant), so code that does not know of

@@ -119,6 +119,8 @@ pub(crate) fn parse(cx: &Context<'_>, name: &str, file: PathBuf, doc: &Doc) -> P
         default_background: DefaultBackground::default(),
         at: BTreeMap::new(),
         seen,
+        exchanges: Vec::new(),
+        in_group: false,
     };
     let mut scenes: Vec<Scene> = Vec::new();
     // Every scene's name in order, valid or not: what `[episode]` may name.
@@ -207,7 +209,7 @@ fn resolved(name: &str, settings: SceneSettings, lines: Vec<Line>) -> Option<Sce
         true_peak: settings.true_peak.0,
         lines,
         lipsync: None,
-        shot: None,
+        shots: Vec::new(),
         variants: Vec::new(),
     })
 }
@@ -307,6 +309,10 @@ struct SceneCheck<'a> {
     /// Scene name, case-folded → the name as written and the span of its first use, for
     /// duplicates (a name that differs only in case is one file on a case-insensitive disk).
     seen: BTreeMap<String, (String, Range<usize>)>,
+    /// The groups of lines that are one shot (`manifest/two_shot.rs`) in the scene's
+    /// `lines` as they are read, and whether a group's own lines are being read.
+    exchanges: Vec<super::two_shot::Exchange>,
+    in_group: bool,
 }
 
 impl SceneCheck<'_> {
@@ -330,6 +336,7 @@ impl SceneCheck<'_> {
         let ctx = format!("in {early_desc}");
         table::unknown_keys(doc, &mut table, SCENE_KEYS, &ctx, &mut self.errors);
         let lines = table.remove("lines");
+        self.exchanges.clear();
         let variants = table.remove("variants");
         let shot = table.remove("shot");
         let value = Spanned::new(span.clone(), DeValue::Table(table));
@@ -460,16 +467,29 @@ impl SceneCheck<'_> {
             }
             _ => Vec::new(),
         };
-        let shot = match (shot, &lines) {
-            (Some(shot), Some(lines)) => self.two_shot(&shot, lines, !variants.is_empty(), &desc),
-            (None, Some(lines)) if variants.is_empty() => {
-                let (avatars, engines) = (cx.avatars, cx.engines);
-                let single =
-                    super::two_shot::single_lines(doc, scene_at, lines, avatars, engines, &desc);
-                self.errors.extend(single);
-                None
+        let exchanges = std::mem::take(&mut self.exchanges);
+        let shots = match (shot.map(|s| super::two_shot::kind(doc, &s)), &lines) {
+            (Some(Err(e)), _) => {
+                self.errors.push(e);
+                Vec::new()
             }
-            _ => None,
+            (shot, Some(lines)) => {
+                let read = super::two_shot::Shots {
+                    doc,
+                    avatars: cx.avatars,
+                    engines: cx.engines,
+                    desc: &desc,
+                    scene_at,
+                };
+                let shot = shot.map(|s| s.expect("checked"));
+                (read.read(shot, &exchanges, lines, !variants.is_empty())).unwrap_or_else(
+                    |errors| {
+                        self.errors.extend(errors);
+                        Vec::new()
+                    },
+                )
+            }
+            _ => Vec::new(),
         };
         if self.errors.len() != before {
             return None;
@@ -526,29 +546,53 @@ impl SceneCheck<'_> {
             };
         }
         scene.variants = variants;
-        scene.shot = shot;
+        scene.shots = shots;
         Some(scene)
     }
 
-    /// `shot = "two"` (`manifest/two_shot.rs`), which no variant may change.
-    fn two_shot(
+    /// A group of lines that is one shot, `{ shot = "two", lines = [...] }`
+    /// (`manifest/two_shot.rs`): its lines join the scene's, and where they are is kept
+    /// for the scene's check of its shots.
+    fn group(
         &mut self,
-        shot: &Spanned<DeValue<'_>>,
-        lines: &[Line],
-        variants: bool,
-        desc: &str,
-    ) -> Option<super::TwoShot> {
-        if variants {
-            let msg = format!("{desc} has both `shot` and `variants`");
-            let help =
-                "a two-person shot cannot have variants yet: make each variant a scene of its own";
-            let e = self.doc.err(shot.span(), msg, "a shot of two people", help);
-            self.errors.push(e);
-            return None;
+        scene: &str,
+        number: usize,
+        (span, table): (Range<usize>, toml::de::DeTable),
+        given: &SceneDefaults,
+        lines: &mut Vec<Line>,
+    ) {
+        let doc = self.doc;
+        let (line, ctx) = (
+            format!("line {number} of {scene}"),
+            format!("in line {number} of {scene}"),
+        );
+        let mut table = table;
+        let keys = super::two_shot::GROUP_KEYS;
+        if table::unknown_keys(doc, &mut table, keys, &ctx, &mut self.errors) {
+            return;
         }
-        let cx = self.cx;
-        let read = super::two_shot::read(self.doc, shot, lines, cx.avatars, cx.engines, desc);
-        self.ok(read)
+        if self.in_group {
+            let msg = format!("{line} is a group of lines inside a group");
+            let help = "a group of lines is one shot of two people and holds lines only: write the inner group's lines in the outer group, or end the outer group before it";
+            self.errors
+                .push(doc.err(span, msg, "a group in a group", help));
+            return;
+        }
+        let Some((at, inner)) = self.ok(super::two_shot::group(doc, table, span, &line)) else {
+            return;
+        };
+        self.in_group = true;
+        let inner = self.inline_lines(&format!("the group at {line}"), inner, given);
+        self.in_group = false;
+        let inner = inner.unwrap_or_default();
+        let held = lines.len()..lines.len() + inner.len();
+        lines.extend(inner);
+        let group = super::two_shot::Exchange {
+            at,
+            number,
+            lines: held,
+        };
+        self.exchanges.push(group);
     }
 
     /// The scene's lines resolved again with a variant's voice and avatar as the scene's:
@@ -595,6 +639,12 @@ impl SceneCheck<'_> {
             let (number, span) = (i + 1, item.span());
             let ctx = format!("in line {number} of {scene}");
             let raw = match item.into_inner() {
+                DeValue::Table(t)
+                    if super::two_shot::is_group(t.keys().map(|k| k.get_ref().as_ref())) =>
+                {
+                    self.group(scene, number, (span, t), given, &mut lines);
+                    continue;
+                }
                 DeValue::Table(t)
                     if super::broll::is_broll(t.keys().map(|k| k.get_ref().as_ref())) =>
                 {

@@ -1,4 +1,6 @@
-//! `shot = "two"` on a scene: its lines are one shot of two people (`stage/two_shot.rs`).
+//! `shot = "two"` on a scene, or on a group of its lines (`{ shot = "two", lines = [...] }`
+//! among the scene's `lines`): those lines are one shot of two people (`stage/two_shot.rs`);
+//! a scene may mix single clips and any number of such exchanges.
 //! Read here, with what can be told before anything is made: the lines show exactly two
 //! avatars (a line's avatar is its person: its own, else its voice's, else the scene's),
 //! both still pictures, both made by one lip-sync engine that takes two people's audio
@@ -8,6 +10,7 @@
 //! the scene's other keys and its lines are read as before.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 
 use toml::de::DeValue;
 use toml::Spanned;
@@ -16,12 +19,141 @@ use super::command::CommandEngine;
 use super::{Avatar, AvatarKind, Line};
 use crate::diagnostic::{list, ConfigError, Doc};
 
-/// A scene's two people: their avatars (person 1 is the avatar of the first line) and
-/// the engine that makes their shot.
+/// An exchange's two people: their avatars (person 1 is the avatar of its first line),
+/// the engine that makes their shot, and which of the scene's lines it is.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TwoShot {
     pub avatars: [String; 2],
     pub engine: String,
+    /// The scene's lines it covers, from 0: all of them for a scene's `shot`.
+    pub lines: Range<usize>,
+}
+
+/// The keys of a group of lines that is one shot.
+pub(crate) const GROUP_KEYS: &[&str] = &["shot", "lines"];
+
+/// Whether a line table (its keys) is a group of lines: it has lines of its own.
+pub(crate) fn is_group<'a>(mut keys: impl Iterator<Item = &'a str>) -> bool {
+    keys.any(|k| k == "lines")
+}
+
+/// A group of lines read from a scene's `lines`, checked once the scene's lines are read.
+#[derive(Clone, Debug)]
+pub(crate) struct Exchange {
+    /// Its `shot = "two"`, for diagnostics.
+    pub at: Range<usize>,
+    /// Its place among the elements of the scene's `lines`, from 1.
+    pub number: usize,
+    /// The scene's lines it holds, from 0.
+    pub lines: Range<usize>,
+}
+
+/// The group `table` (`line` says where: "line 2 of scene `talk`"): where its `shot` is
+/// and its `lines`, or what is wrong with it.
+pub(crate) fn group<'a>(
+    doc: &Doc,
+    mut table: toml::de::DeTable<'a>,
+    span: Range<usize>,
+    line: &str,
+) -> Result<(Range<usize>, Spanned<DeValue<'a>>), ConfigError> {
+    let Some(shot) = table.remove("shot") else {
+        let msg = format!("{line} is a group of lines without `shot`");
+        let help = "a group of lines is one shot of two people: `{ shot = \"two\", lines = [...] }`; otherwise write its lines one by one in the scene's `lines`";
+        return Err(doc.err(span, msg, "which shot?", help));
+    };
+    let at = kind(doc, &shot)?;
+    let lines = table.remove("lines").expect("a group has lines");
+    Ok((at, lines))
+}
+
+/// `shot = ...` as written: where it is when it says "two".
+pub(crate) fn kind(doc: &Doc, shot: &Spanned<DeValue<'_>>) -> Result<Range<usize>, ConfigError> {
+    let at = shot.span();
+    if !matches!(shot.get_ref(), DeValue::String(s) if s == "two") {
+        let help = "`shot = \"two\"` makes the scene's lines (or a group of them) one shot of two people, each line said by its avatar's face; leave `shot` out for one clip per line";
+        return Err(doc.err(at, "`shot` must be \"two\"", "not a kind of shot", help));
+    }
+    Ok(at)
+}
+
+/// What a scene's `shot` (where it is, checked by [`kind`]) and its groups of lines
+/// (`exchanges`) make of its `lines`: its shots, in script order, or every problem.
+pub(crate) struct Shots<'a> {
+    pub doc: &'a Doc,
+    pub avatars: &'a BTreeMap<String, Avatar>,
+    pub engines: &'a BTreeMap<String, CommandEngine>,
+    /// `scene `talk``, and where its name is.
+    pub desc: &'a str,
+    pub scene_at: Range<usize>,
+}
+
+impl Shots<'_> {
+    pub(crate) fn read(
+        &self,
+        shot: Option<Range<usize>>,
+        exchanges: &[Exchange],
+        lines: &[Line],
+        variants: bool,
+    ) -> Result<Vec<TwoShot>, Vec<ConfigError>> {
+        let (doc, desc) = (self.doc, self.desc);
+        let first = shot
+            .clone()
+            .or_else(|| exchanges.first().map(|e| e.at.clone()));
+        if let (true, Some(at)) = (variants, first) {
+            let msg = match shot {
+                Some(_) => format!("{desc} has both `shot` and `variants`"),
+                None => format!("{desc} has both a group of lines with `shot` and `variants`"),
+            };
+            let help =
+                "a two-person shot cannot have variants yet: make each variant a scene of its own";
+            return Err(vec![doc.err(at, msg, "a shot of two people", help)]);
+        }
+        if let Some(at) = shot {
+            if let Some(group) = exchanges.first() {
+                let msg = format!(
+                    "{desc} is one shot of two people and has a group of lines with its own `shot`"
+                );
+                let help = "leave `shot` out of the scene to make only the group one shot, or write the group's lines in the scene's `lines` to make the whole scene one";
+                let e = doc.err(group.at.clone(), msg, "a shot in a shot", help);
+                return Err(vec![e.with_related(at, "the scene's shot")]);
+            }
+            let read = read(doc, at, lines, self.avatars, self.engines, desc);
+            return read.map(|two| vec![two]).map_err(|e| vec![e]);
+        }
+        let mut errors = Vec::new();
+        let mut shots = Vec::new();
+        for group in exchanges {
+            let desc = format!("the group at line {} of {desc}", group.number);
+            let lines = &lines[group.lines.clone()];
+            match read(
+                doc,
+                group.at.clone(),
+                lines,
+                self.avatars,
+                self.engines,
+                &desc,
+            ) {
+                Ok(two) => shots.push(TwoShot {
+                    lines: group.lines.clone(),
+                    ..two
+                }),
+                Err(e) => errors.push(e),
+            }
+        }
+        if !variants {
+            let single: Vec<Line> = (lines.iter().enumerate())
+                .filter(|(i, _)| !exchanges.iter().any(|e| e.lines.contains(i)))
+                .map(|(_, line)| line.clone())
+                .collect();
+            let at = self.scene_at.clone();
+            let (avatars, engines) = (self.avatars, self.engines);
+            errors.extend(single_lines(doc, at, &single, avatars, engines, desc));
+        }
+        match errors.is_empty() {
+            true => Ok(shots),
+            false => Err(errors),
+        }
+    }
 }
 
 impl TwoShot {
@@ -31,20 +163,16 @@ impl TwoShot {
     }
 }
 
-/// `shot = ...` of scene `desc` (its value as written), over its resolved `lines`.
-pub(crate) fn read(
+/// `shot = "two"` of `desc` (a scene or a group of its lines; `at`: where it says so),
+/// over its resolved `lines`.
+fn read(
     doc: &Doc,
-    shot: &Spanned<DeValue<'_>>,
+    at: Range<usize>,
     lines: &[Line],
     avatars: &BTreeMap<String, Avatar>,
     engines: &BTreeMap<String, CommandEngine>,
     desc: &str,
 ) -> Result<TwoShot, ConfigError> {
-    let at = shot.span();
-    if !matches!(shot.get_ref(), DeValue::String(s) if s == "two") {
-        let help = "`shot = \"two\"` makes the scene's lines one shot of two people, each line said by its avatar's face; leave `shot` out for one clip per line";
-        return Err(doc.err(at, "`shot` must be \"two\"", "not a kind of shot", help));
-    }
     if lines.iter().any(|line| line.broll.is_some()) {
         let msg = format!("{desc} is a shot of two people and has a b-roll line");
         let help = "a two-person shot is one engine run over its speakers' lines; put the b-roll line in a scene of its own before or after";
@@ -132,14 +260,15 @@ pub(crate) fn read(
     Ok(TwoShot {
         avatars: [people[0].to_string(), people[1].to_string()],
         engine: engine.clone(),
+        lines: 0..lines.len(),
     })
 }
 
 /// A scene of one clip per line (`desc`, its name at `at`) that shows an avatar whose
 /// lip-sync engine makes shots of two people: such an engine needs both people's audio.
-pub(crate) fn single_lines(
+fn single_lines(
     doc: &Doc,
-    at: std::ops::Range<usize>,
+    at: Range<usize>,
     lines: &[Line],
     avatars: &BTreeMap<String, Avatar>,
     engines: &BTreeMap<String, CommandEngine>,
