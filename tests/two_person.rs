@@ -179,6 +179,18 @@ impl Shot {
         serde_json::from_slice(&text).unwrap()
     }
 
+    /// Builds again after an edit: the build succeeds, the fake has run `runs` times in
+    /// all, and what was made, sorted.
+    #[track_caller]
+    fn made_again(&self, runs: usize) -> Vec<String> {
+        let run = self.build();
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert_eq!(self.runs(), runs);
+        let mut made = run.made();
+        made.sort();
+        made
+    }
+
     fn build(&self) -> Run {
         let engines = self.root.path().join("engines.toml");
         self.folder.render_with_env(
@@ -549,10 +561,8 @@ fn run_of(shot: &Shot, frames: usize) -> serde_json::Value {
 #[test]
 fn groups_of_lines_are_shots_of_two_among_single_clips() {
     let shot = Shot::new("infinitetalk-two", MIXED);
-    let run = shot.build();
-    assert_eq!(run.code, 0, "build failed:\n{}", run.stderr);
-    assert_eq!(shot.runs(), 2, "one engine run per group");
-    let made = run.made();
+    // One engine run per group.
+    let made = shot.made_again(2);
     for name in [
         "track demo/talk:2-4 person 1",
         "track demo/talk:2-4 person 2",
@@ -607,21 +617,19 @@ fn groups_of_lines_are_shots_of_two_among_single_clips() {
     // The host's picture is the solo avatar's: one face track, named by the first line.
     let host = face_box(folder, "solo");
     let guest = face_box(folder, "guest");
+    let boxes = |got: &serde_json::Value| {
+        let bbox = &got["job"]["bbox"];
+        [numbers(&bbox["person1"]), numbers(&bbox["person2"])]
+    };
+    // Both 512 px high: the host at scale 1 on the left, the guest at 0.8 on the right.
     assert_eq!(
-        numbers(&one["job"]["bbox"]["person1"]),
-        placed_yx(host, 1.0, 0.0)
+        boxes(&one),
+        [placed_yx(host, 1.0, 0.0), placed_yx(guest, 0.8, 512.0)]
     );
+    // The second group's person 1, the guest, is on the left.
     assert_eq!(
-        numbers(&one["job"]["bbox"]["person2"]),
-        placed_yx(guest, 0.8, 512.0)
-    );
-    assert_eq!(
-        numbers(&two["job"]["bbox"]["person1"]),
-        placed_yx(guest, 0.8, 0.0)
-    );
-    assert_eq!(
-        numbers(&two["job"]["bbox"]["person2"]),
-        placed_yx(host, 1.0, 512.0)
+        boxes(&two),
+        [placed_yx(guest, 0.8, 0.0), placed_yx(host, 1.0, 512.0)]
     );
 
     // The scene: every line's frames in order (no pause), a caption per line at its start.
@@ -654,13 +662,8 @@ fn groups_of_lines_are_shots_of_two_among_single_clips() {
         "And that was our guest.",
         "And that, everyone, was our guest.",
     );
-    let run = shot.build();
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(shot.runs(), 2, "no engine run");
-    let mut made = run.made();
-    made.sort();
     assert_eq!(
-        made,
+        shot.made_again(2),
         [
             "captions demo/talk",
             "clip demo/talk:5",
@@ -686,13 +689,8 @@ fn groups_of_lines_are_shots_of_two_among_single_clips() {
         assert!(plan.stdout.contains(name), "{name} not in\n{}", plan.stdout);
     }
     assert!(!plan.stdout.contains("demo/talk:2-4"), "{}", plan.stdout);
-    let run = shot.build();
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(shot.runs(), 3);
-    let mut made = run.made();
-    made.sort();
     assert_eq!(
-        made,
+        shot.made_again(3),
         [
             "captions demo/talk",
             "clip demo/talk:6",
@@ -706,43 +704,53 @@ fn groups_of_lines_are_shots_of_two_among_single_clips() {
     );
 }
 
+/// A project `project` the build refuses with `lines` among its errors.
+#[track_caller]
+fn refused(project: &str, lines: &[&str]) {
+    config_error(&Shot::new("infinitetalk-two", project)).assert_lines(lines);
+}
+
 #[test]
 fn a_group_of_lines_is_checked_as_a_shot() {
     let one_person = MIXED.replace(
         "{ text = \"Thank you for having me.\", voice = \"bob\" }",
         "{ text = \"Thank you for having me.\", voice = \"ada\" }",
     );
-    config_error(&Shot::new("infinitetalk-two", &one_person)).assert_lines(&[
+    refused(&one_person, &[
         "× the group at line 2 of scene `talk` is a shot of two people but all its lines show avatar `host`",
         "╭─[projects/demo/project.toml:5:12]",
     ]);
 
     let no_shot = MIXED.replacen("{ shot = \"two\", lines = [", "{ lines = [", 1);
-    config_error(&Shot::new("infinitetalk-two", &no_shot)).assert_lines(&[
+    refused(&no_shot, &[
         "× line 2 of scene `talk` is a group of lines without `shot`",
         "╭─[projects/demo/project.toml:5:3]",
         "help: a group of lines is one shot of two people: `{ shot = \"two\", lines = [...] }`; otherwise write its lines one by one in the scene's `lines`",
     ]);
 
     let whole = MIXED.replace("name = \"talk\"\n", "name = \"talk\"\nshot = \"two\"\n");
-    config_error(&Shot::new("infinitetalk-two", &whole)).assert_lines(&[
-        "× scene `talk` is one shot of two people and has a group of lines with its own `shot`",
-        "╭─[projects/demo/project.toml:6:12]",
-    ]);
+    refused(
+        &whole,
+        &[
+            "× scene `talk` is one shot of two people and has a group of lines with its own `shot`",
+            "╭─[projects/demo/project.toml:6:12]",
+        ],
+    );
 
     let nested = MIXED.replace(
         "{ text = \"How was the trip?\", voice = \"ada\" },",
         "{ shot = \"two\", lines = [\"How was the trip?\"] },",
     );
-    config_error(&Shot::new("infinitetalk-two", &nested)).assert_lines(&[
-        "× line 3 of the group at line 2 of scene `talk` is a group of lines inside a group",
-    ]);
+    refused(
+        &nested,
+        &["× line 3 of the group at line 2 of scene `talk` is a group of lines inside a group"],
+    );
 
     let stray = MIXED.replace(
         "{ text = \"And that was our guest.\", avatar = \"solo\" }",
         "{ text = \"And that was our guest.\", voice = \"bob\" }",
     );
-    config_error(&Shot::new("infinitetalk-two", &stray)).assert_lines(&[
+    refused(&stray, &[
         "× scene `talk` shows avatar `guest`, whose lip-sync engine `infinitetalk-two` makes shots of two people",
         "╭─[projects/demo/project.toml:2:8]",
     ]);
@@ -759,8 +767,11 @@ fn a_group_of_lines_is_checked_as_a_shot() {
         "shot = \"two\", lines = [\n    { text = \"Long",
         "shot = \"three\", lines = [\n    { text = \"Long",
     );
-    config_error(&Shot::new("infinitetalk-two", &three)).assert_lines(&[
-        "× `shot` must be \"two\"",
-        "╭─[projects/demo/project.toml:11:12]",
-    ]);
+    refused(
+        &three,
+        &[
+            "× `shot` must be \"two\"",
+            "╭─[projects/demo/project.toml:11:12]",
+        ],
+    );
 }
