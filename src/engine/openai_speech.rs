@@ -294,4 +294,56 @@ mod tests {
             r#"{"input":"Say \"hi\".","model":"kokoro","response_format":"wav","voice":"af_bella"}"#
         );
     }
+
+    #[test]
+    fn the_upload_form_carries_the_sample_whole_under_a_boundary_found_in_no_part() {
+        let server = OpenaiSpeech {
+            url: "http://127.0.0.1:4123".into(),
+            model: "chatterbox-v2".into(),
+            voice: None,
+            api_key_env: None,
+            format: "wav".into(),
+            sample_rate: 24_000,
+            upload: true,
+            server: None,
+        };
+        assert_eq!(
+            server.target(&server.url),
+            "http://127.0.0.1:4123/v1/audio/speech/upload"
+        );
+        let text = "Hi.";
+        let sample = Path::new("/voices/a\"da.wav");
+        // The boundary the form would pick, put inside the sample: it must pick another.
+        let first = upload_form(&server, text, sample, b"RIFF");
+        let bytes = [b"RIFF".as_slice(), first.boundary.as_bytes()].concat();
+        let form = upload_form(&server, text, sample, &bytes);
+        let b = &form.boundary;
+        assert!(!bytes.windows(b.len()).any(|w| w == b.as_bytes()));
+        let mut want = Vec::new();
+        for (name, value) in [
+            ("model", "chatterbox-v2"),
+            ("input", "Hi."),
+            ("response_format", "wav"),
+        ] {
+            want.extend_from_slice(
+                format!(
+                    "--{b}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+                )
+                .as_bytes(),
+            );
+        }
+        want.extend_from_slice(
+            format!("--{b}\r\nContent-Disposition: form-data; name=\"voice_file\"; filename=\"a_da.wav\"\r\nContent-Type: audio/wav\r\n\r\n").as_bytes(),
+        );
+        want.extend_from_slice(&bytes);
+        want.extend_from_slice(format!("\r\n--{b}--\r\n").as_bytes());
+        assert_eq!(
+            String::from_utf8_lossy(&form.body),
+            String::from_utf8_lossy(&want)
+        );
+        assert_eq!(
+            form.content_type(),
+            format!("multipart/form-data; boundary={b}")
+        );
+    }
 }
