@@ -383,3 +383,160 @@ fn run_job_of_a_line_whose_engine_declares_a_server_starts_it_and_stops_it_befor
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(speech_made(&run), 0, "{:?}", run.made());
 }
+
+/// `folder`, its narrator cloned by chatterbox-tts-api from `voices/ada.wav`: engine
+/// `kokoro` made to upload the voice's sample with each line (`reference = "upload"`).
+fn cloning(script: &str, lines: &[&str]) -> (Folder, Server) {
+    let (folder, server) = folder(script, "reference = \"upload\"", lines);
+    folder.edit(
+        "Renderfile.toml",
+        "model = \"kokoro\"",
+        "model = \"chatterbox-v2\"",
+    );
+    std::fs::create_dir_all(folder.file("voices")).unwrap();
+    std::fs::write(folder.file("voices/ada.wav"), tone_wav(22_050, 1.5)).unwrap();
+    folder.edit(
+        "Renderfile.toml",
+        "[voices.narrator]\nengine = \"kokoro\"\n",
+        "[voices.narrator]\nengine = \"kokoro\"\nsamples = [\"voices/ada.wav\"]\n",
+    );
+    (folder, server)
+}
+
+#[test]
+fn a_cloned_voice_uploads_its_sample_with_each_line_as_chatterbox_tts_api_takes_it() {
+    let (folder, server) = cloning("429\n200\n", &["Say \"hi\" to Ada.", "Then go."]);
+    let run = build(&folder);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let made = run.made();
+    for line in ["speech demo/intro:1", "speech demo/intro:2"] {
+        assert!(made.contains(&line.to_string()), "{made:?}");
+    }
+    // The first request was answered 429 and sent again whole: three requests, each a
+    // multipart form with the line's text and the voice's sample, byte for byte.
+    let sample = std::fs::read(folder.file("voices/ada.wav")).unwrap();
+    let requests = requests(&folder);
+    assert_eq!(requests.len(), 3, "{requests:?}");
+    let mut texts = Vec::new();
+    for request in &requests {
+        assert_eq!(request["path"], "/v1/audio/speech/upload");
+        assert_eq!(request["authorization"], format!("Bearer {SECRET}"));
+        let content_type = request["content_type"].as_str().unwrap();
+        assert!(
+            content_type.starts_with("multipart/form-data; boundary="),
+            "{content_type}"
+        );
+        let form = request["form"].as_object().unwrap();
+        let names: Vec<&str> = form.keys().map(String::as_str).collect();
+        assert_eq!(names, ["input", "model", "response_format", "voice_file"]);
+        assert_eq!(form["model"], "chatterbox-v2");
+        assert_eq!(form["response_format"], "wav");
+        let file = &form["voice_file"];
+        assert_eq!(
+            (&file["filename"], &file["content_type"], &file["size"]),
+            (&"ada.wav".into(), &"audio/wav".into(), &sample.len().into())
+        );
+        let arrived = std::fs::read(file["saved"].as_str().unwrap()).unwrap();
+        assert!(arrived == sample, "the sample's bytes arrived changed");
+        texts.push(form["input"].as_str().unwrap().to_string());
+    }
+    // Both lines, the first asked for twice (its 429, then its answer).
+    texts.sort();
+    texts.dedup();
+    assert_eq!(texts, ["Say \"hi\" to Ada.", "Then go."]);
+    // The key holds the sample's content hash, never the URL or the API key.
+    let speech: Vec<_> = folder
+        .records()
+        .into_iter()
+        .filter(|(_, r)| r["spec"]["kind"] == "speech")
+        .collect();
+    assert_eq!(speech.len(), 2);
+    for (_, record) in &speech {
+        let spec = record["spec"].to_string();
+        assert!(spec.contains("voices/ada.wav"), "{spec}");
+        assert!(!spec.contains(&server.port.to_string()), "{spec}");
+        assert!(!spec.contains("127.0.0.1"), "{spec}");
+    }
+    for dir in ["cache", "out"] {
+        assert_eq!(
+            files_holding(&folder.file(dir), SECRET),
+            Vec::<String>::new()
+        );
+    }
+    // Built again: nothing asked for. A new recording of the voice re-makes its lines.
+    assert_eq!(build(&folder).made(), Vec::<String>::new());
+    assert_eq!(self::requests(&folder).len(), 3);
+    std::fs::write(folder.file("voices/ada.wav"), tone_wav(22_050, 1.7)).unwrap();
+    let run = build(&folder);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let made = run.made();
+    for line in ["speech demo/intro:1", "speech demo/intro:2"] {
+        assert!(made.contains(&line.to_string()), "{made:?}");
+    }
+    let sample = std::fs::read(folder.file("voices/ada.wav")).unwrap();
+    let requests = self::requests(&folder);
+    assert_eq!(requests.len(), 5);
+    for request in &requests[3..] {
+        let saved = request["form"]["voice_file"]["saved"].as_str().unwrap();
+        assert!(std::fs::read(saved).unwrap() == sample);
+    }
+}
+
+#[test]
+fn an_uploading_engine_needs_one_sample_and_knows_its_reference_modes() {
+    let (folder, _server) = cloning("200\n", &["Hello."]);
+    folder.edit(
+        "Renderfile.toml",
+        "samples = [\"voices/ada.wav\"]",
+        "samples = [\"voices/ada.wav\", \"voices/ada.wav\"]",
+    );
+    let run = build(&folder);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "voice `narrator` gives 2 `samples`, but engine `kokoro` uploads one reference clip with each line"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains(&folder.location("Renderfile.toml", "[\"voices/ada.wav\", ")),
+        "{}",
+        run.stderr
+    );
+    folder.edit(
+        "Renderfile.toml",
+        "samples = [\"voices/ada.wav\", \"voices/ada.wav\"]\n",
+        "",
+    );
+    let run = build(&folder);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "voice `narrator` has no `samples`, which engine `kokoro` clones a voice from"
+        ),
+        "{}",
+        run.stderr
+    );
+    folder.edit(
+        "Renderfile.toml",
+        "reference = \"upload\"",
+        "reference = \"library\"",
+    );
+    let run = build(&folder);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("engine `kokoro`: `reference` must be \"upload\", not \"library\""),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains(&folder.location("Renderfile.toml", "\"library\"")),
+        "{}",
+        run.stderr
+    );
+    assert!(requests(&folder).is_empty());
+}

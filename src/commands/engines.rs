@@ -213,10 +213,7 @@ fn found(program: &str, here: bool) -> String {
 /// the command it starts.
 fn program(engine: &CommandEngine) -> String {
     if let Some(server) = &engine.openai {
-        let post = format!(
-            "POST {}",
-            crate::manifest::openai_speech::OpenaiSpeech::endpoint(&server.url)
-        );
+        let post = format!("POST {}", server.target(&server.url));
         return match &server.server {
             Some(command) => format!(
                 "{post}, on the server it starts: {}",

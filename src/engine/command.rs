@@ -157,7 +157,7 @@ impl CommandJob {
             Some(max) => split_text(text, max),
             None => vec![text.to_string()],
         };
-        if engine.uses("samples") {
+        if engine.uses("samples") || engine.openai.as_ref().is_some_and(|o| o.upload) {
             job.samples = samples.to_vec();
         }
         job
@@ -301,6 +301,11 @@ impl CommandJob {
                 .param("openai.voice", server.voice.as_deref().unwrap_or("-"))
                 .param("openai.format", &server.format)
                 .param("openai.sample_rate", server.sample_rate);
+            // Only engines that upload the voice's sample (its content is `sample1`):
+            // every other server engine's keys stay as they were.
+            if server.upload {
+                spec = spec.param("openai.reference", "upload");
+            }
         }
         if self.stage == Stage::Speech {
             spec = spec.param(
@@ -1068,6 +1073,7 @@ impl CommandJob {
                 artifact: job.name,
                 text,
                 voice,
+                reference: self.samples.first().map(|s| s.abs.as_path()),
             };
             let deadline = Instant::now() + Duration::from_secs(self.timeout_seconds);
             let log = dir.join(format!("log-{}.txt", i + 1));

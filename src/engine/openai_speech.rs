@@ -2,6 +2,10 @@
 //! declared in `manifest/openai_speech.rs`): one POST per line, or per piece of a line
 //! split by `max_chars`, whose WAV (or raw PCM) then goes through the same checks as a
 //! program's (`engine/command.rs`: it must parse, hold samples and not be silent).
+//! With `reference = "upload"` the voice's sample goes with each request instead, as a
+//! multipart form (chatterbox-tts-api's `/v1/audio/speech/upload`): the server clones the
+//! voice from the clip it is sent, so there is no state on the server to go stale or missing
+//! (its voice library falls back to its default voice, silently, for a name it lacks).
 //!
 //! A server is shared and busy: a 429 or a 5xx is retried, backing off (0.5 s, then 1 s,
 //! or the server's `Retry-After` when that is longer), up to three tries;
@@ -31,6 +35,8 @@ pub struct Request<'a> {
     pub artifact: &'a str,
     pub text: &'a str,
     pub voice: &'a str,
+    /// `reference = "upload"`: the voice's sample, sent with the text.
+    pub reference: Option<&'a Path>,
 }
 
 /// The JSON body posted for `text`.
@@ -59,8 +65,8 @@ pub fn speak(
         None => Ok(server.url.clone()),
     };
     let shown = match &server.server {
-        Some(_) => format!("its server's {}", OpenaiSpeech::endpoint(&server.url)),
-        None => OpenaiSpeech::endpoint(&server.url),
+        Some(_) => format!("its server's {}", server.target(&server.url)),
+        None => server.target(&server.url),
     };
     let name = format!("engine `{}` (POST {shown})", request.engine);
     let mut log_file =
@@ -80,7 +86,23 @@ pub fn speak(
             }
         },
     };
-    let body = body(server, request.text, request.voice);
+    let (content_type, body) = match (server.upload, request.reference) {
+        (false, _) => (
+            "application/json".to_string(),
+            body(server, request.text, request.voice).into_bytes(),
+        ),
+        (true, Some(sample)) => {
+            let bytes = std::fs::read(sample).map_err(|e| Error::io("cannot read", sample, e))?;
+            let form = upload_form(server, request.text, sample, &bytes);
+            (form.content_type(), form.body)
+        }
+        (true, None) => {
+            return Err(Error::Other(format!(
+                "{name} failed while making {}: its voice has no sample to upload",
+                request.artifact
+            )))
+        }
+    };
     let failed = |status: String, tail: &str| Error::ToolFailed {
         program: name.clone(),
         artifact: request.artifact.to_string(),
@@ -99,10 +121,8 @@ pub fn speak(
             .timeout_global(Some(left))
             .build()
             .into();
-        let endpoint = OpenaiSpeech::endpoint(&base()?);
-        let mut post = agent
-            .post(&endpoint)
-            .header("Content-Type", "application/json");
+        let endpoint = server.target(&base()?);
+        let mut post = agent.post(&endpoint).header("Content-Type", &content_type);
         if let Some(key) = &key {
             post = post.header("Authorization", &format!("Bearer {key}"));
         }
@@ -161,6 +181,60 @@ pub fn speak(
     Err(failed(format!("no answer after {TRIES} tries"), &last))
 }
 
+/// A `multipart/form-data` body (RFC 7578): text fields, then one file.
+pub struct Form {
+    boundary: String,
+    pub body: Vec<u8>,
+}
+
+impl Form {
+    pub fn content_type(&self) -> String {
+        format!("multipart/form-data; boundary={}", self.boundary)
+    }
+}
+
+/// The form chatterbox-tts-api's `POST /v1/audio/speech/upload` reads: `model`, `input`,
+/// `response_format`, and the voice's sample as `voice_file` (its file name kept: the
+/// server checks the extension). The server's `voice` is not sent: the file takes its place.
+pub fn upload_form(server: &OpenaiSpeech, text: &str, sample: &Path, bytes: &[u8]) -> Form {
+    let fields = [
+        ("model", server.model.as_str()),
+        ("input", text),
+        ("response_format", server.format.as_str()),
+    ];
+    let file_name = (sample.file_name())
+        .map_or("sample.wav".into(), |n| n.to_string_lossy().into_owned())
+        .replace(['"', '\r', '\n', '\\'], "_");
+    // A boundary that occurs in no part: derived from their content, lengthened if needed.
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(bytes);
+    hasher.update(text.as_bytes());
+    let hex = hasher.finalize().to_hex();
+    let mut boundary = format!("render-{}", &hex[..24]);
+    let parts = || std::iter::once(bytes).chain(fields.iter().map(|(_, v)| v.as_bytes()));
+    while parts().any(|p| p.windows(boundary.len()).any(|w| w == boundary.as_bytes())) {
+        boundary.push('x');
+    }
+    let mut body = Vec::with_capacity(bytes.len() + 1024);
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n")
+                .as_bytes(),
+        );
+        body.extend_from_slice(value.as_bytes());
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"voice_file\"; filename=\"{file_name}\"\r\nContent-Type: audio/wav\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    Form { boundary, body }
+}
+
 fn is_timeout(e: &ureq::Error) -> bool {
     matches!(e, ureq::Error::Timeout(_))
 }
@@ -208,6 +282,7 @@ mod tests {
             api_key_env: None,
             format: "wav".into(),
             sample_rate: 24_000,
+            upload: false,
             server: None,
         };
         assert_eq!(
@@ -217,6 +292,58 @@ mod tests {
         assert_eq!(
             body(&server, "Say \"hi\".", "narrator"),
             r#"{"input":"Say \"hi\".","model":"kokoro","response_format":"wav","voice":"af_bella"}"#
+        );
+    }
+
+    #[test]
+    fn the_upload_form_carries_the_sample_whole_under_a_boundary_found_in_no_part() {
+        let server = OpenaiSpeech {
+            url: "http://127.0.0.1:4123".into(),
+            model: "chatterbox-v2".into(),
+            voice: None,
+            api_key_env: None,
+            format: "wav".into(),
+            sample_rate: 24_000,
+            upload: true,
+            server: None,
+        };
+        assert_eq!(
+            server.target(&server.url),
+            "http://127.0.0.1:4123/v1/audio/speech/upload"
+        );
+        let text = "Hi.";
+        let sample = Path::new("/voices/a\"da.wav");
+        // The boundary the form would pick, put inside the sample: it must pick another.
+        let first = upload_form(&server, text, sample, b"RIFF");
+        let bytes = [b"RIFF".as_slice(), first.boundary.as_bytes()].concat();
+        let form = upload_form(&server, text, sample, &bytes);
+        let b = &form.boundary;
+        assert!(!bytes.windows(b.len()).any(|w| w == b.as_bytes()));
+        let mut want = Vec::new();
+        for (name, value) in [
+            ("model", "chatterbox-v2"),
+            ("input", "Hi."),
+            ("response_format", "wav"),
+        ] {
+            want.extend_from_slice(
+                format!(
+                    "--{b}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+                )
+                .as_bytes(),
+            );
+        }
+        want.extend_from_slice(
+            format!("--{b}\r\nContent-Disposition: form-data; name=\"voice_file\"; filename=\"a_da.wav\"\r\nContent-Type: audio/wav\r\n\r\n").as_bytes(),
+        );
+        want.extend_from_slice(&bytes);
+        want.extend_from_slice(format!("\r\n--{b}--\r\n").as_bytes());
+        assert_eq!(
+            String::from_utf8_lossy(&form.body),
+            String::from_utf8_lossy(&want)
+        );
+        assert_eq!(
+            form.content_type(),
+            format!("multipart/form-data; boundary={b}")
         );
     }
 }

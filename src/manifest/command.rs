@@ -49,6 +49,7 @@ pub(crate) const KEYS: &[&str] = &[
     "api_key_env",
     "format",
     "sample_rate",
+    "reference",
     "server",
     "licence",
     "commercial",
@@ -84,6 +85,7 @@ pub(crate) struct RawEngine {
     api_key_env: Option<Spanned<String>>,
     format: Option<Spanned<String>>,
     sample_rate: Option<Spanned<i64>>,
+    reference: Option<Spanned<String>>,
     server: Option<openai_speech::RawServerCommand>,
     licence: Option<String>,
     commercial: Option<bool>,
@@ -398,6 +400,15 @@ pub struct CommandEngine {
 }
 
 impl CommandEngine {
+    /// Whether it clones a voice from the voice's `samples`: through its `conditioning`
+    /// engine, `{samples}` in its args, or a server that is sent the sample
+    /// (`reference = "upload"`).
+    pub fn clones(&self) -> bool {
+        self.conditioning.is_some()
+            || self.uses("samples")
+            || self.openai.as_ref().is_some_and(|o| o.upload)
+    }
+
     /// Whether its args use placeholder `name`.
     pub fn uses(&self, name: &str) -> bool {
         uses(&self.args, name)
@@ -813,6 +824,7 @@ fn server(
         ("api_key_env", raw.api_key_env.as_ref().map(|v| v.span())),
         ("format", raw.format.as_ref().map(|v| v.span())),
         ("sample_rate", raw.sample_rate.as_ref().map(|v| v.span())),
+        ("reference", raw.reference.as_ref().map(|v| v.span())),
         ("server", raw.server.as_ref().map(|_| raw.stage.span())),
     ];
     let kind = match &raw.kind {
@@ -869,6 +881,7 @@ fn server(
         api_key_env: &raw.api_key_env,
         format: &raw.format,
         sample_rate: &raw.sample_rate,
+        reference: &raw.reference,
         server: raw.server.take(),
         base,
     };
@@ -942,7 +955,7 @@ pub(crate) fn voice(
     let samples: Vec<SourceFile> = (raw.samples.iter().flat_map(|s| s.get_ref()))
         .filter_map(|s| errors.keep(paths::file(doc, root, s, None)))
         .collect();
-    let clones = engine.conditioning.is_some() || engine.uses("samples");
+    let clones = engine.clones();
     let span = raw
         .samples
         .as_ref()
@@ -960,8 +973,16 @@ pub(crate) fn voice(
             "voice `{name}` gives `samples` but engine `{}` does not use them",
             engine.name
         );
-        let help = "an engine clones voices when it has a `conditioning` engine or `{samples}` in its args";
+        let help = "an engine clones voices when it has a `conditioning` engine, `{samples}` in its args, or `reference = \"upload\"` (a speech server)";
         errors.push(doc.err(span, message, "not used", help));
+    } else if engine.openai.as_ref().is_some_and(|o| o.upload) && samples.len() > 1 {
+        let message = format!(
+            "voice `{name}` gives {} `samples`, but engine `{}` uploads one reference clip with each line",
+            samples.len(),
+            engine.name
+        );
+        let help = "keep one clip of the person, about 10 s, in `samples`";
+        errors.push(doc.err(span, message, "one sample", help));
     }
     if let Some(conditioning) = &engine.conditioning {
         if engines

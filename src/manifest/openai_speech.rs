@@ -29,6 +29,11 @@ pub struct OpenaiSpeech {
     /// `"wav"` (default) or `"pcm"` (raw 16-bit little-endian mono at `sample_rate`).
     pub format: String,
     pub sample_rate: u32,
+    /// `reference = "upload"`: the voice's sample is sent with each line, as
+    /// chatterbox-tts-api's `POST /v1/audio/speech/upload` takes it (a multipart form whose
+    /// `voice_file` is the clip), so the server clones the voice from it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub upload: bool,
     /// `[engines.<name>.server]`: the server render starts itself, on first use.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server: Option<ServerCommand>,
@@ -69,6 +74,17 @@ impl OpenaiSpeech {
             format!("{base}/v1/audio/speech")
         }
     }
+
+    /// Where this engine posts: the speech endpoint, or with `reference = "upload"` its
+    /// `/upload` form beside it.
+    pub fn target(&self, url: &str) -> String {
+        let endpoint = OpenaiSpeech::endpoint(url);
+        if self.upload {
+            format!("{endpoint}/upload")
+        } else {
+            endpoint
+        }
+    }
 }
 
 /// The keys only an `openai-speech` engine has, as written.
@@ -79,6 +95,7 @@ pub(crate) struct RawServer<'a> {
     pub api_key_env: &'a Option<Spanned<String>>,
     pub format: &'a Option<Spanned<String>>,
     pub sample_rate: &'a Option<Spanned<i64>>,
+    pub reference: &'a Option<Spanned<String>>,
     pub server: Option<RawServerCommand>,
     /// Where the engine's relative paths start.
     pub base: &'a std::path::Path,
@@ -143,6 +160,26 @@ pub(crate) fn server(
             0
         }
     };
+    let upload = match raw.reference {
+        None => false,
+        Some(r) if r.get_ref() == "upload" => true,
+        Some(r) => {
+            let msg = format!(
+                "engine `{name}`: `reference` must be \"upload\", not \"{}\"",
+                r.get_ref()
+            );
+            let help = "\"upload\": each line is posted with the voice's sample as a multipart form (chatterbox-tts-api's /v1/audio/speech/upload). A voice already in a server's library needs no `reference`: name it in `voice`";
+            errors.push(doc.err(r.span(), msg, "unknown reference", help));
+            false
+        }
+    };
+    if let (true, Some(f)) = (upload, raw.format.as_ref()) {
+        if f.get_ref() != "wav" {
+            let msg = format!("engine `{name}`: `reference = \"upload\"` answers a WAV");
+            let help = "remove `format` (chatterbox-tts-api's upload endpoint always answers WAV)";
+            errors.push(doc.err(f.span(), msg, "WAV only", help));
+        }
+    }
     let api_key_env = raw
         .api_key_env
         .as_ref()
@@ -218,6 +255,7 @@ pub(crate) fn server(
         api_key_env,
         format,
         sample_rate,
+        upload,
     })
 }
 
