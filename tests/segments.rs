@@ -241,6 +241,15 @@ fn a_long_line_is_cut_at_its_pauses_continued_and_joined_frame_exact() {
     assert_eq!(video_frames(&scene), line.len().div_ceil(640) as u64);
 }
 
+/// The names of `--events`' finished events of artifacts made, in order.
+fn made_events(events: &Path) -> Vec<String> {
+    (std::fs::read_to_string(events).unwrap().lines())
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .filter(|e| e["event"] == "finished" && e["status"] == "made")
+        .map(|e| e["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
 fn common_runs(folder: &Folder) -> usize {
     runs(folder, 1).len()
 }
@@ -256,11 +265,7 @@ fn without_continue_every_segment_starts_from_the_portrait_and_a_line_without_pa
     assert_eq!(run.code, 0, "{}", run.stderr);
     // `--events` tells the first round (the speech and its cuts) as it tells the rest: a
     // finished event for every artifact made.
-    let finished: Vec<String> = (std::fs::read_to_string(&events).unwrap().lines())
-        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
-        .filter(|e| e["event"] == "finished" && e["status"] == "made")
-        .map(|e| e["name"].as_str().unwrap().to_string())
-        .collect();
+    let finished = made_events(&events);
     let mut made = run.made();
     made.sort();
     let mut told = finished.clone();
@@ -345,11 +350,7 @@ fn build_force_on_a_line_not_cut_yet_makes_its_cuts_once() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     // The first round makes the line's cuts; the second (everything, for --force) does
     // not make them again: each artifact is made once.
-    let finished: Vec<String> = (std::fs::read_to_string(&events).unwrap().lines())
-        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
-        .filter(|e| e["event"] == "finished" && e["status"] == "made")
-        .map(|e| e["name"].as_str().unwrap().to_string())
-        .collect();
+    let finished = made_events(&events);
     let mut once = finished.clone();
     once.sort();
     once.dedup();

@@ -71,6 +71,13 @@ impl Cluster {
         }
     }
 
+    /// A folder for the scripts and logs of jobs a test submits itself.
+    fn jobs_dir(&self) -> PathBuf {
+        let dir = self.dir.path().join("jobs");
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
     fn tool(&self, args: &[&str]) -> std::process::Output {
         Command::new(repo().join("tools/slurm/cluster"))
             .args(args)
@@ -290,8 +297,7 @@ fn each_way_a_slurm_job_ends_is_named() {
     let Some(cluster) = Cluster::start() else {
         return;
     };
-    let dir = cluster.dir.path().join("jobs");
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = cluster.jobs_dir();
     let slurm = cluster.slurm();
     let name = "render-test-ends";
     let sh = |script: &str| vec!["/bin/sh".to_string(), "-c".to_string(), script.to_string()];
@@ -348,8 +354,7 @@ fn a_node_whose_slurmd_dies_fails_its_job_as_the_nodes_fault() {
     let Some(cluster) = Cluster::start() else {
         return;
     };
-    let dir = cluster.dir.path().join("jobs");
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = cluster.jobs_dir();
     let slurm = cluster.slurm();
     let name = "render-test-node";
     let sleep = vec!["/bin/sleep".to_string(), "120".to_string()];
@@ -519,6 +524,25 @@ fn hosts(folder: &Folder) -> std::collections::BTreeSet<String> {
         .collect()
 }
 
+/// Fails unless no job of any render build is queued or running on `cluster`.
+fn assert_nothing_left(cluster: &Cluster) {
+    let left = unfinished(cluster);
+    assert!(left.is_empty(), "{left:?}");
+}
+
+/// `count` scenes spoken by the fake speech engine (`seconds` a line) and their farm
+/// environment on `cluster`.
+fn fake_speech_farm(
+    cluster: &Cluster,
+    count: usize,
+    seconds: f64,
+) -> (Folder, Vec<(String, String)>) {
+    let folder = scenes(count, FAKE_SPEECH, FAKE_ENGINE);
+    with_fake_speech(&folder, seconds);
+    let env = farm_env(cluster, &folder, "");
+    (folder, env)
+}
+
 /// This cluster's jobs of any render build still queued or running.
 fn unfinished(cluster: &Cluster) -> Vec<(JobId, String, PathBuf)> {
     cluster.slurm().unfinished("render-").unwrap()
@@ -539,7 +563,7 @@ fn farm_equals_local(
     let run = farm_build(farm, &env, &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stderr.contains("farm: "), "{}", run.stderr);
-    assert!(unfinished(cluster).is_empty(), "{:?}", unfinished(cluster));
+    assert_nothing_left(cluster);
     assert_eq!(hosts(farm), ["n1", "n2"].map(String::from).into());
     let published = farm
         .out_files()
@@ -698,11 +722,7 @@ fn a_gpu_program_past_its_time_limit_ends_timeout_and_the_other_scenes_finish() 
         );
     }
     assert!(!folder.file("out/p/twin.mp4").exists());
-    assert!(
-        unfinished(&cluster).is_empty(),
-        "{:?}",
-        unfinished(&cluster)
-    );
+    assert_nothing_left(&cluster);
 }
 
 #[test]
@@ -711,9 +731,7 @@ fn a_crashed_nodes_jobs_run_again_on_the_other_node() {
         return;
     };
     // Six scenes whose speech takes 5 s each: n1 is crashed while it runs some.
-    let folder = scenes(6, FAKE_SPEECH, FAKE_ENGINE);
-    with_fake_speech(&folder, 5.0);
-    let env = farm_env(&cluster, &folder, "");
+    let (folder, env) = fake_speech_farm(&cluster, 6, 5.0);
     let json = folder.file("report.json");
     let mut child = start_farm_build(&cluster, &folder, &env, &["--json", json.to_str().unwrap()]);
     let slurm = cluster.slurm();
@@ -801,9 +819,7 @@ fn ctrl_c_cancels_every_slurm_job_of_the_build_and_the_next_build_resumes() {
     let Some(cluster) = Cluster::start() else {
         return;
     };
-    let folder = scenes(6, FAKE_SPEECH, FAKE_ENGINE);
-    with_fake_speech(&folder, 3.0);
-    let env = farm_env(&cluster, &folder, "");
+    let (folder, env) = fake_speech_farm(&cluster, 6, 3.0);
     let mut child = start_farm_build(&cluster, &folder, &env, &[]);
     // Once something is committed (and more is running), Ctrl-C.
     wait_for(Duration::from_secs(90), "nothing was made", || {
@@ -817,11 +833,7 @@ fn ctrl_c_cancels_every_slurm_job_of_the_build_and_the_next_build_resumes() {
     });
     let stderr = std::fs::read_to_string(cluster.dir.path().join("build.err")).unwrap();
     assert_eq!(status.code(), Some(130), "{stderr}");
-    assert!(
-        unfinished(&cluster).is_empty(),
-        "{:?}",
-        unfinished(&cluster)
-    );
+    assert_nothing_left(&cluster);
     // The next build makes only what is missing.
     let committed: Vec<String> = (folder.records().into_iter())
         .map(|(_, r)| r["name"].as_str().unwrap().to_string())
@@ -893,7 +905,7 @@ fn a_killed_drivers_running_jobs_are_waited_for_not_made_again() {
             .count(),
         4
     );
-    assert!(unfinished(&cluster).is_empty());
+    assert_nothing_left(&cluster);
 }
 
 /// A recorded line of `seconds` of "speech": words of tone 0.35 s long, in sentences of
@@ -974,7 +986,7 @@ fn a_long_lines_speech_and_cuts_are_made_on_the_farm_too() {
     let build = farm.map(|e| e.unwrap().path()).next().unwrap();
     assert!(build.join("cuts/1.sh").is_file(), "{:?}", build);
     assert!(build.join("ended").is_file(), "{:?}", build);
-    assert!(unfinished(&cluster).is_empty());
+    assert_nothing_left(&cluster);
 }
 
 #[test]
