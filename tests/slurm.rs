@@ -1232,8 +1232,10 @@ fn plan_farm_slurm_joins_short_scenes_cpu_jobs_as_the_build_does() {
     assert_eq!(before.len(), 4, "{before:?}");
     let run = folder.render(&["build"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    // With the history's times (well under `batch_seconds`), the four scenes' go in one,
-    // as the build would join them.
+    // With the history's times (well under `batch_seconds`), consecutive scenes' go in
+    // one, as the build joins them (a GPU group's Slurm job between two scenes' ends a
+    // join there, as in the build).
     let after = planned_first_cpu_jobs(&folder, &env, &["--force"]);
-    assert_eq!(after, [before.iter().sum::<usize>()]);
+    assert!(after.len() < before.len(), "{before:?} then {after:?}");
+    assert_eq!(after.iter().sum::<usize>(), before.iter().sum::<usize>());
 }

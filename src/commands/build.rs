@@ -809,7 +809,7 @@ impl CutFirst<'_> {
         let mut progress = Progress::new(&tasks, self.jobs, seconds);
         let mut starts: Vec<Option<f64>> = vec![None; graph.nodes.len()];
         let reports = Reports {
-            graph: &graph,
+            graph,
             model_of: &model_of,
             events: self.events,
             start: self.start,
