@@ -11,6 +11,7 @@
 //! sbatch = ["--nice=10"]          # given to every sbatch
 //! max_in_flight = 64              # Slurm jobs of one build queued or running at once
 //! submit_per_second = 5           # sbatch calls a second, at most
+//! poll_seconds = 5                # the longest wait between two squeue calls of a build
 //!
 //! [cpu]                           # speech, captions, face tracks, scenes
 //! cpus = 2
@@ -53,6 +54,8 @@ pub struct Farm {
     pub sbatch: Vec<String>,
     pub max_in_flight: usize,
     pub submit_per_second: f64,
+    /// The longest wait between two polling rounds (`squeue`) of a build, in seconds.
+    pub poll_seconds: u32,
     pub cpu: Request,
     pub gpu: Request,
     /// Time limits by engine name, in minutes.
@@ -83,6 +86,7 @@ pub enum Kind {
 
 pub const MAX_IN_FLIGHT: usize = 100;
 pub const SUBMIT_PER_SECOND: f64 = 10.0;
+pub const POLL_SECONDS: u32 = 5;
 
 /// Options render sets on every job itself.
 const RENDERS_OWN: &[&str] = &[
@@ -109,6 +113,7 @@ impl Default for Farm {
             sbatch: Vec::new(),
             max_in_flight: MAX_IN_FLIGHT,
             submit_per_second: SUBMIT_PER_SECOND,
+            poll_seconds: POLL_SECONDS,
             cpu: Request::default(),
             gpu: Request {
                 options: vec!["--gpus=1".into()],
@@ -155,6 +160,7 @@ impl Farm {
             "sbatch",
             "max_in_flight",
             "submit_per_second",
+            "poll_seconds",
             "cpu",
             "gpu",
             "time",
@@ -195,6 +201,9 @@ impl Farm {
                     errors.push(doc.err(span, "`submit_per_second` must be above 0", "", help));
                 }
                 rate
+            }),
+            poll_seconds: (raw.poll_seconds).map_or(POLL_SECONDS, |n| {
+                positive(&doc, n, "poll_seconds", &mut errors)
             }),
             cpu: request(&doc, raw.cpu.unwrap_or_default(), Kind::Cpu, &mut errors),
             gpu: request(&doc, raw.gpu.unwrap_or_default(), Kind::Gpu, &mut errors),
@@ -265,6 +274,7 @@ struct Raw {
     sbatch: Vec<Spanned<String>>,
     max_in_flight: Option<Spanned<i64>>,
     submit_per_second: Option<Spanned<f64>>,
+    poll_seconds: Option<Spanned<i64>>,
     cpu: Option<RawRequest>,
     gpu: Option<RawRequest>,
     #[serde(default)]
@@ -434,6 +444,7 @@ qos = "nightly"
 sbatch = ["--nice=10"]
 max_in_flight = 64
 submit_per_second = 5
+poll_seconds = 2
 
 [cpu]
 cpus = 2
@@ -452,6 +463,7 @@ wan = "1-00:00:00"
         )
         .unwrap();
         assert_eq!((farm.max_in_flight, farm.submit_per_second), (64, 5.0));
+        assert_eq!(farm.poll_seconds, 2);
         assert_eq!(
             farm.sbatch_options(Kind::Cpu, &["espeak-ng", "ffmpeg"]),
             [

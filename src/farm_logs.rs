@@ -15,6 +15,7 @@
 //! go: the names it writes there; anything else is left, and said.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::error::Result;
 
@@ -57,15 +58,27 @@ pub fn busy(folder: &BuildFolder, queued: Option<&[String]>) -> Option<&'static 
     }
 }
 
+/// How long `gc` and `clean` wait for Slurm's answer: a client with no controller to reach
+/// (no slurm.conf) takes a minute to give up, and they only ask in passing.
+pub const QUERY_DEADLINE: Duration = Duration::from_secs(5);
+
 /// The names of the farm builds with Slurm jobs still queued or running (this user's),
-/// or None when no Slurm client answers.
+/// or None when no Slurm client answers (within [`QUERY_DEADLINE`]; then it says so).
 pub fn queued() -> Option<Vec<String>> {
-    let slurm = crate::slurm::Slurm::default();
+    let slurm = crate::slurm::Slurm {
+        deadline: Some(QUERY_DEADLINE),
+        ..crate::slurm::Slurm::default()
+    };
     if !slurm.available() {
         return None;
     }
-    let jobs = slurm.unfinished("render-").ok()?;
-    Some(jobs.into_iter().map(|(_, name, _)| name).collect())
+    match slurm.unfinished("render-") {
+        Ok(jobs) => Some(jobs.into_iter().map(|(_, name, _)| name).collect()),
+        Err(error) => {
+            eprintln!("render: Slurm did not answer, so farm builds are judged by their `{ENDED}` mark: {error}");
+            None
+        }
+    }
 }
 
 /// The build folders under `cache_dir/farm/` (real folders named as render names them),

@@ -75,20 +75,6 @@ pub struct Scene {
     pub sheet: Option<String>,
 }
 
-impl Episode {
-    fn current(&self) -> bool {
-        matches!(self.status.as_str(), "made" | "reused")
-    }
-}
-
-impl Scene {
-    /// Whether the scene's files in `out/` are this build's (else they are an earlier
-    /// build's, or there are none).
-    fn current(&self) -> bool {
-        matches!(self.status.as_str(), "made" | "reused")
-    }
-}
-
 /// The whole page: its data laid out for `templates/report.html`, which writes the markup
 /// (every value escaped there).
 pub fn render(page: &Page) -> String {
@@ -241,20 +227,44 @@ fn episodes(episodes: &[Episode], failures: &[Failure]) -> Vec<Value> {
             .collect();
         let artifact = format!("episode {}", episode.project);
         let failed: Vec<&Failure> = failures.iter().filter(|f| f.artifact == artifact).collect();
-        list.push(json!({
-            "name": episode.project,
-            "status": episode.status,
-            "class": episode.status.replace(' ', "-"),
-            "video": episode.video.as_deref().map(href),
-            "poster": episode.poster.as_deref().map(href),
-            "info": info,
-            "earlier": !episode.current() && (episode.poster.is_some() || episode.video.is_some()),
-            "parts": parts,
-            "captions": captions,
-            "failures": failures_of(&failed),
-        }));
+        let mut entry = published(
+            &episode.project,
+            &episode.status,
+            [&episode.video, &episode.poster],
+            info,
+            &failed,
+        );
+        entry.insert("parts".into(), parts.into());
+        entry.insert("captions".into(), captions.into());
+        list.push(entry.into());
     }
     list
+}
+
+/// What a scene's and an episode's entries share: name, status, video and poster (an
+/// earlier build's, when this one did not make them), the info line, the failures.
+fn published(
+    name: &str,
+    status: &str,
+    [video, poster]: [&Option<String>; 2],
+    info: Option<Value>,
+    failed: &[&Failure],
+) -> serde_json::Map<String, Value> {
+    let entry = json!({
+        "name": name,
+        "status": status,
+        "class": status.replace(' ', "-"),
+        "video": video.as_deref().map(href),
+        "poster": poster.as_deref().map(href),
+        "info": info,
+        // Files in `out/` that are not this build's: an earlier build's.
+        "earlier": !matches!(status, "made" | "reused") && (poster.is_some() || video.is_some()),
+        "failures": failures_of(failed),
+    });
+    match entry {
+        Value::Object(map) => map,
+        _ => unreachable!("json! of an object"),
+    }
 }
 
 fn failures_of(failed: &[&Failure]) -> Vec<Value> {
@@ -280,17 +290,15 @@ fn scenes(scenes: &[Scene], failures: &[Failure]) -> Vec<Value> {
             .iter()
             .filter(|f| of_scene(f, &scene.name))
             .collect();
-        list.push(json!({
-            "name": scene.name,
-            "status": scene.status,
-            "class": scene.status.replace(' ', "-"),
-            "video": scene.video.as_deref().map(href),
-            "poster": scene.poster.as_deref().map(href),
-            "sheet": scene.sheet.as_deref().map(href),
-            "info": info,
-            "earlier": !scene.current() && (scene.poster.is_some() || scene.video.is_some()),
-            "failures": failures_of(&failed),
-        }));
+        let mut entry = published(
+            &scene.name,
+            &scene.status,
+            [&scene.video, &scene.poster],
+            info,
+            &failed,
+        );
+        entry.insert("sheet".into(), scene.sheet.as_deref().map(href).into());
+        list.push(entry.into());
     }
     list
 }

@@ -166,6 +166,9 @@ pub struct Slurm {
     /// The cluster's `slurm.conf` (`SLURM_CONF` for the commands), or None for the
     /// client's own default.
     pub conf: Option<PathBuf>,
+    /// How long one command may take; None: [`COMMAND_DEADLINE`]. A question asked in
+    /// passing (`gc`'s) gives up sooner than a build, which must not lose its jobs.
+    pub deadline: Option<Duration>,
 }
 
 impl Slurm {
@@ -187,7 +190,7 @@ impl Slurm {
         let output = if crate::process::interrupted() {
             crate::process::run_while_stopping(&mut command, what, STOPPING_DEADLINE)?
         } else {
-            crate::process::run(&mut command, what, COMMAND_DEADLINE)?
+            crate::process::run(&mut command, what, self.deadline())?
         };
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     }
@@ -196,7 +199,11 @@ impl Slurm {
     pub fn available(&self) -> bool {
         let mut command = self.command("sbatch");
         command.arg("--version");
-        crate::process::run(&mut command, "the farm", COMMAND_DEADLINE).is_ok()
+        crate::process::run(&mut command, "the farm", self.deadline()).is_ok()
+    }
+
+    fn deadline(&self) -> Duration {
+        self.deadline.unwrap_or(COMMAND_DEADLINE)
     }
 
     /// Writes the batch script and submits it (`sbatch --parsable`); its id.

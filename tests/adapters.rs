@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{probe, repo, tone_wav, write_program, Folder, Run};
+use common::{probe, repo, tone_wav, write_program, Machine, Run};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -223,25 +223,22 @@ const BUILTIN_AVATAR: &str =
     "[avatars.host]\nimage = \"avatars/host.png\"\nlipsync = \"builtin\"\n";
 
 /// A content folder declaring one adapter's engines, and the temp dir standing in for `/`.
-struct Adapter {
-    folder: Folder,
-    root: tempfile::TempDir,
+struct Adapter(Machine);
+
+impl std::ops::Deref for Adapter {
+    type Target = Machine;
+    fn deref(&self) -> &Machine {
+        &self.0
+    }
 }
 
 impl Adapter {
     /// `voice` and `avatar` are the `[voices.ada]` and `[avatars.host]` tables; the one scene,
     /// demo/hello, says `lines`.
     fn new(name: &str, voice: &str, avatar: &str, lines: &[&str]) -> Adapter {
-        let adapter = Adapter {
-            folder: Folder {
-                dir: tempfile::tempdir().unwrap(),
-            },
-            root: tempfile::tempdir().unwrap(),
-        };
+        let adapter = Adapter(Machine::new());
         let dir = repo().join("engines").join(name);
-        let engines = std::fs::read_to_string(dir.join("engine.toml"))
-            .unwrap()
-            .replace("/opt/", &format!("{}/", adapter.opt_root()));
+        let engines = adapter.engines(&format!("engines/{name}/engine.toml"));
 
         // The wrapper, installed where engine.toml says; stand-ins for the hashed files.
         let wrapper = format!("render-{name}.py");
@@ -262,7 +259,6 @@ impl Adapter {
             }
         }
         std::fs::write(adapter.root.path().join("tone.wav"), tone_wav(22050, 1.5)).unwrap();
-        std::fs::write(adapter.root.path().join("engines.toml"), "# none\n").unwrap();
 
         let folder = &adapter.folder;
         folder.write(
@@ -296,11 +292,6 @@ impl Adapter {
         self.root.path().join("opt").to_str().unwrap().to_string()
     }
 
-    /// Where `/opt/<rel>` of engine.toml is in this test.
-    fn opt(&self, rel: &str) -> PathBuf {
-        self.root.path().join("opt").join(rel)
-    }
-
     /// Writes the fake program for `/opt/<rel>`: [`PRELUDE`] and then `body`.
     fn fake(&self, rel: &str, body: &str) {
         let python = ["/usr/bin/python3", "/usr/local/bin/python3"]
@@ -322,12 +313,7 @@ impl Adapter {
 
     /// `render build` with no per-machine engines file in the way.
     fn build(&self) -> Run {
-        let engines = self.root.path().join("engines.toml");
-        self.folder.render_with_env(
-            &["build"],
-            &[("RENDER_ENGINES", engines.to_str().unwrap())],
-            Duration::from_secs(300),
-        )
+        self.render(&["build"])
     }
 
     /// The fakes' runs, in order (what each passed to `called`).

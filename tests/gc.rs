@@ -465,15 +465,19 @@ fn farm_files(folder: &Folder, name: &str) -> Vec<String> {
     common::files_under(&dir, &dir)
 }
 
+/// When the folder's last build started (seconds since the epoch, from its history).
+fn last_build_started(folder: &Folder) -> f64 {
+    let history = folder.read("cache/history.jsonl");
+    serde_json::from_str::<serde_json::Value>(history.lines().last().unwrap()).unwrap()["started"]
+        .as_f64()
+        .unwrap()
+}
+
 #[test]
 fn gc_and_clean_remove_finished_farm_builds_files_and_nothing_else() {
     let folder = Folder::tiny();
     build_making(&folder, 9);
-    let history = folder.read("cache/history.jsonl");
-    let started: f64 = serde_json::from_str::<serde_json::Value>(history.lines().last().unwrap())
-        .unwrap()["started"]
-        .as_f64()
-        .unwrap();
+    let started = last_build_started(&folder);
     let before = started as u64 - 3600;
     let old = farm_folder(&folder, before, true);
     let with_users = farm_folder(&folder, before + 1, true);
@@ -596,4 +600,41 @@ fn gc_and_clean_remove_finished_farm_builds_files_and_nothing_else() {
         farm_files(&folder, &with_users),
         ["ended", "notes.txt", "specs/mine.json"]
     );
+}
+
+#[test]
+fn gc_gives_a_slurm_that_does_not_answer_seconds_not_a_minute() {
+    let folder = Folder::tiny();
+    build_making(&folder, 9);
+    let started = last_build_started(&folder);
+    let before = started as u64 - 3600;
+    let ended = farm_folder(&folder, before, true);
+    let unsure = farm_folder(&folder, before + 1, false);
+    // A Slurm client whose `squeue` never answers (a controller that is down, or none
+    // configured: the real one then takes a minute to give up).
+    let bin = folder.file("fake-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    common::write_program(&bin.join("sbatch"), "#!/bin/sh\necho 'slurm 22.05.8'\n");
+    common::write_program(&bin.join("squeue"), "#!/bin/sh\nexec sleep 600\n");
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let start = Instant::now();
+    let run = folder.render_with_env(
+        &["gc", "--keep-builds", "1"],
+        &[("PATH", path.as_str())],
+        Duration::from_secs(120),
+    );
+    let took = start.elapsed();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(took < Duration::from_secs(20), "gc took {took:?}");
+    assert_line(
+        &run,
+        "render: Slurm did not answer, so farm builds are judged by their `ended` mark",
+    );
+    assert!(run.stderr.contains("stopped after 5 s"), "{}", run.stderr);
+    assert_line(
+        &run,
+        &format!("render: kept cache/farm/{unsure}/: its build did not say its Slurm jobs ended"),
+    );
+    assert!(!folder.file(&format!("cache/farm/{ended}")).exists());
+    assert_eq!(farm_files(&folder, &unsure).len(), 8);
 }

@@ -11,10 +11,10 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{ffmpeg, tone_wav, video_frames, write_program, Folder};
+use common::devtools::{chromium, headless};
+use common::{ffmpeg, tone_wav, video_frames, which, write_program, Folder};
 
 /// A folder whose speech comes from a fake program that fails on a line containing
 /// `FAIL`, with the end of a log holding markup (which the page must show as text).
@@ -346,43 +346,13 @@ fn a_project_with_an_episode_shows_it_before_its_scenes() {
     assert_eq!(names, ["talks/hello", "talks/bye"]);
 }
 
-/// The browser: Debian's `chromium` (or another Chromium on PATH). None only when
-/// `RENDER_SKIP_BROWSER_TESTS=1`; otherwise its absence fails the test.
-fn chromium() -> Option<PathBuf> {
-    let found = ["chromium", "chromium-browser", "google-chrome"]
-        .iter()
-        .find_map(|name| which(name));
-    if found.is_none() && std::env::var("RENDER_SKIP_BROWSER_TESTS").as_deref() == Ok("1") {
-        eprintln!("skipped: no chromium on PATH and RENDER_SKIP_BROWSER_TESTS=1");
-        return None;
-    }
-    Some(found.expect(
-        "the report is tested in a real browser: install Debian's chromium \
-         (`apt-get install chromium`; tools/setup does), or set RENDER_SKIP_BROWSER_TESTS=1 to skip",
-    ))
-}
-
-fn which(name: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|dir| dir.join(name))
-        .find(|path| path.is_file())
-}
-
 /// Runs headless Chromium on `page` with `flags`; returns its stdout and stderr. It gets
 /// its own profile folder (tests run in parallel) and a minute.
 fn browse(chromium: &Path, page: &Path, flags: &[&str]) -> (String, String) {
     let profile = tempfile::tempdir().unwrap();
-    let mut child = Command::new(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
+    let mut child = headless(chromium, profile.path())
         .args(flags)
         .arg(format!("file://{}", page.display()))
-        .env("HOME", profile.path())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

@@ -241,6 +241,15 @@ fn a_long_line_is_cut_at_its_pauses_continued_and_joined_frame_exact() {
     assert_eq!(video_frames(&scene), line.len().div_ceil(640) as u64);
 }
 
+/// The names of `--events`' finished events of artifacts made, in order.
+fn made_events(events: &Path) -> Vec<String> {
+    (std::fs::read_to_string(events).unwrap().lines())
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .filter(|e| e["event"] == "finished" && e["status"] == "made")
+        .map(|e| e["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
 fn common_runs(folder: &Folder) -> usize {
     runs(folder, 1).len()
 }
@@ -256,11 +265,7 @@ fn without_continue_every_segment_starts_from_the_portrait_and_a_line_without_pa
     assert_eq!(run.code, 0, "{}", run.stderr);
     // `--events` tells the first round (the speech and its cuts) as it tells the rest: a
     // finished event for every artifact made.
-    let finished: Vec<String> = (std::fs::read_to_string(&events).unwrap().lines())
-        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
-        .filter(|e| e["event"] == "finished" && e["status"] == "made")
-        .map(|e| e["name"].as_str().unwrap().to_string())
-        .collect();
+    let finished = made_events(&events);
     let mut made = run.made();
     made.sort();
     let mut told = finished.clone();
@@ -325,4 +330,81 @@ fn segment_settings_are_checked_where_they_are_written() {
     let at = folder.location("Renderfile.toml", "1\n");
     assert!(run.stderr.contains(&at), "{at} in {}", run.stderr);
     assert_eq!(common_runs(&folder), 0, "nothing ran");
+}
+
+#[test]
+fn build_force_on_a_line_not_cut_yet_makes_its_cuts_once() {
+    let folder = folder("");
+    let events = folder.file("events.jsonl");
+    let run = folder.render_within(
+        &[
+            "build",
+            "--force",
+            "--jobs",
+            "2",
+            "--events",
+            events.to_str().unwrap(),
+        ],
+        Duration::from_secs(300),
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // The first round makes the line's cuts; the second (everything, for --force) does
+    // not make them again: each artifact is made once.
+    let finished = made_events(&events);
+    let mut once = finished.clone();
+    once.sort();
+    once.dedup();
+    assert_eq!(finished.len(), once.len(), "made twice: {finished:?}");
+    assert!(
+        finished.contains(&"cuts demo/intro:1".to_string()),
+        "{finished:?}"
+    );
+    let segments = finished
+        .iter()
+        .filter(|n| n.starts_with("segment "))
+        .count();
+    assert!(segments >= 4, "{finished:?}");
+    assert_eq!(runs(&folder, 1).len(), segments);
+    // A second --force makes everything again, the cuts included, once each.
+    let again = folder.render_within(&["build", "--force"], Duration::from_secs(300));
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(again.made().contains(&"cuts demo/intro:1".to_string()));
+    assert_eq!(runs(&folder, 1).len(), 2 * segments);
+}
+
+#[test]
+fn plan_write_jobs_on_a_line_not_cut_yet_writes_the_first_round_and_says_so() {
+    let folder = folder("");
+    let specs = |folder: &Folder| -> Vec<String> {
+        let mut names: Vec<String> = (std::fs::read_dir(folder.file("jobs")).unwrap())
+            .map(|e| e.unwrap().path().display().to_string())
+            .collect();
+        names.sort();
+        names
+    };
+    let plan = folder.render(&["plan", "--write-jobs", "jobs"]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let note = "render: wrote the first round only: 1 scene(s) wait for their long lines' cuts; \
+                run these jobs (`render run-jobs`), then `render plan --write-jobs` again for the rest";
+    assert!(plan.stderr.lines().any(|l| l == note), "{}", plan.stderr);
+    let first = specs(&folder);
+    assert!(first.iter().any(|s| s.ends_with("-cuts.json")), "{first:?}");
+    let later = ["-segment.json", "-clip.json", "-scene.json"];
+    assert!(
+        !first.iter().any(|s| later.iter().any(|k| s.ends_with(k))),
+        "{first:?}"
+    );
+    // As it says: run them, plan again, and the rest is written (no note).
+    let mut args = vec!["run-jobs"];
+    args.extend(first.iter().map(String::as_str));
+    let run = folder.render_within(&args, Duration::from_secs(300));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    std::fs::remove_dir_all(folder.file("jobs")).unwrap();
+    let plan = folder.render(&["plan", "--write-jobs", "jobs"]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    assert!(!plan.stderr.contains("first round only"), "{}", plan.stderr);
+    let rest = specs(&folder);
+    let segments = rest.iter().filter(|s| s.ends_with("-segment.json")).count();
+    assert!(segments >= 4, "{rest:?}");
+    assert!(rest.iter().any(|s| s.ends_with("-scene.json")), "{rest:?}");
 }

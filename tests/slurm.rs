@@ -71,6 +71,13 @@ impl Cluster {
         }
     }
 
+    /// A folder for the scripts and logs of jobs a test submits itself.
+    fn jobs_dir(&self) -> PathBuf {
+        let dir = self.dir.path().join("jobs");
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
     fn tool(&self, args: &[&str]) -> std::process::Output {
         Command::new(repo().join("tools/slurm/cluster"))
             .args(args)
@@ -290,8 +297,7 @@ fn each_way_a_slurm_job_ends_is_named() {
     let Some(cluster) = Cluster::start() else {
         return;
     };
-    let dir = cluster.dir.path().join("jobs");
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = cluster.jobs_dir();
     let slurm = cluster.slurm();
     let name = "render-test-ends";
     let sh = |script: &str| vec!["/bin/sh".to_string(), "-c".to_string(), script.to_string()];
@@ -311,11 +317,9 @@ fn each_way_a_slurm_job_ends_is_named() {
     );
     let cancelled = submit(4, sh("sleep 60"), &[]);
     // Wait until it runs, then cancel it.
-    let start = Instant::now();
-    while slurm.queue(name).unwrap().get(&cancelled).map(|s| &s.state) != Some(&State::Running) {
-        assert!(start.elapsed() < Duration::from_secs(30));
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for(Duration::from_secs(30), "job 4 running", || {
+        running(&slurm, name, &cancelled)
+    });
     slurm.cancel(std::slice::from_ref(&cancelled)).unwrap();
 
     let ids = [ok, failed, hog, cancelled];
@@ -350,19 +354,16 @@ fn a_node_whose_slurmd_dies_fails_its_job_as_the_nodes_fault() {
     let Some(cluster) = Cluster::start() else {
         return;
     };
-    let dir = cluster.dir.path().join("jobs");
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = cluster.jobs_dir();
     let slurm = cluster.slurm();
     let name = "render-test-node";
     let sleep = vec!["/bin/sleep".to_string(), "120".to_string()];
     let job = slurm
         .submit(&submission(name, &dir, 1, sleep, &["--nodelist=n1"]))
         .unwrap();
-    let start = Instant::now();
-    while slurm.queue(name).unwrap().get(&job).map(|s| &s.state) != Some(&State::Running) {
-        assert!(start.elapsed() < Duration::from_secs(30));
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for(Duration::from_secs(30), "the job running", || {
+        running(&slurm, name, &job)
+    });
     let out = cluster.tool(&["kill-node", "n1"]);
     assert!(
         out.status.success(),
@@ -387,15 +388,35 @@ fn a_node_whose_slurmd_dies_fails_its_job_as_the_nodes_fault() {
     );
 }
 
+/// Polls `done` (every 100 ms) until it gives a value; fails saying `what` after `limit`.
+fn wait_for<T>(limit: Duration, what: &str, mut done: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(value) = done() {
+            return value;
+        }
+        assert!(start.elapsed() < limit, "{what} (after {limit:?})");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Whether `job` of build `name` is running: Some(()) when it is.
+fn running(slurm: &Slurm, name: &str, job: &JobId) -> Option<()> {
+    let state = slurm.queue(name).unwrap().get(job).map(|s| s.state.clone());
+    (state == Some(State::Running)).then_some(())
+}
+
 /// The environment of a `--farm slurm` build on `cluster`: its slurm.conf, a farm file
-/// that asks for the gres-free `gpu` partition where a studio writes `--gres=gpu:1`, and a
+/// that polls every second at most and asks for the gres-free `gpu` partition where a
+/// studio writes `--gres=gpu:1`, and a
 /// PATH with the folder's `bin/` (fake engine programs) first. `extra` is appended to the
 /// farm file.
 fn farm_env(cluster: &Cluster, folder: &Folder, extra: &str) -> Vec<(String, String)> {
     let farm = cluster.dir.path().join("farm.toml");
     std::fs::write(
         &farm,
-        format!("[cpu]\nmemory = \"1G\"\n\n[gpu]\npartition = \"gpu\"\noptions = []\nmemory = \"2G\"\n{extra}"),
+        // A one-host cluster answers at once: polled every second at most, not every 5 s.
+        format!("poll_seconds = 1\n\n[cpu]\nmemory = \"1G\"\n\n[gpu]\npartition = \"gpu\"\noptions = []\nmemory = \"2G\"\n{extra}"),
     )
     .unwrap();
     let path = format!(
@@ -418,6 +439,25 @@ fn farm_build(folder: &Folder, env: &[(String, String)], args: &[&str]) -> commo
     let mut full = vec!["build", "--farm", "slurm"];
     full.extend(args);
     folder.render_with_env(&full, &env, Duration::from_secs(400))
+}
+
+/// `render build --farm slurm ARGS` started in the background, its stderr in the cluster's
+/// folder's `build.err`.
+fn start_farm_build(
+    cluster: &Cluster,
+    folder: &Folder,
+    env: &[(String, String)],
+    args: &[&str],
+) -> std::process::Child {
+    let mut full = vec!["build", "--farm", "slurm"];
+    full.extend(args);
+    let err = std::fs::File::create(cluster.dir.path().join("build.err")).unwrap();
+    (folder.command(&full))
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdout(std::process::Stdio::null())
+        .stderr(err)
+        .spawn()
+        .unwrap()
 }
 
 /// `scenes` scenes of two lines each, in one project, spoken by `voice` (a `[voices.host]`
@@ -484,6 +524,25 @@ fn hosts(folder: &Folder) -> std::collections::BTreeSet<String> {
         .collect()
 }
 
+/// Fails unless no job of any render build is queued or running on `cluster`.
+fn assert_nothing_left(cluster: &Cluster) {
+    let left = unfinished(cluster);
+    assert!(left.is_empty(), "{left:?}");
+}
+
+/// `count` scenes spoken by the fake speech engine (`seconds` a line) and their farm
+/// environment on `cluster`.
+fn fake_speech_farm(
+    cluster: &Cluster,
+    count: usize,
+    seconds: f64,
+) -> (Folder, Vec<(String, String)>) {
+    let folder = scenes(count, FAKE_SPEECH, FAKE_ENGINE);
+    with_fake_speech(&folder, seconds);
+    let env = farm_env(cluster, &folder, "");
+    (folder, env)
+}
+
 /// This cluster's jobs of any render build still queued or running.
 fn unfinished(cluster: &Cluster) -> Vec<(JobId, String, PathBuf)> {
     cluster.slurm().unfinished("render-").unwrap()
@@ -504,7 +563,7 @@ fn farm_equals_local(
     let run = farm_build(farm, &env, &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stderr.contains("farm: "), "{}", run.stderr);
-    assert!(unfinished(cluster).is_empty(), "{:?}", unfinished(cluster));
+    assert_nothing_left(cluster);
     assert_eq!(hosts(farm), ["n1", "n2"].map(String::from).into());
     let published = farm
         .out_files()
@@ -663,11 +722,7 @@ fn a_gpu_program_past_its_time_limit_ends_timeout_and_the_other_scenes_finish() 
         );
     }
     assert!(!folder.file("out/p/twin.mp4").exists());
-    assert!(
-        unfinished(&cluster).is_empty(),
-        "{:?}",
-        unfinished(&cluster)
-    );
+    assert_nothing_left(&cluster);
 }
 
 #[test]
@@ -676,50 +731,26 @@ fn a_crashed_nodes_jobs_run_again_on_the_other_node() {
         return;
     };
     // Six scenes whose speech takes 5 s each: n1 is crashed while it runs some.
-    let folder = scenes(6, FAKE_SPEECH, FAKE_ENGINE);
-    with_fake_speech(&folder, 5.0);
-    let env = farm_env(&cluster, &folder, "");
-    let env_ref: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let (folder, env) = fake_speech_farm(&cluster, 6, 5.0);
     let json = folder.file("report.json");
-    let mut child = folder
-        .command(&["build", "--farm", "slurm", "--json", json.to_str().unwrap()])
-        .envs(env_ref.iter().copied())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(cluster.dir.path().join("build.err")).unwrap())
-        .spawn()
-        .unwrap();
+    let mut child = start_farm_build(&cluster, &folder, &env, &["--json", json.to_str().unwrap()]);
     let slurm = cluster.slurm();
     let start = Instant::now();
-    loop {
+    wait_for(Duration::from_secs(60), "nothing ran on n1", || {
         let on_n1 = (slurm.unfinished("render-").unwrap().into_iter()).any(|(id, name, _)| {
             (slurm.queue(&name).unwrap().get(&id))
                 .is_some_and(|s| s.state == State::Running && s.nodes == "n1")
         });
-        if on_n1 {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "nothing ran on n1"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+        on_n1.then_some(())
+    });
     let out = cluster.tool(&["crash-node", "n1"]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(240),
-            "the build hangs"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let left = Duration::from_secs(240).saturating_sub(start.elapsed());
+    let status = wait_for(left, "the build hangs", || child.try_wait().unwrap());
     let stderr = std::fs::read_to_string(cluster.dir.path().join("build.err")).unwrap();
     assert_eq!(status.code(), Some(0), "{stderr}");
     assert!(
@@ -788,47 +819,21 @@ fn ctrl_c_cancels_every_slurm_job_of_the_build_and_the_next_build_resumes() {
     let Some(cluster) = Cluster::start() else {
         return;
     };
-    let folder = scenes(6, FAKE_SPEECH, FAKE_ENGINE);
-    with_fake_speech(&folder, 3.0);
-    let env = farm_env(&cluster, &folder, "");
-    let env_ref: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let mut child = folder
-        .command(&["build", "--farm", "slurm"])
-        .envs(env_ref.iter().copied())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(cluster.dir.path().join("build.err")).unwrap())
-        .spawn()
-        .unwrap();
+    let (folder, env) = fake_speech_farm(&cluster, 6, 3.0);
+    let mut child = start_farm_build(&cluster, &folder, &env, &[]);
     // Once something is committed (and more is running), Ctrl-C.
-    let start = Instant::now();
-    while folder.records().is_empty() || unfinished(&cluster).is_empty() {
-        assert!(
-            start.elapsed() < Duration::from_secs(90),
-            "nothing was made"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for(Duration::from_secs(90), "nothing was made", || {
+        (!folder.records().is_empty() && !unfinished(&cluster).is_empty()).then_some(())
+    });
     unsafe {
         libc::kill(child.id() as i32, libc::SIGINT);
     }
-    let interrupted = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            interrupted.elapsed() < Duration::from_secs(10),
-            "no exit within 10 s"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = wait_for(Duration::from_secs(10), "no exit within 10 s", || {
+        child.try_wait().unwrap()
+    });
     let stderr = std::fs::read_to_string(cluster.dir.path().join("build.err")).unwrap();
     assert_eq!(status.code(), Some(130), "{stderr}");
-    assert!(
-        unfinished(&cluster).is_empty(),
-        "{:?}",
-        unfinished(&cluster)
-    );
+    assert_nothing_left(&cluster);
     // The next build makes only what is missing.
     let committed: Vec<String> = (folder.records().into_iter())
         .map(|(_, r)| r["name"].as_str().unwrap().to_string())
@@ -868,20 +873,11 @@ fn a_killed_drivers_running_jobs_are_waited_for_not_made_again() {
         ),
     );
     let env = farm_env(&cluster, &folder, "");
-    let env_ref: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let mut child = folder
-        .command(&["build", "--farm", "slurm"])
-        .envs(env_ref.iter().copied())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = start_farm_build(&cluster, &folder, &env, &[]);
     // Once a speech program runs on a node, the driver is killed outright.
-    let start = Instant::now();
-    while !runs.exists() {
-        assert!(start.elapsed() < Duration::from_secs(60), "nothing ran");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for(Duration::from_secs(60), "nothing ran", || {
+        runs.exists().then_some(())
+    });
     child.kill().unwrap();
     child.wait().unwrap();
     let left = unfinished(&cluster);
@@ -909,7 +905,7 @@ fn a_killed_drivers_running_jobs_are_waited_for_not_made_again() {
             .count(),
         4
     );
-    assert!(unfinished(&cluster).is_empty());
+    assert_nothing_left(&cluster);
 }
 
 /// A recorded line of `seconds` of "speech": words of tone 0.35 s long, in sentences of
@@ -990,7 +986,7 @@ fn a_long_lines_speech_and_cuts_are_made_on_the_farm_too() {
     let build = farm.map(|e| e.unwrap().path()).next().unwrap();
     assert!(build.join("cuts/1.sh").is_file(), "{:?}", build);
     assert!(build.join("ended").is_file(), "{:?}", build);
-    assert!(unfinished(&cluster).is_empty());
+    assert_nothing_left(&cluster);
 }
 
 #[test]
@@ -1208,4 +1204,38 @@ fn one_spec_made_on_both_nodes_at_once_is_one_verified_object() {
     let host = speech[0].1["host"].as_str().unwrap();
     assert!(["n1", "n2"].contains(&host), "{host}");
     assert_eq!(folder.verify_cache(), 1);
+}
+
+/// The CPU Slurm jobs `render build --dry-run --farm slurm ARGS` shows in its first round:
+/// each one's job names.
+fn planned_first_cpu_jobs(folder: &Folder, env: &[(&str, &str)], args: &[&str]) -> Vec<usize> {
+    let mut full = vec!["build", "--dry-run", "--farm", "slurm"];
+    full.extend(args);
+    let run = folder.render_with_env(&full, env, Duration::from_secs(60));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    (run.stdout.lines())
+        .filter_map(|l| l.trim().strip_prefix("round 1: cpu: scene: "))
+        .map(|names| names.split(", ").count())
+        .collect()
+}
+
+#[test]
+fn plan_farm_slurm_joins_short_scenes_cpu_jobs_as_the_build_does() {
+    // No cluster: the plan reads only the folder, its history and the farm file.
+    let folder = scenes(4, "engine = \"espeak\"\nlanguage = \"en\"", "");
+    let farm = folder.file("farm.toml");
+    std::fs::write(&farm, "[cpu]\nbatch_seconds = 1000\n").unwrap();
+    let env = [("RENDER_FARM", farm.to_str().unwrap())];
+    // No history: no scene is known to be short, so each scene's first jobs (its two
+    // lines' speech) are one Slurm job.
+    let before = planned_first_cpu_jobs(&folder, &env, &[]);
+    assert_eq!(before.len(), 4, "{before:?}");
+    let run = folder.render(&["build"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // With the history's times (well under `batch_seconds`), consecutive scenes' go in
+    // one, as the build joins them (a GPU group's Slurm job between two scenes' ends a
+    // join there, as in the build).
+    let after = planned_first_cpu_jobs(&folder, &env, &["--force"]);
+    assert!(after.len() < before.len(), "{before:?} then {after:?}");
+    assert_eq!(after.iter().sum::<usize>(), before.iter().sum::<usize>());
 }

@@ -10,9 +10,8 @@
 
 mod common;
 
-use common::{repo, video_frames, write_program, Folder, Run};
+use common::{repo, video_frames, write_program, Folder, Machine, Run};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 /// The fake InfiniteTalk: `python generate_infinitetalk.py ...` run by `env -C <clone>`.
 const FAKE: &str = r#"#!/usr/bin/env python3
@@ -94,24 +93,20 @@ const LINES: [(&str, &str); 4] = [
 
 /// A content folder with two voices, each with its avatar (host, guest), a third avatar
 /// for another scene, and the two-person engine; `/opt` is under `root`.
-struct Shot {
-    folder: Folder,
-    root: tempfile::TempDir,
+struct Shot(Machine);
+
+impl std::ops::Deref for Shot {
+    type Target = Machine;
+    fn deref(&self) -> &Machine {
+        &self.0
+    }
 }
 
 impl Shot {
     fn new(lipsync: &str, project: &str) -> Shot {
-        let shot = Shot {
-            folder: Folder {
-                dir: tempfile::tempdir().unwrap(),
-            },
-            root: tempfile::tempdir().unwrap(),
-        };
-        let opt = shot.root.path().join("opt");
-        let engines = std::fs::read_to_string(repo().join("engines/infinitetalk/two.toml"))
-            .unwrap()
-            .replace("/opt/", &format!("{}/", opt.display()));
-        let clone = opt.join("infinitetalk/InfiniteTalk");
+        let shot = Shot(Machine::new());
+        let engines = shot.engines("engines/infinitetalk/two.toml");
+        let clone = shot.opt("infinitetalk/InfiniteTalk");
         let weights = clone.join("weights/InfiniteTalk/multi/infinitetalk.safetensors");
         std::fs::create_dir_all(weights.parent().unwrap()).unwrap();
         std::fs::write(&weights, "stand-in for the multi-person weights\n").unwrap();
@@ -119,10 +114,9 @@ impl Shot {
         let fake = FAKE
             .replace("@GOT@", shot.got().to_str().unwrap())
             .replace("@CLONE@", clone.to_str().unwrap());
-        let python = opt.join("infinitetalk/venv/bin/python");
+        let python = shot.opt("infinitetalk/venv/bin/python");
         std::fs::create_dir_all(python.parent().unwrap()).unwrap();
         write_program(&python, &fake);
-        std::fs::write(shot.root.path().join("engines.toml"), "# none\n").unwrap();
 
         let folder = &shot.folder;
         folder.write(
@@ -192,12 +186,7 @@ impl Shot {
     }
 
     fn build(&self) -> Run {
-        let engines = self.root.path().join("engines.toml");
-        self.folder.render_with_env(
-            &["build"],
-            &[("RENDER_ENGINES", engines.to_str().unwrap())],
-            Duration::from_secs(300),
-        )
+        self.render(&["build"])
     }
 }
 
@@ -379,12 +368,7 @@ fn a_four_line_exchange_is_one_engine_run_with_a_track_per_person() {
     assert!(!srt.contains("\n5\n"), "one cue per line:\n{srt}");
 
     // `render engines` says which engine makes shots of two people.
-    let engines = shot.root.path().join("engines.toml");
-    let listed = folder.render_with_env(
-        &["engines"],
-        &[("RENDER_ENGINES", engines.to_str().unwrap())],
-        Duration::from_secs(60),
-    );
+    let listed = shot.render(&["engines"]);
     assert_eq!(listed.code, 0, "{}", listed.stderr);
     let block = listed
         .stdout

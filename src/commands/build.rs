@@ -101,15 +101,17 @@ pub fn run(args: &BuildArgs) -> i32 {
         for (i, first) in graph.cuts_first(&stale.make).into_iter().enumerate() {
             stale.make[i] &= !first;
         }
-        if args.force {
+        if args.force && !early.stop {
             // Everything the selected scenes need, made again: the old objects go first
-            // (a commit never replaces an object).
+            // (a commit never replaces an object). Not what the first round has just made
+            // (a line's speech and cuts): that is this build's already.
             for (i, node) in graph.nodes.iter().enumerate() {
-                if !stale.make[i] {
+                let just_made = (early.outcomes.get(&node.key())).is_some_and(|o| o.0 == "made");
+                if !stale.make[i] && !just_made {
                     cache.discard(&node.key())?;
                 }
+                stale.make[i] = !just_made;
             }
-            stale.make.fill(true);
         }
         let mut last = BuildLog::open(&cache);
         last.reserve(graph.nodes.len());
@@ -241,6 +243,12 @@ pub fn run(args: &BuildArgs) -> i32 {
                 }))
             }
         };
+        let reports = Reports {
+            graph: &graph,
+            model_of: &model_of,
+            events: &events,
+            start,
+        };
         let (outcomes, lane_events) = scheduler::run_with(
             &deps,
             &make,
@@ -251,37 +259,17 @@ pub fn run(args: &BuildArgs) -> i32 {
             farm,
             |i| executor::start(&graph.nodes[i].job),
             |i, pending, model| executor::finish(&graph.nodes[i].job, pending, model),
-            |event, outcomes| match event {
-                Event::Started(i) => {
-                    let at = start.elapsed().as_secs_f64();
-                    starts[i] = Some(at);
-                    let node = &graph.nodes[i];
-                    send_started(&events, node, model_of[i].is_some(), at);
-                    progress.started(node.name())
+            |event, outcomes| {
+                let told = reports.tell(event, outcomes, &mut starts, &mut progress, &mut failures);
+                let Some((i, Outcome::Made { .. })) = told else {
+                    return;
+                };
+                let node = &graph.nodes[i];
+                if !node.publish.is_empty() {
+                    publish_scene(node, &progress);
                 }
-                Event::Stalled(i, running) => {
-                    send_stalled(&events, &graph.nodes[i], running);
-                    progress.stalled(graph.nodes[i].name(), running)
-                }
-                Event::Tick => progress.tick(),
-                Event::Finished(i) => {
-                    let node = &graph.nodes[i];
-                    let outcome = outcomes[i]
-                        .as_ref()
-                        .expect("finished nodes have an outcome");
-                    progress.finished(i, node.name(), outcome);
-                    send_finished(&events, node, outcome);
-                    if matches!(outcome, Outcome::Made { .. }) {
-                        if !node.publish.is_empty() {
-                            publish_scene(node, &progress);
-                        }
-                        for &scene in waits_for_captions.get(&i).into_iter().flatten() {
-                            publish_scene(&graph.nodes[scene], &progress);
-                        }
-                    }
-                    if let Outcome::Failed(error) = outcome {
-                        failed(node, error, &progress, &mut failures);
-                    }
+                for &scene in waits_for_captions.get(&i).into_iter().flatten() {
+                    publish_scene(&graph.nodes[scene], &progress);
                 }
             },
         );
@@ -458,6 +446,61 @@ fn lane<'a>(
         preloads: lanes.preloads(&by_work),
         lanes,
     }))
+}
+
+/// What both rounds (the cuts' and the build's) do with each of the scheduler's events:
+/// the progress display, `--events`, each job's start, each failure.
+struct Reports<'a> {
+    graph: &'a Graph,
+    model_of: &'a [Option<String>],
+    events: &'a Events,
+    start: Instant,
+}
+
+impl Reports<'_> {
+    /// Tells `event`; a finished job comes back with its outcome, for the round's own work
+    /// (publishing a scene).
+    fn tell<'o>(
+        &self,
+        event: Event,
+        outcomes: &'o [Option<Outcome>],
+        starts: &mut [Option<f64>],
+        progress: &mut Progress,
+        failures: &mut Vec<history::Failure>,
+    ) -> Option<(usize, &'o Outcome)> {
+        let graph = self.graph;
+        match event {
+            Event::Started(i) => {
+                let at = self.start.elapsed().as_secs_f64();
+                starts[i] = Some(at);
+                let node = &graph.nodes[i];
+                send_started(self.events, node, self.model_of[i].is_some(), at);
+                progress.started(node.name());
+                None
+            }
+            Event::Stalled(i, running) => {
+                send_stalled(self.events, &graph.nodes[i], running);
+                progress.stalled(graph.nodes[i].name(), running);
+                None
+            }
+            Event::Tick => {
+                progress.tick();
+                None
+            }
+            Event::Finished(i) => {
+                let node = &graph.nodes[i];
+                let outcome = outcomes[i]
+                    .as_ref()
+                    .expect("finished nodes have an outcome");
+                progress.finished(i, node.name(), outcome);
+                send_finished(self.events, node, outcome);
+                if let Outcome::Failed(error) = outcome {
+                    failed(node, error, progress, failures);
+                }
+                Some((i, outcome))
+            }
+        }
+    }
 }
 
 /// `--events`: a job began (`lane`: its call runs on a GPU lane).
@@ -765,6 +808,12 @@ impl CutFirst<'_> {
         let seconds = history::seconds_by_kind(&History::of(self.cache).read().builds);
         let mut progress = Progress::new(&tasks, self.jobs, seconds);
         let mut starts: Vec<Option<f64>> = vec![None; graph.nodes.len()];
+        let reports = Reports {
+            graph,
+            model_of: &model_of,
+            events: self.events,
+            start: self.start,
+        };
         let (outcomes, lane_events) = scheduler::run_with(
             &deps,
             &make,
@@ -775,30 +824,8 @@ impl CutFirst<'_> {
             farm,
             |i| executor::start(&graph.nodes[i].job),
             |i, pending, model| executor::finish(&graph.nodes[i].job, pending, model),
-            |event, outcomes| match event {
-                Event::Started(i) => {
-                    let at = self.start.elapsed().as_secs_f64();
-                    starts[i] = Some(at);
-                    let node = &graph.nodes[i];
-                    send_started(self.events, node, model_of[i].is_some(), at);
-                    progress.started(node.name())
-                }
-                Event::Stalled(i, running) => {
-                    send_stalled(self.events, &graph.nodes[i], running);
-                    progress.stalled(graph.nodes[i].name(), running)
-                }
-                Event::Tick => progress.tick(),
-                Event::Finished(i) => {
-                    let node = &graph.nodes[i];
-                    let outcome = outcomes[i]
-                        .as_ref()
-                        .expect("finished nodes have an outcome");
-                    progress.finished(i, node.name(), outcome);
-                    send_finished(self.events, node, outcome);
-                    if let Outcome::Failed(error) = outcome {
-                        failed(node, error, &progress, failures);
-                    }
-                }
+            |event, outcomes| {
+                reports.tell(event, outcomes, &mut starts, &mut progress, failures);
             },
         );
         progress.done();

@@ -70,6 +70,15 @@ pub fn show(dir: &Path, targets: &[String], options: &Options) -> i32 {
         let anything = print(&graph, &stale, &last, &changes, &manifest.root, partial);
         if let Some(out) = options.write_jobs {
             write(&graph, &stale.make, out)?;
+            if !graph.waiting.is_empty() {
+                // Their segments, clips and scenes depend on where the pauses in their speech
+                // are: no spec can be written for them before the cuts are made.
+                eprintln!(
+                    "render: wrote the first round only: {} scene(s) wait for their long lines' cuts; \
+                     run these jobs (`render run-jobs`), then `render plan --write-jobs` again for the rest",
+                    graph.waiting.len()
+                );
+            }
         }
         if options.farm {
             print_farm(&graph, &stale.make, &cache);
@@ -256,9 +265,10 @@ fn write(graph: &Graph, make: &[bool], out: &Path) -> Result<()> {
 /// The farm's view (`--farm slurm`): in each round (as inputs allow), the Slurm jobs the
 /// stale jobs would go in — a GPU group's jobs together (one model load per part; a group
 /// with several batches' worth of work by the history in that many parts, as the build
-/// splits it), a scene's CPU jobs together. The build batches what is ready at once, so
-/// its Slurm jobs can be fewer.
+/// splits it), a scene's CPU jobs together, with the next scenes' while the history says
+/// they are short. The build batches what is ready at once, so its Slurm jobs can be fewer.
 fn print_farm(graph: &Graph, make: &[bool], cache: &Cache) {
+    use crate::executor::slurm;
     let rank = graph.scene_rank();
     let farmed: Vec<Option<crate::executor::slurm::Farmed>> = (graph.nodes.iter().enumerate())
         .map(|(i, node)| {
@@ -275,10 +285,11 @@ fn print_farm(graph: &Graph, make: &[bool], cache: &Cache) {
     // Sized as the build would: by the history's job times and the farm file's target
     // (the cluster's defaults when this machine has no farm file or a wrong one).
     let seconds = crate::executor::slurm::job_seconds(cache);
-    let target = crate::farm::Farm::load().map_or(crate::executor::slurm::GPU_TARGET, |farm| {
-        crate::executor::slurm::gpu_target(&farm)
-    });
-    let rounds = crate::executor::slurm::plan(&farmed, &deps, &seconds, target);
+    let targets = crate::farm::Farm::load()
+        .map_or([slurm::GPU_TARGET, slurm::CPU_TARGET], |farm| {
+            [slurm::gpu_target(&farm), slurm::cpu_target(&farm)]
+        });
+    let rounds = slurm::plan(&farmed, &deps, &seconds, targets);
     let count: usize = rounds.iter().map(Vec::len).sum();
     println!(
         "farm (slurm): {count} Slurm job(s) in {} round(s)",

@@ -194,7 +194,7 @@ pub fn plan(
     nodes: &[Option<Farmed>],
     deps: &[Vec<usize>],
     seconds: &BTreeMap<String, f64>,
-    gpu_target: f64,
+    [gpu_target, cpu_target]: [f64; 2],
 ) -> Vec<Vec<(String, Vec<String>)>> {
     let mut depth = vec![0usize; nodes.len()];
     for i in 0..nodes.len() {
@@ -221,26 +221,66 @@ pub fn plan(
             .as_ref()
             .map_or(String::new(), |n| n.job.name.clone())
     };
+    let mean = |m: usize| {
+        let node = nodes[m].as_ref()?;
+        seconds.get(&node.job.spec.engine[..]).copied()
+    };
+    let scene = |m: &usize| nodes[*m].as_ref().map_or(u32::MAX, |n| n.scene);
     let mut planned = Vec::new();
     for round in rounds.into_values() {
-        let mut jobs = Vec::new();
-        for ((cpu, what, _), members) in round {
+        // In the build's order: by first scene, a scene's CPU jobs before a GPU group's.
+        let mut order: Vec<_> = round.into_iter().collect();
+        order.sort_by_key(|((cpu, _, _), members)| {
+            (members.iter().map(scene).min().unwrap_or(u32::MAX), !*cpu)
+        });
+        let mut jobs: Vec<(String, Vec<usize>)> = Vec::new();
+        for ((cpu, what, _), members) in order {
             if cpu {
-                jobs.push((what, members.iter().map(name).collect()));
+                // Consecutive scenes' together while the history says they are short, as
+                // the build joins them.
+                let joins = jobs.last().is_some_and(|(w, last)| {
+                    *w == what
+                        && short(last.iter().map(|&m| mean(m)), cpu_target)
+                        && short(members.iter().map(|&m| mean(m)), cpu_target)
+                });
+                match jobs.last_mut() {
+                    Some((_, last)) if joins => last.extend(members),
+                    _ => jobs.push((what, members)),
+                }
                 continue;
             }
-            let means: Vec<f64> = (members.iter())
-                .filter_map(|&m| nodes[m].as_ref())
-                .filter_map(|n| seconds.get(&n.job.spec.engine[..]).copied())
-                .collect();
+            let means: Vec<f64> = members.iter().filter_map(|&m| mean(m)).collect();
             let parts = (members.len() / gpu_batch(&means, gpu_target)).max(1);
             for part in split(members, parts) {
-                jobs.push((what.clone(), part.iter().map(name).collect()));
+                jobs.push((what.clone(), part));
             }
         }
-        planned.push(jobs);
+        let jobs = jobs.into_iter();
+        planned.push(
+            jobs.map(|(w, m)| (w, m.iter().map(name).collect()))
+                .collect(),
+        );
     }
     planned
+}
+
+/// Whether the history knows every one of some CPU jobs' times (`means`) and they add up
+/// to less than `target`: worth another scene's jobs in the same Slurm job.
+pub fn short(means: impl IntoIterator<Item = Option<f64>>, target: f64) -> bool {
+    let mut total = 0.0;
+    for mean in means {
+        match mean {
+            Some(seconds) => total += seconds,
+            None => return false,
+        }
+    }
+    total < target
+}
+
+/// The work CPU jobs of several scenes may share one Slurm job under: the farm file's
+/// `[cpu] batch_seconds`, else [`CPU_TARGET`].
+pub fn cpu_target(farm: &Farm) -> f64 {
+    (farm.cpu.batch_seconds).map_or(CPU_TARGET, f64::from)
 }
 
 /// Per engine, the mean seconds of its jobs by the history (each record's own time): what
@@ -297,6 +337,7 @@ impl SlurmExecutor {
         for group in nodes.iter().flatten().filter_map(|n| n.group.clone()) {
             *unstarted.entry(group).or_default() += 1;
         }
+        let poll = Duration::from_secs(setup.farm.poll_seconds.into());
         let mut driver = Driver {
             setup,
             nodes,
@@ -314,7 +355,7 @@ impl SlurmExecutor {
             began: Instant::now(),
             no_more: false,
             cancelled: false,
-            backoff: Backoff::new(Duration::from_millis(250), Duration::from_secs(5)),
+            backoff: Backoff::new(Duration::from_millis(250), poll),
             next_poll: Instant::now(),
             node_slots: Vec::new(),
             counted: BTreeSet::new(),
@@ -709,15 +750,8 @@ impl Driver {
     /// [`CPU_TARGET`] (or the farm file's `[cpu] batch_seconds`): worth another scene's
     /// jobs in the same Slurm job.
     fn short(&self, members: &[usize]) -> bool {
-        let target = (self.setup.farm.cpu.batch_seconds).map_or(CPU_TARGET, f64::from);
-        let mut total = 0.0;
-        for &m in members {
-            match self.mean(m) {
-                Some(seconds) => total += seconds,
-                None => return false,
-            }
-        }
-        total < target
+        let means = members.iter().map(|&m| self.mean(m));
+        short(means, cpu_target(&self.setup.farm))
     }
 
     /// Keeps to the farm's submission rate.

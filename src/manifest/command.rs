@@ -245,42 +245,8 @@ impl Stage {
                 "box_1_yx",
                 "box_2_yx",
             ],
-            Stage::Still => &[
-                "engine_dir",
-                "device",
-                "workdir",
-                "out",
-                "prompt",
-                "negative_prompt",
-                "width",
-                "height",
-                "steps",
-                "guidance",
-                "seed",
-                "lora_files",
-                "lora_scales",
-                "image",
-            ],
-            Stage::Shot => &[
-                "engine_dir",
-                "device",
-                "workdir",
-                "out",
-                "prompt",
-                "negative_prompt",
-                "width",
-                "height",
-                "steps",
-                "guidance",
-                "seed",
-                "lora_files",
-                "lora_scales",
-                "image",
-                "frames",
-                "fps",
-                "seconds",
-                "pose",
-            ],
+            Stage::Still => &STILL,
+            Stage::Shot => &SHOT,
             Stage::Pose => &["engine_dir", "device", "workdir", "out", "video", "seed"],
         }
     }
@@ -294,6 +260,40 @@ impl Stage {
     pub fn is_list(name: &str) -> bool {
         matches!(name, "samples" | "lora_files" | "lora_scales")
     }
+}
+
+/// A still's placeholders; a shot's are the same and its motion's.
+const STILL: [&str; 14] = [
+    "engine_dir",
+    "device",
+    "workdir",
+    "out",
+    "prompt",
+    "negative_prompt",
+    "width",
+    "height",
+    "steps",
+    "guidance",
+    "seed",
+    "lora_files",
+    "lora_scales",
+    "image",
+];
+const SHOT: [&str; 18] = joined(STILL, ["frames", "fps", "seconds", "pose"]);
+
+/// `a` then `b`, at compile time (`C` must be their lengths' sum).
+const fn joined<const A: usize, const B: usize, const C: usize>(
+    a: [&'static str; A],
+    b: [&'static str; B],
+) -> [&'static str; C] {
+    assert!(A + B == C);
+    let mut out = [""; C];
+    let mut i = 0;
+    while i < C {
+        out[i] = if i < A { a[i] } else { b[i - A] };
+        i += 1;
+    }
+    out
 }
 
 /// `frames = "4n+1"` on a shot engine: the frame counts the program makes. render rounds

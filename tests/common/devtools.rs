@@ -3,7 +3,7 @@
 //! a video's `readyState` and `duration`, the DOM after server-sent events changed it.
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -18,23 +18,36 @@ pub struct Browser {
     _profile: tempfile::TempDir,
 }
 
-/// Chromium on PATH; None (the test skips) only when it is missing and
-/// `RENDER_SKIP_BROWSER_TESTS=1`.
+/// Chromium on PATH (Debian's `chromium`, or another); None (the test skips) only when it
+/// is missing and `RENDER_SKIP_BROWSER_TESTS=1`, otherwise its absence fails the test.
 pub fn chromium() -> Option<PathBuf> {
     let found = ["chromium", "chromium-browser", "google-chrome"]
         .iter()
-        .find_map(|name| {
-            std::env::split_paths(&std::env::var_os("PATH")?)
-                .map(|dir| dir.join(name))
-                .find(|path| path.is_file())
-        });
+        .find_map(|name| super::which(name));
     if found.is_none() && std::env::var("RENDER_SKIP_BROWSER_TESTS").as_deref() == Ok("1") {
         eprintln!("skipped: no chromium on PATH and RENDER_SKIP_BROWSER_TESTS=1");
         return None;
     }
     Some(found.expect(
-        "pages are tested in a real browser: install Debian's chromium, or set RENDER_SKIP_BROWSER_TESTS=1",
+        "pages are tested in a real browser: install Debian's chromium \
+         (`apt-get install chromium`; tools/setup does), or set RENDER_SKIP_BROWSER_TESTS=1 to skip",
     ))
+}
+
+/// Headless Chromium with a profile folder of its own (tests run in parallel), its HOME
+/// there too; the caller adds its flags and the page.
+pub fn headless(chromium: &Path, profile: &Path) -> Command {
+    let mut command = Command::new(chromium);
+    command
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .env("HOME", profile);
+    command
 }
 
 impl Browser {
@@ -42,18 +55,12 @@ impl Browser {
     pub fn launch() -> Option<Browser> {
         let chromium = chromium()?;
         let profile = tempfile::tempdir().unwrap();
-        let mut child = Command::new(chromium)
+        let mut child = headless(&chromium, profile.path())
             .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--no-first-run",
                 "--remote-debugging-port=0",
                 "--autoplay-policy=no-user-gesture-required",
             ])
-            .arg(format!("--user-data-dir={}", profile.path().display()))
             .arg("about:blank")
-            .env("HOME", profile.path())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

@@ -15,6 +15,55 @@ pub struct Folder {
     pub dir: tempfile::TempDir,
 }
 
+/// A content folder and a temp dir standing in for the machine's `/`: engines installed
+/// under its `opt/` (their engine files' `/opt/` moved there), and a machine engines file
+/// declaring none, so that this machine's own is not in the way.
+pub struct Machine {
+    pub folder: Folder,
+    pub root: tempfile::TempDir,
+}
+
+impl Machine {
+    pub fn new() -> Machine {
+        let machine = Machine {
+            folder: Folder {
+                dir: tempfile::tempdir().unwrap(),
+            },
+            root: tempfile::tempdir().unwrap(),
+        };
+        std::fs::write(machine.engines_file(), "# none\n").unwrap();
+        machine
+    }
+
+    /// Where `/opt/<rel>` is here.
+    pub fn opt(&self, rel: &str) -> PathBuf {
+        self.root.path().join("opt").join(rel)
+    }
+
+    /// The repository's engine file `rel` (`engines/<name>/engine.toml`) as installed here.
+    pub fn engines(&self, rel: &str) -> String {
+        let opt = self.root.path().join("opt");
+        std::fs::read_to_string(repo().join(rel))
+            .unwrap()
+            .replace("/opt/", &format!("{}/", opt.display()))
+    }
+
+    /// The machine's engines file (`RENDER_ENGINES`).
+    pub fn engines_file(&self) -> PathBuf {
+        self.root.path().join("engines.toml")
+    }
+
+    /// `render ARGS` in the folder, on this machine.
+    pub fn render(&self, args: &[&str]) -> Run {
+        let engines = self.engines_file();
+        self.folder.render_with_env(
+            args,
+            &[("RENDER_ENGINES", engines.to_str().unwrap())],
+            std::time::Duration::from_secs(300),
+        )
+    }
+}
+
 pub struct Run {
     pub code: i32,
     pub stdout: String,
@@ -95,6 +144,13 @@ pub fn add_fixture_models(folder: &Folder) {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+/// A program on PATH, by name.
+pub fn which(name: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(name))
+        .find(|path| path.is_file())
 }
 
 /// Writes an executable script at `path` (a fake program for render to start).
