@@ -291,7 +291,7 @@ impl Graph {
                 // they have the same captions too.
                 node.captions = Some(captions);
             }
-            graph.add_episode(manifest, project, &made, hashes)?;
+            graph.add_episode(&mut planning, project, &made)?;
         }
         Ok(graph)
     }
@@ -301,11 +301,11 @@ impl Graph {
     /// configuration error, or a target naming scenes).
     fn add_episode(
         &mut self,
-        manifest: &Manifest,
+        cx: &mut generated::Planning,
         project: &crate::manifest::Project,
         made: &BTreeMap<&str, (Key, Key)>,
-        hashes: &SourceHashes,
     ) -> Result<()> {
+        let (manifest, hashes) = (cx.manifest, cx.hashes);
         let Some(episode) = &project.episode else {
             return Ok(());
         };
@@ -323,7 +323,8 @@ impl Graph {
                 true_peak: s.true_peak,
             }
         });
-        let (spec, work) = plan::episode(episode, &scenes, target, hashes)?;
+        let bookends = self.add_bookends(cx, episode)?;
+        let (spec, work) = plan::episode(episode, &scenes, bookends, target, hashes)?;
         let key = self.add(format!("episode {}", project.name), spec, work);
         let target = (manifest.root.join("out")).join(format!("{}.mp4", project.name));
         let index = self.by_key[&key];

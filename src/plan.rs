@@ -218,15 +218,17 @@ pub fn captions(scene: &Scene, speech: &[Key]) -> (KeySpec, EngineJob) {
 }
 
 /// A project's episode: joined by ffmpeg from its scenes, in the episode's order, between
-/// its intro and outro. `scenes` is (scene, captions) per scene of the episode.
+/// its intro and outro. `scenes` is (scene, captions) per scene of the episode; `made`
+/// the keys of the intro and outro made by render (a still or a shot).
 pub fn episode(
     episode: &Episode,
     scenes: &[(Key, Key)],
+    made: [Option<Key>; 2],
     target: loudness::Target,
     hashes: &SourceHashes,
 ) -> Result<(KeySpec, EngineJob)> {
     use crate::engine::episode::{EpisodeMux, Part};
-    let spec = (crate::stage::episode::key(episode, scenes, hashes)?)
+    let spec = (crate::stage::episode::key(episode, scenes, made, hashes)?)
         .param("loudness", format!("{} LUFS", target.integrated))
         .param("true-peak", format!("{} dBTP", target.true_peak))
         .param("loudnorm", loudness::VERSION);

@@ -558,3 +558,136 @@ env = {{ SHOTS_RECORD = "{record}" }}
         .collect();
     assert_eq!(remade, ["pose dwpose (motion/dance.mp4)", "shot dance"]);
 }
+
+/// The example with a title still `title` and an `[episode]` whose keys are `episode`.
+fn with_episode(folder: &Folder, episode: &str) {
+    folder.edit(
+        "Renderfile.toml",
+        "[shots.idle]",
+        "[stills.title]\nengine = \"still\"\nprompt = \"A title card: the evening news\"\n\
+         image = \"pictures/reference.png\"\nwidth = 320\nheight = 180\nseed = 3\n\n[shots.idle]",
+    );
+    let project = folder.read("projects/demo/project.toml");
+    folder.write(
+        "projects/demo/project.toml",
+        &format!("{project}\n[episode]\n{episode}"),
+    );
+}
+
+#[test]
+fn an_episodes_title_card_is_a_still_and_its_outro_a_shot_each_made_once() {
+    let folder = example();
+    with_episode(
+        &folder,
+        "intro = { still = \"title\" }\nintro_seconds = 2\noutro = { shot = \"city\" }\n",
+    );
+    let run = folder.build();
+    let all = made(&run);
+    for name in ["still title", "shot city", "episode demo"] {
+        assert!(all.contains(name), "{name} not made: {all:?}");
+    }
+    // Two stills (the host, the title), two shots (city is the background, the b-roll and
+    // the outro, made once).
+    assert_eq!(runs(&folder, "still").len(), 2);
+    assert_eq!(runs(&folder, "shot").len(), 2);
+    let title = runs(&folder, "still")
+        .into_iter()
+        .find(|r| r["argv"][6] == "A title card: the evening news")
+        .expect("the title still was made");
+    assert_eq!(
+        (title["argv"][1].clone(), title["argv"][2].clone()),
+        ("320".into(), "180".into())
+    );
+
+    // The episode reads the still and the shot by their keys.
+    let record = |name: &str| -> serde_json::Value {
+        let object = folder.object(name);
+        serde_json::from_slice(&std::fs::read(object.join("record.json")).unwrap()).unwrap()
+    };
+    let inputs = &record("episode demo")["spec"]["inputs"];
+    assert_eq!(inputs["intro"], record("still title")["key"]);
+    assert_eq!(inputs["outro"], record("shot city")["key"]);
+
+    // Its parts: the title for 2 s (50 frames at 25 fps), the two scenes, the city shot
+    // for its own length (25 frames at 16 fps: 1.5625 s, 39 frames at 25 fps).
+    let info: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(folder.object("episode demo").join("episode.json")).unwrap(),
+    )
+    .unwrap();
+    let parts: Vec<(String, u64)> = (info["parts"].as_array().unwrap().iter())
+        .map(|p| {
+            (
+                p["kind"].as_str().unwrap().to_string(),
+                p["frames"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let scene_frames = |scene: &str| scene_info(&folder, scene)["frames"].as_u64().unwrap();
+    assert_eq!(
+        parts,
+        [
+            ("intro".to_string(), 50),
+            ("scene".to_string(), scene_frames("news")),
+            ("scene".to_string(), scene_frames("idle")),
+            ("outro".to_string(), 39),
+        ]
+    );
+    let video = folder.file("out/demo.mp4");
+    let total: u64 = parts.iter().map(|p| p.1).sum();
+    assert_eq!(video_frames(&video), total);
+    // The title card is silent; the first scene is not.
+    let audio = audio_samples(&video);
+    let loudest = |from: usize, to: usize| audio[from..to].iter().fold(0f32, |m, s| m.max(s.abs()));
+    assert!(
+        loudest(0, 2 * 48_000 - 960) < 1e-3,
+        "the title card is not silent"
+    );
+    assert!(
+        loudest(2 * 48_000, 4 * 48_000) > 0.05,
+        "the first scene is silent"
+    );
+
+    // Nothing to do again; editing the title's prompt makes the still and the episode again,
+    // not the scenes.
+    assert!(folder.build().made().is_empty());
+    folder.edit(
+        "Renderfile.toml",
+        "A title card: the evening news",
+        "A title card: the late news",
+    );
+    assert_eq!(made(&folder.build()), set(&["still title", "episode demo"]));
+    assert_eq!(runs(&folder, "still").len(), 3);
+}
+
+#[test]
+fn an_intro_names_a_declared_still_or_shot_where_written() {
+    const PT: &str = "projects/demo/project.toml";
+    let end = "\"And my lips follow the words.\"]\n";
+    let episode = |keys: &str| format!("{end}\n[episode]\n{keys}");
+    config_error(
+        &[(PT, end, &episode("intro = { still = \"hots\" }\n"))],
+        "unknown still `hots`",
+        (PT, "{ still = \"hots\" }"),
+        "did you mean `host`?",
+    );
+    // A shot written as a still: both are allowed, so the hint says how to write it.
+    config_error(
+        &[(PT, end, &episode("outro = { still = \"city\" }\n"))],
+        "`city` is a shot, not a still",
+        (PT, "{ still = \"city\" }"),
+        "write outro = { shot = \"city\" }: an outro shows a still for `outro_seconds` or plays a shot",
+    );
+    // A shot lasts its own seconds.
+    config_error(
+        &[(PT, end, &episode("intro = { shot = \"city\" }\nintro_seconds = 2\n"))],
+        "`intro_seconds` is for a still picture; shot `city` is a video",
+        (PT, "2\n"),
+        "a shot intro plays for as long as it lasts: remove `intro_seconds`, or set `seconds` in [shots.city]",
+    );
+    config_error(
+        &[(PT, end, &episode("intro = 3\n"))],
+        "`intro` must be a file, a still or a shot",
+        (PT, "3\n"),
+        "{ still = \"title\" }",
+    );
+}

@@ -6,6 +6,7 @@
 //! file in `cache/objects/` and `made` names the artifact, whose key then stands in its
 //! face track's and clips' keys for a file's hash (`face_track::with_avatar`), so an edit
 //! of the still's prompt re-makes that avatar's face track and clips and nothing else.
+//! An episode's intro or outro made by render is planned here too, as its input.
 
 use std::collections::BTreeMap;
 
@@ -14,7 +15,7 @@ use crate::device::Device;
 use crate::error::Result;
 use crate::key::Key;
 use crate::manifest::shots::Picture;
-use crate::manifest::{Avatar, MadeFace, Manifest, SourceFile};
+use crate::manifest::{Avatar, Bookend, Episode, MadeFace, Manifest, SourceFile};
 use crate::plan;
 use crate::sources::SourceHashes;
 use crate::stage::still::Image;
@@ -88,6 +89,23 @@ impl Graph {
         let (spec, work) = plan::silence(frames, fps);
         let speech = self.add(format!("silence {at}"), spec, work);
         Ok((clip, speech))
+    }
+
+    /// An episode's intro and outro made by render (a still, a shot): their keys.
+    pub(super) fn add_bookends(
+        &mut self,
+        cx: &mut Planning,
+        episode: &Episode,
+    ) -> Result<[Option<Key>; 2]> {
+        let mut made = [None, None];
+        for (key, bookend) in made.iter_mut().zip([&episode.intro, &episode.outro]) {
+            *key = match bookend {
+                Some(Bookend::Still { name, .. }) => Some(self.add_still(cx, name)?),
+                Some(Bookend::Shot(name)) => Some(self.add_shot(cx, name)?),
+                _ => None,
+            };
+        }
+        Ok(made)
     }
 
     /// A still's or shot's `image`, as its key names it.
