@@ -412,9 +412,18 @@ fn picture_file(image: Option<crate::stage::still::Image>) -> Option<crate::mani
     }
 }
 
-/// A b-roll line's clip: the shot `shot` conformed by ffmpeg to `frames` frames at `fps`.
-pub fn broll(shot: Key, frames: usize, fps: crate::fps::Fps) -> Result<(KeySpec, EngineJob)> {
-    let spec = crate::stage::broll::clip_key(shot, frames, fps)?;
+/// A b-roll line's clip: the shot `shot` conformed by ffmpeg to `length` at `fps`.
+pub fn broll(
+    shot: Key,
+    length: crate::stage::broll::Length,
+    fps: crate::fps::Fps,
+) -> Result<(KeySpec, EngineJob)> {
+    use crate::stage::broll::Length;
+    let spec = crate::stage::broll::clip_key(shot, length, fps)?;
+    let frames = match length {
+        Length::Frames(frames) => Some(frames),
+        Length::Speech(_) => None,
+    };
     let engine = crate::engine::broll::BRollClip { frames, fps };
     Ok((spec, EngineJob::BRoll(engine)))
 }

@@ -74,20 +74,35 @@ impl Graph {
     }
 
     /// A b-roll line (`stage/broll.rs`): its shot, then its clip (the shot conformed to
-    /// the scene's fps and the line's frames) and its silence; returns (clip, speech).
+    /// the scene's fps and the line's frames) and its silence, or for a voice-over its
+    /// clip lasting `over`, the line's speech; returns (clip, speech).
     pub(super) fn add_broll(
         &mut self,
         cx: &mut Planning,
         at: &str,
         broll: &crate::manifest::broll::BRoll,
+        over: Option<Key>,
         fps: crate::fps::Fps,
     ) -> Result<(Key, Key)> {
+        use crate::stage::broll::Length;
         let shot = self.add_shot(cx, &broll.shot)?;
-        let frames = crate::stage::broll::frames(broll.seconds, fps);
-        let (spec, work) = plan::broll(shot, frames, fps)?;
+        let (length, speech) = match (over, broll.seconds) {
+            (Some(speech), _) => (Length::Speech(speech), Some(speech)),
+            (None, seconds) => {
+                let frames = crate::stage::broll::frames(seconds.unwrap_or_default(), fps);
+                (Length::Frames(frames), None)
+            }
+        };
+        let (spec, work) = plan::broll(shot, length, fps)?;
         let clip = self.add(format!("b-roll {at}"), spec, work);
-        let (spec, work) = plan::silence(frames, fps);
-        let speech = self.add(format!("silence {at}"), spec, work);
+        let speech = match (speech, length) {
+            (Some(speech), _) => speech,
+            (None, Length::Frames(frames)) => {
+                let (spec, work) = plan::silence(frames, fps);
+                self.add(format!("silence {at}"), spec, work)
+            }
+            (None, Length::Speech(speech)) => speech,
+        };
         Ok((clip, speech))
     }
 
