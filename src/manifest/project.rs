@@ -191,8 +191,9 @@ fn hidden_background(
 }
 
 /// Whether every line is a b-roll line: then the scene shows no avatar and needs none.
+/// (None read — each reported where it is — is not that: the scene may still need one.)
 fn all_broll(lines: &[Line]) -> bool {
-    lines.iter().all(|line| line.broll.is_some())
+    !lines.is_empty() && lines.iter().all(|line| line.broll.is_some())
 }
 
 /// The scene `name` made with `settings` and `lines` (None: it has no avatar, which is
