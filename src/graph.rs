@@ -21,7 +21,7 @@ use crate::engine::EngineJob;
 use crate::error::Result;
 use crate::job::Job;
 use crate::key::{ArtifactKind, Key, KeyMap, KeySpec};
-use crate::manifest::Manifest;
+use crate::manifest::{Line, Manifest};
 use crate::plan;
 use crate::sources::SourceHashes;
 use crate::stage::face_track;
@@ -144,6 +144,11 @@ impl Graph {
         let avatars = graph.avatars(&mut planning)?;
         // A cloned voice's conditioning, made once and read by each of its lines.
         let mut conditionings: BTreeMap<&str, Option<Key>> = BTreeMap::new();
+        let cx = Speaking {
+            manifest,
+            device,
+            hashes,
+        };
         let engines = &manifest.engines;
         for project in &manifest.projects {
             // Each scene's (video, captions) by name, for the project's episode.
@@ -162,8 +167,13 @@ impl Graph {
                 for (i, line) in scene.lines.iter().enumerate() {
                     let at = format!("{}/{}:{}", project.name, name, i + 1);
                     if let Some(broll) = &line.broll {
+                        // A voice-over's words are said as any line's; a silent one has none.
+                        let over = match broll.seconds {
+                            Some(_) => None,
+                            None => Some(graph.add_speech(&mut conditionings, line, &at, &cx)?),
+                        };
                         let (clip, speech) =
-                            graph.add_broll(&mut planning, &at, broll, scene.fps)?;
+                            graph.add_broll(&mut planning, &at, broll, over, scene.fps)?;
                         graph.read_by(&[speech, clip], &label);
                         lines.push(Some((clip, speech)));
                         speeches.push(speech);
@@ -182,22 +192,7 @@ impl Graph {
                             face
                         }
                     };
-                    let voice = &manifest.voices[&line.voice];
-                    let conditioning = match conditionings.get(voice.name.as_str()) {
-                        Some(&key) => key,
-                        None => {
-                            let planned = plan::voice_conditioning(voice, engines, device, hashes);
-                            let key = planned.transpose()?.map(|(spec, work)| {
-                                graph.add(format!("voice {}", voice.name), spec, work)
-                            });
-                            conditionings.insert(&voice.name, key);
-                            key
-                        }
-                    };
-                    let conditioning = conditioning.filter(|_| line.audio.is_none());
-                    let (spec, work) =
-                        plan::speech(line, voice, engines, conditioning, device, hashes)?;
-                    let speech = graph.add(format!("speech {at}"), spec, work);
+                    let speech = graph.add_speech(&mut conditionings, line, &at, &cx)?;
                     if scene.shots.iter().any(|shot| shot.lines.contains(&i)) {
                         // Its clip is cut from its shot of two people, planned below.
                         lines.push(None);
@@ -296,9 +291,35 @@ impl Graph {
                 // they have the same captions too.
                 node.captions = Some(captions);
             }
-            graph.add_episode(manifest, project, &made, hashes)?;
+            graph.add_episode(&mut planning, project, &made)?;
         }
         Ok(graph)
+    }
+
+    /// A line's speech (and its cloned voice's conditioning, once per voice).
+    fn add_speech<'a>(
+        &mut self,
+        conditionings: &mut BTreeMap<&'a str, Option<Key>>,
+        line: &Line,
+        at: &str,
+        cx: &Speaking<'a>,
+    ) -> Result<Key> {
+        let (engines, device, hashes) = (&cx.manifest.engines, cx.device, cx.hashes);
+        let voice = &cx.manifest.voices[&line.voice];
+        let conditioning = match conditionings.get(voice.name.as_str()) {
+            Some(&key) => key,
+            None => {
+                let planned = plan::voice_conditioning(voice, engines, device, hashes);
+                let key = planned
+                    .transpose()?
+                    .map(|(spec, work)| self.add(format!("voice {}", voice.name), spec, work));
+                conditionings.insert(&voice.name, key);
+                key
+            }
+        };
+        let conditioning = conditioning.filter(|_| line.audio.is_none());
+        let (spec, work) = plan::speech(line, voice, engines, conditioning, device, hashes)?;
+        Ok(self.add(format!("speech {at}"), spec, work))
     }
 
     /// The project's episode, published as `out/<project>.mp4`: its inputs are its scenes
@@ -306,11 +327,11 @@ impl Graph {
     /// configuration error, or a target naming scenes).
     fn add_episode(
         &mut self,
-        manifest: &Manifest,
+        cx: &mut generated::Planning,
         project: &crate::manifest::Project,
         made: &BTreeMap<&str, (Key, Key)>,
-        hashes: &SourceHashes,
     ) -> Result<()> {
+        let (manifest, hashes) = (cx.manifest, cx.hashes);
         let Some(episode) = &project.episode else {
             return Ok(());
         };
@@ -328,7 +349,8 @@ impl Graph {
                 true_peak: s.true_peak,
             }
         });
-        let (spec, work) = plan::episode(episode, &scenes, target, hashes)?;
+        let bookends = self.add_bookends(cx, episode)?;
+        let (spec, work) = plan::episode(episode, &scenes, bookends, target, hashes)?;
         let key = self.add(format!("episode {}", project.name), spec, work);
         let target = (manifest.root.join("out")).join(format!("{}.mp4", project.name));
         let index = self.by_key[&key];
@@ -608,6 +630,13 @@ impl Graph {
 }
 
 /// A scene of two people in one shot, as `Graph::add_two_shot` plans it.
+/// What planning a line's speech needs besides the graph.
+struct Speaking<'a> {
+    manifest: &'a Manifest,
+    device: Option<Device>,
+    hashes: &'a SourceHashes,
+}
+
 struct TwoPeople<'a> {
     scene: &'a crate::manifest::Scene,
     shot: &'a crate::manifest::TwoShot,
@@ -673,11 +702,13 @@ pub fn uses_heavy_models(manifest: &Manifest) -> bool {
         || (manifest.projects.iter().flat_map(|p| &p.scenes))
             .flat_map(|scene| scene.builds())
             .flat_map(|(_, scene)| scene.lines.iter().map(move |line| (scene, line)))
-            .filter(|(_, line)| line.broll.is_none())
             .any(|(scene, line)| {
-                let avatar = scene.avatar_for(&manifest.avatars[&line.avatar]);
-                avatar.model.is_some()
-                    || gpu(&avatar.lipsync)
-                    || (line.audio.is_none() && voice_gpu(&line.voice))
+                // A silent b-roll line says nothing; a voice-over's voice speaks.
+                let spoken = line.audio.is_none() && !line.text.is_empty();
+                (spoken && voice_gpu(&line.voice))
+                    || line.broll.is_none() && {
+                        let avatar = scene.avatar_for(&manifest.avatars[&line.avatar]);
+                        avatar.model.is_some() || gpu(&avatar.lipsync)
+                    }
             })
 }

@@ -218,15 +218,17 @@ pub fn captions(scene: &Scene, speech: &[Key]) -> (KeySpec, EngineJob) {
 }
 
 /// A project's episode: joined by ffmpeg from its scenes, in the episode's order, between
-/// its intro and outro. `scenes` is (scene, captions) per scene of the episode.
+/// its intro and outro. `scenes` is (scene, captions) per scene of the episode; `made`
+/// the keys of the intro and outro made by render (a still or a shot).
 pub fn episode(
     episode: &Episode,
     scenes: &[(Key, Key)],
+    made: [Option<Key>; 2],
     target: loudness::Target,
     hashes: &SourceHashes,
 ) -> Result<(KeySpec, EngineJob)> {
     use crate::engine::episode::{EpisodeMux, Part};
-    let spec = (crate::stage::episode::key(episode, scenes, hashes)?)
+    let spec = (crate::stage::episode::key(episode, scenes, made, hashes)?)
         .param("loudness", format!("{} LUFS", target.integrated))
         .param("true-peak", format!("{} dBTP", target.true_peak))
         .param("loudnorm", loudness::VERSION);
@@ -410,9 +412,18 @@ fn picture_file(image: Option<crate::stage::still::Image>) -> Option<crate::mani
     }
 }
 
-/// A b-roll line's clip: the shot `shot` conformed by ffmpeg to `frames` frames at `fps`.
-pub fn broll(shot: Key, frames: usize, fps: crate::fps::Fps) -> Result<(KeySpec, EngineJob)> {
-    let spec = crate::stage::broll::clip_key(shot, frames, fps)?;
+/// A b-roll line's clip: the shot `shot` conformed by ffmpeg to `length` at `fps`.
+pub fn broll(
+    shot: Key,
+    length: crate::stage::broll::Length,
+    fps: crate::fps::Fps,
+) -> Result<(KeySpec, EngineJob)> {
+    use crate::stage::broll::Length;
+    let spec = crate::stage::broll::clip_key(shot, length, fps)?;
+    let frames = match length {
+        Length::Frames(frames) => Some(frames),
+        Length::Speech(_) => None,
+    };
     let engine = crate::engine::broll::BRollClip { frames, fps };
     Ok((spec, EngineJob::BRoll(engine)))
 }

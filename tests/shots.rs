@@ -356,6 +356,13 @@ fn config_error(edits: &[(&str, &str, &str)], message: &str, at: (&str, &str), h
     for (file, from, to) in edits {
         folder.edit(file, from, to);
     }
+    reported(&folder, message, at, help);
+}
+
+/// `render build` on `folder` fails with `message` at `needle`'s place in `at` (a file of
+/// the folder), and `help` in its hint, leaving nothing in the cache.
+#[track_caller]
+fn reported(folder: &Folder, message: &str, at: (&str, &str), help: &str) {
     let run = folder.render(&["build"]);
     assert_ne!(run.code, 0, "{}", run.stderr);
     run.assert_lines(&[&format!("× {message}")]);
@@ -557,4 +564,333 @@ env = {{ SHOTS_RECORD = "{record}" }}
         .filter(|n| n.starts_with("shot") || n.starts_with("pose") || n.starts_with("still"))
         .collect();
     assert_eq!(remade, ["pose dwpose (motion/dance.mp4)", "shot dance"]);
+}
+
+/// The example with a title still `title` and an `[episode]` whose keys are `episode`.
+fn with_episode(folder: &Folder, episode: &str) {
+    folder.edit(
+        "Renderfile.toml",
+        "[shots.idle]",
+        "[stills.title]\nengine = \"still\"\nprompt = \"A title card: the evening news\"\n\
+         image = \"pictures/reference.png\"\nwidth = 320\nheight = 180\nseed = 3\n\n[shots.idle]",
+    );
+    let project = folder.read("projects/demo/project.toml");
+    folder.write(
+        "projects/demo/project.toml",
+        &format!("{project}\n[episode]\n{episode}"),
+    );
+}
+
+#[test]
+fn an_episodes_title_card_is_a_still_and_its_outro_a_shot_each_made_once() {
+    let folder = example();
+    with_episode(
+        &folder,
+        "intro = { still = \"title\" }\nintro_seconds = 2\noutro = { shot = \"city\" }\n",
+    );
+    let run = folder.build();
+    let all = made(&run);
+    for name in ["still title", "shot city", "episode demo"] {
+        assert!(all.contains(name), "{name} not made: {all:?}");
+    }
+    // Two stills (the host, the title), two shots (city is the background, the b-roll and
+    // the outro, made once).
+    assert_eq!(runs(&folder, "still").len(), 2);
+    assert_eq!(runs(&folder, "shot").len(), 2);
+    let title = runs(&folder, "still")
+        .into_iter()
+        .find(|r| r["argv"][6] == "A title card: the evening news")
+        .expect("the title still was made");
+    assert_eq!(
+        (title["argv"][1].clone(), title["argv"][2].clone()),
+        ("320".into(), "180".into())
+    );
+
+    // The episode reads the still and the shot by their keys.
+    let record = |name: &str| -> serde_json::Value {
+        let object = folder.object(name);
+        serde_json::from_slice(&std::fs::read(object.join("record.json")).unwrap()).unwrap()
+    };
+    let inputs = &record("episode demo")["spec"]["inputs"];
+    assert_eq!(inputs["intro"], record("still title")["key"]);
+    assert_eq!(inputs["outro"], record("shot city")["key"]);
+
+    // Its parts: the title for 2 s (50 frames at 25 fps), the two scenes, the city shot
+    // for its own length (25 frames at 16 fps: 1.5625 s, 39 frames at 25 fps).
+    let info: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(folder.object("episode demo").join("episode.json")).unwrap(),
+    )
+    .unwrap();
+    let parts: Vec<(String, u64)> = (info["parts"].as_array().unwrap().iter())
+        .map(|p| {
+            (
+                p["kind"].as_str().unwrap().to_string(),
+                p["frames"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let scene_frames = |scene: &str| scene_info(&folder, scene)["frames"].as_u64().unwrap();
+    assert_eq!(
+        parts,
+        [
+            ("intro".to_string(), 50),
+            ("scene".to_string(), scene_frames("news")),
+            ("scene".to_string(), scene_frames("idle")),
+            ("outro".to_string(), 39),
+        ]
+    );
+    let video = folder.file("out/demo.mp4");
+    let total: u64 = parts.iter().map(|p| p.1).sum();
+    assert_eq!(video_frames(&video), total);
+    // The title card is silent; the first scene is not.
+    let audio = audio_samples(&video);
+    let loudest = |from: usize, to: usize| audio[from..to].iter().fold(0f32, |m, s| m.max(s.abs()));
+    assert!(
+        loudest(0, 2 * 48_000 - 960) < 1e-3,
+        "the title card is not silent"
+    );
+    assert!(
+        loudest(2 * 48_000, 4 * 48_000) > 0.05,
+        "the first scene is silent"
+    );
+
+    // Nothing to do again; editing the title's prompt makes the still and the episode again,
+    // not the scenes.
+    assert!(folder.build().made().is_empty());
+    folder.edit(
+        "Renderfile.toml",
+        "A title card: the evening news",
+        "A title card: the late news",
+    );
+    assert_eq!(made(&folder.build()), set(&["still title", "episode demo"]));
+    assert_eq!(runs(&folder, "still").len(), 3);
+}
+
+#[test]
+fn an_intro_names_a_declared_still_or_shot_where_written() {
+    const PT: &str = "projects/demo/project.toml";
+    let end = "\"And my lips follow the words.\"]\n";
+    let episode = |keys: &str| format!("{end}\n[episode]\n{keys}");
+    config_error(
+        &[(PT, end, &episode("intro = { still = \"hots\" }\n"))],
+        "unknown still `hots`",
+        (PT, "{ still = \"hots\" }"),
+        "did you mean `host`?",
+    );
+    // A shot written as a still: both are allowed, so the hint says how to write it.
+    config_error(
+        &[(PT, end, &episode("outro = { still = \"city\" }\n"))],
+        "`city` is a shot, not a still",
+        (PT, "{ still = \"city\" }"),
+        "write outro = { shot = \"city\" }: an outro shows a still for `outro_seconds` or plays a shot",
+    );
+    // A shot lasts its own seconds.
+    config_error(
+        &[(PT, end, &episode("intro = { shot = \"city\" }\nintro_seconds = 2\n"))],
+        "`intro_seconds` is for a still picture; shot `city` is a video",
+        (PT, "2\n"),
+        "a shot intro plays for as long as it lasts: remove `intro_seconds`, or set `seconds` in [shots.city]",
+    );
+    config_error(
+        &[(PT, end, &episode("intro = 3\n"))],
+        "`intro` must be a file, a still or a shot",
+        (PT, "3\n"),
+        "{ still = \"title\" }",
+    );
+}
+
+/// The frames at 25 fps a WAV file's samples cover (as a scene counts a line's).
+fn wav_frames(path: &Path) -> u64 {
+    let bytes = std::fs::read(path).unwrap();
+    let (mut at, mut rate, mut block, mut data) = (12, 0u64, 0u64, 0u64);
+    while at + 8 <= bytes.len() {
+        let size = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap()) as usize;
+        let body = &bytes[at + 8..];
+        match &bytes[at..at + 4] {
+            b"fmt " => {
+                rate = u64::from(u32::from_le_bytes(body[4..8].try_into().unwrap()));
+                block = u64::from(u16::from_le_bytes(body[12..14].try_into().unwrap()));
+            }
+            b"data" => data = size as u64,
+            _ => {}
+        }
+        at += 8 + size + size % 2;
+    }
+    (data / block * 25).div_ceil(rate)
+}
+
+/// The example without a default avatar (the news scene names its own), with the scene
+/// `montage` read from `scripts/montage.txt`, which is `script`.
+fn montage(script: &str) -> Folder {
+    let folder = example();
+    folder.edit("Renderfile.toml", "avatar = \"host\"\n\n", "\n");
+    folder.edit(
+        "projects/demo/project.toml",
+        "name = \"news\"\n",
+        "name = \"news\"\navatar = \"host\"\n",
+    );
+    let project = folder.read("projects/demo/project.toml");
+    folder.write(
+        "projects/demo/project.toml",
+        &format!("{project}\n[[scene]]\nname = \"montage\"\nscript = \"scripts/montage.txt\"\n"),
+    );
+    folder.write("scripts/montage.txt", script);
+    folder
+}
+
+#[test]
+fn a_voice_over_broll_lasts_its_words_and_a_scene_of_broll_alone_needs_no_avatar() {
+    let folder = montage(
+        "# b-roll alone: no avatar\n[shot: city, 1s]\n[shot: city] Meanwhile, across town.\n",
+    );
+    // A voice-over in `lines`, by another voice than the scene's.
+    folder.edit(
+        "projects/demo/project.toml",
+        "{ shot = \"city\", seconds = 1 },        # b-roll: the shot, over silence",
+        "{ shot = \"city\", text = \"Over the city tonight.\", voice = \"host\" },",
+    );
+    let run = folder.build();
+    let all = made(&run);
+    for name in [
+        "b-roll demo/montage:1",
+        "silence demo/montage:1",
+        "b-roll demo/montage:2",
+        "speech demo/montage:2",
+        "b-roll demo/news:2",
+        "speech demo/news:2",
+        "scene demo/montage",
+    ] {
+        assert!(all.contains(name), "{name} not made: {all:?}");
+    }
+    // No talking head in the montage, and no silence for a voice-over.
+    for name in &all {
+        assert!(!name.starts_with("clip demo/montage"), "{name}");
+    }
+    assert!(!all.contains("silence demo/news:2"), "{all:?}");
+
+    // Each voice-over's clip is the shot for exactly its speech's frames.
+    for line in ["news:2", "montage:2"] {
+        let speech = wav_frames(
+            &folder
+                .object(&format!("speech demo/{line}"))
+                .join("speech.wav"),
+        );
+        let clip = folder
+            .object(&format!("b-roll demo/{line}"))
+            .join("clip.mp4");
+        assert_eq!(video_frames(&clip), speech, "{line}");
+        assert!(speech > 25, "{line}: a sentence lasts over a second");
+    }
+
+    // The montage: a silent second (25 frames), then the voice-over; its frames are the
+    // sum of its parts, its audio in sync, its one cue where the words are said.
+    let info = scene_info(&folder, "montage");
+    let slots: Vec<u64> = (info["lines"].as_array().unwrap().iter())
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert_eq!(slots[0], 25 + 5, "a second of b-roll and the pause");
+    let frames: u64 = slots.iter().sum();
+    assert_eq!(info["frames"].as_u64().unwrap(), frames);
+    let video = folder.file("out/demo/montage.mp4");
+    assert_eq!(video_frames(&video), frames);
+    let (_, _, video_seconds, audio_seconds) = common::probe(&video);
+    assert!(
+        (video_seconds - audio_seconds).abs() <= 1.0 / 25.0,
+        "video {video_seconds} s, audio {audio_seconds} s"
+    );
+    let audio = audio_samples(&video);
+    let loudest = |from: usize, to: usize| audio[from..to].iter().fold(0f32, |m, s| m.max(s.abs()));
+    assert!(
+        loudest(480, 48_000 - 480) < 1e-3,
+        "the silent b-roll is not silent"
+    );
+    assert!(
+        loudest(30 * 48_000 / 25, audio.len()) > 0.05,
+        "the voice-over is silent"
+    );
+    let srt = folder.read("out/demo/montage.srt");
+    assert_eq!(srt.matches(" --> ").count(), 1, "{srt}");
+    assert!(srt.contains("Meanwhile, across town."), "{srt}");
+    let start = cue_start_ms(&srt);
+    assert!(
+        start.abs_diff(slots[0] * 40) <= 40,
+        "cue at {start} ms:\n{srt}"
+    );
+    // The news scene captions its voice-over like any line.
+    let srt = folder.read("out/demo/news.srt");
+    assert_eq!(srt.matches(" --> ").count(), 3, "{srt}");
+    assert!(srt.contains("Over the city tonight."), "{srt}");
+
+    // Editing the voice-over's words: its speech, its clip, the captions and the scene.
+    folder.edit("scripts/montage.txt", "across town", "across the river");
+    assert_eq!(
+        made(&folder.build()),
+        set(&[
+            "speech demo/montage:2",
+            "b-roll demo/montage:2",
+            "captions demo/montage",
+            "scene demo/montage",
+        ])
+    );
+}
+
+#[test]
+fn bad_broll_lines_in_a_script_or_a_scene_are_reported_at_their_place() {
+    const SCRIPT: &str = "scripts/montage.txt";
+    reported(
+        &montage("[shot: ctiy, 1s]\n"),
+        "unknown shot `ctiy`",
+        (SCRIPT, "ctiy"),
+        "did you mean `city`?",
+    );
+    reported(
+        &montage("[shot: city]\n[shot: city, 4 sec]\n"),
+        "`4 sec` is not a b-roll setting",
+        (SCRIPT, "4 sec"),
+        "after the shot come its seconds (`4s`)",
+    );
+    reported(
+        &montage("[shot: city, 2s] Words.\n"),
+        "a b-roll line in the script of scene `montage` is a b-roll with both words and seconds",
+        (SCRIPT, "2s"),
+        "remove the seconds, or give the words a line of their own",
+    );
+    reported(
+        &montage("[shot: city, voice: host]\n"),
+        "a b-roll line in the script of scene `montage` is a silent b-roll with a voice",
+        (SCRIPT, "host"),
+        "give it words for the voice to say over the shot",
+    );
+    reported(
+        &montage("[shot: city, 900s]\n"),
+        "`seconds` of a b-roll line in the script of scene `montage` must be between 0.04 and 600, not 900",
+        (SCRIPT, "900s"),
+        "a shorter shot is looped",
+    );
+    // A scene with a spoken line still needs an avatar.
+    reported(
+        &montage("[shot: city]\nHello.\n"),
+        "scene `montage` has no avatar",
+        ("projects/demo/project.toml", "\"montage\""),
+        "add `avatar = \"host\"` to the scene",
+    );
+    // In `lines`: a voice-over with seconds, and empty words.
+    const PT: &str = "projects/demo/project.toml";
+    let broll = "{ shot = \"city\", seconds = 1 }";
+    config_error(
+        &[(
+            PT,
+            broll,
+            "{ shot = \"city\", seconds = 1, text = \"Hi there.\" }",
+        )],
+        "line 2 of scene `news` is a b-roll with both words and seconds",
+        (PT, "1, text"),
+        "a voice-over shows its shot for as long as its words take",
+    );
+    config_error(
+        &[(PT, broll, "{ shot = \"city\", text = \" \" }")],
+        "line 2 of scene `news` has an empty `text`",
+        (PT, "\" \""),
+        "remove `text` for a silent b-roll",
+    );
 }

@@ -98,31 +98,44 @@ impl Engine for EpisodeMux {
             .map(|part| match part {
                 Part::Scene(_) => Ok(inputs.next().expect("one input per scene")),
                 Part::Intro(bookend) | Part::Outro(bookend) => {
-                    let file = &bookend.file;
+                    // Its kind is also its input's name when render made it.
                     let kind = if matches!(part, Part::Intro(_)) {
-                        "intro"
+                        episode::INTRO
                     } else {
-                        "outro"
+                        episode::OUTRO
                     };
-                    if let Some(seconds) = bookend.still_seconds {
+                    // The file, and how long a picture shows (None: a video, as long as it is).
+                    let (file, still) = match bookend {
+                        Bookend::Video(file) => (file.abs.clone(), None),
+                        Bookend::Picture { file, seconds } => (file.abs.clone(), Some(*seconds)),
+                        Bookend::Still { seconds, .. } => {
+                            (job.file(kind, crate::stage::still::OUTPUT)?, Some(*seconds))
+                        }
+                        Bookend::Shot(_) => (job.file(kind, crate::stage::shot::OUTPUT)?, None),
+                    };
+                    if let Some(seconds) = still {
                         return Ok(Input {
-                            file: file.abs.clone(),
-                            still: Some(seconds),
+                            file,
+                            still,
                             kind,
                             frames: whole_frames(seconds, fps),
                             audio: false,
                             scene: None,
                         });
                     }
-                    let probe = media::probe(&file.abs).map_err(|detail| {
-                        media::invalid(job.name, format!("cannot read `{}`: {detail}", file.rel))
+                    let probe = media::probe(&file).map_err(|detail| {
+                        let name = match bookend {
+                            Bookend::Video(source) => source.rel.clone(),
+                            _ => file.display().to_string(),
+                        };
+                        media::invalid(job.name, format!("cannot read `{name}`: {detail}"))
                     })?;
                     let seconds = (probe.video.as_ref())
                         .map(|v| v.seconds)
                         .filter(|s| *s > 0.0)
                         .unwrap_or(probe.format_seconds);
                     Ok(Input {
-                        file: file.abs.clone(),
+                        file,
                         still: None,
                         kind,
                         frames: whole_frames(seconds, fps),

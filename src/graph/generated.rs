@@ -6,6 +6,7 @@
 //! file in `cache/objects/` and `made` names the artifact, whose key then stands in its
 //! face track's and clips' keys for a file's hash (`face_track::with_avatar`), so an edit
 //! of the still's prompt re-makes that avatar's face track and clips and nothing else.
+//! An episode's intro or outro made by render is planned here too, as its input.
 
 use std::collections::BTreeMap;
 
@@ -14,7 +15,7 @@ use crate::device::Device;
 use crate::error::Result;
 use crate::key::Key;
 use crate::manifest::shots::Picture;
-use crate::manifest::{Avatar, MadeFace, Manifest, SourceFile};
+use crate::manifest::{Avatar, Bookend, Episode, MadeFace, Manifest, SourceFile};
 use crate::plan;
 use crate::sources::SourceHashes;
 use crate::stage::still::Image;
@@ -73,21 +74,53 @@ impl Graph {
     }
 
     /// A b-roll line (`stage/broll.rs`): its shot, then its clip (the shot conformed to
-    /// the scene's fps and the line's frames) and its silence; returns (clip, speech).
+    /// the scene's fps and the line's frames) and its silence, or for a voice-over its
+    /// clip lasting `over`, the line's speech; returns (clip, speech).
     pub(super) fn add_broll(
         &mut self,
         cx: &mut Planning,
         at: &str,
         broll: &crate::manifest::broll::BRoll,
+        over: Option<Key>,
         fps: crate::fps::Fps,
     ) -> Result<(Key, Key)> {
+        use crate::stage::broll::Length;
         let shot = self.add_shot(cx, &broll.shot)?;
-        let frames = crate::stage::broll::frames(broll.seconds, fps);
-        let (spec, work) = plan::broll(shot, frames, fps)?;
+        let (length, speech) = match (over, broll.seconds) {
+            (Some(speech), _) => (Length::Speech(speech), Some(speech)),
+            (None, seconds) => {
+                let frames = crate::stage::broll::frames(seconds.unwrap_or_default(), fps);
+                (Length::Frames(frames), None)
+            }
+        };
+        let (spec, work) = plan::broll(shot, length, fps)?;
         let clip = self.add(format!("b-roll {at}"), spec, work);
-        let (spec, work) = plan::silence(frames, fps);
-        let speech = self.add(format!("silence {at}"), spec, work);
+        let speech = match (speech, length) {
+            (Some(speech), _) => speech,
+            (None, Length::Frames(frames)) => {
+                let (spec, work) = plan::silence(frames, fps);
+                self.add(format!("silence {at}"), spec, work)
+            }
+            (None, Length::Speech(speech)) => speech,
+        };
         Ok((clip, speech))
+    }
+
+    /// An episode's intro and outro made by render (a still, a shot): their keys.
+    pub(super) fn add_bookends(
+        &mut self,
+        cx: &mut Planning,
+        episode: &Episode,
+    ) -> Result<[Option<Key>; 2]> {
+        let mut made = [None, None];
+        for (key, bookend) in made.iter_mut().zip([&episode.intro, &episode.outro]) {
+            *key = match bookend {
+                Some(Bookend::Still { name, .. }) => Some(self.add_still(cx, name)?),
+                Some(Bookend::Shot(name)) => Some(self.add_shot(cx, name)?),
+                _ => None,
+            };
+        }
+        Ok(made)
     }
 
     /// A still's or shot's `image`, as its key names it.

@@ -58,12 +58,23 @@ pub struct Episode {
 }
 
 /// An intro or outro: a video, with its own sound or silence, for as long as it lasts; or a
-/// still picture (a title card, a logo), in silence, for `still_seconds`.
+/// picture (a title card, a logo), in silence, for its seconds. Either is a file of the
+/// content folder or made by render: `{ still = "title" }`, `{ shot = "city" }`.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Bookend {
-    pub file: SourceFile,
-    /// Some(seconds) for a still picture; None for a video.
-    pub still_seconds: Option<f64>,
+#[serde(rename_all = "snake_case")]
+pub enum Bookend {
+    Video(SourceFile),
+    Picture {
+        file: SourceFile,
+        seconds: f64,
+    },
+    /// The still `[stills.<name>]`: the episode's input `intro` or `outro`.
+    Still {
+        name: String,
+        seconds: f64,
+    },
+    /// The shot `[shots.<name>]`, silent, for its own length: the input `intro` or `outro`.
+    Shot(String),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -87,9 +98,9 @@ impl Transition {
 #[derive(Deserialize)]
 struct RawEpisode {
     scenes: Option<Spanned<Vec<Spanned<String>>>>,
-    intro: Option<Spanned<String>>,
+    intro: Option<Spanned<toml::Value>>,
     intro_seconds: Option<Spanned<f64>>,
-    outro: Option<Spanned<String>>,
+    outro: Option<Spanned<toml::Value>>,
     outro_seconds: Option<Spanned<f64>>,
     transition: Option<Spanned<String>>,
     transition_seconds: Option<Spanned<f64>>,
@@ -118,73 +129,17 @@ pub(crate) fn parse(
         errors,
     )?;
     let folder = format!("projects/{project}");
-    // Each file confined to the content folder, then looked inside (decodable, with the
-    // stream it is used for), like every other media file, so a bad one is reported here.
-    let mut file = |v: &Option<Spanned<String>>, media| {
-        let v = v.as_ref()?;
-        let file = paths::file(doc, &declared.root, v, Some(&folder)).and_then(|file| {
-            declared
-                .check_media(doc, v.span(), &file, media)
-                .map(|_| file)
-        });
+    let at = Bookends {
+        doc,
+        declared,
+        folder: &folder,
+    };
+    let intro = at.bookend("intro", &raw.intro, &raw.intro_seconds, errors);
+    let outro = at.bookend("outro", &raw.outro, &raw.outro_seconds, errors);
+    let music = (raw.music.as_ref()).and_then(|v| {
+        let file = at.file(v, Media::Music);
         file.map_err(|e| errors.push(e)).ok()
-    };
-    let is_still = |v: &Option<Spanned<String>>| {
-        v.as_ref().is_some_and(|v| {
-            let extension = std::path::Path::new(v.get_ref()).extension();
-            let extension = extension.map(|e| e.to_string_lossy().to_lowercase());
-            extension.is_some_and(|e| STILL_EXTENSIONS.contains(&e.as_str()))
-        })
-    };
-    let media = |still| {
-        if still {
-            Media::EpisodeImage
-        } else {
-            Media::EpisodeVideo
-        }
-    };
-    let (intro_still, outro_still) = (is_still(&raw.intro), is_still(&raw.outro));
-    let intro = file(&raw.intro, media(intro_still));
-    let outro = file(&raw.outro, media(outro_still));
-    let music = file(&raw.music, Media::Music);
-    // A still's length: its `_seconds` key, else three seconds. A video lasts as long as it
-    // does, so the key is an error there, and without a file it has nothing to time.
-    let mut seconds = |name: &str,
-                       file: &Option<Spanned<String>>,
-                       still,
-                       key: &Option<Spanned<f64>>| {
-        match (file, key) {
-            (_, None) => Some(STILL_SECONDS),
-            (Some(_), Some(v)) if still => in_range(
-                doc,
-                v,
-                &format!("`{name}_seconds`"),
-                (0.1..=600.0, " seconds"),
-                &format!("how long the {name} picture shows, e.g. 3"),
-            )
-            .map_err(|e| errors.push(e))
-            .ok(),
-            (Some(f), Some(v)) => {
-                let msg = format!(
-                    "`{name}_seconds` is for a still picture; `{}` is a video",
-                    f.get_ref()
-                );
-                let help = format!(
-                    "a video {name} shows for as long as it lasts: remove `{name}_seconds`, or trim the video"
-                );
-                errors.push(doc.err(v.span(), msg, "not a picture", help));
-                None
-            }
-            (None, Some(v)) => {
-                let msg = format!("`{name}_seconds` without an `{name}`");
-                let help = format!("name the picture it times, e.g. {name} = \"media/{name}.png\"");
-                errors.push(doc.err(v.span(), msg, "nothing to time", help));
-                None
-            }
-        }
-    };
-    let intro_seconds = seconds("intro", &raw.intro, intro_still, &raw.intro_seconds);
-    let outro_seconds = seconds("outro", &raw.outro, outro_still, &raw.outro_seconds);
+    });
     let scenes = match &raw.scenes {
         None => scene_names.to_vec(),
         Some(names) => {
@@ -256,20 +211,138 @@ pub(crate) fn parse(
         errors[before..].sort_by_key(|e| e.span().map_or(0, |s| s.offset()));
         return None;
     }
-    // (No error above: a still's seconds were read.)
-    let bookend = |file: Option<SourceFile>, still: bool, seconds: Option<f64>| {
-        file.map(|file| Bookend {
-            file,
-            still_seconds: still.then(|| seconds.unwrap_or(STILL_SECONDS)),
-        })
-    };
     Some(Episode {
         scenes,
-        intro: bookend(intro, intro_still, intro_seconds),
-        outro: bookend(outro, outro_still, outro_seconds),
+        intro,
+        outro,
         transition: transition?,
         transition_seconds: transition_seconds?,
         music,
         music_volume: music_volume?,
     })
+}
+
+/// Where an intro or outro is read: the file, what is declared, the project's folder.
+struct Bookends<'a> {
+    doc: &'a Doc,
+    declared: &'a Declared<'a>,
+    folder: &'a str,
+}
+
+impl Bookends<'_> {
+    /// The file named at `v`, confined to the content folder, then looked inside (decodable,
+    /// with the stream it is used for), like every other media file.
+    fn file(&self, v: &Spanned<String>, media: Media) -> Result<SourceFile, ConfigError> {
+        let (doc, declared) = (self.doc, self.declared);
+        let file = paths::file(doc, &declared.root, v, Some(self.folder))?;
+        declared.check_media(doc, v.span(), &file, media)?;
+        Ok(file)
+    }
+
+    /// `intro` or `outro` (`name`) and its `_seconds`: None when absent or wrong (then its
+    /// problems are in `errors`).
+    fn bookend(
+        &self,
+        name: &str,
+        value: &Option<Spanned<toml::Value>>,
+        seconds: &Option<Spanned<f64>>,
+        errors: &mut Vec<ConfigError>,
+    ) -> Option<Bookend> {
+        let doc = self.doc;
+        let Some(value) = value else {
+            if let Some(v) = seconds {
+                let msg = format!("`{name}_seconds` without an `{name}`");
+                let help = format!("name the picture it times, e.g. {name} = \"media/{name}.png\"");
+                errors.push(doc.err(v.span(), msg, "nothing to time", help));
+            }
+            return None;
+        };
+        // A picture's length: its `_seconds` key, else three seconds.
+        let still_seconds = |errors: &mut Vec<ConfigError>| match seconds {
+            None => Some(STILL_SECONDS),
+            Some(v) => in_range(
+                doc,
+                v,
+                &format!("`{name}_seconds`"),
+                (0.1..=600.0, " seconds"),
+                &format!("how long the {name} picture shows, e.g. 3"),
+            )
+            .map_err(|e| errors.push(e))
+            .ok(),
+        };
+        // A video lasts as long as it does, so `_seconds` is an error there.
+        let video_seconds = |what: String, help: String, errors: &mut Vec<ConfigError>| {
+            if let Some(v) = seconds {
+                let msg = format!("`{name}_seconds` is for a still picture; {what}");
+                errors.push(doc.err(v.span(), msg, "not a picture", help));
+            }
+        };
+        let generated = &self.declared.generated;
+        match value.get_ref() {
+            toml::Value::String(path) => {
+                let v = Spanned::new(value.span(), path.clone());
+                let extension = std::path::Path::new(path).extension();
+                let extension = extension.map(|e| e.to_string_lossy().to_lowercase());
+                let still = extension.is_some_and(|e| STILL_EXTENSIONS.contains(&e.as_str()));
+                let media = if still {
+                    Media::EpisodeImage
+                } else {
+                    Media::EpisodeVideo
+                };
+                let file = self.file(&v, media).map_err(|e| errors.push(e)).ok();
+                if still {
+                    let seconds = still_seconds(errors);
+                    return Some(Bookend::Picture {
+                        file: file?,
+                        seconds: seconds?,
+                    });
+                }
+                let what = format!("`{path}` is a video");
+                let help = format!("a video {name} shows for as long as it lasts: remove `{name}_seconds`, or trim the video");
+                video_seconds(what, help, errors);
+                file.map(Bookend::Video)
+            }
+            other => match super::references::reference(other) {
+                Some((false, still)) if generated.stills.contains(&still) => {
+                    let seconds = still_seconds(errors)?;
+                    Some(Bookend::Still {
+                        name: still,
+                        seconds,
+                    })
+                }
+                Some((true, shot)) if generated.shots.contains(&shot) => {
+                    let what = format!("shot `{shot}` is a video");
+                    let help = format!("a shot {name} plays for as long as it lasts: remove `{name}_seconds`, or set `seconds` in [shots.{shot}]");
+                    video_seconds(what, help, errors);
+                    Some(Bookend::Shot(shot))
+                }
+                Some((shot, made)) => {
+                    let (other, kind) = match shot {
+                        true => (&generated.stills, "still"),
+                        false => (&generated.shots, "shot"),
+                    };
+                    let e = if other.contains(&made) {
+                        // Either is shown here: say how to write the other.
+                        let (is, not) = match shot {
+                            true => ("still", "shot"),
+                            false => ("shot", "still"),
+                        };
+                        let msg = format!("`{made}` is a {is}, not a {not}");
+                        let help = format!("write {name} = {{ {kind} = \"{made}\" }}: an {name} shows a still for `{name}_seconds` or plays a shot");
+                        doc.err(value.span(), msg, format!("a {is}"), help)
+                    } else {
+                        super::references::unknown(doc, value.span(), &made, shot, generated)
+                    };
+                    errors.push(e);
+                    None
+                }
+                None => {
+                    let msg = format!("`{name}` must be a file, a still or a shot");
+                    let help = format!("e.g. {name} = \"media/{name}.mp4\", \"media/title.png\", {{ still = \"title\" }} or {{ shot = \"city\" }}");
+                    errors.push(doc.err(value.span(), msg, format!("not an {name}"), help));
+                    None
+                }
+            },
+        }
+    }
 }

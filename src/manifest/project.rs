@@ -192,12 +192,19 @@ fn hidden_background(
     Warning(doc.err(background.span(), message, "hidden by the avatar", help))
 }
 
+/// Whether every line is a b-roll line: then the scene shows no avatar and needs none.
+/// (None read — each reported where it is — is not that: the scene may still need one.)
+fn all_broll(lines: &[Line]) -> bool {
+    !lines.is_empty() && lines.iter().all(|line| line.broll.is_some())
+}
+
 /// The scene `name` made with `settings` and `lines` (None: it has no avatar, which is
-/// reported where its settings are read).
+/// reported where its settings are read; a scene of b-roll lines alone needs none).
 fn resolved(name: &str, settings: SceneSettings, lines: Vec<Line>) -> Option<Scene> {
+    let avatar = (settings.avatar).or_else(|| all_broll(&lines).then(String::new));
     Some(Scene {
         name: name.to_string(),
-        avatar: settings.avatar?,
+        avatar: avatar?,
         background: settings.background,
         fps: settings.fps.0,
         width: settings.size.width,
@@ -404,15 +411,16 @@ impl SceneCheck<'_> {
             }
         }
 
-        if settings.avatar.is_none() && cx.defaults.avatar.is_none() {
+        // Without an avatar: an error here, unless its lines are all b-roll (read below).
+        let no_avatar = (settings.avatar.is_none() && cx.defaults.avatar.is_none()).then(|| {
             let example = "[avatars.host] with image = \"avatars/host.png\"";
             let help = none_declared(&cx.declared.avatars, "avatar", example, |first| {
                 format!("add `avatar = \"{first}\"` to the scene, or set `avatar`")
             });
             let msg = format!("{desc} has no avatar");
-            self.errors
-                .push(doc.err(anchor.clone(), msg, "which avatar?", help));
-        }
+            let e = doc.err(anchor.clone(), msg, "which avatar?", help);
+            (self.errors.len(), e)
+        });
         // Where the scene says `captions = ...`, for the missing font's error.
         let written = settings.captions.clone();
         let own_background = settings.background_written();
@@ -451,6 +459,11 @@ impl SceneCheck<'_> {
                 None
             }
         };
+        if let Some((at, e)) = no_avatar {
+            if !lines.as_deref().is_some_and(all_broll) {
+                self.errors.insert(at, e);
+            }
+        }
         let variants = match (variants, &raw.name) {
             (Some(v), Some(name)) => {
                 let at = super::variants::Scene {
@@ -649,7 +662,8 @@ impl SceneCheck<'_> {
                     if super::broll::is_broll(t.keys().map(|k| k.get_ref().as_ref())) =>
                 {
                     let at = Spanned::new(span.clone(), DeValue::Table(t));
-                    if let Some(line) = self.broll_line(scene, number, at, given) {
+                    let missing = &mut missing_voice;
+                    if let Some(line) = self.broll_line(scene, number, at, given, missing) {
                         lines.push(line);
                     }
                     continue;
@@ -706,31 +720,33 @@ impl SceneCheck<'_> {
             let voice = self.line_voice(doc, raw.voice.as_ref(), &given.voice, span, missing);
             if let Some(voice) = voice {
                 let named = raw.avatar.as_ref();
-                if let Some(avatar) = self.line_avatar(doc, named, &voice, given) {
-                    let text = text.to_string();
-                    lines.push(Line {
-                        text,
-                        voice,
-                        audio,
-                        avatar,
-                        broll: None,
-                    });
-                }
+                // None: the scene has no avatar, which it reports (unless its lines are
+                // all b-roll, which this one is not).
+                let avatar = self.line_avatar(doc, named, &voice, given);
+                lines.push(Line {
+                    text: text.to_string(),
+                    voice,
+                    audio,
+                    avatar: avatar.unwrap_or_default(),
+                    broll: None,
+                });
             }
         }
         self.no_voice(doc, missing_voice, scene);
         Some(lines)
     }
 
-    /// A b-roll line (`manifest/broll.rs`): the scene's voice and avatar, unused.
+    /// A b-roll line (`manifest/broll.rs`): silent, with the scene's voice and avatar
+    /// (unused), or a voice-over whose words are checked as any line's.
     fn broll_line(
         &mut self,
         scene: &str,
         number: usize,
         mut table: Spanned<DeValue>,
         given: &SceneDefaults,
+        missing: &mut Option<Range<usize>>,
     ) -> Option<Line> {
-        let doc = self.doc;
+        let (doc, span) = (self.doc, table.span());
         let ctx = format!("in line {number} of {scene}");
         if let DeValue::Table(t) = table.get_mut() {
             if table::unknown_keys(doc, t, super::broll::KEYS, &ctx, &mut self.errors) {
@@ -738,19 +754,57 @@ impl SceneCheck<'_> {
             }
         }
         let line = format!("line {number} of {scene}");
-        match super::broll::line(doc, table, &line, self.cx.generated) {
-            Ok(broll) => Some(Line {
-                text: String::new(),
-                voice: given.voice.clone().ok().flatten().unwrap_or_default(),
-                audio: None,
-                avatar: given.avatar.clone().unwrap_or_default(),
-                broll: Some(broll),
-            }),
+        let written = match super::broll::line(doc, table, &line, self.cx.generated) {
+            Ok(written) => written,
             Err(errors) => {
                 self.errors.extend(errors);
-                None
+                return None;
             }
-        }
+        };
+        let silent = Line {
+            text: String::new(),
+            voice: given.voice.clone().ok().flatten().unwrap_or_default(),
+            audio: None,
+            avatar: given.avatar.clone().unwrap_or_default(),
+            broll: Some(written.broll),
+        };
+        let (text, audio) = match (&written.text, &written.audio) {
+            (None, None) => return Some(silent),
+            (Some(t), Some(a)) => {
+                let msg = format!("{line} has both `text` and `audio`");
+                let help = "a line is either said from its `text` or played from its recording `audio`: keep one of them";
+                let e = doc.err(a.span(), msg, "recording here", help);
+                self.errors.push(e.with_related(t.span(), "text here"));
+                return None;
+            }
+            (Some(t), None) => {
+                let text = t.get_ref().trim();
+                if let Some((_, c)) = control_character(text) {
+                    self.errors.push(unspeakable(doc, t.span(), &line, c));
+                    return None;
+                }
+                if text.is_empty() {
+                    let msg = format!("{line} has an empty `text`");
+                    let help = "write the words to say over the shot, or remove `text` for a silent b-roll";
+                    self.errors.push(doc.err(t.span(), msg, "empty", help));
+                    return None;
+                }
+                if says_nothing(text) {
+                    self.errors.push(wordless(doc, t.span(), &line, text));
+                    return None;
+                }
+                (text.to_string(), None)
+            }
+            (None, Some(a)) => (String::new(), Some(self.audio(a)?)),
+        };
+        let named = written.voice.as_ref();
+        let voice = self.line_voice(doc, named, &given.voice, span, missing)?;
+        Some(Line {
+            text,
+            voice,
+            audio,
+            ..silent
+        })
     }
 
     /// The file named at `v` (None = error, recorded).
@@ -861,8 +915,27 @@ impl SceneCheck<'_> {
             }
             content_lines += 1;
             let line_span = at..at + trimmed.len();
+            let mut broll = None;
             let (named, text) = match trimmed.strip_prefix('[').map(|rest| rest.split_once(']')) {
                 None => (None, trimmed),
+                Some(Some((v, text))) if super::broll::is_script_broll(v) => {
+                    // `[shot: city, 4s]`, or `[shot: city] Words said over it.`
+                    let words_at = at + v.len() + 2 + text.len() - text.trim_start().len();
+                    let spoken = Some(words_at..words_at + text.trim().len())
+                        .filter(|_| !text.trim().is_empty());
+                    let line = format!("a b-roll line in the script of {scene}");
+                    let generated = self.cx.generated;
+                    match super::broll::script_line(&script, at + 1, v, spoken, &line, generated) {
+                        Ok((b, voice)) => {
+                            broll = Some(b);
+                            (voice, text.trim())
+                        }
+                        Err(errors) => {
+                            self.errors.extend(errors);
+                            continue;
+                        }
+                    }
+                }
                 Some(Some((v, text))) => {
                     let v_at = at + 1 + v.len() - v.trim_start().len();
                     let named = Spanned::new(v_at..v_at + v.trim().len(), v.trim().to_string());
@@ -875,6 +948,17 @@ impl SceneCheck<'_> {
                     continue;
                 }
             };
+            if let Some(broll) = broll.clone().filter(|_| text.is_empty()) {
+                // A silent b-roll: the scene's voice and avatar, unused.
+                lines.push(Line {
+                    text: String::new(),
+                    voice: given.voice.clone().ok().flatten().unwrap_or_default(),
+                    audio: None,
+                    avatar: given.avatar.clone().unwrap_or_default(),
+                    broll: Some(broll),
+                });
+                continue;
+            }
             if text.is_empty() {
                 let help = "write what the voice should say after `[voice]`";
                 let msg = format!("empty line in the script of {scene}");
@@ -907,16 +991,16 @@ impl SceneCheck<'_> {
             let (named, given_voice) = (named.as_ref(), &given.voice);
             let voice = self.line_voice(&script, named, given_voice, line_span, missing);
             if let Some(voice) = voice {
-                if let Some(avatar) = self.line_avatar(&script, None, &voice, given) {
-                    let text = text.to_string();
-                    lines.push(Line {
-                        text,
-                        voice,
-                        audio: None,
-                        avatar,
-                        broll: None,
-                    });
-                }
+                // None: the scene has no avatar, which it reports unless its lines are all
+                // b-roll (then a voice-over shows none).
+                let avatar = self.line_avatar(&script, None, &voice, given);
+                lines.push(Line {
+                    text: text.to_string(),
+                    voice,
+                    audio: None,
+                    avatar: avatar.unwrap_or_default(),
+                    broll,
+                });
             }
         }
         self.no_voice(&script, missing_voice, scene);

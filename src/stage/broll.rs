@@ -7,6 +7,12 @@
 //! the sum of its parts, the audio stays in sync, and its captions have no cue for it (a
 //! b-roll line has no text). Neither key holds a line's position: the same b-roll twice
 //! is one artifact.
+//!
+//! A voice-over b-roll (`{ shot = "city", text = "Meanwhile…" }`) has a speech like any
+//! line's (the same key as the same words said on camera), and its clip is the shot
+//! conformed to that speech's frames: the clip's key takes the speech's key instead of a
+//! frame count, and the engine counts the frames from the speech (as a lip-sync clip
+//! does). Its captions show its words where they are said.
 
 use crate::error::Result;
 use crate::fps::Fps;
@@ -16,6 +22,17 @@ use crate::toolchain;
 
 /// The input name of a b-roll clip's shot.
 pub const SHOT: &str = "shot";
+/// The input name of a voice-over b-roll clip's speech, whose frames it lasts.
+pub const SPEECH: &str = "speech";
+
+/// How long a b-roll clip is.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Length {
+    /// This many frames, over silence.
+    Frames(usize),
+    /// As many frames as this speech (the key of a voice-over's speech) covers.
+    Speech(Key),
+}
 const CLIP_VERSION: &str = "broll-1";
 const SILENCE_VERSION: &str = "silence-1";
 /// The sample rate of a b-roll line's silence.
@@ -32,14 +49,20 @@ pub fn silence_samples(frames: usize, fps: Fps) -> u64 {
     frames as u64 * u64::from(SILENCE_RATE) * u64::from(fps.den()) / u64::from(fps.num())
 }
 
-/// The key of a b-roll clip: `shot` conformed to `frames` frames at `fps`.
-pub fn clip_key(shot: Key, frames: usize, fps: Fps) -> Result<KeySpec> {
-    Ok(KeySpec::new(ArtifactKind::Clip, CLIP_VERSION, "ffmpeg")
-        .param("fps", fps)
-        .param("frames", frames)
-        .param("crf", CLIP_CRF)
+/// The key of a b-roll clip: `shot` conformed to `length` at `fps`.
+pub fn clip_key(shot: Key, length: Length, fps: Fps) -> Result<KeySpec> {
+    let spec = KeySpec::new(ArtifactKind::Clip, CLIP_VERSION, "ffmpeg").param("fps", fps);
+    let spec = match length {
+        Length::Frames(frames) => spec.param("frames", frames),
+        Length::Speech(_) => spec,
+    };
+    let spec = (spec.param("crf", CLIP_CRF))
         .param("ffmpeg", toolchain::ffmpeg()?)
-        .input(SHOT, shot))
+        .input(SHOT, shot);
+    Ok(match length {
+        Length::Frames(_) => spec,
+        Length::Speech(speech) => spec.input(SPEECH, speech),
+    })
 }
 
 /// The key of a b-roll line's silence: `frames` frames at `fps`.

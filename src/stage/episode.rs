@@ -7,14 +7,16 @@
 //! The key names each scene's object and its captions object as inputs — so an edit to one
 //! line re-makes that line's speech and clip, its scene, its captions and the episode, and
 //! nothing else — plus the content hashes of the intro, outro and music (and how long a
-//! still intro or outro shows), the transition,
+//! still intro or outro shows; an intro or outro made by render, `{ still = "title" }` or
+//! `{ shot = "city" }`, is an input by its key, so editing the still's prompt re-makes the
+//! still and the episode, not the scenes), the transition,
 //! the music's level and the encode settings. Like a scene, an episode is counted in whole
 //! frames: every part has a whole number of frames, so the episode lasts exactly the sum of
 //! its parts, and a fade takes its frames out of the parts it joins instead of adding any.
 
 use std::path::{Path, PathBuf};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::fps::Fps;
 use crate::key::{ArtifactKind, Key, KeySpec};
 use crate::manifest::{Bookend, Episode, Transition};
@@ -75,8 +77,18 @@ pub fn scene_inputs(i: usize) -> (String, String) {
     )
 }
 
-/// The episode's key. `scenes` is (scene, captions) per scene, in the episode's order.
-pub fn key(episode: &Episode, scenes: &[(Key, Key)], hashes: &SourceHashes) -> Result<KeySpec> {
+/// The input names of an intro or outro that is a still or a shot.
+pub const INTRO: &str = "intro";
+pub const OUTRO: &str = "outro";
+
+/// The episode's key. `scenes` is (scene, captions) per scene, in the episode's order;
+/// `made` the keys of the intro and outro when they are a still or a shot.
+pub fn key(
+    episode: &Episode,
+    scenes: &[(Key, Key)],
+    made: [Option<Key>; 2],
+    hashes: &SourceHashes,
+) -> Result<KeySpec> {
     let mut spec = KeySpec::new(ArtifactKind::Episode, VERSION, "ffmpeg")
         .param("ffmpeg", toolchain::ffmpeg()?)
         .param("transition", episode.transition.as_str())
@@ -89,17 +101,32 @@ pub fn key(episode: &Episode, scenes: &[(Key, Key)], hashes: &SourceHashes) -> R
     if episode.transition == Transition::Fade {
         spec = spec.param("transition_seconds", episode.transition_seconds);
     }
-    for (name, bookend) in [("intro", &episode.intro), ("outro", &episode.outro)] {
-        if let Some(Bookend {
-            file,
-            still_seconds,
-        }) = bookend
-        {
-            spec = spec.source(name, &file.rel, hashes.hash(file)?);
-            if let Some(seconds) = still_seconds {
-                spec = spec.param(format!("{name}_seconds"), seconds);
-            }
-        }
+    let bookends = [
+        (INTRO, &episode.intro, made[0]),
+        (OUTRO, &episode.outro, made[1]),
+    ];
+    for (name, bookend, made) in bookends {
+        let Some(bookend) = bookend else {
+            continue;
+        };
+        // A still or shot is an input by its key (`made`), which the plan adds.
+        let made = || {
+            made.ok_or_else(|| {
+                Error::Other(format!(
+                    "internal error (a bug in render): the {name} has no key"
+                ))
+            })
+        };
+        spec = match bookend {
+            Bookend::Video(file) => spec.source(name, &file.rel, hashes.hash(file)?),
+            Bookend::Picture { file, seconds } => spec
+                .source(name, &file.rel, hashes.hash(file)?)
+                .param(format!("{name}_seconds"), *seconds),
+            Bookend::Still { seconds, .. } => spec
+                .input(name, made()?)
+                .param(format!("{name}_seconds"), *seconds),
+            Bookend::Shot(_) => spec.input(name, made()?),
+        };
     }
     if let Some(file) = &episode.music {
         spec = spec.source("music", &file.rel, hashes.hash(file)?);
