@@ -29,6 +29,7 @@ use crate::key::{Key, KeySpec};
 use crate::loudness::Loudness;
 use crate::published::{Entry, Ident, Published};
 use crate::scratch::owned_name;
+use crate::stat_at::{stat_path, Folder, Stat};
 
 /// What an object is and how it was made; written last, so its presence means "complete".
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -371,8 +372,7 @@ impl Cache {
 
     /// Whether `target` (in `out/`) is published from `source`, the object's file.
     pub fn is_published(&self, source: &Path, target: &Path) -> bool {
-        std::fs::symlink_metadata(target)
-            .is_ok_and(|meta| meta.is_file() && same_file(source, &meta))
+        stat_path(target, false).is_ok_and(|meta| meta.is_file() && same_file(source, &meta))
     }
 
     /// The full check: `check`, then every output re-hashed against its record.
@@ -425,27 +425,22 @@ impl Cache {
     /// copy staged beside the target (a rename cannot cross disks), given the object's
     /// mtime so the next build can tell it is the same file without reading it.
     pub fn publish(&self, source: &Path, target: &Path, ledger: &mut Published) -> Result<bool> {
-        self.publish_over(
-            source,
-            target,
-            std::fs::symlink_metadata(target).ok(),
-            ledger,
-        )
+        self.publish_over(source, target, stat_path(target, false).ok(), ledger)
     }
 
-    /// [`Cache::publish`], given what is at `target` now (its `symlink_metadata`): one stat
+    /// [`Cache::publish`], given what is at `target` now (its stat, not following a link): one stat
     /// of the target serves the no-op's question, the ledger's (a link of the user's there,
     /// even to the object, is not render's file) and the caller's.
     fn publish_over(
         &self,
         source: &Path,
         target: &Path,
-        there: Option<std::fs::Metadata>,
+        there: Option<Stat>,
         ledger: &mut Published,
     ) -> Result<bool> {
         if let Some(meta) = there.as_ref().filter(|m| m.is_file()) {
             if same_stat(checked_stat(source), meta) {
-                let ident = Ident::of(meta);
+                let ident = Ident::of_stat(meta);
                 if !matches!(ledger.entry(target), Some(Entry::File(known, _)) if known == ident) {
                     // Published before the ledger knew it (a power cut between the two).
                     ledger.add_file(target, ident, object_of(source))?;
@@ -573,8 +568,19 @@ impl Cache {
         ledger: &mut Published,
     ) -> Result<Vec<(PathBuf, Change)>> {
         let mut changed = Vec::new();
+        // A scene's files in out/ share a folder: opened once, each file is looked up in it
+        // (`stat_at.rs`), not from `/`.
+        let mut folder: Option<(PathBuf, Option<Folder>)> = None;
         for (source, target) in files {
-            let there = std::fs::symlink_metadata(&target).ok();
+            let parent = target.parent().unwrap_or(Path::new("/"));
+            if folder.as_ref().is_none_or(|(path, _)| path != parent) {
+                folder = Some((parent.to_path_buf(), Folder::open(parent)));
+            }
+            let there = match (&folder, target.file_name()) {
+                (Some((_, Some(folder))), Some(name)) => folder.stat(&[name], false),
+                _ => stat_path(&target, false),
+            }
+            .ok();
             let existed = there.is_some();
             if self.publish_over(&source, &target, there, ledger)? {
                 let change = if existed {
@@ -605,17 +611,26 @@ pub(crate) fn check_outputs<'a>(
     dir: &Path,
     outputs: impl IntoIterator<Item = (&'a str, u64)>,
 ) -> std::result::Result<(), Check> {
+    check_outputs_by(dir, outputs, |file| stat_path(&dir.join(file), true))
+}
+
+/// [`check_outputs`], each output stat'ed by `stat` (given its name: e.g. through the open
+/// objects folder, `stat_at.rs`).
+pub(crate) fn check_outputs_by<'a>(
+    dir: &Path,
+    outputs: impl IntoIterator<Item = (&'a str, u64)>,
+    stat: impl Fn(&str) -> std::io::Result<Stat>,
+) -> std::result::Result<(), Check> {
     for (file, bytes) in outputs {
-        let path = dir.join(file);
-        match std::fs::metadata(&path) {
-            Ok(meta) if meta.len() == bytes => {
-                let path = path.into_os_string();
+        match stat(file) {
+            Ok(meta) if meta.len == bytes => {
+                let path = dir.join(file).into_os_string();
                 CHECKED.with(|checked| checked.borrow_mut().insert(path, FileStat::of(&meta)));
             }
             Ok(meta) => {
                 return Err(Check::Damaged(format!(
                     "{file} is {} bytes, its record says {bytes}",
-                    meta.len(),
+                    meta.len,
                 )))
             }
             Err(_) => return Err(Check::Damaged(format!("{file} is missing"))),
@@ -641,6 +656,16 @@ impl RecordStamp {
             inode: meta.ino(),
             mtime_ns: meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
             ctime_ns: meta.ctime() as i128 * 1_000_000_000 + meta.ctime_nsec() as i128,
+        }
+    }
+
+    /// [`RecordStamp::of`], from a stat taken through a folder (`stat_at.rs`).
+    pub fn of_stat(stat: &Stat) -> RecordStamp {
+        RecordStamp {
+            size: stat.len,
+            inode: stat.ino,
+            mtime_ns: stat.mtime.0 as i128 * 1_000_000_000 + stat.mtime.1 as i128,
+            ctime_ns: stat.ctime.0 as i128 * 1_000_000_000 + stat.ctime.1 as i128,
         }
     }
 }
@@ -673,12 +698,12 @@ struct FileStat {
 }
 
 impl FileStat {
-    fn of(meta: &std::fs::Metadata) -> FileStat {
+    fn of(stat: &Stat) -> FileStat {
         FileStat {
-            dev: meta.dev(),
-            ino: meta.ino(),
-            len: meta.len(),
-            mtime: (meta.mtime(), meta.mtime_nsec()),
+            dev: stat.dev,
+            ino: stat.ino,
+            len: stat.len,
+            mtime: stat.mtime,
         }
     }
 }
@@ -686,17 +711,17 @@ impl FileStat {
 /// The stat of `path`, an object's file: the one its check took, if any.
 fn checked_stat(path: &Path) -> Option<FileStat> {
     let checked = CHECKED.with(|checked| checked.borrow_mut().remove(path.as_os_str()));
-    checked.or_else(|| std::fs::metadata(path).ok().map(|m| FileStat::of(&m)))
+    checked.or_else(|| stat_path(path, true).ok().map(|m| FileStat::of(&m)))
 }
 
 /// Whether the file of `b` (in `out/`) is the object's file `a`: the same inode, or, on
 /// another disk, a copy with the object's size and mtime (what `publish` gives its copies).
-fn same_file(a: &Path, b: &std::fs::Metadata) -> bool {
-    same_stat(std::fs::metadata(a).ok().map(|m| FileStat::of(&m)), b)
+fn same_file(a: &Path, b: &Stat) -> bool {
+    same_stat(stat_path(a, true).ok().map(|m| FileStat::of(&m)), b)
 }
 
 /// [`same_file`], given `a`'s stat.
-fn same_stat(a: Option<FileStat>, b: &std::fs::Metadata) -> bool {
+fn same_stat(a: Option<FileStat>, b: &Stat) -> bool {
     let b = FileStat::of(b);
     match a {
         Some(a) if a.dev == b.dev => a.ino == b.ino,

@@ -28,10 +28,11 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 
-use crate::cache::{check_outputs, Cache, Check, Record, RecordStamp, RECORD};
+use crate::cache::{check_outputs_by, Cache, Check, Record, RecordStamp, RECORD};
 use crate::error::Result;
 use crate::files::write_atomically;
 use crate::key::{Key, KeyMap};
+use crate::stat_at::{stat_path, Folder};
 
 const HEADER: &str = "render check log 1";
 /// Its name in `cache/state/` (`render clean` removes it with the other state).
@@ -43,6 +44,8 @@ pub struct CheckLog {
     path: PathBuf,
     /// The log as the last build left it, read on first need.
     before: OnceLock<Logged>,
+    /// `cache/objects/`, opened on first need (`stat_at.rs`); None when it cannot be.
+    objects: OnceLock<Option<Folder>>,
     /// This build's entries, by key: the logged line when it was used as is, or a line
     /// learned from a record read this build.
     now: Mutex<Now>,
@@ -69,6 +72,7 @@ impl CheckLog {
             cache: cache.clone(),
             path: cache.state_dir().join(FILE),
             before: OnceLock::new(),
+            objects: OnceLock::new(),
             now: Mutex::new(Now::default()),
         }
     }
@@ -150,15 +154,23 @@ impl CheckLog {
             ctime_ns: number()?,
         };
         let dir = self.cache.object_dir(key);
-        let meta = std::fs::metadata(dir.join(RECORD)).ok()?;
-        if RecordStamp::of(&meta) != logged {
+        // Through the open objects folder: `<2 hex>/<key>/<file>`, three lookups, not ten.
+        let hex = dir.file_name()?;
+        let prefix = dir.parent()?.file_name()?;
+        let stat = |file: &str| match self.objects() {
+            Some(objects) if !file.starts_with('/') => {
+                objects.stat(&[prefix, hex, std::ffi::OsStr::new(file)], true)
+            }
+            _ => stat_path(&dir.join(file), true),
+        };
+        if RecordStamp::of_stat(&stat(RECORD).ok()?) != logged {
             return None;
         }
         let mut outputs = Vec::new();
         while let Some(bytes) = fields.next() {
             outputs.push((fields.next()?, bytes.parse().ok()?));
         }
-        Some(match check_outputs(&dir, outputs) {
+        Some(match check_outputs_by(&dir, outputs, stat) {
             Ok(()) => Check::Intact,
             Err(check) => check,
         })
@@ -182,6 +194,12 @@ impl CheckLog {
             now.learned = true;
         }
         now.entries.insert(record.key, Some(rest));
+    }
+
+    fn objects(&self) -> Option<&Folder> {
+        (self.objects)
+            .get_or_init(|| Folder::open(&self.cache.objects_dir()))
+            .as_ref()
     }
 
     fn before(&self) -> &Logged {

@@ -52,6 +52,7 @@ pub mod server;
 pub mod slurm;
 pub mod sources;
 pub mod stage;
+pub mod stat_at;
 pub mod studio;
 pub mod target;
 pub mod templates;

@@ -68,6 +68,16 @@ impl Ident {
         }
     }
 
+    /// [`Ident::of`], from a stat taken through a folder (`stat_at.rs`).
+    pub fn of_stat(stat: &crate::stat_at::Stat) -> Ident {
+        Ident {
+            dev: stat.dev,
+            ino: stat.ino,
+            size: stat.len,
+            mtime_ns: stat.mtime.0 as i128 * 1_000_000_000 + stat.mtime.1 as i128,
+        }
+    }
+
     /// The identity of the regular file at `path` (not through a final symlink).
     pub fn of_path(path: &Path) -> Option<Ident> {
         let meta = std::fs::symlink_metadata(path).ok()?;
