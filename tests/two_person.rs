@@ -12,6 +12,7 @@ mod common;
 
 use common::{repo, video_frames, write_program, Folder, Machine, Run};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// The fake InfiniteTalk: `python generate_infinitetalk.py ...` run by `env -C <clone>`.
 const FAKE: &str = r#"#!/usr/bin/env python3
