@@ -6,7 +6,11 @@
 //! calls' total time / lanes), their ratio, each lane's idle time in that span, and the
 //! model loads; and the lead (the first call's start from the lanes' start, which the
 //! makespan leaves out: the CPU preparing the first calls, the first model's load) and the
-//! ratio with it (`+lead`: the lanes' whole span against the ideal). The speech and face tracks are made first, so the timed build makes clips
+//! ratio with it (`+lead`: the lanes' whole span against the ideal). The ideal leaves out
+//! the model loads, which are work too: a build on any number of lanes loads each model
+//! once at least. So `load s` sums each model's shortest load (a load runs from its lane's
+//! start, or its last call's end, to the `load` event), and `work` is the lanes' whole span
+//! against (calls + those loads) / lanes: what no schedule can beat. The speech and face tracks are made first, so the timed build makes clips
 //! (and their scenes) only. Run: `cargo bench --bench lanes` (`LANES_TIMELINE=1` also
 //! prints each build's lane record).
 
@@ -36,8 +40,8 @@ fn main() {
         "lanes: {clips} clips (a third each: tiny-lipsync, slow-lipsync, a gpu program of {cost} s)"
     );
     println!(
-        "{:>5} {:>10} {:>10} {:>6} {:>6} {:>6} {:>7}  idle per lane (s)",
-        "lanes", "makespan s", "ideal s", "ratio", "loads", "lead s", "+lead"
+        "{:>5} {:>10} {:>10} {:>6} {:>6} {:>6} {:>7} {:>6} {:>6}  idle per lane (s)",
+        "lanes", "makespan s", "ideal s", "ratio", "loads", "lead s", "+lead", "load s", "work"
     );
     for lanes in counts {
         let dir = tmp.path().join(format!("lanes-{lanes}"));
@@ -69,6 +73,10 @@ fn main() {
         let mut open: BTreeMap<String, f64> = BTreeMap::new();
         let mut busy: BTreeMap<u64, f64> = BTreeMap::new();
         let (mut first, mut last, mut total, mut loads, mut calls) = (f64::MAX, 0.0f64, 0.0, 0, 0);
+        // Per lane, when its last call ended (a load after it begins then); per model, its
+        // shortest load.
+        let mut free_since: BTreeMap<u64, f64> = BTreeMap::new();
+        let mut shortest: BTreeMap<String, f64> = BTreeMap::new();
         if std::env::var_os("LANES_TIMELINE").is_some() {
             for e in events {
                 println!(
@@ -85,9 +93,16 @@ fn main() {
             let lane = e["lane"].as_u64().unwrap();
             let at = e["seconds"].as_f64().unwrap();
             let artifact = e["artifact"].as_str().unwrap_or("").to_string();
+            if e["event"] == "end" || e["event"] == "unload" {
+                free_since.insert(lane, at);
+            }
             if !artifact.starts_with("clip ") {
                 if e["event"] == "load" && e["model"] != "facemesh" {
                     loads += 1;
+                    let took = at - free_since.get(&lane).copied().unwrap_or(0.0);
+                    let model = e["model"].as_str().unwrap().to_string();
+                    let best = shortest.entry(model).or_insert(took);
+                    *best = best.min(took);
                 }
                 continue;
             }
@@ -112,10 +127,12 @@ fn main() {
         let idle: Vec<String> = (0..lanes as u64)
             .map(|l| format!("{:.1}", makespan - busy.get(&l).copied().unwrap_or(0.0)))
             .collect();
+        let load: f64 = shortest.values().sum();
         println!(
-            "{lanes:>5} {makespan:>10.2} {ideal:>10.2} {:>5.2}× {loads:>6} {first:>6.2} {:>6.2}×  {}",
+            "{lanes:>5} {makespan:>10.2} {ideal:>10.2} {:>5.2}× {loads:>6} {first:>6.2} {:>6.2}× {load:>6.2} {:>5.2}×  {}",
             makespan / ideal,
             (first + makespan) / ideal,
+            (first + makespan) / ((total + load) / lanes as f64),
             idle.join(" ")
         );
     }

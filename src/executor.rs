@@ -85,6 +85,9 @@ pub enum Report {
     /// `slot` (a lane's index; a remote executor's own numbering). Until then the
     /// scheduler does not count the work as running (no stall report for a queued job).
     Began { node: usize, slot: usize },
+    /// Like `Began`, for work that runs beside what its slot runs, which the slot keeps: a
+    /// lane's program call while its model stays loaded (`lanes.rs`, `Board::helps`).
+    Beside { node: usize, slot: usize },
     /// Work has ended: exactly one for each [`Executor::start`].
     Ended { node: usize, ended: Ended },
 }

@@ -12,7 +12,17 @@
 //! by this build's timing of its calls and its load (a program's group, which loads
 //! nothing, whenever a call waits). Every lane loads its first model as the lanes start
 //! (`BuildLanes::preloads`), so no load falls between the first call and the last while
-//! the CPU prepares the calls. A worker is closed,
+//! the CPU prepares the calls.
+//!
+//! Longest calls first: a build that ends on a long program's calls leaves the lanes that
+//! finish first idle while the last of them runs. So a lane may run a program's call
+//! *beside* its model, which stays loaded: while its first model loads and no idle lane
+//! would take the call, and while, by this build's measured times, the program's lanes
+//! would still be at work after this lane has run the call and its own model's share
+//! (`Board::helps`). The build then ends on the models' short calls, which even out the
+//! lanes' ends. Beside is only where the program cannot disturb the model: a lane with no
+//! card (its memory is the machine's), or a card where both declare their memory and fit.
+//! A worker is closed,
 //! which frees all of its GPU memory, before its lane runs another group (a CPU lane's
 //! exits beside the next call: there is no card to empty), and, where lanes share a
 //! card's memory, as soon as its group has nothing more to come. Where a group declares its memory (`vram`), a lane
@@ -44,8 +54,13 @@ pub use crate::executor::LaneEvent;
 
 /// What the lanes tell the scheduler.
 pub enum News {
-    /// A lane took node's call: its work (its model's load included) begins.
-    Began { node: usize, lane: usize },
+    /// A lane took node's call: its work (its model's load included) begins. `beside`: a
+    /// program's call that the lane runs beside its loaded model, which it keeps.
+    Began {
+        node: usize,
+        lane: usize,
+        beside: bool,
+    },
     Done {
         node: usize,
         result: Result<LaneDone>,
@@ -73,6 +88,12 @@ struct LaneState {
     held: u64,
     /// Models whose worker crashed on this lane: it does not take them again.
     crashed: BTreeSet<String>,
+    /// The program group whose call it runs beside its model now (`Board::helps`).
+    beside: Option<String>,
+    /// Its first model is still loading (on the lane's loader thread, `run_lane`).
+    loading: bool,
+    /// It has taken a call that has not ended.
+    running: bool,
 }
 
 struct Board {
@@ -104,6 +125,9 @@ struct Board {
 enum Choice {
     /// Run the queued call at this index.
     Take(usize),
+    /// Run the queued program call at this index beside the lane's model, which stays
+    /// loaded for the lane's next calls.
+    Beside(usize),
     /// Fail the queued call at this index at once (its model cannot run anywhere).
     Fail(usize, String),
     /// Close its worker: its group has nothing more to come.
@@ -144,6 +168,7 @@ impl Lanes {
                 }
                 board.lanes[lane].held = board.vram.get(&model).copied().unwrap_or(0);
                 board.lanes[lane].group = Some(model);
+                board.lanes[lane].loading = true;
             }
         }
         let shared = Arc::new((Mutex::new(board), Condvar::new()));
@@ -279,6 +304,64 @@ impl Board {
         *longest = longest.max(took.as_secs_f64());
     }
 
+    /// The mean seconds of `group`'s calls in this build, once one has ended.
+    fn call_seconds(&self, group: &str) -> Option<f64> {
+        (self.took.get(group))
+            .filter(|(_, calls)| *calls > 0)
+            .map(|&(seconds, calls)| seconds / calls as f64)
+    }
+
+    /// Whether lane `me`, which runs model `own`, should run a waiting call of `program`
+    /// first, beside its model: longest calls first, so that a build ends on short calls
+    /// that even out the lanes' ends, not on a long program's calls that leave the other
+    /// lanes idle. With the calls' mean times measured (c for the program's, its calls
+    /// left shared by the lanes on it now; the model's left shared by the lanes that run
+    /// it), the lane helps while it would still end before the program's lanes do:
+    /// c + own left ≤ program left. The model stays loaded (loaded once per lane), so this
+    /// is only where the program's call cannot disturb it: a lane with no card, or a card
+    /// whose memory is known and where both declare theirs and the two fit beside the
+    /// card's other lanes.
+    fn helps(&self, me: usize, own: &str, program: &str) -> bool {
+        let (Some(own_call), Some(call)) = (self.call_seconds(own), self.call_seconds(program))
+        else {
+            return false;
+        };
+        let on_program = (self.lanes.iter())
+            .filter(|l| l.group.as_deref() == Some(program) || l.beside.as_deref() == Some(program))
+            .count();
+        let own_left = self.expects(own) as f64 * own_call / self.serving(own).max(1) as f64;
+        let program_left = self.expects(program) as f64 * call / on_program.max(1) as f64;
+        self.fits_with(me, own, program) && call + own_left <= program_left
+    }
+
+    /// Whether a lane other than `me` is idle and would take a call of `group` now.
+    fn free_for(&self, me: usize, group: &str) -> bool {
+        (self.lanes.iter().enumerate()).any(|(l, lane)| {
+            l != me
+                && !lane.running
+                && !lane.loading
+                && !lane.crashed.contains(group)
+                && (lane.group.as_deref()).is_none_or(|g| g == group || self.expects(g) == 0)
+        })
+    }
+
+    /// Whether a call of `program` can run on lane `me` beside its model `own` (loaded or
+    /// loading): always on a lane with no card; on a card, only where its memory is known
+    /// and both declare theirs and fit beside the card's other lanes.
+    fn fits_with(&self, me: usize, own: &str, program: &str) -> bool {
+        match &self.cards[me] {
+            None => true,
+            Some((_, None)) => false,
+            Some((_, Some(_))) => {
+                let (Some(model), Some(need)) = (self.vram.get(own), self.vram.get(program)) else {
+                    return false;
+                };
+                let held: Vec<u64> = self.lanes.iter().map(|l| l.held).collect();
+                fits_beside(&self.cards, &held, me, model + need)
+            }
+        }
+    }
+
     fn choose(&self, me: usize) -> Choice {
         let lane = &self.lanes[me];
         // A call no lane can run fails at once, with the words of what went wrong.
@@ -296,6 +379,25 @@ impl Board {
             }
         }
         let takes = |group: &str| !lane.crashed.contains(group);
+        // A program's call beside the lane's model: while its first model loads (the load
+        // would leave the lane idle; not on lane 0, which carries the first scene's calls),
+        // and a long call before the model's own while that evens out the lanes' ends.
+        let model =
+            (lane.group.as_deref()).filter(|g| self.models.contains(*g) && self.expects(g) > 0);
+        if let Some(own) = model {
+            let beside = self.queue.iter().position(|q| {
+                let group = q.call.group();
+                let worth = if lane.loading {
+                    me > 0 && !self.free_for(me, group) && self.fits_with(me, own, group)
+                } else {
+                    self.helps(me, own, group)
+                };
+                !self.models.contains(group) && takes(group) && worth
+            });
+            if let Some(index) = beside {
+                return Choice::Beside(index);
+            }
+        }
         if let Some(group) = &lane.group {
             // Its own group first: loaded already (a program's group must still fit).
             let own = (self.queue.iter()).position(|q| q.call.group() == group);
@@ -543,7 +645,12 @@ impl<'a> LaneExecutor<'a> {
             lanes.models.clone(),
             move |news| {
                 let report = match news {
-                    News::Began { node, lane } => Report::Began { node, slot: lane },
+                    News::Began {
+                        node,
+                        lane,
+                        beside: false,
+                    } => Report::Began { node, slot: lane },
+                    News::Began { node, lane, .. } => Report::Beside { node, slot: lane },
                     News::Done { node, result } => {
                         let pending = (pending.lock().expect("not poisoned").remove(&node))
                             .expect("a lane's call is for a waiting job");
@@ -670,184 +777,269 @@ fn run_lane(
 ) -> Vec<LaneEvent> {
     let (board, wake) = shared;
     let me = spec.index;
-    let device = spec.device.to_string();
-    let mut events = Vec::new();
-    let mut record = |event: &'static str, group: &str, artifact: Option<&str>| {
-        events.push(LaneEvent {
-            seconds: began.elapsed().as_secs_f64(),
-            event,
-            model: group.to_string(),
-            artifact: artifact.map(str::to_string),
-            lane: me,
-            device: device.clone(),
-        })
+    let mut record = Record {
+        events: Vec::new(),
+        began,
+        lane: me,
+        device: spec.device.to_string(),
     };
     let mut loaded: Option<Worker> = None;
     let mut exiting = Vec::new();
-
-    // The board has this lane on its first model already (`Lanes::start`).
-    if let Some(first) = first {
-        let loading = Instant::now();
-        match Worker::start(&first.model, &first.file, spec.device) {
-            Ok(worker) => {
-                record("load", &first.model, None);
-                loaded = Some(worker);
-                lock(board).timed_load(&first.model, loading.elapsed());
-            }
-            Err(error) => {
-                record("load-failed", &first.model, None);
-                let mut board = lock(board);
-                (board.load_errors).insert(first.model.clone(), error.to_string());
-                board.lanes[me].group = None;
-                board.lanes[me].held = 0;
-            }
-        }
-        wake.notify_all();
-    }
-
-    loop {
-        let mut guard = lock(board);
-        let taken = loop {
-            match guard.choose(me) {
-                Choice::Take(index) => break Some(guard.queue.remove(index)),
-                Choice::Fail(index, message) => {
-                    let queued = guard.queue.remove(index);
-                    take_expected(&mut guard, queued.call.group());
-                    drop(guard);
-                    let error = if message == Error::Interrupted.to_string() {
-                        Error::Interrupted
-                    } else {
-                        Error::Other(message)
-                    };
-                    news(News::Done {
-                        node: queued.node,
-                        result: Err(error),
-                    });
-                    wake.notify_all();
-                    guard = lock(board);
-                }
-                Choice::Release => {
-                    let group = guard.lanes[me].group.take().unwrap_or_default();
-                    guard.lanes[me].held = 0;
-                    drop(guard);
-                    if let Some(old) = loaded.take() {
-                        old.stop();
-                        record("unload", &group, None);
+    std::thread::scope(|scope| {
+        // The board has this lane on its first model already (`Lanes::start`). Its worker
+        // is spawned here (it dies with this thread) and waited for on a thread of its own,
+        // so that the lane may run a program's call beside the load.
+        let mut loading = first.map(|first| {
+            let started = Instant::now();
+            let spawned = Worker::spawn(&first.model, &first.file, spec.device);
+            scope.spawn(move || {
+                let result = spawned.and_then(Worker::ready);
+                let at = began.elapsed().as_secs_f64();
+                let mut guard = lock(board);
+                guard.lanes[me].loading = false;
+                match &result {
+                    Ok(_) => guard.timed_load(&first.model, started.elapsed()),
+                    Err(error) => {
+                        // Every call for this model fails with the same words, at once.
+                        (guard.load_errors).insert(first.model.clone(), error.to_string());
+                        guard.lanes[me].group = None;
+                        guard.lanes[me].held = 0;
                     }
-                    wake.notify_all();
-                    guard = lock(board);
                 }
-                Choice::Exit => break None,
-                Choice::Wait => {
-                    // Timed, so Ctrl-C is noticed while nothing changes on the board.
-                    guard = wake
-                        .wait_timeout(guard, Duration::from_millis(200))
-                        .expect("the board is not poisoned")
-                        .0;
-                }
-            }
-        };
-        let Some(job) = taken else {
-            break;
-        };
-        let group = job.call.group().to_string();
-        take_expected(&mut guard, &group);
-        let switching = guard.lanes[me].group.as_deref() != Some(group.as_str());
-        let need = guard.vram.get(&group).copied().unwrap_or(0);
-        guard.lanes[me].group = Some(group.clone());
-        // The memory is the group's from now: a model's while loaded, a program's while it runs.
-        guard.lanes[me].held = need;
-        drop(guard);
-        wake.notify_all();
-        news(News::Began {
-            node: job.node,
-            lane: me,
+                drop(guard);
+                wake.notify_all();
+                (first.model, result, at)
+            })
         });
 
-        if switching {
-            // The card is emptied before another group runs: the old worker exits.
-            if let Some(old) = loaded.take() {
-                let name = old.model().to_string();
-                let_go(old, spec, &mut exiting);
-                record("unload", &name, None);
+        loop {
+            if loading.as_ref().is_some_and(|l| l.is_finished()) {
+                if let Some(Ok(worker)) = landed(&mut loading, &mut record) {
+                    loaded = Some(worker);
+                }
             }
-            if let LaneCall::Model(call) = &job.call {
-                let loading = Instant::now();
-                match Worker::start(&call.model, &call.file, spec.device) {
-                    Ok(worker) => {
-                        record("load", &group, None);
-                        loaded = Some(worker);
-                        lock(board).timed_load(&group, loading.elapsed());
-                    }
-                    Err(error) => {
-                        record("load-failed", &group, None);
-                        // Every later call for this model fails with the same words, at once.
-                        let mut board = lock(board);
-                        board.load_errors.insert(group.clone(), error.to_string());
-                        board.lanes[me].group = None;
-                        board.lanes[me].held = 0;
-                        drop(board);
+            let mut guard = lock(board);
+            guard.lanes[me].running = false;
+            let taken = loop {
+                match guard.choose(me) {
+                    Choice::Take(index) => break Some((guard.queue.remove(index), false)),
+                    Choice::Beside(index) => break Some((guard.queue.remove(index), true)),
+                    Choice::Fail(index, message) => {
+                        let queued = guard.queue.remove(index);
+                        take_expected(&mut guard, queued.call.group());
+                        drop(guard);
+                        let error = if message == Error::Interrupted.to_string() {
+                            Error::Interrupted
+                        } else {
+                            Error::Other(message)
+                        };
+                        news(News::Done {
+                            node: queued.node,
+                            result: Err(error),
+                        });
                         wake.notify_all();
+                        guard = lock(board);
+                    }
+                    Choice::Release => {
+                        let group = guard.lanes[me].group.take().unwrap_or_default();
+                        guard.lanes[me].held = 0;
+                        drop(guard);
+                        if let Some(Ok(worker)) = landed(&mut loading, &mut record) {
+                            loaded = Some(worker);
+                        }
+                        if let Some(old) = loaded.take() {
+                            old.stop();
+                            record.now("unload", &group, None);
+                        }
+                        wake.notify_all();
+                        guard = lock(board);
+                    }
+                    Choice::Exit => break None,
+                    Choice::Wait => {
+                        // Timed, so Ctrl-C is noticed while nothing changes on the board.
+                        guard = wake
+                            .wait_timeout(guard, Duration::from_millis(200))
+                            .expect("the board is not poisoned")
+                            .0;
+                    }
+                }
+            };
+            let Some((job, beside)) = taken else {
+                break;
+            };
+            let group = job.call.group().to_string();
+            take_expected(&mut guard, &group);
+            guard.lanes[me].running = true;
+            let switching = !beside && guard.lanes[me].group.as_deref() != Some(group.as_str());
+            let need = guard.vram.get(&group).copied().unwrap_or(0);
+            if beside {
+                // The model stays loaded (or loading) and its memory held; the program's is
+                // added while its call runs.
+                guard.lanes[me].beside = Some(group.clone());
+                guard.lanes[me].held += need;
+            } else {
+                guard.lanes[me].group = Some(group.clone());
+                // The memory is the group's from now: a model's while loaded, a program's
+                // while it runs.
+                guard.lanes[me].held = need;
+            }
+            drop(guard);
+            wake.notify_all();
+            news(News::Began {
+                node: job.node,
+                lane: me,
+                beside,
+            });
+
+            if !beside {
+                // A call not run beside the first load waits for it.
+                match landed(&mut loading, &mut record) {
+                    Some(Ok(worker)) => loaded = Some(worker),
+                    Some(Err(error)) if !switching => {
                         news(News::Done {
                             node: job.node,
                             result: Err(error),
                         });
                         continue;
                     }
+                    _ => {}
                 }
             }
-        }
-        record("start", &group, Some(&job.artifact));
-        let calling = Instant::now();
-        let result = match &job.call {
-            LaneCall::Model(call) => {
-                let mut call = call.clone();
-                call.device = spec.device;
-                loaded
-                    .as_mut()
-                    .expect("the call's model is loaded")
-                    .run(&call)
-            }
-            LaneCall::Program(call) => call.run_on(&job.artifact, spec),
-        };
-        record("end", &group, Some(&job.artifact));
-        {
-            let mut board = lock(board);
-            if matches!(job.call, LaneCall::Program(_)) {
-                board.lanes[me].held = 0;
-            }
-            if result.is_ok() {
-                let took = board.took.entry(group.clone()).or_default();
-                *took = (took.0 + calling.elapsed().as_secs_f64(), took.1 + 1);
-            }
-            if let Err(error @ Error::WorkerCrashed { .. }) = &result {
-                // A crashed worker serves no more calls; this lane leaves its model to the
-                // others (and when none is left, its calls fail with these words).
-                board.lanes[me].crashed.insert(group.clone());
-                board.crashes.insert(group.clone(), error.to_string());
-                board.lanes[me].group = None;
-                board.lanes[me].held = 0;
+            if switching {
+                // The card is emptied before another group runs: the old worker exits.
                 if let Some(old) = loaded.take() {
-                    old.stop();
-                    record("unload", &group, None);
+                    let name = old.model().to_string();
+                    let_go(old, spec, &mut exiting);
+                    record.now("unload", &name, None);
+                }
+                if let LaneCall::Model(call) = &job.call {
+                    let loading = Instant::now();
+                    match Worker::start(&call.model, &call.file, spec.device) {
+                        Ok(worker) => {
+                            record.now("load", &group, None);
+                            loaded = Some(worker);
+                            lock(board).timed_load(&group, loading.elapsed());
+                        }
+                        Err(error) => {
+                            record.now("load-failed", &group, None);
+                            // Every later call for this model fails with the same words, at
+                            // once.
+                            let mut board = lock(board);
+                            board.load_errors.insert(group.clone(), error.to_string());
+                            board.lanes[me].group = None;
+                            board.lanes[me].held = 0;
+                            drop(board);
+                            wake.notify_all();
+                            news(News::Done {
+                                node: job.node,
+                                result: Err(error),
+                            });
+                            continue;
+                        }
+                    }
                 }
             }
+            record.now("start", &group, Some(&job.artifact));
+            let calling = Instant::now();
+            let result = match &job.call {
+                LaneCall::Model(call) => {
+                    let mut call = call.clone();
+                    call.device = spec.device;
+                    loaded
+                        .as_mut()
+                        .expect("the call's model is loaded")
+                        .run(&call)
+                }
+                LaneCall::Program(call) => call.run_on(&job.artifact, spec),
+            };
+            record.now("end", &group, Some(&job.artifact));
+            {
+                let mut board = lock(board);
+                if beside {
+                    board.lanes[me].beside = None;
+                    board.lanes[me].held = board.lanes[me].held.saturating_sub(need);
+                } else if matches!(job.call, LaneCall::Program(_)) {
+                    board.lanes[me].held = 0;
+                }
+                if result.is_ok() {
+                    let took = board.took.entry(group.clone()).or_default();
+                    *took = (took.0 + calling.elapsed().as_secs_f64(), took.1 + 1);
+                }
+                if let Err(error @ Error::WorkerCrashed { .. }) = &result {
+                    // A crashed worker serves no more calls; this lane leaves its model to
+                    // the others (and when none is left, its calls fail with these words).
+                    board.lanes[me].crashed.insert(group.clone());
+                    board.crashes.insert(group.clone(), error.to_string());
+                    board.lanes[me].group = None;
+                    board.lanes[me].held = 0;
+                    if let Some(old) = loaded.take() {
+                        old.stop();
+                        record.now("unload", &group, None);
+                    }
+                }
+            }
+            wake.notify_all();
+            news(News::Done {
+                node: job.node,
+                result,
+            });
         }
-        wake.notify_all();
-        news(News::Done {
-            node: job.node,
-            result,
-        });
-    }
+        if let Some(Ok(worker)) = landed(&mut loading, &mut record) {
+            loaded = Some(worker);
+        }
+    });
     if let Some(old) = loaded.take() {
         let name = old.model().to_string();
         old.stop();
-        record("unload", &name, None);
+        record.now("unload", &name, None);
     }
     for worker in exiting {
         let _ = worker.join();
     }
-    events
+    record.events
+}
+
+/// A lane's first load, on its own thread: the model, the worker, when it ended.
+type FirstLoad = (String, Result<Worker>, f64);
+
+/// The lane's first load, waited for and recorded; None once taken.
+fn landed(
+    loading: &mut Option<std::thread::ScopedJoinHandle<'_, FirstLoad>>,
+    record: &mut Record,
+) -> Option<Result<Worker>> {
+    let (model, result, at) = loading.take()?.join().expect("a load does not panic");
+    let event = if result.is_ok() {
+        "load"
+    } else {
+        "load-failed"
+    };
+    record.at(at, event, &model, None);
+    Some(result)
+}
+
+/// A lane's own record of its loads, unloads, starts and ends.
+struct Record {
+    events: Vec<LaneEvent>,
+    began: Instant,
+    lane: usize,
+    device: String,
+}
+
+impl Record {
+    fn now(&mut self, event: &'static str, group: &str, artifact: Option<&str>) {
+        self.at(self.began.elapsed().as_secs_f64(), event, group, artifact);
+    }
+
+    fn at(&mut self, seconds: f64, event: &'static str, group: &str, artifact: Option<&str>) {
+        self.events.push(LaneEvent {
+            seconds,
+            event,
+            model: group.to_string(),
+            artifact: artifact.map(str::to_string),
+            lane: self.lane,
+            device: self.device.clone(),
+        });
+    }
 }
 
 /// Lets a lane's worker go. On a card the lane waits for it to exit, which frees its memory
@@ -1068,6 +1260,90 @@ mod tests {
         loads.sort();
         // No call came: each load is the lane's own, before any (the files are missing).
         assert_eq!(loads, [(0, "load-failed", "a"), (1, "load-failed", "b")]);
+    }
+
+    /// A board of `lanes` CPU lanes: lane 0 runs the model `m` (6 calls to come), the last
+    /// lane the program `p` (`left` calls to come); one call of each waits, `p`'s first.
+    fn model_and_program(lanes: Vec<LaneSpec>, left: usize, dir: &std::path::Path) -> Board {
+        let last = lanes.len() - 1;
+        let mut board = Board::new(
+            &lanes,
+            BTreeMap::from([("m".to_string(), 6), ("p".to_string(), left)]),
+            BTreeMap::new(),
+            BTreeSet::from(["m".to_string()]),
+        );
+        board.lanes[0].group = Some("m".into());
+        board.lanes[last].group = Some("p".into());
+        for (node, group) in ["p", "m"].into_iter().enumerate() {
+            let mut call = program(dir, "true", 10);
+            call.group = group.into();
+            board.queue.push(Queued {
+                node,
+                artifact: format!("clip {node}"),
+                call: LaneCall::Program(call),
+            });
+        }
+        board
+    }
+
+    #[test]
+    fn a_lane_runs_a_long_program_call_beside_its_model_while_that_evens_the_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let beside = |board: &Board| matches!(board.choose(0), Choice::Beside(0));
+        let own = |board: &Board| matches!(board.choose(0), Choice::Take(1));
+        let mut board = model_and_program(cpu_lanes(3), 8, dir.path());
+        // Unmeasured: the lane keeps to its model's calls.
+        assert!(own(&board));
+        // Model calls of 0.5 s (3 s left), program calls of 3 s (24 s left on one lane):
+        // the lane helps, its model staying loaded.
+        board.took.insert("m".into(), (1.0, 2));
+        board.took.insert("p".into(), (6.0, 2));
+        assert!(beside(&board));
+        // Another lane already helps: 12 s left each, still more than 3 + 3 s.
+        board.lanes[1].beside = Some("p".into());
+        assert!(beside(&board));
+        // Two program calls left over two lanes: helping would make this lane end last.
+        board.expected.insert("p".into(), 2);
+        assert!(own(&board));
+        // On a card: only where both declare their memory and fit.
+        let card = Some(crate::device::Card {
+            ordinal: 0,
+            id: "0".into(),
+            memory_bytes: Some(80),
+        });
+        let mut specs = cpu_lanes(3);
+        specs.iter_mut().for_each(|s| {
+            s.device = Device::Cuda(0);
+            s.card = card.clone();
+        });
+        let mut board = model_and_program(specs, 8, dir.path());
+        board.took.insert("m".into(), (1.0, 2));
+        board.took.insert("p".into(), (6.0, 2));
+        assert!(own(&board), "undeclared memory: the card is emptied first");
+        board.vram = BTreeMap::from([("m".into(), 30), ("p".into(), 40)]);
+        board.lanes[0].held = 30;
+        assert!(beside(&board));
+        board.lanes[2].held = 20;
+        assert!(own(&board), "30 + 40 beside 20 is more than 80");
+    }
+
+    #[test]
+    fn a_lane_runs_a_program_call_while_its_first_model_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut board = model_and_program(cpu_lanes(3), 8, dir.path());
+        // Lane 1 loads `m` too (a second lane on it); nothing is measured yet. The program's
+        // lane is idle: the call is its.
+        board.lanes[1].group = Some("m".into());
+        board.lanes[1].loading = true;
+        assert!(matches!(board.choose(1), Choice::Take(1)));
+        // The program's lane runs a call: lane 1 runs the next beside its load.
+        board.lanes[2].running = true;
+        assert!(matches!(board.choose(1), Choice::Beside(0)));
+        board.lanes[1].loading = false;
+        assert!(matches!(board.choose(1), Choice::Take(1)));
+        // Lane 0 carries the first scene's calls: they go first once its model is in.
+        board.lanes[0].loading = true;
+        assert!(matches!(board.choose(0), Choice::Take(1)));
     }
 
     #[test]

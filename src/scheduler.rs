@@ -334,6 +334,11 @@ where
                     }
                     continue;
                 }
+                Some(Report::Beside { node, .. }) => {
+                    // The lane keeps the group it runs.
+                    busy.at_work.insert(node, (Instant::now(), 0));
+                    continue;
+                }
                 Some(Report::Ended { node, ended }) => (node, ended),
             };
             let part = busy.ended(i);

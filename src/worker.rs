@@ -158,6 +158,13 @@ pub struct Worker {
 impl Worker {
     /// Starts a worker and waits until `model` is loaded from `file` on `device`.
     pub fn start(model: &str, file: &Path, device: Device) -> Result<Worker> {
+        Worker::spawn(model, file, device)?.ready()
+    }
+
+    /// Starts a worker that loads `model` from `file` on `device`; [`Worker::ready`] waits
+    /// for the load. The worker dies with the thread that spawns it (`process::spawn`), so
+    /// a lane spawns its workers on its own thread and may wait for the load on another.
+    pub fn spawn(model: &str, file: &Path, device: Device) -> Result<Worker> {
         let program = program();
         let mut command = Command::new(&program);
         command
@@ -204,7 +211,7 @@ impl Worker {
                 }
             }
         });
-        let mut worker = Worker {
+        Ok(Worker {
             model: model.to_string(),
             stdin,
             replies,
@@ -213,7 +220,12 @@ impl Worker {
             next_id: 0,
             device: device.to_string(),
             precision: device.precision().to_string(),
-        };
+        })
+    }
+
+    /// Waits until the spawned worker has loaded its model.
+    pub fn ready(self) -> Result<Worker> {
+        let mut worker = self;
         match worker.reply(LOAD_DEADLINE, "loading")? {
             Reply::Ready {
                 device, precision, ..
