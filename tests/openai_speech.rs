@@ -485,58 +485,35 @@ fn a_cloned_voice_uploads_its_sample_with_each_line_as_chatterbox_tts_api_takes_
 #[test]
 fn an_uploading_engine_needs_one_sample_and_knows_its_reference_modes() {
     let (folder, _server) = cloning("200\n", &["Hello."]);
-    folder.edit(
-        "Renderfile.toml",
-        "samples = [\"voices/ada.wav\"]",
-        "samples = [\"voices/ada.wav\", \"voices/ada.wav\"]",
+    // Each mistake fails the build with its message (at its place in Renderfile.toml).
+    let refused = |message: &str, at: Option<&str>| {
+        let run = build(&folder);
+        assert_eq!(run.code, 2, "{}", run.stderr);
+        assert!(run.stderr.contains(message), "{}", run.stderr);
+        if let Some(at) = at {
+            let place = folder.location("Renderfile.toml", at);
+            assert!(run.stderr.contains(&place), "{}", run.stderr);
+        }
+    };
+    let two = "samples = [\"voices/ada.wav\", \"voices/ada.wav\"]";
+    folder.edit("Renderfile.toml", "samples = [\"voices/ada.wav\"]", two);
+    refused(
+        "voice `narrator` gives 2 `samples`, but engine `kokoro` uploads one reference clip with each line",
+        Some("[\"voices/ada.wav\", "),
     );
-    let run = build(&folder);
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(
-        run.stderr.contains(
-            "voice `narrator` gives 2 `samples`, but engine `kokoro` uploads one reference clip with each line"
-        ),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr
-            .contains(&folder.location("Renderfile.toml", "[\"voices/ada.wav\", ")),
-        "{}",
-        run.stderr
-    );
-    folder.edit(
-        "Renderfile.toml",
-        "samples = [\"voices/ada.wav\", \"voices/ada.wav\"]\n",
-        "",
-    );
-    let run = build(&folder);
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(
-        run.stderr.contains(
-            "voice `narrator` has no `samples`, which engine `kokoro` clones a voice from"
-        ),
-        "{}",
-        run.stderr
+    folder.edit("Renderfile.toml", &format!("{two}\n"), "");
+    refused(
+        "voice `narrator` has no `samples`, which engine `kokoro` clones a voice from",
+        None,
     );
     folder.edit(
         "Renderfile.toml",
         "reference = \"upload\"",
         "reference = \"library\"",
     );
-    let run = build(&folder);
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(
-        run.stderr
-            .contains("engine `kokoro`: `reference` must be \"upload\", not \"library\""),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr
-            .contains(&folder.location("Renderfile.toml", "\"library\"")),
-        "{}",
-        run.stderr
+    refused(
+        "engine `kokoro`: `reference` must be \"upload\", not \"library\"",
+        Some("\"library\""),
     );
     assert!(requests(&folder).is_empty());
 }
