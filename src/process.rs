@@ -11,7 +11,7 @@ use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{mpsc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
@@ -53,6 +53,36 @@ pub fn prepare(command: &mut Command) {
             Ok(())
         });
     }
+}
+
+/// Starts `command` (made to die with render, as [`prepare`] does) from a thread that lives
+/// as long as render. `PR_SET_PDEATHSIG` fires when the *thread* that forked the child ends,
+/// not the process, so a child that outlives the job which started it — a declared server,
+/// used by many lines' jobs — is forked here: it dies with render, SIGKILL included, and
+/// not with the job's thread.
+pub fn spawn_for_the_build(mut command: Command) -> std::io::Result<Child> {
+    type Request = (Command, mpsc::Sender<std::io::Result<Child>>);
+    static SPAWNER: OnceLock<Mutex<mpsc::Sender<Request>>> = OnceLock::new();
+    let spawner = SPAWNER.get_or_init(|| {
+        let (requests, received) = mpsc::channel::<Request>();
+        let _ = std::thread::Builder::new()
+            .name("spawner".into())
+            .spawn(move || {
+                for (mut command, reply) in received {
+                    let _ = reply.send(command.spawn());
+                }
+            });
+        Mutex::new(requests)
+    });
+    prepare(&mut command);
+    let gone = || std::io::Error::other("render's spawner thread is gone");
+    let (reply, answer) = mpsc::channel();
+    spawner
+        .lock()
+        .unwrap()
+        .send((command, reply))
+        .map_err(|_| gone())?;
+    answer.recv().map_err(|_| gone())?
 }
 
 /// Keeps a child's pid in the set that Ctrl-C ends, until dropped.

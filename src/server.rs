@@ -135,7 +135,8 @@ fn start(
         .stderr(err)
         .process_group(0);
     process::check_interrupted()?;
-    let mut child = command.spawn().map_err(|e| {
+    // Dies with render even when render is killed (SIGKILL leaves no server behind).
+    let mut child = process::spawn_for_the_build(command).map_err(|e| {
         Error::Other(format!(
             "engine `{engine}`: its server `{}` cannot start: {e}",
             server.program.display()

@@ -297,6 +297,38 @@ fn a_declared_server_starts_once_for_twenty_lines_and_stops_with_the_build() {
 }
 
 #[test]
+fn a_killed_build_leaves_no_server_behind() {
+    // The server answers no request, so the build is mid-line when it is killed.
+    let folder = served("hang\n", 30, 1);
+    let mut build = folder
+        .command(&["build"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let asked = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while requests(&folder).is_empty() {
+        assert!(
+            std::time::Instant::now() < asked,
+            "the line was never asked for"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let server = starts(&folder)[0];
+    assert!(common::running(server));
+    build.kill().unwrap(); // SIGKILL: render cannot stop anything itself
+    build.wait().unwrap();
+    let gone = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while common::running(server) {
+        assert!(
+            std::time::Instant::now() < gone,
+            "the server outlived the killed build"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
 fn a_server_never_healthy_fails_its_lines_at_the_start_deadline_with_its_log() {
     let folder = served("200\n", 2, 3);
     std::fs::write(folder.file("server/unhealthy"), "").unwrap();
