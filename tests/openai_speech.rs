@@ -435,15 +435,19 @@ fn cloning(script: &str, lines: &[&str]) -> (Folder, Server) {
     (folder, server)
 }
 
-#[test]
-fn a_cloned_voice_uploads_its_sample_with_each_line_as_chatterbox_tts_api_takes_it() {
-    let (folder, server) = cloning("429\n200\n", &["Say \"hi\" to Ada.", "Then go."]);
-    let run = build(&folder);
+/// A build that succeeded and spoke both lines of `cloning`'s scene.
+fn made_both_lines(run: &common::Run) {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let made = run.made();
     for line in ["speech demo/intro:1", "speech demo/intro:2"] {
         assert!(made.contains(&line.to_string()), "{made:?}");
     }
+}
+
+#[test]
+fn a_cloned_voice_uploads_its_sample_with_each_line_as_chatterbox_tts_api_takes_it() {
+    let (folder, server) = cloning("429\n200\n", &["Say \"hi\" to Ada.", "Then go."]);
+    made_both_lines(&build(&folder));
     // The first request was answered 429 and sent again whole: three requests, each a
     // multipart form with the line's text and the voice's sample, byte for byte.
     let sample = std::fs::read(folder.file("voices/ada.wav")).unwrap();
@@ -499,12 +503,7 @@ fn a_cloned_voice_uploads_its_sample_with_each_line_as_chatterbox_tts_api_takes_
     assert_eq!(build(&folder).made(), Vec::<String>::new());
     assert_eq!(self::requests(&folder).len(), 3);
     std::fs::write(folder.file("voices/ada.wav"), tone_wav(22_050, 1.7)).unwrap();
-    let run = build(&folder);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let made = run.made();
-    for line in ["speech demo/intro:1", "speech demo/intro:2"] {
-        assert!(made.contains(&line.to_string()), "{made:?}");
-    }
+    made_both_lines(&build(&folder));
     let sample = std::fs::read(folder.file("voices/ada.wav")).unwrap();
     let requests = self::requests(&folder);
     assert_eq!(requests.len(), 5);
