@@ -144,11 +144,6 @@ impl Graph {
         let avatars = graph.avatars(&mut planning)?;
         // A cloned voice's conditioning, made once and read by each of its lines.
         let mut conditionings: BTreeMap<&str, Option<Key>> = BTreeMap::new();
-        let cx = Speaking {
-            manifest,
-            device,
-            hashes,
-        };
         let engines = &manifest.engines;
         for project in &manifest.projects {
             // Each scene's (video, captions) by name, for the project's episode.
@@ -170,7 +165,9 @@ impl Graph {
                         // A voice-over's words are said as any line's; a silent one has none.
                         let over = match broll.seconds {
                             Some(_) => None,
-                            None => Some(graph.add_speech(&mut conditionings, line, &at, &cx)?),
+                            None => {
+                                Some(graph.add_speech(&mut conditionings, line, &at, &planning)?)
+                            }
                         };
                         let (clip, speech) =
                             graph.add_broll(&mut planning, &at, broll, over, scene.fps)?;
@@ -192,7 +189,7 @@ impl Graph {
                             face
                         }
                     };
-                    let speech = graph.add_speech(&mut conditionings, line, &at, &cx)?;
+                    let speech = graph.add_speech(&mut conditionings, line, &at, &planning)?;
                     if scene.shots.iter().any(|shot| shot.lines.contains(&i)) {
                         // Its clip is cut from its shot of two people, planned below.
                         lines.push(None);
@@ -302,7 +299,7 @@ impl Graph {
         conditionings: &mut BTreeMap<&'a str, Option<Key>>,
         line: &Line,
         at: &str,
-        cx: &Speaking<'a>,
+        cx: &generated::Planning<'a>,
     ) -> Result<Key> {
         let (engines, device, hashes) = (&cx.manifest.engines, cx.device, cx.hashes);
         let voice = &cx.manifest.voices[&line.voice];
@@ -631,12 +628,6 @@ impl Graph {
 
 /// A scene of two people in one shot, as `Graph::add_two_shot` plans it.
 /// What planning a line's speech needs besides the graph.
-struct Speaking<'a> {
-    manifest: &'a Manifest,
-    device: Option<Device>,
-    hashes: &'a SourceHashes,
-}
-
 struct TwoPeople<'a> {
     scene: &'a crate::manifest::Scene,
     shot: &'a crate::manifest::TwoShot,
