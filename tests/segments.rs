@@ -19,7 +19,14 @@ const FAKE: &str = r#"#!/usr/bin/env python3
 import json, os, shutil, subprocess, sys
 audio, image, frames, fps, out, record = sys.argv[1:7]
 os.makedirs(record, exist_ok=True)
-n = len([f for f in os.listdir(record) if f.endswith(".json")]) + 1
+# Runs may be parallel (`--jobs 2`): claim a number by creating its file exclusively.
+n = 1
+while True:
+    try:
+        os.close(os.open(os.path.join(record, f"{n}.json"), os.O_CREAT | os.O_EXCL))
+        break
+    except FileExistsError:
+        n += 1
 shutil.copy(audio, os.path.join(record, f"{n}.wav"))
 shutil.copy(image, os.path.join(record, f"{n}.png"))
 with open(os.path.join(record, f"{n}.json"), "w") as f:

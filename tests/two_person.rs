@@ -70,7 +70,13 @@ with open(job["cond_video"], "rb") as f:
 if head[:8] != b"\x89PNG\r\n\x1a\n":
     fail("cond_video is not a PNG")
 # A record of the run, for the test: the JSON, both tracks and the picture.
-n = len([f for f in os.listdir(GOT) if f.endswith(".json")]) + 1
+n = 1
+while True:  # claim a number by creating its record exclusively: runs may be parallel
+    try:
+        os.close(os.open(os.path.join(GOT, "%d.json" % n), os.O_CREAT | os.O_EXCL))
+        break
+    except FileExistsError:
+        n += 1
 shutil.copy(job["cond_audio"]["person1"], os.path.join(GOT, "%d-person1.wav" % n))
 shutil.copy(job["cond_audio"]["person2"], os.path.join(GOT, "%d-person2.wav" % n))
 shutil.copy(job["cond_video"], os.path.join(GOT, "%d.png" % n))
