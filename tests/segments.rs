@@ -192,6 +192,20 @@ fn a_long_line_is_cut_at_its_pauses_continued_and_joined_frame_exact() {
         joined.extend(samples);
     }
     assert_eq!(joined, line, "the segments' audio is the line's");
+    // The figures, for whoever reads the run (`--nocapture`).
+    let seconds = |samples: usize| samples as f64 / RATE as f64;
+    eprintln!(
+        "{:.2} s line, {} frames: {} segments of {:?} s ({:?} frames), cut at {:?} s",
+        seconds(line.len()),
+        line.len().div_ceil(640),
+        runs.len(),
+        (runs
+            .iter()
+            .map(|r| (seconds(r.0.len()) * 100.0).round() / 100.0))
+        .collect::<Vec<_>>(),
+        runs.iter().map(|r| r.1).collect::<Vec<_>>(),
+        (cuts.iter().map(|&c| (seconds(c) * 100.0).round() / 100.0)).collect::<Vec<_>>(),
+    );
     // Every cut inside a silence of the WAV: 0.1 s of zeros on either side.
     for &cut in &cuts {
         let around = &line[cut - 1600..cut + 1600];
