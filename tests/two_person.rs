@@ -766,3 +766,152 @@ fn a_group_of_lines_is_checked_as_a_shot() {
         ],
     );
 }
+
+/// The studio picture of both (640×320, under the size at which a face track works a
+/// copy): the astronaut at 280 px on the left, and mirrored at 300 px on the right.
+fn studio(folder: &Folder, rel: &str, faces: &[(u32, u32, u32, bool)]) {
+    let portrait = repo().join("avatars/astronaut.png");
+    let mut graph = vec!["color=c=gray:s=640x320[p0]".to_string()];
+    let n = faces.len();
+    let splits: String = (0..n).map(|i| format!("[s{i}]")).collect();
+    graph.push(format!("[0]split={n}{splits}"));
+    for (i, (side, x, y, mirrored)) in faces.iter().enumerate() {
+        let flip = if *mirrored { ",hflip" } else { "" };
+        graph.push(format!("[s{i}]scale={side}:{side}{flip}[f{i}]"));
+        graph.push(format!("[p{i}][f{i}]overlay={x}:{y}[p{}]", i + 1));
+    }
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-nostdin", "-y", "-i"])
+        .arg(&portrait)
+        .args(["-filter_complex", &graph.join(";"), "-map"])
+        .arg(format!("[p{n}]"))
+        .args(["-frames:v", "1"])
+        .arg(folder.file(rel))
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Host on the left and guest on the right of `avatars/studio.png`.
+const STUDIO: [(u32, u32, u32, bool); 2] = [(280, 20, 20, false), (300, 330, 10, true)];
+
+/// Both avatars name `avatars/studio.png`, host with `face = host`, guest with
+/// `face = guest` (`None`: no `face`).
+fn in_the_studio(shot: &Shot, host: Option<&str>, guest: Option<&str>) {
+    let face = |f: Option<&str>| f.map_or(String::new(), |f| format!("face = {f:?}\n"));
+    for (name, f) in [("host", host), ("guest", guest)] {
+        shot.folder.edit(
+            "Renderfile.toml",
+            &format!("image = \"avatars/{name}.png\"\n"),
+            &format!("image = \"avatars/studio.png\"\n{}", face(f)),
+        );
+    }
+}
+
+/// An image's pixels, upright RGB.
+fn pixels(path: &Path) -> (u32, u32, Vec<u8>) {
+    let image = image::open(path).unwrap().to_rgb8();
+    (image.width(), image.height(), image.into_raw())
+}
+
+#[test]
+fn one_picture_of_both_is_the_shot_as_it_is_each_face_from_its_track() {
+    let shot = Shot::new("infinitetalk-two", &project(&LINES));
+    let folder = &shot.folder;
+    studio(folder, "avatars/studio.png", &STUDIO);
+    in_the_studio(&shot, Some("left"), Some("right"));
+    let made = shot.made_again(1);
+    for name in ["face-track host", "face-track guest", "two-shot demo/talk"] {
+        assert!(made.contains(&name.to_string()), "{name}: {made:?}");
+    }
+    let got = shot.run(1);
+
+    // The picture is the studio's, as it is: no side by side.
+    assert_eq!(got["size"], serde_json::json!([640, 320]));
+    assert_eq!(
+        pixels(&shot.got().join("1.png")),
+        pixels(&folder.file("avatars/studio.png"))
+    );
+    let kept = folder.object("two-shot demo/talk").join("picture.png");
+    assert_eq!(
+        std::fs::read(kept).unwrap(),
+        std::fs::read(shot.got().join("1.png")).unwrap()
+    );
+
+    // Each person's box is their own face track's, in the picture's pixels; the host's
+    // face is the one pasted on the left, the guest's the one on the right.
+    let (host, guest) = (face_box(folder, "host"), face_box(folder, "guest"));
+    let bbox = &got["job"]["bbox"];
+    let (one, two) = (numbers(&bbox["person1"]), numbers(&bbox["person2"]));
+    assert_eq!(one, placed_yx(host, 1.0, 0.0));
+    assert_eq!(two, placed_yx(guest, 1.0, 0.0));
+    // [y0, x0, y1, x1]: inside the left paste (x 20..300) and the right one (x 330..630).
+    assert!(one[1] >= 20 && one[3] <= 300, "host {one:?}");
+    assert!(two[1] >= 330 && two[3] <= 630, "guest {two:?}");
+
+    // Swapping which voice says line 3 swaps the tracks, not the faces.
+    folder.edit(
+        "projects/demo/project.toml",
+        "text = \"How was the trip?\", voice = \"ada\"",
+        "text = \"How was the trip?\", voice = \"bob\"",
+    );
+    let made = shot.made_again(2);
+    assert!(
+        !made.iter().any(|m| m.starts_with("face-track")),
+        "{made:?}"
+    );
+    let second = shot.run(2);
+    assert_eq!(second["job"]["bbox"], got["job"]["bbox"], "the faces stay");
+    let frames = line_frames(folder, 4);
+    let from = (frames[0] + frames[1]) * 640;
+    let to = from + frames[2] * 640;
+    let (a, _) = read_wav(&shot.got().join("2-person1.wav"));
+    let (b, _) = read_wav(&shot.got().join("2-person2.wav"));
+    assert_eq!(rms(&a[from..to]), 0.0, "line 3 left the host's track");
+    assert!(rms(&b[from..to]) > 0.01, "line 3 is in the guest's track");
+
+    // Swapping `face` between the avatars swaps their boxes and makes the shot again; each
+    // face's track is the one made before under the other avatar's name.
+    let renderfile = (folder.read("Renderfile.toml"))
+        .replace("face = \"left\"", "face = \"?\"")
+        .replace("face = \"right\"", "face = \"left\"")
+        .replace("face = \"?\"", "face = \"right\"");
+    folder.write("Renderfile.toml", &renderfile);
+    assert_eq!(
+        shot.made_again(3),
+        [
+            "clip demo/talk:1",
+            "clip demo/talk:2",
+            "clip demo/talk:3",
+            "clip demo/talk:4",
+            "scene demo/talk",
+            "two-shot demo/talk",
+        ]
+    );
+    let swapped = shot.run(3);
+    let bbox = &swapped["job"]["bbox"];
+    assert_eq!(
+        numbers(&bbox["person1"]),
+        two,
+        "the host is now on the right"
+    );
+    assert_eq!(
+        numbers(&bbox["person2"]),
+        one,
+        "the guest is now on the left"
+    );
+    assert_eq!(swapped["size"], got["size"]);
+
+    // Editing the picture makes both faces' tracks and the shot again.
+    let moved = [(280, 40, 30, false), (300, 330, 10, true)];
+    studio(folder, "avatars/studio.png", &moved);
+    let made = shot.made_again(4);
+    for name in ["face-track host", "face-track guest", "two-shot demo/talk"] {
+        assert!(made.contains(&name.to_string()), "{name}: {made:?}");
+    }
+    let edited = numbers(&shot.run(4)["job"]["bbox"]["person2"]);
+    assert!(
+        edited[1] > one[1],
+        "the guest's face, on the left, moved right: {edited:?}"
+    );
+}
