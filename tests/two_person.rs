@@ -915,3 +915,131 @@ fn one_picture_of_both_is_the_shot_as_it_is_each_face_from_its_track() {
         "the guest's face, on the left, moved right: {edited:?}"
     );
 }
+
+/// `render build` after `edit` of a folder whose shot is in `avatars/studio.png`: refused
+/// with `lines` among its errors.
+#[track_caller]
+fn studio_refused(edit: impl FnOnce(&Shot), lines: &[&str]) {
+    let shot = Shot::new("infinitetalk-two", &project(&LINES));
+    studio(&shot.folder, "avatars/studio.png", &STUDIO);
+    edit(&shot);
+    config_error(&shot).assert_lines(lines);
+}
+
+#[test]
+fn a_picture_of_both_needs_each_face_named_once_and_two_faces() {
+    studio_refused(|shot| in_the_studio(shot, None, None), &[
+        "× avatars `host` and `guest` of scene `talk` show the same picture `avatars/studio.png`, and neither says which face is theirs",
+        "╭─[projects/demo/project.toml:3:8]",
+        "help: in a picture of both, give each avatar their face: `face = \"left\"` in [avatars.host] and `face = \"right\"` in [avatars.guest] (or the other way round)",
+    ]);
+    studio_refused(|shot| in_the_studio(shot, Some("left"), Some("left")), &[
+        "× avatars `host` and `guest` of scene `talk` are both the left face of `avatars/studio.png`",
+        "╭─[projects/demo/project.toml:3:8]",
+        "help: give one of them `face = \"left\"` and the other `face = \"right\"`: the left face is one person",
+    ]);
+    studio_refused(|shot| in_the_studio(shot, None, Some("right")), &[
+        "× avatar `guest` of scene `talk` is the right face of `avatars/studio.png`, and avatar `host` shows that picture without `face`",
+        "╭─[projects/demo/project.toml:3:8]",
+        "help: give avatar `host` `face = \"left\"`",
+    ]);
+    let host_only = |shot: &Shot| {
+        shot.folder.edit(
+            "Renderfile.toml",
+            "image = \"avatars/host.png\"\n",
+            "image = \"avatars/studio.png\"\nface = \"left\"\n",
+        )
+    };
+    studio_refused(host_only, &[
+        "× avatar `host` of scene `talk` is the left face of `avatars/studio.png`, and avatar `guest` shows another picture, `avatars/guest.png`",
+        "╭─[projects/demo/project.toml:3:8]",
+        "help: a picture of both people is the shot's picture as it is: give avatar `guest` the same `image` and `face = \"right\"`, or leave `face` out of both to put their two pictures side by side",
+    ]);
+
+    // The picture must show exactly two faces: one, or three, is told at its `image`.
+    let portrait = |shot: &Shot| {
+        in_the_studio(shot, Some("left"), Some("right"));
+        let renderfile = shot.folder.read("Renderfile.toml");
+        let renderfile = renderfile.replace("avatars/studio.png", "avatars/host.png");
+        shot.folder.write("Renderfile.toml", &renderfile);
+    };
+    studio_refused(portrait, &[
+        "× avatar image `avatars/host.png` shows one face, and `face` picks one of exactly two",
+        "╭─[Renderfile.toml:27:9]",
+        "help: `face = \"left\"` or `\"right\"` is for a picture of two people: use one where both faces are front-facing and at least 40 pixels tall, and no other face shows (or leave `face` out for a portrait of one person)",
+    ]);
+    let three = |shot: &Shot| {
+        let faces = [
+            (210, 5, 55, false),
+            (210, 215, 55, true),
+            (210, 425, 55, false),
+        ];
+        studio(&shot.folder, "avatars/studio.png", &faces);
+        in_the_studio(shot, Some("left"), Some("right"));
+    };
+    studio_refused(three, &[
+        "× avatar image `avatars/studio.png` shows 3 faces, and `face` picks one of exactly two",
+        "╭─[Renderfile.toml:27:9]",
+    ]);
+
+    // `face` is one word of two.
+    studio_refused(|shot| in_the_studio(shot, Some("middle"), Some("right")), &[
+        "× avatar `host`: `face` must be \"left\" or \"right\"",
+        "╭─[Renderfile.toml:23:8]",
+        "help: `face` says which of the two people its picture shows is the avatar, counted from the left: `face = \"left\"` or `face = \"right\"`",
+    ]);
+}
+
+#[test]
+fn face_is_for_a_picture_file_followed_by_render() {
+    // A video shows one person as far as `face` goes (and a shot takes pictures only).
+    let video = |shot: &Shot| {
+        shot.folder.edit(
+            "Renderfile.toml",
+            "image = \"avatars/host.png\"\n",
+            "video = \"avatars/host.mp4\"\nface = \"left\"\n",
+        )
+    };
+    studio_refused(video, &[
+        "× avatar `host` has `face`, and its picture is a video",
+        "╭─[Renderfile.toml:23:8]",
+        "help: `face` picks one of the two people of a picture file, `image = \"avatars/studio.png\"`; video avatars and made ones show one person (and a shot of two people takes picture files only): leave `face` out",
+    ]);
+    // An engine that finds the face on its own would not follow `face`.
+    let own = |shot: &Shot| {
+        shot.folder.edit(
+            "Renderfile.toml",
+            "image = \"avatars/solo.png\"\n",
+            "image = \"avatars/studio.png\"\nface = \"left\"\nlipsync = \"mouth\"\n",
+        );
+        let renderfile = shot.folder.read("Renderfile.toml")
+            + "\n[engines.mouth]\nstage = \"lipsync\"\nprogram = \"/bin/true\"\nargs = [\"{face}\", \"{audio}\", \"{out}\"]\n";
+        shot.folder.write("Renderfile.toml", &renderfile);
+    };
+    studio_refused(own, &[
+        "× avatar `solo` has `face`, and its lip-sync engine `mouth` finds a face in the picture on its own",
+        "help: render's face track follows the face `face` names: use it with an engine for two people in a shot, or with the built-in lip-sync or a model for lines of one; for this engine, crop the picture to the avatar's face",
+    ]);
+}
+
+/// `face` on a solo line's avatar: its face track follows that face of the picture, so the
+/// built-in lip-sync moves that person's mouth, and face framing crops to them.
+#[test]
+fn face_picks_whose_mouth_a_solo_line_moves() {
+    let project = "[[scene]]\nname = \"solo\"\nframing = \"face\"\nlines = [\n  \
+                   { text = \"On the left.\", avatar = \"left\" },\n  \
+                   { text = \"On the right.\", avatar = \"right\" },\n]\n";
+    let shot = Shot::new("infinitetalk-two", project);
+    let folder = &shot.folder;
+    studio(folder, "avatars/studio.png", &STUDIO);
+    let renderfile = folder.read("Renderfile.toml")
+        + "\n[avatars.left]\nimage = \"avatars/studio.png\"\nface = \"left\"\n\
+           \n[avatars.right]\nimage = \"avatars/studio.png\"\nface = \"right\"\n";
+    folder.write("Renderfile.toml", &renderfile);
+    let made = shot.made_again(0);
+    assert!(made.contains(&"scene demo/solo".to_string()), "{made:?}");
+    let [x, _, w, _] = face_box(folder, "left");
+    assert!(x >= 20.0 && x + w <= 300.0, "left: {x} {w}");
+    let [x, _, w, _] = face_box(folder, "right");
+    assert!(x >= 330.0 && x + w <= 630.0, "right: {x} {w}");
+}
