@@ -510,6 +510,29 @@ mod tests {
     }
 
     #[test]
+    fn of_two_faces_each_is_named_by_its_side() {
+        let frame = two_faces();
+        let mut detector = FaceDetector::new();
+        let left = detector.detect_one_of_two(&frame, Face::Left).unwrap();
+        let right = detector.detect_one_of_two(&frame, Face::Right).unwrap();
+        // The half-size portrait at x 0..256, the whole one at x 288..800.
+        assert!(left.x >= 0.0 && left.x + left.w <= 256.0, "{left:?}");
+        assert!(right.x >= 288.0 && right.x + right.w <= 800.0, "{right:?}");
+        // The smaller face is followed though the larger is what `detect` picks.
+        assert!(right.w > 1.5 * left.w, "{left:?} {right:?}");
+        // Read finer, as a still's one face is.
+        let first = detector.faces(&frame)[1];
+        assert!(
+            (left.x - first.x).abs() < left.w / 4.0,
+            "{left:?} {first:?}"
+        );
+        assert_eq!(
+            detector.detect_one_of_two(&test_portrait(), Face::Left),
+            Err(1)
+        );
+    }
+
+    #[test]
     fn tracks_a_still_portrait_without_drift() {
         let portrait = test_portrait();
         let frames = vec![portrait; 3];

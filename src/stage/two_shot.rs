@@ -261,6 +261,14 @@ mod tests {
     }
 
     #[test]
+    fn one_picture_of_both_is_kept_and_each_box_scaled_to_it() {
+        let (picture, at) = both_in_one(&Frame::new(640, 320), &Frame::new(320, 160));
+        assert_eq!((picture.width, picture.height), (640, 320));
+        assert_eq!(at[0], Placement { scale: 1.0, x: 0 });
+        assert_eq!(at[1], Placement { scale: 2.0, x: 0 });
+    }
+
+    #[test]
     fn avatars_sit_side_by_side_at_one_height() {
         let (picture, at) = side_by_side(&Frame::new(100, 200), &Frame::new(300, 100));
         assert_eq!((picture.width, picture.height), (350, 100));
