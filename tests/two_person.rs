@@ -1018,6 +1018,7 @@ fn face_is_for_a_picture_file_followed_by_render() {
     };
     studio_refused(own, &[
         "× avatar `solo` has `face`, and its lip-sync engine `mouth` finds a face in the picture on its own",
+        "╭─[Renderfile.toml:31:8]",
         "help: render's face track follows the face `face` names: use it with an engine for two people in a shot, or with the built-in lip-sync or a model for lines of one; for this engine, crop the picture to the avatar's face",
     ]);
 }
