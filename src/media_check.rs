@@ -10,6 +10,7 @@
 //!
 //! An avatar image must show a face; with several, the face track follows the largest
 //! (`FaceDetector::detect`), and the check says so in a warning that every build repeats.
+//! An avatar with `face` is one of two people in its picture: it must show exactly two.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -78,7 +79,10 @@ fn check(file: &SourceFile, media: Media) -> Answer {
     let what = media.what();
     let rel = &file.rel;
     match media {
-        Media::AvatarImage | Media::BackgroundImage | Media::EpisodeImage => {
+        Media::AvatarImage
+        | Media::TwoPeopleImage
+        | Media::BackgroundImage
+        | Media::EpisodeImage => {
             let image = media::check_image(&file.abs).map_err(|problem| match problem {
                 ImageProblem::Unreadable(detail) => note(
                     format!("cannot read {what} `{rel}`: {detail}"),
@@ -87,14 +91,18 @@ fn check(file: &SourceFile, media: Media) -> Answer {
                 ),
                 ImageProblem::TooLarge { width, height } => too_large(media, rel, width, height),
             })?;
-            if media != Media::AvatarImage {
+            if !matches!(media, Media::AvatarImage | Media::TwoPeopleImage) {
                 return Ok(None);
             }
             let (width, height) = image.dimensions();
             if width < MIN_SIDE || height < MIN_SIDE {
                 return Err(too_small(media, rel, width, height));
             }
-            faces(rel, Frame::from_rgb(width, height, image.into_raw()))
+            let frame = Frame::from_rgb(width, height, image.into_raw());
+            match media {
+                Media::TwoPeopleImage => two_faces(rel, frame),
+                _ => faces(rel, frame),
+            }
         }
         Media::AvatarVideo => {
             let help = "an avatar video must be a video ffmpeg can read, such as H.264 in .mp4";
@@ -156,21 +164,7 @@ const CHECK_SIDE: u32 = 2048;
 
 /// An avatar image must show a face; with several, the largest speaks (a warning says so).
 fn faces(rel: &str, frame: Frame) -> Answer {
-    let longest = frame.width.max(frame.height);
-    let (frame, k) = if longest > CHECK_SIDE {
-        let k = f64::from(CHECK_SIDE) / f64::from(longest);
-        (frame.scaled(k), k as f32)
-    } else {
-        (frame, 1.0)
-    };
-    let faces: Vec<_> = (FaceDetector::new().faces(&frame).into_iter())
-        .map(|f| crate::frame::FaceBox {
-            x: f.x / k,
-            y: f.y / k,
-            w: f.w / k,
-            h: f.h / k,
-        })
-        .collect();
+    let faces = found(frame);
     match &faces[..] {
         [] => Err(note(
             format!("no face found in avatar image `{rel}`"),
@@ -191,6 +185,45 @@ fn faces(rel: &str, frame: Frame) -> Answer {
             "to follow another face, crop the image to it",
         ))),
     }
+}
+
+/// The picture of two people that avatars with `face` name: exactly two faces (the face
+/// track counts them again on the picture it works at).
+fn two_faces(rel: &str, frame: Frame) -> Answer {
+    let faces = found(frame).len();
+    if faces == 2 {
+        return Ok(None);
+    }
+    let shows = match faces {
+        0 => "no face".to_string(),
+        1 => "one face".to_string(),
+        n => format!("{n} faces"),
+    };
+    Err(note(
+        format!("avatar image `{rel}` shows {shows}, and `face` picks one of exactly two"),
+        "not two faces",
+        "`face = \"left\"` or `\"right\"` is for a picture of two people: use one where both faces are front-facing and at least 40 pixels tall, and no other face shows (or leave `face` out for a portrait of one person)",
+    ))
+}
+
+/// Every face the detector finds in `frame` (searched at [`CHECK_SIDE`] at most), the
+/// largest first, in `frame`'s pixels.
+fn found(frame: Frame) -> Vec<crate::frame::FaceBox> {
+    let longest = frame.width.max(frame.height);
+    let (frame, k) = if longest > CHECK_SIDE {
+        let k = f64::from(CHECK_SIDE) / f64::from(longest);
+        (frame.scaled(k), k as f32)
+    } else {
+        (frame, 1.0)
+    };
+    (FaceDetector::new().faces(&frame).into_iter())
+        .map(|f| crate::frame::FaceBox {
+            x: f.x / k,
+            y: f.y / k,
+            w: f.w / k,
+            h: f.h / k,
+        })
+        .collect()
 }
 
 fn too_large(media: Media, rel: &str, width: u32, height: u32) -> MediaNote {

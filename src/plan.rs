@@ -119,6 +119,7 @@ pub fn face_track(
         kind: avatar.kind,
         landmarks,
         work_side,
+        face: avatar.face,
     };
     Ok((spec, EngineJob::Rustface(Box::new(engine))))
 }

@@ -766,3 +766,281 @@ fn a_group_of_lines_is_checked_as_a_shot() {
         ],
     );
 }
+
+/// The studio picture of both (640×320, under the size at which a face track works a
+/// copy): the astronaut at 280 px on the left, and mirrored at 300 px on the right.
+fn studio(folder: &Folder, rel: &str, faces: &[(u32, u32, u32, bool)]) {
+    let portrait = repo().join("avatars/astronaut.png");
+    let mut graph = vec!["color=c=gray:s=640x320[p0]".to_string()];
+    let n = faces.len();
+    let splits: String = (0..n).map(|i| format!("[s{i}]")).collect();
+    graph.push(format!("[0]split={n}{splits}"));
+    for (i, (side, x, y, mirrored)) in faces.iter().enumerate() {
+        let flip = if *mirrored { ",hflip" } else { "" };
+        graph.push(format!("[s{i}]scale={side}:{side}{flip}[f{i}]"));
+        graph.push(format!("[p{i}][f{i}]overlay={x}:{y}[p{}]", i + 1));
+    }
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-nostdin", "-y", "-i"])
+        .arg(&portrait)
+        .args(["-filter_complex", &graph.join(";"), "-map"])
+        .arg(format!("[p{n}]"))
+        .args(["-frames:v", "1"])
+        .arg(folder.file(rel))
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Host on the left and guest on the right of `avatars/studio.png`.
+const STUDIO: [(u32, u32, u32, bool); 2] = [(280, 20, 20, false), (300, 330, 10, true)];
+
+/// Both avatars name `avatars/studio.png`, host with `face = host`, guest with
+/// `face = guest` (`None`: no `face`).
+fn in_the_studio(shot: &Shot, host: Option<&str>, guest: Option<&str>) {
+    let face = |f: Option<&str>| f.map_or(String::new(), |f| format!("face = {f:?}\n"));
+    for (name, f) in [("host", host), ("guest", guest)] {
+        shot.folder.edit(
+            "Renderfile.toml",
+            &format!("image = \"avatars/{name}.png\"\n"),
+            &format!("image = \"avatars/studio.png\"\n{}", face(f)),
+        );
+    }
+}
+
+/// An image's pixels, upright RGB.
+fn pixels(path: &Path) -> (u32, u32, Vec<u8>) {
+    let image = image::open(path).unwrap().to_rgb8();
+    (image.width(), image.height(), image.into_raw())
+}
+
+#[test]
+fn one_picture_of_both_is_the_shot_as_it_is_each_face_from_its_track() {
+    let shot = Shot::new("infinitetalk-two", &project(&LINES));
+    let folder = &shot.folder;
+    studio(folder, "avatars/studio.png", &STUDIO);
+    in_the_studio(&shot, Some("left"), Some("right"));
+    let made = shot.made_again(1);
+    for name in ["face-track host", "face-track guest", "two-shot demo/talk"] {
+        assert!(made.contains(&name.to_string()), "{name}: {made:?}");
+    }
+    let got = shot.run(1);
+
+    // The picture is the studio's, as it is: no side by side.
+    assert_eq!(got["size"], serde_json::json!([640, 320]));
+    assert_eq!(
+        pixels(&shot.got().join("1.png")),
+        pixels(&folder.file("avatars/studio.png"))
+    );
+    let kept = folder.object("two-shot demo/talk").join("picture.png");
+    assert_eq!(
+        std::fs::read(kept).unwrap(),
+        std::fs::read(shot.got().join("1.png")).unwrap()
+    );
+
+    // Each person's box is their own face track's, in the picture's pixels; the host's
+    // face is the one pasted on the left, the guest's the one on the right.
+    let (host, guest) = (face_box(folder, "host"), face_box(folder, "guest"));
+    let bbox = &got["job"]["bbox"];
+    let (one, two) = (numbers(&bbox["person1"]), numbers(&bbox["person2"]));
+    assert_eq!(one, placed_yx(host, 1.0, 0.0));
+    assert_eq!(two, placed_yx(guest, 1.0, 0.0));
+    // [y0, x0, y1, x1]: inside the left paste (x 20..300) and the right one (x 330..630).
+    assert!(one[1] >= 20 && one[3] <= 300, "host {one:?}");
+    assert!(two[1] >= 330 && two[3] <= 630, "guest {two:?}");
+
+    // Swapping which voice says line 3 swaps the tracks, not the faces.
+    folder.edit(
+        "projects/demo/project.toml",
+        "text = \"How was the trip?\", voice = \"ada\"",
+        "text = \"How was the trip?\", voice = \"bob\"",
+    );
+    let made = shot.made_again(2);
+    assert!(
+        !made.iter().any(|m| m.starts_with("face-track")),
+        "{made:?}"
+    );
+    let second = shot.run(2);
+    assert_eq!(second["job"]["bbox"], got["job"]["bbox"], "the faces stay");
+    let frames = line_frames(folder, 4);
+    let from = (frames[0] + frames[1]) * 640;
+    let to = from + frames[2] * 640;
+    let (a, _) = read_wav(&shot.got().join("2-person1.wav"));
+    let (b, _) = read_wav(&shot.got().join("2-person2.wav"));
+    assert_eq!(rms(&a[from..to]), 0.0, "line 3 left the host's track");
+    assert!(rms(&b[from..to]) > 0.01, "line 3 is in the guest's track");
+
+    // Swapping `face` between the avatars swaps their boxes and makes the shot again; each
+    // face's track is the one made before under the other avatar's name.
+    let renderfile = (folder.read("Renderfile.toml"))
+        .replace("face = \"left\"", "face = \"?\"")
+        .replace("face = \"right\"", "face = \"left\"")
+        .replace("face = \"?\"", "face = \"right\"");
+    folder.write("Renderfile.toml", &renderfile);
+    assert_eq!(
+        shot.made_again(3),
+        [
+            "clip demo/talk:1",
+            "clip demo/talk:2",
+            "clip demo/talk:3",
+            "clip demo/talk:4",
+            "scene demo/talk",
+            "two-shot demo/talk",
+        ]
+    );
+    let swapped = shot.run(3);
+    let bbox = &swapped["job"]["bbox"];
+    assert_eq!(
+        numbers(&bbox["person1"]),
+        two,
+        "the host is now on the right"
+    );
+    assert_eq!(
+        numbers(&bbox["person2"]),
+        one,
+        "the guest is now on the left"
+    );
+    assert_eq!(swapped["size"], got["size"]);
+
+    // Editing the picture makes both faces' tracks and the shot again.
+    let moved = [(280, 40, 30, false), (300, 330, 10, true)];
+    studio(folder, "avatars/studio.png", &moved);
+    let made = shot.made_again(4);
+    for name in ["face-track host", "face-track guest", "two-shot demo/talk"] {
+        assert!(made.contains(&name.to_string()), "{name}: {made:?}");
+    }
+    let edited = numbers(&shot.run(4)["job"]["bbox"]["person2"]);
+    assert!(
+        edited[1] > one[1],
+        "the guest's face, on the left, moved right: {edited:?}"
+    );
+}
+
+/// `render build` after `edit` of a folder whose shot is in `avatars/studio.png`: refused
+/// with `lines` among its errors.
+#[track_caller]
+fn studio_refused(edit: impl FnOnce(&Shot), lines: &[&str]) {
+    let shot = Shot::new("infinitetalk-two", &project(&LINES));
+    studio(&shot.folder, "avatars/studio.png", &STUDIO);
+    edit(&shot);
+    config_error(&shot).assert_lines(lines);
+}
+
+#[test]
+fn a_picture_of_both_needs_each_face_named_once_and_two_faces() {
+    studio_refused(|shot| in_the_studio(shot, None, None), &[
+        "× avatars `host` and `guest` of scene `talk` show the same picture `avatars/studio.png`, and neither says which face is theirs",
+        "╭─[projects/demo/project.toml:3:8]",
+        "help: in a picture of both, give each avatar their face: `face = \"left\"` in [avatars.host] and `face = \"right\"` in [avatars.guest] (or the other way round)",
+    ]);
+    studio_refused(|shot| in_the_studio(shot, Some("left"), Some("left")), &[
+        "× avatars `host` and `guest` of scene `talk` are both the left face of `avatars/studio.png`",
+        "╭─[projects/demo/project.toml:3:8]",
+        "help: give one of them `face = \"left\"` and the other `face = \"right\"`: the left face is one person",
+    ]);
+    studio_refused(|shot| in_the_studio(shot, None, Some("right")), &[
+        "× avatar `guest` of scene `talk` is the right face of `avatars/studio.png`, and avatar `host` shows that picture without `face`",
+        "╭─[projects/demo/project.toml:3:8]",
+        "help: give avatar `host` `face = \"left\"`",
+    ]);
+    let host_only = |shot: &Shot| {
+        shot.folder.edit(
+            "Renderfile.toml",
+            "image = \"avatars/host.png\"\n",
+            "image = \"avatars/studio.png\"\nface = \"left\"\n",
+        )
+    };
+    studio_refused(host_only, &[
+        "× avatar `host` of scene `talk` is the left face of `avatars/studio.png`, and avatar `guest` shows another picture, `avatars/guest.png`",
+        "╭─[projects/demo/project.toml:3:8]",
+        "help: a picture of both people is the shot's picture as it is: give avatar `guest` the same `image` and `face = \"right\"`, or leave `face` out of both to put their two pictures side by side",
+    ]);
+
+    // The picture must show exactly two faces: one, or three, is told at its `image`.
+    let portrait = |shot: &Shot| {
+        in_the_studio(shot, Some("left"), Some("right"));
+        let renderfile = shot.folder.read("Renderfile.toml");
+        let renderfile = renderfile.replace("avatars/studio.png", "avatars/host.png");
+        shot.folder.write("Renderfile.toml", &renderfile);
+    };
+    studio_refused(portrait, &[
+        "× avatar image `avatars/host.png` shows one face, and `face` picks one of exactly two",
+        "╭─[Renderfile.toml:27:9]",
+        "help: `face = \"left\"` or `\"right\"` is for a picture of two people: use one where both faces are front-facing and at least 40 pixels tall, and no other face shows (or leave `face` out for a portrait of one person)",
+    ]);
+    let three = |shot: &Shot| {
+        let faces = [
+            (210, 5, 55, false),
+            (210, 215, 55, true),
+            (210, 425, 55, false),
+        ];
+        studio(&shot.folder, "avatars/studio.png", &faces);
+        in_the_studio(shot, Some("left"), Some("right"));
+    };
+    studio_refused(three, &[
+        "× avatar image `avatars/studio.png` shows 3 faces, and `face` picks one of exactly two",
+        "╭─[Renderfile.toml:27:9]",
+    ]);
+
+    // `face` is one word of two.
+    studio_refused(|shot| in_the_studio(shot, Some("middle"), Some("right")), &[
+        "× avatar `host`: `face` must be \"left\" or \"right\"",
+        "╭─[Renderfile.toml:23:8]",
+        "help: `face` says which of the two people its picture shows is the avatar, counted from the left: `face = \"left\"` or `face = \"right\"`",
+    ]);
+}
+
+#[test]
+fn face_is_for_a_picture_file_followed_by_render() {
+    // A video shows one person as far as `face` goes (and a shot takes pictures only).
+    let video = |shot: &Shot| {
+        shot.folder.edit(
+            "Renderfile.toml",
+            "image = \"avatars/host.png\"\n",
+            "video = \"avatars/host.mp4\"\nface = \"left\"\n",
+        )
+    };
+    studio_refused(video, &[
+        "× avatar `host` has `face`, and its picture is a video",
+        "╭─[Renderfile.toml:23:8]",
+        "help: `face` picks one of the two people of a picture file, `image = \"avatars/studio.png\"`; video avatars and made ones show one person (and a shot of two people takes picture files only): leave `face` out",
+    ]);
+    // An engine that finds the face on its own would not follow `face`.
+    let own = |shot: &Shot| {
+        shot.folder.edit(
+            "Renderfile.toml",
+            "image = \"avatars/solo.png\"\n",
+            "image = \"avatars/studio.png\"\nface = \"left\"\nlipsync = \"mouth\"\n",
+        );
+        let renderfile = shot.folder.read("Renderfile.toml")
+            + "\n[engines.mouth]\nstage = \"lipsync\"\nprogram = \"/bin/true\"\nargs = [\"{face}\", \"{audio}\", \"{out}\"]\n";
+        shot.folder.write("Renderfile.toml", &renderfile);
+    };
+    studio_refused(own, &[
+        "× avatar `solo` has `face`, and its lip-sync engine `mouth` finds a face in the picture on its own",
+        "╭─[Renderfile.toml:31:8]",
+        "help: render's face track follows the face `face` names: use it with an engine for two people in a shot, or with the built-in lip-sync or a model for lines of one; for this engine, crop the picture to the avatar's face",
+    ]);
+}
+
+/// `face` on a solo line's avatar: its face track follows that face of the picture, so the
+/// built-in lip-sync moves that person's mouth, and face framing crops to them.
+#[test]
+fn face_picks_whose_mouth_a_solo_line_moves() {
+    let project = "[[scene]]\nname = \"solo\"\nframing = \"face\"\nlines = [\n  \
+                   { text = \"On the left.\", avatar = \"left\" },\n  \
+                   { text = \"On the right.\", avatar = \"right\" },\n]\n";
+    let shot = Shot::new("infinitetalk-two", project);
+    let folder = &shot.folder;
+    studio(folder, "avatars/studio.png", &STUDIO);
+    let renderfile = folder.read("Renderfile.toml")
+        + "\n[avatars.left]\nimage = \"avatars/studio.png\"\nface = \"left\"\n\
+           \n[avatars.right]\nimage = \"avatars/studio.png\"\nface = \"right\"\n";
+    folder.write("Renderfile.toml", &renderfile);
+    let made = shot.made_again(0);
+    assert!(made.contains(&"scene demo/solo".to_string()), "{made:?}");
+    let [x, _, w, _] = face_box(folder, "left");
+    assert!(x >= 20.0 && x + w <= 300.0, "left: {x} {w}");
+    let [x, _, w, _] = face_box(folder, "right");
+    assert!(x >= 330.0 && x + w <= 630.0, "right: {x} {w}");
+}

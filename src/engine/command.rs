@@ -933,8 +933,8 @@ impl CommandJob {
     }
 
     /// A two-person shot's inputs: `{audio_1}`, `{audio_2}` (copies of the people's tracks),
-    /// `{audio}` (both mixed), `{image}` and `{face}` (both avatars side by side, also kept
-    /// in the object as `picture.png`), `{box_1}`, `{box_2}` (each face's box in it, from
+    /// `{audio}` (both mixed), `{image}` and `{face}` (both avatars side by side, or the one
+    /// picture both name with their `face`; also kept in the object as `picture.png`), `{box_1}`, `{box_2}` (each face's box in it, from
     /// its avatar's face track; `{box_1_yx}`, `{box_2_yx}` in InfiniteTalk's order), and
     /// the exchange's `{frames}`, `{seconds}`, `{width}`, `{height}`.
     fn two_inputs(
@@ -989,7 +989,10 @@ impl CommandJob {
         };
         media::write_wav(&inputs.join(MIX), &mix)?;
         values.insert("audio".into(), path_string(&inputs.join(MIX)));
-        let (picture, at) = two_shot::side_by_side(&pictures[0], &pictures[1]);
+        let (picture, at) = match two_shot::one_picture(&first.source, &second.source) {
+            true => two_shot::both_in_one(&pictures[0], &pictures[1]),
+            false => two_shot::side_by_side(&pictures[0], &pictures[1]),
+        };
         let size = (picture.width, picture.height);
         let kept = dir.join(two_shot::PICTURE);
         media::write_png(&picture, &kept).map_err(|detail| media::invalid(job.name, detail))?;

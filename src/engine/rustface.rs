@@ -20,7 +20,7 @@ use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::face::facemesh::{self, OUT_LEN};
 use crate::frame::{FaceBox, Frame};
-use crate::manifest::{AvatarKind, SourceFile};
+use crate::manifest::{AvatarKind, Face, SourceFile};
 use crate::media;
 use crate::stage::face_track::{self, Track, CROP, OUTPUT, WORKING};
 
@@ -35,6 +35,9 @@ pub struct Rustface {
     /// A large still avatar is worked at this longest side (`face_track::work_side`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub work_side: Option<u32>,
+    /// `face`: the avatar is this one of the two people its picture shows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub face: Option<Face>,
 }
 
 /// The landmark model a face track runs (`face_model.rs` found it).
@@ -76,10 +79,13 @@ impl Engine for Rustface {
                 Error::Other(format!("cannot write {}: {detail}", path.display()))
             })?;
         }
-        let boxes = track(&frames).map_err(|no_face| Error::NoFace {
-            file: self.source.rel.clone(),
-            frame: no_face.frame,
-        })?;
+        let boxes = match self.face {
+            Some(face) => vec![one_of_two(&frames[0], face, &self.source)?],
+            None => track(&frames).map_err(|no_face| Error::NoFace {
+                file: self.source.rel.clone(),
+                frame: no_face.frame,
+            })?,
+        };
         let track = Track {
             width: frames[0].width,
             height: frames[0].height,
@@ -140,6 +146,22 @@ impl Engine for Rustface {
             loudness: None,
         })
     }
+}
+
+/// The face `face` of the picture of two people `frame` (the avatar's `source`, a still:
+/// the manifest refuses `face` on a video), or why there is none.
+fn one_of_two(frame: &Frame, face: Face, source: &SourceFile) -> Result<FaceBox> {
+    FaceDetector::new()
+        .detect_one_of_two(frame, face)
+        .map_err(|faces| {
+            Error::Other(format!(
+                "avatar image `{}` shows {faces} faces at {}×{} pixels, and `face = \"{}\"` picks one of exactly two",
+                source.rel,
+                frame.width,
+                frame.height,
+                face.name()
+            ))
+        })
 }
 
 /// The weights must be the ones model.toml pins (and the key names): a file changed since
@@ -225,13 +247,46 @@ impl FaceDetector {
     /// read at four scales spread over one step, and the face's boxes averaged.
     pub fn detect_still(&mut self, frame: &Frame) -> Option<FaceBox> {
         let first = self.detect(frame)?;
+        Some(self.finer(frame, first, |detector, scaled, _| detector.detect(scaled)))
+    }
+
+    /// Face `face` of a picture of two people (`face = "left"` on an avatar): the two faces
+    /// ordered left to right by their centres, the one named read finer as
+    /// [`detect_still`](Self::detect_still) reads the largest. `Err` holds how many faces
+    /// the picture shows when they are not two.
+    pub fn detect_one_of_two(&mut self, frame: &Frame, face: Face) -> Result<FaceBox, usize> {
+        let mut faces = self.faces(frame);
+        if faces.len() != 2 {
+            return Err(faces.len());
+        }
+        faces.sort_by(|a, b| a.centre().0.total_cmp(&b.centre().0));
+        let first = faces[face.index()];
+        Ok(self.finer(frame, first, |detector, scaled, k| {
+            let (x, y) = first.centre();
+            let off = |b: &FaceBox| {
+                let (bx, by) = b.centre();
+                (bx / k - x).abs() + (by / k - y).abs()
+            };
+            (detector.faces(scaled).into_iter()).min_by(|a, b| off(a).total_cmp(&off(b)))
+        }))
+    }
+
+    /// `first`, the face found in the still `frame`, averaged with its readings at the
+    /// other scales of one pyramid step (`find`: the face a scaled copy shows, given the
+    /// scale).
+    fn finer(
+        &mut self,
+        frame: &Frame,
+        first: FaceBox,
+        mut find: impl FnMut(&mut Self, &Frame, f32) -> Option<FaceBox>,
+    ) -> FaceBox {
         let (mut sum, mut n) = ([0.0f64; 4], 0.0);
         for i in 0..STILL_READINGS {
             let k = PYRAMID_STEP.powf(f64::from(i) / f64::from(STILL_READINGS));
             let found = if i == 0 {
                 Some(first)
             } else {
-                self.detect(&frame.scaled(k))
+                find(self, &frame.scaled(k), k as f32)
             };
             // The same face, seen at this scale (a miss or another face is left out).
             let Some(b) = found.filter(|b| {
@@ -247,7 +302,7 @@ impl FaceDetector {
             n += 1.0;
         }
         let [x, y, w, h] = sum.map(|s| (s / n) as f32);
-        Some(FaceBox { x, y, w, h })
+        FaceBox { x, y, w, h }
     }
 
     /// Every face in the frame, the largest first.
@@ -452,6 +507,29 @@ mod tests {
         assert!(large.x > 288.0 && small.x < 256.0, "{faces:?}");
         assert!(large.w > 1.5 * small.w, "{faces:?}");
         assert_eq!(FaceDetector::new().detect(&frame), Some(large));
+    }
+
+    #[test]
+    fn of_two_faces_each_is_named_by_its_side() {
+        let frame = two_faces();
+        let mut detector = FaceDetector::new();
+        let left = detector.detect_one_of_two(&frame, Face::Left).unwrap();
+        let right = detector.detect_one_of_two(&frame, Face::Right).unwrap();
+        // The half-size portrait at x 0..256, the whole one at x 288..800.
+        assert!(left.x >= 0.0 && left.x + left.w <= 256.0, "{left:?}");
+        assert!(right.x >= 288.0 && right.x + right.w <= 800.0, "{right:?}");
+        // The smaller face is followed though the larger is what `detect` picks.
+        assert!(right.w > 1.5 * left.w, "{left:?} {right:?}");
+        // Read finer, as a still's one face is.
+        let first = detector.faces(&frame)[1];
+        assert!(
+            (left.x - first.x).abs() < left.w / 4.0,
+            "{left:?} {first:?}"
+        );
+        assert_eq!(
+            detector.detect_one_of_two(&test_portrait(), Face::Left),
+            Err(1)
+        );
     }
 
     #[test]

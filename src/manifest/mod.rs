@@ -58,6 +58,9 @@ pub enum Media {
     AvatarImage,
     AvatarVideo,
     BackgroundImage,
+    /// An avatar image with `face`: a picture of two people, one of whose faces is the
+    /// avatar's.
+    TwoPeopleImage,
     /// A line's `audio`.
     Recording,
     /// A cloned voice's `samples`.
@@ -76,6 +79,7 @@ impl Media {
         match self {
             Media::AvatarImage => "avatar image",
             Media::AvatarVideo => "avatar video",
+            Media::TwoPeopleImage => "avatar image",
             Media::BackgroundImage => "background image",
             Media::Recording => "recording",
             Media::VoiceSample => "voice sample",
@@ -475,6 +479,39 @@ pub struct Avatar {
     /// is, an input of its face track's and clips' keys in place of a file's hash, and
     /// that picture's size (known before it is made).
     pub made: Option<MadeFace>,
+    /// `face = "left"` / `"right"`: the avatar is one of the two people its picture shows
+    /// (a studio photo of host and guest), the face track follows that face, and a
+    /// two-person shot of the two avatars naming that picture is made from it as it is.
+    pub face: Option<Face>,
+}
+
+/// Which of the two faces of a picture of two people is an avatar's, counted left to
+/// right by their boxes' centres.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Face {
+    Left,
+    Right,
+}
+
+impl Face {
+    /// As written in the TOML.
+    pub fn name(self) -> &'static str {
+        match self {
+            Face::Left => "left",
+            Face::Right => "right",
+        }
+    }
+
+    /// Its place among the faces, left to right, from 0.
+    pub fn index(self) -> usize {
+        match self {
+            Face::Left => 0,
+            Face::Right => 1,
+        }
+    }
 }
 
 /// An avatar's picture or video made by render (`Avatar::made`).

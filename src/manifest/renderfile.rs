@@ -21,8 +21,8 @@ use super::settings::{self, Declared, RawSettings, SceneSettings};
 use super::shots::{self, Generated};
 use super::values::{in_range, Device};
 use super::{
-    paths, table, Avatar, AvatarKind, CheckMedia, Media, Project, Scene, Settings, SourceFile,
-    Voice, VoiceEngine,
+    paths, table, Avatar, AvatarKind, CheckMedia, Face, Media, Project, Scene, Settings,
+    SourceFile, Voice, VoiceEngine,
 };
 use crate::diagnostic::{ConfigError, Doc, Errors, Warning};
 
@@ -37,7 +37,7 @@ const RENDER_KEYS: &[&str] = &[
     "lanes_per_gpu",
     "lanes",
 ];
-const AVATAR_KEYS: &[&str] = &["image", "video", "lipsync", "motion"];
+const AVATAR_KEYS: &[&str] = &["image", "video", "lipsync", "motion", "face"];
 
 /// `[render]`
 #[derive(Deserialize, Default)]
@@ -58,6 +58,8 @@ struct RawAvatar {
     video: Option<Spanned<String>>,
     lipsync: Option<Spanned<String>>,
     motion: Option<Spanned<String>>,
+    /// `"left"` or `"right"`: which of its picture's two people the avatar is.
+    face: Option<Spanned<toml::Value>>,
 }
 
 pub(crate) struct Renderfile<'a> {
@@ -231,7 +233,7 @@ impl Renderfile<'_> {
         let mut check = |file: &SourceFile, media| {
             let span = self.file_keys.get(&file.rel).cloned().unwrap_or(0..0);
             let answer = self.declared.check_media(doc, span, file, media);
-            let first = said.insert(file.rel.clone());
+            let first = said.insert((file.rel.clone(), media));
             match answer {
                 Ok(warning) => {
                     warnings.extend(warning.filter(|_| first));
@@ -245,6 +247,8 @@ impl Renderfile<'_> {
         };
         for (name, avatar) in &self.avatars {
             let media = match avatar.kind {
+                // A picture of two people: exactly two faces, one of them the avatar's.
+                AvatarKind::Image if avatar.face.is_some() => Media::TwoPeopleImage,
                 AvatarKind::Image => Media::AvatarImage,
                 AvatarKind::Video => Media::AvatarVideo,
             };
@@ -560,6 +564,10 @@ fn avatar(
         None => Ok(None),
     };
     let model = errors.keep(model)?;
+    let face = match &raw.face {
+        Some(face) => Some(errors.keep(face_of(doc, &name, face, &raw, &lipsync, engines))?),
+        None => None,
+    };
     if let Some(motion) = &raw.motion {
         return motion_avatar(
             doc,
@@ -616,6 +624,7 @@ fn avatar(
                     still: Some(still),
                     motion: None,
                     made: None,
+                    face: None,
                 };
                 return Some((avatar, v.span()));
             }
@@ -655,8 +664,53 @@ fn avatar(
         still: None,
         motion: None,
         made: None,
+        face,
     };
     Some((avatar, path.span()))
+}
+
+/// Avatar `name`'s `face` (`raw` is the avatar, `lipsync` its engine): which of the two
+/// people of its picture file it is. A video, or a picture render makes, shows one person
+/// as far as `face` goes; an engine that finds the face itself would not follow it.
+fn face_of(
+    doc: &Doc,
+    name: &str,
+    face: &Spanned<toml::Value>,
+    raw: &RawAvatar,
+    lipsync: &str,
+    engines: &BTreeMap<String, CommandEngine>,
+) -> Result<Face, ConfigError> {
+    let at = face.span();
+    let face = match face.get_ref().as_str() {
+        Some("left") => Face::Left,
+        Some("right") => Face::Right,
+        _ => {
+            let msg = format!("avatar `{name}`: `face` must be \"left\" or \"right\"");
+            let help = "`face` says which of the two people its picture shows is the avatar, counted from the left: `face = \"left\"` or `face = \"right\"`";
+            return Err(doc.err(at, msg, "which face?", help));
+        }
+    };
+    let made = matches!(raw.image.as_ref().map(Spanned::get_ref), Some(v) if !v.is_str());
+    let picture = match () {
+        _ if raw.motion.is_some() => Some("moves as a shot render makes"),
+        _ if raw.video.is_some() => Some("is a video"),
+        _ if made => Some("is a still render makes"),
+        _ => None,
+    };
+    if let Some(picture) = picture {
+        let msg = format!("avatar `{name}` has `face`, and its picture {picture}");
+        let help = "`face` picks one of the two people of a picture file, `image = \"avatars/studio.png\"`; video avatars and made ones show one person (and a shot of two people takes picture files only): leave `face` out";
+        return Err(doc.err(at, msg, "needs a picture file", help));
+    }
+    if let Some(engine) = engines.get(lipsync).filter(|e| !e.two_people()) {
+        let msg = format!(
+            "avatar `{name}` has `face`, and its lip-sync engine `{}` finds a face in the picture on its own",
+            engine.name
+        );
+        let help = "render's face track follows the face `face` names: use it with an engine for two people in a shot, or with the built-in lip-sync or a model for lines of one; for this engine, crop the picture to the avatar's face";
+        return Err(doc.err(at, msg, "would not follow `face`", help));
+    }
+    Ok(face)
 }
 
 /// Where a made picture's file will be, until the graph knows its key: a name no file of
@@ -721,6 +775,7 @@ fn motion_avatar(
         still: None,
         motion: Some(shot.to_string()),
         made: None,
+        face: None,
     };
     Some((avatar, motion.span()))
 }

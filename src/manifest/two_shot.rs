@@ -3,7 +3,8 @@
 //! a scene may mix single clips and any number of such exchanges.
 //! Read here, with what can be told before anything is made: the lines show exactly two
 //! avatars (a line's avatar is its person: its own, else its voice's, else the scene's),
-//! both still pictures, both made by one lip-sync engine that takes two people's audio
+//! both still pictures — two side by side, or one picture of both that both avatars name,
+//! each with their own `face` — both made by one lip-sync engine that takes two people's audio
 //! (`{audio_1}` and `{audio_2}` in its args or input files), one run for the whole exchange
 //! (an engine that declares `max_seconds` is refused: a shot is not cut into segments
 //! yet). Kept in its own file so that
@@ -222,6 +223,7 @@ fn read(
             return Err(doc.err(at, msg, "needs still pictures", help));
         }
     }
+    picture(doc, &at, pair, desc)?;
     let engine = &pair[0].lipsync;
     let two: Vec<&str> = (engines.values())
         .filter(|e| e.two_people())
@@ -262,6 +264,53 @@ fn read(
         engine: engine.clone(),
         lines: 0..lines.len(),
     })
+}
+
+/// The picture of the shot of `pair` (`desc`, its `shot` at `at`): two pictures side by
+/// side, or one picture of both (both avatars name it, each with their own `face`).
+fn picture(
+    doc: &Doc,
+    at: &Range<usize>,
+    pair: [&Avatar; 2],
+    desc: &str,
+) -> Result<(), ConfigError> {
+    let [one, two] = pair;
+    let file = &one.source.rel;
+    let same = *file == two.source.rel;
+    let err = |msg: String, label: &str, help: String| Err(doc.err(at.clone(), msg, label, help));
+    match (one.face, two.face) {
+        (None, None) if same => err(
+            format!("avatars `{}` and `{}` of {desc} show the same picture `{file}`, and neither says which face is theirs", one.name, two.name),
+            "whose face?",
+            format!("in a picture of both, give each avatar their face: `face = \"left\"` in [avatars.{}] and `face = \"right\"` in [avatars.{}] (or the other way round)", one.name, two.name),
+        ),
+        (Some(a), Some(b)) if same && a == b => err(
+            format!("avatars `{}` and `{}` of {desc} are both the {} face of `{file}`", one.name, two.name, a.name()),
+            "the same face",
+            format!("give one of them `face = \"left\"` and the other `face = \"right\"`: the {} face is one person", a.name()),
+        ),
+        (Some(_), Some(_)) if same => Ok(()),
+        (None, None) => Ok(()),
+        (a, _) => {
+            let (with, without) = match a {
+                Some(_) => (one, two),
+                None => (two, one),
+            };
+            let face = with.face.expect("one of them has a face").name();
+            let other = if face == "left" { "right" } else { "left" };
+            let (msg, help) = match same {
+                true => (
+                    format!("avatar `{}` of {desc} is the {face} face of `{file}`, and avatar `{}` shows that picture without `face`", with.name, without.name),
+                    format!("give avatar `{}` `face = \"{other}\"`", without.name),
+                ),
+                false => (
+                    format!("avatar `{}` of {desc} is the {face} face of `{}`, and avatar `{}` shows another picture, `{}`", with.name, with.source.rel, without.name, without.source.rel),
+                    format!("a picture of both people is the shot's picture as it is: give avatar `{}` the same `image` and `face = \"{other}\"`, or leave `face` out of both to put their two pictures side by side", without.name),
+                ),
+            };
+            err(msg, "one picture or two?", help)
+        }
+    }
 }
 
 /// A scene of one clip per line (`desc`, its name at `at`) that shows an avatar whose

@@ -3,7 +3,9 @@
 //! (`face_model.rs`), the face's 468 landmarks on every frame (made by `engine/rustface.rs`
 //! with `face/facemesh.rs` on the GPU lane). It reads the avatar's file. The object holds
 //! `track.json` and a padded crop of the first frame (`face.png`) to look at when a
-//! lip-sync looks off.
+//! lip-sync looks off. An avatar with `face = "left"` / `"right"` is one of the two people
+//! of its picture: its track follows that face (`FaceDetector::detect_one_of_two`), so a
+//! two-person shot made from that picture takes each person's box from their own track.
 
 use std::path::Path;
 
@@ -104,6 +106,10 @@ pub fn key(
     )?;
     if let Some(side) = work_side {
         spec = spec.param("work-side", side);
+    }
+    // One of two people (`face`): another face of the same picture is another track.
+    if let Some(face) = avatar.face {
+        spec = spec.param("face", face.name());
     }
     if let Some(landmarks) = landmarks {
         spec = spec

@@ -8,8 +8,10 @@
 //!   (InfiniteTalk's `cond_audio: {person1, person2}`). Its key names every line's speech
 //!   (each line's length places the next) and which lines are this person's.
 //! - **the shot** (`clip.mp4`): the engine's video of the whole exchange, exactly its frames,
-//!   from one picture showing both (the two avatars side by side, `picture.png` in the
-//!   object) and each face's box in it, taken from that avatar's face track. Which voice
+//!   from one picture showing both (`picture.png` in the object: the two avatars side by
+//!   side, or, when both avatars name one picture of both with their `face`, that picture
+//!   as it is) and each face's box in it, taken from that avatar's face track (which, with
+//!   `face`, follows that one of the picture's two faces). Which voice
 //!   drives which face is render's decision — a line's avatar is its person, person 1 is
 //!   the avatar of the first line — never the model's left-to-right guess.
 //! - **each line's clip**, cut from the shot at the line's frames, so the scene, its
@@ -24,7 +26,7 @@ use crate::error::Result;
 use crate::fps::Fps;
 use crate::frame::{FaceBox, Frame};
 use crate::key::{ArtifactKind, Key, KeySpec};
-use crate::manifest::Avatar;
+use crate::manifest::{Avatar, SourceFile};
 use crate::sources::SourceHashes;
 use crate::stage::lipsync::CLIP_CRF;
 use crate::stage::scene;
@@ -36,7 +38,7 @@ pub const TRACK: &str = "track.wav";
 pub const TRACK_RATE: u32 = 16_000;
 /// The shot's video (a clip: H.264 at the scene's fps, exactly the exchange's frames).
 pub const OUTPUT: &str = crate::stage::lipsync::OUTPUT;
-/// The picture the engine was given: both avatars side by side.
+/// The picture the engine was given: both avatars side by side, or the one picture of both.
 pub const PICTURE: &str = "picture.png";
 const TRACK_VERSION: &str = "track-1";
 const SHOT_VERSION: &str = "shot-1";
@@ -88,6 +90,10 @@ pub fn shot_key(
         .param("fps", fps)
         .param("crf", CLIP_CRF)
         .param("ffmpeg", toolchain::ffmpeg()?);
+    if one_picture(&avatars[0].source, &avatars[1].source) {
+        // Which face is whose is in the face tracks' keys (`face`).
+        spec = spec.param("picture", "one of both");
+    }
     for p in 0..2 {
         let avatar = avatars[p];
         spec = spec
@@ -204,6 +210,22 @@ pub fn side_by_side(left: &Frame, right: &Frame) -> (Frame, [Placement; 2]) {
     (picture, placements)
 }
 
+/// Whether the two people's avatars are one picture of both (each with their `face`; the
+/// manifest allows the same file for two people only so), not two to put side by side.
+pub fn one_picture(first: &SourceFile, second: &SourceFile) -> bool {
+    first == second
+}
+
+/// The picture of both as it is (`first`, as person 1's face track measured it), and where
+/// each person's face track's boxes go in it: person 2's track may have measured the
+/// same picture at another size (`second`; each avatar is worked at the size its scenes
+/// need, `face_track::work_side`).
+pub fn both_in_one(first: &Frame, second: &Frame) -> (Frame, [Placement; 2]) {
+    let scale = f64::from(first.width) / f64::from(second.width.max(1));
+    let placements = [Placement { scale: 1.0, x: 0 }, Placement { scale, x: 0 }];
+    (first.clone(), placements)
+}
+
 /// A box as the engines' placeholders give it: whole pixels, `x0,y0,x1,y1` (`yx`: `y0,x0,y1,x1`,
 /// the order InfiniteTalk's `bbox` reads, its first number indexing the mask's rows),
 /// clamped to the picture.
@@ -236,6 +258,14 @@ mod tests {
         assert!(track[..6400].iter().all(|&s| s == 0.0));
         assert!(track[6400..6500].iter().all(|&s| s == 0.5));
         assert!(track[6500..].iter().all(|&s| s == 0.0));
+    }
+
+    #[test]
+    fn one_picture_of_both_is_kept_and_each_box_scaled_to_it() {
+        let (picture, at) = both_in_one(&Frame::new(640, 320), &Frame::new(320, 160));
+        assert_eq!((picture.width, picture.height), (640, 320));
+        assert_eq!(at[0], Placement { scale: 1.0, x: 0 });
+        assert_eq!(at[1], Placement { scale: 2.0, x: 0 });
     }
 
     #[test]
