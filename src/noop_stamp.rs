@@ -222,12 +222,12 @@ pub fn check(root: &Path, state_dir: &Path, context: &str) -> Option<Replay> {
             at += line[at..].iter().position(|&b| b == b' ')? + 1;
         }
         let (recorded, path) = line.split_at(at);
+        let recorded = &recorded[..recorded.len() - 1];
         if recorded[0] == b'r' {
             return None;
         }
         let path = Path::new(OsStr::from_bytes(path));
-        let meta = std::fs::metadata(root.join(path));
-        if signature(meta).as_bytes() != &recorded[..recorded.len() - 1] {
+        if signature(std::fs::metadata(root.join(path))).as_bytes() != recorded {
             return None;
         }
     }
