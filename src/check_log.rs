@@ -142,6 +142,29 @@ impl CheckLog {
         Ok(true)
     }
 
+    /// The files the entries of `keys` describe: each object's record and outputs (what a
+    /// no-op's cheap checks stat, for the no-op stamp); None when one has no entry.
+    pub fn files(&self, keys: impl IntoIterator<Item = Key>) -> Option<Vec<PathBuf>> {
+        let now = self.now.lock().unwrap();
+        let mut files = Vec::with_capacity(now.entries.len() * 4);
+        for key in keys {
+            let rest = match now.entries.get(&key)? {
+                Some(rest) => rest.as_str(),
+                None => self.before().line(&key)?,
+            };
+            let dir = self.cache.object_dir(&key);
+            files.push(dir.join(RECORD));
+            // `<size> <inode> <mtime> <ctime>`, then `<bytes> <file>` pairs.
+            let fields: Vec<&str> = rest.split('\t').skip(5).collect();
+            files.extend(
+                fields
+                    .chunks(2)
+                    .filter_map(|pair| Some(dir.join(pair.get(1)?))),
+            );
+        }
+        Some(files)
+    }
+
     /// The check through the object's entry; None when there is no entry, or the record
     /// is not the one it describes (then the record must be read).
     fn check_logged(&self, key: &Key) -> Option<Check> {

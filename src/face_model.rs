@@ -61,7 +61,10 @@ pub fn candidates(env: Option<&Path>, exe: Option<&Path>) -> Vec<PathBuf> {
 /// The first candidate holding a model.toml: read and checked. A broken one is not passed
 /// over for a later candidate, since it is the one the user installed.
 pub fn find(candidates: &[PathBuf]) -> Found {
-    let Some(dir) = candidates.iter().find(|d| d.join("model.toml").is_file()) else {
+    let Some(dir) = candidates.iter().find(|d| {
+        crate::noop_stamp::consulted(&d.join("model.toml"));
+        d.join("model.toml").is_file()
+    }) else {
         let looked: Vec<String> = candidates.iter().map(|d| d.display().to_string()).collect();
         return Err(format!(
             "no face landmark model found (looked in {}); face tracks hold boxes only. Run ./tools/setup in render's repository to export it, or set RENDER_MODELS to the folder that holds facemesh/",
@@ -107,6 +110,7 @@ fn read(dir: &Path) -> std::result::Result<FaceModel, String> {
         .filter(|p| p.len() == 64 && p.bytes().all(|b| b.is_ascii_hexdigit()))
         .ok_or("model.toml has no `blake3` pin of 64 hex digits (the exporter writes it when the `blake3` package is installed)")?;
     let file = dir.join(&raw.file);
+    crate::noop_stamp::consulted(&file);
     if !file.is_file() || raw.file.contains('/') {
         return Err(format!("its file `{}` is missing", raw.file));
     }

@@ -25,7 +25,9 @@ pub const DEBIAN_DIR: &str = "/usr/share/fonts/truetype/dejavu";
 pub fn path() -> PathBuf {
     let dir =
         std::env::var_os("RENDER_FONTS").map_or_else(|| PathBuf::from(DEBIAN_DIR), PathBuf::from);
-    dir.join(FILE)
+    let path = dir.join(FILE);
+    crate::noop_stamp::consulted(&path);
+    path
 }
 
 /// The font file when it is there; else what to tell the user (the path looked at).

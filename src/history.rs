@@ -319,6 +319,11 @@ impl History {
         write_atomically(&path, text.as_bytes())
     }
 
+    /// The file of the used set named `digest` (`cache/state/used/<digest>`).
+    pub fn used_path(&self, digest: &str) -> PathBuf {
+        self.used_dir.join(digest)
+    }
+
     /// The artifacts (key → name) a build recorded as used; None when its set is gone.
     pub fn used_by(&self, record: &BuildRecord) -> Option<BTreeMap<Key, String>> {
         Some(self.used(record)?.into_iter().collect())

@@ -42,6 +42,7 @@ pub mod loudness;
 pub mod manifest;
 pub mod media;
 pub mod media_check;
+pub mod noop_stamp;
 pub mod plan;
 pub mod process;
 pub mod published;

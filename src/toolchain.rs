@@ -206,9 +206,13 @@ pub fn find_on_path(program: &str, path: Option<&OsStr>) -> Option<PathBuf> {
     if program.contains('/') {
         return Some(PathBuf::from(program));
     }
+    // Each folder looked in, for the no-op stamp: a program put in an earlier one is found.
     std::env::split_paths(path?)
         .map(|dir| dir.join(program))
-        .find(|candidate| is_executable(candidate))
+        .find(|candidate| {
+            crate::noop_stamp::consulted(candidate);
+            is_executable(candidate)
+        })
 }
 
 fn is_executable(path: &Path) -> bool {

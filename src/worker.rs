@@ -87,6 +87,12 @@ pub fn program() -> PathBuf {
 /// is remembered until the machine boots again, the driver or the worker changes, or
 /// `CUDA_VISIBLE_DEVICES` does: a no-op build on a GPU machine stays a no-op.
 pub fn cuda_devices() -> usize {
+    // A probe's answer is not a file's stat: a build that asks writes no no-op stamp.
+    crate::noop_stamp::consulted(Path::new("/proc/driver/nvidia/version"));
+    crate::noop_stamp::consulted(Path::new("/dev/nvidiactl"));
+    if std::env::var_os("RENDER_NVIDIA_SMI").is_some() || crate::device::nvidia_driver_present() {
+        crate::noop_stamp::unstampable();
+    }
     // A stand-in for nvidia-smi (tests) says how many cards there are.
     if std::env::var_os("RENDER_NVIDIA_SMI").is_some() {
         return crate::device::cards().len();

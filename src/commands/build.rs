@@ -15,6 +15,7 @@ use crate::executor;
 use crate::graph::{Graph, Node};
 use crate::history::{self, History};
 use crate::lock::BuildLock;
+use crate::noop_stamp;
 use crate::published::{Published, Unpublished};
 use crate::report::{ArtifactReport, Progress, Summary, Task};
 use crate::scheduler::{self, Event, Lane, Outcome};
@@ -38,6 +39,13 @@ pub fn run(args: &BuildArgs) -> i32 {
     }
     let start = Instant::now();
     let started_at = history::now();
+    let started_ns = noop_stamp::now_ns();
+    let mut held = None;
+    match stamped(args, &dir, &targets, start, started_at) {
+        Stamped::Said(code) => return code,
+        Stamped::Locked(lock) => held = Some(lock),
+        Stamped::Not => {}
+    }
     let (mut manifest, partial, hashes) = match commands::load(&dir, args.keep_going) {
         Ok(loaded) => loaded,
         Err(code) => return code,
@@ -51,7 +59,12 @@ pub fn run(args: &BuildArgs) -> i32 {
     let cache = Cache::new(&manifest.root);
     let result = (|| -> Result<i32> {
         let events = Events::open(args.events.as_deref())?;
-        let _lock = BuildLock::acquire(&cache.dir)?;
+        let _lock = match held.take() {
+            Some(lock) => lock,
+            None => BuildLock::acquire(&cache.dir)?,
+        };
+        // Whatever this build changes, the stamp of the last no-op no longer speaks for.
+        noop_stamp::forget(&cache.state_dir())?;
         let _servers = crate::server::Servers; // declared servers stop with the build
         cache.prepare()?;
         cache.sweep_tmp()?;
@@ -332,9 +345,13 @@ pub fn run(args: &BuildArgs) -> i32 {
                             change: "removed".into(),
                         });
                     }
-                    Unpublished::Changed(left) => eprintln!(
-                        "render: left {left}: render published it, but it was changed since, so it is yours now"
-                    ),
+                    Unpublished::Changed(left) => {
+                        // Said again by every build while the file is there.
+                        noop_stamp::unstampable();
+                        eprintln!(
+                            "render: left {left}: render published it, but it was changed since, so it is yours now"
+                        )
+                    }
                 }
             }
         }
@@ -343,23 +360,23 @@ pub fn run(args: &BuildArgs) -> i32 {
         // artifact of a scene with variants), for --json and the history.
         summary.variants = crate::variants::of(&graph, Some(&cache));
         summary.seconds = start.elapsed().as_secs_f64();
-        eprintln!("{}", summary.line());
+        noop_stamp::say_summary(&summary.line());
         if let Some(line) = crate::variants::line(&summary.variants) {
-            eprintln!("render: {line}");
+            noop_stamp::say(&format!("render: {line}\n"));
         }
         let engines = (graph.nodes.iter()).filter_map(|n| match &n.job.work {
             crate::engine::EngineJob::Command(job) => Some(job.engine.as_str()),
             _ => None,
         });
         if let Some(notice) = commands::engines::not_commercial(&manifest, engines) {
-            eprintln!("render: {notice}");
+            noop_stamp::say(&format!("render: {notice}\n"));
         }
         let lanes = match args.farm {
             Some(_) => executor::slurm::summary(&summary.gpu_lane),
             None => crate::lanes::summary(&summary.gpu_lane, summary.seconds),
         };
         if let Some(line) = lanes {
-            eprintln!("{line}");
+            noop_stamp::say(&format!("{line}\n"));
         }
         if let Some(path) = &args.json {
             summary.write_json(path)?;
@@ -402,6 +419,18 @@ pub fn run(args: &BuildArgs) -> i32 {
                 commands::report(error);
             }
         }
+        let plain = code == 0 && !record.did_something() && !something_to_make;
+        if plain && summary.variants.is_empty() && plain_args(args) && !early.stop {
+            let stamp = Noop {
+                graph: &graph,
+                cache: &cache,
+                root: &manifest.root,
+                targets: &targets,
+                used: &record.used,
+                reused: summary.reused,
+            };
+            stamp.write(args, started_ns)?;
+        }
         // Last, so that a reader of the events finds the history and the page written.
         events.send(&BuildEvent::Summary {
             exit: code,
@@ -410,6 +439,118 @@ pub fn run(args: &BuildArgs) -> i32 {
         Ok(code)
     })();
     commands::exit_code(result)
+}
+
+/// What `stamped` found.
+enum Stamped {
+    /// The stamp held: the no-op was said again, with this exit code.
+    Said(i32),
+    /// The stamp did not hold; the build lock taken to check it, for the full path.
+    Locked(BuildLock),
+    /// No stamp to check.
+    Not,
+}
+
+/// A build whose flags change only how it runs, not what it says or writes: the only
+/// kind the no-op stamp stands for (`--json`, `--events`, `--verify`, `--force` and
+/// `--farm` each add something of their own; `--jobs` changes nothing a no-op does).
+fn plain_args(args: &BuildArgs) -> bool {
+    !args.verify
+        && !args.force
+        && args.json.is_none()
+        && args.events.is_none()
+        && args.farm.is_none()
+}
+
+/// The no-op path taken first (`noop_stamp.rs`): when the last no-op's stamp holds for this
+/// build, say what it said, append its line to the history, and stop, having loaded
+/// nothing. Checked under the build lock, which goes on to the full path when the stamp
+/// does not hold.
+fn stamped(
+    args: &BuildArgs,
+    dir: &Path,
+    targets: &[String],
+    start: Instant,
+    started_at: f64,
+) -> Stamped {
+    if !plain_args(args) {
+        return Stamped::Not;
+    }
+    let Ok(root) = commands::content_root(dir) else {
+        return Stamped::Not;
+    };
+    let cache = Cache::new(&root);
+    let state = cache.state_dir();
+    if !state.join(noop_stamp::FILE).is_file() {
+        return Stamped::Not;
+    }
+    let Ok(lock) = BuildLock::acquire(&cache.dir) else {
+        return Stamped::Not;
+    };
+    let context = noop_stamp::context(&root, targets, args.keep_going);
+    let Some(replay) = noop_stamp::check(&root, &state, &context) else {
+        return Stamped::Locked(lock);
+    };
+    let summary = Summary {
+        reused: replay.reused,
+        seconds: start.elapsed().as_secs_f64(),
+        ..Summary::default()
+    };
+    replay.say(summary.seconds);
+    let mut record = record(&summary, started_at, 0, Vec::new(), Vec::new());
+    record.used = replay.used.clone();
+    record.targets = targets.to_vec();
+    let appended = History::of(&cache).append(&record);
+    drop(lock);
+    Stamped::Said(commands::exit_code(appended.map(|()| 0)))
+}
+
+/// What a no-op build writes to its stamp (`noop_stamp::write`).
+struct Noop<'a> {
+    graph: &'a Graph,
+    cache: &'a Cache,
+    root: &'a Path,
+    targets: &'a [String],
+    used: &'a str,
+    reused: usize,
+}
+
+impl Noop<'_> {
+    /// Writes the stamp, listing what the no-op's answer rests on besides what was read
+    /// while planning: each object its cheap checks stat'ed, each published file, the state
+    /// files, `out/report.html`, the history's used set. A file left in `cache/tmp/` (a
+    /// later build may sweep it) or an object checked without a log entry: no stamp.
+    fn write(&self, args: &BuildArgs, started_ns: i128) -> Result<()> {
+        let cache = self.cache;
+        let tmp = cache.dir.join("tmp");
+        let tmp_empty = std::fs::read_dir(&tmp).is_ok_and(|mut d| d.next().is_none());
+        let checked = self.graph.checked_on_noop();
+        let keys = (self.graph.nodes.iter().enumerate())
+            .filter(|(i, _)| checked[*i])
+            .map(|(_, n)| n.key());
+        let Some(mut answer) = self.graph.checks().files(keys).filter(|_| tmp_empty) else {
+            return Ok(());
+        };
+        answer.push(tmp);
+        answer.extend(self.graph.published_files());
+        answer.push(self.root.join("out").join(commands::report::FILE));
+        let state = cache.state_dir();
+        let entries = std::fs::read_dir(&state).into_iter().flatten().flatten();
+        answer.extend((entries.map(|e| e.path())).filter(|p| !p.ends_with(noop_stamp::FILE)));
+        if !self.used.is_empty() {
+            answer.push(History::of(cache).used_path(self.used));
+        }
+        noop_stamp::write(noop_stamp::Written {
+            root: self.root,
+            state_dir: &state,
+            context: &noop_stamp::context(self.root, self.targets, args.keep_going),
+            reused: self.reused,
+            used: self.used,
+            started_ns,
+            answer,
+        })?;
+        Ok(())
+    }
 }
 
 /// The lanes, when some job to make needs the GPU (a model or a GPU program). Each loads a

@@ -52,7 +52,10 @@ pub fn run(dir: &Path, dry_run: bool) -> i32 {
         let _lock = if dry_run {
             None
         } else {
-            Some(BuildLock::acquire(&cache.dir)?)
+            let lock = BuildLock::acquire(&cache.dir)?;
+            // What clean removes, the last no-op's stamp lists.
+            crate::noop_stamp::forget(&cache.state_dir())?;
+            Some(lock)
         };
         let mut clean = Clean {
             root: root.clone(),

@@ -46,7 +46,10 @@ pub fn run(dir: &Path, dry_run: bool, keep_builds: Option<usize>, max_size: Opti
         let lock = if dry_run {
             None
         } else {
-            Some(BuildLock::acquire(&cache.dir)?)
+            let lock = BuildLock::acquire(&cache.dir)?;
+            // What gc removes, the last no-op's stamp may list.
+            crate::noop_stamp::forget(&cache.state_dir())?;
+            Some(lock)
         };
         let needed = match needed_keys(dir) {
             Ok(needed) => needed,

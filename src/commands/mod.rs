@@ -115,7 +115,7 @@ pub fn load(
         }
         Ok(loaded) => {
             for warning in &loaded.warnings {
-                eprint!("{}", render(warning));
+                crate::noop_stamp::say(&render(warning));
             }
             let partial = !loaded.errors.is_empty();
             for error in loaded.errors {
@@ -155,7 +155,7 @@ pub fn with_folder(found: Result<PathBuf>, command: impl FnOnce(&Path) -> i32) -
 /// with a notice; an unusable `cuda:N` is a configuration error.
 pub fn device(manifest: &Manifest) -> Result<Option<Device>> {
     if let Err(notice) = crate::face_model::installed() {
-        eprintln!("render: {notice}");
+        crate::noop_stamp::say(&format!("render: {notice}\n"));
     }
     if !crate::graph::uses_models(manifest) {
         return Ok(None);
@@ -175,7 +175,7 @@ pub fn device(manifest: &Manifest) -> Result<Option<Device>> {
     // Falling back to the CPU matters for lip-sync and speech models, not for the face
     // landmark model alone: a build that uses only that says nothing.
     if let Some(notice) = notice.filter(|_| crate::graph::uses_heavy_models(manifest)) {
-        eprintln!("render: {notice}");
+        crate::noop_stamp::say(&format!("render: {notice}\n"));
     }
     Ok(Some(device))
 }

@@ -19,6 +19,8 @@ pub fn run(dir: &Path) -> i32 {
         }
         // Quarantining moves objects: never under a running build.
         let _lock = BuildLock::acquire(&cache.dir)?;
+        // An object verify moves aside, the last no-op's stamp may list.
+        crate::noop_stamp::forget(&cache.state_dir())?;
         let keys = cache.keys();
         let mut quarantined = 0;
         for key in &keys {

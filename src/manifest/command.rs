@@ -1045,6 +1045,7 @@ fn not_on_path(doc: &Doc, engine: &str, bare: &str, span: Range<usize>) -> Confi
 
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
+    crate::noop_stamp::consulted(path);
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 

@@ -282,6 +282,7 @@ fn project_doc(root: &Path, name: &str) -> Result<(PathBuf, Doc), ConfigError> {
     }
     let file =
         paths::resolve(root, &rel).map_err(|p| error(p.message(&rel)).with_help(p.help()))?;
+    crate::noop_stamp::consulted(&file.abs);
     let bytes = std::fs::read(&file.abs).map_err(|e| error(format!("cannot read `{rel}`: {e}")))?;
     let text = text::decode(bytes).map_err(|_| {
         error(format!("`{rel}` is not UTF-8 text")).with_help("TOML files must be UTF-8")
@@ -389,6 +390,7 @@ fn rename(file: &str) -> String {
 
 /// The names in `dir` of its folders (`folders`) or of its other entries, sorted.
 fn entries(dir: &Path, folders: bool) -> Vec<String> {
+    crate::noop_stamp::consulted(dir);
     let entries = std::fs::read_dir(dir).into_iter().flatten().flatten();
     let mut names: Vec<String> = entries
         .filter(|e| e.path().is_dir() == folders)

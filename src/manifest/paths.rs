@@ -139,6 +139,8 @@ pub fn resolve(root: &Path, rel: &str) -> Result<SourceFile, PathProblem> {
         {
             continue;
         }
+        // A folder's listing, or the file: what the no-op stamp must see unchanged.
+        crate::noop_stamp::consulted(&abs);
         let meta = fs::symlink_metadata(&abs).map_err(io_problem)?;
         if !meta.file_type().is_symlink() {
             if last {

@@ -892,6 +892,7 @@ impl SceneCheck<'_> {
     ) -> Option<Vec<Line>> {
         let (doc, span) = (self.doc, v.span());
         let file = self.file(v)?;
+        crate::noop_stamp::consulted(&file.abs);
         let text = match std::fs::read(&file.abs).map(super::text::decode) {
             Ok(Ok(text)) => Ok(text),
             Ok(Err(_)) => {

@@ -22,6 +22,7 @@ pub(crate) fn decode(bytes: Vec<u8>) -> Result<String, FromUtf8Error> {
 /// The UTF-8 text of the file at `path`, without a leading byte-order mark
 /// ([`std::fs::read_to_string`]'s errors otherwise).
 pub(crate) fn read(path: &Path) -> std::io::Result<String> {
+    crate::noop_stamp::consulted(path);
     std::fs::read_to_string(path).map(without_bom)
 }
 

@@ -323,12 +323,17 @@ fn lipsync_choice(s: &Scene<'_>, l: &Spanned<String>, desc: &str) -> Result<Lips
 
 /// The folders under models/ holding a model.toml, sorted.
 fn models(root: &std::path::Path) -> Vec<String> {
+    crate::noop_stamp::consulted(&root.join("models"));
     let entries = std::fs::read_dir(root.join("models"))
         .into_iter()
         .flatten()
         .flatten();
     let mut names: Vec<String> = entries
-        .filter(|e| e.path().join("model.toml").is_file())
+        .filter(|e| {
+            let manifest = e.path().join("model.toml");
+            crate::noop_stamp::consulted(&manifest);
+            manifest.is_file()
+        })
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
