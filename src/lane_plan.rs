@@ -1,0 +1,195 @@
+//! The lanes' plan: how many calls of each group (a model, a GPU program's engine) each lane
+//! is expected to run, sized by work — calls × their mean time, a model's load where a lane
+//! must load it — so that every lane's expected end is even.
+//!
+//! Why: a free lane that takes "the group with the most work left" decides by counts, and
+//! counts mislead when one group's calls are ten times longer than another's. A build whose
+//! work is mostly a long program's calls then runs them in rounds (three lanes, eight calls:
+//! 3, 3, 2), and the lanes that made the models' short calls first start their share of the
+//! long ones late and end late. Knowing every group's mean call time before the first call
+//! ends (the history of an earlier build: `history::lane_seconds`) lets the build place the
+//! long calls first and fill the lanes' ends with the short ones: longest processing time
+//! first (LPT), each call to the lane that would end it soonest.
+//!
+//! A plan is advice, not a rule: the board (`lanes.rs`) prefers a lane's planned groups and
+//! runs a planned program call beside the lane's model; a lane whose plan is spent takes any
+//! work it may, as without a plan; every guarantee (a model loaded at most once per lane,
+//! memory packing, one call at a time per lane) is the board's and holds either way.
+
+use std::collections::BTreeMap;
+
+/// One group's work still to plan.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GroupWork {
+    pub group: String,
+    /// Its calls to come.
+    pub calls: usize,
+    /// The mean seconds of one call.
+    pub call: f64,
+    /// A model's load in seconds; None for a program (it loads nothing).
+    pub load: Option<f64>,
+}
+
+/// A lane as the plan finds it: in how many seconds it is expected free, and the model it
+/// holds (no load for more of that model's calls).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LaneStart {
+    pub free_in: f64,
+    pub holds: Option<String>,
+}
+
+/// Per lane, how many calls of each group it is planned to run.
+pub type Plan = Vec<BTreeMap<String, usize>>;
+
+/// LPT over the groups: the longest calls first, each to the lane that would end it
+/// soonest (its expected end, plus the model's load where the lane does not hold the model
+/// yet; the lowest lane on a tie). A model's calls go to the k lanes where they would end
+/// soonest, k chosen so that the lanes' last end plus the k − 1 extra loads is least (an
+/// extra load is work too, and a 2-core machine or a card feels it): a model of a few short
+/// calls stays on one lane, one of many long calls is split. A lane planned for a model
+/// holds it for the rest of the plan: its calls run together, so it loads once.
+pub fn plan(work: &[GroupWork], lanes: &[LaneStart]) -> Plan {
+    let mut plan: Plan = vec![BTreeMap::new(); lanes.len()];
+    if lanes.is_empty() {
+        return plan;
+    }
+    let mut end: Vec<f64> = lanes.iter().map(|l| l.free_in.max(0.0)).collect();
+    let mut holds: Vec<Vec<String>> = (lanes.iter())
+        .map(|l| l.holds.iter().cloned().collect())
+        .collect();
+    let mut order: Vec<&GroupWork> = work.iter().filter(|w| w.calls > 0).collect();
+    order.sort_by(|a, b| {
+        b.call
+            .total_cmp(&a.call)
+            .then_with(|| a.group.cmp(&b.group))
+    });
+    for w in order {
+        let load = |l: usize| (w.load.filter(|_| !holds[l].contains(&w.group))).unwrap_or(0.0);
+        // The lanes by where the group's first call would end.
+        let mut by_start: Vec<usize> = (0..lanes.len()).collect();
+        by_start.sort_by(|&a, &b| (end[a] + load(a)).total_cmp(&(end[b] + load(b))));
+        let mut best: Option<(f64, Vec<f64>, Vec<usize>)> = None;
+        for k in 1..=lanes.len() {
+            let (ends, counts) = spread(w, &by_start[..k], &end, load);
+            let last = ends.iter().copied().fold(0.0, f64::max);
+            let cost = last + (k - 1) as f64 * w.load.unwrap_or(0.0);
+            if best.as_ref().is_none_or(|b| cost < b.0 - 1e-9) {
+                best = Some((cost, ends, counts));
+            }
+        }
+        let (_, ends, counts) = best.expect("at least one lane");
+        for (lane, n) in counts.into_iter().enumerate().filter(|(_, n)| *n > 0) {
+            *plan[lane].entry(w.group.clone()).or_default() += n;
+            if w.load.is_some() && !holds[lane].contains(&w.group) {
+                holds[lane].push(w.group.clone());
+            }
+        }
+        end = ends;
+    }
+    plan
+}
+
+/// `w`'s calls over `lanes` (the others get none), each to the one that would end it
+/// soonest: every lane's end after them, and how many each took.
+fn spread(
+    w: &GroupWork,
+    lanes: &[usize],
+    end: &[f64],
+    load: impl Fn(usize) -> f64,
+) -> (Vec<f64>, Vec<usize>) {
+    let mut end = end.to_vec();
+    let mut counts = vec![0; end.len()];
+    for _ in 0..w.calls {
+        let cost = |l: usize| end[l] + w.call + if counts[l] == 0 { load(l) } else { 0.0 };
+        let lane = (lanes.iter().copied())
+            .min_by(|&a, &b| cost(a).total_cmp(&cost(b)))
+            .expect("at least one lane");
+        end[lane] = cost(lane);
+        counts[lane] += 1;
+    }
+    (end, counts)
+}
+
+/// The plan's expected end per lane (for tests and the bench's reasoning).
+pub fn ends(plan: &Plan, work: &[GroupWork]) -> Vec<f64> {
+    (plan.iter())
+        .map(|row| {
+            (row.iter())
+                .filter_map(|(group, &n)| {
+                    let w = work.iter().find(|w| &w.group == group)?;
+                    Some(n as f64 * w.call + w.load.unwrap_or(0.0))
+                })
+                .sum()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn work(group: &str, calls: usize, call: f64, load: Option<f64>) -> GroupWork {
+        GroupWork {
+            group: group.into(),
+            calls,
+            call,
+            load,
+        }
+    }
+
+    fn row(entries: &[(&str, usize)]) -> BTreeMap<String, usize> {
+        entries.iter().map(|(g, n)| (g.to_string(), *n)).collect()
+    }
+
+    #[test]
+    fn long_program_calls_are_spread_first_and_the_models_fill_the_ends() {
+        // The lanes bench: 8 program calls of 1.6 s, 8 of a model of 0.2 s, 8 of one of
+        // 0.05 s, loads of 0.5 s.
+        let groups = [
+            work("tiny", 8, 0.05, Some(0.5)),
+            work("slow", 8, 0.2, Some(0.5)),
+            work("talker", 8, 1.6, None),
+        ];
+        let plan = plan(&groups, &vec![LaneStart::default(); 3]);
+        assert_eq!(
+            plan,
+            [
+                row(&[("talker", 3), ("tiny", 8)]),
+                row(&[("talker", 3)]),
+                row(&[("talker", 2), ("slow", 8)]),
+            ]
+        );
+        // By counts alone each lane would take a group of 8 calls: 12.8 s on one lane.
+        let ends = ends(&plan, &groups);
+        assert!(ends.iter().all(|&e| e < 6.0), "{ends:?}");
+    }
+
+    #[test]
+    fn a_model_is_split_over_lanes_only_when_its_calls_outweigh_the_loads() {
+        // 24 calls of 1 s, loads of 0.5 s: every lane loads it, 8 calls each.
+        let heavy = [work("m", 24, 1.0, Some(0.5))];
+        let plan = plan(&heavy, &vec![LaneStart::default(); 3]);
+        assert_eq!(plan, vec![row(&[("m", 8)]); 3]);
+        // 4 calls of 0.1 s, loads of 2 s: one lane makes them all.
+        let light = [work("m", 4, 0.1, Some(2.0))];
+        let plan = super::plan(&light, &vec![LaneStart::default(); 3]);
+        assert_eq!(plan, [row(&[("m", 4)]), row(&[]), row(&[])]);
+    }
+
+    #[test]
+    fn a_lane_that_holds_a_model_is_planned_its_calls_without_a_load() {
+        let lanes = [
+            LaneStart {
+                free_in: 0.0,
+                holds: Some("a".into()),
+            },
+            LaneStart {
+                free_in: 0.0,
+                holds: None,
+            },
+        ];
+        // Two calls of 1 s and a load of 5 s: lane 0 holds the model and takes both.
+        let plan = plan(&[work("a", 2, 1.0, Some(5.0))], &lanes);
+        assert_eq!(plan, [row(&[("a", 2)]), row(&[])]);
+    }
+}
