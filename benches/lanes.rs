@@ -10,9 +10,14 @@
 //! the model loads, which are work too: a build on any number of lanes loads each model
 //! once at least. So `load s` sums each model's shortest load (a load runs from its lane's
 //! start, or its last call's end, to the `load` event), and `work` is the lanes' whole span
-//! against (calls + those loads) / lanes: what no schedule can beat. The speech and face tracks are made first, so the timed build makes clips
-//! (and their scenes) only. Run: `cargo bench --bench lanes` (`LANES_TIMELINE=1` also
-//! prints each build's lane record).
+//! against (calls + those loads) / lanes: what a schedule that waits for its loads cannot
+//! beat (a load beside a program's call is hidden). The speech and face tracks are made
+//! first, so the timed builds make clips (and their scenes) only. Two timed builds per lane
+//! count: `first`, the folder's first build of its clips (no history: the lanes decide as
+//! calls end), and `again`, after every line's text is edited (every clip made again), with
+//! the first build's history, from which the lanes are planned by work (`lane_plan`).
+//! Run: `cargo bench --bench lanes` (`LANES_TIMELINE=1` also prints each build's lane
+//! record).
 
 mod common;
 

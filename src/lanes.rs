@@ -372,9 +372,12 @@ impl Board {
         }
     }
 
-    /// Whether lane `me` has planned calls of `group` left to take.
+    /// Whether lane `me` has planned calls of `group` left to take (not of a model whose
+    /// worker crashed on it: the other lanes run those).
     fn planned(&self, me: usize, group: &str) -> bool {
-        self.planned[me].get(group).is_some_and(|&n| n > 0) && self.expects(group) > 0
+        self.planned[me].get(group).is_some_and(|&n| n > 0)
+            && self.expects(group) > 0
+            && !self.lanes[me].crashed.contains(group)
     }
 
     /// Whether lane `me` has any planned call left to take: then it keeps to its plan.
@@ -1482,6 +1485,10 @@ mod tests {
         assert!(matches!(board.choose(1), Choice::Wait));
         board.planned[1] = BTreeMap::from([("m".to_string(), 3)]);
         assert!(matches!(board.choose(1), Choice::Take(0)));
+        // A model whose worker crashed on the lane is no longer its plan.
+        assert!(board.has_plan(1));
+        board.lanes[1].crashed.insert("m".into());
+        assert!(!board.has_plan(1));
     }
 
     #[test]
