@@ -30,14 +30,6 @@ pub struct GroupWork {
     pub load: Option<f64>,
 }
 
-/// A lane as the plan finds it: in how many seconds it is expected free, and the model it
-/// holds (no load for more of that model's calls).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct LaneStart {
-    pub free_in: f64,
-    pub holds: Option<String>,
-}
-
 /// Per lane, how many calls of each group it is planned to run.
 pub type Plan = Vec<BTreeMap<String, usize>>;
 
@@ -50,16 +42,14 @@ pub type Plan = Vec<BTreeMap<String, usize>>;
 /// 2-core machine or a card feels it): a model of a few short calls stays on one lane, one
 /// of many long calls is split. A lane planned for a model holds it for the rest of the
 /// plan: its calls run together, so it loads once.
-pub fn plan(work: &[GroupWork], lanes: &[LaneStart]) -> Plan {
-    let mut plan: Plan = vec![BTreeMap::new(); lanes.len()];
-    if lanes.is_empty() {
+pub fn plan(work: &[GroupWork], lanes: usize) -> Plan {
+    let mut plan: Plan = vec![BTreeMap::new(); lanes];
+    if lanes == 0 {
         return plan;
     }
     let mut state = State {
-        end: lanes.iter().map(|l| l.free_in.max(0.0)).collect(),
-        holds: (lanes.iter())
-            .map(|l| l.holds.iter().cloned().collect())
-            .collect(),
+        end: vec![0.0; lanes],
+        holds: vec![Vec::new(); lanes],
     };
     let mut order: Vec<&GroupWork> = work.iter().filter(|w| w.calls > 0).collect();
     order.sort_by(|a, b| {
@@ -68,15 +58,15 @@ pub fn plan(work: &[GroupWork], lanes: &[LaneStart]) -> Plan {
             .then_with(|| a.group.cmp(&b.group))
     });
     for (i, w) in order.iter().enumerate() {
-        let most = if w.load.is_some() { lanes.len() } else { 1 };
+        let most = if w.load.is_some() { lanes } else { 1 };
         let mut best: Option<(f64, State, Vec<usize>)> = None;
         for k in 1..=most {
             // A program (no load) is spread over every lane at once.
-            let k = if w.load.is_some() { k } else { lanes.len() };
+            let k = if w.load.is_some() { k } else { lanes };
             let (after, counts) = state.place(w, k);
             let mut rest = after.clone();
             for later in &order[i + 1..] {
-                let whole = if later.load.is_some() { 1 } else { lanes.len() };
+                let whole = if later.load.is_some() { 1 } else { lanes };
                 rest = rest.place(later, whole).0;
             }
             let last = rest.end.iter().copied().fold(0.0, f64::max);
@@ -134,20 +124,6 @@ impl State {
     }
 }
 
-/// The plan's expected end per lane (for tests and the bench's reasoning).
-pub fn ends(plan: &Plan, work: &[GroupWork]) -> Vec<f64> {
-    (plan.iter())
-        .map(|row| {
-            (row.iter())
-                .filter_map(|(group, &n)| {
-                    let w = work.iter().find(|w| &w.group == group)?;
-                    Some(n as f64 * w.call + w.load.unwrap_or(0.0))
-                })
-                .sum()
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,6 +135,20 @@ mod tests {
             call,
             load,
         }
+    }
+
+    /// The plan's expected end per lane.
+    fn ends(plan: &Plan, work: &[GroupWork]) -> Vec<f64> {
+        (plan.iter())
+            .map(|row| {
+                (row.iter())
+                    .filter_map(|(group, &n)| {
+                        let w = work.iter().find(|w| &w.group == group)?;
+                        Some(n as f64 * w.call + w.load.unwrap_or(0.0))
+                    })
+                    .sum()
+            })
+            .collect()
     }
 
     fn row(entries: &[(&str, usize)]) -> BTreeMap<String, usize> {
@@ -174,7 +164,7 @@ mod tests {
             work("slow", 8, 0.2, Some(0.5)),
             work("talker", 8, 1.6, None),
         ];
-        let plan = plan(&groups, &vec![LaneStart::default(); 3]);
+        let plan = plan(&groups, 3);
         assert_eq!(
             plan,
             [
@@ -197,7 +187,7 @@ mod tests {
         ];
         // Splitting `slow` would look sooner for it alone (7.7 s against 8.5 s on one lane),
         // but then `tiny` must follow a model on a lane: 8.6 s and an extra load.
-        let plan = plan(&groups, &vec![LaneStart::default(); 2]);
+        let plan = plan(&groups, 2);
         assert_eq!(
             plan,
             [
@@ -211,28 +201,11 @@ mod tests {
     fn a_model_is_split_over_lanes_only_when_its_calls_outweigh_the_loads() {
         // 24 calls of 1 s, loads of 0.5 s: every lane loads it, 8 calls each.
         let heavy = [work("m", 24, 1.0, Some(0.5))];
-        let plan = plan(&heavy, &vec![LaneStart::default(); 3]);
+        let plan = plan(&heavy, 3);
         assert_eq!(plan, vec![row(&[("m", 8)]); 3]);
         // 4 calls of 0.1 s, loads of 2 s: one lane makes them all.
         let light = [work("m", 4, 0.1, Some(2.0))];
-        let plan = super::plan(&light, &vec![LaneStart::default(); 3]);
+        let plan = super::plan(&light, 3);
         assert_eq!(plan, [row(&[("m", 4)]), row(&[]), row(&[])]);
-    }
-
-    #[test]
-    fn a_lane_that_holds_a_model_is_planned_its_calls_without_a_load() {
-        let lanes = [
-            LaneStart {
-                free_in: 0.0,
-                holds: Some("a".into()),
-            },
-            LaneStart {
-                free_in: 0.0,
-                holds: None,
-            },
-        ];
-        // Two calls of 1 s and a load of 5 s: lane 0 holds the model and takes both.
-        let plan = plan(&[work("a", 2, 1.0, Some(5.0))], &lanes);
-        assert_eq!(plan, [row(&[("a", 2)]), row(&[])]);
     }
 }

@@ -544,8 +544,7 @@ impl BuildLanes {
         let Some(work) = work.filter(|w| !w.is_empty() && self.specs.len() > 1) else {
             return;
         };
-        let starts = vec![crate::lane_plan::LaneStart::default(); self.specs.len()];
-        let mut plan = crate::lane_plan::plan(&work, &starts);
+        let mut plan = crate::lane_plan::plan(&work, self.specs.len());
         if let Some(row) = (groups.first())
             .and_then(|(first, _)| (plan.iter()).position(|row| row.contains_key(first)))
         {
