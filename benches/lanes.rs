@@ -10,9 +10,14 @@
 //! the model loads, which are work too: a build on any number of lanes loads each model
 //! once at least. So `load s` sums each model's shortest load (a load runs from its lane's
 //! start, or its last call's end, to the `load` event), and `work` is the lanes' whole span
-//! against (calls + those loads) / lanes: what no schedule can beat. The speech and face tracks are made first, so the timed build makes clips
-//! (and their scenes) only. Run: `cargo bench --bench lanes` (`LANES_TIMELINE=1` also
-//! prints each build's lane record).
+//! against (calls + those loads) / lanes: what a schedule that waits for its loads cannot
+//! beat (a load beside a program's call is hidden). The speech and face tracks are made
+//! first, so the timed builds make clips (and their scenes) only. Two timed builds per lane
+//! count: `first`, the folder's first build of its clips (no history: the lanes decide as
+//! calls end), and `again`, after every line's text is edited (every clip made again), with
+//! the first build's history, from which the lanes are planned by work (`lane_plan`).
+//! Run: `cargo bench --bench lanes` (`LANES_TIMELINE=1` also prints each build's lane
+//! record).
 
 mod common;
 
@@ -40,108 +45,118 @@ fn main() {
         "lanes: {clips} clips (a third each: tiny-lipsync, slow-lipsync, a gpu program of {cost} s)"
     );
     println!(
-        "{:>5} {:>10} {:>10} {:>6} {:>6} {:>6} {:>7} {:>6} {:>6}  idle per lane (s)",
-        "lanes", "makespan s", "ideal s", "ratio", "loads", "lead s", "+lead", "load s", "work"
+        "{:>5} {:>7} {:>10} {:>10} {:>6} {:>6} {:>6} {:>7} {:>6} {:>6}  idle per lane (s)",
+        "lanes",
+        "build",
+        "makespan s",
+        "ideal s",
+        "ratio",
+        "loads",
+        "lead s",
+        "+lead",
+        "load s",
+        "work"
     );
     for lanes in counts {
         let dir = tmp.path().join(format!("lanes-{lanes}"));
-        generate(&dir, repo, clips, cost);
-        // Speech and face tracks first: the builtin face needs the same ones.
-        let renderfile = std::fs::read_to_string(dir.join("Renderfile.toml")).unwrap();
-        std::fs::write(
-            dir.join("Renderfile.toml"),
-            renderfile.replace("lanes = 1", &format!("lanes = {lanes}")),
-        )
-        .unwrap();
-        let json = dir.join("report.json");
-        let out = Command::new(&render)
-            .args(["build", "--json"])
-            .arg(&json)
-            .current_dir(&dir)
-            .env_remove("RENDER_ENGINES")
-            .env("XDG_CONFIG_HOME", dir.join(".config"))
-            .output()
-            .expect("render runs");
-        assert!(
-            out.status.success(),
-            "the build failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let report: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
-        let events = report["gpu_lane"].as_array().expect("a lane record");
-        let mut open: BTreeMap<String, f64> = BTreeMap::new();
-        let mut busy: BTreeMap<u64, f64> = BTreeMap::new();
-        let (mut first, mut last, mut total, mut loads, mut calls) = (f64::MAX, 0.0f64, 0.0, 0, 0);
-        // Per lane, when its last call ended (a load after it begins then); per model, its
-        // shortest load.
-        let mut free_since: BTreeMap<u64, f64> = BTreeMap::new();
-        let mut shortest: BTreeMap<String, f64> = BTreeMap::new();
-        if std::env::var_os("LANES_TIMELINE").is_some() {
-            for e in events {
-                println!(
-                    "  {:>7.2} lane {} {:<11} {:<13} {}",
-                    e["seconds"].as_f64().unwrap(),
-                    e["lane"],
-                    e["event"].as_str().unwrap(),
-                    e["model"].as_str().unwrap(),
-                    e["artifact"].as_str().unwrap_or("")
-                );
-            }
-        }
-        for e in events {
-            let lane = e["lane"].as_u64().unwrap();
-            let at = e["seconds"].as_f64().unwrap();
-            let artifact = e["artifact"].as_str().unwrap_or("").to_string();
-            if e["event"] == "end" || e["event"] == "unload" {
-                free_since.insert(lane, at);
-            }
-            if !artifact.starts_with("clip ") {
-                if e["event"] == "load" && e["model"] != "facemesh" {
-                    loads += 1;
-                    let took = at - free_since.get(&lane).copied().unwrap_or(0.0);
-                    let model = e["model"].as_str().unwrap().to_string();
-                    let best = shortest.entry(model).or_insert(took);
-                    *best = best.min(took);
-                }
-                continue;
-            }
-            match e["event"].as_str().unwrap() {
-                "start" => {
-                    first = first.min(at);
-                    open.insert(artifact, at);
-                }
-                "end" => {
-                    let start = open.remove(&artifact).expect("an end after its start");
-                    last = last.max(at);
-                    total += at - start;
-                    calls += 1;
-                    *busy.entry(lane).or_default() += at - start;
-                }
-                _ => {}
-            }
-        }
-        assert_eq!(calls, clips, "every clip ran on a lane");
-        let makespan = last - first;
-        let ideal = total / lanes as f64;
-        let idle: Vec<String> = (0..lanes as u64)
-            .map(|l| format!("{:.1}", makespan - busy.get(&l).copied().unwrap_or(0.0)))
-            .collect();
-        let load: f64 = shortest.values().sum();
-        println!(
-            "{lanes:>5} {makespan:>10.2} {ideal:>10.2} {:>5.2}× {loads:>6} {first:>6.2} {:>6.2}× {load:>6.2} {:>5.2}×  {}",
-            makespan / ideal,
-            (first + makespan) / ideal,
-            (first + makespan) / ((total + load) / lanes as f64),
-            idle.join(" ")
-        );
+        generate(&dir, repo, clips, cost, lanes);
+        timed(&render, &dir, lanes, clips, "first");
+        // A night's rebuild: every line's text edited (every clip is made again: its speech
+        // differs), with the history of the first build.
+        lines(&dir, clips, "again");
+        prepare(&dir, lanes);
+        timed(&render, &dir, lanes, clips, "again");
     }
 }
 
+/// Builds `dir` on `lanes` lanes and prints its row from the lane record.
+fn timed(render: &Path, dir: &Path, lanes: usize, clips: usize, build: &str) {
+    let json = dir.join("report.json");
+    let out = Command::new(render)
+        .args(["build", "--json"])
+        .arg(&json)
+        .current_dir(dir)
+        .env_remove("RENDER_ENGINES")
+        .env("XDG_CONFIG_HOME", dir.join(".config"))
+        .output()
+        .expect("render runs");
+    assert!(
+        out.status.success(),
+        "the build failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let events = report["gpu_lane"].as_array().expect("a lane record");
+    let mut open: BTreeMap<String, f64> = BTreeMap::new();
+    let mut busy: BTreeMap<u64, f64> = BTreeMap::new();
+    let (mut first, mut last, mut total, mut loads, mut calls) = (f64::MAX, 0.0f64, 0.0, 0, 0);
+    // Per lane, when its last call ended (a load after it begins then); per model, its
+    // shortest load.
+    let mut free_since: BTreeMap<u64, f64> = BTreeMap::new();
+    let mut shortest: BTreeMap<String, f64> = BTreeMap::new();
+    if std::env::var_os("LANES_TIMELINE").is_some() {
+        for e in events {
+            println!(
+                "  {:>7.2} lane {} {:<11} {:<13} {}",
+                e["seconds"].as_f64().unwrap(),
+                e["lane"],
+                e["event"].as_str().unwrap(),
+                e["model"].as_str().unwrap(),
+                e["artifact"].as_str().unwrap_or("")
+            );
+        }
+    }
+    for e in events {
+        let lane = e["lane"].as_u64().unwrap();
+        let at = e["seconds"].as_f64().unwrap();
+        let artifact = e["artifact"].as_str().unwrap_or("").to_string();
+        if e["event"] == "end" || e["event"] == "unload" {
+            free_since.insert(lane, at);
+        }
+        if !artifact.starts_with("clip ") {
+            if e["event"] == "load" && e["model"] != "facemesh" {
+                loads += 1;
+                let took = at - free_since.get(&lane).copied().unwrap_or(0.0);
+                let model = e["model"].as_str().unwrap().to_string();
+                let best = shortest.entry(model).or_insert(took);
+                *best = best.min(took);
+            }
+            continue;
+        }
+        match e["event"].as_str().unwrap() {
+            "start" => {
+                first = first.min(at);
+                open.insert(artifact, at);
+            }
+            "end" => {
+                let start = open.remove(&artifact).expect("an end after its start");
+                last = last.max(at);
+                total += at - start;
+                calls += 1;
+                *busy.entry(lane).or_default() += at - start;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(calls, clips, "every clip ran on a lane");
+    let makespan = last - first;
+    let ideal = total / lanes as f64;
+    let idle: Vec<String> = (0..lanes as u64)
+        .map(|l| format!("{:.1}", makespan - busy.get(&l).copied().unwrap_or(0.0)))
+        .collect();
+    let load: f64 = shortest.values().sum();
+    println!(
+        "{lanes:>5} {build:>7} {makespan:>10.2} {ideal:>10.2} {:>5.2}× {loads:>6} {first:>6.2} {:>6.2}× {load:>6.2} {:>5.2}×  {}",
+        makespan / ideal,
+        (first + makespan) / ideal,
+        (first + makespan) / ((total + load) / lanes as f64),
+        idle.join(" ")
+    );
+}
+
 /// The folder: three avatars, one per lip-sync engine, and `clips` lines spread over scenes
-/// of 4 lines, each scene on one avatar; the speech and face tracks made by a first build
-/// with the built-in face.
-fn generate(dir: &Path, repo: &Path, clips: usize, cost: f64) {
+/// of 4 lines, each scene on one avatar; the speech and face tracks made first (`prepare`).
+fn generate(dir: &Path, repo: &Path, clips: usize, cost: f64, lanes: usize) {
     std::fs::create_dir_all(dir.join("avatars")).unwrap();
     for name in ["a", "b", "c"] {
         std::fs::copy(
@@ -179,9 +194,34 @@ subprocess.run(["ffmpeg", "-v", "error", "-loop", "1", "-i", image, "-t", "%.3f"
     .unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+    lines(dir, clips, "");
+    prepare(dir, lanes);
+}
+
+/// The project: `clips` lines in scenes of 4, each scene on one avatar (a, b, c in turn);
+/// `edit` is added to every line's text.
+fn lines(dir: &Path, clips: usize, edit: &str) {
+    let mut project = String::new();
+    for scene in 0..clips.div_ceil(4) {
+        let avatar = ["a", "b", "c"][scene % 3];
+        let lines: Vec<String> = (0..4.min(clips - scene * 4))
+            .map(|n| format!("\"Line {n} of scene {scene}{edit}.\""))
+            .collect();
+        project += &format!(
+            "[[scene]]\nname = \"s{scene}\"\navatar = \"{avatar}\"\nlines = [{}]\n\n",
+            lines.join(", ")
+        );
+    }
+    std::fs::create_dir_all(dir.join("projects/bench")).unwrap();
+    std::fs::write(dir.join("projects/bench/project.toml"), project).unwrap();
+}
+
+/// Makes the lines' speech and face tracks (and builtin clips, not timed) with the builtin
+/// lip-sync, then declares the two models and the program on `lanes` lanes.
+fn prepare(dir: &Path, lanes: usize) {
     let renderfile = |lipsync: [&str; 3]| {
         format!(
-            "[render]\ndevice = \"cpu\"\nlanes = 1\n\n[defaults]\nfps = 5\nsize = [64, 64]\npause = 0.1\nvoice = \"bob\"\n\n\
+            "[render]\ndevice = \"cpu\"\nlanes = {lanes}\n\n[defaults]\nfps = 5\nsize = [64, 64]\npause = 0.1\nvoice = \"bob\"\n\n\
              [voices.bob]\nengine = \"espeak\"\n\n\
              [avatars.a]\nimage = \"avatars/a.png\"\nlipsync = \"{}\"\n\n\
              [avatars.b]\nimage = \"avatars/b.png\"\nlipsync = \"{}\"\n\n\
@@ -191,20 +231,6 @@ subprocess.run(["ffmpeg", "-v", "error", "-loop", "1", "-i", image, "-t", "%.3f"
             lipsync[0], lipsync[1], lipsync[2]
         )
     };
-    let mut project = String::new();
-    for scene in 0..clips.div_ceil(4) {
-        let avatar = ["a", "b", "c"][scene % 3];
-        let lines: Vec<String> = (0..4.min(clips - scene * 4))
-            .map(|n| format!("\"Line {n} of scene {scene}.\""))
-            .collect();
-        project += &format!(
-            "[[scene]]\nname = \"s{scene}\"\navatar = \"{avatar}\"\nlines = [{}]\n\n",
-            lines.join(", ")
-        );
-    }
-    std::fs::create_dir_all(dir.join("projects/bench")).unwrap();
-    std::fs::write(dir.join("projects/bench/project.toml"), project).unwrap();
-    // The first build: speech and face tracks (and builtin clips, not timed).
     std::fs::write(dir.join("Renderfile.toml"), renderfile(["builtin"; 3])).unwrap();
     let first = Command::new(env!("CARGO_BIN_EXE_render"))
         .arg("build")

@@ -404,6 +404,62 @@ pub fn seconds_by_engine(
         .collect()
 }
 
+/// What the lanes' record says of one lane group (a model, a GPU program's engine).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LaneTimes {
+    /// The mean seconds of one call.
+    pub call: f64,
+    /// A model's shortest load in seconds (from its lane's start, or the end of the lane's
+    /// last call or unload, to the `load`); None where none was recorded (a program).
+    pub load: Option<f64>,
+}
+
+/// Per lane group, its calls' and loads' seconds by the lanes' record (`lane`) of the
+/// newest of `builds` (oldest first, as read) that ran its calls: what sizes the groups'
+/// lanes when a build starts (`lane_plan`). The calls' own times, from their start to their
+/// end on a lane, not their jobs' (which count the CPU work around them).
+pub fn lane_seconds(builds: &[BuildRecord]) -> BTreeMap<String, LaneTimes> {
+    let mut known: BTreeMap<String, LaneTimes> = BTreeMap::new();
+    for build in builds.iter().rev().filter(|b| !b.lane.is_empty()) {
+        let mut calls: BTreeMap<&str, (f64, usize)> = BTreeMap::new();
+        let mut loads: BTreeMap<&str, f64> = BTreeMap::new();
+        let mut free_since: BTreeMap<usize, f64> = BTreeMap::new();
+        let mut open: BTreeMap<(usize, &str), f64> = BTreeMap::new();
+        for entry in &build.lane {
+            let artifact = entry.artifact.as_deref().unwrap_or("");
+            match entry.event.as_str() {
+                "start" => {
+                    open.insert((entry.lane, artifact), entry.seconds);
+                }
+                "end" => {
+                    if let Some(start) = open.remove(&(entry.lane, artifact)) {
+                        let sum = calls.entry(&entry.model).or_default();
+                        *sum = (sum.0 + entry.seconds - start, sum.1 + 1);
+                    }
+                    free_since.insert(entry.lane, entry.seconds);
+                }
+                "unload" => {
+                    free_since.insert(entry.lane, entry.seconds);
+                }
+                "load" => {
+                    let from = free_since.get(&entry.lane).copied().unwrap_or(0.0);
+                    let took = (entry.seconds - from).max(0.0);
+                    let shortest = loads.entry(&entry.model).or_insert(took);
+                    *shortest = shortest.min(took);
+                }
+                _ => {}
+            }
+        }
+        for (group, (seconds, n)) in calls.into_iter().filter(|(_, (_, n))| *n > 0) {
+            known.entry(group.to_string()).or_insert(LaneTimes {
+                call: seconds / n as f64,
+                load: loads.get(group).copied(),
+            });
+        }
+    }
+    known
+}
+
 /// `RENDER_TEST_PAUSE_IN_HISTORY` (seconds): write half of the record, pause, then the
 /// rest — only so that a test can kill a build mid-append.
 fn pause_mid_append() -> Option<std::time::Duration> {
@@ -603,6 +659,55 @@ mod tests {
         assert_eq!(utc(0.0), "1970-01-01 00:00:00");
         assert_eq!(utc(1_795_489_212.0), "2026-11-24 03:00:12");
         assert_eq!(utc(951_782_400.0), "2000-02-29 00:00:00");
+    }
+
+    #[test]
+    fn lane_seconds_are_the_newest_builds_calls_and_shortest_loads_per_group() {
+        let entry =
+            |seconds: f64, event: &str, model: &str, artifact: Option<&str>, lane| LaneEntry {
+                seconds,
+                event: event.into(),
+                model: model.into(),
+                artifact: artifact.map(str::to_string),
+                lane,
+                device: "cpu".into(),
+            };
+        let old = BuildRecord {
+            lane: vec![
+                entry(0.0, "start", "p", Some("clip x"), 1),
+                entry(9.0, "end", "p", Some("clip x"), 1),
+                entry(1.0, "load", "m", None, 0),
+                entry(1.0, "start", "m", Some("clip y"), 0),
+                entry(2.0, "end", "m", Some("clip y"), 0),
+            ],
+            ..record(0)
+        };
+        let new = BuildRecord {
+            lane: vec![
+                // Lane 1 runs `p`: two calls of 2 and 4 s.
+                entry(0.0, "start", "p", Some("clip a"), 1),
+                entry(2.0, "end", "p", Some("clip a"), 1),
+                entry(2.0, "start", "p", Some("clip b"), 1),
+                entry(6.0, "end", "p", Some("clip b"), 1),
+                // `q` loads on lane 0 in 0.5 s and after its unload in 0.25 s on lane 2.
+                entry(0.5, "load", "q", None, 0),
+                entry(0.5, "start", "q", Some("clip c"), 0),
+                entry(0.6, "end", "q", Some("clip c"), 0),
+                entry(1.0, "unload", "m", None, 2),
+                entry(1.25, "load", "q", None, 2),
+                entry(1.25, "start", "q", Some("clip d"), 2),
+                entry(1.55, "end", "q", Some("clip d"), 2),
+            ],
+            ..record(0)
+        };
+        // A build that ran no call (a no-op) says nothing.
+        let times = lane_seconds(&[old, new, record(0)]);
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
+        assert_eq!(times.len(), 3);
+        assert!(close(times["p"].call, 3.0) && times["p"].load.is_none());
+        assert!(close(times["q"].call, 0.2) && close(times["q"].load.unwrap(), 0.25));
+        // Only the older build ran `m`: its times are those.
+        assert!(close(times["m"].call, 1.0) && close(times["m"].load.unwrap(), 1.0));
     }
 
     #[test]

@@ -47,6 +47,7 @@ use crate::diagnostic::{ConfigError, Doc};
 use crate::engine::{LaneCall, LaneDone, ModelLoad};
 use crate::error::{Error, Result};
 use crate::executor::{Ended, Executor, Pending, Report, Reports, Work};
+use crate::lane_plan::Plan;
 use crate::process;
 use crate::worker::Worker;
 
@@ -119,6 +120,9 @@ struct Board {
     /// longest load's seconds.
     took: BTreeMap<String, (f64, usize)>,
     load_took: BTreeMap<String, f64>,
+    /// Per lane, its planned calls of each group not yet taken (`lane_plan`; empty rows
+    /// without a plan).
+    planned: Vec<BTreeMap<String, usize>>,
 }
 
 /// What a free lane does next.
@@ -146,16 +150,21 @@ impl Lanes {
     /// Starts a thread per lane. `expected` counts the calls per group; `vram` is what
     /// groups declare; `models` says which groups are models. Lane k loads `preloads[k]`
     /// at once (`BuildLanes::preloads`), while the CPU prepares the calls, and keeps it
-    /// for them. `news` hears when each call begins and ends (from the lanes' threads).
+    /// for them; `plan` (empty: none) is what each lane is expected to run
+    /// (`lane_plan`). `news` hears when each call begins and ends (from the lanes' threads).
     pub fn start(
         specs: &[LaneSpec],
         preloads: Vec<Option<ModelLoad>>,
+        plan: &Plan,
         expected: BTreeMap<String, usize>,
         vram: BTreeMap<String, u64>,
         models: BTreeSet<String>,
         news: impl Fn(News) + Send + Sync + 'static,
     ) -> Lanes {
         let mut board = Board::new(specs, expected, vram, models);
+        for (lane, row) in plan.iter().enumerate().take(specs.len()) {
+            board.planned[lane] = row.clone();
+        }
         // A preloading lane runs its model's group from the start: the other lanes leave
         // that group to it, and its card's memory is the model's.
         let mut preloads = preloads;
@@ -254,6 +263,7 @@ impl Board {
             crashes: BTreeMap::new(),
             took: BTreeMap::new(),
             load_took: BTreeMap::new(),
+            planned: vec![BTreeMap::new(); specs.len()],
         }
     }
 
@@ -362,6 +372,19 @@ impl Board {
         }
     }
 
+    /// Whether lane `me` has planned calls of `group` left to take (not of a model whose
+    /// worker crashed on it: the other lanes run those).
+    fn planned(&self, me: usize, group: &str) -> bool {
+        self.planned[me].get(group).is_some_and(|&n| n > 0)
+            && self.expects(group) > 0
+            && !self.lanes[me].crashed.contains(group)
+    }
+
+    /// Whether lane `me` has any planned call left to take: then it keeps to its plan.
+    fn has_plan(&self, me: usize) -> bool {
+        (self.planned[me].keys()).any(|group| self.planned(me, group))
+    }
+
     fn choose(&self, me: usize) -> Choice {
         let lane = &self.lanes[me];
         // A call no lane can run fails at once, with the words of what went wrong.
@@ -379,15 +402,23 @@ impl Board {
             }
         }
         let takes = |group: &str| !lane.crashed.contains(group);
-        // A program's call beside the lane's model: while its first model loads (the load
-        // would leave the lane idle; not on lane 0, which carries the first scene's calls),
-        // and a long call before the model's own while that evens out the lanes' ends.
+        let has_plan = self.has_plan(me);
+        // A program's call beside the lane's model: with a plan, the program's calls planned
+        // for this lane, while its model loads or has no call waiting; without one, while its
+        // first model loads (the load would leave the lane idle; not on lane 0, which carries
+        // the first scene's calls), and a long call before the model's own while that evens
+        // out the lanes' ends.
         let model =
             (lane.group.as_deref()).filter(|g| self.models.contains(*g) && self.expects(g) > 0);
         if let Some(own) = model {
+            let own_waits = self.queue.iter().any(|q| q.call.group() == own);
             let beside = self.queue.iter().position(|q| {
                 let group = q.call.group();
-                let worth = if lane.loading {
+                let worth = if has_plan {
+                    self.planned(me, group)
+                        && (lane.loading || !own_waits)
+                        && self.fits_with(me, own, group)
+                } else if lane.loading {
                     me > 0 && !self.free_for(me, group) && self.fits_with(me, own, group)
                 } else {
                     self.helps(me, own, group)
@@ -419,10 +450,16 @@ impl Board {
             if !takes(group) || lane.group.as_deref() == Some(group) {
                 continue;
             }
+            // With a plan left, only its groups; a model planned here is worth its load.
+            let planned = self.planned(me, group);
+            if has_plan && !planned {
+                continue;
+            }
             let serving = self.serving(group);
             let left = self.expects(group).max(1);
             if serving > 0
                 && self.models.contains(group)
+                && !planned
                 && !self.worth_a_load(group, serving, left)
             {
                 continue;
@@ -472,26 +509,77 @@ fn fits_beside(
     beside.saturating_add(need) <= *total
 }
 
-/// A build's lanes, with what each lane group declares it needs of a card's memory and
-/// which groups are models.
+/// A build's lanes, with what each lane group declares it needs of a card's memory, which
+/// groups are models, and the lanes' plan (empty without one).
 pub struct BuildLanes {
     pub specs: Vec<LaneSpec>,
     pub vram: BTreeMap<String, u64>,
     pub models: BTreeSet<String>,
+    pub plan: Plan,
 }
 
 impl BuildLanes {
+    /// Plans the lanes by work (`lane_plan::plan`) when every group's times are known
+    /// (`times`: per group, its mean call and a model's load), from `groups` (each group and
+    /// its calls, the first call's group first, as `by_work` orders them). The plan's row
+    /// with the first call's group is lane 0's: it carries the first scene. Without the
+    /// times of every group, no plan: the lanes decide as calls come.
+    pub fn plan_by(
+        &mut self,
+        groups: &[(String, usize)],
+        times: &BTreeMap<String, crate::history::LaneTimes>,
+    ) {
+        let work: Option<Vec<crate::lane_plan::GroupWork>> = (groups.iter())
+            .map(|(group, calls)| {
+                let times = times.get(group)?;
+                let model = self.models.contains(group);
+                Some(crate::lane_plan::GroupWork {
+                    group: group.clone(),
+                    calls: *calls,
+                    call: times.call,
+                    load: model.then(|| times.load.unwrap_or(0.0)),
+                })
+            })
+            .collect();
+        let Some(work) = work.filter(|w| !w.is_empty() && self.specs.len() > 1) else {
+            return;
+        };
+        let mut plan = crate::lane_plan::plan(&work, self.specs.len());
+        if let Some(row) = (groups.first())
+            .and_then(|(first, _)| (plan.iter()).position(|row| row.contains_key(first)))
+        {
+            plan.swap(0, row);
+        }
+        self.plan = plan;
+    }
+
+    /// How many lanes the plan gives each group (none without a plan): the scheduler feeds
+    /// a group that many lanes' worth of calls.
+    pub fn planned_lanes(&self) -> BTreeMap<String, usize> {
+        let mut lanes: BTreeMap<String, usize> = BTreeMap::new();
+        for group in self.plan.iter().flat_map(|row| row.keys()) {
+            *lanes.entry(group.clone()).or_default() += 1;
+        }
+        lanes
+    }
+
     /// Per lane, the model it loads as the build starts, so that no load falls between the
     /// first call and the last: lane k takes the k-th of `groups` (the group of the first
-    /// call depth-first, then the others by work left), a model when it fits its card beside
-    /// the models the card's earlier lanes load. A program's group (`None`: nothing to load)
-    /// still counts as a lane's: a free lane takes its calls as they come.
+    /// call depth-first, then the others by work left), or with a plan the first of them
+    /// planned for lane k that is a model; each only when it fits its card beside the models
+    /// the card's earlier lanes load. A program's group (`None`: nothing to load) still
+    /// counts as a lane's: a free lane takes its calls as they come.
     pub fn preloads(&self, groups: &[(String, Option<ModelLoad>)]) -> Vec<Option<ModelLoad>> {
         let cards = card_memory(&self.specs);
         let mut held = vec![0; self.specs.len()];
         (0..self.specs.len())
             .map(|lane| {
-                let (group, load) = groups.get(lane)?;
+                let (group, load) = match self.plan.get(lane) {
+                    Some(row) => groups
+                        .iter()
+                        .find(|(group, load)| load.is_some() && row.contains_key(group))?,
+                    None => groups.get(lane)?,
+                };
                 let need = self.vram.get(group).copied().unwrap_or(0);
                 let load = load
                     .clone()
@@ -599,6 +687,7 @@ pub fn for_build(
         specs,
         vram,
         models,
+        plan: Plan::new(),
     })
 }
 
@@ -640,6 +729,7 @@ impl<'a> LaneExecutor<'a> {
         let lanes = Lanes::start(
             &lanes.specs,
             preloads,
+            &lanes.plan,
             expected,
             lanes.vram.clone(),
             lanes.models.clone(),
@@ -869,6 +959,9 @@ fn run_lane(
             };
             let group = job.call.group().to_string();
             take_expected(&mut guard, &group);
+            if let Some(left) = guard.planned[me].get_mut(&group) {
+                *left = left.saturating_sub(1);
+            }
             guard.lanes[me].running = true;
             let switching = !beside && guard.lanes[me].group.as_deref() != Some(group.as_str());
             let need = guard.vram.get(&group).copied().unwrap_or(0);
@@ -1089,6 +1182,7 @@ mod tests {
         let lanes = Lanes::start(
             &[lane],
             Vec::new(),
+            &Plan::new(),
             BTreeMap::from([("talker".to_string(), 2)]),
             BTreeMap::new(),
             BTreeSet::new(),
@@ -1214,6 +1308,7 @@ mod tests {
             specs: cpu_lanes(3),
             vram: BTreeMap::new(),
             models: BTreeSet::new(),
+            plan: Plan::new(),
         };
         // Lane 2's group is a program: it loads nothing, and `c` waits for a free lane.
         assert_eq!(lanes.preloads(&order), [load("b"), load("a"), None]);
@@ -1237,6 +1332,7 @@ mod tests {
             specs,
             vram: BTreeMap::from([("a".into(), 50), ("b".into(), 40), ("c".into(), 30)]),
             models: BTreeSet::new(),
+            plan: Plan::new(),
         };
         let order =
             [("a", load("a")), ("b", load("b")), ("c", load("c"))].map(|(g, l)| (g.to_string(), l));
@@ -1248,6 +1344,7 @@ mod tests {
         let lanes = Lanes::start(
             &cpu_lanes(3),
             vec![load("a"), load("b"), None],
+            &Plan::new(),
             BTreeMap::from([("a".to_string(), 4), ("b".to_string(), 4)]),
             BTreeMap::new(),
             BTreeSet::from(["a".to_string(), "b".to_string()]),
@@ -1344,6 +1441,103 @@ mod tests {
         // Lane 0 carries the first scene's calls: they go first once its model is in.
         board.lanes[0].loading = true;
         assert!(matches!(board.choose(0), Choice::Take(1)));
+    }
+
+    #[test]
+    fn a_planned_lane_runs_its_program_calls_beside_its_model_from_the_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut board = model_and_program(cpu_lanes(3), 8, dir.path());
+        // Lane 0 loads `m`; nothing is measured. Without a plan it waits for its load to
+        // run the first scene's `m` call.
+        board.lanes[0].loading = true;
+        assert!(matches!(board.choose(0), Choice::Take(1)));
+        // Planned two of `p`'s calls (the history's times): the first beside the load.
+        board.planned[0] = BTreeMap::from([("m".to_string(), 6), ("p".to_string(), 2)]);
+        assert!(matches!(board.choose(0), Choice::Beside(0)));
+        // Loaded: its own calls first while they wait, then `p`'s beside the model.
+        board.lanes[0].loading = false;
+        assert!(matches!(board.choose(0), Choice::Take(1)));
+        board.queue.remove(1);
+        assert!(matches!(board.choose(0), Choice::Beside(0)));
+        // Its plan of `p` spent (and nothing measured): it waits for its model's calls.
+        board.planned[0].insert("p".into(), 0);
+        assert!(matches!(board.choose(0), Choice::Wait));
+    }
+
+    #[test]
+    fn a_lane_keeps_to_its_plan_and_takes_any_work_once_it_is_spent() {
+        let dir = tempfile::tempdir().unwrap();
+        // Lane 0 runs `m` (12 calls to come), lane 2 `p`; lane 1 is free; an `m` call waits.
+        let mut board = model_and_program(cpu_lanes(3), 8, dir.path());
+        board.queue.remove(0);
+        board.expected.insert("m".into(), 12);
+        // Unplanned: 12 calls are enough for a second load of `m`.
+        assert!(matches!(board.choose(1), Choice::Take(0)));
+        // Planned for `p` alone: it leaves `m` to lane 0 and waits for `p`'s calls.
+        board.planned[1] = BTreeMap::from([("p".to_string(), 2)]);
+        assert!(matches!(board.choose(1), Choice::Wait));
+        // Its plan spent, it takes any work it may.
+        board.planned[1].insert("p".into(), 0);
+        assert!(matches!(board.choose(1), Choice::Take(0)));
+        // 6 calls of `m` are too few for a second load unplanned, not where the plan says.
+        board.expected.insert("m".into(), 6);
+        assert!(matches!(board.choose(1), Choice::Wait));
+        board.planned[1] = BTreeMap::from([("m".to_string(), 3)]);
+        assert!(matches!(board.choose(1), Choice::Take(0)));
+        // A model whose worker crashed on the lane is no longer its plan.
+        assert!(board.has_plan(1));
+        board.lanes[1].crashed.insert("m".into());
+        assert!(!board.has_plan(1));
+    }
+
+    #[test]
+    fn a_plan_by_the_historys_times_gives_each_lane_its_models_and_lane_0_the_first() {
+        let times = |entries: &[(&str, f64, Option<f64>)]| {
+            (entries.iter())
+                .map(|&(group, call, load)| {
+                    (group.to_string(), crate::history::LaneTimes { call, load })
+                })
+                .collect::<BTreeMap<_, _>>()
+        };
+        let mut lanes = BuildLanes {
+            specs: cpu_lanes(3),
+            vram: BTreeMap::new(),
+            models: BTreeSet::from(["a".to_string(), "b".to_string()]),
+            plan: Plan::new(),
+        };
+        // `a` has the first call; a third of the calls each; `p` a long program.
+        let groups = [("a", 8), ("b", 8), ("p", 8)].map(|(g, n)| (g.to_string(), n));
+        // The history does not know `b`: no plan, the lanes preload by work.
+        lanes.plan_by(&groups, &times(&[("a", 0.2, Some(0.5)), ("p", 1.6, None)]));
+        assert!(lanes.plan.is_empty());
+        let order =
+            [("a", load("a")), ("b", load("b")), ("p", None)].map(|(g, l)| (g.to_string(), l));
+        assert_eq!(lanes.preloads(&order), [load("a"), load("b"), None]);
+        lanes.plan_by(
+            &groups,
+            &times(&[
+                ("a", 0.2, Some(0.5)),
+                ("b", 0.05, Some(0.5)),
+                ("p", 1.6, None),
+            ]),
+        );
+        let row = |entries: &[(&str, usize)]| -> BTreeMap<String, usize> {
+            entries.iter().map(|(g, n)| (g.to_string(), *n)).collect()
+        };
+        // `p` on every lane; `a` where `p` has 2 calls, moved to lane 0 (the first scene's).
+        assert_eq!(
+            lanes.plan,
+            [
+                row(&[("a", 8), ("p", 2)]),
+                row(&[("p", 3)]),
+                row(&[("b", 8), ("p", 3)]),
+            ]
+        );
+        assert_eq!(lanes.preloads(&order), [load("a"), None, load("b")]);
+        assert_eq!(
+            lanes.planned_lanes(),
+            BTreeMap::from([("a".into(), 1), ("b".into(), 1), ("p".into(), 3)])
+        );
     }
 
     #[test]

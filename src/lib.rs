@@ -36,6 +36,7 @@ pub mod history;
 pub mod html_report;
 pub mod job;
 pub mod key;
+pub mod lane_plan;
 pub mod lanes;
 pub mod lock;
 pub mod loudness;

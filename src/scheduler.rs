@@ -219,6 +219,9 @@ where
         window,
         lane_count,
     );
+    if let Some(lane) = &lane {
+        ready.plan(&lane.lanes.planned_lanes());
+    }
     for i in (0..n).filter(|&i| make[i] && waiting_on[i] == 0) {
         ready.push(i);
     }
@@ -235,6 +238,9 @@ where
         })
         .collect();
     let mut last_sent: Option<String> = lane_groups.first().cloned().flatten();
+    // Per lane, the call it runs beside its model and that call's group: the group is fed
+    // for that lane too while it helps (`lanes::Board::helps`).
+    let mut beside: Vec<Option<(usize, String)>> = vec![None; lane_count];
     let mut stop = false;
     let (mut told_to_stop, mut told_to_cancel) = (false, false);
     let mut busy = Busy {
@@ -296,7 +302,14 @@ where
                 on_lanes.sort_unstable();
                 on_lanes.dedup();
                 let free_lanes = lane_count.saturating_sub(on_lanes.len());
-                ready.serving(lane_groups.iter().flatten().map(String::as_str));
+                let helping = beside.iter().flatten().map(|(_, g)| g);
+                ready.serving(
+                    lane_groups
+                        .iter()
+                        .flatten()
+                        .chain(helping)
+                        .map(String::as_str),
+                );
                 let Some(i) = ready.pop(&on_lanes, lane_busy, free_lanes) else {
                     break;
                 };
@@ -334,9 +347,12 @@ where
                     }
                     continue;
                 }
-                Some(Report::Beside { node, .. }) => {
+                Some(Report::Beside { node, slot }) => {
                     // The lane keeps the group it runs.
                     busy.at_work.insert(node, (Instant::now(), 0));
+                    if let (Some(helps), Some(group)) = (beside.get_mut(slot), model_of(node)) {
+                        *helps = Some((node, group.to_string()));
+                    }
                     continue;
                 }
                 Some(Report::Ended { node, ended }) => (node, ended),
@@ -365,6 +381,11 @@ where
                 Ended::Called(pending, result) => {
                     if let Some(count) = model_of(i).and_then(|m| sent.get_mut(m)) {
                         *count -= 1;
+                    }
+                    for helps in beside.iter_mut() {
+                        if helps.as_ref().is_some_and(|(node, _)| *node == i) {
+                            *helps = None;
+                        }
                     }
                     ready.off_lane(i);
                     let handed = busy.hand(&mut executors, i, Work::Finish(pending, result));
@@ -456,6 +477,8 @@ struct Ready<'a> {
     /// Per group, its jobs started whose call has not come back, and how many lanes run it.
     ahead_in: Vec<usize>,
     serving: Vec<usize>,
+    /// Per group, how many lanes the lanes' plan gives it (`lane_plan`; 0 without one).
+    planned: Vec<usize>,
     /// Per rank (scene), its jobs not yet finished; `open` is the lowest rank with some.
     unfinished: Vec<usize>,
     open: usize,
@@ -498,6 +521,7 @@ impl<'a> Ready<'a> {
             heaps: names.iter().map(|_| BinaryHeap::new()).collect(),
             ahead_in: vec![0; names.len()],
             serving: vec![0; names.len()],
+            planned: vec![0; names.len()],
             names,
             to_start,
             ahead: 0,
@@ -529,6 +553,15 @@ impl<'a> Ready<'a> {
             if let Some(g) = self.names.iter().position(|n| *n == group) {
                 self.serving[g] += 1;
             }
+        }
+    }
+
+    /// The lanes the plan gives each group: a group is fed for as many lanes as it is
+    /// planned on, not only those that run it now (a lane runs a planned program's calls
+    /// beside its model, and they must be on their way before it can).
+    fn plan(&mut self, lanes: &BTreeMap<String, usize>) {
+        for (g, name) in self.names.iter().enumerate() {
+            self.planned[g] = lanes.get(*name).copied().unwrap_or(0);
         }
     }
 
@@ -601,10 +634,23 @@ impl<'a> Ready<'a> {
             })
             .flatten();
         // A lanes' group is fed while it has fewer than `LANE_AHEAD` calls on their way
-        // per lane that runs it.
-        let fed = |g: usize| self.ahead_in[g] >= LANE_AHEAD * self.serving[g].max(1);
+        // per lane that runs it (or that the plan gives it).
+        let fed =
+            |g: usize| self.ahead_in[g] >= LANE_AHEAD * self.serving[g].max(self.planned[g]).max(1);
         let lane_hungry = lane.iter().copied().filter(|&g| hungry || !fed(g));
-        let pick = feed_free
+        // A group the plan gives more lanes than it has calls on their way goes first, the
+        // one short of the most first: those lanes would idle (a planned lane runs nothing
+        // else while its plan lasts).
+        let starving = (1..self.heaps.len())
+            .filter(|&g| self.planned[g] > self.ahead_in[g])
+            .filter_map(|g| {
+                let Reverse(first) = self.heaps[g].peek()?;
+                Some((Reverse(self.planned[g] - self.ahead_in[g]), *first, g))
+            })
+            .min()
+            .map(|(_, _, g)| g);
+        let pick = starving
+            .or(feed_free)
             .or_else(|| self.lowest(lane_hungry))
             .or_else(|| {
                 self.lowest(
@@ -1022,6 +1068,34 @@ mod tests {
             ready.push(i);
         }
         assert_eq!(ready.pop(&["a"], false, 0), Some(1));
+    }
+
+    #[test]
+    fn a_group_planned_on_several_lanes_is_fed_for_each_of_them_first() {
+        // Nodes 0, 1: "a" (a model, the first scene); 2, 3, 4, 5: "p" (a long program's
+        // calls, a later scene). The plan: lane 0 runs "a" and one "p", lanes 1 and 2 "p".
+        let model_of: Vec<Option<String>> = ["a", "a", "p", "p", "p", "p"]
+            .iter()
+            .map(|m| Some(m.to_string()))
+            .collect();
+        let rank = [0, 0, 1, 1, 1, 1];
+        let pops = |plan: &[(&str, usize)]| {
+            let mut ready = Ready::new(&rank, Some(&model_of), &[true; 6], 1, 3);
+            let plan: BTreeMap<String, usize> =
+                plan.iter().map(|(g, n)| (g.to_string(), *n)).collect();
+            ready.plan(&plan);
+            for i in (0..6).rev() {
+                ready.push(i);
+            }
+            (0..4)
+                .map(|_| ready.pop(&["a"], true, 2).unwrap())
+                .collect::<Vec<_>>()
+        };
+        // Three lanes wait on "p", one on "a": "p" is fed while it is short of more lanes,
+        // then the first scene's model.
+        assert_eq!(pops(&[("a", 1), ("p", 3)]), [2, 3, 0, 4]);
+        // Without a plan: one call of "p" for a free lane, then the first scene's calls.
+        assert_eq!(pops(&[]), [2, 0, 1, 3]);
     }
 
     #[test]

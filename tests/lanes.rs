@@ -156,7 +156,30 @@ fn three_lanes_run_two_models_and_a_program_side_by_side() {
         24
     );
 
-    let record = lane_record(&folder);
+    three_lanes_kept(&folder);
+    // The summary gives each lane's share.
+    assert!(
+        run.stderr.contains("GPU lanes: 3\n  lane 0 (cpu): "),
+        "{}",
+        run.stderr
+    );
+    // A rebuild with every line edited: the history's times plan the lanes by work
+    // (`lane_plan`), and every guarantee holds as before.
+    let project = folder.read("projects/demo/project.toml");
+    folder.write(
+        "projects/demo/project.toml",
+        &project.replace("\"Line ", "\"Again, line "),
+    );
+    let run = folder.render_within(&["build", "--jobs", "2"], Duration::from_secs(900));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    three_lanes_kept(&folder);
+    folder.verify_cache();
+}
+
+/// The last build's lane record: 24 clips on three lanes, never more than 3 calls at once
+/// nor two on one lane, each model loaded at most once per lane.
+fn three_lanes_kept(folder: &Folder) {
+    let record = lane_record(folder);
     let calls = calls(&record);
     let clips: Vec<_> = calls.iter().filter(|c| c.2.starts_with("clip ")).collect();
     assert_eq!(clips.len(), 24, "{record:?}");
@@ -176,13 +199,6 @@ fn three_lanes_run_two_models_and_a_program_side_by_side() {
     let lanes: BTreeSet<u64> = record.iter().map(|e| e.lane).collect();
     assert_eq!(lanes, BTreeSet::from([0, 1, 2]), "{record:?}");
     assert!(record.iter().all(|e| e.device == "cpu"));
-    // The summary gives each lane's share.
-    assert!(
-        run.stderr.contains("GPU lanes: 3\n  lane 0 (cpu): "),
-        "{}",
-        run.stderr
-    );
-    folder.verify_cache();
 }
 
 /// `render build --json` run by a copy of render in a bare folder (so without the face

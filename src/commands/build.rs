@@ -1,6 +1,6 @@
 //! `render build`: load, plan, make the stale artifacts, publish the scenes, report.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::mem::ManuallyDrop;
 use std::path::Path;
 use std::time::Instant;
@@ -170,7 +170,7 @@ pub fn run(args: &BuildArgs) -> i32 {
         // On a farm, whole jobs go to the cluster: no lane here.
         let lane = match args.farm {
             Some(_) => None,
-            None => lane(&graph, &model_of, &names, &rank, &manifest, device)?,
+            None => lane(&graph, &model_of, &names, &rank, &manifest, device, &cache)?,
         };
         let mut progress = if something_to_make {
             let tasks: Vec<Option<Task>> = (graph.nodes.iter().enumerate())
@@ -555,7 +555,8 @@ impl Noop<'_> {
 
 /// The lanes, when some job to make needs the GPU (a model or a GPU program). Each loads a
 /// model at once: the first lane the model of the lane job that comes first depth-first,
-/// the others the groups with the most jobs.
+/// the others the groups with the most jobs, or, when the history knows every group's
+/// call time, the models the lanes' plan by work gives them (`lane_plan`).
 fn lane<'a>(
     graph: &Graph,
     model_of: &'a [Option<String>],
@@ -563,6 +564,7 @@ fn lane<'a>(
     rank: &[u32],
     manifest: &crate::manifest::Manifest,
     device: Option<crate::device::Device>,
+    cache: &Cache,
 ) -> Result<Option<Lane<'a>>> {
     if !model_of.iter().any(Option::is_some) {
         return Ok(None);
@@ -580,7 +582,23 @@ fn lane<'a>(
             (group, job.vram(), job.model_load().is_some())
         });
     let device = device.unwrap_or(crate::device::Device::Cpu);
-    let lanes = crate::lanes::for_build(manifest, device, groups)?;
+    let mut lanes = crate::lanes::for_build(manifest, device, groups)?;
+    if lanes.specs.len() > 1 {
+        let mut calls: BTreeMap<&str, usize> = BTreeMap::new();
+        for group in model_of.iter().flatten() {
+            *calls.entry(group).or_default() += 1;
+        }
+        let groups: Vec<(String, usize)> = (by_work.iter())
+            .map(|(group, _)| {
+                (
+                    group.clone(),
+                    calls.get(group.as_str()).copied().unwrap_or(0),
+                )
+            })
+            .collect();
+        let builds = History::of(cache).read().builds;
+        lanes.plan_by(&groups, &history::lane_seconds(&builds));
+    }
     Ok(Some(Lane {
         model_of,
         names,
@@ -914,7 +932,15 @@ impl CutFirst<'_> {
         let rank = vec![0; graph.nodes.len()];
         let lane = match self.farm {
             Some(_) => None,
-            None => lane(graph, &model_of, &names, &rank, self.manifest, self.device)?,
+            None => lane(
+                graph,
+                &model_of,
+                &names,
+                &rank,
+                self.manifest,
+                self.device,
+                self.cache,
+            )?,
         };
         let farm: Option<scheduler::Farm> = match self.farm {
             Some(setup) => {
