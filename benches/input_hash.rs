@@ -14,7 +14,6 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use render::cache::{Cache, Check};
@@ -90,18 +89,7 @@ fn main() {
 }
 
 fn build(render: &Path, dir: &Path) {
-    let out = Command::new(render)
-        .arg("build")
-        .current_dir(dir)
-        .env_remove("RENDER_ENGINES")
-        .env("XDG_CONFIG_HOME", dir.join(".config"))
-        .output()
-        .expect("render runs");
-    assert!(
-        out.status.success(),
-        "the build failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::build_in(render, dir, &[]);
 }
 
 /// Every object the scenes in the cache read (their key specs' inputs).

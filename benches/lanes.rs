@@ -72,19 +72,7 @@ fn main() {
 /// Builds `dir` on `lanes` lanes and prints its row from the lane record.
 fn timed(render: &Path, dir: &Path, lanes: usize, clips: usize, build: &str) {
     let json = dir.join("report.json");
-    let out = Command::new(render)
-        .args(["build", "--json"])
-        .arg(&json)
-        .current_dir(dir)
-        .env_remove("RENDER_ENGINES")
-        .env("XDG_CONFIG_HOME", dir.join(".config"))
-        .output()
-        .expect("render runs");
-    assert!(
-        out.status.success(),
-        "the build failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::build_in(render, dir, &["--json".as_ref(), json.as_os_str()]);
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     let events = report["gpu_lane"].as_array().expect("a lane record");
     let mut open: BTreeMap<String, f64> = BTreeMap::new();
@@ -232,18 +220,7 @@ fn prepare(dir: &Path, lanes: usize) {
         )
     };
     std::fs::write(dir.join("Renderfile.toml"), renderfile(["builtin"; 3])).unwrap();
-    let first = Command::new(env!("CARGO_BIN_EXE_render"))
-        .arg("build")
-        .current_dir(dir)
-        .env_remove("RENDER_ENGINES")
-        .env("XDG_CONFIG_HOME", dir.join(".config"))
-        .output()
-        .expect("render runs");
-    assert!(
-        first.status.success(),
-        "{}",
-        String::from_utf8_lossy(&first.stderr)
-    );
+    common::build_in(Path::new(env!("CARGO_BIN_EXE_render")), dir, &[]);
     std::fs::write(
         dir.join("Renderfile.toml"),
         renderfile(["tiny-lipsync", "slow-lipsync", "talker"]),

@@ -5,6 +5,7 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
+use std::process::{Command, Output};
 
 use render::cache::{Cache, Record};
 use render::graph::Graph;
@@ -207,4 +208,24 @@ pub fn fill_cache(dir: &Path) -> usize {
         placed += 1;
     }
     placed
+}
+
+/// Runs `render build <args>` in `dir` the way the benches time it: the machine's engines
+/// file and the user's config left out (`RENDER_ENGINES` unset, `XDG_CONFIG_HOME` inside
+/// `dir`), so only the folder's own engines count. Fails the bench when the build fails.
+pub fn build_in(render: &Path, dir: &Path, args: &[&std::ffi::OsStr]) -> Output {
+    let out = Command::new(render)
+        .arg("build")
+        .args(args)
+        .current_dir(dir)
+        .env_remove("RENDER_ENGINES")
+        .env("XDG_CONFIG_HOME", dir.join(".config"))
+        .output()
+        .expect("render runs");
+    assert!(
+        out.status.success(),
+        "the build failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
 }
